@@ -1,0 +1,114 @@
+// Client authentication (RFC 6749 §2.3, RFC 7523): find out which method the request
+// uses, refuse more than one, throttle repeated failures, and hand the check to the
+// method's own file. A client may use only the method it is configured with.
+import type { ClientAuthMethod } from '../../config/types.js';
+import { AppError, invalidClient, invalidRequest, tooManyRequests } from '../../core/errors.js';
+import { decodeFormComponent, remoteAddress } from '../../core/http.js';
+import { toClient, type Client } from '../clients.js';
+import type { AuthContext } from '../context.js';
+import { clientSecret } from './client-secret.js';
+import { privateKeyJwt } from './private-key-jwt.js';
+import type { ClientAuthenticator, ClientAuthRequest, PresentedCredentials } from './types.js';
+
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+const noCredential: ClientAuthenticator = async function publicClient() {
+  // a public client proves nothing; what it may do is limited by the caller
+};
+
+const AUTHENTICATORS: Readonly<Record<ClientAuthMethod, ClientAuthenticator>> = {
+  client_secret_basic: clientSecret,
+  client_secret_post: clientSecret,
+  private_key_jwt: privateKeyJwt,
+  none: noCredential,
+};
+
+export const SUPPORTED_CLIENT_AUTH_METHODS = Object.keys(AUTHENTICATORS) as ClientAuthMethod[];
+
+export function presentedCredentials(r: ClientAuthRequest): PresentedCredentials {
+  const found: PresentedCredentials[] = [];
+  const authz = r.req.headers.authorization;
+  if (authz !== undefined) {
+    const basic = parseBasic(authz);
+    if (basic) found.push({ method: 'client_secret_basic', ...basic });
+    else throw invalidClient('unsupported Authorization scheme for client authentication');
+  }
+  const assertionType = r.params.get('client_assertion_type');
+  const assertion = r.params.get('client_assertion');
+  if (assertionType !== undefined || assertion !== undefined) {
+    if (assertionType !== JWT_BEARER) throw invalidRequest(`client_assertion_type must be ${JWT_BEARER}`);
+    if (assertion === undefined) throw invalidRequest('missing required parameter "client_assertion"');
+    const iss = unverifiedIssuer(assertion);
+    if (iss === undefined) throw invalidClient('client assertion is malformed');
+    found.push({ method: 'private_key_jwt', clientId: iss, credential: assertion });
+  }
+  const bodySecret = r.params.get('client_secret');
+  const bodyId = r.params.get('client_id');
+  if (bodySecret !== undefined) {
+    if (bodyId === undefined) throw invalidRequest('client_secret given without client_id');
+    found.push({ method: 'client_secret_post', clientId: bodyId, credential: bodySecret });
+  }
+  if (found.length > 1) throw invalidRequest('more than one client authentication method used');
+  if (found.length === 1) {
+    const only = found[0]!;
+    // client_id in the body must agree with the authenticated one (RFC 7521 §4.2, RFC 6749 §2.3.1)
+    if (bodyId !== undefined && bodyId !== only.clientId) throw invalidClient('client_id does not match the authenticated client');
+    return only;
+  }
+  if (bodyId !== undefined) return { method: 'none', clientId: bodyId };
+  throw invalidClient('client authentication required');
+}
+
+export interface AuthenticateOptions {
+  /** allow public clients (method none) at this endpoint */
+  allowPublic: boolean;
+}
+
+export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest, opts: AuthenticateOptions): Promise<Client> {
+  const presented = presentedCredentials(r);
+  const ip = remoteAddress(r.req);
+  const { max_failures: max, window } = ctx.auth.client_auth_throttle;
+  const keys = [`client:${presented.clientId}`, `ip:${ip}`];
+  for (const key of keys) {
+    const seen = await ctx.failures.peek(key);
+    if (seen.count >= max) throw tooManyRequests(seen.resetIn, 'too many failed client authentications; retry later');
+  }
+  try {
+    const rec = await ctx.storage.clients.get(presented.clientId);
+    if (!rec) throw invalidClient('client authentication failed');
+    const client = toClient(rec);
+    if (client.token_endpoint_auth_method !== presented.method) {
+      throw invalidClient(`client must authenticate with ${client.token_endpoint_auth_method}`);
+    }
+    if (presented.method === 'none' && !opts.allowPublic) throw invalidClient('client authentication required');
+    await AUTHENTICATORS[presented.method](ctx, client, presented, r.endpoint);
+    return client;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'invalid_client') {
+      await Promise.all(keys.map((k) => ctx.failures.hit(k, window)));
+      ctx.logger.info({ client_id: presented.clientId, method: presented.method, ip, reason: err.message }, 'client authentication failed');
+    }
+    throw err;
+  }
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
+function parseBasic(header: string): { clientId: string; credential: string } | undefined {
+  const m = /^Basic +([A-Za-z0-9+/=._~-]+) *$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw invalidClient('malformed Basic credentials');
+  return { clientId: decodeFormComponent(decoded.slice(0, colon)), credential: decodeFormComponent(decoded.slice(colon + 1)) };
+}
+
+function unverifiedIssuer(jwt: string): string | undefined {
+  const parts = jwt.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    return typeof payload?.iss === 'string' && payload.iss !== '' ? payload.iss : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,54 @@
+// private_key_jwt (RFC 7523 §2.2, OIDC Core §9): a JWT signed with the client's own key.
+// iss = sub = client_id, aud names this server, exp required, jti used once.
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
+import { invalidClient } from '../../core/errors.js';
+import type { Client } from '../clients.js';
+import type { AuthContext } from '../context.js';
+import type { ClientAuthenticator } from './types.js';
+
+const MAX_ASSERTION_LIFETIME = 600; // seconds; longer-lived assertions are refused
+
+// Key sets per client, rebuilt when the client's keys change.
+const keySets = new Map<string, { source: string; getKey: JWTVerifyGetKey }>();
+
+function keySetFor(client: Client): JWTVerifyGetKey {
+  const source = client.jwks_uri ?? JSON.stringify(client.jwks);
+  const cached = keySets.get(client.client_id);
+  if (cached && cached.source === source) return cached.getKey;
+  let getKey: JWTVerifyGetKey;
+  if (client.jwks_uri) {
+    getKey = createRemoteJWKSet(new URL(client.jwks_uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5000 });
+  } else if (client.jwks) {
+    getKey = createLocalJWKSet(client.jwks as Parameters<typeof createLocalJWKSet>[0]);
+  } else {
+    throw invalidClient('client has no keys for private_key_jwt');
+  }
+  keySets.set(client.client_id, { source, getKey });
+  return getKey;
+}
+
+export const privateKeyJwt: ClientAuthenticator = async function checkClientAssertion(ctx: AuthContext, client, presented, endpoint) {
+  const assertion = presented.credential;
+  if (!assertion) throw invalidClient('client assertion missing');
+  const audiences = [ctx.endpoints.issuer, ctx.endpoints.token, endpoint];
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(assertion, keySetFor(client), {
+      algorithms: [...CLIENT_ASSERTION_ALGS],
+      issuer: client.client_id,
+      subject: client.client_id,
+      audience: audiences,
+      requiredClaims: ['exp', 'jti'],
+      currentDate: new Date(ctx.clock.now() * 1000),
+      clockTolerance: 30,
+    }));
+  } catch (err) {
+    throw invalidClient('client assertion is invalid', err);
+  }
+  const now = ctx.clock.now();
+  const exp = payload.exp!;
+  if (exp - (payload.iat ?? now) > MAX_ASSERTION_LIFETIME) throw invalidClient('client assertion lives too long');
+  const fresh = await ctx.storage.jtis.remember('client_assertion', `${client.client_id}:${payload.jti}`, exp + 30);
+  if (!fresh) throw invalidClient('client assertion was already used');
+};

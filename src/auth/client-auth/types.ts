@@ -1,0 +1,28 @@
+import type { IncomingMessage } from 'node:http';
+import type { ClientAuthMethod } from '../../config/types.js';
+import type { FormParams } from '../../core/http.js';
+import type { AuthContext } from '../context.js';
+import type { Client } from '../clients.js';
+
+/** What the request presented, before any client is looked up. */
+export interface PresentedCredentials {
+  method: ClientAuthMethod;
+  clientId: string;
+  /** secret for the secret methods, assertion JWT for private_key_jwt */
+  credential?: string;
+}
+
+export interface ClientAuthRequest {
+  req: IncomingMessage;
+  params: FormParams;
+  /** URL of the endpoint being called: an accepted `aud` of client assertions */
+  endpoint: string;
+}
+
+/** One file per method: checks the presented credential against the client. Throws invalid_client. */
+export type ClientAuthenticator = (
+  ctx: AuthContext,
+  client: Client,
+  presented: PresentedCredentials,
+  endpoint: string,
+) => Promise<void>;

@@ -1,0 +1,42 @@
+// What every endpoint of the auth server works with, resolved once at start.
+import type { AuthConfig, Config } from '../config/types.js';
+import type { Clock } from '../core/clock.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Logger } from '../observability/logger.js';
+import type { Storage } from '../storage/types.js';
+import type { WindowCounter } from '../cache/counter.js';
+
+export interface Endpoints {
+  issuer: string;
+  token: string;
+  introspection: string;
+  revocation: string;
+  jwks: string;
+}
+
+export interface AuthContext {
+  config: Config;
+  auth: AuthConfig;
+  storage: Storage;
+  keyring: Keyring;
+  clock: Clock;
+  logger: Logger;
+  endpoints: Endpoints;
+  /** failed client authentications per client and per IP */
+  failures: WindowCounter;
+}
+
+export function endpointsFor(issuer: string): Endpoints {
+  return {
+    issuer,
+    token: `${issuer}/oauth2/token`,
+    introspection: `${issuer}/oauth2/introspect`,
+    revocation: `${issuer}/oauth2/revoke`,
+    jwks: `${issuer}/.well-known/jwks.json`,
+  };
+}
+
+/** Path part of an endpoint URL, relative to the listener (the issuer may carry a path). */
+export function pathOf(url: string): string {
+  return new URL(url).pathname;
+}

@@ -1,0 +1,41 @@
+// Authorization server metadata (RFC 8414) and OpenID Provider metadata. Advertises
+// exactly what this build supports; both well-known paths serve the same document.
+import { SUPPORTED_CLIENT_AUTH_METHODS } from '../client-auth/index.js';
+import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
+import { sendJson } from '../../core/http.js';
+import { SUPPORTED_GRANT_TYPES } from '../grants/index.js';
+import type { AuthContext } from '../context.js';
+import type { Endpoint } from './types.js';
+
+export function metadata(ctx: AuthContext): Record<string, unknown> {
+  const e = ctx.endpoints;
+  const confidentialMethods = SUPPORTED_CLIENT_AUTH_METHODS.filter((m) => m !== 'none');
+  const scopes = new Set<string>();
+  for (const c of ctx.auth.clients) for (const s of c.scopes) scopes.add(s);
+  return {
+    issuer: e.issuer,
+    token_endpoint: e.token,
+    jwks_uri: e.jwks,
+    introspection_endpoint: e.introspection,
+    revocation_endpoint: e.revocation,
+    grant_types_supported: SUPPORTED_GRANT_TYPES,
+    response_types_supported: [],
+    scopes_supported: [...scopes].sort(),
+    token_endpoint_auth_methods_supported: confidentialMethods,
+    token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+    introspection_endpoint_auth_methods_supported: confidentialMethods,
+    introspection_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+    introspection_signing_alg_values_supported: [ctx.keyring.current.alg],
+    revocation_endpoint_auth_methods_supported: SUPPORTED_CLIENT_AUTH_METHODS,
+    revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: [ctx.keyring.current.alg],
+  };
+}
+
+export const discoveryEndpoint: Endpoint = {
+  methods: ['GET', 'HEAD'],
+  handle: async function discovery(ctx, _req, res) {
+    sendJson(res, 200, metadata(ctx), { 'cache-control': 'public, max-age=60', 'access-control-allow-origin': '*' });
+  },
+};

@@ -1,0 +1,11 @@
+// JWKS (RFC 7517): every published key, current first.
+import { sendJson } from '../../core/http.js';
+import type { Endpoint } from './types.js';
+
+export const jwksEndpoint: Endpoint = {
+  methods: ['GET', 'HEAD'],
+  handle: async function jwks(ctx, _req, res) {
+    // short max-age: a rotated key must reach verifiers quickly
+    sendJson(res, 200, ctx.keyring.jwks(), { 'cache-control': 'public, max-age=30' });
+  },
+};

@@ -1,0 +1,31 @@
+// Token revocation (RFC 7009): the token is inactive at once. Unknown or already invalid
+// tokens answer 200 as the RFC requires (§2.2), so the endpoint is no token oracle.
+import { unauthorizedClient, unsupportedTokenType } from '../../core/errors.js';
+import { readForm } from '../../core/http.js';
+import { authenticateClient } from '../client-auth/index.js';
+import { findToken } from '../tokens/resolve.js';
+import type { Endpoint } from './types.js';
+
+const HINTS = new Set(['access_token', 'refresh_token']);
+
+export const revocationEndpoint: Endpoint = {
+  methods: ['POST'],
+  handle: async function revoke(ctx, req, res) {
+    const params = await readForm(req, ctx.auth.max_body_size);
+    const client = await authenticateClient(ctx, { req, params, endpoint: ctx.endpoints.revocation }, { allowPublic: true });
+    const token = params.require('token');
+    const hint = params.get('token_type_hint');
+    if (hint !== undefined && !HINTS.has(hint)) throw unsupportedTokenType(`token_type_hint "${hint}" is not supported`);
+    const rec = await findToken(ctx, token);
+    if (rec) {
+      if (rec.client_id !== client.client_id) throw unauthorizedClient('the token was not issued to this client');
+      const now = ctx.clock.now();
+      await ctx.storage.tokens.revoke(rec.digest, now);
+      // refresh tokens take their whole grant with them (RFC 7009 §2.1)
+      if (rec.kind === 'refresh_token' && rec.grant_id) await ctx.storage.tokens.revokeByGrant(rec.grant_id, now);
+      ctx.logger.info({ event: 'token.revoked', client_id: client.client_id, jti: rec.jti, kind: rec.kind }, 'token revoked');
+    }
+    res.writeHead(200, { 'cache-control': 'no-store', pragma: 'no-cache', 'content-length': 0 });
+    res.end();
+  },
+};

@@ -1,0 +1,42 @@
+// Path → endpoint table, fixed at start. The per-request work is one Map lookup.
+import { methodNotAllowed, notFound } from '../core/errors.js';
+import type { Handler } from '../core/listener.js';
+import type { AuthContext } from './context.js';
+import { pathOf } from './context.js';
+import { discoveryEndpoint } from './endpoints/discovery.js';
+import { introspectionEndpoint } from './endpoints/introspect.js';
+import { jwksEndpoint } from './endpoints/jwks.js';
+import { revocationEndpoint } from './endpoints/revoke.js';
+import { tokenEndpoint } from './endpoints/token.js';
+import type { Endpoint } from './endpoints/types.js';
+
+export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
+  const e = ctx.endpoints;
+  const base = pathOf(e.issuer).replace(/\/$/, '');
+  const routes = new Map<string, Endpoint>();
+  // OIDC Discovery appends to the issuer path; RFC 8414 §3 inserts the well-known part before it
+  routes.set(`${base}/.well-known/openid-configuration`, discoveryEndpoint);
+  routes.set(`${base}/.well-known/oauth-authorization-server`, discoveryEndpoint);
+  if (base !== '') {
+    routes.set(`/.well-known/oauth-authorization-server${base}`, discoveryEndpoint);
+    routes.set(`/.well-known/openid-configuration${base}`, discoveryEndpoint);
+  }
+  routes.set(pathOf(e.jwks), jwksEndpoint);
+  routes.set(pathOf(e.token), tokenEndpoint);
+  routes.set(pathOf(e.introspection), introspectionEndpoint);
+  routes.set(pathOf(e.revocation), revocationEndpoint);
+  return routes;
+}
+
+export function authHandler(ctx: AuthContext): Handler {
+  const routes = authRoutes(ctx);
+  return async function routeAuthRequest(req, res, rc) {
+    const endpoint = routes.get(rc.path);
+    if (!endpoint) throw notFound(`no endpoint at ${rc.path}`);
+    if (!endpoint.methods.includes(req.method ?? '')) {
+      req.resume();
+      throw methodNotAllowed(endpoint.methods);
+    }
+    await endpoint.handle(ctx, req, res, rc);
+  };
+}

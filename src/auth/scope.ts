@@ -1,0 +1,39 @@
+// Scope (RFC 6749 §3.3) and resource indicator (RFC 8707) checks shared by the grants.
+import { invalidRequest, invalidScope, invalidTarget } from '../core/errors.js';
+import type { FormParams } from '../core/http.js';
+import type { Client } from './clients.js';
+
+// scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** Requested scopes ⊆ the client's; none requested → the client's defaults. */
+export function grantedScopes(client: Client, requested: string | undefined): string[] {
+  if (requested === undefined) return client.default_scopes;
+  const parts = requested.split(' ').filter((s) => s !== '');
+  const unique: string[] = [];
+  for (const s of parts) {
+    if (!SCOPE_TOKEN.test(s)) throw invalidScope(`malformed scope "${s}"`);
+    if (!client.scopeSet.has(s)) throw invalidScope(`scope "${s}" is not allowed for this client`);
+    if (!unique.includes(s)) unique.push(s);
+  }
+  return unique;
+}
+
+/** RFC 8707 §2: absolute URIs without fragment, and only those the client may target. */
+export function requestedResources(client: Client, params: FormParams): string[] {
+  const resources = params.all('resource');
+  for (const r of resources) {
+    let url: URL;
+    try {
+      url = new URL(r);
+    } catch {
+      throw invalidTarget(`resource "${r}" is not an absolute URI`);
+    }
+    if (url.hash !== '' || r.includes('#')) throw invalidTarget(`resource "${r}" must not contain a fragment`);
+    if (client.audiences !== null && !client.audiences.includes(r)) {
+      throw invalidTarget(`resource "${r}" is not allowed for this client`);
+    }
+  }
+  if (new Set(resources).size !== resources.length) throw invalidRequest('parameter "resource" repeats a value');
+  return resources;
+}

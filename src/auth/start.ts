@@ -1,0 +1,85 @@
+// Starts the authorization server role: syncs configured clients into storage, prepares
+// the context and listens.
+import type { Redis } from 'ioredis';
+import type { AuthConfig, Config } from '../config/types.js';
+import { memoryCounter, redisCounter } from '../cache/counter.js';
+import { pingRedis } from '../cache/redis.js';
+import type { Clock } from '../core/clock.js';
+import { startListener, type RunningListener } from '../core/listener.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Logger } from '../observability/logger.js';
+import type { Storage } from '../storage/types.js';
+import { clientRecordFromConfig } from './clients.js';
+import { endpointsFor, type AuthContext } from './context.js';
+import { authHandler } from './router.js';
+
+export interface AuthServerDeps {
+  config: Config;
+  storage: Storage;
+  keyring: Keyring;
+  clock: Clock;
+  logger: Logger;
+  redis?: Redis;
+}
+
+export interface RunningAuthServer {
+  ctx: AuthContext;
+  listener: RunningListener;
+  close(): Promise<void>;
+}
+
+export function createAuthContext(deps: AuthServerDeps): AuthContext {
+  const auth = deps.config.auth;
+  if (!auth) throw new Error('auth: the configuration has no auth section');
+  return {
+    config: deps.config,
+    auth,
+    storage: deps.storage,
+    keyring: deps.keyring,
+    clock: deps.clock,
+    logger: deps.logger,
+    endpoints: endpointsFor(deps.config.issuer),
+    failures: deps.redis ? redisCounter(deps.redis) : memoryCounter(),
+  };
+}
+
+/** Configured clients are the source of truth for `source: config` rows. */
+export async function syncConfiguredClients(storage: Storage, auth: AuthConfig, now: number): Promise<void> {
+  for (const c of auth.clients) await storage.clients.upsert(clientRecordFromConfig(c, 'config', now));
+  await storage.clients.prune('config', auth.clients.map((c) => c.client_id));
+}
+
+export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuthServer> {
+  const ctx = createAuthContext(deps);
+  await syncConfiguredClients(deps.storage, ctx.auth, deps.clock.now());
+  for (const c of ctx.auth.clients) {
+    if (c.grant_types.includes('password') || c.grant_types.includes('implicit')) {
+      deps.logger.warn({ client_id: c.client_id }, 'legacy grant enabled for client; RFC 9700 says not to use it');
+    }
+  }
+  const readiness: Record<string, () => Promise<void>> = { storage: () => deps.storage.ping() };
+  if (deps.redis) readiness.redis = () => pingRedis(deps.redis!);
+  const listener = await startListener({
+    name: 'auth',
+    listen: ctx.auth.listen,
+    tls: ctx.auth.tls,
+    handler: authHandler(ctx),
+    logger: deps.logger,
+    readiness,
+  });
+  const housekeeping = setInterval(() => {
+    const now = deps.clock.now();
+    Promise.all([deps.storage.tokens.deleteExpired(now - 60), deps.storage.jtis.deleteExpired(now), deps.storage.keys.retireExpired(now)]).catch(
+      (err) => deps.logger.warn({ err: (err as Error).message }, 'housekeeping failed'),
+    );
+  }, 60_000);
+  housekeeping.unref();
+  return {
+    ctx,
+    listener,
+    close: async () => {
+      clearInterval(housekeeping);
+      await listener.close();
+    },
+  };
+}

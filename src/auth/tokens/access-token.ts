@@ -1,0 +1,74 @@
+// Issues access tokens in the client's format. Opaque: 256 random bits, only a digest
+// stored. JWT: RFC 9068 (`typ: at+jwt`), also recorded by jti so it can be revoked and
+// introspected as inactive until it expires.
+import { randomUUID } from 'node:crypto';
+import { randomToken, sha256Base64url } from '../../core/crypto-util.js';
+import { signJwt } from '../../crypto/jwt.js';
+import type { TokenRecord } from '../../storage/types.js';
+import type { Client } from '../clients.js';
+import type { AuthContext } from '../context.js';
+
+export interface AccessTokenRequest {
+  client: Client;
+  sub: string;
+  scope: string[];
+  audience: string[];
+  grantId?: string | null;
+  extra?: Record<string, unknown> | null;
+}
+
+export interface IssuedAccessToken {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  record: TokenRecord;
+}
+
+export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest): Promise<IssuedAccessToken> {
+  const now = ctx.clock.now();
+  const ttl = r.client.access_token_ttl ?? ctx.auth.access_token_ttl;
+  const scope = r.scope.join(' ');
+  const jti = randomUUID();
+  const audience = r.audience.length > 0 ? r.audience : [ctx.endpoints.issuer];
+  let token: string;
+  let digest: string;
+  if (r.client.access_token_format === 'jwt') {
+    token = signJwt(
+      ctx.keyring.current,
+      {
+        iss: ctx.endpoints.issuer,
+        sub: r.sub,
+        aud: audience.length === 1 ? audience[0] : audience,
+        exp: now + ttl,
+        iat: now,
+        jti,
+        client_id: r.client.client_id,
+        scope,
+        ...(r.extra ?? {}),
+      },
+      'at+jwt',
+    );
+    digest = sha256Base64url(jti);
+  } else {
+    token = randomToken(32);
+    digest = sha256Base64url(token);
+  }
+  const record: TokenRecord = {
+    digest,
+    kind: 'access_token',
+    format: r.client.access_token_format,
+    jti,
+    client_id: r.client.client_id,
+    sub: r.sub,
+    scope,
+    audience,
+    grant_id: r.grantId ?? null,
+    issued_at: now,
+    expires_at: now + ttl,
+    revoked_at: null,
+    extra: r.extra ?? null,
+  };
+  await ctx.storage.tokens.insert(record);
+  return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, record };
+}

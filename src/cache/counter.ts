@@ -1,0 +1,60 @@
+// Windowed counters for throttling: in-process, or in Redis so every instance agrees.
+import type { Redis } from 'ioredis';
+
+export interface WindowCounter {
+  /** current count and seconds until the window resets (0 when nothing counted) */
+  peek(key: string): Promise<{ count: number; resetIn: number }>;
+  /** add one and return the new count */
+  hit(key: string, windowSeconds: number): Promise<{ count: number; resetIn: number }>;
+}
+
+export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
+  const entries = new Map<string, { count: number; resetAt: number }>();
+  let lastSweep = nowMs();
+  function sweep(now: number): void {
+    // bounded memory: drop finished windows now and then
+    if (now - lastSweep < 10_000) return;
+    lastSweep = now;
+    for (const [k, e] of entries) if (e.resetAt <= now) entries.delete(k);
+  }
+  return {
+    async peek(key) {
+      const now = nowMs();
+      const e = entries.get(key);
+      if (!e || e.resetAt <= now) return { count: 0, resetIn: 0 };
+      return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
+    },
+    async hit(key, windowSeconds) {
+      const now = nowMs();
+      sweep(now);
+      let e = entries.get(key);
+      if (!e || e.resetAt <= now) {
+        e = { count: 0, resetAt: now + windowSeconds * 1000 };
+        entries.set(key, e);
+      }
+      e.count++;
+      return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
+    },
+  };
+}
+
+const HIT_SCRIPT = `
+local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {c, redis.call('PTTL', KEYS[1])}`;
+
+export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): WindowCounter {
+  return {
+    async peek(key) {
+      const [[, v], [, ttl]] = (await redis.multi().get(prefix + key).pttl(prefix + key).exec()) as [
+        [unknown, string | null],
+        [unknown, number],
+      ];
+      return v === null ? { count: 0, resetIn: 0 } : { count: Number(v), resetIn: Math.max(0, ttl) / 1000 };
+    },
+    async hit(key, windowSeconds) {
+      const [count, ttl] = (await redis.eval(HIT_SCRIPT, 1, prefix + key, String(windowSeconds * 1000))) as [number, number];
+      return { count, resetIn: Math.max(0, ttl) / 1000 };
+    },
+  };
+}

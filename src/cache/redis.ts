@@ -1,0 +1,28 @@
+// The optional Redis connection. A single instance never needs it; when `redis:` is set
+// it carries counters that every instance must agree on and cross-instance events.
+import { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+
+export function connectRedis(url: string, logger: Logger): Redis {
+  const redis = new Redis(url, {
+    lazyConnect: false,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  });
+  let reported = false;
+  redis.on('error', (err: Error) => {
+    if (!reported) logger.warn({ err: err.message }, 'redis unavailable; retrying');
+    reported = true;
+  });
+  redis.on('ready', () => {
+    if (reported) logger.info('redis connection restored');
+    reported = false;
+  });
+  return redis;
+}
+
+export async function pingRedis(redis: Redis): Promise<void> {
+  const reply = await redis.ping();
+  if (reply !== 'PONG') throw new Error(`unexpected PING reply ${reply}`);
+}

@@ -1,0 +1,121 @@
+import { Option, type Command } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, validateConfig } from '../../config/index.js';
+import type { ClientConfig } from '../../config/types.js';
+import { randomToken } from '../../core/crypto-util.js';
+import { clientRecordFromConfig } from '../../auth/clients.js';
+import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
+
+interface CreateOptions {
+  config?: string;
+  id?: string;
+  name?: string;
+  grantType?: string[];
+  scope?: string[];
+  redirectUri?: string[];
+  authMethod?: string;
+  format?: string;
+  public?: boolean;
+  json?: boolean;
+}
+
+export function registerClientCommands(program: Command): void {
+  const client = program.command('client').description('OAuth clients: create, list, delete');
+  client
+    .command('create')
+    .description('create a client; a generated secret is printed once and stored only as a digest')
+    .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
+    .option('--id <client_id>', 'client id (default: a random UUID)')
+    .option('--name <name>', 'display name')
+    .option('--grant-type <type>', 'allowed grant type (repeatable; default client_credentials)', collect)
+    .option('--scope <scope>', 'allowed scope (repeatable)', collect)
+    .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
+    .addOption(
+      new Option('--auth-method <method>', 'token endpoint auth method').choices(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    )
+    .addOption(new Option('--format <format>', 'access token format').choices(['opaque', 'jwt']).default('opaque'))
+    .option('--public', 'public client: no secret, PKCE required (browser and mobile apps)')
+    .option('--json', 'print JSON')
+    .action(async function createClient(opts: CreateOptions) {
+      const cfg = readConfig(opts);
+      const clientId = opts.id ?? randomUUID();
+      const secret = opts.public ? undefined : randomToken(32);
+      const raw: Record<string, unknown> = {
+        client_id: clientId,
+        grant_types: opts.grantType ?? (opts.public ? ['authorization_code', 'refresh_token'] : ['client_credentials']),
+        scopes: opts.scope ?? [],
+        redirect_uris: opts.redirectUri ?? [],
+        token_endpoint_auth_method: opts.public ? 'none' : opts.authMethod,
+        access_token_format: opts.format,
+      };
+      if (opts.name) raw.client_name = opts.name;
+      if (secret) raw.client_secret = secret;
+      const validated = validateClient(cfg.issuer, raw);
+      await withStorage(cfg, async (s) => {
+        if (cfg.auth?.clients.some((c) => c.client_id === clientId)) throw new UsageError(`client "${clientId}" is defined in the config file`);
+        if (await s.clients.get(clientId)) throw new UsageError(`client "${clientId}" already exists`);
+        await s.clients.upsert(clientRecordFromConfig(validated, 'cli', Math.floor(Date.now() / 1000)));
+      });
+      if (opts.json) {
+        print(JSON.stringify({ client_id: clientId, client_secret: secret ?? null }, null, 2));
+        return;
+      }
+      print(`client_id:     ${clientId}`);
+      if (secret) {
+        print(`client_secret: ${secret}`);
+        print('The secret is shown only now; Drawbridge keeps only its digest.');
+      }
+    });
+  client
+    .command('list')
+    .description('list clients (from the config file and created here)')
+    .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
+    .option('--json', 'print JSON')
+    .action(async function listClients(opts: { config?: string; json?: boolean }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const rows = await s.clients.list();
+        if (opts.json) {
+          print(JSON.stringify(rows.map(({ secret_hash: _h, ...rest }) => rest), null, 2));
+          return;
+        }
+        printTable(
+          rows.map((c) => ({
+            client_id: c.client_id,
+            auth_method: c.token_endpoint_auth_method,
+            grants: c.grant_types.join(','),
+            scopes: c.scopes.join(' '),
+            format: c.access_token_format,
+            source: c.source,
+          })),
+          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'source'],
+        );
+      });
+    });
+  client
+    .command('delete')
+    .description('delete a client and revoke its tokens')
+    .argument('<client_id>')
+    .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
+    .action(async function deleteClient(clientId: string, opts: { config?: string }) {
+      const cfg = readConfig(opts);
+      if (cfg.auth?.clients.some((c) => c.client_id === clientId)) {
+        throw new UsageError(`client "${clientId}" is defined in the config file; remove it there`);
+      }
+      await withStorage(cfg, async (s) => {
+        if (!(await s.clients.delete(clientId))) throw new UsageError(`no client "${clientId}"`);
+        const revoked = await s.tokens.revokeByClient(clientId, Math.floor(Date.now() / 1000));
+        print(`deleted client ${clientId}; revoked ${revoked} token(s)`);
+      });
+    });
+}
+
+/** Runs a client through the same schema as the config file, so both accept the same clients. */
+function validateClient(issuer: string, raw: Record<string, unknown>): ClientConfig {
+  try {
+    return validateConfig({ issuer, storage: 'memory:', auth: { clients: [raw] } }).auth!.clients[0]!;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^auth\.clients\[0\]\.?/, 'client '));
+    throw err;
+  }
+}

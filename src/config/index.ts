@@ -1,0 +1,32 @@
+// The config module's public names.
+
+export {
+  ConfigError,
+  configSchema,
+  keyPath,
+  validateConfig,
+  type ConfigErrorOptions,
+  type SourceLocation,
+} from './schema.js';
+export { assertProductionSecret, interpolateEnv, loadConfig, parseConfigText, type Env } from './load.js';
+export { renderConfigReference } from './doc.js';
+export type {
+  AccessTokenFormat,
+  AuthConfig,
+  ClientAuthMethod,
+  ClientConfig,
+  Config,
+  ConsumerConfig,
+  GatewayConfig,
+  GrantType,
+  JwkSet,
+  KeysConfig,
+  LogConfig,
+  LogLevel,
+  PluginConfig,
+  ServiceConfig,
+  ServiceRouteConfig,
+  SigningAlg,
+  TlsConfig,
+  UserConfig,
+} from './types.js';

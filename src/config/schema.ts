@@ -1,0 +1,663 @@
+// The config schema: a small validation DSL (first half) and THE schema of `Config` (second
+// half). The schema is the config reference: every field carries its doc and default, and
+// README's "Configuration reference" is generated from it (`npm run docs:config`).
+
+import type {
+  AccessTokenFormat,
+  AuthConfig,
+  ClientAuthMethod,
+  ClientConfig,
+  Config,
+  ConsumerConfig,
+  GatewayConfig,
+  GrantType,
+  JwkSet,
+  KeysConfig,
+  LogConfig,
+  LogLevel,
+  PluginConfig,
+  ServiceConfig,
+  ServiceRouteConfig,
+  SigningAlg,
+  TlsConfig,
+  UserConfig,
+} from './types.js';
+
+// ─── Errors ────────────────────────────────────────────────────────────────────────────
+
+export interface SourceLocation {
+  source: string; // file name
+  line: number; // 1-based
+  column: number; // 1-based
+}
+
+export interface ConfigErrorOptions {
+  expected?: string;
+  location?: SourceLocation;
+}
+
+/** A config problem. `message` starts with the key path (`auth.clients[0].foo: …`). */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly path: string; // '' for the file as a whole
+  readonly problem: string; // the message without path and location
+  readonly expected?: string;
+  readonly location?: SourceLocation;
+
+  constructor(path: string, problem: string, options: ConfigErrorOptions = {}) {
+    super(formatConfigError(path, problem, options.location));
+    this.path = path;
+    this.problem = problem;
+    if (options.expected !== undefined) this.expected = options.expected;
+    if (options.location !== undefined) this.location = options.location;
+  }
+}
+
+function formatConfigError(path: string, problem: string, location?: SourceLocation): string {
+  const where = location && `${location.source}:${location.line}:${location.column}`;
+  if (path === '') return where ? `${where}: ${problem}` : problem;
+  return where ? `${path}: ${problem} (at ${where})` : `${path}: ${problem}`;
+}
+
+/** `keyPath('auth.clients', 0)` → `auth.clients[0]`; odd keys are quoted: `headers["a.b"]`. */
+export function keyPath(parent: string, key: string | number): string {
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) return `${parent}[${JSON.stringify(key)}]`;
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** How a rejected value is quoted in an error message. */
+function show(raw: unknown): string {
+  if (raw === null) return 'null';
+  if (Array.isArray(raw)) return 'a list';
+  if (typeof raw === 'object') return 'an object';
+  if (typeof raw === 'string') return JSON.stringify(raw.length > 80 ? `${raw.slice(0, 77)}...` : raw);
+  return String(raw);
+}
+
+/** Secrets and URLs with credentials must not end up in logs through an error message. */
+function hide(raw: unknown): string {
+  if (typeof raw === 'string') return `a ${raw.length}-character string (not shown)`;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return `a ${typeof raw} (not shown)`;
+  return show(raw);
+}
+
+function mismatch(path: string, expected: string, raw: unknown, sensitive: boolean): ConfigError {
+  return new ConfigError(path, `expected ${expected}, got ${sensitive ? hide(raw) : show(raw)}`, { expected });
+}
+
+// ─── The DSL ───────────────────────────────────────────────────────────────────────────
+
+/** Parses a present (not undefined/null) raw value; `sensitive` redacts it in errors. */
+type Parser<T> = (raw: unknown, path: string, sensitive: boolean) => T;
+
+/** Nested fields for the reference, as path suffixes: `.listen`, `[].client_id`. */
+export type FieldChildren = ReadonlyArray<readonly [suffix: string, field: Field<unknown>]>;
+
+interface Fallback<T> {
+  label: string; // markdown for the reference: `10m` or "same as `scopes`"
+  derived: boolean; // computed from sibling fields, so resolved after them
+  value: (parent: Record<string, unknown>, path: string) => T;
+}
+
+export interface FieldSpec<T> {
+  type: string; // for the reference: `duration`, `list of string`, …
+  expected: string; // for errors: "a duration like 30s, …"
+  doc: string;
+  required: boolean;
+  sensitive: boolean;
+  fallback?: Fallback<T>;
+  children: FieldChildren;
+  parse: Parser<T>;
+}
+
+/** One config value: how to parse it, its doc and its default. Immutable builder. */
+export class Field<T> {
+  constructor(readonly spec: FieldSpec<T>) {}
+
+  doc(text: string): Field<T> {
+    return new Field({ ...this.spec, doc: text });
+  }
+
+  optional(): Field<T | undefined> {
+    return new Field<T | undefined>({ ...this.spec, required: false });
+  }
+
+  sensitive(): Field<T> {
+    return new Field({ ...this.spec, sensitive: true });
+  }
+
+  /**
+   * The default is written as a raw config value and parsed on use: the reference shows
+   * what a user would write (`10m`), and every config gets its own arrays and objects.
+   */
+  default(raw: unknown): Field<T> {
+    const label = `\`${typeof raw === 'string' ? raw : JSON.stringify(raw)}\``;
+    const value = (_parent: Record<string, unknown>, path: string): T => this.spec.parse(raw, path, false);
+    return new Field({ ...this.spec, required: false, fallback: { label, derived: false, value } });
+  }
+
+  /** A default computed from the sibling fields (all non-derived ones are already parsed). */
+  derive<P>(label: string, compute: (parent: P) => T): Field<T> {
+    const value = (parent: Record<string, unknown>): T => compute(parent as P);
+    return new Field({ ...this.spec, required: false, fallback: { label, derived: true, value } });
+  }
+
+  parse(raw: unknown, path: string, sensitive = false): T {
+    return this.spec.parse(raw, path, sensitive || this.spec.sensitive);
+  }
+
+  /** The value of an absent key: its default, undefined, or a "required" error. */
+  missing(parent: Record<string, unknown>, path: string): T | undefined {
+    if (this.spec.fallback) return this.spec.fallback.value(parent, path);
+    if (this.spec.required) throw new ConfigError(path, 'required', { expected: this.spec.expected });
+    return undefined;
+  }
+}
+
+function leaf<T>(type: string, expected: string, parse: Parser<T>): Field<T> {
+  return new Field({ type, expected, parse, doc: '', required: true, sensitive: false, children: [] });
+}
+
+/** A string checked and normalized by `convert`, which returns undefined to reject it. */
+export function format<T = string>(type: string, expected: string, convert: (text: string) => T | undefined): Field<T> {
+  return leaf(type, expected, function parseFormat(raw, path, sensitive) {
+    const value = typeof raw === 'string' ? convert(raw) : undefined;
+    if (value === undefined) throw mismatch(path, expected, raw, sensitive);
+    return value;
+  });
+}
+
+export function str(): Field<string> {
+  return format('string', 'a non-empty string', (text) => (text === '' ? undefined : text));
+}
+
+export function oneOf<V extends string>(values: readonly V[]): Field<V> {
+  const expected = `one of ${values.map((value) => JSON.stringify(value)).join(', ')}`;
+  const type = values.map((value) => `\`${value}\``).join(' | ');
+  return format(type, expected, (text) => values.find((value) => value === text));
+}
+
+// Numbers and booleans also accept their string forms, because `${VAR}` yields strings.
+
+export function int(min = 0, max = Number.MAX_SAFE_INTEGER): Field<number> {
+  const expected = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
+  return leaf('integer', expected, function parseInteger(raw, path, sensitive) {
+    const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw mismatch(path, expected, raw, sensitive);
+    }
+    return value;
+  });
+}
+
+export function bool(): Field<boolean> {
+  return leaf('boolean', 'true or false', function parseBoolean(raw, path, sensitive) {
+    if (raw === true || raw === 'true') return true;
+    if (raw === false || raw === 'false') return false;
+    throw mismatch(path, 'true or false', raw, sensitive);
+  });
+}
+
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `30s`, `10m`, `12h`, `30d` or a whole number of seconds → seconds. */
+export function duration(min = 0): Field<number> {
+  const expected = 'a duration like 30s, 10m, 12h or 30d';
+  return leaf('duration', expected, function parseDuration(raw, path, sensitive) {
+    const match = typeof raw === 'string' ? /^(\d+)([smhd]?)$/.exec(raw) : null;
+    const seconds = typeof raw === 'number' ? raw : match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : NaN;
+    if (!Number.isSafeInteger(seconds) || seconds < 0) throw mismatch(path, expected, raw, sensitive);
+    if (seconds < min) throw mismatch(path, `a duration of at least ${min}s`, raw, sensitive);
+    return seconds;
+  });
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** `64kb`, `1mb` or a number of bytes → bytes (binary units: 1kb = 1024 bytes). */
+export function size(min = 0): Field<number> {
+  const expected = 'a size like 64kb or 1mb';
+  return leaf('size', expected, function parseSize(raw, path, sensitive) {
+    const match = typeof raw === 'string' ? /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(raw) : null;
+    const unit = (match?.[2] ?? '').toLowerCase();
+    const bytes = typeof raw === 'number' ? raw : match ? Number(match[1]) * SIZE_UNITS[unit]! : NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw mismatch(path, expected, raw, sensitive);
+    if (bytes < min) throw mismatch(path, `a size of at least ${min} bytes`, raw, sensitive);
+    return bytes;
+  });
+}
+
+/** A free-form object, validated by whoever consumes it (plugin config, user claims). */
+export function record(): Field<Record<string, unknown>> {
+  return leaf('object', 'an object', function parseRecord(raw, path, sensitive) {
+    if (!isPlainObject(raw)) throw mismatch(path, 'an object', raw, sensitive);
+    return raw;
+  });
+}
+
+export interface ListOptions<T> {
+  min?: number; // fewest items
+  uniqueBy?: keyof T & string; // key that must differ between items
+}
+
+export function list<T>(item: Field<T>, options: ListOptions<T> = {}): Field<T[]> {
+  const { min = 0, uniqueBy } = options;
+  return new Field<T[]>({
+    type: `list of ${item.spec.type}`,
+    expected: 'a list',
+    doc: '',
+    required: true,
+    sensitive: false,
+    children: item.spec.children.map(([suffix, field]) => [`[]${suffix}`, field] as const),
+    parse: function parseList(raw, path, sensitive) {
+      if (!Array.isArray(raw)) throw mismatch(path, 'a list', raw, sensitive);
+      if (raw.length < min) throw new ConfigError(path, `expected at least ${min} item(s), got ${raw.length}`);
+      const items = raw.map((value: unknown, index) => item.parse(value, keyPath(path, index), sensitive));
+      if (uniqueBy !== undefined) assertUnique(items, uniqueBy, path);
+      return items;
+    },
+  });
+}
+
+function assertUnique<T>(items: T[], key: keyof T & string, path: string): void {
+  const firstIndex = new Map<unknown, number>();
+  items.forEach((item, index) => {
+    const first = firstIndex.get(item[key]);
+    if (first !== undefined) {
+      const problem = `duplicate ${key} ${show(item[key])} (already used by ${keyPath(path, first)})`;
+      throw new ConfigError(keyPath(keyPath(path, index), key), problem);
+    }
+    firstIndex.set(item[key], index);
+  });
+}
+
+/** An object with user-chosen keys, all holding the same kind of value. */
+export function mapOf<T>(value: Field<T>, keyName = 'name'): Field<Record<string, T>> {
+  return new Field<Record<string, T>>({
+    type: `map of ${keyName} → ${value.spec.type}`,
+    expected: 'an object',
+    doc: '',
+    required: true,
+    sensitive: false,
+    children: value.spec.children.map(([suffix, field]) => [`.<${keyName}>${suffix}`, field] as const),
+    parse: function parseMap(raw, path, sensitive) {
+      if (!isPlainObject(raw)) throw mismatch(path, 'an object', raw, sensitive);
+      const entries = Object.entries(raw).map(([key, item]) => [key, value.parse(item, keyPath(path, key), sensitive)]);
+      return Object.fromEntries(entries) as Record<string, T>;
+    },
+  });
+}
+
+/** One field per key of T, so the schema cannot drift from types.ts. */
+export type Shape<T> = { [K in keyof T]-?: Field<T[K]> };
+
+/** An object with known keys; unknown keys are an error. `check` sees the parsed value. */
+export function object<T>(shape: Shape<T>, check?: (value: T, path: string) => void): Field<T> {
+  const fields = Object.entries(shape) as Array<[string, Field<unknown>]>;
+  const keys = fields.map(([key]) => key);
+  const expectedKeys = `one of: ${keys.join(', ')}`;
+  return new Field<T>({
+    type: 'object',
+    expected: 'an object',
+    doc: '',
+    required: true,
+    sensitive: false,
+    children: fields.map(([key, field]) => [`.${key}`, field] as const),
+    parse: function parseObject(raw, path, sensitive) {
+      if (!isPlainObject(raw)) throw mismatch(path, 'an object', raw, sensitive);
+      for (const key of Object.keys(raw)) {
+        if (!keys.includes(key)) {
+          throw new ConfigError(keyPath(path, key), `unknown key (expected ${expectedKeys})`, { expected: expectedKeys });
+        }
+      }
+      const parsed: Record<string, unknown> = {};
+      // Derived defaults (default_scopes = scopes) read their siblings, so they go last.
+      for (const derivedPass of [false, true]) {
+        for (const [key, field] of fields) {
+          if ((field.spec.fallback?.derived ?? false) !== derivedPass) continue;
+          const at = keyPath(path, key);
+          // YAML `key:` with nothing after it is null: treat it as absent.
+          const value = raw[key] == null ? field.missing(parsed, at) : field.parse(raw[key], at, sensitive);
+          if (value !== undefined) parsed[key] = value;
+        }
+      }
+      // Declaration order, so printed configs read like the reference.
+      const result = Object.fromEntries(keys.filter((key) => key in parsed).map((key) => [key, parsed[key]])) as T;
+      check?.(result, path);
+      return result;
+    },
+  });
+}
+
+// ─── Formats ───────────────────────────────────────────────────────────────────────────
+
+function tryUrl(text: string): URL | undefined {
+  try {
+    return /\s/.test(text) ? undefined : new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  // The regex matters: WHATWG parsing would turn `http:host` into `http://host/`.
+  return /^https?:\/\/[^/]/i.test(text) && tryUrl(text) !== undefined;
+}
+
+function parseIssuer(text: string): string | undefined {
+  if (!isHttpUrl(text) || /[?#]/.test(text)) return undefined;
+  const url = tryUrl(text)!;
+  if (url.username !== '' || url.password !== '') return undefined;
+  return text.replace(/\/+$/, ''); // issuer comparisons are exact strings (RFC 8414 §3.3)
+}
+
+function parseListen(text: string): string | undefined {
+  const match = /^(\[[0-9A-Fa-f]*:[0-9A-Fa-f:.]*\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  return match && Number(match[2]) <= 65535 ? text : undefined;
+}
+
+function parseStorage(text: string): string | undefined {
+  if (text === 'memory:') return text;
+  if (/^sqlite:./.test(text)) return text;
+  if (/^postgres(ql)?:\/\//.test(text) && tryUrl(text)) return text;
+  return undefined;
+}
+
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+const issuerUrl = format('URL', 'an absolute http(s) URL without query or fragment', parseIssuer);
+const httpUrl = format('URL', 'an absolute http(s) URL', (text) => (isHttpUrl(text) ? text : undefined));
+const listen = format('host:port', 'host:port with a port from 0 to 65535 (IPv6 as [::1]:9000)', parseListen);
+const scope = format('scope', 'a scope (non-empty, no spaces)', (text) => (SCOPE.test(text) ? text : undefined));
+const redirectUri = format('URL', 'an absolute URL without fragment', (text) =>
+  tryUrl(text) && !text.includes('#') ? text : undefined,
+);
+const sha256Hex = format('hex', '64 hex characters (a SHA-256 digest)', (text) =>
+  /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : undefined,
+);
+const argon2idHash = format('PHC string', 'an argon2id PHC string starting with $argon2id$', (text) =>
+  text.startsWith('$argon2id$') ? text : undefined,
+);
+const httpPath = format('path', 'a path starting with /', (text) => (text.startsWith('/') ? text : undefined));
+const httpMethod = format('method', 'an HTTP method like GET', (text) =>
+  /^[A-Za-z]+$/.test(text) ? text.toUpperCase() : undefined,
+);
+const hostName = format('host', 'a host name like api.example.com or *.example.com', (text) =>
+  /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$/.test(text) ? text.toLowerCase() : undefined,
+);
+
+// ─── The Config schema ─────────────────────────────────────────────────────────────────
+
+const SIGNING_ALGS: SigningAlg[] = ['ES256', 'RS256', 'EdDSA'];
+const GRANT_TYPES: GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  'password',
+  'implicit',
+];
+const AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+const TOKEN_FORMATS: AccessTokenFormat[] = ['opaque', 'jwt'];
+const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+const tls = object<TlsConfig>({
+  cert: str().doc('PEM file with the certificate chain.'),
+  key: str().doc('PEM file with the private key.'),
+});
+
+const jwks = object<JwkSet>({
+  keys: list(record(), { min: 1 }).doc('The public keys (JWK objects).'),
+});
+
+function hasSecret(client: ClientConfig): boolean {
+  return client.client_secret !== undefined || client.client_secret_sha256 !== undefined;
+}
+
+function hasKeys(client: ClientConfig): boolean {
+  return client.jwks !== undefined || client.jwks_uri !== undefined;
+}
+
+function checkClient(client: ClientConfig, path: string): void {
+  const at = (key: keyof ClientConfig): string => keyPath(path, key);
+  const secretKey = client.client_secret !== undefined ? 'client_secret' : 'client_secret_sha256';
+  const method = client.token_endpoint_auth_method;
+
+  if (client.client_secret !== undefined && client.client_secret_sha256 !== undefined) {
+    throw new ConfigError(at('client_secret_sha256'), 'not allowed together with client_secret');
+  }
+  if (client.jwks !== undefined && client.jwks_uri !== undefined) {
+    throw new ConfigError(at('jwks_uri'), 'not allowed together with jwks');
+  }
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && !hasSecret(client)) {
+    throw new ConfigError(at('token_endpoint_auth_method'), `${method} needs client_secret or client_secret_sha256`);
+  }
+  if (method === 'private_key_jwt' && !hasKeys(client)) {
+    throw new ConfigError(at('token_endpoint_auth_method'), 'private_key_jwt needs jwks or jwks_uri');
+  }
+  if ((method === 'private_key_jwt' || method === 'none') && hasSecret(client)) {
+    throw new ConfigError(at(secretKey), `not allowed with token_endpoint_auth_method ${method}`);
+  }
+  const credentialsGrant = client.grant_types.indexOf('client_credentials');
+  if (method === 'none' && credentialsGrant >= 0) {
+    const problem = 'client_credentials needs an authenticated client, not token_endpoint_auth_method none';
+    throw new ConfigError(keyPath(at('grant_types'), credentialsGrant), problem);
+  }
+  const redirecting = client.grant_types.find((grant) => grant === 'authorization_code' || grant === 'implicit');
+  if (redirecting !== undefined && client.redirect_uris.length === 0) {
+    throw new ConfigError(at('redirect_uris'), `at least one redirect URI is required for grant type ${redirecting}`);
+  }
+  const outside = (client.default_scopes ?? []).findIndex((name) => !client.scopes.includes(name));
+  if (outside >= 0) {
+    const problem = `${show(client.default_scopes![outside])} is not one of the client's scopes`;
+    throw new ConfigError(keyPath(at('default_scopes'), outside), problem);
+  }
+}
+
+const client = object<ClientConfig>(
+  {
+    client_id: str().doc('Identifier the client authenticates with; unique among clients.'),
+    client_name: str().optional().doc('Name shown on the consent page.'),
+    client_secret: str()
+      .optional()
+      .sensitive()
+      .doc('Shared secret. Absent (and no `client_secret_sha256`): a public client, PKCE required.'),
+    client_secret_sha256: sha256Hex
+      .optional()
+      .sensitive()
+      .doc('Hex SHA-256 of the secret, to keep the secret itself out of the file.'),
+    redirect_uris: list(redirectUri)
+      .default([])
+      .doc('Allowed redirect URIs, compared exactly; required for `authorization_code` and `implicit`.'),
+    grant_types: list(oneOf(GRANT_TYPES), { min: 1 })
+      .derive<ClientConfig>('`[client_credentials]` with a secret or keys, else `[authorization_code, refresh_token]`', (c) =>
+        hasSecret(c) || hasKeys(c) ? ['client_credentials'] : ['authorization_code', 'refresh_token'],
+      )
+      .doc('Grant types the client may use.'),
+    scopes: list(scope).default([]).doc('Scopes the client may request.'),
+    default_scopes: list(scope)
+      .derive<ClientConfig>('same as `scopes`', (c) => [...c.scopes])
+      .doc('Scopes granted when a request names none; a subset of `scopes`.'),
+    token_endpoint_auth_method: oneOf(AUTH_METHODS)
+      .derive<ClientConfig>(
+        '`client_secret_basic` with a secret, `private_key_jwt` with `jwks`/`jwks_uri`, else `none`',
+        (c) => (hasSecret(c) ? 'client_secret_basic' : hasKeys(c) ? 'private_key_jwt' : 'none'),
+      )
+      .doc('How the client authenticates at the token endpoint.'),
+    jwks: jwks.optional().doc('Public keys for `private_key_jwt`, inline.'),
+    jwks_uri: httpUrl.optional().doc('URL of the public keys for `private_key_jwt`.'),
+    access_token_format: oneOf(TOKEN_FORMATS)
+      .default('opaque')
+      .doc('`opaque` (the gateway swaps it for a JWT) or `jwt` (RFC 9068, readable by resource servers).'),
+    access_token_ttl: duration(1).optional().doc('Overrides `auth.access_token_ttl` for this client.'),
+    audiences: list(str()).optional().doc('Resource indicators (RFC 8707) the client may ask for; absent: any.'),
+  },
+  checkClient,
+);
+
+const user = object<UserConfig>(
+  {
+    username: str().doc('Login name; unique among users.'),
+    password: str().optional().sensitive().doc('Plain password (fine for development; prefer `password_hash`).'),
+    password_hash: argon2idHash.optional().sensitive().doc('argon2id PHC string (`$argon2id$v=19$…`).'),
+    claims: record().default({}).doc('Claims returned in ID tokens and userinfo (`email`, `name`, `groups`, …).'),
+  },
+  function checkUser(value, path) {
+    if (value.password !== undefined && value.password_hash !== undefined) {
+      throw new ConfigError(keyPath(path, 'password_hash'), 'not allowed together with password');
+    }
+  },
+);
+
+const auth = object<AuthConfig>({
+  listen: listen.default('127.0.0.1:9000').doc('Address the auth server listens on.'),
+  tls: tls.optional().doc('Serve HTTPS with this certificate; absent: plain HTTP (behind a TLS proxy).'),
+  access_token_ttl: duration(1).default('10m').doc('Lifetime of access tokens.'),
+  refresh_token_ttl: duration(1).default('30d').doc('Lifetime of refresh tokens.'),
+  introspection_jwt_ttl: duration(1).default('60s').doc('Lifetime of JWT introspection responses (RFC 9701).'),
+  max_body_size: size(1).default('64kb').doc('Largest accepted request body.'),
+  client_auth_throttle: object<AuthConfig['client_auth_throttle']>({
+    max_failures: int(1).default(10).doc('Failed client authentications allowed per client…'),
+    window: duration(1).default('60s').doc('…within this window; then 429 with Retry-After.'),
+  })
+    .default({})
+    .doc('Slows down guessing of client secrets.'),
+  clients: list(client, { uniqueBy: 'client_id' }).default([]).doc('OAuth clients.'),
+  users: list(user, { uniqueBy: 'username' }).default([]).doc('Users who can log in on the login page.'),
+});
+
+const plugin = object<PluginConfig>({
+  name: str().doc('Gateway plugin to run (`key-auth`, `basic-auth`, `hmac-auth`, …).'),
+  enabled: bool().default(true).doc('`false` keeps the entry but skips the plugin.'),
+  config: record().default({}).doc("The plugin's own settings, validated by the plugin."),
+});
+
+const route = object<ServiceRouteConfig>(
+  {
+    name: str().optional().doc('Name for logs and metrics.'),
+    hosts: list(hostName, { min: 1 }).optional().doc('Host headers that match (`*.example.com` allowed).'),
+    paths: list(httpPath, { min: 1 }).optional().doc('Path prefixes that match.'),
+    methods: list(httpMethod, { min: 1 }).optional().doc('HTTP methods that match; absent: all.'),
+    headers: mapOf(list(str(), { min: 1 }), 'header')
+      .optional()
+      .doc('Request headers that match: header name → accepted values.'),
+    strip_path: bool().default(true).doc('Remove the matched path prefix before proxying.'),
+    preserve_host: bool().default(false).doc("Send the client's Host header upstream instead of the target's."),
+  },
+  function checkRoute(value, path) {
+    if (!value.hosts && !value.paths && !value.methods && !value.headers) {
+      throw new ConfigError(path, 'needs at least one of hosts, paths, methods or headers');
+    }
+  },
+);
+
+const service = object<ServiceConfig>(
+  {
+    name: format('name', 'a name without spaces', (text) => (/^\S+$/.test(text) ? text : undefined)).doc(
+      "Service name; unique; the internal token's `aud`.",
+    ),
+    url: httpUrl.optional().doc('Upstream base URL; or `targets` for several instances.'),
+    targets: list(httpUrl, { min: 1 }).optional().doc('Upstream base URLs of several instances of the service.'),
+    routes: list(route).default([]).doc('Requests that go to this service.'),
+    plugins: list(plugin).default([]).doc("Plugins for this service's routes, besides the global `gateway.plugins`."),
+  },
+  function checkService(value, path) {
+    if (value.url === undefined && value.targets === undefined) {
+      throw new ConfigError(keyPath(path, 'url'), 'required unless targets is set', { expected: 'exactly one of url or targets' });
+    }
+    if (value.url !== undefined && value.targets !== undefined) {
+      throw new ConfigError(keyPath(path, 'targets'), 'not allowed together with url');
+    }
+  },
+);
+
+const consumer = object<ConsumerConfig>({
+  username: str().doc('Consumer name; unique; the internal token\'s `consumer` claim.'),
+  groups: list(str()).default([]).doc('Groups, for ACLs and the internal token\'s `groups` claim.'),
+  credentials: mapOf(list(record()), 'plugin')
+    .default({})
+    .sensitive()
+    .doc('Credentials per auth plugin, e.g. `key-auth: [{ key: … }]`.'),
+});
+
+const gateway = object<GatewayConfig>(
+  {
+    listen: listen.default('127.0.0.1:8000').doc('Address the gateway listens on.'),
+    tls: tls.optional().doc('Serve HTTPS with this certificate.'),
+    admin_listen: listen.optional().doc('Address of the admin API and metrics; absent: disabled.'),
+    admin_token: str().optional().sensitive().doc('Bearer token for the admin API; required with `admin_listen`.'),
+    internal_token_ttl: duration(1).default('60s').doc('Lifetime of the internal JWT sent upstream.'),
+    services: list(service, { uniqueBy: 'name' }).default([]).doc('Upstream services.'),
+    consumers: list(consumer, { uniqueBy: 'username' }).default([]).doc('API consumers and their credentials.'),
+    plugins: list(plugin).default([]).doc('Global plugins, run for every route.'),
+  },
+  function checkGateway(value, path) {
+    if (value.admin_listen !== undefined && value.admin_token === undefined) {
+      throw new ConfigError(keyPath(path, 'admin_token'), 'required when admin_listen is set');
+    }
+  },
+);
+
+/** Two roles in one process cannot bind the same address (port 0 picks a free port). */
+function checkListeners(config: Config): void {
+  const listeners: Array<[string, string | undefined]> = [
+    ['auth.listen', config.auth?.listen],
+    ['gateway.listen', config.gateway?.listen],
+    ['gateway.admin_listen', config.gateway?.admin_listen],
+  ];
+  const seen = new Map<string, string>();
+  for (const [path, address] of listeners) {
+    if (address === undefined || address.endsWith(':0')) continue;
+    const other = seen.get(address);
+    if (other !== undefined) throw new ConfigError(path, `${address} is already used by ${other}`);
+    seen.set(address, path);
+  }
+}
+
+export const configSchema: Field<Config> = object<Config>(
+  {
+    issuer: issuerUrl.doc('Public base URL of the auth server; tokens carry it as `iss`.'),
+    storage: format('URL', 'memory:, sqlite:PATH or a postgres:// URL', parseStorage)
+      .default('sqlite:./.drawbridge/drawbridge.db')
+      .sensitive()
+      .doc('Database: `memory:` (tests), `sqlite:PATH` or `postgres://…` / `postgresql://…`.'),
+    redis: format('URL', 'a redis:// or rediss:// URL', (text) =>
+      /^rediss?:\/\//.test(text) && tryUrl(text) ? text : undefined,
+    )
+      .optional()
+      .sensitive()
+      .doc('Shared sessions, revocation events and rate limits; required for more than one instance.'),
+    secret: str()
+      .optional()
+      .sensitive()
+      .doc('Master secret (cookie keys, key encryption at rest); at least 32 characters outside `drawbridge dev`.'),
+    keys: object<KeysConfig>({
+      algorithm: oneOf(SIGNING_ALGS).default('ES256').doc('Algorithm of new signing keys.'),
+      refresh_interval: duration(1).default('2s').doc('How often running instances look for a rotated key.'),
+    })
+      .default({})
+      .doc('Token signing keys.'),
+    log: object<LogConfig>({
+      level: oneOf(LOG_LEVELS).default('info').doc('Least severe level that is logged.'),
+      pretty: bool().optional().doc('Human-readable logs; absent: pretty when stdout is a terminal.'),
+    })
+      .default({})
+      .doc('Logging.'),
+    auth: auth.optional().doc('The authorization server; absent: this config runs no auth server.'),
+    gateway: gateway.optional().doc('The API gateway; absent: this config runs no gateway.'),
+  },
+  checkListeners,
+);
+
+/** Validates a parsed config file (after `${VAR}` interpolation) into a `Config`. */
+export function validateConfig(raw: unknown): Config {
+  if (!isPlainObject(raw)) {
+    throw new ConfigError('', `expected the config to be an object with keys like issuer, auth, gateway; got ${show(raw)}`);
+  }
+  return configSchema.parse(raw, '');
+}

@@ -1,0 +1,101 @@
+// One closed set of error codes. Every error the auth server or CLI reports is an
+// AppError carrying `code`, `status`, whether its description may be shown (`expose`),
+// extra response headers, and the underlying `cause` (logged, never sent).
+
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'unsupported_token_type'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'not_found'
+  | 'method_not_allowed';
+
+export class AppError extends Error {
+  readonly code: OAuthErrorCode;
+  readonly status: number;
+  readonly expose: boolean;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: OAuthErrorCode,
+    status: number,
+    description: string,
+    opts: { expose?: boolean; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(description, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = status;
+    this.expose = opts.expose ?? status < 500;
+    this.headers = opts.headers ?? {};
+  }
+
+  /** RFC 6749 §5.2 body */
+  toJSON(): { error: OAuthErrorCode; error_description?: string } {
+    return this.expose ? { error: this.code, error_description: this.message } : { error: this.code };
+  }
+}
+
+// Factory, in the spirit of oidc-provider's E('invalid_grant', …): one line per code.
+function factory(code: OAuthErrorCode, status: number) {
+  return function makeError(description: string, opts?: { headers?: Record<string, string>; cause?: unknown }) {
+    return new AppError(code, status, description, opts);
+  };
+}
+
+export const invalidRequest = factory('invalid_request', 400);
+export const invalidGrant = factory('invalid_grant', 400);
+export const unauthorizedClient = factory('unauthorized_client', 400);
+export const unsupportedGrantType = factory('unsupported_grant_type', 400);
+export const invalidScope = factory('invalid_scope', 400);
+export const invalidTarget = factory('invalid_target', 400);
+export const unsupportedTokenType = factory('unsupported_token_type', 400);
+export const notFound = factory('not_found', 404);
+
+/** RFC 6749 §5.2: invalid_client is 401 with a WWW-Authenticate challenge. */
+export function invalidClient(description: string, cause?: unknown): AppError {
+  return new AppError('invalid_client', 401, description, {
+    headers: { 'www-authenticate': 'Basic realm="drawbridge", charset="UTF-8"' },
+    cause,
+  });
+}
+
+export function methodNotAllowed(allowed: readonly string[]): AppError {
+  return new AppError('invalid_request', 405, `method not allowed; use ${allowed.join(' or ')}`, {
+    headers: { allow: allowed.join(', ') },
+  });
+}
+
+export function payloadTooLarge(limit: number): AppError {
+  return new AppError('invalid_request', 413, `request body exceeds ${limit} bytes`);
+}
+
+export function tooManyRequests(retryAfterSeconds: number, description: string): AppError {
+  return new AppError('temporarily_unavailable', 429, description, {
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  });
+}
+
+export function serverError(cause: unknown): AppError {
+  return new AppError('server_error', 500, 'internal server error', { expose: false, cause });
+}
+
+export function serviceUnavailable(description: string, retryAfterSeconds = 5, cause?: unknown): AppError {
+  return new AppError('temporarily_unavailable', 503, description, {
+    headers: { 'retry-after': String(retryAfterSeconds) },
+    cause,
+  });
+}
+
+export function toAppError(err: unknown): AppError {
+  return err instanceof AppError ? err : serverError(err);
+}

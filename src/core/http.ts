@@ -1,0 +1,142 @@
+// HTTP helpers shared by every listener: bounded body reading, strict form parsing,
+// JSON responses and the one error renderer.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppError, invalidRequest, payloadTooLarge } from './errors.js';
+
+/** Reads the whole body, refusing more than `limit` bytes (413) before buffering it. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    return Promise.reject(payloadTooLarge(limit));
+  }
+  return new Promise(function collect(resolve, reject) {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(payloadTooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(invalidRequest('could not read the request body', { cause: err }));
+    });
+  });
+}
+
+/** Parsed application/x-www-form-urlencoded parameters, keeping repeats. */
+export class FormParams {
+  readonly #values: Map<string, string[]>;
+
+  constructor(values: Map<string, string[]>) {
+    this.#values = values;
+  }
+
+  /**
+   * One value or undefined. RFC 6749 §3.1/§3.2: parameters MUST NOT be included more
+   * than once, so a repeat is invalid_request; an empty value counts as absent.
+   */
+  get(name: string): string | undefined {
+    const v = this.#values.get(name);
+    if (v === undefined) return undefined;
+    if (v.length > 1) throw invalidRequest(`parameter "${name}" is repeated`);
+    return v[0] === '' ? undefined : v[0];
+  }
+
+  require(name: string): string {
+    const v = this.get(name);
+    if (v === undefined) throw invalidRequest(`missing required parameter "${name}"`);
+    return v;
+  }
+
+  /** For parameters that may legitimately repeat (RFC 8707 `resource`). */
+  all(name: string): string[] {
+    return (this.#values.get(name) ?? []).filter((v) => v !== '');
+  }
+
+  has(name: string): boolean {
+    return this.#values.has(name);
+  }
+}
+
+export function parseForm(body: string): FormParams {
+  const values = new Map<string, string[]>();
+  if (body.length > 0) {
+    for (const pair of body.split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const name = decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq));
+      const value = eq === -1 ? '' : decodeFormComponent(pair.slice(eq + 1));
+      const list = values.get(name);
+      if (list) list.push(value);
+      else values.set(name, [value]);
+    }
+  }
+  return new FormParams(values);
+}
+
+export function decodeFormComponent(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    throw invalidRequest('the request body is not valid application/x-www-form-urlencoded');
+  }
+}
+
+/** Reads and parses a form POST body, insisting on the media type (RFC 6749 §3.2). */
+export async function readForm(req: IncomingMessage, limit: number): Promise<FormParams> {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    req.resume();
+    throw invalidRequest('content type must be application/x-www-form-urlencoded');
+  }
+  const body = await readBody(req, limit);
+  return parseForm(body.toString('utf8'));
+}
+
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** Token-endpoint style response: never cached (RFC 6749 §5.1). */
+export function sendNoStoreJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  sendJson(res, status, body, headers ? { ...NO_STORE, ...headers } : NO_STORE);
+}
+
+export function sendText(res: ServerResponse, status: number, contentType: string, body: string, headers?: Record<string, string>): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/** The one error renderer: RFC 6749 §5.2 JSON, no-store, never a stack trace. */
+export function sendError(res: ServerResponse, err: AppError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // a request body we refused may still be arriving: close the connection after answering
+  if (err.status === 413) res.setHeader('connection', 'close');
+  sendNoStoreJson(res, err.status, err.toJSON(), err.headers);
+}
+
+/** Remote address for throttling and logs (proxy headers are not trusted here). */
+export function remoteAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}

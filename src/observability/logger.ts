@@ -1,0 +1,31 @@
+// JSON logs (pino), pretty in a terminal. Secrets and tokens are never logged: known
+// secret-bearing fields are redacted wherever they appear, and request logging records
+// only method, path (without query) and status.
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogConfig } from '../config/types.js';
+
+export type { Logger } from 'pino';
+
+const REDACT = [
+  'secret', '*.secret', 'client_secret', '*.client_secret', 'password', '*.password',
+  'token', '*.token', 'access_token', '*.access_token', 'refresh_token', '*.refresh_token',
+  'client_assertion', '*.client_assertion', 'authorization', '*.authorization',
+  'headers.authorization', 'headers.cookie', '*.headers.authorization', '*.headers.cookie',
+  'admin_token', '*.admin_token', 'private_enc', '*.private_enc',
+];
+
+export function createLogger(cfg: Partial<LogConfig> = {}, name = 'drawbridge'): Logger {
+  const level = cfg.level ?? 'info';
+  const usePretty = cfg.pretty ?? Boolean(process.stdout.isTTY);
+  const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } };
+  if (usePretty) {
+    return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
+  }
+  return pino(options);
+}
+
+/** A logger that discards everything (tests, benchmarks). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

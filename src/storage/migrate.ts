@@ -1,0 +1,44 @@
+// Schema migrations through kysely's Migrator and the static list in migrations/index.ts.
+
+import { Migrator } from 'kysely';
+import { migrationProvider } from './migrations/index.js';
+import type { Db, SqlHandle } from './schema.js';
+import { writeTransaction } from './transaction.js';
+
+function createMigrator(db: Db, schema: string | undefined): Migrator {
+  return new Migrator({
+    db,
+    provider: migrationProvider,
+    migrationTableName: 'drawbridge_migration',
+    migrationLockTableName: 'drawbridge_migration_lock',
+    // PostgreSQL: kysely looks for its tables in every schema unless told which one, so a
+    // second Drawbridge schema in the same database (tests, staging) would fool it.
+    migrationTableSchema: schema,
+  });
+}
+
+/** Apply every pending migration; returns the names applied (in order). */
+export async function migrateToLatest(handle: SqlHandle): Promise<string[]> {
+  if (handle.dialect === 'postgres') {
+    // The Migrator takes an advisory lock and runs all migrations in one transaction.
+    return runMigrator(createMigrator(handle.db, handle.schema));
+  }
+  // kysely runs SQLite migrations without a transaction or a lock; our IMMEDIATE transaction
+  // adds both, so two processes opening a fresh file at once migrate it exactly once.
+  return writeTransaction(handle, (conn) => runMigrator(createMigrator(conn, undefined)));
+}
+
+export async function listPendingMigrations(handle: SqlHandle): Promise<string[]> {
+  const migrations = await createMigrator(handle.db, handle.schema).getMigrations();
+  return migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+async function runMigrator(migrator: Migrator): Promise<string[]> {
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results.find((r) => r.status === 'Error')?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`storage: migration ${failed ?? '(setup)'} failed: ${reason}`, { cause: error });
+  }
+  return results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

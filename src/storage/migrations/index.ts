@@ -1,0 +1,16 @@
+// Every migration, in order. Listed statically (no directory scanning) so they are bundled
+// with the build and `drawbridge migrate` needs nothing but the compiled code.
+// Names sort in application order: append `NNNN-name` entries, never rename or remove one.
+
+import type { Migration, MigrationProvider } from 'kysely';
+import * as initial from './0001-initial.js';
+
+const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

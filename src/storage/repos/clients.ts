@@ -1,0 +1,89 @@
+// OAuth clients, from the config file, the CLI or the admin API (see `source`).
+
+import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet } from '../../config/types.js';
+import { fromJson, fromJsonOrNull, toJson, toJsonOrNull } from '../json.js';
+import type { ClientsTable, Db } from '../schema.js';
+import type { ClientRecord, ClientRepo, RecordSource } from '../types.js';
+
+export class SqlClientRepo implements ClientRepo {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async get(clientId: string): Promise<ClientRecord | undefined> {
+    const row = await this.#db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async list(): Promise<ClientRecord[]> {
+    const rows = await this.#db.selectFrom('clients').selectAll().orderBy('client_id').execute();
+    return rows.map(fromRow);
+  }
+
+  async upsert(rec: ClientRecord): Promise<void> {
+    const row = toRow(rec);
+    const { client_id: _id, created_at: _created, ...changes } = row;
+    await this.#db
+      .insertInto('clients')
+      .values(row)
+      .onConflict((oc) => oc.column('client_id').doUpdateSet(changes))
+      .execute();
+  }
+
+  async delete(clientId: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async prune(source: RecordSource, keep: string[]): Promise<string[]> {
+    let query = this.#db.deleteFrom('clients').where('source', '=', source);
+    // `not in ()` is a syntax error on PostgreSQL: with nothing to keep, delete them all.
+    if (keep.length > 0) query = query.where('client_id', 'not in', keep);
+    const rows = await query.returning('client_id').execute();
+    return rows.map((r) => r.client_id).sort();
+  }
+}
+
+function toRow(rec: ClientRecord): ClientsTable {
+  return {
+    client_id: rec.client_id,
+    client_name: rec.client_name,
+    secret_hash: rec.secret_hash,
+    redirect_uris: toJson(rec.redirect_uris),
+    grant_types: toJson(rec.grant_types),
+    scopes: toJson(rec.scopes),
+    default_scopes: toJson(rec.default_scopes),
+    token_endpoint_auth_method: rec.token_endpoint_auth_method,
+    jwks: toJsonOrNull(rec.jwks),
+    jwks_uri: rec.jwks_uri,
+    access_token_format: rec.access_token_format,
+    access_token_ttl: rec.access_token_ttl,
+    audiences: toJsonOrNull(rec.audiences),
+    source: rec.source,
+    created_at: rec.created_at,
+    updated_at: rec.updated_at,
+  };
+}
+
+function fromRow(row: ClientsTable): ClientRecord {
+  return {
+    client_id: row.client_id,
+    client_name: row.client_name,
+    secret_hash: row.secret_hash,
+    redirect_uris: fromJson<string[]>(row.redirect_uris),
+    grant_types: fromJson<GrantType[]>(row.grant_types),
+    scopes: fromJson<string[]>(row.scopes),
+    default_scopes: fromJson<string[]>(row.default_scopes),
+    token_endpoint_auth_method: row.token_endpoint_auth_method as ClientAuthMethod,
+    jwks: fromJsonOrNull<JwkSet>(row.jwks),
+    jwks_uri: row.jwks_uri,
+    access_token_format: row.access_token_format as AccessTokenFormat,
+    access_token_ttl: row.access_token_ttl,
+    audiences: fromJsonOrNull<string[]>(row.audiences),
+    source: row.source as RecordSource,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}

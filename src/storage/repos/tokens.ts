@@ -1,0 +1,106 @@
+// Issued access and refresh tokens, looked up by digest (never by the token itself).
+// insert and findByDigest are on the token endpoint's and the gateway's hot path:
+// one statement each, by primary key.
+
+import type { AccessTokenFormat } from '../../config/types.js';
+import { fromJson, fromJsonOrNull, toJson, toJsonOrNull } from '../json.js';
+import type { Db, TokensTable } from '../schema.js';
+import type { TokenRecord, TokenRepo } from '../types.js';
+
+type RevokeColumn = 'grant_id' | 'client_id' | 'sub';
+
+export class SqlTokenRepo implements TokenRepo {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async insert(rec: TokenRecord): Promise<void> {
+    await this.#db.insertInto('tokens').values(toRow(rec)).execute();
+  }
+
+  async findByDigest(digest: string): Promise<TokenRecord | undefined> {
+    const row = await this.#db.selectFrom('tokens').selectAll().where('digest', '=', digest).executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async findByJti(jti: string): Promise<TokenRecord | undefined> {
+    const row = await this.#db.selectFrom('tokens').selectAll().where('jti', '=', jti).executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async revoke(digest: string, at: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('tokens')
+      .set({ revoked_at: at })
+      .where('digest', '=', digest)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  revokeByGrant(grantId: string, at: number): Promise<number> {
+    return this.#revokeWhere('grant_id', grantId, at);
+  }
+
+  revokeByClient(clientId: string, at: number): Promise<number> {
+    return this.#revokeWhere('client_id', clientId, at);
+  }
+
+  revokeBySubject(sub: string, at: number): Promise<number> {
+    return this.#revokeWhere('sub', sub, at);
+  }
+
+  async deleteExpired(now: number): Promise<number> {
+    const result = await this.#db.deleteFrom('tokens').where('expires_at', '<', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** Already-revoked tokens keep their original revoked_at and are not counted. */
+  async #revokeWhere(column: RevokeColumn, value: string, at: number): Promise<number> {
+    const result = await this.#db
+      .updateTable('tokens')
+      .set({ revoked_at: at })
+      .where(column, '=', value)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+}
+
+function toRow(rec: TokenRecord): TokensTable {
+  return {
+    digest: rec.digest,
+    kind: rec.kind,
+    format: rec.format,
+    jti: rec.jti,
+    client_id: rec.client_id,
+    sub: rec.sub,
+    scope: rec.scope,
+    audience: toJson(rec.audience),
+    grant_id: rec.grant_id,
+    issued_at: rec.issued_at,
+    expires_at: rec.expires_at,
+    revoked_at: rec.revoked_at,
+    extra: toJsonOrNull(rec.extra),
+  };
+}
+
+function fromRow(row: TokensTable): TokenRecord {
+  return {
+    digest: row.digest,
+    kind: row.kind as TokenRecord['kind'],
+    format: row.format as AccessTokenFormat,
+    jti: row.jti,
+    client_id: row.client_id,
+    sub: row.sub,
+    scope: row.scope,
+    audience: fromJson<string[]>(row.audience),
+    grant_id: row.grant_id,
+    issued_at: row.issued_at,
+    expires_at: row.expires_at,
+    revoked_at: row.revoked_at,
+    extra: fromJsonOrNull<Record<string, unknown>>(row.extra),
+  };
+}

@@ -1,0 +1,89 @@
+// Row shapes as stored, for kysely. The same column types on SQLite and PostgreSQL:
+// times are integers (bigint on PostgreSQL, parsed back to numbers), JSON is TEXT and
+// booleans are 0/1 integers, so every query is identical on both dialects.
+
+import type { Kysely } from 'kysely';
+
+/** A JSON document serialised as TEXT. */
+export type JsonText = string;
+
+export interface ClientsTable {
+  client_id: string;
+  client_name: string | null;
+  secret_hash: string | null;
+  redirect_uris: JsonText;
+  grant_types: JsonText;
+  scopes: JsonText;
+  default_scopes: JsonText;
+  token_endpoint_auth_method: string;
+  jwks: JsonText | null;
+  jwks_uri: string | null;
+  access_token_format: string;
+  access_token_ttl: number | null;
+  audiences: JsonText | null;
+  source: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: JsonText;
+  private_enc: string;
+  status: string;
+  created_at: number;
+  publish_until: number | null;
+}
+
+export interface TokensTable {
+  digest: string;
+  kind: string;
+  format: string;
+  jti: string;
+  client_id: string;
+  sub: string;
+  scope: string;
+  audience: JsonText;
+  grant_id: string | null;
+  issued_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  extra: JsonText | null;
+}
+
+export interface JtisTable {
+  namespace: string;
+  jti: string;
+  expires_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  password_hash: string | null;
+  claims: JsonText;
+  locked: number; // 0 | 1
+  source: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  clients: ClientsTable;
+  signing_keys: SigningKeysTable;
+  tokens: TokensTable;
+  jtis: JtisTable;
+  users: UsersTable;
+}
+
+export type Db = Kysely<Database>;
+export type Dialect = 'sqlite' | 'postgres';
+
+/** An open database: the query layer plus what the rest of storage needs to know about it. */
+export interface SqlHandle {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  /** PostgreSQL: the schema our tables live in (first on search_path). SQLite: undefined. */
+  readonly schema: string | undefined;
+}

@@ -1,0 +1,146 @@
+// Repository contracts. Every adapter (SQLite, PostgreSQL, memory: = SQLite in memory)
+// passes the same contract suite in test/storage/contract.test.ts.
+// Times are epoch seconds (integers). JSON-ish fields are plain JS values here;
+// adapters serialise them.
+
+import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet, SigningAlg } from '../config/types.js';
+
+export type RecordSource = 'config' | 'cli' | 'admin';
+
+export interface ClientRecord {
+  client_id: string;
+  client_name: string | null;
+  secret_hash: string | null; // hex SHA-256 of the client secret; null for public / private_key_jwt clients
+  redirect_uris: string[];
+  grant_types: GrantType[];
+  scopes: string[];
+  default_scopes: string[];
+  token_endpoint_auth_method: ClientAuthMethod;
+  jwks: JwkSet | null;
+  jwks_uri: string | null;
+  access_token_format: AccessTokenFormat;
+  access_token_ttl: number | null;
+  audiences: string[] | null;
+  source: RecordSource;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ClientRepo {
+  get(clientId: string): Promise<ClientRecord | undefined>;
+  list(): Promise<ClientRecord[]>;
+  /** Insert or replace by client_id (created_at kept on replace). */
+  upsert(rec: ClientRecord): Promise<void>;
+  /** true when a row was deleted */
+  delete(clientId: string): Promise<boolean>;
+  /** Delete every client with this source whose id is not in keep; returns ids deleted. */
+  prune(source: RecordSource, keep: string[]): Promise<string[]>;
+}
+
+export type KeyStatus = 'current' | 'previous' | 'retired';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: SigningAlg;
+  public_jwk: Record<string, unknown>;
+  private_enc: string; // private key (PKCS#8 PEM) encrypted under the master secret (opaque string)
+  status: KeyStatus;
+  created_at: number;
+  /** for status previous: publish in JWKS until this time (every token it signed has expired by then) */
+  publish_until: number | null;
+}
+
+export interface KeyRepo {
+  list(): Promise<SigningKeyRecord[]>;
+  current(): Promise<SigningKeyRecord | undefined>;
+  /** Keys to publish in JWKS at time `now`: current + previous with publish_until > now. */
+  published(now: number): Promise<SigningKeyRecord[]>;
+  /**
+   * In one transaction: the current key becomes `previous` with publish_until,
+   * `rec` (status current) is inserted. Works when there is no current key yet.
+   * Concurrent first-start callers: insertInitial is idempotent (see below).
+   */
+  rotate(rec: SigningKeyRecord, previousPublishUntil: number): Promise<void>;
+  /** Insert rec as current only if no current key exists; returns the current key afterwards. */
+  insertInitial(rec: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /** previous keys whose publish_until <= now become retired; returns how many */
+  retireExpired(now: number): Promise<number>;
+}
+
+export interface TokenRecord {
+  /** base64url SHA-256 of the token string (opaque) or of the jti (jwt) */
+  digest: string;
+  kind: 'access_token' | 'refresh_token';
+  format: AccessTokenFormat;
+  jti: string;
+  client_id: string;
+  sub: string;
+  scope: string; // space separated, may be ''
+  audience: string[];
+  /** grant this token descends from (authorization code, refresh family): revoke together */
+  grant_id: string | null;
+  issued_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  /** free-form extra claims (e.g. username, sid, act) */
+  extra: Record<string, unknown> | null;
+}
+
+export interface TokenRepo {
+  insert(rec: TokenRecord): Promise<void>;
+  findByDigest(digest: string): Promise<TokenRecord | undefined>;
+  findByJti(jti: string): Promise<TokenRecord | undefined>;
+  /** sets revoked_at if not yet set; true when a row was changed */
+  revoke(digest: string, at: number): Promise<boolean>;
+  revokeByGrant(grantId: string, at: number): Promise<number>;
+  revokeByClient(clientId: string, at: number): Promise<number>;
+  revokeBySubject(sub: string, at: number): Promise<number>;
+  /** delete rows with expires_at < now; returns how many */
+  deleteExpired(now: number): Promise<number>;
+}
+
+/** One-time markers: private_key_jwt jti replay, JWT access-token deny-list. */
+export interface JtiRepo {
+  /**
+   * Atomically record (namespace, jti) until expires_at; false if it was already there and not expired
+   * (expired means expires_at <= now; `now` defaults to the wall clock, pass it for a fixed clock).
+   */
+  remember(namespace: string, jti: string, expiresAt: number, now?: number): Promise<boolean>;
+  has(namespace: string, jti: string, now: number): Promise<boolean>;
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface UserRecord {
+  id: string; // stable subject identifier (random, not the username)
+  username: string;
+  password_hash: string | null; // argon2id PHC
+  claims: Record<string, unknown>;
+  locked: boolean;
+  source: RecordSource;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UserRepo {
+  get(id: string): Promise<UserRecord | undefined>;
+  getByUsername(username: string): Promise<UserRecord | undefined>;
+  list(): Promise<UserRecord[]>;
+  /** insert or update by username (id and created_at kept when it exists) and return the stored record */
+  upsert(rec: UserRecord): Promise<UserRecord>;
+  delete(username: string): Promise<boolean>;
+  prune(source: RecordSource, keepUsernames: string[]): Promise<string[]>;
+}
+
+export interface Storage {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly clients: ClientRepo;
+  readonly keys: KeyRepo;
+  readonly tokens: TokenRepo;
+  readonly jtis: JtiRepo;
+  readonly users: UserRepo;
+  /** apply pending migrations; returns names applied */
+  migrate(): Promise<string[]>;
+  /** cheap round trip for /readyz */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

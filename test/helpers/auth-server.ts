@@ -1,0 +1,63 @@
+// Starts a real auth server in this process on a free loopback port, on `memory:`
+// storage unless told otherwise. The issuer is the listener's own URL.
+import { createServer } from 'node:net';
+import { validateConfig } from '../../src/config/index.js';
+import type { Config } from '../../src/config/types.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { run, type Running } from '../../src/cli/run.js';
+import type { Clock } from '../../src/core/clock.js';
+
+export const TEST_SECRET = 'test-master-secret-0123456789abcdef-0123456789';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  issuer: string;
+  config: Config;
+  running: Running;
+  close(): Promise<void>;
+}
+
+/** `auth` is merged into the auth section; `top` into the top level (storage, keys, …). */
+export async function startAuth(
+  auth: Record<string, unknown>,
+  top: Record<string, unknown> = {},
+  opts: { clock?: Clock } = {},
+): Promise<TestServer> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = validateConfig({
+    issuer,
+    storage: 'memory:',
+    secret: TEST_SECRET,
+    log: { level: 'silent' },
+    ...top,
+    auth: { listen: `127.0.0.1:${port}`, ...auth },
+  });
+  const running = await run(config, { logger: silentLogger(), clock: opts.clock });
+  return { issuer, config, running, close: () => running.close() };
+}
+
+export function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return 'Basic ' + Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64');
+}
+
+export async function postForm(
+  url: string,
+  form: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const body = new URLSearchParams();
+  for (const [k, v] of Object.entries(form)) for (const one of Array.isArray(v) ? v : [v]) body.append(k, one);
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+}

@@ -1,0 +1,518 @@
+// The storage contract (src/storage/types.ts), one suite run against every target:
+// memory:, a SQLite file and PostgreSQL. Every test gets a fresh, empty database.
+
+import * as assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { openStorage, pendingMigrations } from '../../src/storage/open.js';
+import type {
+  ClientRecord,
+  SigningKeyRecord,
+  Storage,
+  TokenRecord,
+  UserRecord,
+} from '../../src/storage/types.js';
+import { allTargets, type Place } from './targets.js';
+
+const NOW = 1_700_000_000;
+
+function client(client_id: string, over: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    client_id,
+    client_name: null,
+    secret_hash: null,
+    redirect_uris: [],
+    grant_types: ['client_credentials'],
+    scopes: ['orders:read'],
+    default_scopes: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    jwks: null,
+    jwks_uri: null,
+    access_token_format: 'opaque',
+    access_token_ttl: null,
+    audiences: null,
+    source: 'config',
+    created_at: NOW,
+    updated_at: NOW,
+    ...over,
+  };
+}
+
+function key(kid: string, over: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid,
+    alg: 'ES256',
+    public_jwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, kid },
+    private_enc: `enc:${kid}`,
+    status: 'current',
+    created_at: NOW,
+    publish_until: null,
+    ...over,
+  };
+}
+
+function token(digest: string, over: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    digest,
+    kind: 'access_token',
+    format: 'opaque',
+    jti: `jti-${digest}`,
+    client_id: 'web',
+    sub: 'alice-id',
+    scope: 'openid orders:read',
+    audience: ['orders'],
+    grant_id: null,
+    issued_at: NOW,
+    expires_at: NOW + 600,
+    revoked_at: null,
+    extra: null,
+    ...over,
+  };
+}
+
+function user(username: string, over: Partial<UserRecord> = {}): UserRecord {
+  return {
+    id: `id-${username}`,
+    username,
+    password_hash: '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA',
+    claims: {},
+    locked: false,
+    source: 'config',
+    created_at: NOW,
+    updated_at: NOW,
+    ...over,
+  };
+}
+
+for (const target of await allTargets()) {
+  describe(`storage contract: ${target.name}`, { skip: target.skip }, () => {
+    let place: Place;
+    let storage: Storage;
+
+    beforeEach(async () => {
+      place = await target.prepare();
+      storage = await openStorage(place.url, { autoMigrate: true });
+    });
+
+    afterEach(async () => {
+      await storage.close();
+      await place.cleanup();
+    });
+
+    describe('storage', () => {
+      it('reports its kind, pings, and has no pending migrations after open', async () => {
+        assert.equal(storage.kind, target.name === 'postgres' ? 'postgres' : 'sqlite');
+        await storage.ping();
+        assert.deepEqual(await pendingMigrations(storage), []);
+        assert.deepEqual(await storage.migrate(), []);
+      });
+
+      it('close is idempotent', async () => {
+        await storage.close();
+        await storage.close();
+      });
+    });
+
+    describe('clients', () => {
+      it('returns undefined for an unknown client', async () => {
+        assert.equal(await storage.clients.get('nope'), undefined);
+      });
+
+      it('round-trips every field, JSON and nullable ones included', async () => {
+        const full = client('full', {
+          client_name: 'Full Client — ünïcødé',
+          secret_hash: 'ab'.repeat(32),
+          redirect_uris: ['https://app.example/cb', 'http://127.0.0.1:3000/cb'],
+          grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+          scopes: ['openid', 'profile', 'orders:read'],
+          default_scopes: ['openid'],
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', use: 'sig', nested: { a: [1, 2, null] } }] },
+          jwks_uri: 'https://app.example/jwks',
+          access_token_format: 'jwt',
+          access_token_ttl: 300,
+          audiences: ['orders', 'billing'],
+          source: 'admin',
+          created_at: NOW - 10,
+          updated_at: NOW,
+        });
+        const bare = client('bare', { scopes: [], audiences: [] });
+        await storage.clients.upsert(full);
+        await storage.clients.upsert(bare);
+        assert.deepEqual(await storage.clients.get('full'), full);
+        assert.deepEqual(await storage.clients.get('bare'), bare);
+      });
+
+      it('upsert replaces the fields but keeps created_at', async () => {
+        await storage.clients.upsert(client('web', { created_at: NOW - 100, updated_at: NOW - 100 }));
+        const changed = client('web', {
+          client_name: 'Renamed',
+          scopes: ['openid'],
+          jwks: { keys: [] },
+          access_token_ttl: 60,
+          source: 'cli',
+          created_at: NOW,
+          updated_at: NOW,
+        });
+        await storage.clients.upsert(changed);
+        assert.deepEqual(await storage.clients.get('web'), { ...changed, created_at: NOW - 100 });
+        assert.equal((await storage.clients.list()).length, 1);
+      });
+
+      it('lists every client, ordered by client_id', async () => {
+        for (const id of ['b', 'c', 'a']) await storage.clients.upsert(client(id));
+        assert.deepEqual(
+          (await storage.clients.list()).map((c) => c.client_id),
+          ['a', 'b', 'c'],
+        );
+      });
+
+      it('delete says whether a row went', async () => {
+        await storage.clients.upsert(client('web'));
+        assert.equal(await storage.clients.delete('web'), true);
+        assert.equal(await storage.clients.delete('web'), false);
+        assert.equal(await storage.clients.get('web'), undefined);
+      });
+
+      it('prune deletes only that source, except the kept ids', async () => {
+        await storage.clients.upsert(client('keep', { source: 'config' }));
+        await storage.clients.upsert(client('gone-1', { source: 'config' }));
+        await storage.clients.upsert(client('gone-2', { source: 'config' }));
+        await storage.clients.upsert(client('from-cli', { source: 'cli' }));
+        assert.deepEqual(await storage.clients.prune('config', ['keep', 'not-there']), ['gone-1', 'gone-2']);
+        assert.deepEqual(
+          (await storage.clients.list()).map((c) => c.client_id),
+          ['from-cli', 'keep'],
+        );
+        // nothing to keep: every client of the source goes
+        assert.deepEqual(await storage.clients.prune('config', []), ['keep']);
+        assert.deepEqual(await storage.clients.prune('admin', []), []);
+        assert.deepEqual(
+          (await storage.clients.list()).map((c) => c.client_id),
+          ['from-cli'],
+        );
+      });
+    });
+
+    describe('keys', () => {
+      it('is empty at first', async () => {
+        assert.equal(await storage.keys.current(), undefined);
+        assert.deepEqual(await storage.keys.list(), []);
+        assert.deepEqual(await storage.keys.published(NOW), []);
+        assert.equal(await storage.keys.retireExpired(NOW), 0);
+      });
+
+      it('insertInitial stores the first key and returns the existing one afterwards', async () => {
+        const first = key('k1');
+        assert.deepEqual(await storage.keys.insertInitial(first), first);
+        assert.deepEqual(await storage.keys.insertInitial(key('k2', { created_at: NOW + 1 })), first);
+        assert.deepEqual(await storage.keys.current(), first);
+        assert.deepEqual(await storage.keys.list(), [first]);
+      });
+
+      it('insertInitial run concurrently leaves exactly one current key', async () => {
+        const kids = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+        const results = await Promise.all(kids.map((kid) => storage.keys.insertInitial(key(kid))));
+        const winner = results[0]!.kid;
+        assert.ok(kids.includes(winner));
+        for (const r of results) assert.equal(r.kid, winner);
+        const keys = await storage.keys.list();
+        assert.deepEqual(keys.map((k) => [k.kid, k.status]), [[winner, 'current']]);
+      });
+
+      if (target.name === 'postgres') {
+        it('insertInitial from several independent pools (as from processes) leaves one current key', async () => {
+          const others = await Promise.all([1, 2, 3].map(() => openStorage(place.url)));
+          try {
+            const all = [storage, ...others];
+            const results = await Promise.all(
+              all.flatMap((s, i) => [s.keys.insertInitial(key(`p${i}a`)), s.keys.insertInitial(key(`p${i}b`))]),
+            );
+            assert.equal(new Set(results.map((r) => r.kid)).size, 1);
+            assert.equal((await storage.keys.list()).length, 1);
+          } finally {
+            await Promise.all(others.map((s) => s.close()));
+          }
+        });
+      }
+
+      it('rotate demotes the current key with publish_until and inserts the new current one', async () => {
+        const k1 = key('k1', { created_at: NOW - 200 });
+        await storage.keys.insertInitial(k1);
+        const k2 = key('k2', { created_at: NOW - 100 });
+        await storage.keys.rotate(k2, NOW + 50);
+        assert.deepEqual(await storage.keys.current(), k2);
+        assert.deepEqual(await storage.keys.list(), [
+          k2,
+          { ...k1, status: 'previous', publish_until: NOW + 50 },
+        ]);
+
+        const k3 = key('k3', { alg: 'RS256', created_at: NOW });
+        await storage.keys.rotate(k3, NOW + 100);
+        // only the then-current key gets the new publish_until; k1 keeps its own
+        assert.deepEqual(
+          (await storage.keys.list()).map((k) => [k.kid, k.status, k.publish_until]),
+          [
+            ['k3', 'current', null],
+            ['k2', 'previous', NOW + 100],
+            ['k1', 'previous', NOW + 50],
+          ],
+        );
+      });
+
+      it('rotate works without a current key', async () => {
+        await storage.keys.rotate(key('k1'), NOW + 60);
+        assert.equal((await storage.keys.current())?.kid, 'k1');
+        assert.equal((await storage.keys.list()).length, 1);
+      });
+
+      it('rotate rolls back when the new key cannot be stored', async () => {
+        await storage.keys.insertInitial(key('k1'));
+        // same kid again: the insert fails after the demotion, which must be undone
+        await assert.rejects(storage.keys.rotate(key('k1'), NOW + 60));
+        assert.equal((await storage.keys.current())?.kid, 'k1');
+        assert.deepEqual((await storage.keys.list()).map((k) => k.status), ['current']);
+      });
+
+      it('published: current first, then previous keys until publish_until; retireExpired retires them', async () => {
+        await storage.keys.insertInitial(key('k1', { created_at: NOW - 300 }));
+        await storage.keys.rotate(key('k2', { created_at: NOW - 200 }), NOW + 100); // k1 until +100
+        await storage.keys.rotate(key('k3', { created_at: NOW - 100 }), NOW + 200); // k2 until +200
+
+        const kids = async (now: number) => (await storage.keys.published(now)).map((k) => k.kid);
+        assert.deepEqual(await kids(NOW), ['k3', 'k2', 'k1']);
+        assert.deepEqual(await kids(NOW + 100), ['k3', 'k2'], 'publish_until is exclusive');
+        assert.deepEqual(await kids(NOW + 200), ['k3']);
+
+        assert.equal(await storage.keys.retireExpired(NOW + 99), 0);
+        assert.equal(await storage.keys.retireExpired(NOW + 100), 1, 'publish_until <= now retires');
+        assert.deepEqual(
+          (await storage.keys.list()).map((k) => [k.kid, k.status]),
+          [
+            ['k3', 'current'],
+            ['k2', 'previous'],
+            ['k1', 'retired'],
+          ],
+        );
+        assert.equal(await storage.keys.retireExpired(NOW + 1000), 1);
+        assert.equal(await storage.keys.retireExpired(NOW + 1000), 0);
+        assert.deepEqual(await kids(NOW), ['k3'], 'retired keys are never published');
+      });
+
+      it('round-trips the public JWK and the encrypted private key', async () => {
+        const k = key('rsa', {
+          alg: 'RS256',
+          public_jwk: { kty: 'RSA', n: 'n'.repeat(342), e: 'AQAB', kid: 'rsa', use: 'sig', alg: 'RS256' },
+          private_enc: 'v1.' + 'A'.repeat(3000),
+        });
+        await storage.keys.insertInitial(k);
+        assert.deepEqual(await storage.keys.current(), k);
+      });
+    });
+
+    describe('tokens', () => {
+      it('insert then findByDigest and findByJti round-trip every field', async () => {
+        const full = token('d1', {
+          kind: 'refresh_token',
+          format: 'jwt',
+          jti: 'jti-1',
+          scope: '',
+          audience: [],
+          grant_id: 'grant-1',
+          revoked_at: NOW + 5,
+          extra: { username: 'alice', sid: 's-1', act: { sub: 'svc', act: { sub: 'gw' } }, n: 1.5, ok: true },
+        });
+        const bare = token('d2');
+        await storage.tokens.insert(full);
+        await storage.tokens.insert(bare);
+        assert.deepEqual(await storage.tokens.findByDigest('d1'), full);
+        assert.deepEqual(await storage.tokens.findByDigest('d2'), bare);
+        assert.deepEqual(await storage.tokens.findByJti('jti-1'), full);
+        assert.equal(await storage.tokens.findByDigest('nope'), undefined);
+        assert.equal(await storage.tokens.findByJti('nope'), undefined);
+      });
+
+      it('keeps times beyond 2038 exact (bigint columns)', async () => {
+        const far = token('far', { issued_at: 4_102_444_800, expires_at: 253_402_300_799 });
+        await storage.tokens.insert(far);
+        const found = await storage.tokens.findByDigest('far');
+        assert.equal(found?.expires_at, 253_402_300_799);
+        assert.equal(typeof found?.issued_at, 'number');
+      });
+
+      it('rejects a second token with the same digest', async () => {
+        await storage.tokens.insert(token('d1'));
+        await assert.rejects(storage.tokens.insert(token('d1', { jti: 'other' })));
+      });
+
+      it('revoke sets revoked_at once', async () => {
+        await storage.tokens.insert(token('d1'));
+        assert.equal(await storage.tokens.revoke('d1', NOW + 10), true);
+        assert.equal(await storage.tokens.revoke('d1', NOW + 20), false);
+        assert.equal((await storage.tokens.findByDigest('d1'))?.revoked_at, NOW + 10);
+        assert.equal(await storage.tokens.revoke('nope', NOW), false);
+      });
+
+      it('revokeByGrant, revokeByClient, revokeBySubject count only tokens they changed', async () => {
+        await storage.tokens.insert(token('g1', { grant_id: 'G', client_id: 'c1', sub: 's1' }));
+        await storage.tokens.insert(token('g2', { grant_id: 'G', client_id: 'c1', sub: 's1', kind: 'refresh_token' }));
+        await storage.tokens.insert(token('g3', { grant_id: 'G', client_id: 'c2', sub: 's2', revoked_at: NOW - 1 }));
+        await storage.tokens.insert(token('o1', { grant_id: 'H', client_id: 'c1', sub: 's2' }));
+        await storage.tokens.insert(token('o2', { grant_id: null, client_id: 'c2', sub: 's1' }));
+        await storage.tokens.insert(token('o3', { grant_id: null, client_id: 'c3', sub: 's3' }));
+
+        const revokedAt = async (digest: string) => (await storage.tokens.findByDigest(digest))?.revoked_at;
+
+        assert.equal(await storage.tokens.revokeByGrant('G', NOW + 1), 2);
+        assert.equal(await revokedAt('g1'), NOW + 1);
+        assert.equal(await revokedAt('g2'), NOW + 1);
+        assert.equal(await revokedAt('g3'), NOW - 1, 'an earlier revocation is kept');
+        assert.equal(await revokedAt('o1'), null);
+        assert.equal(await storage.tokens.revokeByGrant('G', NOW + 2), 0);
+
+        assert.equal(await storage.tokens.revokeByClient('c1', NOW + 3), 1); // o1
+        assert.equal(await revokedAt('o1'), NOW + 3);
+        assert.equal(await revokedAt('o2'), null);
+
+        assert.equal(await storage.tokens.revokeBySubject('s1', NOW + 4), 1); // o2
+        assert.equal(await revokedAt('o2'), NOW + 4);
+        assert.equal(await revokedAt('o3'), null);
+        assert.equal(await storage.tokens.revokeBySubject('nobody', NOW), 0);
+      });
+
+      it('deleteExpired removes tokens with expires_at < now', async () => {
+        await storage.tokens.insert(token('old', { expires_at: NOW - 1 }));
+        await storage.tokens.insert(token('edge', { expires_at: NOW }));
+        await storage.tokens.insert(token('new', { expires_at: NOW + 1 }));
+        assert.equal(await storage.tokens.deleteExpired(NOW), 1);
+        assert.equal(await storage.tokens.findByDigest('old'), undefined);
+        assert.ok(await storage.tokens.findByDigest('edge'));
+        assert.ok(await storage.tokens.findByDigest('new'));
+        assert.equal(await storage.tokens.deleteExpired(NOW), 0);
+      });
+    });
+
+    describe('jtis', () => {
+      it('remember is true the first time, false while the marker lives', async () => {
+        assert.equal(await storage.jtis.remember('client-assertion', 'j1', NOW + 60, NOW), true);
+        assert.equal(await storage.jtis.remember('client-assertion', 'j1', NOW + 120, NOW + 30), false);
+        assert.equal(await storage.jtis.has('client-assertion', 'j1', NOW + 59), true);
+        // the refused call did not extend the marker
+        assert.equal(await storage.jtis.has('client-assertion', 'j1', NOW + 60), false);
+      });
+
+      it('namespaces are independent', async () => {
+        assert.equal(await storage.jtis.remember('a', 'j1', NOW + 60, NOW), true);
+        assert.equal(await storage.jtis.remember('b', 'j1', NOW + 60, NOW), true);
+        assert.equal(await storage.jtis.has('c', 'j1', NOW), false);
+      });
+
+      it('an expired marker is taken over', async () => {
+        assert.equal(await storage.jtis.remember('ns', 'j1', NOW + 60, NOW), true);
+        assert.equal(await storage.jtis.remember('ns', 'j1', NOW + 200, NOW + 60), true, 'expires_at <= now is expired');
+        assert.equal(await storage.jtis.has('ns', 'j1', NOW + 199), true);
+        assert.equal(await storage.jtis.remember('ns', 'j1', NOW + 300, NOW + 199), false);
+      });
+
+      it('remember without now uses the wall clock', async () => {
+        const wall = Math.floor(Date.now() / 1000);
+        assert.equal(await storage.jtis.remember('ns', 'past', wall - 10), true);
+        assert.equal(await storage.jtis.remember('ns', 'past', wall + 60), true, 'the old marker had expired');
+        assert.equal(await storage.jtis.remember('ns', 'past', wall + 120), false);
+      });
+
+      it('only one of many concurrent remember() calls wins', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => storage.jtis.remember('race', 'j1', NOW + 60, NOW)),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        // and the same for taking over an expired marker
+        const takeovers = await Promise.all(
+          Array.from({ length: 20 }, () => storage.jtis.remember('race', 'j1', NOW + 200, NOW + 60)),
+        );
+        assert.equal(takeovers.filter(Boolean).length, 1);
+      });
+
+      if (target.name === 'postgres') {
+        it('only one remember() wins across independent pools (as across processes)', async () => {
+          const others = await Promise.all([1, 2, 3].map(() => openStorage(place.url)));
+          try {
+            const all = [storage, ...others];
+            const results = await Promise.all(
+              all.flatMap((s) => Array.from({ length: 5 }, () => s.jtis.remember('race', 'j2', NOW + 60, NOW))),
+            );
+            assert.equal(results.filter(Boolean).length, 1);
+          } finally {
+            await Promise.all(others.map((s) => s.close()));
+          }
+        });
+      }
+
+      it('deleteExpired removes expired markers and counts them', async () => {
+        await storage.jtis.remember('ns', 'old', NOW - 1, NOW - 100);
+        await storage.jtis.remember('ns', 'edge', NOW, NOW - 100);
+        await storage.jtis.remember('ns', 'live', NOW + 1, NOW - 100);
+        assert.equal(await storage.jtis.deleteExpired(NOW), 2);
+        assert.equal(await storage.jtis.has('ns', 'live', NOW), true);
+        assert.equal(await storage.jtis.deleteExpired(NOW), 0);
+      });
+    });
+
+    describe('users', () => {
+      it('upsert returns the stored record; get and getByUsername find it', async () => {
+        const alice = user('alice', {
+          claims: { email: 'alice@example.com', name: 'Alice Ünïcødé', groups: ['admin', 'ops'], address: { country: 'NL' }, email_verified: true },
+          locked: true,
+        });
+        assert.deepEqual(await storage.users.upsert(alice), alice);
+        assert.deepEqual(await storage.users.get('id-alice'), alice);
+        assert.deepEqual(await storage.users.getByUsername('alice'), alice);
+        assert.equal(await storage.users.get('alice'), undefined, 'get is by id, not username');
+        assert.equal(await storage.users.getByUsername('bob'), undefined);
+      });
+
+      it('upsert of an existing username keeps id and created_at, replaces the rest', async () => {
+        await storage.users.upsert(user('alice', { id: 'original', created_at: NOW - 100, updated_at: NOW - 100 }));
+        const next = user('alice', {
+          id: 'would-be-new',
+          password_hash: null,
+          claims: { email: 'new@example.com' },
+          locked: true,
+          source: 'cli',
+          created_at: NOW,
+          updated_at: NOW,
+        });
+        const expected = { ...next, id: 'original', created_at: NOW - 100 };
+        assert.deepEqual(await storage.users.upsert(next), expected);
+        assert.deepEqual(await storage.users.getByUsername('alice'), expected);
+        assert.equal(await storage.users.get('would-be-new'), undefined);
+        assert.equal((await storage.users.list()).length, 1);
+      });
+
+      it('lists users ordered by username; delete says whether a row went', async () => {
+        for (const name of ['carol', 'alice', 'bob']) await storage.users.upsert(user(name));
+        assert.deepEqual(
+          (await storage.users.list()).map((u) => u.username),
+          ['alice', 'bob', 'carol'],
+        );
+        assert.equal(await storage.users.delete('bob'), true);
+        assert.equal(await storage.users.delete('bob'), false);
+        assert.deepEqual(
+          (await storage.users.list()).map((u) => u.username),
+          ['alice', 'carol'],
+        );
+      });
+
+      it('prune deletes only that source, except the kept usernames', async () => {
+        await storage.users.upsert(user('keep'));
+        await storage.users.upsert(user('gone'));
+        await storage.users.upsert(user('admin-made', { source: 'admin' }));
+        assert.deepEqual(await storage.users.prune('config', ['keep']), ['gone']);
+        assert.deepEqual(await storage.users.prune('config', []), ['keep']);
+        assert.deepEqual(
+          (await storage.users.list()).map((u) => u.username),
+          ['admin-made'],
+        );
+      });
+    });
+  });
+}

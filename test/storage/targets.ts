@@ -1,0 +1,59 @@
+// The databases every storage suite runs against: memory:, a SQLite file in a temp dir, and
+// the real PostgreSQL in a throw-away schema (skipped loudly when it is not reachable).
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freshPostgresSchema, postgresUrl } from '../helpers/services.js';
+
+export interface Place {
+  url: string;
+  /** Remove every trace (temp dir, schema). */
+  cleanup(): Promise<void>;
+}
+
+export interface Target {
+  name: string;
+  /** A reason to skip, or undefined to run. */
+  skip: string | undefined;
+  /** A fresh, empty database. */
+  prepare(): Promise<Place>;
+}
+
+export const memoryTarget: Target = {
+  name: 'memory:',
+  skip: undefined,
+  async prepare() {
+    return { url: 'memory:', cleanup: async () => undefined };
+  },
+};
+
+export const sqliteFileTarget: Target = {
+  name: 'sqlite file',
+  skip: undefined,
+  async prepare() {
+    const dir = await mkdtemp(join(tmpdir(), 'drawbridge-storage-'));
+    // a parent directory that does not exist yet: openStorage creates it
+    return {
+      url: `sqlite:${join(dir, 'data', 'drawbridge.db')}`,
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+};
+
+export async function postgresTarget(): Promise<Target> {
+  const base = await postgresUrl();
+  return {
+    name: 'postgres',
+    skip: base === undefined ? 'PostgreSQL not reachable (see the SKIPPED line above)' : undefined,
+    async prepare() {
+      if (base === undefined) throw new Error('postgres target is skipped');
+      const schema = await freshPostgresSchema(base);
+      return { url: schema.url, cleanup: schema.drop };
+    },
+  };
+}
+
+export async function allTargets(): Promise<Target[]> {
+  return [memoryTarget, sqliteFileTarget, await postgresTarget()];
+}
