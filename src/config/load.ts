@@ -70,12 +70,13 @@ function locate(text: string, source: string, path: string): SourceLocation | un
   try {
     const lineCounter = new LineCounter();
     const doc = parseDocument(text, { lineCounter }); // JSON is YAML too, so this serves both
-    for (let segments = pathSegments(path); segments.length > 0; segments = segments.slice(0, -1)) {
-      const node = doc.getIn(segments, true);
+    for (let segments = pathSegments(path); ; segments = segments.slice(0, -1)) {
+      const node = segments.length === 0 ? doc.contents : doc.getIn(segments, true);
       if (isNode(node) && node.range) {
         const { line, col } = lineCounter.linePos(node.range[0]);
         return { source, line, column: col };
       }
+      if (segments.length === 0) break;
     }
   } catch {
     // A location is a nicety; the error names the key path anyway.

@@ -362,7 +362,8 @@ function parseListen(text: string): string | undefined {
 }
 
 function parseStorage(text: string): string | undefined {
-  if (text === 'memory:') return text;
+  // YAML reads an unquoted `storage: memory:` as a nested mapping, so `memory` is accepted too.
+  if (text === 'memory:' || text === 'memory') return 'memory:';
   if (/^sqlite:./.test(text)) return text;
   if (/^postgres(ql)?:\/\//.test(text) && tryUrl(text)) return text;
   return undefined;
@@ -625,7 +626,7 @@ export const configSchema: Field<Config> = object<Config>(
     storage: format('URL', 'memory:, sqlite:PATH or a postgres:// URL', parseStorage)
       .default('sqlite:./.drawbridge/drawbridge.db')
       .sensitive()
-      .doc('Database: `memory:` (tests), `sqlite:PATH` or `postgres://…` / `postgresql://…`.'),
+      .doc('Database: `memory:` (tests; in YAML quote it or write `memory`), `sqlite:PATH` or `postgres://…` / `postgresql://…`.'),
     redis: format('URL', 'a redis:// or rediss:// URL', (text) =>
       /^rediss?:\/\//.test(text) && tryUrl(text) ? text : undefined,
     )

@@ -49,11 +49,10 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   let inFlight = 0;
   let draining = false;
 
+  const accessLog = opts.logger.isLevelEnabled('info');
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     inFlight++;
-    res.on('close', () => {
-      inFlight--;
-    });
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -61,6 +60,15 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const ctx: RequestContext = { requestId, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1) };
+    const started = process.hrtime.bigint();
+    res.on('close', () => {
+      inFlight--;
+      // access log: method, path without query (it may carry credentials), status, time
+      if (accessLog) {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        opts.logger.info({ listener: opts.name, requestId, method: req.method, path: ctx.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
+      }
+    });
     try {
       if (ctx.path === '/healthz') return sendJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
       if (ctx.path === '/readyz') return await readiness(res);
