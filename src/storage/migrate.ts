@@ -5,15 +5,14 @@ import { migrationProvider } from './migrations/index.js';
 import type { Db, SqlHandle } from './schema.js';
 import { writeTransaction } from './transaction.js';
 
-function createMigrator(db: Db, schema: string | undefined): Migrator {
+// The bookkeeping tables sit next to ours (on PostgreSQL: in current_schema(); see
+// postgres-introspector.ts for why the Migrator only looks there).
+function createMigrator(db: Db): Migrator {
   return new Migrator({
     db,
     provider: migrationProvider,
     migrationTableName: 'drawbridge_migration',
     migrationLockTableName: 'drawbridge_migration_lock',
-    // PostgreSQL: kysely looks for its tables in every schema unless told which one, so a
-    // second Drawbridge schema in the same database (tests, staging) would fool it.
-    migrationTableSchema: schema,
   });
 }
 
@@ -21,15 +20,15 @@ function createMigrator(db: Db, schema: string | undefined): Migrator {
 export async function migrateToLatest(handle: SqlHandle): Promise<string[]> {
   if (handle.dialect === 'postgres') {
     // The Migrator takes an advisory lock and runs all migrations in one transaction.
-    return runMigrator(createMigrator(handle.db, handle.schema));
+    return runMigrator(createMigrator(handle.db));
   }
   // kysely runs SQLite migrations without a transaction or a lock; our IMMEDIATE transaction
   // adds both, so two processes opening a fresh file at once migrate it exactly once.
-  return writeTransaction(handle, (conn) => runMigrator(createMigrator(conn, undefined)));
+  return writeTransaction(handle, (conn) => runMigrator(createMigrator(conn)));
 }
 
 export async function listPendingMigrations(handle: SqlHandle): Promise<string[]> {
-  const migrations = await createMigrator(handle.db, handle.schema).getMigrations();
+  const migrations = await createMigrator(handle.db).getMigrations();
   return migrations.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
 

@@ -9,6 +9,8 @@ import { sql } from 'kysely';
 import { listPendingMigrations, migrateToLatest } from './migrate.js';
 import { openPostgres } from './postgres.js';
 import { SqlClientRepo } from './repos/clients.js';
+import { SqlConsumerRepo, SqlCredentialRepo } from './repos/consumers.js';
+import { SqlEntityRepo } from './repos/entities.js';
 import { SqlJtiRepo } from './repos/jtis.js';
 import { SqlKeyRepo } from './repos/keys.js';
 import { SqlTokenRepo } from './repos/tokens.js';
@@ -83,6 +85,9 @@ function createStorage(handle: SqlHandle): Storage {
     tokens: new SqlTokenRepo(handle.db),
     jtis: new SqlJtiRepo(handle.db),
     users: new SqlUserRepo(handle.db),
+    consumers: new SqlConsumerRepo(handle.db),
+    credentials: new SqlCredentialRepo(handle.db),
+    entities: new SqlEntityRepo(handle.db),
     migrate: () => migrateToLatest(handle),
     async ping() {
       await sql`select 1`.execute(handle.db);

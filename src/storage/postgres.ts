@@ -3,7 +3,8 @@
 // work in a throw-away schema).
 
 import pg from 'pg';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type DatabaseIntrospector } from 'kysely';
+import { CurrentSchemaIntrospector } from './postgres-introspector.js';
 import type { Database, SqlHandle } from './schema.js';
 
 const POOL_SIZE = 10;
@@ -18,6 +19,12 @@ const int8AsNumber: pg.CustomTypesConfig = {
       : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+class DrawbridgePostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
+  }
+}
+
 export async function openPostgres(url: string): Promise<SqlHandle> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -29,7 +36,9 @@ export async function openPostgres(url: string): Promise<SqlHandle> {
   // pool; unhandled, that would crash the process. The pool drops the client, and the next
   // query opens a new connection or fails with its own error.
   pool.on('error', () => undefined);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new DrawbridgePostgresDialect({ pool }) });
+  // The first round trip doubles as the reachability check. Our tables live in
+  // current_schema(): the first existing schema on search_path.
   let schema: string | null;
   try {
     const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
@@ -44,7 +53,7 @@ export async function openPostgres(url: string): Promise<SqlHandle> {
     await db.destroy();
     throw new Error(`storage: postgres at ${describeTarget(url)}: no existing schema on search_path`);
   }
-  return { db, dialect: 'postgres', schema };
+  return { db, dialect: 'postgres' };
 }
 
 /** HOST:PORT as pg will use them, for error messages (never the credentials). */

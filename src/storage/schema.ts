@@ -69,12 +69,44 @@ export interface UsersTable {
   updated_at: number;
 }
 
+export interface ConsumersTable {
+  id: string;
+  username: string;
+  groups: JsonText;
+  source: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CredentialsTable {
+  id: string;
+  consumer_id: string;
+  plugin: string;
+  lookup: string;
+  secret_hash: string | null;
+  secret_sealed: string | null;
+  source: string;
+  created_at: number;
+}
+
+export interface GatewayEntitiesTable {
+  kind: string;
+  id: string;
+  name: string | null;
+  body: JsonText;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   clients: ClientsTable;
   signing_keys: SigningKeysTable;
   tokens: TokensTable;
   jtis: JtisTable;
   users: UsersTable;
+  consumers: ConsumersTable;
+  credentials: CredentialsTable;
+  gateway_entities: GatewayEntitiesTable;
 }
 
 export type Db = Kysely<Database>;
@@ -84,6 +116,4 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface SqlHandle {
   readonly db: Db;
   readonly dialect: Dialect;
-  /** PostgreSQL: the schema our tables live in (first on search_path). SQLite: undefined. */
-  readonly schema: string | undefined;
 }

@@ -131,6 +131,83 @@ export interface UserRepo {
   prune(source: RecordSource, keepUsernames: string[]): Promise<string[]>;
 }
 
+/** Gateway consumers: API clients identified by key-auth, basic-auth or hmac-auth credentials. */
+export interface ConsumerRecord {
+  id: string; // stable (random); the username may be looked up but upsert keeps the id
+  username: string;
+  groups: string[];
+  source: RecordSource;
+  created_at: number;
+  updated_at: number;
+}
+
+export type CredentialPlugin = 'key-auth' | 'basic-auth' | 'hmac-auth';
+
+export interface CredentialRecord {
+  id: string;
+  consumer_id: string;
+  plugin: CredentialPlugin;
+  /**
+   * What a request presents, unique per plugin: key-auth a keyed digest of the key,
+   * basic-auth the username, hmac-auth the key_id.
+   */
+  lookup: string;
+  /** basic-auth: argon2id PHC of the password; otherwise null */
+  secret_hash: string | null;
+  /** hmac-auth: the shared secret sealed under the master secret (verification needs it); otherwise null */
+  secret_sealed: string | null;
+  source: RecordSource;
+  created_at: number;
+}
+
+export interface ConsumerRepo {
+  get(id: string): Promise<ConsumerRecord | undefined>;
+  getByUsername(username: string): Promise<ConsumerRecord | undefined>;
+  list(): Promise<ConsumerRecord[]>;
+  /** insert or update by username (id and created_at kept when it exists) and return the stored record */
+  upsert(rec: ConsumerRecord): Promise<ConsumerRecord>;
+  /** deletes the consumer and (cascade) its credentials; true when a row was deleted */
+  delete(username: string): Promise<boolean>;
+  prune(source: RecordSource, keepUsernames: string[]): Promise<string[]>;
+}
+
+export interface CredentialRepo {
+  /** false (nothing stored) when (plugin, lookup) is already taken */
+  insert(rec: CredentialRecord): Promise<boolean>;
+  get(id: string): Promise<CredentialRecord | undefined>;
+  /** the hot-path lookup: the credential and its consumer in one query */
+  find(plugin: CredentialPlugin, lookup: string): Promise<{ credential: CredentialRecord; consumer: ConsumerRecord } | undefined>;
+  /** a consumer's credentials, oldest first; optionally of one plugin */
+  listByConsumer(consumerId: string, plugin?: CredentialPlugin): Promise<CredentialRecord[]>;
+  /** replaces secret_hash / secret_sealed (re-hash with new parameters, rotated secret); true when found */
+  updateSecret(id: string, secretHash: string | null, secretSealed: string | null): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+}
+
+export type EntityKind = 'service' | 'route' | 'plugin';
+
+/** Services, routes and plugins created through the admin API (the config file holds the rest). */
+export interface EntityRecord {
+  kind: EntityKind;
+  id: string;
+  /** unique per kind when set (services always have one) */
+  name: string | null;
+  body: Record<string, unknown>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EntityRepo {
+  get(kind: EntityKind, idOrName: string): Promise<EntityRecord | undefined>;
+  /** ordered by created_at, then id */
+  list(kind?: EntityKind): Promise<EntityRecord[]>;
+  /** false when (kind, id) or (kind, name) is already taken */
+  insert(rec: EntityRecord): Promise<boolean>;
+  /** replaces name, body and updated_at of (kind, id); false when absent or the name is taken */
+  update(rec: EntityRecord): Promise<boolean>;
+  delete(kind: EntityKind, id: string): Promise<boolean>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly clients: ClientRepo;
@@ -138,6 +215,9 @@ export interface Storage {
   readonly tokens: TokenRepo;
   readonly jtis: JtiRepo;
   readonly users: UserRepo;
+  readonly consumers: ConsumerRepo;
+  readonly credentials: CredentialRepo;
+  readonly entities: EntityRepo;
   /** apply pending migrations; returns names applied */
   migrate(): Promise<string[]>;
   /** cheap round trip for /readyz */

@@ -100,10 +100,14 @@ async function pingRedis(url: string): Promise<void> {
     retryStrategy: () => null, // one attempt: a probe, not a client
     enableOfflineQueue: false,
   });
-  redis.on('error', () => undefined); // reported through connect()'s rejection instead
+  // connect() only rejects with "Connection is closed."; the 'error' event says why.
+  let cause: unknown;
+  redis.on('error', (err: unknown) => (cause ??= err));
   try {
     await redis.connect();
     await redis.ping();
+  } catch (err) {
+    throw cause ?? err;
   } finally {
     redis.disconnect();
   }

@@ -90,7 +90,12 @@ for (const target of await allTargets()) {
 
     beforeEach(async () => {
       place = await target.prepare();
-      storage = await openStorage(place.url, { autoMigrate: true });
+      try {
+        storage = await openStorage(place.url, { autoMigrate: true });
+      } catch (err) {
+        await place.cleanup(); // afterEach would close the previous test's storage instead
+        throw err;
+      }
     });
 
     afterEach(async () => {
@@ -257,6 +262,25 @@ for (const target of await allTargets()) {
             ['k1', 'previous', NOW + 50],
           ],
         );
+      });
+
+      it('concurrent rotations never leave two current keys', async () => {
+        await storage.keys.insertInitial(key('k0', { created_at: NOW - 10 }));
+        // On PostgreSQL use separate pools, as separate processes would.
+        const others = target.name === 'postgres' ? await Promise.all([1, 2].map(() => openStorage(place.url))) : [];
+        try {
+          const all = [storage, ...others, storage];
+          const outcomes = await Promise.allSettled(all.map((s, i) => s.keys.rotate(key(`n${i}`), NOW + 60)));
+          const rotated = outcomes.filter((o) => o.status === 'fulfilled').length;
+          assert.ok(rotated >= 1, 'at least one rotation succeeds');
+          const keys = await storage.keys.list();
+          assert.equal(keys.filter((k) => k.status === 'current').length, 1);
+          // a rotation that lost the race left nothing behind
+          assert.equal(keys.length, 1 + rotated);
+          assert.equal(keys.find((k) => k.kid === 'k0')?.status, 'previous');
+        } finally {
+          await Promise.all(others.map((s) => s.close()));
+        }
       });
 
       it('rotate works without a current key', async () => {

@@ -1,7 +1,10 @@
 // openStorage's URL handling and its error messages (no running PostgreSQL needed).
 
 import * as assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openStorage, pendingMigrations } from '../../src/storage/open.js';
 import type { Storage } from '../../src/storage/types.js';
@@ -37,6 +40,22 @@ describe('openStorage', () => {
       return true;
     });
     await assert.rejects(openStorage('sqlite:'), /sqlite:PATH/);
+  });
+
+  it('reports a SQLite file it cannot open, naming the path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'drawbridge-open-'));
+    try {
+      const notADir = join(dir, 'file');
+      await writeFile(notADir, 'x');
+      await assert.rejects(openStorage(`sqlite:${join(notADir, 'db.sqlite')}`), (err: Error) => {
+        assert.match(err.message, /^storage: cannot open sqlite database .*file[\\/]db\.sqlite: /);
+        return true;
+      });
+      await writeFile(join(dir, 'garbage.db'), 'this is not an SQLite database, only some text '.repeat(100));
+      await assert.rejects(openStorage(`sqlite:${join(dir, 'garbage.db')}`), /storage: cannot open sqlite database/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports an unreachable PostgreSQL with host:port and without the password', async () => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { openStorage } from '../../storage/open.js';
 import { StartupError } from '../run.js';
-import { print, readConfig, withStorage } from '../shared.js';
+import { print, readConfig } from '../shared.js';
 
 export function registerMigrateCommand(program: Command): void {
   program
@@ -9,15 +10,17 @@ export function registerMigrateCommand(program: Command): void {
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .action(async function migrate(opts: { config?: string }) {
       const cfg = readConfig(opts);
+      let applied: string[];
       try {
-        const applied = await withStorage(cfg, (s) => s.migrate(), false).catch(async (err: Error) => {
-          // openStorage refuses PostgreSQL with pending migrations unless asked to migrate
-          if (/pending migration/.test(err.message)) return withStorage(cfg, (s) => s.migrate(), true);
-          throw err;
-        });
-        print(applied.length === 0 ? 'database is up to date' : `applied: ${applied.join(', ')}`);
+        const storage = await openStorage(cfg.storage, { autoMigrate: false, checkMigrations: false });
+        try {
+          applied = await storage.migrate();
+        } finally {
+          await storage.close();
+        }
       } catch (err) {
         throw new StartupError((err as Error).message, 1, err);
       }
+      print(applied.length === 0 ? 'database is up to date' : `applied: ${applied.join(', ')}`);
     });
 }

@@ -4,9 +4,11 @@
 
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial.js';
+import * as gateway from './0002-gateway.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-gateway': gateway,
 };
 
 export const migrationProvider: MigrationProvider = {
