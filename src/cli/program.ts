@@ -45,8 +45,8 @@ export async function main(argv: string[]): Promise<number> {
 
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
-    return 2; // commander already printed the message
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    return 2; // commander already printed the message (also help shown for a missing subcommand)
   }
   if (err instanceof ConfigError || err instanceof UsageError) {
     process.stderr.write(`drawbridge: ${err.message}\n`);

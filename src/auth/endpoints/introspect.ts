@@ -24,7 +24,7 @@ export const introspectionEndpoint: Endpoint = {
     if (wantsJwt(req)) {
       const jwt = signJwt(
         ctx.keyring.current,
-        { iss: ctx.endpoints.issuer, aud: client.client_id, iat: now, token_introspection: body },
+        { iss: ctx.endpoints.issuer, aud: client.client_id, iat: now, exp: now + ctx.auth.introspection_jwt_ttl, token_introspection: body },
         'token-introspection+jwt',
       );
       sendText(res, 200, JWT_INTROSPECTION_TYPE, jwt, { 'cache-control': 'no-store', pragma: 'no-cache' });
@@ -55,5 +55,12 @@ function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unkn
 
 function wantsJwt(req: IncomingMessage): boolean {
   const accept = req.headers.accept;
-  return accept !== undefined && accept.toLowerCase().includes(JWT_INTROSPECTION_TYPE);
+  if (accept === undefined) return false;
+  // honour `;q=0` (RFC 9110 §12.5.1): listed but refused is not asked for
+  return accept.split(',').some((part) => {
+    const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    if (type !== JWT_INTROSPECTION_TYPE) return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }

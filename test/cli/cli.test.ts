@@ -1,0 +1,479 @@
+// The `drawbridge` command as users run it: a child process per command, temp dirs, a real
+// SQLite file (and a throw-away PostgreSQL schema when reachable). Exit codes per the
+// contract: 0 ok, 1 runtime failure, 2 usage or config error.
+import * as assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
+import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
+import { runCli, spawnCli, waitForReady, type CliProcess, type CliResult } from './spawn.js';
+
+const SVC_SECRET = 'cli-tests-svc-secret-0123456789abcdef';
+const ENV = { DRAWBRIDGE_SECRET: TEST_SECRET };
+
+/** A YAML config; the secret comes from ${DRAWBRIDGE_SECRET} like in production. */
+function configYaml(opts: { port: number; storage: string; secretLine?: string; extraClient?: string[] }): string {
+  return [
+    `issuer: http://127.0.0.1:${opts.port}`,
+    `storage: ${JSON.stringify(opts.storage)}`,
+    opts.secretLine ?? 'secret: ${DRAWBRIDGE_SECRET}',
+    'log: { level: info, pretty: false }',
+    'keys: { refresh_interval: 1s }',
+    'auth:',
+    `  listen: 127.0.0.1:${opts.port}`,
+    '  clients:',
+    '    - client_id: svc',
+    `      client_secret: ${SVC_SECRET}`,
+    '      scopes: [orders:read, orders:write]',
+    ...(opts.extraClient ?? []),
+    '',
+  ].join('\n');
+}
+
+function assertExit(r: CliResult, code: number): void {
+  assert.equal(r.code, code, `exit ${r.code} (signal ${r.signal})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}
+
+/** No stack traces in what a user sees on a failing command. */
+function assertNoStack(r: CliResult): void {
+  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `stack trace on stderr:\n${r.stderr}`);
+}
+
+let dir: string;
+const children: CliProcess[] = [];
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'drawbridge-cli-'));
+});
+
+after(async () => {
+  await Promise.all(children.map((c) => c.stop('SIGKILL')));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function start(configFile: string): CliProcess {
+  const proc = spawnCli(['start', '--config', configFile], { env: ENV });
+  children.push(proc);
+  return proc;
+}
+
+describe('usage', () => {
+  const commands = [
+    [],
+    ['dev'],
+    ['start'],
+    ['config'],
+    ['config', 'validate'],
+    ['migrate'],
+    ['client'],
+    ['client', 'create'],
+    ['client', 'list'],
+    ['client', 'delete'],
+    ['key'],
+    ['key', 'list'],
+    ['key', 'rotate'],
+    ['token'],
+  ];
+
+  it('--help exits 0 for every command and prints its usage', async () => {
+    const results = await Promise.all(commands.map((c) => runCli([...c, '--help'])));
+    results.forEach((r, i) => {
+      const name = ['drawbridge', ...commands[i]!].join(' ');
+      assertExit(r, 0);
+      assert.ok(r.stdout.startsWith(`Usage: ${name} `), `${name} --help printed:\n${r.stdout}`);
+    });
+  });
+
+  it('--version prints the version', async () => {
+    const r = await runCli(['--version']);
+    assertExit(r, 0);
+    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('an unknown command exits 2', async () => {
+    const r = await runCli(['frobnicate']);
+    assertExit(r, 2);
+    assert.match(r.stderr, /unknown command 'frobnicate'/);
+  });
+
+  it('an unknown flag exits 2, on the program and on a command', async () => {
+    const [top, sub, nested] = await Promise.all([
+      runCli(['--frobnicate']),
+      runCli(['start', '--frobnicate']),
+      runCli(['client', 'list', '--frobnicate']),
+    ]);
+    for (const r of [top, sub, nested]) {
+      assertExit(r, 2);
+      assert.match(r.stderr, /unknown option '--frobnicate'/);
+    }
+  });
+
+  it('a bad choice or a missing required option exits 2', async () => {
+    const [only, token] = await Promise.all([runCli(['start', '--only', 'everything']), runCli(['token', '--secret', 'x'])]);
+    assertExit(only, 2);
+    assert.match(only.stderr, /--only/);
+    assertExit(token, 2);
+    assert.match(token.stderr, /--client/);
+  });
+
+  it('a command that needs a config file without one exits 2 saying so', async () => {
+    const r = await runCli(['config', 'validate']);
+    assertExit(r, 2);
+    assert.match(r.stderr, /--config FILE is required/);
+  });
+});
+
+describe('config validate', () => {
+  it('a valid file → 0', async () => {
+    const file = join(dir, 'valid.yaml');
+    await writeFile(file, configYaml({ port: 9999, storage: `sqlite:${join(dir, 'unused.db')}` }));
+    const r = await runCli(['config', 'validate', '--config', file], { env: ENV });
+    assertExit(r, 0);
+    assert.match(r.stdout, /^config OK \(roles: auth; storage: sqlite\)/);
+  });
+
+  it('DRAWBRIDGE_CONFIG stands in for --config', async () => {
+    const file = join(dir, 'valid-env.yaml');
+    await writeFile(file, configYaml({ port: 9999, storage: 'memory:' }));
+    const r = await runCli(['config', 'validate'], { env: { ...ENV, DRAWBRIDGE_CONFIG: file } });
+    assertExit(r, 0);
+  });
+
+  it('an invalid grant type → 2 naming auth.clients[0].grant_types[0]', async () => {
+    const file = join(dir, 'bad-grant.yaml');
+    await writeFile(file, configYaml({ port: 9999, storage: 'memory:' }).replace('      scopes:', '      grant_types: [foo]\n      scopes:'));
+    const r = await runCli(['config', 'validate', '--config', file], { env: ENV });
+    assertExit(r, 2);
+    assert.match(r.stderr, /auth\.clients\[0\]\.grant_types\[0\]: expected one of .*"client_credentials".*, got "foo"/);
+    assertNoStack(r);
+  });
+
+  it('an unknown key → 2 naming it', async () => {
+    const file = join(dir, 'bad-key.json');
+    await writeFile(file, JSON.stringify({ issuer: 'http://127.0.0.1:9999', storage: 'memory:', auth: { listen: '127.0.0.1:9999', colour: 'blue' } }));
+    const r = await runCli(['config', 'validate', '--config', file]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /auth\.colour: unknown key/);
+    assertNoStack(r);
+  });
+
+  it('an unset ${VAR} → 2 naming the key and the variable', async () => {
+    const file = join(dir, 'valid-noenv.yaml');
+    await writeFile(file, configYaml({ port: 9999, storage: 'memory:' }));
+    const r = await runCli(['config', 'validate', '--config', file]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /secret: environment variable DRAWBRIDGE_SECRET is not set/);
+  });
+
+  it('a missing file → 2', async () => {
+    const r = await runCli(['config', 'validate', '--config', join(dir, 'does-not-exist.yaml')]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /cannot read config file/);
+    assertNoStack(r);
+  });
+
+  it('invalid YAML → 2 with a location', async () => {
+    const file = join(dir, 'broken.yaml');
+    await writeFile(file, 'issuer: [unclosed\n');
+    const r = await runCli(['config', 'validate', '--config', file]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /broken\.yaml:\d+:\d+: invalid YAML/);
+  });
+});
+
+describe('start without a usable secret', () => {
+  it('no secret → 2 naming `secret`', async () => {
+    const port = await freePort();
+    const file = join(dir, 'no-secret.yaml');
+    await writeFile(file, configYaml({ port, storage: `sqlite:${join(dir, 'no-secret.db')}`, secretLine: '# no secret' }));
+    const r = await runCli(['start', '--config', file]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /^drawbridge: secret: required outside "drawbridge dev"/m);
+    assertNoStack(r);
+  });
+
+  it('a short secret → 2 naming `secret`', async () => {
+    const port = await freePort();
+    const file = join(dir, 'short-secret.yaml');
+    await writeFile(file, configYaml({ port, storage: `sqlite:${join(dir, 'short-secret.db')}`, secretLine: 'secret: too-short' }));
+    const r = await runCli(['start', '--config', file]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /secret: .*at least 32 characters, got 9/);
+  });
+
+  it('the same config on another master secret cannot read the stored keys → exit 1, clear message', async () => {
+    const port = await freePort();
+    const file = join(dir, 'secret-a.yaml');
+    const storage = `sqlite:${join(dir, 'secret-ab.db')}`;
+    await writeFile(file, configYaml({ port, storage }));
+    // first start creates the key under secret A, stopped right after it is ready
+    const first = start(file);
+    await waitForReady(`http://127.0.0.1:${port}/readyz`, first);
+    assertExit(await first.stop(), 0);
+    const r = await runCli(['start', '--config', file], { env: { DRAWBRIDGE_SECRET: 'another-master-secret-0123456789abcdef' } });
+    assertExit(r, 1);
+    assert.match(r.stderr, /cannot decrypt: the master secret differs/);
+    assertNoStack(r);
+  });
+});
+
+describe('start, token, clients, keys, restart (SQLite file)', () => {
+  let port: number;
+  let issuer: string;
+  let configFile: string;
+  let server: CliProcess;
+  let firstKid: string;
+  let survivor: string;
+  let created: { id: string; secret: string };
+  let createdToken: string;
+
+  before(async () => {
+    port = await freePort();
+    issuer = `http://127.0.0.1:${port}`;
+    configFile = join(dir, 'drawbridge.yaml');
+    await writeFile(configFile, configYaml({ port, storage: `sqlite:${join(dir, 'state', 'drawbridge.db')}` }));
+  });
+
+  async function kids(): Promise<string[]> {
+    const res = await fetch(`${issuer}/.well-known/jwks.json`);
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+  }
+
+  async function tokenFor(id: string, secret: string): Promise<Response> {
+    return postForm(`${issuer}/oauth2/token`, { grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
+  }
+
+  async function active(token: string): Promise<boolean> {
+    const res = await postForm(`${issuer}/oauth2/introspect`, { token }, { authorization: basic('svc', SVC_SECRET) });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { active: boolean }).active;
+  }
+
+  it('start serves /readyz and issues tokens', async () => {
+    server = start(configFile);
+    await waitForReady(`${issuer}/readyz`, server);
+    const ready = await fetch(`${issuer}/readyz`);
+    assert.deepEqual(await ready.json(), { status: 'ready', checks: { storage: 'ok' } });
+    const res = await tokenFor('svc', SVC_SECRET);
+    assert.equal(res.status, 200);
+    survivor = ((await res.json()) as { access_token: string }).access_token;
+    assert.equal(await active(survivor), true);
+    const k = await kids();
+    assert.equal(k.length, 1);
+    firstKid = k[0]!;
+  });
+
+  it('logs are JSON lines and never contain secrets or tokens', () => {
+    const lines = server.stdout.split('\n').filter((l) => l.trim() !== '');
+    assert.ok(lines.length > 0, 'expected some log lines');
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
+    assert.ok(!server.stdout.includes(SVC_SECRET));
+    assert.ok(!server.stdout.includes(TEST_SECRET));
+    assert.ok(!server.stdout.includes(survivor));
+  });
+
+  it('`drawbridge token` prints an access token from the running server', async () => {
+    const r = await runCli(['token', '--client', 'svc', '--secret', SVC_SECRET, '--scope', 'orders:write', '--config', configFile], { env: ENV });
+    assertExit(r, 0);
+    const t = r.stdout.trim();
+    assert.match(t, /^[A-Za-z0-9_-]{43,}$/);
+    assert.equal(await active(t), true);
+    const post = await runCli(['token', '--client', 'svc', '--secret', SVC_SECRET, '--issuer', issuer, '--auth-method', 'post', '--json']);
+    // svc is a client_secret_basic client: the post method is refused with a clear runtime failure
+    assertExit(post, 1);
+    assert.match(post.stderr, /token request failed: 401 invalid_client/);
+    const json = await runCli(['token', '--client', 'svc', '--secret', SVC_SECRET, '--issuer', issuer, '--json']);
+    assertExit(json, 0);
+    const body = JSON.parse(json.stdout) as Record<string, unknown>;
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.scope, 'orders:read orders:write');
+  });
+
+  it('`drawbridge token` with a wrong secret → 1', async () => {
+    const r = await runCli(['token', '--client', 'svc', '--secret', 'wrong', '--issuer', issuer]);
+    assertExit(r, 1);
+    assert.match(r.stderr, /401 invalid_client/);
+    assertNoStack(r);
+  });
+
+  it('client create prints a secret once; the client works at the running server', async () => {
+    const r = await runCli(['client', 'create', '--config', configFile, '--id', 'made-by-cli', '--scope', 'orders:read'], { env: ENV });
+    assertExit(r, 0);
+    const id = /^client_id:\s+(\S+)$/m.exec(r.stdout)?.[1];
+    const secret = /^client_secret:\s+(\S+)$/m.exec(r.stdout)?.[1];
+    assert.equal(id, 'made-by-cli');
+    assert.ok(secret !== undefined && /^[A-Za-z0-9_-]{43,}$/.test(secret), r.stdout);
+    assert.match(r.stdout, /shown only now/);
+    created = { id: id!, secret: secret! };
+    const res = await tokenFor(created.id, created.secret);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { access_token: string; scope: string };
+    assert.equal(body.scope, 'orders:read');
+    createdToken = body.access_token;
+  });
+
+  it('client create refuses an existing id → 2', async () => {
+    const [again, configured] = await Promise.all([
+      runCli(['client', 'create', '--config', configFile, '--id', 'made-by-cli'], { env: ENV }),
+      runCli(['client', 'create', '--config', configFile, '--id', 'svc'], { env: ENV }),
+    ]);
+    assertExit(again, 2);
+    assert.match(again.stderr, /already exists/);
+    assertExit(configured, 2);
+    assert.match(configured.stderr, /defined in the config file/);
+  });
+
+  it('client list shows both clients, and never a secret', async () => {
+    const [table, json] = await Promise.all([
+      runCli(['client', 'list', '--config', configFile], { env: ENV }),
+      runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV }),
+    ]);
+    assertExit(table, 0);
+    assert.match(table.stdout, /^CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+SCOPES\s+FORMAT\s+SOURCE$/m);
+    assert.match(table.stdout, /^made-by-cli\s+client_secret_basic\s+client_credentials\s+orders:read\s+opaque\s+cli$/m);
+    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write\s+opaque\s+config$/m);
+    assertExit(json, 0);
+    const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual(rows.map((r) => r.client_id).sort(), ['made-by-cli', 'svc']);
+    for (const out of [table.stdout, json.stdout]) {
+      assert.ok(!out.includes(created.secret));
+      assert.ok(!out.includes(SVC_SECRET));
+      assert.ok(!out.includes('secret_hash'));
+    }
+  });
+
+  it('key list shows the current key', async () => {
+    const r = await runCli(['key', 'list', '--config', configFile], { env: ENV });
+    assertExit(r, 0);
+    assert.match(r.stdout, new RegExp(`^${firstKid}\\s+ES256\\s+current\\s+\\d{4}-`, 'm'));
+    assert.equal(r.stdout.trim().split('\n').length, 2);
+  });
+
+  it('SIGTERM → exit 0', async () => {
+    const r = await server.stop('SIGTERM');
+    assertExit(r, 0);
+    assert.equal(r.signal, null);
+    await assert.rejects(fetch(`${issuer}/healthz`));
+  });
+
+  it('a restart loses no client, key or token', async () => {
+    server = start(configFile);
+    await waitForReady(`${issuer}/readyz`, server);
+    assert.deepEqual(await kids(), [firstKid]);
+    assert.equal(await active(survivor), true);
+    assert.equal(await active(createdToken), true);
+    assert.equal((await tokenFor(created.id, created.secret)).status, 200);
+    assert.equal((await tokenFor('svc', SVC_SECRET)).status, 200);
+  });
+
+  it('client delete removes the client and revokes its tokens; the token endpoint then says invalid_client', async () => {
+    const r = await runCli(['client', 'delete', created.id, '--config', configFile], { env: ENV });
+    assertExit(r, 0);
+    assert.match(r.stdout, /^deleted client made-by-cli; revoked \d+ token\(s\)$/m);
+    const res = await tokenFor(created.id, created.secret);
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { error: string }).error, 'invalid_client');
+    assert.equal(await active(createdToken), false);
+    const list = await runCli(['client', 'list', '--config', configFile], { env: ENV });
+    assert.doesNotMatch(list.stdout, /made-by-cli/);
+  });
+
+  it('client delete of an unknown or configured client → 2', async () => {
+    const [unknown, configured] = await Promise.all([
+      runCli(['client', 'delete', 'nobody', '--config', configFile], { env: ENV }),
+      runCli(['client', 'delete', 'svc', '--config', configFile], { env: ENV }),
+    ]);
+    assertExit(unknown, 2);
+    assert.match(unknown.stderr, /no client "nobody"/);
+    assertExit(configured, 2);
+    assert.match(configured.stderr, /defined in the config file/);
+  });
+
+  it('key rotate: the running server publishes both keys and signs with the new one', async () => {
+    const r = await runCli(['key', 'rotate', '--config', configFile], { env: ENV });
+    assertExit(r, 0);
+    const m = /^rotated: (\S+) → (\S+) \(ES256\)/m.exec(r.stdout);
+    assert.ok(m !== null, r.stdout);
+    assert.equal(m![1], firstKid);
+    const newKid = m![2]!;
+    const until = Date.now() + 10_000;
+    let published = await kids();
+    while (published[0] !== newKid && Date.now() < until) {
+      await new Promise((res) => setTimeout(res, 100));
+      published = await kids();
+    }
+    assert.deepEqual(published, [newKid, firstKid]);
+    const list = await runCli(['key', 'list', '--config', configFile], { env: ENV });
+    assertExit(list, 0);
+    assert.match(list.stdout, new RegExp(`^${newKid}\\s+ES256\\s+current\\s`, 'm'));
+    assert.match(list.stdout, new RegExp(`^${firstKid}\\s+ES256\\s+previous\\s+\\S+\\s+\\d{4}-`, 'm'));
+    // introspection JWTs are now signed with the new key
+    const res = await postForm(
+      `${issuer}/oauth2/introspect`,
+      { token: survivor },
+      { authorization: basic('svc', SVC_SECRET), accept: 'application/token-introspection+jwt' },
+    );
+    const header = JSON.parse(Buffer.from((await res.text()).split('.')[0]!, 'base64url').toString()) as { kid: string };
+    assert.equal(header.kid, newKid);
+  });
+
+  it('key rotate --alg with a bad value → 2', async () => {
+    const r = await runCli(['key', 'rotate', '--config', configFile, '--alg', 'HS256'], { env: ENV });
+    assertExit(r, 2);
+    assert.match(r.stderr, /--alg: expected ES256, RS256 or EdDSA, got "HS256"/);
+  });
+
+  it('SIGTERM again → exit 0', async () => {
+    assertExit(await server.stop('SIGTERM'), 0);
+  });
+});
+
+describe('migrate', () => {
+  it('SQLite: applies the migrations once, then reports up to date', async () => {
+    const file = join(dir, 'migrate-sqlite.yaml');
+    await writeFile(file, configYaml({ port: 9999, storage: `sqlite:${join(dir, 'migrate', 'fresh.db')}` }));
+    const first = await runCli(['migrate', '--config', file], { env: ENV });
+    assertExit(first, 0);
+    assert.match(first.stdout, /^applied: 0001-initial(, |\n)/);
+    const second = await runCli(['migrate', '--config', file], { env: ENV });
+    assertExit(second, 0);
+    assert.equal(second.stdout, 'database is up to date\n');
+  });
+
+  describe('PostgreSQL (throw-away schema)', async () => {
+    const base = await postgresUrl();
+    let schema: TestSchema | undefined;
+    after(() => schema?.drop());
+
+    it('applies the migrations, then reports up to date; start refuses an unmigrated schema first', { skip: base === undefined && 'PostgreSQL not reachable' }, async () => {
+      schema = await freshPostgresSchema(base!);
+      const port = await freePort();
+      const file = join(dir, 'migrate-pg.yaml');
+      await writeFile(file, configYaml({ port, storage: schema.url }));
+      const refused = await runCli(['start', '--config', file], { env: ENV });
+      assertExit(refused, 1);
+      assert.match(refused.stderr, /pending migration\(s\); run "drawbridge migrate --config FILE"/);
+      assert.ok(!refused.stderr.includes('postgres://'), 'the storage URL is not echoed');
+
+      const first = await runCli(['migrate', '--config', file], { env: ENV });
+      assertExit(first, 0);
+      assert.match(first.stdout, /^applied: 0001-initial(, |\n)/);
+      const second = await runCli(['migrate', '--config', file], { env: ENV });
+      assertExit(second, 0);
+      assert.equal(second.stdout, 'database is up to date\n');
+
+      // and now the server runs on it
+      const proc = start(file);
+      await waitForReady(`http://127.0.0.1:${port}/readyz`, proc);
+      const res = await postForm(`http://127.0.0.1:${port}/oauth2/token`, { grant_type: 'client_credentials' }, { authorization: basic('svc', SVC_SECRET) });
+      assert.equal(res.status, 200);
+      assertExit(await proc.stop('SIGTERM'), 0);
+      const keys = await runCli(['key', 'list', '--config', file], { env: ENV });
+      assertExit(keys, 0);
+      assert.match(keys.stdout, /\sES256\s+current\s/);
+    });
+  });
+});
