@@ -1,0 +1,133 @@
+// A user's second factor, as the login and MFA pages use it: status, TOTP enrolment (secret,
+// otpauth:// URI, QR code, confirmation, recovery codes) and checking a code at login.
+// The TOTP secret is stored sealed (AES-256-GCM under deriveKey(secret, 'mfa'), the user id
+// as AAD so a sealed value copied to another user does not open). Wrong codes count as
+// login failures for the brute-force guard: 10^6 codes are guessable online otherwise.
+import type { AuthContext } from '../context.js';
+import { deriveKey, seal, unseal } from '../../crypto/seal.js';
+import type { UserRecord } from '../../storage/types.js';
+import { bruteForceGuard, type LoginCheck } from '../users/brute-force.js';
+import { qrSvg } from './qr.js';
+import { generateRecoveryCodes, looksLikeRecoveryCode, recoveryCodeDigest } from './recovery-codes.js';
+import { generateTotpSecret, totpUri, verifyTotp } from './totp.js';
+
+export interface MfaStatus {
+  /** TOTP is required for this user (per user, or because the client asks for it) */
+  required: boolean;
+  /** a confirmed TOTP authenticator exists */
+  enrolled: boolean;
+  recoveryCodesLeft: number;
+}
+
+export interface TotpEnrolment {
+  /** base32, for typing into an app by hand */
+  secret: string;
+  /** otpauth://totp/… */
+  uri: string;
+  /** the URI as a QR code, an inline `<svg>` */
+  qrSvg: string;
+}
+
+export interface MfaCheck extends LoginCheck {
+  ok: boolean;
+  method?: 'totp' | 'recovery_code';
+}
+
+/** Already enrolled: resetting MFA (`drawbridge user reset-mfa`) comes first. */
+export class MfaEnrolledError extends Error {
+  override readonly name = 'MfaEnrolledError';
+}
+
+const keys = new WeakMap<AuthContext, Buffer>();
+
+function mfaKey(ctx: AuthContext): Buffer {
+  let key = keys.get(ctx);
+  if (!key) {
+    if (!ctx.config.secret) throw new Error('secret: required to store TOTP secrets');
+    key = deriveKey(ctx.config.secret, 'mfa');
+    keys.set(ctx, key);
+  }
+  return key;
+}
+
+function aad(userId: string): string {
+  return `totp:${userId}`;
+}
+
+/** `clientRequiresMfa`: the client asks for MFA for everyone who signs in to it. */
+export async function mfaStatus(ctx: AuthContext, user: UserRecord, clientRequiresMfa = false): Promise<MfaStatus> {
+  const mfa = await ctx.storage.users.getMfa(user.id);
+  return {
+    required: clientRequiresMfa || (mfa?.required ?? false),
+    enrolled: mfa?.totp_secret != null && mfa.totp_confirmed_at != null,
+    recoveryCodesLeft: mfa?.recovery_codes_left ?? 0,
+  };
+}
+
+/**
+ * Starts TOTP enrolment with a new secret (replacing an unconfirmed one). `issuer` is the
+ * name the authenticator app shows. Throws MfaEnrolledError when a confirmed one exists.
+ */
+export async function startTotpEnrolment(ctx: AuthContext, user: UserRecord, issuer = 'Drawbridge'): Promise<TotpEnrolment> {
+  const mfa = await ctx.storage.users.getMfa(user.id);
+  if (mfa?.totp_confirmed_at != null && mfa.totp_secret != null) throw new MfaEnrolledError('TOTP is already set up for this user');
+  const secret = generateTotpSecret();
+  await ctx.storage.users.setTotpSecret(user.id, seal(mfaKey(ctx), secret, aad(user.id)), ctx.clock.now());
+  const uri = totpUri({ secret, account: user.username, issuer });
+  return { secret, uri, qrSvg: qrSvg(uri, { title: `QR code to add ${issuer} to an authenticator app` }) };
+}
+
+/**
+ * Finishes enrolment when `code` is valid for the pending secret: returns the recovery codes
+ * to show once (their digests replace any earlier ones), or undefined for a wrong code.
+ */
+export async function confirmTotpEnrolment(ctx: AuthContext, user: UserRecord, code: string): Promise<string[] | undefined> {
+  const mfa = await ctx.storage.users.getMfa(user.id);
+  if (!mfa?.totp_secret) return undefined;
+  const now = ctx.clock.now();
+  const secret = unseal(mfaKey(ctx), mfa.totp_secret, aad(user.id));
+  const step = verifyTotp(secret, code, now, { lastUsedStep: mfa.totp_last_step });
+  if (step === null || !(await ctx.storage.users.useTotpStep(user.id, step, now))) return undefined;
+  if (!(await ctx.storage.users.confirmTotp(user.id, now))) return undefined;
+  return regenerateRecoveryCodes(ctx, user);
+}
+
+/** New recovery codes (shown once); the old ones stop working. */
+export async function regenerateRecoveryCodes(ctx: AuthContext, user: UserRecord): Promise<string[]> {
+  const codes = generateRecoveryCodes();
+  await ctx.storage.users.setRecoveryCodes(user.id, codes.map((c) => recoveryCodeDigest(c)!), ctx.clock.now());
+  return codes;
+}
+
+/**
+ * Checks the second factor at login: a TOTP code (each time step at most once per user) or
+ * a recovery code (each at most once). Refused during a brute-force lockout; a wrong code is
+ * a failure, a right one clears the username's failures.
+ */
+export async function verifyMfaCode(ctx: AuthContext, user: UserRecord, code: string, ip: string): Promise<MfaCheck> {
+  const guard = bruteForceGuard(ctx);
+  const check = await guard.checkLogin(user.username, ip);
+  if (!check.allowed) return { ok: false, ...check };
+  await guard.sleep(check.delayMs);
+  const method = await checkSecondFactor(ctx, user, code);
+  if (method) {
+    await guard.recordSuccess(user.username, ip);
+    return { ok: true, method, allowed: true, retryAfter: 0, delayMs: check.delayMs };
+  }
+  const next = await guard.recordFailure(user.username, ip);
+  if (!next.allowed) ctx.logger.warn({ event: 'login.lockout', username: user.username, ip }, 'too many failed MFA codes; locked out');
+  return { ok: false, allowed: next.allowed, retryAfter: next.retryAfter, delayMs: check.delayMs };
+}
+
+async function checkSecondFactor(ctx: AuthContext, user: UserRecord, code: string): Promise<MfaCheck['method']> {
+  if (looksLikeRecoveryCode(code)) {
+    const digest = recoveryCodeDigest(code)!;
+    return (await ctx.storage.users.useRecoveryCode(user.id, digest)) ? 'recovery_code' : undefined;
+  }
+  const mfa = await ctx.storage.users.getMfa(user.id);
+  if (!mfa?.totp_secret || mfa.totp_confirmed_at === null) return undefined;
+  const now = ctx.clock.now();
+  const secret = unseal(mfaKey(ctx), mfa.totp_secret, aad(user.id));
+  const step = verifyTotp(secret, code, now, { lastUsedStep: mfa.totp_last_step });
+  return step !== null && (await ctx.storage.users.useTotpStep(user.id, step, now)) ? 'totp' : undefined;
+}

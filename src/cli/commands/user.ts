@@ -1,0 +1,346 @@
+// `drawbridge user …`: local users of the login pages, in storage. Users from the config file
+// are synced at start; here they can be locked, unlocked and have MFA reset, but what the
+// file says (its password, its mfa_required) is changed in the file.
+import type { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../../config/index.js';
+import { defaultPasswordPolicy } from '../../config/schema.js';
+import type { Config, PasswordPolicyConfig, UserConfig } from '../../config/types.js';
+import { checkPassword, generatePassword, hashPassword } from '../../auth/users/password.js';
+import type { Storage, UserRecord } from '../../storage/types.js';
+import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
+
+interface PasswordOptions {
+  config?: string;
+  passwordStdin?: boolean;
+  json?: boolean;
+}
+
+interface CreateOptions extends PasswordOptions {
+  claim?: string[];
+  requireMfa?: boolean;
+}
+
+const CONFIG_OPTION = ['-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG'] as const;
+const STDIN_OPTION = ['--password-stdin', 'read the password from standard input (one line)'] as const;
+
+export function registerUserCommands(program: Command): void {
+  const user = program
+    .command('user')
+    .description('users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, delete');
+
+  user
+    .command('create')
+    .description('create a user; the password comes from --password-stdin, a prompt (on a terminal), or is generated and printed once')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .option(...STDIN_OPTION)
+    .option('--claim <name=value>', 'a claim for ID tokens and userinfo, e.g. email=alice@example.com or groups=["admin"] (repeatable)', collectClaim)
+    .option('--require-mfa', 'require TOTP at login (the user enrols at the first login)')
+    .option('--json', 'print JSON')
+    .action(async function createUser(username: string, opts: CreateOptions) {
+      const cfg = readConfig(opts);
+      checkUsername(username);
+      if (configUser(cfg, username)) throw new UsageError(`user "${username}" is defined in the config file`);
+      const claims = parseClaims(opts.claim ?? []);
+      await withStorage(cfg, async (s) => {
+        // Checked before asking for a password, and again by the insert below.
+        if (await s.users.getByUsername(username)) throw new UsageError(`user "${username}" already exists`);
+        const { password, generated } = await obtainPassword(opts, policyOf(cfg), username, true);
+        const now = epochSeconds();
+        const rec: UserRecord = {
+          id: randomUUID(),
+          username,
+          password_hash: await hashPassword(password),
+          claims,
+          locked: false,
+          source: 'cli',
+          created_at: now,
+          updated_at: now,
+        };
+        const stored = await s.users.upsert(rec);
+        if (stored.id !== rec.id) throw new UsageError(`user "${username}" already exists`); // created meanwhile
+        if (opts.requireMfa) await s.users.setMfaRequired(stored.id, true, now);
+        if (opts.json) {
+          print(JSON.stringify({ id: stored.id, username, password: generated ? password : null }, null, 2));
+          return;
+        }
+        print(`created user ${username} (id ${stored.id})`);
+        if (generated) {
+          print(`password: ${password}`);
+          print('The password is shown only now; Drawbridge keeps only its argon2id hash.');
+        }
+      });
+    });
+
+  user
+    .command('list')
+    .description('list users (from the config file once the server has started, and created here)')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print JSON')
+    .action(async function listUsers(opts: { config?: string; json?: boolean }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const users = await s.users.list();
+        const mfa = await Promise.all(users.map((u) => s.users.getMfa(u.id)));
+        if (opts.json) {
+          const rows = users.map(({ password_hash, ...rest }, i) => ({
+            ...rest,
+            has_password: password_hash !== null,
+            mfa: {
+              required: mfa[i]?.required ?? false,
+              totp: mfa[i]?.totp_confirmed_at != null,
+              recovery_codes_left: mfa[i]?.recovery_codes_left ?? 0,
+            },
+          }));
+          print(JSON.stringify(rows, null, 2));
+          return;
+        }
+        printTable(
+          users.map((u, i) => ({
+            username: u.username,
+            id: u.id,
+            source: u.source,
+            locked: u.locked ? 'yes' : 'no',
+            mfa_required: mfa[i]?.required ? 'yes' : 'no',
+            totp: mfa[i]?.totp_confirmed_at != null ? 'yes' : 'no',
+          })),
+          ['username', 'id', 'source', 'locked', 'mfa_required', 'totp'],
+        );
+      });
+    });
+
+  user
+    .command('set-password')
+    .description("replace a user's password (same input as create)")
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .option(...STDIN_OPTION)
+    .option('--json', 'print JSON')
+    .action(async function setPassword(username: string, opts: PasswordOptions) {
+      const cfg = readConfig(opts);
+      const fromFile = configUser(cfg, username);
+      if (fromFile && (fromFile.password !== undefined || fromFile.password_hash !== undefined)) {
+        throw new UsageError(`user "${username}" has its password in the config file; change it there`);
+      }
+      await withStorage(cfg, async (s) => {
+        await existingUser(s, username);
+        const { password, generated } = await obtainPassword(opts, policyOf(cfg), username, true);
+        await s.users.setPasswordHash(username, await hashPassword(password), epochSeconds());
+        if (opts.json) {
+          print(JSON.stringify({ username, password: generated ? password : null }, null, 2));
+          return;
+        }
+        print(`password of ${username} replaced`);
+        if (generated) {
+          print(`password: ${password}`);
+          print('The password is shown only now; Drawbridge keeps only its argon2id hash.');
+        }
+      });
+    });
+
+  user
+    .command('lock')
+    .description('lock a user out (logins fail like a wrong password) and revoke their tokens')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .action(async function lockUser(username: string, opts: { config?: string }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const found = await existingUser(s, username);
+        const now = epochSeconds();
+        await s.users.setLocked(username, true, now);
+        const revoked = await s.tokens.revokeBySubject(found.id, now);
+        print(`locked ${username}; revoked ${revoked} token(s)`);
+      });
+    });
+
+  user
+    .command('unlock')
+    .description('let a locked user log in again')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .action(async function unlockUser(username: string, opts: { config?: string }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        await existingUser(s, username);
+        await s.users.setLocked(username, false, epochSeconds());
+        print(`unlocked ${username}`);
+      });
+    });
+
+  user
+    .command('reset-mfa')
+    .description("forget a user's authenticator and recovery codes; where MFA is required they enrol again at the next login")
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .action(async function resetMfa(username: string, opts: { config?: string }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const found = await existingUser(s, username);
+        const reset = await s.users.resetMfa(found.id, epochSeconds());
+        print(reset ? `MFA of ${username} reset` : `${username} had no MFA set up; nothing to reset`);
+      });
+    });
+
+  user
+    .command('require-mfa')
+    .description('require TOTP at login for a user (--off: no longer require it)')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .option('--off', 'stop requiring MFA')
+    .action(async function requireMfa(username: string, opts: { config?: string; off?: boolean }) {
+      const cfg = readConfig(opts);
+      if (configUser(cfg, username)?.mfa_required !== undefined) {
+        throw new UsageError(`user "${username}" has mfa_required in the config file; change it there`);
+      }
+      await withStorage(cfg, async (s) => {
+        const found = await existingUser(s, username);
+        await s.users.setMfaRequired(found.id, !opts.off, epochSeconds());
+        print(opts.off ? `MFA no longer required for ${username}` : `MFA required for ${username}`);
+      });
+    });
+
+  user
+    .command('delete')
+    .description('delete a user (and their MFA state) and revoke their tokens')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .action(async function deleteUser(username: string, opts: { config?: string }) {
+      const cfg = readConfig(opts);
+      if (configUser(cfg, username)) throw new UsageError(`user "${username}" is defined in the config file; remove it there`);
+      await withStorage(cfg, async (s) => {
+        const found = await existingUser(s, username);
+        await s.users.delete(username);
+        const revoked = await s.tokens.revokeBySubject(found.id, epochSeconds());
+        print(`deleted user ${username}; revoked ${revoked} token(s)`);
+      });
+    });
+
+  user
+    .command('hash-password')
+    .description('print the argon2id hash of a password, for `password_hash` in the config file')
+    .option('-c, --config <file>', 'config file whose password policy applies; default $DRAWBRIDGE_CONFIG, else the default policy')
+    .option(...STDIN_OPTION)
+    .option('--username <username>', 'the user it is for (the password may not be the username)')
+    .action(async function hashPasswordCommand(opts: PasswordOptions & { username?: string }) {
+      const file = opts.config ?? process.env.DRAWBRIDGE_CONFIG;
+      const policy = file ? policyOf(loadConfig(file)) : defaultPasswordPolicy();
+      const { password } = await obtainPassword(opts, policy, opts.username, false);
+      print(await hashPassword(password));
+    });
+}
+
+function epochSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function policyOf(cfg: Config): PasswordPolicyConfig {
+  return cfg.auth?.password_policy ?? defaultPasswordPolicy();
+}
+
+function configUser(cfg: Config, username: string): UserConfig | undefined {
+  return cfg.auth?.users.find((u) => u.username === username);
+}
+
+async function existingUser(s: Storage, username: string): Promise<UserRecord> {
+  const found = await s.users.getByUsername(username);
+  if (!found) throw new UsageError(`no user "${username}"`);
+  return found;
+}
+
+function checkUsername(username: string): void {
+  if (username === '' || username.length > 256 || username.trim() !== username || /[\u0000-\u001f\u007f]/.test(username)) {
+    throw new UsageError('username: 1 to 256 characters, no control characters, no spaces at either end');
+  }
+}
+
+function collectClaim(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `name=value`; the value is JSON when it parses as JSON (true, 3, ["a"], {…}), else a string. */
+function parseClaims(pairs: string[]): Record<string, unknown> {
+  const claims: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--claim: expected name=value, got "${pair}"`);
+    const name = pair.slice(0, eq);
+    const text = pair.slice(eq + 1);
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // a plain string
+    }
+    if (['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'auth_time', 'nonce', 'sid'].includes(name)) {
+      throw new UsageError(`--claim: "${name}" is set by the server, not per user`);
+    }
+    claims[name] = value;
+  }
+  return claims;
+}
+
+/**
+ * The new password: from standard input (--password-stdin), from a prompt without echo when
+ * standard input is a terminal, else (when allowed) generated. The policy applies to all.
+ */
+async function obtainPassword(
+  opts: PasswordOptions,
+  policy: PasswordPolicyConfig,
+  username: string | undefined,
+  mayGenerate: boolean,
+): Promise<{ password: string; generated: boolean }> {
+  let password: string;
+  if (opts.passwordStdin) {
+    password = (await readStdin()).replace(/\r?\n$/, '');
+    if (password === '') throw new UsageError('--password-stdin: standard input is empty');
+  } else if (process.stdin.isTTY) {
+    password = await promptHidden('Password: ');
+    const policyCheck = checkPassword(password, policy, username);
+    if (!policyCheck.ok) throw new UsageError(policyCheck.message);
+    if ((await promptHidden('Repeat password: ')) !== password) throw new UsageError('the passwords do not match');
+  } else if (mayGenerate) {
+    return { password: generatePassword(), generated: true };
+  } else {
+    throw new UsageError('give the password with --password-stdin (or run on a terminal to be prompted)');
+  }
+  const check = checkPassword(password, policy, username);
+  if (!check.ok) throw new UsageError(check.message);
+  return { password, generated: false };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads one line from the terminal without echoing it (prompt on stderr, so stdout stays clean). */
+function promptHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  return new Promise<string>((resolve, reject) => {
+    let value = '';
+    process.stderr.write(prompt);
+    stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
+    stdin.resume();
+    function finish(err?: Error): void {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    }
+    function onData(chunk: string): void {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) return finish(new UsageError('cancelled'));
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        else if (ch >= ' ') value += ch;
+      }
+    }
+    stdin.on('data', onData);
+  });
+}

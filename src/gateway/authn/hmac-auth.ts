@@ -1,0 +1,306 @@
+// `hmac-auth`: requests signed with HTTP Message Signatures (RFC 9421), algorithm
+// `hmac-sha256`, `keyid` = the consumer credential's `key_id`. The signature must cover
+// `@method`, `@authority`, `@path`, `@query` (when the request has a query) and, whenever
+// there is a body, `content-digest` (RFC 9530), which is checked against the body: the
+// body is buffered (up to `max_body`) into gr.body and replayed upstream. `created` must
+// be within `clock_skew` of now, `expires` is honoured, and a `nonce` is accepted once.
+//
+// With `legacy: true` Kong's `Authorization: hmac username=…` scheme is accepted too, for
+// teams migrating from Kong.
+//
+// Challenge (RFC 9421 defines none):
+//   Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"
+import { createHash } from 'node:crypto';
+import { bool, ConfigError, duration, keyPath, list, object, oneOf, size, str } from '../../config/schema.js';
+import { GatewayError, serviceUnavailable, unauthorized } from '../errors.js';
+import {
+  SKIP,
+  type Authenticator,
+  type AuthnResult,
+  type EventBus,
+  type GatewayDeps,
+  type GatewayRequest,
+  type PluginFactory,
+  type PluginInstance,
+} from '../types.js';
+import { authnShared } from './cache.js';
+import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, instanceNamespace, realmField } from './common.js';
+import { checkContentDigest } from './hmac/content-digest.js';
+import {
+  checkLegacyDigest,
+  parseLegacyParams,
+  verifyLegacySignature,
+  type LegacyAlgorithm,
+  type LegacyParams,
+} from './hmac/kong-legacy.js';
+import { findHmacSignature, verifyHmacSignature, type HmacSignature } from './hmac/message-signature.js';
+import { memoryNonceStore, redisNonceStore, type NonceStore } from './hmac/nonce-cache.js';
+import { rawPath, signedMessage } from './hmac/request-view.js';
+import { SignatureBaseError } from './hmac/signature-base.js';
+import { hasBody, readBodyInto } from './read-body.js';
+
+export interface HmacAuthConfig {
+  realm: string;
+  clock_skew: number;
+  enforce_nonce: boolean;
+  max_body: number;
+  enforce_headers: string[];
+  hide_credentials: boolean;
+  cache_ttl: number;
+  legacy: boolean;
+  algorithms: LegacyAlgorithm[];
+  allow_sha1: boolean;
+  validate_request_body: boolean;
+  anonymous?: string;
+}
+
+const LEGACY_ALGORITHMS: LegacyAlgorithm[] = ['hmac-sha1', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'];
+
+export const hmacAuthConfigSchema = object<HmacAuthConfig>(
+  {
+    realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Signature` challenge.'),
+    clock_skew: duration(1).default('300s').doc('Largest accepted distance between `created` (or `Date`) and now.'),
+    enforce_nonce: bool().default(false).doc('Require a `nonce` parameter (each nonce is accepted once either way).'),
+    max_body: size(0).default('1mb').doc('Largest body buffered to check its `Content-Digest`; larger bodies get 413.'),
+    enforce_headers: list(str())
+      .default([])
+      .doc('Further components (RFC 9421 identifiers like `content-type`, or Kong header names) the signature must cover.'),
+    hide_credentials: bool().default(true).doc('Remove `Signature`/`Signature-Input` (or the legacy `Authorization`) before proxying.'),
+    cache_ttl: duration().default('60s').doc('How long a looked-up HMAC credential is remembered.'),
+    legacy: bool().default(false).doc("Also accept Kong's `Authorization: hmac username=…` scheme."),
+    algorithms: list(oneOf(LEGACY_ALGORITHMS), { min: 1 })
+      .default(['hmac-sha256', 'hmac-sha384', 'hmac-sha512'])
+      .doc('Algorithms accepted in the legacy scheme (`hmac-sha1` only with `allow_sha1`).'),
+    allow_sha1: bool().default(false).doc('Accept `hmac-sha1` in the legacy scheme (adds it to `algorithms`).'),
+    validate_request_body: bool()
+      .default(false)
+      .doc('Legacy scheme: check `Digest: SHA-256=…` against the body; `digest` must then be signed.'),
+    anonymous: str().optional().doc('Consumer to proceed as when no credential is presented.'),
+  },
+  function checkHmacAuth(value, path) {
+    const sha1 = value.algorithms.indexOf('hmac-sha1');
+    if (sha1 >= 0 && !value.allow_sha1) {
+      throw new ConfigError(keyPath(keyPath(path, 'algorithms'), sha1), 'hmac-sha1 needs allow_sha1: true');
+    }
+    value.enforce_headers.forEach((name, index) => {
+      if (name !== name.toLowerCase() || /\s|"/.test(name)) {
+        throw new ConfigError(keyPath(keyPath(path, 'enforce_headers'), index), 'expected a lower-case component name');
+      }
+    });
+  },
+);
+
+export const hmacAuth: PluginFactory = {
+  name: 'hmac-auth',
+  create: function createHmacAuth(config, deps, path): PluginInstance {
+    return { stage: 'authenticate', impl: hmacAuthenticator(hmacAuthConfigSchema.parse(config, path), deps) };
+  },
+};
+
+interface CachedCredential {
+  result: AuthnResult;
+  secret: Buffer;
+  keyId: string;
+}
+
+const nonceStores = new WeakMap<EventBus, NonceStore>();
+
+/** One nonce store per gateway, so a reload does not forget the nonces already seen. */
+function nonceStore(deps: GatewayDeps): NonceStore {
+  let store = nonceStores.get(deps.events);
+  if (store === undefined) {
+    store = deps.redis ? redisNonceStore(deps.redis) : memoryNonceStore(deps.clock);
+    nonceStores.set(deps.events, store);
+  }
+  return store;
+}
+
+const REQUIRED = ['"@method"', '"@authority"', '"@path"'];
+
+export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authenticator {
+  const { cache, digester } = authnShared(deps);
+  const namespace = instanceNamespace('hmac-auth');
+  const nonces = nonceStore(deps);
+  const challenge = `Signature realm="${settings.realm}", alg="hmac-sha256", headers="@method @authority @path @query content-digest"`;
+  const skew = settings.clock_skew;
+  const hide = settings.hide_credentials;
+  const enforced = settings.enforce_headers.map((name) => `"${name}"`);
+  const legacyAlgorithms = new Set<string>(settings.allow_sha1 ? [...settings.algorithms, 'hmac-sha1'] : settings.algorithms);
+  const clock = deps.clock;
+
+  function fail(description: string, reason: string): AuthnResult {
+    return { kind: 'fail', error: unauthorized(description, challenge, reason) };
+  }
+
+  function failWith(error: GatewayError): AuthnResult {
+    return { kind: 'fail', error };
+  }
+
+  /** The consumer behind a key id, remembered for cache_ttl; undefined when unknown. */
+  async function credential(keyId: string): Promise<CachedCredential | undefined> {
+    const cacheKey = digester.digest(namespace, keyId);
+    const cached = cache.get<CachedCredential>(cacheKey);
+    if (cached !== undefined) return cached;
+    const match = await deps.consumers.hmacCredential(keyId);
+    if (match === undefined) return undefined;
+    const found: CachedCredential = {
+      result: Object.freeze({ kind: 'ok', identity: consumerIdentity('hmac-auth', match) }),
+      secret: Buffer.from(match.secret, 'utf8'),
+      keyId,
+    };
+    if (settings.cache_ttl > 0) cache.set(cacheKey, found, clock.now() + settings.cache_ttl, { consumer: match.consumer.username });
+    return found;
+  }
+
+  async function lookup(keyId: string): Promise<CachedCredential | GatewayError | undefined> {
+    try {
+      return await credential(keyId);
+    } catch (err) {
+      deps.logger.error({ err, plugin: 'hmac-auth' }, 'consumer lookup failed');
+      return serviceUnavailable('credential store unavailable');
+    }
+  }
+
+  async function verifyRfc9421(gr: GatewayRequest, sig: HmacSignature): Promise<AuthnResult> {
+    for (const id of REQUIRED) if (!sig.covered.has(id)) return fail(`the signature must cover ${id}`, 'coverage');
+    if (gr.query !== '' && !sig.covered.has('"@query"')) return fail('the signature must cover "@query"', 'coverage');
+    const withBody = hasBody(gr);
+    if (withBody && !sig.covered.has('"content-digest"')) return fail('the signature must cover "content-digest"', 'coverage');
+    for (const id of enforced) if (!sig.covered.has(id)) return fail(`the signature must cover ${id}`, 'coverage');
+
+    const now = clock.now();
+    if (sig.created === undefined) return fail('the signature has no created time', 'malformed');
+    if (Math.abs(now - sig.created) > skew) return fail('the signature was not created within the allowed clock skew', 'stale');
+    if (sig.expires !== undefined && now > sig.expires) return fail('the signature has expired', 'expired');
+    if (sig.nonce === undefined && settings.enforce_nonce) return fail('the signature needs a nonce', 'nonce_required');
+
+    const found = await lookup(sig.keyid);
+    if (found instanceof GatewayError) return failWith(found);
+    if (found === undefined) return fail('unknown key id', 'invalid_credentials');
+    let valid: boolean;
+    try {
+      valid = verifyHmacSignature(sig, signedMessage(gr), found.secret);
+    } catch (err) {
+      if (err instanceof SignatureBaseError) return fail(err.message, 'malformed');
+      throw err;
+    }
+    if (!valid) return fail('invalid signature', 'invalid_signature');
+
+    if (withBody || sig.covered.has('"content-digest"')) {
+      const header = headerValue(gr.req.headers, 'content-digest');
+      if (header === undefined) return fail('the request needs a Content-Digest', 'body_digest');
+      let body: Buffer;
+      try {
+        body = await readBodyInto(gr, settings.max_body);
+      } catch (err) {
+        if (err instanceof GatewayError) return failWith(err);
+        throw err;
+      }
+      const digest = checkContentDigest(header, body);
+      if (digest !== 'ok') return fail(DIGEST_PROBLEMS[digest], 'body_digest');
+    }
+
+    if (sig.nonce !== undefined) {
+      // remembered while the signature could still be accepted
+      let ttl = sig.created + skew - now + 1;
+      if (sig.expires !== undefined) ttl = Math.min(ttl, sig.expires - now + 1);
+      const replayed = await claimNonce(`${found.keyId}\n${sig.nonce}`, ttl);
+      if (replayed !== undefined) return replayed;
+    }
+    return found.result;
+  }
+
+  async function claimNonce(nonce: string, ttl: number): Promise<AuthnResult | undefined> {
+    const key = createHash('sha256').update(nonce).digest('base64url');
+    try {
+      if (!(await nonces.claim(key, ttl))) return fail('the nonce was already used', 'replay');
+    } catch (err) {
+      deps.logger.error({ err, plugin: 'hmac-auth' }, 'nonce store unavailable');
+      return failWith(serviceUnavailable('replay protection unavailable'));
+    }
+    return undefined;
+  }
+
+  async function verifyLegacy(gr: GatewayRequest, params: LegacyParams): Promise<AuthnResult> {
+    if (!legacyAlgorithms.has(params.algorithm)) return fail(`algorithm ${params.algorithm} is not accepted`, 'algorithm');
+    const signed = new Set(params.headers);
+    for (const name of settings.enforce_headers) if (!signed.has(name)) return fail(`the signature must cover ${name}`, 'coverage');
+    const headers = gr.req.headers;
+    const dateHeader = headers['x-date'] !== undefined ? 'x-date' : 'date';
+    const date = headerValue(headers, dateHeader);
+    if (date === undefined) return fail('a Date or X-Date header is required', 'stale');
+    if (!signed.has(dateHeader)) return fail(`the signature must cover ${dateHeader}`, 'coverage');
+    const time = Date.parse(date);
+    if (Number.isNaN(time) || Math.abs(clock.now() - Math.floor(time / 1000)) > skew) {
+      return fail('the Date is not within the allowed clock skew', 'stale');
+    }
+    const digest = headerValue(headers, 'digest');
+    if (settings.validate_request_body && (hasBody(gr) || digest !== undefined) && !signed.has('digest')) {
+      return fail('the signature must cover digest', 'coverage');
+    }
+
+    const found = await lookup(params.username);
+    if (found instanceof GatewayError) return failWith(found);
+    if (found === undefined) return fail('unknown username', 'invalid_credentials');
+    const request = {
+      method: gr.method,
+      target: gr.query === '' ? rawPath(gr) : `${rawPath(gr)}?${gr.query}`,
+      httpVersion: gr.req.httpVersion,
+      field: (name: string) => headerValue(headers, name),
+    };
+    if (!verifyLegacySignature(params, request, found.secret)) return fail('invalid signature', 'invalid_signature');
+    if (settings.validate_request_body) {
+      let body: Buffer;
+      try {
+        body = await readBodyInto(gr, settings.max_body);
+      } catch (err) {
+        if (err instanceof GatewayError) return failWith(err);
+        throw err;
+      }
+      if (!checkLegacyDigest(digest, body)) return fail('the Digest does not match the body', 'body_digest');
+    }
+    return found.result;
+  }
+
+  function authenticateLegacy(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
+    const headers = gr.req.headers;
+    let header = 'proxy-authorization';
+    let param = authParam(headerValue(headers, header), 'hmac');
+    if (param === undefined) {
+      header = 'authorization';
+      param = authParam(headerValue(headers, header), 'hmac');
+      if (param === undefined) return SKIP;
+    }
+    if (hide) gr.stripHeaders.add(header);
+    const params = parseLegacyParams(param);
+    if (params === undefined) return fail('malformed hmac credentials', 'malformed');
+    return verifyLegacy(gr, params);
+  }
+
+  return {
+    name: 'hmac-auth',
+    challenge,
+    authenticate: function authenticateHmac(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
+      const headers = gr.req.headers;
+      const input = headerValue(headers, 'signature-input');
+      if (input !== undefined) {
+        const found = findHmacSignature(input, headerValue(headers, 'signature'));
+        if (found.kind === 'found') {
+          if (hide) {
+            gr.stripHeaders.add('signature');
+            gr.stripHeaders.add('signature-input');
+          }
+          return verifyRfc9421(gr, found.signature);
+        }
+        if (found.kind === 'malformed') return fail(found.problem, 'malformed');
+      }
+      return settings.legacy ? authenticateLegacy(gr) : SKIP;
+    },
+  };
+}
+
+const DIGEST_PROBLEMS = {
+  mismatch: 'the Content-Digest does not match the body',
+  malformed: 'the Content-Digest is malformed',
+  unsupported: 'the Content-Digest has no sha-256 or sha-512 digest',
+} as const;

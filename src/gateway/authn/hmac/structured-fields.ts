@@ -1,0 +1,270 @@
+// Structured Field Values for HTTP (RFC 8941): the parsing (§4.2) and serialization
+// (§4.1) that HTTP Message Signatures (RFC 9421) and Content-Digest (RFC 9530) need —
+// dictionaries, inner lists, items and parameters. Strict: anything off-grammar throws
+// StructuredFieldError, which callers turn into a 401, never a 500.
+
+export class StructuredFieldError extends Error {
+  override readonly name = 'StructuredFieldError';
+}
+
+export class Token {
+  constructor(readonly value: string) {}
+}
+
+export class Decimal {
+  constructor(readonly value: number) {}
+}
+
+/** integer: number; decimal: Decimal; string: string; token: Token; byte sequence: Buffer; boolean */
+export type BareItem = number | Decimal | string | Token | Buffer | boolean;
+export type Parameters = Map<string, BareItem>;
+
+export interface Item {
+  value: BareItem;
+  params: Parameters;
+}
+
+export interface InnerList {
+  items: Item[];
+  params: Parameters;
+}
+
+export type Member = Item | InnerList;
+export type Dictionary = Map<string, Member>;
+
+export function isInnerList(member: Member): member is InnerList {
+  return 'items' in member;
+}
+
+// ─── Parsing ───────────────────────────────────────────────────────────────────────────
+
+class Input {
+  pos = 0;
+  constructor(readonly text: string) {}
+
+  get done(): boolean {
+    return this.pos >= this.text.length;
+  }
+
+  peek(): string {
+    return this.text[this.pos] ?? '';
+  }
+
+  skipSP(): void {
+    while (this.text[this.pos] === ' ') this.pos++;
+  }
+
+  skipOWS(): void {
+    while (this.text[this.pos] === ' ' || this.text[this.pos] === '\t') this.pos++;
+  }
+
+  fail(what: string): never {
+    throw new StructuredFieldError(`${what} at position ${this.pos}`);
+  }
+}
+
+/** RFC 8941 §4.2.2. Later duplicates of a key overwrite earlier ones, as the RFC says. */
+export function parseDictionary(text: string): Dictionary {
+  const input = new Input(text);
+  input.skipSP();
+  const dict: Dictionary = new Map();
+  while (!input.done) {
+    const key = parseKey(input);
+    let member: Member;
+    if (input.peek() === '=') {
+      input.pos++;
+      member = parseItemOrInnerList(input);
+    } else {
+      member = { value: true, params: parseParameters(input) };
+    }
+    dict.set(key, member);
+    input.skipOWS();
+    if (input.done) break;
+    if (input.peek() !== ',') input.fail('expected ","');
+    input.pos++;
+    input.skipOWS();
+    if (input.done) input.fail('trailing comma');
+  }
+  input.skipSP();
+  if (!input.done) input.fail('unexpected characters');
+  return dict;
+}
+
+/** RFC 8941 §4.2.3, for a whole field that is one Item. */
+export function parseItem(text: string): Item {
+  const input = new Input(text);
+  input.skipSP();
+  const item = parseItemAt(input);
+  input.skipSP();
+  if (!input.done) input.fail('unexpected characters');
+  return item;
+}
+
+function parseItemOrInnerList(input: Input): Member {
+  return input.peek() === '(' ? parseInnerList(input) : parseItemAt(input);
+}
+
+function parseInnerList(input: Input): InnerList {
+  input.pos++; // '('
+  const items: Item[] = [];
+  while (!input.done) {
+    input.skipSP();
+    if (input.peek() === ')') {
+      input.pos++;
+      return { items, params: parseParameters(input) };
+    }
+    items.push(parseItemAt(input));
+    const next = input.peek();
+    if (next !== ' ' && next !== ')') input.fail('expected " " or ")" in inner list');
+  }
+  return input.fail('unterminated inner list');
+}
+
+function parseItemAt(input: Input): Item {
+  const value = parseBareItem(input);
+  return { value, params: parseParameters(input) };
+}
+
+function parseParameters(input: Input): Parameters {
+  const params: Parameters = new Map();
+  while (input.peek() === ';') {
+    input.pos++;
+    input.skipSP();
+    const key = parseKey(input);
+    let value: BareItem = true;
+    if (input.peek() === '=') {
+      input.pos++;
+      value = parseBareItem(input);
+    }
+    params.set(key, value);
+  }
+  return params;
+}
+
+function parseKey(input: Input): string {
+  const start = input.pos;
+  const first = input.peek();
+  if (!/^[a-z*]$/.test(first)) input.fail('expected a key');
+  input.pos++;
+  while (/^[a-z0-9_.*-]$/.test(input.peek())) input.pos++;
+  return input.text.slice(start, input.pos);
+}
+
+function parseBareItem(input: Input): BareItem {
+  const c = input.peek();
+  if (c === '-' || (c >= '0' && c <= '9')) return parseNumber(input);
+  if (c === '"') return parseString(input);
+  if (c === ':') return parseByteSequence(input);
+  if (c === '?') return parseBoolean(input);
+  if (/^[A-Za-z*]$/.test(c)) return parseToken(input);
+  return input.fail('expected an item');
+}
+
+function parseNumber(input: Input): number | Decimal {
+  const match = /^(-?)(\d+)(\.(\d*))?/.exec(input.text.slice(input.pos, input.pos + 20));
+  if (!match) return input.fail('expected a number');
+  const [all, , whole, dot, fraction] = match;
+  if (dot === undefined) {
+    if (whole!.length > 15) input.fail('integer too long');
+    input.pos += all.length;
+    return Number(all);
+  }
+  if (whole!.length > 12 || fraction!.length === 0 || fraction!.length > 3) input.fail('malformed decimal');
+  input.pos += all.length;
+  return new Decimal(Number(all));
+}
+
+function parseString(input: Input): string {
+  input.pos++; // '"'
+  let out = '';
+  while (!input.done) {
+    const c = input.text[input.pos++]!;
+    if (c === '\\') {
+      const next = input.text[input.pos++];
+      if (next !== '"' && next !== '\\') input.fail('bad escape in string');
+      out += next;
+    } else if (c === '"') {
+      return out;
+    } else {
+      const code = c.charCodeAt(0);
+      if (code < 0x20 || code > 0x7e) input.fail('bad character in string');
+      out += c;
+    }
+  }
+  return input.fail('unterminated string');
+}
+
+function parseToken(input: Input): Token {
+  const start = input.pos;
+  input.pos++;
+  while (/^[!#$%&'*+\-.^_`|~0-9A-Za-z:/]$/.test(input.peek())) input.pos++;
+  return new Token(input.text.slice(start, input.pos));
+}
+
+function parseByteSequence(input: Input): Buffer {
+  const end = input.text.indexOf(':', input.pos + 1);
+  if (end === -1) input.fail('unterminated byte sequence');
+  const b64 = input.text.slice(input.pos + 1, end);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) input.fail('bad base64 in byte sequence');
+  input.pos = end + 1;
+  return Buffer.from(b64, 'base64');
+}
+
+function parseBoolean(input: Input): boolean {
+  const value = input.text[input.pos + 1];
+  if (value !== '0' && value !== '1') input.fail('expected ?0 or ?1');
+  input.pos += 2;
+  return value === '1';
+}
+
+// ─── Serialization ─────────────────────────────────────────────────────────────────────
+
+export function serializeBareItem(value: BareItem): string {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || Math.abs(value) > 999_999_999_999_999) {
+      throw new StructuredFieldError('integer out of range');
+    }
+    return String(value);
+  }
+  if (typeof value === 'string') {
+    if (!/^[\x20-\x7e]*$/.test(value)) throw new StructuredFieldError('string with non-printable characters');
+    return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  }
+  if (typeof value === 'boolean') return value ? '?1' : '?0';
+  if (value instanceof Token) return value.value;
+  if (value instanceof Decimal) {
+    const rounded = Math.round(value.value * 1000) / 1000;
+    const text = String(rounded);
+    return text.includes('.') ? text : `${text}.0`;
+  }
+  return `:${value.toString('base64')}:`;
+}
+
+export function serializeParameters(params: Parameters): string {
+  let out = '';
+  for (const [key, value] of params) out += value === true ? `;${key}` : `;${key}=${serializeBareItem(value)}`;
+  return out;
+}
+
+export function serializeItem(item: Item): string {
+  return serializeBareItem(item.value) + serializeParameters(item.params);
+}
+
+export function serializeInnerList(list: InnerList): string {
+  return `(${list.items.map(serializeItem).join(' ')})${serializeParameters(list.params)}`;
+}
+
+/** A member on its own (RFC 9421 `;key=`): an Item or an Inner List. */
+export function serializeMember(member: Member): string {
+  return isInnerList(member) ? serializeInnerList(member) : serializeItem(member);
+}
+
+export function serializeDictionary(dict: Dictionary): string {
+  const parts: string[] = [];
+  for (const [key, member] of dict) {
+    // a member whose value is true is written as its key (and parameters) alone
+    if (!isInnerList(member) && member.value === true) parts.push(key + serializeParameters(member.params));
+    else parts.push(`${key}=${serializeMember(member)}`);
+  }
+  return parts.join(', ');
+}

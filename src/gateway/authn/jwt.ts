@@ -1,0 +1,247 @@
+// `jwt`: bearer JWTs from trusted issuers (`issuers: [{ issuer, jwks_uri | keys,
+// algorithms }]`), checked for `iss`, `aud` (`audience`), `exp` and `nbf` with `leeway`,
+// and `required_scopes`. Verification runs on node:crypto KeyObjects prepared once per
+// JWK, and a verified token is remembered (keyed digest → identity) until it expires or
+// `cache_ttl` passes, whichever is first. Only asymmetric algorithms exist here: `none`
+// and HMAC (algorithm confusion with a public key) cannot be expressed.
+//
+// A bearer token that is not a JWS (three segments) is not ours: we skip it, so an
+// introspection authenticator on the same route can take opaque tokens.
+// Challenges (RFC 6750): `Bearer realm="drawbridge"`; with a rejected token,
+// `Bearer realm="drawbridge", error="invalid_token", error_description="…"`.
+import {
+  bool,
+  ConfigError,
+  duration,
+  Field,
+  format,
+  keyPath,
+  list,
+  object,
+  oneOf,
+  record,
+  str,
+} from '../../config/schema.js';
+import { insufficientScope, invalidBearer, serviceUnavailable } from '../errors.js';
+import {
+  SKIP,
+  type Authenticator,
+  type AuthnResult,
+  type EventBus,
+  type GatewayDeps,
+  type GatewayRequest,
+  type PluginFactory,
+  type PluginInstance,
+} from '../types.js';
+import { authnShared } from './cache.js';
+import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, queryValues, realmField } from './common.js';
+import { ALL_JWT_ALGS, type JwtAlg, type PreparedKey } from './jwt/algorithms.js';
+import { identityOf, tagsOf } from './jwt/claims.js';
+import { fromCookie, type FoundToken } from './jwt/cookie.js';
+import { KeySet, prepareJwk, RemoteKeySource, staticKeySource, type KeySource } from './jwt/jwks.js';
+import { looksLikeJwt, verifyJwt, type TrustedIssuer } from './jwt/verify.js';
+
+export interface JwtIssuerConfig {
+  issuer: string;
+  jwks_uri?: string;
+  keys?: Array<Record<string, unknown>>;
+  algorithms: JwtAlg[];
+}
+
+export interface JwtConfig {
+  issuers: JwtIssuerConfig[];
+  audience?: string[];
+  required_scopes: string[];
+  leeway: number;
+  realm: string;
+  cookie_names: string[];
+  uri_param_names: string[];
+  hide_credentials: boolean;
+  cache_ttl: number;
+  jwks_refetch_interval: number;
+  jwks_cache_ttl: number;
+  anonymous?: string;
+}
+
+const jwksUri = format('URL', 'an absolute http(s) URL', (text) => (/^https?:\/\/[^/\s]+/i.test(text) ? text : undefined));
+
+/** `audience: api` or `audience: [api, other]`. */
+const stringOrList = new Field<string[]>({
+  type: 'string or list of string',
+  expected: 'a string or a list of strings',
+  doc: '',
+  required: true,
+  sensitive: false,
+  children: [],
+  parse: function parseStringOrList(raw, path, sensitive) {
+    return typeof raw === 'string' && raw !== '' ? [raw] : list(str(), { min: 1 }).parse(raw, path, sensitive);
+  },
+});
+
+const issuerSchema = object<JwtIssuerConfig>(
+  {
+    issuer: str().doc('The exact `iss` of its tokens.'),
+    jwks_uri: jwksUri.optional().doc('Where its public keys are published (JWKS).'),
+    keys: list(record(), { min: 1 }).optional().doc('Its public keys inline (JWK objects), instead of `jwks_uri`.'),
+    algorithms: list(oneOf(ALL_JWT_ALGS), { min: 1 })
+      .default(ALL_JWT_ALGS)
+      .doc('Accepted JWS algorithms (asymmetric only; `none` and HS* do not exist here).'),
+  },
+  function checkIssuer(value, path) {
+    if (value.jwks_uri === undefined && value.keys === undefined) {
+      throw new ConfigError(keyPath(path, 'jwks_uri'), 'required unless keys is set', { expected: 'exactly one of jwks_uri or keys' });
+    }
+    if (value.jwks_uri !== undefined && value.keys !== undefined) {
+      throw new ConfigError(keyPath(path, 'keys'), 'not allowed together with jwks_uri');
+    }
+  },
+);
+
+const PARAM_NAME = /^[A-Za-z0-9_.~-]+$/;
+const paramName = format('name', 'a cookie or parameter name', (text) => (PARAM_NAME.test(text) ? text : undefined));
+
+export const jwtConfigSchema = object<JwtConfig>({
+  issuers: list(issuerSchema, { min: 1, uniqueBy: 'issuer' }).doc('Trusted token issuers.'),
+  audience: stringOrList.optional().doc('Accepted `aud` values (any one suffices); absent: `aud` is not checked.'),
+  required_scopes: list(str()).default([]).doc('Scopes every token must carry (else 403 insufficient_scope).'),
+  leeway: duration().default('30s').doc('Clock tolerance for `exp` and `nbf`.'),
+  realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Bearer` challenge.'),
+  cookie_names: list(paramName).default([]).doc('Cookies that may carry the token (after the Authorization header).'),
+  uri_param_names: list(paramName).default([]).doc('Query parameters that may carry the token.'),
+  hide_credentials: bool().default(true).doc('Remove the token (header, parameter or cookie) before proxying.'),
+  cache_ttl: duration().default('5m').doc('Longest a verified token is remembered (never past its `exp`).'),
+  jwks_refetch_interval: duration(1).default('60s').doc('Least time between JWKS refetches caused by an unknown `kid`.'),
+  jwks_cache_ttl: duration(1).default('10m').doc('Age after which a JWKS is refreshed in the background.'),
+  anonymous: str().optional().doc('Consumer to proceed as when no credential is presented.'),
+});
+
+export const jwt: PluginFactory = {
+  name: 'jwt',
+  create: function createJwt(config, deps, path): PluginInstance {
+    const settings = jwtConfigSchema.parse(config, path);
+    const issuers = buildIssuers(settings, deps, keyPath(path, 'issuers'));
+    return { stage: 'authenticate', impl: jwtAuthenticator(settings, issuers, deps) };
+  },
+};
+
+/** Issuers with their key sources: inline keys prepared now (a bad one is a config error), remote sets prefetched. */
+export function buildIssuers(settings: JwtConfig, deps: GatewayDeps, path: string): Map<string, TrustedIssuer> {
+  const issuers = new Map<string, TrustedIssuer>();
+  settings.issuers.forEach((cfg, index) => {
+    const at = keyPath(path, index);
+    let keys: KeySource;
+    if (cfg.keys !== undefined) {
+      const prepared: PreparedKey[] = cfg.keys.map((jwk, k) => {
+        const key = prepareJwk(jwk);
+        if (typeof key === 'string') throw new ConfigError(keyPath(keyPath(at, 'keys'), k), key);
+        return key;
+      });
+      keys = staticKeySource(new KeySet(prepared));
+    } else {
+      keys = remoteKeys(cfg.jwks_uri!, settings, deps);
+    }
+    issuers.set(cfg.issuer, { issuer: cfg.issuer, algorithms: new Set(cfg.algorithms), keys });
+  });
+  return issuers;
+}
+
+const remoteSources = new WeakMap<EventBus, Map<string, RemoteKeySource>>();
+
+/**
+ * One fetched key set per JWKS URI (and refetch settings) per gateway: routes that trust
+ * the same issuer share it, and a reload keeps it rather than fetching again.
+ */
+function remoteKeys(uri: string, settings: JwtConfig, deps: GatewayDeps): RemoteKeySource {
+  let sources = remoteSources.get(deps.events);
+  if (sources === undefined) {
+    sources = new Map();
+    remoteSources.set(deps.events, sources);
+  }
+  const key = `${uri}\n${settings.jwks_refetch_interval}\n${settings.jwks_cache_ttl}`;
+  let source = sources.get(key);
+  if (source === undefined) {
+    source = new RemoteKeySource({
+      uri,
+      clock: deps.clock,
+      logger: deps.logger,
+      refetchInterval: settings.jwks_refetch_interval,
+      cacheTtl: settings.jwks_cache_ttl,
+    });
+    source.prefetch();
+    sources.set(key, source);
+  }
+  return source;
+}
+
+export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, deps: GatewayDeps): Authenticator {
+  const { cache, digester, revocations } = authnShared(deps);
+  const namespace = instanceNamespace('jwt');
+  const realm = settings.realm;
+  const challenge = `Bearer realm="${realm}"`;
+  const audience = settings.audience === undefined ? undefined : new Set(settings.audience);
+  const required = settings.required_scopes;
+  const hideCredentials = settings.hide_credentials;
+  const { leeway, cache_ttl: cacheTtl, cookie_names: cookieNames, uri_param_names: paramNames } = settings;
+  const clock = deps.clock;
+
+  function hideHeader(gr: GatewayRequest): void {
+    gr.stripHeaders.add('authorization');
+  }
+
+  /** The token and how to hide it; undefined when the request carries none. */
+  function findToken(gr: GatewayRequest): FoundToken | string | undefined {
+    const header = authParam(headerValue(gr.req.headers, 'authorization'), 'bearer');
+    if (header !== undefined) return { token: header, hide: hideHeader };
+    if (paramNames.length > 0 && gr.query !== '') {
+      for (const name of paramNames) {
+        const values = queryValues(gr.query, name);
+        if (values !== null && values.length === 0) continue;
+        const hide = (r: GatewayRequest) => r.stripQuery.add(name);
+        if (values === null || values.length > 1) return 'malformed token';
+        return { token: values[0]!, hide };
+      }
+    }
+    if (cookieNames.length > 0) {
+      const cookie = headerValue(gr.req.headers, 'cookie');
+      if (cookie !== undefined) return fromCookie(cookie, cookieNames);
+    }
+    return undefined;
+  }
+
+  async function verify(token: string, cacheKey: string): Promise<AuthnResult> {
+    const now = clock.now();
+    const verified = await verifyJwt(token, issuers, { audience, leeway, now });
+    if (!verified.ok) {
+      if (verified.unavailable) return { kind: 'fail', error: serviceUnavailable('the token issuer\'s keys are unavailable') };
+      return { kind: 'fail', error: invalidBearer(verified.problem, realm) };
+    }
+    const payload = verified.payload;
+    const tags = tagsOf(payload);
+    const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
+    if (revocations.isRevoked(tags, iat)) return { kind: 'fail', error: invalidBearer('token revoked', realm) };
+    const identity = identityOf(payload, digester.digest('jwt-credential', token));
+    if (identity === undefined) return { kind: 'fail', error: invalidBearer('token has no subject', realm) };
+    if (required.length > 0 && !required.every((scope) => identity.scope.includes(scope))) {
+      return { kind: 'fail', error: insufficientScope(required, realm) };
+    }
+    const result: AuthnResult = Object.freeze({ kind: 'ok', identity });
+    // never past the token's own expiry; not at all during the leeway after it
+    if (cacheTtl > 0) cache.set(cacheKey, result, Math.min(now + cacheTtl, payload.exp as number), tags);
+    return result;
+  }
+
+  return {
+    name: 'jwt',
+    challenge,
+    authenticate: function authenticateJwt(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
+      const found = findToken(gr);
+      if (found === undefined) return SKIP;
+      if (typeof found === 'string') return { kind: 'fail', error: invalidBearer(found, realm) };
+      // an opaque token is for another authenticator (introspection); leave it untouched
+      if (!looksLikeJwt(found.token)) return SKIP;
+      if (hideCredentials) found.hide(gr);
+      const cacheKey = digester.digest(namespace, found.token);
+      return cache.get<AuthnResult>(cacheKey) ?? verify(found.token, cacheKey);
+    },
+  };
+}

@@ -1,0 +1,70 @@
+// Gateway errors (ARCHITECTURE §6): JSON { error, error_description, request_id } with
+// the scheme's challenge on 401. Never a stack trace; never a 500 for bad input.
+export type GatewayErrorCode =
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'unauthorized'
+  | 'insufficient_scope'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'bad_gateway'
+  | 'service_unavailable'
+  | 'gateway_timeout'
+  | 'internal_error';
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  /** which plugin refused, and why (metrics label; never secret) */
+  readonly reason: string | undefined;
+
+  constructor(code: GatewayErrorCode, status: number, description: string, opts: { headers?: Record<string, string>; reason?: string; cause?: unknown } = {}) {
+    super(description, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = status;
+    this.headers = opts.headers ?? {};
+    this.reason = opts.reason;
+  }
+}
+
+/** 401 for a credential that was recognised but is wrong (the authenticator adds its challenge). */
+export function unauthorized(description: string, challenge: string, reason?: string): GatewayError {
+  return new GatewayError('unauthorized', 401, description, { headers: { 'www-authenticate': challenge }, reason });
+}
+
+/** RFC 6750 §3: Bearer challenge with error= for a bad token. */
+export function invalidBearer(description: string, realm = 'drawbridge'): GatewayError {
+  const challenge = `Bearer realm="${realm}", error="invalid_token", error_description="${description.replace(/"/g, "'")}"`;
+  return new GatewayError('invalid_token', 401, description, { headers: { 'www-authenticate': challenge }, reason: 'invalid_token' });
+}
+
+export function forbidden(description: string, reason = 'forbidden'): GatewayError {
+  return new GatewayError('forbidden', 403, description, { reason });
+}
+
+export function insufficientScope(required: string[], realm = 'drawbridge'): GatewayError {
+  return new GatewayError('insufficient_scope', 403, `requires scope: ${required.join(' ')}`, {
+    headers: { 'www-authenticate': `Bearer realm="${realm}", error="insufficient_scope", scope="${required.join(' ')}"` },
+    reason: 'insufficient_scope',
+  });
+}
+
+export function rateLimited(retryAfter: number, headers: Record<string, string>): GatewayError {
+  return new GatewayError('rate_limited', 429, 'rate limit exceeded', {
+    headers: { ...headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) },
+    reason: 'rate_limited',
+  });
+}
+
+export function payloadTooLarge(limit: number): GatewayError {
+  return new GatewayError('payload_too_large', 413, `request body exceeds ${limit} bytes`, { reason: 'request_size' });
+}
+
+export function serviceUnavailable(description: string, retryAfter = 5): GatewayError {
+  return new GatewayError('service_unavailable', 503, description, { headers: { 'retry-after': String(retryAfter) } });
+}
