@@ -1,0 +1,40 @@
+// Counting what a body without Content-Length really carries: the proxy streams the
+// request through `limitBody` when `gr.bodyLimit` is set; past the limit the stream fails
+// with a 413 GatewayError (the proxy answers it, or aborts when the answer has begun).
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { GatewayError } from '../errors.js';
+
+/** 413, closing the connection so Node does not read the rest of a huge body to reuse it. */
+export function bodyTooLarge(limit: number): GatewayError {
+  return new GatewayError('payload_too_large', 413, `request body exceeds ${limit} bytes`, {
+    headers: { connection: 'close' },
+    reason: 'request_size',
+  });
+}
+
+export class BodyLimit extends Transform {
+  readonly limit: number;
+  #seen = 0;
+
+  constructor(limit: number) {
+    super();
+    this.limit = limit;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.limit) callback(bodyTooLarge(this.limit));
+    else callback(null, chunk);
+  }
+}
+
+/**
+ * `source` as a stream that fails with a 413 GatewayError past `limit` bytes. The source
+ * is only unpiped then, not destroyed: its socket must still carry the 413 (sent with
+ * `Connection: close`). A failing source fails the counted stream too.
+ */
+export function limitBody(source: Readable, limit: number): Readable {
+  const counted = new BodyLimit(limit);
+  source.once('error', (err) => counted.destroy(err));
+  return source.pipe(counted);
+}

@@ -1,0 +1,7 @@
+// Plugin factories of this stage, by name (see src/gateway/plugins.ts).
+import type { PluginFactory } from '../types.js';
+import { corsPlugin } from './cors.js';
+import { rateLimitingPlugin } from './rate-limiting.js';
+import { requestSizeLimitingPlugin } from './request-size-limiting.js';
+
+export const LIMITS_PLUGINS: readonly PluginFactory[] = [rateLimitingPlugin, requestSizeLimitingPlugin, corsPlugin];

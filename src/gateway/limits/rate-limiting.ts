@@ -1,0 +1,280 @@
+// `rate-limiting` (limit stage), with Kong's keys: requests per `second`, `minute`,
+// `hour` and `day` (any combination), counted per `limit_by` client in a sliding window
+// (sliding-window.ts), in-process (`policy: local`) or in Redis shared by every gateway
+// (`policy: redis`: one atomic Lua script per request, redis-sliding-window.ts).
+//
+// Every answer carries `RateLimit-Limit/-Remaining/-Reset` for the most restrictive window
+// and Kong's `X-RateLimit-Limit-<Window>` / `X-RateLimit-Remaining-<Window>`; a refusal is
+// 429 with `Retry-After`. When Redis fails, `fault_tolerant` lets requests through (logged
+// now and then) or refuses them with 503.
+//
+// Counters belong to one plugin entry: a route's entry counts that route, a service's all
+// of the service's routes, a global one every request. Entries share counters only through
+// the same `namespace`; by default the namespace is derived from the entry's place in the
+// config, so every gateway started from the same file shares them, and a reload keeps
+// them (in Redis, and in-process too: see sharedLocalStore).
+import type { Redis } from 'ioredis';
+import { ConfigError, bool, int, keyPath, object, oneOf, str } from '../../config/schema.js';
+import { sha256Base64url } from '../../core/crypto-util.js';
+import type { Logger } from '../../observability/logger.js';
+import { rateLimited, serviceUnavailable } from '../errors.js';
+import type { GatewayDeps, GatewayRequest, Limiter, PluginFactory } from '../types.js';
+import { redisWindowStore } from './redis-sliding-window.js';
+import { evaluate, localWindowStore, type Evaluation, type RateWindow, type WindowStore } from './sliding-window.js';
+
+export type LimitBy = 'consumer' | 'credential' | 'ip' | 'header' | 'path';
+export type RateLimitPolicy = 'local' | 'redis';
+
+export interface RateLimitingConfig {
+  second?: number;
+  minute?: number;
+  hour?: number;
+  day?: number;
+  limit_by: LimitBy;
+  header_name?: string;
+  policy?: RateLimitPolicy;
+  fault_tolerant: boolean;
+  hide_client_headers: boolean;
+  redis_timeout: number;
+  namespace?: string;
+}
+
+const PERIODS = [
+  ['second', 'Second', 1_000],
+  ['minute', 'Minute', 60_000],
+  ['hour', 'Hour', 3_600_000],
+  ['day', 'Day', 86_400_000],
+] as const;
+
+/** keeps the integer arithmetic of sliding-window.ts exact (limit × ms of a day < 2^53) */
+const MAX_LIMIT = 100_000_000;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token
+
+export const rateLimitingConfigSchema = object<RateLimitingConfig>(
+  {
+    second: int(1, MAX_LIMIT).optional().doc('Requests allowed per second.'),
+    minute: int(1, MAX_LIMIT).optional().doc('Requests allowed per minute.'),
+    hour: int(1, MAX_LIMIT).optional().doc('Requests allowed per hour.'),
+    day: int(1, MAX_LIMIT).optional().doc('Requests allowed per day.'),
+    limit_by: oneOf<LimitBy>(['consumer', 'credential', 'ip', 'header', 'path'])
+      .default('consumer')
+      .doc(
+        'Whose requests are counted together: the consumer (else the token subject), the credential, the client IP, ' +
+          'the value of `header_name`, or the request path. Without one (no identity, no header) the client IP.',
+      ),
+    header_name: str().optional().doc('Request header to count by, with `limit_by: header`.'),
+    policy: oneOf<RateLimitPolicy>(['local', 'redis'])
+      .optional()
+      .doc('`redis` (shared by every gateway) when top-level `redis` is set, else `local` (this process only).'),
+    fault_tolerant: bool()
+      .default(true)
+      .doc('When Redis fails: `true` lets requests through (and logs it), `false` answers 503 with Retry-After.'),
+    hide_client_headers: bool().default(false).doc('Leave out the RateLimit-* and X-RateLimit-* response headers.'),
+    redis_timeout: int(1, 60_000).default(500).doc('Milliseconds to wait for Redis before treating it as down.'),
+    namespace: str().optional().doc('Counter namespace; plugin entries with the same namespace share counters.'),
+  },
+  function checkRateLimiting(value, path) {
+    const set = PERIODS.filter(([key]) => value[key] !== undefined);
+    if (set.length === 0) throw new ConfigError(keyPath(path, 'minute'), 'set at least one of second, minute, hour or day');
+    // Kong's rule: a longer period cannot allow fewer requests than a shorter one.
+    for (let i = 1; i < set.length; i++) {
+      const [shorter] = set[i - 1]!;
+      const [longer] = set[i]!;
+      if (value[longer]! < value[shorter]!) {
+        throw new ConfigError(keyPath(path, longer), `must be at least ${shorter} (${value[shorter]})`);
+      }
+    }
+    if (value.limit_by === 'header' && value.header_name === undefined) {
+      throw new ConfigError(keyPath(path, 'header_name'), 'required with limit_by: header');
+    }
+    if (value.header_name !== undefined && value.limit_by !== 'header') {
+      throw new ConfigError(keyPath(path, 'header_name'), 'only used with limit_by: header');
+    }
+    if (value.header_name !== undefined && !HEADER_NAME.test(value.header_name)) {
+      throw new ConfigError(keyPath(path, 'header_name'), 'expected a header name');
+    }
+  },
+);
+
+/** A counter key from a client-chosen value stays short: long values are hashed. */
+function part(value: string): string {
+  return value.length <= 128 ? value : `#${sha256Base64url(value)}`;
+}
+
+type ClientKey = (gr: GatewayRequest) => string;
+
+function clientKey(settings: RateLimitingConfig): ClientKey {
+  switch (settings.limit_by) {
+    case 'consumer':
+      return function byConsumer(gr) {
+        const identity = gr.identity;
+        if (identity === undefined) return `ip:${gr.clientIp}`;
+        // usernames, not ids: every gateway agrees on them even with separate storage
+        return identity.consumer !== undefined ? `consumer:${identity.consumer.username}` : `sub:${part(identity.sub)}`;
+      };
+    case 'credential':
+      return function byCredential(gr) {
+        const id = gr.identity?.credential_id;
+        return id !== undefined ? `credential:${part(id)}` : `ip:${gr.clientIp}`;
+      };
+    case 'ip':
+      return function byIp(gr) {
+        return `ip:${gr.clientIp}`;
+      };
+    case 'header': {
+      const name = settings.header_name!.toLowerCase();
+      return function byHeader(gr) {
+        const raw = gr.req.headers[name];
+        const value = Array.isArray(raw) ? raw[0] : raw;
+        return value !== undefined && value !== '' ? `header:${part(value)}` : `ip:${gr.clientIp}`;
+      };
+    }
+    case 'path':
+      return function byPath(gr) {
+        return `path:${part(gr.path)}`;
+      };
+  }
+}
+
+function windowsOf(settings: RateLimitingConfig): RateWindow[] {
+  const windows: RateWindow[] = [];
+  for (const [key, label, ms] of PERIODS) {
+    const limit = settings[key];
+    if (limit !== undefined) windows.push({ label, ms, limit });
+  }
+  return windows;
+}
+
+/** Header names fixed at start: `x-ratelimit-limit-minute`, … */
+function kongHeaderNames(windows: readonly RateWindow[]): Array<[limit: string, remaining: string]> {
+  return windows.map((w) => [`x-ratelimit-limit-${w.label.toLowerCase()}`, `x-ratelimit-remaining-${w.label.toLowerCase()}`]);
+}
+
+/** ioredis states of a connection that was lost (not the first connect, which is queued). */
+const LOST = new Set(['reconnecting', 'close', 'end']);
+
+function withTimeout<T>(promise: Promise<T> | T, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Logs a Redis failure at most every 30 s, with how many requests it affected meanwhile. */
+function outageReporter(logger: Logger, namespace: string, failOpen: boolean): (err: unknown) => void {
+  let nextReport = 0;
+  let affected = 0;
+  return function reportOutage(err) {
+    affected++;
+    const now = Date.now();
+    if (now < nextReport) return;
+    nextReport = now + 30_000;
+    const outcome = failOpen ? 'let through unlimited' : 'refused with 503';
+    logger.warn({ err: (err as Error).message, namespace, requests: affected }, `rate-limiting: redis failed; requests ${outcome}`);
+    affected = 0;
+  };
+}
+
+export interface RateLimiterOptions {
+  /** ms clock for the counters (tests); absent: Date.now locally, Redis TIME in Redis */
+  now?: () => number;
+  /** the store, when a test wants to share or inspect it */
+  store?: WindowStore;
+}
+
+export function createRateLimiter(
+  config: Record<string, unknown>,
+  deps: Pick<GatewayDeps, 'redis' | 'logger'>,
+  path: string,
+  options: RateLimiterOptions = {},
+): Limiter {
+  const settings = rateLimitingConfigSchema.parse(config, path);
+  const policy = settings.policy ?? (deps.redis !== undefined ? 'redis' : 'local');
+  if (policy === 'redis' && deps.redis === undefined) {
+    throw new ConfigError(keyPath(path, 'policy'), 'redis needs the top-level redis URL');
+  }
+  const windows = windowsOf(settings);
+  const prefix = `drawbridge:rl:${settings.namespace ?? sha256Base64url(path).slice(0, 16)}:`;
+  const store = options.store ?? makeStore(policy, deps, prefix, windows, options.now);
+  const keyOf = clientKey(settings);
+  const kongNames = kongHeaderNames(windows);
+  const showHeaders = !settings.hide_client_headers;
+  const redis: Redis | undefined = policy === 'redis' ? deps.redis : undefined;
+  const timeoutMs = settings.redis_timeout;
+  const failOpen = settings.fault_tolerant;
+  const reportOutage = outageReporter(deps.logger, prefix, failOpen);
+
+  // limit values never change: their strings are made once
+  const limitStrings = windows.map((w) => String(w.limit));
+
+  /** Writes RateLimit-* (most restrictive window) and Kong's per-window headers into `out`. */
+  function writeHeaders(out: Record<string, string>, verdict: Evaluation): void {
+    out['ratelimit-limit'] = String(verdict.limit);
+    out['ratelimit-remaining'] = String(verdict.remaining);
+    out['ratelimit-reset'] = String(verdict.reset);
+    for (let i = 0; i < windows.length; i++) {
+      const [limitName, remainingName] = kongNames[i]!;
+      out[limitName] = limitStrings[i]!;
+      out[remainingName] = String(verdict.remainingByWindow[i]);
+    }
+  }
+
+  async function countHit(key: string) {
+    if (redis === undefined) return store.hit(key, windows);
+    // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects.
+    if (LOST.has(redis.status)) throw new Error(`redis is ${redis.status}`);
+    return withTimeout(store.hit(key, windows), timeoutMs);
+  }
+
+  return {
+    name: 'rate-limiting',
+    limit: async function limitRate(gr: GatewayRequest): Promise<void> {
+      let result;
+      try {
+        result = await countHit(prefix + keyOf(gr));
+      } catch (err) {
+        reportOutage(err);
+        if (failOpen) return;
+        throw serviceUnavailable('rate limiting is unavailable', 5);
+      }
+      const verdict = evaluate(windows, result.counts);
+      if (result.allowed) {
+        if (showHeaders) writeHeaders(gr.responseHeaders, verdict);
+        return;
+      }
+      const headers: Record<string, string> = {};
+      if (showHeaders) writeHeaders(headers, verdict);
+      throw rateLimited(verdict.retryAfter, headers);
+    },
+  };
+}
+
+/** In-process stores by owner (the running gateway's deps, the same across reloads) and by namespace. */
+const localStores = new WeakMap<object, Map<string, WindowStore>>();
+
+/**
+ * The in-process store of a namespace, kept across reloads of the same gateway: an admin
+ * change or SIGHUP must not hand every client a fresh budget. Keyed by the window lengths
+ * too, because a store's entries are laid out per window (limits may change freely).
+ */
+function sharedLocalStore(owner: object, namespace: string, windows: readonly RateWindow[], now?: () => number): WindowStore {
+  let stores = localStores.get(owner);
+  if (stores === undefined) localStores.set(owner, (stores = new Map()));
+  const key = `${namespace}|${windows.map((w) => w.ms).join(',')}`;
+  let store = stores.get(key);
+  if (store === undefined) stores.set(key, (store = localWindowStore({ now })));
+  return store;
+}
+
+function makeStore(policy: RateLimitPolicy, deps: Pick<GatewayDeps, 'redis'>, prefix: string, windows: RateWindow[], now?: () => number): WindowStore {
+  if (policy === 'redis') return redisWindowStore(deps.redis!, windows, { now });
+  return sharedLocalStore(deps, prefix, windows, now);
+}
+
+export const rateLimitingPlugin: PluginFactory = {
+  name: 'rate-limiting',
+  create: function createRateLimitingPlugin(config, deps, path) {
+    return { stage: 'limit', impl: createRateLimiter(config, deps, path) };
+  },
+};
