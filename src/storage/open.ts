@@ -1,5 +1,5 @@
 // openStorage: one URL in, one Storage out.
-//   memory:            SQLite in memory (tests, benchmarks)
+//   memory:            SQLite in memory (tests, benchmarks); tokens and jtis in Maps (./memory/)
 //   sqlite:PATH        SQLite file (the embedded default)
 //   postgres://…       PostgreSQL (also postgresql://…)
 // SQLite migrates itself on open; PostgreSQL is shared by many instances, so its schema is
@@ -15,8 +15,10 @@ import { SqlJtiRepo } from './repos/jtis.js';
 import { SqlKeyRepo } from './repos/keys.js';
 import { SqlTokenRepo } from './repos/tokens.js';
 import { SqlUserRepo } from './repos/users.js';
+import { MemoryJtiRepo } from './memory/jtis.js';
+import { MemoryTokenRepo } from './memory/tokens.js';
 import type { SqlHandle } from './schema.js';
-import { MEMORY, openSqlite } from './sqlite.js';
+import { MEMORY, dataVersionOf, openSqlite } from './sqlite.js';
 import type { Storage } from './types.js';
 
 export interface OpenStorageOptions {
@@ -31,8 +33,13 @@ export interface OpenStorageOptions {
 
 // The handle behind each Storage, for helpers that are not part of the Storage contract.
 const handles = new WeakMap<Storage, SqlHandle>();
+const changeStamps = new WeakMap<Storage, () => number>();
+
+/** How often, at most, clientsChangeStamp asks SQLite whether another connection committed. */
+const DATA_VERSION_CHECK_MS = 50;
 
 export async function openStorage(url: string, opts: OpenStorageOptions = {}): Promise<Storage> {
+  const memory = url === 'memory:';
   const handle = await connect(url);
   try {
     if (opts.autoMigrate ?? handle.dialect === 'sqlite') {
@@ -49,7 +56,7 @@ export async function openStorage(url: string, opts: OpenStorageOptions = {}): P
     await handle.db.destroy().catch(() => undefined);
     throw err;
   }
-  return createStorage(handle);
+  return createStorage(handle, memory);
 }
 
 /** Names of migrations not yet applied (for `drawbridge migrate` to report before applying). */
@@ -57,6 +64,18 @@ export async function pendingMigrations(storage: Storage): Promise<string[]> {
   const handle = handles.get(storage);
   if (!handle) throw new Error('storage: pendingMigrations needs a Storage from openStorage');
   return listPendingMigrations(handle);
+}
+
+/**
+ * A number that changes whenever the stored clients may have changed, for caches of clients
+ * (src/auth/clients.ts): at once after a write through this Storage's ClientRepo, and on
+ * SQLite within 50 ms after another connection commits anything (PRAGMA data_version, e.g.
+ * `drawbridge client delete` in another process). PostgreSQL offers no such cheap signal:
+ * there, changes made elsewhere are seen only when the cache re-reads (its TTL).
+ * undefined for a Storage that openStorage did not make.
+ */
+export function clientsChangeStamp(storage: Storage): (() => number) | undefined {
+  return changeStamps.get(storage);
 }
 
 async function connect(url: string): Promise<SqlHandle> {
@@ -76,14 +95,17 @@ function sqlitePath(url: string): string {
   return path;
 }
 
-function createStorage(handle: SqlHandle): Storage {
+function createStorage(handle: SqlHandle, memory: boolean): Storage {
   let closing: Promise<void> | undefined;
+  const clients = new SqlClientRepo(handle.db);
   const storage: Storage = {
     kind: handle.dialect,
-    clients: new SqlClientRepo(handle.db),
+    clients,
     keys: new SqlKeyRepo(handle),
-    tokens: new SqlTokenRepo(handle.db),
-    jtis: new SqlJtiRepo(handle.db),
+    // memory: holds tokens and one-time markers in Maps, like oidc-provider's MemoryAdapter:
+    // nothing else can see an in-memory database, so SQL would only add cost there.
+    tokens: memory ? new MemoryTokenRepo() : new SqlTokenRepo(handle.db),
+    jtis: memory ? new MemoryJtiRepo() : new SqlJtiRepo(handle.db),
     users: new SqlUserRepo(handle.db),
     consumers: new SqlConsumerRepo(handle.db),
     credentials: new SqlCredentialRepo(handle.db),
@@ -99,5 +121,27 @@ function createStorage(handle: SqlHandle): Storage {
     },
   };
   handles.set(storage, handle);
+  changeStamps.set(storage, changeStamp(clients, dataVersionOf(handle.db)));
   return storage;
+}
+
+function changeStamp(clients: SqlClientRepo, dataVersion: (() => number) | undefined): () => number {
+  if (dataVersion === undefined) return () => clients.writes;
+  // data_version costs a read transaction (µs on a WAL file): ask at most every 50 ms.
+  // Both parts only grow, so their sum changes whenever either does.
+  let checkedAt = Date.now();
+  let seen = dataVersion();
+  let external = 0;
+  return function clientsStamp() {
+    const now = Date.now();
+    if (now - checkedAt >= DATA_VERSION_CHECK_MS) {
+      checkedAt = now;
+      const v = dataVersion();
+      if (v !== seen) {
+        seen = v;
+        external++;
+      }
+    }
+    return clients.writes + external;
+  };
 }

@@ -129,6 +129,46 @@ export interface UserRepo {
   upsert(rec: UserRecord): Promise<UserRecord>;
   delete(username: string): Promise<boolean>;
   prune(source: RecordSource, keepUsernames: string[]): Promise<string[]>;
+
+  // ─── Account state and MFA (migration 0003) ───
+  /** sets `locked` (and updated_at) by username; false when there is no such user */
+  setLocked(username: string, locked: boolean, at: number): Promise<boolean>;
+  /** replaces the password hash by username; false when there is no such user */
+  setPasswordHash(username: string, passwordHash: string | null, at: number): Promise<boolean>;
+  /** the user's MFA state; undefined when nothing was ever set (not required, not enrolled) */
+  getMfa(userId: string): Promise<UserMfaRecord | undefined>;
+  setMfaRequired(userId: string, required: boolean, at: number): Promise<void>;
+  /** starts (or restarts) TOTP enrolment: the sealed secret, unconfirmed, no step used yet */
+  setTotpSecret(userId: string, sealedSecret: string, at: number): Promise<void>;
+  /** enrolment done; false when there is no TOTP secret */
+  confirmTotp(userId: string, at: number): Promise<boolean>;
+  /**
+   * Atomically records TOTP time step `step` as used when it is later than the last used one
+   * (and a secret exists); false means a replayed or older code. Safe across processes.
+   */
+  useTotpStep(userId: string, step: number, at: number): Promise<boolean>;
+  /** replaces every recovery code with these digests */
+  setRecoveryCodes(userId: string, digests: string[], at: number): Promise<void>;
+  /** atomically consumes one recovery code by digest; false when unknown or already used */
+  useRecoveryCode(userId: string, digest: string): Promise<boolean>;
+  /** forgets the TOTP secret and recovery codes, keeps `required`; false when there was nothing to forget */
+  resetMfa(userId: string, at: number): Promise<boolean>;
+}
+
+/** A user's second factor. Lives beside UserRecord (deleted with the user). */
+export interface UserMfaRecord {
+  user_id: string;
+  /** TOTP is required at login; a user without a confirmed TOTP enrols first */
+  required: boolean;
+  /** the TOTP secret, sealed (src/crypto/seal.ts, key deriveKey(secret, 'mfa'), AAD the user id); null: none */
+  totp_secret: string | null;
+  /** when enrolment was confirmed with a valid code; null: not (yet) */
+  totp_confirmed_at: number | null;
+  /** the last accepted TOTP time step (replay protection); null: none yet */
+  totp_last_step: number | null;
+  /** unused recovery codes */
+  recovery_codes_left: number;
+  updated_at: number;
 }
 
 /** Gateway consumers: API clients identified by key-auth, basic-auth or hmac-auth credentials. */

@@ -3,9 +3,17 @@
 
 import * as assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { MemoryJtiRepo } from '../../src/storage/memory/jtis.js';
+import { MemoryTokenRepo } from '../../src/storage/memory/tokens.js';
 import { openStorage, pendingMigrations } from '../../src/storage/open.js';
+import { SqlJtiRepo } from '../../src/storage/repos/jtis.js';
+import { SqlTokenRepo } from '../../src/storage/repos/tokens.js';
 import type {
   ClientRecord,
+  ConsumerRecord,
+  CredentialRecord,
+  EntityKind,
+  EntityRecord,
   SigningKeyRecord,
   Storage,
   TokenRecord,
@@ -83,6 +91,28 @@ function user(username: string, over: Partial<UserRecord> = {}): UserRecord {
   };
 }
 
+function consumer(username: string, over: Partial<ConsumerRecord> = {}): ConsumerRecord {
+  return { id: `cid-${username}`, username, groups: [], source: 'config', created_at: NOW, updated_at: NOW, ...over };
+}
+
+function credential(id: string, consumer_id: string, over: Partial<CredentialRecord> = {}): CredentialRecord {
+  return {
+    id,
+    consumer_id,
+    plugin: 'key-auth',
+    lookup: `lookup-${id}`,
+    secret_hash: null,
+    secret_sealed: null,
+    source: 'config',
+    created_at: NOW,
+    ...over,
+  };
+}
+
+function entity(kind: EntityKind, id: string, over: Partial<EntityRecord> = {}): EntityRecord {
+  return { kind, id, name: null, body: {}, created_at: NOW, updated_at: NOW, ...over };
+}
+
 for (const target of await allTargets()) {
   describe(`storage contract: ${target.name}`, { skip: target.skip }, () => {
     let place: Place;
@@ -109,6 +139,12 @@ for (const target of await allTargets()) {
         await storage.ping();
         assert.deepEqual(await pendingMigrations(storage), []);
         assert.deepEqual(await storage.migrate(), []);
+      });
+
+      it(`keeps tokens and jtis in the ${target.tokenStore} adapters, which this suite therefore covers`, () => {
+        const memory = target.tokenStore === 'memory';
+        assert.ok(storage.tokens instanceof (memory ? MemoryTokenRepo : SqlTokenRepo));
+        assert.ok(storage.jtis instanceof (memory ? MemoryJtiRepo : SqlJtiRepo));
       });
 
       it('close is idempotent', async () => {
@@ -413,6 +449,36 @@ for (const target of await allTargets()) {
         assert.ok(await storage.tokens.findByDigest('new'));
         assert.equal(await storage.tokens.deleteExpired(NOW), 0);
       });
+
+      it('deleteExpired leaves nothing behind: not by jti, not for the revoke-by lookups', async () => {
+        await storage.tokens.insert(token('old', { expires_at: NOW - 1, grant_id: 'G', client_id: 'c1', sub: 's1' }));
+        await storage.tokens.insert(token('new', { expires_at: NOW + 1, grant_id: 'G', client_id: 'c1', sub: 's1' }));
+        assert.equal(await storage.tokens.deleteExpired(NOW), 1);
+        assert.equal(await storage.tokens.findByJti('jti-old'), undefined);
+        assert.equal(await storage.tokens.revokeByGrant('G', NOW), 1);
+        assert.equal(await storage.tokens.revokeByClient('c1', NOW), 0);
+        assert.equal(await storage.tokens.revokeBySubject('s1', NOW), 0);
+        assert.equal((await storage.tokens.findByJti('jti-new'))?.revoked_at, NOW);
+      });
+
+      it('records are copies: changing one read or inserted changes nothing stored', async () => {
+        const rec = token('d1', { audience: ['a'], extra: { act: { sub: 'svc' } } });
+        await storage.tokens.insert(rec);
+        rec.audience.push('changed');
+        (rec.extra!.act as Record<string, unknown>).sub = 'changed';
+        const read = (await storage.tokens.findByDigest('d1'))!;
+        assert.deepEqual(read.audience, ['a']);
+        assert.deepEqual(read.extra, { act: { sub: 'svc' } });
+        read.revoked_at = NOW;
+        read.audience.push('changed');
+        assert.deepEqual(await storage.tokens.findByDigest('d1'), token('d1', { audience: ['a'], extra: { act: { sub: 'svc' } } }));
+      });
+
+      it('a revocation by digest shows when the token is found by jti', async () => {
+        await storage.tokens.insert(token('d1', { format: 'jwt' }));
+        assert.equal(await storage.tokens.revoke('d1', NOW + 1), true);
+        assert.equal((await storage.tokens.findByJti('jti-d1'))?.revoked_at, NOW + 1);
+      });
     });
 
     describe('jtis', () => {
@@ -479,6 +545,13 @@ for (const target of await allTargets()) {
         assert.equal(await storage.jtis.has('ns', 'live', NOW), true);
         assert.equal(await storage.jtis.deleteExpired(NOW), 0);
       });
+
+      it('a deleted marker may be remembered again', async () => {
+        await storage.jtis.remember('ns', 'j1', NOW + 10, NOW);
+        assert.equal(await storage.jtis.deleteExpired(NOW + 10), 1);
+        assert.equal(await storage.jtis.has('ns', 'j1', NOW), false, 'gone, whatever the clock says');
+        assert.equal(await storage.jtis.remember('ns', 'j1', NOW + 60, NOW), true);
+      });
     });
 
     describe('users', () => {
@@ -536,6 +609,241 @@ for (const target of await allTargets()) {
           (await storage.users.list()).map((u) => u.username),
           ['admin-made'],
         );
+      });
+    });
+
+    describe('consumers and credentials (gateway)', () => {
+      it('upsert returns the stored record; get, getByUsername and list find it', async () => {
+        const partner = consumer('partner-a', { groups: ['partners', 'Ünïcødé'], source: 'admin' });
+        assert.deepEqual(await storage.consumers.upsert(partner), partner);
+        await storage.consumers.upsert(consumer('b-other', { groups: [] }));
+        assert.deepEqual(await storage.consumers.get('cid-partner-a'), partner);
+        assert.deepEqual(await storage.consumers.getByUsername('partner-a'), partner);
+        assert.equal(await storage.consumers.get('partner-a'), undefined, 'get is by id, not username');
+        assert.equal(await storage.consumers.getByUsername('nobody'), undefined);
+        assert.deepEqual((await storage.consumers.list()).map((c) => c.username), ['b-other', 'partner-a']);
+      });
+
+      it('upsert of an existing username keeps id and created_at, replaces the rest', async () => {
+        await storage.consumers.upsert(consumer('p', { id: 'original', created_at: NOW - 100, updated_at: NOW - 100 }));
+        const next = consumer('p', { id: 'would-be-new', groups: ['x'], source: 'cli', updated_at: NOW + 5 });
+        const expected = { ...next, id: 'original', created_at: NOW - 100 };
+        assert.deepEqual(await storage.consumers.upsert(next), expected);
+        assert.deepEqual(await storage.consumers.getByUsername('p'), expected);
+        assert.equal((await storage.consumers.list()).length, 1);
+      });
+
+      it('credentials: insert, get, find (with the consumer), listByConsumer', async () => {
+        const owner = await storage.consumers.upsert(consumer('owner', { groups: ['g1'] }));
+        const key = credential('c-key', owner.id, { plugin: 'key-auth', lookup: 'digest-1' });
+        const basic = credential('c-basic', owner.id, {
+          plugin: 'basic-auth',
+          lookup: 'alice',
+          secret_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+          created_at: NOW + 1,
+        });
+        const hmac = credential('c-hmac', owner.id, { plugin: 'hmac-auth', lookup: 'kid-1', secret_sealed: 'v1.a.b.c', source: 'admin', created_at: NOW + 2 });
+        for (const c of [hmac, basic, key]) assert.equal(await storage.credentials.insert(c), true);
+        assert.deepEqual(await storage.credentials.get('c-basic'), basic);
+        assert.equal(await storage.credentials.get('nope'), undefined);
+        assert.deepEqual(await storage.credentials.find('hmac-auth', 'kid-1'), { credential: hmac, consumer: owner });
+        assert.equal(await storage.credentials.find('key-auth', 'kid-1'), undefined, 'lookups are per plugin');
+        assert.deepEqual(await storage.credentials.listByConsumer(owner.id), [key, basic, hmac]);
+        assert.deepEqual(await storage.credentials.listByConsumer(owner.id, 'basic-auth'), [basic]);
+        assert.deepEqual(await storage.credentials.listByConsumer('other'), []);
+      });
+
+      it('insert is false when (plugin, lookup) is taken, also by another consumer; other plugins may reuse it', async () => {
+        const a = await storage.consumers.upsert(consumer('a'));
+        const b = await storage.consumers.upsert(consumer('b'));
+        assert.equal(await storage.credentials.insert(credential('k1', a.id, { lookup: 'same' })), true);
+        assert.equal(await storage.credentials.insert(credential('k2', b.id, { lookup: 'same' })), false);
+        assert.equal(await storage.credentials.insert(credential('k3', a.id, { lookup: 'same' })), false);
+        assert.equal(await storage.credentials.insert(credential('h1', b.id, { plugin: 'hmac-auth', lookup: 'same', secret_sealed: 's' })), true);
+        assert.equal((await storage.credentials.find('key-auth', 'same'))?.consumer.username, 'a');
+        assert.equal(await storage.credentials.get('k2'), undefined);
+      });
+
+      it('a credential needs an existing consumer (foreign key)', async () => {
+        await assert.rejects(storage.credentials.insert(credential('orphan', 'no-such-consumer')));
+      });
+
+      it('updateSecret and delete say whether the credential was there', async () => {
+        const owner = await storage.consumers.upsert(consumer('o'));
+        await storage.credentials.insert(credential('c1', owner.id, { plugin: 'basic-auth', lookup: 'u', secret_hash: 'old' }));
+        assert.equal(await storage.credentials.updateSecret('c1', 'new', null), true);
+        assert.equal((await storage.credentials.get('c1'))?.secret_hash, 'new');
+        assert.equal(await storage.credentials.updateSecret('nope', 'x', null), false);
+        assert.equal(await storage.credentials.delete('c1'), true);
+        assert.equal(await storage.credentials.delete('c1'), false);
+        assert.equal(await storage.credentials.find('basic-auth', 'u'), undefined);
+      });
+
+      it("deleting a consumer deletes its credentials (cascade); prune only that source's", async () => {
+        const keep = await storage.consumers.upsert(consumer('keep'));
+        const gone = await storage.consumers.upsert(consumer('gone'));
+        const admin = await storage.consumers.upsert(consumer('admin-made', { source: 'admin' }));
+        await storage.credentials.insert(credential('ck', keep.id, { lookup: 'l-keep' }));
+        await storage.credentials.insert(credential('cg', gone.id, { lookup: 'l-gone' }));
+        await storage.credentials.insert(credential('ca', admin.id, { lookup: 'l-admin' }));
+        assert.deepEqual(await storage.consumers.prune('config', ['keep']), ['gone']);
+        assert.equal(await storage.credentials.get('cg'), undefined);
+        assert.ok(await storage.credentials.get('ck'));
+        assert.equal(await storage.consumers.delete('admin-made'), true);
+        assert.equal(await storage.consumers.delete('admin-made'), false);
+        assert.equal(await storage.credentials.find('key-auth', 'l-admin'), undefined);
+        assert.deepEqual(await storage.consumers.prune('config', []), ['keep']);
+        assert.deepEqual(await storage.consumers.list(), []);
+      });
+    });
+
+    describe('gateway entities', () => {
+      it('insert, get by id or name, list by kind in creation order', async () => {
+        const svc = entity('service', 's1', { name: 'orders', body: { url: 'http://127.0.0.1:7001', nested: { a: [1, null] } } });
+        const route = entity('route', 'r1', { body: { service: 'orders', paths: ['/orders'] }, created_at: NOW + 1 });
+        const plugin = entity('plugin', 'p1', { body: { name: 'key-auth', config: {} }, created_at: NOW - 1 });
+        for (const e of [svc, route, plugin]) assert.equal(await storage.entities.insert(e), true);
+        assert.deepEqual(await storage.entities.get('service', 's1'), svc);
+        assert.deepEqual(await storage.entities.get('service', 'orders'), svc);
+        assert.equal(await storage.entities.get('route', 's1'), undefined, 'kinds are separate');
+        assert.deepEqual(await storage.entities.list('route'), [route]);
+        assert.deepEqual((await storage.entities.list()).map((e) => e.id), ['p1', 's1', 'r1']);
+      });
+
+      it('an id match wins over another entity named like that id', async () => {
+        await storage.entities.insert(entity('service', 'aaa', { name: 'first' }));
+        await storage.entities.insert(entity('service', 'bbb', { name: 'aaa', created_at: NOW - 5 }));
+        assert.equal((await storage.entities.get('service', 'aaa'))?.id, 'aaa');
+      });
+
+      it('insert is false for a taken id or name of the same kind; unnamed entities never collide', async () => {
+        assert.equal(await storage.entities.insert(entity('service', 's1', { name: 'orders' })), true);
+        assert.equal(await storage.entities.insert(entity('service', 's1', { name: 'other' })), false);
+        assert.equal(await storage.entities.insert(entity('service', 's2', { name: 'orders' })), false);
+        assert.equal(await storage.entities.insert(entity('route', 's1', { name: 'orders' })), true);
+        assert.equal(await storage.entities.insert(entity('route', 'r2')), true);
+        assert.equal(await storage.entities.insert(entity('route', 'r3')), true);
+      });
+
+      it('update replaces name, body and updated_at; false when absent or the name is taken; delete', async () => {
+        await storage.entities.insert(entity('service', 's1', { name: 'orders' }));
+        await storage.entities.insert(entity('service', 's2', { name: 'billing' }));
+        const changed = entity('service', 's1', { name: 'orders-v2', body: { url: 'http://127.0.0.1:7002' }, created_at: NOW + 99, updated_at: NOW + 10 });
+        assert.equal(await storage.entities.update(changed), true);
+        assert.deepEqual(await storage.entities.get('service', 's1'), { ...changed, created_at: NOW });
+        assert.equal(await storage.entities.update(entity('service', 's1', { name: 'billing' })), false);
+        assert.equal((await storage.entities.get('service', 's1'))?.name, 'orders-v2');
+        assert.equal(await storage.entities.update(entity('service', 'nope')), false);
+        assert.equal(await storage.entities.delete('service', 's1'), true);
+        assert.equal(await storage.entities.delete('service', 's1'), false);
+        assert.deepEqual((await storage.entities.list('service')).map((e) => e.id), ['s2']);
+      });
+    });
+
+    // ─── users: account state and MFA (migration 0003; src/auth/users, src/auth/mfa) ───
+    describe('users: account state and MFA', () => {
+      it('setLocked and setPasswordHash change one user by username; false for unknown usernames', async () => {
+        await storage.users.upsert(user('alice'));
+        assert.equal(await storage.users.setLocked('alice', true, NOW + 1), true);
+        assert.equal(await storage.users.setPasswordHash('alice', '$argon2id$new', NOW + 2), true);
+        assert.deepEqual(await storage.users.getByUsername('alice'), user('alice', { locked: true, password_hash: '$argon2id$new', updated_at: NOW + 2 }));
+        assert.equal(await storage.users.setLocked('nobody', true, NOW), false);
+        assert.equal(await storage.users.setPasswordHash('nobody', null, NOW), false);
+      });
+
+      it('MFA state: absent until set; required, TOTP secret and confirmation are independent', async () => {
+        const alice = await storage.users.upsert(user('alice'));
+        assert.equal(await storage.users.getMfa(alice.id), undefined);
+        assert.equal(await storage.users.confirmTotp(alice.id, NOW), false, 'no secret yet');
+        await storage.users.setMfaRequired(alice.id, true, NOW);
+        assert.deepEqual(await storage.users.getMfa(alice.id), {
+          user_id: alice.id,
+          required: true,
+          totp_secret: null,
+          totp_confirmed_at: null,
+          totp_last_step: null,
+          recovery_codes_left: 0,
+          updated_at: NOW,
+        });
+        await storage.users.setTotpSecret(alice.id, 'v1.sealed-1', NOW + 1);
+        assert.equal(await storage.users.confirmTotp(alice.id, NOW + 2), true);
+        assert.equal(await storage.users.useTotpStep(alice.id, 100, NOW + 2), true);
+        assert.deepEqual(await storage.users.getMfa(alice.id), {
+          user_id: alice.id,
+          required: true,
+          totp_secret: 'v1.sealed-1',
+          totp_confirmed_at: NOW + 2,
+          totp_last_step: 100,
+          recovery_codes_left: 0,
+          updated_at: NOW + 2,
+        });
+        // a new secret restarts enrolment and forgets the used step; `required` stays
+        await storage.users.setTotpSecret(alice.id, 'v1.sealed-2', NOW + 3);
+        const restarted = await storage.users.getMfa(alice.id);
+        assert.deepEqual(
+          [restarted?.required, restarted?.totp_secret, restarted?.totp_confirmed_at, restarted?.totp_last_step],
+          [true, 'v1.sealed-2', null, null],
+        );
+        await storage.users.setMfaRequired(alice.id, false, NOW + 4);
+        assert.equal((await storage.users.getMfa(alice.id))?.totp_secret, 'v1.sealed-2', 'required does not touch the secret');
+      });
+
+      it('useTotpStep accepts each later step once, also under concurrency; never without a secret', async () => {
+        const alice = await storage.users.upsert(user('alice'));
+        assert.equal(await storage.users.useTotpStep(alice.id, 5, NOW), false, 'no row');
+        await storage.users.setTotpSecret(alice.id, 'v1.sealed', NOW);
+        const raced = await Promise.all(Array.from({ length: 8 }, () => storage.users.useTotpStep(alice.id, 1000, NOW)));
+        assert.equal(raced.filter(Boolean).length, 1);
+        assert.equal(await storage.users.useTotpStep(alice.id, 1000, NOW), false, 'replay');
+        assert.equal(await storage.users.useTotpStep(alice.id, 999, NOW), false, 'older');
+        assert.equal(await storage.users.useTotpStep(alice.id, 1001, NOW), true);
+        assert.equal((await storage.users.getMfa(alice.id))?.totp_last_step, 1001);
+      });
+
+      it('recovery codes: replaced as a set, each used at most once (under concurrency too)', async () => {
+        const alice = await storage.users.upsert(user('alice'));
+        const bob = await storage.users.upsert(user('bob'));
+        await storage.users.setMfaRequired(alice.id, true, NOW);
+        await storage.users.setRecoveryCodes(alice.id, ['d1', 'd2', 'd3', 'd3'], NOW);
+        await storage.users.setRecoveryCodes(bob.id, ['d1'], NOW);
+        assert.equal((await storage.users.getMfa(alice.id))?.recovery_codes_left, 3);
+        const raced = await Promise.all(Array.from({ length: 6 }, () => storage.users.useRecoveryCode(alice.id, 'd2')));
+        assert.equal(raced.filter(Boolean).length, 1);
+        assert.equal(await storage.users.useRecoveryCode(alice.id, 'nope'), false);
+        assert.equal((await storage.users.getMfa(alice.id))?.recovery_codes_left, 2);
+        await storage.users.setRecoveryCodes(alice.id, ['e1'], NOW + 1);
+        assert.equal(await storage.users.useRecoveryCode(alice.id, 'd1'), false, 'old codes are gone');
+        assert.equal(await storage.users.useRecoveryCode(bob.id, 'd1'), true, "another user's codes are their own");
+        assert.equal(await storage.users.useRecoveryCode(alice.id, 'e1'), true);
+      });
+
+      it('resetMfa forgets secret and codes, keeps required; delete of the user removes it all', async () => {
+        const alice = await storage.users.upsert(user('alice'));
+        assert.equal(await storage.users.resetMfa(alice.id, NOW), false, 'nothing to reset');
+        await storage.users.setMfaRequired(alice.id, true, NOW);
+        await storage.users.setTotpSecret(alice.id, 'v1.sealed', NOW);
+        await storage.users.confirmTotp(alice.id, NOW);
+        await storage.users.setRecoveryCodes(alice.id, ['d1', 'd2'], NOW);
+        assert.equal(await storage.users.resetMfa(alice.id, NOW + 1), true);
+        assert.deepEqual(await storage.users.getMfa(alice.id), {
+          user_id: alice.id,
+          required: true,
+          totp_secret: null,
+          totp_confirmed_at: null,
+          totp_last_step: null,
+          recovery_codes_left: 0,
+          updated_at: NOW + 1,
+        });
+        await storage.users.setTotpSecret(alice.id, 'v1.sealed', NOW);
+        await storage.users.setRecoveryCodes(alice.id, ['d1'], NOW);
+        assert.equal(await storage.users.delete('alice'), true);
+        await storage.users.upsert(user('alice')); // same id again
+        assert.equal(await storage.users.getMfa(alice.id), undefined, 'MFA rows went with the user');
+        assert.equal(await storage.users.useRecoveryCode(alice.id, 'd1'), false);
+        await storage.users.upsert(user('carol'));
+        await storage.users.setMfaRequired('id-carol', true, NOW);
+        assert.deepEqual(await storage.users.prune('config', []), ['alice', 'carol']);
+        assert.equal(await storage.users.getMfa('id-carol'), undefined, 'pruned users too');
       });
     });
   });

@@ -16,13 +16,17 @@ export interface Target {
   name: string;
   /** A reason to skip, or undefined to run. */
   skip: string | undefined;
+  /** Which adapters hold tokens and jtis: Maps (src/storage/memory/) or SQL (src/storage/repos/). */
+  tokenStore: 'memory' | 'sql';
   /** A fresh, empty database. */
   prepare(): Promise<Place>;
 }
 
+/** SQLite in memory, with the Map adapters for tokens and jtis: the suite covers those too. */
 export const memoryTarget: Target = {
   name: 'memory:',
   skip: undefined,
+  tokenStore: 'memory',
   async prepare() {
     return { url: 'memory:', cleanup: async () => undefined };
   },
@@ -31,6 +35,7 @@ export const memoryTarget: Target = {
 export const sqliteFileTarget: Target = {
   name: 'sqlite file',
   skip: undefined,
+  tokenStore: 'sql',
   async prepare() {
     const dir = await mkdtemp(join(tmpdir(), 'drawbridge-storage-'));
     // a parent directory that does not exist yet: openStorage creates it
@@ -46,6 +51,7 @@ export async function postgresTarget(): Promise<Target> {
   return {
     name: 'postgres',
     skip: base === undefined ? 'PostgreSQL not reachable (see the SKIPPED line above)' : undefined,
+    tokenStore: 'sql',
     async prepare() {
       if (base === undefined) throw new Error('postgres target is skipped');
       const schema = await freshPostgresSchema(base);

@@ -5,10 +5,14 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as gateway from './0002-gateway.js';
+import * as userMfa from './0003-user-mfa.js';
+import * as tokensGrantIndex from './0004-tokens-grant-index.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-gateway': gateway,
+  '0003-user-mfa': userMfa,
+  '0004-tokens-grant-index': tokensGrantIndex,
 };
 
 export const migrationProvider: MigrationProvider = {

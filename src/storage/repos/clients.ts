@@ -7,9 +7,20 @@ import type { ClientRecord, ClientRepo, RecordSource } from '../types.js';
 
 export class SqlClientRepo implements ClientRepo {
   readonly #db: Db;
+  #writes = 0;
 
   constructor(db: Db) {
     this.#db = db;
+  }
+
+  /**
+   * Finished upsert/delete/prune calls through this repository, so an in-process cache of
+   * clients (src/auth/clients.ts) sees this process's own changes at once. Counted after the
+   * statement: a read that began before a write ended carries an older count. Not part of the
+   * ClientRepo contract; see clientsChangeStamp in ../open.ts.
+   */
+  get writes(): number {
+    return this.#writes;
   }
 
   async get(clientId: string): Promise<ClientRecord | undefined> {
@@ -25,24 +36,36 @@ export class SqlClientRepo implements ClientRepo {
   async upsert(rec: ClientRecord): Promise<void> {
     const row = toRow(rec);
     const { client_id: _id, created_at: _created, ...changes } = row;
-    await this.#db
-      .insertInto('clients')
-      .values(row)
-      .onConflict((oc) => oc.column('client_id').doUpdateSet(changes))
-      .execute();
+    try {
+      await this.#db
+        .insertInto('clients')
+        .values(row)
+        .onConflict((oc) => oc.column('client_id').doUpdateSet(changes))
+        .execute();
+    } finally {
+      this.#writes++;
+    }
   }
 
   async delete(clientId: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    try {
+      const result = await this.#db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    } finally {
+      this.#writes++;
+    }
   }
 
   async prune(source: RecordSource, keep: string[]): Promise<string[]> {
     let query = this.#db.deleteFrom('clients').where('source', '=', source);
     // `not in ()` is a syntax error on PostgreSQL: with nothing to keep, delete them all.
     if (keep.length > 0) query = query.where('client_id', 'not in', keep);
-    const rows = await query.returning('client_id').execute();
-    return rows.map((r) => r.client_id).sort();
+    try {
+      const rows = await query.returning('client_id').execute();
+      return rows.map((r) => r.client_id).sort();
+    } finally {
+      this.#writes++;
+    }
   }
 }
 

@@ -1,15 +1,38 @@
 // Local users of the login pages. `id` is the stable subject; the username may be looked up
 // but is not the identity, so upsert by username keeps the id it was first given.
+// Their MFA state (migration 0003) lives in user_mfa and user_recovery_codes, deleted with
+// the user by ON DELETE CASCADE.
 
+import type { Kysely } from 'kysely';
 import { fromJson, toJson } from '../json.js';
-import type { Db, UsersTable } from '../schema.js';
-import type { RecordSource, UserRecord, UserRepo } from '../types.js';
+import type { Database, Db, UsersTable } from '../schema.js';
+import type { RecordSource, UserMfaRecord, UserRecord, UserRepo } from '../types.js';
+
+/** Row shapes of migration 0003 (same column conventions as ../schema.ts). */
+export interface UserMfaTable {
+  user_id: string;
+  required: number; // 0 | 1
+  totp_secret: string | null;
+  totp_confirmed_at: number | null;
+  totp_last_step: number | null;
+  updated_at: number;
+}
+
+export interface UserRecoveryCodesTable {
+  user_id: string;
+  digest: string;
+  created_at: number;
+}
+
+type MfaDb = Kysely<Database & { user_mfa: UserMfaTable; user_recovery_codes: UserRecoveryCodesTable }>;
 
 export class SqlUserRepo implements UserRepo {
   readonly #db: Db;
+  readonly #mfa: MfaDb;
 
   constructor(db: Db) {
     this.#db = db;
+    this.#mfa = db.withTables<{ user_mfa: UserMfaTable; user_recovery_codes: UserRecoveryCodesTable }>();
   }
 
   async get(id: string): Promise<UserRecord | undefined> {
@@ -51,6 +74,123 @@ export class SqlUserRepo implements UserRepo {
     const rows = await query.returning('username').execute();
     return rows.map((r) => r.username).sort();
   }
+
+  async setLocked(username: string, locked: boolean, at: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ locked: locked ? 1 : 0, updated_at: at })
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async setPasswordHash(username: string, passwordHash: string | null, at: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: at })
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async getMfa(userId: string): Promise<UserMfaRecord | undefined> {
+    const [row, codes] = await Promise.all([
+      this.#mfa.selectFrom('user_mfa').selectAll().where('user_id', '=', userId).executeTakeFirst(),
+      this.#mfa
+        .selectFrom('user_recovery_codes')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+        .where('user_id', '=', userId)
+        .executeTakeFirstOrThrow(),
+    ]);
+    if (!row) return undefined;
+    return {
+      user_id: row.user_id,
+      required: row.required === 1,
+      totp_secret: row.totp_secret,
+      totp_confirmed_at: row.totp_confirmed_at,
+      totp_last_step: row.totp_last_step,
+      recovery_codes_left: Number(codes.n), // count(*) is bigint on PostgreSQL
+      updated_at: row.updated_at,
+    };
+  }
+
+  async setMfaRequired(userId: string, required: boolean, at: number): Promise<void> {
+    await this.#mfa
+      .insertInto('user_mfa')
+      .values(emptyMfaRow(userId, at, { required: required ? 1 : 0 }))
+      .onConflict((oc) => oc.column('user_id').doUpdateSet({ required: required ? 1 : 0, updated_at: at }))
+      .execute();
+  }
+
+  async setTotpSecret(userId: string, sealedSecret: string, at: number): Promise<void> {
+    const changes = { totp_secret: sealedSecret, totp_confirmed_at: null, totp_last_step: null, updated_at: at };
+    await this.#mfa
+      .insertInto('user_mfa')
+      .values(emptyMfaRow(userId, at, changes))
+      .onConflict((oc) => oc.column('user_id').doUpdateSet(changes))
+      .execute();
+  }
+
+  async confirmTotp(userId: string, at: number): Promise<boolean> {
+    const result = await this.#mfa
+      .updateTable('user_mfa')
+      .set({ totp_confirmed_at: at, updated_at: at })
+      .where('user_id', '=', userId)
+      .where('totp_secret', 'is not', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async useTotpStep(userId: string, step: number, at: number): Promise<boolean> {
+    // Compare-and-set in one statement: of two concurrent logins with the same code (any
+    // process, either dialect) exactly one changes the row.
+    const result = await this.#mfa
+      .updateTable('user_mfa')
+      .set({ totp_last_step: step, updated_at: at })
+      .where('user_id', '=', userId)
+      .where('totp_secret', 'is not', null)
+      .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async setRecoveryCodes(userId: string, digests: string[], at: number): Promise<void> {
+    await this.#mfa.transaction().execute(async function replaceRecoveryCodes(trx) {
+      await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute();
+      if (digests.length > 0) {
+        await trx
+          .insertInto('user_recovery_codes')
+          .values([...new Set(digests)].map((digest) => ({ user_id: userId, digest, created_at: at })))
+          .execute();
+      }
+    });
+  }
+
+  async useRecoveryCode(userId: string, digest: string): Promise<boolean> {
+    const result = await this.#mfa
+      .deleteFrom('user_recovery_codes')
+      .where('user_id', '=', userId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async resetMfa(userId: string, at: number): Promise<boolean> {
+    return this.#mfa.transaction().execute(async function resetUserMfa(trx) {
+      const codes = await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).executeTakeFirst();
+      const totp = await trx
+        .updateTable('user_mfa')
+        .set({ totp_secret: null, totp_confirmed_at: null, totp_last_step: null, updated_at: at })
+        .where('user_id', '=', userId)
+        .where('totp_secret', 'is not', null)
+        .executeTakeFirst();
+      return codes.numDeletedRows > 0n || totp.numUpdatedRows > 0n;
+    });
+  }
+}
+
+function emptyMfaRow(userId: string, at: number, over: Partial<UserMfaTable>): UserMfaTable {
+  return { user_id: userId, required: 0, totp_secret: null, totp_confirmed_at: null, totp_last_step: null, updated_at: at, ...over };
 }
 
 function toRow(rec: UserRecord): UsersTable {

@@ -1,0 +1,220 @@
+// `drawbridge consumer …`: gateway consumers and their credentials, straight in storage
+// (like `client`). Generated keys and secrets are printed once; only digests, argon2id
+// hashes or sealed values are kept. With `redis:` configured, running gateways are told at
+// once (credentials.changed); without it they notice within their cache TTL (30 s).
+import { randomUUID } from 'node:crypto';
+import { Option, type Command } from 'commander';
+import { Redis } from 'ioredis';
+import type { Config } from '../../config/types.js';
+import { systemClock } from '../../core/clock.js';
+import { randomToken } from '../../core/crypto-util.js';
+import { EVENTS_CHANNEL } from '../../gateway/events.js';
+import {
+  CREDENTIAL_PLUGINS,
+  credentialKeys,
+  CredentialInputError,
+  describeCredential,
+  prepareCredential,
+} from '../../gateway/credentials.js';
+import type { ConsumerRecord, CredentialPlugin, Storage } from '../../storage/types.js';
+import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
+
+const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
+const CONFIG_OPTION = ['-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG'] as const;
+
+function pluginOption(): Option {
+  return new Option('--plugin <plugin>', 'credential type').choices([...CREDENTIAL_PLUGINS]).makeOptionMandatory();
+}
+
+export function registerConsumerCommands(program: Command): void {
+  const consumer = program.command('consumer').description('gateway consumers and their credentials: create, list, delete');
+  consumer
+    .command('create')
+    .description('create a consumer')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .option('--group <group>', 'group (repeatable)', collect)
+    .option('--json', 'print JSON')
+    .action(async function createConsumer(username: string, opts: { config?: string; group?: string[]; json?: boolean }) {
+      if (!USERNAME.test(username)) throw new UsageError('username: letters, digits and . _ @ + - only (1–128)');
+      const cfg = readConfig(opts);
+      refuseConfigConsumer(cfg, username);
+      const rec = await withStorage(cfg, async (s) => {
+        if (await s.consumers.getByUsername(username)) throw new UsageError(`consumer "${username}" already exists`);
+        const now = systemClock.now();
+        return s.consumers.upsert({ id: randomUUID(), username, groups: opts.group ?? [], source: 'cli', created_at: now, updated_at: now });
+      });
+      await announce(cfg, username);
+      if (opts.json) return print(JSON.stringify(rec, null, 2));
+      print(`created consumer ${rec.username} (id ${rec.id})`);
+    });
+  consumer
+    .command('list')
+    .description('list consumers (from the config file, the admin API and the CLI)')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print JSON')
+    .action(async function listConsumers(opts: { config?: string; json?: boolean }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const rows = await s.consumers.list();
+        if (opts.json) return print(JSON.stringify(rows, null, 2));
+        const counts = await Promise.all(rows.map((c) => s.credentials.listByConsumer(c.id)));
+        printTable(
+          rows.map((c, i) => ({ username: c.username, groups: c.groups.join(','), credentials: counts[i]!.length, source: c.source, id: c.id })),
+          ['username', 'groups', 'credentials', 'source', 'id'],
+        );
+      });
+    });
+  consumer
+    .command('delete')
+    .description('delete a consumer and all its credentials')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .action(async function deleteConsumer(username: string, opts: { config?: string }) {
+      const cfg = readConfig(opts);
+      refuseConfigConsumer(cfg, username);
+      await withStorage(cfg, async (s) => {
+        if (!(await s.consumers.delete(username))) throw new UsageError(`no consumer "${username}"`);
+      });
+      await announce(cfg, username);
+      print(`deleted consumer ${username}`);
+    });
+
+  const credential = consumer.command('credential').description("a consumer's credentials: add, list, delete");
+  credential
+    .command('add')
+    .description('add a credential; a generated key, password or secret is printed once')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .addOption(pluginOption())
+    .option('--key <key>', 'key-auth: the key (default: generated)')
+    .option('--username <name>', 'basic-auth: the user name')
+    .option('--password <password>', 'basic-auth: the password (default: generated)')
+    .option('--key-id <id>', 'hmac-auth: the key id')
+    .option('--secret <secret>', 'hmac-auth: the shared secret (default: generated)')
+    .option('--json', 'print JSON')
+    .action(async function addCredential(
+      username: string,
+      opts: { config?: string; plugin: CredentialPlugin; key?: string; username?: string; password?: string; keyId?: string; secret?: string; json?: boolean },
+    ) {
+      const cfg = readConfig(opts);
+      const keys = credentialKeys(requireSecret(cfg));
+      const input: Record<string, unknown> = {};
+      const shown: Record<string, string> = {};
+      if (opts.plugin === 'key-auth') {
+        if (opts.key !== undefined) input.key = opts.key;
+      } else if (opts.plugin === 'basic-auth') {
+        if (opts.username === undefined) throw new UsageError('--username is required for basic-auth');
+        input.username = opts.username;
+        input.password = opts.password ?? randomToken(18);
+        if (opts.password === undefined) shown.password = input.password as string;
+      } else {
+        if (opts.keyId === undefined) throw new UsageError('--key-id is required for hmac-auth');
+        input.key_id = opts.keyId;
+        if (opts.secret !== undefined) input.secret = opts.secret;
+      }
+      for (const [flag, plugin] of [['key', 'key-auth'], ['username', 'basic-auth'], ['password', 'basic-auth'], ['keyId', 'hmac-auth'], ['secret', 'hmac-auth']] as const) {
+        if (opts[flag] !== undefined && opts.plugin !== plugin) throw new UsageError(`--${flag === 'keyId' ? 'key-id' : flag} is for ${plugin}, not ${opts.plugin}`);
+      }
+      let prepared;
+      try {
+        prepared = await prepareCredential(opts.plugin, input, keys, { generate: true });
+      } catch (err) {
+        if (err instanceof CredentialInputError) throw new UsageError(`--${err.field.replace('_', '-')}: ${err.message.slice(err.field.length + 2)}`);
+        throw err;
+      }
+      const view = await withStorage(cfg, async (s) => {
+        const owner = await findConsumer(s, username);
+        const rec = {
+          id: randomUUID(),
+          consumer_id: owner.id,
+          plugin: opts.plugin,
+          lookup: prepared.lookup,
+          secret_hash: prepared.secret_hash,
+          secret_sealed: prepared.secret_sealed,
+          source: 'cli' as const,
+          created_at: systemClock.now(),
+        };
+        if (!(await s.credentials.insert(rec))) throw new UsageError(`this ${opts.plugin} credential is already in use`);
+        return describeCredential(rec, owner.username);
+      });
+      await announce(cfg, username);
+      // generated values only: what the user typed is not echoed back
+      if (opts.plugin === 'key-auth' && opts.key === undefined) shown.key = prepared.once.key!;
+      if (opts.plugin === 'hmac-auth' && opts.secret === undefined) shown.secret = prepared.once.secret!;
+      if (opts.json) return print(JSON.stringify({ ...view, ...shown }, null, 2));
+      print(`added ${opts.plugin} credential ${String(view.id)} to ${username}`);
+      for (const [k, v] of Object.entries(shown)) print(`${k}: ${v}`);
+      if (Object.keys(shown).length > 0) print('This is shown only now; Drawbridge keeps only a digest, hash or sealed copy.');
+    });
+  credential
+    .command('list')
+    .description("list a consumer's credentials (never their secrets)")
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .addOption(new Option('--plugin <plugin>', 'only this credential type').choices([...CREDENTIAL_PLUGINS]))
+    .option('--json', 'print JSON')
+    .action(async function listCredentials(username: string, opts: { config?: string; plugin?: CredentialPlugin; json?: boolean }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const owner = await findConsumer(s, username);
+        const views = (await s.credentials.listByConsumer(owner.id, opts.plugin)).map((c) => describeCredential(c, owner.username));
+        if (opts.json) return print(JSON.stringify(views, null, 2));
+        printTable(
+          views.map((v) => ({ id: String(v.id), plugin: String(v.plugin), name: String(v.username ?? v.key_id ?? ''), source: String(v.source) })),
+          ['id', 'plugin', 'name', 'source'],
+        );
+      });
+    });
+  credential
+    .command('delete')
+    .description('delete one credential')
+    .argument('<username>')
+    .argument('<credential-id>')
+    .option(...CONFIG_OPTION)
+    .addOption(pluginOption())
+    .action(async function deleteCredential(username: string, id: string, opts: { config?: string; plugin: CredentialPlugin }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const owner = await findConsumer(s, username);
+        const cred = await s.credentials.get(id);
+        if (!cred || cred.consumer_id !== owner.id || cred.plugin !== opts.plugin) throw new UsageError(`${username} has no ${opts.plugin} credential ${id}`);
+        if (cred.source === 'config') throw new UsageError('this credential is defined in the config file; remove it there');
+        await s.credentials.delete(id);
+      });
+      await announce(cfg, username);
+      print(`deleted ${opts.plugin} credential ${id} of ${username}`);
+    });
+}
+
+function requireSecret(cfg: Config): string {
+  if (!cfg.secret) throw new UsageError('secret: required in the config file (credentials are digested and sealed under it)');
+  return cfg.secret;
+}
+
+function refuseConfigConsumer(cfg: Config, username: string): void {
+  if (cfg.gateway?.consumers.some((c) => c.username === username)) {
+    throw new UsageError(`consumer "${username}" is defined in the config file; change it there`);
+  }
+}
+
+async function findConsumer(s: Storage, username: string): Promise<ConsumerRecord> {
+  const rec = await s.consumers.getByUsername(username);
+  if (!rec) throw new UsageError(`no consumer "${username}"`);
+  return rec;
+}
+
+/** Tells running gateways to drop cached credentials; best effort (they also expire by TTL). */
+async function announce(cfg: Config, username: string): Promise<void> {
+  if (!cfg.redis) return;
+  const redis = new Redis(cfg.redis, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.publish(EVENTS_CHANNEL, JSON.stringify({ type: 'credentials.changed', consumer: username }));
+  } catch (err) {
+    process.stderr.write(`drawbridge: warning: could not notify running gateways over redis (${(err as Error).message}); they pick up the change within 30 s\n`);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,37 @@
+// What every admin handler gets, resolved once when the admin server starts.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayConfig } from '../../config/types.js';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Storage } from '../../storage/types.js';
+import type { CredentialKeys } from '../credentials.js';
+import type { Metrics } from '../metrics.js';
+import type { EventBus, PluginFactory } from '../types.js';
+
+export interface AdminContext {
+  storage: Storage;
+  events: EventBus;
+  keys: CredentialKeys;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  plugins: ReadonlyMap<string, PluginFactory>;
+  /** the config file's gateway section as currently loaded */
+  fileConfig(): GatewayConfig;
+  /**
+   * Rebuilds the running configuration from the file and the stored entities and applies it
+   * on this instance (throws ConfigError when it is invalid), then tells the other instances.
+   */
+  applyEntities(): Promise<void>;
+}
+
+export interface AdminRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  /** decoded path segments, e.g. ['consumers', 'partner-a', 'key-auth'] */
+  segments: string[];
+  requestId: string;
+}
+
+export type AdminHandler = (ctx: AdminContext, ar: AdminRequest) => Promise<void>;

@@ -1,0 +1,263 @@
+// /services, /routes, /plugins (and /services/{name}/routes, /services/{name}/plugins,
+// /routes/{id}/plugins) with Kong's verbs. What the config file defines is listed with
+// `source: "config"` and read-only; admin entities live in storage. Every write is applied
+// on this instance before the answer (a body the gateway cannot run is refused with 400
+// and rolled back) and announced with `config.changed` to the others.
+import { randomUUID } from 'node:crypto';
+import { ConfigError } from '../../config/schema.js';
+import type { GatewayConfig, PluginConfig, ServiceConfig } from '../../config/types.js';
+import type { EntityKind, EntityRecord } from '../../storage/types.js';
+import type { AdminContext, AdminRequest } from './context.js';
+import { methodNotAllowed } from './consumers.js';
+import { configPart, refOf, validatePlugin, validateRoute, validateService } from './merge.js';
+import { conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
+
+const ENTITY_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** A listed entity: its public JSON, and whether the admin API may change it. */
+interface Shown {
+  kind: EntityKind;
+  id: string;
+  name: string | null;
+  view: Record<string, unknown>;
+  stored?: EntityRecord;
+}
+
+export async function servicesEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
+  const [, ref, sub, ...rest] = ar.segments;
+  if (ref === undefined) return collection(ctx, ar, 'service', {});
+  if (sub === undefined && rest.length === 0) return one(ctx, ar, 'service', ref);
+  if ((sub === 'routes' || sub === 'plugins') && rest.length === 0) {
+    const svc = await findShown(ctx, 'service', ref);
+    return collection(ctx, ar, sub === 'routes' ? 'route' : 'plugin', { service: svc.id });
+  }
+  throw notFound('path');
+}
+
+export async function routesEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
+  const [, ref, sub, ...rest] = ar.segments;
+  if (ref === undefined) return collection(ctx, ar, 'route', {});
+  if (sub === undefined && rest.length === 0) return one(ctx, ar, 'route', ref);
+  if (sub === 'plugins' && rest.length === 0) {
+    const route = await findShown(ctx, 'route', ref);
+    return collection(ctx, ar, 'plugin', { route: route.id });
+  }
+  throw notFound('path');
+}
+
+export async function pluginsEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
+  const [, ref, ...rest] = ar.segments;
+  if (rest.length > 0) throw notFound('path');
+  if (ref === undefined) return collection(ctx, ar, 'plugin', {});
+  return one(ctx, ar, 'plugin', ref);
+}
+
+async function collection(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, scope: { service?: string; route?: string }): Promise<void> {
+  if (ar.method === 'GET') {
+    const all = await listShown(ctx, kind);
+    const inScope = all.filter((s) => (scope.service === undefined || s.view.service_ref === scope.service) && (scope.route === undefined || s.view.route_ref === scope.route));
+    return sendList(ar.res, inScope.map((s) => publicView(s)));
+  }
+  if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
+  const body = await readObject(ar.req);
+  if (scope.service !== undefined) body.service = { id: scope.service };
+  if (scope.route !== undefined) body.route = { id: scope.route };
+  const id = body.id === undefined ? randomUUID() : checkId(body.id);
+  const rec = await prepare(ctx, kind, id, body, undefined);
+  if (!(await ctx.storage.entities.insert(rec))) throw conflict(`${kind} ${rec.name !== null ? `"${rec.name}"` : id} already exists`);
+  await applyOrRevert(ctx, () => ctx.storage.entities.delete(kind, id));
+  sendData(ar.res, 201, publicView(shownOf(rec)));
+}
+
+async function one(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, ref: string): Promise<void> {
+  if (ar.method === 'GET') return sendData(ar.res, 200, publicView(await findShown(ctx, kind, ref)));
+  if (ar.method === 'PUT') return put(ctx, ar, kind, ref);
+  const shown = await findShown(ctx, kind, ref);
+  const stored = writable(shown);
+  if (ar.method === 'PATCH') {
+    const patch = await readObject(ar.req);
+    // Kong: PATCH changes the given fields; null removes one
+    const merged: Record<string, unknown> = { ...stored.body, ...patch };
+    const rec = await prepare(ctx, kind, stored.id, merged, stored);
+    if (!(await ctx.storage.entities.update(rec))) throw conflict(`${kind} name "${rec.name}" is already taken`);
+    await applyOrRevert(ctx, () => ctx.storage.entities.update(stored));
+    return sendData(ar.res, 200, publicView(shownOf(rec)));
+  }
+  if (ar.method === 'DELETE') {
+    await refuseIfReferenced(ctx, shown);
+    await ctx.storage.entities.delete(kind, stored.id);
+    await applyOrRevert(ctx, () => ctx.storage.entities.insert(stored));
+    return sendData(ar.res, 204, null);
+  }
+  throw methodNotAllowed(['GET', 'PUT', 'PATCH', 'DELETE']);
+}
+
+/**
+ * Kong's PUT: create or replace. A service is addressed by name (the body's `name`
+ * defaults to it) or, when the body names it differently, by id; routes and plugins by id.
+ */
+async function put(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, ref: string): Promise<void> {
+  const body = await readObject(ar.req);
+  const found = await ctx.storage.entities.get(kind, ref);
+  if (found) {
+    if (kind === 'service' && body.name === undefined) body.name = found.name;
+    const rec = await prepare(ctx, kind, found.id, body, found);
+    if (!(await ctx.storage.entities.update(rec))) throw conflict(`${kind} name "${rec.name}" is already taken`);
+    await applyOrRevert(ctx, () => ctx.storage.entities.update(found));
+    return sendData(ar.res, 200, publicView(shownOf(rec)));
+  }
+  if ((await listShown(ctx, kind)).some((s) => s.id === ref || s.name === ref)) {
+    throw conflict(`${kind} "${ref}" is defined in the config file; change it there`);
+  }
+  if (kind === 'service') body.name ??= ref;
+  const id = kind === 'service' && body.name === ref ? randomUUID() : checkId(ref);
+  const rec = await prepare(ctx, kind, id, body, undefined);
+  if (!(await ctx.storage.entities.insert(rec))) throw conflict(`${kind} "${rec.name ?? id}" already exists`);
+  await applyOrRevert(ctx, () => ctx.storage.entities.delete(kind, id));
+  sendData(ar.res, 201, publicView(shownOf(rec)));
+}
+
+/** Validates a body with the config schema and resolves its references. */
+async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody: Record<string, unknown>, previous: EntityRecord | undefined): Promise<EntityRecord> {
+  const body = { ...rawBody };
+  for (const k of ['id', 'created_at', 'updated_at', 'source']) delete body[k];
+  for (const [k, v] of Object.entries(body)) if (v === null) delete body[k];
+  let name: string | null = null;
+  try {
+    if (kind === 'service') {
+      name = validateService(configPart(body)).name;
+      const file = ctx.fileConfig().services.find((s) => s.name === name);
+      if (file) throw conflict(`service "${name}" is defined in the config file`);
+    } else if (kind === 'route') {
+      const route = validateRoute(configPart(body));
+      name = route.name ?? null;
+      body.service = await resolveRef(ctx, 'service', body.service, true);
+    } else {
+      const plugin = validatePlugin(configPart(body));
+      if (!ctx.plugins.has(plugin.name)) {
+        const known = [...ctx.plugins.keys()].sort().join(', ');
+        throw invalidField('name', `unknown plugin ${JSON.stringify(plugin.name)} (known: ${known})`);
+      }
+      const service = await resolveRef(ctx, 'service', body.service, false);
+      const route = await resolveRef(ctx, 'route', body.route, false);
+      if (service === undefined) delete body.service;
+      else body.service = service;
+      if (route === undefined) delete body.route;
+      else body.route = route;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw invalidField(err.path, err.problem);
+    throw err;
+  }
+  const now = ctx.clock.now();
+  return { kind, id, name, body, created_at: previous?.created_at ?? now, updated_at: now };
+}
+
+/** `{ id }`, `{ name }` or a plain string → the id the merge understands (an admin id or a file service name). */
+async function resolveRef(ctx: AdminContext, kind: 'service' | 'route', raw: unknown, required: boolean): Promise<string | undefined> {
+  if (raw === undefined || raw === null) {
+    if (required) throw invalidField(kind, 'required: { "id": … } or { "name": … }');
+    return undefined;
+  }
+  const ref = typeof raw === 'string' ? raw : typeof raw === 'object' && !Array.isArray(raw) ? ((raw as { id?: unknown; name?: unknown }).id ?? (raw as { name?: unknown }).name) : undefined;
+  if (typeof ref !== 'string' || ref === '') throw invalidField(kind, 'expected { "id": … } or { "name": … }');
+  const found = (await listShown(ctx, kind)).find((s) => s.id === ref || (s.name !== null && s.name === ref));
+  if (!found) throw invalidField(kind, `no ${kind} ${JSON.stringify(ref)}`);
+  return found.id;
+}
+
+async function applyOrRevert(ctx: AdminContext, revert: () => Promise<unknown>): Promise<void> {
+  try {
+    await ctx.applyEntities();
+  } catch (err) {
+    await revert().catch((e: unknown) => ctx.logger.error({ err: e }, 'admin: could not roll back a refused change'));
+    if (err instanceof ConfigError) {
+      // the compiled config names e.g. gateway.services[3].plugins[0].config.key_names: keep the entity's part
+      const field = err.path.replace(/^.*(?:plugins|routes|services)\[[^\]]*\]\.?/, '');
+      throw invalidField(field, err.problem);
+    }
+    throw err;
+  }
+}
+
+async function refuseIfReferenced(ctx: AdminContext, shown: Shown): Promise<void> {
+  if (shown.kind === 'plugin') return;
+  const key = shown.kind === 'service' ? 'service_ref' : 'route_ref';
+  for (const kind of ['route', 'plugin'] as const) {
+    const users = (await listShown(ctx, kind)).filter((s) => s.view[key] === shown.id);
+    if (users.length > 0) throw conflict(`an existing ${kind} (${users[0]!.id}) references this ${shown.kind}; delete it first`);
+  }
+}
+
+function writable(shown: Shown): EntityRecord {
+  if (!shown.stored) throw conflict(`${shown.kind} "${shown.name ?? shown.id}" is defined in the config file; change it there`);
+  return shown.stored;
+}
+
+function checkId(raw: unknown): string {
+  if (typeof raw !== 'string' || !ENTITY_ID.test(raw)) throw invalidField('id', 'letters, digits, ".", "_" or "-" (1–128)');
+  return raw;
+}
+
+async function findShown(ctx: AdminContext, kind: EntityKind, ref: string): Promise<Shown> {
+  const stored = await ctx.storage.entities.get(kind, ref);
+  if (stored) return shownOf(stored);
+  const found = (await listShown(ctx, kind)).find((s) => s.id === ref || (s.name !== null && s.name === ref));
+  if (!found) throw notFound(`${kind} "${ref}"`);
+  return found;
+}
+
+/** File entities first (in file order), then stored ones (in creation order). */
+async function listShown(ctx: AdminContext, kind: EntityKind): Promise<Shown[]> {
+  const file = fileEntities(ctx.fileConfig()).filter((s) => s.kind === kind);
+  const stored = (await ctx.storage.entities.list(kind)).map(shownOf);
+  return [...file, ...stored];
+}
+
+function shownOf(rec: EntityRecord): Shown {
+  const view: Record<string, unknown> = { id: rec.id, ...rec.body, source: 'admin', created_at: rec.created_at, updated_at: rec.updated_at };
+  const service = refOf(rec.body, 'service');
+  const route = refOf(rec.body, 'route');
+  view.service = service === undefined ? null : { id: service };
+  if (rec.kind !== 'service') view.service_ref = service;
+  if (rec.kind === 'plugin') {
+    view.route = route === undefined ? null : { id: route };
+    view.route_ref = route;
+  } else delete view.route;
+  if (rec.kind === 'service') delete view.service;
+  return { kind: rec.kind, id: rec.id, name: rec.name, view, stored: rec };
+}
+
+/** The config file's services, routes and plugins, with the ids the gateway gives them. */
+function fileEntities(gw: GatewayConfig): Shown[] {
+  const out: Shown[] = [];
+  const plugin = (p: PluginConfig, id: string, service?: string, route?: string): Shown => ({
+    kind: 'plugin',
+    id,
+    name: null,
+    view: { id, ...p, service: service === undefined ? null : { id: service }, route: route === undefined ? null : { id: route }, service_ref: service, route_ref: route, source: 'config' },
+  });
+  for (const [i, p] of gw.plugins.entries()) out.push(plugin(p, `config:plugins[${i}]`));
+  for (const svc of gw.services) {
+    out.push({ kind: 'service', id: svc.name, name: svc.name, view: { id: svc.name, ...serviceFields(svc), source: 'config' } });
+    for (const [i, p] of svc.plugins.entries()) out.push(plugin(p, `config:${svc.name}:plugins[${i}]`, svc.name));
+    for (const [r, route] of svc.routes.entries()) {
+      const id = route.id ?? route.name ?? `${svc.name}-${r}`;
+      const { plugins, ...fields } = route;
+      out.push({ kind: 'route', id, name: route.name ?? null, view: { ...fields, id, service: { id: svc.name }, service_ref: svc.name, source: 'config' } });
+      for (const [j, p] of plugins.entries()) out.push(plugin(p, `config:${id}:plugins[${j}]`, undefined, id));
+    }
+  }
+  return out;
+}
+
+function serviceFields(svc: ServiceConfig): Record<string, unknown> {
+  const { routes: _routes, plugins: _plugins, ...fields } = svc;
+  return fields;
+}
+
+function publicView(s: Shown): Record<string, unknown> {
+  const { service_ref: _s, route_ref: _r, ...view } = s.view;
+  return view;
+}
+

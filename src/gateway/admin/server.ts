@@ -1,0 +1,114 @@
+// The admin listener: Bearer `admin_token` on every path but /healthz and /readyz, then
+// Kong's resource paths and /metrics. Refuses to start on a non-loopback address without
+// a token (the schema already requires one with admin_listen; this is the second lock).
+import { isIP } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConfigError } from '../../config/schema.js';
+import type { TlsConfig } from '../../config/types.js';
+import { safeEqual } from '../../core/crypto-util.js';
+import { parseListen, startListener, type ReadinessCheck, type RequestContext, type RunningListener } from '../../core/listener.js';
+import { sendText } from '../../core/http.js';
+import { METRICS_CONTENT_TYPE } from '../metrics.js';
+import type { AdminContext, AdminHandler, AdminRequest } from './context.js';
+import { consumersEndpoint } from './consumers.js';
+import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
+import { AdminError, sendAdminError, sendData } from './respond.js';
+
+export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+/**
+ * Refuses an admin listener that would be open to the network without a token: a
+ * ConfigError naming the key (the CLI exits 2 with it).
+ */
+export function assertAdminListenSafe(listen: string, token: string | undefined): void {
+  const { host } = parseListen(listen);
+  if ((token === undefined || token === '') && !isLoopbackHost(host)) {
+    throw new ConfigError('gateway.admin_token', `required: gateway.admin_listen ${listen} is not a loopback address (set a token, or listen on 127.0.0.1)`);
+  }
+  if (token === '') throw new ConfigError('gateway.admin_token', 'must not be empty');
+}
+
+const ROUTES: Record<string, AdminHandler> = {
+  consumers: consumersEndpoint,
+  services: servicesEndpoint,
+  routes: routesEndpoint,
+  plugins: pluginsEndpoint,
+};
+
+/** The request handler (exported for the listener and for tests). */
+export function adminHandler(ctx: AdminContext, token: string | undefined) {
+  const expected = token === undefined ? undefined : `Bearer ${token}`;
+  return async function handleAdmin(req: IncomingMessage, res: ServerResponse, rc: RequestContext): Promise<void> {
+    try {
+      // Compare the whole header in constant time; a missing header compares as ''.
+      if (expected !== undefined && !safeEqual(req.headers.authorization ?? '', expected)) {
+        req.resume();
+        const error = req.headers.authorization === undefined ? '' : ', error="invalid_token"';
+        throw new AdminError('unauthorized', 401, req.headers.authorization === undefined ? 'admin token required' : 'invalid admin token', {
+          headers: { 'www-authenticate': `${ADMIN_CHALLENGE}${error}` },
+        });
+      }
+      const segments = splitPath(rc.path);
+      const method = req.method ?? 'GET';
+      if (segments.length === 0) {
+        req.resume();
+        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/metrics'] });
+      }
+      if (segments.length === 1 && segments[0] === 'metrics') {
+        req.resume();
+        if (method !== 'GET' && method !== 'HEAD') throw new AdminError('method_not_allowed', 405, 'method not allowed; use GET', { headers: { allow: 'GET' } });
+        return sendText(res, 200, METRICS_CONTENT_TYPE, ctx.metrics.render(), { 'cache-control': 'no-store' });
+      }
+      const endpoint = ROUTES[segments[0]!];
+      if (!endpoint) throw new AdminError('not_found', 404, `no admin resource ${rc.path}`);
+      const ar: AdminRequest = { req, res, method, segments, requestId: rc.requestId };
+      await endpoint(ctx, ar);
+    } catch (err) {
+      if (!(err instanceof AdminError)) {
+        ctx.logger.error({ err, requestId: rc.requestId, path: rc.path }, 'admin request failed');
+        return sendAdminError(res, new AdminError('server_error', 500, 'internal error'), rc.requestId);
+      }
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendAdminError(res, err, rc.requestId);
+    }
+  };
+}
+
+function splitPath(path: string): string[] {
+  const segments: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '') continue;
+    try {
+      segments.push(decodeURIComponent(part));
+    } catch {
+      throw new AdminError('invalid_request', 400, 'malformed percent-encoding in the path');
+    }
+  }
+  return segments;
+}
+
+export interface AdminListenerOptions {
+  listen: string;
+  token: string | undefined;
+  tls?: TlsConfig;
+  readiness?: Record<string, ReadinessCheck>;
+}
+
+export async function startAdminListener(ctx: AdminContext, opts: AdminListenerOptions): Promise<RunningListener> {
+  assertAdminListenSafe(opts.listen, opts.token);
+  return startListener({
+    name: 'admin',
+    listen: opts.listen,
+    tls: opts.tls,
+    handler: adminHandler(ctx, opts.token),
+    logger: ctx.logger,
+    readiness: opts.readiness ?? {},
+  });
+}

@@ -1,0 +1,166 @@
+// Consumer credentials as they are stored: one place that turns what a user gives (config
+// file, admin API, CLI) into a CredentialRecord, so every entry point stores secrets the
+// same way. key-auth keys become a keyed digest (high-entropy keys need no slow hash, and
+// the digest is the lookup); basic-auth passwords argon2id; HMAC secrets sealed, because
+// verifying a signature needs the secret itself.
+import { createHmac } from 'node:crypto';
+import { hash as argon2Hash, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
+import { randomToken } from '../core/crypto-util.js';
+import { deriveKey, seal, unseal } from '../crypto/seal.js';
+import type { CredentialPlugin, CredentialRecord } from '../storage/types.js';
+
+export const CREDENTIAL_PLUGINS: readonly CredentialPlugin[] = ['key-auth', 'basic-auth', 'hmac-auth'];
+
+export function isCredentialPlugin(name: string): name is CredentialPlugin {
+  return (CREDENTIAL_PLUGINS as readonly string[]).includes(name);
+}
+
+/** OWASP's argon2id minimum (m=19 MiB, t=2, p=1): ~15 ms, which is why basic-auth caches successes. */
+export const ARGON2_OPTIONS: Argon2Options = { algorithm: 2 as Argon2Options['algorithm'], memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const ARGON2_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
+
+/** A user-facing problem with one field of a credential (400 in the admin API, exit 2 in the CLI). */
+export class CredentialInputError extends Error {
+  override readonly name = 'CredentialInputError';
+  readonly field: string;
+  constructor(field: string, problem: string) {
+    super(`${field}: ${problem}`);
+    this.field = field;
+  }
+}
+
+/** Keys derived once from the master secret. */
+export interface CredentialKeys {
+  /** HMAC key for key-auth lookups */
+  readonly lookup: Buffer;
+  /** AES key sealing HMAC secrets */
+  readonly seal: Buffer;
+}
+
+export function credentialKeys(secret: string): CredentialKeys {
+  return { lookup: deriveKey(secret, 'key-auth-lookup'), seal: deriveKey(secret, 'hmac-credentials') };
+}
+
+/** The stored lookup of an API key: HMAC-SHA256 under a key derived from the master secret. */
+export function keyLookup(keys: CredentialKeys, key: string): string {
+  return createHmac('sha256', keys.lookup).update(key, 'utf8').digest('base64url');
+}
+
+/** AAD binds a sealed secret to its key_id: a sealed value copied to another row does not open. */
+function hmacAad(keyId: string): string {
+  return `hmac-auth:${keyId}`;
+}
+
+export function sealHmacSecret(keys: CredentialKeys, keyId: string, secret: string): string {
+  return seal(keys.seal, secret, hmacAad(keyId));
+}
+
+export function unsealHmacSecret(keys: CredentialKeys, keyId: string, sealed: string): string {
+  return unseal(keys.seal, sealed, hmacAad(keyId));
+}
+
+export function hashPassword(password: string): Promise<string> {
+  return argon2Hash(password, ARGON2_OPTIONS);
+}
+
+/** true when `hash` is argon2id with our parameters and verifies `password` (a stored hash need not be redone). */
+export async function passwordHashIsCurrent(hash: string, password: string): Promise<boolean> {
+  if (!hash.startsWith(ARGON2_PREFIX)) return false;
+  try {
+    return await argon2Verify(hash, password);
+  } catch {
+    return false;
+  }
+}
+
+/** What to store, and what to show the caller once (generated keys and secrets). */
+export interface PreparedCredential {
+  plugin: CredentialPlugin;
+  lookup: string;
+  secret_hash: string | null;
+  secret_sealed: string | null;
+  /** fields that may be shown now and never again (the key or secret as given or generated) */
+  once: Record<string, string>;
+}
+
+export interface PrepareOptions {
+  /** generate a key-auth key or HMAC secret when absent (admin API, CLI); the config file must give them */
+  generate: boolean;
+}
+
+const FIELDS: Record<CredentialPlugin, readonly string[]> = {
+  'key-auth': ['key'],
+  'basic-auth': ['username', 'password', 'password_hash'],
+  'hmac-auth': ['key_id', 'secret'],
+};
+
+/** Unknown fields are errors, not ignored (a typo must not silently drop a setting). */
+export function checkCredentialFields(plugin: CredentialPlugin, input: Record<string, unknown>): void {
+  for (const field of Object.keys(input)) {
+    if (!FIELDS[plugin].includes(field)) {
+      throw new CredentialInputError(field, `unknown field for ${plugin}; expected ${FIELDS[plugin].join(', ')}`);
+    }
+  }
+}
+
+/** Validates one credential and hashes or seals its secret. */
+export async function prepareCredential(
+  plugin: CredentialPlugin,
+  input: Record<string, unknown>,
+  keys: CredentialKeys,
+  opts: PrepareOptions,
+): Promise<PreparedCredential> {
+  checkCredentialFields(plugin, input);
+  switch (plugin) {
+    case 'key-auth': {
+      const key = optionalText(input, 'key') ?? (opts.generate ? randomToken(32) : required('key'));
+      return { plugin, lookup: keyLookup(keys, key), secret_hash: null, secret_sealed: null, once: { key } };
+    }
+    case 'basic-auth': {
+      const username = optionalText(input, 'username') ?? required('username');
+      // RFC 7617 §2: the user-id cannot contain a colon
+      if (username.includes(':')) throw new CredentialInputError('username', 'must not contain ":" (RFC 7617)');
+      const password = optionalText(input, 'password');
+      const given = optionalText(input, 'password_hash');
+      if (password !== undefined && given !== undefined) throw new CredentialInputError('password_hash', 'give either password or password_hash');
+      if (given !== undefined) {
+        if (!given.startsWith('$argon2id$')) throw new CredentialInputError('password_hash', 'expected an argon2id PHC string ($argon2id$…)');
+        return { plugin, lookup: username, secret_hash: given, secret_sealed: null, once: {} };
+      }
+      if (password === undefined) throw new CredentialInputError('password', 'required');
+      return { plugin, lookup: username, secret_hash: await hashPassword(password), secret_sealed: null, once: {} };
+    }
+    case 'hmac-auth': {
+      const keyId = optionalText(input, 'key_id') ?? required('key_id');
+      const secret = optionalText(input, 'secret') ?? (opts.generate ? randomToken(32) : required('secret'));
+      return { plugin, lookup: keyId, secret_hash: null, secret_sealed: sealHmacSecret(keys, keyId, secret), once: { secret } };
+    }
+  }
+}
+
+function optionalText(input: Record<string, unknown>, field: string): string | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new CredentialInputError(field, 'expected a string');
+  if (value === '') throw new CredentialInputError(field, 'must not be empty');
+  if (value.length > 1024) throw new CredentialInputError(field, 'longer than 1024 characters');
+  return value;
+}
+
+function required(field: string): never {
+  throw new CredentialInputError(field, 'required');
+}
+
+/** The public view of a stored credential: never a secret, hash or digest of a secret. */
+export function describeCredential(rec: CredentialRecord, consumerUsername: string): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    id: rec.id,
+    consumer: { id: rec.consumer_id, username: consumerUsername },
+    plugin: rec.plugin,
+    source: rec.source,
+    created_at: rec.created_at,
+  };
+  if (rec.plugin === 'basic-auth') view.username = rec.lookup;
+  if (rec.plugin === 'hmac-auth') view.key_id = rec.lookup;
+  return view;
+}

@@ -1,0 +1,152 @@
+// Prometheus metrics for the gateway, served as text (exposition format 0.0.4) on the admin
+// listener's /metrics. No library: a handful of counters and one histogram. Every recorder
+// call is O(1): nested Maps keyed by label value (no string building per call), created on
+// first use; series for known routes can be prepared at compile time with forRoute().
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Latency buckets in seconds: a proxy hop is ~1 ms, upstreams up to seconds. */
+export const DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface RouteRecorder {
+  request(status: number, seconds: number): void;
+}
+
+export interface Metrics {
+  /** one proxied (or refused) request: counts it by status and observes its duration */
+  request(service: string, route: string, status: number, seconds: number): void;
+  /** a recorder bound to one route: resolve it when compiling the route, call it per request */
+  forRoute(service: string, route: string): RouteRecorder;
+  /** an authenticator refused a credential (reason: GatewayError.reason, never secret) */
+  authFailure(plugin: string, reason: string): void;
+  /** kind: connect | timeout | reset | status … */
+  upstreamError(service: string, kind: string): void;
+  cache(name: string, hit: boolean): void;
+  /** the exposition text */
+  render(): string;
+}
+
+interface RouteSeries {
+  readonly byStatus: Map<number, { n: number }>;
+  /** cumulative counts are computed at render; here one slot per bucket plus +Inf */
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/** A two-level label map: outer → inner → value, created on first use. */
+function nested<V>(make: () => V) {
+  const outer = new Map<string, Map<string, V>>();
+  return {
+    get(a: string, b: string): V {
+      let inner = outer.get(a);
+      if (inner === undefined) outer.set(a, (inner = new Map()));
+      let value = inner.get(b);
+      if (value === undefined) inner.set(b, (value = make()));
+      return value;
+    },
+    *entries(): Generator<[string, string, V]> {
+      for (const [a, inner] of outer) for (const [b, value] of inner) yield [a, b, value];
+    },
+  };
+}
+
+export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Metrics {
+  const bounds = Float64Array.from(buckets);
+  const routes = nested<RouteSeries>(() => ({ byStatus: new Map(), buckets: new Float64Array(bounds.length + 1), sum: 0, count: 0 }));
+  const authFailures = nested<{ n: number }>(() => ({ n: 0 }));
+  const upstreamErrors = nested<{ n: number }>(() => ({ n: 0 }));
+  const caches = new Map<string, { hits: number; misses: number }>();
+
+  function observe(series: RouteSeries, status: number, seconds: number): void {
+    let counter = series.byStatus.get(status);
+    if (counter === undefined) series.byStatus.set(status, (counter = { n: 0 }));
+    counter.n++;
+    // a fixed, short bucket list: the scan is bounded by its length
+    let i = 0;
+    while (i < bounds.length && seconds > bounds[i]!) i++;
+    series.buckets[i]!++;
+    series.sum += seconds;
+    series.count++;
+  }
+
+  return {
+    request(service, route, status, seconds) {
+      observe(routes.get(service, route), status, seconds);
+    },
+    forRoute(service, route) {
+      const series = routes.get(service, route);
+      return {
+        request(status: number, seconds: number) {
+          observe(series, status, seconds);
+        },
+      };
+    },
+    authFailure(plugin, reason) {
+      authFailures.get(plugin, reason).n++;
+    },
+    upstreamError(service, kind) {
+      upstreamErrors.get(service, kind).n++;
+    },
+    cache(name, hit) {
+      let c = caches.get(name);
+      if (c === undefined) caches.set(name, (c = { hits: 0, misses: 0 }));
+      if (hit) c.hits++;
+      else c.misses++;
+    },
+    render() {
+      const out: string[] = [];
+      head(out, 'drawbridge_requests_total', 'counter', 'Requests by service, route and response status.');
+      for (const [service, route, s] of routes.entries()) {
+        for (const [status, c] of s.byStatus) out.push(`drawbridge_requests_total{service="${esc(service)}",route="${esc(route)}",status="${status}"} ${c.n}`);
+      }
+      head(out, 'drawbridge_request_duration_seconds', 'histogram', 'Time from request to response, by service and route.');
+      for (const [service, route, s] of routes.entries()) {
+        const labels = `service="${esc(service)}",route="${esc(route)}"`;
+        let cumulative = 0;
+        for (let i = 0; i < bounds.length; i++) {
+          cumulative += s.buckets[i]!;
+          out.push(`drawbridge_request_duration_seconds_bucket{${labels},le="${bounds[i]}"} ${cumulative}`);
+        }
+        out.push(`drawbridge_request_duration_seconds_bucket{${labels},le="+Inf"} ${s.count}`);
+        out.push(`drawbridge_request_duration_seconds_sum{${labels}} ${s.sum}`);
+        out.push(`drawbridge_request_duration_seconds_count{${labels}} ${s.count}`);
+      }
+      head(out, 'drawbridge_auth_failures_total', 'counter', 'Refused credentials by plugin and reason.');
+      for (const [plugin, reason, c] of authFailures.entries()) {
+        out.push(`drawbridge_auth_failures_total{plugin="${esc(plugin)}",reason="${esc(reason)}"} ${c.n}`);
+      }
+      head(out, 'drawbridge_upstream_errors_total', 'counter', 'Failed upstream attempts by service and kind.');
+      for (const [service, kind, c] of upstreamErrors.entries()) {
+        out.push(`drawbridge_upstream_errors_total{service="${esc(service)}",kind="${esc(kind)}"} ${c.n}`);
+      }
+      head(out, 'drawbridge_cache_hits_total', 'counter', 'Cache hits by cache.');
+      for (const [name, c] of caches) out.push(`drawbridge_cache_hits_total{cache="${esc(name)}"} ${c.hits}`);
+      head(out, 'drawbridge_cache_misses_total', 'counter', 'Cache misses by cache.');
+      for (const [name, c] of caches) out.push(`drawbridge_cache_misses_total{cache="${esc(name)}"} ${c.misses}`);
+      return out.join('\n') + '\n';
+    },
+  };
+}
+
+/** Records nothing: the default when metrics are not wired, so callers never test for them. */
+export const noopMetrics: Metrics = {
+  request() {},
+  forRoute() {
+    return NOOP_ROUTE;
+  },
+  authFailure() {},
+  upstreamError() {},
+  cache() {},
+  render: () => '',
+};
+const NOOP_ROUTE: RouteRecorder = { request() {} };
+
+function head(out: string[], name: string, type: string, help: string): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
+/** Label values: backslash, double quote and newline are escaped (exposition format). */
+function esc(value: string): string {
+  return /[\\"\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
+}

@@ -1,0 +1,156 @@
+// Issued tokens for `memory:` storage: Maps instead of SQL, in the spirit of oidc-provider's
+// MemoryAdapter. Nothing outlives the process, so there is nothing to serialise and no query
+// to build: insert and findByDigest are a Map operation each. Unlike an LRU, no live token is
+// ever dropped (a revocation must not be forgotten); expired ones go in deleteExpired, which
+// the auth server's housekeeping calls every minute, in O(expired) thanks to the expiry index.
+//
+// Records are copied in and out, so a caller changing a returned record changes nothing
+// stored, as with SQL. `extra` is kept as JSON text: it reads back exactly as SQL returns it.
+
+import type { TokenRecord, TokenRepo } from '../types.js';
+
+interface StoredToken extends Omit<TokenRecord, 'audience' | 'extra'> {
+  audience: readonly string[];
+  extra: string | null;
+}
+
+export class MemoryTokenRepo implements TokenRepo {
+  readonly #byDigest = new Map<string, StoredToken>();
+  /** jti → the first token stored with it (jtis are random UUIDs: one each) */
+  readonly #byJti = new Map<string, StoredToken>();
+  // The secondary indexes of the SQL table, as Maps of Sets.
+  readonly #byGrant = new Index();
+  readonly #byClient = new Index();
+  readonly #bySubject = new Index();
+  /** expires_at → tokens expiring then: deleteExpired visits only what it deletes */
+  readonly #byExpiry = new Map<number, Set<StoredToken>>();
+
+  async insert(rec: TokenRecord): Promise<void> {
+    if (this.#byDigest.has(rec.digest)) throw new Error(`storage: a token with this digest already exists`);
+    const row: StoredToken = {
+      digest: rec.digest,
+      kind: rec.kind,
+      format: rec.format,
+      jti: rec.jti,
+      client_id: rec.client_id,
+      sub: rec.sub,
+      scope: rec.scope,
+      audience: Object.freeze(rec.audience.slice()),
+      grant_id: rec.grant_id,
+      issued_at: rec.issued_at,
+      expires_at: rec.expires_at,
+      revoked_at: rec.revoked_at,
+      extra: rec.extra === null || rec.extra === undefined ? null : JSON.stringify(rec.extra),
+    };
+    this.#byDigest.set(row.digest, row);
+    if (!this.#byJti.has(row.jti)) this.#byJti.set(row.jti, row);
+    if (row.grant_id !== null) this.#byGrant.add(row.grant_id, row);
+    this.#byClient.add(row.client_id, row);
+    this.#bySubject.add(row.sub, row);
+    const expiring = this.#byExpiry.get(row.expires_at);
+    if (expiring) expiring.add(row);
+    else this.#byExpiry.set(row.expires_at, new Set([row]));
+  }
+
+  async findByDigest(digest: string): Promise<TokenRecord | undefined> {
+    const row = this.#byDigest.get(digest);
+    return row && toRecord(row);
+  }
+
+  async findByJti(jti: string): Promise<TokenRecord | undefined> {
+    const row = this.#byJti.get(jti);
+    return row && toRecord(row);
+  }
+
+  async revoke(digest: string, at: number): Promise<boolean> {
+    const row = this.#byDigest.get(digest);
+    if (!row || row.revoked_at !== null) return false;
+    row.revoked_at = at;
+    return true;
+  }
+
+  async revokeByGrant(grantId: string, at: number): Promise<number> {
+    return revokeAll(this.#byGrant.get(grantId), at);
+  }
+
+  async revokeByClient(clientId: string, at: number): Promise<number> {
+    return revokeAll(this.#byClient.get(clientId), at);
+  }
+
+  async revokeBySubject(sub: string, at: number): Promise<number> {
+    return revokeAll(this.#bySubject.get(sub), at);
+  }
+
+  async deleteExpired(now: number): Promise<number> {
+    let deleted = 0;
+    for (const [expiresAt, rows] of this.#byExpiry) {
+      if (expiresAt >= now) continue;
+      for (const row of rows) this.#forget(row);
+      deleted += rows.size;
+      this.#byExpiry.delete(expiresAt);
+    }
+    return deleted;
+  }
+
+  /** Removes a row from every index but the expiry index (its caller drops that bucket). */
+  #forget(row: StoredToken): void {
+    this.#byDigest.delete(row.digest);
+    if (this.#byJti.get(row.jti) === row) this.#byJti.delete(row.jti);
+    if (row.grant_id !== null) this.#byGrant.remove(row.grant_id, row);
+    this.#byClient.remove(row.client_id, row);
+    this.#bySubject.remove(row.sub, row);
+  }
+}
+
+/** A non-unique index: key → the rows that have it. */
+class Index {
+  readonly #sets = new Map<string, Set<StoredToken>>();
+
+  get(key: string): ReadonlySet<StoredToken> | undefined {
+    return this.#sets.get(key);
+  }
+
+  add(key: string, row: StoredToken): void {
+    const set = this.#sets.get(key);
+    if (set) set.add(row);
+    else this.#sets.set(key, new Set([row]));
+  }
+
+  remove(key: string, row: StoredToken): void {
+    const set = this.#sets.get(key);
+    if (!set) return;
+    set.delete(row);
+    if (set.size === 0) this.#sets.delete(key);
+  }
+}
+
+/** Already-revoked tokens keep their original revoked_at and are not counted (as in SQL). */
+function revokeAll(rows: ReadonlySet<StoredToken> | undefined, at: number): number {
+  let changed = 0;
+  if (rows) {
+    for (const row of rows) {
+      if (row.revoked_at !== null) continue;
+      row.revoked_at = at;
+      changed++;
+    }
+  }
+  return changed;
+}
+
+function toRecord(row: StoredToken): TokenRecord {
+  return {
+    digest: row.digest,
+    kind: row.kind,
+    format: row.format,
+    jti: row.jti,
+    client_id: row.client_id,
+    sub: row.sub,
+    scope: row.scope,
+    audience: row.audience.slice(),
+    grant_id: row.grant_id,
+    issued_at: row.issued_at,
+    expires_at: row.expires_at,
+    revoked_at: row.revoked_at,
+    extra: row.extra === null ? null : (JSON.parse(row.extra) as Record<string, unknown>),
+  };
+}
