@@ -3,11 +3,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { registerClientCommands } from './commands/client.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerConsumerCommands } from './commands/consumer.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTokenCommand } from './commands/token.js';
+import { registerUserCommands } from './commands/user.js';
 import { StartupError } from './run.js';
 import { UsageError } from './shared.js';
 
@@ -22,8 +24,10 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerMigrateCommand(program);
   registerClientCommands(program);
+  registerConsumerCommands(program);
   registerKeyCommands(program);
   registerTokenCommand(program);
+  registerUserCommands(program);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;

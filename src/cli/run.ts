@@ -1,7 +1,8 @@
 // Wires the roles a config names into one running process: storage, optional Redis,
-// the keyring, then the auth server (and, once it exists, the gateway). One close()
-// drains listeners first, then closes pools.
+// the keyring, then the auth server and the gateway. One close() drains listeners first,
+// then closes pools.
 import type { Redis } from 'ioredis';
+import { ConfigError } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import { connectRedis } from '../cache/redis.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -10,6 +11,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 import { startAuthServer, type RunningAuthServer } from '../auth/start.js';
+import { startGateway, type RunningGateway } from '../gateway/start.js';
+import type { PluginFactory } from '../gateway/types.js';
 
 export type Role = 'auth' | 'gateway';
 
@@ -19,6 +22,8 @@ export interface RunOptions {
   clock?: Clock;
   /** `drawbridge dev` may run with a generated secret; production start may not */
   dev?: boolean;
+  /** the gateway's plugin table (default: src/gateway/plugins.ts); tests add test-only plugins */
+  gatewayPlugins?: ReadonlyMap<string, PluginFactory>;
 }
 
 export interface Running {
@@ -27,6 +32,7 @@ export interface Running {
   keyring: Keyring;
   redis?: Redis;
   auth?: RunningAuthServer;
+  gateway?: RunningGateway;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -67,13 +73,8 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   const clock = opts.clock ?? systemClock;
   const roles: Role[] = opts.only ? [opts.only] : (['auth', 'gateway'] as Role[]).filter((r) => config[r] !== undefined);
   if (roles.length === 0) throw new StartupError('config: configures neither auth nor gateway; nothing to start', 2);
-  if (roles.includes('gateway')) {
-    if (opts.only === 'gateway') {
-      throw new StartupError('gateway: this build does not include the gateway role yet; start with --only auth', 2);
-    }
-    logger.warn('gateway: configured but not part of this build yet; starting the auth server only');
-  }
   if (roles.includes('auth') && !config.auth) throw new StartupError('auth: --only auth needs an auth section in the config', 2);
+  if (roles.includes('gateway') && !config.gateway) throw new StartupError('gateway: --only gateway needs a gateway section in the config', 2);
 
   let storage: Storage;
   try {
@@ -84,14 +85,20 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   const redis = config.redis ? connectRedis(config.redis, logger) : undefined;
   const keyring = openKeyring(config, storage, clock, logger);
   let auth: RunningAuthServer | undefined;
+  let gateway: RunningGateway | undefined;
   try {
     await keyring.start();
-    if (config.auth) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis });
+    if (roles.includes('auth')) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis });
+    if (roles.includes('gateway')) {
+      gateway = await startGateway({ config, storage, keyring, clock, logger, redis, plugins: opts.gatewayPlugins });
+    }
   } catch (err) {
+    await auth?.close();
     keyring.stop();
     redis?.disconnect();
     await storage.close();
-    throw err instanceof StartupError ? err : new StartupError((err as Error).message, 1, err);
+    // a plugin config the gateway rejects is a config error (exit 2), not a runtime failure
+    throw err instanceof StartupError || err instanceof ConfigError ? err : new StartupError((err as Error).message, 1, err);
   }
   let closing: Promise<void> | undefined;
   return {
@@ -100,10 +107,12 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
     keyring,
     redis,
     auth,
+    gateway,
     logger,
     close() {
       closing ??= (async () => {
-        await auth?.close();
+        // both listeners drain at once: neither role waits on the other
+        await Promise.all([gateway?.close(), auth?.close()]);
         keyring.stop();
         if (redis) await redis.quit().catch(() => redis.disconnect());
         await storage.close();

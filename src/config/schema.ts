@@ -2,19 +2,25 @@
 // half). The schema is the config reference: every field carries its doc and default, and
 // README's "Configuration reference" is generated from it (`npm run docs:config`).
 
+import { isIP } from 'node:net';
 import type {
   AccessTokenFormat,
   AuthConfig,
+  BruteForceConfig,
   ClientAuthMethod,
   ClientConfig,
   Config,
   ConsumerConfig,
+  ForwardAuthConfig,
   GatewayConfig,
   GrantType,
+  HstsConfig,
   JwkSet,
   KeysConfig,
   LogConfig,
   LogLevel,
+  PassiveHealthcheckConfig,
+  PasswordPolicyConfig,
   PluginConfig,
   ServiceConfig,
   ServiceRouteConfig,
@@ -217,6 +223,20 @@ export function duration(min = 0): Field<number> {
   });
 }
 
+const MILLIS_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Like `duration`, but `250ms` is allowed too → milliseconds (a bare number is seconds). */
+export function millis(min = 0): Field<number> {
+  const expected = 'a duration like 250ms, 5s or 1m';
+  return leaf('duration (ms allowed)', expected, function parseMillis(raw, path, sensitive) {
+    const match = typeof raw === 'string' ? /^(\d+)(ms|[smh]?)$/.exec(raw) : null;
+    const ms = typeof raw === 'number' ? raw * 1000 : match ? Number(match[1]) * MILLIS_UNITS[match[2]!]! : NaN;
+    if (!Number.isSafeInteger(ms) || ms < 0) throw mismatch(path, expected, raw, sensitive);
+    if (ms < min) throw mismatch(path, `a duration of at least ${min}ms`, raw, sensitive);
+    return ms;
+  });
+}
+
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 /** `64kb`, `1mb` or a number of bytes → bytes (binary units: 1kb = 1024 bytes). */
@@ -384,7 +404,43 @@ const sha256Hex = format('hex', '64 hex characters (a SHA-256 digest)', (text) =
 const argon2idHash = format('PHC string', 'an argon2id PHC string starting with $argon2id$', (text) =>
   text.startsWith('$argon2id$') ? text : undefined,
 );
-const httpPath = format('path', 'a path starting with /', (text) => (text.startsWith('/') ? text : undefined));
+const httpPath = format('path', 'a path starting with /, or a regex starting with ~', (text) =>
+  text.startsWith('/') || (text.startsWith('~') && isRegex(text.slice(1))) ? text : undefined,
+);
+const routeId = format('id', 'letters, digits, ".", "_" or "-"', (text) => (/^[A-Za-z0-9._-]+$/.test(text) ? text : undefined));
+const ipOrCidr = format('IP or CIDR', 'an IP address or CIDR like 10.0.0.0/8', (text) => (parseCidr(text) ? text : undefined));
+const headerName = format('header', 'a header name (or a prefix ending in *)', (text) =>
+  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text) ? text.toLowerCase() : undefined,
+);
+const workers = leaf<number | 'auto'>('integer | `auto`', 'an integer of at least 1, or auto', function parseWorkers(raw, path, sensitive) {
+  if (raw === 'auto') return 'auto';
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw mismatch(path, 'an integer of at least 1, or auto', raw, sensitive);
+  }
+  return value;
+});
+
+function isRegex(source: string): boolean {
+  try {
+    new RegExp(source);
+    return source !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** `10.0.0.0/8`, `::1`, `192.168.1.7` → address, family and prefix length; undefined when malformed. */
+export function parseCidr(text: string): { address: string; family: 'ipv4' | 'ipv6'; prefix: number } | undefined {
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefixText = slash === -1 ? String(max) : text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
+  return { address, family: version === 4 ? 'ipv4' : 'ipv6', prefix: Number(prefixText) };
+}
 const httpMethod = format('method', 'an HTTP method like GET', (text) =>
   /^[A-Za-z]+$/.test(text) ? text.toUpperCase() : undefined,
 );
@@ -507,6 +563,9 @@ const user = object<UserConfig>(
     password: str().optional().sensitive().doc('Plain password (fine for development; prefer `password_hash`).'),
     password_hash: argon2idHash.optional().sensitive().doc('argon2id PHC string (`$argon2id$v=19$…`).'),
     claims: record().default({}).doc('Claims returned in ID tokens and userinfo (`email`, `name`, `groups`, …).'),
+    mfa_required: bool()
+      .optional()
+      .doc('Require TOTP at every login; absent: keep what storage has (`drawbridge user require-mfa`).'),
   },
   function checkUser(value, path) {
     if (value.password !== undefined && value.password_hash !== undefined) {
@@ -514,6 +573,34 @@ const user = object<UserConfig>(
     }
   },
 );
+
+const passwordPolicy = object<PasswordPolicyConfig>({
+  min_length: int(1, 1024).default(12).doc('Fewest characters a new password may have.'),
+  reject_common: bool()
+    .default(true)
+    .doc('Reject the ~3,900 most common passwords (case-insensitive, also with digits and symbols around them).'),
+});
+
+const bruteForce = object<BruteForceConfig>({
+  enabled: bool().default(true).doc('`false` turns delays and lockouts off (tests only).'),
+  max_failures: int(1).default(10).doc('Failed logins per username within `window` that lock it out; unknown usernames too.'),
+  max_failures_per_ip: int(1).default(100).doc('Failed logins per client IP within `window` that lock the IP out.'),
+  window: duration(1).default('1h').doc('Failures are counted for this long from the first one; a successful login clears its account.'),
+  lockout: duration(1).default('15m').doc('How long a lockout lasts; then counting starts over.'),
+  delay_after: int(0).default(3).doc('Failures answered at once; later ones are delayed.'),
+  delay: duration(0).default('1s').doc('The first delay, doubled with each further failure…'),
+  max_delay: duration(0).default('10s').doc('…up to this.'),
+});
+
+/** auth.password_policy when the config has none. */
+export function defaultPasswordPolicy(): PasswordPolicyConfig {
+  return passwordPolicy.parse({}, 'auth.password_policy');
+}
+
+/** auth.brute_force when the config has none. */
+export function defaultBruteForce(): BruteForceConfig {
+  return bruteForce.parse({}, 'auth.brute_force');
+}
 
 const auth = object<AuthConfig>({
   listen: listen.default('127.0.0.1:9000').doc('Address the auth server listens on.'),
@@ -530,6 +617,12 @@ const auth = object<AuthConfig>({
     .doc('Slows down guessing of client secrets.'),
   clients: list(client, { uniqueBy: 'client_id' }).default([]).doc('OAuth clients.'),
   users: list(user, { uniqueBy: 'username' }).default([]).doc('Users who can log in on the login page.'),
+  password_policy: passwordPolicy
+    .optional()
+    .doc('Rules for new passwords (`drawbridge user create|set-password`); absent: the defaults below.'),
+  brute_force: bruteForce
+    .optional()
+    .doc('Login protection per username and per IP: growing delays, then a temporary lockout; absent: the defaults below.'),
 });
 
 const plugin = object<PluginConfig>({
@@ -540,15 +633,24 @@ const plugin = object<PluginConfig>({
 
 const route = object<ServiceRouteConfig>(
   {
-    name: str().optional().doc('Name for logs and metrics.'),
-    hosts: list(hostName, { min: 1 }).optional().doc('Host headers that match (`*.example.com` allowed).'),
-    paths: list(httpPath, { min: 1 }).optional().doc('Path prefixes that match.'),
+    id: routeId.optional().doc('Stable id for the admin API, logs and metrics; unique; default: `name`, else `<service>-<index>`.'),
+    name: str().optional().doc('Name for logs and metrics; unique among all routes.'),
+    hosts: list(hostName, { min: 1 })
+      .optional()
+      .doc('Host headers that match: `api.example.com`, `*.example.com` or `example.*`; a plain host beats a wildcard.'),
+    paths: list(httpPath, { min: 1 })
+      .optional()
+      .doc(
+        'Paths that match: a prefix matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`).',
+      ),
     methods: list(httpMethod, { min: 1 }).optional().doc('HTTP methods that match; absent: all.'),
     headers: mapOf(list(str(), { min: 1 }), 'header')
       .optional()
-      .doc('Request headers that match: header name → accepted values.'),
-    strip_path: bool().default(true).doc('Remove the matched path prefix before proxying.'),
+      .doc('Request headers that match: header name → accepted values (compared case-insensitively).'),
+    regex_priority: int(0).default(0).doc('Among routes with regex paths, higher is tried first; ties go by definition order.'),
+    strip_path: bool().default(true).doc('Remove the matched path prefix before proxying (sets `X-Forwarded-Prefix`).'),
     preserve_host: bool().default(false).doc("Send the client's Host header upstream instead of the target's."),
+    plugins: list(plugin).default([]).doc("Plugins for this route only; a plugin named here overrides the service's and the global one."),
   },
   function checkRoute(value, path) {
     if (!value.hosts && !value.paths && !value.methods && !value.headers) {
@@ -563,7 +665,24 @@ const service = object<ServiceConfig>(
       "Service name; unique; the internal token's `aud`.",
     ),
     url: httpUrl.optional().doc('Upstream base URL; or `targets` for several instances.'),
-    targets: list(httpUrl, { min: 1 }).optional().doc('Upstream base URLs of several instances of the service.'),
+    targets: list(httpUrl, { min: 1 })
+      .optional()
+      .doc('Upstream base URLs of several instances of the service, used round-robin (same path on each).'),
+    connect_timeout: millis(1).default('5s').doc('Time to open a connection to a target; then 504 (or a retry).'),
+    read_timeout: millis(1).default('60s').doc('Time to wait for the response headers, and between body chunks; then 504.'),
+    retries: int(0, 10)
+      .default(1)
+      .doc('Extra attempts on another target for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) when nothing reached the upstream.'),
+    healthchecks: object<ServiceConfig['healthchecks']>({
+      passive: object<PassiveHealthcheckConfig>({
+        unhealthy_failures: int(1).default(3).doc('Consecutive connection failures or timeouts that eject a target.'),
+        cooldown: duration(1).default('10s').doc('How long an ejected target rests before it is tried again.'),
+      })
+        .default({})
+        .doc('Eject targets that fail, from live traffic.'),
+    })
+      .default({})
+      .doc('Target health checks.'),
     routes: list(route).default([]).doc('Requests that go to this service.'),
     plugins: list(plugin).default([]).doc("Plugins for this service's routes, besides the global `gateway.plugins`."),
   },
@@ -590,6 +709,33 @@ const gateway = object<GatewayConfig>(
   {
     listen: listen.default('127.0.0.1:8000').doc('Address the gateway listens on.'),
     tls: tls.optional().doc('Serve HTTPS with this certificate.'),
+    hsts: object<HstsConfig>({
+      max_age: duration(0).default('365d').doc('`Strict-Transport-Security` max-age; `0` tells browsers to forget it.'),
+      include_subdomains: bool().default(false).doc('Add `includeSubDomains`.'),
+      preload: bool().default(false).doc('Add `preload`.'),
+    })
+      .default({})
+      .doc('HSTS header, sent on TLS listeners only.'),
+    workers: workers.default(1).doc('Worker processes sharing the listen port (`auto`: one per CPU); shared state needs `redis`.'),
+    trusted_proxies: list(ipOrCidr)
+      .default([])
+      .doc('Peers (IPs or CIDRs) whose `X-Forwarded-For/-Proto/-Host` are kept and appended to; from others they are replaced.'),
+    strip_headers: list(headerName)
+      .default([])
+      .doc(
+        'Client headers removed before proxying, besides `X-Consumer-*`, `X-Userinfo`, `X-Drawbridge-*`, `X-Credential-*`, `X-Authenticated-*` (a trailing `*` is a prefix).',
+      ),
+    forward_auth: object<ForwardAuthConfig>({
+      enabled: bool().default(true).doc('Answer decision requests on `path`.'),
+      path: format('path', 'a path starting with /', (text) => (/^\/[^?#]*$/.test(text) ? text : undefined))
+        .default('/_drawbridge/authz')
+        .doc('Path of the decision endpoint on the gateway listener (nginx `auth_request`, Traefik ForwardAuth, Envoy ext_authz).'),
+      allow: list(ipOrCidr)
+        .default(['127.0.0.0/8', '::1', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'])
+        .doc('Peers that may call it: its 200 carries an internal token, so keep it to the proxies in front of your services.'),
+    })
+      .default({})
+      .doc('Forward-auth decision endpoint: runs the pipeline of the route named by `X-Forwarded-*` / `X-Original-*` without proxying.'),
     admin_listen: listen.optional().doc('Address of the admin API and metrics; absent: disabled.'),
     admin_token: str().optional().sensitive().doc('Bearer token for the admin API; required with `admin_listen`.'),
     internal_token_ttl: duration(1).default('60s').doc('Lifetime of the internal JWT sent upstream.'),
@@ -601,8 +747,34 @@ const gateway = object<GatewayConfig>(
     if (value.admin_listen !== undefined && value.admin_token === undefined) {
       throw new ConfigError(keyPath(path, 'admin_token'), 'required when admin_listen is set');
     }
+    checkRouteIds(value, path);
   },
 );
+
+/** Route ids and names are unique across services: the admin API and metrics address routes by them. */
+function checkRouteIds(gateway: GatewayConfig, path: string): void {
+  const seen = new Map<string, string>();
+  gateway.services.forEach((svc, s) => {
+    svc.routes.forEach((r, i) => {
+      const at = keyPath(keyPath(keyPath(keyPath(path, 'services'), s), 'routes'), i);
+      for (const key of ['id', 'name'] as const) {
+        const value = r[key];
+        if (value === undefined) continue;
+        const other = seen.get(value);
+        if (other !== undefined && other !== at) throw new ConfigError(keyPath(at, key), `${show(value)} is already used by ${other}`);
+        seen.set(value, at);
+      }
+    });
+  });
+}
+
+/** Worker processes cannot share an in-memory database: each would have its own keys. */
+function checkWorkers(config: Config): void {
+  const n = config.gateway?.workers;
+  if (n !== undefined && n !== 1 && config.storage === 'memory:') {
+    throw new ConfigError('gateway.workers', 'more than one worker needs a shared storage (sqlite:PATH or postgres://…), not memory:');
+  }
+}
 
 /** Two roles in one process cannot bind the same address (port 0 picks a free port). */
 function checkListeners(config: Config): void {
@@ -652,7 +824,10 @@ export const configSchema: Field<Config> = object<Config>(
     auth: auth.optional().doc('The authorization server; absent: this config runs no auth server.'),
     gateway: gateway.optional().doc('The API gateway; absent: this config runs no gateway.'),
   },
-  checkListeners,
+  function checkConfig(config) {
+    checkListeners(config);
+    checkWorkers(config);
+  },
 );
 
 /** Validates a parsed config file (after `${VAR}` interpolation) into a `Config`. */

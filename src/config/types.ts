@@ -1,4 +1,5 @@
-// The typed configuration every role is wired from. Durations are whole seconds,
+// The typed configuration every role is wired from. Durations are whole seconds (upstream
+// timeouts, which are milliseconds, say so),
 // sizes are bytes. `src/config/schema.ts` validates raw YAML/JSON into this shape and is
 // the documented reference (README "Configuration reference" is generated from it).
 
@@ -45,6 +46,23 @@ export interface UserConfig {
   password?: string;
   password_hash?: string; // argon2id PHC string
   claims: Record<string, unknown>;
+  mfa_required?: boolean; // TOTP at every login; absent: keep what storage has (CLI-managed)
+}
+
+export interface PasswordPolicyConfig {
+  min_length: number; // characters, default 12
+  reject_common: boolean; // reject the bundled list of common passwords, default true
+}
+
+export interface BruteForceConfig {
+  enabled: boolean; // default true
+  max_failures: number; // failed logins per account within `window` before a lockout, default 10
+  max_failures_per_ip: number; // the same per client IP, default 100
+  window: number; // seconds failures are counted from the first one, default 1h
+  lockout: number; // seconds a lockout lasts, default 15m
+  delay_after: number; // failures answered without delay, default 3
+  delay: number; // seconds of the first delay, doubled with each further failure, default 1
+  max_delay: number; // seconds, the longest delay, default 10
 }
 
 export interface AuthConfig {
@@ -60,16 +78,21 @@ export interface AuthConfig {
   };
   clients: ClientConfig[];
   users: UserConfig[];
+  password_policy?: PasswordPolicyConfig; // absent: the defaults (defaultPasswordPolicy())
+  brute_force?: BruteForceConfig; // absent: the defaults (defaultBruteForce())
 }
 
 export interface ServiceRouteConfig {
+  id?: string; // stable id (admin API, logs, metrics); default: name, else `<service>-<index>`
   name?: string;
   hosts?: string[];
-  paths?: string[];
+  paths?: string[]; // prefixes, or regexes when they start with `~`
   methods?: string[];
   headers?: Record<string, string[]>;
+  regex_priority: number; // order among regex paths, higher first; default 0
   strip_path: boolean;
   preserve_host: boolean;
+  plugins: PluginConfig[]; // route-level plugins, default []
 }
 
 export interface PluginConfig {
@@ -78,10 +101,19 @@ export interface PluginConfig {
   config: Record<string, unknown>;
 }
 
+export interface PassiveHealthcheckConfig {
+  unhealthy_failures: number; // consecutive failures that eject a target, default 3
+  cooldown: number; // seconds an ejected target rests before it is tried again, default 10
+}
+
 export interface ServiceConfig {
   name: string;
   url?: string;
   targets?: string[];
+  connect_timeout: number; // milliseconds, default 5000
+  read_timeout: number; // milliseconds, default 60000
+  retries: number; // extra attempts on another target (idempotent methods only), default 1
+  healthchecks: { passive: PassiveHealthcheckConfig };
   routes: ServiceRouteConfig[];
   plugins: PluginConfig[];
 }
@@ -92,9 +124,26 @@ export interface ConsumerConfig {
   credentials: Record<string, Array<Record<string, unknown>>>;
 }
 
+export interface HstsConfig {
+  max_age: number; // seconds, default 365d
+  include_subdomains: boolean; // default false
+  preload: boolean; // default false
+}
+
+export interface ForwardAuthConfig {
+  enabled: boolean; // default true
+  path: string; // default /_drawbridge/authz
+  allow: string[]; // IPs/CIDRs that may call it; default loopback and private networks
+}
+
 export interface GatewayConfig {
   listen: string;
   tls?: TlsConfig;
+  hsts: HstsConfig; // sent on TLS listeners only
+  workers: number | 'auto'; // default 1
+  trusted_proxies: string[]; // IPs/CIDRs whose X-Forwarded-* are kept, default []
+  strip_headers: string[]; // extra client headers removed before proxying (`x-foo` or `x-foo-*`), default []
+  forward_auth: ForwardAuthConfig;
   admin_listen?: string;
   admin_token?: string;
   internal_token_ttl: number; // default 60

@@ -245,7 +245,9 @@ gateway:
     assert.deepEqual(config.auth?.tls, { cert: '/etc/tls/cert.pem', key: '/etc/tls/key.pem' });
     assert.equal(config.auth?.clients[0]?.grant_types.length, 4);
     assert.deepEqual(config.auth?.users[0]?.claims, { email: 'alice@example.com', name: 'Alice', groups: ['admin'] });
-    assert.deepEqual(config.gateway?.services[0]?.routes, [{ paths: ['/orders'], methods: ['GET', 'POST'], strip_path: false, preserve_host: false }]);
+    assert.deepEqual(config.gateway?.services[0]?.routes, [
+      { paths: ['/orders'], methods: ['GET', 'POST'], regex_priority: 0, strip_path: false, preserve_host: false, plugins: [] },
+    ]);
     assert.deepEqual(Object.keys(config.gateway?.consumers[0]?.credentials ?? {}), ['key-auth', 'basic-auth', 'hmac-auth']);
     assert.deepEqual(config.gateway?.plugins, [{ name: 'rate-limiting', enabled: true, config: {} }]);
     assertProductionSecret(config);

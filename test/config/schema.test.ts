@@ -120,12 +120,25 @@ describe('defaults', () => {
     assert.deepEqual(config.auth?.users, [{ username: 'alice', password: 'pw', claims: {} }]);
     assert.deepEqual(config.gateway, {
       listen: '127.0.0.1:8000',
+      hsts: { max_age: 31_536_000, include_subdomains: false, preload: false },
+      workers: 1,
+      trusted_proxies: [],
+      strip_headers: [],
+      forward_auth: {
+        enabled: true,
+        path: '/_drawbridge/authz',
+        allow: ['127.0.0.0/8', '::1', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+      },
       internal_token_ttl: 60,
       services: [
         {
           name: 'orders',
           url: 'http://127.0.0.1:7001',
-          routes: [{ paths: ['/orders'], strip_path: true, preserve_host: false }],
+          connect_timeout: 5000,
+          read_timeout: 60_000,
+          retries: 1,
+          healthchecks: { passive: { unhealthy_failures: 3, cooldown: 10 } },
+          routes: [{ paths: ['/orders'], regex_priority: 0, strip_path: true, preserve_host: false, plugins: [] }],
           plugins: [{ name: 'key-auth', enabled: true, config: {} }],
         },
       ],
@@ -213,7 +226,7 @@ describe('shape errors', () => {
   it('names unknown keys and the expected ones', () => {
     rejects({ issuer, foo: 1 }, 'foo', 'unknown key (expected one of: issuer, storage, redis, secret, keys, log, auth, gateway)');
     rejects(withClient({ client_id: 'web', foo: 1 }), 'auth.clients[0].foo', 'unknown key (expected one of: client_id, client_name, client_secret, ');
-    rejects(withService({ name: 's', url: 'http://s', routes: [{ paths: ['/'], strip: true }] }), 'gateway.services[0].routes[0].strip', 'unknown key (expected one of: name, hosts, paths, methods, headers, strip_path, preserve_host)');
+    rejects(withService({ name: 's', url: 'http://s', routes: [{ paths: ['/'], strip: true }] }), 'gateway.services[0].routes[0].strip', 'unknown key (expected one of: id, name, hosts, paths, methods, headers, regex_priority, strip_path, preserve_host, plugins)');
   });
 
   it('reports a missing required key', () => {
@@ -371,7 +384,7 @@ describe('gateway checks', () => {
   it('checks routes', () => {
     const service = (route: Record<string, unknown>) => withService({ name: 's', url: 'http://s', routes: [route] });
     rejects(service({}), 'gateway.services[0].routes[0]', 'needs at least one of hosts, paths, methods or headers');
-    rejects(service({ paths: ['orders'] }), 'gateway.services[0].routes[0].paths[0]', 'expected a path starting with /, got "orders"');
+    rejects(service({ paths: ['orders'] }), 'gateway.services[0].routes[0].paths[0]', 'expected a path starting with /, or a regex starting with ~, got "orders"');
     rejects(service({ headers: { 'x-version': 'v1' } }), 'gateway.services[0].routes[0].headers.x-version', 'expected a list, got "v1"');
     rejects(service({ headers: { 'x-version': [1] } }), 'gateway.services[0].routes[0].headers.x-version[0]', 'expected a non-empty string, got 1');
     const route = validateConfig(service({ headers: { 'x-version': ['v1', 'v2'] } })).gateway!.services[0]!.routes[0]!;

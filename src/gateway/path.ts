@@ -1,0 +1,41 @@
+// Request paths are normalized before routing, so `/public/../admin` or `/%61dmin` cannot
+// slip past a route and be resolved differently upstream: percent-encoded unreserved
+// characters are decoded (RFC 3986 §6.2.2.2), other escapes upper-cased, dot segments
+// removed (§5.2.4). The normalized path is also what goes upstream.
+
+const NEEDS_WORK = /%|\/\.\.?(?:\/|$)/;
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/** The normalized path, or undefined when it cannot be a valid origin-form path. */
+export function normalizePath(raw: string): string | undefined {
+  if (raw.charCodeAt(0) !== 47 /* / */) return undefined;
+  if (!NEEDS_WORK.test(raw)) return raw; // the common case: nothing to do
+  let decoded = raw;
+  if (raw.includes('%')) {
+    decoded = raw.replace(/%([0-9A-Fa-f]{2})|%/g, (all, hex: string | undefined) => {
+      if (hex === undefined) return '\u0000'; // a lone % is malformed
+      const ch = String.fromCharCode(parseInt(hex, 16));
+      return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
+    });
+    if (decoded.includes('\u0000')) return undefined;
+  }
+  return removeDotSegments(decoded);
+}
+
+function removeDotSegments(path: string): string {
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const last = i === segments.length - 1;
+    if (segment === '.') {
+      if (last) out.push('');
+    } else if (segment === '..') {
+      out.pop();
+      if (last) out.push('');
+    } else {
+      out.push(segment);
+    }
+  }
+  return '/' + out.join('/');
+}

@@ -1,0 +1,241 @@
+// Forwarding to the upstream over the target's undici Pool. Bodies are streamed both ways:
+// the client's request stream is undici's request body, and undici's response chunks are
+// written straight to the client's response with backpressure (a dispatch handler, so no
+// intermediate stream). Hop-by-hop response headers are dropped before anything else.
+//
+// Failures before the response started: connect timeout / read timeout → 504, refused /
+// reset → 502, every target resting → 503 with Retry-After. Idempotent requests are retried
+// on another target when nothing of the body was consumed. After the response started,
+// a failure can only cut the response.
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { GatewayError, serviceUnavailable } from './errors.js';
+import { limitBody } from './limits/body-limit.js';
+import type { GatewayRequest } from './types.js';
+import type { ServiceUpstream, Target } from './upstream.js';
+
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** Response headers that describe one connection, not the message. */
+const HOP_BY_HOP_RESPONSE: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Errors where the upstream never saw the request: safe to try another target. */
+const CONNECT_ERRORS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/** Transport errors of a connection that may have been idle (a stale keep-alive socket). */
+const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+export interface ProxyTarget {
+  upstream: ServiceUpstream;
+  /** path after strip_path, starting with '/' (or '' for nothing left) */
+  path: string;
+  /** query string without '?' */
+  query: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** Forwards `gr` and writes the upstream's response to gr.res; rejects with a GatewayError before any byte was written. */
+export async function proxyRequest(gr: GatewayRequest, target: ProxyTarget): Promise<void> {
+  const { upstream } = target;
+  const req = gr.req;
+  const body = gr.body ?? (hasBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
+  const replayable = body === null || gr.body !== undefined;
+  const retries = IDEMPOTENT.has(gr.method) ? upstream.service.retries : 0;
+  let previous: Target | undefined;
+  for (let attempt = 0; ; attempt++) {
+    const t = upstream.pick(previous);
+    if (t === undefined) throw serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter());
+    const path = joinPath(t.basePath, target.path, target.query);
+    try {
+      await dispatchOnce(t, gr, path, target.headers, body);
+      upstream.succeeded(t);
+      return;
+    } catch (err) {
+      // a plugin's own refusal from inside the body stream (request-size-limiting: 413)
+      if (err instanceof GatewayError) throw err;
+      if (gr.res.destroyed || (req.destroyed && !req.complete)) {
+        // the client went away: nothing to answer, and the target is not to blame
+        throw new GatewayError('bad_gateway', 502, 'client closed the request', { reason: 'client_closed', cause: err });
+      }
+      const code = (err as { code?: string }).code ?? '';
+      upstream.failed(t);
+      const beforeUpstream = CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code);
+      const bodyIntact = replayable || (CONNECT_ERRORS.has(code) && !req.readableDidRead);
+      if (attempt < retries && beforeUpstream && bodyIntact && !gr.res.headersSent) {
+        previous = t;
+        continue;
+      }
+      throw upstreamError(err, upstream.service.name);
+    }
+  }
+}
+
+function mergeVary(ours: string, theirs: string): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const raw of `${ours},${theirs}`.split(',')) {
+    const token = raw.trim();
+    if (token === '' || seen.has(token.toLowerCase())) continue;
+    seen.add(token.toLowerCase());
+    out.push(token);
+  }
+  return out.join(', ');
+}
+
+function connectionTokens(value: string, into: Set<string> | null): Set<string> | null {
+  // nearly every upstream says just "keep-alive": no allocation for that
+  if (value.length <= 10 && /^(?:keep-alive|close)$/i.test(value)) return into;
+  let tokens = into;
+  for (const raw of value.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token !== '' && token !== 'close' && token !== 'keep-alive') (tokens ??= new Set<string>()).add(token);
+  }
+  return tokens;
+}
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+}
+
+export function joinPath(base: string, path: string, query: string): string {
+  const full = base + path;
+  const p = full === '' ? '/' : full.charCodeAt(0) === 47 ? full : '/' + full;
+  return query === '' ? p : `${p}?${query}`;
+}
+
+/** A GatewayError for a failed upstream exchange; never exposes the cause. */
+export function upstreamError(err: unknown, service: string): GatewayError {
+  const code = (err as { code?: string }).code ?? '';
+  if (TIMEOUT_ERRORS.has(code)) {
+    return new GatewayError('gateway_timeout', 504, `service ${service} did not answer in time`, { reason: 'upstream_timeout', cause: err });
+  }
+  return new GatewayError('bad_gateway', 502, `service ${service} is unreachable`, { reason: code === '' ? 'upstream_error' : code.toLowerCase(), cause: err });
+}
+
+function dispatchOnce(
+  t: Target,
+  gr: GatewayRequest,
+  path: string,
+  headers: IncomingHttpHeaders,
+  body: Readable | Buffer | null,
+): Promise<void> {
+  return new Promise<void>(function dispatchToTarget(resolve, reject) {
+    const handler = new ResponseWriter(gr.res, gr.responseHeaders, resolve, reject);
+    t.pool.dispatch({ path, method: gr.method, headers, body }, handler);
+  });
+}
+
+/**
+ * undici dispatch handler that writes the response to the client as it arrives, with
+ * backpressure: onData returns false when the client is slow, and undici resumes on drain.
+ */
+class ResponseWriter implements Dispatcher.DispatchHandler {
+  readonly #res: ServerResponse;
+  readonly #extra: Record<string, string>;
+  #resolve: (() => void) | null;
+  #reject: ((err: unknown) => void) | null;
+  #abort: ((err?: Error) => void) | null = null;
+  #onClose: (() => void) | null = null;
+
+  constructor(res: ServerResponse, extra: Record<string, string>, resolve: () => void, reject: (err: unknown) => void) {
+    this.#res = res;
+    this.#extra = extra;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#onClose === null) {
+      // the client hung up: stop the upstream exchange too
+      this.#onClose = () => {
+        if (!this.#res.writableFinished) this.#abort?.();
+      };
+      this.#res.once('close', this.#onClose);
+    }
+    if (this.#res.destroyed) abort();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx: 100-continue was already answered to the client
+    const res = this.#res;
+    const extra = this.#extra;
+    // headers plugins set for the client (CORS, RateLimit-*) win over the upstream's
+    let ours: Set<string> | null = null;
+    for (const name in extra) {
+      (ours ??= new Set()).add(name.toLowerCase());
+      res.setHeader(name, extra[name]!);
+    }
+    // grouped by lower-case name: repeated fields (Set-Cookie) stay separate values
+    const headers: Record<string, string | string[]> = Object.create(null);
+    let listed: Set<string> | null = null; // names the upstream's Connection header makes hop-by-hop
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const lower = rawHeaders[i]!.toString('latin1').toLowerCase();
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      if (lower === 'connection') listed = connectionTokens(value, listed);
+      if (HOP_BY_HOP_RESPONSE.has(lower)) continue;
+      if (ours !== null && ours.has(lower)) {
+        // both vary: the response varies by the union (CORS adds Origin to the upstream's)
+        if (lower === 'vary') res.setHeader('vary', mergeVary(String(res.getHeader('vary') ?? ''), value));
+        continue;
+      }
+      const seen = headers[lower];
+      if (seen === undefined) headers[lower] = value;
+      else if (typeof seen === 'string') headers[lower] = [seen, value];
+      else seen.push(value);
+    }
+    if (listed !== null) for (const name of listed) delete headers[name];
+    res.writeHead(statusCode, statusText || undefined, headers);
+    res.on('drain', resume);
+    return !res.writableNeedDrain;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.#cleanup();
+    const resolve = this.#resolve;
+    this.#resolve = this.#reject = null;
+    this.#res.end(() => resolve?.());
+  }
+
+  onError(err: Error): void {
+    this.#cleanup();
+    const reject = this.#reject;
+    this.#resolve = this.#reject = null;
+    if (this.#res.headersSent) {
+      // mid-body failure: the status is out; cutting the connection is all that is left
+      this.#res.destroy(err);
+      reject?.(err);
+      return;
+    }
+    reject?.(err);
+  }
+
+  #cleanup(): void {
+    if (this.#onClose !== null) this.#res.off('close', this.#onClose);
+  }
+}

@@ -1,0 +1,334 @@
+// The gateway's request path: normalize the path, match a route, run its chain, add the
+// internal token and proxy — plus WebSocket upgrades through the same route and chain.
+// The route table is swapped atomically on reload; a request keeps the table (and so
+// the plugin chain and pools) it started with.
+import { request as httpRequest, ServerResponse, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { RequestContext } from '../core/listener.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from './metrics.js';
+import type { AddressMatcher } from './addresses.js';
+import { plainAddress } from './addresses.js';
+import type { RouteTable } from './compile.js';
+import { GatewayError, serviceUnavailable } from './errors.js';
+import { handleForwardAuth } from './forward-auth.js';
+import { setIdentityHeaders, stripQueryParams, upstreamHeaders, type HeaderPolicy } from './mutate/headers.js';
+import type { InternalTokenMinter } from './mutate/internal-token.js';
+import { normalizePath } from './path.js';
+import { runPipeline } from './pipeline.js';
+import { joinPath, proxyRequest, upstreamError } from './proxy.js';
+import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
+import type { RouteMatch } from './router.js';
+import type { GatewayRequest } from './types.js';
+import type { ServiceUpstream } from './upstream.js';
+
+/** One compiled table and the requests still using it. */
+export interface Generation {
+  table: RouteTable;
+  active: number;
+  retired: boolean;
+}
+
+export interface GatewayState {
+  current: Generation;
+  minter: InternalTokenMinter;
+  policy: HeaderPolicy;
+  trusted: AddressMatcher;
+  scheme: 'http' | 'https';
+  /** Strict-Transport-Security value, or null on plain HTTP */
+  hsts: string | null;
+  forwardAuth: { path: string; allow: AddressMatcher } | null;
+  logger: Logger;
+  metrics: Metrics;
+  /** upgraded (WebSocket) client sockets, destroyed on close */
+  sockets: Set<Duplex>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The core listener's handler for gateway requests. */
+export function gatewayHandler(state: GatewayState) {
+  return async function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+    if (state.hsts !== null) res.setHeader('strict-transport-security', state.hsts);
+    const fa = state.forwardAuth;
+    if (fa !== null && ctx.path.startsWith(fa.path) && (ctx.path.length === fa.path.length || ctx.path.charCodeAt(fa.path.length) === 47)) {
+      return handleForwardAuth(state, fa, req, res, ctx);
+    }
+    await withGeneration(state, (table) => serve(state, table, req, res, ctx.requestId, ctx.path, ctx.query));
+  };
+}
+
+export async function withGeneration<T>(state: GatewayState, fn: (table: RouteTable) => Promise<T>): Promise<T> {
+  const gen = state.current;
+  gen.active++;
+  try {
+    return await fn(gen.table);
+  } finally {
+    gen.active--;
+    if (gen.active === 0 && gen.retired) void gen.table.close();
+  }
+}
+
+/** Replaces the route table; the old one closes its pools once its last request is done. */
+export function swapTable(state: GatewayState, table: RouteTable): void {
+  const old = state.current;
+  state.current = { table, active: 0, retired: false };
+  old.retired = true;
+  if (old.active === 0) void old.table.close();
+}
+
+async function serve(
+  state: GatewayState,
+  table: RouteTable,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  rawPath: string,
+  query: string,
+): Promise<void> {
+  let gr: GatewayRequest | undefined;
+  const started = performance.now();
+  try {
+    const path = normalizePath(rawPath);
+    if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed request path', { reason: 'bad_path' });
+    const host = hostOf(req);
+    const method = req.method ?? 'GET';
+    const match = table.router.match(method, host, path, req.headers);
+    if (match === undefined) throw notFoundError();
+    gr = createRequest(state, req, res, requestId, method, path, query, host, match);
+    if (await runPipeline(gr, state.metrics)) return;
+    if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
+    const stripped = gr.route.stripPath ? match.matched : '';
+    await proxyRequest(gr, {
+      upstream: match.entry.payload,
+      path: stripped === '' ? path : path.slice(stripped.length),
+      query: stripQueryParams(query, gr.stripQuery),
+      headers: upstreamHeaders(gr, state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped }),
+    });
+  } catch (err) {
+    const error = toGatewayError(err, state.logger, requestId);
+    if (error.status >= 502 && error.status <= 504 && gr !== undefined && error.reason !== 'client_closed') {
+      state.metrics.upstreamError(gr.route.service.name, error.reason ?? 'error');
+      state.logger.warn({ requestId, route: gr.route.id, reason: error.reason }, 'upstream failed');
+    }
+    sendGatewayError(res, error, requestId, gr?.responseHeaders);
+  } finally {
+    const seconds = (performance.now() - started) / 1000;
+    if (gr !== undefined) state.metrics.request(gr.route.service.name, gr.route.id, res.statusCode, seconds);
+    else state.metrics.request('', '', res.statusCode, seconds);
+  }
+}
+
+export function createRequest(
+  state: GatewayState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  method: string,
+  path: string,
+  query: string,
+  host: string,
+  match: RouteMatch<ServiceUpstream>,
+): GatewayRequest {
+  return {
+    req,
+    res,
+    requestId,
+    method,
+    path,
+    query,
+    host,
+    clientIp: clientAddress(req, state.trusted),
+    scheme: clientScheme(req, state.trusted, state.scheme),
+    route: match.entry.route,
+    identity: undefined,
+    stripHeaders: new Set(),
+    stripQuery: new Set(),
+    upstreamHeaders: {},
+    responseHeaders: {},
+    body: undefined,
+  };
+}
+
+export function hostOf(req: IncomingMessage): string {
+  const host = req.headers.host;
+  return host === undefined ? '' : host.toLowerCase();
+}
+
+/**
+ * The client's address: the peer, or — when the peer is a trusted proxy — the rightmost
+ * X-Forwarded-For entry that is not itself a trusted proxy.
+ */
+export function clientAddress(req: IncomingMessage, trusted: AddressMatcher): string {
+  const peer = plainAddress(req.socket.remoteAddress ?? '');
+  if (!trusted(peer)) return peer;
+  const raw = req.headers['x-forwarded-for'];
+  const xff = Array.isArray(raw) ? raw.join(',') : raw;
+  if (xff === undefined || xff === '') return peer;
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim();
+    if (isIP(hop) === 0) return peer; // garbage in the chain: trust nothing before it
+    if (!trusted(hop)) return hop;
+  }
+  return hops[0]!.trim();
+}
+
+function clientScheme(req: IncomingMessage, trusted: AddressMatcher, own: 'http' | 'https'): string {
+  const raw = req.headers['x-forwarded-proto'];
+  const proto = Array.isArray(raw) ? raw[0] : raw;
+  if (proto === undefined || !trusted(req.socket.remoteAddress ?? '')) return own;
+  const first = proto.split(',', 1)[0]!.trim().toLowerCase();
+  return first === 'https' || first === 'http' ? first : own;
+}
+
+// ─── Upgrades ──────────────────────────────────────────────────────────────────────────
+
+/** `server.on('upgrade')`: WebSockets go through the route and chain, then the sockets are piped. */
+export function upgradeHandler(state: GatewayState) {
+  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    // A ServerResponse on the raw socket, so refusals are ordinary gateway responses.
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.setHeader('x-request-id', requestId);
+    res.on('finish', () => socket.end());
+    if (state.hsts !== null) res.setHeader('strict-transport-security', state.hsts);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    const protocol = (req.headers.upgrade ?? '').toLowerCase();
+    if (protocol === 'websocket') {
+      void withGeneration(state, (table) => serveUpgrade(state, table, req, res, socket, head, requestId, rawPath, query));
+    } else if (head.length === 0 && !hasRequestBody(req)) {
+      // RFC 9110 §7.8: a server may ignore Upgrade (h2c …): answer over HTTP/1.1 as usual
+      void withGeneration(state, (table) => serve(state, table, req, res, requestId, rawPath, query));
+    } else {
+      const refused = new GatewayError('invalid_request', 400, `upgrade to ${protocol || 'nothing'} is not supported`, { reason: 'bad_upgrade' });
+      sendGatewayError(res, refused, requestId);
+    }
+  };
+}
+
+function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+async function serveUpgrade(
+  state: GatewayState,
+  table: RouteTable,
+  req: IncomingMessage,
+  res: ServerResponse,
+  socket: Duplex,
+  head: Buffer,
+  requestId: string,
+  rawPath: string,
+  query: string,
+): Promise<void> {
+  let gr: GatewayRequest | undefined;
+  try {
+    const path = normalizePath(rawPath);
+    if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed request path', { reason: 'bad_path' });
+    const host = hostOf(req);
+    const method = req.method ?? 'GET';
+    const match = table.router.match(method, host, path, req.headers);
+    if (match === undefined) throw notFoundError();
+    gr = createRequest(state, req, res, requestId, method, path, query, host, match);
+    if (await runPipeline(gr, state.metrics)) return;
+    if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
+    const upstream = match.entry.payload;
+    const target = upstream.pick();
+    if (target === undefined) throw serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter());
+    const stripped = gr.route.stripPath ? match.matched : '';
+    const headers = upstreamHeaders(gr, state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped });
+    headers.connection = 'Upgrade';
+    headers.upgrade = req.headers.upgrade;
+    if (headers.host === undefined) headers.host = target.url.host;
+    const path2 = joinPath(target.basePath, stripped === '' ? path : path.slice(stripped.length), stripQueryParams(query, gr.stripQuery));
+    await pipeUpgrade(state, gr, upstream, target, path2, headers, socket, head);
+  } catch (err) {
+    const error = toGatewayError(err, state.logger, requestId);
+    sendGatewayError(res, error, requestId, gr?.responseHeaders);
+  }
+}
+
+function pipeUpgrade(
+  state: GatewayState,
+  gr: GatewayRequest,
+  upstream: ServiceUpstream,
+  target: ServiceUpstream['targets'][number],
+  path: string,
+  headers: Record<string, string | string[] | undefined>,
+  socket: Duplex,
+  head: Buffer,
+): Promise<void> {
+  return new Promise<void>(function connectUpstream(resolve, reject) {
+    const url = target.url;
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const upReq = send({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port || (url.protocol === 'https:' ? 443 : 80),
+      method: 'GET',
+      path,
+      headers: headers as Record<string, string | string[]>,
+      agent: false,
+      timeout: upstream.service.connectTimeout,
+    });
+    upReq.on('timeout', () => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
+    upReq.on('error', (err) => {
+      upstream.failed(target);
+      reject(upstreamError(err, upstream.service.name));
+    });
+    upReq.on('response', (upRes) => {
+      // the upstream refused the upgrade: relay its answer
+      upstream.succeeded(target);
+      const out: string[] = [];
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
+        const name = upRes.rawHeaders[i]!;
+        if (!/^(connection|keep-alive|transfer-encoding|upgrade)$/i.test(name)) out.push(name, upRes.rawHeaders[i + 1]!);
+      }
+      for (const name in gr.responseHeaders) gr.res.setHeader(name, gr.responseHeaders[name]!);
+      gr.res.writeHead(upRes.statusCode ?? 502, out);
+      upRes.pipe(gr.res);
+      upRes.on('end', resolve);
+      upRes.on('error', () => {
+        gr.res.destroy();
+        resolve();
+      });
+    });
+    upReq.on('upgrade', (upRes, upSocket, upHead) => {
+      upstream.succeeded(target);
+      upSocket.setTimeout(0);
+      let response = `HTTP/1.1 101 ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`;
+      const extra = gr.responseHeaders;
+      for (const name in extra) response += `${name}: ${extra[name]}\r\n`;
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) response += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`;
+      response += `x-request-id: ${gr.requestId}\r\n`;
+      gr.res.detachSocket(socket as Socket);
+      socket.write(response + '\r\n');
+      if (upHead.length > 0) socket.write(upHead);
+      if (head.length > 0) upSocket.write(head);
+      state.sockets.add(socket);
+      const done = () => {
+        state.sockets.delete(socket);
+        socket.destroy();
+        upSocket.destroy();
+      };
+      socket.on('close', done);
+      upSocket.on('close', done);
+      upSocket.on('error', done);
+      socket.on('error', done);
+      socket.pipe(upSocket).pipe(socket);
+      resolve();
+    });
+    upReq.end();
+  });
+}

@@ -1,0 +1,183 @@
+// Starts the gateway role: consumers from the config into storage, the plugin chains and
+// pools compiled (the config file merged with the admin API's stored entities), the
+// listener (with /healthz, /readyz, TLS + HSTS, graceful drain) and WebSocket upgrades,
+// then the admin control (admin listener, config.changed events). Every reload recompiles
+// and swaps the route table atomically: requests in flight finish on the table they
+// started with.
+import type { Redis } from 'ioredis';
+import type { Config, GatewayConfig } from '../config/types.js';
+import { pingRedis } from '../cache/redis.js';
+import type { Clock } from '../core/clock.js';
+import { startListener, type RunningListener } from '../core/listener.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Logger } from '../observability/logger.js';
+import type { Storage } from '../storage/types.js';
+import { addressMatcher } from './addresses.js';
+import { startGatewayControl, withAdminEntities, type GatewayControl } from './admin/index.js';
+import { compileGateway, type RouteTable } from './compile.js';
+import { createConsumerStore, syncConfiguredConsumers, type RunningConsumerStore } from './consumers.js';
+import { createEventBus, type RunningEventBus } from './events.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { headerPolicy } from './mutate/headers.js';
+import { InternalTokenMinter } from './mutate/internal-token.js';
+import { PLUGINS } from './plugins.js';
+import { gatewayHandler, swapTable, upgradeHandler, type GatewayState } from './server.js';
+import type { CompiledRoute, ConsumerStore, EventBus, GatewayDeps, PluginFactory } from './types.js';
+
+export interface GatewayStartDeps {
+  config: Config;
+  storage: Storage;
+  keyring: Keyring;
+  clock: Clock;
+  logger: Logger;
+  redis?: Redis;
+  /** default: the SQL-backed store of src/gateway/consumers.ts */
+  consumers?: ConsumerStore;
+  /** default: Redis pub/sub when `redis` is set, else in-process */
+  events?: EventBus;
+  /** default: the plugin table of src/gateway/plugins.ts (tests add their own) */
+  plugins?: ReadonlyMap<string, PluginFactory>;
+  metrics?: Metrics;
+}
+
+export interface RunningGateway {
+  /** the gateway listener's URL */
+  readonly url: string;
+  /** the admin listener's URL, when `gateway.admin_listen` is set */
+  readonly adminUrl?: string;
+  readonly listener: RunningListener;
+  readonly deps: GatewayDeps;
+  readonly metrics: Metrics;
+  /** the routes of the table in use */
+  readonly routes: readonly CompiledRoute[];
+  /**
+   * A freshly loaded config file (SIGHUP): merged with the admin API's entities, its
+   * consumers synced, services, routes and plugins recompiled, the route table swapped.
+   * Throws (ConfigError) and keeps the running table when the config is bad. Listener
+   * settings (listen, tls, workers, trusted_proxies, forward_auth) need a restart.
+   */
+  reload(config: Config): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function hstsValue(gateway: GatewayConfig): string {
+  const h = gateway.hsts;
+  return `max-age=${h.max_age}${h.include_subdomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}`;
+}
+
+export async function startGateway(deps: GatewayStartDeps): Promise<RunningGateway> {
+  const { config, storage, keyring, clock, logger, redis } = deps;
+  const gw = config.gateway;
+  if (!gw) throw new Error('gateway: the configuration has no gateway section');
+  if (!config.secret) throw new Error('secret: required by the gateway (credential digests, sealed secrets)');
+  const secret = config.secret;
+  const plugins = deps.plugins ?? PLUGINS;
+  const metrics = deps.metrics ?? createMetrics();
+
+  const ownEvents: RunningEventBus | undefined = deps.events ? undefined : createEventBus(redis, logger);
+  const events = deps.events ?? ownEvents!;
+  const ownConsumers: RunningConsumerStore | undefined = deps.consumers
+    ? undefined
+    : createConsumerStore(storage, { secret, clock, logger, events });
+  const consumers = deps.consumers ?? ownConsumers!;
+  const gatewayDeps: GatewayDeps = { storage, keyring, clock, logger, redis, issuer: config.issuer, secret, consumers, events };
+
+  let listener: RunningListener | undefined;
+  let table: RouteTable | undefined;
+  let control: GatewayControl | undefined;
+  try {
+    const merged = await withAdminEntities(storage, config);
+    await syncConfiguredConsumers(storage, merged.gateway!, secret, { now: clock.now() });
+    ownConsumers?.invalidate();
+    table = await compileGateway(merged.gateway!, gatewayDeps, plugins);
+    const trusted = addressMatcher(gw.trusted_proxies);
+    const minter = new InternalTokenMinter({ keyring, issuer: config.issuer, clock, ttl: gw.internal_token_ttl });
+    const port = gw.listen.slice(gw.listen.lastIndexOf(':') + 1);
+    const state: GatewayState = {
+      current: { table, active: 0, retired: false },
+      minter,
+      policy: headerPolicy(trusted, gw.strip_headers, port),
+      trusted,
+      scheme: gw.tls ? 'https' : 'http',
+      hsts: gw.tls ? hstsValue(gw) : null,
+      forwardAuth: gw.forward_auth.enabled ? { path: gw.forward_auth.path, allow: addressMatcher(gw.forward_auth.allow) } : null,
+      logger,
+      metrics,
+      sockets: new Set(),
+    };
+    const readiness: Record<string, () => Promise<void>> = { storage: () => storage.ping() };
+    if (redis) readiness.redis = () => pingRedis(redis);
+    listener = await startListener({ name: 'gateway', listen: gw.listen, tls: gw.tls, handler: gatewayHandler(state), logger, readiness });
+    // Uploads through a gateway may take long: no cap on the whole request, only on headers.
+    listener.server.requestTimeout = 0;
+    listener.server.on('upgrade', upgradeHandler(state));
+    // with port 0 the real port is known only now
+    state.policy = headerPolicy(trusted, gw.strip_headers, new URL(listener.url).port);
+    const running = listener;
+
+    /** Compile a complete configuration and swap it in (the admin control merges before calling). */
+    async function applyConfig(next: Config): Promise<void> {
+      const nextGw = next.gateway;
+      if (!nextGw) throw new Error('gateway: the new configuration has no gateway section');
+      await syncConfiguredConsumers(storage, nextGw, secret, { now: clock.now() });
+      ownConsumers?.invalidate();
+      const nextTable = await compileGateway(nextGw, gatewayDeps, plugins);
+      swapTable(state, nextTable);
+      minter.clear();
+      logger.info({ routes: nextTable.routes.length }, 'gateway configuration applied');
+    }
+
+    control = await startGatewayControl({
+      config,
+      reload: applyConfig,
+      storage,
+      events,
+      clock,
+      logger,
+      metrics,
+      plugins,
+      readiness,
+      applyAtStart: false, // compiled with the stored entities above
+    });
+    const admin = control;
+    // cached internal tokens must not outlive a revocation of what they stand for
+    const unsubscribe = events.subscribe(function onGatewayEvent(event) {
+      if (event.type !== 'config.changed') minter.clear();
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: listener.url,
+      adminUrl: admin.adminUrl,
+      listener,
+      deps: gatewayDeps,
+      metrics,
+      get routes() {
+        return state.current.table.routes;
+      },
+      reload(next: Config) {
+        return admin.reloadFile(next);
+      },
+      close() {
+        closing ??= (async () => {
+          // admin first: no configuration change may land while the gateway drains
+          await admin.close();
+          await running.close();
+          for (const socket of state.sockets) socket.destroy();
+          unsubscribe();
+          await state.current.table.close();
+          ownConsumers?.close();
+          await ownEvents?.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await control?.close();
+    await listener?.close();
+    await table?.close();
+    ownConsumers?.close();
+    await ownEvents?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,120 @@
+// `gateway.workers: 2` with the real `drawbridge start`: two worker processes answer on
+// one port (told apart by the pid in their access-log lines), a killed worker is replaced,
+// and SIGTERM to the primary drains the workers and exits 0.
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnCli, type CliProcess } from '../cli/spawn.js';
+import { freePort, startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
+import { send } from './core-http.js';
+
+interface LogLine {
+  msg?: string;
+  pid?: number;
+  requestId?: string;
+  listener?: string;
+}
+
+function logLines(proc: CliProcess): LogLine[] {
+  return proc.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+async function until<T>(what: string, proc: CliProcess, probe: () => T | undefined, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline || proc.child.exitCode !== null) {
+      throw new Error(`${what} did not happen:\n${proc.stderr}\n${proc.stdout.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Pids of gateway workers that logged "listening", in order. */
+function listeningPids(proc: CliProcess): number[] {
+  return logLines(proc)
+    .filter((l) => l.msg === 'listening' && l.listener === 'gateway' && l.pid !== undefined)
+    .map((l) => l.pid!);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('gateway workers', () => {
+  let dir: string;
+  let up: Upstream;
+  let proc: CliProcess;
+  let gatewayUrl: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'drawbridge-workers-'));
+    up = await startUpstream({ name: 'workers' });
+    const port = await freePort();
+    gatewayUrl = `http://127.0.0.1:${port}`;
+    const file = join(dir, 'drawbridge.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        issuer: 'http://127.0.0.1:9',
+        storage: `sqlite:${join(dir, 'drawbridge.db')}`,
+        secret: TEST_SECRET,
+        log: { level: 'info', pretty: false },
+        gateway: { listen: `127.0.0.1:${port}`, workers: 2, services: [{ name: 'up', url: up.url, routes: [{ paths: ['/'] }] }] },
+      }),
+    );
+    proc = spawnCli(['start', '--config', file], { timeoutMs: 60_000 });
+    await until('two workers listening', proc, () => (listeningPids(proc).length >= 2 ? true : undefined));
+  });
+
+  after(async () => {
+    if (proc && proc.child.exitCode === null) await proc.stop('SIGKILL');
+    for (const pid of proc ? listeningPids(proc) : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await up?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function servedBy(ids: string[]): Promise<Set<number>> {
+    for (const id of ids) assert.equal((await send(`${gatewayUrl}/w`, { headers: { 'x-request-id': id } })).status, 200);
+    const pids = await until('access log lines for every request', proc, () => {
+      const byId = new Map(logLines(proc).filter((l) => l.msg === 'request').map((l) => [l.requestId, l.pid]));
+      return ids.every((id) => byId.has(id)) ? new Set(ids.map((id) => byId.get(id)!)) : undefined;
+    });
+    return pids;
+  }
+
+  it('two worker processes answer on one port', async () => {
+    const workers = listeningPids(proc);
+    assert.equal(new Set(workers).size, 2);
+    assert.ok(!workers.includes(proc.child.pid!), 'the primary does not serve');
+    const pids = await servedBy(Array.from({ length: 12 }, (_, i) => `first-${i}`));
+    assert.deepEqual([...pids].sort(), [...workers].sort());
+  });
+
+  it('a worker that dies is replaced', async () => {
+    const [victim, survivor] = listeningPids(proc);
+    process.kill(victim!, 'SIGKILL');
+    const replacement = await until('a replacement worker', proc, () => listeningPids(proc).find((pid) => pid !== victim && pid !== survivor));
+    const pids = await servedBy(Array.from({ length: 12 }, (_, i) => `second-${i}`));
+    assert.deepEqual([...pids].sort(), [survivor!, replacement].sort());
+  });
+
+  it('SIGTERM to the primary drains the workers and exits 0', async () => {
+    const workers = listeningPids(proc).filter(alive);
+    assert.equal(workers.length, 2);
+    const result = await proc.stop('SIGTERM');
+    assert.equal(result.code, 0, result.stderr);
+    for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} still running`);
+  });
+});
