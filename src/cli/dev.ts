@@ -8,8 +8,13 @@ import type { Config } from '../config/types.js';
 
 export interface DevOptions {
   dir: string;
-  port: number;
   host: string;
+  /** auth server */
+  port: number;
+  gatewayPort: number;
+  adminPort: number;
+  /** the demo microservice behind the gateway */
+  servicePort: number;
 }
 
 export const DEMO_CLIENTS = {
@@ -18,9 +23,16 @@ export const DEMO_CLIENTS = {
   gateway: { id: 'demo-gateway', secret: 'demo-gateway-secret-change-me' },
 } as const;
 
+export const DEMO_CONSUMER = {
+  username: 'demo-partner',
+  apiKey: 'demo-api-key-change-me',
+  basic: { username: 'partner', password: 'partner-password-change-me' },
+  hmac: { keyId: 'demo-hmac', secret: 'demo-hmac-secret-change-me' },
+} as const;
+
 /** The dev master secret: generated on first run, reused after so stored keys stay readable. */
-export function devSecret(dir: string): string {
-  const file = join(dir, 'secret');
+export function devSecret(dir: string, name = 'secret'): string {
+  const file = join(dir, name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dir, { recursive: true });
   const secret = randomToken(32);
@@ -64,36 +76,81 @@ export function devConfig(opts: DevOptions): Config {
         },
       ],
     },
+    gateway: {
+      listen: `${opts.host}:${opts.gatewayPort}`,
+      admin_listen: `${opts.host}:${opts.adminPort}`,
+      admin_token: devSecret(opts.dir, 'admin-token'),
+      services: [
+        {
+          name: 'orders',
+          url: `http://${opts.host}:${opts.servicePort}`,
+          routes: [{ name: 'orders', paths: ['/orders'], strip_path: false }],
+          plugins: [
+            { name: 'key-auth', config: {} },
+            { name: 'basic-auth', config: {} },
+            { name: 'hmac-auth', config: {} },
+            { name: 'jwt', config: { issuers: [{ issuer, jwks_uri: `${issuer}/.well-known/jwks.json` }] } },
+            { name: 'rate-limiting', config: { minute: 600, limit_by: 'credential' } },
+          ],
+        },
+      ],
+      consumers: [
+        {
+          username: DEMO_CONSUMER.username,
+          groups: ['partners'],
+          credentials: {
+            'key-auth': [{ key: DEMO_CONSUMER.apiKey }],
+            'basic-auth': [{ username: DEMO_CONSUMER.basic.username, password: DEMO_CONSUMER.basic.password }],
+            'hmac-auth': [{ key_id: DEMO_CONSUMER.hmac.keyId, secret: DEMO_CONSUMER.hmac.secret }],
+          },
+        },
+      ],
+    },
   });
 }
 
-export function devBanner(config: Config): string {
+export function devBanner(config: Config, serviceUrl: string): string {
   const i = config.issuer;
+  const gw = `http://${config.gateway!.listen}`;
+  const admin = `http://${config.gateway!.admin_listen}`;
+  const authority = config.gateway!.listen;
   const s = DEMO_CLIENTS.service;
   const j = DEMO_CLIENTS.jwt;
   const g = DEMO_CLIENTS.gateway;
+  const c = DEMO_CONSUMER;
+  const sigParams = `("@method" "@authority" "@path");created=$CREATED;keyid="${c.hmac.keyId}";alg="hmac-sha256"`;
   return [
     '',
-    'Drawbridge dev is running (SQLite and keys under ./.drawbridge/; Ctrl-C stops it).',
+    'Drawbridge dev is running (SQLite, keys and secrets under ./.drawbridge/; Ctrl-C stops it).',
     '',
-    `  auth server   ${i}`,
-    `  discovery     ${i}/.well-known/openid-configuration`,
-    `  JWKS          ${i}/.well-known/jwks.json`,
+    `  auth server    ${i}   (discovery: ${i}/.well-known/openid-configuration)`,
+    `  gateway        ${gw}   → service "orders" at ${serviceUrl}`,
+    `  admin API      ${admin}   (Bearer token in ./.drawbridge/admin-token; /metrics)`,
     '',
-    'Demo clients (client_credentials):',
+    'Demo OAuth clients (client_credentials):',
     `  ${s.id} / ${s.secret}   opaque tokens, client_secret_basic`,
     `  ${j.id} / ${j.secret}           JWT (RFC 9068) tokens, client_secret_post`,
-    `  ${g.id} / ${g.secret}   introspects tokens (the gateway will use it)`,
+    `  ${g.id} / ${g.secret}   introspects tokens`,
+    `Demo consumer "${c.username}" (group partners): API key, Basic, HMAC credentials below.`,
     '',
-    'Try it:',
+    'Through the gateway — the service receives only the internal JWT and shows what it verified:',
+    `  curl -s -H 'apikey: ${c.apiKey}' ${gw}/orders`,
+    `  curl -s -u ${c.basic.username}:${c.basic.password} ${gw}/orders`,
+    `  JWT=$(curl -s -d grant_type=client_credentials -d client_id=${j.id} -d client_secret=${j.secret} ${i}/oauth2/token | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')`,
+    `  curl -s -H "Authorization: Bearer $JWT" ${gw}/orders`,
+    '  # HMAC (RFC 9421) signed with openssl:',
+    `  CREATED=$(date +%s); SIG=$(printf '"@method": GET\\n"@authority": ${authority}\\n"@path": /orders\\n"@signature-params": ${sigParams.replace('$CREATED', '%s')}' "$CREATED" | openssl dgst -sha256 -hmac '${c.hmac.secret}' -binary | base64)`,
+    `  curl -s -H "Signature-Input: sig1=${sigParams.replace(/"/g, '\\"')}" -H "Signature: sig1=:$SIG:" ${gw}/orders`,
+    `  curl -s -i ${gw}/orders        # no credential: 401 with every challenge`,
+    '',
+    'The auth server directly:',
     `  curl -s -u ${s.id}:${s.secret} -d grant_type=client_credentials -d scope=orders:read ${i}/oauth2/token`,
-    `  curl -s -d grant_type=client_credentials -d client_id=${j.id} -d client_secret=${j.secret} ${i}/oauth2/token`,
     `  TOKEN=$(curl -s -u ${s.id}:${s.secret} -d grant_type=client_credentials ${i}/oauth2/token | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')`,
     `  curl -s -u ${g.id}:${g.secret} -d token=$TOKEN ${i}/oauth2/introspect`,
     `  curl -s -u ${g.id}:${g.secret} -H 'Accept: application/token-introspection+jwt' -d token=$TOKEN ${i}/oauth2/introspect`,
     `  curl -s -u ${s.id}:${s.secret} -d token=$TOKEN ${i}/oauth2/revoke`,
     '',
-    'The gateway and browser sign-in are not part of this build yet.',
+    'Not in this build yet: browser sign-in and sessions (#3), opaque-token and session routes at the gateway (#5).',
     '',
   ].join('\n');
 }

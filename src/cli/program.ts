@@ -10,8 +10,7 @@ import { registerMigrateCommand } from './commands/migrate.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTokenCommand } from './commands/token.js';
 import { registerUserCommands } from './commands/user.js';
-import { StartupError } from './run.js';
-import { UsageError } from './shared.js';
+import { StartupError, UsageError } from './errors.js';
 
 export function buildProgram(): Command {
   const program = new Command('drawbridge')

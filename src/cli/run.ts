@@ -12,6 +12,7 @@ import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 import { startAuthServer, type RunningAuthServer } from '../auth/start.js';
 import { startGateway, type RunningGateway } from '../gateway/start.js';
+import { StartupError } from './errors.js';
 import type { PluginFactory } from '../gateway/types.js';
 
 export type Role = 'auth' | 'gateway';
@@ -37,13 +38,7 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export class StartupError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.exitCode = exitCode;
-  }
-}
+export { StartupError } from './errors.js';
 
 /** The longest any token signed by a key can live: how long a rotated-out key stays published. */
 export function maxTokenLifetime(config: Config): number {

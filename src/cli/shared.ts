@@ -1,11 +1,10 @@
 // Helpers shared by the CLI commands.
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
-import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 
-/** A wrong flag or argument: exit code 2. */
-export class UsageError extends Error {}
+export { UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 
 export function configPathFrom(opts: { config?: string }): string {
   const file = opts.config ?? process.env.DRAWBRIDGE_CONFIG;
@@ -18,6 +17,8 @@ export function readConfig(opts: { config?: string }): Config {
 }
 
 export async function withStorage<T>(config: Config, fn: (storage: Storage) => Promise<T>, autoMigrate?: boolean): Promise<T> {
+  // loaded on demand: the SQL drivers cost more start-up time than the rest of the CLI
+  const { openStorage } = await import('../storage/open.js');
   const storage = await openStorage(config.storage, autoMigrate === undefined ? {} : { autoMigrate });
   try {
     return await fn(storage);

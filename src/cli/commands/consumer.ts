@@ -4,11 +4,9 @@
 // once (credentials.changed); without it they notice within their cache TTL (30 s).
 import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
-import { Redis } from 'ioredis';
 import type { Config } from '../../config/types.js';
 import { systemClock } from '../../core/clock.js';
 import { randomToken } from '../../core/crypto-util.js';
-import { EVENTS_CHANNEL } from '../../gateway/events.js';
 import {
   CREDENTIAL_PLUGINS,
   credentialKeys,
@@ -207,6 +205,9 @@ async function findConsumer(s: Storage, username: string): Promise<ConsumerRecor
 /** Tells running gateways to drop cached credentials; best effort (they also expire by TTL). */
 async function announce(cfg: Config, username: string): Promise<void> {
   if (!cfg.redis) return;
+  // loaded on demand: only this path needs a Redis client
+  const { Redis } = await import('ioredis');
+  const { EVENTS_CHANNEL } = await import('../../gateway/events.js');
   const redis = new Redis(cfg.redis, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   try {

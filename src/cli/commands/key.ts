@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { systemClock } from '../../core/clock.js';
 import { isSigningAlg } from '../../crypto/algorithms.js';
-import { createLogger } from '../../observability/logger.js';
-import { maxTokenLifetime, openKeyring } from '../run.js';
 import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
 export function registerKeyCommands(program: Command): void {
@@ -36,6 +34,8 @@ export function registerKeyCommands(program: Command): void {
       const cfg = readConfig(opts);
       if (opts.alg !== undefined && !isSigningAlg(opts.alg)) throw new UsageError(`--alg: expected ES256, RS256 or EdDSA, got "${opts.alg}"`);
       const alg = opts.alg ?? cfg.keys.algorithm;
+      const { createLogger } = await import('../../observability/logger.js');
+      const { maxTokenLifetime, openKeyring } = await import('../run.js');
       await withStorage(cfg, async (s) => {
         const keyring = openKeyring({ ...cfg, keys: { ...cfg.keys, refresh_interval: 0 } }, s, systemClock, createLogger({ level: 'silent' }));
         await keyring.start();

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { openStorage } from '../../storage/open.js';
-import { StartupError } from '../run.js';
+import { StartupError } from '../errors.js';
 import { print, readConfig } from '../shared.js';
 
 export function registerMigrateCommand(program: Command): void {
@@ -10,6 +9,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .action(async function migrate(opts: { config?: string }) {
       const cfg = readConfig(opts);
+      const { openStorage } = await import('../../storage/open.js');
       try {
         // open without migrating and without refusing pending migrations, so that
         // migrate() itself applies them and reports what it applied

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { StartupError } from '../run.js';
+import { StartupError } from '../errors.js';
 import { collect, print, readConfig, UsageError } from '../shared.js';
 
 interface TokenOptions {

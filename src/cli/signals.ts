@@ -1,0 +1,65 @@
+// Process signals of a serving command. SIGTERM / SIGINT: stop accepting, drain in-flight
+// requests, close pools, exit 0 — within a deadline, whatever happens to stdout (a closed
+// log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config.
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import type { Running } from './run.js';
+
+const DRAIN_DEADLINE_MS = 25_000;
+
+export function stopOnSignals(running: Running): void {
+  // a reader that went away (EPIPE) must not turn logging into a crash or a hang
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      // a second signal means "now"
+      process.exit(1);
+    }
+    stopping = true;
+    safeLog(() => running.logger.info({ signal }, 'shutting down: draining in-flight requests'));
+    setTimeout(() => {
+      safeLog(() => running.logger.error('shutdown deadline passed; exiting'));
+      process.exit(1);
+    }, DRAIN_DEADLINE_MS).unref();
+    running.close().then(
+      () => {
+        safeLog(() => running.logger.info('stopped'));
+        process.exit(0);
+      },
+      (err: unknown) => {
+        safeLog(() => running.logger.error({ err }, 'shutdown failed'));
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** SIGHUP: re-read the config file and reload the gateway's services, routes, plugins and consumers. */
+export function reloadOnHangup(running: Running, file: string): void {
+  process.on('SIGHUP', () => {
+    const gateway = running.gateway;
+    if (!gateway) return;
+    let next: Config;
+    try {
+      next = loadConfig(file);
+    } catch (err) {
+      running.logger.error({ err: (err as Error).message }, 'reload: config file rejected; keeping the running configuration');
+      return;
+    }
+    gateway.reload(next).catch((err: unknown) => {
+      running.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
+    });
+  });
+}
+
+function safeLog(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // logging is best effort while stopping
+  }
+}

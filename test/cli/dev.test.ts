@@ -1,0 +1,72 @@
+// `drawbridge dev` (what `npm start` runs): auth server, gateway and the demo service on
+// embedded defaults; the printed edge credentials work through the gateway.
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../helpers/auth-server.js';
+import { spawnCli, waitForReady, type CliProcess } from './spawn.js';
+
+describe('drawbridge dev', () => {
+  let dir: string;
+  let proc: CliProcess;
+  let auth: string;
+  let gateway: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'drawbridge-dev-'));
+    const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    auth = `http://127.0.0.1:${p1}`;
+    gateway = `http://127.0.0.1:${p2}`;
+    proc = spawnCli(['dev', '--dir', join(dir, 'state'), '--port', String(p1), '--gateway-port', String(p2), '--admin-port', String(p3), '--service-port', String(p4)]);
+    await waitForReady(`${gateway}/readyz`, proc);
+    await waitForReady(`${auth}/readyz`, proc);
+  });
+
+  after(async () => {
+    await proc?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints the URLs, the demo credentials and curl lines', async () => {
+    for (let i = 0; i < 50 && !proc.stdout.includes('Not in this build yet'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(proc.stdout, new RegExp(`gateway +${gateway}`));
+    assert.match(proc.stdout, /curl -s -H 'apikey: demo-api-key-change-me'/);
+    assert.match(proc.stdout, /curl -s -u partner:partner-password-change-me/);
+    assert.match(proc.stdout, /Signature-Input: sig1=/);
+  });
+
+  it('the demo API key reaches the demo service, which verifies the internal JWT', async () => {
+    const res = await fetch(`${gateway}/orders`, { headers: { apikey: 'demo-api-key-change-me' } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { caller: { auth_method: string; consumer: string }; internal_token: { claims: { iss: string; aud: string } } };
+    assert.equal(body.caller.auth_method, 'key-auth');
+    assert.equal(body.caller.consumer, 'demo-partner');
+    assert.equal(body.internal_token.claims.iss, auth);
+    assert.equal(body.internal_token.claims.aud, 'orders');
+  });
+
+  it('a JWT from the demo client works at the gateway; no credential is 401 with every challenge', async () => {
+    const tokenRes = await fetch(`${auth}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&client_id=demo-jwt&client_secret=demo-jwt-secret-change-me',
+    });
+    assert.equal(tokenRes.status, 200);
+    const { access_token } = (await tokenRes.json()) as { access_token: string };
+    const ok = await fetch(`${gateway}/orders`, { headers: { authorization: `Bearer ${access_token}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as { caller: { auth_method: string } }).caller.auth_method, 'jwt');
+    const denied = await fetch(`${gateway}/orders`);
+    assert.equal(denied.status, 401);
+    const challenges = denied.headers.get('www-authenticate') ?? '';
+    for (const scheme of ['Key', 'Basic', 'Signature', 'Bearer']) assert.match(challenges, new RegExp(`(^|, )${scheme} realm=`));
+    await denied.arrayBuffer();
+  });
+
+  it('SIGTERM drains and exits 0', async () => {
+    const result = await proc.stop('SIGTERM');
+    assert.equal(result.code, 0, result.stderr);
+  });
+});
