@@ -8,6 +8,7 @@ import {
   renderConfigReference,
   replaceConfigReference,
 } from '../src/config/doc.js';
+import { PLUGIN_REFERENCE_END, PLUGIN_REFERENCE_START, renderPluginReference } from '../src/gateway/plugin-doc.js';
 
 // Runs as dist/scripts/gen-config-doc.js, two levels below the repository root.
 const readmePath = fileURLToPath(new URL('../../README.md', import.meta.url));
@@ -16,7 +17,8 @@ function main(argv: string[]): number {
   const check = argv.includes('--check');
   const reference = renderConfigReference();
   const current = existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : undefined;
-  const next = current === undefined ? newReadmeWithReference(reference) : replaceConfigReference(current, reference);
+  const withConfig = current === undefined ? newReadmeWithReference(reference) : replaceConfigReference(current, reference);
+  const next = withConfig === undefined ? undefined : replaceBlock(withConfig, PLUGIN_REFERENCE_START, PLUGIN_REFERENCE_END, renderPluginReference());
   if (next === undefined) {
     console.error(`${readmePath}: no <!-- config-reference:start --> … <!-- config-reference:end --> block to replace`);
     return 1;
@@ -32,6 +34,14 @@ function main(argv: string[]): number {
   writeFileSync(readmePath, next);
   console.log(`${readmePath}: config reference ${current === undefined ? 'written (new file)' : 'updated'}`);
   return 0;
+}
+
+/** The plugin reference block, replaced when the markers are there (left alone otherwise). */
+function replaceBlock(text: string, start: string, end: string, body: string): string {
+  const a = text.indexOf(start);
+  const b = text.indexOf(end, a);
+  if (a < 0 || b < 0) return text;
+  return text.slice(0, a + start.length) + '\n' + body + '\n' + text.slice(b);
 }
 
 process.exitCode = main(process.argv.slice(2));

@@ -27,12 +27,16 @@ function defaultCell(field: Field<unknown>): string {
   return field.spec.required ? '**required**' : '—';
 }
 
+/** One markdown table row per key path under `field` (used for plugin references too). */
+export function renderFieldRows(field: Field<unknown>, prefix = ''): string[] {
+  return collectRows(field, prefix).map(
+    ({ path, field: f }) => `| \`${path}\` | ${cell(f.spec.type)} | ${cell(defaultCell(f))} | ${cell(f.spec.doc)} |`,
+  );
+}
+
 /** Markdown: a short guide to the value formats, then one table row per key path. */
 export function renderConfigReference(): string {
-  const rows = collectRows(configSchema, '').map(
-    ({ path, field }) =>
-      `| \`${path}\` | ${cell(field.spec.type)} | ${cell(defaultCell(field))} | ${cell(field.spec.doc)} |`,
-  );
+  const rows = renderFieldRows(configSchema);
   return [
     '<!-- Generated from src/config/schema.ts by `npm run docs:config`; edit the schema, not this block. -->',
     '',

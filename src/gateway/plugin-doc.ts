@@ -1,0 +1,56 @@
+// The plugin reference in README.md, generated from each plugin's own config schema so the
+// two cannot disagree (`npm run docs:config` writes it; a test compares).
+import { renderFieldRows } from '../config/doc.js';
+import type { Field } from '../config/schema.js';
+import { basicAuthConfigSchema } from './authn/basic-auth.js';
+import { hmacAuthConfigSchema } from './authn/hmac-auth.js';
+import { jwtConfigSchema } from './authn/jwt.js';
+import { keyAuthConfigSchema } from './authn/key-auth.js';
+import { aclConfigSchema } from './authz/acl.js';
+import { scopesConfigSchema } from './authz/scopes.js';
+import { corsConfigSchema } from './limits/cors.js';
+import { rateLimitingConfigSchema } from './limits/rate-limiting.js';
+import { requestSizeLimitingConfigSchema } from './limits/request-size-limiting.js';
+import { PLUGINS } from './plugins.js';
+
+export const PLUGIN_REFERENCE_START = '<!-- plugin-reference:start -->';
+export const PLUGIN_REFERENCE_END = '<!-- plugin-reference:end -->';
+
+interface PluginDoc {
+  name: string;
+  stage: string;
+  summary: string;
+  schema: Field<unknown>;
+}
+
+export const PLUGIN_DOCS: readonly PluginDoc[] = [
+  { name: 'key-auth', stage: 'authenticate', summary: 'API keys of consumers, from a header (or the query string when allowed).', schema: keyAuthConfigSchema },
+  { name: 'basic-auth', stage: 'authenticate', summary: 'HTTP Basic (RFC 7617) against consumer credentials hashed with argon2id.', schema: basicAuthConfigSchema },
+  { name: 'hmac-auth', stage: 'authenticate', summary: 'HTTP Message Signatures (RFC 9421, hmac-sha256) with Content-Digest (RFC 9530); Kong\'s legacy `hmac` scheme when enabled.', schema: hmacAuthConfigSchema },
+  { name: 'jwt', stage: 'authenticate', summary: 'JWTs from trusted issuers, verified against their JWKS (asymmetric algorithms only).', schema: jwtConfigSchema },
+  { name: 'acl', stage: 'authorize', summary: 'Allow or deny by consumer / token groups.', schema: aclConfigSchema },
+  { name: 'scopes', stage: 'authorize', summary: 'Required scopes per route and method (403 insufficient_scope).', schema: scopesConfigSchema },
+  { name: 'rate-limiting', stage: 'limit', summary: 'Sliding-window limits per second/minute/hour/day, local or atomic in Redis (one Lua script).', schema: rateLimitingConfigSchema },
+  { name: 'request-size-limiting', stage: 'intercept', summary: 'Refuses bodies over a size (413), by Content-Length or while streaming.', schema: requestSizeLimitingConfigSchema },
+  { name: 'cors', stage: 'intercept', summary: 'CORS: answers preflights before authentication, adds the allow headers.', schema: corsConfigSchema },
+];
+
+export function renderPluginReference(): string {
+  const out = [
+    '<!-- Generated from the plugins\' config schemas by `npm run docs:config`; edit the schemas, not this block. -->',
+    '',
+    'Each plugin is `{ name, enabled, config }` at `gateway.plugins` (global), `gateway.services[].plugins` or',
+    '`gateway.services[].routes[].plugins`; the most specific one of a name wins. Unknown keys are an error.',
+  ];
+  for (const p of PLUGIN_DOCS) {
+    out.push('', `### \`${p.name}\` (${p.stage})`, '', p.summary, '', '| Key | Type | Default | Description |', '| --- | --- | --- | --- |');
+    out.push(...renderFieldRows(p.schema, 'config'));
+  }
+  return out.join('\n');
+}
+
+/** Names in the plugin table that the reference does not document (a test keeps this empty). */
+export function undocumentedPlugins(): string[] {
+  const documented = new Set(PLUGIN_DOCS.map((p) => p.name));
+  return [...PLUGINS.keys()].filter((n) => !documented.has(n));
+}
