@@ -8,10 +8,13 @@
 //   BENCH_DURATION     seconds measured per scenario and server (default 5)
 //   BENCH_WARMUP       seconds of checked warm-up before each measurement (default 1.5)
 //   BENCH_CONNECTIONS  concurrent keep-alive connections (default 32)
-//   BENCH_SERVERS      comma list of drawbridge,oidc-provider,floor (default all three;
+//   BENCH_SERVERS      comma list of drawbridge,drawbridge-sqlite,oidc-provider,floor (default all;
+//                      drawbridge-sqlite is Drawbridge on a SQLite file instead of memory:;
 //                      floor is a reference, see bench/servers/floor.ts)
 //   BENCH_SCENARIOS    comma list of token-opaque,token-jwt,introspect (default all)
 //   BENCH_GOAL         required Drawbridge / oidc-provider ratio (default 2)
+//   BENCH_ROUNDS       measure every server this many times per scenario, in turn, and report
+//                      the median of each figure (default 1; 3 or more on a busy machine)
 //   BENCH_PROFILE      1 (= drawbridge), all, or a comma list of servers: run those children with
 //                      --cpu-prof; profiles go to bench/results/profiles/<server>/ (see profile-summary.ts)
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,7 +37,7 @@ import { runPhase, sendOnce, type PhaseResult, type RequestSpec, type ResponseCh
 
 // ---------------------------------------------------------------------------- settings
 
-const SERVER_NAMES = ['drawbridge', 'oidc-provider', 'floor'] as const;
+const SERVER_NAMES = ['drawbridge', 'drawbridge-sqlite', 'oidc-provider', 'floor'] as const;
 type ServerName = (typeof SERVER_NAMES)[number];
 const SCENARIO_IDS = ['token-opaque', 'token-jwt', 'introspect'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
@@ -73,6 +76,7 @@ const settings = {
   warmupSec: numberEnv('BENCH_WARMUP', 1.5, 0.2),
   connections: Math.round(numberEnv('BENCH_CONNECTIONS', 32, 1)),
   goal: numberEnv('BENCH_GOAL', 2, 0),
+  rounds: Math.round(numberEnv('BENCH_ROUNDS', 1, 1)),
   servers: listEnv('BENCH_SERVERS', SERVER_NAMES),
   scenarios: listEnv('BENCH_SCENARIOS', SCENARIO_IDS),
   profile: profiledServers(process.env.BENCH_PROFILE),
@@ -105,15 +109,22 @@ function freePort(): Promise<number> {
 
 let currentScenario = 'startup';
 
+/** Child script and its arguments after the port: drawbridge-sqlite is the drawbridge child on a file. */
+function childOf(name: ServerName): { script: string; args: string[] } {
+  if (name === 'drawbridge-sqlite') return { script: 'drawbridge', args: ['sqlite'] };
+  return { script: name, args: [] };
+}
+
 async function startServer(name: ServerName): Promise<ServerHandle> {
   const port = await freePort();
-  const script = fileURLToPath(new URL(`./servers/${name}.js`, import.meta.url));
+  const { script: scriptName, args } = childOf(name);
+  const script = fileURLToPath(new URL(`./servers/${scriptName}.js`, import.meta.url));
   const nodeArgs: string[] = [];
   if (settings.profile.includes(name)) {
     mkdirSync(`${PROFILE_DIR}/${name}`, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`, `--cpu-prof-name=${currentScenario}-${Date.now()}.cpuprofile`);
   }
-  const child = spawn(process.execPath, [...nodeArgs, script, String(port)], {
+  const child = spawn(process.execPath, [...nodeArgs, script, String(port), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -416,6 +427,8 @@ interface Summary {
   scenario: ScenarioId;
   title: string;
   ratio?: number;
+  /** drawbridge-sqlite req/s ÷ oidc-provider req/s (informational: not the like-for-like pair) */
+  sqliteRatio?: number;
   /** oidc-provider CPU µs/req ÷ Drawbridge CPU µs/req */
   cpuRatio?: number;
   /** floor req/s ÷ oidc-provider req/s: the most any Node.js server could reach here */
@@ -437,7 +450,7 @@ function report(results: Results, versions: Partial<Record<ServerName, string>>)
       if (m.loadCpuPct >= 90) saturated = true;
       rows.push([
         first ? s.title : '',
-        name === 'floor' ? 'floor (reference)' : name,
+        name === 'floor' ? 'floor (reference)' : name === 'drawbridge-sqlite' ? 'drawbridge (sqlite: file)' : name,
         fmtInt(m.rps),
         fmtMs(m.latencyMs.p50),
         fmtMs(m.latencyMs.p99),
@@ -448,25 +461,31 @@ function report(results: Results, versions: Partial<Record<ServerName, string>>)
       first = false;
     }
     const d = r.drawbridge;
+    const q = r['drawbridge-sqlite'];
     const o = r['oidc-provider'];
     const summary: Summary = { scenario: id, title: s.title };
     const f = r.floor;
     if (f && o) summary.headroom = f.rps / o.rps;
+    const x = (n: number | undefined) => (n === undefined ? '-' : `${n.toFixed(2)}×`);
+    const ratioRow = (label: string, m: Measured, other: Measured) => [
+      '',
+      label,
+      x(m.rps / other.rps),
+      x(other.latencyMs.p50 / m.latencyMs.p50),
+      x(other.latencyMs.p99 / m.latencyMs.p99),
+      x(m.serverCpuUsPerReq && other.serverCpuUsPerReq ? other.serverCpuUsPerReq / m.serverCpuUsPerReq : undefined),
+      '',
+      '',
+    ];
     if (d && o) {
       summary.ratio = d.rps / o.rps;
       summary.goalMet = summary.ratio >= settings.goal;
       summary.cpuRatio = d.serverCpuUsPerReq && o.serverCpuUsPerReq ? o.serverCpuUsPerReq / d.serverCpuUsPerReq : undefined;
-      const x = (n: number | undefined) => (n === undefined ? '-' : `${n.toFixed(2)}×`);
-      rows.push([
-        '',
-        'ratio (drawbridge better if > 1)',
-        x(summary.ratio),
-        x(o.latencyMs.p50 / d.latencyMs.p50),
-        x(o.latencyMs.p99 / d.latencyMs.p99),
-        x(summary.cpuRatio),
-        '',
-        '',
-      ]);
+      rows.push(ratioRow('ratio (drawbridge better if > 1)', d, o));
+    }
+    if (q && o) {
+      summary.sqliteRatio = q.rps / o.rps;
+      rows.push(ratioRow('ratio, sqlite: file ÷ oidc-provider', q, o));
     }
     rows.push(['', '', '', '', '', '', '', '']);
     summaries.push(summary);
@@ -479,7 +498,9 @@ function report(results: Results, versions: Partial<Record<ServerName, string>>)
     `Drawbridge ${versions.drawbridge ?? '-'} vs oidc-provider ${versions['oidc-provider'] ?? '-'} · Node ${process.version} · ${cpuCount} CPU(s) (${cpus()[0]?.model.trim() ?? 'unknown'})`,
   );
   console.log(
-    `${settings.connections} keep-alive connections · ${settings.warmupSec} s checked warm-up + ${settings.durationSec} s measured per scenario and server · each server alone in its own process`,
+    `${settings.connections} keep-alive connections · ${settings.warmupSec} s checked warm-up + ${settings.durationSec} s measured per scenario and server` +
+      (settings.rounds > 1 ? ` · ${settings.rounds} rounds, medians shown` : '') +
+      ' · each server alone in its own process',
   );
   console.log('');
   console.log(table(rows, [false, false, true, true, true, true, true, true]));
@@ -487,6 +508,9 @@ function report(results: Results, versions: Partial<Record<ServerName, string>>)
   console.log('ratio row: req/s is Drawbridge ÷ oidc-provider; latency and CPU µs/req are oidc-provider ÷ Drawbridge.');
   console.log('CPU µs/req: server process CPU time per request, the figure least disturbed by other load on the machine.');
   console.log('floor: the same protocol work in bare node:http + node:crypto + a Map; not a product, a measure of the room there is.');
+  if (settings.servers.includes('drawbridge-sqlite')) {
+    console.log('drawbridge (sqlite: file): the same Drawbridge on its embedded default storage, a SQLite file (WAL); shown for honesty, not part of the goal.');
+  }
   console.log('');
   console.log(`Goal: Drawbridge ≥ ${settings.goal}× oidc-provider in req/s on each scenario`);
   for (const s of summaries) {
@@ -495,6 +519,7 @@ function report(results: Results, versions: Partial<Record<ServerName, string>>)
       const notes: string[] = [];
       if (s.cpuRatio !== undefined) notes.push(`CPU per request ${s.cpuRatio.toFixed(2)}×`);
       if (s.headroom !== undefined) notes.push(`floor reaches ${s.headroom.toFixed(2)}× oidc-provider`);
+      if (s.sqliteRatio !== undefined) notes.push(`on a SQLite file ${s.sqliteRatio.toFixed(2)}×`);
       const tail = notes.length > 0 ? `  (${notes.join('; ')})` : '';
       console.log(`  ${s.title.padEnd(38)} ${s.ratio.toFixed(2)}×  ${s.goalMet ? 'MET    ' : 'NOT MET'}${tail}`);
     }
@@ -515,31 +540,64 @@ function report(results: Results, versions: Partial<Record<ServerName, string>>)
 
 // ---------------------------------------------------------------------------- main
 
+/** The median of each figure over several rounds (one round: that round). */
+function medianOf(rounds: Measured[]): Measured {
+  const median = (pick: (m: Measured) => number | undefined): number | undefined => {
+    const values = rounds.map(pick).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    if (values.length === 0) return undefined;
+    const mid = values.length >> 1;
+    return values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+  };
+  if (rounds.length === 1) return rounds[0]!;
+  return {
+    rps: median((m) => m.rps)!,
+    requests: median((m) => m.requests)!,
+    latencyMs: {
+      p50: median((m) => m.latencyMs.p50)!,
+      p90: median((m) => m.latencyMs.p90)!,
+      p99: median((m) => m.latencyMs.p99)!,
+      max: median((m) => m.latencyMs.max)!,
+      mean: median((m) => m.latencyMs.mean)!,
+    },
+    serverCpuPct: median((m) => m.serverCpuPct),
+    serverCpuUsPerReq: median((m) => m.serverCpuUsPerReq),
+    loadCpuPct: median((m) => m.loadCpuPct)!,
+    warmupRequests: median((m) => m.warmupRequests)!,
+  };
+}
+
 async function main(): Promise<void> {
   const results: Results = {};
+  const rounds: Partial<Record<ScenarioId, Partial<Record<ServerName, Measured[]>>>> = {};
   const versions: Partial<Record<ServerName, string>> = {};
   const started = Date.now();
   // Scenario by scenario, each server freshly started and measured alone, one right after the
-  // other: both face the same machine conditions, and each starts with an empty store.
+  // other: both face the same machine conditions, and each starts with an empty store. With
+  // several rounds the servers take turns (A B C, A B C, …), so a burst of outside load hits
+  // one round of one server rather than all of it.
   for (const id of settings.scenarios) {
-    for (const name of settings.servers) {
-      process.stderr.write(`[bench] ${id}: ${name}…`);
-      currentScenario = id;
-      const srv = await startServer(name);
-      versions[name] = srv.info.version;
-      try {
-        const m = await measure(srv, SCENARIOS[id]);
-        (results[id] ??= {})[name] = m;
-        process.stderr.write(` ${fmtInt(m.rps)} req/s\n`);
-      } catch (err) {
-        process.stderr.write(' failed\n');
-        if (err instanceof BenchAbort) {
-          const tail = srv.stderrTail();
-          if (tail !== '') err.message += `\n--- ${name} stderr (tail) ---\n${tail}`;
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const name of settings.servers) {
+        const label = settings.rounds > 1 ? ` (round ${round}/${settings.rounds})` : '';
+        process.stderr.write(`[bench] ${id}: ${name}${label}…`);
+        currentScenario = id;
+        const srv = await startServer(name);
+        versions[name] = srv.info.version;
+        try {
+          const m = await measure(srv, SCENARIOS[id]);
+          ((rounds[id] ??= {})[name] ??= []).push(m);
+          (results[id] ??= {})[name] = medianOf(rounds[id]![name]!);
+          process.stderr.write(` ${fmtInt(m.rps)} req/s\n`);
+        } catch (err) {
+          process.stderr.write(' failed\n');
+          if (err instanceof BenchAbort) {
+            const tail = srv.stderrTail();
+            if (tail !== '') err.message += `\n--- ${name} stderr (tail) ---\n${tail}`;
+          }
+          throw err;
+        } finally {
+          await stopServer(srv);
         }
-        throw err;
-      } finally {
-        await stopServer(srv);
       }
     }
   }
@@ -556,6 +614,7 @@ async function main(): Promise<void> {
       warmup_s: settings.warmupSec,
       connections: settings.connections,
       goal_ratio: settings.goal,
+      rounds: settings.rounds,
     },
     versions,
     scenarios: settings.scenarios.map((id) => {
@@ -564,10 +623,12 @@ async function main(): Promise<void> {
         id,
         title: sum.title,
         ratio: sum.ratio ?? null,
+        sqlite_file_ratio: sum.sqliteRatio ?? null,
         cpu_per_request_ratio: sum.cpuRatio ?? null,
         floor_headroom: sum.headroom ?? null,
         goal_met: sum.goalMet ?? null,
         servers: results[id] ?? {},
+        ...(settings.rounds > 1 ? { rounds: rounds[id] ?? {} } : {}),
       };
     }),
     all_goals_met: summaries.every((s) => s.goalMet === true),

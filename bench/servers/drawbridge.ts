@@ -1,7 +1,11 @@
 // Child entry point: Drawbridge's auth server on 127.0.0.1:PORT, started through its public
-// code (validateConfig + run), `memory:` storage, ES256 keys, logging silenced.
-//   node dist/bench/servers/drawbridge.js PORT
-import { readFileSync } from 'node:fs';
+// code (validateConfig + run), ES256 keys, logging silenced. Storage is `memory:` (like
+// oidc-provider's in-memory adapter), or with `sqlite` a SQLite file in a fresh temporary
+// directory (the embedded default; the `drawbridge-sqlite` rows of the report).
+//   node dist/bench/servers/drawbridge.js PORT [memory|sqlite]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { validateConfig } from '../../src/config/index.js';
 import { run } from '../../src/cli/run.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -19,6 +23,12 @@ import {
 
 const port = portFromArgv();
 const issuer = `http://127.0.0.1:${port}`;
+const storageKind = process.argv[3] ?? 'memory';
+if (storageKind !== 'memory' && storageKind !== 'sqlite') {
+  process.stderr.write(`unknown storage "${storageKind}": expected memory or sqlite\n`);
+  process.exit(2);
+}
+const dataDir = storageKind === 'sqlite' ? mkdtempSync(join(tmpdir(), 'drawbridge-bench-')) : undefined;
 
 function client(clientId: string, format: 'opaque' | 'jwt'): Record<string, unknown> {
   return {
@@ -34,7 +44,7 @@ function client(clientId: string, format: 'opaque' | 'jwt'): Record<string, unkn
 
 const config = validateConfig({
   issuer,
-  storage: 'memory:',
+  storage: dataDir === undefined ? 'memory:' : `sqlite:${join(dataDir, 'drawbridge.db')}`,
   secret: 'bench-master-secret-0123456789abcdef-0123456789abcdef',
   keys: { algorithm: 'ES256' },
   log: { level: 'silent' },
@@ -46,11 +56,14 @@ const config = validateConfig({
 });
 
 const running = await run(config, { logger: silentLogger() });
-closeOnSignal(() => running.close());
+closeOnSignal(async () => {
+  await running.close();
+  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+});
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 announceReady({
-  server: 'drawbridge',
+  server: dataDir === undefined ? 'drawbridge' : 'drawbridge-sqlite',
   version: pkg.version,
   issuer,
   tokenPath: '/oauth2/token',

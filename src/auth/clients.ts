@@ -1,15 +1,39 @@
-// Clients as the auth server uses them: the stored record plus lookups prepared once.
+// Clients as the auth server uses them: the stored record plus lookups prepared once, and
+// the in-process cache that keeps them ready between requests.
 import type { ClientConfig, GrantType } from '../config/types.js';
 import { sha256Hex } from '../core/crypto-util.js';
-import type { ClientRecord, RecordSource } from '../storage/types.js';
+import type { ClientRecord, ClientRepo, RecordSource } from '../storage/types.js';
+import { resourceError } from './scope.js';
 
-export interface Client extends ClientRecord {
+export interface Client extends Readonly<ClientRecord> {
   scopeSet: ReadonlySet<string>;
   grantSet: ReadonlySet<GrantType>;
+  /** SHA-256 of the client secret as bytes (secret_hash decoded once); null: no usable secret */
+  secretDigest: Buffer | null;
+  /** the configured audiences that are valid resource indicators; null: any resource allowed */
+  resourceSet: ReadonlySet<string> | null;
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+
+/** Built once per cache fill, then shared by every request: frozen so none can change it. */
 export function toClient(rec: ClientRecord): Client {
-  return { ...rec, scopeSet: new Set(rec.scopes), grantSet: new Set(rec.grant_types) };
+  return Object.freeze({
+    ...rec,
+    redirect_uris: frozenCopy(rec.redirect_uris),
+    grant_types: frozenCopy(rec.grant_types),
+    scopes: frozenCopy(rec.scopes),
+    default_scopes: frozenCopy(rec.default_scopes),
+    audiences: rec.audiences && frozenCopy(rec.audiences),
+    scopeSet: new Set(rec.scopes),
+    grantSet: new Set(rec.grant_types),
+    secretDigest: rec.secret_hash !== null && SHA256_HEX.test(rec.secret_hash) ? Buffer.from(rec.secret_hash, 'hex') : null,
+    resourceSet: rec.audiences === null ? null : new Set(rec.audiences.filter((a) => resourceError(a) === undefined)),
+  });
+}
+
+function frozenCopy<T>(list: readonly T[]): T[] {
+  return Object.freeze([...list]) as T[];
 }
 
 export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, now: number): ClientRecord {
@@ -31,4 +55,107 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
     created_at: now,
     updated_at: now,
   };
+}
+
+export interface ClientCacheOptions {
+  /** How long an entry is used without asking storage again, in ms: the staleness bound. */
+  ttlMs: number;
+  /**
+   * Changes whenever stored clients may have changed (storage's clientsChangeStamp): an entry
+   * read under an older stamp is read again. Without it only the TTL bounds staleness.
+   */
+  changeStamp?: () => number;
+  /** known clients kept (default 10 000) */
+  maxClients?: number;
+  /** unknown client_ids remembered as unknown (default 1 000) */
+  maxUnknown?: number;
+  nowMs?: () => number;
+}
+
+interface Entry {
+  client: Client | null;
+  stamp: number;
+  expiresAt: number;
+}
+
+/**
+ * Ready-built Clients by client_id. Every token and introspection request authenticates a
+ * client; reading and preparing it from SQL each time was a quarter of a request's CPU.
+ * Entries live `ttlMs` (so changes made by another process, e.g. `drawbridge client delete`,
+ * apply within that time, sooner where the change stamp notices them) and unknown ids are
+ * cached too (bounded), so a flood of made-up client_ids does not reach the database.
+ */
+export class ClientCache {
+  readonly #repo: ClientRepo;
+  readonly #ttlMs: number;
+  readonly #stamp: () => number;
+  readonly #nowMs: () => number;
+  readonly #maxClients: number;
+  readonly #maxUnknown: number;
+  readonly #clients = new Map<string, Entry>();
+  readonly #unknown = new Map<string, Entry>();
+  /** loads under way, shared by concurrent requests for the same id and stamp */
+  readonly #loading = new Map<string, { stamp: number; promise: Promise<Client | null> }>();
+
+  constructor(repo: ClientRepo, opts: ClientCacheOptions) {
+    this.#repo = repo;
+    this.#ttlMs = opts.ttlMs;
+    this.#stamp = opts.changeStamp ?? (() => 0);
+    this.#nowMs = opts.nowMs ?? Date.now;
+    this.#maxClients = opts.maxClients ?? 10_000;
+    this.#maxUnknown = opts.maxUnknown ?? 1_000;
+  }
+
+  /**
+   * The cached answer, synchronously, so the hot path awaits nothing: the Client, null when
+   * it is known not to exist, undefined when it must be loaded (not cached, or stale).
+   */
+  peek(clientId: string): Client | null | undefined {
+    const entry = this.#clients.get(clientId) ?? this.#unknown.get(clientId);
+    if (entry === undefined || entry.expiresAt <= this.#nowMs() || entry.stamp !== this.#stamp()) return undefined;
+    return entry.client;
+  }
+
+  /** Reads the client from storage and caches the answer. */
+  load(clientId: string): Promise<Client | null> {
+    // the stamp is read before the query: a change committed meanwhile makes the entry stale
+    const stamp = this.#stamp();
+    const pending = this.#loading.get(clientId);
+    if (pending !== undefined && pending.stamp === stamp) return pending.promise;
+    const promise = this.#read(clientId, stamp);
+    this.#loading.set(clientId, { stamp, promise });
+    return promise;
+  }
+
+  /** peek, or load when there is nothing fresh */
+  async get(clientId: string): Promise<Client | null> {
+    const cached = this.peek(clientId);
+    return cached !== undefined ? cached : this.load(clientId);
+  }
+
+  /** Forgets everything (e.g. after a change this process made outside storage.clients). */
+  clear(): void {
+    this.#clients.clear();
+    this.#unknown.clear();
+  }
+
+  async #read(clientId: string, stamp: number): Promise<Client | null> {
+    try {
+      const rec = await this.#repo.get(clientId);
+      const client = rec ? toClient(rec) : null;
+      this.#store(clientId, { client, stamp, expiresAt: this.#nowMs() + this.#ttlMs });
+      return client;
+    } finally {
+      if (this.#loading.get(clientId)?.stamp === stamp) this.#loading.delete(clientId);
+    }
+  }
+
+  #store(clientId: string, entry: Entry): void {
+    const [into, other, max] = entry.client ? [this.#clients, this.#unknown, this.#maxClients] : [this.#unknown, this.#clients, this.#maxUnknown];
+    other.delete(clientId);
+    // re-inserted at the end, so the first key is the one refreshed longest ago: evict it
+    into.delete(clientId);
+    if (into.size >= max) into.delete(into.keys().next().value!);
+    into.set(clientId, entry);
+  }
 }

@@ -5,6 +5,8 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { Storage } from '../storage/types.js';
 import type { WindowCounter } from '../cache/counter.js';
+import type { ClientCache } from './clients.js';
+import type { AuthEvents } from './events.js';
 
 export interface Endpoints {
   issuer: string;
@@ -12,6 +14,8 @@ export interface Endpoints {
   introspection: string;
   revocation: string;
   jwks: string;
+  authorization: string;
+  userinfo: string;
 }
 
 export interface AuthContext {
@@ -24,6 +28,10 @@ export interface AuthContext {
   endpoints: Endpoints;
   /** failed client authentications per client and per IP */
   failures: WindowCounter;
+  /** ready-built clients by client_id, fresh within a couple of seconds (see clients.ts) */
+  clients: ClientCache;
+  /** revocations announced to every gateway (no-op without Redis or an in-process gateway) */
+  events: AuthEvents;
 }
 
 export function endpointsFor(issuer: string): Endpoints {
@@ -33,6 +41,8 @@ export function endpointsFor(issuer: string): Endpoints {
     introspection: `${issuer}/oauth2/introspect`,
     revocation: `${issuer}/oauth2/revoke`,
     jwks: `${issuer}/.well-known/jwks.json`,
+    authorization: `${issuer}/oauth2/authorize`,
+    userinfo: `${issuer}/oauth2/userinfo`,
   };
 }
 

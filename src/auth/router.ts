@@ -3,11 +3,13 @@ import { methodNotAllowed, notFound } from '../core/errors.js';
 import type { Handler } from '../core/listener.js';
 import type { AuthContext } from './context.js';
 import { pathOf } from './context.js';
+import { authorizationEndpoint } from './endpoints/authorize/index.js';
 import { discoveryEndpoint } from './endpoints/discovery.js';
 import { introspectionEndpoint } from './endpoints/introspect.js';
 import { jwksEndpoint } from './endpoints/jwks.js';
 import { revocationEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
+import { userinfoEndpoint } from './endpoints/userinfo.js';
 import type { Endpoint } from './endpoints/types.js';
 
 export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
@@ -25,18 +27,22 @@ export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
   routes.set(pathOf(e.token), tokenEndpoint);
   routes.set(pathOf(e.introspection), introspectionEndpoint);
   routes.set(pathOf(e.revocation), revocationEndpoint);
+  routes.set(pathOf(e.authorization), authorizationEndpoint);
+  routes.set(pathOf(e.userinfo), userinfoEndpoint);
   return routes;
 }
 
 export function authHandler(ctx: AuthContext): Handler {
   const routes = authRoutes(ctx);
-  return async function routeAuthRequest(req, res, rc) {
+  // Not async: the endpoint's promise is handed on as it is (one promise fewer per request);
+  // the errors thrown here reach the listener's try/catch all the same.
+  return function routeAuthRequest(req, res, rc) {
     const endpoint = routes.get(rc.path);
     if (!endpoint) throw notFound(`no endpoint at ${rc.path}`);
     if (!endpoint.methods.includes(req.method ?? '')) {
       req.resume();
       throw methodNotAllowed(endpoint.methods);
     }
-    await endpoint.handle(ctx, req, res, rc);
+    return endpoint.handle(ctx, req, res, rc);
   };
 }

@@ -23,17 +23,24 @@ export function grantedScopes(client: Client, requested: string | undefined): st
 export function requestedResources(client: Client, params: FormParams): string[] {
   const resources = params.all('resource');
   for (const r of resources) {
-    let url: URL;
-    try {
-      url = new URL(r);
-    } catch {
-      throw invalidTarget(`resource "${r}" is not an absolute URI`);
-    }
-    if (url.hash !== '' || r.includes('#')) throw invalidTarget(`resource "${r}" must not contain a fragment`);
-    if (client.audiences !== null && !client.audiences.includes(r)) {
-      throw invalidTarget(`resource "${r}" is not allowed for this client`);
-    }
+    // a configured audience was checked when the client was prepared: no URL parsing per request
+    if (client.resourceSet?.has(r)) continue;
+    const problem = resourceError(r);
+    if (problem !== undefined) throw invalidTarget(problem);
+    if (client.resourceSet !== null) throw invalidTarget(`resource "${r}" is not allowed for this client`);
   }
-  if (new Set(resources).size !== resources.length) throw invalidRequest('parameter "resource" repeats a value');
+  if (resources.length > 1 && new Set(resources).size !== resources.length) throw invalidRequest('parameter "resource" repeats a value');
   return resources;
+}
+
+/** Why `r` is not a valid resource indicator (RFC 8707 §2), or undefined when it is one. */
+export function resourceError(r: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(r);
+  } catch {
+    return `resource "${r}" is not an absolute URI`;
+  }
+  if (url.hash !== '' || r.includes('#')) return `resource "${r}" must not contain a fragment`;
+  return undefined;
 }

@@ -4,14 +4,18 @@ import type { Redis } from 'ioredis';
 import type { AuthConfig, Config } from '../config/types.js';
 import { memoryCounter, redisCounter } from '../cache/counter.js';
 import { pingRedis } from '../cache/redis.js';
+import type { EventBus } from '../cache/events.js';
 import type { Clock } from '../core/clock.js';
 import { startListener, type RunningListener } from '../core/listener.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { Storage } from '../storage/types.js';
-import { clientRecordFromConfig } from './clients.js';
+import { clientsChangeStamp } from '../storage/open.js';
+import { ClientCache, clientRecordFromConfig } from './clients.js';
 import { endpointsFor, type AuthContext } from './context.js';
+import { createAuthEvents } from './events.js';
 import { authHandler } from './router.js';
+import { syncConfiguredUsers } from './users/sync.js';
 
 export interface AuthServerDeps {
   config: Config;
@@ -20,6 +24,8 @@ export interface AuthServerDeps {
   clock: Clock;
   logger: Logger;
   redis?: Redis;
+  /** the process's event bus when a gateway runs in this process too (revocations reach it without Redis) */
+  events?: EventBus;
 }
 
 export interface RunningAuthServer {
@@ -28,9 +34,20 @@ export interface RunningAuthServer {
   close(): Promise<void>;
 }
 
+/**
+ * How long a cached client is used without reading it again, at most: changes made by another
+ * process apply within this time (SQLite notices them sooner, see clientsChangeStamp).
+ */
+export const CLIENT_CACHE_MAX_TTL_MS = 2000;
+
 export function createAuthContext(deps: AuthServerDeps): AuthContext {
   const auth = deps.config.auth;
   if (!auth) throw new Error('auth: the configuration has no auth section');
+  const clients = new ClientCache(deps.storage.clients, {
+    // as fresh as the signing keys (keys.refresh_interval), and never older than 2 s
+    ttlMs: Math.min(deps.config.keys.refresh_interval * 1000, CLIENT_CACHE_MAX_TTL_MS),
+    changeStamp: clientsChangeStamp(deps.storage),
+  });
   return {
     config: deps.config,
     auth,
@@ -40,6 +57,8 @@ export function createAuthContext(deps: AuthServerDeps): AuthContext {
     logger: deps.logger,
     endpoints: endpointsFor(deps.config.issuer),
     failures: deps.redis ? redisCounter(deps.redis) : memoryCounter(),
+    clients,
+    events: createAuthEvents({ bus: deps.events, redis: deps.redis, logger: deps.logger }),
   };
 }
 
@@ -52,6 +71,7 @@ export async function syncConfiguredClients(storage: Storage, auth: AuthConfig, 
 export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuthServer> {
   const ctx = createAuthContext(deps);
   await syncConfiguredClients(deps.storage, ctx.auth, deps.clock.now());
+  await syncConfiguredUsers(deps.storage, ctx.auth, deps.clock.now(), deps.logger);
   for (const c of ctx.auth.clients) {
     if (c.grant_types.includes('password') || c.grant_types.includes('implicit')) {
       deps.logger.warn({ client_id: c.client_id }, 'legacy grant enabled for client; RFC 9700 says not to use it');
@@ -69,7 +89,7 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
   });
   const housekeeping = setInterval(() => {
     const now = deps.clock.now();
-    Promise.all([deps.storage.tokens.deleteExpired(now - 60), deps.storage.jtis.deleteExpired(now), deps.storage.keys.retireExpired(now)]).catch(
+    Promise.all([deps.storage.tokens.deleteExpired(now - 60), deps.storage.jtis.deleteExpired(now), deps.storage.keys.retireExpired(now), deps.storage.ssoSessions.deleteExpired(now), deps.storage.authCodes.deleteExpired(now - 60)]).catch(
       (err) => deps.logger.warn({ err: (err as Error).message }, 'housekeeping failed'),
     );
   }, 60_000);

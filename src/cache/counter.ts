@@ -1,11 +1,25 @@
 // Windowed counters for throttling: in-process, or in Redis so every instance agrees.
 import type { Redis } from 'ioredis';
 
+export interface WindowState {
+  count: number;
+  /** seconds until the window resets (0 when nothing counted) */
+  resetIn: number;
+}
+
 export interface WindowCounter {
   /** current count and seconds until the window resets (0 when nothing counted) */
   peek(key: string): Promise<{ count: number; resetIn: number }>;
+  /**
+   * The first of `keys` (in order) whose count has reached `limit`, or undefined: what every
+   * authenticated request asks before anything else. One round trip to Redis; in process a
+   * plain value, so the request path has nothing to await.
+   */
+  firstAtLimit(keys: readonly string[], limit: number): WindowState | undefined | Promise<WindowState | undefined>;
   /** add one and return the new count */
   hit(key: string, windowSeconds: number): Promise<{ count: number; resetIn: number }>;
+  /** forget the key's window (e.g. a successful login clears its failures) */
+  reset(key: string): Promise<void>;
 }
 
 export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
@@ -24,6 +38,15 @@ export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
       if (!e || e.resetAt <= now) return { count: 0, resetIn: 0 };
       return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
     },
+    firstAtLimit(keys, limit) {
+      if (entries.size === 0) return undefined; // no failures anywhere: the usual case
+      const now = nowMs();
+      for (const key of keys) {
+        const e = entries.get(key);
+        if (e && e.resetAt > now && e.count >= limit) return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
+      }
+      return undefined;
+    },
     async hit(key, windowSeconds) {
       const now = nowMs();
       sweep(now);
@@ -34,6 +57,9 @@ export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
       }
       e.count++;
       return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
+    },
+    async reset(key) {
+      entries.delete(key);
     },
   };
 }
@@ -52,9 +78,23 @@ export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): Window
       ];
       return v === null ? { count: 0, resetIn: 0 } : { count: Number(v), resetIn: Math.max(0, ttl) / 1000 };
     },
+    async firstAtLimit(keys, limit) {
+      const multi = redis.multi();
+      for (const key of keys) multi.get(prefix + key).pttl(prefix + key);
+      const replies = (await multi.exec()) as Array<[unknown, string | number | null]>;
+      for (let i = 0; i < keys.length; i++) {
+        const v = replies[2 * i]![1];
+        const ttl = replies[2 * i + 1]![1] as number;
+        if (v !== null && Number(v) >= limit) return { count: Number(v), resetIn: Math.max(0, ttl) / 1000 };
+      }
+      return undefined;
+    },
     async hit(key, windowSeconds) {
       const [count, ttl] = (await redis.eval(HIT_SCRIPT, 1, prefix + key, String(windowSeconds * 1000))) as [number, number];
       return { count, resetIn: Math.max(0, ttl) / 1000 };
+    },
+    async reset(key) {
+      await redis.del(prefix + key);
     },
   };
 }

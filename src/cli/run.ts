@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis';
 import { ConfigError } from '../config/schema.js';
 import type { Config } from '../config/types.js';
+import { createEventBus } from '../cache/events.js';
 import { connectRedis } from '../cache/redis.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { Keyring } from '../crypto/keyring.js';
@@ -79,16 +80,20 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   }
   const redis = config.redis ? connectRedis(config.redis, logger) : undefined;
   const keyring = openKeyring(config, storage, clock, logger);
+  // both roles in one process share one bus, so revocations reach the gateway even without Redis
+  const events = roles.includes('auth') && roles.includes('gateway') ? createEventBus(redis, logger) : undefined;
   let auth: RunningAuthServer | undefined;
   let gateway: RunningGateway | undefined;
   try {
     await keyring.start();
-    if (roles.includes('auth')) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis });
+    if (roles.includes('auth')) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis, events });
     if (roles.includes('gateway')) {
-      gateway = await startGateway({ config, storage, keyring, clock, logger, redis, plugins: opts.gatewayPlugins });
+      gateway = await startGateway({ config, storage, keyring, clock, logger, redis, events, plugins: opts.gatewayPlugins });
     }
   } catch (err) {
     await auth?.close();
+    await gateway?.close();
+    await events?.close();
     keyring.stop();
     redis?.disconnect();
     await storage.close();
@@ -108,6 +113,7 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
       closing ??= (async () => {
         // both listeners drain at once: neither role waits on the other
         await Promise.all([gateway?.close(), auth?.close()]);
+        await events?.close();
         keyring.stop();
         if (redis) await redis.quit().catch(() => redis.disconnect());
         await storage.close();

@@ -6,6 +6,8 @@ import { isIP } from 'node:net';
 import type {
   AccessTokenFormat,
   AuthConfig,
+  SsoSessionsConfig,
+  BrandingConfig,
   BruteForceConfig,
   ClientAuthMethod,
   ClientConfig,
@@ -407,6 +409,11 @@ const argon2idHash = format('PHC string', 'an argon2id PHC string starting with 
 const httpPath = format('path', 'a path starting with /, or a regex starting with ~', (text) =>
   text.startsWith('/') || (text.startsWith('~') && isRegex(text.slice(1))) ? text : undefined,
 );
+const hexColor = format('color', 'a hex color like #2f5bea', (text) => (/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(text) ? text : undefined));
+// the pages' CSP allows images from 'self' and data: only: no external assets
+const logoUrl = format('logo URL', 'a data:image/… URL or a same-origin path starting with /', (text) =>
+  /^data:image\/(png|gif|jpeg|webp|svg\+xml)[;,]/.test(text) || /^\/(?!\/)[^\s"'<>\\]*$/.test(text) ? text : undefined,
+);
 const routeId = format('id', 'letters, digits, ".", "_" or "-"', (text) => (/^[A-Za-z0-9._-]+$/.test(text) ? text : undefined));
 const ipOrCidr = format('IP or CIDR', 'an IP address or CIDR like 10.0.0.0/8', (text) => (parseCidr(text) ? text : undefined));
 const headerName = format('header', 'a header name (or a prefix ending in *)', (text) =>
@@ -553,6 +560,9 @@ const client = object<ClientConfig>(
       .doc('`opaque` (the gateway swaps it for a JWT) or `jwt` (RFC 9068, readable by resource servers).'),
     access_token_ttl: duration(1).optional().doc('Overrides `auth.access_token_ttl` for this client.'),
     audiences: list(str()).optional().doc('Resource indicators (RFC 8707) the client may ask for; absent: any.'),
+    consent: oneOf(['ask', 'skip'] as const)
+      .optional()
+      .doc('`skip`: a first-party client whose users are never shown the consent page; absent: `ask`.'),
   },
   checkClient,
 );
@@ -607,6 +617,12 @@ const auth = object<AuthConfig>({
   tls: tls.optional().doc('Serve HTTPS with this certificate; absent: plain HTTP (behind a TLS proxy).'),
   access_token_ttl: duration(1).default('10m').doc('Lifetime of access tokens.'),
   refresh_token_ttl: duration(1).default('30d').doc('Lifetime of refresh tokens.'),
+  refresh_token_idle_ttl: duration(1)
+    .default('7d')
+    .doc('A refresh token unused for this long is dead (each use rotates it and starts the period anew).'),
+  refresh_grace_period: duration(0)
+    .default('10s')
+    .doc('After a refresh, repeats of the old token within this period get the same new pair (concurrent refreshes); later ones revoke the family.'),
   introspection_jwt_ttl: duration(1).default('60s').doc('Lifetime of JWT introspection responses (RFC 9701).'),
   max_body_size: size(1).default('64kb').doc('Largest accepted request body.'),
   client_auth_throttle: object<AuthConfig['client_auth_throttle']>({
@@ -623,6 +639,19 @@ const auth = object<AuthConfig>({
   brute_force: bruteForce
     .optional()
     .doc('Login protection per username and per IP: growing delays, then a temporary lockout; absent: the defaults below.'),
+  sessions: object<SsoSessionsConfig>({
+    idle_timeout: duration(1).default('30m').doc('An SSO session unused for this long ends (the user logs in again).'),
+    absolute_timeout: duration(1).default('12h').doc('An SSO session ends this long after login, however much it is used.'),
+  })
+    .optional()
+    .doc('SSO sessions at the auth server (the login cookie); absent: the defaults below.'),
+  branding: object<BrandingConfig>({
+    product_name: str().default('Drawbridge').doc('Name shown in page titles and headings.'),
+    primary_color: hexColor.default('#2f5bea').doc('Color of the buttons.'),
+    logo_url: logoUrl.optional().doc('Logo above each page: a `data:image/…` URL or a same-origin path (`/logo.svg`); never an external URL.'),
+  })
+    .optional()
+    .doc('Look of the login, consent and error pages; absent: the defaults below.'),
 });
 
 const plugin = object<PluginConfig>({

@@ -39,6 +39,7 @@ export interface ClientConfig {
   access_token_format: AccessTokenFormat; // default opaque
   access_token_ttl?: number; // overrides auth.access_token_ttl
   audiences?: string[]; // resource indicators (RFC 8707) this client may ask for; default: any
+  consent?: 'ask' | 'skip'; // skip: a first-party client, no consent page; default ask
 }
 
 export interface UserConfig {
@@ -70,6 +71,8 @@ export interface AuthConfig {
   tls?: TlsConfig;
   access_token_ttl: number; // default 600
   refresh_token_ttl: number; // default 30d
+  refresh_token_idle_ttl: number; // seconds unused before a refresh token dies, default 7d
+  refresh_grace_period: number; // seconds a rotated refresh token still gets the same new pair, default 10
   introspection_jwt_ttl: number; // lifetime of an RFC 9701 response, default 60
   max_body_size: number; // bytes, default 65536
   client_auth_throttle: {
@@ -80,6 +83,19 @@ export interface AuthConfig {
   users: UserConfig[];
   password_policy?: PasswordPolicyConfig; // absent: the defaults (defaultPasswordPolicy())
   brute_force?: BruteForceConfig; // absent: the defaults (defaultBruteForce())
+  sessions?: SsoSessionsConfig; // absent: idle 30m, absolute 12h
+  branding?: BrandingConfig; // login, consent and error pages; absent: Drawbridge's own
+}
+
+export interface BrandingConfig {
+  product_name: string; // default Drawbridge
+  primary_color: string; // #rgb or #rrggbb, default #2f5bea
+  logo_url?: string; // a data: URL or a same-origin path (/…); nothing external
+}
+
+export interface SsoSessionsConfig {
+  idle_timeout: number; // seconds without use that end an SSO session, default 30m
+  absolute_timeout: number; // seconds after login that end it whatever the use, default 12h
 }
 
 export interface ServiceRouteConfig {

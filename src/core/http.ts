@@ -85,6 +85,9 @@ export function parseForm(body: string): FormParams {
 }
 
 export function decodeFormComponent(s: string): string {
+  // Most names and values need no decoding (grant_type, scopes, tokens): without '%' and
+  // '+', decoding changes nothing and cannot fail, so skip the regex and decodeURIComponent.
+  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {

@@ -9,18 +9,37 @@ import type { Metrics } from './metrics.js';
 import { ChallengeError } from './respond.js';
 import type { ConsumerRef, GatewayRequest, Identity } from './types.js';
 
-/** Runs the chain; true when an interceptor already answered (e.g. a CORS preflight). Throws GatewayError to refuse. */
-export async function runPipeline(gr: GatewayRequest, metrics: Metrics): Promise<boolean> {
+/**
+ * Runs the chain; true when an interceptor already answered (e.g. a CORS preflight). Throws
+ * (or rejects with) GatewayError to refuse. A route without plugins answers synchronously,
+ * and stages that answer synchronously (cache hits) are not awaited: no microtask per stage.
+ */
+export function runPipeline(gr: GatewayRequest, metrics: Metrics): boolean | Promise<boolean> {
+  const route = gr.route;
+  if (route.interceptors.length === 0 && route.authenticators.length === 0 && route.authorizers.length === 0 && route.limiters.length === 0) {
+    return false;
+  }
+  return runChain(gr, metrics);
+}
+
+async function runChain(gr: GatewayRequest, metrics: Metrics): Promise<boolean> {
   const route = gr.route;
   const interceptors = route.interceptors;
   for (let i = 0; i < interceptors.length; i++) {
-    if (await interceptors[i]!.intercept(gr)) return true;
+    const answered = interceptors[i]!.intercept(gr);
+    if (answered === true || (answered !== false && (await answered))) return true;
   }
   if (route.authenticators.length > 0) await authenticate(gr, metrics);
   const authorizers = route.authorizers;
-  for (let i = 0; i < authorizers.length; i++) await authorizers[i]!.authorize(gr);
+  for (let i = 0; i < authorizers.length; i++) {
+    const pending = authorizers[i]!.authorize(gr);
+    if (pending !== undefined) await pending;
+  }
   const limiters = route.limiters;
-  for (let i = 0; i < limiters.length; i++) await limiters[i]!.limit(gr);
+  for (let i = 0; i < limiters.length; i++) {
+    const pending = limiters[i]!.limit(gr);
+    if (pending !== undefined) await pending;
+  }
   return false;
 }
 
@@ -28,7 +47,8 @@ async function authenticate(gr: GatewayRequest, metrics: Metrics): Promise<void>
   const route = gr.route;
   const authenticators = route.authenticators;
   for (let i = 0; i < authenticators.length; i++) {
-    const result = await authenticators[i]!.authenticate(gr);
+    const pending = authenticators[i]!.authenticate(gr);
+    const result = pending instanceof Promise ? await pending : pending;
     if (result.kind === 'skip') continue;
     if (result.kind === 'ok') {
       gr.identity = result.identity;

@@ -6,6 +6,7 @@ import { basicAuthConfigSchema } from './authn/basic-auth.js';
 import { hmacAuthConfigSchema } from './authn/hmac-auth.js';
 import { jwtConfigSchema } from './authn/jwt.js';
 import { keyAuthConfigSchema } from './authn/key-auth.js';
+import { introspectionConfigSchema } from './authn/oauth2-introspection.js';
 import { aclConfigSchema } from './authz/acl.js';
 import { scopesConfigSchema } from './authz/scopes.js';
 import { corsConfigSchema } from './limits/cors.js';
@@ -28,6 +29,7 @@ export const PLUGIN_DOCS: readonly PluginDoc[] = [
   { name: 'basic-auth', stage: 'authenticate', summary: 'HTTP Basic (RFC 7617) against consumer credentials hashed with argon2id.', schema: basicAuthConfigSchema },
   { name: 'hmac-auth', stage: 'authenticate', summary: 'HTTP Message Signatures (RFC 9421, hmac-sha256) with Content-Digest (RFC 9530); Kong\'s legacy `hmac` scheme when enabled.', schema: hmacAuthConfigSchema },
   { name: 'jwt', stage: 'authenticate', summary: 'JWTs from trusted issuers, verified against their JWKS (asymmetric algorithms only).', schema: jwtConfigSchema },
+  { name: 'oauth2-introspection', stage: 'authenticate', summary: 'Phantom tokens: opaque bearer tokens introspected at the issuer (RFC 7662, signed RFC 9701 responses), cached until expiry and evicted by revocation events.', schema: introspectionConfigSchema },
   { name: 'acl', stage: 'authorize', summary: 'Allow or deny by consumer / token groups.', schema: aclConfigSchema },
   { name: 'scopes', stage: 'authorize', summary: 'Required scopes per route and method (403 insufficient_scope).', schema: scopesConfigSchema },
   { name: 'rate-limiting', stage: 'limit', summary: 'Sliding-window limits per second/minute/hour/day, local or atomic in Redis (one Lua script).', schema: rateLimitingConfigSchema },

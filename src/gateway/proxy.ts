@@ -155,8 +155,8 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   readonly #extra: Record<string, string>;
   #resolve: (() => void) | null;
   #reject: ((err: unknown) => void) | null;
-  #abort: ((err?: Error) => void) | null = null;
   #onClose: (() => void) | null = null;
+  #resume: (() => void) | null = null;
 
   constructor(res: ServerResponse, extra: Record<string, string>, resolve: () => void, reject: (err: unknown) => void) {
     this.#res = res;
@@ -166,13 +166,13 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
     if (this.#onClose === null) {
       // the client hung up: stop the upstream exchange too
+      const res = this.#res;
       this.#onClose = () => {
-        if (!this.#res.writableFinished) this.#abort?.();
+        if (!res.writableFinished) abort();
       };
-      this.#res.once('close', this.#onClose);
+      res.on('close', this.#onClose);
     }
     if (this.#res.destroyed) abort();
   }
@@ -207,19 +207,27 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     }
     if (listed !== null) for (const name of listed) delete headers[name];
     res.writeHead(statusCode, statusText || undefined, headers);
-    res.on('drain', resume);
-    return !res.writableNeedDrain;
+    // nothing is written yet: a 'drain' listener is added only when a write says "full"
+    this.#resume = resume;
+    return true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.#res.write(chunk);
+    const res = this.#res;
+    if (res.write(chunk)) return true;
+    if (this.#resume !== null) res.once('drain', this.#resume);
+    return false;
   }
 
   onComplete(): void {
     this.#cleanup();
     const resolve = this.#resolve;
     this.#resolve = this.#reject = null;
-    this.#res.end(() => resolve?.());
+    // the upstream exchange is over: the request is done once the response is handed to
+    // the socket (waiting for 'finish' would only add a listener per request, and a
+    // client that disconnects mid-flush would leave the promise pending)
+    this.#res.end();
+    resolve?.();
   }
 
   onError(err: Error): void {
@@ -236,6 +244,6 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   }
 
   #cleanup(): void {
-    if (this.#onClose !== null) this.#res.off('close', this.#onClose);
+    if (this.#onClose !== null) this.#res.removeListener('close', this.#onClose);
   }
 }

@@ -99,7 +99,8 @@ async function serve(
     const match = table.router.match(method, host, path, req.headers);
     if (match === undefined) throw notFoundError();
     gr = createRequest(state, req, res, requestId, method, path, query, host, match);
-    if (await runPipeline(gr, state.metrics)) return;
+    const answered = runPipeline(gr, state.metrics);
+    if (answered === true || (answered !== false && (await answered))) return;
     if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
     const stripped = gr.route.stripPath ? match.matched : '';
     await proxyRequest(gr, {
@@ -242,7 +243,8 @@ async function serveUpgrade(
     const match = table.router.match(method, host, path, req.headers);
     if (match === undefined) throw notFoundError();
     gr = createRequest(state, req, res, requestId, method, path, query, host, match);
-    if (await runPipeline(gr, state.metrics)) return;
+    const answered = runPipeline(gr, state.metrics);
+    if (answered === true || (answered !== false && (await answered))) return;
     if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
     const upstream = match.entry.payload;
     const target = upstream.pick();

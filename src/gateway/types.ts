@@ -3,6 +3,7 @@
 // → limit → mutate — and is proxied upstream with the internal JWT (ARCHITECTURE §5).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
+import type { EventBus } from '../cache/events.js';
 import type { Clock } from '../core/clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
@@ -183,17 +184,6 @@ export interface ConsumerStore {
   byUsername(username: string): Promise<ConsumerRef | undefined>;
 }
 
-export type GatewayEvent =
-  | { type: 'token.revoked'; digest?: string; jti?: string }
-  | { type: 'session.revoked'; sid: string }
-  | { type: 'user.revoked'; sub: string }
-  | { type: 'client.revoked'; client_id: string }
-  | { type: 'credentials.changed'; consumer?: string }
-  | { type: 'config.changed' };
-
-export interface EventBus {
-  publish(event: GatewayEvent): Promise<void>;
-  subscribe(listener: (event: GatewayEvent) => void): () => void;
-}
+export type { EventBus, GatewayEvent } from '../cache/events.js';
 
 export type { IncomingMessage, ServerResponse };

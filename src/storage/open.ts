@@ -15,6 +15,9 @@ import { SqlJtiRepo } from './repos/jtis.js';
 import { SqlKeyRepo } from './repos/keys.js';
 import { SqlTokenRepo } from './repos/tokens.js';
 import { SqlUserRepo } from './repos/users.js';
+import { SqlAuthCodeRepo } from './repos/auth-codes.js';
+import { SqlConsentRepo } from './repos/consents.js';
+import { SqlSsoSessionRepo } from './repos/sso-sessions.js';
 import { MemoryJtiRepo } from './memory/jtis.js';
 import { MemoryTokenRepo } from './memory/tokens.js';
 import type { SqlHandle } from './schema.js';
@@ -110,6 +113,9 @@ function createStorage(handle: SqlHandle, memory: boolean): Storage {
     consumers: new SqlConsumerRepo(handle.db),
     credentials: new SqlCredentialRepo(handle.db),
     entities: new SqlEntityRepo(handle.db),
+    ssoSessions: new SqlSsoSessionRepo(handle.db),
+    authCodes: new SqlAuthCodeRepo(handle.db),
+    consents: new SqlConsentRepo(handle.db),
     migrate: () => migrateToLatest(handle),
     async ping() {
       await sql`select 1`.execute(handle.db);

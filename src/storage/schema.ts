@@ -50,6 +50,11 @@ export interface TokensTable {
   expires_at: number;
   revoked_at: number | null;
   extra: JsonText | null;
+  // refresh tokens (migration 0005); NULL for access tokens
+  idle_expires_at?: number | null;
+  session_id?: string | null;
+  rotated_at?: number | null;
+  replacement?: string | null;
 }
 
 export interface JtisTable {
@@ -98,6 +103,43 @@ export interface GatewayEntitiesTable {
   updated_at: number;
 }
 
+// migration 0006 (authorization code flow)
+export interface SsoSessionsTable {
+  id: string;
+  user_id: string;
+  auth_time: number;
+  amr: JsonText;
+  acr: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+export interface AuthCodesTable {
+  digest: string;
+  id: string;
+  client_id: string;
+  redirect_uri: string;
+  scope: string;
+  nonce: string | null;
+  code_challenge: string;
+  user_id: string;
+  sid: string | null;
+  auth_time: number;
+  amr: JsonText;
+  acr: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface ConsentsTable {
+  user_id: string;
+  client_id: string;
+  scope: string;
+  updated_at: number;
+}
+
 export interface Database {
   clients: ClientsTable;
   signing_keys: SigningKeysTable;
@@ -107,6 +149,9 @@ export interface Database {
   consumers: ConsumersTable;
   credentials: CredentialsTable;
   gateway_entities: GatewayEntitiesTable;
+  sso_sessions: SsoSessionsTable;
+  auth_codes: AuthCodesTable;
+  consents: ConsentsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -84,6 +84,20 @@ export interface TokenRecord {
   revoked_at: number | null;
   /** free-form extra claims (e.g. username, sid, act) */
   extra: Record<string, unknown> | null;
+  /** refresh tokens only (migration 0005); absent on access tokens */
+  refresh?: RefreshTokenState;
+}
+
+/** Rotation state of a refresh token (RFC 9700 §4.14.2). */
+export interface RefreshTokenState {
+  /** dead when unused until then (never later than expires_at, the absolute lifetime) */
+  idle_expires_at: number;
+  /** the SSO session it may not outlive (no offline_access); null: not bound to a session */
+  session_id: string | null;
+  /** when it was exchanged for a new pair; null: not yet */
+  rotated_at: number | null;
+  /** that new pair's token response, sealed; served again to repeats within the grace window */
+  replacement: string | null;
 }
 
 export interface TokenRepo {
@@ -95,6 +109,12 @@ export interface TokenRepo {
   revokeByGrant(grantId: string, at: number): Promise<number>;
   revokeByClient(clientId: string, at: number): Promise<number>;
   revokeBySubject(sub: string, at: number): Promise<number>;
+  /**
+   * Refresh rotation, atomically: when the token is neither rotated nor revoked, sets
+   * rotated_at and revoked_at to `at` and stores the sealed replacement; false otherwise
+   * (another request rotated it first, or it is revoked). Exactly one of concurrent callers wins.
+   */
+  rotateRefresh(digest: string, at: number, replacement: string): Promise<boolean>;
   /** delete rows with expires_at < now; returns how many */
   deleteExpired(now: number): Promise<number>;
 }
@@ -248,6 +268,75 @@ export interface EntityRepo {
   delete(kind: EntityKind, id: string): Promise<boolean>;
 }
 
+// ─── Authorization code flow (migration 0006) ───
+
+/** An SSO session at the auth server (the login behind the `drawbridge_sso` cookie). */
+export interface SsoSessionRecord {
+  /** base64url SHA-256 of the cookie value; the value itself is never stored */
+  id: string;
+  user_id: string;
+  auth_time: number;
+  amr: string[];
+  acr: string | null;
+  created_at: number;
+  last_seen_at: number;
+  /** absolute end, whatever the activity */
+  expires_at: number;
+}
+
+export interface SsoSessionRepo {
+  insert(rec: SsoSessionRecord): Promise<void>;
+  get(id: string): Promise<SsoSessionRecord | undefined>;
+  /** sets last_seen_at; false when there is no such session */
+  touch(id: string, at: number): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+  /** every session of a user (logout everywhere, user deletion); returns how many */
+  deleteByUser(userId: string): Promise<number>;
+  /** delete sessions with expires_at <= now; returns how many */
+  deleteExpired(now: number): Promise<number>;
+}
+
+/** An authorization code, stored by digest. */
+export interface AuthCodeRecord {
+  /** base64url SHA-256 of the code */
+  digest: string;
+  /** the grant id: every token issued from the code carries it as grant_id */
+  id: string;
+  client_id: string;
+  redirect_uri: string;
+  scope: string;
+  nonce: string | null;
+  /** PKCE S256 challenge */
+  code_challenge: string;
+  user_id: string;
+  /** the SSO session's id (a digest) */
+  sid: string | null;
+  auth_time: number;
+  amr: string[];
+  acr: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface AuthCodeRepo {
+  insert(rec: AuthCodeRecord): Promise<void>;
+  /**
+   * Marks the code used at `at`, atomically. `first` is true for exactly one caller; a later
+   * call returns the record with `first: false` (a replay). undefined when unknown.
+   */
+  consume(digest: string, at: number): Promise<{ code: AuthCodeRecord; first: boolean } | undefined>;
+  deleteExpired(now: number): Promise<number>;
+}
+
+export interface ConsentRepo {
+  /** the scopes this user granted this client so far; [] when none */
+  get(userId: string, clientId: string): Promise<string[]>;
+  /** adds scopes to what the user granted the client */
+  grant(userId: string, clientId: string, scopes: string[], at: number): Promise<void>;
+  revoke(userId: string, clientId: string): Promise<boolean>;
+}
+
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
   readonly clients: ClientRepo;
@@ -258,6 +347,9 @@ export interface Storage {
   readonly consumers: ConsumerRepo;
   readonly credentials: CredentialRepo;
   readonly entities: EntityRepo;
+  readonly ssoSessions: SsoSessionRepo;
+  readonly authCodes: AuthCodeRepo;
+  readonly consents: ConsentRepo;
   /** apply pending migrations; returns names applied */
   migrate(): Promise<string[]>;
   /** cheap round trip for /readyz */

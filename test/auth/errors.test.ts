@@ -220,8 +220,12 @@ describe('auth server error responses', () => {
       await expectError(await postForm(token, { grant_type: 'urn:example:nope' }, auth()), 400, 'unsupported_grant_type');
     });
 
-    it('a grant type this build does not offer (password) → unsupported_grant_type', async () => {
-      await expectError(await postForm(token, { grant_type: 'password', username: 'a', password: 'b' }, auth()), 400, 'unsupported_grant_type');
+    it('a grant type this build does not offer → unsupported_grant_type', async () => {
+      await expectError(await postForm(token, { grant_type: 'urn:example:unknown', username: 'a', password: 'b' }, auth()), 400, 'unsupported_grant_type');
+    });
+
+    it('the password grant for a client that does not list it → unauthorized_client', async () => {
+      await expectError(await postForm(token, { grant_type: 'password', username: 'a', password: 'b' }, auth()), 400, 'unauthorized_client');
     });
 
     it('a grant the client may not use → unauthorized_client', async () => {

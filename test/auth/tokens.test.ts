@@ -311,20 +311,23 @@ describe('access tokens', () => {
       assert.equal(oidc.introspection_endpoint, `${i}/oauth2/introspect`);
       assert.equal(oidc.revocation_endpoint, `${i}/oauth2/revoke`);
       assert.equal(oidc.jwks_uri, `${i}/.well-known/jwks.json`);
-      assert.deepEqual(oidc.grant_types_supported, ['client_credentials']);
+      assert.deepEqual([...(oidc.grant_types_supported as string[])].sort(), ['authorization_code', 'client_credentials', 'password', 'refresh_token']);
       const confidential = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
-      assert.deepEqual([...(oidc.token_endpoint_auth_methods_supported as string[])].sort(), confidential);
+      assert.deepEqual([...(oidc.token_endpoint_auth_methods_supported as string[])].sort(), [...confidential, 'none'].sort());
       assert.deepEqual([...(oidc.introspection_endpoint_auth_methods_supported as string[])].sort(), confidential);
       assert.deepEqual([...(oidc.revocation_endpoint_auth_methods_supported as string[])].sort(), [...confidential, 'none'].sort());
       assert.deepEqual(oidc.introspection_signing_alg_values_supported, ['ES256']);
       const algs = oidc.token_endpoint_auth_signing_alg_values_supported as string[];
       assert.ok(algs.includes('ES256') && algs.includes('RS256') && algs.includes('EdDSA'));
       assert.ok(!algs.some((x) => x === 'none' || x.startsWith('HS')), 'only asymmetric assertion algorithms');
-      // nothing of the browser flows yet
-      assert.equal(oidc.authorization_endpoint, undefined);
-      assert.equal(oidc.userinfo_endpoint, undefined);
-      assert.deepEqual(oidc.response_types_supported, []);
-      assert.deepEqual(oidc.scopes_supported, ['introspect', 'inventory:read', 'orders:read', 'orders:write']);
+      // the authorization code flow (issue #3); the OIDC scopes are always supported
+      assert.equal(oidc.authorization_endpoint, `${i}/oauth2/authorize`);
+      assert.equal(oidc.userinfo_endpoint, `${i}/oauth2/userinfo`);
+      assert.deepEqual(oidc.response_types_supported, ['code']);
+      assert.deepEqual(oidc.response_modes_supported, ['query', 'form_post']);
+      assert.deepEqual(oidc.code_challenge_methods_supported, ['S256']);
+      assert.equal(oidc.authorization_response_iss_parameter_supported, true);
+      assert.deepEqual(oidc.scopes_supported, ['email', 'groups', 'introspect', 'inventory:read', 'offline_access', 'openid', 'orders:read', 'orders:write', 'profile']);
     });
 
     it('JWKS publishes public keys only', async () => {

@@ -54,6 +54,8 @@ describe('defaults', () => {
       listen: '127.0.0.1:9000',
       access_token_ttl: 600,
       refresh_token_ttl: 30 * 86400,
+      refresh_token_idle_ttl: 7 * 86400,
+      refresh_grace_period: 10,
       introspection_jwt_ttl: 60,
       max_body_size: 65536,
       client_auth_throttle: { max_failures: 10, window: 60 },

@@ -9,12 +9,14 @@ import { openStorage, pendingMigrations } from '../../src/storage/open.js';
 import { SqlJtiRepo } from '../../src/storage/repos/jtis.js';
 import { SqlTokenRepo } from '../../src/storage/repos/tokens.js';
 import type {
+  AuthCodeRecord,
   ClientRecord,
   ConsumerRecord,
   CredentialRecord,
   EntityKind,
   EntityRecord,
   SigningKeyRecord,
+  SsoSessionRecord,
   Storage,
   TokenRecord,
   UserRecord,
@@ -845,6 +847,218 @@ for (const target of await allTargets()) {
         assert.deepEqual(await storage.users.prune('config', []), ['alice', 'carol']);
         assert.equal(await storage.users.getMfa('id-carol'), undefined, 'pruned users too');
       });
+    });
+  });
+}
+
+// ─── Authorization code flow (migration 0006): SSO sessions, authorization codes, consents ───
+
+for (const target of await allTargets()) {
+  describe(`storage contract (code flow): ${target.name}`, { skip: target.skip }, () => {
+    let place: Place;
+    let storage: Storage;
+    let userId: string;
+
+    beforeEach(async () => {
+      place = await target.prepare();
+      try {
+        storage = await openStorage(place.url, { autoMigrate: true });
+      } catch (err) {
+        await place.cleanup();
+        throw err;
+      }
+      userId = (await storage.users.upsert(user('alice'))).id;
+    });
+
+    afterEach(async () => {
+      await storage.close();
+      await place.cleanup();
+    });
+
+    function session(id: string, over: Partial<SsoSessionRecord> = {}): SsoSessionRecord {
+      return { id, user_id: userId, auth_time: NOW, amr: ['pwd'], acr: null, created_at: NOW, last_seen_at: NOW, expires_at: NOW + 3600, ...over };
+    }
+
+    function code(digest: string, over: Partial<AuthCodeRecord> = {}): AuthCodeRecord {
+      return {
+        digest,
+        id: `grant-${digest}`,
+        client_id: 'web',
+        redirect_uri: 'https://app.example/cb',
+        scope: 'openid profile',
+        nonce: 'n-1',
+        code_challenge: 'c'.repeat(43),
+        user_id: userId,
+        sid: 'sid-1',
+        auth_time: NOW,
+        amr: ['pwd', 'otp'],
+        acr: null,
+        created_at: NOW,
+        expires_at: NOW + 60,
+        used_at: null,
+        ...over,
+      };
+    }
+
+    it('sso sessions: insert, get, touch, delete, deleteByUser, deleteExpired', async () => {
+      assert.equal(await storage.ssoSessions.get('nope'), undefined);
+      await storage.ssoSessions.insert(session('s1', { acr: 'urn:x' }));
+      assert.deepEqual(await storage.ssoSessions.get('s1'), session('s1', { acr: 'urn:x' }));
+      assert.equal(await storage.ssoSessions.touch('s1', NOW + 5), true);
+      assert.equal((await storage.ssoSessions.get('s1'))!.last_seen_at, NOW + 5);
+      assert.equal(await storage.ssoSessions.touch('nope', NOW), false);
+      assert.equal(await storage.ssoSessions.delete('s1'), true);
+      assert.equal(await storage.ssoSessions.delete('s1'), false);
+      await storage.ssoSessions.insert(session('s2'));
+      await storage.ssoSessions.insert(session('s3', { expires_at: NOW }));
+      assert.equal(await storage.ssoSessions.deleteExpired(NOW), 1);
+      assert.equal(await storage.ssoSessions.get('s3'), undefined);
+      assert.equal(await storage.ssoSessions.deleteByUser(userId), 1);
+      assert.equal(await storage.ssoSessions.get('s2'), undefined);
+    });
+
+    it('sso sessions go with their user', async () => {
+      await storage.ssoSessions.insert(session('s1'));
+      assert.equal(await storage.users.delete('alice'), true);
+      assert.equal(await storage.ssoSessions.get('s1'), undefined);
+    });
+
+    it('auth codes: consume is single use and reports replays', async () => {
+      assert.equal(await storage.authCodes.consume('nope', NOW), undefined);
+      await storage.authCodes.insert(code('d1'));
+      const first = await storage.authCodes.consume('d1', NOW + 1);
+      assert.deepEqual(first, { code: code('d1', { used_at: NOW + 1 }), first: true });
+      const again = await storage.authCodes.consume('d1', NOW + 2);
+      assert.equal(again!.first, false);
+      assert.equal(again!.code.used_at, NOW + 1, 'the first use time is kept');
+      assert.equal(again!.code.id, 'grant-d1');
+    });
+
+    it('auth codes: concurrent consumers, exactly one first', async () => {
+      await storage.authCodes.insert(code('d2', { nonce: null, sid: null }));
+      const results = await Promise.all([1, 2, 3, 4].map((i) => storage.authCodes.consume('d2', NOW + i)));
+      assert.equal(results.filter((r) => r!.first).length, 1);
+      assert.equal(results[0]!.code.nonce, null);
+    });
+
+    it('auth codes: deleteExpired', async () => {
+      await storage.authCodes.insert(code('d3', { expires_at: NOW }));
+      await storage.authCodes.insert(code('d4'));
+      assert.equal(await storage.authCodes.deleteExpired(NOW), 1);
+      assert.equal(await storage.authCodes.consume('d3', NOW), undefined);
+      assert.notEqual(await storage.authCodes.consume('d4', NOW), undefined);
+    });
+
+    it('consents: granted scopes accumulate per user and client; revoke forgets them', async () => {
+      assert.deepEqual(await storage.consents.get(userId, 'web'), []);
+      await storage.consents.grant(userId, 'web', ['openid', 'profile'], NOW);
+      await storage.consents.grant(userId, 'web', ['email', 'openid'], NOW + 1);
+      assert.deepEqual(await storage.consents.get(userId, 'web'), ['email', 'openid', 'profile']);
+      assert.deepEqual(await storage.consents.get(userId, 'other'), []);
+      assert.equal(await storage.consents.revoke(userId, 'web'), true);
+      assert.equal(await storage.consents.revoke(userId, 'web'), false);
+      assert.deepEqual(await storage.consents.get(userId, 'web'), []);
+    });
+  });
+}
+
+// ─── Refresh-token rotation (migration 0005, TokenRepo.rotateRefresh) ───
+for (const target of await allTargets()) {
+  describe(`storage contract (refresh rotation): ${target.name}`, { skip: target.skip }, () => {
+    let place: Place;
+    let storage: Storage;
+
+    beforeEach(async () => {
+      place = await target.prepare();
+      try {
+        storage = await openStorage(place.url, { autoMigrate: true });
+      } catch (err) {
+        await place.cleanup();
+        throw err;
+      }
+    });
+
+    afterEach(async () => {
+      await storage.close();
+      await place.cleanup();
+    });
+
+    function refresh(digest: string, over: Partial<TokenRecord> = {}): TokenRecord {
+      return token(digest, {
+        kind: 'refresh_token',
+        audience: [],
+        grant_id: 'family-1',
+        expires_at: NOW + 30 * 86400,
+        extra: { sid: 'sid-1', auth_time: NOW - 5 },
+        refresh: { idle_expires_at: NOW + 7 * 86400, session_id: 'sid-1', rotated_at: null, replacement: null },
+        ...over,
+      });
+    }
+
+    it('round-trips the rotation state; access tokens have none', async () => {
+      await storage.tokens.insert(refresh('r1'));
+      await storage.tokens.insert(token('a1', { grant_id: 'family-1' }));
+      assert.deepEqual(await storage.tokens.findByDigest('r1'), refresh('r1'));
+      assert.deepEqual(await storage.tokens.findByJti('jti-r1'), refresh('r1'));
+      const access = await storage.tokens.findByDigest('a1');
+      assert.ok(access);
+      assert.equal('refresh' in access, false);
+      assert.deepEqual(access, token('a1', { grant_id: 'family-1' }));
+    });
+
+    it('rotateRefresh retires the token once: rotated_at, revoked_at and the sealed replacement', async () => {
+      await storage.tokens.insert(refresh('r1'));
+      assert.equal(await storage.tokens.rotateRefresh('r1', NOW + 10, 'v1.sealed'), true);
+      assert.equal(await storage.tokens.rotateRefresh('r1', NOW + 11, 'v1.other'), false);
+      const rec = await storage.tokens.findByDigest('r1');
+      assert.deepEqual(rec, refresh('r1', {
+        revoked_at: NOW + 10,
+        refresh: { idle_expires_at: NOW + 7 * 86400, session_id: 'sid-1', rotated_at: NOW + 10, replacement: 'v1.sealed' },
+      }));
+    });
+
+    it('rotateRefresh is false for a revoked, unknown or access token', async () => {
+      await storage.tokens.insert(refresh('r1'));
+      await storage.tokens.insert(token('a1'));
+      assert.equal(await storage.tokens.revoke('r1', NOW + 1), true);
+      assert.equal(await storage.tokens.rotateRefresh('r1', NOW + 2, 'x'), false);
+      assert.equal(await storage.tokens.rotateRefresh('nope', NOW + 2, 'x'), false);
+      assert.equal(await storage.tokens.rotateRefresh('a1', NOW + 2, 'x'), false);
+      assert.equal((await storage.tokens.findByDigest('r1'))?.refresh?.rotated_at, null);
+      assert.equal((await storage.tokens.findByDigest('a1'))?.revoked_at, null);
+    });
+
+    it('of concurrent rotateRefresh calls exactly one wins', async () => {
+      await storage.tokens.insert(refresh('r1'));
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => storage.tokens.rotateRefresh('r1', NOW + 1, `v1.${i}`)));
+      assert.equal(results.filter(Boolean).length, 1);
+      const winner = results.indexOf(true);
+      assert.equal((await storage.tokens.findByDigest('r1'))?.refresh?.replacement, `v1.${winner}`);
+    });
+
+    it('a refresh token stored without rotation state can still be rotated (idle end = absolute end)', async () => {
+      await storage.tokens.insert(token('r0', { kind: 'refresh_token', grant_id: 'family-0' }));
+      assert.equal(await storage.tokens.rotateRefresh('r0', NOW + 1, 'v1.s'), true);
+      assert.deepEqual((await storage.tokens.findByDigest('r0'))?.refresh, {
+        idle_expires_at: NOW + 600,
+        session_id: null,
+        rotated_at: NOW + 1,
+        replacement: 'v1.s',
+      });
+    });
+
+    it('revokeByGrant takes rotated and live members of the family; deleteExpired removes them', async () => {
+      await storage.tokens.insert(refresh('r1'));
+      await storage.tokens.insert(refresh('r2'));
+      await storage.tokens.insert(token('a1', { grant_id: 'family-1' }));
+      await storage.tokens.insert(refresh('other', { grant_id: 'family-2' }));
+      await storage.tokens.rotateRefresh('r1', NOW + 1, 'v1.s');
+      assert.equal(await storage.tokens.revokeByGrant('family-1', NOW + 2), 2);
+      assert.equal((await storage.tokens.findByDigest('r1'))?.revoked_at, NOW + 1);
+      assert.equal((await storage.tokens.findByDigest('r2'))?.revoked_at, NOW + 2);
+      assert.equal((await storage.tokens.findByDigest('other'))?.revoked_at, null);
+      assert.equal(await storage.tokens.deleteExpired(NOW + 31 * 86400), 4);
+      assert.equal(await storage.tokens.findByDigest('r1'), undefined);
     });
   });
 }

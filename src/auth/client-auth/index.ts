@@ -4,7 +4,7 @@
 import type { ClientAuthMethod } from '../../config/types.js';
 import { AppError, invalidClient, invalidRequest, tooManyRequests } from '../../core/errors.js';
 import { decodeFormComponent, remoteAddress } from '../../core/http.js';
-import { toClient, type Client } from '../clients.js';
+import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { clientSecret } from './client-secret.js';
 import { privateKeyJwt } from './private-key-jwt.js';
@@ -12,7 +12,7 @@ import type { ClientAuthenticator, ClientAuthRequest, PresentedCredentials } fro
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
-const noCredential: ClientAuthenticator = async function publicClient() {
+const noCredential: ClientAuthenticator = function publicClient() {
   // a public client proves nothing; what it may do is limited by the caller
 };
 
@@ -69,19 +69,21 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
   const ip = remoteAddress(r.req);
   const { max_failures: max, window } = ctx.auth.client_auth_throttle;
   const keys = [`client:${presented.clientId}`, `ip:${ip}`];
-  for (const key of keys) {
-    const seen = await ctx.failures.peek(key);
-    if (seen.count >= max) throw tooManyRequests(seen.resetIn, 'too many failed client authentications; retry later');
-  }
+  // both windows in one call; the in-process counter answers without a promise
+  const checking = ctx.failures.firstAtLimit(keys, max);
+  const blocked = checking instanceof Promise ? await checking : checking;
+  if (blocked) throw tooManyRequests(blocked.resetIn, 'too many failed client authentications; retry later');
   try {
-    const rec = await ctx.storage.clients.get(presented.clientId);
-    if (!rec) throw invalidClient('client authentication failed');
-    const client = toClient(rec);
+    // almost always answered by the in-process cache, without a query (clients.ts)
+    let client = ctx.clients.peek(presented.clientId);
+    if (client === undefined) client = await ctx.clients.load(presented.clientId);
+    if (client === null) throw invalidClient('client authentication failed');
     if (client.token_endpoint_auth_method !== presented.method) {
       throw invalidClient(`client must authenticate with ${client.token_endpoint_auth_method}`);
     }
     if (presented.method === 'none' && !opts.allowPublic) throw invalidClient('client authentication required');
-    await AUTHENTICATORS[presented.method](ctx, client, presented, r.endpoint);
+    const checked = AUTHENTICATORS[presented.method](ctx, client, presented, r.endpoint);
+    if (checked !== undefined) await checked; // only private_key_jwt does I/O
     return client;
   } catch (err) {
     if (err instanceof AppError && err.code === 'invalid_client') {

@@ -19,10 +19,14 @@ export interface ClientAuthRequest {
   endpoint: string;
 }
 
-/** One file per method: checks the presented credential against the client. Throws invalid_client. */
+/**
+ * One file per method: checks the presented credential against the client. Throws
+ * invalid_client. A check that needs no I/O (client secrets) returns nothing instead of a
+ * promise, so the common request has nothing to await.
+ */
 export type ClientAuthenticator = (
   ctx: AuthContext,
   client: Client,
   presented: PresentedCredentials,
   endpoint: string,
-) => Promise<void>;
+) => void | Promise<void>;

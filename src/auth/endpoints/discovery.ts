@@ -4,24 +4,34 @@ import { SUPPORTED_CLIENT_AUTH_METHODS } from '../client-auth/index.js';
 import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
 import { sendJson } from '../../core/http.js';
 import { SUPPORTED_GRANT_TYPES } from '../grants/index.js';
+import { CLAIMS_SUPPORTED } from '../tokens/id-token.js';
+import { RESPONSE_MODES } from './authorize/check-response-mode.js';
 import type { AuthContext } from '../context.js';
 import type { Endpoint } from './types.js';
 
 export function metadata(ctx: AuthContext): Record<string, unknown> {
   const e = ctx.endpoints;
   const confidentialMethods = SUPPORTED_CLIENT_AUTH_METHODS.filter((m) => m !== 'none');
-  const scopes = new Set<string>();
+  const scopes = new Set<string>(['openid', 'profile', 'email', 'groups', 'offline_access']);
   for (const c of ctx.auth.clients) for (const s of c.scopes) scopes.add(s);
   return {
     issuer: e.issuer,
+    authorization_endpoint: e.authorization,
     token_endpoint: e.token,
+    userinfo_endpoint: e.userinfo,
     jwks_uri: e.jwks,
     introspection_endpoint: e.introspection,
     revocation_endpoint: e.revocation,
     grant_types_supported: SUPPORTED_GRANT_TYPES,
-    response_types_supported: [],
+    response_types_supported: ['code'],
+    response_modes_supported: [...RESPONSE_MODES],
+    code_challenge_methods_supported: ['S256'],
+    authorization_response_iss_parameter_supported: true,
+    claims_supported: CLAIMS_SUPPORTED,
+    prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     scopes_supported: [...scopes].sort(),
-    token_endpoint_auth_methods_supported: confidentialMethods,
+    // public clients (`none`) use the token endpoint for refresh_token (and authorization_code)
+    token_endpoint_auth_methods_supported: SUPPORTED_CLIENT_AUTH_METHODS,
     token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
     introspection_endpoint_auth_methods_supported: confidentialMethods,
     introspection_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
@@ -30,6 +40,8 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [ctx.keyring.current.alg],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
   };
 }
 

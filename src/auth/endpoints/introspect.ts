@@ -10,6 +10,7 @@ import { findToken, isActive } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
 export const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
+const JWT_TYPE_ANYWHERE = /application\/token-introspection\+jwt/i;
 
 export const introspectionEndpoint: Endpoint = {
   methods: ['POST'],
@@ -55,7 +56,8 @@ function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unkn
 
 function wantsJwt(req: IncomingMessage): boolean {
   const accept = req.headers.accept;
-  if (accept === undefined) return false;
+  // most callers want JSON: skip splitting the header unless the JWT type could be in it
+  if (accept === undefined || !JWT_TYPE_ANYWHERE.test(accept)) return false;
   // honour `;q=0` (RFC 9110 §12.5.1): listed but refused is not asked for
   return accept.split(',').some((part) => {
     const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());

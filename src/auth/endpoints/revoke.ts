@@ -3,6 +3,7 @@
 import { unauthorizedClient, unsupportedTokenType } from '../../core/errors.js';
 import { readForm } from '../../core/http.js';
 import { authenticateClient } from '../client-auth/index.js';
+import { tokenRevoked } from '../events.js';
 import { findToken } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
@@ -23,6 +24,8 @@ export const revocationEndpoint: Endpoint = {
       await ctx.storage.tokens.revoke(rec.digest, now);
       // refresh tokens take their whole grant with them (RFC 7009 §2.1)
       if (rec.kind === 'refresh_token' && rec.grant_id) await ctx.storage.tokens.revokeByGrant(rec.grant_id, now);
+      // every gateway evicts it from its caches (the grant's other tokens wait for their cache TTL)
+      await ctx.events.publish(tokenRevoked(rec));
       ctx.logger.info({ event: 'token.revoked', client_id: client.client_id, jti: rec.jti, kind: rec.kind }, 'token revoked');
     }
     res.writeHead(200, { 'cache-control': 'no-store', pragma: 'no-cache', 'content-length': 0 });

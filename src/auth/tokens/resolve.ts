@@ -19,7 +19,14 @@ export async function findToken(ctx: AuthContext, token: string): Promise<TokenR
 }
 
 export function isActive(rec: TokenRecord | undefined, now: number): rec is TokenRecord {
-  return rec !== undefined && rec.revoked_at === null && rec.expires_at > now && rec.issued_at <= now + 60;
+  return (
+    rec !== undefined &&
+    rec.revoked_at === null &&
+    rec.expires_at > now &&
+    rec.issued_at <= now + 60 &&
+    // a refresh token also dies unused (its idle lifetime)
+    (rec.refresh === undefined || rec.refresh.idle_expires_at > now)
+  );
 }
 
 function looksLikeJwt(token: string): boolean {

@@ -4,6 +4,7 @@ import { ConfigError, validateConfig } from '../../config/index.js';
 import type { ClientConfig } from '../../config/types.js';
 import { randomToken } from '../../core/crypto-util.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
+import { publishOnce } from '../../cache/events.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
 interface CreateOptions {
@@ -107,6 +108,10 @@ export function registerClientCommands(program: Command): void {
         const revoked = await s.tokens.revokeByClient(clientId, Math.floor(Date.now() / 1000));
         print(`deleted client ${clientId}; revoked ${revoked} token(s)`);
       });
+      // running gateways drop what they cached for the client's tokens
+      if (cfg.redis && !(await publishOnce(cfg.redis, { type: 'client.revoked', client_id: clientId }))) {
+        process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached tokens within their cache TTL\n');
+      }
     });
 }
 

@@ -7,6 +7,7 @@ import { loadConfig } from '../../config/index.js';
 import { defaultPasswordPolicy } from '../../config/schema.js';
 import type { Config, PasswordPolicyConfig, UserConfig } from '../../config/types.js';
 import { checkPassword, generatePassword, hashPassword } from '../../auth/users/password.js';
+import { publishOnce } from '../../cache/events.js';
 import type { Storage, UserRecord } from '../../storage/types.js';
 import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
@@ -27,7 +28,7 @@ const STDIN_OPTION = ['--password-stdin', 'read the password from standard input
 export function registerUserCommands(program: Command): void {
   const user = program
     .command('user')
-    .description('users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, delete');
+    .description('users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, revoke, delete');
 
   user
     .command('create')
@@ -152,6 +153,7 @@ export function registerUserCommands(program: Command): void {
         await s.users.setLocked(username, true, now);
         const revoked = await s.tokens.revokeBySubject(found.id, now);
         print(`locked ${username}; revoked ${revoked} token(s)`);
+        await announceUserRevoked(cfg, found.id);
       });
     });
 
@@ -214,6 +216,25 @@ export function registerUserCommands(program: Command): void {
         await s.users.delete(username);
         const revoked = await s.tokens.revokeBySubject(found.id, epochSeconds());
         print(`deleted user ${username}; revoked ${revoked} token(s)`);
+        await announceUserRevoked(cfg, found.id);
+      });
+    });
+
+  user
+    .command('revoke')
+    .description('sign a user out everywhere: revoke all their access and refresh tokens and end their SSO sessions')
+    .argument('<username>')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print JSON')
+    .action(async function revokeUser(username: string, opts: { config?: string; json?: boolean }) {
+      const cfg = readConfig(opts);
+      await withStorage(cfg, async (s) => {
+        const found = await existingUser(s, username);
+        const tokens = await s.tokens.revokeBySubject(found.id, epochSeconds());
+        const sessions = await s.ssoSessions.deleteByUser(found.id);
+        if (opts.json) print(JSON.stringify({ username, tokens_revoked: tokens, sessions_ended: sessions }, null, 2));
+        else print(`signed ${username} out everywhere: revoked ${tokens} token(s), ended ${sessions} session(s)`);
+        await announceUserRevoked(cfg, found.id);
       });
     });
 
@@ -343,4 +364,11 @@ function promptHidden(prompt: string): Promise<string> {
     }
     stdin.on('data', onData);
   });
+}
+
+/** Running gateways drop what they cached for the user's tokens (best effort: else by cache TTL). */
+async function announceUserRevoked(cfg: Config, sub: string): Promise<void> {
+  if (cfg.redis && !(await publishOnce(cfg.redis, { type: 'user.revoked', sub }))) {
+    process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached tokens within their cache TTL\n');
+  }
 }

@@ -244,5 +244,9 @@ export function applyEvent(target: AuthnShared, event: GatewayEvent): void {
       revocations.revokeBefore('client', event.client_id);
       cache.evict((tags) => tags.client_id === event.client_id);
       return;
+    case 'events.resumed':
+      // events may have been missed while the subscription was down: trust nothing cached
+      cache.clear();
+      return;
   }
 }

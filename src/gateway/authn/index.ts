@@ -4,5 +4,6 @@ import { basicAuth } from './basic-auth.js';
 import { hmacAuth } from './hmac-auth.js';
 import { jwt } from './jwt.js';
 import { keyAuth } from './key-auth.js';
+import { oauth2Introspection } from './oauth2-introspection.js';
 
-export const AUTHN_PLUGINS: readonly PluginFactory[] = [keyAuth, basicAuth, hmacAuth, jwt];
+export const AUTHN_PLUGINS: readonly PluginFactory[] = [keyAuth, basicAuth, hmacAuth, jwt, oauth2Introspection];

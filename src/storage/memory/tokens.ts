@@ -7,11 +7,12 @@
 // Records are copied in and out, so a caller changing a returned record changes nothing
 // stored, as with SQL. `extra` is kept as JSON text: it reads back exactly as SQL returns it.
 
-import type { TokenRecord, TokenRepo } from '../types.js';
+import type { RefreshTokenState, TokenRecord, TokenRepo } from '../types.js';
 
-interface StoredToken extends Omit<TokenRecord, 'audience' | 'extra'> {
+interface StoredToken extends Omit<TokenRecord, 'audience' | 'extra' | 'refresh'> {
   audience: readonly string[];
   extra: string | null;
+  refresh: RefreshTokenState | null;
 }
 
 export class MemoryTokenRepo implements TokenRepo {
@@ -22,8 +23,11 @@ export class MemoryTokenRepo implements TokenRepo {
   readonly #byGrant = new Index();
   readonly #byClient = new Index();
   readonly #bySubject = new Index();
-  /** expires_at → tokens expiring then: deleteExpired visits only what it deletes */
-  readonly #byExpiry = new Map<number, Set<StoredToken>>();
+  /**
+   * expires_at → tokens expiring then: deleteExpired visits only what it deletes. Arrays, not
+   * Sets: a token leaves only through deleteExpired, together with its whole bucket.
+   */
+  readonly #byExpiry = new Map<number, StoredToken[]>();
 
   async insert(rec: TokenRecord): Promise<void> {
     if (this.#byDigest.has(rec.digest)) throw new Error(`storage: a token with this digest already exists`);
@@ -41,6 +45,7 @@ export class MemoryTokenRepo implements TokenRepo {
       expires_at: rec.expires_at,
       revoked_at: rec.revoked_at,
       extra: rec.extra === null || rec.extra === undefined ? null : JSON.stringify(rec.extra),
+      refresh: rec.refresh ? { ...rec.refresh } : null,
     };
     this.#byDigest.set(row.digest, row);
     if (!this.#byJti.has(row.jti)) this.#byJti.set(row.jti, row);
@@ -48,8 +53,8 @@ export class MemoryTokenRepo implements TokenRepo {
     this.#byClient.add(row.client_id, row);
     this.#bySubject.add(row.sub, row);
     const expiring = this.#byExpiry.get(row.expires_at);
-    if (expiring) expiring.add(row);
-    else this.#byExpiry.set(row.expires_at, new Set([row]));
+    if (expiring) expiring.push(row);
+    else this.#byExpiry.set(row.expires_at, [row]);
   }
 
   async findByDigest(digest: string): Promise<TokenRecord | undefined> {
@@ -81,12 +86,22 @@ export class MemoryTokenRepo implements TokenRepo {
     return revokeAll(this.#bySubject.get(sub), at);
   }
 
+  async rotateRefresh(digest: string, at: number, replacement: string): Promise<boolean> {
+    const row = this.#byDigest.get(digest);
+    if (!row || row.kind !== 'refresh_token' || row.revoked_at !== null) return false;
+    // as in SQL, a token stored without rotation state can still be rotated
+    if (row.refresh?.rotated_at != null) return false;
+    row.revoked_at = at;
+    row.refresh = { idle_expires_at: row.refresh?.idle_expires_at ?? row.expires_at, session_id: row.refresh?.session_id ?? null, rotated_at: at, replacement };
+    return true;
+  }
+
   async deleteExpired(now: number): Promise<number> {
     let deleted = 0;
     for (const [expiresAt, rows] of this.#byExpiry) {
       if (expiresAt >= now) continue;
       for (const row of rows) this.#forget(row);
-      deleted += rows.size;
+      deleted += rows.length;
       this.#byExpiry.delete(expiresAt);
     }
     return deleted;
@@ -152,5 +167,6 @@ function toRecord(row: StoredToken): TokenRecord {
     expires_at: row.expires_at,
     revoked_at: row.revoked_at,
     extra: row.extra === null ? null : (JSON.parse(row.extra) as Record<string, unknown>),
+    ...(row.refresh && { refresh: { ...row.refresh } }),
   };
 }

@@ -7,12 +7,16 @@ import * as initial from './0001-initial.js';
 import * as gateway from './0002-gateway.js';
 import * as userMfa from './0003-user-mfa.js';
 import * as tokensGrantIndex from './0004-tokens-grant-index.js';
+import * as refreshRotation from './0005-refresh-rotation.js';
+import * as codeFlow from './0006-code-flow.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-gateway': gateway,
   '0003-user-mfa': userMfa,
   '0004-tokens-grant-index': tokensGrantIndex,
+  '0005-refresh-rotation': refreshRotation,
+  '0006-code-flow': codeFlow,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -2,10 +2,11 @@
 // insert and findByDigest are on the token endpoint's and the gateway's hot path:
 // one statement each, by primary key.
 
+import { sql } from 'kysely';
 import type { AccessTokenFormat } from '../../config/types.js';
 import { fromJson, fromJsonOrNull, toJson, toJsonOrNull } from '../json.js';
 import type { Db, TokensTable } from '../schema.js';
-import type { TokenRecord, TokenRepo } from '../types.js';
+import type { RefreshTokenState, TokenRecord, TokenRepo } from '../types.js';
 
 type RevokeColumn = 'grant_id' | 'client_id' | 'sub';
 
@@ -52,6 +53,18 @@ export class SqlTokenRepo implements TokenRepo {
     return this.#revokeWhere('sub', sub, at);
   }
 
+  async rotateRefresh(digest: string, at: number, replacement: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('tokens')
+      .set({ rotated_at: at, revoked_at: at, replacement, idle_expires_at: sql<number>`coalesce(idle_expires_at, expires_at)` })
+      .where('digest', '=', digest)
+      .where('kind', '=', 'refresh_token')
+      .where('rotated_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
   async deleteExpired(now: number): Promise<number> {
     const result = await this.#db.deleteFrom('tokens').where('expires_at', '<', now).executeTakeFirst();
     return Number(result.numDeletedRows);
@@ -84,11 +97,29 @@ function toRow(rec: TokenRecord): TokensTable {
     expires_at: rec.expires_at,
     revoked_at: rec.revoked_at,
     extra: toJsonOrNull(rec.extra),
+    // refresh-token columns only when there is something to store: an access token's insert
+    // stays the statement it was before migration 0005
+    ...(rec.refresh && {
+      idle_expires_at: rec.refresh.idle_expires_at,
+      session_id: rec.refresh.session_id,
+      rotated_at: rec.refresh.rotated_at,
+      replacement: rec.refresh.replacement,
+    }),
+  };
+}
+
+function refreshFromRow(row: TokensTable): RefreshTokenState | undefined {
+  if (row.idle_expires_at === null || row.idle_expires_at === undefined) return undefined;
+  return {
+    idle_expires_at: Number(row.idle_expires_at),
+    session_id: row.session_id ?? null,
+    rotated_at: row.rotated_at === null || row.rotated_at === undefined ? null : Number(row.rotated_at),
+    replacement: row.replacement ?? null,
   };
 }
 
 function fromRow(row: TokensTable): TokenRecord {
-  return {
+  const rec: TokenRecord = {
     digest: row.digest,
     kind: row.kind as TokenRecord['kind'],
     format: row.format as AccessTokenFormat,
@@ -103,4 +134,7 @@ function fromRow(row: TokensTable): TokenRecord {
     revoked_at: row.revoked_at,
     extra: fromJsonOrNull<Record<string, unknown>>(row.extra),
   };
+  const refresh = refreshFromRow(row);
+  if (refresh) rec.refresh = refresh;
+  return rec;
 }

@@ -1,0 +1,63 @@
+// The authorization request as the steps build it, and the errors they raise.
+import type { FormParams } from '../../../core/http.js';
+import type { Client } from '../../clients.js';
+
+export type ResponseMode = 'query' | 'form_post';
+
+/** Parameters of an authorization request; only these are carried through the login forms. */
+export const REQUEST_PARAMS = [
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'prompt',
+  'max_age',
+  'login_hint',
+] as const;
+
+export interface AuthorizationRequest {
+  params: FormParams;
+  client: Client;
+  redirectUri: string;
+  responseMode: ResponseMode;
+  state: string | undefined;
+  nonce: string | undefined;
+  scope: string[];
+  codeChallenge: string;
+  prompt: ReadonlySet<string>;
+  maxAge: number | undefined;
+  loginHint: string | undefined;
+}
+
+export type AuthorizationErrorCode =
+  | 'invalid_request'
+  | 'unauthorized_client'
+  | 'access_denied'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required';
+
+/** An error reported to the client at its redirect URI (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
+export class AuthorizationError extends Error {
+  readonly code: AuthorizationErrorCode;
+
+  constructor(code: AuthorizationErrorCode, description: string) {
+    super(description);
+    this.name = 'AuthorizationError';
+    this.code = code;
+  }
+}
+
+/** Shown on the error page, never redirected: the client or redirect URI is not trusted. */
+export class UntrustedRequestError extends Error {
+  override readonly name = 'UntrustedRequestError';
+}

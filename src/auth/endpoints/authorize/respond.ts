@@ -1,0 +1,67 @@
+// Answers at the redirect URI: the code (or an error) with state and iss (RFC 9207), as a
+// redirect (query) or an auto-submitting form (form_post).
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { randomToken, sha256Base64url } from '../../../core/crypto-util.js';
+import type { SsoSessionRecord } from '../../../storage/types.js';
+import type { AuthContext } from '../../context.js';
+import { renderFormPost } from '../../views/form-post.js';
+import type { AuthorizationError, AuthorizationRequest, ResponseMode } from './request.js';
+
+/** Codes live at most this long (RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s). */
+export const CODE_TTL = 60;
+
+export async function issueCode(ctx: AuthContext, r: AuthorizationRequest, session: SsoSessionRecord): Promise<string> {
+  const code = randomToken(32);
+  const now = ctx.clock.now();
+  await ctx.storage.authCodes.insert({
+    digest: sha256Base64url(code),
+    id: randomUUID(),
+    client_id: r.client.client_id,
+    redirect_uri: r.redirectUri,
+    scope: r.scope.join(' '),
+    nonce: r.nonce ?? null,
+    code_challenge: r.codeChallenge,
+    user_id: session.user_id,
+    sid: session.id,
+    auth_time: session.auth_time,
+    amr: session.amr,
+    acr: session.acr,
+    created_at: now,
+    expires_at: now + CODE_TTL,
+    used_at: null,
+  });
+  return code;
+}
+
+export function respond(
+  ctx: AuthContext,
+  res: ServerResponse,
+  redirectUri: string,
+  mode: ResponseMode,
+  state: string | undefined,
+  params: Array<[string, string]>,
+  status: 302 | 303,
+): void {
+  const all: Array<[string, string]> = [...params];
+  if (state !== undefined) all.push(['state', state]);
+  all.push(['iss', ctx.endpoints.issuer]);
+  if (mode === 'form_post') {
+    renderFormPost(res, redirectUri, all);
+    return;
+  }
+  const url = new URL(redirectUri);
+  for (const [k, v] of all) url.searchParams.append(k, v);
+  res.writeHead(status, { location: url.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
+  res.end();
+}
+
+export function respondError(
+  ctx: AuthContext,
+  res: ServerResponse,
+  target: { redirectUri: string; mode: ResponseMode; state: string | undefined },
+  err: AuthorizationError,
+  status: 302 | 303,
+): void {
+  respond(ctx, res, target.redirectUri, target.mode, target.state, [['error', err.code], ['error_description', err.message]], status);
+}

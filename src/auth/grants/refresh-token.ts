@@ -1,0 +1,143 @@
+// refresh_token (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2): every use
+// exchanges the token for a new pair and retires it. A retired token presented again is
+// either a concurrent retry (within auth.refresh_grace_period: it gets the very same new
+// pair, so racing tabs or flaky networks do not log the user out) or a replay by someone
+// who stole it: then the whole family (every token with its grant_id) is revoked.
+//
+// Rotation is one conditional UPDATE (TokenRepo.rotateRefresh): of concurrent requests
+// exactly one wins; the others throw away the pair they made and serve the winner's, which
+// is kept sealed (never in clear) beside the retired token for the grace window.
+import { invalidGrant, invalidScope } from '../../core/errors.js';
+import { sha256Base64url } from '../../core/crypto-util.js';
+import { deriveKey, seal, unseal } from '../../crypto/seal.js';
+import type { TokenRecord } from '../../storage/types.js';
+import type { AuthContext } from '../context.js';
+import { requestedResources } from '../scope.js';
+import { sessionTimeouts } from '../sessions/sso.js';
+import { issueAccessToken } from '../tokens/access-token.js';
+import { issueIdToken } from '../tokens/id-token.js';
+import { storeRefreshToken } from '../tokens/refresh-token.js';
+import type { Grant, TokenResponse } from './types.js';
+
+export const refreshToken: Grant = {
+  allowPublic: true,
+  handle: async function refreshTokenGrant(ctx, { params, client }) {
+    const presented = params.require('refresh_token');
+    const rec = presented.length > 512 ? undefined : await ctx.storage.tokens.findByDigest(sha256Base64url(presented));
+    // a token of another client is as unknown as no token (RFC 6749 §6: bound to its client)
+    if (!rec || rec.kind !== 'refresh_token' || rec.grant_id === null || rec.client_id !== client.client_id) {
+      throw invalidGrant('refresh token is invalid');
+    }
+    const now = ctx.clock.now();
+    if (rec.refresh?.rotated_at != null) return repeatOrReuse(ctx, rec, now);
+    if (rec.revoked_at !== null) throw invalidGrant('refresh token is revoked');
+    if (rec.expires_at <= now) throw invalidGrant('refresh token has expired');
+    if ((rec.refresh?.idle_expires_at ?? rec.expires_at) <= now) throw invalidGrant('refresh token has expired (unused for too long)');
+    // without offline_access a refresh token lives no longer than the SSO session it came from
+    const sessionId = rec.refresh?.session_id ?? null;
+    if (sessionId !== null && !(await sessionAlive(ctx, sessionId, now))) throw invalidGrant('the session this refresh token belongs to has ended');
+
+    const original = rec.scope === '' ? [] : rec.scope.split(' ');
+    const scope = narrowedScope(original, params.get('scope'));
+    const audience = requestedResources(client, params);
+    const access = await issueAccessToken(ctx, { client, sub: rec.sub, scope, audience, grantId: rec.grant_id, extra: sessionClaims(rec) });
+    // the new refresh token keeps the original scope (OAuth 2.1 §6.1) and the family's absolute end
+    const next = await storeRefreshToken(ctx, {
+      clientId: rec.client_id,
+      sub: rec.sub,
+      scope: rec.scope,
+      grantId: rec.grant_id,
+      extra: rec.extra,
+      sessionId: rec.refresh?.session_id ?? null,
+      expiresAt: rec.expires_at,
+    });
+    const body: TokenResponse = {
+      access_token: access.access_token,
+      token_type: access.token_type,
+      expires_in: access.expires_in,
+      refresh_token: next.token,
+    };
+    if (access.scope !== '') body.scope = access.scope;
+    if (scope.includes('openid')) body.id_token = await refreshedIdToken(ctx, rec, scope, access.access_token);
+
+    if (!(await ctx.storage.tokens.rotateRefresh(rec.digest, now, seal(graceKey(ctx), JSON.stringify(body), rec.digest)))) {
+      // another request rotated it first (or it was revoked meanwhile): ours are never handed out
+      await Promise.all([ctx.storage.tokens.revoke(access.record.digest, now), ctx.storage.tokens.revoke(next.record.digest, now)]);
+      const current = await ctx.storage.tokens.findByDigest(rec.digest);
+      if (current?.refresh?.rotated_at != null) return repeatOrReuse(ctx, current, now);
+      throw invalidGrant('refresh token is revoked');
+    }
+    ctx.logger.info({ event: 'token.refreshed', client_id: client.client_id, sub: rec.sub, grant_id: rec.grant_id }, 'refresh token rotated');
+    return body;
+  },
+};
+
+/** A retired token again: the same new pair within the grace window, else the family dies. */
+async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number): Promise<TokenResponse> {
+  const state = rec.refresh!;
+  const grace = ctx.auth.refresh_grace_period; // 0: no grace at all
+  if (grace > 0 && state.rotated_at !== null && state.replacement !== null && now - state.rotated_at <= grace) {
+    const body = JSON.parse(unseal(graceKey(ctx), state.replacement, rec.digest)) as TokenResponse;
+    // only while the family lives: after a revocation (or reuse detection) a repeat is refused too
+    const successor = await ctx.storage.tokens.findByDigest(sha256Base64url(String(body.refresh_token)));
+    if (successor && (successor.revoked_at === null || successor.refresh?.rotated_at != null)) {
+      ctx.logger.info({ event: 'token.refresh_repeated', client_id: rec.client_id, grant_id: rec.grant_id }, 'refresh repeated within the grace period');
+      return body;
+    }
+    throw invalidGrant('refresh token is revoked');
+  }
+  const revoked = await ctx.storage.tokens.revokeByGrant(rec.grant_id!, now);
+  ctx.logger.warn(
+    { event: 'token.refresh_reuse', client_id: rec.client_id, sub: rec.sub, grant_id: rec.grant_id, revoked },
+    'rotated refresh token used again; token family revoked',
+  );
+  throw invalidGrant('refresh token was already used');
+}
+
+/**
+ * OIDC Core §12.2: a new ID token for the same authentication (auth_time and sid of the
+ * original grant, no nonce). The user must still exist.
+ */
+async function refreshedIdToken(ctx: AuthContext, rec: TokenRecord, scope: string[], accessToken: string): Promise<string> {
+  const user = await ctx.storage.users.get(rec.sub);
+  if (!user) throw invalidGrant('the user of this refresh token no longer exists');
+  const authTime = typeof rec.extra?.auth_time === 'number' ? rec.extra.auth_time : rec.issued_at;
+  const sid = typeof rec.extra?.sid === 'string' ? rec.extra.sid : null;
+  return issueIdToken(ctx, { clientId: rec.client_id, user, scope, nonce: null, authTime, sid, amr: [], acr: null, accessToken });
+}
+
+/** The SSO session exists and neither of its timeouts has passed (as sessions/sso.ts judges it). */
+async function sessionAlive(ctx: AuthContext, id: string, now: number): Promise<boolean> {
+  const session = await ctx.storage.ssoSessions.get(id);
+  return session !== undefined && session.expires_at > now && session.last_seen_at + sessionTimeouts(ctx).idle > now;
+}
+
+/** RFC 6749 §6: the requested scope must not include any scope not originally granted. */
+function narrowedScope(original: string[], requested: string | undefined): string[] {
+  if (requested === undefined) return original;
+  const granted = new Set(original);
+  const scope: string[] = [];
+  for (const s of requested.split(' ')) {
+    if (s === '') continue;
+    if (!granted.has(s)) throw invalidScope(`scope "${s}" was not granted to this refresh token`);
+    if (!scope.includes(s)) scope.push(s);
+  }
+  return scope;
+}
+
+/** Claims an access token carries over from its refresh token's grant (the SSO session). */
+function sessionClaims(rec: TokenRecord): Record<string, unknown> | null {
+  return rec.extra && typeof rec.extra.sid === 'string' ? { sid: rec.extra.sid } : null;
+}
+
+const keys = new WeakMap<AuthContext, Buffer>();
+
+function graceKey(ctx: AuthContext): Buffer {
+  let key = keys.get(ctx);
+  if (key === undefined) {
+    if (!ctx.config.secret) throw new Error('secret: required to rotate refresh tokens');
+    key = deriveKey(ctx.config.secret, 'refresh-grace');
+    keys.set(ctx, key);
+  }
+  return key;
+}

@@ -1,0 +1,34 @@
+// Consent page: what the client asks for, allow or deny.
+import type { ServerResponse } from 'node:http';
+import { escapeHtml, hiddenFields, renderPage } from './page.js';
+
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Sign you in',
+  profile: 'Your name and profile details',
+  email: 'Your email address',
+  groups: 'Your group memberships',
+  offline_access: 'Stay signed in when you are not using it',
+};
+
+export interface ConsentView {
+  action: string;
+  csrf: string;
+  fields: Array<[string, string]>;
+  clientName: string;
+  username: string;
+  scopes: string[];
+  formOrigins: string[];
+}
+
+export function renderConsent(res: ServerResponse, v: ConsentView): void {
+  const items = v.scopes.map((s) => `<li>${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('');
+  const body =
+    `<h1>Allow access?</h1><p><strong>${escapeHtml(v.clientName)}</strong> asks to:</p><ul>${items}</ul>` +
+    `<p>Signed in as ${escapeHtml(v.username)}.</p>` +
+    `<form method="post" action="${escapeHtml(v.action)}">` +
+    hiddenFields(v.fields) +
+    hiddenFields([['action', 'consent'], ['csrf_token', v.csrf]]) +
+    `<button type="submit" name="decision" value="allow">Allow</button> ` +
+    `<button type="submit" name="decision" value="deny" class="secondary">Deny</button></form>`;
+  renderPage(res, 200, { title: 'Allow access', body, formOrigins: v.formOrigins });
+}

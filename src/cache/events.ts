@@ -1,0 +1,170 @@
+// The event bus shared by the auth server and the gateway: revocations from the auth
+// server, credential and config changes from the admin API. With Redis, events go over
+// pub/sub on one channel so every instance (and every worker) hears them; without it, an
+// in-process emitter serves the one process (auth and gateway share it when they run
+// together). Lives in `cache` so that neither role imports the other.
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+
+export const EVENTS_CHANNEL = 'drawbridge:events';
+
+export type GatewayEvent =
+  | { type: 'token.revoked'; digest?: string; jti?: string }
+  | { type: 'session.revoked'; sid: string }
+  | { type: 'user.revoked'; sub: string }
+  | { type: 'client.revoked'; client_id: string }
+  | { type: 'credentials.changed'; consumer?: string }
+  | { type: 'config.changed' }
+  /**
+   * Local only (never accepted from the wire): the Redis subscription came back after a
+   * disconnect, so events may have been missed; caches must not be trusted blindly.
+   */
+  | { type: 'events.resumed' };
+
+export interface EventBus {
+  publish(event: GatewayEvent): Promise<void>;
+  subscribe(listener: (event: GatewayEvent) => void): () => void;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set([
+  'token.revoked',
+  'session.revoked',
+  'user.revoked',
+  'client.revoked',
+  'credentials.changed',
+  'config.changed',
+]);
+
+export interface RunningEventBus extends EventBus {
+  /** resolves once events published anywhere reach this bus (the Redis subscription is active) */
+  ready(): Promise<void>;
+  /** stops listening and closes the dedicated subscriber connection (not the shared one) */
+  close(): Promise<void>;
+}
+
+export function createEventBus(redis: Redis | undefined, logger: Logger): RunningEventBus {
+  return redis ? redisEventBus(redis, logger) : localEventBus(logger);
+}
+
+function localEventBus(logger: Logger): RunningEventBus {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  return {
+    async publish(event) {
+      // async like Redis delivery, so publishers never run listeners re-entrantly
+      queueMicrotask(() => emitter.emit('event', event));
+    },
+    subscribe(listener) {
+      const safe = guarded(listener, logger);
+      emitter.on('event', safe);
+      return () => emitter.off('event', safe);
+    },
+    ready: async () => undefined,
+    close: async () => {
+      emitter.removeAllListeners();
+    },
+  };
+}
+
+function redisEventBus(redis: Redis, logger: Logger): RunningEventBus {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  // A connection in subscriber mode can run no other command: it needs one of its own.
+  const subscriber = redis.duplicate();
+  subscriber.on('error', (err: Error) => logger.debug({ err: err.message }, 'event subscriber: redis error'));
+  subscriber.on('message', function onMessage(channel: string, message: string) {
+    if (channel !== EVENTS_CHANNEL) return;
+    const event = parseEvent(message);
+    if (event) emitter.emit('event', event);
+    else logger.warn({ channel }, 'ignored a malformed gateway event');
+  });
+  // ioredis re-subscribes by itself after a reconnect; whatever was published meanwhile is
+  // lost, so listeners hear `events.resumed` and drop what they cannot trust any more.
+  let everReady = false;
+  let dropped = false;
+  subscriber.on('close', function onSubscriberClose() {
+    if (everReady) dropped = true;
+  });
+  subscriber.on('ready', function onSubscriberReady() {
+    if (dropped) {
+      dropped = false;
+      logger.info('event subscription restored; flushing caches that rely on events');
+      emitter.emit('event', { type: 'events.resumed' } satisfies GatewayEvent);
+    }
+    everReady = true;
+  });
+  let subscribed: Promise<void> = subscriber.subscribe(EVENTS_CHANNEL).then(() => undefined);
+  subscribed.catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'event subscription failed; retrying on reconnect'));
+  let closed = false;
+
+  return {
+    async publish(event) {
+      try {
+        await redis.publish(EVENTS_CHANNEL, JSON.stringify(event));
+      } catch (err) {
+        // Redis down: at least this process hears its own change; others catch up by cache TTL.
+        logger.warn({ err: (err as Error).message, type: event.type }, 'event publish failed; delivered locally only');
+        queueMicrotask(() => emitter.emit('event', event));
+      }
+    },
+    subscribe(listener) {
+      const safe = guarded(listener, logger);
+      emitter.on('event', safe);
+      return () => emitter.off('event', safe);
+    },
+    ready() {
+      return subscribed;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      emitter.removeAllListeners();
+      subscribed = Promise.resolve();
+      await subscriber.quit().catch(() => subscriber.disconnect());
+    },
+  };
+}
+
+/** One failing listener must not stop the others, nor crash the process. */
+function guarded(listener: (event: GatewayEvent) => void, logger: Logger): (event: GatewayEvent) => void {
+  return function deliver(event) {
+    try {
+      listener(event);
+    } catch (err) {
+      logger.error({ err, type: event.type }, 'event listener failed');
+    }
+  };
+}
+
+/** Events come from other processes: accept only objects with a known type. */
+export function parseEvent(message: string): GatewayEvent | undefined {
+  try {
+    const value = JSON.parse(message) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    const type = (value as { type?: unknown }).type;
+    return typeof type === 'string' && EVENT_TYPES.has(type) ? (value as GatewayEvent) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Publishes one event from a short-lived process (a CLI command) and disconnects. Best
+ * effort: false when Redis is unreachable (gateways then catch up by their cache TTLs).
+ */
+export async function publishOnce(redisUrl: string, event: GatewayEvent): Promise<boolean> {
+  // loaded on demand: only this path needs a Redis client of its own
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.publish(EVENTS_CHANNEL, JSON.stringify(event));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,46 @@
+// Authorization codes, by digest. Single use is one conditional UPDATE (used_at IS NULL),
+// atomic on both dialects and across processes.
+
+import { fromJson, toJson } from '../json.js';
+import type { AuthCodesTable, Db } from '../schema.js';
+import type { AuthCodeRecord, AuthCodeRepo } from '../types.js';
+
+export class SqlAuthCodeRepo implements AuthCodeRepo {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async insert(rec: AuthCodeRecord): Promise<void> {
+    await this.#db.insertInto('auth_codes').values({ ...rec, amr: toJson(rec.amr) }).execute();
+  }
+
+  async consume(digest: string, at: number): Promise<{ code: AuthCodeRecord; first: boolean } | undefined> {
+    const result = await this.#db
+      .updateTable('auth_codes')
+      .set({ used_at: at })
+      .where('digest', '=', digest)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    const row = await this.#db.selectFrom('auth_codes').selectAll().where('digest', '=', digest).executeTakeFirst();
+    if (!row) return undefined;
+    return { code: fromRow(row), first: result.numUpdatedRows > 0n };
+  }
+
+  async deleteExpired(now: number): Promise<number> {
+    const result = await this.#db.deleteFrom('auth_codes').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+function fromRow(row: AuthCodesTable): AuthCodeRecord {
+  return {
+    ...row,
+    auth_time: Number(row.auth_time),
+    created_at: Number(row.created_at),
+    expires_at: Number(row.expires_at),
+    used_at: row.used_at === null ? null : Number(row.used_at),
+    amr: fromJson<string[]>(row.amr),
+  };
+}
