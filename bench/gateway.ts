@@ -22,7 +22,7 @@
 //   BENCH_DURATION     seconds measured per server (default 5)
 //   BENCH_WARMUP       least seconds of checked warm-up before each measurement (default 1.5)
 //   BENCH_WARMUP_REQUESTS  … and least requests per server process (default 6000: until the JIT is done)
-//   BENCH_WARMUP_MAX   most seconds of warm-up (default 10)
+//   BENCH_WARMUP_MAX   most seconds of warm-up (default 8)
 //   BENCH_CONNECTIONS  concurrent keep-alive connections (default 32)
 //   BENCH_SCENARIOS    comma list of upstream,baseline,none,key-auth,jwt,hmac-auth,key-auth+rate-limiting,workers (default all)
 //   BENCH_WORKERS      worker count of the multi-worker row (default 2)
@@ -91,7 +91,7 @@ const settings = {
   durationSec: numberEnv('BENCH_DURATION', 5, 0.5),
   warmupSec: numberEnv('BENCH_WARMUP', 1.5, 0.2),
   warmupRequests: Math.round(numberEnv('BENCH_WARMUP_REQUESTS', 6000, 0)),
-  warmupMaxSec: numberEnv('BENCH_WARMUP_MAX', 10, 0.2),
+  warmupMaxSec: numberEnv('BENCH_WARMUP_MAX', 8, 0.2),
   connections: Math.round(numberEnv('BENCH_CONNECTIONS', 32, 1)),
   workers: Math.round(numberEnv('BENCH_WORKERS', 2, 2)),
   nice: Math.round(numberEnv('BENCH_NICE', 0, 0)),

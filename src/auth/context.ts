@@ -3,7 +3,7 @@ import type { AuthConfig, Config } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
-import type { Storage } from '../storage/types.js';
+import type { SsoSessionRepo, Storage } from '../storage/types.js';
 import type { WindowCounter } from '../cache/counter.js';
 import type { ClientCache } from './clients.js';
 import type { AuthEvents } from './events.js';
@@ -30,6 +30,8 @@ export interface AuthContext {
   failures: WindowCounter;
   /** ready-built clients by client_id, fresh within a couple of seconds (see clients.ts) */
   clients: ClientCache;
+  /** SSO sessions: Redis when configured, else storage.ssoSessions (see sessions/sso.ts) */
+  ssoSessions?: SsoSessionRepo;
   /** revocations announced to every gateway (no-op without Redis or an in-process gateway) */
   events: AuthEvents;
 }

@@ -12,6 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Storage } from '../storage/types.js';
 import { clientsChangeStamp } from '../storage/open.js';
 import { ClientCache, clientRecordFromConfig } from './clients.js';
+import { RedisSsoSessionStore } from './sessions/redis-store.js';
 import { endpointsFor, type AuthContext } from './context.js';
 import { createAuthEvents } from './events.js';
 import { authHandler } from './router.js';
@@ -57,6 +58,7 @@ export function createAuthContext(deps: AuthServerDeps): AuthContext {
     logger: deps.logger,
     endpoints: endpointsFor(deps.config.issuer),
     failures: deps.redis ? redisCounter(deps.redis) : memoryCounter(),
+    ssoSessions: deps.redis ? new RedisSsoSessionStore(deps.redis) : deps.storage.ssoSessions,
     clients,
     events: createAuthEvents({ bus: deps.events, redis: deps.redis, logger: deps.logger }),
   };

@@ -51,24 +51,35 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The core listener's handler for gateway requests. */
 export function gatewayHandler(state: GatewayState) {
-  return async function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  // not async itself: serve() is the request's only async frame (one promise, one resumption less each)
+  return function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
     if (state.hsts !== null) res.setHeader('strict-transport-security', state.hsts);
     const fa = state.forwardAuth;
     if (fa !== null && ctx.path.startsWith(fa.path) && (ctx.path.length === fa.path.length || ctx.path.charCodeAt(fa.path.length) === 47)) {
       return handleForwardAuth(state, fa, req, res, ctx);
     }
-    await withGeneration(state, (table) => serve(state, table, req, res, ctx.requestId, ctx.path, ctx.query));
+    return serve(state, enterGeneration(state), req, res, ctx.requestId, ctx.path, ctx.query);
   };
 }
 
-export async function withGeneration<T>(state: GatewayState, fn: (table: RouteTable) => Promise<T>): Promise<T> {
+/** Counts a request on the table in use; the caller must leaveGeneration() when it is done. */
+function enterGeneration(state: GatewayState): Generation {
   const gen = state.current;
   gen.active++;
+  return gen;
+}
+
+function leaveGeneration(gen: Generation): void {
+  gen.active--;
+  if (gen.active === 0 && gen.retired) void gen.table.close();
+}
+
+export async function withGeneration<T>(state: GatewayState, fn: (table: RouteTable) => Promise<T>): Promise<T> {
+  const gen = enterGeneration(state);
   try {
     return await fn(gen.table);
   } finally {
-    gen.active--;
-    if (gen.active === 0 && gen.retired) void gen.table.close();
+    leaveGeneration(gen);
   }
 }
 
@@ -80,9 +91,10 @@ export function swapTable(state: GatewayState, table: RouteTable): void {
   if (old.active === 0) void old.table.close();
 }
 
+/** One request on `gen`'s table (released when done): route, chain, proxy, metrics. */
 async function serve(
   state: GatewayState,
-  table: RouteTable,
+  gen: Generation,
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
@@ -91,6 +103,7 @@ async function serve(
 ): Promise<void> {
   let gr: GatewayRequest | undefined;
   const started = performance.now();
+  const table = gen.table;
   try {
     const path = normalizePath(rawPath);
     if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed request path', { reason: 'bad_path' });
@@ -120,6 +133,7 @@ async function serve(
     const seconds = (performance.now() - started) / 1000;
     if (gr !== undefined) state.metrics.request(gr.route.service.name, gr.route.id, res.statusCode, seconds);
     else state.metrics.request('', '', res.statusCode, seconds);
+    leaveGeneration(gen);
   }
 }
 
@@ -210,7 +224,7 @@ export function upgradeHandler(state: GatewayState) {
       void withGeneration(state, (table) => serveUpgrade(state, table, req, res, socket, head, requestId, rawPath, query));
     } else if (head.length === 0 && !hasRequestBody(req)) {
       // RFC 9110 §7.8: a server may ignore Upgrade (h2c …): answer over HTTP/1.1 as usual
-      void withGeneration(state, (table) => serve(state, table, req, res, requestId, rawPath, query));
+      void serve(state, enterGeneration(state), req, res, requestId, rawPath, query);
     } else {
       const refused = new GatewayError('invalid_request', 400, `upgrade to ${protocol || 'nothing'} is not supported`, { reason: 'bad_upgrade' });
       sendGatewayError(res, refused, requestId);

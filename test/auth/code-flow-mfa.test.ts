@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { confirmTotpEnrolment, startTotpEnrolment } from '../../src/auth/mfa/user-mfa.js';
 import { totp } from '../../src/auth/mfa/totp.js';
 import type { Clock } from '../../src/core/clock.js';
-import { postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { validateConfig } from '../../src/config/index.js';
+import { postForm, startAuth, TEST_SECRET, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -31,6 +32,7 @@ describe('authorization code flow: MFA, consent skip and deny, session timeouts'
       {
         brute_force: { enabled: false },
         sessions: { idle_timeout: '10m', absolute_timeout: '1h' },
+        branding: { product_name: 'Acme <ID>', primary_color: '#aa0011', logo_url: 'data:image/png;base64,iVBORw0KGgo=' },
         users: [
           { username: 'mallory', password: PASSWORD, claims: {} },
           { username: 'plain', password: PASSWORD, claims: {} },
@@ -90,6 +92,29 @@ describe('authorization code flow: MFA, consent skip and deny, session timeouts'
     const claims = JSON.parse(Buffer.from(id_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(claims.aud, 'first');
+  });
+
+  it('branding: name, color and logo on the pages; images only from self and data:', async () => {
+    const res = await new Browser().fetch(authorizeUrl('third'));
+    assert.equal(res.status, 200);
+    assert.equal(
+      res.headers.get('content-security-policy')!.replace(/nonce-[A-Za-z0-9_-]+/, 'nonce-X'),
+      "default-src 'none'; style-src 'nonce-X'; img-src 'self' data:; form-action 'self' https://app.example; frame-ancestors 'none'; base-uri 'none'",
+    );
+    const html = await res.text();
+    assert.match(html, /<title>Sign in · Acme &lt;ID&gt;<\/title>/);
+    assert.match(html, /background:#aa0011/);
+    assert.match(html, /<img class="logo" src="data:image\/png;base64,iVBORw0KGgo=" alt="Acme &lt;ID&gt;">/);
+  });
+
+  it('branding: an external logo URL is a config error', () => {
+    for (const logo_url of ['https://evil.example/logo.png', '//evil.example/logo.png', 'javascript:alert(1)']) {
+      assert.throws(
+        () => validateConfig({ issuer: 'http://127.0.0.1:9000', storage: 'memory:', secret: TEST_SECRET, auth: { branding: { logo_url } } }),
+        /auth\.branding\.logo_url/,
+        logo_url,
+      );
+    }
   });
 
   it('denying consent → access_denied at the redirect URI, nothing remembered', async () => {

@@ -15,7 +15,7 @@ export const DEFAULT_ABSOLUTE_TIMEOUT = 12 * 60 * 60;
 /** last_seen_at is written at most this often (not on every request) */
 const TOUCH_EVERY = 60;
 
-/** Where sessions live. SQL (this module) now; a Redis store implements the same interface. */
+/** Where sessions live: SQL (storage.ssoSessions) or Redis (redis-store.ts), by `redis:` presence. */
 export type SsoSessionStore = SsoSessionRepo;
 
 export interface SessionTimeouts {
@@ -32,7 +32,7 @@ export function sessionTimeouts(ctx: AuthContext): SessionTimeouts {
 }
 
 function store(ctx: AuthContext): SsoSessionStore {
-  return ctx.storage.ssoSessions;
+  return ctx.ssoSessions ?? ctx.storage.ssoSessions;
 }
 
 /** The live session behind the request's cookie, or undefined (expired ones are deleted). */

@@ -1,5 +1,6 @@
 // Consent page: what the client asks for, allow or deny.
 import type { ServerResponse } from 'node:http';
+import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, hiddenFields, renderPage } from './page.js';
 
 const SCOPE_TEXT: Record<string, string> = {
@@ -18,6 +19,7 @@ export interface ConsentView {
   username: string;
   scopes: string[];
   formOrigins: string[];
+  branding?: BrandingConfig | undefined;
 }
 
 export function renderConsent(res: ServerResponse, v: ConsentView): void {
@@ -30,5 +32,5 @@ export function renderConsent(res: ServerResponse, v: ConsentView): void {
     hiddenFields([['action', 'consent'], ['csrf_token', v.csrf]]) +
     `<button type="submit" name="decision" value="allow">Allow</button> ` +
     `<button type="submit" name="decision" value="deny" class="secondary">Deny</button></form>`;
-  renderPage(res, 200, { title: 'Allow access', body, formOrigins: v.formOrigins });
+  renderPage(res, 200, { title: 'Allow access', body, formOrigins: v.formOrigins, branding: v.branding });
 }

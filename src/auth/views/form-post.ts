@@ -2,9 +2,10 @@
 // the redirect URI. The script is allowed by the page's CSP nonce; without JavaScript the
 // <noscript> button submits it.
 import type { ServerResponse } from 'node:http';
+import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, hiddenFields, renderPage } from './page.js';
 
-export function renderFormPost(res: ServerResponse, redirectUri: string, params: Array<[string, string]>): void {
+export function renderFormPost(res: ServerResponse, redirectUri: string, params: Array<[string, string]>, branding?: BrandingConfig): void {
   const body =
     `<form method="post" action="${escapeHtml(redirectUri)}">` +
     hiddenFields(params) +
@@ -14,5 +15,6 @@ export function renderFormPost(res: ServerResponse, redirectUri: string, params:
     body,
     formOrigins: [new URL(redirectUri).origin],
     script: 'document.forms[0].submit();',
+    branding,
   });
 }

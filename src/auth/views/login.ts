@@ -1,7 +1,8 @@
 // Login page: username and password, then (for users with TOTP) the one-time-code step.
 // Messages never say whether a username exists.
-import { escapeHtml, hiddenFields, renderPage } from './page.js';
 import type { ServerResponse } from 'node:http';
+import type { BrandingConfig } from '../../config/types.js';
+import { escapeHtml, hiddenFields, renderPage } from './page.js';
 
 export interface LoginView {
   action: string;
@@ -12,6 +13,7 @@ export interface LoginView {
   username?: string;
   error?: string;
   formOrigins: string[];
+  branding?: BrandingConfig | undefined;
 }
 
 export function renderLogin(res: ServerResponse, status: number, v: LoginView): void {
@@ -26,7 +28,7 @@ export function renderLogin(res: ServerResponse, status: number, v: LoginView): 
     `<label for="password">Password</label>` +
     `<input type="password" id="password" name="password" autocomplete="current-password" required>` +
     `<button type="submit">Sign in</button></form>`;
-  renderPage(res, status, { title: 'Sign in', body, formOrigins: v.formOrigins });
+  renderPage(res, status, { title: 'Sign in', body, formOrigins: v.formOrigins, branding: v.branding });
 }
 
 export interface MfaView {
@@ -37,6 +39,7 @@ export interface MfaView {
   ticket: string;
   error?: string;
   formOrigins: string[];
+  branding?: BrandingConfig | undefined;
 }
 
 export function renderMfa(res: ServerResponse, status: number, v: MfaView): void {
@@ -49,5 +52,5 @@ export function renderMfa(res: ServerResponse, status: number, v: MfaView): void
     `<label for="otp">Code</label>` +
     `<input type="text" id="otp" name="otp" autocomplete="one-time-code" inputmode="numeric" required autofocus>` +
     `<button type="submit">Verify</button></form>`;
-  renderPage(res, status, { title: 'Two-step verification', body, formOrigins: v.formOrigins });
+  renderPage(res, status, { title: 'Two-step verification', body, formOrigins: v.formOrigins, branding: v.branding });
 }

@@ -38,8 +38,8 @@ export const authorizationEndpoint: Endpoint = {
       client = await checkClient(ctx, params);
       redirectUri = checkRedirectUri(client, params);
     } catch (err) {
-      if (err instanceof UntrustedRequestError) return renderError(res, 400, 'Sign-in request refused', err.message);
-      if (err instanceof AppError && err.status < 500) return renderError(res, err.status, 'Sign-in request refused', err.message);
+      if (err instanceof UntrustedRequestError) return renderError(res, 400, 'Sign-in request refused', err.message, ctx.auth.branding);
+      if (err instanceof AppError && err.status < 500) return renderError(res, err.status, 'Sign-in request refused', err.message, ctx.auth.branding);
       throw err;
     }
     // from here on, errors go back to the client

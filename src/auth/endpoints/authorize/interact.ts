@@ -2,6 +2,7 @@
 // The login and consent forms post back to the authorization endpoint with the request's
 // parameters, so every step re-validates the whole request; nothing is kept between steps
 // except the session and a short-lived sealed ticket between password and TOTP.
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { remoteAddress } from '../../../core/http.js';
 import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
@@ -50,8 +51,12 @@ function clientName(r: AuthorizationRequest): string {
   return r.client.client_name ?? r.client.client_id;
 }
 
+// without a master secret (development) a per-process key: a known fallback would let anyone
+// forge a ticket and skip the password step
+const PROCESS_TICKET_KEY = randomBytes(32);
+
 function ticketKey(ctx: AuthContext): Buffer {
-  return deriveKey(ctx.config.secret ?? 'drawbridge-no-secret', 'login-mfa-ticket');
+  return ctx.config.secret ? deriveKey(ctx.config.secret, 'login-mfa-ticket') : PROCESS_TICKET_KEY;
 }
 
 export async function interact(
@@ -69,7 +74,7 @@ export async function interact(
 
   if (action !== undefined) {
     if (!checkCsrf(ctx, req, r.params.get('csrf_token'))) {
-      renderError(res, 403, 'Request refused', 'The form has expired or was not sent from this site. Go back and try again.');
+      renderError(res, 403, 'Request refused', 'The form has expired or was not sent from this site. Go back and try again.', ctx.auth.branding);
       return undefined;
     }
   }
@@ -80,19 +85,19 @@ export async function interact(
     if (!result.user) {
       renderLogin(res, result.allowed ? 401 : 429, {
         action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), clientName: clientName(r),
-        username, error: result.allowed ? FAILED : LOCKED, formOrigins: formOrigins(r),
+        username, error: result.allowed ? FAILED : LOCKED, formOrigins: formOrigins(r), branding: ctx.auth.branding,
       });
       return undefined;
     }
     const mfa = await mfaStatus(ctx, result.user);
     if (mfa.enrolled) {
       const ticket = seal(ticketKey(ctx), JSON.stringify({ u: result.user.id, exp: now + MFA_TICKET_TTL }), 'mfa-ticket');
-      renderMfa(res, 200, { action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), ticket, formOrigins: formOrigins(r) });
+      renderMfa(res, 200, { action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), ticket, formOrigins: formOrigins(r), branding: ctx.auth.branding });
       return undefined;
     }
     if (mfa.required) {
       // enrolment pages are not built yet: refuse rather than skip the second factor
-      renderError(res, 403, 'Two-step verification required', 'Your account requires two-step verification. Ask an administrator to enrol you.');
+      renderError(res, 403, 'Two-step verification required', 'Your account requires two-step verification. Ask an administrator to enrol you.', ctx.auth.branding);
       return undefined;
     }
     session = await startSession(ctx, req, res, result.user, ['pwd']);
@@ -100,14 +105,14 @@ export async function interact(
   } else if (action === 'mfa') {
     const user = await openTicket(ctx, r.params.get('mfa_ticket'), now);
     if (!user) {
-      renderError(res, 403, 'Request refused', 'The sign-in has expired. Go back and sign in again.');
+      renderError(res, 403, 'Request refused', 'The sign-in has expired. Go back and sign in again.', ctx.auth.branding);
       return undefined;
     }
     const check = await verifyMfaCode(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip);
     if (!check.ok) {
       renderMfa(res, check.allowed ? 401 : 429, {
         action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), ticket: r.params.get('mfa_ticket')!,
-        error: check.allowed ? 'That code is not valid.' : LOCKED, formOrigins: formOrigins(r),
+        error: check.allowed ? 'That code is not valid.' : LOCKED, formOrigins: formOrigins(r), branding: ctx.auth.branding,
       });
       return undefined;
     }
@@ -130,7 +135,7 @@ export async function interact(
     if (r.prompt.has('none')) throw new AuthorizationError('login_required', 'the user is not signed in');
     renderLogin(res, 200, {
       action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), clientName: clientName(r),
-      username: r.loginHint, formOrigins: formOrigins(r),
+      username: r.loginHint, formOrigins: formOrigins(r), branding: ctx.auth.branding,
     });
     return undefined;
   }
@@ -150,7 +155,7 @@ export async function interact(
       if (r.prompt.has('none')) throw new AuthorizationError('consent_required', 'the user has not consented to this request');
       renderConsent(res, {
         action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r, { freshLogin: fresh }),
-        clientName: clientName(r), username: user.username, scopes: r.scope, formOrigins: formOrigins(r),
+        clientName: clientName(r), username: user.username, scopes: r.scope, formOrigins: formOrigins(r), branding: ctx.auth.branding,
       });
       return undefined;
     }

@@ -47,7 +47,7 @@ export function respond(
   if (state !== undefined) all.push(['state', state]);
   all.push(['iss', ctx.endpoints.issuer]);
   if (mode === 'form_post') {
-    renderFormPost(res, redirectUri, all);
+    renderFormPost(res, redirectUri, all, ctx.auth.branding);
     return;
   }
   const url = new URL(redirectUri);
