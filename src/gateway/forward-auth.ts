@@ -13,11 +13,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from '../core/listener.js';
 import type { AddressMatcher } from './addresses.js';
 import { forbidden, GatewayError } from './errors.js';
-import { omitHeaders, setIdentityHeaders } from './mutate/headers.js';
+import { omitHeaders } from './mutate/headers.js';
 import { normalizePath } from './path.js';
 import { runPipeline } from './pipeline.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
-import { clientAddress, createRequest, withGeneration, type GatewayState } from './server.js';
+import { clientAddress, createRequest, forwardIdentity, withGeneration, type GatewayState } from './server.js';
 import type { GatewayRequest } from './types.js';
 
 function first(value: string | string[] | undefined): string | undefined {
@@ -60,9 +60,7 @@ export async function handleForwardAuth(
       decision.clientIp = clientAddress(req, (address) => fa.allow(address) || state.trusted(address));
       if (proto === 'http' || proto === 'https') decision.scheme = proto;
       if (await runPipeline(decision, state.metrics)) return;
-      if (decision.identity !== undefined) {
-        setIdentityHeaders(decision, decision.identity, state.minter.tokenFor(decision.identity, decision.route.service.name));
-      }
+      forwardIdentity(state, decision);
       for (const name in decision.responseHeaders) res.setHeader(name, decision.responseHeaders[name]!);
       const grant = { ...decision.upstreamHeaders };
       omitHeaders(grant, decision.omitUpstreamHeaders);

@@ -105,17 +105,12 @@ async function serve(
   const started = performance.now();
   const table = gen.table;
   try {
-    const path = normalizePath(rawPath);
-    if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed request path', { reason: 'bad_path' });
-    const host = hostOf(req);
-    const method = req.method ?? 'GET';
-    const match = table.router.match(method, host, path, req.headers);
-    if (match === undefined) throw notFoundError();
-    gr = createRequest(state, req, res, requestId, method, path, query, host, match);
+    const routed = routeRequest(state, table, req, res, requestId, rawPath, query);
+    gr = routed.gr;
     const answered = runPipeline(gr, state.metrics);
     if (answered === true || (answered !== false && (await answered))) return;
-    if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
-    const stripped = gr.route.stripPath ? match.matched : '';
+    forwardIdentity(state, gr);
+    const { match, path, stripped } = routed;
     await proxyRequest(gr, {
       upstream: match.entry.payload,
       path: stripped === '' ? path : path.slice(stripped.length),
@@ -135,6 +130,40 @@ async function serve(
     else state.metrics.request('', '', res.statusCode, seconds);
     leaveGeneration(gen);
   }
+}
+
+interface Routed {
+  gr: GatewayRequest;
+  match: RouteMatch<ServiceUpstream>;
+  /** normalized path */
+  path: string;
+  /** the prefix strip_path removes ('' when none) */
+  stripped: string;
+}
+
+/** Normalizes the path and finds the route (400 / 404 otherwise): shared by requests and upgrades. */
+function routeRequest(
+  state: GatewayState,
+  table: RouteTable,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  rawPath: string,
+  query: string,
+): Routed {
+  const path = normalizePath(rawPath);
+  if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed request path', { reason: 'bad_path' });
+  const host = hostOf(req);
+  const method = req.method ?? 'GET';
+  const match = table.router.match(method, host, path, req.headers);
+  if (match === undefined) throw notFoundError();
+  const gr = createRequest(state, req, res, requestId, method, path, query, host, match);
+  return { gr, match, path, stripped: gr.route.stripPath ? match.matched : '' };
+}
+
+/** After the chain allowed the request: the internal token and identity headers for upstream. */
+export function forwardIdentity(state: GatewayState, gr: GatewayRequest): void {
+  if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
 }
 
 export function createRequest(
@@ -250,20 +279,15 @@ async function serveUpgrade(
 ): Promise<void> {
   let gr: GatewayRequest | undefined;
   try {
-    const path = normalizePath(rawPath);
-    if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed request path', { reason: 'bad_path' });
-    const host = hostOf(req);
-    const method = req.method ?? 'GET';
-    const match = table.router.match(method, host, path, req.headers);
-    if (match === undefined) throw notFoundError();
-    gr = createRequest(state, req, res, requestId, method, path, query, host, match);
+    const routed = routeRequest(state, table, req, res, requestId, rawPath, query);
+    gr = routed.gr;
     const answered = runPipeline(gr, state.metrics);
     if (answered === true || (answered !== false && (await answered))) return;
-    if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.tokenFor(gr.identity, gr.route.service.name));
+    forwardIdentity(state, gr);
+    const { match, path, stripped } = routed;
     const upstream = match.entry.payload;
     const target = upstream.pick();
     if (target === undefined) throw serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter());
-    const stripped = gr.route.stripPath ? match.matched : '';
     const headers = upstreamHeaders(gr, state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped });
     headers.connection = 'Upgrade';
     headers.upgrade = req.headers.upgrade;
