@@ -31,16 +31,16 @@
 //   BENCH_REDIS        Redis URL for the rate-limiting scenario (default redis://127.0.0.1:6379; "off": local policy)
 //   BENCH_PROFILE      1: run the Drawbridge children with --cpu-prof; profiles go to
 //                      bench/results/profiles/gateway/ (summarise: node dist/bench/profile-summary.js FILE)
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { availableParallelism, cpus, getPriority, loadavg, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createSigner, httpbis } from 'http-message-signatures';
-import { READY_PREFIX } from './common.js';
+import { BenchAbort, freePort, numberEnv, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, type PhaseResult, type RequestSpec, type ResponseCheck } from './load.js';
 import {
   API_KEY,
@@ -63,17 +63,8 @@ import {
 
 // ---------------------------------------------------------------------------- settings
 
-class BenchAbort extends Error {}
 function fail(message: string): never {
   throw new BenchAbort(message);
-}
-
-function numberEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) fail(`${name}: expected a number ≥ ${min}, got "${raw}"`);
-  return n;
 }
 
 const SELECTABLE = ['upstream', 'baseline', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting', 'workers'] as const;
@@ -118,19 +109,8 @@ interface Child {
   stderrTail(): string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function startChild(name: string, script: string, args: string[], profileAs?: string): Promise<Child> {
-  const port = await freePort();
+  const port = await freePort(HOST);
   const file = fileURLToPath(new URL(`./gateway/${script}.js`, import.meta.url));
   const nodeArgs: string[] = [];
   if (profileAs !== undefined) {
@@ -139,52 +119,12 @@ async function startChild(name: string, script: string, args: string[], profileA
     mkdirSync(dir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child = spawn(process.execPath, [...nodeArgs, file, String(port), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    stderr = (stderr + s).slice(-8000);
-  });
-  const stderrTail = () => stderr.trim();
-  const ready = await new Promise<GatewayReady>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new BenchAbort(`${name}: no ready line within 30 s\n${stderrTail()}`)), 30_000);
-    const onData = (s: string) => {
-      out += s;
-      let nl: number;
-      while ((nl = out.indexOf('\n')) !== -1) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (line.startsWith(READY_PREFIX)) {
-          clearTimeout(timer);
-          child.off('exit', onExit);
-          resolve(JSON.parse(line.slice(READY_PREFIX.length)) as GatewayReady);
-          return;
-        }
-      }
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      clearTimeout(timer);
-      reject(new BenchAbort(`${name}: exited before it was ready (code ${code}, signal ${signal})\n${stderrTail()}`));
-    };
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', onData);
-    child.once('exit', onExit);
-  });
-  child.stdout!.resume();
+  const { child, ready, stderrTail } = await spawnReady<GatewayReady>(name, file, port, args, nodeArgs);
   return { name, ready, port, child, stderrTail };
 }
 
-async function stopChild(c: Child): Promise<void> {
-  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => c.child.once('exit', () => resolve()));
-  c.child.kill('SIGTERM');
-  const timer = setTimeout(() => c.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
+function stopChild(c: Child): Promise<void> {
+  return stopChildProcess(c.child, 15_000);
 }
 
 /**
@@ -348,7 +288,7 @@ async function verifyInternalToken(srv: Child, upstream: Child, authMethod: stri
 
 function gatewayStarter(scenario: GatewayScenario, policy: 'redis' | 'local', workers = 1) {
   return async (upstream: Child): Promise<Child> => {
-    const authPort = scenario === 'jwt' ? String(await freePort()) : '-';
+    const authPort = scenario === 'jwt' ? String(await freePort(HOST)) : '-';
     const redis = scenario === 'key-auth+rate-limiting' && policy === 'redis' ? settings.redis : '-';
     const name = workers > 1 ? `drawbridge-${workers}w` : 'drawbridge';
     return startChild(name, 'drawbridge', [scenario, upstream.ready.url, String(workers), authPort, redis], settings.profile ? `${scenario}-${workers}w` : undefined);

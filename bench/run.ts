@@ -17,9 +17,8 @@
 //                      the median of each figure (default 1; 3 or more on a busy machine)
 //   BENCH_PROFILE      1 (= drawbridge), all, or a comma list of servers: run those children with
 //                      --cpu-prof; profiles go to bench/results/profiles/<server>/ (see profile-summary.ts)
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
@@ -28,11 +27,11 @@ import {
   CLIENT_SECRET,
   JWT_CLIENT,
   OPAQUE_CLIENT,
-  READY_PREFIX,
   RESOURCE,
   SCOPE,
   type ReadyInfo,
 } from './common.js';
+import { BenchAbort, freePort, numberEnv, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, sendOnce, type PhaseResult, type RequestSpec, type ResponseCheck } from './load.js';
 
 // ---------------------------------------------------------------------------- settings
@@ -42,14 +41,6 @@ type ServerName = (typeof SERVER_NAMES)[number];
 const SCENARIO_IDS = ['token-opaque', 'token-jwt', 'introspect'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
-function numberEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) fail(`${name}: expected a number ≥ ${min}, got "${raw}"`);
-  return n;
-}
-
 function listEnv<T extends string>(name: string, all: readonly T[]): T[] {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return [...all];
@@ -58,7 +49,6 @@ function listEnv<T extends string>(name: string, all: readonly T[]): T[] {
   return all.filter((a) => picked.includes(a));
 }
 
-class BenchAbort extends Error {}
 
 function profiledServers(raw: string | undefined): ServerName[] {
   if (raw === undefined || raw === '' || raw === '0') return [];
@@ -96,17 +86,6 @@ interface ServerHandle {
   stderrTail(): string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 let currentScenario = 'startup';
 
 /** Child script and its arguments after the port: drawbridge-sqlite is the drawbridge child on a file. */
@@ -116,7 +95,7 @@ function childOf(name: ServerName): { script: string; args: string[] } {
 }
 
 async function startServer(name: ServerName): Promise<ServerHandle> {
-  const port = await freePort();
+  const port = await freePort(HOST);
   const { script: scriptName, args } = childOf(name);
   const script = fileURLToPath(new URL(`./servers/${scriptName}.js`, import.meta.url));
   const nodeArgs: string[] = [];
@@ -124,53 +103,12 @@ async function startServer(name: ServerName): Promise<ServerHandle> {
     mkdirSync(`${PROFILE_DIR}/${name}`, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`, `--cpu-prof-name=${currentScenario}-${Date.now()}.cpuprofile`);
   }
-  const child = spawn(process.execPath, [...nodeArgs, script, String(port), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    stderr = (stderr + s).slice(-8000);
-  });
-  const stderrTail = () => stderr.trim();
-
-  const info = await new Promise<ReadyInfo>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new BenchAbort(`${name}: no ready line within 30 s\n${stderrTail()}`)), 30_000);
-    const onData = (s: string) => {
-      out += s;
-      let nl: number;
-      while ((nl = out.indexOf('\n')) !== -1) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (line.startsWith(READY_PREFIX)) {
-          clearTimeout(timer);
-          child.off('exit', onExit);
-          resolve(JSON.parse(line.slice(READY_PREFIX.length)) as ReadyInfo);
-          return;
-        }
-      }
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      clearTimeout(timer);
-      reject(new BenchAbort(`${name}: exited before it was ready (code ${code}, signal ${signal})\n${stderrTail()}`));
-    };
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', onData);
-    child.once('exit', onExit);
-  });
-  child.stdout!.resume(); // keep draining whatever the server prints later
+  const { child, ready: info, stderrTail } = await spawnReady<ReadyInfo>(name, script, port, args, nodeArgs);
   return { name, info, port, child, stderrTail };
 }
 
-async function stopServer(srv: ServerHandle): Promise<void> {
-  if (srv.child.exitCode !== null || srv.child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => srv.child.once('exit', () => resolve()));
-  srv.child.kill('SIGTERM');
-  const timer = setTimeout(() => srv.child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+function stopServer(srv: ServerHandle): Promise<void> {
+  return stopChildProcess(srv.child, 10_000);
 }
 
 /** utime + stime of a process in seconds (Linux /proc; undefined elsewhere). */

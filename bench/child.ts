@@ -1,0 +1,84 @@
+// What both benchmarks need to run servers as child processes: a free port, a child that
+// announces readiness with one READY line, a clean stop, and env-number parsing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { READY_PREFIX } from './common.js';
+
+/** A bench failure with a message for the reader (never a stack trace). */
+export class BenchAbort extends Error {}
+
+export function numberEnv(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new BenchAbort(`${name}: expected a number ≥ ${min}, got "${raw}"`);
+  return n;
+}
+
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ReadyChild<T> {
+  child: ChildProcess;
+  ready: T;
+  stderrTail(): string;
+}
+
+/** Starts `node [nodeArgs] script port [args]` and waits (30 s at most) for its READY line. */
+export async function spawnReady<T>(name: string, script: string, port: number, args: string[], nodeArgs: string[] = []): Promise<ReadyChild<T>> {
+  const child = spawn(process.execPath, [...nodeArgs, script, String(port), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    stderr = (stderr + s).slice(-8000);
+  });
+  const stderrTail = () => stderr.trim();
+  const ready = await new Promise<T>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new BenchAbort(`${name}: no ready line within 30 s\n${stderrTail()}`)), 30_000);
+    const onData = (s: string) => {
+      out += s;
+      let nl: number;
+      while ((nl = out.indexOf('\n')) !== -1) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (line.startsWith(READY_PREFIX)) {
+          clearTimeout(timer);
+          child.off('exit', onExit);
+          resolve(JSON.parse(line.slice(READY_PREFIX.length)) as T);
+          return;
+        }
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      clearTimeout(timer);
+      reject(new BenchAbort(`${name}: exited before it was ready (code ${code}, signal ${signal})\n${stderrTail()}`));
+    };
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', onData);
+    child.once('exit', onExit);
+  });
+  child.stdout!.resume(); // keep draining whatever the server prints later
+  return { child, ready, stderrTail };
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child is gone. */
+export async function stopChildProcess(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
