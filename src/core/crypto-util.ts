@@ -51,3 +51,17 @@ export function safeEqualHex(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
+
+/**
+ * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then random bits. Ids made later
+ * sort later, so lists ordered by (created_at, id) keep creation order even within the
+ * one-second resolution of created_at.
+ */
+export function timeOrderedId(now = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70; // version 7
+  b[8] = (b[8]! & 0x3f) | 0x80; // RFC 9562 variant
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

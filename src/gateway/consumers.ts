@@ -3,6 +3,7 @@
 // `credentials.changed`; every instance drops its cache on it, so changes apply within a
 // second. The TTL bounds staleness when no event can arrive (several instances, no Redis).
 // Also: syncing the config file's consumers into storage at start and on reload.
+import { timeOrderedId } from '../core/crypto-util.js';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from '../config/types.js';
 import { ConfigError, keyPath } from '../config/schema.js';
@@ -218,7 +219,7 @@ export async function syncConfiguredConsumers(
       }
       const prepared = await prepare(d, keys);
       const inserted = await storage.credentials.insert({
-        id: randomUUID(),
+        id: timeOrderedId(),
         consumer_id: rec.id,
         plugin: d.plugin,
         lookup: prepared.lookup,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import type { Config } from '../../config/types.js';
 import { systemClock } from '../../core/clock.js';
-import { randomToken } from '../../core/crypto-util.js';
+import { timeOrderedId, randomToken } from '../../core/crypto-util.js';
 import {
   CREDENTIAL_PLUGINS,
   credentialKeys,
@@ -124,7 +124,7 @@ export function registerConsumerCommands(program: Command): void {
       const view = await withStorage(cfg, async (s) => {
         const owner = await findConsumer(s, username);
         const rec = {
-          id: randomUUID(),
+          id: timeOrderedId(),
           consumer_id: owner.id,
           plugin: opts.plugin,
           lookup: prepared.lookup,

@@ -2,6 +2,7 @@
 // Consumers defined in the config file are listed but read-only (the next reload would
 // undo a change). Every change publishes `credentials.changed`, so each instance drops its
 // credential cache.
+import { timeOrderedId } from '../../core/crypto-util.js';
 import { randomUUID } from 'node:crypto';
 import { CredentialInputError, describeCredential, isCredentialPlugin, prepareCredential } from '../credentials.js';
 import type { ConsumerRecord, CredentialPlugin } from '../../storage/types.js';
@@ -92,7 +93,7 @@ async function credentialCollection(ctx: AdminContext, ar: AdminRequest, consume
     throw err;
   }
   const rec = {
-    id: randomUUID(),
+    id: timeOrderedId(),
     consumer_id: consumer.id,
     plugin,
     lookup: prepared.lookup,
