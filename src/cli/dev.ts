@@ -150,7 +150,7 @@ export function devBanner(config: Config, serviceUrl: string): string {
     `  curl -s -u ${g.id}:${g.secret} -H 'Accept: application/token-introspection+jwt' -d token=$TOKEN ${i}/oauth2/introspect`,
     `  curl -s -u ${s.id}:${s.secret} -d token=$TOKEN ${i}/oauth2/revoke`,
     '',
-    'Not in this build yet: browser sign-in and sessions (#3), opaque-token and session routes at the gateway (#5).',
+    'Not in this build yet: MFA enrolment and logout pages (#3), browser sessions at the gateway (#5).',
     '',
   ].join('\n');
 }
