@@ -109,8 +109,10 @@ interface Child {
   stderrTail(): string;
 }
 
-async function startChild(name: string, script: string, args: string[], profileAs?: string): Promise<Child> {
-  const port = await freePort(HOST);
+async function startChild(name: string, script: string, args: string[], profileAs?: string, avoid?: number): Promise<Child> {
+  let port = await freePort(HOST);
+  // two ports asked for in a row may be the same free one (the jwt row's auth server)
+  while (port === avoid) port = await freePort(HOST);
   const file = fileURLToPath(new URL(`./gateway/${script}.js`, import.meta.url));
   const nodeArgs: string[] = [];
   if (profileAs !== undefined) {
@@ -291,7 +293,13 @@ function gatewayStarter(scenario: GatewayScenario, policy: 'redis' | 'local', wo
     const authPort = scenario === 'jwt' ? String(await freePort(HOST)) : '-';
     const redis = scenario === 'key-auth+rate-limiting' && policy === 'redis' ? settings.redis : '-';
     const name = workers > 1 ? `drawbridge-${workers}w` : 'drawbridge';
-    return startChild(name, 'drawbridge', [scenario, upstream.ready.url, String(workers), authPort, redis], settings.profile ? `${scenario}-${workers}w` : undefined);
+    return startChild(
+      name,
+      'drawbridge',
+      [scenario, upstream.ready.url, String(workers), authPort, redis],
+      settings.profile ? `${scenario}-${workers}w` : undefined,
+      authPort === '-' ? undefined : Number(authPort),
+    );
   };
 }
 

@@ -9,6 +9,11 @@ export function connectRedis(url: string, logger: Logger): Redis {
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // Commands issued while the event loop handles one batch of I/O (every request's
+    // rate-limit script, nonce claim …) go out in one write instead of one write each:
+    // less CPU per request in the rate-limited gateway (bench/GATEWAY.md). Commands keep
+    // their order on the connection, and a script stays one atomic command.
+    enableAutoPipelining: true,
   });
   let reported = false;
   redis.on('error', (err: Error) => {

@@ -1,7 +1,22 @@
 // One HTTP(S) listener: request ids, /healthz and /readyz, error containment and a
 // graceful drain on close (in-flight requests finish, idle keep-alive sockets close).
+//
+// Headers every response carries (X-Request-Id; Connection: close while draining; a
+// handler's own, e.g. the gateway's HSTS) are not set with setHeader up front: that would
+// put every response on Node's slow header path (each header of writeHead re-set one by
+// one into a header map). ListenerResponse adds them when the headers are written — into a
+// flat [name, value, …] array handed to writeHead when nothing was set before (the fast
+// path the gateway's proxy uses), with setHeader otherwise. A value the handler set itself
+// wins, as before.
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  ServerResponse,
+  type IncomingMessage,
+  type OutgoingHttpHeader,
+  type OutgoingHttpHeaders,
+  type Server,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -38,6 +53,64 @@ export interface RunningListener {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The response class of every listener: see the header comment. */
+export class ListenerResponse extends ServerResponse {
+  /** flat [lower-case name, value, …]: sent unless the handler sets the same field */
+  readonly defaultHeaders: string[] = [];
+  /** setHeader/appendHeader was used: Node keeps a header map, writeHead merges into it */
+  #progressive = false;
+
+  /** Nothing was set with setHeader yet: writeHead(status, flatArray) takes Node's fast path. */
+  get pristine(): boolean {
+    return !this.#progressive;
+  }
+
+  override setHeader(name: string, value: number | string | readonly string[]): this {
+    this.#progressive = true;
+    return super.setHeader(name, value);
+  }
+
+  override appendHeader(name: string, value: string | readonly string[]): this {
+    this.#progressive = true;
+    return super.appendHeader(name, value);
+  }
+
+  override writeHead(
+    statusCode: number,
+    reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+  ): this {
+    const given = typeof reason === 'string' ? headers : reason;
+    const defaults = this.defaultHeaders;
+    if (!this.#progressive && Array.isArray(given) && (given.length === 0 || !Array.isArray(given[0]))) {
+      // the fast path: writeHead takes the flat array as is; ours go along (it is the caller's, made for this call)
+      const flat = given as OutgoingHttpHeader[];
+      for (let i = 0; i < defaults.length; i += 2) if (!hasField(flat, defaults[i]!)) flat.push(defaults[i]!, defaults[i + 1]!);
+    } else {
+      for (let i = 0; i < defaults.length; i += 2) if (!super.hasHeader(defaults[i]!)) super.setHeader(defaults[i]!, defaults[i + 1]!);
+    }
+    return typeof reason === 'string' ? super.writeHead(statusCode, reason, headers) : super.writeHead(statusCode, reason);
+  }
+}
+
+/** Whether a flat [name, value, …] list has the field `lower` (any case). */
+function hasField(flat: OutgoingHttpHeader[], lower: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i];
+    if (typeof name === 'string' && name.length === lower.length && (name === lower || name.toLowerCase() === lower)) return true;
+  }
+  return false;
+}
+
+/**
+ * A header for the whole response, however the handler writes it (HSTS …); on a response
+ * that is not a ListenerResponse (an upgrade's) it is simply set.
+ */
+export function defaultHeader(res: ServerResponse, lowerName: string, value: string): void {
+  if (res instanceof ListenerResponse) res.defaultHeaders.push(lowerName, value);
+  else res.setHeader(lowerName, value);
+}
+
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
   if (!m) throw new Error(`listen: expected host:port, got "${listen}"`);
@@ -57,12 +130,15 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     inFlight--;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Not async: a synchronous handler (or one that returns its own promise) costs no extra
+  // promise here; a failure either way ends in failed().
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     inFlight++;
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.setHeader('x-request-id', requestId);
-    if (draining) res.setHeader('connection', 'close');
+    const defaults = (res as ListenerResponse).defaultHeaders;
+    defaults.push('x-request-id', requestId);
+    if (draining) defaults.push('connection', 'close');
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const ctx: RequestContext = { requestId, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1) };
@@ -77,15 +153,24 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     } else {
       res.on('close', requestClosed);
     }
+    let pending: Promise<void> | void;
     try {
       if (ctx.path === '/healthz') return sendJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
-      if (ctx.path === '/readyz') return await readiness(res);
-      await opts.handler(req, res, ctx);
+      pending = ctx.path === '/readyz' ? readiness(res) : opts.handler(req, res, ctx);
     } catch (err) {
-      const appErr = toAppError(err);
-      if (appErr.status >= 500) opts.logger.error({ err: appErr.cause ?? appErr, requestId, path: ctx.path }, 'request failed');
-      sendError(res, appErr);
+      return failed(err, res, ctx);
     }
+    if (pending !== undefined) {
+      pending.then(undefined, function requestFailed(err: unknown) {
+        failed(err, res, ctx);
+      });
+    }
+  }
+
+  function failed(err: unknown, res: ServerResponse, ctx: RequestContext): void {
+    const appErr = toAppError(err);
+    if (appErr.status >= 500) opts.logger.error({ err: appErr.cause ?? appErr, requestId: ctx.requestId, path: ctx.path }, 'request failed');
+    sendError(res, appErr);
   }
 
   async function readiness(res: ServerResponse): Promise<void> {
@@ -106,12 +191,12 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable', checks }, { 'cache-control': 'no-store' });
   }
 
-  const listener = (req: IncomingMessage, res: ServerResponse) => {
-    void handle(req, res);
-  };
-  const server: Server = opts.tls
-    ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, listener)
-    : createHttpServer(listener);
+  const listener = handle;
+  const server = (
+    opts.tls
+      ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), ServerResponse: ListenerResponse }, listener)
+      : createHttpServer({ ServerResponse: ListenerResponse }, listener)
+  ) as Server;
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;

@@ -7,56 +7,88 @@
 // `WWW-Authenticate` field each. A route without authenticators runs with no identity.
 import type { Metrics } from './metrics.js';
 import { ChallengeError } from './respond.js';
-import type { ConsumerRef, GatewayRequest, Identity } from './types.js';
+import type { AuthnResult, ConsumerRef, GatewayRequest, Identity } from './types.js';
 
 /**
  * Runs the chain; true when an interceptor already answered (e.g. a CORS preflight). Throws
- * (or rejects with) GatewayError to refuse. A route without plugins answers synchronously,
- * and stages that answer synchronously (cache hits) are not awaited: no microtask per stage.
+ * (or rejects with) GatewayError to refuse. The chain runs synchronously for as long as its
+ * stages answer synchronously (cache hits, in-process counters): a request whose stages all
+ * do costs no promise at all. The first stage that returns a promise hands the rest of the
+ * chain to its continuation.
  */
 export function runPipeline(gr: GatewayRequest, metrics: Metrics): boolean | Promise<boolean> {
-  const route = gr.route;
-  if (route.interceptors.length === 0 && route.authenticators.length === 0 && route.authorizers.length === 0 && route.limiters.length === 0) {
-    return false;
-  }
-  return runChain(gr, metrics);
+  return runFrom(gr, metrics, INTERCEPT, 0);
 }
 
-async function runChain(gr: GatewayRequest, metrics: Metrics): Promise<boolean> {
+const INTERCEPT = 0;
+const AUTHENTICATE = 1;
+const AUTHORIZE = 2;
+const LIMIT = 3;
+type Stage = typeof INTERCEPT | typeof AUTHENTICATE | typeof AUTHORIZE | typeof LIMIT;
+
+/** The chain from plugin `index` of `stage` on. */
+function runFrom(gr: GatewayRequest, metrics: Metrics, stage: Stage, index: number): boolean | Promise<boolean> {
   const route = gr.route;
-  const interceptors = route.interceptors;
-  for (let i = 0; i < interceptors.length; i++) {
-    const answered = interceptors[i]!.intercept(gr);
-    if (answered === true || (answered !== false && (await answered))) return true;
+  if (stage === INTERCEPT) {
+    const interceptors = route.interceptors;
+    for (let i = index; i < interceptors.length; i++) {
+      const answered = interceptors[i]!.intercept(gr);
+      if (answered === true) return true;
+      if (answered !== false) return answered.then((done) => done || runFrom(gr, metrics, INTERCEPT, i + 1));
+    }
+    index = 0;
   }
-  if (route.authenticators.length > 0) await authenticate(gr, metrics);
-  const authorizers = route.authorizers;
-  for (let i = 0; i < authorizers.length; i++) {
-    const pending = authorizers[i]!.authorize(gr);
-    if (pending !== undefined) await pending;
+  if (stage <= AUTHENTICATE) {
+    if (route.authenticators.length > 0) {
+      const pending = authenticate(gr, metrics, index);
+      if (pending !== undefined) return pending.then(() => runFrom(gr, metrics, AUTHORIZE, 0));
+    }
+    index = 0;
+  }
+  if (stage <= AUTHORIZE) {
+    const authorizers = route.authorizers;
+    for (let i = index; i < authorizers.length; i++) {
+      const pending = authorizers[i]!.authorize(gr);
+      if (pending !== undefined) return pending.then(() => runFrom(gr, metrics, AUTHORIZE, i + 1));
+    }
+    index = 0;
   }
   const limiters = route.limiters;
-  for (let i = 0; i < limiters.length; i++) {
+  for (let i = index; i < limiters.length; i++) {
     const pending = limiters[i]!.limit(gr);
-    if (pending !== undefined) await pending;
+    if (pending !== undefined) return pending.then(() => runFrom(gr, metrics, LIMIT, i + 1));
   }
   return false;
 }
 
-async function authenticate(gr: GatewayRequest, metrics: Metrics): Promise<void> {
-  const route = gr.route;
-  const authenticators = route.authenticators;
-  for (let i = 0; i < authenticators.length; i++) {
-    const pending = authenticators[i]!.authenticate(gr);
-    const result = pending instanceof Promise ? await pending : pending;
-    if (result.kind === 'skip') continue;
-    if (result.kind === 'ok') {
-      gr.identity = result.identity;
-      return;
+/** Authenticators from `start` on: undefined when decided synchronously, else the pending decision. */
+function authenticate(gr: GatewayRequest, metrics: Metrics, start: number): Promise<void> | undefined {
+  const authenticators = gr.route.authenticators;
+  for (let i = start; i < authenticators.length; i++) {
+    const result = authenticators[i]!.authenticate(gr);
+    if (result instanceof Promise) {
+      return result.then((settled) => (decided(gr, metrics, i, settled) ? undefined : authenticate(gr, metrics, i + 1)));
     }
-    metrics.authFailure(authenticators[i]!.name, result.error.reason ?? result.error.code);
-    throw result.error;
+    if (decided(gr, metrics, i, result)) return undefined;
   }
+  noneRecognised(gr, metrics);
+  return undefined;
+}
+
+/** true when authenticator `i` recognised its credential (identity set); throws when it refused it. */
+function decided(gr: GatewayRequest, metrics: Metrics, i: number, result: AuthnResult): boolean {
+  if (result.kind === 'skip') return false;
+  if (result.kind === 'ok') {
+    gr.identity = result.identity;
+    return true;
+  }
+  metrics.authFailure(gr.route.authenticators[i]!.name, result.error.reason ?? result.error.code);
+  throw result.error;
+}
+
+/** No authenticator recognised a credential: the `anonymous` consumer, or 401 with every challenge. */
+function noneRecognised(gr: GatewayRequest, metrics: Metrics): void {
+  const route = gr.route;
   if (route.anonymous !== undefined) {
     gr.identity = anonymousIdentity(route.anonymous);
     return;
@@ -64,7 +96,7 @@ async function authenticate(gr: GatewayRequest, metrics: Metrics): Promise<void>
   metrics.authFailure('none', 'missing_credentials');
   throw new ChallengeError(
     'authentication required',
-    authenticators.map((a) => a.challenge),
+    route.authenticators.map((a) => a.challenge),
   );
 }
 

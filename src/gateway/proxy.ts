@@ -10,6 +10,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { ListenerResponse } from '../core/listener.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { limitBody } from './limits/body-limit.js';
 import type { GatewayRequest } from './types.js';
@@ -102,9 +103,44 @@ function mergeVary(ours: string, theirs: string): string {
   return out.join(', ');
 }
 
+/** Merges the upstream's Vary into ours, among the plugin fields before `first` of a flat list. */
+function mergeVaryInto(flat: string[], first: number, theirs: string): void {
+  for (let i = 0; i < first; i += 2) {
+    if (flat[i]!.toLowerCase() === 'vary') {
+      flat[i + 1] = mergeVary(flat[i + 1]!, theirs);
+      return;
+    }
+  }
+}
+
+/** A flat list as an object, repeated fields (Set-Cookie) as one array each. */
+function grouped(flat: string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    const value = flat[i + 1]!;
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (typeof seen === 'string') headers[name] = [seen, value];
+    else seen.push(value);
+  }
+  return headers;
+}
+
+/** The flat list without the upstream fields its Connection header named (plugin fields stay). */
+function withoutListed(flat: string[], first: number, listed: Set<string>): string[] {
+  const kept = flat.slice(0, first);
+  for (let i = first; i < flat.length; i += 2) if (!listed.has(flat[i]!)) kept.push(flat[i]!, flat[i + 1]!);
+  return kept;
+}
+
 function connectionTokens(value: string, into: Set<string> | null): Set<string> | null {
-  // nearly every upstream says just "keep-alive": no allocation for that
-  if (value.length <= 10 && /^(?:keep-alive|close)$/i.test(value)) return into;
+  // nearly every upstream says just "keep-alive": no allocation (and no regular expression) for that
+  if (value === 'keep-alive' || value === 'close') return into;
+  if (value.length <= 10) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return into;
+  }
   let tokens = into;
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();
@@ -179,34 +215,38 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: 100-continue was already answered to the client
-    const res = this.#res;
-    const extra = this.#extra;
+    // One flat [name, value, …] list for writeHead: nothing is set on the response before,
+    // so Node writes it as is (no header map, no setHeader per field), and the listener's
+    // X-Request-Id joins it (core/listener.ts).
+    const out: string[] = [];
     // headers plugins set for the client (CORS, RateLimit-*) win over the upstream's
-    let ours: Set<string> | null = null;
+    const extra = this.#extra;
+    let ours: string[] | null = null; // their lower-case names: a handful, a scan beats a Set
     for (const name in extra) {
-      (ours ??= new Set()).add(name.toLowerCase());
-      res.setHeader(name, extra[name]!);
+      (ours ??= []).push(name.toLowerCase());
+      out.push(name, extra[name]!);
     }
-    // grouped by lower-case name: repeated fields (Set-Cookie) stay separate values
-    const headers: Record<string, string | string[]> = Object.create(null);
+    const first = out.length; // the upstream's fields start here
     let listed: Set<string> | null = null; // names the upstream's Connection header makes hop-by-hop
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const lower = rawHeaders[i]!.toString('latin1').toLowerCase();
       const value = rawHeaders[i + 1]!.toString('latin1');
-      if (lower === 'connection') listed = connectionTokens(value, listed);
-      if (HOP_BY_HOP_RESPONSE.has(lower)) continue;
-      if (ours !== null && ours.has(lower)) {
-        // both vary: the response varies by the union (CORS adds Origin to the upstream's)
-        if (lower === 'vary') res.setHeader('vary', mergeVary(String(res.getHeader('vary') ?? ''), value));
+      if (lower === 'connection') {
+        listed = connectionTokens(value, listed);
         continue;
       }
-      const seen = headers[lower];
-      if (seen === undefined) headers[lower] = value;
-      else if (typeof seen === 'string') headers[lower] = [seen, value];
-      else seen.push(value);
+      if (HOP_BY_HOP_RESPONSE.has(lower)) continue;
+      if (ours !== null && ours.includes(lower)) {
+        // both vary: the response varies by the union (CORS adds Origin to the upstream's)
+        if (lower === 'vary') mergeVaryInto(out, first, value);
+        continue;
+      }
+      out.push(lower, value);
     }
-    if (listed !== null) for (const name of listed) delete headers[name];
-    res.writeHead(statusCode, statusText || undefined, headers);
+    const res = this.#res;
+    const flat = listed === null ? out : withoutListed(out, first, listed);
+    // a response someone already set headers on (an upgrade's) merges field by field: repeats grouped
+    res.writeHead(statusCode, statusText || undefined, res instanceof ListenerResponse && res.pristine ? flat : grouped(flat));
     // nothing is written yet: a 'drain' listener is added only when a write says "full"
     this.#resume = resume;
     return true;

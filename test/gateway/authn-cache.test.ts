@@ -1,6 +1,7 @@
 // The authenticators' shared credential cache: LRU bound, per-entry expiry on a fixed
 // clock, keyed digests, eviction by events, and the deny list for self-contained tokens.
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { fixedClock } from '../../src/core/clock.js';
 import { applyEvent, authnShared, CredentialCache, CredentialDigester, RevocationList, type AuthnShared } from '../../src/gateway/authn/cache.js';
@@ -53,6 +54,19 @@ describe('CredentialDigester', () => {
     // no ambiguity between namespace and credential
     assert.notEqual(a.digest('ab', 'c'), a.digest('a', 'bc'));
     assert.doesNotMatch(a.digest('ns', 'my-api-key'), /my-api-key/);
+  });
+
+  it('cacheKey: keyed and separated the same way, and neither the credential nor its plain hash', () => {
+    const a = new CredentialDigester('secret-one-0123456789abcdef-0123456789');
+    const b = new CredentialDigester('secret-two-0123456789abcdef-0123456789');
+    assert.equal(a.cacheKey('ns', 'key'), a.cacheKey('ns', 'key'));
+    assert.notEqual(a.cacheKey('ns', 'key'), b.cacheKey('ns', 'key'));
+    assert.notEqual(a.cacheKey('ns1', 'key'), a.cacheKey('ns2', 'key'));
+    assert.notEqual(a.cacheKey('ab', 'c'), a.cacheKey('a', 'bc'));
+    const key = a.cacheKey('ns', 'my-api-key');
+    assert.doesNotMatch(key, /my-api-key/);
+    for (const plain of ['my-api-key', 'ns\0my-api-key']) assert.notEqual(key, createHash('sha256').update(plain).digest('base64url'));
+    assert.match(key, /^[A-Za-z0-9_-]{43}$/);
   });
 });
 

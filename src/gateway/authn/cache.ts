@@ -1,12 +1,12 @@
 // The authenticators' shared memory of verified credentials: a bounded LRU with per-entry
-// expiry, keyed by a keyed digest of the credential (HMAC-SHA256 under a key derived from
-// the master secret), so neither a credential nor a plain hash of it sits in memory as a
-// key. One cache per gateway (per EventBus): it subscribes once, and credential or
+// expiry, keyed by a keyed digest of the credential (SHA-256 over a key derived from the
+// master secret and the credential: CredentialDigester.cacheKey), so neither a credential
+// nor a plain hash of it sits in memory as a key. One cache per gateway (per EventBus): it subscribes once, and credential or
 // revocation events evict matching entries on every instance that hears them.
 //
 // Self-contained credentials (JWTs) stay valid after eviction, so revocation events also
 // land in a small deny list that the jwt authenticator consults on a cache miss.
-import { createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { deriveKey } from '../../crypto/seal.js';
 import type { EventBus, GatewayEvent } from '../types.js';
@@ -169,14 +169,34 @@ function bounded(map: Map<string, number>, key: string, value: number, max: numb
 /** Keyed digests of credentials: the cache key, never the credential itself. */
 export class CredentialDigester {
   readonly #key: Buffer;
+  /** the same key as text, for cacheKey()'s one-shot hash */
+  readonly #prefix: string;
 
   constructor(secret: string) {
     this.#key = deriveKey(secret, 'gateway-credential-cache');
+    this.#prefix = this.#key.toString('base64') + '\0';
   }
 
-  /** `namespace` keeps plugin instances (with different settings) apart. */
+  /**
+   * HMAC-SHA256 of the credential: for digests that leave this cache (credential ids,
+   * counter keys), where it has to be a real MAC.
+   * `namespace` keeps plugin instances (with different settings) apart.
+   */
   digest(namespace: string, credential: string): string {
     return createHmac('sha256', this.#key).update(namespace).update('\0').update(credential).digest('base64url');
+  }
+
+  /**
+   * The in-process cache key of a credential, computed on every request (cache hits too):
+   * SHA-256 over the secret key, the namespace and the credential in one call, about a
+   * fifth of createHmac's cost (no Hmac object, no key import). Only as strong as a cache
+   * key needs: without the key nobody can tell which credential an entry belongs to, nor
+   * test a guess. It never leaves the process and authenticates nothing, so SHA-256's
+   * length extension (the reason HMAC exists) gives nothing away; use digest() for
+   * anything that leaves the process.
+   */
+  cacheKey(namespace: string, credential: string): string {
+    return hash('sha256', this.#prefix + namespace + '\0' + credential, 'base64url');
   }
 }
 

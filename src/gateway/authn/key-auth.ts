@@ -84,7 +84,7 @@ export function keyAuthenticator(settings: KeyAuthConfig, deps: GatewayDeps): Au
 
   /** Sync on a cache hit (the cached value is the frozen result itself). */
   function lookup(key: string): AuthnResult | Promise<AuthnResult> {
-    const cacheKey = digester.digest(namespace, key);
+    const cacheKey = digester.cacheKey(namespace, key);
     return cache.get<AuthnResult>(cacheKey) ?? fetchKey(key, cacheKey);
   }
 

@@ -6,7 +6,8 @@
 // Every answer carries `RateLimit-Limit/-Remaining/-Reset` for the most restrictive window
 // and Kong's `X-RateLimit-Limit-<Window>` / `X-RateLimit-Remaining-<Window>`; a refusal is
 // 429 with `Retry-After`. When Redis fails, `fault_tolerant` lets requests through (logged
-// now and then) or refuses them with 503.
+// now and then) or refuses them with 503. `redis_timeout` is enforced by one shared timer
+// for all calls in flight (deadlines.ts), not a timer per request.
 //
 // Counters belong to one plugin entry: a route's entry counts that route, a service's all
 // of the service's routes, a global one every request. Entries share counters only through
@@ -19,8 +20,9 @@ import { sha256Base64url } from '../../core/crypto-util.js';
 import type { Logger } from '../../observability/logger.js';
 import { rateLimited, serviceUnavailable } from '../errors.js';
 import type { GatewayDeps, GatewayRequest, Limiter, PluginFactory } from '../types.js';
+import { Deadlines } from './deadlines.js';
 import { redisWindowStore } from './redis-sliding-window.js';
-import { evaluate, localWindowStore, type Evaluation, type RateWindow, type WindowStore } from './sliding-window.js';
+import { evaluate, localWindowStore, type Evaluation, type HitResult, type RateWindow, type WindowStore } from './sliding-window.js';
 
 export type LimitBy = 'consumer' | 'credential' | 'ip' | 'header' | 'path';
 export type RateLimitPolicy = 'local' | 'redis';
@@ -153,14 +155,6 @@ function kongHeaderNames(windows: readonly RateWindow[]): Array<[limit: string, 
 /** ioredis states of a connection that was lost (not the first connect, which is queued). */
 const LOST = new Set(['reconnecting', 'close', 'end']);
 
-function withTimeout<T>(promise: Promise<T> | T, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Logs a Redis failure at most every 30 s, with how many requests it affected meanwhile. */
 function outageReporter(logger: Logger, namespace: string, failOpen: boolean): (err: unknown) => void {
   let nextReport = 0;
@@ -220,32 +214,51 @@ export function createRateLimiter(
     }
   }
 
-  async function countHit(key: string) {
-    if (redis === undefined) return store.hit(key, windows);
-    // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects.
-    if (LOST.has(redis.status)) throw new Error(`redis is ${redis.status}`);
-    return withTimeout(store.hit(key, windows), timeoutMs);
+  // one timer for every call in flight, not one per call
+  const deadlines = redis === undefined ? undefined : new Deadlines(timeoutMs, `redis did not answer within ${timeoutMs} ms`);
+
+  /** Headers on an allowed request; a 429 otherwise. */
+  function decide(gr: GatewayRequest, result: HitResult): void {
+    const verdict = evaluate(windows, result.counts);
+    if (result.allowed) {
+      if (showHeaders) writeHeaders(gr.responseHeaders, verdict);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    if (showHeaders) writeHeaders(headers, verdict);
+    throw rateLimited(verdict.retryAfter, headers);
   }
 
+  /** Redis failed or was too slow: let the request through, or refuse it with 503. */
+  function storeFailed(err: unknown): void {
+    reportOutage(err);
+    if (!failOpen) throw serviceUnavailable('rate limiting is unavailable', 5);
+  }
+
+  // Not async: the local store answers synchronously (nothing to await), and in Redis the
+  // request waits on one promise chain rather than three nested async frames.
   return {
     name: 'rate-limiting',
-    limit: async function limitRate(gr: GatewayRequest): Promise<void> {
-      let result;
-      try {
-        result = await countHit(prefix + keyOf(gr));
-      } catch (err) {
-        reportOutage(err);
-        if (failOpen) return;
-        throw serviceUnavailable('rate limiting is unavailable', 5);
+    limit: function limitRate(gr: GatewayRequest): Promise<void> | void {
+      const key = prefix + keyOf(gr);
+      let pending: Promise<HitResult> | HitResult;
+      if (deadlines === undefined) {
+        try {
+          pending = store.hit(key, windows);
+        } catch (err) {
+          return storeFailed(err);
+        }
+        if (!(pending instanceof Promise)) return decide(gr, pending);
+      } else {
+        // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects.
+        if (LOST.has(redis!.status)) return storeFailed(new Error(`redis is ${redis!.status}`));
+        try {
+          pending = deadlines.race(Promise.resolve(store.hit(key, windows)));
+        } catch (err) {
+          return storeFailed(err);
+        }
       }
-      const verdict = evaluate(windows, result.counts);
-      if (result.allowed) {
-        if (showHeaders) writeHeaders(gr.responseHeaders, verdict);
-        return;
-      }
-      const headers: Record<string, string> = {};
-      if (showHeaders) writeHeaders(headers, verdict);
-      throw rateLimited(verdict.retryAfter, headers);
+      return pending.then((result) => decide(gr, result), storeFailed);
     },
   };
 }

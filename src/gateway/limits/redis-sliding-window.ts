@@ -90,22 +90,31 @@ function toResult(reply: number[], n: number): HitResult {
  * arguments are built once; a call sends EVALSHA (EVAL once after a script flush/restart).
  */
 export function redisWindowStore(redis: Redis, windows: readonly RateWindow[], options: RedisStoreOptions = {}): WindowStore {
-  const windowArgs: string[] = [];
-  for (const w of windows) windowArgs.push(String(w.ms), String(w.limit));
+  // the script's arguments after the key: the time ('' = Redis TIME), then ms and limit per window
+  const fixedArgs: string[] = [''];
+  for (const w of windows) fixedArgs.push(String(w.ms), String(w.limit));
   const n = windows.length;
   const clock = options.now;
 
+  function argsNow(): string[] {
+    if (clock === undefined) return fixedArgs;
+    const args = fixedArgs.slice();
+    args[0] = String(clock());
+    return args;
+  }
+
+  function toHit(reply: unknown): HitResult {
+    return toResult(reply as number[], n);
+  }
+
   return {
-    hit: async function hitRedis(key) {
-      const args = [clock === undefined ? '' : String(clock()), ...windowArgs];
-      let reply: number[];
-      try {
-        reply = (await redis.evalsha(SLIDING_WINDOW_SHA, 1, key, ...args)) as number[];
-      } catch (err) {
+    hit: function hitRedis(key) {
+      const args = argsNow();
+      return redis.evalsha(SLIDING_WINDOW_SHA, 1, key, ...args).then(toHit, function scriptMissing(err: unknown) {
+        // after a script flush or a Redis restart: EVAL loads it again
         if (!isNoScript(err)) throw err;
-        reply = (await redis.eval(SLIDING_WINDOW_SCRIPT, 1, key, ...args)) as number[];
-      }
-      return toResult(reply, n);
+        return redis.eval(SLIDING_WINDOW_SCRIPT, 1, key, ...args).then(toHit);
+      });
     },
   };
 }

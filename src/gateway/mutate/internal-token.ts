@@ -38,6 +38,12 @@ export class InternalTokenMinter {
   readonly #opts: InternalTokenOptions;
   readonly #max: number;
   readonly #cache = new Map<string, CachedToken>();
+  /**
+   * The last token per identity object: authenticators hand out the same frozen identity
+   * for every request with a cached credential, so the usual request finds its token here
+   * without building the string key or reordering the LRU.
+   */
+  #recent = new WeakMap<Identity, CachedToken & { audience: string }>();
 
   constructor(opts: InternalTokenOptions) {
     this.#opts = opts;
@@ -50,9 +56,11 @@ export class InternalTokenMinter {
 
   /** The token for `identity` calling `audience` (a service name): cached or freshly signed. */
   tokenFor(identity: Identity, audience: string): string {
-    const key = identity.credential_id + '\u0000' + audience;
     const now = this.#opts.clock.now();
     const kid = this.#opts.keyring.current.kid;
+    const recent = this.#recent.get(identity);
+    if (recent !== undefined && recent.audience === audience && recent.refreshAt > now && recent.kid === kid) return recent.token;
+    const key = identity.credential_id + '\u0000' + audience;
     const hit = this.#cache.get(key);
     if (hit !== undefined && hit.refreshAt > now && hit.kid === kid) {
       if (hit.identity === identity || hit.fingerprint === fingerprintOf(identity)) {
@@ -60,15 +68,19 @@ export class InternalTokenMinter {
         // LRU: move to the back
         this.#cache.delete(key);
         this.#cache.set(key, hit);
+        this.#recent.set(identity, { ...hit, audience });
         return hit.token;
       }
     }
-    return this.#mint(key, identity, audience, now);
+    const token = this.#mint(key, identity, audience, now);
+    this.#recent.set(identity, { ...this.#cache.get(key)!, audience });
+    return token;
   }
 
   /** Drop every cached token (revocations make identities stale). */
   clear(): void {
     this.#cache.clear();
+    this.#recent = new WeakMap();
   }
 
   #mint(key: string, identity: Identity, audience: string, now: number): string {

@@ -6,8 +6,8 @@ import type { Redis } from 'ioredis';
 import type { Clock } from '../../../core/clock.js';
 
 export interface NonceStore {
-  /** true the first time `key` is seen within `ttl` seconds; false for a replay */
-  claim(key: string, ttl: number): Promise<boolean>;
+  /** true the first time `key` is seen within `ttl` seconds; false for a replay (in process: no promise) */
+  claim(key: string, ttl: number): boolean | Promise<boolean>;
 }
 
 export function redisNonceStore(redis: Redis, prefix = 'drawbridge:hmac-nonce:'): NonceStore {
@@ -23,7 +23,7 @@ export function memoryNonceStore(clock: Clock, maxEntries = 100_000): NonceStore
   const seen = new Map<string, number>(); // key → forget at (epoch seconds)
   let lastSweep = clock.now();
   return {
-    async claim(key, ttl) {
+    claim(key, ttl) {
       const now = clock.now();
       if (now - lastSweep >= 10) {
         lastSweep = now;

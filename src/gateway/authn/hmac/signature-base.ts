@@ -6,9 +6,9 @@ import {
   isInnerList,
   parseDictionary,
   serializeDictionary,
-  serializeInnerList,
   serializeItem,
   serializeMember,
+  serializeParameters,
   StructuredFieldError,
   type InnerList,
   type Item,
@@ -141,6 +141,9 @@ function fieldValues(name: string, item: Item, msg: SignedMessage): string[] {
  */
 export function signatureBase(input: InnerList, msg: SignedMessage): string {
   let base = '';
+  // the @signature-params value is the inner list serialized: its items are the
+  // component ids serialized here anyway (serializeInnerList(input) would do them again)
+  let list = '';
   const seen = new Set<string>();
   for (const item of input.items) {
     if (isInnerList(item)) throw new SignatureBaseError('covered components must be items');
@@ -149,6 +152,7 @@ export function signatureBase(input: InnerList, msg: SignedMessage): string {
     if (seen.has(id)) throw new SignatureBaseError(`component ${id} is covered twice`);
     seen.add(id);
     for (const value of componentValues(item, msg)) base += `${id}: ${value}\n`;
+    list = list === '' ? id : `${list} ${id}`;
   }
-  return `${base}"@signature-params": ${serializeInnerList(input)}`;
+  return `${base}"@signature-params": (${list})${serializeParameters(input.params)}`;
 }

@@ -141,13 +141,35 @@ function parseParameters(input: Input): Parameters {
   return params;
 }
 
+// Character classes as code-unit tables: a signature is parsed on every request, and a
+// regular expression per character costs more than the rest of the parse.
+function charTable(chars: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let i = 0; i < chars.length; i++) table[chars.charCodeAt(i)] = 1;
+  return table;
+}
+const LOWER = 'abcdefghijklmnopqrstuvwxyz';
+const ALPHA = LOWER + LOWER.toUpperCase();
+const DIGIT = '0123456789';
+const KEY_FIRST = charTable(LOWER + '*');
+const KEY_CHAR = charTable(LOWER + DIGIT + '_.*-');
+/** RFC 8941 tchar, plus ':' and '/' */
+const TOKEN_CHAR = charTable(ALPHA + DIGIT + "!#$%&'*+-.^_`|~:/");
+
+/** Whether the code unit at `pos` is in `table` (false past the end). */
+function isIn(table: Uint8Array, text: string, pos: number): boolean {
+  const code = text.charCodeAt(pos); // NaN past the end: table[NaN] is undefined
+  return table[code] === 1;
+}
+
 function parseKey(input: Input): string {
   const start = input.pos;
-  const first = input.peek();
-  if (!/^[a-z*]$/.test(first)) input.fail('expected a key');
-  input.pos++;
-  while (/^[a-z0-9_.*-]$/.test(input.peek())) input.pos++;
-  return input.text.slice(start, input.pos);
+  const text = input.text;
+  if (!isIn(KEY_FIRST, text, start)) input.fail('expected a key');
+  let pos = start + 1;
+  while (isIn(KEY_CHAR, text, pos)) pos++;
+  input.pos = pos;
+  return text.slice(start, pos);
 }
 
 function parseBareItem(input: Input): BareItem {
@@ -176,6 +198,21 @@ function parseNumber(input: Input): number | Decimal {
 
 function parseString(input: Input): string {
   input.pos++; // '"'
+  const text = input.text;
+  // the usual string has no escapes: check it in place and slice it once
+  for (let pos = input.pos; pos < text.length; pos++) {
+    const code = text.charCodeAt(pos);
+    if (code === 0x22) {
+      const value = text.slice(input.pos, pos);
+      input.pos = pos + 1;
+      return value;
+    }
+    if (code === 0x5c) break; // an escape: the careful way below
+    if (code < 0x20 || code > 0x7e) {
+      input.pos = pos;
+      input.fail('bad character in string');
+    }
+  }
   let out = '';
   while (!input.done) {
     const c = input.text[input.pos++]!;
@@ -197,7 +234,7 @@ function parseString(input: Input): string {
 function parseToken(input: Input): Token {
   const start = input.pos;
   input.pos++;
-  while (/^[!#$%&'*+\-.^_`|~0-9A-Za-z:/]$/.test(input.peek())) input.pos++;
+  while (isIn(TOKEN_CHAR, input.text, input.pos)) input.pos++;
   return new Token(input.text.slice(start, input.pos));
 }
 
@@ -227,8 +264,13 @@ export function serializeBareItem(value: BareItem): string {
     return String(value);
   }
   if (typeof value === 'string') {
-    if (!/^[\x20-\x7e]*$/.test(value)) throw new StructuredFieldError('string with non-printable characters');
-    return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+    let escapes = false;
+    for (let i = 0; i < value.length; i++) {
+      const code = value.charCodeAt(i);
+      if (code < 0x20 || code > 0x7e) throw new StructuredFieldError('string with non-printable characters');
+      if (code === 0x22 || code === 0x5c) escapes = true;
+    }
+    return escapes ? `"${value.replace(/[\\"]/g, '\\$&')}"` : `"${value}"`;
   }
   if (typeof value === 'boolean') return value ? '?1' : '?0';
   if (value instanceof Token) return value.value;
