@@ -2,6 +2,7 @@
 import type { AuthConfig, Config } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
 import type { Keyring } from '../crypto/keyring.js';
+import type { AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { SsoSessionRepo, Storage } from '../storage/types.js';
 import type { WindowCounter } from '../cache/counter.js';
@@ -16,6 +17,8 @@ export interface Endpoints {
   jwks: string;
   authorization: string;
   userinfo: string;
+  /** RP-initiated logout (OIDC `end_session_endpoint`) */
+  endSession: string;
 }
 
 export interface AuthContext {
@@ -34,6 +37,8 @@ export interface AuthContext {
   ssoSessions?: SsoSessionRepo;
   /** revocations announced to every gateway (no-op without Redis or an in-process gateway) */
   events: AuthEvents;
+  /** security events as JSON lines (observability/audit.ts); never a secret */
+  audit: AuditLog;
 }
 
 export function endpointsFor(issuer: string): Endpoints {
@@ -45,6 +50,7 @@ export function endpointsFor(issuer: string): Endpoints {
     jwks: `${issuer}/.well-known/jwks.json`,
     authorization: `${issuer}/oauth2/authorize`,
     userinfo: `${issuer}/oauth2/userinfo`,
+    endSession: `${issuer}/oauth2/logout`,
   };
 }
 

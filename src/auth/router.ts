@@ -1,5 +1,6 @@
 // Path → endpoint table, fixed at start. The per-request work is one Map lookup.
 import { methodNotAllowed, notFound } from '../core/errors.js';
+import { remoteAddress } from '../core/http.js';
 import type { Handler } from '../core/listener.js';
 import type { AuthContext } from './context.js';
 import { pathOf } from './context.js';
@@ -7,10 +8,12 @@ import { authorizationEndpoint } from './endpoints/authorize/index.js';
 import { discoveryEndpoint } from './endpoints/discovery.js';
 import { introspectionEndpoint } from './endpoints/introspect.js';
 import { jwksEndpoint } from './endpoints/jwks.js';
+import { logoutEndpoint } from './endpoints/logout.js';
 import { revocationEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { userinfoEndpoint } from './endpoints/userinfo.js';
 import type { Endpoint } from './endpoints/types.js';
+import { bindRequest } from './request-scope.js';
 
 export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
   const e = ctx.endpoints;
@@ -29,6 +32,7 @@ export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
   routes.set(pathOf(e.revocation), revocationEndpoint);
   routes.set(pathOf(e.authorization), authorizationEndpoint);
   routes.set(pathOf(e.userinfo), userinfoEndpoint);
+  routes.set(pathOf(e.endSession), logoutEndpoint);
   return routes;
 }
 
@@ -43,6 +47,8 @@ export function authHandler(ctx: AuthContext): Handler {
       req.resume();
       throw methodNotAllowed(endpoint.methods);
     }
+    // audit events of this request carry its request id and IP (request-scope.ts)
+    bindRequest(req, { request_id: rc.requestId, ip: remoteAddress(req) });
     return endpoint.handle(ctx, req, res, rc);
   };
 }

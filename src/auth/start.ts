@@ -8,6 +8,7 @@ import type { EventBus } from '../cache/events.js';
 import type { Clock } from '../core/clock.js';
 import { startListener, type RunningListener } from '../core/listener.js';
 import type { Keyring } from '../crypto/keyring.js';
+import { createAuditLog, type AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Storage } from '../storage/types.js';
 import { clientsChangeStamp } from '../storage/open.js';
@@ -27,6 +28,8 @@ export interface AuthServerDeps {
   redis?: Redis;
   /** the process's event bus when a gateway runs in this process too (revocations reach it without Redis) */
   events?: EventBus;
+  /** the audit log to use; absent: the one auth.audit asks for */
+  audit?: AuditLog;
 }
 
 export interface RunningAuthServer {
@@ -61,6 +64,12 @@ export function createAuthContext(deps: AuthServerDeps): AuthContext {
     ssoSessions: deps.redis ? new RedisSsoSessionStore(deps.redis) : deps.storage.ssoSessions,
     clients,
     events: createAuthEvents({ bus: deps.events, redis: deps.redis, logger: deps.logger }),
+    audit:
+      deps.audit ??
+      createAuditLog(auth.audit, {
+        silent: deps.config.log.level === 'silent',
+        onError: (err) => deps.logger.error({ err: err.message, file: auth.audit?.file }, 'audit log: writing failed; events are dropped'),
+      }),
   };
 }
 
@@ -74,9 +83,11 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
   const ctx = createAuthContext(deps);
   await syncConfiguredClients(deps.storage, ctx.auth, deps.clock.now());
   await syncConfiguredUsers(deps.storage, ctx.auth, deps.clock.now(), deps.logger);
-  for (const c of ctx.auth.clients) {
-    if (c.grant_types.includes('password') || c.grant_types.includes('implicit')) {
-      deps.logger.warn({ client_id: c.client_id }, 'legacy grant enabled for client; RFC 9700 says not to use it');
+  // every stored client: the config file's (just synced) and those made by the CLI
+  for (const c of await deps.storage.clients.list()) {
+    const legacy = c.grant_types.filter((g) => g === 'password' || g === 'implicit');
+    if (legacy.length > 0) {
+      deps.logger.warn({ client_id: c.client_id, grant_types: legacy }, 'legacy grant enabled for client; RFC 9700 says not to use it');
     }
   }
   const readiness: Record<string, () => Promise<void>> = { storage: () => deps.storage.ping() };
@@ -102,6 +113,7 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
     close: async () => {
       clearInterval(housekeeping);
       await listener.close();
+      await ctx.audit.close?.();
     },
   };
 }

@@ -7,6 +7,7 @@ import { registerConsumerCommands } from './commands/consumer.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerKeyCommands } from './commands/key.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerSessionCommands } from './commands/session.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerTokenCommand } from './commands/token.js';
 import { registerUserCommands } from './commands/user.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerKeyCommands(program);
   registerTokenCommand(program);
   registerUserCommands(program);
+  registerSessionCommands(program);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;

@@ -7,6 +7,7 @@ import type {
   AccessTokenFormat,
   AuthConfig,
   SsoSessionsConfig,
+  AuditConfig,
   BrandingConfig,
   BruteForceConfig,
   ClientAuthMethod,
@@ -15,6 +16,7 @@ import type {
   ConsumerConfig,
   ForwardAuthConfig,
   GatewayConfig,
+  GatewaySessionsConfig,
   GrantType,
   HstsConfig,
   JwkSet,
@@ -123,6 +125,12 @@ const scope = format('scope', 'a scope (non-empty, no spaces)', (text) => (SCOPE
 const redirectUri = format('URL', 'an absolute URL without fragment', (text) =>
   tryUrl(text) && !text.includes('#') ? text : undefined,
 );
+const backchannelUri = format('URL', 'an absolute https URL (http only on a loopback host), without fragment', (text) => {
+  const url = isHttpUrl(text) && !text.includes('#') ? tryUrl(text) : undefined;
+  if (!url) return undefined;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  return url.protocol === 'https:' || loopback ? text : undefined;
+});
 const sha256Hex = format('hex', '64 hex characters (a SHA-256 digest)', (text) =>
   /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : undefined,
 );
@@ -286,6 +294,18 @@ const client = object<ClientConfig>(
     consent: oneOf(['ask', 'skip'] as const)
       .optional()
       .doc('`skip`: a first-party client whose users are never shown the consent page; absent: `ask`.'),
+    mfa: oneOf(['optional', 'required'] as const)
+      .optional()
+      .doc('`required`: everyone signing in to this client uses TOTP (users without it enrol during sign-in; a password-only SSO session is stepped up); absent: `optional` (per-user requirement only).'),
+    post_logout_redirect_uris: list(redirectUri)
+      .default([])
+      .doc('Where RP-initiated logout (`end_session_endpoint`) may send the browser afterwards, compared exactly.'),
+    backchannel_logout_uri: backchannelUri
+      .optional()
+      .doc('OIDC Back-Channel Logout: where a signed logout token is POSTed when a session the client received tokens in ends (https, or http on a loopback host).'),
+    backchannel_logout_session_required: bool()
+      .default(false)
+      .doc('Put `sid` in this client\'s logout tokens (it is sent whenever known anyway).'),
   },
   checkClient,
 );
@@ -375,6 +395,14 @@ const auth = object<AuthConfig>({
   })
     .optional()
     .doc('Look of the login, consent and error pages; absent: the defaults below.'),
+  audit: object<AuditConfig>({
+    enabled: bool().default(true).doc('`false`: no audit events at all.'),
+    file: str()
+      .optional()
+      .doc('Append the events as JSON lines to this file (mode 0600); absent: stdout, each line marked `"type":"audit"` (none when `log.level` is `silent`).'),
+  })
+    .optional()
+    .doc('Audit events (login, MFA, lockout, consent, token issued/refreshed/revoked, logout) with time, request id, user, client and IP — never a secret; absent: on stdout.'),
 });
 
 const plugin = object<PluginConfig>({
@@ -488,6 +516,19 @@ const gateway = object<GatewayConfig>(
     })
       .default({})
       .doc('Forward-auth decision endpoint: runs the pipeline of the route named by `X-Forwarded-*` / `X-Original-*` without proxying.'),
+    sessions: object<GatewaySessionsConfig>({
+      store: oneOf(['redis', 'sql'] as const)
+        .optional()
+        .doc('Where browser sessions live (shared by every instance): `redis` or `sql` (the `storage` database); absent: `redis` when `redis` is set, else `sql`.'),
+      cookie_name: format('cookie name', 'letters, digits, - and _ (1–64)', (text) => (/^[A-Za-z0-9_-]{1,64}$/.test(text) ? text : undefined))
+        .default('drawbridge_session')
+        .doc('Name of the session cookie (prefixed `__Host-` on https); it holds only a random id.'),
+      idle_timeout: duration(1).default('30m').doc('A session unused this long ends.'),
+      absolute_timeout: duration(1).default('12h').doc('A session ends this long after sign-in, however active.'),
+      refresh_before: duration(0).default('60s').doc('Refresh the access token this long before it expires (under a per-session lock).'),
+    })
+      .default({})
+      .doc('Browser sessions of the `session` and `oidc-login` authenticators: only a random id in the cookie, the rest (tokens sealed) in the store.'),
     admin_listen: listen.optional().doc('Address of the admin API and metrics; absent: disabled.'),
     admin_token: str().optional().sensitive().doc('Bearer token for the admin API; required with `admin_listen`.'),
     internal_token_ttl: duration(1).default('60s').doc('Lifetime of the internal JWT sent upstream.'),
@@ -525,6 +566,13 @@ function checkWorkers(config: Config): void {
   const n = config.gateway?.workers;
   if (n !== undefined && n !== 1 && config.storage === 'memory:') {
     throw new ConfigError('gateway.workers', 'more than one worker needs a shared storage (sqlite:PATH or postgres://…), not memory:');
+  }
+}
+
+/** Sessions in Redis need the top-level `redis` URL. */
+function checkSessionStore(config: Config): void {
+  if (config.gateway?.sessions.store === 'redis' && config.redis === undefined) {
+    throw new ConfigError('gateway.sessions.store', 'redis needs the top-level `redis` URL (or use store: sql)');
   }
 }
 
@@ -578,6 +626,7 @@ export const configSchema: Field<Config> = object<Config>(
   },
   function checkConfig(config) {
     checkListeners(config);
+    checkSessionStore(config);
     checkWorkers(config);
   },
 );

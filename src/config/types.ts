@@ -40,6 +40,10 @@ export interface ClientConfig {
   access_token_ttl?: number; // overrides auth.access_token_ttl
   audiences?: string[]; // resource indicators (RFC 8707) this client may ask for; default: any
   consent?: 'ask' | 'skip'; // skip: a first-party client, no consent page; default ask
+  mfa?: 'optional' | 'required'; // required: every user signing in to it uses TOTP (enrols if needed); default optional
+  post_logout_redirect_uris: string[]; // RP-initiated logout: allowed redirects afterwards (exact match); default []
+  backchannel_logout_uri?: string; // OIDC Back-Channel Logout: where logout tokens are POSTed
+  backchannel_logout_session_required: boolean; // put `sid` in logout tokens; default false
 }
 
 export interface UserConfig {
@@ -85,6 +89,12 @@ export interface AuthConfig {
   brute_force?: BruteForceConfig; // absent: the defaults (defaultBruteForce())
   sessions?: SsoSessionsConfig; // absent: idle 30m, absolute 12h
   branding?: BrandingConfig; // login, consent and error pages; absent: Drawbridge's own
+  audit?: AuditConfig; // JSON-lines audit events; absent: stdout (nothing when log.level is silent)
+}
+
+export interface AuditConfig {
+  enabled: boolean; // default true
+  file?: string; // append JSON lines here; absent: stdout, marked "type":"audit"
 }
 
 export interface BrandingConfig {
@@ -152,6 +162,16 @@ export interface ForwardAuthConfig {
   allow: string[]; // IPs/CIDRs that may call it; default loopback and private networks
 }
 
+export type SessionStoreKind = 'redis' | 'sql';
+
+export interface GatewaySessionsConfig {
+  store?: SessionStoreKind; // absent: redis when top-level `redis` is set, else sql (sessionStoreKind())
+  cookie_name: string; // default drawbridge_session (`__Host-` prefixed on https)
+  idle_timeout: number; // seconds unused before the session ends, default 1800
+  absolute_timeout: number; // seconds after sign-in the session ends regardless, default 43200
+  refresh_before: number; // refresh the access token this long before it expires, default 60
+}
+
 export interface GatewayConfig {
   listen: string;
   tls?: TlsConfig;
@@ -160,6 +180,7 @@ export interface GatewayConfig {
   trusted_proxies: string[]; // IPs/CIDRs whose X-Forwarded-* are kept, default []
   strip_headers: string[]; // extra client headers removed before proxying (`x-foo` or `x-foo-*`), default []
   forward_auth: ForwardAuthConfig;
+  sessions: GatewaySessionsConfig; // browser sessions (session / oidc-login authenticators)
   admin_listen?: string;
   admin_token?: string;
   internal_token_ttl: number; // default 60

@@ -70,6 +70,14 @@ export async function pendingMigrations(storage: Storage): Promise<string[]> {
 }
 
 /**
+ * The SQL handle behind a Storage from openStorage (undefined otherwise), for stores that
+ * live beside the repositories on the same connection (src/sessions/sql-store.ts).
+ */
+export function sqlHandleOf(storage: Storage): SqlHandle | undefined {
+  return handles.get(storage);
+}
+
+/**
  * A number that changes whenever the stored clients may have changed, for caches of clients
  * (src/auth/clients.ts): at once after a write through this Storage's ClientRepo, and on
  * SQLite within 50 ms after another connection commits anything (PRAGMA data_version, e.g.

@@ -21,6 +21,13 @@ export interface ClientsTable {
   access_token_format: string;
   access_token_ttl: number | null;
   audiences: JsonText | null;
+  // migration 0007 (logout); NULL in rows written before it
+  post_logout_redirect_uris: JsonText | null;
+  backchannel_logout_uri: string | null;
+  backchannel_logout_session_required: number | null; // 0 | 1
+  // migration 0008 (consent, mfa); NULL in rows written before it: ask, optional
+  consent: string | null;
+  mfa: string | null;
   source: string;
   created_at: number;
   updated_at: number;
@@ -133,6 +140,14 @@ export interface AuthCodesTable {
   used_at: number | null;
 }
 
+// migration 0007 (logout)
+export interface SsoSessionGrantsTable {
+  session_id: string;
+  grant_id: string;
+  client_id: string;
+  created_at: number;
+}
+
 export interface ConsentsTable {
   user_id: string;
   client_id: string;
@@ -152,6 +167,7 @@ export interface Database {
   sso_sessions: SsoSessionsTable;
   auth_codes: AuthCodesTable;
   consents: ConsentsTable;
+  sso_session_grants: SsoSessionGrantsTable;
 }
 
 export type Db = Kysely<Database>;

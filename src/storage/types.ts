@@ -21,6 +21,18 @@ export interface ClientRecord {
   access_token_format: AccessTokenFormat;
   access_token_ttl: number | null;
   audiences: string[] | null;
+  // ─── Logout (migration 0007) ───
+  /** where RP-initiated logout may send the browser afterwards, compared exactly */
+  post_logout_redirect_uris: string[];
+  /** OIDC Back-Channel Logout: where logout tokens are POSTed; null: not told */
+  backchannel_logout_uri: string | null;
+  /** the client wants `sid` in its logout tokens */
+  backchannel_logout_session_required: boolean;
+  // ─── Consent and MFA (migration 0008) ───
+  /** `skip`: first-party, users are never asked to consent; absent: `ask` */
+  consent?: 'ask' | 'skip';
+  /** `required`: every user signing in to this client uses TOTP; absent: `optional` */
+  mfa?: 'optional' | 'required';
   source: RecordSource;
   created_at: number;
   updated_at: number;
@@ -88,6 +100,9 @@ export interface TokenRecord {
   refresh?: RefreshTokenState;
 }
 
+/** What revokeGrant reports per token it revoked. */
+export type RevokedToken = Pick<TokenRecord, 'digest' | 'jti' | 'format' | 'kind'>;
+
 /** Rotation state of a refresh token (RFC 9700 §4.14.2). */
 export interface RefreshTokenState {
   /** dead when unused until then (never later than expires_at, the absolute lifetime) */
@@ -107,6 +122,11 @@ export interface TokenRepo {
   /** sets revoked_at if not yet set; true when a row was changed */
   revoke(digest: string, at: number): Promise<boolean>;
   revokeByGrant(grantId: string, at: number): Promise<number>;
+  /**
+   * As revokeByGrant, and names what it revoked (so gateways can be told about every one).
+   * keepOffline: refresh tokens not bound to a session (offline_access) stay alive (logout).
+   */
+  revokeGrant(grantId: string, at: number, opts?: { keepOffline?: boolean }): Promise<RevokedToken[]>;
   revokeByClient(clientId: string, at: number): Promise<number>;
   revokeBySubject(sub: string, at: number): Promise<number>;
   /**
@@ -294,6 +314,19 @@ export interface SsoSessionRepo {
   deleteByUser(userId: string): Promise<number>;
   /** delete sessions with expires_at <= now; returns how many */
   deleteExpired(now: number): Promise<number>;
+  // ─── Logout (migration 0007) ───
+  /** a user's sessions, oldest first (expired ones may be included: callers check the times) */
+  listByUser(userId: string): Promise<SsoSessionRecord[]>;
+  /** records that a grant (authorization code → tokens) was made to a client in this session */
+  addGrant(id: string, clientId: string, grantId: string, at: number): Promise<void>;
+  /** the grants made in this session, oldest first; [] when none (or no session); deleted with the session */
+  grants(id: string): Promise<SsoSessionGrant[]>;
+}
+
+/** A client that received tokens in an SSO session: told at logout, its tokens revoked with it. */
+export interface SsoSessionGrant {
+  client_id: string;
+  grant_id: string;
 }
 
 /** An authorization code, stored by digest. */

@@ -39,6 +39,14 @@ describe('legacy grant warning at start', () => {
     assert.equal(warnings[0]!.client_id, 'legacy');
   });
 
+  it('names the implicit grant too', async () => {
+    const lines = await startupLog([{ client_id: 'spa', redirect_uris: ['https://spa.example/cb'], grant_types: ['implicit'], scopes: ['openid'] }]);
+    const warnings = lines.filter((l) => l.level === 40 && /RFC 9700/.test(String(l.msg)));
+    assert.equal(warnings.length, 1, JSON.stringify(lines));
+    assert.equal(warnings[0]!.client_id, 'spa');
+    assert.deepEqual(warnings[0]!.grant_types, ['implicit']);
+  });
+
   it('is silent without legacy grants', async () => {
     const lines = await startupLog([{ client_id: 'modern', client_secret: 'legacy-warning-secret-0123456789', grant_types: ['client_credentials'] }]);
     assert.equal(lines.filter((l) => /RFC 9700/.test(String(l.msg))).length, 0);

@@ -58,6 +58,26 @@ describe('SSO sessions in Redis', { skip: url === undefined ? 'Redis not reachab
     await store.delete(other.id);
   });
 
+  it('listByUser, addGrant and grants (logout); grants expire and go with their session', async () => {
+    const a = session({ created_at: NOW + 1 });
+    const b = session({ user_id: a.user_id });
+    for (const s of [a, b]) await store.insert(s);
+    assert.deepEqual(await store.listByUser(a.user_id), [b, a]);
+    await store.addGrant(a.id, 'web', 'g1', NOW);
+    await store.addGrant(a.id, 'app', 'g2', NOW + 1);
+    await store.addGrant(a.id, 'web', 'g1', NOW + 2);
+    await store.addGrant('no-such-session', 'web', 'g3', NOW);
+    assert.deepEqual(await store.grants(a.id), [{ client_id: 'web', grant_id: 'g1' }, { client_id: 'app', grant_id: 'g2' }]);
+    assert.deepEqual(await store.grants('no-such-session'), []);
+    const ttl = await redis.ttl(`drawbridge:sso-grants:${a.id}`);
+    assert.ok(ttl > 0 && ttl <= 3600, String(ttl));
+    assert.equal(await store.delete(a.id), true);
+    assert.deepEqual(await store.grants(a.id), []);
+    // a session Redis expired by itself drops out of the list
+    await redis.del(`drawbridge:sso:${b.id}`);
+    assert.deepEqual(await store.listByUser(a.user_id), []);
+  });
+
   describe('with redis: configured, the login keeps its session in Redis', () => {
     let server: TestServer;
     before(async () => {

@@ -311,7 +311,7 @@ describe('access tokens', () => {
       assert.equal(oidc.introspection_endpoint, `${i}/oauth2/introspect`);
       assert.equal(oidc.revocation_endpoint, `${i}/oauth2/revoke`);
       assert.equal(oidc.jwks_uri, `${i}/.well-known/jwks.json`);
-      assert.deepEqual([...(oidc.grant_types_supported as string[])].sort(), ['authorization_code', 'client_credentials', 'password', 'refresh_token']);
+      assert.deepEqual([...(oidc.grant_types_supported as string[])].sort(), ['authorization_code', 'client_credentials', 'implicit', 'password', 'refresh_token']);
       const confidential = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
       assert.deepEqual([...(oidc.token_endpoint_auth_methods_supported as string[])].sort(), [...confidential, 'none'].sort());
       assert.deepEqual([...(oidc.introspection_endpoint_auth_methods_supported as string[])].sort(), confidential);
@@ -323,8 +323,8 @@ describe('access tokens', () => {
       // the authorization code flow (issue #3); the OIDC scopes are always supported
       assert.equal(oidc.authorization_endpoint, `${i}/oauth2/authorize`);
       assert.equal(oidc.userinfo_endpoint, `${i}/oauth2/userinfo`);
-      assert.deepEqual(oidc.response_types_supported, ['code']);
-      assert.deepEqual(oidc.response_modes_supported, ['query', 'form_post']);
+      assert.deepEqual(oidc.response_types_supported, ['code', 'id_token', 'id_token token', 'token']);
+      assert.deepEqual(oidc.response_modes_supported, ['query', 'fragment', 'form_post']);
       assert.deepEqual(oidc.code_challenge_methods_supported, ['S256']);
       assert.equal(oidc.authorization_response_iss_parameter_supported, true);
       assert.deepEqual(oidc.scopes_supported, ['email', 'groups', 'introspect', 'inventory:read', 'offline_access', 'openid', 'orders:read', 'orders:write', 'profile']);

@@ -79,6 +79,8 @@ describe('defaults', () => {
       default_scopes: ['openid'],
       token_endpoint_auth_method: 'none',
       access_token_format: 'opaque',
+      post_logout_redirect_uris: [],
+      backchannel_logout_session_required: false,
     });
   });
 
@@ -131,6 +133,7 @@ describe('defaults', () => {
         path: '/_drawbridge/authz',
         allow: ['127.0.0.0/8', '::1', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
       },
+      sessions: { cookie_name: 'drawbridge_session', idle_timeout: 1800, absolute_timeout: 43200, refresh_before: 60 },
       internal_token_ttl: 60,
       services: [
         {

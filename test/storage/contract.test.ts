@@ -40,6 +40,9 @@ function client(client_id: string, over: Partial<ClientRecord> = {}): ClientReco
     access_token_format: 'opaque',
     access_token_ttl: null,
     audiences: null,
+    post_logout_redirect_uris: [],
+    backchannel_logout_uri: null,
+    backchannel_logout_session_required: false,
     source: 'config',
     created_at: NOW,
     updated_at: NOW,
@@ -174,6 +177,8 @@ for (const target of await allTargets()) {
           access_token_format: 'jwt',
           access_token_ttl: 300,
           audiences: ['orders', 'billing'],
+          consent: 'skip',
+          mfa: 'required',
           source: 'admin',
           created_at: NOW - 10,
           updated_at: NOW,
@@ -183,6 +188,35 @@ for (const target of await allTargets()) {
         await storage.clients.upsert(bare);
         assert.deepEqual(await storage.clients.get('full'), full);
         assert.deepEqual(await storage.clients.get('bare'), bare);
+      });
+
+      it('logout metadata (migration 0007): round-trips, and defaults for rows written before it', async () => {
+        const rp = client('rp', {
+          post_logout_redirect_uris: ['https://app.example/bye', 'http://127.0.0.1:4000/bye?x=1'],
+          backchannel_logout_uri: 'https://app.example/bc',
+          backchannel_logout_session_required: true,
+        });
+        await storage.clients.upsert(rp);
+        assert.deepEqual(await storage.clients.get('rp'), rp);
+        await storage.clients.upsert(client('rp', { updated_at: NOW + 1 }));
+        const replaced = await storage.clients.get('rp');
+        assert.deepEqual(replaced?.post_logout_redirect_uris, []);
+        assert.equal(replaced?.backchannel_logout_uri, null);
+        assert.equal(replaced?.backchannel_logout_session_required, false);
+      });
+
+      it('consent and mfa (migration 0008): absent stays absent, each value round-trips and can be replaced', async () => {
+        await storage.clients.upsert(client('plain'));
+        const plain = await storage.clients.get('plain');
+        assert.equal(plain?.consent, undefined);
+        assert.equal(plain?.mfa, undefined);
+        await storage.clients.upsert(client('fp', { consent: 'skip', mfa: 'required' }));
+        assert.equal((await storage.clients.get('fp'))?.consent, 'skip');
+        assert.equal((await storage.clients.get('fp'))?.mfa, 'required');
+        await storage.clients.upsert(client('fp', { consent: 'ask', mfa: 'optional' }));
+        const back = await storage.clients.get('fp');
+        assert.equal(back?.consent, 'ask');
+        assert.equal(back?.mfa, 'optional');
       });
 
       it('upsert replaces the fields but keeps created_at', async () => {
@@ -917,6 +951,29 @@ for (const target of await allTargets()) {
       assert.equal(await storage.ssoSessions.get('s2'), undefined);
     });
 
+    it('sso sessions (migration 0007): listByUser, addGrant and grants; grants go with their session', async () => {
+      assert.deepEqual(await storage.ssoSessions.listByUser(userId), []);
+      await storage.ssoSessions.insert(session('s2', { created_at: NOW + 1 }));
+      await storage.ssoSessions.insert(session('s1'));
+      assert.deepEqual(await storage.ssoSessions.listByUser(userId), [session('s1'), session('s2', { created_at: NOW + 1 })]);
+      assert.deepEqual(await storage.ssoSessions.listByUser('someone-else'), []);
+      assert.deepEqual(await storage.ssoSessions.grants('s1'), []);
+      await storage.ssoSessions.addGrant('s1', 'web', 'g1', NOW);
+      await storage.ssoSessions.addGrant('s1', 'app', 'g2', NOW + 1);
+      await storage.ssoSessions.addGrant('s1', 'web', 'g1', NOW + 2); // the same grant again: kept once
+      await storage.ssoSessions.addGrant('s2', 'web', 'g3', NOW);
+      assert.deepEqual(await storage.ssoSessions.grants('s1'), [{ client_id: 'web', grant_id: 'g1' }, { client_id: 'app', grant_id: 'g2' }]);
+      // a session that ended (or never was) records nothing
+      await storage.ssoSessions.addGrant('gone', 'web', 'g9', NOW);
+      assert.deepEqual(await storage.ssoSessions.grants('gone'), []);
+      assert.equal(await storage.ssoSessions.delete('s1'), true);
+      assert.deepEqual(await storage.ssoSessions.grants('s1'), []);
+      await storage.ssoSessions.insert(session('s1')); // the same id again starts with no grants
+      assert.deepEqual(await storage.ssoSessions.grants('s1'), []);
+      assert.equal(await storage.ssoSessions.deleteByUser(userId), 2);
+      assert.deepEqual(await storage.ssoSessions.grants('s2'), []);
+    });
+
     it('sso sessions go with their user', async () => {
       await storage.ssoSessions.insert(session('s1'));
       assert.equal(await storage.users.delete('alice'), true);
@@ -1045,6 +1102,27 @@ for (const target of await allTargets()) {
         rotated_at: NOW + 1,
         replacement: 'v1.s',
       });
+    });
+
+    it('revokeGrant names what it revoked; keepOffline spares refresh tokens not bound to a session', async () => {
+      await storage.tokens.insert(refresh('r1'));
+      await storage.tokens.insert(refresh('off', { refresh: { idle_expires_at: NOW + 7 * 86400, session_id: null, rotated_at: null, replacement: null } }));
+      await storage.tokens.insert(token('a1', { grant_id: 'family-1', format: 'jwt' }));
+      await storage.tokens.insert(token('a2', { grant_id: 'family-1', revoked_at: NOW }));
+      await storage.tokens.insert(token('x1', { grant_id: 'family-2' }));
+      const kept = await storage.tokens.revokeGrant('family-1', NOW + 1, { keepOffline: true });
+      assert.deepEqual(
+        kept.sort((a, b) => a.digest.localeCompare(b.digest)),
+        [
+          { digest: 'a1', jti: 'jti-a1', format: 'jwt', kind: 'access_token' },
+          { digest: 'r1', jti: 'jti-r1', format: 'opaque', kind: 'refresh_token' },
+        ],
+      );
+      assert.equal((await storage.tokens.findByDigest('off'))?.revoked_at, null);
+      assert.equal((await storage.tokens.findByDigest('a2'))?.revoked_at, NOW, 'already revoked: untouched, not reported');
+      assert.deepEqual(await storage.tokens.revokeGrant('family-1', NOW + 2), [{ digest: 'off', jti: 'jti-off', format: 'opaque', kind: 'refresh_token' }]);
+      assert.deepEqual(await storage.tokens.revokeGrant('family-1', NOW + 3), []);
+      assert.equal((await storage.tokens.findByDigest('x1'))?.revoked_at, null);
     });
 
     it('revokeByGrant takes rotated and live members of the family; deleteExpired removes them', async () => {

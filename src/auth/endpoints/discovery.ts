@@ -6,6 +6,7 @@ import { sendJson } from '../../core/http.js';
 import { SUPPORTED_GRANT_TYPES } from '../grants/index.js';
 import { CLAIMS_SUPPORTED } from '../tokens/id-token.js';
 import { RESPONSE_MODES } from './authorize/check-response-mode.js';
+import { RESPONSE_TYPES } from './authorize/check-response-type.js';
 import type { AuthContext } from '../context.js';
 import type { Endpoint } from './types.js';
 
@@ -22,8 +23,11 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     jwks_uri: e.jwks,
     introspection_endpoint: e.introspection,
     revocation_endpoint: e.revocation,
-    grant_types_supported: SUPPORTED_GRANT_TYPES,
-    response_types_supported: ['code'],
+    end_session_endpoint: e.endSession,
+    // implicit is answered at the authorization endpoint, not by a token endpoint grant
+    grant_types_supported: [...SUPPORTED_GRANT_TYPES, 'implicit'],
+    // the implicit types only for clients that list `implicit` (unauthorized_client otherwise)
+    response_types_supported: [...RESPONSE_TYPES],
     response_modes_supported: [...RESPONSE_MODES],
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
@@ -42,6 +46,9 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     id_token_signing_alg_values_supported: [ctx.keyring.current.alg],
     claims_parameter_supported: false,
     request_parameter_supported: false,
+    // OIDC Back-Channel Logout 1.0 §2.1 (front-channel logout is not offered)
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
   };
 }
 

@@ -5,6 +5,7 @@ import { readForm } from '../../core/http.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { tokenRevoked } from '../events.js';
 import { findToken } from '../tokens/resolve.js';
+import { requestAudit } from '../request-scope.js';
 import type { Endpoint } from './types.js';
 
 const HINTS = new Set(['access_token', 'refresh_token']);
@@ -23,9 +24,11 @@ export const revocationEndpoint: Endpoint = {
       const now = ctx.clock.now();
       await ctx.storage.tokens.revoke(rec.digest, now);
       // refresh tokens take their whole grant with them (RFC 7009 §2.1)
-      if (rec.kind === 'refresh_token' && rec.grant_id) await ctx.storage.tokens.revokeByGrant(rec.grant_id, now);
-      // every gateway evicts it from its caches (the grant's other tokens wait for their cache TTL)
+      const family = rec.kind === 'refresh_token' && rec.grant_id ? await ctx.storage.tokens.revokeGrant(rec.grant_id, now) : [];
+      // every gateway evicts it, and the grant's access tokens, from its caches at once
       await ctx.events.publish(tokenRevoked(rec));
+      for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+      requestAudit(ctx, req).record({ event: 'token.revoked', client_id: client.client_id, sub: rec.sub, kind: rec.kind, grant_id: rec.grant_id, jti: rec.jti });
       ctx.logger.info({ event: 'token.revoked', client_id: client.client_id, jti: rec.jti, kind: rec.kind }, 'token revoked');
     }
     res.writeHead(200, { 'cache-control': 'no-store', pragma: 'no-cache', 'content-length': 0 });

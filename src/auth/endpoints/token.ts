@@ -4,6 +4,7 @@ import { readForm, sendNoStoreJson } from '../../core/http.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { GRANTS } from '../grants/index.js';
 import type { GrantType } from '../../config/types.js';
+import { noteClient, requestAudit, requestScope } from '../request-scope.js';
 import type { Endpoint } from './types.js';
 
 export const tokenEndpoint: Endpoint = {
@@ -18,7 +19,16 @@ export const tokenEndpoint: Endpoint = {
     if (!client.grantSet.has(grantType as GrantType)) {
       throw unauthorizedClient(`client is not allowed to use the ${grantType} grant`);
     }
+    noteClient(req, client.client_id);
     const body = await grant.handle(ctx, { req, params, client });
+    requestAudit(ctx, req).record({
+      event: grantType === 'refresh_token' ? 'token.refreshed' : 'token.issued',
+      grant_type: grantType,
+      client_id: client.client_id,
+      sub: requestScope(req)?.sub,
+      scope: typeof body.scope === 'string' ? body.scope : '',
+      issued: ['access_token', 'refresh_token', 'id_token'].filter((k) => typeof body[k] === 'string'),
+    });
     sendNoStoreJson(res, 200, body);
   },
 };

@@ -4,16 +4,23 @@
 import { createHash } from 'node:crypto';
 import { invalidGrant, invalidRequest } from '../../core/errors.js';
 import { safeEqual, sha256Base64url } from '../../core/crypto-util.js';
+import { tokenRevoked } from '../events.js';
 import { issueAccessToken } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
+import { noteSubject, requestAudit } from '../request-scope.js';
+import type { AuthContext } from '../context.js';
 import type { Grant, TokenResponse } from './types.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+/** jti namespace of the "this code was replayed" marks */
+const REPLAY_NAMESPACE = 'code-replay';
+/** how long a replay mark is kept: far longer than any request that redeems a code takes */
+const REPLAY_MARK_TTL = 300;
 
 export const authorizationCode: Grant = {
   allowPublic: true,
-  handle: async function authorizationCodeGrant(ctx, { params, client }) {
+  handle: async function authorizationCodeGrant(ctx, { req, params, client }) {
     const code = params.require('code');
     const verifier = params.get('code_verifier');
     const now = ctx.clock.now();
@@ -21,7 +28,11 @@ export const authorizationCode: Grant = {
     if (!found || found.code.expires_at <= now) throw invalidGrant('the authorization code is invalid or expired');
     const c = found.code;
     if (!found.first) {
-      const revoked = await ctx.storage.tokens.revokeByGrant(c.id, now);
+      // mark the replay first: the winning request may still be storing its tokens, and it
+      // looks for this mark once they are stored (see the end of this grant)
+      await ctx.storage.jtis.remember(REPLAY_NAMESPACE, c.id, now + REPLAY_MARK_TTL, now);
+      const revoked = await revokeCodeFamily(ctx, c.id, now);
+      requestAudit(ctx, req).record({ event: 'token.reuse_detected', credential: 'authorization_code', client_id: c.client_id, sub: c.user_id, grant_id: c.id, revoked });
       ctx.logger.warn({ event: 'code.replay', client_id: c.client_id, grant_id: c.id, revoked }, 'authorization code used twice; tokens revoked');
       throw invalidGrant('the authorization code was already used');
     }
@@ -39,6 +50,9 @@ export const authorizationCode: Grant = {
     if (!user || user.locked) throw invalidGrant('the user is no longer active');
 
     const scope = c.scope === '' ? [] : c.scope.split(' ');
+    noteSubject(req, user.id);
+    // the session remembers the grant: logout revokes its tokens and tells the client (back-channel)
+    if (c.sid !== null) await (ctx.ssoSessions ?? ctx.storage.ssoSessions).addGrant(c.sid, client.client_id, c.id, now);
     const extra: Record<string, unknown> = {};
     if (c.sid !== null) extra.sid = c.sid;
     const issued = await issueAccessToken(ctx, { client, sub: user.id, scope, audience: [], grantId: c.id, extra });
@@ -57,6 +71,20 @@ export const authorizationCode: Grant = {
         accessToken: issued.access_token,
       });
     }
+    // a replay that raced this request (another connection consumed the code a moment later)
+    // found no tokens to revoke yet: now that ours are stored, honour its mark
+    if (await ctx.storage.jtis.has(REPLAY_NAMESPACE, c.id, ctx.clock.now())) {
+      await revokeCodeFamily(ctx, c.id, ctx.clock.now());
+      throw invalidGrant('the authorization code was already used');
+    }
     return body;
   },
 };
+
+/** Revokes every token issued from the code and tells the gateways; returns how many. */
+async function revokeCodeFamily(ctx: AuthContext, grantId: string, now: number): Promise<number> {
+  const family = await ctx.storage.tokens.revokeGrant(grantId, now);
+  // gateways forget the code's access tokens at once, not at their cache TTL
+  for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+  return family.length;
+}

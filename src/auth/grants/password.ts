@@ -2,7 +2,8 @@
 // so it is off unless a client lists `password` in grant_types (and start.ts warns then).
 // The login goes through verifyLogin: the brute-force guard, and one answer (invalid_grant)
 // whether the username is unknown, the account locked or the password wrong. Users with a
-// second factor are refused: this grant has no way to ask for it.
+// second factor (or signing in to a client with `mfa: required`) are refused: this grant has no
+// way to ask for it.
 import { randomUUID } from 'node:crypto';
 import { invalidGrant, tooManyRequests } from '../../core/errors.js';
 import { remoteAddress } from '../../core/http.js';
@@ -10,6 +11,7 @@ import { grantedScopes, requestedResources } from '../scope.js';
 import { issueAccessToken } from '../tokens/access-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { verifyLogin } from '../users/verify-login.js';
+import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 
 export const password: Grant = {
@@ -19,17 +21,18 @@ export const password: Grant = {
     const secret = params.require('password');
     const scope = grantedScopes(client, params.get('scope'));
     const audience = requestedResources(client, params);
-    const login = await verifyLogin(ctx, username, secret, remoteAddress(req));
+    const login = await verifyLogin(ctx, username, secret, remoteAddress(req), undefined, requestAudit(ctx, req));
     if (!login.user) {
       if (!login.allowed) throw tooManyRequests(login.retryAfter, 'too many failed logins; try again later');
       throw invalidGrant('invalid username or password');
     }
     const user = login.user;
     const mfa = await ctx.storage.users.getMfa(user.id);
-    if (mfa && (mfa.required || mfa.totp_confirmed_at !== null)) {
+    if (client.mfa === 'required' || (mfa && (mfa.required || mfa.totp_confirmed_at !== null))) {
       throw invalidGrant('MFA required: use the authorization code flow');
     }
     const grantId = randomUUID();
+    noteSubject(req, user.id);
     const access = await issueAccessToken(ctx, { client, sub: user.id, scope, audience, grantId, extra: { username: user.username } });
     const body: TokenResponse = { access_token: access.access_token, token_type: access.token_type, expires_in: access.expires_in };
     if (client.grantSet.has('refresh_token')) {

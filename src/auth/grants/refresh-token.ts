@@ -12,16 +12,19 @@ import { sha256Base64url } from '../../core/crypto-util.js';
 import { deriveKey, seal, unseal } from '../../crypto/seal.js';
 import type { TokenRecord } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
+import { tokenRevoked } from '../events.js';
 import { requestedResources } from '../scope.js';
 import { sessionTimeouts } from '../sessions/sso.js';
 import { issueAccessToken } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { storeRefreshToken } from '../tokens/refresh-token.js';
+import type { AuditLog } from '../../observability/audit.js';
+import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 
 export const refreshToken: Grant = {
   allowPublic: true,
-  handle: async function refreshTokenGrant(ctx, { params, client }) {
+  handle: async function refreshTokenGrant(ctx, { req, params, client }) {
     const presented = params.require('refresh_token');
     const rec = presented.length > 512 ? undefined : await ctx.storage.tokens.findByDigest(sha256Base64url(presented));
     // a token of another client is as unknown as no token (RFC 6749 §6: bound to its client)
@@ -29,7 +32,8 @@ export const refreshToken: Grant = {
       throw invalidGrant('refresh token is invalid');
     }
     const now = ctx.clock.now();
-    if (rec.refresh?.rotated_at != null) return repeatOrReuse(ctx, rec, now);
+    noteSubject(req, rec.sub);
+    if (rec.refresh?.rotated_at != null) return repeatOrReuse(ctx, rec, now, requestAudit(ctx, req));
     if (rec.revoked_at !== null) throw invalidGrant('refresh token is revoked');
     if (rec.expires_at <= now) throw invalidGrant('refresh token has expired');
     if ((rec.refresh?.idle_expires_at ?? rec.expires_at) <= now) throw invalidGrant('refresh token has expired (unused for too long)');
@@ -64,7 +68,7 @@ export const refreshToken: Grant = {
       // another request rotated it first (or it was revoked meanwhile): ours are never handed out
       await Promise.all([ctx.storage.tokens.revoke(access.record.digest, now), ctx.storage.tokens.revoke(next.record.digest, now)]);
       const current = await ctx.storage.tokens.findByDigest(rec.digest);
-      if (current?.refresh?.rotated_at != null) return repeatOrReuse(ctx, current, now);
+      if (current?.refresh?.rotated_at != null) return repeatOrReuse(ctx, current, now, requestAudit(ctx, req));
       throw invalidGrant('refresh token is revoked');
     }
     ctx.logger.info({ event: 'token.refreshed', client_id: client.client_id, sub: rec.sub, grant_id: rec.grant_id }, 'refresh token rotated');
@@ -73,7 +77,7 @@ export const refreshToken: Grant = {
 };
 
 /** A retired token again: the same new pair within the grace window, else the family dies. */
-async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number): Promise<TokenResponse> {
+async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, audit: AuditLog): Promise<TokenResponse> {
   const state = rec.refresh!;
   const grace = ctx.auth.refresh_grace_period; // 0: no grace at all
   if (grace > 0 && state.rotated_at !== null && state.replacement !== null && now - state.rotated_at <= grace) {
@@ -86,7 +90,11 @@ async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number): P
     }
     throw invalidGrant('refresh token is revoked');
   }
-  const revoked = await ctx.storage.tokens.revokeByGrant(rec.grant_id!, now);
+  const family = await ctx.storage.tokens.revokeGrant(rec.grant_id!, now);
+  // every gateway forgets the family's access tokens at once, not at their cache TTL
+  for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+  const revoked = family.length;
+  audit.record({ event: 'token.reuse_detected', credential: 'refresh_token', client_id: rec.client_id, sub: rec.sub, grant_id: rec.grant_id, revoked });
   ctx.logger.warn(
     { event: 'token.refresh_reuse', client_id: rec.client_id, sub: rec.sub, grant_id: rec.grant_id, revoked },
     'rotated refresh token used again; token family revoked',
@@ -108,7 +116,8 @@ async function refreshedIdToken(ctx: AuthContext, rec: TokenRecord, scope: strin
 
 /** The SSO session exists and neither of its timeouts has passed (as sessions/sso.ts judges it). */
 async function sessionAlive(ctx: AuthContext, id: string, now: number): Promise<boolean> {
-  const session = await ctx.storage.ssoSessions.get(id);
+  // where the auth server keeps its sessions: Redis when configured, else SQL
+  const session = await (ctx.ssoSessions ?? ctx.storage.ssoSessions).get(id);
   return session !== undefined && session.expires_at > now && session.last_seen_at + sessionTimeouts(ctx).idle > now;
 }
 

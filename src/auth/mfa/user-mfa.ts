@@ -3,6 +3,7 @@
 // The TOTP secret is stored sealed (AES-256-GCM under deriveKey(secret, 'mfa'), the user id
 // as AAD so a sealed value copied to another user does not open). Wrong codes count as
 // login failures for the brute-force guard: 10^6 codes are guessable online otherwise.
+import type { AuditLog } from '../../observability/audit.js';
 import type { AuthContext } from '../context.js';
 import { deriveKey, seal, unseal } from '../../crypto/seal.js';
 import type { UserRecord } from '../../storage/types.js';
@@ -78,10 +79,51 @@ export async function startTotpEnrolment(ctx: AuthContext, user: UserRecord, iss
 }
 
 /**
+ * The enrolment started and not yet confirmed (the same secret, URI and QR code again, for a
+ * page shown anew after a wrong code); undefined when there is none or it is confirmed.
+ */
+export async function pendingTotpEnrolment(ctx: AuthContext, user: UserRecord, issuer = 'Drawbridge'): Promise<TotpEnrolment | undefined> {
+  const mfa = await ctx.storage.users.getMfa(user.id);
+  if (!mfa?.totp_secret || mfa.totp_confirmed_at != null) return undefined;
+  const secret = unseal(mfaKey(ctx), mfa.totp_secret, aad(user.id));
+  const uri = totpUri({ secret, account: user.username, issuer });
+  return { secret, uri, qrSvg: qrSvg(uri, { title: `QR code to add ${issuer} to an authenticator app` }) };
+}
+
+export interface EnrolmentCheck extends LoginCheck {
+  /** the recovery codes to show once; absent when the code was wrong (or refused) */
+  recoveryCodes?: string[];
+}
+
+/**
+ * Confirms enrolment during sign-in, behind the brute-force guard like verifyMfaCode: a wrong
+ * code counts as a failed login (and is audited), a lockout refuses without checking.
+ */
+export async function confirmEnrolmentAtLogin(ctx: AuthContext, user: UserRecord, code: string, ip: string, audit: AuditLog = ctx.audit): Promise<EnrolmentCheck> {
+  const guard = bruteForceGuard(ctx);
+  const who = { user_id: user.id, username: user.username, ip };
+  const check = await guard.checkLogin(user.username, ip);
+  if (!check.allowed) {
+    audit.record({ event: 'mfa.failed', ...who, reason: 'locked_out', during: 'enrolment' });
+    return check;
+  }
+  await guard.sleep(check.delayMs);
+  const codes = await confirmTotpEnrolment(ctx, user, code, audit);
+  if (codes) {
+    await guard.recordSuccess(user.username, ip);
+    return { ...check, recoveryCodes: codes };
+  }
+  const next = await guard.recordFailure(user.username, ip);
+  audit.record({ event: 'mfa.failed', ...who, reason: 'invalid_code', during: 'enrolment' });
+  if (!next.allowed) audit.record({ event: 'account.locked', ...who, lockout_seconds: next.retryAfter, after: 'mfa' });
+  return { allowed: next.allowed, retryAfter: next.retryAfter, delayMs: check.delayMs };
+}
+
+/**
  * Finishes enrolment when `code` is valid for the pending secret: returns the recovery codes
  * to show once (their digests replace any earlier ones), or undefined for a wrong code.
  */
-export async function confirmTotpEnrolment(ctx: AuthContext, user: UserRecord, code: string): Promise<string[] | undefined> {
+export async function confirmTotpEnrolment(ctx: AuthContext, user: UserRecord, code: string, audit: AuditLog = ctx.audit): Promise<string[] | undefined> {
   const mfa = await ctx.storage.users.getMfa(user.id);
   if (!mfa?.totp_secret) return undefined;
   const now = ctx.clock.now();
@@ -89,7 +131,9 @@ export async function confirmTotpEnrolment(ctx: AuthContext, user: UserRecord, c
   const step = verifyTotp(secret, code, now, { lastUsedStep: mfa.totp_last_step });
   if (step === null || !(await ctx.storage.users.useTotpStep(user.id, step, now))) return undefined;
   if (!(await ctx.storage.users.confirmTotp(user.id, now))) return undefined;
-  return regenerateRecoveryCodes(ctx, user);
+  const codes = await regenerateRecoveryCodes(ctx, user);
+  audit.record({ event: 'mfa.enrolled', user_id: user.id, username: user.username, method: 'totp', recovery_codes_left: codes.length });
+  return codes;
 }
 
 /** New recovery codes (shown once); the old ones stop working. */
@@ -104,18 +148,29 @@ export async function regenerateRecoveryCodes(ctx: AuthContext, user: UserRecord
  * a recovery code (each at most once). Refused during a brute-force lockout; a wrong code is
  * a failure, a right one clears the username's failures.
  */
-export async function verifyMfaCode(ctx: AuthContext, user: UserRecord, code: string, ip: string): Promise<MfaCheck> {
+export async function verifyMfaCode(ctx: AuthContext, user: UserRecord, code: string, ip: string, audit: AuditLog = ctx.audit): Promise<MfaCheck> {
   const guard = bruteForceGuard(ctx);
   const check = await guard.checkLogin(user.username, ip);
-  if (!check.allowed) return { ok: false, ...check };
+  if (!check.allowed) {
+    audit.record({ event: 'mfa.failed', user_id: user.id, username: user.username, ip, reason: 'locked_out' });
+    return { ok: false, ...check };
+  }
   await guard.sleep(check.delayMs);
   const method = await checkSecondFactor(ctx, user, code);
+  const who = { user_id: user.id, username: user.username, ip };
   if (method) {
     await guard.recordSuccess(user.username, ip);
+    audit.record({ event: 'mfa.succeeded', ...who, method });
+    if (method === 'recovery_code') {
+      const left = (await ctx.storage.users.getMfa(user.id))?.recovery_codes_left ?? 0;
+      audit.record({ event: 'mfa.recovery_code_used', ...who, recovery_codes_left: left });
+    }
     return { ok: true, method, allowed: true, retryAfter: 0, delayMs: check.delayMs };
   }
   const next = await guard.recordFailure(user.username, ip);
+  audit.record({ event: 'mfa.failed', ...who, reason: 'invalid_code' });
   if (!next.allowed) ctx.logger.warn({ event: 'login.lockout', username: user.username, ip }, 'too many failed MFA codes; locked out');
+  if (!next.allowed) audit.record({ event: 'account.locked', ...who, lockout_seconds: next.retryAfter, after: 'mfa' });
   return { ok: false, allowed: next.allowed, retryAfter: next.retryAfter, delayMs: check.delayMs };
 }
 

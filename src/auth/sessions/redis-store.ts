@@ -1,11 +1,13 @@
 // SSO sessions in Redis (chosen when `redis:` is configured): one JSON value per session,
 // expiring by itself at the absolute timeout, plus a set per user for "log out everywhere".
-// The idle timeout is checked by sso.ts on every read, as for the SQL store.
+// The idle timeout is checked by sso.ts on every read, as for the SQL store. The grants made
+// in a session (logout) are a hash per session, client_id by grant_id, expiring with it.
 import type { Redis } from 'ioredis';
-import type { SsoSessionRecord, SsoSessionRepo } from '../../storage/types.js';
+import type { SsoSessionGrant, SsoSessionRecord, SsoSessionRepo } from '../../storage/types.js';
 
 const PREFIX = 'drawbridge:sso:';
 const USER_PREFIX = 'drawbridge:sso-user:';
+const GRANTS_PREFIX = 'drawbridge:sso-grants:';
 
 export class RedisSsoSessionStore implements SsoSessionRepo {
   readonly #redis: Redis;
@@ -40,7 +42,7 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
 
   async delete(id: string): Promise<boolean> {
     const rec = await this.get(id);
-    const deleted = await this.#redis.del(PREFIX + id);
+    const [deleted] = await Promise.all([this.#redis.del(PREFIX + id), this.#redis.del(GRANTS_PREFIX + id)]);
     if (rec) await this.#redis.srem(USER_PREFIX + rec.user_id, id);
     return deleted > 0;
   }
@@ -48,8 +50,41 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
   async deleteByUser(userId: string): Promise<number> {
     const ids = await this.#redis.smembers(USER_PREFIX + userId);
     const deleted = ids.length === 0 ? 0 : await this.#redis.del(...ids.map((id) => PREFIX + id));
+    if (ids.length > 0) await this.#redis.del(...ids.map((id) => GRANTS_PREFIX + id));
     await this.#redis.del(USER_PREFIX + userId);
     return deleted;
+  }
+
+  async listByUser(userId: string): Promise<SsoSessionRecord[]> {
+    const ids = await this.#redis.smembers(USER_PREFIX + userId);
+    if (ids.length === 0) return [];
+    const raws = await this.#redis.mget(...ids.map((id) => PREFIX + id));
+    const out: SsoSessionRecord[] = [];
+    const gone: string[] = [];
+    raws.forEach((raw, i) => (raw === null ? gone.push(ids[i]!) : out.push(JSON.parse(raw) as SsoSessionRecord)));
+    // sessions Redis expired by itself leave their id in the user's set
+    if (gone.length > 0) await this.#redis.srem(USER_PREFIX + userId, ...gone);
+    return out.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async addGrant(id: string, clientId: string, grantId: string, at: number): Promise<void> {
+    const rec = await this.get(id);
+    // the session ended (or never was): nothing will read these grants, store none
+    if (!rec) return;
+    const key = GRANTS_PREFIX + id;
+    // HSETNX keeps the first record of a grant; the value orders grants by time
+    await this.#redis.multi().hsetnx(key, grantId, JSON.stringify([at, clientId])).expireat(key, rec.expires_at).exec();
+  }
+
+  async grants(id: string): Promise<SsoSessionGrant[]> {
+    const all = await this.#redis.hgetall(GRANTS_PREFIX + id);
+    return Object.entries(all)
+      .map(([grantId, value]) => {
+        const [at, clientId] = JSON.parse(value) as [number, string];
+        return { at, grant: { client_id: clientId, grant_id: grantId } };
+      })
+      .sort((a, b) => a.at - b.at || (a.grant.grant_id < b.grant.grant_id ? -1 : 1))
+      .map((g) => g.grant);
   }
 
   /** Redis expires sessions by itself. */

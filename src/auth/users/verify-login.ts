@@ -4,6 +4,7 @@
 // and return the same result, so neither the answer nor its timing tells which usernames
 // exist. Only a lockout answers differently, and unknown usernames are locked out alike.
 import type { AuthContext } from '../context.js';
+import type { AuditLog } from '../../observability/audit.js';
 import type { UserRecord } from '../../storage/types.js';
 import { bruteForceGuard, type BruteForceGuard, type LoginCheck } from './brute-force.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
@@ -29,10 +30,13 @@ export async function verifyLogin(
   password: string,
   ip: string,
   guard: BruteForceGuard = bruteForceGuard(ctx),
+  /** where the outcome is audited: requestAudit(ctx, req) adds the request id */
+  audit: AuditLog = ctx.audit,
 ): Promise<LoginResult> {
   const attempt = await guard.begin(username, ip);
   if (!attempt.allowed) {
     ctx.logger.info({ event: 'login.refused', username, ip, retry_after: attempt.retryAfter }, 'login refused: locked out');
+    audit.record({ event: 'login.failed', username, ip, reason: 'locked_out', retry_after: attempt.retryAfter });
     return { allowed: false, retryAfter: attempt.retryAfter, delayMs: 0 };
   }
   const [, found] = await Promise.all([guard.sleep(attempt.delayMs), lookUp(ctx, username)]);
@@ -44,12 +48,23 @@ export async function verifyLogin(
     await attempt.succeeded();
     if (found.source !== 'config' && needsRehash(found.password_hash!)) await rehash(ctx, found, password);
     ctx.logger.info({ event: 'login.success', username, user_id: found.id, ip }, 'login succeeded');
+    audit.record({ event: 'login.succeeded', user_id: found.id, username: found.username, ip, amr: ['pwd'] });
     return { allowed: true, retryAfter: 0, delayMs: attempt.delayMs, user: found };
   }
   const next = await attempt.failed();
   ctx.logger.info({ event: 'login.failure', username, ip }, 'login failed');
+  audit.record({ event: 'login.failed', username, ...(found ? { user_id: found.id } : {}), ip, reason: failureReason(found) });
   if (!next.allowed) ctx.logger.warn({ event: 'login.lockout', username, ip, lockout: next.retryAfter }, 'too many failed logins; locked out');
+  if (!next.allowed) audit.record({ event: 'account.locked', username, ...(found ? { user_id: found.id } : {}), ip, lockout_seconds: next.retryAfter });
   return { allowed: next.allowed, retryAfter: next.retryAfter, delayMs: attempt.delayMs };
+}
+
+/** Why a login failed, for the audit log only (never shown: the page says the same for all). */
+function failureReason(found: UserRecord | undefined): string {
+  if (found === undefined) return 'unknown_user';
+  if (found.locked) return 'account_disabled';
+  if (found.password_hash === null) return 'no_password';
+  return 'wrong_password';
 }
 
 async function lookUp(ctx: AuthContext, username: string): Promise<UserRecord | undefined> {

@@ -17,6 +17,11 @@ interface CreateOptions {
   authMethod?: string;
   format?: string;
   public?: boolean;
+  postLogoutRedirectUri?: string[];
+  backchannelLogoutUri?: string;
+  backchannelLogoutSessionRequired?: boolean;
+  consent?: 'ask' | 'skip';
+  mfa?: 'optional' | 'required';
   json?: boolean;
 }
 
@@ -36,6 +41,11 @@ export function registerClientCommands(program: Command): void {
     )
     .addOption(new Option('--format <format>', 'access token format').choices(['opaque', 'jwt']).default('opaque'))
     .option('--public', 'public client: no secret, PKCE required (browser and mobile apps)')
+    .option('--post-logout-redirect-uri <uri>', 'where RP-initiated logout may redirect afterwards, exact match (repeatable)', collect)
+    .option('--backchannel-logout-uri <uri>', 'OIDC Back-Channel Logout: where logout tokens are POSTed (https, or http on loopback)')
+    .option('--backchannel-logout-session-required', 'put sid in the logout tokens')
+    .addOption(new Option('--consent <mode>', 'skip: first-party, users never see the consent page').choices(['ask', 'skip']).default('ask'))
+    .addOption(new Option('--mfa <mode>', 'required: every user signing in to it uses TOTP').choices(['optional', 'required']).default('optional'))
     .option('--json', 'print JSON')
     .action(async function createClient(opts: CreateOptions) {
       const cfg = readConfig(opts);
@@ -50,6 +60,11 @@ export function registerClientCommands(program: Command): void {
         access_token_format: opts.format,
       };
       if (opts.name) raw.client_name = opts.name;
+      if (opts.postLogoutRedirectUri) raw.post_logout_redirect_uris = opts.postLogoutRedirectUri;
+      if (opts.backchannelLogoutUri) raw.backchannel_logout_uri = opts.backchannelLogoutUri;
+      if (opts.backchannelLogoutSessionRequired) raw.backchannel_logout_session_required = true;
+      if (opts.consent) raw.consent = opts.consent;
+      if (opts.mfa) raw.mfa = opts.mfa;
       if (secret) raw.client_secret = secret;
       const validated = validateClient(cfg.issuer, raw);
       await withStorage(cfg, async (s) => {

@@ -10,6 +10,7 @@ import { checkPassword, generatePassword, hashPassword } from '../../auth/users/
 import { publishOnce } from '../../cache/events.js';
 import type { Storage, UserRecord } from '../../storage/types.js';
 import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
+import { signOutEverywhere } from './session.js';
 
 interface PasswordOptions {
   config?: string;
@@ -230,11 +231,15 @@ export function registerUserCommands(program: Command): void {
       const cfg = readConfig(opts);
       await withStorage(cfg, async (s) => {
         const found = await existingUser(s, username);
-        const tokens = await s.tokens.revokeBySubject(found.id, epochSeconds());
-        const sessions = await s.ssoSessions.deleteByUser(found.id);
-        if (opts.json) print(JSON.stringify({ username, tokens_revoked: tokens, sessions_ended: sessions }, null, 2));
+        // the same path as `session revoke --user`: sessions ended (SQL or Redis), every token
+        // revoked, gateways told, back-channel logout sent to the clients of those sessions
+        const done = await signOutEverywhere(cfg, s, found);
+        const tokens = done.tokens_revoked;
+        const sessions = done.sessions.length;
+        const failed = done.backchannel.filter((d) => !d.delivered).map((d) => d.client_id);
+        if (opts.json) print(JSON.stringify({ username, tokens_revoked: tokens, sessions_ended: sessions, backchannel: done.backchannel }, null, 2));
         else print(`signed ${username} out everywhere: revoked ${tokens} token(s), ended ${sessions} session(s)`);
-        await announceUserRevoked(cfg, found.id);
+        if (failed.length > 0) process.stderr.write(`drawbridge: warning: back-channel logout not delivered to ${failed.join(', ')}\n`);
       });
     });
 

@@ -7,7 +7,7 @@
 // Records are copied in and out, so a caller changing a returned record changes nothing
 // stored, as with SQL. `extra` is kept as JSON text: it reads back exactly as SQL returns it.
 
-import type { RefreshTokenState, TokenRecord, TokenRepo } from '../types.js';
+import type { RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from '../types.js';
 
 interface StoredToken extends Omit<TokenRecord, 'audience' | 'extra' | 'refresh'> {
   audience: readonly string[];
@@ -76,6 +76,17 @@ export class MemoryTokenRepo implements TokenRepo {
 
   async revokeByGrant(grantId: string, at: number): Promise<number> {
     return revokeAll(this.#byGrant.get(grantId), at);
+  }
+
+  async revokeGrant(grantId: string, at: number, opts: { keepOffline?: boolean } = {}): Promise<RevokedToken[]> {
+    const revoked: RevokedToken[] = [];
+    for (const row of this.#byGrant.get(grantId) ?? []) {
+      if (row.revoked_at !== null) continue;
+      if (opts.keepOffline && row.kind === 'refresh_token' && (row.refresh?.session_id ?? null) === null) continue;
+      row.revoked_at = at;
+      revoked.push({ digest: row.digest, jti: row.jti, format: row.format, kind: row.kind });
+    }
+    return revoked;
   }
 
   async revokeByClient(clientId: string, at: number): Promise<number> {

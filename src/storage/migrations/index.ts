@@ -9,6 +9,9 @@ import * as userMfa from './0003-user-mfa.js';
 import * as tokensGrantIndex from './0004-tokens-grant-index.js';
 import * as refreshRotation from './0005-refresh-rotation.js';
 import * as codeFlow from './0006-code-flow.js';
+import * as clientLogout from './0007-client-logout.js';
+import * as clientConsentMfa from './0008-client-consent-mfa.js';
+import * as gatewaySessions from './0009-gateway-sessions.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -17,6 +20,9 @@ const migrations: Record<string, Migration> = {
   '0004-tokens-grant-index': tokensGrantIndex,
   '0005-refresh-rotation': refreshRotation,
   '0006-code-flow': codeFlow,
+  '0007-client-logout': clientLogout,
+  '0008-client-consent-mfa': clientConsentMfa,
+  '0009-gateway-sessions': gatewaySessions,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import type { AccessTokenFormat } from '../../config/types.js';
 import { fromJson, fromJsonOrNull, toJson, toJsonOrNull } from '../json.js';
 import type { Db, TokensTable } from '../schema.js';
-import type { RefreshTokenState, TokenRecord, TokenRepo } from '../types.js';
+import type { RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from '../types.js';
 
 type RevokeColumn = 'grant_id' | 'client_id' | 'sub';
 
@@ -43,6 +43,14 @@ export class SqlTokenRepo implements TokenRepo {
 
   revokeByGrant(grantId: string, at: number): Promise<number> {
     return this.#revokeWhere('grant_id', grantId, at);
+  }
+
+  async revokeGrant(grantId: string, at: number, opts: { keepOffline?: boolean } = {}): Promise<RevokedToken[]> {
+    let query = this.#db.updateTable('tokens').set({ revoked_at: at }).where('grant_id', '=', grantId).where('revoked_at', 'is', null);
+    // offline refresh tokens: kind refresh_token with no session (access tokens have none either)
+    if (opts.keepOffline) query = query.where((eb) => eb.or([eb('kind', '!=', 'refresh_token'), eb('session_id', 'is not', null)]));
+    const rows = await query.returning(['digest', 'jti', 'format', 'kind']).execute();
+    return rows.map((r) => ({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] }));
   }
 
   revokeByClient(clientId: string, at: number): Promise<number> {

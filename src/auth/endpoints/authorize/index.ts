@@ -2,9 +2,9 @@
 // order (like node-oidc-provider's actions/authorization/index.js):
 //   check-client, check-redirect-uri   untrusted: an error page, never a redirect
 //   check-response-mode                how everything after this is answered
-//   check-response-type, check-scope, check-pkce, check-prompt
-//   interact                           login (+ TOTP), SSO session, consent
-//   respond                            the code, state and iss at the redirect URI
+//   check-response-type, check-scope, check-pkce (code), check-prompt, nonce (id_token)
+//   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
+//   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../../../core/errors.js';
 import { parseForm, readForm, type FormParams } from '../../../core/http.js';
@@ -15,10 +15,12 @@ import { checkClient } from './check-client.js';
 import { checkPkce } from './check-pkce.js';
 import { checkLength, checkMaxAge, checkPrompt } from './check-prompt.js';
 import { checkRedirectUri } from './check-redirect-uri.js';
-import { checkResponseMode } from './check-response-mode.js';
+import { checkResponseMode, defaultResponseMode } from './check-response-mode.js';
 import { checkResponseType } from './check-response-type.js';
+import { issueImplicit } from './implicit.js';
 import { checkScope } from './check-scope.js';
 import { interact } from './interact.js';
+import { noteClient, requestAudit } from '../../request-scope.js';
 import { AuthorizationError, UntrustedRequestError, type AuthorizationRequest } from './request.js';
 import { issueCode, respond, respondError } from './respond.js';
 
@@ -42,29 +44,40 @@ export const authorizationEndpoint: Endpoint = {
       if (err instanceof AppError && err.status < 500) return renderError(res, err.status, 'Sign-in request refused', err.message, ctx.auth.branding);
       throw err;
     }
-    // from here on, errors go back to the client
-    let target = { redirectUri, mode: 'query' as AuthorizationRequest['responseMode'], state: undefined as string | undefined };
+    noteClient(req, client.client_id);
+    // from here on, errors go back to the client (tokens never in a query: fragment for implicit types)
+    let target = { redirectUri, mode: defaultResponseMode(params), state: undefined as string | undefined };
     try {
-      target = { redirectUri, mode: checkResponseMode(params), state: checkLength(params, 'state') };
-      checkResponseType(params);
+      target = { redirectUri, mode: target.mode, state: checkLength(params, 'state') };
+      target.mode = checkResponseMode(params);
+      const responseType = checkResponseType(client, params);
+      const scope = checkScope(client, params);
+      const nonce = checkLength(params, 'nonce');
+      if (responseType.includes('id_token')) {
+        // OIDC Core §3.2.2.1: an ID token in the front channel needs the nonce to stop replays
+        if (!scope.includes('openid')) throw new AuthorizationError('invalid_request', 'response_type id_token needs the openid scope');
+        if (nonce === undefined || nonce === '') throw new AuthorizationError('invalid_request', 'nonce is required when an ID token is returned from the authorization endpoint');
+      }
       const r: AuthorizationRequest = {
         params,
         client,
         redirectUri,
         responseMode: target.mode,
+        responseType,
         state: target.state,
-        scope: checkScope(client, params),
-        codeChallenge: checkPkce(params),
+        scope,
+        // PKCE protects the code exchange; the implicit flow has none
+        codeChallenge: responseType === 'code' ? checkPkce(params) : undefined,
         prompt: checkPrompt(params),
         maxAge: checkMaxAge(params),
-        nonce: checkLength(params, 'nonce'),
+        nonce,
         loginHint: checkLength(params, 'login_hint'),
       };
       const action = req.method === 'POST' ? params.get('action') : undefined;
       const done = await interact(ctx, req, res, r, action);
       if (!done) return;
-      const code = await issueCode(ctx, r, done.session);
-      respond(ctx, res, redirectUri, r.responseMode, r.state, [['code', code]], status);
+      const answer: Array<[string, string]> = responseType === 'code' ? [['code', await issueCode(ctx, r, done.session)]] : await issueImplicit(ctx, r, done.session, requestAudit(ctx, req));
+      respond(ctx, res, redirectUri, r.responseMode, r.state, answer, status);
     } catch (err) {
       if (err instanceof AuthorizationError) return respondError(ctx, res, target, err, status);
       if (err instanceof AppError && err.status < 500) {

@@ -1,20 +1,24 @@
-// The user's part: login (password, then TOTP for enrolled users), the SSO session, consent.
-// The login and consent forms post back to the authorization endpoint with the request's
-// parameters, so every step re-validates the whole request; nothing is kept between steps
-// except the session and a short-lived sealed ticket between password and TOTP.
+// The user's part: login (password, then TOTP for enrolled users, or TOTP enrolment and the
+// recovery codes for users who must have it), step-up of a password-only SSO session for a
+// client with `mfa: required`, the SSO session, consent. Every form posts back to the
+// authorization endpoint with the request's parameters, so every step re-validates the whole
+// request; nothing is kept between steps except the session and short-lived sealed tickets
+// (user, client, expiry; one purpose each) between the password and the second factor.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { remoteAddress } from '../../../core/http.js';
 import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
 import type { SsoSessionRecord, UserRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
-import { mfaStatus, verifyMfaCode } from '../../mfa/user-mfa.js';
+import { confirmEnrolmentAtLogin, MfaEnrolledError, mfaStatus, pendingTotpEnrolment, startTotpEnrolment, verifyMfaCode } from '../../mfa/user-mfa.js';
 import { currentSession, endSession, startSession } from '../../sessions/sso.js';
 import { verifyLogin } from '../../users/verify-login.js';
 import { renderConsent } from '../../views/consent.js';
 import { checkCsrf, csrfToken } from '../../views/csrf.js';
 import { renderError } from '../../views/error.js';
 import { renderLogin, renderMfa } from '../../views/login.js';
+import { renderMfaEnrol, renderRecoveryCodes } from '../../views/mfa-enrol.js';
+import { requestAudit } from '../../request-scope.js';
 import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from './request.js';
 
 const FAILED = 'Incorrect username or password.';
@@ -66,9 +70,10 @@ export async function interact(
   r: AuthorizationRequest,
   action: string | undefined,
 ): Promise<Interaction | undefined> {
-  const action_ = ctx.endpoints.authorization;
   const now = ctx.clock.now();
   const ip = remoteAddress(req);
+  const page = pageFor(ctx, req, res, r);
+  const audit = requestAudit(ctx, req);
   let session = await currentSession(ctx, req);
   let fresh = false;
 
@@ -81,39 +86,45 @@ export async function interact(
 
   if (action === 'login') {
     const username = r.params.get('username') ?? '';
-    const result = await verifyLogin(ctx, username, r.params.get('password') ?? '', ip);
+    const result = await verifyLogin(ctx, username, r.params.get('password') ?? '', ip, undefined, audit);
     if (!result.user) {
-      renderLogin(res, result.allowed ? 401 : 429, {
-        action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), clientName: clientName(r),
-        username, error: result.allowed ? FAILED : LOCKED, formOrigins: formOrigins(r), branding: ctx.auth.branding,
-      });
+      renderLogin(res, result.allowed ? 401 : 429, { ...page.common(), clientName: clientName(r), username, error: result.allowed ? FAILED : LOCKED });
       return undefined;
     }
-    const mfa = await mfaStatus(ctx, result.user);
-    if (mfa.enrolled) {
-      const ticket = seal(ticketKey(ctx), JSON.stringify({ u: result.user.id, exp: now + MFA_TICKET_TTL }), 'mfa-ticket');
-      renderMfa(res, 200, { action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), ticket, formOrigins: formOrigins(r), branding: ctx.auth.branding });
-      return undefined;
-    }
-    if (mfa.required) {
-      // enrolment pages are not built yet: refuse rather than skip the second factor
-      renderError(res, 403, 'Two-step verification required', 'Your account requires two-step verification. Ask an administrator to enrol you.', ctx.auth.branding);
-      return undefined;
-    }
+    // a second factor first when the user has one, or must have one (enrolment)
+    if (await askSecondFactor(ctx, page, r, result.user)) return undefined;
     session = await startSession(ctx, req, res, result.user, ['pwd']);
     fresh = true;
-  } else if (action === 'mfa') {
-    const user = await openTicket(ctx, r.params.get('mfa_ticket'), now);
+  } else if (action === 'mfa' || action === 'enrol' || action === 'enrolled') {
+    const user = await openTicket(ctx, r, r.params.get('mfa_ticket'), action, now);
     if (!user) {
       renderError(res, 403, 'Request refused', 'The sign-in has expired. Go back and sign in again.', ctx.auth.branding);
       return undefined;
     }
-    const check = await verifyMfaCode(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip);
-    if (!check.ok) {
-      renderMfa(res, check.allowed ? 401 : 429, {
-        action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), ticket: r.params.get('mfa_ticket')!,
-        error: check.allowed ? 'That code is not valid.' : LOCKED, formOrigins: formOrigins(r), branding: ctx.auth.branding,
-      });
+    if (action === 'mfa') {
+      const check = await verifyMfaCode(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip, audit);
+      if (!check.ok) {
+        renderMfa(res, check.allowed ? 401 : 429, { ...page.common(), ticket: r.params.get('mfa_ticket')!, error: check.allowed ? 'That code is not valid.' : LOCKED });
+        return undefined;
+      }
+    } else if (action === 'enrol') {
+      if ((await mfaStatus(ctx, user)).enrolled) {
+        // enrolled meanwhile (another tab): the code page, never a second enrolment
+        renderMfa(res, 200, { ...page.common(), ticket: sealTicket(ctx, r, user, 'mfa', now) });
+        return undefined;
+      }
+      const check = await confirmEnrolmentAtLogin(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip, audit);
+      if (!check.recoveryCodes) {
+        const error = check.allowed ? 'That code is not valid. Check the time on your device and try the next code.' : LOCKED;
+        await showEnrolment(ctx, page, r, user, check.allowed ? 401 : 429, error);
+        return undefined;
+      }
+      // the codes once, then Continue (action=enrolled) finishes the sign-in
+      renderRecoveryCodes(res, { ...page.common(), ticket: sealTicket(ctx, r, user, 'enrolled', now), codes: check.recoveryCodes });
+      return undefined;
+    } else if (!(await mfaStatus(ctx, user)).enrolled) {
+      // Continue after the recovery codes, but TOTP was reset meanwhile: start over
+      renderError(res, 403, 'Request refused', 'The sign-in has expired. Go back and sign in again.', ctx.auth.branding);
       return undefined;
     }
     session = await startSession(ctx, req, res, user, ['pwd', 'otp', 'mfa']);
@@ -133,29 +144,37 @@ export async function interact(
   }
   if (needLogin || !session || !user) {
     if (r.prompt.has('none')) throw new AuthorizationError('login_required', 'the user is not signed in');
-    renderLogin(res, 200, {
-      action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r), clientName: clientName(r),
-      username: r.loginHint, formOrigins: formOrigins(r), branding: ctx.auth.branding,
-    });
+    renderLogin(res, 200, { ...page.common(), clientName: clientName(r), username: r.loginHint });
+    return undefined;
+  }
+
+  // step-up: an SSO session made with the password alone, for a client (or user) that needs TOTP
+  if (!session.amr.includes('otp') && (await mfaStatus(ctx, user, clientRequiresMfa(r))).required) {
+    if (r.prompt.has('none')) throw new AuthorizationError('interaction_required', 'two-step verification is required');
+    await askSecondFactor(ctx, page, r, user);
     return undefined;
   }
 
   let consented = false;
   if (action === 'consent') {
-    if (r.params.get('decision') !== 'allow') throw new AuthorizationError('access_denied', 'the user denied the request');
+    if (r.params.get('decision') !== 'allow') {
+      audit.record({ event: 'consent.denied', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
+      throw new AuthorizationError('access_denied', 'the user denied the request');
+    }
     await ctx.storage.consents.grant(user.id, r.client.client_id, r.scope, now);
+    audit.record({ event: 'consent.granted', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
     consented = true;
   }
   if (!consented) {
-    // `consent: skip` (first-party clients) is a config-file setting: only operators grant it
-    const skip = ctx.auth.clients.some((c) => c.client_id === r.client.client_id && c.consent === 'skip');
+    // `consent: skip` (first-party clients): set by operators only (config file, `client create --consent skip`)
+    const skip = r.client.consent === 'skip';
     const granted = skip ? undefined : new Set(await ctx.storage.consents.get(user.id, r.client.client_id));
     const covered = granted === undefined || r.scope.every((s) => granted.has(s));
     if (!covered || r.prompt.has('consent')) {
       if (r.prompt.has('none')) throw new AuthorizationError('consent_required', 'the user has not consented to this request');
       renderConsent(res, {
-        action: action_, csrf: csrfToken(ctx, req, res), fields: requestFields(r, { freshLogin: fresh }),
-        clientName: clientName(r), username: user.username, scopes: r.scope, formOrigins: formOrigins(r), branding: ctx.auth.branding,
+        ...page.common(), fields: requestFields(r, { freshLogin: fresh }),
+        clientName: clientName(r), username: user.username, scopes: r.scope,
       });
       return undefined;
     }
@@ -163,15 +182,94 @@ export async function interact(
   return { session };
 }
 
-async function openTicket(ctx: AuthContext, ticket: string | undefined, now: number): Promise<UserRecord | undefined> {
-  if (ticket === undefined || ticket.length > 2048) return undefined;
-  let parsed: { u?: unknown; exp?: unknown };
+/** What every page of the flow needs: the form target, CSRF token, the request, the look. */
+interface FlowPage {
+  res: ServerResponse;
+  common(): { action: string; csrf: string; fields: Array<[string, string]>; formOrigins: string[]; branding: AuthContext['auth']['branding'] };
+}
+
+function pageFor(ctx: AuthContext, req: IncomingMessage, res: ServerResponse, r: AuthorizationRequest): FlowPage {
+  return {
+    res,
+    common: () => ({
+      action: ctx.endpoints.authorization,
+      csrf: csrfToken(ctx, req, res),
+      fields: requestFields(r),
+      formOrigins: formOrigins(r),
+      branding: ctx.auth.branding,
+    }),
+  };
+}
+
+function clientRequiresMfa(r: AuthorizationRequest): boolean {
+  return r.client.mfa === 'required';
+}
+
+/**
+ * After the password (or for a step-up): the TOTP page for an enrolled user, the enrolment
+ * page for one who must have TOTP and has none. false: no second factor is needed.
+ */
+async function askSecondFactor(ctx: AuthContext, page: FlowPage, r: AuthorizationRequest, user: UserRecord): Promise<boolean> {
+  const mfa = await mfaStatus(ctx, user, clientRequiresMfa(r));
+  if (mfa.enrolled) {
+    renderMfa(page.res, 200, { ...page.common(), ticket: sealTicket(ctx, r, user, 'mfa', ctx.clock.now()) });
+    return true;
+  }
+  if (!mfa.required) return false;
+  await showEnrolment(ctx, page, r, user, 200);
+  return true;
+}
+
+/** The enrolment page: the pending secret again after a wrong code, else a new one. */
+async function showEnrolment(ctx: AuthContext, page: FlowPage, r: AuthorizationRequest, user: UserRecord, status: number, error?: string): Promise<void> {
+  if (!ctx.config.secret) {
+    // TOTP secrets are stored sealed under the master secret: without one there is no enrolment
+    renderError(page.res, 503, 'Two-step verification unavailable', 'Two-step verification is required but cannot be set up on this server. Contact an administrator.', ctx.auth.branding);
+    return;
+  }
+  const issuer = ctx.auth.branding?.product_name ?? 'Drawbridge';
+  let enrolment;
   try {
-    parsed = JSON.parse(unseal(ticketKey(ctx), ticket, 'mfa-ticket')) as { u?: unknown; exp?: unknown };
+    enrolment = (error !== undefined ? await pendingTotpEnrolment(ctx, user, issuer) : undefined) ?? (await startTotpEnrolment(ctx, user, issuer));
+  } catch (err) {
+    if (!(err instanceof MfaEnrolledError)) throw err;
+    // enrolled meanwhile (another tab): the code page instead
+    renderMfa(page.res, status, { ...page.common(), ticket: sealTicket(ctx, r, user, 'mfa', ctx.clock.now()), ...(error !== undefined ? { error } : {}) });
+    return;
+  }
+  renderMfaEnrol(page.res, status, {
+    ...page.common(), ticket: sealTicket(ctx, r, user, 'enrol', ctx.clock.now()), qrSvg: enrolment.qrSvg, secret: enrolment.secret,
+    uri: enrolment.uri, clientName: clientName(r), ...(error !== undefined ? { error } : {}),
+  });
+}
+
+type TicketPurpose = 'mfa' | 'enrol' | 'enrolled';
+
+/** seconds a ticket is good for: the recovery-code page gets longer (codes are written down) */
+const TICKET_TTL: Record<TicketPurpose, number> = { mfa: MFA_TICKET_TTL, enrol: 600, enrolled: 900 };
+
+/** Sealed {user, client, expiry}; the purpose is the AAD, so a ticket opens only for its own step. */
+function sealTicket(ctx: AuthContext, r: AuthorizationRequest, user: UserRecord, purpose: TicketPurpose, now: number): string {
+  return seal(ticketKey(ctx), JSON.stringify({ u: user.id, c: r.client.client_id, exp: now + TICKET_TTL[purpose] }), `${purpose}-ticket`);
+}
+
+async function openTicket(
+  ctx: AuthContext,
+  r: AuthorizationRequest,
+  ticket: string | undefined,
+  purpose: TicketPurpose,
+  now: number,
+): Promise<UserRecord | undefined> {
+  if (ticket === undefined || ticket.length > 2048) return undefined;
+  let parsed: { u?: unknown; c?: unknown; exp?: unknown };
+  try {
+    parsed = JSON.parse(unseal(ticketKey(ctx), ticket, `${purpose}-ticket`)) as { u?: unknown; c?: unknown; exp?: unknown };
   } catch {
     return undefined;
   }
   if (typeof parsed.u !== 'string' || typeof parsed.exp !== 'number' || parsed.exp <= now) return undefined;
+  // made for this client's sign-in (its MFA requirement was judged for it)
+  if (parsed.c !== r.client.client_id) return undefined;
   const user = await ctx.storage.users.get(parsed.u);
   return user && !user.locked ? user : undefined;
 }

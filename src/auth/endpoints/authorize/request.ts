@@ -2,7 +2,13 @@
 import type { FormParams } from '../../../core/http.js';
 import type { Client } from '../../clients.js';
 
-export type ResponseMode = 'query' | 'form_post';
+export type ResponseMode = 'query' | 'fragment' | 'form_post';
+
+/**
+ * The response types accepted: the code flow, and the implicit flow (RFC 6749 §4.2, OIDC Core
+ * §3.2) for clients that list `implicit`. Hybrid types (`code id_token`, …) are not offered.
+ */
+export type ResponseType = 'code' | 'id_token' | 'id_token token' | 'token';
 
 /** Parameters of an authorization request; only these are carried through the login forms. */
 export const REQUEST_PARAMS = [
@@ -25,10 +31,12 @@ export interface AuthorizationRequest {
   client: Client;
   redirectUri: string;
   responseMode: ResponseMode;
+  responseType: ResponseType;
   state: string | undefined;
   nonce: string | undefined;
   scope: string[];
-  codeChallenge: string;
+  /** PKCE S256 challenge; the code flow only (undefined for implicit response types) */
+  codeChallenge: string | undefined;
   prompt: ReadonlySet<string>;
   maxAge: number | undefined;
   loginHint: string | undefined;

@@ -1,5 +1,6 @@
-// Answers at the redirect URI: the code (or an error) with state and iss (RFC 9207), as a
-// redirect (query) or an auto-submitting form (form_post).
+// Answers at the redirect URI: the code, the implicit flow's tokens (implicit.ts) or an error,
+// with state and iss (RFC 9207), as a redirect (query or fragment) or an auto-submitting form
+// (form_post).
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { randomToken, sha256Base64url } from '../../../core/crypto-util.js';
@@ -12,6 +13,7 @@ import type { AuthorizationError, AuthorizationRequest, ResponseMode } from './r
 export const CODE_TTL = 60;
 
 export async function issueCode(ctx: AuthContext, r: AuthorizationRequest, session: SsoSessionRecord): Promise<string> {
+  if (r.codeChallenge === undefined) throw new Error('issueCode: the code flow needs a PKCE challenge');
   const code = randomToken(32);
   const now = ctx.clock.now();
   await ctx.storage.authCodes.insert({
@@ -51,7 +53,12 @@ export function respond(
     return;
   }
   const url = new URL(redirectUri);
-  for (const [k, v] of all) url.searchParams.append(k, v);
+  if (mode === 'fragment') {
+    // registered redirect URIs carry no fragment (RFC 6749 §3.1.2): the parameters are all of it
+    url.hash = new URLSearchParams(all).toString();
+  } else {
+    for (const [k, v] of all) url.searchParams.append(k, v);
+  }
   res.writeHead(status, { location: url.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
   res.end();
 }

@@ -1,0 +1,95 @@
+// Ending SSO sessions, the one code path behind RP-initiated logout (endpoints/logout.ts),
+// `drawbridge session revoke` and `drawbridge user revoke` (sign out everywhere). Ending a
+// session: its record deleted; the tokens of every grant made in it revoked (refresh tokens
+// granted offline_access excepted: they exist to outlive the session) and each announced
+// to the gateways; `session.revoked` published; a back-channel logout token sent to every
+// client that received tokens in it. Deliveries run in the background; callers that must
+// wait for them (the CLI, before it exits) await `deliveries`.
+import type { SsoSessionRecord, SsoSessionRepo, Storage } from '../../storage/types.js';
+import type { AuthContext } from '../context.js';
+import { tokenRevoked, type RevocationEvent } from '../events.js';
+import { backchannelTargets, sendBackchannelLogouts, type BackchannelClient, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
+
+export interface LogoutDeps extends BackchannelDeps {
+  storage: Storage;
+  /** where the SSO sessions live (Redis or SQL, as the auth server chooses) */
+  ssoSessions: SsoSessionRepo;
+  /** a client by id (the server's client cache, or storage in the CLI); undefined when gone */
+  client(clientId: string): Promise<BackchannelClient | undefined>;
+  /** tells the gateways; never rejects */
+  publish(event: RevocationEvent): Promise<void>;
+}
+
+const depsByContext = new WeakMap<AuthContext, LogoutDeps>();
+
+/** The auth server's LogoutDeps: its SSO store, client cache, event bus and current key. */
+export function logoutDeps(ctx: AuthContext): LogoutDeps {
+  let deps = depsByContext.get(ctx);
+  if (deps === undefined) {
+    deps = {
+      issuer: ctx.endpoints.issuer,
+      signingKey: () => ctx.keyring.current,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      storage: ctx.storage,
+      ssoSessions: ctx.ssoSessions ?? ctx.storage.ssoSessions,
+      client: async (id) => (await ctx.clients.get(id)) ?? undefined,
+      publish: (event) => ctx.events.publish(event),
+    };
+    depsByContext.set(ctx, deps);
+  }
+  return deps;
+}
+
+export interface SessionEnded {
+  sid: string;
+  user_id: string;
+  /** the clients that received tokens in the session, in the order they did */
+  clients: string[];
+  tokens_revoked: number;
+  /** one result per client with a backchannel_logout_uri; resolves when each is delivered or given up */
+  deliveries: Promise<DeliveryResult[]>;
+}
+
+export async function endSsoSession(deps: LogoutDeps, session: Pick<SsoSessionRecord, 'id' | 'user_id'>): Promise<SessionEnded> {
+  const now = deps.clock.now();
+  // read before the delete, which takes the grants with it
+  const grants = await deps.ssoSessions.grants(session.id);
+  await deps.ssoSessions.delete(session.id);
+  let revoked = 0;
+  for (const grant of grants) {
+    const tokens = await deps.storage.tokens.revokeGrant(grant.grant_id, now, { keepOffline: true });
+    revoked += tokens.length;
+    // gateways cache access tokens only (refresh tokens never reach them)
+    for (const t of tokens) if (t.kind === 'access_token') await deps.publish(tokenRevoked(t));
+  }
+  await deps.publish({ type: 'session.revoked', sid: session.id });
+  const clientIds = [...new Set(grants.map((g) => g.client_id))];
+  const clients: BackchannelClient[] = [];
+  for (const id of clientIds) {
+    const c = await deps.client(id);
+    if (c) clients.push(c);
+  }
+  const deliveries = sendBackchannelLogouts(deps, backchannelTargets(clients, session.user_id, session.id));
+  return { sid: session.id, user_id: session.user_id, clients: clientIds, tokens_revoked: revoked, deliveries };
+}
+
+export interface UserSignedOut {
+  sessions: SessionEnded[];
+  /** every token of the user revoked, offline ones included */
+  tokens_revoked: number;
+  deliveries: Promise<DeliveryResult[]>;
+}
+
+/** Sign out everywhere: every session ended as above, then every token of the user revoked. */
+export async function endUserSessions(deps: LogoutDeps, userId: string): Promise<UserSignedOut> {
+  const sessions: SessionEnded[] = [];
+  for (const s of await deps.ssoSessions.listByUser(userId)) sessions.push(await endSsoSession(deps, s));
+  // a session started meanwhile, or left behind in the store not in use
+  await deps.ssoSessions.deleteByUser(userId);
+  if (deps.ssoSessions !== deps.storage.ssoSessions) await deps.storage.ssoSessions.deleteByUser(userId);
+  const rest = await deps.storage.tokens.revokeBySubject(userId, deps.clock.now());
+  await deps.publish({ type: 'user.revoked', sub: userId });
+  const deliveries = Promise.all(sessions.map((s) => s.deliveries)).then((all) => all.flat());
+  return { sessions, tokens_revoked: rest + sessions.reduce((n, s) => n + s.tokens_revoked, 0), deliveries };
+}

@@ -1,0 +1,178 @@
+// OIDC Back-Channel Logout 1.0: when a session ends at RP-initiated logout, every client that
+// received tokens in it (and asked for back-channel logout) gets a logout token POSTed to
+// its backchannel_logout_uri. Real receivers (node:http) verify each token with jose against
+// the published JWKS; a receiver answering 500 once gets the retry, one answering 400 none.
+// Sessions in SQL here (no redis:), the Redis store is covered by logout.test.ts.
+import * as assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import * as jose from 'jose';
+import * as client from 'openid-client';
+import { BACKCHANNEL_LOGOUT_EVENT, sendBackchannelLogouts } from '../../src/auth/logout/backchannel.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { freePort, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { Browser, parseForm } from '../helpers/browser.js';
+
+const PASSWORD = 'correct horse battery staple 42';
+
+interface Received {
+  path: string;
+  contentType: string | undefined;
+  token: string;
+  at: number;
+}
+
+describe('back-channel logout', () => {
+  let server: TestServer;
+  let receiver: Server;
+  let base: string;
+  const received: Received[] = [];
+  /** per path: statuses to answer, in order (then 200); 'hang' never answers */
+  const script = new Map<string, Array<number | 'hang'>>();
+
+  before(async () => {
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    receiver = createServer((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+        received.push({ path: req.url!, contentType: req.headers['content-type'], token: body.get('logout_token') ?? '', at: Date.now() });
+        const next = script.get(req.url!)?.shift() ?? 200;
+        if (next === 'hang') return; // the sender's timeout ends it
+        res.writeHead(next, { 'cache-control': 'no-store' });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
+    const rp = (id: string, extra: Record<string, unknown> = {}) => ({
+      client_id: id, redirect_uris: [`https://${id}.example/cb`], scopes: ['openid'], consent: 'skip', post_logout_redirect_uris: [`https://${id}.example/bye`], ...extra,
+    });
+    server = await startAuth({
+      brute_force: { enabled: false },
+      users: [{ username: 'alice', password: PASSWORD, claims: {} }],
+      clients: [
+        rp('web', { backchannel_logout_uri: `${base}/bc/web`, backchannel_logout_session_required: true }),
+        rp('flaky', { backchannel_logout_uri: `${base}/bc/flaky` }),
+        rp('refuser', { backchannel_logout_uri: `${base}/bc/refuser` }),
+        rp('quiet'), // no back-channel URI: told nothing
+        rp('unused', { backchannel_logout_uri: `${base}/bc/unused` }), // never used in the session
+      ],
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    receiver?.closeAllConnections();
+    await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+  });
+
+  async function signIn(browser: Browser, clientId: string): Promise<{ id_token: string; refresh_token: string }> {
+    const verifier = randomBytes(32).toString('base64url');
+    const redirectUri = `https://${clientId}.example/cb`;
+    const u = new URL(`${server.issuer}/oauth2/authorize`);
+    const params = { client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' };
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    let res = await browser.fetch(u.href);
+    if (res.status === 200) {
+      const form = parseForm(await res.text());
+      res = await browser.fetch(form.action, { form: [...form.fields, ['username', 'alice'], ['password', PASSWORD]] });
+    }
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    const token = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, client_id: clientId, code_verifier: verifier });
+    assert.equal(token.status, 200);
+    return (await token.json()) as { id_token: string; refresh_token: string };
+  }
+
+  async function waitFor(pred: () => boolean, ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out; received ${JSON.stringify(received.map((r) => r.path))}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  const jwks = () => jose.createRemoteJWKSet(new URL(`${server.issuer}/.well-known/jwks.json`), { cooldownDuration: 0, cacheMaxAge: 0 });
+
+  it('every client of the session gets a verifiable logout token; 500 is retried, 400 is not; the redirect does not wait', async () => {
+    received.length = 0;
+    script.set('/bc/flaky', [500]);
+    script.set('/bc/refuser', [400]);
+    const browser = new Browser();
+    const web = await signIn(browser, 'web');
+    await signIn(browser, 'flaky');
+    await signIn(browser, 'refuser');
+    await signIn(browser, 'quiet');
+    const idClaims = jose.decodeJwt(web.id_token);
+    assert.equal(typeof idClaims.sid, 'string');
+
+    const config = await client.discovery(new URL(server.issuer), 'web', {}, client.None(), { execute: [client.allowInsecureRequests] });
+    const started = Date.now();
+    const res = await browser.fetch(client.buildEndSessionUrl(config, { id_token_hint: web.id_token, post_logout_redirect_uri: 'https://web.example/bye', state: 'k' }).href);
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), 'https://web.example/bye?state=k');
+    assert.ok(Date.now() - started < 900, 'the redirect is not held up by the retry schedule');
+
+    await waitFor(() => received.filter((r) => r.path === '/bc/flaky').length === 2, 8000);
+    await waitFor(() => received.some((r) => r.path === '/bc/web'), 2000);
+    await new Promise((r) => setTimeout(r, 1300)); // a retry for the refuser would have come by now
+
+    const paths = received.map((r) => r.path).sort();
+    assert.deepEqual(paths, ['/bc/flaky', '/bc/flaky', '/bc/refuser', '/bc/web']);
+    const flaky = received.filter((r) => r.path === '/bc/flaky');
+    assert.ok(flaky[1]!.at - flaky[0]!.at >= 900, `retried after the backoff (${flaky[1]!.at - flaky[0]!.at} ms)`);
+
+    for (const r of received) {
+      assert.equal(r.contentType, 'application/x-www-form-urlencoded');
+      const aud = r.path.slice('/bc/'.length);
+      const { payload, protectedHeader } = await jose.jwtVerify(r.token, jwks(), { issuer: server.issuer, audience: aud, typ: 'logout+jwt', maxTokenAge: '2m' });
+      assert.equal(protectedHeader.typ, 'logout+jwt');
+      assert.deepEqual(payload.events, { [BACKCHANNEL_LOGOUT_EVENT]: {} });
+      assert.equal('nonce' in payload, false);
+      assert.equal(payload.sub, idClaims.sub);
+      assert.equal(payload.sid, idClaims.sid);
+      assert.equal(payload.exp! - payload.iat!, 120);
+      assert.equal(typeof payload.jti, 'string');
+    }
+    // the retry repeats the same message (same jti): a receiver can tell it is one logout
+    assert.equal(jose.decodeJwt(flaky[0]!.token).jti, jose.decodeJwt(flaky[1]!.token).jti);
+    // the session's refresh token died with it
+    const r = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: web.refresh_token, client_id: 'web' });
+    assert.equal(r.status, 400);
+  });
+
+  it('a receiver that never answers is retried after the timeout, then given up after the schedule', async () => {
+    received.length = 0;
+    script.set('/bc/hang', ['hang', 'hang']);
+    const ctx = server.running.auth!.ctx;
+    const results = await sendBackchannelLogouts(
+      { issuer: ctx.endpoints.issuer, signingKey: () => ctx.keyring.current, clock: ctx.clock, logger: silentLogger(), retryDelaysMs: [50, 50], timeoutMs: 300 },
+      [{ client: { client_id: 'x', backchannel_logout_uri: `${base}/bc/hang`, backchannel_logout_session_required: false }, sub: 'u1', sid: null }],
+    );
+    assert.deepEqual(results, [{ client_id: 'x', delivered: true, attempts: 3, status: 200 }]);
+    assert.equal(received.length, 3);
+    const { payload } = await jose.jwtVerify(received[2]!.token, jwks(), { issuer: server.issuer, audience: 'x', typ: 'logout+jwt' });
+    assert.equal(payload.sub, 'u1');
+    assert.equal('sid' in payload, false, 'no sid when none is known');
+
+    received.length = 0;
+    script.set('/bc/down', [503, 503, 503]);
+    const failed = await sendBackchannelLogouts(
+      { issuer: ctx.endpoints.issuer, signingKey: () => ctx.keyring.current, clock: ctx.clock, logger: silentLogger(), retryDelaysMs: [20, 20] },
+      [{ client: { client_id: 'y', backchannel_logout_uri: `${base}/bc/down`, backchannel_logout_session_required: false }, sub: 'u1', sid: 's' }],
+    );
+    assert.deepEqual(failed, [{ client_id: 'y', delivered: false, attempts: 3, status: 503 }]);
+  });
+
+  it('client config: backchannel_logout_uri must be https, or http on loopback', async () => {
+    const { validateConfig, ConfigError } = await import('../../src/config/index.js');
+    const cfg = (uri: string) => validateConfig({ issuer: 'https://id.example', storage: 'memory:', auth: { clients: [{ client_id: 'c', redirect_uris: ['https://rp.example/cb'], backchannel_logout_uri: uri }] } });
+    assert.equal(cfg('https://rp.example/bc').auth!.clients[0]!.backchannel_logout_uri, 'https://rp.example/bc');
+    assert.equal(cfg('http://127.0.0.1:7000/bc').auth!.clients[0]!.backchannel_logout_session_required, false);
+    assert.equal(cfg('http://localhost:7000/bc').auth!.clients[0]!.post_logout_redirect_uris.length, 0);
+    assert.throws(() => cfg('http://rp.example/bc'), (err: Error) => err instanceof ConfigError && /auth\.clients\[0\]\.backchannel_logout_uri/.test(err.message));
+    assert.throws(() => cfg('https://rp.example/bc#x'), ConfigError);
+  });
+});

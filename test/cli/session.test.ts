@@ -1,0 +1,247 @@
+// `drawbridge session list|revoke` against a running auth server on SQLite: the rows show the
+// SSO sessions a browser made (with the clients used in each); revoking one by id prefix, or
+// all of a user's, ends them, kills their refresh tokens and sends back-channel logout tokens
+// (verified with jose against the server's JWKS) to a real receiver.
+import * as assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import * as jose from 'jose';
+import { freePort, postForm, startAuth, TEST_SECRET, type TestServer } from '../helpers/auth-server.js';
+import { Browser, parseForm } from '../helpers/browser.js';
+import { redisUrl } from '../helpers/services.js';
+import { runCli } from './spawn.js';
+
+const redisUrlValue = await redisUrl();
+const PASSWORD = 'correct horse battery staple 42';
+const CB = 'https://web.example/cb';
+
+interface Row {
+  kind: string;
+  id: string;
+  user: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  amr: string[];
+  clients: string[];
+}
+
+describe('drawbridge session list | revoke', () => {
+  let dir: string;
+  let configFile: string;
+  let server: TestServer;
+  let receiver: Server;
+  const logoutTokens: string[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'drawbridge-session-cli-'));
+    const storage = `sqlite:${join(dir, 'drawbridge.db')}`;
+    const port = await freePort();
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
+    server = await startAuth(
+      {
+        brute_force: { enabled: false },
+        users: [{ username: 'alice', password: PASSWORD, claims: {} }, { username: 'bob', password: PASSWORD, claims: {} }],
+        clients: [
+          { client_id: 'web', redirect_uris: [CB], scopes: ['openid'], consent: 'skip', backchannel_logout_uri: `http://127.0.0.1:${port}/bc`, backchannel_logout_session_required: true },
+        ],
+      },
+      { storage },
+    );
+    configFile = join(dir, 'drawbridge.json');
+    // the CLI signs logout tokens as this issuer, with the keys in the same database
+    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, secret: TEST_SECRET, log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
+  });
+
+  after(async () => {
+    await server?.close();
+    await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function signIn(username = 'alice'): Promise<{ id_token: string; refresh_token: string; sid: string }> {
+    const browser = new Browser();
+    const verifier = randomBytes(32).toString('base64url');
+    const u = new URL(`${server.issuer}/oauth2/authorize`);
+    const params = { client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: CB, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' };
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    const form = parseForm(await (await browser.fetch(u.href)).text());
+    const res = await browser.fetch(form.action, { form: [...form.fields, ['username', username], ['password', PASSWORD]] });
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    const token = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'web', code_verifier: verifier });
+    assert.equal(token.status, 200);
+    const body = (await token.json()) as { id_token: string; refresh_token: string };
+    return { ...body, sid: jose.decodeJwt(body.id_token).sid as string };
+  }
+
+  async function refreshStatus(token: string): Promise<number> {
+    const res = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: token, client_id: 'web' });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  function cli(...args: string[]) {
+    return runCli([...args, '--config', configFile], { timeoutMs: 60_000 });
+  }
+
+  async function list(username: string): Promise<Row[]> {
+    const r = await cli('session', 'list', '--user', username, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Row[];
+  }
+
+  it('list shows the SSO sessions with the clients used in them; revoke --id (a prefix) ends one; revoke --user the rest', async () => {
+    const aliceId = (await server.running.storage.users.getByUsername('alice'))!.id;
+    const one = await signIn();
+    const two = await signIn();
+    const bobs = await signIn('bob');
+
+    const rows = await list('alice');
+    assert.deepEqual(rows.map((r) => r.id).sort(), [one.sid, two.sid].sort());
+    for (const r of rows) {
+      assert.equal(r.kind, 'sso');
+      assert.equal(r.user, aliceId);
+      assert.deepEqual(r.clients, ['web']);
+      assert.deepEqual(r.amr, ['pwd']);
+      assert.ok(r.expires_at > r.created_at);
+    }
+    const table = await cli('session', 'list', '--user', 'alice');
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^KIND\s+ID\s+CREATED\s+LAST_SEEN\s+EXPIRES\s+AMR\s+CLIENTS/);
+    assert.ok(table.stdout.includes(one.sid.slice(0, 12)), table.stdout);
+    assert.ok(!table.stdout.includes(one.sid), 'the table shows a prefix, not the whole id');
+
+    // one session, by the prefix the table shows
+    logoutTokens.length = 0;
+    const byId = await cli('session', 'revoke', '--user', 'alice', '--id', one.sid.slice(0, 12), '--json');
+    assert.equal(byId.code, 0, byId.stderr);
+    const out1 = JSON.parse(byId.stdout) as { sessions_ended: number; sessions: Array<{ id: string }>; backchannel: Array<{ client_id: string; delivered: boolean }> };
+    assert.equal(out1.sessions_ended, 1);
+    assert.equal(out1.sessions[0]!.id, one.sid);
+    assert.deepEqual(out1.backchannel.map((d) => [d.client_id, d.delivered]), [['web', true]]);
+    assert.equal(await refreshStatus(one.refresh_token), 400);
+    assert.deepEqual((await list('alice')).map((r) => r.id), [two.sid]);
+    const jwks = jose.createLocalJWKSet((await (await fetch(`${server.issuer}/.well-known/jwks.json`)).json()) as jose.JSONWebKeySet);
+    assert.equal(logoutTokens.length, 1);
+    const { payload } = await jose.jwtVerify(logoutTokens[0]!, jwks, { issuer: server.issuer, audience: 'web', typ: 'logout+jwt' });
+    assert.equal(payload.sid, one.sid);
+    assert.equal(payload.sub, aliceId);
+
+    // the rest of alice's: sign out everywhere
+    const all = await cli('session', 'revoke', '--user', 'alice');
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /ended 1 session\(s\) of alice; revoked \d+ token\(s\)/);
+    assert.match(all.stdout, /back-channel logout: 1 delivered, 0 failed/);
+    assert.equal(await refreshStatus(two.refresh_token), 400);
+    assert.deepEqual(await list('alice'), []);
+    assert.equal(logoutTokens.length, 2);
+    assert.equal(jose.decodeJwt(logoutTokens[1]!).sid, two.sid);
+
+    // bob was not touched
+    assert.deepEqual((await list('bob')).map((r) => r.id), [bobs.sid]);
+    assert.equal(await refreshStatus(bobs.refresh_token), 200);
+  });
+
+  it('`user revoke` takes the same path: sessions ended, back-channel sent', async () => {
+    const s = await signIn('bob');
+    logoutTokens.length = 0;
+    const r = await cli('user', 'revoke', 'bob', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { sessions_ended: number; tokens_revoked: number };
+    assert.ok(out.sessions_ended >= 1);
+    assert.equal(await refreshStatus(s.refresh_token), 400);
+    assert.deepEqual(await list('bob'), []);
+    assert.ok(logoutTokens.some((t) => jose.decodeJwt(t).sid === s.sid));
+  });
+
+  it('usage errors: no --user/--id, an unknown user, an unknown id', async () => {
+    const none = await cli('session', 'revoke');
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /give --user NAME or --id ID/);
+    const nobody = await cli('session', 'list', '--user', 'nobody');
+    assert.equal(nobody.code, 2);
+    assert.match(nobody.stderr, /no user "nobody"/);
+    const unknown = await cli('session', 'revoke', '--id', 'no-such-session');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no session "no-such-session"/);
+  });
+});
+
+describe('drawbridge session list | revoke with redis: (sessions and events in Redis)', { skip: redisUrlValue === undefined ? 'Redis not reachable' : undefined }, () => {
+  let dir: string;
+  let configFile: string;
+  let server: TestServer;
+  let sub: Redis;
+  const events: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'drawbridge-session-cli-redis-'));
+    const storage = `sqlite:${join(dir, 'drawbridge.db')}`;
+    server = await startAuth(
+      {
+        brute_force: { enabled: false },
+        users: [{ username: 'carol', password: PASSWORD, claims: {} }],
+        clients: [{ client_id: 'web', redirect_uris: [CB], scopes: ['openid'], consent: 'skip' }],
+      },
+      { storage, redis: redisUrlValue },
+    );
+    configFile = join(dir, 'drawbridge.json');
+    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, redis: redisUrlValue, secret: TEST_SECRET, log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
+    sub = new Redis(redisUrlValue!, { maxRetriesPerRequest: 1 });
+    await sub.subscribe('drawbridge:events');
+    sub.on('message', (_c, m) => events.push(JSON.parse(m) as Record<string, unknown>));
+  });
+
+  after(async () => {
+    await sub?.quit();
+    await server?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists the Redis-held session, revokes it, and tells the gateways', async () => {
+    const browser = new Browser();
+    const verifier = randomBytes(32).toString('base64url');
+    const u = new URL(`${server.issuer}/oauth2/authorize`);
+    const params = { client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: CB, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' };
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    const form = parseForm(await (await browser.fetch(u.href)).text());
+    const res = await browser.fetch(form.action, { form: [...form.fields, ['username', 'carol'], ['password', PASSWORD]] });
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    const token = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'web', code_verifier: verifier });
+    const body = (await token.json()) as { id_token: string; refresh_token: string };
+    const sid = jose.decodeJwt(body.id_token).sid as string;
+    assert.equal(await server.running.storage.ssoSessions.get(sid), undefined, 'the session is in Redis, not SQL');
+
+    const cli = (...args: string[]) => runCli([...args, '--config', configFile], { timeoutMs: 60_000 });
+    const listed = await cli('session', 'list', '--user', 'carol', '--json');
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Row[];
+    assert.deepEqual(rows.map((r) => [r.kind, r.id, r.clients]), [['sso', sid, ['web']]]);
+
+    const revoked = await cli('session', 'revoke', '--user', 'carol', '--json');
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal((JSON.parse(revoked.stdout) as { sessions_ended: number }).sessions_ended, 1);
+    const refreshed = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: body.refresh_token, client_id: 'web' });
+    assert.equal(refreshed.status, 400);
+    assert.equal(await server.running.auth!.ctx.ssoSessions!.get(sid), undefined);
+    const carol = (await server.running.storage.users.getByUsername('carol'))!.id;
+    for (let i = 0; i < 100 && !(events.some((e) => e.type === 'session.revoked' && e.sid === sid) && events.some((e) => e.type === 'user.revoked' && e.sub === carol)); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(events.some((e) => e.type === 'session.revoked' && e.sid === sid), JSON.stringify(events));
+    assert.ok(events.some((e) => e.type === 'user.revoked' && e.sub === carol), JSON.stringify(events));
+  });
+});
