@@ -10,7 +10,8 @@ export interface DemoService {
   close(): Promise<void>;
 }
 
-export async function startDemoService(opts: { name: string; issuer: string; host: string; port: number }): Promise<DemoService> {
+/** `names`: the gateway services routed here; the internal token's `aud` must be one of them. */
+export async function startDemoService(opts: { names: string[]; issuer: string; host: string; port: number }): Promise<DemoService> {
   const jwks = createRemoteJWKSet(new URL(`${opts.issuer}/.well-known/jwks.json`));
   const server: Server = createServer(async function handleDemoRequest(req, res) {
     const auth = req.headers.authorization ?? '';
@@ -24,12 +25,12 @@ export async function startDemoService(opts: { name: string; issuer: string; hos
       try {
         const { payload, protectedHeader } = await jwtVerify(token, jwks, {
           issuer: opts.issuer,
-          audience: opts.name,
+          audience: opts.names,
           typ: 'at+jwt',
           algorithms: ['ES256', 'RS256', 'EdDSA'],
         });
         body = {
-          service: opts.name,
+          service: payload.aud,
           method: req.method,
           path: req.url,
           caller: { sub: payload.sub, auth_method: payload.auth_method, consumer: payload.consumer, groups: payload.groups, scope: payload.scope },

@@ -23,6 +23,9 @@ export const DEMO_CLIENTS = {
   gateway: { id: 'demo-gateway', secret: 'demo-gateway-secret-change-me' },
 } as const;
 
+/** The demo user of the login page (and of the browser route /app through the gateway). */
+export const DEMO_USER = { username: 'alice', password: 'alice-demo-password-change-me' } as const;
+
 export const DEMO_CONSUMER = {
   username: 'demo-partner',
   apiKey: 'demo-api-key-change-me',
@@ -42,6 +45,7 @@ export function devSecret(dir: string, name = 'secret'): string {
 
 export function devConfig(opts: DevOptions): Config {
   const issuer = `http://${opts.host}:${opts.port}`;
+  const gateway = `http://${opts.host}:${opts.gatewayPort}`;
   return validateConfig({
     issuer,
     storage: `sqlite:${join(opts.dir, 'drawbridge.db')}`,
@@ -49,6 +53,14 @@ export function devConfig(opts: DevOptions): Config {
     log: { level: 'info' },
     auth: {
       listen: `${opts.host}:${opts.port}`,
+      audit: { file: join(opts.dir, 'audit.log') },
+      users: [
+        {
+          username: DEMO_USER.username,
+          password: DEMO_USER.password,
+          claims: { name: 'Alice Demo', email: 'alice@example.com', email_verified: true, groups: ['admin'] },
+        },
+      ],
       clients: [
         {
           client_id: DEMO_CLIENTS.service.id,
@@ -69,10 +81,14 @@ export function devConfig(opts: DevOptions): Config {
         },
         {
           client_id: DEMO_CLIENTS.gateway.id,
-          client_name: 'Demo gateway (introspects tokens)',
+          client_name: 'Demo gateway',
           client_secret: DEMO_CLIENTS.gateway.secret,
-          grant_types: ['client_credentials'],
-          scopes: ['introspect'],
+          // signs browsers in for the /app route, and introspects tokens for the /api route
+          grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+          redirect_uris: [`${gateway}/_drawbridge/callback`],
+          backchannel_logout_uri: `${gateway}/_drawbridge/backchannel-logout`,
+          scopes: ['openid', 'profile', 'email', 'groups', 'offline_access', 'introspect'],
+          consent: 'skip',
         },
       ],
     },
@@ -80,7 +96,35 @@ export function devConfig(opts: DevOptions): Config {
       listen: `${opts.host}:${opts.gatewayPort}`,
       admin_listen: `${opts.host}:${opts.adminPort}`,
       admin_token: devSecret(opts.dir, 'admin-token'),
+      sessions: { store: 'sql' },
       services: [
+        {
+          // a browser app: no session → the login page; then a session cookie, and the
+          // service receives the internal JWT (auth_method session)
+          name: 'app',
+          url: `http://${opts.host}:${opts.servicePort}`,
+          routes: [{ name: 'app', paths: ['/app'], strip_path: false }],
+          plugins: [
+            {
+              name: 'oidc-login',
+              config: {
+                issuer,
+                client_id: DEMO_CLIENTS.gateway.id,
+                client_secret: DEMO_CLIENTS.gateway.secret,
+                scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'],
+              },
+            },
+          ],
+        },
+        {
+          // phantom tokens: opaque access tokens swapped for the internal JWT
+          name: 'api',
+          url: `http://${opts.host}:${opts.servicePort}`,
+          routes: [{ name: 'api', paths: ['/api'], strip_path: false }],
+          plugins: [
+            { name: 'oauth2-introspection', config: { issuer, client_id: DEMO_CLIENTS.gateway.id, client_secret: DEMO_CLIENTS.gateway.secret } },
+          ],
+        },
         {
           name: 'orders',
           url: `http://${opts.host}:${opts.servicePort}`,
@@ -130,7 +174,8 @@ export function devBanner(config: Config, serviceUrl: string): string {
     'Demo OAuth clients (client_credentials):',
     `  ${s.id} / ${s.secret}   opaque tokens, client_secret_basic`,
     `  ${j.id} / ${j.secret}           JWT (RFC 9068) tokens, client_secret_post`,
-    `  ${g.id} / ${g.secret}   introspects tokens`,
+    `  ${g.id} / ${g.secret}   the gateway's own client (browser sign-in, introspection)`,
+    `Demo user for the login page: ${DEMO_USER.username} / ${DEMO_USER.password}`,
     `Demo consumer "${c.username}" (group partners): API key, Basic, HMAC credentials below.`,
     '',
     'Through the gateway — the service receives only the internal JWT and shows what it verified:',
@@ -150,7 +195,11 @@ export function devBanner(config: Config, serviceUrl: string): string {
     `  curl -s -u ${g.id}:${g.secret} -H 'Accept: application/token-introspection+jwt' -d token=$TOKEN ${i}/oauth2/introspect`,
     `  curl -s -u ${s.id}:${s.secret} -d token=$TOKEN ${i}/oauth2/revoke`,
     '',
-    'Not in this build yet: MFA enrolment and logout pages (#3), browser sessions at the gateway (#5).',
+    'Phantom token through the gateway (opaque token at the edge, the internal JWT upstream; run before the revoke above):',
+    `  curl -s -H "Authorization: Bearer $TOKEN" ${gw}/api`,
+    'Browser sign-in through the gateway (a session cookie at the edge, the internal JWT upstream):',
+    `  open ${gw}/app     # sign in as ${DEMO_USER.username}; sign out at ${gw}/_drawbridge/logout`,
+    'Audit events (logins, tokens, logouts): ./.drawbridge/audit.log',
     '',
   ].join('\n');
 }

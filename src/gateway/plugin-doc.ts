@@ -7,6 +7,8 @@ import { hmacAuthConfigSchema } from './authn/hmac-auth.js';
 import { jwtConfigSchema } from './authn/jwt.js';
 import { keyAuthConfigSchema } from './authn/key-auth.js';
 import { introspectionConfigSchema } from './authn/oauth2-introspection.js';
+import { oidcLoginConfigSchema } from './authn/oidc-login.js';
+import { sessionConfigSchema } from './authn/session.js';
 import { aclConfigSchema } from './authz/acl.js';
 import { scopesConfigSchema } from './authz/scopes.js';
 import { corsConfigSchema } from './limits/cors.js';
@@ -30,6 +32,8 @@ export const PLUGIN_DOCS: readonly PluginDoc[] = [
   { name: 'hmac-auth', stage: 'authenticate', summary: 'HTTP Message Signatures (RFC 9421, hmac-sha256) with Content-Digest (RFC 9530); Kong\'s legacy `hmac` scheme when enabled.', schema: hmacAuthConfigSchema },
   { name: 'jwt', stage: 'authenticate', summary: 'JWTs from trusted issuers, verified against their JWKS (asymmetric algorithms only).', schema: jwtConfigSchema },
   { name: 'oauth2-introspection', stage: 'authenticate', summary: 'Phantom tokens: opaque bearer tokens introspected at the issuer (RFC 7662, signed RFC 9701 responses), cached until expiry and evicted by revocation events.', schema: introspectionConfigSchema },
+  { name: 'oidc-login', stage: 'authenticate', summary: 'The gateway as OpenID relying party: browsers without a session are sent to the provider (code + PKCE + state + nonce) and come back through `/_drawbridge/callback` with a server-side session (`gateway.sessions`); API-style requests get 401. Logout at `/_drawbridge/logout`, back-channel logout at `/_drawbridge/backchannel-logout`.', schema: oidcLoginConfigSchema },
+  { name: 'session', stage: 'authenticate', summary: 'Accepts the gateway session cookie made by `oidc-login` (idle and absolute timeouts, access token refreshed under a per-session lock) and answers 401 (`Cookie` challenge) without redirecting: for API routes called by the same browser app.', schema: sessionConfigSchema },
   { name: 'acl', stage: 'authorize', summary: 'Allow or deny by consumer / token groups.', schema: aclConfigSchema },
   { name: 'scopes', stage: 'authorize', summary: 'Required scopes per route and method (403 insufficient_scope).', schema: scopesConfigSchema },
   { name: 'rate-limiting', stage: 'limit', summary: 'Sliding-window limits per second/minute/hour/day, local or atomic in Redis (one Lua script).', schema: rateLimitingConfigSchema },

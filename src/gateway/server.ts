@@ -7,7 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { RequestContext } from '../core/listener.js';
+import { defaultHeader, type RequestContext } from '../core/listener.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from './metrics.js';
 import type { AddressMatcher } from './addresses.js';
@@ -15,6 +15,7 @@ import { plainAddress } from './addresses.js';
 import type { RouteTable } from './compile.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { handleForwardAuth } from './forward-auth.js';
+import { handleSessionEndpoint, SESSION_ENDPOINTS } from './oidc/endpoints.js';
 import { setIdentityHeaders, stripQueryParams, upstreamHeaders, type HeaderPolicy } from './mutate/headers.js';
 import type { InternalTokenMinter } from './mutate/internal-token.js';
 import { normalizePath } from './path.js';
@@ -53,10 +54,16 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function gatewayHandler(state: GatewayState) {
   // not async itself: serve() is the request's only async frame (one promise, one resumption less each)
   return function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-    if (state.hsts !== null) res.setHeader('strict-transport-security', state.hsts);
+    // sent with the headers, however they are written (setHeader now would slow every response)
+    if (state.hsts !== null) defaultHeader(res, 'strict-transport-security', state.hsts);
     const fa = state.forwardAuth;
     if (fa !== null && ctx.path.startsWith(fa.path) && (ctx.path.length === fa.path.length || ctx.path.charCodeAt(fa.path.length) === 47)) {
       return handleForwardAuth(state, fa, req, res, ctx);
+    }
+    // the browser-session endpoints (oidc-login): callback, logout, back-channel logout
+    if (ctx.path.startsWith('/_drawbridge/') && SESSION_ENDPOINTS.has(ctx.path)) {
+      const scheme = clientScheme(req, state.trusted, state.scheme);
+      return withGeneration(state, (table) => handleSessionEndpoint(table, scheme, state.logger, req, res, ctx));
     }
     return serve(state, enterGeneration(state), req, res, ctx.requestId, ctx.path, ctx.query);
   };

@@ -11,6 +11,8 @@ import type { Clock } from '../core/clock.js';
 import { startListener, type RunningListener } from '../core/listener.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
+import { openSessionStore, type RunningSessionStore } from '../sessions/open.js';
+import type { SessionStore } from '../sessions/types.js';
 import type { Storage } from '../storage/types.js';
 import { addressMatcher } from './addresses.js';
 import { startGatewayControl, withAdminEntities, type GatewayControl } from './admin/index.js';
@@ -22,6 +24,7 @@ import { headerPolicy } from './mutate/headers.js';
 import { InternalTokenMinter } from './mutate/internal-token.js';
 import { PLUGINS } from './plugins.js';
 import { gatewayHandler, swapTable, upgradeHandler, type GatewayState } from './server.js';
+import { followSessionEvents } from './session-events.js';
 import type { CompiledRoute, ConsumerStore, EventBus, GatewayDeps, PluginFactory } from './types.js';
 
 export interface GatewayStartDeps {
@@ -38,6 +41,8 @@ export interface GatewayStartDeps {
   /** default: the plugin table of src/gateway/plugins.ts (tests add their own) */
   plugins?: ReadonlyMap<string, PluginFactory>;
   metrics?: Metrics;
+  /** default: built from `gateway.sessions` (src/sessions/open.ts) */
+  sessions?: SessionStore;
 }
 
 export interface RunningGateway {
@@ -80,7 +85,12 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
     ? undefined
     : createConsumerStore(storage, { secret, clock, logger, events });
   const consumers = deps.consumers ?? ownConsumers!;
-  const gatewayDeps: GatewayDeps = { storage, keyring, clock, logger, redis, issuer: config.issuer, secret, consumers, events };
+  const ownSessions: RunningSessionStore | undefined = deps.sessions ? undefined : await openGatewaySessions(deps);
+  const sessions = deps.sessions ?? ownSessions;
+  const gatewayDeps: GatewayDeps = { storage, keyring, clock, logger, redis, issuer: config.issuer, secret, consumers, events, sessionSettings: gw.sessions, sessions };
+  // revocations end browser sessions; SQL sessions past their absolute end are swept hourly
+  const stopSessionEvents = sessions ? followSessionEvents({ store: sessions, events, issuer: config.issuer, logger }) : undefined;
+  const sweep = ownSessions?.kind === 'sql' ? sweepExpiredSessions(ownSessions, clock, logger) : undefined;
 
   let listener: RunningListener | undefined;
   let table: RouteTable | undefined;
@@ -138,6 +148,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       plugins,
       readiness,
       applyAtStart: false, // compiled with the stored entities above
+      sessions,
     });
     const admin = control;
     // cached internal tokens must not outlive a revocation of what they stand for
@@ -167,6 +178,9 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
           unsubscribe();
           await state.current.table.close();
           ownConsumers?.close();
+          stopSessionEvents?.();
+          if (sweep) clearInterval(sweep);
+          await ownSessions?.close();
           await ownEvents?.close();
         })();
         return closing;
@@ -177,7 +191,36 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
     await listener?.close();
     await table?.close();
     ownConsumers?.close();
+    stopSessionEvents?.();
+    if (sweep) clearInterval(sweep);
+    await ownSessions?.close();
     await ownEvents?.close();
     throw err;
   }
+}
+
+/**
+ * The browser-session store of `gateway.sessions`; undefined (logged) when it cannot be built
+ * here, e.g. a Storage not opened by openStorage — the session plugins then refuse to start.
+ */
+async function openGatewaySessions(deps: GatewayStartDeps): Promise<RunningSessionStore | undefined> {
+  try {
+    return await openSessionStore({ config: deps.config, storage: deps.storage, redis: deps.redis, clock: deps.clock, logger: deps.logger, connectWaitMs: 1000 });
+  } catch (err) {
+    deps.logger.warn({ err: (err as Error).message }, 'gateway sessions unavailable: no session store');
+    return undefined;
+  }
+}
+
+const SESSION_SWEEP_MS = 60 * 60 * 1000;
+
+function sweepExpiredSessions(store: SessionStore, clock: Clock, logger: Logger): NodeJS.Timeout {
+  const timer = setInterval(function sweepSessions() {
+    store.deleteExpired(clock.now()).then(
+      (n) => n > 0 && logger.debug({ sessions: n }, 'expired gateway sessions removed'),
+      (err: unknown) => logger.warn({ err: (err as Error).message }, 'expired gateway sessions: sweep failed'),
+    );
+  }, SESSION_SWEEP_MS);
+  timer.unref();
+  return timer;
 }

@@ -4,9 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { EventBus } from '../cache/events.js';
+import type { GatewaySessionsConfig } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
+import type { SessionStore } from '../sessions/types.js';
 import type { Storage } from '../storage/types.js';
 import type { GatewayError } from './errors.js';
 
@@ -131,6 +133,10 @@ export interface GatewayDeps {
   consumers: ConsumerStore;
   /** events from the auth server and admin API (revocations, credential changes) */
   events: EventBus;
+  /** `gateway.sessions` (cookie name, timeouts, refresh_before) for the session / oidc-login authenticators */
+  sessionSettings?: GatewaySessionsConfig;
+  /** the shared browser-session store (Redis or SQL, `gateway.sessions.store`); absent when none could be built */
+  sessions?: SessionStore;
 }
 
 export interface PluginFactory {

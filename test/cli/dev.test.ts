@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/auth-server.js';
+import { Browser, parseForm } from '../helpers/browser.js';
 import { spawnCli, waitForReady, type CliProcess } from './spawn.js';
 
 describe('drawbridge dev', () => {
@@ -30,7 +31,7 @@ describe('drawbridge dev', () => {
   });
 
   it('prints the URLs, the demo credentials and curl lines', async () => {
-    for (let i = 0; i < 50 && !proc.stdout.includes('Not in this build yet'); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && !proc.stdout.includes('Audit events'); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(proc.stdout, new RegExp(`gateway +${gateway}`));
     assert.match(proc.stdout, /curl -s -H 'apikey: demo-api-key-change-me'/);
     assert.match(proc.stdout, /curl -s -u partner:partner-password-change-me/);
@@ -63,6 +64,49 @@ describe('drawbridge dev', () => {
     const challenges = denied.headers.get('www-authenticate') ?? '';
     for (const scheme of ['Key', 'Basic', 'Signature', 'Bearer']) assert.match(challenges, new RegExp(`(^|, )${scheme} realm=`));
     await denied.arrayBuffer();
+  });
+
+  it('the demo user signs in through the gateway route /app (oidc-login), which then sends a session JWT', async () => {
+    const browser = new Browser();
+    const html = { accept: 'text/html' };
+    const start = await browser.fetch(`${gateway}/app/home`, { headers: html });
+    assert.equal(start.status, 302);
+    const authorize = start.headers.get('location')!;
+    assert.ok(authorize.startsWith(`${auth}/oauth2/authorize?`), authorize);
+    const login = parseForm(await (await browser.fetch(authorize, { headers: html })).text());
+    const signedIn = await browser.fetch(login.action, { form: [...login.fields, ['username', 'alice'], ['password', 'alice-demo-password-change-me']] });
+    assert.equal(signedIn.status, 303, 'the demo client skips consent');
+    const callback = await browser.fetch(signedIn.headers.get('location')!, { headers: html });
+    assert.equal(callback.status, 303);
+    assert.equal(new URL(callback.headers.get('location')!, gateway).pathname, '/app/home');
+    const page = await browser.fetch(`${gateway}/app/home`, { headers: html });
+    assert.equal(page.status, 200);
+    const body = (await page.json()) as { caller: { auth_method: string }; internal_token: { claims: { aud: string; sid?: string } } };
+    assert.equal(body.caller.auth_method, 'session');
+    assert.equal(body.internal_token.claims.aud, 'app');
+    assert.ok(body.internal_token.claims.sid);
+  });
+
+  it('an opaque token works on /api (phantom token) and stops working once revoked', async () => {
+    const form = {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from('demo-service:demo-service-secret-change-me').toString('base64')}`,
+    };
+    const tokenRes = await fetch(`${auth}/oauth2/token`, { method: 'POST', headers: form, body: 'grant_type=client_credentials' });
+    const { access_token } = (await tokenRes.json()) as { access_token: string };
+    const ok = await fetch(`${gateway}/api/x`, { headers: { authorization: `Bearer ${access_token}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(((await ok.json()) as { caller: { auth_method: string } }).caller.auth_method, 'oauth2');
+    const revoked = await fetch(`${auth}/oauth2/revoke`, { method: 'POST', headers: form, body: `token=${access_token}` });
+    assert.equal(revoked.status, 200);
+    let status = 200;
+    for (let i = 0; i < 100 && status === 200; i++) {
+      const res = await fetch(`${gateway}/api/x`, { headers: { authorization: `Bearer ${access_token}` } });
+      status = res.status;
+      await res.arrayBuffer();
+      if (status === 200) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(status, 401, 'refused within a second of the revocation');
   });
 
   it('SIGTERM drains and exits 0', async () => {

@@ -2,6 +2,7 @@
 // Real auth server, real gateway, recording upstream; auth and gateway share this process
 // and so its event bus (no Redis here: see revocation-redis.test.ts for two instances).
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { ConfigError } from '../../src/config/index.js';
@@ -192,6 +193,20 @@ describe('oauth2-introspection: a foreign RFC 7662 server', () => {
     // cached: no second call
     assert.equal((await send(stack.gatewayUrl, '/svc/x', bearer('foreign-good'))).status, 200);
     assert.equal(foreign.calls.get('foreign-good'), 1);
+  });
+
+  it('refuses a token revoked by an event at once, without asking the issuer again', async () => {
+    foreign.tokens.set('foreign-revoked', { active: true, sub: 'user-9', client_id: 'app', exp: Math.floor(Date.now() / 1000) + 600 });
+    assert.equal((await send(stack.gatewayUrl, '/svc/x', bearer('foreign-revoked'))).status, 200);
+    assert.equal(foreign.calls.get('foreign-revoked'), 1);
+    const digest = createHash('sha256').update('foreign-revoked').digest('base64url');
+    await stack.gateway.deps.events.publish({ type: 'token.revoked', digest });
+    await new Promise((r) => setTimeout(r, 20));
+    // the issuer still says active (a lagging replica, say): the event wins, and no call is made
+    for (let i = 0; i < 3; i++) {
+      assertUnauthorized(await send(stack.gatewayUrl, '/svc/x', bearer('foreign-revoked')), [inactiveChallenge()], 'invalid_token');
+    }
+    assert.equal(foreign.calls.get('foreign-revoked'), 1);
   });
 
   it('remembers inactive tokens for negative_cache_ttl (and not at all with 0s)', async () => {

@@ -30,7 +30,7 @@ export function registerDevCommand(program: Command): void {
       const { run } = await import('../run.js');
       const { stopOnSignals } = await import('../signals.js');
       const { startDemoService } = await import('../../../examples/demo-service.js');
-      const service = await startDemoService({ name: 'orders', issuer: cfg.issuer, host: opts.host, port: Number(opts.servicePort) });
+      const service = await startDemoService({ names: cfg.gateway!.services.map((svc) => svc.name), issuer: cfg.issuer, host: opts.host, port: Number(opts.servicePort) });
       const running = await run(cfg, { dev: true });
       const close = running.close.bind(running);
       running.close = async () => {

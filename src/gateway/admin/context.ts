@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../observability/logger.js';
+import type { SessionStore } from '../../sessions/types.js';
 import type { Storage } from '../../storage/types.js';
 import type { CredentialKeys } from '../credentials.js';
 import type { Metrics } from '../metrics.js';
@@ -16,6 +17,8 @@ export interface AdminContext {
   logger: Logger;
   metrics: Metrics;
   plugins: ReadonlyMap<string, PluginFactory>;
+  /** the browser-session store (`gateway.sessions`); absent: /sessions answers 404 */
+  sessions?: SessionStore;
   /** the config file's gateway section as currently loaded */
   fileConfig(): GatewayConfig;
   /**

@@ -16,6 +16,7 @@ import type { Config } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
 import type { ReadinessCheck, RunningListener } from '../../core/listener.js';
 import type { Logger } from '../../observability/logger.js';
+import type { SessionStore } from '../../sessions/types.js';
 import type { Storage } from '../../storage/types.js';
 import { credentialKeys } from '../credentials.js';
 import type { Metrics } from '../metrics.js';
@@ -38,6 +39,8 @@ export interface GatewayControlOptions {
   readiness?: Record<string, ReadinessCheck>;
   /** apply stored admin entities at start (default true; false when the caller compiled withAdminEntities already) */
   applyAtStart?: boolean;
+  /** the browser-session store, for /sessions */
+  sessions?: SessionStore;
 }
 
 export interface GatewayControl {
@@ -103,6 +106,7 @@ export async function startGatewayControl(opts: GatewayControlOptions): Promise<
     logger: opts.logger,
     metrics: opts.metrics,
     plugins: opts.plugins,
+    sessions: opts.sessions,
     fileConfig: () => fileConfig.gateway!,
     async applyEntities() {
       // this instance first, synchronously with the admin request (a bad entity is refused)…

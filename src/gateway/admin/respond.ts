@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../../core/http.js';
 import { AppError } from '../../core/errors.js';
 
-export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'not_found' | 'conflict' | 'method_not_allowed' | 'server_error';
+export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'not_found' | 'conflict' | 'method_not_allowed' | 'server_error' | 'service_unavailable';
 
 export class AdminError extends Error {
   override readonly name = 'AdminError';

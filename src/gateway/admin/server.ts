@@ -12,6 +12,7 @@ import { METRICS_CONTENT_TYPE } from '../metrics.js';
 import type { AdminContext, AdminHandler, AdminRequest } from './context.js';
 import { consumersEndpoint } from './consumers.js';
 import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
+import { sessionsEndpoint } from './sessions.js';
 import { AdminError, sendAdminError, sendData } from './respond.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
@@ -40,6 +41,7 @@ const ROUTES: Record<string, AdminHandler> = {
   services: servicesEndpoint,
   routes: routesEndpoint,
   plugins: pluginsEndpoint,
+  sessions: sessionsEndpoint,
 };
 
 /** The request handler (exported for the listener and for tests). */
@@ -59,7 +61,7 @@ export function adminHandler(ctx: AdminContext, token: string | undefined) {
       const method = req.method ?? 'GET';
       if (segments.length === 0) {
         req.resume();
-        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/metrics'] });
+        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/sessions', '/metrics'] });
       }
       if (segments.length === 1 && segments[0] === 'metrics') {
         req.resume();

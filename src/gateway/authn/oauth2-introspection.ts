@@ -181,13 +181,22 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
     if (!outcome.ok) return outcome;
     const now = clock.now();
     const tags: CacheTags = { digest: sha256Base64url(token) };
-    const { value, until } = interpret(outcome.claims, token, tags, now);
+    let { value, until } = interpret(outcome.claims, token, tags, now);
+    // an event about this very token may be ahead of the issuer's answer (a lagging replica);
+    // for subject/client cutoffs the issuer's fresh answer is the authority
+    if (value !== 'inactive' && shared.revocations.isRevoked({ digest: tags.digest, jti: tags.jti }, undefined)) {
+      ({ value, until } = { value: 'inactive', until: now + negativeTtl });
+    }
     // an event that arrived while we were asking may concern this very token: do not cache
     if (generation === shared.generation) cache.set(cacheKey, value, until, tags);
     return value;
   }
 
   async function miss(token: string, cacheKey: string): Promise<AuthnResult> {
+    // a token revoked by an event is refused at once, without asking the issuer again
+    if (!shared.revocations.empty && shared.revocations.isRevoked({ digest: sha256Base64url(token) }, undefined)) {
+      return resultOf('inactive');
+    }
     let pending = inFlight.get(cacheKey);
     if (pending === undefined) {
       pending = introspect(token, cacheKey).finally(() => inFlight.delete(cacheKey));

@@ -1,0 +1,225 @@
+// `session`: the gateway's browser sessions (issue #5). The cookie holds only a random
+// value; the session — claims and sealed tokens — lives in the shared store
+// (gateway.sessions), so any instance serves any request. Per request:
+//   cookie → store.get → absolute and idle (rolling) timeouts → refresh the provider's
+//   access token when it expires within `refresh_before`, under the store's per-session
+//   lock (one request refreshes, parallel ones wait and read the result, so a rotating
+//   refresh token is never raced; invalid_grant ends the session) → touch at most once a
+//   minute → Identity { auth_method: session, sid }.
+// No cookie, or a session that is gone: skip (not my credential; the stale cookie is
+// cleared), so other authenticators or the 401 answer. `session` never redirects: that is
+// `oidc-login`, which uses this same check. A store that does not answer: 503 + Retry-After.
+//
+// Challenge: no standard scheme exists for cookie logins; 401s carry
+// `Cookie realm="…", cookie-name="…"` (the shape of draft-broyer-http-cookie-auth) and the
+// JSON body says authentication is required.
+import { bool, object, str } from '../../config/schema.js';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../observability/logger.js';
+import { clearSessionCookie, readSessionCookie, sessionIdOf, type SessionCookieOptions } from '../../sessions/cookie.js';
+import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
+import { SessionStoreUnavailableError, type GatewaySession, type SessionTokens } from '../../sessions/types.js';
+import { serviceUnavailable } from '../errors.js';
+import { sessionContext, type SessionContext } from '../oidc/settings.js';
+import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type Identity, type PluginFactory, type PluginInstance } from '../types.js';
+import { DEFAULT_REALM, realmField } from './common.js';
+
+export interface SessionPluginConfig {
+  realm: string;
+  hide_credentials: boolean;
+  anonymous?: string;
+}
+
+export const sessionConfigSchema = object<SessionPluginConfig>({
+  realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Cookie` challenge on 401.'),
+  hide_credentials: bool().default(true).doc('Remove the session cookie from the request before proxying (upstream gets the internal token instead).'),
+  anonymous: str().optional().doc('Consumer to proceed as when there is no session.'),
+});
+
+/** Touch (idle timeout bookkeeping) at most this often per session, in seconds. */
+const TOUCH_INTERVAL = 60;
+
+/** Authenticators backed by gateway sessions expose their context (the /_drawbridge/* endpoints find it). */
+export interface SessionAware {
+  readonly sessionContext: SessionContext;
+}
+
+export function isSessionAware(value: object): value is SessionAware {
+  return 'sessionContext' in value;
+}
+
+/** Claims of a session that go into the internal token. */
+const TOKEN_CLAIMS = ['preferred_username', 'name', 'email'];
+
+export type SessionLookup = { kind: 'none' } | { kind: 'ok'; identity: Identity; session: GatewaySession };
+
+const NONE: SessionLookup = Object.freeze({ kind: 'none' });
+
+/** The per-request session check shared by `session` and `oidc-login`. */
+export class SessionCheck {
+  readonly context: SessionContext;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #tokensKey: Buffer;
+  readonly #hideCredentials: boolean;
+
+  constructor(context: SessionContext, deps: { clock: Clock; logger: Logger; secret: string }, hideCredentials: boolean) {
+    this.context = context;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#tokensKey = sessionTokensKey(deps.secret);
+    this.#hideCredentials = hideCredentials;
+  }
+
+  cookieOptions(gr: GatewayRequest): SessionCookieOptions {
+    return { name: this.context.settings.cookie_name, secure: gr.scheme === 'https' };
+  }
+
+  /** The session behind the request's cookie, or none. Throws 503 when the store is down. */
+  async lookup(gr: GatewayRequest): Promise<SessionLookup> {
+    const opts = this.cookieOptions(gr);
+    const value = readSessionCookie(gr.req.headers.cookie, opts);
+    if (value === undefined) return NONE;
+    try {
+      const session = await this.#live(sessionIdOf(value));
+      if (session === undefined) {
+        gr.res.appendHeader('set-cookie', clearSessionCookie(opts));
+        return NONE;
+      }
+      if (this.#hideCredentials) stripCookie(gr, opts.secure ? `__Host-${opts.name}` : opts.name);
+      return { kind: 'ok', identity: identityOf(session), session };
+    } catch (err) {
+      if (err instanceof SessionStoreUnavailableError) {
+        this.#logger.warn({ err: err.message }, 'session store unavailable');
+        throw serviceUnavailable('the session store is unavailable', 5);
+      }
+      throw err;
+    }
+  }
+
+  /** The session if alive (timeouts, refresh, touch), else undefined (and it is deleted). */
+  async #live(id: string): Promise<GatewaySession | undefined> {
+    const { store, settings } = this.context;
+    let session = await store.get(id);
+    if (session === undefined) return undefined;
+    let now = this.#clock.now();
+    if (session.expires_at <= now || session.last_seen_at + settings.idle_timeout <= now) {
+      await store.delete(id);
+      return undefined;
+    }
+    if (session.access_expires_at - settings.refresh_before <= now) {
+      session = await this.#refresh(session);
+      if (session === undefined) return undefined;
+      now = this.#clock.now();
+    }
+    if (now - session.last_seen_at >= TOUCH_INTERVAL) {
+      if (!(await store.touch(id, now))) return undefined;
+      session = { ...session, last_seen_at: now };
+    }
+    return session;
+  }
+
+  #tokensOf(session: GatewaySession): SessionTokens | undefined {
+    try {
+      return unsealTokens(this.#tokensKey, session.id, session.tokens);
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, 'session tokens cannot be opened (another master secret?): ending the session');
+      return undefined;
+    }
+  }
+
+  /** Refreshes the provider's tokens under the session's lock; undefined: the session ended. */
+  async #refresh(session: GatewaySession): Promise<GatewaySession | undefined> {
+    const { store, settings, registry } = this.context;
+    const rp = registry.find(session.issuer, session.client_id);
+    const tokens = this.#tokensOf(session);
+    if (tokens === undefined) {
+      await store.delete(session.id);
+      return undefined;
+    }
+    // nothing to refresh with (no offline_access, or its provider is no longer configured):
+    // the session lives on until its own timeouts
+    if (rp === undefined || tokens.refresh_token === undefined) return session;
+    const lockMs = rp.config.timeout * 1000 + 2000;
+    const result = await store.withLock(session.id, { ttlMs: lockMs, waitMs: lockMs }, async (): Promise<GatewaySession | 'gone'> => {
+      // another request (any instance) may have refreshed while we waited for the lock
+      const fresh = await store.get(session.id);
+      if (fresh === undefined) return 'gone';
+      if (fresh.access_expires_at - settings.refresh_before > this.#clock.now()) return fresh;
+      const current = this.#tokensOf(fresh);
+      if (current === undefined) {
+        await store.delete(fresh.id);
+        return 'gone';
+      }
+      const refreshed = await rp.refresh(current);
+      if (refreshed.kind === 'dead') {
+        this.#logger.info({ sid: fresh.id, problem: refreshed.problem }, 'session ended: the provider refused its refresh token');
+        await store.delete(fresh.id);
+        return 'gone';
+      }
+      if (refreshed.kind === 'unavailable') {
+        // the provider is down: the session stays valid under the gateway's own timeouts
+        this.#logger.warn({ issuer: fresh.issuer, problem: refreshed.problem }, 'session refresh failed; retrying on a later request');
+        return fresh;
+      }
+      const now = this.#clock.now();
+      const sealed = sealTokens(this.#tokensKey, fresh.id, refreshed.tokens);
+      if (!(await store.updateTokens(fresh.id, sealed, refreshed.tokens.expires_at, now))) return 'gone';
+      return { ...fresh, tokens: sealed, access_expires_at: refreshed.tokens.expires_at };
+    });
+    // the lock stayed taken for waitMs: read what the holder left
+    if (result === undefined) return store.get(session.id);
+    return result === 'gone' ? undefined : result;
+  }
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+export function identityOf(session: GatewaySession): Identity {
+  const claims: Record<string, unknown> = {};
+  for (const name of TOKEN_CLAIMS) if (session.claims[name] !== undefined) claims[name] = session.claims[name];
+  return {
+    auth_method: 'session',
+    sub: session.sub,
+    sid: session.id,
+    client_id: session.client_id,
+    scope: session.scope,
+    groups: stringList(session.claims.groups),
+    credential_id: `session:${session.id}`,
+    claims,
+  };
+}
+
+/** Removes one cookie from the request's Cookie header before proxying. */
+function stripCookie(gr: GatewayRequest, name: string): void {
+  const header = gr.req.headers.cookie;
+  if (header === undefined) return;
+  const kept = header.split(';').filter((part) => part.slice(0, part.indexOf('=')).trim() !== name);
+  if (kept.length === 0) gr.stripHeaders.add('cookie');
+  else gr.req.headers.cookie = kept.join(';').trim();
+}
+
+export function sessionChallenge(realm: string, cookieName: string): string {
+  return `Cookie realm="${realm}", cookie-name="${cookieName}"`;
+}
+
+export const session: PluginFactory = {
+  name: 'session',
+  create: function createSession(config, deps, path): PluginInstance {
+    const settings = sessionConfigSchema.parse(config, path);
+    const context = sessionContext(deps, path);
+    const check = new SessionCheck(context, deps, settings.hide_credentials);
+    const impl: Authenticator & SessionAware = {
+      name: 'session',
+      challenge: sessionChallenge(settings.realm, context.settings.cookie_name),
+      sessionContext: context,
+      authenticate: async function authenticateSession(gr: GatewayRequest): Promise<AuthnResult> {
+        const found = await check.lookup(gr);
+        return found.kind === 'ok' ? { kind: 'ok', identity: found.identity } : SKIP;
+      },
+    };
+    return { stage: 'authenticate', impl };
+  },
+};

@@ -1,0 +1,61 @@
+// The relying party's HTTP calls to its OpenID provider (discovery, token, revocation):
+// bounded in time and size, JSON only, so a slow or hostile provider cannot hold a request
+// or fill memory. Failures are values (`problem`), never exceptions the request path must catch.
+import { request } from 'undici';
+
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+export type ProviderAnswer =
+  | { ok: true; status: number; json: Record<string, unknown> | undefined; text: string }
+  | { ok: false; problem: string };
+
+export interface ProviderRequest {
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  /** application/x-www-form-urlencoded body */
+  form?: URLSearchParams;
+  timeoutMs: number;
+}
+
+export async function callProvider(url: string, init: ProviderRequest): Promise<ProviderAnswer> {
+  const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
+  if (init.form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+  try {
+    const res = await request(url, {
+      method: init.method,
+      headers,
+      body: init.form?.toString(),
+      headersTimeout: init.timeoutMs,
+      bodyTimeout: init.timeoutMs,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_RESPONSE_BYTES) {
+        res.body.destroy();
+        return { ok: false, problem: `${url} answered more than ${MAX_RESPONSE_BYTES} bytes` };
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    return { ok: true, status: res.statusCode, json: objectOf(text), text };
+  } catch (err) {
+    return { ok: false, problem: `${url}: ${(err as Error).message}` };
+  }
+}
+
+function objectOf(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** RFC 6749 §2.3.1: form-urlencode id and secret before Base64. */
+export function basicCredentials(clientId: string, clientSecret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
+}
