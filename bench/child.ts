@@ -1,7 +1,10 @@
-// What both benchmarks need to run servers as child processes: a free port, a child that
-// announces readiness with one READY line, a clean stop, and env-number parsing.
+// What the benchmarks need to run servers as child processes: a free port, a child that
+// announces readiness with one READY line, a clean stop, env-number parsing, the CPU time
+// a process used, and a description of the machine for the results.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism, cpus } from 'node:os';
 import { READY_PREFIX } from './common.js';
 
 /** A bench failure with a message for the reader (never a stack trace). */
@@ -81,4 +84,26 @@ export async function stopChildProcess(child: ChildProcess, graceMs: number): Pr
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/** utime + stime of one process in seconds (Linux /proc; undefined elsewhere or when gone). */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // after "comm)": field 3 (state) first; utime and stime are fields 14 and 15, in clock ticks (100/s)
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine a result was measured on, for the results JSON. */
+export function machineInfo(): { node: string; platform: string; cpus: { count: number; model: string | undefined } } {
+  return {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: { count: availableParallelism(), model: cpus()[0]?.model.trim() },
+  };
 }

@@ -40,7 +40,7 @@ import { availableParallelism, cpus, getPriority, loadavg, setPriority } from 'n
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createSigner, httpbis } from 'http-message-signatures';
-import { BenchAbort, freePort, numberEnv, spawnReady, stopChildProcess } from './child.js';
+import { BenchAbort, freePort, machineInfo, numberEnv, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, type PhaseResult, type RequestSpec, type ResponseCheck } from './load.js';
 import {
   API_KEY,
@@ -867,9 +867,7 @@ async function main(): Promise<void> {
   const { rows, goals: gs } = report(results, policy, versions);
   const out = {
     date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: { count: availableParallelism(), model: cpus()[0]?.model.trim() },
+    ...machineInfo(),
     load_average_at_start: loadAtStart,
     load_average_at_end: loadavg(),
     settings: {

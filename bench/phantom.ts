@@ -35,14 +35,14 @@
 //                       else redis://127.0.0.1:6379), so other tenants' events on the shared
 //                       `drawbridge:events` channel cannot flush the gateways' caches mid-run
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { BenchAbort, freePort, numberEnv, spawnReady, stopChildProcess } from './child.js';
+import { BenchAbort, freePort, machineInfo, numberEnv, processCpuSeconds, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, type PhaseResult, type RequestSpec } from './load.js';
 import { API_KEY, REQUEST_PATH, ROUTE_PREFIX, SERVICE_NAME, STATS_PATH, UPSTREAM_BODY, type GatewayReady, type UpstreamStats } from './gateway/common.js';
 
@@ -108,18 +108,6 @@ async function startChild(name: string, script: string, args: string[], fixedPor
 }
 
 const stopChild = (c: Child) => stopChildProcess(c.child, 15_000);
-
-/** utime + stime in seconds of one process (Linux /proc); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 // ---------------------------------------------------------------------------- HTTP
 
@@ -444,14 +432,14 @@ async function measure(row: Row, srv: Child, upstream: Child, phase: number, aut
 
   const relay1 = relay?.calls ?? 0;
   const s0 = await upstreamStats(upstream);
-  const cpu0 = cpuSeconds(srv.child.pid);
-  const up0 = cpuSeconds(upstream.child.pid);
-  const auth0 = cpuSeconds(auth?.child.pid);
+  const cpu0 = processCpuSeconds(srv.child.pid);
+  const up0 = processCpuSeconds(upstream.child.pid);
+  const auth0 = processCpuSeconds(auth?.child.pid);
   const ev0 = events?.count;
   const run = await runPhase({ ...common, durationMs: settings.durationSec * 1000 });
-  const cpu1 = cpuSeconds(srv.child.pid);
-  const up1 = cpuSeconds(upstream.child.pid);
-  const auth1 = cpuSeconds(auth?.child.pid);
+  const cpu1 = processCpuSeconds(srv.child.pid);
+  const up1 = processCpuSeconds(upstream.child.pid);
+  const auth1 = processCpuSeconds(auth?.child.pid);
   const ev1 = events?.count;
   if (run.errors > 0) fail(`${srv.name}: ${run.errors} measured requests failed; first:\n  ${run.firstError}`);
   await checkDelta(s0, run.requests, 'measurement');
@@ -857,9 +845,7 @@ async function main(): Promise<void> {
   const { rows: rs, propagation: propOut } = report(results, prop, version);
   const out = {
     date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: { count: availableParallelism(), model: cpus()[0]?.model.trim() },
+    ...machineInfo(),
     load_average_at_start: loadAtStart,
     load_average_at_end: loadavg(),
     settings: {

@@ -18,7 +18,7 @@
 //   BENCH_PROFILE      1 (= drawbridge), all, or a comma list of servers: run those children with
 //                      --cpu-prof; profiles go to bench/results/profiles/<server>/ (see profile-summary.ts)
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
@@ -31,7 +31,7 @@ import {
   SCOPE,
   type ReadyInfo,
 } from './common.js';
-import { BenchAbort, freePort, numberEnv, spawnReady, stopChildProcess } from './child.js';
+import { BenchAbort, freePort, machineInfo, numberEnv, processCpuSeconds, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, sendOnce, type PhaseResult, type RequestSpec, type ResponseCheck } from './load.js';
 
 // ---------------------------------------------------------------------------- settings
@@ -109,19 +109,6 @@ async function startServer(name: ServerName): Promise<ServerHandle> {
 
 function stopServer(srv: ServerHandle): Promise<void> {
   return stopChildProcess(srv.child, 10_000);
-}
-
-/** utime + stime of a process in seconds (Linux /proc; undefined elsewhere). */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15, in clock ticks (100/s)
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------- requests
@@ -543,9 +530,7 @@ async function main(): Promise<void> {
   const summaries = report(results, versions);
   const out = {
     date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: { count: availableParallelism(), model: cpus()[0]?.model.trim() },
+    ...machineInfo(),
     load_average_at_end: loadavg(),
     settings: {
       duration_s: settings.durationSec,
