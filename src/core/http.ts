@@ -3,6 +3,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError, invalidRequest, payloadTooLarge } from './errors.js';
 
+/**
+ * Reads a whole response body from an upstream or provider (an undici body), giving up at
+ * more than `limit` bytes: the stream is destroyed and the error says `what` was too large.
+ */
+export async function readLimitedResponse(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new Error(`${what} larger than ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
 /** Reads the whole body, refusing more than `limit` bytes (413) before buffering it. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];

@@ -10,12 +10,11 @@
 // that checks the hash first. The connection is the store's own, with no offline queue and
 // a per-command timeout: while Redis is down every call fails within commandTimeoutMs with
 // SessionStoreUnavailableError instead of queueing (session routes answer 503).
-import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
 import { sha256Base64url } from '../core/crypto-util.js';
 import type { Logger } from '../observability/logger.js';
+import { runLocked } from './lock.js';
 import { newestFirst } from './order.js';
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from './types.js';
 
@@ -139,10 +138,6 @@ const SCRIPTS = {
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-
-/** How long to wait between attempts at a taken lock: 5 ms doubling to 50 ms. */
-const LOCK_POLL_MIN_MS = 5;
-const LOCK_POLL_MAX_MS = 50;
 
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis;
@@ -272,25 +267,20 @@ export class RedisSessionStore implements SessionStore {
 
   async withLock<T>(id: string, opts: { ttlMs: number; waitMs: number }, fn: () => Promise<T>): Promise<T | undefined> {
     const key = `${this.#prefix}l:${id}`;
-    const token = randomBytes(16).toString('base64url');
-    const deadline = Date.now() + opts.waitMs;
-    let pause = LOCK_POLL_MIN_MS;
-    for (;;) {
-      const taken = await this.#run(() => this.#redis.set(key, token, 'PX', Math.max(1, Math.ceil(opts.ttlMs)), 'NX'));
-      if (taken === 'OK') break;
-      const left = deadline - Date.now();
-      if (left <= 0) return undefined;
-      await sleep(Math.min(pause, left));
-      pause = Math.min(pause * 2, LOCK_POLL_MAX_MS);
-    }
-    try {
-      return await fn();
-    } finally {
-      // a failed release only delays the next holder until the lock expires by itself
-      await this.#script('dbsRelease', [key], [token]).catch((err: unknown) =>
-        this.#logger?.warn({ err: (err as Error).message }, 'session store: lock release failed; it expires by itself'),
-      );
-    }
+    const ttl = Math.max(1, Math.ceil(opts.ttlMs));
+    return runLocked(
+      {
+        take: async (token) => (await this.#run(() => this.#redis.set(key, token, 'PX', ttl, 'NX'))) === 'OK',
+        // a failed release only delays the next holder until the lock expires by itself
+        release: async (token) => {
+          await this.#script('dbsRelease', [key], [token]).catch((err: unknown) =>
+            this.#logger?.warn({ err: (err as Error).message }, 'session store: lock release failed; it expires by itself'),
+          );
+        },
+      },
+      opts.waitMs,
+      fn,
+    );
   }
 
   async deleteExpired(): Promise<number> {

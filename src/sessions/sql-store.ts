@@ -4,13 +4,12 @@
 // insert, so a deleted session stays deleted. The per-session lock is a row in
 // gateway_session_locks taken with one atomic upsert — insert, or take over a row whose
 // locked_until has passed — and released by deleting it only with the holder's token.
-import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.js';
 import { sqlHandleOf } from '../storage/open.js';
 import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/types.js';
+import { runLocked } from './lock.js';
 import { newestFirst } from './order.js';
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from './types.js';
 
@@ -43,9 +42,6 @@ type SessionTables = {
 };
 
 type SessionDb = Kysely<Database & SessionTables>;
-
-const LOCK_POLL_MIN_MS = 5;
-const LOCK_POLL_MAX_MS = 50;
 
 export interface SqlSessionStoreOptions {
   clock?: Clock;
@@ -151,26 +147,22 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async withLock<T>(id: string, opts: { ttlMs: number; waitMs: number }, fn: () => Promise<T>): Promise<T | undefined> {
-    const token = randomBytes(16).toString('base64url');
-    const deadline = Date.now() + opts.waitMs;
-    let pause = LOCK_POLL_MIN_MS;
-    while (!(await this.#tryLock(id, token, opts.ttlMs))) {
-      const left = deadline - Date.now();
-      if (left <= 0) return undefined;
-      await sleep(Math.min(pause, left));
-      pause = Math.min(pause * 2, LOCK_POLL_MAX_MS);
-    }
-    try {
-      return await fn();
-    } finally {
-      // only our own row: after ttlMs another holder may have taken it over
-      await this.#db
-        .deleteFrom('gateway_session_locks')
-        .where('id', '=', id)
-        .where('token', '=', token)
-        .execute()
-        .catch(() => undefined);
-    }
+    return runLocked(
+      {
+        take: (token) => this.#tryLock(id, token, opts.ttlMs),
+        // only our own row: after ttlMs another holder may have taken it over
+        release: async (token) => {
+          await this.#db
+            .deleteFrom('gateway_session_locks')
+            .where('id', '=', id)
+            .where('token', '=', token)
+            .execute()
+            .catch(() => undefined);
+        },
+      },
+      opts.waitMs,
+      fn,
+    );
   }
 
   async #tryLock(id: string, token: string, ttlMs: number): Promise<boolean> {

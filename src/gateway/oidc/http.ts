@@ -2,6 +2,7 @@
 // bounded in time and size, JSON only, so a slow or hostile provider cannot hold a request
 // or fill memory. Failures are values (`problem`), never exceptions the request path must catch.
 import { request } from 'undici';
+import { readLimitedResponse } from '../../core/http.js';
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
@@ -28,17 +29,7 @@ export async function callProvider(url: string, init: ProviderRequest): Promise<
       headersTimeout: init.timeoutMs,
       bodyTimeout: init.timeoutMs,
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_RESPONSE_BYTES) {
-        res.body.destroy();
-        return { ok: false, problem: `${url} answered more than ${MAX_RESPONSE_BYTES} bytes` };
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = (await readLimitedResponse(res.body, MAX_RESPONSE_BYTES, 'the answer')).toString('utf8');
     return { ok: true, status: res.statusCode, json: objectOf(text), text };
   } catch (err) {
     return { ok: false, problem: `${url}: ${(err as Error).message}` };

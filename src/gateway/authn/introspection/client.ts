@@ -4,6 +4,7 @@
 // JWKS. The endpoint and the JWKS come from the issuer's discovery unless configured.
 import { Pool } from 'undici';
 import type { Clock } from '../../../core/clock.js';
+import { readLimitedResponse } from '../../../core/http.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { EventBus } from '../../types.js';
 import { ALL_JWT_ALGS } from '../jwt/algorithms.js';
@@ -66,18 +67,9 @@ async function send(
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_RESPONSE_BYTES) {
-      res.body.destroy();
-      throw new Error('response too large');
-    }
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readLimitedResponse(res.body, MAX_RESPONSE_BYTES, 'response');
   const type = res.headers['content-type'];
-  return { status: res.statusCode, type: (Array.isArray(type) ? type[0] : type) ?? '', body: Buffer.concat(chunks).toString('utf8') };
+  return { status: res.statusCode, type: (Array.isArray(type) ? type[0] : type) ?? '', body: body.toString('utf8') };
 }
 
 function objectOf(text: string): Record<string, unknown> | undefined {

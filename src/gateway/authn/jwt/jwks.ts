@@ -6,6 +6,7 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { request } from 'undici';
 import type { Clock } from '../../../core/clock.js';
+import { readLimitedResponse } from '../../../core/http.js';
 import type { Logger } from '../../../observability/logger.js';
 import { keyFits, type JwtAlg, type PreparedKey } from './algorithms.js';
 
@@ -173,17 +174,7 @@ async function fetchJwks(uri: string, timeoutMs: number, maxBytes: number): Prom
     await res.body.dump();
     throw new Error(`JWKS answered ${res.statusCode}`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      res.body.destroy();
-      throw new Error(`JWKS larger than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  const parsed: unknown = JSON.parse((await readLimitedResponse(res.body, maxBytes, 'JWKS')).toString('utf8'));
   const keys = (parsed as { keys?: unknown }).keys;
   if (!Array.isArray(keys)) throw new Error('JWKS has no "keys" list');
   const prepared: PreparedKey[] = [];
