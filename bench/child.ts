@@ -3,7 +3,7 @@
 // a process used, and a description of the machine for the results.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { READY_PREFIX } from './common.js';
 
@@ -106,4 +106,19 @@ export function machineInfo(): { node: string; platform: string; cpus: { count: 
     platform: `${process.platform} ${process.arch}`,
     cpus: { count: availableParallelism(), model: cpus()[0]?.model.trim() },
   };
+}
+
+/** Does a Redis server answer PING on host:port (within 0.5 s)? */
+export function redisPong(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
+    socket.on('data', (d: Buffer) => done(d.toString('latin1').startsWith('+PONG')));
+  });
 }

@@ -35,12 +35,11 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
 import { availableParallelism, cpus, getPriority, loadavg, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createSigner, httpbis } from 'http-message-signatures';
-import { BenchAbort, freePort, machineInfo, numberEnv, spawnReady, stopChildProcess } from './child.js';
+import { BenchAbort, freePort, machineInfo, numberEnv, redisPong, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, type PhaseResult, type RequestSpec, type ResponseCheck } from './load.js';
 import {
   API_KEY,
@@ -205,17 +204,7 @@ function redisAnswers(url: string): Promise<boolean> {
   } catch {
     return Promise.resolve(false);
   }
-  return new Promise((resolve) => {
-    const socket = connect({ host: u.hostname, port: Number(u.port || 6379) });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
-    socket.on('data', (d: Buffer) => done(d.toString('latin1').startsWith('+PONG')));
-  });
+  return redisPong(Number(u.port || 6379), u.hostname);
 }
 
 // ---------------------------------------------------------------------------- scenarios

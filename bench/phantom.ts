@@ -37,12 +37,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { BenchAbort, freePort, machineInfo, numberEnv, processCpuSeconds, spawnReady, stopChildProcess } from './child.js';
+import { BenchAbort, freePort, machineInfo, numberEnv, processCpuSeconds, redisPong, spawnReady, stopChildProcess } from './child.js';
 import { runPhase, type PhaseResult, type RequestSpec } from './load.js';
 import { API_KEY, REQUEST_PATH, ROUTE_PREFIX, SERVICE_NAME, STATS_PATH, UPSTREAM_BODY, type GatewayReady, type UpstreamStats } from './gateway/common.js';
 
@@ -168,20 +168,6 @@ async function upstreamStats(upstream: Child): Promise<UpstreamStats> {
 }
 
 // ---------------------------------------------------------------------------- Redis
-
-function redisPong(port: number, host = HOST): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('*1\r\n$4\r\nPING\r\n'));
-    socket.on('data', (d: Buffer) => done(d.toString('latin1').startsWith('+PONG')));
-  });
-}
 
 interface BenchRedis {
   url: string;
