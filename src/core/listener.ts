@@ -57,6 +57,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export class ListenerResponse extends ServerResponse {
   /** flat [lower-case name, value, …]: sent unless the handler sets the same field */
   readonly defaultHeaders: string[] = [];
+  /**
+   * Told when the response closes (finished or not), by the listener's own 'close'
+   * listener: a handler watching for a client that hangs up sets this instead of adding a
+   * listener of its own per request (and clears it when done).
+   */
+  closeWatcher: { responseClosed(): void } | null = null;
   /** setHeader/appendHeader was used: Node keeps a header map, writeHead merges into it */
   #progressive = false;
 
@@ -125,9 +131,10 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   const accessLog = opts.logger.isLevelEnabled('info');
 
   // Without an access log, closing a response only counts it: one shared function rather
-  // than a closure (and a clock read) per request.
-  function requestClosed(): void {
+  // than a closure (and a clock read) per request. It also tells the response's closeWatcher.
+  function requestClosed(this: ServerResponse): void {
     inFlight--;
+    (this as ListenerResponse).closeWatcher?.responseClosed();
   }
 
   // Not async: a synchronous handler (or one that returns its own promise) costs no extra
@@ -146,6 +153,7 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
       const started = process.hrtime.bigint();
       res.on('close', function logRequest() {
         inFlight--;
+        (res as ListenerResponse).closeWatcher?.responseClosed();
         // access log: method, path without query (it may carry credentials), status, time
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         opts.logger.info({ listener: opts.name, requestId, method: req.method, path: ctx.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');

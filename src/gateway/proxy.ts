@@ -55,39 +55,101 @@ export interface ProxyTarget {
   headers: IncomingHttpHeaders;
 }
 
-/** Forwards `gr` and writes the upstream's response to gr.res; rejects with a GatewayError before any byte was written. */
-export async function proxyRequest(gr: GatewayRequest, target: ProxyTarget): Promise<void> {
-  const { upstream } = target;
-  const req = gr.req;
-  const body = gr.body ?? (hasBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
-  const replayable = body === null || gr.body !== undefined;
-  const retries = IDEMPOTENT.has(gr.method) ? upstream.service.retries : 0;
-  let previous: Target | undefined;
-  for (let attempt = 0; ; attempt++) {
-    const t = upstream.pick(previous);
-    if (t === undefined) throw serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter());
-    const path = joinPath(t.basePath, target.path, target.query);
-    try {
-      await dispatchOnce(t, gr, path, target.headers, body);
-      upstream.succeeded(t);
+/** How a forward ends: exactly one of the two is called, once. */
+export interface ProxyCallbacks {
+  /** the response was handed to the socket */
+  proxied(): void;
+  /** the exchange failed: a GatewayError (502/503/504, or the chain's own from the body stream); always a microtask later */
+  proxyFailed(err: unknown): void;
+}
+
+/**
+ * Forwards `gr` and writes the upstream's response to gr.res, without a promise: `done`
+ * hears how it ended (proxyFailed with a GatewayError before any byte was written).
+ * Success is reported from undici's completion callback itself; a failure (and a retry on
+ * another target) one microtask later, as an await would have run it.
+ */
+export function forward(gr: GatewayRequest, target: ProxyTarget, done: ProxyCallbacks): void {
+  new Exchange(gr, target, done).attempt();
+}
+
+/** One request's attempts at the service's targets. */
+class Exchange {
+  readonly gr: GatewayRequest;
+  readonly target: ProxyTarget;
+  readonly done: ProxyCallbacks;
+  readonly body: Readable | Buffer | null;
+  readonly replayable: boolean;
+  readonly retries: number;
+  tries = 0;
+  previous: Target | undefined = undefined;
+  current: Target | undefined = undefined;
+
+  constructor(gr: GatewayRequest, target: ProxyTarget, done: ProxyCallbacks) {
+    this.gr = gr;
+    this.target = target;
+    this.done = done;
+    const req = gr.req;
+    this.body = gr.body ?? (hasBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
+    this.replayable = this.body === null || gr.body !== undefined;
+    this.retries = IDEMPOTENT.has(gr.method) ? target.upstream.service.retries : 0;
+  }
+
+  attempt(): void {
+    const upstream = this.target.upstream;
+    const t = upstream.pick(this.previous);
+    if (t === undefined) {
+      this.fail(serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter()));
       return;
-    } catch (err) {
-      // a plugin's own refusal from inside the body stream (request-size-limiting: 413)
-      if (err instanceof GatewayError) throw err;
-      if (gr.res.destroyed || (req.destroyed && !req.complete)) {
-        // the client went away: nothing to answer, and the target is not to blame
-        throw new GatewayError('bad_gateway', 502, 'client closed the request', { reason: 'client_closed', cause: err });
-      }
-      const code = (err as { code?: string }).code ?? '';
-      upstream.failed(t);
-      const beforeUpstream = CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code);
-      const bodyIntact = replayable || (CONNECT_ERRORS.has(code) && !req.readableDidRead);
-      if (attempt < retries && beforeUpstream && bodyIntact && !gr.res.headersSent) {
-        previous = t;
-        continue;
-      }
-      throw upstreamError(err, upstream.service.name);
     }
+    this.current = t;
+    const gr = this.gr;
+    try {
+      const path = joinPath(t.basePath, this.target.path, this.target.query);
+      t.pool.dispatch({ path, method: gr.method, headers: this.target.headers, body: this.body }, new ResponseWriter(gr.res, gr.responseHeaders, this));
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  /** ResponseWriter: the response is complete */
+  succeeded(): void {
+    this.target.upstream.succeeded(this.current!);
+    this.done.proxied();
+  }
+
+  /** ResponseWriter: the exchange failed; decided (retry or give up) in a microtask, out of undici's callback */
+  failed(err: unknown): void {
+    queueMicrotask(() => this.#decide(err));
+  }
+
+  #decide(err: unknown): void {
+    const { gr, target } = this;
+    const upstream = target.upstream;
+    const req = gr.req;
+    // a plugin's own refusal from inside the body stream (request-size-limiting: 413)
+    if (err instanceof GatewayError) return this.done.proxyFailed(err);
+    if (gr.res.destroyed || (req.destroyed && !req.complete)) {
+      // the client went away: nothing to answer, and the target is not to blame
+      return this.done.proxyFailed(new GatewayError('bad_gateway', 502, 'client closed the request', { reason: 'client_closed', cause: err }));
+    }
+    const code = (err as { code?: string }).code ?? '';
+    const t = this.current!;
+    upstream.failed(t);
+    const beforeUpstream = CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code);
+    const bodyIntact = this.replayable || (CONNECT_ERRORS.has(code) && !req.readableDidRead);
+    if (this.tries < this.retries && beforeUpstream && bodyIntact && !gr.res.headersSent) {
+      this.tries++;
+      this.previous = t;
+      this.attempt();
+      return;
+    }
+    this.done.proxyFailed(upstreamError(err, upstream.service.name));
+  }
+
+  /** a refusal before any dispatch (no healthy target) */
+  fail(err: GatewayError): void {
+    queueMicrotask(() => this.done.proxyFailed(err));
   }
 }
 
@@ -169,19 +231,6 @@ export function upstreamError(err: unknown, service: string): GatewayError {
   return new GatewayError('bad_gateway', 502, `service ${service} is unreachable`, { reason: code === '' ? 'upstream_error' : code.toLowerCase(), cause: err });
 }
 
-function dispatchOnce(
-  t: Target,
-  gr: GatewayRequest,
-  path: string,
-  headers: IncomingHttpHeaders,
-  body: Readable | Buffer | null,
-): Promise<void> {
-  return new Promise<void>(function dispatchToTarget(resolve, reject) {
-    const handler = new ResponseWriter(gr.res, gr.responseHeaders, resolve, reject);
-    t.pool.dispatch({ path, method: gr.method, headers, body }, handler);
-  });
-}
-
 /**
  * undici dispatch handler that writes the response to the client as it arrives, with
  * backpressure: onData returns false when the client is slow, and undici resumes on drain.
@@ -189,28 +238,33 @@ function dispatchOnce(
 class ResponseWriter implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #extra: Record<string, string>;
-  #resolve: (() => void) | null;
-  #reject: ((err: unknown) => void) | null;
+  #exchange: Exchange | null;
+  #abort: ((err?: Error) => void) | null = null;
+  /** watching with a plain 'close' listener (a response that is not a ListenerResponse) */
   #onClose: (() => void) | null = null;
   #resume: (() => void) | null = null;
 
-  constructor(res: ServerResponse, extra: Record<string, string>, resolve: () => void, reject: (err: unknown) => void) {
+  constructor(res: ServerResponse, extra: Record<string, string>, exchange: Exchange) {
     this.#res = res;
     this.#extra = extra;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#exchange = exchange;
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.#onClose === null) {
-      // the client hung up: stop the upstream exchange too
-      const res = this.#res;
-      this.#onClose = () => {
-        if (!res.writableFinished) abort();
-      };
-      res.on('close', this.#onClose);
+    const res = this.#res;
+    if (this.#abort === null) {
+      // the client hung up: stop the upstream exchange too. The listener's own 'close'
+      // listener tells us (ListenerResponse.closeWatcher): no listener added per request.
+      this.#abort = abort;
+      if (res instanceof ListenerResponse) res.closeWatcher = this;
+      else res.on('close', (this.#onClose = () => this.responseClosed()));
     }
-    if (this.#res.destroyed) abort();
+    if (res.destroyed) abort();
+  }
+
+  /** the client's response closed: abort unless it was finished */
+  responseClosed(): void {
+    if (!this.#res.writableFinished) this.#abort?.();
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -261,29 +315,29 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.#cleanup();
-    const resolve = this.#resolve;
-    this.#resolve = this.#reject = null;
+    const exchange = this.#exchange;
+    this.#exchange = null;
     // the upstream exchange is over: the request is done once the response is handed to
     // the socket (waiting for 'finish' would only add a listener per request, and a
     // client that disconnects mid-flush would leave the promise pending)
     this.#res.end();
-    resolve?.();
+    exchange?.succeeded();
   }
 
   onError(err: Error): void {
     this.#cleanup();
-    const reject = this.#reject;
-    this.#resolve = this.#reject = null;
+    const exchange = this.#exchange;
+    this.#exchange = null;
     if (this.#res.headersSent) {
       // mid-body failure: the status is out; cutting the connection is all that is left
       this.#res.destroy(err);
-      reject?.(err);
-      return;
     }
-    reject?.(err);
+    exchange?.failed(err);
   }
 
   #cleanup(): void {
-    if (this.#onClose !== null) this.#res.removeListener('close', this.#onClose);
+    const res = this.#res;
+    if (this.#onClose !== null) res.removeListener('close', this.#onClose);
+    else if (res instanceof ListenerResponse && res.closeWatcher === this) res.closeWatcher = null;
   }
 }

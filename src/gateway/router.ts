@@ -86,14 +86,21 @@ export function compileRouter<T>(specs: ReadonlyArray<RouteSpec<T>>): Router<T> 
   return {
     size: ranked.length,
     match: function matchRoute(method, host, path, headers) {
-      let bucket = byHost.get(host);
-      const bareHost = stripPort(host);
-      if (bucket === undefined && bareHost !== host) bucket = byHost.get(bareHost);
-      const entries = bucket ?? generic;
+      // the bare host (without port) only when a lookup or a wildcard needs it: no slice per request otherwise
+      let bareHost: string | undefined;
+      let entries = generic;
+      if (byHost.size > 0) {
+        let bucket = byHost.get(host);
+        if (bucket === undefined) {
+          bareHost = stripPort(host);
+          if (bareHost !== host) bucket = byHost.get(bareHost);
+        }
+        if (bucket !== undefined) entries = bucket;
+      }
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         if (e.methods !== null && !e.methods.has(method)) continue;
-        if (e.wildcard !== null && !e.wildcard.test(e.wildcardWithPort ? host : bareHost)) continue;
+        if (e.wildcard !== null && !e.wildcard.test(e.wildcardWithPort ? host : (bareHost ??= stripPort(host)))) continue;
         if (e.headers !== null && !headersMatch(e.headers, headers)) continue;
         if (e.prefix !== null) {
           if (e.prefixIsDir ? !path.startsWith(e.prefix) : !(path === e.prefix || (path.startsWith(e.prefix) && path.charCodeAt(e.prefix.length) === 47))) {

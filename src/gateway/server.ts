@@ -20,7 +20,7 @@ import { setIdentityHeaders, stripQueryParams, upstreamHeaders, type HeaderPolic
 import type { InternalTokenMinter } from './mutate/internal-token.js';
 import { normalizePath } from './path.js';
 import { runPipeline } from './pipeline.js';
-import { joinPath, proxyRequest, upstreamError } from './proxy.js';
+import { forward, joinPath, upstreamError, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
 import type { RouteMatch } from './router.js';
 import type { GatewayRequest } from './types.js';
@@ -53,7 +53,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The core listener's handler for gateway requests. */
 export function gatewayHandler(state: GatewayState) {
   // not async itself: serve() is the request's only async frame (one promise, one resumption less each)
-  return function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  return function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> | void {
     // sent with the headers, however they are written (setHeader now would slow every response)
     if (state.hsts !== null) defaultHeader(res, 'strict-transport-security', state.hsts);
     const fa = state.forwardAuth;
@@ -78,7 +78,8 @@ function enterGeneration(state: GatewayState): Generation {
 
 function leaveGeneration(gen: Generation): void {
   gen.active--;
-  if (gen.active === 0 && gen.retired) void gen.table.close();
+  // a microtask later: this may run inside an undici callback of the very pools it closes
+  if (gen.active === 0 && gen.retired) queueMicrotask(() => void gen.table.close());
 }
 
 export async function withGeneration<T>(state: GatewayState, fn: (table: RouteTable) => Promise<T>): Promise<T> {
@@ -98,8 +99,12 @@ export function swapTable(state: GatewayState, table: RouteTable): void {
   if (old.active === 0) void old.table.close();
 }
 
-/** One request on `gen`'s table (released when done): route, chain, proxy, metrics. */
-async function serve(
+/**
+ * One request on `gen`'s table (released when done): route, chain, proxy, metrics. Without
+ * a promise while the chain answers synchronously: the proxy reports back through the
+ * Flight's callbacks, so the common request creates no promise here at all.
+ */
+function serve(
   state: GatewayState,
   gen: Generation,
   req: IncomingMessage,
@@ -107,35 +112,96 @@ async function serve(
   requestId: string,
   rawPath: string,
   query: string,
-): Promise<void> {
-  let gr: GatewayRequest | undefined;
-  const started = performance.now();
-  const table = gen.table;
+): Promise<void> | void {
+  const flight = new Flight(state, gen, res, requestId);
   try {
-    const routed = routeRequest(state, table, req, res, requestId, rawPath, query);
-    gr = routed.gr;
-    const answered = runPipeline(gr, state.metrics);
-    if (answered === true || (answered !== false && (await answered))) return;
-    forwardIdentity(state, gr);
-    const { match, path, stripped } = routed;
-    await proxyRequest(gr, {
-      upstream: match.entry.payload,
-      path: stripped === '' ? path : path.slice(stripped.length),
-      query: stripQueryParams(query, gr.stripQuery),
-      headers: upstreamHeaders(gr, state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped }),
-    });
+    const routed = routeRequest(state, gen.table, req, res, requestId, rawPath, query);
+    flight.gr = routed.gr;
+    const answered = runPipeline(routed.gr, state.metrics);
+    if (answered === true) return flight.proxied();
+    if (answered === false) return flight.forward(routed, query);
+    return flight.afterChain(answered, routed, query);
   } catch (err) {
-    const error = toGatewayError(err, state.logger, requestId);
-    if (error.status >= 502 && error.status <= 504 && gr !== undefined && error.reason !== 'client_closed') {
-      state.metrics.upstreamError(gr.route.service.name, error.reason ?? 'error');
-      state.logger.warn({ requestId, route: gr.route.id, reason: error.reason }, 'upstream failed');
+    flight.proxyFailed(err);
+  }
+}
+
+/** One request between routing and its metrics: how it ends (answered, proxied or failed). */
+class Flight implements ProxyCallbacks {
+  readonly state: GatewayState;
+  readonly gen: Generation;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  readonly started = performance.now();
+  gr: GatewayRequest | undefined = undefined;
+
+  constructor(state: GatewayState, gen: Generation, res: ServerResponse, requestId: string) {
+    this.state = state;
+    this.gen = gen;
+    this.res = res;
+    this.requestId = requestId;
+  }
+
+  /** the chain's asynchronous answer, then the proxy */
+  async afterChain(answered: Promise<boolean>, routed: Routed, query: string): Promise<void> {
+    try {
+      if (await answered) return this.proxied();
+    } catch (err) {
+      return this.proxyFailed(err);
     }
-    sendGatewayError(res, error, requestId, gr?.responseHeaders);
-  } finally {
-    const seconds = (performance.now() - started) / 1000;
-    if (gr !== undefined) state.metrics.request(gr.route.service.name, gr.route.id, res.statusCode, seconds);
-    else state.metrics.request('', '', res.statusCode, seconds);
-    leaveGeneration(gen);
+    this.forward(routed, query);
+  }
+
+  /** the chain allowed the request: identity headers, then upstream */
+  forward(routed: Routed, query: string): void {
+    const { gr, match, path, stripped } = routed;
+    try {
+      forwardIdentity(this.state, gr);
+      forward(
+        gr,
+        {
+          upstream: match.entry.payload,
+          path: stripped === '' ? path : path.slice(stripped.length),
+          query: stripQueryParams(query, gr.stripQuery),
+          headers: upstreamHeaders(gr, this.state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped }),
+        },
+        this,
+      );
+    } catch (err) {
+      this.proxyFailed(err);
+    }
+  }
+
+  /** answered (by the chain or the upstream): count it */
+  proxied(): void {
+    this.#finish();
+  }
+
+  /** refused or failed: the gateway's error response, then count it */
+  proxyFailed(err: unknown): void {
+    const { state, res, requestId, gr } = this;
+    try {
+      const error = toGatewayError(err, state.logger, requestId);
+      if (error.status >= 502 && error.status <= 504 && gr !== undefined && error.reason !== 'client_closed') {
+        state.metrics.upstreamError(gr.route.service.name, error.reason ?? 'error');
+        state.logger.warn({ requestId, route: gr.route.id, reason: error.reason }, 'upstream failed');
+      }
+      sendGatewayError(res, error, requestId, gr?.responseHeaders);
+    } catch (failure) {
+      // no promise to reject: contain it here (the listener would have logged it and cut the response)
+      state.logger.error({ err: failure, requestId }, 'request failed');
+      res.destroy();
+    } finally {
+      this.#finish();
+    }
+  }
+
+  #finish(): void {
+    const seconds = (performance.now() - this.started) / 1000;
+    const gr = this.gr;
+    if (gr !== undefined) this.state.metrics.request(gr.route.service.name, gr.route.id, this.res.statusCode, seconds);
+    else this.state.metrics.request('', '', this.res.statusCode, seconds);
+    leaveGeneration(this.gen);
   }
 }
 
