@@ -1,11 +1,9 @@
 // The gateway's request path: normalize the path, match a route, run its chain, add the
-// internal token and proxy — plus WebSocket upgrades through the same route and chain.
+// internal token and proxy (WebSocket upgrades take the same route and chain: upgrade.ts).
 // The route table is swapped atomically on reload; a request keeps the table (and so
 // the plugin chain and pools) it started with.
-import { request as httpRequest, ServerResponse, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { isIP, type Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { defaultHeader, type RequestContext } from '../core/listener.js';
 import type { Logger } from '../observability/logger.js';
@@ -13,14 +11,14 @@ import type { Metrics } from './metrics.js';
 import type { AddressMatcher } from './addresses.js';
 import { plainAddress } from './addresses.js';
 import type { RouteTable } from './compile.js';
-import { GatewayError, serviceUnavailable } from './errors.js';
+import { GatewayError } from './errors.js';
 import { handleForwardAuth } from './forward-auth.js';
 import { handleSessionEndpoint, SESSION_ENDPOINTS } from './oidc/endpoints.js';
 import { setIdentityHeaders, stripQueryParams, upstreamHeaders, type HeaderPolicy } from './mutate/headers.js';
 import type { InternalTokenMinter } from './mutate/internal-token.js';
 import { normalizePath } from './path.js';
 import { runPipeline } from './pipeline.js';
-import { forward, joinPath, upstreamError, type ProxyCallbacks } from './proxy.js';
+import { forward, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
 import type { RouteMatch } from './router.js';
 import type { GatewayRequest } from './types.js';
@@ -48,7 +46,7 @@ export interface GatewayState {
   sockets: Set<Duplex>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The core listener's handler for gateway requests. */
 export function gatewayHandler(state: GatewayState) {
@@ -70,7 +68,7 @@ export function gatewayHandler(state: GatewayState) {
 }
 
 /** Counts a request on the table in use; the caller must leaveGeneration() when it is done. */
-function enterGeneration(state: GatewayState): Generation {
+export function enterGeneration(state: GatewayState): Generation {
   const gen = state.current;
   gen.active++;
   return gen;
@@ -104,7 +102,7 @@ export function swapTable(state: GatewayState, table: RouteTable): void {
  * a promise while the chain answers synchronously: the proxy reports back through the
  * Flight's callbacks, so the common request creates no promise here at all.
  */
-function serve(
+export function serve(
   state: GatewayState,
   gen: Generation,
   req: IncomingMessage,
@@ -215,7 +213,7 @@ interface Routed {
 }
 
 /** Normalizes the path and finds the route (400 / 404 otherwise): shared by requests and upgrades. */
-function routeRequest(
+export function routeRequest(
   state: GatewayState,
   table: RouteTable,
   req: IncomingMessage,
@@ -300,148 +298,4 @@ function clientScheme(req: IncomingMessage, trusted: AddressMatcher, own: 'http'
   if (proto === undefined || !trusted(req.socket.remoteAddress ?? '')) return own;
   const first = proto.split(',', 1)[0]!.trim().toLowerCase();
   return first === 'https' || first === 'http' ? first : own;
-}
-
-// ─── Upgrades ──────────────────────────────────────────────────────────────────────────
-
-/** `server.on('upgrade')`: WebSockets go through the route and chain, then the sockets are piped. */
-export function upgradeHandler(state: GatewayState) {
-  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    // A ServerResponse on the raw socket, so refusals are ordinary gateway responses.
-    const res = new ServerResponse(req);
-    res.assignSocket(socket as Socket);
-    res.shouldKeepAlive = false;
-    res.setHeader('x-request-id', requestId);
-    res.on('finish', () => socket.end());
-    if (state.hsts !== null) res.setHeader('strict-transport-security', state.hsts);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const rawPath = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q + 1);
-    const protocol = (req.headers.upgrade ?? '').toLowerCase();
-    if (protocol === 'websocket') {
-      void withGeneration(state, (table) => serveUpgrade(state, table, req, res, socket, head, requestId, rawPath, query));
-    } else if (head.length === 0 && !hasRequestBody(req)) {
-      // RFC 9110 §7.8: a server may ignore Upgrade (h2c …): answer over HTTP/1.1 as usual
-      void serve(state, enterGeneration(state), req, res, requestId, rawPath, query);
-    } else {
-      const refused = new GatewayError('invalid_request', 400, `upgrade to ${protocol || 'nothing'} is not supported`, { reason: 'bad_upgrade' });
-      sendGatewayError(res, refused, requestId);
-    }
-  };
-}
-
-function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
-async function serveUpgrade(
-  state: GatewayState,
-  table: RouteTable,
-  req: IncomingMessage,
-  res: ServerResponse,
-  socket: Duplex,
-  head: Buffer,
-  requestId: string,
-  rawPath: string,
-  query: string,
-): Promise<void> {
-  let gr: GatewayRequest | undefined;
-  try {
-    const routed = routeRequest(state, table, req, res, requestId, rawPath, query);
-    gr = routed.gr;
-    const answered = runPipeline(gr, state.metrics);
-    if (answered === true || (answered !== false && (await answered))) return;
-    forwardIdentity(state, gr);
-    const { match, path, stripped } = routed;
-    const upstream = match.entry.payload;
-    const target = upstream.pick();
-    if (target === undefined) throw serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter());
-    const headers = upstreamHeaders(gr, state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped });
-    headers.connection = 'Upgrade';
-    headers.upgrade = req.headers.upgrade;
-    if (headers.host === undefined) headers.host = target.url.host;
-    const path2 = joinPath(target.basePath, stripped === '' ? path : path.slice(stripped.length), stripQueryParams(query, gr.stripQuery));
-    await pipeUpgrade(state, gr, upstream, target, path2, headers, socket, head);
-  } catch (err) {
-    const error = toGatewayError(err, state.logger, requestId);
-    sendGatewayError(res, error, requestId, gr?.responseHeaders);
-  }
-}
-
-function pipeUpgrade(
-  state: GatewayState,
-  gr: GatewayRequest,
-  upstream: ServiceUpstream,
-  target: ServiceUpstream['targets'][number],
-  path: string,
-  headers: Record<string, string | string[] | undefined>,
-  socket: Duplex,
-  head: Buffer,
-): Promise<void> {
-  return new Promise<void>(function connectUpstream(resolve, reject) {
-    const url = target.url;
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const upReq = send({
-      host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port || (url.protocol === 'https:' ? 443 : 80),
-      method: 'GET',
-      path,
-      headers: headers as Record<string, string | string[]>,
-      agent: false,
-      timeout: upstream.service.connectTimeout,
-    });
-    upReq.on('timeout', () => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
-    upReq.on('error', (err) => {
-      upstream.failed(target);
-      reject(upstreamError(err, upstream.service.name));
-    });
-    upReq.on('response', (upRes) => {
-      // the upstream refused the upgrade: relay its answer
-      upstream.succeeded(target);
-      const out: string[] = [];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) {
-        const name = upRes.rawHeaders[i]!;
-        if (!/^(connection|keep-alive|transfer-encoding|upgrade)$/i.test(name)) out.push(name, upRes.rawHeaders[i + 1]!);
-      }
-      for (const name in gr.responseHeaders) gr.res.setHeader(name, gr.responseHeaders[name]!);
-      gr.res.writeHead(upRes.statusCode ?? 502, out);
-      upRes.pipe(gr.res);
-      upRes.on('end', resolve);
-      upRes.on('error', () => {
-        gr.res.destroy();
-        resolve();
-      });
-    });
-    upReq.on('upgrade', (upRes, upSocket, upHead) => {
-      upstream.succeeded(target);
-      upSocket.setTimeout(0);
-      let response = `HTTP/1.1 101 ${upRes.statusMessage ?? 'Switching Protocols'}\r\n`;
-      const extra = gr.responseHeaders;
-      for (const name in extra) response += `${name}: ${extra[name]}\r\n`;
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) response += `${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}\r\n`;
-      response += `x-request-id: ${gr.requestId}\r\n`;
-      gr.res.detachSocket(socket as Socket);
-      socket.write(response + '\r\n');
-      if (upHead.length > 0) socket.write(upHead);
-      if (head.length > 0) upSocket.write(head);
-      state.sockets.add(socket);
-      const done = () => {
-        state.sockets.delete(socket);
-        socket.destroy();
-        upSocket.destroy();
-      };
-      socket.on('close', done);
-      upSocket.on('close', done);
-      upSocket.on('error', done);
-      socket.on('error', done);
-      socket.pipe(upSocket).pipe(socket);
-      resolve();
-    });
-    upReq.end();
-  });
 }

@@ -23,7 +23,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { headerPolicy } from './mutate/headers.js';
 import { InternalTokenMinter } from './mutate/internal-token.js';
 import { PLUGINS } from './plugins.js';
-import { gatewayHandler, swapTable, upgradeHandler, type GatewayState } from './server.js';
+import { gatewayHandler, swapTable, type GatewayState } from './server.js';
+import { upgradeHandler } from './upgrade.js';
 import { followSessionEvents } from './session-events.js';
 import type { CompiledRoute, ConsumerStore, EventBus, GatewayDeps, PluginFactory } from './types.js';
 

@@ -1,0 +1,108 @@
+// The value formats of the config schema (URLs, listen addresses, scopes, hosts, CIDRs …):
+// each a Field that parses one string and names what it expected on failure.
+import { isIP } from 'node:net';
+import { format, leaf, mismatch } from './fields.js';
+
+export function tryUrl(text: string): URL | undefined {
+  try {
+    return /\s/.test(text) ? undefined : new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isHttpUrl(text: string): boolean {
+  // The regex matters: WHATWG parsing would turn `http:host` into `http://host/`.
+  return /^https?:\/\/[^/]/i.test(text) && tryUrl(text) !== undefined;
+}
+
+export function parseIssuer(text: string): string | undefined {
+  if (!isHttpUrl(text) || /[?#]/.test(text)) return undefined;
+  const url = tryUrl(text)!;
+  if (url.username !== '' || url.password !== '') return undefined;
+  return text.replace(/\/+$/, ''); // issuer comparisons are exact strings (RFC 8414 §3.3)
+}
+
+export function parseListen(text: string): string | undefined {
+  const match = /^(\[[0-9A-Fa-f]*:[0-9A-Fa-f:.]*\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  return match && Number(match[2]) <= 65535 ? text : undefined;
+}
+
+export function parseStorage(text: string): string | undefined {
+  // YAML reads an unquoted `storage: memory:` as a nested mapping, so `memory` is accepted too.
+  if (text === 'memory:' || text === 'memory') return 'memory:';
+  if (/^sqlite:./.test(text)) return text;
+  if (/^postgres(ql)?:\/\//.test(text) && tryUrl(text)) return text;
+  return undefined;
+}
+
+export const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+export const issuerUrl = format('URL', 'an absolute http(s) URL without query or fragment', parseIssuer);
+export const httpUrl = format('URL', 'an absolute http(s) URL', (text) => (isHttpUrl(text) ? text : undefined));
+export const listen = format('host:port', 'host:port with a port from 0 to 65535 (IPv6 as [::1]:9000)', parseListen);
+export const scope = format('scope', 'a scope (non-empty, no spaces)', (text) => (SCOPE.test(text) ? text : undefined));
+export const redirectUri = format('URL', 'an absolute URL without fragment', (text) =>
+  tryUrl(text) && !text.includes('#') ? text : undefined,
+);
+export const backchannelUri = format('URL', 'an absolute https URL (http only on a loopback host), without fragment', (text) => {
+  const url = isHttpUrl(text) && !text.includes('#') ? tryUrl(text) : undefined;
+  if (!url) return undefined;
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  return url.protocol === 'https:' || loopback ? text : undefined;
+});
+export const sha256Hex = format('hex', '64 hex characters (a SHA-256 digest)', (text) =>
+  /^[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : undefined,
+);
+export const argon2idHash = format('PHC string', 'an argon2id PHC string starting with $argon2id$', (text) =>
+  text.startsWith('$argon2id$') ? text : undefined,
+);
+export const httpPath = format('path', 'a path starting with /, or a regex starting with ~', (text) =>
+  text.startsWith('/') || (text.startsWith('~') && isRegex(text.slice(1))) ? text : undefined,
+);
+export const hexColor = format('color', 'a hex color like #2f5bea', (text) => (/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(text) ? text : undefined));
+// the pages' CSP allows images from 'self' and data: only: no external assets
+export const logoUrl = format('logo URL', 'a data:image/… URL or a same-origin path starting with /', (text) =>
+  /^data:image\/(png|gif|jpeg|webp|svg\+xml)[;,]/.test(text) || /^\/(?!\/)[^\s"'<>\\]*$/.test(text) ? text : undefined,
+);
+export const routeId = format('id', 'letters, digits, ".", "_" or "-"', (text) => (/^[A-Za-z0-9._-]+$/.test(text) ? text : undefined));
+export const ipOrCidr = format('IP or CIDR', 'an IP address or CIDR like 10.0.0.0/8', (text) => (parseCidr(text) ? text : undefined));
+export const headerName = format('header', 'a header name (or a prefix ending in *)', (text) =>
+  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text) ? text.toLowerCase() : undefined,
+);
+export const workers = leaf<number | 'auto'>('integer | `auto`', 'an integer of at least 1, or auto', function parseWorkers(raw, path, sensitive) {
+  if (raw === 'auto') return 'auto';
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw mismatch(path, 'an integer of at least 1, or auto', raw, sensitive);
+  }
+  return value;
+});
+
+export function isRegex(source: string): boolean {
+  try {
+    new RegExp(source);
+    return source !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** `10.0.0.0/8`, `::1`, `192.168.1.7` → address, family and prefix length; undefined when malformed. */
+export function parseCidr(text: string): { address: string; family: 'ipv4' | 'ipv6'; prefix: number } | undefined {
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefixText = slash === -1 ? String(max) : text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
+  return { address, family: version === 4 ? 'ipv4' : 'ipv6', prefix: Number(prefixText) };
+}
+export const httpMethod = format('method', 'an HTTP method like GET', (text) =>
+  /^[A-Za-z]+$/.test(text) ? text.toUpperCase() : undefined,
+);
+export const hostName = format('host', 'a host name like api.example.com or *.example.com', (text) =>
+  /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$/.test(text) ? text.toLowerCase() : undefined,
+);
+
