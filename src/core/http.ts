@@ -21,6 +21,22 @@ export async function readLimitedResponse(body: AsyncIterable<Uint8Array> & { de
   return Buffer.concat(chunks);
 }
 
+/** The JSON object in `text`, or undefined (not JSON, or not an object). */
+export function jsonObjectOf(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** HTTP Basic client credentials (RFC 6749 §2.3.1: id and secret form-urlencoded before Base64). */
+export function basicCredentials(clientId: string, clientSecret: string): string {
+  const enc = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
+}
+
 /** Reads the whole body, refusing more than `limit` bytes (413) before buffering it. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { StartupError } from '../errors.js';
 import { collect, print, readConfig, UsageError } from '../shared.js';
+import { basicCredentials } from '../../core/http.js';
 
 interface TokenOptions {
   client: string;
@@ -34,8 +35,7 @@ export function registerTokenCommand(program: Command): void {
       for (const r of opts.resource ?? []) body.append('resource', r);
       const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
       if (opts.authMethod === 'basic') {
-        const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-        headers.authorization = 'Basic ' + Buffer.from(`${enc(opts.client)}:${enc(opts.secret)}`).toString('base64');
+        headers.authorization = basicCredentials(opts.client, opts.secret);
       } else {
         body.set('client_id', opts.client);
         body.set('client_secret', opts.secret);

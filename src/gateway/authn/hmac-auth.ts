@@ -136,6 +136,16 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
     return { kind: 'fail', error };
   }
 
+  /** The whole body (kept for the proxy), or the refusal when it is too large or broken. */
+  async function bodyOf(gr: GatewayRequest): Promise<Buffer | AuthnResult> {
+    try {
+      return await readBodyInto(gr, settings.max_body);
+    } catch (err) {
+      if (err instanceof GatewayError) return failWith(err);
+      throw err;
+    }
+  }
+
   /**
    * The consumer behind a key id, remembered for cache_ttl; undefined when unknown, a
    * GatewayError when the store failed. Synchronous on a cache hit: nothing to await.
@@ -208,13 +218,8 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
   async function checkBody(gr: GatewayRequest, sig: HmacSignature, now: number, found: CachedCredential): Promise<AuthnResult> {
     const header = headerValue(gr.req.headers, 'content-digest');
     if (header === undefined) return fail('the request needs a Content-Digest', 'body_digest');
-    let body: Buffer;
-    try {
-      body = await readBodyInto(gr, settings.max_body);
-    } catch (err) {
-      if (err instanceof GatewayError) return failWith(err);
-      throw err;
-    }
+    const body = await bodyOf(gr);
+    if (!Buffer.isBuffer(body)) return body;
     const digest = checkContentDigest(header, body);
     if (digest !== 'ok') return fail(DIGEST_PROBLEMS[digest], 'body_digest');
     return checkNonce(sig, now, found);
@@ -281,13 +286,8 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
     };
     if (!verifyLegacySignature(params, request, found.secret)) return fail('invalid signature', 'invalid_signature');
     if (settings.validate_request_body) {
-      let body: Buffer;
-      try {
-        body = await readBodyInto(gr, settings.max_body);
-      } catch (err) {
-        if (err instanceof GatewayError) return failWith(err);
-        throw err;
-      }
+      const body = await bodyOf(gr);
+      if (!Buffer.isBuffer(body)) return body;
       if (!checkLegacyDigest(digest, body)) return fail('the Digest does not match the body', 'body_digest');
     }
     return found.result;

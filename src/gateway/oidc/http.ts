@@ -2,7 +2,7 @@
 // bounded in time and size, JSON only, so a slow or hostile provider cannot hold a request
 // or fill memory. Failures are values (`problem`), never exceptions the request path must catch.
 import { request } from 'undici';
-import { readLimitedResponse } from '../../core/http.js';
+import { jsonObjectOf, readLimitedResponse } from '../../core/http.js';
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
@@ -30,23 +30,10 @@ export async function callProvider(url: string, init: ProviderRequest): Promise<
       bodyTimeout: init.timeoutMs,
     });
     const text = (await readLimitedResponse(res.body, MAX_RESPONSE_BYTES, 'the answer')).toString('utf8');
-    return { ok: true, status: res.statusCode, json: objectOf(text), text };
+    return { ok: true, status: res.statusCode, json: jsonObjectOf(text), text };
   } catch (err) {
     return { ok: false, problem: `${url}: ${(err as Error).message}` };
   }
 }
 
-function objectOf(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-/** RFC 6749 §2.3.1: form-urlencode id and secret before Base64. */
-export function basicCredentials(clientId: string, clientSecret: string): string {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
-}

@@ -1,7 +1,8 @@
 // The relying party's back-channel calls: the authorization code exchange (RFC 6749 §4.1.3
 // with the PKCE verifier, RFC 7636), the refresh-token grant (§6) and token revocation
 // (RFC 7009), authenticated with client_secret_basic (default), client_secret_post or none.
-import { basicCredentials, callProvider } from './http.js';
+import { basicCredentials } from '../../core/http.js';
+import { callProvider } from './http.js';
 import type { OpenIdProvider } from './provider.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';

@@ -4,7 +4,7 @@
 // JWKS. The endpoint and the JWKS come from the issuer's discovery unless configured.
 import { Pool } from 'undici';
 import type { Clock } from '../../../core/clock.js';
-import { readLimitedResponse } from '../../../core/http.js';
+import { basicCredentials, jsonObjectOf, readLimitedResponse } from '../../../core/http.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { EventBus } from '../../types.js';
 import { ALL_JWT_ALGS } from '../jwt/algorithms.js';
@@ -72,14 +72,6 @@ async function send(
   return { status: res.statusCode, type: (Array.isArray(type) ? type[0] : type) ?? '', body: body.toString('utf8') };
 }
 
-function objectOf(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export class IntrospectionClient {
   readonly #opts: IntrospectionClientOptions;
@@ -93,7 +85,7 @@ export class IntrospectionClient {
     this.#authorization =
       opts.authMethod === 'client_secret_basic'
         ? // RFC 6749 §2.3.1: form-urlencode both parts before Base64
-          `Basic ${Buffer.from(`${encodeURIComponent(opts.clientId)}:${encodeURIComponent(opts.clientSecret)}`).toString('base64')}`
+          basicCredentials(opts.clientId, opts.clientSecret)
         : undefined;
   }
 
@@ -117,7 +109,7 @@ export class IntrospectionClient {
     if (endpoint === undefined || o.jwtResponse) {
       const url = new URL(`${o.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
       const res = await send(o.events, url, { method: 'GET', headers: { accept: 'application/json' } }, o.timeoutMs);
-      const doc = res.status === 200 ? objectOf(res.body) : undefined;
+      const doc = res.status === 200 ? jsonObjectOf(res.body) : undefined;
       if (doc === undefined) throw new Error(`discovery at ${url.href} answered ${res.status}`);
       if (endpoint === undefined) {
         if (typeof doc.introspection_endpoint !== 'string') throw new Error('discovery names no introspection_endpoint');
@@ -164,7 +156,7 @@ export class IntrospectionClient {
     }
     if (res.status !== 200) return { ok: false, problem: `introspection endpoint answered ${res.status}` };
     if (!o.jwtResponse) {
-      const claims = objectOf(res.body);
+      const claims = jsonObjectOf(res.body);
       return claims === undefined ? { ok: false, problem: 'introspection response is not a JSON object' } : { ok: true, claims };
     }
     return this.#verifyJwtResponse(res, resolved);
