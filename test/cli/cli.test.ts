@@ -159,6 +159,25 @@ describe('config validate', () => {
     assertNoStack(r);
   });
 
+  it("a plugin's own settings are checked too: unknown key, unknown plugin → 2 naming them", async () => {
+    const gateway = (plugin: Record<string, unknown>) =>
+      JSON.stringify({ issuer: 'http://127.0.0.1:9999', storage: 'memory:', gateway: { listen: '127.0.0.1:9998', plugins: [plugin] } });
+    const badKey = join(dir, 'bad-plugin-key.json');
+    await writeFile(badKey, gateway({ name: 'rate-limiting', config: { per_minute: 600 } }));
+    const r = await runCli(['config', 'validate', '--config', badKey]);
+    assertExit(r, 2);
+    assert.match(r.stderr, /gateway\.plugins\[0\]\.config\.per_minute: unknown key/);
+    assertNoStack(r);
+    const badName = join(dir, 'bad-plugin-name.json');
+    await writeFile(badName, gateway({ name: 'rate-limitting' }));
+    const r2 = await runCli(['config', 'validate', '--config', badName]);
+    assertExit(r2, 2);
+    assert.match(r2.stderr, /gateway\.plugins\[0\]\.name: unknown plugin "rate-limitting"/);
+    const good = join(dir, 'good-plugin.json');
+    await writeFile(good, gateway({ name: 'rate-limiting', config: { minute: 600 } }));
+    assertExit(await runCli(['config', 'validate', '--config', good]), 0);
+  });
+
   it('an unset ${VAR} → 2 naming the key and the variable', async () => {
     const file = join(dir, 'valid-noenv.yaml');
     await writeFile(file, configYaml({ port: 9999, storage: 'memory:' }));

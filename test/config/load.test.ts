@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { checkPluginConfigs } from '../../src/gateway/plugin-check.js';
 import {
   assertProductionSecret,
   ConfigError,
@@ -267,6 +268,7 @@ gateway:
       PARTNER_A_HMAC_SECRET: 'partner-a-hmac-secret',
     };
     const config = loadConfig(example, env);
+    checkPluginConfigs(config); // every plugin's own settings, as `drawbridge config validate` checks them
     assertProductionSecret(config);
     assert.equal(config.storage, env.DATABASE_URL);
     assert.equal(config.redis, 'redis://127.0.0.1:6379');
