@@ -36,7 +36,7 @@ export const PLUGIN_DOCS: readonly PluginDoc[] = [
   { name: 'session', stage: 'authenticate', summary: 'Accepts the gateway session cookie made by `oidc-login` (idle and absolute timeouts, access token refreshed under a per-session lock) and answers 401 (`Cookie` challenge) without redirecting: for API routes called by the same browser app.', schema: sessionConfigSchema },
   { name: 'acl', stage: 'authorize', summary: 'Allow or deny by consumer / token groups.', schema: aclConfigSchema },
   { name: 'scopes', stage: 'authorize', summary: 'Required scopes per route and method (403 insufficient_scope).', schema: scopesConfigSchema },
-  { name: 'rate-limiting', stage: 'limit', summary: 'Sliding-window limits per second/minute/hour/day, local or atomic in Redis (one Lua script).', schema: rateLimitingConfigSchema },
+  { name: 'rate-limiting', stage: 'limit', summary: 'Sliding-window limits per second/minute/hour/day, local or atomic in Redis (one Lua script, which hands a busy client\'s gateway a small lease of requests per round trip; never more than the limit across gateways).', schema: rateLimitingConfigSchema },
   { name: 'request-size-limiting', stage: 'intercept', summary: 'Refuses bodies over a size (413), by Content-Length or while streaming.', schema: requestSizeLimitingConfigSchema },
   { name: 'cors', stage: 'intercept', summary: 'CORS: answers preflights before authentication, adds the allow headers.', schema: corsConfigSchema },
 ];

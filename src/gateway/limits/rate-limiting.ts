@@ -1,7 +1,8 @@
 // `rate-limiting` (limit stage), with Kong's keys: requests per `second`, `minute`,
 // `hour` and `day` (any combination), counted per `limit_by` client in a sliding window
 // (sliding-window.ts), in-process (`policy: local`) or in Redis shared by every gateway
-// (`policy: redis`: one atomic Lua script per request, redis-sliding-window.ts).
+// (`policy: redis`: an atomic Lua script, redis-sliding-window.ts, that reserves a lease of
+// requests a busy client then spends without a round trip each, leases.ts).
 //
 // Every answer carries `RateLimit-Limit/-Remaining/-Reset` for the most restrictive window
 // and Kong's `X-RateLimit-Limit-<Window>` / `X-RateLimit-Remaining-<Window>`; a refusal is
@@ -21,6 +22,7 @@ import type { Logger } from '../../observability/logger.js';
 import { rateLimited, serviceUnavailable } from '../errors.js';
 import type { GatewayDeps, GatewayRequest, Limiter, PluginFactory } from '../types.js';
 import { Deadlines } from './deadlines.js';
+import { leasedCounter, type LeasedCounter } from './leases.js';
 import { redisWindowStore } from './redis-sliding-window.js';
 import { evaluate, localWindowStore, type Evaluation, type HitResult, type RateWindow, type WindowStore } from './sliding-window.js';
 
@@ -173,7 +175,7 @@ function outageReporter(logger: Logger, namespace: string, failOpen: boolean): (
 export interface RateLimiterOptions {
   /** ms clock for the counters (tests); absent: Date.now locally, Redis TIME in Redis */
   now?: () => number;
-  /** the store, when a test wants to share or inspect it */
+  /** the store, when a test wants to share or inspect it (used as is: no leases, no redis_timeout) */
   store?: WindowStore;
 }
 
@@ -190,12 +192,21 @@ export function createRateLimiter(
   }
   const windows = windowsOf(settings);
   const prefix = `drawbridge:rl:${settings.namespace ?? sha256Base64url(path).slice(0, 16)}:`;
-  const store = options.store ?? makeStore(policy, deps, prefix, windows, options.now);
+  const redis: Redis | undefined = policy === 'redis' ? deps.redis : undefined;
+  const timeoutMs = settings.redis_timeout;
+  // one timer for every call in flight, not one per call
+  const deadlines = redis === undefined ? undefined : new Deadlines(timeoutMs, `redis did not answer within ${timeoutMs} ms`);
+  const leased: LeasedCounter | undefined =
+    redis === undefined || options.store !== undefined
+      ? undefined
+      : leasedCounter(redisWindowStore(redis, windows, { now: options.now }), windows, {
+          now: options.now,
+          guard: (reservation) => deadlines!.race(reservation),
+        });
+  const store = options.store ?? (leased === undefined ? sharedLocalStore(deps, prefix, windows, options.now) : undefined);
   const keyOf = clientKey(settings);
   const kongNames = kongHeaderNames(windows);
   const showHeaders = !settings.hide_client_headers;
-  const redis: Redis | undefined = policy === 'redis' ? deps.redis : undefined;
-  const timeoutMs = settings.redis_timeout;
   const failOpen = settings.fault_tolerant;
   const reportOutage = outageReporter(deps.logger, prefix, failOpen);
 
@@ -213,9 +224,6 @@ export function createRateLimiter(
       out[remainingName] = String(verdict.remainingByWindow[i]);
     }
   }
-
-  // one timer for every call in flight, not one per call
-  const deadlines = redis === undefined ? undefined : new Deadlines(timeoutMs, `redis did not answer within ${timeoutMs} ms`);
 
   /** Headers on an allowed request; a 429 otherwise. */
   function decide(gr: GatewayRequest, result: HitResult): void {
@@ -235,29 +243,33 @@ export function createRateLimiter(
     if (!failOpen) throw serviceUnavailable('rate limiting is unavailable', 5);
   }
 
-  // Not async: the local store answers synchronously (nothing to await), and in Redis the
-  // request waits on one promise chain rather than three nested async frames.
+  // Not async: the local store and a lease answer synchronously (nothing to await); a
+  // reservation in Redis is one promise chain.
   return {
     name: 'rate-limiting',
     limit: function limitRate(gr: GatewayRequest): Promise<void> | void {
       const key = prefix + keyOf(gr);
       let pending: Promise<HitResult> | HitResult;
-      if (deadlines === undefined) {
+      if (leased !== undefined) {
+        // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects;
+        // the counters may be gone when it returns, so leases and refusals go too.
+        if (LOST.has(redis!.status)) {
+          leased.clear();
+          return storeFailed(new Error(`redis is ${redis!.status}`));
+        }
         try {
-          pending = store.hit(key, windows);
+          pending = leased.take(key);
         } catch (err) {
           return storeFailed(err);
         }
-        if (!(pending instanceof Promise)) return decide(gr, pending);
       } else {
-        // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects.
-        if (LOST.has(redis!.status)) return storeFailed(new Error(`redis is ${redis!.status}`));
         try {
-          pending = deadlines.race(Promise.resolve(store.hit(key, windows)));
+          pending = store!.hit(key, windows);
         } catch (err) {
           return storeFailed(err);
         }
       }
+      if (!(pending instanceof Promise)) return decide(gr, pending);
       return pending.then((result) => decide(gr, result), storeFailed);
     },
   };
@@ -278,11 +290,6 @@ function sharedLocalStore(owner: object, namespace: string, windows: readonly Ra
   let store = stores.get(key);
   if (store === undefined) stores.set(key, (store = localWindowStore({ now })));
   return store;
-}
-
-function makeStore(policy: RateLimitPolicy, deps: Pick<GatewayDeps, 'redis'>, prefix: string, windows: RateWindow[], now?: () => number): WindowStore {
-  if (policy === 'redis') return redisWindowStore(deps.redis!, windows, { now });
-  return sharedLocalStore(deps, prefix, windows, now);
 }
 
 export const rateLimitingPlugin: PluginFactory = {
