@@ -102,9 +102,11 @@ export function registerClientCommands(program: Command): void {
             grants: c.grant_types.join(','),
             scopes: c.scopes.join(' '),
             format: c.access_token_format,
+            consent: c.consent ?? 'ask',
+            mfa: c.mfa ?? 'optional',
             source: c.source,
           })),
-          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'source'],
+          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'consent', 'mfa', 'source'],
         );
       });
     });
