@@ -1,6 +1,7 @@
 // Process signals of a serving command. SIGTERM / SIGINT: stop accepting, drain in-flight
 // requests, close pools, exit 0 — within a deadline, whatever happens to stdout (a closed
-// log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config.
+// log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config and
+// reopen the audit log file (log rotation).
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import type { Running } from './run.js';
@@ -38,9 +39,13 @@ export function stopOnSignals(running: Running): void {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** SIGHUP: re-read the config file and reload the gateway's services, routes, plugins and consumers. */
+/**
+ * SIGHUP: reopen the audit log file (after logrotate moved it), re-read the config file and
+ * reload the gateway's services, routes, plugins and consumers.
+ */
 export function reloadOnHangup(running: Running, file: string): void {
   process.on('SIGHUP', () => {
+    running.auth?.ctx.audit.reopen?.();
     const gateway = running.gateway;
     if (!gateway) return;
     let next: Config;

@@ -21,6 +21,8 @@ export interface AuditLog {
   record(e: AuditEvent): void;
   /** flushes and closes the file (no-op for stdout and the disabled log) */
   close?(): Promise<void>;
+  /** opens the file again under its name, after logrotate moved it away (SIGHUP) */
+  reopen?(): void;
 }
 
 /** Keys never written, wherever they appear (case-insensitive, also as part of a key). */
@@ -56,28 +58,47 @@ export function auditLine(e: AuditEvent, now: Date, extra: Record<string, unknow
 /** Discards every event (`auth.audit.enabled: false`, hand-built contexts in tests). */
 export const noAudit: AuditLog = { record() {} };
 
-/** Lines appended to a file (created with mode 0600, its directory too when missing). */
+/**
+ * Lines appended to a file (created with mode 0600, its directory too when missing).
+ * reopen() starts a new stream on the same name once the old one has flushed, for log
+ * rotation (`logrotate` moves the file, then sends SIGHUP); lines recorded meanwhile go to
+ * the new stream, after the old one's.
+ */
 export function fileAudit(path: string, onError: (err: Error) => void = () => {}): AuditLog {
   try {
     mkdirSync(dirname(path), { recursive: true });
   } catch (err) {
     throw new Error(`auth.audit.file: cannot create the directory of ${path}: ${(err as Error).message}`);
   }
-  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
   let failed = false;
-  stream.on('error', (err) => {
-    if (!failed) onError(err);
-    failed = true;
-  });
+  let closed = false;
+  function open(): WriteStream {
+    const s = createWriteStream(path, { flags: 'a', mode: 0o600 });
+    s.on('error', (err) => {
+      if (!failed) onError(err);
+      failed = true;
+    });
+    return s;
+  }
+  let stream = open();
   return {
     record(e) {
-      if (failed || stream.writableEnded) return;
+      if (failed || closed) return;
       stream.write(auditLine(e, new Date()));
+    },
+    reopen() {
+      if (closed) return;
+      const old = stream;
+      failed = false; // a new file gets a new chance
+      stream = open();
+      old.end();
     },
     close: () =>
       new Promise<void>((resolve) => {
-        if (stream.writableEnded || failed) return resolve();
+        closed = true;
+        if (stream.writableEnded) return resolve();
         stream.end(() => resolve());
+        stream.once('error', () => resolve());
       }),
   };
 }

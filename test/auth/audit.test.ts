@@ -2,11 +2,11 @@
 // id, user, client and IP; never a password, token or code. Driven through the real token,
 // revocation and authorization endpoints.
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { auditLine, createAuditLog, isSecretKey, noAudit } from '../../src/observability/audit.js';
+import { auditLine, createAuditLog, fileAudit, isSecretKey, noAudit } from '../../src/observability/audit.js';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 
@@ -208,5 +208,25 @@ describe('audit lines', () => {
   it('without a file, lines go to stdout marked "type":"audit"', () => {
     const line = auditLine({ event: 'x' }, new Date(0), { type: 'audit' });
     assert.deepEqual(Object.keys(JSON.parse(line) as Line), ['time', 'type', 'event']);
+  });
+
+  it('reopen() after logrotate moved the file: new lines go to a new file under the old name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drawbridge-audit-rotate-'));
+    try {
+      const path = join(dir, 'audit.log');
+      const log = fileAudit(path);
+      log.record({ event: 'before.rotation' });
+      await new Promise((r) => setTimeout(r, 50));
+      renameSync(path, `${path}.1`);
+      log.record({ event: 'still.old' }); // the old stream writes to the moved file until reopened
+      log.reopen!();
+      log.record({ event: 'after.rotation' });
+      await log.close!();
+      const events = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as Line).event);
+      assert.deepEqual(events(`${path}.1`), ['before.rotation', 'still.old']);
+      assert.deepEqual(events(path), ['after.rotation']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
