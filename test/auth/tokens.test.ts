@@ -311,7 +311,7 @@ describe('access tokens', () => {
       assert.equal(oidc.introspection_endpoint, `${i}/oauth2/introspect`);
       assert.equal(oidc.revocation_endpoint, `${i}/oauth2/revoke`);
       assert.equal(oidc.jwks_uri, `${i}/.well-known/jwks.json`);
-      assert.deepEqual([...(oidc.grant_types_supported as string[])].sort(), ['authorization_code', 'client_credentials', 'implicit', 'password', 'refresh_token']);
+      assert.deepEqual([...(oidc.grant_types_supported as string[])].sort(), ['authorization_code', 'client_credentials', 'implicit', 'password', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange']);
       const confidential = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
       assert.deepEqual([...(oidc.token_endpoint_auth_methods_supported as string[])].sort(), [...confidential, 'none'].sort());
       assert.deepEqual([...(oidc.introspection_endpoint_auth_methods_supported as string[])].sort(), confidential);

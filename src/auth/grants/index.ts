@@ -4,6 +4,7 @@ import { authorizationCode } from './authorization-code.js';
 import { clientCredentials } from './client-credentials.js';
 import { password } from './password.js';
 import { refreshToken } from './refresh-token.js';
+import { tokenExchange } from './token-exchange.js';
 import type { Grant } from './types.js';
 
 export const GRANTS: Readonly<Partial<Record<GrantType, Grant>>> = {
@@ -11,6 +12,7 @@ export const GRANTS: Readonly<Partial<Record<GrantType, Grant>>> = {
   client_credentials: clientCredentials,
   refresh_token: refreshToken,
   password,
+  'urn:ietf:params:oauth:grant-type:token-exchange': tokenExchange,
 };
 
 export const SUPPORTED_GRANT_TYPES = Object.keys(GRANTS) as GrantType[];

@@ -1,9 +1,10 @@
-// Issues access tokens in the client's format. Opaque: 256 random bits, only a digest
-// stored. JWT: RFC 9068 (`typ: at+jwt`), also recorded by jti so it can be revoked and
-// introspected as inactive until it expires.
+// Issues access tokens in the client's format (or the one a grant asks for). Opaque: 256
+// random bits, only a digest stored. JWT: RFC 9068 (`typ: at+jwt`), also recorded by jti so
+// it can be revoked and introspected as inactive until it expires.
 import { randomUUID } from 'node:crypto';
 import { randomToken, sha256Base64url } from '../../core/crypto-util.js';
 import { signJwt } from '../../crypto/jwt.js';
+import type { AccessTokenFormat } from '../../config/types.js';
 import type { TokenRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
@@ -15,6 +16,10 @@ export interface AccessTokenRequest {
   audience: string[];
   grantId?: string | null;
   extra?: Record<string, unknown> | null;
+  /** overrides the client's format (token exchange: `requested_token_type` jwt) */
+  format?: AccessTokenFormat;
+  /** epoch seconds the token must not outlive (token exchange: the subject token's exp) */
+  notAfter?: number;
 }
 
 export interface IssuedAccessToken {
@@ -27,13 +32,15 @@ export interface IssuedAccessToken {
 
 export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest): Promise<IssuedAccessToken> {
   const now = ctx.clock.now();
-  const ttl = r.client.access_token_ttl ?? ctx.auth.access_token_ttl;
+  const clientTtl = r.client.access_token_ttl ?? ctx.auth.access_token_ttl;
+  const ttl = r.notAfter === undefined ? clientTtl : Math.max(0, Math.min(clientTtl, r.notAfter - now));
+  const format = r.format ?? r.client.access_token_format;
   const scope = r.scope.join(' ');
   const jti = randomUUID();
   const audience = r.audience.length > 0 ? r.audience : [ctx.endpoints.issuer];
   let token: string;
   let digest: string;
-  if (r.client.access_token_format === 'jwt') {
+  if (format === 'jwt') {
     token = signJwt(
       ctx.keyring.current,
       {
@@ -57,7 +64,7 @@ export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest):
   const record: TokenRecord = {
     digest,
     kind: 'access_token',
-    format: r.client.access_token_format,
+    format,
     jti,
     client_id: r.client.client_id,
     sub: r.sub,

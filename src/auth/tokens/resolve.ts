@@ -29,7 +29,7 @@ export function isActive(rec: TokenRecord | undefined, now: number): rec is Toke
   );
 }
 
-function looksLikeJwt(token: string): boolean {
+export function looksLikeJwt(token: string): boolean {
   const first = token.indexOf('.');
   return first > 0 && token.indexOf('.', first + 1) > first;
 }

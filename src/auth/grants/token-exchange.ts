@@ -1,0 +1,237 @@
+// Token exchange (RFC 8693): a service that received a user's token (the gateway's internal
+// JWT, or an access token of ours) trades it for a new one to call another service on the
+// user's behalf. The new token keeps the subject's `sub` and records who acts for it in `act`
+// (§4.1): the actor token's subject, or else the requesting client; an `act` the subject token
+// already carries nests inside as the prior actor, so the whole delegation chain is visible.
+//
+// Our policy where the RFC leaves the choice:
+// - confidential clients only, and only tokens meant for them: the subject token's `aud`
+//   names the client or its `client_id` is the client (a stolen token is useless to others);
+// - subject and actor tokens are our own access tokens: opaque or JWT ones we stored (active,
+//   not revoked) or JWT access tokens we signed (`typ: at+jwt`, our issuer, not expired), which
+//   includes the gateway's internal JWT. ID, logout and introspection JWTs are refused;
+// - scope only narrows (⊆ the subject's and the client's), targets only among the client's;
+// - the new token never outlives the subject (nor the actor) token, shares the subject's grant
+//   (revoking that family revokes it too) and never comes with a refresh token.
+//
+// RFC 8693 §2.2.2 says an invalid or unacceptable subject/actor token is `invalid_request`
+// (not invalid_grant): its MUST is followed here.
+import { invalidRequest, invalidScope, invalidTarget, unauthorizedClient, type AppError } from '../../core/errors.js';
+import type { FormParams } from '../../core/http.js';
+import { verifyJwt } from '../../crypto/jwt.js';
+import type { Client } from '../clients.js';
+import type { AuthContext } from '../context.js';
+import { requestedResources } from '../scope.js';
+import { issueAccessToken } from '../tokens/access-token.js';
+import { findToken, isActive, looksLikeJwt } from '../tokens/resolve.js';
+import { noteSubject, requestAudit } from '../request-scope.js';
+import type { Grant, TokenResponse } from './types.js';
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
+/** The error for a subject or actor token we cannot accept (RFC 8693 §2.2.2). */
+const rejected: (description: string) => AppError = invalidRequest;
+
+/** Actors in one `act` chain at most: each exchange adds one, and tokens must stay small. */
+const MAX_ACTORS = 8;
+/** Longest token string looked at (as introspection: anything longer is not ours). */
+const MAX_TOKEN_LENGTH = 8192;
+/** Seconds of clock skew allowed on `iat`/`nbf` of a JWT (as isActive allows on iat). */
+const LEEWAY = 60;
+/** Longest logical audience name accepted. */
+const MAX_AUDIENCE_LENGTH = 256;
+
+/** What a validated subject or actor token tells us. */
+interface Presented {
+  sub: string;
+  scope: string[];
+  audience: string[];
+  clientId: string | undefined;
+  expiresAt: number;
+  act: Record<string, unknown> | undefined;
+  groups: string[] | undefined;
+  /** the grant family of a stored token; null for the gateway's internal JWTs */
+  grantId: string | null;
+}
+
+export const tokenExchange: Grant = {
+  // public clients get unauthorized_client below, a clearer answer than invalid_client
+  allowPublic: true,
+  handle: async function tokenExchangeGrant(ctx, { req, params, client }) {
+    if (client.token_endpoint_auth_method === 'none') throw unauthorizedClient('token exchange is only for confidential clients');
+    const subjectType = tokenType(params, 'subject_token_type', true)!;
+    const subjectToken = params.require('subject_token');
+    const actorToken = params.get('actor_token');
+    const actorType = tokenType(params, 'actor_token_type', actorToken !== undefined);
+    if (actorToken === undefined && actorType !== undefined) throw invalidRequest('actor_token_type given without actor_token');
+    const issuedType = requestedTokenType(params.get('requested_token_type'));
+    // cheap parameter checks before any token is looked up
+    const audience = requestedTargets(client, params);
+    const requestedScope = params.get('scope');
+
+    const now = ctx.clock.now();
+    const subject = await validateToken(ctx, subjectToken, subjectType, now, 'subject_token');
+    if (subject.clientId !== client.client_id && !subject.audience.includes(client.client_id)) {
+      throw rejected('subject token was not issued to this client');
+    }
+    const actor = actorToken === undefined ? undefined : await validateToken(ctx, actorToken, actorType!, now, 'actor_token');
+
+    const act = actorClaim(actor?.sub ?? client.client_id, subject.act);
+    const scope = exchangedScope(client, subject.scope, requestedScope);
+    const extra: Record<string, unknown> = { act };
+    if (subject.groups !== undefined) extra.groups = subject.groups;
+    noteSubject(req, subject.sub);
+    const issued = await issueAccessToken(ctx, {
+      client,
+      sub: subject.sub,
+      scope,
+      audience,
+      grantId: subject.grantId,
+      extra,
+      format: issuedType === JWT_TOKEN_TYPE ? 'jwt' : undefined,
+      notAfter: Math.min(subject.expiresAt, actor?.expiresAt ?? Number.POSITIVE_INFINITY),
+    });
+    requestAudit(ctx, req).record({
+      event: 'token.exchanged',
+      client_id: client.client_id,
+      sub: subject.sub,
+      actor: act.sub,
+      // `subject_token_type` would be dropped as a secret-looking key: say it without "token"
+      subject_type: subjectType === JWT_TOKEN_TYPE ? 'jwt' : 'access_token',
+      scope: issued.scope,
+      audience: issued.record.audience,
+      expires_at: issued.record.expires_at,
+    });
+    const body: TokenResponse = {
+      access_token: issued.access_token,
+      issued_token_type: issuedType,
+      token_type: issued.token_type,
+      expires_in: issued.expires_in,
+    };
+    if (issued.scope !== '') body.scope = issued.scope;
+    return body;
+  },
+};
+
+/** `subject_token_type` / `actor_token_type`: one of the two types we accept. */
+function tokenType(params: FormParams, name: string, required: boolean): string | undefined {
+  const value = required ? params.require(name) : params.get(name);
+  if (value === undefined || value === ACCESS_TOKEN_TYPE || value === JWT_TOKEN_TYPE) return value;
+  throw invalidRequest(`${name} "${value}" is not supported; use ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
+}
+
+function requestedTokenType(value: string | undefined): string {
+  if (value === undefined || value === ACCESS_TOKEN_TYPE || value === JWT_TOKEN_TYPE) return value ?? ACCESS_TOKEN_TYPE;
+  throw invalidRequest(`requested_token_type "${value}" is not supported; use ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
+}
+
+/**
+ * `audience` (logical service names, RFC 8693 §2.1) and `resource` (absolute URIs, RFC 8707):
+ * each must be one the client may target (its `audiences`; none configured: any).
+ */
+function requestedTargets(client: Client, params: FormParams): string[] {
+  const audiences = params.all('audience');
+  for (const a of audiences) {
+    if (a.length > MAX_AUDIENCE_LENGTH || /[\s\x00-\x1f\x7f]/.test(a)) throw invalidTarget('audience is malformed');
+    if (client.audiences !== null && !client.audiences.includes(a)) throw invalidTarget(`audience "${a}" is not allowed for this client`);
+  }
+  if (new Set(audiences).size !== audiences.length) throw invalidRequest('parameter "audience" repeats a value');
+  const targets = [...audiences];
+  for (const r of requestedResources(client, params)) if (!targets.includes(r)) targets.push(r);
+  return targets;
+}
+
+/** Requested scope ⊆ the subject token's and the client's; none requested: their intersection. */
+function exchangedScope(client: Client, subjectScope: string[], requested: string | undefined): string[] {
+  if (requested === undefined) return subjectScope.filter((s) => client.scopeSet.has(s));
+  const granted = new Set(subjectScope);
+  const scope: string[] = [];
+  for (const s of requested.split(' ')) {
+    if (s === '' || scope.includes(s)) continue;
+    if (!granted.has(s)) throw invalidScope(`scope "${s}" is not in the subject token`);
+    if (!client.scopeSet.has(s)) throw invalidScope(`scope "${s}" is not allowed for this client`);
+    scope.push(s);
+  }
+  return scope;
+}
+
+/** The new `act`: the current actor outermost, the subject token's own `act` nested inside. */
+function actorClaim(actorSub: string, prior: Record<string, unknown> | undefined): Record<string, unknown> & { sub: string } {
+  if (prior === undefined) return { sub: actorSub };
+  let depth = 1;
+  for (let a: unknown = prior; isObject(a); a = a.act) depth++;
+  if (depth > MAX_ACTORS) throw rejected(`the delegation chain of the subject token is too long (at most ${MAX_ACTORS} actors)`);
+  return { sub: actorSub, act: prior };
+}
+
+/** A subject or actor token of one of our two types, active now; `rejected` otherwise. */
+async function validateToken(ctx: AuthContext, token: string, type: string, now: number, name: string): Promise<Presented> {
+  if (token.length > MAX_TOKEN_LENGTH) throw rejected(`${name} is invalid`);
+  if (looksLikeJwt(token)) return validateJwt(ctx, token, now, name);
+  // an opaque string can only be an access token of ours
+  if (type === JWT_TOKEN_TYPE) throw rejected(`${name} is not a JWT`);
+  const rec = await findToken(ctx, token);
+  if (!isActive(rec, now) || rec.kind !== 'access_token') throw rejected(`${name} is invalid, expired or revoked`);
+  const extra = rec.extra ?? {};
+  return {
+    sub: rec.sub,
+    scope: splitScope(rec.scope),
+    audience: rec.audience,
+    clientId: rec.client_id,
+    expiresAt: rec.expires_at,
+    act: isObject(extra.act) ? extra.act : undefined,
+    groups: stringList(extra.groups),
+    grantId: rec.grant_id,
+  };
+}
+
+/**
+ * A JWT access token we signed: verified with our keys (the algorithm fixed by the key, never
+ * `none`), `typ: at+jwt`, our issuer, not expired. One we issued and stored must also be
+ * active (not revoked); one we did not store is the gateway's internal JWT (short-lived).
+ */
+async function validateJwt(ctx: AuthContext, token: string, now: number, name: string): Promise<Presented> {
+  const verified = verifyJwt(token, ctx.keyring.verificationKeys);
+  if (!verified) throw rejected(`${name} is not a valid JWT signed by this issuer`);
+  const typ = typeof verified.header.typ === 'string' ? verified.header.typ.toLowerCase() : '';
+  if (typ !== 'at+jwt' && typ !== 'application/at+jwt') throw rejected(`${name} is not an access token (typ at+jwt)`);
+  const c = verified.payload;
+  if (c.iss !== ctx.endpoints.issuer) throw rejected(`${name} was not issued by this issuer`);
+  if (typeof c.sub !== 'string' || c.sub === '') throw rejected(`${name} has no subject`);
+  if (typeof c.exp !== 'number' || c.exp <= now) throw rejected(`${name} has expired`);
+  if ((typeof c.iat === 'number' && c.iat > now + LEEWAY) || (typeof c.nbf === 'number' && c.nbf > now + LEEWAY)) {
+    throw rejected(`${name} is not valid yet`);
+  }
+  let grantId: string | null = null;
+  if (typeof c.jti === 'string') {
+    const rec = await ctx.storage.tokens.findByJti(c.jti);
+    if (rec !== undefined) {
+      if (rec.format !== 'jwt' || rec.kind !== 'access_token' || !isActive(rec, now)) throw rejected(`${name} is invalid, expired or revoked`);
+      grantId = rec.grant_id;
+    }
+  }
+  return {
+    sub: c.sub,
+    scope: typeof c.scope === 'string' ? splitScope(c.scope) : [],
+    audience: typeof c.aud === 'string' ? [c.aud] : (stringList(c.aud) ?? []),
+    clientId: typeof c.client_id === 'string' ? c.client_id : undefined,
+    expiresAt: c.exp,
+    act: isObject(c.act) ? c.act : undefined,
+    groups: stringList(c.groups),
+    grantId,
+  };
+}
+
+function splitScope(scope: string): string[] {
+  return scope.split(' ').filter((s) => s !== '');
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
