@@ -276,7 +276,7 @@ gateway:
     assert.deepEqual(config.auth.clients.map((c) => [c.client_id, c.token_endpoint_auth_method]), [
       ['web', 'client_secret_basic'],
       ['spa', 'none'],
-      ['orders-service', 'client_secret_basic'],
+      ['orders', 'client_secret_basic'],
       ['partner-a', 'private_key_jwt'],
       ['gateway', 'client_secret_basic'],
     ]);
