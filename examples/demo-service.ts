@@ -1,9 +1,11 @@
 // A demo microservice for `drawbridge dev`: it trusts nothing but the internal JWT the
-// gateway sends (ARCHITECTURE §5), verifies it against the auth server's JWKS with jose,
-// and echoes who called. This is what a real service behind Drawbridge does.
+// gateway sends (ARCHITECTURE §5), verifies it with the SDK (`drawbridge/sdk`: keys from the
+// issuer's JWKS, found by discovery) and echoes who called. This is what a real service
+// behind Drawbridge does; outside this repository the import is `from 'drawbridge/sdk'`.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { authenticate, bearerToken, createVerifier } from '../src/sdk/index.js';
 
 export interface DemoService {
   url: string;
@@ -12,40 +14,29 @@ export interface DemoService {
 
 /** `names`: the gateway services routed here; the internal token's `aud` must be one of them. */
 export async function startDemoService(opts: { names: string[]; issuer: string; host: string; port: number }): Promise<DemoService> {
-  const jwks = createRemoteJWKSet(new URL(`${opts.issuer}/.well-known/jwks.json`));
-  const server: Server = createServer(async function handleDemoRequest(req, res) {
-    const auth = req.headers.authorization ?? '';
-    const token = auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
-    let body: Record<string, unknown>;
-    let status = 200;
-    if (!token) {
-      status = 401;
-      body = { error: 'unauthorized', error_description: 'no internal token: call me through the gateway' };
-    } else {
-      try {
-        const { payload, protectedHeader } = await jwtVerify(token, jwks, {
-          issuer: opts.issuer,
-          audience: opts.names,
-          typ: 'at+jwt',
-          algorithms: ['ES256', 'RS256', 'EdDSA'],
-        });
-        body = {
-          service: payload.aud,
-          method: req.method,
-          path: req.url,
-          caller: { sub: payload.sub, auth_method: payload.auth_method, consumer: payload.consumer, groups: payload.groups, scope: payload.scope },
-          internal_token: { kid: protectedHeader.kid, claims: payload },
-          request_id: req.headers['x-request-id'],
-        };
-      } catch (err) {
-        status = 401;
-        body = { error: 'invalid_token', error_description: (err as Error).message };
-      }
-    }
+  const verifier = createVerifier({ issuer: opts.issuer, audience: opts.names });
+  // requests without a valid internal token are answered 401 (RFC 6750) before this runs
+  const handler = authenticate(verifier)(function handleDemoRequest(req, res) {
+    const token = bearerToken(req.headers)!;
+    const body = {
+      service: req.auth.aud,
+      method: req.method,
+      path: req.url,
+      caller: { sub: req.auth.sub, auth_method: req.auth.auth_method, consumer: req.auth.consumer, groups: req.auth.groups, scope: req.auth.scope },
+      // shown for learning: the token as signed (already verified above)
+      internal_token: { kid: decodeProtectedHeader(token).kid, claims: decodeJwt(token) },
+      request_id: req.headers['x-request-id'],
+    };
     req.resume();
     const text = JSON.stringify(body, null, 2) + '\n';
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
+  });
+  const server: Server = createServer((req, res) => {
+    handler(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"server_error"}\n');
+      else res.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,42 @@
+// Reading the token from `Authorization: Bearer …` (RFC 6750 §2.1). The scheme name is
+// case-insensitive (RFC 9110 §11.1); the token must be a b64token. Tokens in the query
+// string or form body (§2.2, §2.3) are not read: they end up in logs.
+
+/** Node's IncomingHttpHeaders, a fetch Headers object, or a plain record. */
+export type HeadersLike = { get(name: string): string | null } | Readonly<Record<string, string | readonly string[] | undefined>>;
+
+// credentials = "Bearer" 1*SP b64token ; b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const SCHEME = /^Bearer(?: |$)/i;
+
+export type AuthorizationState =
+  | { kind: 'none' }
+  | { kind: 'bearer'; token: string }
+  /** the Bearer scheme with something that is not a b64token, or several Authorization fields */
+  | { kind: 'malformed' };
+
+export function authorizationHeader(headers: HeadersLike): string | readonly string[] | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(n: string): string | null }).get('authorization') ?? undefined;
+  const record = headers as Record<string, string | readonly string[] | undefined>;
+  if (record.authorization !== undefined) return record.authorization;
+  // a plain record may not be lower-cased (node's IncomingHttpHeaders always is)
+  for (const name in record) if (name.toLowerCase() === 'authorization') return record[name];
+  return undefined;
+}
+
+export function readAuthorization(headers: HeadersLike): AuthorizationState {
+  const value = authorizationHeader(headers);
+  if (value === undefined) return { kind: 'none' };
+  if (typeof value !== 'string') return value.length === 0 ? { kind: 'none' } : { kind: 'malformed' };
+  const trimmed = value.trim();
+  const m = BEARER.exec(trimmed);
+  if (m) return { kind: 'bearer', token: m[1]! };
+  // another scheme (Basic, …) is no Bearer credential at all; a broken Bearer one is a bad request
+  return SCHEME.test(trimmed) ? { kind: 'malformed' } : { kind: 'none' };
+}
+
+/** The Bearer token of a request, or undefined when there is none (or it is malformed). */
+export function bearerToken(headers: HeadersLike): string | undefined {
+  const state = readAuthorization(headers);
+  return state.kind === 'bearer' ? state.token : undefined;
+}
