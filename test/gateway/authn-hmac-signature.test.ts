@@ -6,9 +6,11 @@ import * as assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { httpbis } from 'http-message-signatures';
+import { fixedClock } from '../../src/core/clock.js';
 import { checkContentDigest, contentDigest } from '../../src/gateway/authn/hmac/content-digest.js';
 import { checkLegacyDigest, legacySigningString, parseLegacyParams, verifyLegacySignature } from '../../src/gateway/authn/hmac/kong-legacy.js';
 import { findHmacSignature, verifyHmacSignature } from '../../src/gateway/authn/hmac/message-signature.js';
+import { memoryNonceStore } from '../../src/gateway/authn/hmac/nonce-cache.js';
 import { normalizeAuthority, signatureBase, SignatureBaseError, type SignedMessage } from '../../src/gateway/authn/hmac/signature-base.js';
 import {
   Decimal,
@@ -81,6 +83,28 @@ describe('structured fields (RFC 8941)', () => {
     assert.equal(e.value.toString(), 'hi');
     assert.equal(serializeDictionary(dict), 'a=1, b=-2.5;x, c="q\\"s\\\\", d=tok/en:1, e=:aGk=:, f, g');
     assert.equal(parseItem('  "x";a=1  ').value, 'x');
+  });
+
+  it('parses integers and decimals up to their RFC 8941 lengths', () => {
+    const dict = parseDictionary('a=-999999999999999, b=123456789012.123, c=-0.5, d=0;p=7, e=(1 -2.25)');
+    const item = (key: string) => {
+      const member = dict.get(key);
+      assert.ok(member && !isInnerList(member));
+      return member;
+    };
+    assert.equal(item('a').value, -999999999999999);
+    const b = item('b').value;
+    assert.ok(b instanceof Decimal);
+    assert.equal(b.value, 123456789012.123);
+    assert.equal((item('c').value as Decimal).value, -0.5);
+    assert.equal(item('d').params.get('p'), 7);
+    const e = dict.get('e');
+    assert.ok(e && isInnerList(e));
+    assert.equal(e.items[0]!.value, 1);
+    assert.equal((e.items[1]!.value as Decimal).value, -2.25);
+    for (const bad of ['a=-', 'a=-x', 'a=1.', 'a=1234567890123.1', 'a=1.5.5', 'a=--1', 'a=12345678901234567890123']) {
+      assert.throws(() => parseDictionary(bad), StructuredFieldError, bad);
+    }
   });
 
   it('refuses what the grammar does not allow', () => {
@@ -230,5 +254,69 @@ describe("Kong's legacy hmac scheme", () => {
     assert.ok(!checkLegacyDigest(digest, Buffer.from('{"a":2}')));
     assert.ok(checkLegacyDigest(undefined, Buffer.alloc(0)));
     assert.ok(!checkLegacyDigest(undefined, body));
+  });
+});
+
+describe('in-process nonce store', () => {
+  it('accepts a nonce once while it lives, and again once it has expired', () => {
+    const clock = fixedClock(1_000_000);
+    const store = memoryNonceStore(clock);
+    assert.equal(store.claim('n', 5), true);
+    assert.equal(store.claim('n', 5), false);
+    clock.advance(4);
+    assert.equal(store.claim('n', 5), false);
+    clock.advance(1);
+    assert.equal(store.claim('n', 5), true);
+  });
+
+  it('past its bound forgets the oldest nonce, a nonce claimed again counting as new', () => {
+    const clock = fixedClock(1_000_000);
+    const store = memoryNonceStore(clock, 3);
+    for (const [key, ttl] of [['a', 2], ['b', 100], ['c', 100]] as const) assert.equal(store.claim(key, ttl), true);
+    clock.advance(2);
+    assert.equal(store.claim('a', 100), true); // expired, claimed again: now the newest
+    assert.equal(store.claim('d', 100), true); // 4 > 3: b, the oldest, is forgotten
+    for (const key of ['c', 'a', 'd']) assert.equal(store.claim(key, 100), false, key);
+    assert.equal(store.claim('b', 100), true); // forgotten; claiming it forgets c
+    assert.equal(store.claim('c', 100), true);
+  });
+
+  it('agrees with a plain list model over many turns of its bound, expiries and sweeps included', () => {
+    const clock = fixedClock(1_000_000);
+    const max = 50;
+    const store = memoryNonceStore(clock, max);
+    // the model: [key, forget at] oldest first
+    let model: Array<[string, number]> = [];
+    let lastSweep = clock.now();
+    function modelClaim(key: string, ttl: number): boolean {
+      const now = clock.now();
+      if (now - lastSweep >= 10) {
+        lastSweep = now;
+        model = model.filter(([, until]) => until > now);
+      }
+      const index = model.findIndex(([k]) => k === key);
+      if (index >= 0 && model[index]![1] > now) return false;
+      if (index >= 0) model.splice(index, 1);
+      model.push([key, now + ttl]);
+      if (model.length > max) model.shift();
+      return true;
+    }
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return Math.floor(seed / 65_536) % n; // the high bits: the low ones of this generator repeat quickly
+    };
+    let replays = 0;
+    let forgotten = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const key = `k${random(300)}`;
+      const ttl = 1 + random(30);
+      const expected = modelClaim(key, ttl);
+      assert.equal(store.claim(key, ttl), expected, `claim ${i} of ${key}`);
+      if (!expected) replays++;
+      if (model.length === max) forgotten++;
+      if (random(40) === 0) clock.advance(1 + random(6));
+    }
+    assert.ok(replays > 1000 && forgotten > 1000, `the run should meet live nonces again and reach the bound (${replays}, ${forgotten})`);
   });
 });

@@ -116,6 +116,7 @@ function nonceStore(deps: GatewayDeps): NonceStore {
 }
 
 const REQUIRED = ['"@method"', '"@authority"', '"@path"'];
+const MAX_REMEMBERED_KEY_IDS = 1000;
 
 export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authenticator {
   const { cache, digester } = authnShared(deps);
@@ -146,13 +147,24 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
     }
   }
 
+  // cacheKey() is a SHA-256 per call. A key id is no secret (it comes in the clear, and the
+  // cached credential holds it), so the cache keys of the ids in use are remembered:
+  // only ids found in the cache, and the memo starts over past MAX_REMEMBERED_KEY_IDS.
+  const cacheKeys = new Map<string, string>();
+
   /**
    * The consumer behind a key id, remembered for cache_ttl; undefined when unknown, a
    * GatewayError when the store failed. Synchronous on a cache hit: nothing to await.
    */
   function lookup(keyId: string): CachedCredential | undefined | Promise<CachedCredential | GatewayError | undefined> {
+    const known = cacheKeys.get(keyId);
+    if (known !== undefined) return cache.get<CachedCredential>(known) ?? fetchCredential(keyId, known);
     const cacheKey = digester.cacheKey(namespace, keyId);
-    return cache.get<CachedCredential>(cacheKey) ?? fetchCredential(keyId, cacheKey);
+    const hit = cache.get<CachedCredential>(cacheKey);
+    if (hit === undefined) return fetchCredential(keyId, cacheKey);
+    if (cacheKeys.size >= MAX_REMEMBERED_KEY_IDS) cacheKeys.clear();
+    cacheKeys.set(keyId, cacheKey);
+    return hit;
   }
 
   async function fetchCredential(keyId: string, cacheKey: string): Promise<CachedCredential | GatewayError | undefined> {

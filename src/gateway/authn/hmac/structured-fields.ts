@@ -17,7 +17,8 @@ export class Decimal {
 
 /** integer: number; decimal: Decimal; string: string; token: Token; byte sequence: Buffer; boolean */
 export type BareItem = number | Decimal | string | Token | Buffer | boolean;
-export type Parameters = Map<string, BareItem>;
+/** Read-only: items without parameters share one empty map (see parseParameters). */
+export type Parameters = ReadonlyMap<string, BareItem>;
 
 export interface Item {
   value: BareItem;
@@ -51,11 +52,12 @@ class Input {
   }
 
   skipSP(): void {
-    while (this.text[this.pos] === ' ') this.pos++;
+    while (this.text.charCodeAt(this.pos) === 0x20) this.pos++;
   }
 
   skipOWS(): void {
-    while (this.text[this.pos] === ' ' || this.text[this.pos] === '\t') this.pos++;
+    let code = this.text.charCodeAt(this.pos);
+    while (code === 0x20 || code === 0x09) code = this.text.charCodeAt(++this.pos);
   }
 
   fail(what: string): never {
@@ -125,8 +127,13 @@ function parseItemAt(input: Input): Item {
   return { value, params: parseParameters(input) };
 }
 
+// Most items have no parameters (every component id of a Signature-Input): they share
+// this one instead of a new Map each, which is a good part of a signature's parse.
+const NO_PARAMETERS: Parameters = new Map();
+
 function parseParameters(input: Input): Parameters {
-  const params: Parameters = new Map();
+  if (input.peek() !== ';') return NO_PARAMETERS;
+  const params = new Map<string, BareItem>();
   while (input.peek() === ';') {
     input.pos++;
     input.skipSP();
@@ -151,9 +158,11 @@ function charTable(chars: string): Uint8Array {
 const LOWER = 'abcdefghijklmnopqrstuvwxyz';
 const ALPHA = LOWER + LOWER.toUpperCase();
 const DIGIT = '0123456789';
+const DIGIT_CHAR = charTable(DIGIT);
 const KEY_FIRST = charTable(LOWER + '*');
 const KEY_CHAR = charTable(LOWER + DIGIT + '_.*-');
 /** RFC 8941 tchar, plus ':' and '/' */
+const TOKEN_FIRST = charTable(ALPHA + '*');
 const TOKEN_CHAR = charTable(ALPHA + DIGIT + "!#$%&'*+-.^_`|~:/");
 
 /** Whether the code unit at `pos` is in `table` (false past the end). */
@@ -178,22 +187,30 @@ function parseBareItem(input: Input): BareItem {
   if (c === '"') return parseString(input);
   if (c === ':') return parseByteSequence(input);
   if (c === '?') return parseBoolean(input);
-  if (/^[A-Za-z*]$/.test(c)) return parseToken(input);
+  if (isIn(TOKEN_FIRST, input.text, input.pos)) return parseToken(input);
   return input.fail('expected an item');
 }
 
+/** RFC 8941 §4.2.4: integers of at most 15 digits, decimals of at most 12.3 digits. */
 function parseNumber(input: Input): number | Decimal {
-  const match = /^(-?)(\d+)(\.(\d*))?/.exec(input.text.slice(input.pos, input.pos + 20));
-  if (!match) return input.fail('expected a number');
-  const [all, , whole, dot, fraction] = match;
-  if (dot === undefined) {
-    if (whole!.length > 15) input.fail('integer too long');
-    input.pos += all.length;
-    return Number(all);
+  const text = input.text;
+  const start = input.pos;
+  let pos = text[start] === '-' ? start + 1 : start;
+  const wholeStart = pos;
+  while (isIn(DIGIT_CHAR, text, pos)) pos++;
+  const whole = pos - wholeStart;
+  if (whole === 0) return input.fail('expected a number');
+  if (text[pos] !== '.') {
+    if (whole > 15) input.fail('integer too long');
+    input.pos = pos;
+    return Number(text.slice(start, pos));
   }
-  if (whole!.length > 12 || fraction!.length === 0 || fraction!.length > 3) input.fail('malformed decimal');
-  input.pos += all.length;
-  return new Decimal(Number(all));
+  const fractionStart = ++pos;
+  while (isIn(DIGIT_CHAR, text, pos)) pos++;
+  const fraction = pos - fractionStart;
+  if (whole > 12 || fraction === 0 || fraction > 3) input.fail('malformed decimal');
+  input.pos = pos;
+  return new Decimal(Number(text.slice(start, pos)));
 }
 
 function parseString(input: Input): string {
