@@ -1,5 +1,6 @@
 // Clients as the auth server uses them: the stored record plus lookups prepared once, and
 // the in-process cache that keeps them ready between requests.
+import { OldestKeys } from '../core/oldest-keys.js';
 import type { ClientConfig, GrantType } from '../config/types.js';
 import { sha256Hex } from '../core/crypto-util.js';
 import type { ClientRecord, ClientRepo, RecordSource } from '../storage/types.js';
@@ -100,6 +101,10 @@ export class ClientCache {
   readonly #maxUnknown: number;
   readonly #clients = new Map<string, Entry>();
   readonly #unknown = new Map<string, Entry>();
+  readonly #oldest = new Map<Map<string, Entry>, OldestKeys<string>>([
+    [this.#clients, new OldestKeys(this.#clients)],
+    [this.#unknown, new OldestKeys(this.#unknown)],
+  ]);
   /** loads under way, shared by concurrent requests for the same id and stamp */
   readonly #loading = new Map<string, { stamp: number; promise: Promise<Client | null> }>();
 
@@ -161,7 +166,7 @@ export class ClientCache {
     other.delete(clientId);
     // re-inserted at the end, so the first key is the one refreshed longest ago: evict it
     into.delete(clientId);
-    if (into.size >= max) into.delete(into.keys().next().value!);
+    if (into.size >= max) this.#oldest.get(into)!.evict();
     into.set(clientId, entry);
   }
 }

@@ -3,6 +3,7 @@
 // `credentials.changed`; every instance drops its cache on it, so changes apply within a
 // second. The TTL bounds staleness when no event can arrive (several instances, no Redis).
 // Also: syncing the config file's consumers into storage at start and on reload.
+import { OldestKeys } from '../core/oldest-keys.js';
 import { timeOrderedId } from '../core/crypto-util.js';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from '../config/types.js';
@@ -64,6 +65,7 @@ export function createConsumerStore(storage: Storage, opts: ConsumerStoreOptions
   const maxEntries = opts.maxEntries ?? 10_000;
   const metrics = opts.metrics ?? noopMetrics;
   const cache = new Map<string, Entry>();
+  const oldest = new OldestKeys(cache);
   const loading = new Map<string, Promise<unknown>>();
   // Bumped by invalidate(): a load that started before it must not refill the cache.
   let generation = 0;
@@ -92,7 +94,7 @@ export function createConsumerStore(storage: Storage, opts: ConsumerStoreOptions
       function remember(value) {
         if (started === generation) {
           loading.delete(cacheKey);
-          if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
+          if (cache.size >= maxEntries) oldest.evict();
           cache.set(cacheKey, { value, expires: clock.now() + (value === undefined ? negativeTtl : ttl) });
         }
         return value;

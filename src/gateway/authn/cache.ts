@@ -8,6 +8,7 @@
 // land in a small deny list that the jwt authenticator consults on a cache miss.
 import { createHmac, hash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
+import { OldestKeys } from '../../core/oldest-keys.js';
 import { deriveKey } from '../../crypto/seal.js';
 import type { EventBus, GatewayEvent } from '../types.js';
 
@@ -38,6 +39,7 @@ export interface CredentialCacheOptions {
 /** Bounded LRU with TTL. Map keeps insertion order: the first key is the least recently used. */
 export class CredentialCache {
   readonly #entries = new Map<string, Entry>();
+  readonly #oldest = new OldestKeys(this.#entries);
   readonly #max: number;
   readonly #clock: Clock;
   hits = 0;
@@ -75,10 +77,7 @@ export class CredentialCache {
     if (expiresAt <= this.#clock.now()) return;
     this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAt, tags });
-    if (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
+    if (this.#entries.size > this.#max) this.#oldest.evict();
   }
 
   delete(key: string): void {
@@ -110,6 +109,8 @@ export class CredentialCache {
 export class RevocationList {
   readonly #tokens = new Map<string, number>(); // jti or digest → forget at
   readonly #cutoffs = new Map<string, number>(); // "sub:x" | "sid:x" | "client:x" → revoked at
+  readonly #oldestTokens = new OldestKeys(this.#tokens);
+  readonly #oldestCutoffs = new OldestKeys(this.#cutoffs);
   readonly #clock: Clock;
   readonly #retention: number;
   readonly #max: number;
@@ -125,12 +126,12 @@ export class RevocationList {
   }
 
   revokeToken(idOrDigest: string): void {
-    bounded(this.#tokens, idOrDigest, this.#clock.now() + this.#retention, this.#max);
+    bounded(this.#tokens, this.#oldestTokens, idOrDigest, this.#clock.now() + this.#retention, this.#max);
   }
 
   /** Tokens of this subject, session or client issued at or before now are refused. */
   revokeBefore(kind: 'sub' | 'sid' | 'client', value: string): void {
-    bounded(this.#cutoffs, `${kind}:${value}`, this.#clock.now(), this.#max);
+    bounded(this.#cutoffs, this.#oldestCutoffs, `${kind}:${value}`, this.#clock.now(), this.#max);
   }
 
   /** true when the token described by `tags` (issued at `iat`) has been revoked. */
@@ -160,10 +161,10 @@ function cutoffKeys(tags: CacheTags): string[] {
   return keys;
 }
 
-function bounded(map: Map<string, number>, key: string, value: number, max: number): void {
+function bounded(map: Map<string, number>, oldest: OldestKeys<string>, key: string, value: number, max: number): void {
   map.delete(key);
   map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as string);
+  if (map.size > max) oldest.evict();
 }
 
 /** Keyed digests of credentials: the cache key, never the credential itself. */

@@ -18,6 +18,7 @@
 //
 // One reservation per client is in flight at a time: requests arriving meanwhile wait for
 // it and then take from its lease (or reserve the next one).
+import { OldestKeys } from '../../core/oldest-keys.js';
 import type { RedisWindowStore, Reservation } from './redis-sliding-window.js';
 import { msUntilRoom, type HitResult, type RateWindow, type WindowCounts } from './sliding-window.js';
 
@@ -67,6 +68,7 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
   const maxClients = options.maxClients ?? 100_000;
   const guard = options.guard ?? ((p: Promise<Reservation>) => p);
   const leases = new Map<string, Lease>();
+  const oldest = new OldestKeys(leases);
   let nextSweep = 0;
 
   function sweep(t: number): void {
@@ -91,7 +93,7 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
     let lease = leases.get(key);
     if (lease === undefined) {
       sweep(t);
-      if (leases.size >= maxClients) leases.delete(leases.keys().next().value!);
+      if (leases.size >= maxClients) oldest.evict();
       lease = { left: 0, counts: [], at: t, until: 0, refused: false, size: 1, inflight: null };
       leases.set(key, lease);
     } else {

@@ -15,6 +15,8 @@
 // 10^8 a day) so the Redis Lua script (redis-sliding-window.ts) and the in-process store
 // below decide identically; `evaluate` turns either's raw counts into headers.
 
+import { OldestKeys } from '../../core/oldest-keys.js';
+
 export interface RateWindow {
   /** header suffix: Second | Minute | Hour | Day */
   label: string;
@@ -136,6 +138,7 @@ export function localWindowStore(options: LocalStoreOptions = {}): WindowStore &
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 100_000;
   const entries = new Map<string, LocalEntry>();
+  const oldest = new OldestKeys(entries);
   let nextSweep = 0;
 
   function sweep(t: number): void {
@@ -147,7 +150,7 @@ export function localWindowStore(options: LocalStoreOptions = {}): WindowStore &
   function entryFor(key: string, n: number): LocalEntry {
     let entry = entries.get(key);
     if (entry === undefined) {
-      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
+      if (entries.size >= maxEntries) oldest.evict();
       entry = { index: new Float64Array(n).fill(-1), curr: new Float64Array(n), prev: new Float64Array(n), expiresAt: 0 };
       entries.set(key, entry);
     }
