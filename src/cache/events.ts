@@ -3,6 +3,7 @@
 // pub/sub on one channel so every instance (and every worker) hears them; without it, an
 // in-process emitter serves the one process (auth and gateway share it when they run
 // together). Lives in `cache` so that neither role imports the other.
+import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
@@ -17,6 +18,12 @@ export type GatewayEvent =
   | { type: 'credentials.changed'; consumer?: string }
   | { type: 'config.changed' }
   /**
+   * Gateway browser sessions ended on one instance (logout, admin, CLI, back-channel
+   * logout, a refused refresh): the others drop them from their session caches. `ids` are
+   * the store keys (SHA-256 digests of the cookies), never cookie values.
+   */
+  | { type: 'gateway-session.ended'; ids: string[] }
+  /**
    * Local only (never accepted from the wire): the Redis subscription came back after a
    * disconnect, so events may have been missed; caches must not be trusted blindly.
    */
@@ -25,6 +32,12 @@ export type GatewayEvent =
 export interface EventBus {
   publish(event: GatewayEvent): Promise<void>;
   subscribe(listener: (event: GatewayEvent) => void): () => void;
+  /**
+   * Whether events published anywhere reach this bus right now (the Redis subscription is
+   * up). Caches that only stay correct through events must not be trusted while false.
+   * Absent: always connected (an in-process bus).
+   */
+  connected?(): boolean;
 }
 
 const EVENT_TYPES: ReadonlySet<string> = new Set([
@@ -34,6 +47,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set([
   'client.revoked',
   'credentials.changed',
   'config.changed',
+  'gateway-session.ended',
 ]);
 
 export interface RunningEventBus extends EventBus {
@@ -61,6 +75,8 @@ function localEventBus(logger: Logger): RunningEventBus {
       return () => emitter.off('event', safe);
     },
     ready: async () => undefined,
+    // a worker of `gateway.workers` without Redis never hears the other workers' events
+    connected: () => !cluster.isWorker,
     close: async () => {
       emitter.removeAllListeners();
     },
@@ -71,7 +87,9 @@ function redisEventBus(redis: Redis, logger: Logger): RunningEventBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   // A connection in subscriber mode can run no other command: it needs one of its own.
-  const subscriber = redis.duplicate();
+  // It re-subscribes itself after a reconnect (not ioredis's autoResubscribe, whose SUBSCRIBE
+  // promise nobody handles), so that it knows when events flow again.
+  const subscriber = redis.duplicate({ autoResubscribe: false });
   subscriber.on('error', (err: Error) => logger.debug({ err: err.message }, 'event subscriber: redis error'));
   subscriber.on('message', function onMessage(channel: string, message: string) {
     if (channel !== EVENTS_CHANNEL) return;
@@ -79,24 +97,50 @@ function redisEventBus(redis: Redis, logger: Logger): RunningEventBus {
     if (event) emitter.emit('event', event);
     else logger.warn({ channel }, 'ignored a malformed gateway event');
   });
-  // ioredis re-subscribes by itself after a reconnect; whatever was published meanwhile is
-  // lost, so listeners hear `events.resumed` and drop what they cannot trust any more.
+  // Whatever was published while the connection was down is lost: once the subscription is
+  // back, listeners hear `events.resumed` and drop what they cannot trust any more.
+  // connected() is true from a SUBSCRIBE reply until that connection closes.
   let everReady = false;
-  let dropped = false;
+  let lost = false;
+  let live = false;
+  let pending = false;
+  let closed = false;
+  function subscribeNow(): Promise<void> {
+    pending = true;
+    const done = subscriber.subscribe(EVENTS_CHANNEL).then(() => {
+      if (subscriber.status !== 'ready') return; // closed again meanwhile: the next 'ready' retries
+      live = true;
+      if (lost) {
+        lost = false;
+        logger.info('event subscription restored; flushing caches that rely on events');
+        emitter.emit('event', { type: 'events.resumed' } satisfies GatewayEvent);
+      }
+    });
+    done.then(
+      () => {
+        pending = false;
+      },
+      (err: unknown) => {
+        pending = false;
+        if (closed) return;
+        logger.warn({ err: (err as Error).message }, 'event subscription failed; retrying');
+        // failed on a connection that is (again) up: its 'ready' has passed, so retry from here
+        setTimeout(function resubscribe() {
+          if (!live && !pending && !closed && subscriber.status === 'ready') void subscribeNow();
+        }, 100).unref();
+      },
+    );
+    return done;
+  }
   subscriber.on('close', function onSubscriberClose() {
-    if (everReady) dropped = true;
+    live = false;
+    if (everReady) lost = true;
   });
   subscriber.on('ready', function onSubscriberReady() {
-    if (dropped) {
-      dropped = false;
-      logger.info('event subscription restored; flushing caches that rely on events');
-      emitter.emit('event', { type: 'events.resumed' } satisfies GatewayEvent);
-    }
     everReady = true;
+    if (!live && !pending && !closed) void subscribeNow();
   });
-  let subscribed: Promise<void> = subscriber.subscribe(EVENTS_CHANNEL).then(() => undefined);
-  subscribed.catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'event subscription failed; retrying on reconnect'));
-  let closed = false;
+  let subscribed: Promise<void> = subscribeNow();
 
   return {
     async publish(event) {
@@ -116,9 +160,13 @@ function redisEventBus(redis: Redis, logger: Logger): RunningEventBus {
     ready() {
       return subscribed;
     },
+    connected() {
+      return live && subscriber.status === 'ready';
+    },
     async close() {
       if (closed) return;
       closed = true;
+      live = false;
       emitter.removeAllListeners();
       subscribed = Promise.resolve();
       await subscriber.quit().catch(() => subscriber.disconnect());

@@ -152,9 +152,11 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       sessions,
     });
     const admin = control;
-    // cached internal tokens must not outlive a revocation of what they stand for
+    // cached internal tokens must not outlive a revocation of what they stand for (an ended
+    // gateway session needs nothing here: its cookie no longer authenticates, so the tokens
+    // minted for its sid are never served again)
     const unsubscribe = events.subscribe(function onGatewayEvent(event) {
-      if (event.type !== 'config.changed') minter.clear();
+      if (event.type !== 'config.changed' && event.type !== 'gateway-session.ended') minter.clear();
     });
 
     let closing: Promise<void> | undefined;

@@ -1,7 +1,9 @@
 // The gateway's browser sessions as a source of `drawbridge session list|revoke` (rows of
 // kind `gateway`), read from the store `gateway.sessions` names (Redis or the SQL database).
-// Revoking deletes them from the shared store, so every gateway instance refuses the cookie
-// on its next request; the user's tokens at the auth server are revoked by the `sso` source.
+// Revoking deletes them from the shared store and, with Redis configured, announces the
+// ended ids (`gateway-session.ended`) so that every running gateway drops its cached copy
+// at once (without Redis they stop serving it within their 1 s session-cache TTL); the
+// user's tokens at the auth server are revoked by the `sso` source.
 import { systemClock } from '../../core/clock.js';
 import { StartupError } from '../errors.js';
 import type { GatewaySession } from '../../sessions/types.js';
@@ -28,6 +30,13 @@ export async function openGatewaySessionSource(env: SessionEnv): Promise<Session
     }
   }
   const open = store;
+  const announce = async (ids: string[]): Promise<void> => {
+    if (ids.length === 0 || cfg.redis === undefined) return;
+    const { publishOnce } = await import('../../cache/events.js');
+    if (!(await publishOnce(cfg.redis, { type: 'gateway-session.ended', ids }))) {
+      process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached sessions within 1 s\n');
+    }
+  };
   const idle = cfg.gateway?.sessions.idle_timeout;
   const live = (s: GatewaySession, now: number) => s.expires_at > now && (idle === undefined || s.last_seen_at + idle > now);
   return {
@@ -39,11 +48,13 @@ export async function openGatewaySessionSource(env: SessionEnv): Promise<Session
     async revokeUser(user) {
       const rows = (await open.listByUser(user.id)).map(rowOf);
       const ended = new Set(await open.deleteByUser(user.id));
+      await announce([...ended]);
       return { sessions: rows.filter((r) => ended.has(r.id)), tokens_revoked: 0, backchannel: [] };
     },
     async revokeId(id) {
       const s = await open.get(id);
       if (!s || !(await open.delete(id))) return undefined;
+      await announce([id]);
       return { sessions: [rowOf(s)], tokens_revoked: 0, backchannel: [] };
     },
     close: () => open.close(),

@@ -3,9 +3,11 @@
 //   GET    /sessions/{id}       one session
 //   DELETE /sessions/{id}       ends it (204; 404 when there is none)
 //   DELETE /sessions?user=SUB   ends every session of the user: `{ ended: [ids] }`
-// The store is shared by every instance, so nothing is published: the next request to any
-// instance finds the session gone. A store that does not answer: 503 with Retry-After.
+// The store is shared by every instance; what is ended here is also announced
+// (`gateway-session.ended`, store ids only) so that every instance drops its cached copy at
+// once (src/gateway/session-events.ts). A store that does not answer: 503 with Retry-After.
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from '../../sessions/types.js';
+import { sessionCacheOf, type GatewaySessionCache } from '../session-events.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { AdminError, invalidField, notFound, sendData, sendList } from './respond.js';
 
@@ -17,9 +19,10 @@ export async function sessionsEndpoint(ctx: AdminContext, ar: AdminRequest): Pro
   if (!store) throw new AdminError('not_found', 404, 'this gateway has no session store (gateway.sessions)');
   const [, id, ...rest] = ar.segments;
   if (rest.length > 0) throw notFound('path');
+  const cache = sessionCacheOf(ctx.events);
   try {
-    if (id === undefined) return await collection(store, ar);
-    return await one(store, ar, id);
+    if (id === undefined) return await collection(store, cache, ar);
+    return await one(store, cache, ar, id);
   } catch (err) {
     if (err instanceof SessionStoreUnavailableError) {
       throw new AdminError('service_unavailable', 503, 'the session store is unavailable; try again', { headers: { 'retry-after': '5' } });
@@ -28,15 +31,16 @@ export async function sessionsEndpoint(ctx: AdminContext, ar: AdminRequest): Pro
   }
 }
 
-async function collection(store: SessionStore, ar: AdminRequest): Promise<void> {
+async function collection(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest): Promise<void> {
   if (ar.method !== 'GET' && ar.method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
   const user = userParam(ar);
   if (ar.method === 'GET') return sendList(ar.res, (await store.listByUser(user)).map(view));
   const ended = await store.deleteByUser(user);
+  void cache.ended(ended);
   sendData(ar.res, 200, { ended });
 }
 
-async function one(store: SessionStore, ar: AdminRequest, id: string): Promise<void> {
+async function one(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest, id: string): Promise<void> {
   if (id.length > MAX_PARAM) throw notFound('session');
   switch (ar.method) {
     case 'GET': {
@@ -46,6 +50,7 @@ async function one(store: SessionStore, ar: AdminRequest, id: string): Promise<v
     }
     case 'DELETE':
       if (!(await store.delete(id))) throw notFound('session');
+      void cache.ended([id]);
       return sendData(ar.res, 204, null);
     default:
       throw methodNotAllowed(['GET', 'DELETE']);

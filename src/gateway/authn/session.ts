@@ -6,6 +6,11 @@
 //   lock (one request refreshes, parallel ones wait and read the result, so a rotating
 //   refresh token is never raced; invalid_grant ends the session) → touch at most once a
 //   minute → Identity { auth_method: session, sid }.
+// A session that needs nothing done right now (no refresh due, no touch due, within both
+// timeouts) is served from the gateway's short-lived read cache when it is there
+// (src/sessions/cache.ts: at most 1 s old, evicted on every instance as soon as the session
+// ends anywhere, unused while the event subscription is down); anything else takes the full
+// path above against the store, and its result replaces the cached copy.
 // No cookie, or a session that is gone: skip (not my credential; the stale cookie is
 // cleared), so other authenticators or the 401 answer. `session` never redirects: that is
 // `oidc-login`, which uses this same check. A store that does not answer: 503 + Retry-After.
@@ -81,7 +86,8 @@ export class SessionCheck {
     const value = readSessionCookie(gr.req.headers.cookie, opts);
     if (value === undefined) return NONE;
     try {
-      const session = await this.#live(sessionIdOf(value));
+      const id = sessionIdOf(value);
+      const session = this.#cached(id) ?? (await this.#live(id));
       if (session === undefined) {
         gr.res.appendHeader('set-cookie', clearSessionCookie(opts));
         return NONE;
@@ -97,14 +103,41 @@ export class SessionCheck {
     }
   }
 
+  /** A cached session that needs nothing done now (else undefined: take the store path). */
+  #cached(id: string): GatewaySession | undefined {
+    const session = this.context.cache.peek(id);
+    if (session === undefined) return undefined;
+    const now = this.#clock.now();
+    const { settings } = this.context;
+    if (
+      session.expires_at <= now ||
+      session.last_seen_at + settings.idle_timeout <= now ||
+      session.access_expires_at - settings.refresh_before <= now ||
+      now - session.last_seen_at >= TOUCH_INTERVAL
+    ) {
+      return undefined;
+    }
+    return session;
+  }
+
   /** The session if alive (timeouts, refresh, touch), else undefined (and it is deleted). */
   async #live(id: string): Promise<GatewaySession | undefined> {
+    const { cache } = this.context;
+    // read before the store: an eviction meanwhile means this answer must not be cached
+    const generation = cache.generation;
+    const session = await this.#checked(id);
+    if (session === undefined) cache.forget(id);
+    else cache.remember(session, generation, this.#clock.now());
+    return session;
+  }
+
+  async #checked(id: string): Promise<GatewaySession | undefined> {
     const { store, settings } = this.context;
     let session = await store.get(id);
     if (session === undefined) return undefined;
     let now = this.#clock.now();
     if (session.expires_at <= now || session.last_seen_at + settings.idle_timeout <= now) {
-      await store.delete(id);
+      await this.#end(id);
       return undefined;
     }
     if (session.access_expires_at - settings.refresh_before <= now) {
@@ -117,6 +150,12 @@ export class SessionCheck {
       session = { ...session, last_seen_at: now };
     }
     return session;
+  }
+
+  /** Deletes a session and tells every instance to drop its cached copy. */
+  async #end(id: string): Promise<void> {
+    await this.context.store.delete(id);
+    void this.context.cache.ended([id]);
   }
 
   #tokensOf(session: GatewaySession): SessionTokens | undefined {
@@ -134,7 +173,7 @@ export class SessionCheck {
     const rp = registry.find(session.issuer, session.client_id);
     const tokens = this.#tokensOf(session);
     if (tokens === undefined) {
-      await store.delete(session.id);
+      await this.#end(session.id);
       return undefined;
     }
     // nothing to refresh with (no offline_access, or its provider is no longer configured):
@@ -148,13 +187,13 @@ export class SessionCheck {
       if (fresh.access_expires_at - settings.refresh_before > this.#clock.now()) return fresh;
       const current = this.#tokensOf(fresh);
       if (current === undefined) {
-        await store.delete(fresh.id);
+        await this.#end(fresh.id);
         return 'gone';
       }
       const refreshed = await rp.refresh(current);
       if (refreshed.kind === 'dead') {
         this.#logger.info({ sid: fresh.id, problem: refreshed.problem }, 'session ended: the provider refused its refresh token');
-        await store.delete(fresh.id);
+        await this.#end(fresh.id);
         return 'gone';
       }
       if (refreshed.kind === 'unavailable') {

@@ -7,6 +7,8 @@
 //                                         tokens at the provider, then RP-initiated logout
 //   POST /_drawbridge/backchannel-logout  OIDC Back-Channel Logout 1.0: a valid logout token
 //                                         ends the matching sessions (by sid, else by sub)
+// Every session ended here is announced (`gateway-session.ended`) so that each instance
+// drops its cached copy at once (src/gateway/session-events.ts).
 // The relying party is found from the login state (callback), the session (logout) or the
 // logout token's iss + aud (back-channel), so several oidc-login configurations coexist.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -169,7 +171,10 @@ async function callback(env: EndpointEnv, req: IncomingMessage, res: ServerRespo
   const cookieOpts: SessionCookieOptions = { name: settings.cookie_name, secure };
   // a fresh cookie value on every login (no session fixation); the old session ends
   const previous = readSessionCookie(req.headers.cookie, cookieOpts);
-  if (previous !== undefined) await store.delete(sessionIdOf(previous));
+  if (previous !== undefined) {
+    const previousId = sessionIdOf(previous);
+    if (await store.delete(previousId)) void context.cache.ended([previousId]);
+  }
   const value = newSessionCookieValue();
   const id = sessionIdOf(value);
   const created = env.clock.now();
@@ -196,6 +201,8 @@ async function logout(env: EndpointEnv, req: IncomingMessage, res: ServerRespons
     const session = await store.get(id);
     if (session !== undefined) {
       await store.delete(id);
+      // every instance drops its cached copy now, before the provider calls below
+      void env.cache.ended([id]);
       const rp = registry.find(session.issuer, session.client_id);
       if (rp !== undefined) {
         if (rp.config.post_logout_redirect_uri !== undefined) fallback = rp.config.post_logout_redirect_uri;
@@ -238,6 +245,7 @@ async function backchannelLogout(env: EndpointEnv, req: IncomingMessage, res: Se
     ended = [];
     for (const s of sessions) if (await store.delete(s.id)) ended.push(s.id);
   }
+  void env.cache.ended(ended);
   env.logger.info({ issuer: result.iss, ended: ended.length }, 'back-channel logout');
   res.setHeader('cache-control', 'no-store');
   res.setHeader('content-length', 0);

@@ -6,6 +6,7 @@ import { ConfigError } from '../../config/schema.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SessionStore } from '../../sessions/types.js';
+import { sessionCacheOf, type GatewaySessionCache } from '../session-events.js';
 import type { EventBus, GatewayDeps } from '../types.js';
 import type { RelyingParty } from './relying-party.js';
 
@@ -30,6 +31,11 @@ export type SessionDeps = GatewayDeps & { sessions?: SessionStore };
 
 export interface SessionContext {
   store: SessionStore;
+  /**
+   * The per-request read cache in front of `store` (one per gateway), and the way to
+   * announce sessions ended here: whoever deletes sessions calls `cache.ended(ids)`.
+   */
+  cache: GatewaySessionCache;
   settings: SessionSettings;
   registry: RelyingPartyRegistry;
   clock: Clock;
@@ -44,6 +50,7 @@ export function sessionContext(deps: GatewayDeps, path: string): SessionContext 
   if (d.sessions === undefined) throw new ConfigError(path, 'session plugins need a session store: configure gateway.sessions (and redis: for store redis)');
   return {
     store: d.sessions,
+    cache: sessionCacheOf(deps.events, deps.logger),
     settings: { ...DEFAULT_SESSION_SETTINGS, ...d.sessionSettings },
     registry: registryOf(deps.events),
     clock: deps.clock,
