@@ -12,6 +12,7 @@
 // - a read that started before an eviction is not cached after it (the generation);
 // - the owner does not use the cache while its event subscription is down.
 // Entries are keyed by the store id (SHA-256 of the cookie value), never the cookie itself.
+import { OldestKeys } from '../core/oldest-keys.js';
 import type { GatewaySession } from './types.js';
 
 /** How long a cached session is served without asking the store (ms). */
@@ -34,6 +35,7 @@ export interface SessionCacheOptions {
 
 export class SessionCache {
   readonly #entries = new Map<string, Entry>();
+  readonly #oldest = new OldestKeys(this.#entries);
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #nowMs: () => number;
@@ -76,10 +78,7 @@ export class SessionCache {
     if (left <= 0) return;
     const until = this.#nowMs() + Math.min(this.#ttlMs, left);
     this.#entries.delete(session.id);
-    if (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
+    if (this.#entries.size >= this.#maxEntries) this.#oldest.evict();
     this.#entries.set(session.id, { session, until });
   }
 
