@@ -249,6 +249,22 @@ describe('oidc-login and session against our auth server (Redis store)', { skip:
     assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
   });
 
+  it('a logout another site started (cross-site GET) only asks; the page POSTs from this origin', async () => {
+    const { browser } = await login('/app/stay');
+    const id = sessionIdOf(sessionCookie(browser));
+    const res = await browser.fetch(`${gw}/_drawbridge/logout`, { headers: { 'sec-fetch-site': 'cross-site', accept: 'text/html' } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-security-policy') ?? '', /form-action 'self'/);
+    const page = await res.text();
+    assert.match(page, /<form method="post" action="\/_drawbridge\/logout">/);
+    assert.ok((await store.get(id)) !== undefined, 'the session is still there');
+    assert.equal((await browser.fetch(`${gw}/api/x`, { headers: { accept: 'application/json' } })).status, 200);
+    // the form's POST (same-origin) signs out
+    const posted = await browser.fetch(`${gw}/_drawbridge/logout`, { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    assert.equal(posted.status, 303);
+    assert.equal(await store.get(id), undefined);
+  });
+
   function logoutToken(claims: Record<string, unknown>, key = stack.running.keyring.current, typ = 'logout+jwt'): string {
     const now = Math.floor(Date.now() / 1000);
     return signJwt(key, { iss: issuer, aud: 'gateway', iat: now, exp: now + 120, jti: randomUUID(), events: { [BACKCHANNEL_EVENT]: {} }, ...claims }, typ);

@@ -4,7 +4,10 @@
 //                                         checked → session stored → cookie set → 303 back to
 //                                         the URL the login started from (same-origin paths only)
 //   GET|POST /_drawbridge/logout          ends the session here (store, cookie), revokes its
-//                                         tokens at the provider, then RP-initiated logout
+//                                         tokens at the provider, then RP-initiated logout; a
+//                                         GET another site started (Sec-Fetch-Site: cross-site)
+//                                         only gets a "Sign out?" page that POSTs here, so a
+//                                         link elsewhere cannot sign users out
 //   POST /_drawbridge/backchannel-logout  OIDC Back-Channel Logout 1.0: a valid logout token
 //                                         ends the matching sessions (by sid, else by sub)
 // Every session ended here is announced (`gateway-session.ended`) so that each instance
@@ -87,6 +90,20 @@ function sendProblem(req: IncomingMessage, res: ServerResponse, err: EndpointErr
   res.end(body);
 }
 
+/** A cross-site GET: ask first, with a form that POSTs from this origin. */
+function confirmLogout(res: ServerResponse): void {
+  const body =
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
+    `<title>Sign out?</title></head><body><h1>Sign out?</h1>` +
+    `<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form></body></html>`;
+  res.setHeader('cache-control', 'no-store');
+  res.setHeader('content-type', 'text/html; charset=utf-8');
+  res.setHeader('content-security-policy', "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.writeHead(200);
+  res.end(body);
+}
+
 function redirect(res: ServerResponse, location: string, cookies: string[]): void {
   if (cookies.length > 0) res.setHeader('set-cookie', cookies);
   res.setHeader('cache-control', 'no-store');
@@ -118,6 +135,7 @@ export async function handleSessionEndpoint(
     } else if (ctx.path === LOGOUT_PATH) {
       if (method !== 'GET' && method !== 'POST') throw new EndpointError(405, 'method_not_allowed', 'use GET or POST');
       req.resume();
+      if (method === 'GET' && req.headers['sec-fetch-site'] === 'cross-site') return confirmLogout(res);
       await logout(env, req, res);
     } else {
       if (method !== 'POST') throw new EndpointError(405, 'method_not_allowed', 'use POST');
