@@ -53,10 +53,40 @@ export interface RunningListener {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+// Generated request ids keep the UUID shape (version 4 layout, lower-case hex) but are not
+// drawn from the CSPRNG one by one: a random prefix per process (the first 29 characters
+// of a random UUID) and a counter in the last 7 hex digits. They are correlation handles,
+// not secrets (a client may choose its own), and stay unique: within a process by the
+// counter, across processes and workers by the 94 random bits of the prefix. The counter
+// runs from 16^6 to 16^7 - 1, so it always has 7 digits (no padding) and stays a small
+// integer (a double would make each id slower than randomUUID itself); a fresh prefix is
+// drawn when it runs out.
+const ID_COUNTER_FIRST = 16 ** 6;
+const ID_COUNTER_LAST = 16 ** 7 - 1;
+let idPrefix = randomUUID().slice(0, 29);
+let idCounter = ID_COUNTER_FIRST;
+
+/** A fresh request id (see above). */
+export function newRequestId(): string {
+  if (idCounter > ID_COUNTER_LAST) {
+    idPrefix = randomUUID().slice(0, 29);
+    idCounter = ID_COUNTER_FIRST;
+  }
+  return idPrefix + (idCounter++).toString(16);
+}
+
+/** Shared by responses that have no default headers (yet): frozen, so nothing can add to it by mistake. */
+const NO_DEFAULTS = Object.freeze([]) as unknown as string[];
+
 /** The response class of every listener: see the header comment. */
 export class ListenerResponse extends ServerResponse {
-  /** flat [lower-case name, value, …]: sent unless the handler sets the same field */
-  readonly defaultHeaders: string[] = [];
+  /**
+   * flat [lower-case name, value, …]: sent unless the handler sets the same field. The
+   * listener gives every request its own list, made with the X-Request-Id already in it
+   * (one exact-size array, rather than an empty one grown per request); add with
+   * defaultHeader().
+   */
+  defaultHeaders: string[] = NO_DEFAULTS;
   /**
    * Told when the response closes (finished or not), by the listener's own 'close'
    * listener: a handler watching for a client that hangs up sets this instead of adding a
@@ -103,7 +133,10 @@ export class ListenerResponse extends ServerResponse {
 function hasField(flat: OutgoingHttpHeader[], lower: string): boolean {
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i];
-    if (typeof name === 'string' && name.length === lower.length && (name === lower || name.toLowerCase() === lower)) return true;
+    if (typeof name !== 'string' || name.length !== lower.length) continue;
+    if (name === lower) return true;
+    // toLowerCase() makes a string: only when the first letter already matches in any case
+    if ((name.charCodeAt(0) | 32) === lower.charCodeAt(0) && name.toLowerCase() === lower) return true;
   }
   return false;
 }
@@ -113,8 +146,9 @@ function hasField(flat: OutgoingHttpHeader[], lower: string): boolean {
  * that is not a ListenerResponse (an upgrade's) it is simply set.
  */
 export function defaultHeader(res: ServerResponse, lowerName: string, value: string): void {
-  if (res instanceof ListenerResponse) res.defaultHeaders.push(lowerName, value);
-  else res.setHeader(lowerName, value);
+  if (!(res instanceof ListenerResponse)) res.setHeader(lowerName, value);
+  else if (res.defaultHeaders === NO_DEFAULTS) res.defaultHeaders = [lowerName, value];
+  else res.defaultHeaders.push(lowerName, value);
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -138,29 +172,19 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   }
 
   // Not async: a synchronous handler (or one that returns its own promise) costs no extra
-  // promise here; a failure either way ends in failed().
+  // promise here; a failure either way ends in failed(). No closure is made here either
+  // (logRequestOnClose and watchFailure make theirs only when needed), so a request costs
+  // this frame no context object.
   function handle(req: IncomingMessage, res: ServerResponse): void {
     inFlight++;
     const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const defaults = (res as ListenerResponse).defaultHeaders;
-    defaults.push('x-request-id', requestId);
-    if (draining) defaults.push('connection', 'close');
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    (res as ListenerResponse).defaultHeaders = draining ? ['x-request-id', requestId, 'connection', 'close'] : ['x-request-id', requestId];
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const ctx: RequestContext = { requestId, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1) };
-    if (accessLog) {
-      const started = process.hrtime.bigint();
-      res.on('close', function logRequest() {
-        inFlight--;
-        (res as ListenerResponse).closeWatcher?.responseClosed();
-        // access log: method, path without query (it may carry credentials), status, time
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        opts.logger.info({ listener: opts.name, requestId, method: req.method, path: ctx.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
-      });
-    } else {
-      res.on('close', requestClosed);
-    }
+    if (accessLog) logRequestOnClose(req, res, ctx);
+    else res.on('close', requestClosed);
     let pending: Promise<void> | void;
     try {
       if (ctx.path === '/healthz') return sendJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
@@ -168,11 +192,24 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     } catch (err) {
       return failed(err, res, ctx);
     }
-    if (pending !== undefined) {
-      pending.then(undefined, function requestFailed(err: unknown) {
-        failed(err, res, ctx);
-      });
-    }
+    if (pending !== undefined) watchFailure(pending, res, ctx);
+  }
+
+  function logRequestOnClose(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+    const started = process.hrtime.bigint();
+    res.on('close', function logRequest() {
+      inFlight--;
+      (res as ListenerResponse).closeWatcher?.responseClosed();
+      // access log: method, path without query (it may carry credentials), status, time
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      opts.logger.info({ listener: opts.name, requestId: ctx.requestId, method: req.method, path: ctx.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
+    });
+  }
+
+  function watchFailure(pending: Promise<void>, res: ServerResponse, ctx: RequestContext): void {
+    pending.then(undefined, function requestFailed(err: unknown) {
+      failed(err, res, ctx);
+    });
   }
 
   function failed(err: unknown, res: ServerResponse, ctx: RequestContext): void {

@@ -26,7 +26,11 @@ const AUTHORIZE = 2;
 const LIMIT = 3;
 type Stage = typeof INTERCEPT | typeof AUTHENTICATE | typeof AUTHORIZE | typeof LIMIT;
 
-/** The chain from plugin `index` of `stage` on. */
+/**
+ * The chain from plugin `index` of `stage` on. It makes no closure itself (the
+ * continuations below do, only when a stage is pending), so a synchronous pass costs no
+ * context object per call.
+ */
 function runFrom(gr: GatewayRequest, metrics: Metrics, stage: Stage, index: number): boolean | Promise<boolean> {
   const route = gr.route;
   if (stage === INTERCEPT) {
@@ -34,14 +38,14 @@ function runFrom(gr: GatewayRequest, metrics: Metrics, stage: Stage, index: numb
     for (let i = index; i < interceptors.length; i++) {
       const answered = interceptors[i]!.intercept(gr);
       if (answered === true) return true;
-      if (answered !== false) return answered.then((done) => done || runFrom(gr, metrics, INTERCEPT, i + 1));
+      if (answered !== false) return afterIntercept(answered, gr, metrics, i + 1);
     }
     index = 0;
   }
   if (stage <= AUTHENTICATE) {
     if (route.authenticators.length > 0) {
       const pending = authenticate(gr, metrics, index);
-      if (pending !== undefined) return pending.then(() => runFrom(gr, metrics, AUTHORIZE, 0));
+      if (pending !== undefined) return resumeAt(pending, gr, metrics, AUTHORIZE, 0);
     }
     index = 0;
   }
@@ -49,16 +53,26 @@ function runFrom(gr: GatewayRequest, metrics: Metrics, stage: Stage, index: numb
     const authorizers = route.authorizers;
     for (let i = index; i < authorizers.length; i++) {
       const pending = authorizers[i]!.authorize(gr);
-      if (pending !== undefined) return pending.then(() => runFrom(gr, metrics, AUTHORIZE, i + 1));
+      if (pending !== undefined) return resumeAt(pending, gr, metrics, AUTHORIZE, i + 1);
     }
     index = 0;
   }
   const limiters = route.limiters;
   for (let i = index; i < limiters.length; i++) {
     const pending = limiters[i]!.limit(gr);
-    if (pending !== undefined) return pending.then(() => runFrom(gr, metrics, LIMIT, i + 1));
+    if (pending !== undefined) return resumeAt(pending, gr, metrics, LIMIT, i + 1);
   }
   return false;
+}
+
+/** Once a pending interceptor settles: done, or the chain from interceptor `next` on. */
+function afterIntercept(answered: Promise<boolean>, gr: GatewayRequest, metrics: Metrics, next: number): Promise<boolean> {
+  return answered.then((done) => done || runFrom(gr, metrics, INTERCEPT, next));
+}
+
+/** Once a pending stage settles: the chain from plugin `index` of `stage` on. */
+function resumeAt(pending: Promise<void>, gr: GatewayRequest, metrics: Metrics, stage: Stage, index: number): Promise<boolean> {
+  return pending.then(() => runFrom(gr, metrics, stage, index));
 }
 
 /** Authenticators from `start` on: undefined when decided synchronously, else the pending decision. */
@@ -66,13 +80,16 @@ function authenticate(gr: GatewayRequest, metrics: Metrics, start: number): Prom
   const authenticators = gr.route.authenticators;
   for (let i = start; i < authenticators.length; i++) {
     const result = authenticators[i]!.authenticate(gr);
-    if (result instanceof Promise) {
-      return result.then((settled) => (decided(gr, metrics, i, settled) ? undefined : authenticate(gr, metrics, i + 1)));
-    }
+    if (result instanceof Promise) return afterAuthenticator(result, gr, metrics, i);
     if (decided(gr, metrics, i, result)) return undefined;
   }
   noneRecognised(gr, metrics);
   return undefined;
+}
+
+/** Once authenticator `i` settles: decided, or the authenticators after it (no closure in authenticate itself). */
+function afterAuthenticator(result: Promise<AuthnResult>, gr: GatewayRequest, metrics: Metrics, i: number): Promise<void> {
+  return result.then((settled) => (decided(gr, metrics, i, settled) ? undefined : authenticate(gr, metrics, i + 1)));
 }
 
 /** true when authenticator `i` recognised its credential (identity set); throws when it refused it. */

@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import { ListenerResponse } from '../core/listener.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { limitBody } from './limits/body-limit.js';
-import type { GatewayRequest } from './types.js';
+import { peekResponseHeaders, type GatewayRequest } from './types.js';
 import type { ServiceUpstream, Target } from './upstream.js';
 
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -106,7 +106,7 @@ class Exchange {
     const gr = this.gr;
     try {
       const path = joinPath(t.basePath, this.target.path, this.target.query);
-      t.pool.dispatch({ path, method: gr.method, headers: this.target.headers, body: this.body }, new ResponseWriter(gr.res, gr.responseHeaders, this));
+      t.pool.dispatch({ path, method: gr.method, headers: this.target.headers, body: this.body }, new ResponseWriter(gr.res, peekResponseHeaders(gr), this));
     } catch (err) {
       this.failed(err);
     }
@@ -237,14 +237,15 @@ export function upstreamError(err: unknown, service: string): GatewayError {
  */
 class ResponseWriter implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
-  readonly #extra: Record<string, string>;
+  /** headers plugins set for the client; undefined when none did */
+  readonly #extra: Readonly<Record<string, string>> | undefined;
   #exchange: Exchange | null;
   #abort: ((err?: Error) => void) | null = null;
   /** watching with a plain 'close' listener (a response that is not a ListenerResponse) */
   #onClose: (() => void) | null = null;
   #resume: (() => void) | null = null;
 
-  constructor(res: ServerResponse, extra: Record<string, string>, exchange: Exchange) {
+  constructor(res: ServerResponse, extra: Readonly<Record<string, string>> | undefined, exchange: Exchange) {
     this.#res = res;
     this.#extra = extra;
     this.#exchange = exchange;
@@ -276,9 +277,11 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     // headers plugins set for the client (CORS, RateLimit-*) win over the upstream's
     const extra = this.#extra;
     let ours: string[] | null = null; // their lower-case names: a handful, a scan beats a Set
-    for (const name in extra) {
-      (ours ??= []).push(name.toLowerCase());
-      out.push(name, extra[name]!);
+    if (extra !== undefined) {
+      for (const name in extra) {
+        (ours ??= []).push(name.toLowerCase());
+        out.push(name, extra[name]!);
+      }
     }
     const first = out.length; // the upstream's fields start here
     let listed: Set<string> | null = null; // names the upstream's Connection header makes hop-by-hop

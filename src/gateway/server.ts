@@ -21,7 +21,7 @@ import { runPipeline } from './pipeline.js';
 import { forward, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
 import type { RouteMatch } from './router.js';
-import type { GatewayRequest } from './types.js';
+import { peekResponseHeaders, peekStripQuery, RequestState, type GatewayRequest } from './types.js';
 import type { ServiceUpstream } from './upstream.js';
 
 /** One compiled table and the requests still using it. */
@@ -160,7 +160,7 @@ class Flight implements ProxyCallbacks {
         {
           upstream: match.entry.payload,
           path: stripped === '' ? path : path.slice(stripped.length),
-          query: stripQueryParams(query, gr.stripQuery),
+          query: stripQueryParams(query, peekStripQuery(gr)),
           headers: upstreamHeaders(gr, this.state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped }),
         },
         this,
@@ -184,7 +184,7 @@ class Flight implements ProxyCallbacks {
         state.metrics.upstreamError(gr.route.service.name, error.reason ?? 'error');
         state.logger.warn({ requestId, route: gr.route.id, reason: error.reason }, 'upstream failed');
       }
-      sendGatewayError(res, error, requestId, gr?.responseHeaders);
+      sendGatewayError(res, error, requestId, gr === undefined ? undefined : peekResponseHeaders(gr));
     } catch (failure) {
       // no promise to reject: contain it here (the listener would have logged it and cut the response)
       state.logger.error({ err: failure, requestId }, 'request failed');
@@ -248,29 +248,23 @@ export function createRequest(
   host: string,
   match: RouteMatch<ServiceUpstream>,
 ): GatewayRequest {
-  return {
-    req,
-    res,
-    requestId,
-    method,
-    path,
-    query,
-    host,
-    clientIp: clientAddress(req, state.trusted),
-    scheme: clientScheme(req, state.trusted, state.scheme),
-    route: match.entry.route,
-    identity: undefined,
-    stripHeaders: new Set(),
-    stripQuery: new Set(),
-    upstreamHeaders: {},
-    responseHeaders: {},
-    body: undefined,
-  };
+  const clientIp = clientAddress(req, state.trusted);
+  const scheme = clientScheme(req, state.trusted, state.scheme);
+  return new RequestState(req, res, requestId, method, path, query, host, clientIp, scheme, match.entry.route);
 }
 
 export function hostOf(req: IncomingMessage): string {
   const host = req.headers.host;
-  return host === undefined ? '' : host.toLowerCase();
+  return host === undefined ? '' : lowerCase(host);
+}
+
+/** toLowerCase() makes a new string even when nothing changes: a Host is nearly always lower case already. */
+function lowerCase(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c > 127) return value.toLowerCase();
+  }
+  return value;
 }
 
 /**

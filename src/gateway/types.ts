@@ -78,6 +78,116 @@ export interface GatewayRequest {
   omitUpstreamHeaders?: Set<string>;
 }
 
+/**
+ * The GatewayRequest the gateway makes for each request. The four containers plugins fill
+ * (stripHeaders, stripQuery, upstreamHeaders, responseHeaders) are made on first use:
+ * a request on a route without plugins never needs them, and most plugins touch one or
+ * two. The proxy reads them with the peek functions below, which do not make them.
+ */
+export class RequestState implements GatewayRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  method: string;
+  path: string;
+  query: string;
+  host: string;
+  clientIp: string;
+  scheme: string;
+  route: CompiledRoute;
+  // every field set from the start (undefined until used): one object shape for all requests
+  identity: Identity | undefined = undefined;
+  body: Buffer | undefined = undefined;
+  bodyLimit: number | undefined = undefined;
+  omitUpstreamHeaders: Set<string> | undefined = undefined;
+  #stripHeaders: Set<string> | undefined = undefined;
+  #stripQuery: Set<string> | undefined = undefined;
+  #upstreamHeaders: Record<string, string> | undefined = undefined;
+  #responseHeaders: Record<string, string> | undefined = undefined;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    method: string,
+    path: string,
+    query: string,
+    host: string,
+    clientIp: string,
+    scheme: string,
+    route: CompiledRoute,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.requestId = requestId;
+    this.method = method;
+    this.path = path;
+    this.query = query;
+    this.host = host;
+    this.clientIp = clientIp;
+    this.scheme = scheme;
+    this.route = route;
+  }
+
+  get stripHeaders(): Set<string> {
+    return (this.#stripHeaders ??= new Set());
+  }
+  set stripHeaders(value: Set<string>) {
+    this.#stripHeaders = value;
+  }
+  get stripQuery(): Set<string> {
+    return (this.#stripQuery ??= new Set());
+  }
+  set stripQuery(value: Set<string>) {
+    this.#stripQuery = value;
+  }
+  get upstreamHeaders(): Record<string, string> {
+    return (this.#upstreamHeaders ??= {});
+  }
+  set upstreamHeaders(value: Record<string, string>) {
+    this.#upstreamHeaders = value;
+  }
+  get responseHeaders(): Record<string, string> {
+    return (this.#responseHeaders ??= {});
+  }
+  set responseHeaders(value: Record<string, string>) {
+    this.#responseHeaders = value;
+  }
+
+  static peekStripHeaders(gr: RequestState): Set<string> | undefined {
+    return gr.#stripHeaders;
+  }
+  static peekStripQuery(gr: RequestState): Set<string> | undefined {
+    return gr.#stripQuery;
+  }
+  static peekUpstreamHeaders(gr: RequestState): Record<string, string> | undefined {
+    return gr.#upstreamHeaders;
+  }
+  static peekResponseHeaders(gr: RequestState): Record<string, string> | undefined {
+    return gr.#responseHeaders;
+  }
+}
+
+/** gr.stripHeaders, or undefined when nothing made it yet (then nothing is in it). */
+export function peekStripHeaders(gr: GatewayRequest): ReadonlySet<string> | undefined {
+  return gr instanceof RequestState ? RequestState.peekStripHeaders(gr) : gr.stripHeaders;
+}
+
+/** gr.stripQuery, or undefined when nothing made it yet. */
+export function peekStripQuery(gr: GatewayRequest): ReadonlySet<string> | undefined {
+  return gr instanceof RequestState ? RequestState.peekStripQuery(gr) : gr.stripQuery;
+}
+
+/** gr.upstreamHeaders, or undefined when nothing made it yet. */
+export function peekUpstreamHeaders(gr: GatewayRequest): Readonly<Record<string, string>> | undefined {
+  return gr instanceof RequestState ? RequestState.peekUpstreamHeaders(gr) : gr.upstreamHeaders;
+}
+
+/** gr.responseHeaders, or undefined when nothing made it yet. */
+export function peekResponseHeaders(gr: GatewayRequest): Readonly<Record<string, string>> | undefined {
+  return gr instanceof RequestState ? RequestState.peekResponseHeaders(gr) : gr.responseHeaders;
+}
+
 /** Authenticators say: not my credential (skip), valid (ok) or invalid (fail). */
 export type AuthnResult =
   | { kind: 'skip' }

@@ -5,7 +5,7 @@
 // Without an authenticator on the route (and so without an identity) the client's own
 // `Authorization` passes through unchanged, as in Kong: such a route is a plain proxy.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { GatewayRequest, Identity } from '../types.js';
+import { peekStripHeaders, peekUpstreamHeaders, type GatewayRequest, type Identity } from '../types.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus ones undici refuses to forward. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -55,7 +55,12 @@ export function isSpoofable(policy: HeaderPolicy, name: string): boolean {
 
 /** Names listed in `Connection` (besides close/keep-alive) are hop-by-hop too. */
 function connectionTokens(value: string | undefined): Set<string> | null {
-  if (value === undefined || (value.length <= 10 && /^(?:keep-alive|close)$/i.test(value))) return null;
+  // nearly every client says just "keep-alive" (or "close"): plain comparisons, no regular expression
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null;
+  if (value.length <= 10) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return null;
+  }
   let tokens: Set<string> | null = null;
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();
@@ -95,7 +100,7 @@ export function upstreamHeaders(gr: GatewayRequest, policy: HeaderPolicy, opts: 
   const src = gr.req.headers;
   const out: IncomingHttpHeaders = {};
   const listed = connectionTokens(src.connection);
-  const strip = gr.stripHeaders;
+  const strip = peekStripHeaders(gr); // undefined: no plugin hid a header
   const peer = gr.req.socket.remoteAddress ?? '';
   const trusted = policy.trusted(peer);
   const keepHost = opts.preserveHost;
@@ -114,7 +119,7 @@ export function upstreamHeaders(gr: GatewayRequest, policy: HeaderPolicy, opts: 
       if (!trusted) continue;
     }
     if (listed !== null && listed.has(name)) continue;
-    if (strip.size > 0 && strip.has(name)) continue;
+    if (strip !== undefined && strip.size > 0 && strip.has(name)) continue;
     out[name] = src[name];
   }
 
@@ -134,8 +139,8 @@ export function upstreamHeaders(gr: GatewayRequest, policy: HeaderPolicy, opts: 
   out['x-real-ip'] = gr.clientIp;
   out['x-request-id'] = gr.requestId;
 
-  const add = gr.upstreamHeaders;
-  for (const name in add) out[name.toLowerCase()] = add[name];
+  const add = peekUpstreamHeaders(gr);
+  if (add !== undefined) for (const name in add) out[name.toLowerCase()] = add[name];
   omitHeaders(out, gr.omitUpstreamHeaders);
   return out;
 }
@@ -145,8 +150,8 @@ function plain(address: string): string {
 }
 
 /** The query string without the parameters authenticators hid (e.g. `apikey`). */
-export function stripQueryParams(query: string, names: ReadonlySet<string>): string {
-  if (query === '' || names.size === 0) return query;
+export function stripQueryParams(query: string, names: ReadonlySet<string> | undefined): string {
+  if (query === '' || names === undefined || names.size === 0) return query;
   return query
     .split('&')
     .filter((pair) => {
