@@ -4,8 +4,8 @@
 import { request as httpRequest, ServerResponse, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { newRequestId } from '../core/listener.js';
 import type { RouteTable } from './compile.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { stripQueryParams, upstreamHeaders } from './mutate/headers.js';
@@ -21,7 +21,7 @@ export function upgradeHandler(state: GatewayState) {
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     // A ServerResponse on the raw socket, so refusals are ordinary gateway responses.
     const res = new ServerResponse(req);
     res.assignSocket(socket as Socket);

@@ -8,6 +8,7 @@
 // identity's own `expires_at`.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
+import { OldestKeys } from '../../core/oldest-keys.js';
 import type { Keyring } from '../../crypto/keyring.js';
 import { signJwt } from '../../crypto/jwt.js';
 import type { Identity } from '../types.js';
@@ -38,6 +39,7 @@ export class InternalTokenMinter {
   readonly #opts: InternalTokenOptions;
   readonly #max: number;
   readonly #cache = new Map<string, CachedToken>();
+  readonly #oldest = new OldestKeys(this.#cache);
   /**
    * The last token per identity object: authenticators hand out the same frozen identity
    * for every request with a cached credential, so the usual request finds its token here
@@ -110,11 +112,8 @@ export class InternalTokenMinter {
     // re-mint once less than ~20% of the lifetime is left
     const lifetime = exp - now;
     const refreshAt = exp - Math.max(1, Math.ceil(lifetime / 5));
-    if (this.#cache.size >= this.#max) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
     this.#cache.delete(key);
+    if (this.#cache.size >= this.#max) this.#oldest.evict();
     this.#cache.set(key, { token, kid: signingKey.kid, refreshAt, identity, fingerprint: fingerprintOf(identity) });
     return token;
   }
