@@ -134,7 +134,11 @@ export class Field<T> {
   /** The value of an absent key: its default, undefined, or a "required" error. */
   missing(parent: Record<string, unknown>, path: string): T | undefined {
     if (this.spec.fallback) return this.spec.fallback.value(parent, path);
-    if (this.spec.required) throw new ConfigError(path, 'required', { expected: this.spec.expected });
+    if (this.spec.required) {
+      // say what to write, unless that is only "a list" / "an object" (their items say more)
+      const hint = /^an? (list|object)$/.test(this.spec.expected) ? '' : `: expected ${this.spec.expected}`;
+      throw new ConfigError(path, `required${hint}`, { expected: this.spec.expected });
+    }
     return undefined;
   }
 }

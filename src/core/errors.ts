@@ -41,8 +41,17 @@ export class AppError extends Error {
 
   /** RFC 6749 §5.2 body */
   toJSON(): { error: OAuthErrorCode; error_description?: string } {
-    return this.expose ? { error: this.code, error_description: this.message } : { error: this.code };
+    return this.expose ? { error: this.code, error_description: oauthDescription(this.message) } : { error: this.code };
   }
+}
+
+/**
+ * RFC 6749 §4.1.2.1 / §5.2: an error_description may only hold %x20-21 / %x23-5B / %x5D-7E.
+ * Our messages quote names ("…") and may echo what the client sent, so quotes become ',
+ * backslashes / and anything else outside printable ASCII ?.
+ */
+export function oauthDescription(text: string): string {
+  return text.replace(/"/g, "'").replace(/\\/g, '/').replace(/[^\x20-\x7e]/g, '?');
 }
 
 // Factory, in the spirit of oidc-provider's E('invalid_grant', …): one line per code.

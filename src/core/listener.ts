@@ -151,6 +151,23 @@ export function defaultHeader(res: ServerResponse, lowerName: string, value: str
   else res.defaultHeaders.push(lowerName, value);
 }
 
+/** `http(s)://authority/path?query` (userinfo and fragment aside). */
+const ABSOLUTE_FORM = /^https?:\/\/(?:[^/?#@]*@)?([^/?#]*)([^#]*)/i;
+
+/**
+ * RFC 9112 §3.2.2: a server must accept the absolute form of a request target, and its
+ * authority replaces the Host header. Routes and handlers see the origin form (req.url too).
+ */
+function originForm(req: IncomingMessage, url: string): string {
+  const m = ABSOLUTE_FORM.exec(url);
+  if (m === null) return url;
+  const rest = m[2]!;
+  const path = rest === '' ? '/' : rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
+  if (m[1] !== '') req.headers.host = m[1]!;
+  req.url = path;
+  return path;
+}
+
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
   if (!m) throw new Error(`listen: expected host:port, got "${listen}"`);
@@ -180,7 +197,8 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     (res as ListenerResponse).defaultHeaders = draining ? ['x-request-id', requestId, 'connection', 'close'] : ['x-request-id', requestId];
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47) url = originForm(req, url);
     const q = url.indexOf('?');
     const ctx: RequestContext = { requestId, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1) };
     if (accessLog) logRequestOnClose(req, res, ctx);
@@ -245,8 +263,20 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  // Requests Node's parser refuses never reach the handler: answered here, in the same JSON
+  // shape as every other error (431 for oversized headers, RFC 6585 §5; else 400).
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (!socket.writable) return;
+    const big = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({
+      error: big ? 'request_header_fields_too_large' : 'invalid_request',
+      error_description: big ? 'the request headers are too large' : 'malformed HTTP request',
+      request_id: newRequestId(),
+    });
+    socket.end(
+      `HTTP/1.1 ${big ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `cache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   });
 
   await new Promise<void>((resolve, reject) => {

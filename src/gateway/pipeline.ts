@@ -111,10 +111,8 @@ function noneRecognised(gr: GatewayRequest, metrics: Metrics): void {
     return;
   }
   metrics.authFailure('none', 'missing_credentials');
-  throw new ChallengeError(
-    'authentication required',
-    route.authenticators.map((a) => a.challenge),
-  );
+  // one challenge per scheme: jwt and oauth2-introspection on one route both say Bearer
+  throw new ChallengeError('authentication required', [...new Set(route.authenticators.map((a) => a.challenge))]);
 }
 
 const anonymousIdentities = new WeakMap<ConsumerRef, Identity>();

@@ -25,6 +25,13 @@ export function toGatewayError(err: unknown, logger: Logger, requestId: string):
   return new GatewayError('internal_error', 500, 'internal error', { cause: err });
 }
 
+function bodyMayFollow(res: ServerResponse): boolean {
+  const req = res.req;
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 export function sendGatewayError(
   res: ServerResponse,
   err: GatewayError,
@@ -43,8 +50,9 @@ export function sendGatewayError(
   res.setHeader('cache-control', 'no-store');
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(payload));
-  // a request body we did not read may still be arriving: close the connection after answering
-  if (!res.req.complete) res.setHeader('connection', 'close');
+  // a request body we did not read may still be arriving: close the connection after
+  // answering (a bodiless request is not "complete" yet while its handler runs: keep it open)
+  if (bodyMayFollow(res)) res.setHeader('connection', 'close');
   res.writeHead(err.status);
   res.end(payload);
 }

@@ -167,7 +167,7 @@ describe('refresh tokens: rotation and reuse', () => {
   it('scope widening is invalid_scope and leaves the token usable', async () => {
     const first = await h.start('app', { scope: 'orders:read' });
     const b = await expectError(await h.refresh(String(first.refresh_token), { scope: 'orders:read orders:write' }), 400, 'invalid_scope');
-    assert.equal(b.error_description, 'scope "orders:write" was not granted to this refresh token');
+    assert.equal(b.error_description, "scope 'orders:write' was not granted to this refresh token");
     assert.equal((await h.refresh(String(first.refresh_token))).status, 200);
   });
 

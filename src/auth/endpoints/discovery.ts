@@ -46,6 +46,8 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     id_token_signing_alg_values_supported: [ctx.keyring.current.alg],
     claims_parameter_supported: false,
     request_parameter_supported: false,
+    // OIDC Discovery §3: absent means true, and request_uri is not supported
+    request_uri_parameter_supported: false,
     // OIDC Back-Channel Logout 1.0 §2.1 (front-channel logout is not offered)
     backchannel_logout_supported: true,
     backchannel_logout_session_supported: true,

@@ -166,6 +166,8 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
     };
     if (clientId !== undefined) identity.client_id = clientId;
     if (exp !== undefined) identity.expires_at = exp;
+    // a token with a sign-in session behind it: the internal JWT names that session (ARCHITECTURE §5)
+    if (typeof claims.sid === 'string' && claims.sid !== '') identity.sid = claims.sid;
     // a delegated token (RFC 8693 §4.4): who acts for the subject goes on to the internal JWT
     if (typeof claims.act === 'object' && claims.act !== null && !Array.isArray(claims.act)) identity.act = claims.act as Record<string, unknown>;
     Object.freeze(identity);

@@ -50,6 +50,10 @@ export const authorizationEndpoint: Endpoint = {
     try {
       target = { redirectUri, mode: target.mode, state: checkLength(params, 'state') };
       target.mode = checkResponseMode(params);
+      // OIDC Core §6.1/§6.2: an OP without request objects must refuse them, never ignore them
+      // (the signed object's parameters would silently lose to the plain ones)
+      if (params.get('request') !== undefined) throw new AuthorizationError('request_not_supported', 'request objects are not supported');
+      if (params.get('request_uri') !== undefined) throw new AuthorizationError('request_uri_not_supported', 'request_uri is not supported');
       const responseType = checkResponseType(client, params);
       const scope = checkScope(client, params);
       const nonce = checkLength(params, 'nonce');

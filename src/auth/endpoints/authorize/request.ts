@@ -52,7 +52,9 @@ export type AuthorizationErrorCode =
   | 'temporarily_unavailable'
   | 'login_required'
   | 'consent_required'
-  | 'interaction_required';
+  | 'interaction_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported';
 
 /** An error reported to the client at its redirect URI (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
 export class AuthorizationError extends Error {

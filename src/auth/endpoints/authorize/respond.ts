@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { randomToken, sha256Base64url } from '../../../core/crypto-util.js';
+import { oauthDescription } from '../../../core/errors.js';
 import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { renderFormPost } from '../../views/form-post.js';
@@ -70,5 +71,5 @@ export function respondError(
   err: AuthorizationError,
   status: 302 | 303,
 ): void {
-  respond(ctx, res, target.redirectUri, target.mode, target.state, [['error', err.code], ['error_description', err.message]], status);
+  respond(ctx, res, target.redirectUri, target.mode, target.state, [['error', err.code], ['error_description', oauthDescription(err.message)]], status);
 }
