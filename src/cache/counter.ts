@@ -15,11 +15,16 @@ export interface WindowCounter {
    * authenticated request asks before anything else. One round trip to Redis; in process a
    * plain value, so the request path has nothing to await.
    */
-  firstAtLimit(keys: readonly string[], limit: number): WindowState | undefined | Promise<WindowState | undefined>;
+  firstAtLimit(keys: readonly string[], limit: number | readonly number[]): WindowState | undefined | Promise<WindowState | undefined>;
   /** add one and return the new count */
   hit(key: string, windowSeconds: number): Promise<{ count: number; resetIn: number }>;
   /** forget the key's window (e.g. a successful login clears its failures) */
   reset(key: string): Promise<void>;
+}
+
+/** One limit for every key, or one per key (same order). */
+function limitAt(limit: number | readonly number[], i: number): number {
+  return typeof limit === 'number' ? limit : limit[i]!;
 }
 
 export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
@@ -43,7 +48,7 @@ export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
       const now = nowMs();
       for (const key of keys) {
         const e = entries.get(key);
-        if (e && e.resetAt > now && e.count >= limit) return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
+        if (e && e.resetAt > now && e.count >= limitAt(limit, keys.indexOf(key))) return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
       }
       return undefined;
     },
@@ -85,7 +90,7 @@ export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): Window
       for (let i = 0; i < keys.length; i++) {
         const v = replies[2 * i]![1];
         const ttl = replies[2 * i + 1]![1] as number;
-        if (v !== null && Number(v) >= limit) return { count: Number(v), resetIn: Math.max(0, ttl) / 1000 };
+        if (v !== null && Number(v) >= limitAt(limit, i)) return { count: Number(v), resetIn: Math.max(0, ttl) / 1000 };
       }
       return undefined;
     },

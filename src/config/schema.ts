@@ -263,6 +263,9 @@ const auth = object<AuthConfig>({
   max_body_size: size(1).default('64kb').doc('Largest accepted request body.'),
   client_auth_throttle: object<AuthConfig['client_auth_throttle']>({
     max_failures: int(1).default(10).doc('Failed client authentications allowed per client…'),
+    max_failures_per_ip: int(1)
+      .default(100)
+      .doc('…and per client IP (higher: many clients may share one address behind a NAT or proxy, and one client guessing must not lock out the others)…'),
     window: duration(1).default('60s').doc('…within this window; then 429 with Retry-After.'),
   })
     .default({})

@@ -80,7 +80,8 @@ export interface AuthConfig {
   introspection_jwt_ttl: number; // lifetime of an RFC 9701 response, default 60
   max_body_size: number; // bytes, default 65536
   client_auth_throttle: {
-    max_failures: number; // default 10 failed client authentications...
+    max_failures: number; // default 10 failed client authentications per client...
+    max_failures_per_ip: number; // ...or 100 from one IP (many clients may share one: a NAT, a proxy)...
     window: number; // ...within this many seconds (default 60) → 429 with Retry-After
   };
   clients: ClientConfig[];

@@ -439,8 +439,11 @@ describe('throttling of failed client authentication', () => {
   let token: string;
   before(async () => {
     server = await startAuth({
-      client_auth_throttle: { max_failures: 3, window: '60s' },
-      clients: [{ client_id: 'svc', client_secret: SECRET, scopes: ['orders:read'] }],
+      client_auth_throttle: { max_failures: 3, max_failures_per_ip: 5, window: '60s' },
+      clients: [
+        { client_id: 'svc', client_secret: SECRET, scopes: ['orders:read'] },
+        { client_id: 'neighbour', client_secret: SECRET, scopes: ['orders:read'] },
+      ],
     });
     token = `${server.issuer}/oauth2/token`;
   });
@@ -459,8 +462,15 @@ describe('throttling of failed client authentication', () => {
     await expectError(right, 429, 'temporarily_unavailable', { 'retry-after': /^\d+$/ });
   });
 
-  it('the IP is slowed down too: another client from the same address is throttled', async () => {
-    const res = await postForm(token, { grant_type: 'client_credentials' }, { authorization: basic('someone-else', 'x') });
+  it('one client guessing does not lock out its neighbours on the same address, until the per-IP limit', async () => {
+    // 3 failures from this address so far (svc's): a neighbour still gets its token
+    const ok = await postForm(token, { grant_type: 'client_credentials' }, { authorization: basic('neighbour', SECRET) });
+    assert.equal(ok.status, 200);
+    for (let i = 0; i < 2; i++) {
+      await expectError(await postForm(token, { grant_type: 'client_credentials' }, { authorization: basic('someone-else', 'x') }), 401, 'invalid_client');
+    }
+    // 5 failures from the address: now it is throttled as a whole
+    const res = await postForm(token, { grant_type: 'client_credentials' }, { authorization: basic('neighbour', SECRET) });
     await expectError(res, 429, 'temporarily_unavailable', { 'retry-after': /^\d+$/ });
   });
 

@@ -67,10 +67,10 @@ export interface AuthenticateOptions {
 export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest, opts: AuthenticateOptions): Promise<Client> {
   const presented = presentedCredentials(r);
   const ip = remoteAddress(r.req);
-  const { max_failures: max, window } = ctx.auth.client_auth_throttle;
+  const { max_failures: max, max_failures_per_ip: maxPerIp, window } = ctx.auth.client_auth_throttle;
   const keys = [`client:${presented.clientId}`, `ip:${ip}`];
   // both windows in one call; the in-process counter answers without a promise
-  const checking = ctx.failures.firstAtLimit(keys, max);
+  const checking = ctx.failures.firstAtLimit(keys, [max, maxPerIp]);
   const blocked = checking instanceof Promise ? await checking : checking;
   if (blocked) throw tooManyRequests(blocked.resetIn, 'too many failed client authentications; retry later');
   try {
