@@ -23,13 +23,13 @@ describe('password grant', () => {
   before(async () => {
     server = await startAuth({
       clients: [
-        { client_id: 'legacy', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write'], default_scopes: ['orders:read'] },
+        { client_id: 'legacy', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write', 'groups'], default_scopes: ['orders:read'] },
         { client_id: 'legacy-once', client_secret: SECRET, grant_types: ['password'], scopes: ['orders:read'] },
         { client_id: 'svc', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['orders:read'] },
         { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
       ],
       users: [
-        { username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com' } },
+        { username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com', groups: ['staff', 'orders-team'] } },
         { username: 'bob', password: PASSWORD, mfa_required: true },
         { username: 'carol', password: PASSWORD },
       ],
@@ -69,6 +69,17 @@ describe('password grant', () => {
     assert.equal(refresh.active, true);
     assert.equal(refresh.token_type, 'refresh_token');
     assert.equal(refresh.sub, alice!.id);
+  });
+
+  it('the groups scope puts the user\'s groups in the access token (and its refreshes), for the gateway\'s internal JWT', async () => {
+    const without = await body(await login('legacy', 'alice', PASSWORD), 200);
+    assert.equal((await introspect(String(without.access_token))).groups, undefined);
+    const res = await body(await login('legacy', 'alice', PASSWORD, { scope: 'orders:read groups' }), 200);
+    assert.deepEqual((await introspect(String(res.access_token))).groups, ['staff', 'orders-team']);
+    const refreshed = await body(await postForm(token, { grant_type: 'refresh_token', refresh_token: String(res.refresh_token) }, { authorization: basic('legacy', SECRET) }), 200);
+    assert.deepEqual((await introspect(String(refreshed.access_token))).groups, ['staff', 'orders-team']);
+    const narrowed = await body(await postForm(token, { grant_type: 'refresh_token', refresh_token: String(refreshed.refresh_token), scope: 'orders:read' }, { authorization: basic('legacy', SECRET) }), 200);
+    assert.equal((await introspect(String(narrowed.access_token))).groups, undefined);
   });
 
   it('asks for scopes within the client’s; others are invalid_scope', async () => {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { invalidGrant, invalidRequest } from '../../core/errors.js';
 import { safeEqual, sha256Base64url } from '../../core/crypto-util.js';
 import { tokenRevoked } from '../events.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
@@ -53,7 +53,7 @@ export const authorizationCode: Grant = {
     noteSubject(req, user.id);
     // the session remembers the grant: logout revokes its tokens and tells the client (back-channel)
     if (c.sid !== null) await (ctx.ssoSessions ?? ctx.storage.ssoSessions).addGrant(c.sid, client.client_id, c.id, now);
-    const extra: Record<string, unknown> = {};
+    const extra = userAccessClaims(user, scope);
     if (c.sid !== null) extra.sid = c.sid;
     const issued = await issueAccessToken(ctx, { client, sub: user.id, scope, audience: [], grantId: c.id, extra });
     const body: TokenResponse = { access_token: issued.access_token, token_type: issued.token_type, expires_in: issued.expires_in };

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { invalidGrant, tooManyRequests } from '../../core/errors.js';
 import { remoteAddress } from '../../core/http.js';
 import { grantedScopes, requestedResources } from '../scope.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { verifyLogin } from '../users/verify-login.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
@@ -33,7 +33,7 @@ export const password: Grant = {
     }
     const grantId = randomUUID();
     noteSubject(req, user.id);
-    const access = await issueAccessToken(ctx, { client, sub: user.id, scope, audience, grantId, extra: { username: user.username } });
+    const access = await issueAccessToken(ctx, { client, sub: user.id, scope, audience, grantId, extra: userAccessClaims(user, scope, { username: user.username }) });
     const body: TokenResponse = { access_token: access.access_token, token_type: access.token_type, expires_in: access.expires_in };
     if (client.grantSet.has('refresh_token')) {
       // no SSO session to outlive here: the refresh token lives its full lifetimes

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { randomToken, sha256Base64url } from '../../core/crypto-util.js';
 import { signJwt } from '../../crypto/jwt.js';
 import type { AccessTokenFormat } from '../../config/types.js';
-import type { TokenRecord } from '../../storage/types.js';
+import type { TokenRecord, UserRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 
@@ -78,4 +78,15 @@ export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest):
   };
   await ctx.storage.tokens.insert(record);
   return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, record };
+}
+
+/**
+ * The user's claims an access token carries besides sub: `groups` when the `groups` scope
+ * was granted, so the gateway's internal JWT (acl, the SDK's group guards) sees the user's
+ * groups as the ID token and userinfo do.
+ */
+export function userAccessClaims(user: UserRecord, scope: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const groups = user.claims.groups;
+  if (scope.includes('groups') && Array.isArray(groups) && groups.every((g) => typeof g === 'string')) extra.groups = groups;
+  return extra;
 }
