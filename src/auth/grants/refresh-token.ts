@@ -15,12 +15,17 @@ import type { AuthContext } from '../context.js';
 import { tokenRevoked } from '../events.js';
 import { requestedResources } from '../scope.js';
 import { sessionTimeouts } from '../sessions/sso.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { storeRefreshToken } from '../tokens/refresh-token.js';
 import type { AuditLog } from '../../observability/audit.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
+
+/** jti namespace of the "a retired refresh token of this family was reused" marks */
+const REUSE_NAMESPACE = 'refresh-reuse';
+/** how long a reuse mark is kept: far longer than any refresh request takes */
+const REUSE_MARK_TTL = 300;
 
 export const refreshToken: Grant = {
   allowPublic: true,
@@ -44,7 +49,13 @@ export const refreshToken: Grant = {
     const original = rec.scope === '' ? [] : rec.scope.split(' ');
     const scope = narrowedScope(original, params.get('scope'));
     const audience = requestedResources(client, params);
-    const access = await issueAccessToken(ctx, { client, sub: rec.sub, scope, audience, grantId: rec.grant_id, extra: sessionClaims(rec) });
+    // the user's groups as they are now (they may have changed since the sign-in)
+    let extra = sessionClaims(rec);
+    if (scope.includes('groups')) {
+      const user = await ctx.storage.users.get(rec.sub);
+      if (user) extra = userAccessClaims(user, scope, extra ?? {});
+    }
+    const access = await issueAccessToken(ctx, { client, sub: rec.sub, scope, audience, grantId: rec.grant_id, extra });
     // the new refresh token keeps the original scope (OAuth 2.1 §6.1) and the family's absolute end
     const next = await storeRefreshToken(ctx, {
       clientId: rec.client_id,
@@ -71,6 +82,12 @@ export const refreshToken: Grant = {
       if (current?.refresh?.rotated_at != null) return repeatOrReuse(ctx, current, now, requestAudit(ctx, req));
       throw invalidGrant('refresh token is revoked');
     }
+    // A reuse of a retired token of this family that raced us may have revoked the family
+    // before our tokens were stored (its revocation did not see them): honour its mark.
+    if (await ctx.storage.jtis.has(REUSE_NAMESPACE, rec.grant_id, ctx.clock.now())) {
+      await ctx.storage.tokens.revokeGrant(rec.grant_id, ctx.clock.now());
+      throw invalidGrant('refresh token was already used');
+    }
     ctx.logger.info({ event: 'token.refreshed', client_id: client.client_id, sub: rec.sub, grant_id: rec.grant_id }, 'refresh token rotated');
     return body;
   },
@@ -90,6 +107,9 @@ async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, au
     }
     throw invalidGrant('refresh token is revoked');
   }
+  // mark the reuse first: a refresh of the current token racing this one may still be storing
+  // its new tokens, and it looks for this mark once they are stored
+  await ctx.storage.jtis.remember(REUSE_NAMESPACE, rec.grant_id!, now + REUSE_MARK_TTL, now);
   const family = await ctx.storage.tokens.revokeGrant(rec.grant_id!, now);
   // every gateway forgets the family's access tokens at once, not at their cache TTL
   for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
