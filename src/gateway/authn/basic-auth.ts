@@ -120,7 +120,7 @@ export function basicAuthenticator(settings: BasicAuthConfig, deps: GatewayDeps)
       if (hide) gr.stripHeaders.add(header);
       const credentials = parseBasic(param);
       if (credentials === undefined) return fail('malformed Basic credentials', 'malformed');
-      const cacheKey = digester.digest(namespace, credentials.raw);
+      const cacheKey = digester.cacheKey(namespace, credentials.raw);
       return cache.get<AuthnResult>(cacheKey) ?? checkOnce(credentials, cacheKey);
     },
   };

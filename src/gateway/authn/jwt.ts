@@ -240,7 +240,7 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
       // an opaque token is for another authenticator (introspection); leave it untouched
       if (!looksLikeJwt(found.token)) return SKIP;
       if (hideCredentials) found.hide(gr);
-      const cacheKey = digester.digest(namespace, found.token);
+      const cacheKey = digester.cacheKey(namespace, found.token);
       return cache.get<AuthnResult>(cacheKey) ?? verify(found.token, cacheKey);
     },
   };

@@ -224,7 +224,7 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
       // a JWT is the jwt plugin's
       if (looksLikeJwt(token)) return SKIP;
       if (hideCredentials) gr.stripHeaders.add('authorization');
-      const cacheKey = digester.digest(namespace, token);
+      const cacheKey = digester.cacheKey(namespace, token);
       const cached = cache.get<Cached>(cacheKey);
       return cached !== undefined ? resultOf(cached) : miss(token, cacheKey);
     },
