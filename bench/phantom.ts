@@ -30,6 +30,8 @@
 //   BENCH_REVOCATIONS   tokens revoked in (r) (default 100, at least 50)
 //   BENCH_POLL_MS       pause between two polls of one gateway in (r) (default 1)
 //   BENCH_SCENARIOS     some of baseline,key-auth,phantom,session,revocation (default all)
+//   BENCH_PROFILE       1: the Drawbridge gateway and auth children write V8 CPU profiles to
+//                       bench/results/profiles/phantom/ (summarise: node dist/bench/profile-summary.js FILE)
 //   BENCH_REDIS         Redis for events and sessions: a redis:// URL, or `private` (default): a
 //                       redis-server of the bench's own on a free port (when the binary exists,
 //                       else redis://127.0.0.1:6379), so other tenants' events on the shared
@@ -103,7 +105,10 @@ interface Child {
 async function startChild(name: string, script: string, args: string[], fixedPort?: number): Promise<Child> {
   const port = fixedPort ?? (await freePort(HOST));
   const file = fileURLToPath(new URL(`./${script}.js`, import.meta.url));
-  const { child, ready, stderrTail } = await spawnReady<GatewayReady>(name, file, port, args);
+  // BENCH_PROFILE=1: every child but the baseline and the upstream writes a V8 CPU profile
+  const profiled = process.env.BENCH_PROFILE === '1' && script.startsWith('phantom/');
+  const nodeArgs = profiled ? ['--cpu-prof', '--cpu-prof-dir', fileURLToPath(new URL('../../bench/results/profiles/phantom/', import.meta.url))] : [];
+  const { child, ready, stderrTail } = await spawnReady<GatewayReady>(name, file, port, args, nodeArgs);
   return { name, ready, port, child, stderrTail };
 }
 

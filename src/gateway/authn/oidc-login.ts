@@ -14,7 +14,7 @@ import { RelyingParty, type RelyingPartyConfig } from '../oidc/relying-party.js'
 import { sessionContext } from '../oidc/settings.js';
 import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type PluginFactory, type PluginInstance } from '../types.js';
 import { DEFAULT_REALM, headerValue, realmField } from './common.js';
-import { SessionCheck, sessionChallenge, type SessionAware } from './session.js';
+import { SessionCheck, sessionChallenge, type SessionAware, type SessionLookup } from './session.js';
 
 export interface OidcLoginConfig extends RelyingPartyConfig {
   realm: string;
@@ -92,13 +92,17 @@ export const oidcLogin: PluginFactory = {
       challenge: sessionChallenge(settings.realm, context.settings.cookie_name),
       sessionContext: context,
       relyingParty: rp,
-      authenticate: async function authenticateOidcLogin(gr: GatewayRequest): Promise<AuthnResult> {
-        const found = await check.lookup(gr);
-        // a session from another provider does not sign anyone in here: log in with ours
-        if (found.kind === 'ok' && found.session.issuer === settings.issuer) return { kind: 'ok', identity: found.identity };
-        // another authenticator's credential: not ours to redirect
-        if (gr.req.headers.authorization !== undefined) return SKIP;
-        return isNavigation(gr) ? startLogin(gr) : SKIP;
+      // synchronous for a cached session (the usual request), a promise otherwise
+      authenticate: function authenticateOidcLogin(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
+        const found = check.lookup(gr);
+        return found instanceof Promise ? found.then(decide) : decide(found);
+        function decide(lookup: SessionLookup): AuthnResult | Promise<AuthnResult> {
+          // a session from another provider does not sign anyone in here: log in with ours
+          if (lookup.kind === 'ok' && lookup.session.issuer === settings.issuer) return { kind: 'ok', identity: lookup.identity };
+          // another authenticator's credential: not ours to redirect
+          if (gr.req.headers.authorization !== undefined) return SKIP;
+          return isNavigation(gr) ? startLogin(gr) : SKIP;
+        }
       },
     };
     return { stage: 'authenticate', impl };

@@ -80,20 +80,34 @@ export class SessionCheck {
     return { name: this.context.settings.cookie_name, secure: gr.scheme === 'https' };
   }
 
-  /** The session behind the request's cookie, or none. Throws 503 when the store is down. */
-  async lookup(gr: GatewayRequest): Promise<SessionLookup> {
+  /**
+   * The session behind the request's cookie, or none. Synchronous when the session is
+   * cached and needs nothing done now (the usual request: no promise, no store call).
+   * Throws (or rejects with) 503 when the store is down.
+   */
+  lookup(gr: GatewayRequest): SessionLookup | Promise<SessionLookup> {
     const opts = this.cookieOptions(gr);
     const value = readSessionCookie(gr.req.headers.cookie, opts);
     if (value === undefined) return NONE;
+    const id = sessionIdOf(value);
+    const cached = this.#cached(id);
+    if (cached !== undefined) return this.#found(gr, opts, cached);
+    return this.#lookupLive(gr, opts, id);
+  }
+
+  #found(gr: GatewayRequest, opts: SessionCookieOptions, session: GatewaySession): SessionLookup {
+    if (this.#hideCredentials) stripCookie(gr, opts.secure ? `__Host-${opts.name}` : opts.name);
+    return { kind: 'ok', identity: sessionIdentity(session), session };
+  }
+
+  async #lookupLive(gr: GatewayRequest, opts: SessionCookieOptions, id: string): Promise<SessionLookup> {
     try {
-      const id = sessionIdOf(value);
-      const session = this.#cached(id) ?? (await this.#live(id));
+      const session = await this.#live(id);
       if (session === undefined) {
         gr.res.appendHeader('set-cookie', clearSessionCookie(opts));
         return NONE;
       }
-      if (this.#hideCredentials) stripCookie(gr, opts.secure ? `__Host-${opts.name}` : opts.name);
-      return { kind: 'ok', identity: identityOf(session), session };
+      return this.#found(gr, opts, session);
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError) {
         this.#logger.warn({ err: err.message }, 'session store unavailable');
@@ -216,6 +230,21 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
+/**
+ * One frozen identity per session object: a cached session hands out the same one on every
+ * request, so the internal token is found by identity (no key string, no fingerprint).
+ */
+const identities = new WeakMap<GatewaySession, Identity>();
+
+function sessionIdentity(session: GatewaySession): Identity {
+  let identity = identities.get(session);
+  if (identity === undefined) {
+    identity = Object.freeze(identityOf(session));
+    identities.set(session, identity);
+  }
+  return identity;
+}
+
 export function identityOf(session: GatewaySession): Identity {
   const claims: Record<string, unknown> = {};
   for (const name of TOKEN_CLAIMS) if (session.claims[name] !== undefined) claims[name] = session.claims[name];
@@ -229,6 +258,10 @@ export function identityOf(session: GatewaySession): Identity {
     credential_id: `session:${session.id}`,
     claims,
   };
+}
+
+function sessionResult(found: SessionLookup): AuthnResult {
+  return found.kind === 'ok' ? { kind: 'ok', identity: found.identity } : SKIP;
 }
 
 /** Removes one cookie from the request's Cookie header before proxying. */
@@ -254,9 +287,9 @@ export const session: PluginFactory = {
       name: 'session',
       challenge: sessionChallenge(settings.realm, context.settings.cookie_name),
       sessionContext: context,
-      authenticate: async function authenticateSession(gr: GatewayRequest): Promise<AuthnResult> {
-        const found = await check.lookup(gr);
-        return found.kind === 'ok' ? { kind: 'ok', identity: found.identity } : SKIP;
+      authenticate: function authenticateSession(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
+        const found = check.lookup(gr);
+        return found instanceof Promise ? found.then(sessionResult) : sessionResult(found);
       },
     };
     return { stage: 'authenticate', impl };
