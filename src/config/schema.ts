@@ -208,7 +208,7 @@ const user = object<UserConfig>(
     username: str().doc('Login name; unique among users.'),
     password: str().optional().sensitive().doc('Plain password (fine for development; prefer `password_hash`).'),
     password_hash: argon2idHash.optional().sensitive().doc('argon2id PHC string (`$argon2id$v=19$…`).'),
-    claims: record().default({}).doc('Claims returned in ID tokens and userinfo (`email`, `name`, `groups`, …).'),
+    claims: record().default({}).doc('Claims returned in ID tokens and userinfo by scope (`email`, `name`, `groups`, …); `groups` also goes into access tokens granted the `groups` scope, and from there into the internal token of the gateway.'),
     mfa_required: bool()
       .optional()
       .doc('Require TOTP at every login; absent: keep what storage has (`drawbridge user require-mfa`).'),
