@@ -101,10 +101,8 @@ export class ClientCache {
   readonly #maxUnknown: number;
   readonly #clients = new Map<string, Entry>();
   readonly #unknown = new Map<string, Entry>();
-  readonly #oldest = new Map<Map<string, Entry>, OldestKeys<string>>([
-    [this.#clients, new OldestKeys(this.#clients)],
-    [this.#unknown, new OldestKeys(this.#unknown)],
-  ]);
+  readonly #oldestClients = new OldestKeys(this.#clients);
+  readonly #oldestUnknown = new OldestKeys(this.#unknown);
   /** loads under way, shared by concurrent requests for the same id and stamp */
   readonly #loading = new Map<string, { stamp: number; promise: Promise<Client | null> }>();
 
@@ -162,11 +160,13 @@ export class ClientCache {
   }
 
   #store(clientId: string, entry: Entry): void {
-    const [into, other, max] = entry.client ? [this.#clients, this.#unknown, this.#maxClients] : [this.#unknown, this.#clients, this.#maxUnknown];
+    const [into, other, max, oldest] = entry.client
+      ? [this.#clients, this.#unknown, this.#maxClients, this.#oldestClients]
+      : [this.#unknown, this.#clients, this.#maxUnknown, this.#oldestUnknown];
     other.delete(clientId);
     // re-inserted at the end, so the first key is the one refreshed longest ago: evict it
     into.delete(clientId);
-    if (into.size >= max) this.#oldest.get(into)!.evict();
+    if (into.size >= max) oldest.evict();
     into.set(clientId, entry);
   }
 }

@@ -1,6 +1,6 @@
 // HTTP helpers shared by every listener: bounded body reading, strict form parsing,
 // JSON responses and the one error renderer.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { AppError, invalidRequest, payloadTooLarge } from './errors.js';
 
 /**
@@ -176,4 +176,10 @@ export function sendError(res: ServerResponse, err: AppError): void {
 /** Remote address for throttling and logs (proxy headers are not trusted here). */
 export function remoteAddress(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** Whether a request announces a body (a non-zero Content-Length, or Transfer-Encoding). */
+export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }

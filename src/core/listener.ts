@@ -66,6 +66,11 @@ const ID_COUNTER_LAST = 16 ** 7 - 1;
 let idPrefix = randomUUID().slice(0, 29);
 let idCounter = ID_COUNTER_FIRST;
 
+/** The request's own X-Request-Id when it is a valid one, else a fresh id (ARCHITECTURE §5). */
+export function requestIdOf(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+}
+
 /** A fresh request id (see above). */
 export function newRequestId(): string {
   if (idCounter > ID_COUNTER_LAST) {
@@ -194,8 +199,7 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   // this frame no context object.
   function handle(req: IncomingMessage, res: ServerResponse): void {
     inFlight++;
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    const requestId = requestIdOf(req.headers['x-request-id']);
     (res as ListenerResponse).defaultHeaders = draining ? ['x-request-id', requestId, 'connection', 'close'] : ['x-request-id', requestId];
     let url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47) url = originForm(req, url);

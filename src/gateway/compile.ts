@@ -66,6 +66,7 @@ export async function compileGateway(
         preserveHost: rc.preserve_host,
         interceptors: [],
         authenticators: [],
+        challenges: [],
         authorizers: [],
         limiters: [],
       };
@@ -89,6 +90,8 @@ export async function compileGateway(
             break;
         }
       }
+      // one challenge per scheme: jwt and oauth2-introspection on one route both say Bearer
+      route.challenges = [...new Set(route.authenticators.map((a) => a.challenge))];
       routes.push(route);
       serviceSpecs.push({
         route,

@@ -111,8 +111,7 @@ function noneRecognised(gr: GatewayRequest, metrics: Metrics): void {
     return;
   }
   metrics.authFailure('none', 'missing_credentials');
-  // one challenge per scheme: jwt and oauth2-introspection on one route both say Bearer
-  throw new ChallengeError('authentication required', [...new Set(route.authenticators.map((a) => a.challenge))]);
+  throw new ChallengeError('authentication required', route.challenges);
 }
 
 const anonymousIdentities = new WeakMap<ConsumerRef, Identity>();

@@ -10,6 +10,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { hasRequestBody } from '../core/http.js';
 import { ListenerResponse } from '../core/listener.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { limitBody } from './limits/body-limit.js';
@@ -90,7 +91,7 @@ class Exchange {
     this.target = target;
     this.done = done;
     const req = gr.req;
-    this.body = gr.body ?? (hasBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
+    this.body = gr.body ?? (hasRequestBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
     this.replayable = this.body === null || gr.body !== undefined;
     this.retries = IDEMPOTENT.has(gr.method) ? target.upstream.service.retries : 0;
   }
@@ -209,11 +210,6 @@ function connectionTokens(value: string, into: Set<string> | null): Set<string> 
     if (token !== '' && token !== 'close' && token !== 'keep-alive') (tokens ??= new Set<string>()).add(token);
   }
   return tokens;
-}
-
-function hasBody(headers: IncomingHttpHeaders): boolean {
-  const length = headers['content-length'];
-  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
 }
 
 export function joinPath(base: string, path: string, query: string): string {

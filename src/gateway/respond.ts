@@ -3,6 +3,7 @@
 // plugins set for the client (CORS …). Never a stack trace; anything that is not a
 // GatewayError is a 500 whose cause is logged, not sent.
 import type { ServerResponse } from 'node:http';
+import { hasRequestBody } from '../core/http.js';
 import type { Logger } from '../observability/logger.js';
 import { GatewayError } from './errors.js';
 
@@ -25,13 +26,6 @@ export function toGatewayError(err: unknown, logger: Logger, requestId: string):
   return new GatewayError('internal_error', 500, 'internal error', { cause: err });
 }
 
-function bodyMayFollow(res: ServerResponse): boolean {
-  const req = res.req;
-  if (req.complete) return false;
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
 export function sendGatewayError(
   res: ServerResponse,
   err: GatewayError,
@@ -52,7 +46,7 @@ export function sendGatewayError(
   res.setHeader('content-length', Buffer.byteLength(payload));
   // a request body we did not read may still be arriving: close the connection after
   // answering (a bodiless request is not "complete" yet while its handler runs: keep it open)
-  if (bodyMayFollow(res)) res.setHeader('connection', 'close');
+  if (!res.req.complete && hasRequestBody(res.req.headers)) res.setHeader('connection', 'close');
   res.writeHead(err.status);
   res.end(payload);
 }

@@ -46,7 +46,6 @@ export interface GatewayState {
   sockets: Set<Duplex>;
 }
 
-export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The core listener's handler for gateway requests. */
 export function gatewayHandler(state: GatewayState) {

@@ -267,6 +267,8 @@ export interface CompiledRoute {
   /** the matched prefix to strip (set per match for prefix routes) */
   interceptors: Interceptor[];
   authenticators: Authenticator[];
+  /** the 401 challenges when no credential is recognised: one per scheme, in authenticator order */
+  challenges: string[];
   /** consumer used when no authenticator recognises a credential (`anonymous` option) */
   anonymous?: ConsumerRef;
   authorizers: Authorizer[];

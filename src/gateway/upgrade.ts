@@ -5,14 +5,14 @@ import { request as httpRequest, ServerResponse, type IncomingMessage } from 'no
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { newRequestId } from '../core/listener.js';
+import { requestIdOf } from '../core/listener.js';
 import type { RouteTable } from './compile.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { stripQueryParams, upstreamHeaders } from './mutate/headers.js';
 import { runPipeline } from './pipeline.js';
 import { joinPath, upstreamError } from './proxy.js';
 import { sendGatewayError, toGatewayError } from './respond.js';
-import { enterGeneration, forwardIdentity, REQUEST_ID, routeRequest, serve, withGeneration, type GatewayState } from './server.js';
+import { enterGeneration, forwardIdentity, routeRequest, serve, withGeneration, type GatewayState } from './server.js';
 import type { GatewayRequest } from './types.js';
 import type { ServiceUpstream } from './upstream.js';
 
@@ -20,8 +20,7 @@ import type { ServiceUpstream } from './upstream.js';
 export function upgradeHandler(state: GatewayState) {
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    const requestId = requestIdOf(req.headers['x-request-id']);
     // A ServerResponse on the raw socket, so refusals are ordinary gateway responses.
     const res = new ServerResponse(req);
     res.assignSocket(socket as Socket);

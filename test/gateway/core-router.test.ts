@@ -17,6 +17,7 @@ function route(id: string): CompiledRoute {
     preserveHost: false,
     interceptors: [],
     authenticators: [],
+    challenges: [],
     authorizers: [],
     limiters: [],
   };
