@@ -1,0 +1,239 @@
+// The `auth` section of the Config schema (schema.ts): clients, users, password policy,
+// brute-force guard, SSO sessions, audit and the authorization server's own settings.
+import type {
+  AccessTokenFormat,
+  AuthConfig,
+  SsoSessionsConfig,
+  AuditConfig,
+  BrandingConfig,
+  BruteForceConfig,
+  ClientAuthMethod,
+  ClientConfig,
+  GrantType,
+  JwkSet,
+  PasswordPolicyConfig,
+  SigningAlg,
+  TlsConfig,
+  UserConfig,
+} from './types.js';
+import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show } from './fields.js';
+import { httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
+
+export const SIGNING_ALGS: SigningAlg[] = ['ES256', 'RS256', 'EdDSA'];
+const GRANT_TYPES: GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  'password',
+  'implicit',
+];
+const AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+const TOKEN_FORMATS: AccessTokenFormat[] = ['opaque', 'jwt'];
+
+export const tls = object<TlsConfig>({
+  cert: str().doc('PEM file with the certificate chain.'),
+  key: str().doc('PEM file with the private key.'),
+});
+
+const jwks = object<JwkSet>({
+  keys: list(record(), { min: 1 }).doc('The public keys (JWK objects).'),
+});
+
+function hasSecret(client: ClientConfig): boolean {
+  return client.client_secret !== undefined || client.client_secret_sha256 !== undefined;
+}
+
+function hasKeys(client: ClientConfig): boolean {
+  return client.jwks !== undefined || client.jwks_uri !== undefined;
+}
+
+function checkClient(client: ClientConfig, path: string): void {
+  const at = (key: keyof ClientConfig): string => keyPath(path, key);
+  const secretKey = client.client_secret !== undefined ? 'client_secret' : 'client_secret_sha256';
+  const method = client.token_endpoint_auth_method;
+
+  if (client.client_secret !== undefined && client.client_secret_sha256 !== undefined) {
+    throw new ConfigError(at('client_secret_sha256'), 'not allowed together with client_secret');
+  }
+  if (client.jwks !== undefined && client.jwks_uri !== undefined) {
+    throw new ConfigError(at('jwks_uri'), 'not allowed together with jwks');
+  }
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && !hasSecret(client)) {
+    throw new ConfigError(at('token_endpoint_auth_method'), `${method} needs client_secret or client_secret_sha256`);
+  }
+  if (method === 'private_key_jwt' && !hasKeys(client)) {
+    throw new ConfigError(at('token_endpoint_auth_method'), 'private_key_jwt needs jwks or jwks_uri');
+  }
+  if ((method === 'private_key_jwt' || method === 'none') && hasSecret(client)) {
+    throw new ConfigError(at(secretKey), `not allowed with token_endpoint_auth_method ${method}`);
+  }
+  const credentialsGrant = client.grant_types.indexOf('client_credentials');
+  if (method === 'none' && credentialsGrant >= 0) {
+    const problem = 'client_credentials needs an authenticated client, not token_endpoint_auth_method none';
+    throw new ConfigError(keyPath(at('grant_types'), credentialsGrant), problem);
+  }
+  const redirecting = client.grant_types.find((grant) => grant === 'authorization_code' || grant === 'implicit');
+  if (redirecting !== undefined && client.redirect_uris.length === 0) {
+    throw new ConfigError(at('redirect_uris'), `at least one redirect URI is required for grant type ${redirecting}`);
+  }
+  const outside = (client.default_scopes ?? []).findIndex((name) => !client.scopes.includes(name));
+  if (outside >= 0) {
+    const problem = `${show(client.default_scopes![outside])} is not one of the client's scopes`;
+    throw new ConfigError(keyPath(at('default_scopes'), outside), problem);
+  }
+}
+
+const client = object<ClientConfig>(
+  {
+    client_id: str().doc('Identifier the client authenticates with; unique among clients.'),
+    client_name: str().optional().doc('Name shown on the consent page.'),
+    client_secret: str()
+      .optional()
+      .sensitive()
+      .doc('Shared secret. Absent (and no `client_secret_sha256`): a public client, PKCE required.'),
+    client_secret_sha256: sha256Hex
+      .optional()
+      .sensitive()
+      .doc('Hex SHA-256 of the secret, to keep the secret itself out of the file.'),
+    redirect_uris: list(redirectUri)
+      .default([])
+      .doc('Allowed redirect URIs, compared exactly; required for `authorization_code` and `implicit`.'),
+    grant_types: list(oneOf(GRANT_TYPES), { min: 1 })
+      .derive<ClientConfig>('`[client_credentials]` with a secret or keys, else `[authorization_code, refresh_token]`', (c) =>
+        hasSecret(c) || hasKeys(c) ? ['client_credentials'] : ['authorization_code', 'refresh_token'],
+      )
+      .doc('Grant types the client may use.'),
+    scopes: list(scope).default([]).doc('Scopes the client may request.'),
+    default_scopes: list(scope)
+      .derive<ClientConfig>('same as `scopes`', (c) => [...c.scopes])
+      .doc('Scopes granted when a request names none; a subset of `scopes`.'),
+    token_endpoint_auth_method: oneOf(AUTH_METHODS)
+      .derive<ClientConfig>(
+        '`client_secret_basic` with a secret, `private_key_jwt` with `jwks`/`jwks_uri`, else `none`',
+        (c) => (hasSecret(c) ? 'client_secret_basic' : hasKeys(c) ? 'private_key_jwt' : 'none'),
+      )
+      .doc('How the client authenticates at the token endpoint.'),
+    jwks: jwks.optional().doc('Public keys for `private_key_jwt`, inline.'),
+    jwks_uri: httpUrl.optional().doc('URL of the public keys for `private_key_jwt`.'),
+    access_token_format: oneOf(TOKEN_FORMATS)
+      .default('opaque')
+      .doc('`opaque` (the gateway swaps it for a JWT) or `jwt` (RFC 9068, readable by resource servers).'),
+    access_token_ttl: duration(1).optional().doc('Overrides `auth.access_token_ttl` for this client.'),
+    audiences: list(str()).optional().doc('Resource indicators (RFC 8707) the client may ask for; absent: any.'),
+    consent: oneOf(['ask', 'skip'] as const)
+      .optional()
+      .doc('`skip`: a first-party client whose users are never shown the consent page; absent: `ask`.'),
+    mfa: oneOf(['optional', 'required'] as const)
+      .optional()
+      .doc('`required`: everyone signing in to this client uses TOTP (users without it enrol during sign-in; a password-only SSO session is stepped up); absent: `optional` (per-user requirement only).'),
+    post_logout_redirect_uris: list(redirectUri)
+      .default([])
+      .doc('Where RP-initiated logout (`end_session_endpoint`) may send the browser afterwards, compared exactly.'),
+    backchannel_logout_uri: backchannelUri
+      .optional()
+      .doc('OIDC Back-Channel Logout: where a signed logout token is POSTed when a session the client received tokens in ends (https, or http on a loopback host).'),
+    backchannel_logout_session_required: bool()
+      .default(false)
+      .doc('Put `sid` in this client\'s logout tokens (it is sent whenever known anyway).'),
+  },
+  checkClient,
+);
+
+const user = object<UserConfig>(
+  {
+    username: str().doc('Login name; unique among users.'),
+    password: str().optional().sensitive().doc('Plain password (fine for development; prefer `password_hash`).'),
+    password_hash: argon2idHash.optional().sensitive().doc('argon2id PHC string (`$argon2id$v=19$…`).'),
+    claims: record().default({}).doc('Claims returned in ID tokens and userinfo by scope (`email`, `name`, `groups`, …); `groups` also goes into access tokens granted the `groups` scope, and from there into the internal token of the gateway.'),
+    mfa_required: bool()
+      .optional()
+      .doc('Require TOTP at every login; absent: keep what storage has (`drawbridge user require-mfa`).'),
+  },
+  function checkUser(value, path) {
+    if (value.password !== undefined && value.password_hash !== undefined) {
+      throw new ConfigError(keyPath(path, 'password_hash'), 'not allowed together with password');
+    }
+  },
+);
+
+const passwordPolicy = object<PasswordPolicyConfig>({
+  min_length: int(1, 1024).default(12).doc('Fewest characters a new password may have.'),
+  reject_common: bool()
+    .default(true)
+    .doc('Reject the ~3,900 most common passwords (case-insensitive, also with digits and symbols around them).'),
+});
+
+const bruteForce = object<BruteForceConfig>({
+  enabled: bool().default(true).doc('`false` turns delays and lockouts off (tests only).'),
+  max_failures: int(1).default(10).doc('Failed logins per username within `window` that lock it out; unknown usernames too.'),
+  max_failures_per_ip: int(1).default(100).doc('Failed logins per client IP within `window` that lock the IP out.'),
+  window: duration(1).default('1h').doc('Failures are counted for this long from the first one; a successful login clears its account.'),
+  lockout: duration(1).default('15m').doc('How long a lockout lasts; then counting starts over.'),
+  delay_after: int(0).default(3).doc('Failures answered at once; later ones are delayed.'),
+  delay: duration(0).default('1s').doc('The first delay, doubled with each further failure…'),
+  max_delay: duration(0).default('10s').doc('…up to this.'),
+});
+
+/** auth.password_policy when the config has none. */
+export function defaultPasswordPolicy(): PasswordPolicyConfig {
+  return passwordPolicy.parse({}, 'auth.password_policy');
+}
+
+/** auth.brute_force when the config has none. */
+export function defaultBruteForce(): BruteForceConfig {
+  return bruteForce.parse({}, 'auth.brute_force');
+}
+
+export const auth = object<AuthConfig>({
+  listen: listen.default('127.0.0.1:9000').doc('Address the auth server listens on.'),
+  tls: tls.optional().doc('Serve HTTPS with this certificate; absent: plain HTTP (behind a TLS proxy).'),
+  access_token_ttl: duration(1).default('10m').doc('Lifetime of access tokens.'),
+  refresh_token_ttl: duration(1).default('30d').doc('Lifetime of refresh tokens.'),
+  refresh_token_idle_ttl: duration(1)
+    .default('7d')
+    .doc('A refresh token unused for this long is dead (each use rotates it and starts the period anew).'),
+  refresh_grace_period: duration(0)
+    .default('10s')
+    .doc('After a refresh, repeats of the old token within this period get the same new pair (concurrent refreshes); later ones revoke the family.'),
+  introspection_jwt_ttl: duration(1).default('60s').doc('Lifetime of JWT introspection responses (RFC 9701).'),
+  max_body_size: size(1).default('64kb').doc('Largest accepted request body.'),
+  client_auth_throttle: object<AuthConfig['client_auth_throttle']>({
+    max_failures: int(1).default(10).doc('Failed client authentications allowed per client…'),
+    max_failures_per_ip: int(1)
+      .default(100)
+      .doc('…and per client IP (higher: many clients may share one address behind a NAT or proxy, and one client guessing must not lock out the others)…'),
+    window: duration(1).default('60s').doc('…within this window; then 429 with Retry-After.'),
+  })
+    .default({})
+    .doc('Slows down guessing of client secrets.'),
+  clients: list(client, { uniqueBy: 'client_id' }).default([]).doc('OAuth clients.'),
+  users: list(user, { uniqueBy: 'username' }).default([]).doc('Users who can log in on the login page.'),
+  password_policy: passwordPolicy
+    .optional()
+    .doc('Rules for new passwords (`drawbridge user create|set-password`); absent: the defaults below.'),
+  brute_force: bruteForce
+    .optional()
+    .doc('Login protection per username and per IP: growing delays, then a temporary lockout; absent: the defaults below.'),
+  sessions: object<SsoSessionsConfig>({
+    idle_timeout: duration(1).default('30m').doc('An SSO session unused for this long ends (the user logs in again).'),
+    absolute_timeout: duration(1).default('12h').doc('An SSO session ends this long after login, however much it is used.'),
+  })
+    .optional()
+    .doc('SSO sessions at the auth server (the login cookie); absent: the defaults below.'),
+  branding: object<BrandingConfig>({
+    product_name: str().default('Drawbridge').doc('Name shown in page titles and headings.'),
+    primary_color: hexColor.default('#2f5bea').doc('Color of the buttons.'),
+    logo_url: logoUrl.optional().doc('Logo above each page: a `data:image/…` URL or a same-origin path (`/logo.svg`); never an external URL.'),
+  })
+    .optional()
+    .doc('Look of the login, consent and error pages; absent: the defaults below.'),
+  audit: object<AuditConfig>({
+    enabled: bool().default(true).doc('`false`: no audit events at all.'),
+    file: str()
+      .optional()
+      .doc('Append the events as JSON lines to this file (mode 0600); absent: stdout, each line marked `"type":"audit"` (none when `log.level` is `silent`).'),
+  })
+    .optional()
+    .doc('Audit events (login, MFA, lockout, consent, token issued/refreshed/revoked, logout) with time, request id, user, client and IP — never a secret; absent: on stdout.'),
+});
