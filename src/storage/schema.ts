@@ -138,6 +138,8 @@ export interface AuthCodesTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  /** migration 0010: 1 the authorization request named redirect_uri, 0 it did not, NULL unknown (older rows) */
+  redirect_uri_given: number | null;
 }
 
 // migration 0007 (logout)

@@ -350,6 +350,11 @@ export interface AuthCodeRecord {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  /**
+   * Whether the authorization request named redirect_uri (RFC 6749 §4.1.3: then the token
+   * request must repeat it). null: not recorded (a code from before migration 0010).
+   */
+  redirect_uri_given: boolean | null;
 }
 
 export interface AuthCodeRepo {

@@ -412,6 +412,61 @@ describe('token exchange (RFC 8693)', () => {
     // one actor fewer still goes through
     await exchange('orders', { subject_token: internalJwt({ act: act.act as Body }), subject_token_type: JWT });
   });
+
+  describe('may_act in the subject token (RFC 8693 §4.4)', () => {
+    // internalJwt's tokens are meant for `orders` (aud), so `orders` is the requesting client
+
+    it('without an actor token, the requesting client must be the party may_act names', async () => {
+      const ok = await exchange('orders', { subject_token: internalJwt({ may_act: { sub: 'orders' } }), subject_token_type: JWT, audience: 'inventory' });
+      const info = await introspect(ok.access_token);
+      assert.deepEqual(info.act, { sub: 'orders' });
+      assert.equal(info.may_act, undefined, 'may_act is not carried into the new token');
+      const bad = await refused('orders', { subject_token: internalJwt({ may_act: { sub: 'inventory' } }), subject_token_type: JWT });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.error, 'invalid_request');
+      assert.match(bad.description, /requesting client is not the party the subject token's may_act allows/);
+      // client_id names the requesting client as well
+      await exchange('orders', { subject_token: internalJwt({ may_act: { client_id: 'orders' } }), subject_token_type: JWT });
+      assert.equal((await refused('orders', { subject_token: internalJwt({ may_act: { client_id: 'web' } }), subject_token_type: JWT })).error, 'invalid_request');
+    });
+
+    it('with an actor token, its subject must be the party may_act names (the client is not enough)', async () => {
+      const actor = await serviceToken('batch');
+      const subject = internalJwt({ may_act: { sub: 'batch' } });
+      const ok = await exchange('orders', { subject_token: subject, subject_token_type: JWT, actor_token: actor, actor_token_type: ACCESS });
+      assert.deepEqual((await introspect(ok.access_token)).act, { sub: 'batch' });
+      // may_act names the client, but another party (batch) would act: refused
+      const bad = await refused('orders', { subject_token: internalJwt({ may_act: { sub: 'orders' } }), subject_token_type: JWT, actor_token: actor, actor_token_type: ACCESS });
+      assert.equal(bad.error, 'invalid_request');
+      assert.match(bad.description, /actor token is not the party .* \(sub differs\)/);
+      // and may_act naming batch without batch's token: the client would act, refused
+      assert.equal((await refused('orders', { subject_token: subject, subject_token_type: JWT })).error, 'invalid_request');
+    });
+
+    it('iss, when may_act names it, must be this issuer (both kinds of acting party are ours)', async () => {
+      await exchange('orders', { subject_token: internalJwt({ may_act: { sub: 'orders', iss: server.issuer } }), subject_token_type: JWT });
+      const bad = await refused('orders', { subject_token: internalJwt({ may_act: { sub: 'orders', iss: 'https://other.example' } }), subject_token_type: JWT });
+      assert.equal(bad.error, 'invalid_request');
+      assert.match(bad.description, /iss differs/);
+    });
+
+    it('a may_act we cannot judge refuses the exchange: not an object, naming no one, unknown members, non-string values', async () => {
+      const tries: Array<[string, unknown, RegExp]> = [
+        ['a string', 'orders', /not an object/],
+        ['null', null, /not an object/],
+        ['a list', [{ sub: 'orders' }], /not an object/],
+        ['empty', {}, /names no sub or client_id/],
+        ['only iss', { iss: 'x' }, /names no sub or client_id/],
+        ['an unknown member', { sub: 'orders', aud: 'inventory' }, /cannot check: aud$/],
+        ['a number', { sub: 42 }, /sub differs/],
+      ];
+      for (const [why, mayAct, description] of tries) {
+        const bad = await refused('orders', { subject_token: internalJwt({ may_act: mayAct }), subject_token_type: JWT });
+        assert.equal(bad.error, 'invalid_request', why);
+        assert.match(bad.description, description, why);
+      }
+    });
+  });
 });
 
 describe('token exchange through the gateway', () => {

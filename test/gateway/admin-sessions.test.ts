@@ -1,4 +1,4 @@
-// Gateway sessions through the admin API (GET/DELETE /sessions?user=, GET/DELETE
+// Gateway sessions through the admin API (GET/DELETE /sessions?user=|sub=, GET/DELETE
 // /sessions/{id}) and ended by revocation events (user.revoked, session.revoked), on a
 // running gateway with the SQL store (memory:) and with the Redis store.
 import * as assert from 'node:assert/strict';
@@ -118,12 +118,61 @@ for (const [name, top] of Object.entries(variants)) {
       assert.ok(await store.get(other.id), 'another user keeps theirs');
     });
 
+    it('user= takes a username (resolved to the user\'s id, as the CLI does), sub= the subject; user= naming no user is still a subject', async (t) => {
+      if (!stack) return t.skip(`${name} not available`);
+      const now = Math.floor(Date.now() / 1000);
+      const username = `carol-${randomBytes(4).toString('hex')}`;
+      const carol = await stack.running.storage.users.upsert({
+        id: `id-${randomBytes(8).toString('hex')}`, username, password_hash: null, claims: {}, locked: false, source: 'cli', created_at: now, updated_at: now,
+      });
+      assert.notEqual(carol.id, username);
+      const mine = [session(issuer, carol.id), session(issuer, carol.id)];
+      // sessions of an external subject that happens to equal the username
+      const namesake = session(issuer, username);
+      for (const s of [...mine, namesake]) await store.insert(s);
+      const ids = (r: { json: Record<string, any> }) => r.json.data.map((s: { id: string }) => s.id).sort();
+
+      const byName = await admin(base, 'GET', `/sessions?user=${encodeURIComponent(username)}`);
+      assert.equal(byName.status, 200);
+      assert.deepEqual(ids(byName), mine.map((s) => s.id).sort(), 'the username resolves to the user, not to the namesake subject');
+      assert.deepEqual(ids(await admin(base, 'GET', `/sessions?sub=${encodeURIComponent(carol.id)}`)), mine.map((s) => s.id).sort());
+      assert.deepEqual(ids(await admin(base, 'GET', `/sessions?sub=${encodeURIComponent(username)}`)), [namesake.id], 'sub= is never a username');
+      // backward compatible: user= with a value that names no user is read as the subject
+      assert.deepEqual(ids(await admin(base, 'GET', `/sessions?user=${encodeURIComponent(carol.id)}`)), mine.map((s) => s.id).sort());
+      assert.deepEqual((await admin(base, 'GET', '/sessions?user=nobody-at-all')).json.data, []);
+
+      const both = await admin(base, 'GET', `/sessions?user=${username}&sub=${carol.id}`);
+      assert.equal(both.status, 400);
+      assert.equal(both.json.error, 'invalid_request');
+      assert.ok(both.json.fields.sub);
+      const long = await admin(base, 'GET', `/sessions?sub=${'x'.repeat(513)}`);
+      assert.equal(long.status, 400);
+      assert.ok(long.json.fields.sub);
+      for (const bad of ['/sessions?user=a%00b', '/sessions?sub=%0A']) {
+        const r = await admin(base, 'GET', bad);
+        assert.equal(r.status, 400, bad);
+        assert.equal(r.json.error, 'invalid_request', bad);
+      }
+
+      const ended = await admin(base, 'DELETE', `/sessions?user=${encodeURIComponent(username)}`);
+      assert.equal(ended.status, 200);
+      assert.deepEqual([...ended.json.ended].sort(), mine.map((s) => s.id).sort());
+      assert.ok(await store.get(namesake.id), 'the namesake subject keeps its session');
+      const endedBySub = await admin(base, 'DELETE', `/sessions?sub=${encodeURIComponent(username)}`);
+      assert.deepEqual(endedBySub.json.ended, [namesake.id]);
+    });
+
     it('refuses a missing user, other methods and no token', async (t) => {
       if (!stack) return t.skip(`${name} not available`);
       const missing = await admin(base, 'GET', '/sessions');
       assert.equal(missing.status, 400);
       assert.equal(missing.json.error, 'invalid_request');
       assert.ok(missing.json.fields.user);
+      for (const empty of ['/sessions?user=', '/sessions?sub=', '/sessions?user=&sub=']) {
+        const r = await admin(base, 'GET', empty);
+        assert.equal(r.status, 400, empty);
+        assert.ok(r.json.fields.user, empty);
+      }
       const post = await admin(base, 'POST', '/sessions?user=x', {});
       assert.equal(post.status, 405);
       assert.equal(post.headers.get('allow'), 'GET, DELETE');

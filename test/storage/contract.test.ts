@@ -930,6 +930,7 @@ for (const target of await allTargets()) {
         created_at: NOW,
         expires_at: NOW + 60,
         used_at: null,
+        redirect_uri_given: true,
         ...over,
       };
     }

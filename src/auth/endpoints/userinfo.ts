@@ -1,10 +1,14 @@
-// UserInfo endpoint (OIDC Core §5.3), GET and POST with a Bearer access token (RFC 6750 §2.1
-// header only). Errors per RFC 6750 §3: no Bearer credential (none, or another scheme) is 401
-// with a bare `WWW-Authenticate: Bearer realm=…` (§3.1: no error code); a malformed Bearer
-// header is 400 invalid_request; a bad token 401 invalid_token; a token without `openid` 403
+// UserInfo endpoint (OIDC Core §5.3), GET and POST. The access token comes as a Bearer token
+// (RFC 6750): in the Authorization header (§2.1), or in a form-encoded POST body as
+// `access_token` (§2.2, which OIDC Core §5.3.1 lets clients use and the OpenID conformance
+// suite tries); never in the query (§2.3). Errors per RFC 6750 §3: no Bearer credential (none,
+// or another scheme) is 401 with a bare `WWW-Authenticate: Bearer realm=…` (§3.1: no error
+// code); a malformed header, a repeated body token or both methods at once (§2: one method per
+// request) is 400 invalid_request; a bad token 401 invalid_token; a token without `openid` 403
 // insufficient_scope. The body is always the §5.2-style JSON of ARCHITECTURE §6.
-import type { ServerResponse } from 'node:http';
-import { sendNoStoreJson } from '../../core/http.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppError } from '../../core/errors.js';
+import { readForm, sendNoStoreJson } from '../../core/http.js';
 import type { AuthContext } from '../context.js';
 import { claimsForScope } from '../tokens/id-token.js';
 import { findToken, isActive } from '../tokens/resolve.js';
@@ -28,11 +32,38 @@ function credentialFrom(authorization: string | undefined): Credential {
   return /^Bearer(\s|$)/i.test(authorization) ? { kind: 'malformed' } : { kind: 'none' };
 }
 
+/** RFC 6750 §2.2: a form-encoded POST body may carry the token (any other body is ignored). */
+function hasFormBody(req: IncomingMessage): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  return req.method === 'POST' && type === 'application/x-www-form-urlencoded';
+}
+
+/** The body's `access_token`, or undefined; a repeated one is a bad request. */
+async function bodyToken(ctx: AuthContext, req: IncomingMessage): Promise<string | undefined> {
+  if (!hasFormBody(req)) {
+    req.resume();
+    return undefined;
+  }
+  return (await readForm(req, ctx.auth.max_body_size)).get('access_token');
+}
+
 export const userinfoEndpoint: Endpoint = {
   methods: ['GET', 'POST'],
   handle: async function userinfo(ctx: AuthContext, req, res) {
-    req.resume();
-    const credential = credentialFrom(req.headers.authorization);
+    let fromBody: string | undefined;
+    try {
+      fromBody = await bodyToken(ctx, req);
+    } catch (err) {
+      // a repeated access_token or an undecodable body: invalid_request, with the challenge (§3.1)
+      if (err instanceof AppError && err.status === 400) return challenge(res, 400, 'invalid_request', 'the request body is not a valid form');
+      throw err;
+    }
+    let credential = credentialFrom(req.headers.authorization);
+    if (fromBody !== undefined) {
+      // another scheme's header (Basic, …) carries no token; a Bearer one does
+      if (credential.kind !== 'none') return challenge(res, 400, 'invalid_request', 'the access token was sent in more than one way');
+      credential = { kind: 'bearer', token: fromBody };
+    }
     if (credential.kind === 'none') return challenge(res, 401, 'invalid_token', 'a Bearer access token is required', { bare: true });
     if (credential.kind === 'malformed') return challenge(res, 400, 'invalid_request', 'malformed Authorization header');
     const token = credential.token;

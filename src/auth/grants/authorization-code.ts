@@ -9,6 +9,7 @@ import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
+import type { AuthCodeRecord } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -37,10 +38,7 @@ export const authorizationCode: Grant = {
       throw invalidGrant('the authorization code was already used');
     }
     if (c.client_id !== client.client_id) throw invalidGrant('the authorization code was issued to another client');
-    const redirectUri = params.get('redirect_uri');
-    if (redirectUri !== undefined ? redirectUri !== c.redirect_uri : client.redirect_uris.length !== 1) {
-      throw invalidGrant('redirect_uri does not match the authorization request');
-    }
+    checkRedirectUri(params.get('redirect_uri'), c, client.redirect_uris.length);
     // checked after the code is consumed: a failed attempt spends it (a thief gets one try)
     if (verifier === undefined) throw invalidGrant('code_verifier is required (PKCE)');
     if (!VERIFIER.test(verifier)) throw invalidRequest('code_verifier must be 43 to 128 characters of [A-Za-z0-9._~-]');
@@ -80,6 +78,21 @@ export const authorizationCode: Grant = {
     return body;
   },
 };
+
+/**
+ * RFC 6749 §4.1.3: redirect_uri is REQUIRED when the authorization request included it, and
+ * must then be identical. When that request omitted it (the client's one registered URI was
+ * used), the token request may omit it too, or name that same URI.
+ */
+function checkRedirectUri(given: string | undefined, c: AuthCodeRecord, registered: number): void {
+  if (given !== undefined) {
+    if (given !== c.redirect_uri) throw invalidGrant('redirect_uri does not match the authorization request');
+    return;
+  }
+  // a code from before this was recorded (null): the old rule, omission with one registered URI
+  const required = c.redirect_uri_given ?? registered !== 1;
+  if (required) throw invalidGrant('redirect_uri is required: the authorization request included it');
+}
 
 /** Revokes every token issued from the code and tells the gateways; returns how many. */
 async function revokeCodeFamily(ctx: AuthContext, grantId: string, now: number): Promise<number> {

@@ -12,7 +12,11 @@
 //   includes the gateway's internal JWT. ID, logout and introspection JWTs are refused;
 // - scope only narrows (⊆ the subject's and the client's), targets only among the client's;
 // - the new token never outlives the subject (nor the actor) token, shares the subject's grant
-//   (revoking that family revokes it too) and never comes with a refresh token.
+//   (revoking that family revokes it too) and never comes with a refresh token;
+// - a subject token carrying `may_act` (§4.4: who may act for its subject) is honoured: the
+//   acting party, the actor token's subject or else the requesting client (whoever becomes
+//   `act`), must match every member it names (`sub`, `iss`, `client_id`); a member we cannot
+//   check, or a may_act that is not an object naming `sub` or `client_id`, refuses the exchange.
 //
 // RFC 8693 §2.2.2 says an invalid or unacceptable subject/actor token is `invalid_request`
 // (not invalid_grant): its MUST is followed here.
@@ -51,6 +55,8 @@ interface Presented {
   clientId: string | undefined;
   expiresAt: number;
   act: Record<string, unknown> | undefined;
+  /** RFC 8693 §4.4: who may act for the subject; undefined when the token names no one */
+  mayAct: unknown;
   groups: string[] | undefined;
   /** the grant family of a stored token; null for the gateway's internal JWTs */
   grantId: string | null;
@@ -77,8 +83,13 @@ export const tokenExchange: Grant = {
       throw rejected('subject token was not issued to this client');
     }
     const actor = actorToken === undefined ? undefined : await validateToken(ctx, actorToken, actorType!, now, 'actor_token');
+    // the acting party as `act` will name it; both kinds are ours, so their issuer is ours
+    const acting: ActingParty = actor
+      ? { sub: actor.sub, iss: ctx.endpoints.issuer, client_id: actor.clientId }
+      : { sub: client.client_id, iss: ctx.endpoints.issuer, client_id: client.client_id };
+    if (subject.mayAct !== undefined) checkMayAct(subject.mayAct, acting, actor !== undefined);
 
-    const act = actorClaim(actor?.sub ?? client.client_id, subject.act);
+    const act = actorClaim(acting.sub, subject.act);
     const scope = exchangedScope(client, subject.scope, requestedScope);
     const extra: Record<string, unknown> = { act };
     if (subject.groups !== undefined) extra.groups = subject.groups;
@@ -157,6 +168,38 @@ function exchangedScope(client: Client, subjectScope: string[], requested: strin
   return scope;
 }
 
+/** Who would act for the subject: the actor token's subject, or else the requesting client. */
+interface ActingParty {
+  sub: string;
+  iss: string;
+  /** the actor token's client (undefined when it names none), or the requesting client */
+  client_id: string | undefined;
+}
+
+/** may_act members we know how to compare with the acting party. */
+const MAY_ACT_MEMBERS = new Set<string>(['sub', 'iss', 'client_id']);
+
+/**
+ * RFC 8693 §4.4: the subject token's `may_act` names the party allowed to act for its subject.
+ * Every member it names must match the acting party; anything we cannot judge refuses the
+ * exchange (an authorization statement we ignored would grant more than its author meant).
+ * invalid_request, as for any subject token unacceptable by policy (§2.2.2).
+ */
+function checkMayAct(mayAct: unknown, acting: ActingParty, withActorToken: boolean): void {
+  if (!isObject(mayAct)) throw rejected('the may_act claim of the subject token is not an object');
+  const unknown = Object.keys(mayAct).filter((k) => !MAY_ACT_MEMBERS.has(k));
+  if (unknown.length > 0) throw rejected(`the may_act claim of the subject token names members this server cannot check: ${unknown.join(', ')}`);
+  if (mayAct.sub === undefined && mayAct.client_id === undefined) throw rejected('the may_act claim of the subject token names no sub or client_id');
+  const who = withActorToken ? 'the actor token' : 'the requesting client';
+  for (const name of MAY_ACT_MEMBERS) {
+    const wanted = mayAct[name];
+    if (wanted === undefined) continue;
+    if (typeof wanted !== 'string' || wanted !== acting[name as keyof ActingParty]) {
+      throw rejected(`${who} is not the party the subject token's may_act allows to act for it (${name} differs)`);
+    }
+  }
+}
+
 /** The new `act`: the current actor outermost, the subject token's own `act` nested inside. */
 function actorClaim(actorSub: string, prior: Record<string, unknown> | undefined): Record<string, unknown> & { sub: string } {
   if (prior === undefined) return { sub: actorSub };
@@ -182,6 +225,7 @@ async function validateToken(ctx: AuthContext, token: string, type: string, now:
     clientId: rec.client_id,
     expiresAt: rec.expires_at,
     act: isObject(extra.act) ? extra.act : undefined,
+    mayAct: extra.may_act,
     groups: stringList(extra.groups),
     grantId: rec.grant_id,
   };
@@ -219,6 +263,7 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
     clientId: typeof c.client_id === 'string' ? c.client_id : undefined,
     expiresAt: c.exp,
     act: isObject(c.act) ? c.act : undefined,
+    mayAct: c.may_act,
     groups: stringList(c.groups),
     grantId,
   };

@@ -18,8 +18,12 @@ export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
   groups: ['groups'],
 };
 
+/**
+ * Discovery's claims_supported: what an ID token or userinfo answer can carry. No `azp`: ID
+ * tokens have one audience, the client, so it is never needed (OIDC Core §2) nor sent.
+ */
 export const CLAIMS_SUPPORTED = [
-  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr', 'acr', 'azp',
+  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr', 'acr',
   ...new Set(Object.values(SCOPE_CLAIMS).flat()),
 ];
 

@@ -1,8 +1,12 @@
 // /sessions: the gateway's browser sessions (issue #5 "sign out everywhere").
-//   GET    /sessions?user=SUB   a user's live sessions, newest first (never their tokens)
+//   GET    /sessions?user=NAME  a user's live sessions, newest first (never their tokens)
+//   GET    /sessions?sub=SUB    the same by subject (the `sub` the sessions carry)
 //   GET    /sessions/{id}       one session
 //   DELETE /sessions/{id}       ends it (204; 404 when there is none)
-//   DELETE /sessions?user=SUB   ends every session of the user: `{ ended: [ids] }`
+//   DELETE /sessions?user=NAME  ends every session of the user: `{ ended: [ids] }` (or ?sub=SUB)
+// user= is a username, resolved to the user's id (their `sub`) as `drawbridge session list
+// --user NAME` does. It used to take the subject: a value that names no user is still taken
+// as one, so existing scripts keep working; sub= says which is meant.
 // The store is shared by every instance; what is ended here is also announced
 // (`gateway-session.ended`, store ids only) so that every instance drops its cached copy at
 // once (src/gateway/session-events.ts). A store that does not answer: 503 with Retry-After.
@@ -21,7 +25,7 @@ export async function sessionsEndpoint(ctx: AdminContext, ar: AdminRequest): Pro
   if (rest.length > 0) throw notFound('path');
   const cache = sessionCacheOf(ctx.events);
   try {
-    if (id === undefined) return await collection(store, cache, ar);
+    if (id === undefined) return await collection(store, cache, ar, ctx);
     return await one(store, cache, ar, id);
   } catch (err) {
     if (err instanceof SessionStoreUnavailableError) {
@@ -31,9 +35,9 @@ export async function sessionsEndpoint(ctx: AdminContext, ar: AdminRequest): Pro
   }
 }
 
-async function collection(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest): Promise<void> {
+async function collection(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest, ctx: AdminContext): Promise<void> {
   if (ar.method !== 'GET' && ar.method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
-  const user = userParam(ar);
+  const user = await subjectParam(ctx, ar);
   if (ar.method === 'GET') return sendList(ar.res, (await store.listByUser(user)).map(view));
   const ended = await store.deleteByUser(user);
   void cache.ended(ended);
@@ -57,15 +61,32 @@ async function one(store: SessionStore, cache: GatewaySessionCache, ar: AdminReq
   }
 }
 
-/** `?user=SUB`, required on the collection (there is no listing of everyone's sessions). */
-function userParam(ar: AdminRequest): string {
+/**
+ * The subject whose sessions to list or end, from `?user=USERNAME` or `?sub=SUB` (one of them
+ * is required: there is no listing of everyone's sessions).
+ */
+async function subjectParam(ctx: AdminContext, ar: AdminRequest): Promise<string> {
   const url = ar.req.url ?? '';
   const q = url.indexOf('?');
   const params = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-  const user = params.get('user');
-  if (user === null || user === '') throw invalidField('user', 'required: the user (subject) whose sessions to list or end, as ?user=SUB');
-  if (user.length > MAX_PARAM) throw invalidField('user', `at most ${MAX_PARAM} characters`);
-  return user;
+  const user = nonEmpty(params, 'user');
+  const sub = nonEmpty(params, 'sub');
+  if (user !== undefined && sub !== undefined) throw invalidField('sub', 'give user=USERNAME or sub=SUB, not both');
+  if (sub !== undefined) return sub;
+  if (user === undefined) throw invalidField('user', 'required: the user whose sessions to list or end, as ?user=USERNAME (or ?sub=SUB)');
+  // the user's id is the `sub` of their sessions (the auth server's subject), as the CLI reads it
+  const found = await ctx.storage.users.getByUsername(user);
+  // no such user: the value is taken as a subject, as user= was read before usernames were
+  return found?.id ?? user;
+}
+
+function nonEmpty(params: URLSearchParams, name: string): string | undefined {
+  const value = params.get(name);
+  if (value === null || value === '') return undefined;
+  if (value.length > MAX_PARAM) throw invalidField(name, `at most ${MAX_PARAM} characters`);
+  // no username or subject has them, and PostgreSQL refuses NUL in text: a 400, not a 500
+  if (/[\x00-\x1f\x7f]/.test(value)) throw invalidField(name, 'must not contain control characters');
+  return value;
 }
 
 /** What an operator may see: never the sealed tokens, nor the identity claims. */

@@ -12,6 +12,7 @@ import * as codeFlow from './0006-code-flow.js';
 import * as clientLogout from './0007-client-logout.js';
 import * as clientConsentMfa from './0008-client-consent-mfa.js';
 import * as gatewaySessions from './0009-gateway-sessions.js';
+import * as codeRedirectUriGiven from './0010-code-redirect-uri-given.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0007-client-logout': clientLogout,
   '0008-client-consent-mfa': clientConsentMfa,
   '0009-gateway-sessions': gatewaySessions,
+  '0010-code-redirect-uri-given': codeRedirectUriGiven,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,5 +1,6 @@
 // Authorization codes, by digest. Single use is one conditional UPDATE (used_at IS NULL),
-// atomic on both dialects and across processes.
+// atomic on both dialects and across processes. redirect_uri_given is stored as 0/1 (NULL:
+// not recorded, codes from before migration 0010).
 
 import { fromJson, toJson } from '../json.js';
 import type { AuthCodesTable, Db } from '../schema.js';
@@ -13,7 +14,10 @@ export class SqlAuthCodeRepo implements AuthCodeRepo {
   }
 
   async insert(rec: AuthCodeRecord): Promise<void> {
-    await this.#db.insertInto('auth_codes').values({ ...rec, amr: toJson(rec.amr) }).execute();
+    await this.#db
+      .insertInto('auth_codes')
+      .values({ ...rec, amr: toJson(rec.amr), redirect_uri_given: rec.redirect_uri_given === null ? null : rec.redirect_uri_given ? 1 : 0 })
+      .execute();
   }
 
   async consume(digest: string, at: number): Promise<{ code: AuthCodeRecord; first: boolean } | undefined> {
@@ -42,5 +46,7 @@ function fromRow(row: AuthCodesTable): AuthCodeRecord {
     expires_at: Number(row.expires_at),
     used_at: row.used_at === null ? null : Number(row.used_at),
     amr: fromJson<string[]>(row.amr),
+    // an integer column: PostgreSQL may hand back a string, SQLite a number
+    redirect_uri_given: row.redirect_uri_given === null ? null : Number(row.redirect_uri_given) !== 0,
   };
 }

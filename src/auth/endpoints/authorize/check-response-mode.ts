@@ -9,9 +9,22 @@ import { AuthorizationError, type ResponseMode } from './request.js';
 
 export const RESPONSE_MODES: readonly ResponseMode[] = ['query', 'fragment', 'form_post'];
 
-/** How errors go back before response_mode itself is checked: the response type's default. */
+/**
+ * How errors go back before response_mode itself is checked: the response type's default
+ * (OAuth 2.0 Multiple Response Type Encoding Practices §2.1, §5): fragment for any type that
+ * returns a token or an ID token, including the hybrid ones we refuse (`code id_token`: the
+ * client reads its unsupported_response_type from the fragment), else query. Never throws:
+ * a repeated response_type is reported later, as invalid_request, the default way.
+ */
 export function defaultResponseMode(params: FormParams): ResponseMode {
-  return isImplicit(parseResponseType(params.get('response_type'))) ? 'fragment' : 'query';
+  let raw: string | undefined;
+  try {
+    raw = params.get('response_type');
+  } catch {
+    return 'query';
+  }
+  const parts = raw === undefined ? [] : raw.split(' ');
+  return parts.includes('token') || parts.includes('id_token') ? 'fragment' : 'query';
 }
 
 export function checkResponseMode(params: FormParams): ResponseMode {

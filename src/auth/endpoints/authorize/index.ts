@@ -66,6 +66,7 @@ export const authorizationEndpoint: Endpoint = {
         params,
         client,
         redirectUri,
+        redirectUriGiven: params.get('redirect_uri') !== undefined,
         responseMode: target.mode,
         responseType,
         state: target.state,

@@ -19,10 +19,17 @@ import { renderError } from '../../views/error.js';
 import { renderLogin, renderMfa } from '../../views/login.js';
 import { renderMfaEnrol, renderRecoveryCodes } from '../../views/mfa-enrol.js';
 import { requestAudit } from '../../request-scope.js';
+import { hintedSubject } from './check-id-token-hint.js';
 import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from './request.js';
 
 const FAILED = 'Incorrect username or password.';
 const LOCKED = 'Too many failed attempts. Try again later.';
+/**
+ * Prompts answered by the login page even with an SSO session (OIDC Core §3.1.2.1): `login`
+ * re-authenticates; `select_account` lets the user pick the account, and a browser holds one
+ * session, so picking is signing in (as whoever they choose). Satisfied once the user has.
+ */
+const SIGN_IN_PROMPTS = new Set(['login', 'select_account']);
 /** seconds between the password step and the TOTP step, at most */
 const MFA_TICKET_TTL = 300;
 
@@ -33,13 +40,14 @@ export interface Interaction {
 
 function requestFields(r: AuthorizationRequest, opts: { freshLogin?: boolean } = {}): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
+  // redirect_uri is carried as the client sent it, absent staying absent: the code records
+  // whether the request named one, and the token request must repeat it only then (RFC 6749 §4.1.3)
   for (const name of REQUEST_PARAMS) {
     let value = r.params.get(name);
     if (name === 'client_id') value = r.client.client_id;
-    if (name === 'redirect_uri') value = r.redirectUri;
     if (opts.freshLogin && name === 'max_age') continue; // satisfied by the login just done
     if (opts.freshLogin && name === 'prompt' && value !== undefined) {
-      value = value.split(' ').filter((p) => p !== 'login' && p !== '').join(' ');
+      value = value.split(' ').filter((p) => !SIGN_IN_PROMPTS.has(p) && p !== '').join(' ');
     }
     if (value !== undefined && value !== '') fields.push([name, value]);
   }
@@ -83,6 +91,9 @@ export async function interact(
       return undefined;
     }
   }
+
+  // a hint that is not our ID token is refused before anything is shown
+  const hinted = hintedSubject(ctx, r);
 
   if (action === 'login') {
     const username = r.params.get('username') ?? '';
@@ -133,7 +144,7 @@ export async function interact(
 
   // max_age=0 asks for a fresh login every time (as prompt=login)
   const tooOld = session !== undefined && r.maxAge !== undefined && (r.maxAge === 0 || now - session.auth_time > r.maxAge);
-  const needLogin = session === undefined || (!fresh && action !== 'consent' && (r.prompt.has('login') || tooOld));
+  const needLogin = session === undefined || (!fresh && action !== 'consent' && (tooOld || [...SIGN_IN_PROMPTS].some((p) => r.prompt.has(p))));
   let user: UserRecord | undefined;
   if (!needLogin) {
     user = await ctx.storage.users.get(session!.user_id);
@@ -145,6 +156,15 @@ export async function interact(
   if (needLogin || !session || !user) {
     if (r.prompt.has('none')) throw new AuthorizationError('login_required', 'the user is not signed in');
     renderLogin(res, 200, { ...page.common(), clientName: clientName(r), username: r.loginHint });
+    return undefined;
+  }
+
+  // id_token_hint names someone else: they sign in (the login page, their name filled in); a
+  // sign-in just done as another user, or prompt=none, is login_required (OIDC Core §3.1.2.1)
+  if (hinted !== undefined && hinted !== user.id) {
+    if (fresh || r.prompt.has('none')) throw new AuthorizationError('login_required', 'the signed-in user is not the one id_token_hint names');
+    const expected = await ctx.storage.users.get(hinted);
+    renderLogin(res, 200, { ...page.common(), clientName: clientName(r), username: expected?.username ?? r.loginHint });
     return undefined;
   }
 

@@ -24,12 +24,18 @@ export const REQUEST_PARAMS = [
   'prompt',
   'max_age',
   'login_hint',
+  'id_token_hint',
 ] as const;
 
 export interface AuthorizationRequest {
   params: FormParams;
   client: Client;
   redirectUri: string;
+  /**
+   * Whether the request named redirect_uri (else the client's single registered URI is used):
+   * recorded with the code, since the token request must then repeat it (RFC 6749 §4.1.3)
+   */
+  redirectUriGiven: boolean;
   responseMode: ResponseMode;
   responseType: ResponseType;
   state: string | undefined;

@@ -22,6 +22,7 @@ export async function issueCode(ctx: AuthContext, r: AuthorizationRequest, sessi
     id: randomUUID(),
     client_id: r.client.client_id,
     redirect_uri: r.redirectUri,
+    redirect_uri_given: r.redirectUriGiven,
     scope: r.scope.join(' '),
     nonce: r.nonce ?? null,
     code_challenge: r.codeChallenge,
