@@ -65,6 +65,13 @@ const ID_COUNTER_FIRST = 16 ** 6;
 const ID_COUNTER_LAST = 16 ** 7 - 1;
 let idPrefix = randomUUID().slice(0, 29);
 let idCounter = ID_COUNTER_FIRST;
+/**
+ * The counter's last 3 hex digits come from this table and the first 4 are added to the
+ * prefix once per 4096 ids (idBase): a number's toString(16) costs a runtime call, about
+ * as much as the rest of the request id put together.
+ */
+const HEX3: readonly string[] = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, '0'));
+let idBase = '';
 
 /** The request's own X-Request-Id when it is a valid one, else a fresh id (ARCHITECTURE §5). */
 export function requestIdOf(incoming: string | string[] | undefined): string {
@@ -73,11 +80,16 @@ export function requestIdOf(incoming: string | string[] | undefined): string {
 
 /** A fresh request id (see above). */
 export function newRequestId(): string {
-  if (idCounter > ID_COUNTER_LAST) {
-    idPrefix = randomUUID().slice(0, 29);
-    idCounter = ID_COUNTER_FIRST;
+  let n = idCounter++;
+  if ((n & 0xfff) === 0) {
+    if (n > ID_COUNTER_LAST) {
+      idPrefix = randomUUID().slice(0, 29);
+      n = ID_COUNTER_FIRST;
+      idCounter = n + 1;
+    }
+    idBase = idPrefix + (n >>> 12).toString(16);
   }
-  return idPrefix + (idCounter++).toString(16);
+  return idBase + HEX3[n & 0xfff]!;
 }
 
 /** Shared by responses that have no default headers (yet): frozen, so nothing can add to it by mistake. */
@@ -85,34 +97,44 @@ const NO_DEFAULTS = Object.freeze([]) as unknown as string[];
 
 /** The response class of every listener: see the header comment. */
 export class ListenerResponse extends ServerResponse {
+  // Declared and set in the constructor: plain stores, not a class-field define each per
+  // response (ES2022 fields are defined, property by property, after super()).
   /**
    * flat [lower-case name, value, …]: sent unless the handler sets the same field. The
    * listener gives every request its own list, made with the X-Request-Id already in it
    * (one exact-size array, rather than an empty one grown per request); add with
    * defaultHeader().
    */
-  defaultHeaders: string[] = NO_DEFAULTS;
+  declare defaultHeaders: string[];
   /**
    * Told when the response closes (finished or not), by the listener's own 'close'
    * listener: a handler watching for a client that hangs up sets this instead of adding a
    * listener of its own per request (and clears it when done).
    */
-  closeWatcher: { responseClosed(): void } | null = null;
+  declare closeWatcher: { responseClosed(): void } | null;
   /** setHeader/appendHeader was used: Node keeps a header map, writeHead merges into it */
-  #progressive = false;
+  private declare _progressive: boolean;
+
+  constructor(req: IncomingMessage, options?: object) {
+    // @ts-expect-error Node's server passes its options (highWaterMark …) too; the typings name only req
+    super(req, options);
+    this.defaultHeaders = NO_DEFAULTS;
+    this.closeWatcher = null;
+    this._progressive = false;
+  }
 
   /** Nothing was set with setHeader yet: writeHead(status, flatArray) takes Node's fast path. */
   get pristine(): boolean {
-    return !this.#progressive;
+    return !this._progressive;
   }
 
   override setHeader(name: string, value: number | string | readonly string[]): this {
-    this.#progressive = true;
+    this._progressive = true;
     return super.setHeader(name, value);
   }
 
   override appendHeader(name: string, value: string | readonly string[]): this {
-    this.#progressive = true;
+    this._progressive = true;
     return super.appendHeader(name, value);
   }
 
@@ -123,7 +145,7 @@ export class ListenerResponse extends ServerResponse {
   ): this {
     const given = typeof reason === 'string' ? headers : reason;
     const defaults = this.defaultHeaders;
-    if (!this.#progressive && Array.isArray(given) && (given.length === 0 || !Array.isArray(given[0]))) {
+    if (!this._progressive && Array.isArray(given) && (given.length === 0 || !Array.isArray(given[0]))) {
       // the fast path: writeHead takes the flat array as is; ours go along (it is the caller's, made for this call)
       const flat = given as OutgoingHttpHeader[];
       for (let i = 0; i < defaults.length; i += 2) if (!hasField(flat, defaults[i]!)) flat.push(defaults[i]!, defaults[i + 1]!);

@@ -69,6 +69,7 @@ export async function compileGateway(
         challenges: [],
         authorizers: [],
         limiters: [],
+        metrics: undefined,
       };
       for (const placed of chain.values()) {
         const { instance } = placed;

@@ -28,6 +28,9 @@ export interface Metrics {
 
 interface RouteSeries {
   readonly byStatus: Map<number, { n: number }>;
+  /** the counter of the status seen last: nearly every request repeats it (no Map lookup then) */
+  lastStatus: number;
+  lastCounter: { n: number };
   /** cumulative counts are computed at render; here one slot per bucket plus +Inf */
   readonly buckets: Float64Array;
   sum: number;
@@ -53,15 +56,19 @@ function nested<V>(make: () => V) {
 
 export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Metrics {
   const bounds = Float64Array.from(buckets);
-  const routes = nested<RouteSeries>(() => ({ byStatus: new Map(), buckets: new Float64Array(bounds.length + 1), sum: 0, count: 0 }));
+  const routes = nested<RouteSeries>(() => ({ byStatus: new Map(), lastStatus: -1, lastCounter: { n: 0 }, buckets: new Float64Array(bounds.length + 1), sum: 0, count: 0 }));
   const authFailures = nested<{ n: number }>(() => ({ n: 0 }));
   const upstreamErrors = nested<{ n: number }>(() => ({ n: 0 }));
   const caches = new Map<string, { hits: number; misses: number }>();
 
   function observe(series: RouteSeries, status: number, seconds: number): void {
-    let counter = series.byStatus.get(status);
-    if (counter === undefined) series.byStatus.set(status, (counter = { n: 0 }));
-    counter.n++;
+    if (series.lastStatus !== status) {
+      let counter = series.byStatus.get(status);
+      if (counter === undefined) series.byStatus.set(status, (counter = { n: 0 }));
+      series.lastStatus = status;
+      series.lastCounter = counter; // the placeholder it starts with is never rendered
+    }
+    series.lastCounter.n++;
     // a fixed, short bucket list: the scan is bounded by its length
     let i = 0;
     while (i < bounds.length && seconds > bounds[i]!) i++;

@@ -9,7 +9,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /** The normalized path, or undefined when it cannot be a valid origin-form path. */
 export function normalizePath(raw: string): string | undefined {
   if (raw.charCodeAt(0) !== 47 /* / */) return undefined;
-  if (!NEEDS_WORK.test(raw)) return raw; // the common case: nothing to do
+  // the common case, nothing to do: no escape and no dot segment (two native scans, no regex call)
+  if (raw.indexOf('%') === -1 && (raw.indexOf('/.') === -1 || !NEEDS_WORK.test(raw))) return raw;
   let decoded = raw;
   if (raw.includes('%')) {
     decoded = raw.replace(/%([0-9A-Fa-f]{2})|%/g, (all, hex: string | undefined) => {

@@ -47,15 +47,6 @@ const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_E
 
 const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-export interface ProxyTarget {
-  upstream: ServiceUpstream;
-  /** path after strip_path, starting with '/' (or '' for nothing left) */
-  path: string;
-  /** query string without '?' */
-  query: string;
-  headers: IncomingHttpHeaders;
-}
-
 /** How a forward ends: exactly one of the two is called, once. */
 export interface ProxyCallbacks {
   /** the response was handed to the socket */
@@ -70,34 +61,56 @@ export interface ProxyCallbacks {
  * Success is reported from undici's completion callback itself; a failure (and a retry on
  * another target) one microtask later, as an await would have run it.
  */
-export function forward(gr: GatewayRequest, target: ProxyTarget, done: ProxyCallbacks): void {
-  new Exchange(gr, target, done).attempt();
+export function forward(
+  gr: GatewayRequest,
+  upstream: ServiceUpstream,
+  path: string,
+  query: string,
+  headers: UpstreamHeaders,
+  done: ProxyCallbacks,
+): void {
+  new Exchange(gr, upstream, path, query, headers, done).attempt();
 }
+
+/** The upstream request's headers: a flat [name, value, …] list (mutate/headers.ts upstreamHeaderList) or an object. */
+export type UpstreamHeaders = Array<string | string[]> | IncomingHttpHeaders;
 
 /** One request's attempts at the service's targets. */
 class Exchange {
-  readonly gr: GatewayRequest;
-  readonly target: ProxyTarget;
-  readonly done: ProxyCallbacks;
-  readonly body: Readable | Buffer | null;
-  readonly replayable: boolean;
-  readonly retries: number;
-  tries = 0;
-  previous: Target | undefined = undefined;
-  current: Target | undefined = undefined;
+  // declared, set in the constructor: plain stores rather than a class-field define each per request
+  declare readonly gr: GatewayRequest;
+  declare readonly upstream: ServiceUpstream;
+  /** path after strip_path, starting with '/' (or '' for nothing left) */
+  declare readonly path: string;
+  /** query string without '?' */
+  declare readonly query: string;
+  declare readonly headers: UpstreamHeaders;
+  declare readonly done: ProxyCallbacks;
+  declare readonly body: Readable | Buffer | null;
+  declare readonly replayable: boolean;
+  declare readonly retries: number;
+  declare tries: number;
+  declare previous: Target | undefined;
+  declare current: Target | undefined;
 
-  constructor(gr: GatewayRequest, target: ProxyTarget, done: ProxyCallbacks) {
+  constructor(gr: GatewayRequest, upstream: ServiceUpstream, path: string, query: string, headers: UpstreamHeaders, done: ProxyCallbacks) {
     this.gr = gr;
-    this.target = target;
+    this.upstream = upstream;
+    this.path = path;
+    this.query = query;
+    this.headers = headers;
     this.done = done;
     const req = gr.req;
     this.body = gr.body ?? (hasRequestBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
     this.replayable = this.body === null || gr.body !== undefined;
-    this.retries = IDEMPOTENT.has(gr.method) ? target.upstream.service.retries : 0;
+    this.retries = IDEMPOTENT.has(gr.method) ? upstream.service.retries : 0;
+    this.tries = 0;
+    this.previous = undefined;
+    this.current = undefined;
   }
 
   attempt(): void {
-    const upstream = this.target.upstream;
+    const upstream = this.upstream;
     const t = upstream.pick(this.previous);
     if (t === undefined) {
       this.fail(serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter()));
@@ -106,8 +119,8 @@ class Exchange {
     this.current = t;
     const gr = this.gr;
     try {
-      const path = joinPath(t.basePath, this.target.path, this.target.query);
-      t.pool.dispatch({ path, method: gr.method, headers: this.target.headers, body: this.body }, new ResponseWriter(gr.res, peekResponseHeaders(gr), this));
+      const path = joinPath(t.basePath, this.path, this.query);
+      t.pool.dispatch({ path, method: gr.method, headers: this.headers as Dispatcher.DispatchOptions['headers'], body: this.body }, new ResponseWriter(gr.res, peekResponseHeaders(gr), this));
     } catch (err) {
       this.failed(err);
     }
@@ -115,18 +128,17 @@ class Exchange {
 
   /** ResponseWriter: the response is complete */
   succeeded(): void {
-    this.target.upstream.succeeded(this.current!);
+    this.upstream.succeeded(this.current!);
     this.done.proxied();
   }
 
   /** ResponseWriter: the exchange failed; decided (retry or give up) in a microtask, out of undici's callback */
   failed(err: unknown): void {
-    queueMicrotask(() => this.#decide(err));
+    queueMicrotask(() => this.decide(err));
   }
 
-  #decide(err: unknown): void {
-    const { gr, target } = this;
-    const upstream = target.upstream;
+  private decide(err: unknown): void {
+    const { gr, upstream } = this;
     const req = gr.req;
     // a plugin's own refusal from inside the body stream (request-size-limiting: 413)
     if (err instanceof GatewayError) return this.done.proxyFailed(err);
@@ -232,36 +244,40 @@ export function upstreamError(err: unknown, service: string): GatewayError {
  * backpressure: onData returns false when the client is slow, and undici resumes on drain.
  */
 class ResponseWriter implements Dispatcher.DispatchHandler {
-  readonly #res: ServerResponse;
+  // declared, set in the constructor (see Exchange)
+  private declare readonly _res: ServerResponse;
   /** headers plugins set for the client; undefined when none did */
-  readonly #extra: Readonly<Record<string, string>> | undefined;
-  #exchange: Exchange | null;
-  #abort: ((err?: Error) => void) | null = null;
+  private declare readonly _extra: Readonly<Record<string, string>> | undefined;
+  private declare _exchange: Exchange | null;
+  private declare _abort: ((err?: Error) => void) | null;
   /** watching with a plain 'close' listener (a response that is not a ListenerResponse) */
-  #onClose: (() => void) | null = null;
-  #resume: (() => void) | null = null;
+  private declare _onClose: (() => void) | null;
+  private declare _resume: (() => void) | null;
 
   constructor(res: ServerResponse, extra: Readonly<Record<string, string>> | undefined, exchange: Exchange) {
-    this.#res = res;
-    this.#extra = extra;
-    this.#exchange = exchange;
+    this._res = res;
+    this._extra = extra;
+    this._exchange = exchange;
+    this._abort = null;
+    this._onClose = null;
+    this._resume = null;
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    const res = this.#res;
-    if (this.#abort === null) {
+    const res = this._res;
+    if (this._abort === null) {
       // the client hung up: stop the upstream exchange too. The listener's own 'close'
       // listener tells us (ListenerResponse.closeWatcher): no listener added per request.
-      this.#abort = abort;
+      this._abort = abort;
       if (res instanceof ListenerResponse) res.closeWatcher = this;
-      else res.on('close', (this.#onClose = () => this.responseClosed()));
+      else res.on('close', (this._onClose = () => this.responseClosed()));
     }
     if (res.destroyed) abort();
   }
 
   /** the client's response closed: abort unless it was finished */
   responseClosed(): void {
-    if (!this.#res.writableFinished) this.#abort?.();
+    if (!this._res.writableFinished) this._abort?.();
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -271,7 +287,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     // X-Request-Id joins it (core/listener.ts).
     const out: string[] = [];
     // headers plugins set for the client (CORS, RateLimit-*) win over the upstream's
-    const extra = this.#extra;
+    const extra = this._extra;
     let ours: string[] | null = null; // their lower-case names: a handful, a scan beats a Set
     if (extra !== undefined) {
       for (const name in extra) {
@@ -296,47 +312,47 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
       }
       out.push(lower, value);
     }
-    const res = this.#res;
+    const res = this._res;
     const flat = listed === null ? out : withoutListed(out, first, listed);
     // a response someone already set headers on (an upgrade's) merges field by field: repeats grouped
     res.writeHead(statusCode, statusText || undefined, res instanceof ListenerResponse && res.pristine ? flat : grouped(flat));
     // nothing is written yet: a 'drain' listener is added only when a write says "full"
-    this.#resume = resume;
+    this._resume = resume;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    const res = this.#res;
+    const res = this._res;
     if (res.write(chunk)) return true;
-    if (this.#resume !== null) res.once('drain', this.#resume);
+    if (this._resume !== null) res.once('drain', this._resume);
     return false;
   }
 
   onComplete(): void {
-    this.#cleanup();
-    const exchange = this.#exchange;
-    this.#exchange = null;
+    this.cleanup();
+    const exchange = this._exchange;
+    this._exchange = null;
     // the upstream exchange is over: the request is done once the response is handed to
     // the socket (waiting for 'finish' would only add a listener per request, and a
     // client that disconnects mid-flush would leave the promise pending)
-    this.#res.end();
+    this._res.end();
     exchange?.succeeded();
   }
 
   onError(err: Error): void {
-    this.#cleanup();
-    const exchange = this.#exchange;
-    this.#exchange = null;
-    if (this.#res.headersSent) {
+    this.cleanup();
+    const exchange = this._exchange;
+    this._exchange = null;
+    if (this._res.headersSent) {
       // mid-body failure: the status is out; cutting the connection is all that is left
-      this.#res.destroy(err);
+      this._res.destroy(err);
     }
     exchange?.failed(err);
   }
 
-  #cleanup(): void {
-    const res = this.#res;
-    if (this.#onClose !== null) res.removeListener('close', this.#onClose);
+  private cleanup(): void {
+    const res = this._res;
+    if (this._onClose !== null) res.removeListener('close', this._onClose);
     else if (res instanceof ListenerResponse && res.closeWatcher === this) res.closeWatcher = null;
   }
 }

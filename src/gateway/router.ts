@@ -59,6 +59,15 @@ interface Ranked<T> {
 export interface Router<T> {
   readonly size: number;
   match(method: string, host: string, path: string, headers: IncomingHttpHeaders): RouteMatch<T> | undefined;
+  /** The winning entry alone: match() without the RouteMatch object and the matched slice (most routes never strip). */
+  find(method: string, host: string, path: string, headers: IncomingHttpHeaders): RouteEntry<T> | undefined;
+}
+
+/** The part of `path` that `entry` (found for it) matched: what strip_path removes. */
+export function matchedPart<T>(entry: RouteEntry<T>, path: string): string {
+  if (entry.prefix !== null) return path.slice(0, entry.stripLength);
+  if (entry.regex !== null) return entry.regex.exec(path)?.[0] ?? '';
+  return '';
 }
 
 export function compileRouter<T>(specs: ReadonlyArray<RouteSpec<T>>): Router<T> {
@@ -83,39 +92,41 @@ export function compileRouter<T>(specs: ReadonlyArray<RouteSpec<T>>): Router<T> 
     );
   }
 
+  function find(method: string, host: string, path: string, headers: IncomingHttpHeaders): RouteEntry<T> | undefined {
+    // the bare host (without port) only when a lookup or a wildcard needs it: no slice per request otherwise
+    let bareHost: string | undefined;
+    let entries = generic;
+    if (byHost.size > 0) {
+      let bucket = byHost.get(host);
+      if (bucket === undefined) {
+        bareHost = stripPort(host);
+        if (bareHost !== host) bucket = byHost.get(bareHost);
+      }
+      if (bucket !== undefined) entries = bucket;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.methods !== null && !e.methods.has(method)) continue;
+      if (e.wildcard !== null && !e.wildcard.test(e.wildcardWithPort ? host : (bareHost ??= stripPort(host)))) continue;
+      if (e.headers !== null && !headersMatch(e.headers, headers)) continue;
+      if (e.prefix !== null) {
+        if (e.prefixIsDir ? !path.startsWith(e.prefix) : !(path === e.prefix || (path.startsWith(e.prefix) && path.charCodeAt(e.prefix.length) === 47))) {
+          continue;
+        }
+        return e;
+      }
+      if (e.regex !== null && !e.regex.test(path)) continue;
+      return e;
+    }
+    return undefined;
+  }
+
   return {
     size: ranked.length,
+    find,
     match: function matchRoute(method, host, path, headers) {
-      // the bare host (without port) only when a lookup or a wildcard needs it: no slice per request otherwise
-      let bareHost: string | undefined;
-      let entries = generic;
-      if (byHost.size > 0) {
-        let bucket = byHost.get(host);
-        if (bucket === undefined) {
-          bareHost = stripPort(host);
-          if (bareHost !== host) bucket = byHost.get(bareHost);
-        }
-        if (bucket !== undefined) entries = bucket;
-      }
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (e.methods !== null && !e.methods.has(method)) continue;
-        if (e.wildcard !== null && !e.wildcard.test(e.wildcardWithPort ? host : (bareHost ??= stripPort(host)))) continue;
-        if (e.headers !== null && !headersMatch(e.headers, headers)) continue;
-        if (e.prefix !== null) {
-          if (e.prefixIsDir ? !path.startsWith(e.prefix) : !(path === e.prefix || (path.startsWith(e.prefix) && path.charCodeAt(e.prefix.length) === 47))) {
-            continue;
-          }
-          return { entry: e, matched: path.slice(0, e.stripLength) };
-        }
-        if (e.regex !== null) {
-          const m = e.regex.exec(path);
-          if (m === null) continue;
-          return { entry: e, matched: m[0] };
-        }
-        return { entry: e, matched: '' };
-      }
-      return undefined;
+      const entry = find(method, host, path, headers);
+      return entry === undefined ? undefined : { entry, matched: matchedPart(entry, path) };
     },
   };
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { SessionStore } from '../sessions/types.js';
 import type { Storage } from '../storage/types.js';
 import type { GatewayError } from './errors.js';
+import type { Metrics, RouteRecorder } from './metrics.js';
 
 export type AuthMethod = 'session' | 'oauth2' | 'key-auth' | 'basic-auth' | 'hmac-auth' | 'jwt' | 'anonymous';
 
@@ -85,25 +86,27 @@ export interface GatewayRequest {
  * two. The proxy reads them with the peek functions below, which do not make them.
  */
 export class RequestState implements GatewayRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
-  requestId: string;
-  method: string;
-  path: string;
-  query: string;
-  host: string;
-  clientIp: string;
-  scheme: string;
-  route: CompiledRoute;
-  // every field set from the start (undefined until used): one object shape for all requests
-  identity: Identity | undefined = undefined;
-  body: Buffer | undefined = undefined;
-  bodyLimit: number | undefined = undefined;
-  omitUpstreamHeaders: Set<string> | undefined = undefined;
-  #stripHeaders: Set<string> | undefined = undefined;
-  #stripQuery: Set<string> | undefined = undefined;
-  #upstreamHeaders: Record<string, string> | undefined = undefined;
-  #responseHeaders: Record<string, string> | undefined = undefined;
+  // Fields are `declare`d and set in the constructor: plain stores, where class-field
+  // definitions (ES2022 [[Define]] semantics) cost a define per field per request. Every
+  // field is set from the start (undefined until used): one object shape for all requests.
+  declare req: IncomingMessage;
+  declare res: ServerResponse;
+  declare requestId: string;
+  declare method: string;
+  declare path: string;
+  declare query: string;
+  declare host: string;
+  declare clientIp: string;
+  declare scheme: string;
+  declare route: CompiledRoute;
+  declare identity: Identity | undefined;
+  declare body: Buffer | undefined;
+  declare bodyLimit: number | undefined;
+  declare omitUpstreamHeaders: Set<string> | undefined;
+  private declare _stripHeaders: Set<string> | undefined;
+  private declare _stripQuery: Set<string> | undefined;
+  private declare _upstreamHeaders: Record<string, string> | undefined;
+  private declare _responseHeaders: Record<string, string> | undefined;
 
   constructor(
     req: IncomingMessage,
@@ -127,44 +130,52 @@ export class RequestState implements GatewayRequest {
     this.clientIp = clientIp;
     this.scheme = scheme;
     this.route = route;
+    this.identity = undefined;
+    this.body = undefined;
+    this.bodyLimit = undefined;
+    this.omitUpstreamHeaders = undefined;
+    this._stripHeaders = undefined;
+    this._stripQuery = undefined;
+    this._upstreamHeaders = undefined;
+    this._responseHeaders = undefined;
   }
 
   get stripHeaders(): Set<string> {
-    return (this.#stripHeaders ??= new Set());
+    return (this._stripHeaders ??= new Set());
   }
   set stripHeaders(value: Set<string>) {
-    this.#stripHeaders = value;
+    this._stripHeaders = value;
   }
   get stripQuery(): Set<string> {
-    return (this.#stripQuery ??= new Set());
+    return (this._stripQuery ??= new Set());
   }
   set stripQuery(value: Set<string>) {
-    this.#stripQuery = value;
+    this._stripQuery = value;
   }
   get upstreamHeaders(): Record<string, string> {
-    return (this.#upstreamHeaders ??= {});
+    return (this._upstreamHeaders ??= {});
   }
   set upstreamHeaders(value: Record<string, string>) {
-    this.#upstreamHeaders = value;
+    this._upstreamHeaders = value;
   }
   get responseHeaders(): Record<string, string> {
-    return (this.#responseHeaders ??= {});
+    return (this._responseHeaders ??= {});
   }
   set responseHeaders(value: Record<string, string>) {
-    this.#responseHeaders = value;
+    this._responseHeaders = value;
   }
 
   static peekStripHeaders(gr: RequestState): Set<string> | undefined {
-    return gr.#stripHeaders;
+    return gr._stripHeaders;
   }
   static peekStripQuery(gr: RequestState): Set<string> | undefined {
-    return gr.#stripQuery;
+    return gr._stripQuery;
   }
   static peekUpstreamHeaders(gr: RequestState): Record<string, string> | undefined {
-    return gr.#upstreamHeaders;
+    return gr._upstreamHeaders;
   }
   static peekResponseHeaders(gr: RequestState): Record<string, string> | undefined {
-    return gr.#responseHeaders;
+    return gr._responseHeaders;
   }
 }
 
@@ -273,6 +284,8 @@ export interface CompiledRoute {
   anonymous?: ConsumerRef;
   authorizers: Authorizer[];
   limiters: Limiter[];
+  /** the route's metrics series, resolved on its first request (server.ts) */
+  metrics?: { registry: Metrics; recorder: RouteRecorder };
 }
 
 export interface UpstreamTarget {

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { defaultHeader, ListenerResponse, startListener, type RunningListener } from '../../src/core/listener.js';
+import { defaultHeader, ListenerResponse, newRequestId, startListener, type RunningListener } from '../../src/core/listener.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { send, type RawResponse } from './core-http.js';
 
@@ -111,5 +111,17 @@ describe('listener response headers', () => {
     // recorded by /flat (pristine) and /set-first (not) in the requests above
     assert.ok(pristineSeen.includes(true), 'a flat writeHead saw a pristine response');
     assert.ok(pristineSeen.includes(false), 'setHeader leaves the fast path');
+  });
+});
+
+describe('generated request ids', () => {
+  it('keep the UUID layout and never repeat, across the counter digits made once per 4096 ids', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const id = newRequestId();
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(id);
+    }
+    assert.equal(seen.size, 10_000);
   });
 });

@@ -215,13 +215,18 @@ export function createRateLimiter(
 
   /** Writes RateLimit-* (most restrictive window) and Kong's per-window headers into `out`. */
   function writeHeaders(out: Record<string, string>, verdict: Evaluation): void {
-    out['ratelimit-limit'] = String(verdict.limit);
-    out['ratelimit-remaining'] = String(verdict.remaining);
+    // a number's string costs a runtime call: the same numbers are converted once
+    let limit: string | undefined;
+    const remaining = String(verdict.remaining);
+    for (let i = 0; i < windows.length; i++) if (windows[i]!.limit === verdict.limit) limit = limitStrings[i]!;
+    out['ratelimit-limit'] = limit ?? String(verdict.limit);
+    out['ratelimit-remaining'] = remaining;
     out['ratelimit-reset'] = String(verdict.reset);
     for (let i = 0; i < windows.length; i++) {
       const [limitName, remainingName] = kongNames[i]!;
+      const left = verdict.remainingByWindow[i]!;
       out[limitName] = limitStrings[i]!;
-      out[remainingName] = String(verdict.remainingByWindow[i]);
+      out[remainingName] = left === verdict.remaining ? remaining : String(left);
     }
   }
 

@@ -70,10 +70,10 @@ function connectionTokens(value: string | undefined): Set<string> | null {
   return tokens;
 }
 
-/** Sets the internal token and the consumer convenience headers on gr.upstreamHeaders. */
-export function setIdentityHeaders(gr: GatewayRequest, identity: Identity, token: string): void {
+/** Sets the internal token (`authorization`: `Bearer <token>`) and the consumer convenience headers on gr.upstreamHeaders. */
+export function setIdentityHeaders(gr: GatewayRequest, identity: Identity, authorization: string): void {
   const h = gr.upstreamHeaders;
-  h.authorization = `Bearer ${token}`;
+  h.authorization = authorization;
   // plugins that set these already (acl's groups) know better
   const consumer = identity.consumer;
   if (consumer !== undefined) {
@@ -95,54 +95,109 @@ export interface UpstreamHeaderOptions {
   strippedPrefix: string;
 }
 
-/** The header object handed to undici for the upstream request. */
+/** The header object for the upstream request (upgrades): the same fields as upstreamHeaderList. */
 export function upstreamHeaders(gr: GatewayRequest, policy: HeaderPolicy, opts: UpstreamHeaderOptions): IncomingHttpHeaders {
-  const src = gr.req.headers;
+  const list = upstreamHeaderList(gr, policy, opts.preserveHost, opts.strippedPrefix);
   const out: IncomingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
+  return out;
+}
+
+/** Forwarding fields the gateway always sets itself: the client's own are never copied. */
+const OURS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-request-id']);
+
+/**
+ * The upstream request's headers as the flat [name, value, …] list undici takes (every name
+ * lower case and once): built in one pass, with no object for undici to take apart again
+ * (an object costs it an iterator probe and an Object.keys per request). The client's
+ * fields come first minus the ones dropped; then ours (X-Forwarded-*, X-Real-IP,
+ * X-Request-Id); then what plugins set (gr.upstreamHeaders, which win over both); fields
+ * in gr.omitUpstreamHeaders are left out whoever set them.
+ */
+export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, preserveHost: boolean, strippedPrefix: string): Array<string | string[]> {
+  const req = gr.req;
+  const src = req.headers;
+  const out: Array<string | string[]> = [];
   const listed = connectionTokens(src.connection);
-  const strip = peekStripHeaders(gr); // undefined: no plugin hid a header
-  const peer = gr.req.socket.remoteAddress ?? '';
+  const stripped = peekStripHeaders(gr); // undefined: no plugin hid a header
+  const strip = stripped !== undefined && stripped.size > 0 ? stripped : undefined;
+  const added = peekUpstreamHeaders(gr);
+  const add = added === undefined ? undefined : lowerCaseKeys(added);
+  const omit = gr.omitUpstreamHeaders !== undefined && gr.omitUpstreamHeaders.size > 0 ? gr.omitUpstreamHeaders : undefined;
+  const peer = req.socket.remoteAddress ?? '';
   const trusted = policy.trusted(peer);
-  const keepHost = opts.preserveHost;
-  // Names are skipped here rather than deleted afterwards: a `delete` turns the object
-  // into a dictionary, which every later read (ours and undici's) pays for.
+  // only a trusted proxy's X-Forwarded-Prefix is passed on, and only when strip_path sets none
+  const ownPrefix = !trusted || strippedPrefix !== '';
   for (const name in src) {
     if (HOP_BY_HOP.has(name)) continue;
     // spoofable identity headers and forwarding claims all start with "x-": one char test for everything else
     if (name.charCodeAt(0) === 120 && name.charCodeAt(1) === 45) {
-      if (isSpoofable(policy, name)) continue;
-      // an untrusted client's own forwarding claims are dropped, not passed on
-      if (!trusted && name === 'x-forwarded-prefix') continue;
+      if (OURS.has(name) || isSpoofable(policy, name)) continue;
+      if (ownPrefix && name === 'x-forwarded-prefix') continue;
     } else if (name === 'host') {
-      if (!keepHost) continue;
+      if (!preserveHost) continue;
     } else if (name === 'forwarded') {
       if (!trusted) continue;
     }
     if (listed !== null && listed.has(name)) continue;
-    if (strip !== undefined && strip.size > 0 && strip.has(name)) continue;
-    out[name] = src[name];
+    if (strip !== undefined && strip.has(name)) continue;
+    if (add !== undefined && add[name] !== undefined) continue;
+    if (omit !== undefined && omit.has(name)) continue;
+    out.push(name, src[name]!);
   }
 
+  let xff: string, proto: string | string[], host: string | string[], port: string | string[];
   if (trusted) {
-    const xff = src['x-forwarded-for'];
-    out['x-forwarded-for'] = xff ? `${xff}, ${plain(peer)}` : plain(peer);
-    out['x-forwarded-proto'] = src['x-forwarded-proto'] ?? gr.scheme;
-    out['x-forwarded-host'] = src['x-forwarded-host'] ?? gr.host;
-    out['x-forwarded-port'] = src['x-forwarded-port'] ?? policy.port;
+    const theirs = src['x-forwarded-for'];
+    xff = theirs ? `${theirs}, ${plain(peer)}` : plain(peer);
+    proto = src['x-forwarded-proto'] ?? gr.scheme;
+    host = src['x-forwarded-host'] ?? gr.host;
+    port = src['x-forwarded-port'] ?? policy.port;
   } else {
-    out['x-forwarded-for'] = gr.clientIp;
-    out['x-forwarded-proto'] = gr.scheme;
-    out['x-forwarded-host'] = gr.host;
-    out['x-forwarded-port'] = policy.port;
+    xff = gr.clientIp;
+    proto = gr.scheme;
+    host = gr.host;
+    port = policy.port;
   }
-  if (opts.strippedPrefix !== '') out['x-forwarded-prefix'] = opts.strippedPrefix;
-  out['x-real-ip'] = gr.clientIp;
-  out['x-request-id'] = gr.requestId;
-
-  const add = peekUpstreamHeaders(gr);
-  if (add !== undefined) for (const name in add) out[name.toLowerCase()] = add[name];
-  omitHeaders(out, gr.omitUpstreamHeaders);
+  if (add === undefined && omit === undefined) {
+    // the common case: nothing to override or leave out
+    out.push('x-forwarded-for', xff, 'x-forwarded-proto', proto, 'x-forwarded-host', host, 'x-forwarded-port', port);
+    if (strippedPrefix !== '') out.push('x-forwarded-prefix', strippedPrefix);
+    out.push('x-real-ip', gr.clientIp, 'x-request-id', gr.requestId);
+    return out;
+  }
+  put(out, add, omit, 'x-forwarded-for', xff);
+  put(out, add, omit, 'x-forwarded-proto', proto);
+  put(out, add, omit, 'x-forwarded-host', host);
+  put(out, add, omit, 'x-forwarded-port', port);
+  if (strippedPrefix !== '') put(out, add, omit, 'x-forwarded-prefix', strippedPrefix);
+  put(out, add, omit, 'x-real-ip', gr.clientIp);
+  put(out, add, omit, 'x-request-id', gr.requestId);
+  if (add !== undefined) for (const name in add) if (omit === undefined || !omit.has(name)) out.push(name, add[name]!);
   return out;
+}
+
+/** One of our fields, unless a plugin set it (added after) or asked for it to be left out. */
+function put(
+  out: Array<string | string[]>,
+  add: Readonly<Record<string, string>> | undefined,
+  omit: ReadonlySet<string> | undefined,
+  name: string,
+  value: string | string[],
+): void {
+  if ((add === undefined || add[name] === undefined) && (omit === undefined || !omit.has(name))) out.push(name, value);
+}
+
+/** Plugins set lower-case names; one that did not gets a lower-cased copy, so its field still wins. */
+function lowerCaseKeys(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  for (const name in headers) {
+    if (name !== name.toLowerCase()) {
+      const lower: Record<string, string> = Object.create(null);
+      for (const n in headers) lower[n.toLowerCase()] = headers[n]!;
+      return lower;
+    }
+  }
+  return headers;
 }
 
 function plain(address: string): string {

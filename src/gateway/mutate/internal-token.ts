@@ -25,6 +25,8 @@ export interface InternalTokenOptions {
 
 interface CachedToken {
   token: string;
+  /** `Bearer <token>`, the Authorization value upstream: one string per token, not one per request */
+  authorization: string;
   kid: string;
   /** epoch seconds after which the token is re-minted */
   refreshAt: number;
@@ -58,10 +60,19 @@ export class InternalTokenMinter {
 
   /** The token for `identity` calling `audience` (a service name): cached or freshly signed. */
   tokenFor(identity: Identity, audience: string): string {
+    return this.#entryFor(identity, audience).token;
+  }
+
+  /** `Bearer <tokenFor(identity, audience)>`, the same string object while the token is reused. */
+  authorizationFor(identity: Identity, audience: string): string {
+    return this.#entryFor(identity, audience).authorization;
+  }
+
+  #entryFor(identity: Identity, audience: string): CachedToken {
     const now = this.#opts.clock.now();
     const kid = this.#opts.keyring.current.kid;
     const recent = this.#recent.get(identity);
-    if (recent !== undefined && recent.audience === audience && recent.refreshAt > now && recent.kid === kid) return recent.token;
+    if (recent !== undefined && recent.audience === audience && recent.refreshAt > now && recent.kid === kid) return recent;
     const key = identity.credential_id + '\u0000' + audience;
     const hit = this.#cache.get(key);
     if (hit !== undefined && hit.refreshAt > now && hit.kid === kid) {
@@ -71,12 +82,12 @@ export class InternalTokenMinter {
         this.#cache.delete(key);
         this.#cache.set(key, hit);
         this.#recent.set(identity, { ...hit, audience });
-        return hit.token;
+        return hit;
       }
     }
-    const token = this.#mint(key, identity, audience, now);
-    this.#recent.set(identity, { ...this.#cache.get(key)!, audience });
-    return token;
+    const minted = this.#mint(key, identity, audience, now);
+    this.#recent.set(identity, { ...minted, audience });
+    return minted;
   }
 
   /** Drop every cached token (revocations make identities stale). */
@@ -85,7 +96,7 @@ export class InternalTokenMinter {
     this.#recent = new WeakMap();
   }
 
-  #mint(key: string, identity: Identity, audience: string, now: number): string {
+  #mint(key: string, identity: Identity, audience: string, now: number): CachedToken {
     const ttl = this.#opts.ttl;
     const limit = identity.expires_at;
     const exp = limit !== undefined && limit < now + ttl ? limit : now + ttl;
@@ -114,8 +125,9 @@ export class InternalTokenMinter {
     const refreshAt = exp - Math.max(1, Math.ceil(lifetime / 5));
     this.#cache.delete(key);
     if (this.#cache.size >= this.#max) this.#oldest.evict();
-    this.#cache.set(key, { token, kid: signingKey.kid, refreshAt, identity, fingerprint: fingerprintOf(identity) });
-    return token;
+    const entry: CachedToken = { token, authorization: `Bearer ${token}`, kid: signingKey.kid, refreshAt, identity, fingerprint: fingerprintOf(identity) };
+    this.#cache.set(key, entry);
+    return entry;
   }
 }
 
