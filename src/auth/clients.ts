@@ -58,6 +58,9 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
     backchannel_logout_session_required: c.backchannel_logout_session_required ?? false,
     consent: c.consent ?? 'ask',
     mfa: c.mfa ?? 'optional',
+    // absent stays absent: the server's default ID token alg, which may change with the config
+    ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
+    require_pkce: c.require_pkce ?? true,
     source,
     created_at: now,
     updated_at: now,

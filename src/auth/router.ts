@@ -14,6 +14,18 @@ import { tokenEndpoint } from './endpoints/token.js';
 import { userinfoEndpoint } from './endpoints/userinfo.js';
 import type { Endpoint } from './endpoints/types.js';
 import { bindRequest } from './request-scope.js';
+import { AllowedOrigins, corsActual, corsPreflight, type CorsPolicy } from './cors.js';
+import { clientsChangeStamp } from '../storage/open.js';
+
+/** Endpoints browser apps call cross-origin (cors.ts), and the methods a preflight allows. */
+const CORS: ReadonlyMap<Endpoint, CorsPolicy> = new Map([
+  [tokenEndpoint, { methods: 'POST' }],
+  [revocationEndpoint, { methods: 'POST' }],
+  [userinfoEndpoint, { methods: 'GET, POST' }],
+]);
+
+/** Staleness bound of the allowed origins: the client cache's (start.ts), at most 2 s. */
+const ORIGINS_MAX_TTL_MS = 2000;
 
 export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
   const e = ctx.endpoints;
@@ -38,17 +50,26 @@ export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
 
 export function authHandler(ctx: AuthContext): Handler {
   const routes = authRoutes(ctx);
+  const origins = new AllowedOrigins(ctx.storage.clients, {
+    ttlMs: Math.min(ctx.config.keys.refresh_interval * 1000, ORIGINS_MAX_TTL_MS),
+    changeStamp: clientsChangeStamp(ctx.storage),
+  });
   // Not async: the endpoint's promise is handed on as it is (one promise fewer per request);
   // the errors thrown here reach the listener's try/catch all the same.
   return function routeAuthRequest(req, res, rc) {
     const endpoint = routes.get(rc.path);
     if (!endpoint) throw notFound(`no endpoint at ${rc.path}`);
+    const cors = req.headers.origin !== undefined ? CORS.get(endpoint) : undefined;
+    // a CORS preflight; OPTIONS without Origin is no preflight and gets the 405 below
+    if (cors !== undefined && req.method === 'OPTIONS') return corsPreflight(origins, cors, req, res);
     if (!endpoint.methods.includes(req.method ?? '')) {
       req.resume();
       throw methodNotAllowed(endpoint.methods);
     }
     // audit events of this request carry its request id and IP (request-scope.ts)
     bindRequest(req, { request_id: rc.requestId, ip: remoteAddress(req) });
+    // only requests with an Origin wait for the CORS check; server-side clients send none
+    if (cors !== undefined) return corsActual(origins, req, res).then(() => endpoint.handle(ctx, req, res, rc));
     return endpoint.handle(ctx, req, res, rc);
   };
 }

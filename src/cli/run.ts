@@ -57,6 +57,7 @@ export function openKeyring(config: Config, storage: Storage, clock: Clock, logg
     repo: storage.keys,
     secret: config.secret,
     alg: config.keys.algorithm,
+    idTokenAlgs: config.keys.id_token_algorithms,
     clock,
     refreshInterval: config.keys.refresh_interval,
     onError: (err) => logger.warn({ err: (err as Error).message }, 'key refresh failed'),

@@ -77,6 +77,10 @@ function checkClient(client: ClientConfig, path: string): void {
   if (redirecting !== undefined && client.redirect_uris.length === 0) {
     throw new ConfigError(at('redirect_uris'), `at least one redirect URI is required for grant type ${redirecting}`);
   }
+  // RFC 9700 §2.1.1: public clients MUST use PKCE; only a client that authenticates may be let off
+  if (client.require_pkce === false && method === 'none') {
+    throw new ConfigError(at('require_pkce'), 'false is only allowed for confidential clients (a public client must use PKCE)');
+  }
   const outside = (client.default_scopes ?? []).findIndex((name) => !client.scopes.includes(name));
   if (outside >= 0) {
     const problem = `${show(client.default_scopes![outside])} is not one of the client's scopes`;
@@ -127,12 +131,18 @@ const client = object<ClientConfig>(
     mfa: oneOf(['optional', 'required'] as const)
       .optional()
       .doc('`required`: everyone signing in to this client uses TOTP (users without it enrol during sign-in; a password-only SSO session is stepped up); absent: `optional` (per-user requirement only).'),
+    require_pkce: bool()
+      .optional()
+      .doc('`false`: this confidential client may use the code flow without PKCE (server-side RPs that send no `code_challenge`; one it does send is still checked, S256 only), and then OpenID requests without a challenge must carry `nonce`; not allowed for public clients (RFC 9700 §2.1.1); absent: `true`.'),
     post_logout_redirect_uris: list(redirectUri)
       .default([])
       .doc('Where RP-initiated logout (`end_session_endpoint`) may send the browser afterwards, compared exactly.'),
     backchannel_logout_uri: backchannelUri
       .optional()
       .doc('OIDC Back-Channel Logout: where a signed logout token is POSTed when a session the client received tokens in ends (https, or http on a loopback host).'),
+    id_token_signed_response_alg: oneOf(SIGNING_ALGS)
+      .optional()
+      .doc('Algorithm of this client\'s ID tokens and back-channel logout tokens (OIDC Dynamic Client Registration metadata); one of `keys.id_token_algorithms`; absent: the first of those.'),
     backchannel_logout_session_required: bool()
       .default(false)
       .doc('Put `sid` in this client\'s logout tokens (it is sent whenever known anyway).'),

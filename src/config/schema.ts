@@ -3,8 +3,8 @@
 // generated from it (`npm run docs:config`). Its `auth` and `gateway` sections live in
 // schema-auth.ts and schema-gateway.ts.
 
-import type { Config, KeysConfig, LogConfig, LogLevel } from './types.js';
-import { ConfigError, isPlainObject, Field, format, str, oneOf, bool, duration, object, show } from './fields.js';
+import type { Config, KeysConfig, LogConfig, LogLevel, SigningAlg } from './types.js';
+import { ConfigError, isPlainObject, Field, format, str, oneOf, bool, duration, object, show, list, keyPath } from './fields.js';
 import { tryUrl, parseStorage, issuerUrl } from './formats.js';
 import { auth, SIGNING_ALGS } from './schema-auth.js';
 import { gateway } from './schema-gateway.js';
@@ -31,6 +31,29 @@ function checkSessionStore(config: Config): void {
   if (config.gateway?.sessions.store === 'redis' && config.redis === undefined) {
     throw new ConfigError('gateway.sessions.store', 'redis needs the top-level `redis` URL (or use store: sql)');
   }
+}
+
+/** Each ID token algorithm once: the list is a set with a default. */
+function checkKeys(keys: KeysConfig, path: string): void {
+  const at = keyPath(path, 'id_token_algorithms');
+  keys.id_token_algorithms.forEach((alg, index) => {
+    const first = keys.id_token_algorithms.indexOf(alg);
+    if (first !== index) throw new ConfigError(keyPath(at, index), `${alg} is listed twice (already ${keyPath(at, first)})`);
+  });
+}
+
+/** A client's ID token algorithm is one the keyring keeps a key for. */
+function checkIdTokenAlgs(config: Config): void {
+  const algs = config.keys.id_token_algorithms;
+  config.auth?.clients.forEach((client, index) => {
+    const alg = client.id_token_signed_response_alg;
+    if (alg !== undefined && !algs.includes(alg)) {
+      throw new ConfigError(
+        keyPath(keyPath('auth.clients', index), 'id_token_signed_response_alg'),
+        `expected one of keys.id_token_algorithms (${algs.join(', ')}), got ${alg}`,
+      );
+    }
+  });
 }
 
 /** Two roles in one process cannot bind the same address (port 0 picks a free port). */
@@ -66,10 +89,18 @@ export const configSchema: Field<Config> = object<Config>(
       .optional()
       .sensitive()
       .doc('Master secret (cookie keys, key encryption at rest); at least 32 characters outside `drawbridge dev`.'),
-    keys: object<KeysConfig>({
-      algorithm: oneOf(SIGNING_ALGS).default('ES256').doc('Algorithm of new signing keys.'),
-      refresh_interval: duration(1).default('2s').doc('How often running instances look for a rotated key.'),
-    })
+    keys: object<KeysConfig>(
+      {
+        algorithm: oneOf(SIGNING_ALGS)
+          .default('ES256')
+          .doc('Algorithm of the main signing key: access tokens, introspection answers, the gateway\'s internal tokens.'),
+        id_token_algorithms: list(oneOf(SIGNING_ALGS), { min: 1 })
+          .derive<KeysConfig>('`[algorithm, RS256]` without duplicates', (k) => [...new Set<SigningAlg>([k.algorithm, 'RS256'])])
+          .doc('Algorithms ID tokens (and back-channel logout tokens) may be signed with; the first is the default, a client picks another with `id_token_signed_response_alg`. Each has its own current key, published in the JWKS. OIDC Discovery requires RS256 to be offered.'),
+        refresh_interval: duration(1).default('2s').doc('How often running instances look for a rotated key.'),
+      },
+      checkKeys,
+    )
       .default({})
       .doc('Token signing keys.'),
     log: object<LogConfig>({
@@ -83,6 +114,7 @@ export const configSchema: Field<Config> = object<Config>(
   },
   function checkConfig(config) {
     checkListeners(config);
+    checkIdTokenAlgs(config);
     checkSessionStore(config);
     checkWorkers(config);
   },

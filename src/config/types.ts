@@ -41,6 +41,8 @@ export interface ClientConfig {
   audiences?: string[]; // resource indicators (RFC 8707) this client may ask for; default: any
   consent?: 'ask' | 'skip'; // skip: a first-party client, no consent page; default ask
   mfa?: 'optional' | 'required'; // required: every user signing in to it uses TOTP (enrols if needed); default optional
+  require_pkce?: boolean; // false: the code flow without PKCE is allowed (confidential clients only); default true
+  id_token_signed_response_alg?: SigningAlg; // alg of its ID tokens and logout tokens; one of keys.id_token_algorithms; default: the first
   post_logout_redirect_uris: string[]; // RP-initiated logout: allowed redirects afterwards (exact match); default []
   backchannel_logout_uri?: string; // OIDC Back-Channel Logout: where logout tokens are POSTed
   backchannel_logout_session_required: boolean; // put `sid` in logout tokens; default false
@@ -192,6 +194,7 @@ export interface GatewayConfig {
 
 export interface KeysConfig {
   algorithm: SigningAlg; // default ES256
+  id_token_algorithms: readonly SigningAlg[]; // ID token algs, the default first; default [algorithm, RS256] without duplicates
   refresh_interval: number; // how often running instances look for a rotated key, default 2 (seconds)
 }
 

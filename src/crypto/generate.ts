@@ -1,5 +1,6 @@
 // Creates a new signing key pair; kid is the RFC 7638 JWK thumbprint.
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { SigningAlg } from '../config/types.js';
 import { SIGNING_ALGS } from './algorithms.js';
 
@@ -10,12 +11,35 @@ export interface GeneratedKey {
   privatePem: string;
 }
 
+interface KeyPair {
+  publicKey: KeyObject;
+  privateKey: KeyObject;
+}
+
 export function generateSigningKey(alg: SigningAlg): GeneratedKey {
   const d = SIGNING_ALGS[alg];
-  let pair: { publicKey: KeyObject; privateKey: KeyObject };
+  let pair: KeyPair;
   if (d.generate.type === 'ec') pair = generateKeyPairSync('ec', { namedCurve: d.generate.namedCurve });
   else if (d.generate.type === 'rsa') pair = generateKeyPairSync('rsa', { modulusLength: d.generate.modulusLength });
   else pair = generateKeyPairSync('ed25519');
+  return describe(alg, pair);
+}
+
+/**
+ * The same, off the event loop: an RSA 2048 key takes ~200 ms to find, which a starting
+ * server (or one generating its RS256 ID token key) should not spend blocked.
+ */
+export async function generateSigningKeyAsync(alg: SigningAlg): Promise<GeneratedKey> {
+  const d = SIGNING_ALGS[alg];
+  const generate = promisify(generateKeyPair);
+  let pair: KeyPair;
+  if (d.generate.type === 'ec') pair = await generate('ec', { namedCurve: d.generate.namedCurve });
+  else if (d.generate.type === 'rsa') pair = await generate('rsa', { modulusLength: d.generate.modulusLength });
+  else pair = await generate('ed25519', {});
+  return describe(alg, pair);
+}
+
+function describe(alg: SigningAlg, pair: KeyPair): GeneratedKey {
   const jwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   const kid = jwkThumbprint(jwk);
   return {

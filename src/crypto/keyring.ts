@@ -1,19 +1,26 @@
-// The signing keys of one issuer, as every role in this process sees them: the current
-// key (signs) and every published key (verifies). Keys live in SQL (KeyRepo) with the
-// private key sealed under the master secret; each instance re-reads them every
-// `refreshInterval` seconds so a `drawbridge key rotate` reaches it within that time.
+// The signing keys of one issuer, as every role in this process sees them: one current key
+// per algorithm (signs) and every published key (verifies). The main algorithm
+// (`keys.algorithm`) signs access tokens, introspection answers and the gateway's internal
+// tokens; ID tokens (and logout tokens) may use other algorithms too (`keys.id_token_algorithms`,
+// per client `id_token_signed_response_alg`), because OIDC Discovery §3 requires RS256 there.
+// Keys live in SQL (KeyRepo) with the private key sealed under the master secret; each
+// instance re-reads them every `refreshInterval` seconds so a `drawbridge key rotate`
+// reaches it within that time.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { SigningAlg } from '../config/types.js';
 import type { KeyRepo, SigningKeyRecord } from '../storage/types.js';
 import type { Clock } from '../core/clock.js';
-import { generateSigningKey } from './generate.js';
+import { generateSigningKeyAsync, type GeneratedKey } from './generate.js';
 import type { SigningKey } from './jwt.js';
 import { deriveKey, seal, unseal } from './seal.js';
 
 export interface KeyringOptions {
   repo: KeyRepo;
   secret: string;
+  /** the main algorithm: `current` */
   alg: SigningAlg;
+  /** algorithms ID tokens may be signed with, the default first; absent: [alg] */
+  idTokenAlgs?: readonly SigningAlg[];
   clock: Clock;
   /** seconds between re-reads of the key table */
   refreshInterval: number;
@@ -24,7 +31,11 @@ export interface KeyringOptions {
 export class Keyring {
   #opts: KeyringOptions;
   #sealKey: Buffer;
+  /** the main alg first, then the ID token algs: each has a current key */
+  #algs: readonly SigningAlg[];
+  #idTokenAlgs: readonly SigningAlg[];
   #current: SigningKey | undefined;
+  #currentByAlg = new Map<SigningAlg, SigningKey>();
   #byKid = new Map<string, SigningKey>();
   #published: Array<Record<string, unknown>> = [];
   #timer: NodeJS.Timeout | undefined;
@@ -32,13 +43,21 @@ export class Keyring {
   constructor(opts: KeyringOptions) {
     this.#opts = opts;
     this.#sealKey = deriveKey(opts.secret, 'signing-key-encryption');
+    this.#idTokenAlgs = Object.freeze([...new Set(opts.idTokenAlgs?.length ? opts.idTokenAlgs : [opts.alg])]);
+    this.#algs = Object.freeze([...new Set([opts.alg, ...this.#idTokenAlgs])]);
   }
 
-  /** Loads the keys, creating the first one when the table is empty, and starts refreshing. */
+  /**
+   * Loads the keys, creating a current key for every algorithm that has none (the first
+   * start, or an algorithm newly configured), and starts refreshing.
+   */
   async start(): Promise<void> {
-    if (!(await this.#opts.repo.current())) {
-      await this.#opts.repo.insertInitial(this.#newRecord(this.#opts.alg));
-    }
+    const missing: SigningAlg[] = [];
+    for (const alg of this.#algs) if (!(await this.#opts.repo.current(alg))) missing.push(alg);
+    // generated side by side (RSA takes the longest), inserted one by one: insertInitial keeps
+    // the first of racing starters, so every instance ends up with the same key
+    const records = await Promise.all(missing.map((alg) => this.#newRecord(alg)));
+    for (const rec of records) await this.#opts.repo.insertInitial(rec);
     await this.refresh();
     if (this.#opts.refreshInterval > 0) {
       this.#timer = setInterval(() => {
@@ -58,24 +77,56 @@ export class Keyring {
     const now = this.#opts.clock.now();
     const records = await this.#opts.repo.published(now);
     const next = new Map<string, SigningKey>();
-    let current: SigningKey | undefined;
+    const currentByAlg = new Map<SigningAlg, SigningKey>();
     for (const rec of records) {
       const key = this.#byKid.get(rec.kid) ?? this.#prepare(rec);
       next.set(rec.kid, key);
-      if (rec.status === 'current') current = key;
+      // newest first: the first current key of an alg is its current one
+      if (rec.status === 'current' && !currentByAlg.has(rec.alg)) currentByAlg.set(rec.alg, key);
     }
-    if (!current) throw new Error('keys: no current signing key in storage');
+    for (const alg of this.#algs) {
+      if (!currentByAlg.has(alg)) throw new Error(`keys: no current ${alg} signing key in storage`);
+    }
+    const current = currentByAlg.get(this.#opts.alg)!;
     const changed = current !== this.#current;
     this.#byKid = next;
     this.#current = current;
-    // current first, so clients that try keys in order find the likely one first
-    this.#published = [current, ...[...next.values()].filter((k) => k !== current)].map((k) => k.publicJwk);
+    this.#currentByAlg = currentByAlg;
+    // current keys first (the main one leading), so clients that try keys in order find the
+    // likely one first; then the previous keys, newest first
+    const currents = [current, ...this.#algs.map((alg) => currentByAlg.get(alg)!).filter((k) => k !== current)];
+    const rest = [...next.values()].filter((k) => !currents.includes(k));
+    this.#published = [...currents, ...rest].map((k) => k.publicJwk);
     if (changed) this.#opts.onChange?.(current);
   }
 
+  /** The current key of the main algorithm: access tokens, internal tokens, introspection. */
   get current(): SigningKey {
     if (!this.#current) throw new Error('keyring not started');
     return this.#current;
+  }
+
+  /** The current key of `alg`; throws when this keyring does not keep one. */
+  currentFor(alg: SigningAlg): SigningKey {
+    if (!this.#current) throw new Error('keyring not started');
+    const key = this.#currentByAlg.get(alg);
+    if (!key) throw new Error(`keys: no current ${alg} signing key (it is not one of keys.algorithm, keys.id_token_algorithms)`);
+    return key;
+  }
+
+  /** What ID tokens may be signed with, the default first (discovery's id_token_signing_alg_values_supported). */
+  get idTokenAlgs(): readonly SigningAlg[] {
+    return this.#idTokenAlgs;
+  }
+
+  /** Every algorithm with a current key: the main one first. */
+  get algs(): readonly SigningAlg[] {
+    return this.#algs;
+  }
+
+  /** The key for a client's ID tokens (its id_token_signed_response_alg; absent: the default). */
+  idTokenKey(alg?: SigningAlg | null): SigningKey {
+    return this.currentFor(alg ?? this.#idTokenAlgs[0]!);
   }
 
   get verificationKeys(): ReadonlyMap<string, SigningKey> {
@@ -88,18 +139,40 @@ export class Keyring {
   }
 
   /**
-   * Makes a new key current. The old one stays published for `publishPreviousFor`
-   * seconds: long enough for every token it signed to expire.
+   * Makes a new key of `alg` current (default: the main alg); the other algorithms' keys are
+   * untouched. The old one stays published for `publishPreviousFor` seconds: long enough for
+   * every token it signed to expire.
    */
   async rotate(publishPreviousFor: number, alg: SigningAlg = this.#opts.alg): Promise<SigningKeyRecord> {
-    const rec = this.#newRecord(alg);
+    if (!this.#algs.includes(alg)) {
+      throw new Error(`keys: cannot rotate ${alg}: not one of keys.algorithm, keys.id_token_algorithms (${this.#algs.join(', ')})`);
+    }
+    const rec = await this.#newRecord(alg);
     await this.#opts.repo.rotate(rec, this.#opts.clock.now() + publishPreviousFor);
     await this.refresh();
     return rec;
   }
 
-  #newRecord(alg: SigningAlg): SigningKeyRecord {
-    const k = generateSigningKey(alg);
+  /**
+   * Current keys of algorithms no longer in use (taken out of keys.id_token_algorithms, or
+   * the main key of an older version made with `key rotate --alg`) stop being current: they
+   * stay published for `publishPreviousFor` seconds, like a rotated-out key, then retire.
+   * Not done at start, so instances still running an older config keep their keys until an
+   * operator asks (`drawbridge key rotate`). Returns the keys demoted.
+   */
+  async demoteUnused(publishPreviousFor: number): Promise<SigningKey[]> {
+    const unused = [...this.#currentByAlg.keys()].filter((alg) => !this.#algs.includes(alg));
+    const demoted: SigningKey[] = [];
+    for (const alg of unused) {
+      const key = this.#currentByAlg.get(alg)!;
+      if (await this.#opts.repo.demoteCurrent(alg, this.#opts.clock.now() + publishPreviousFor)) demoted.push(key);
+    }
+    if (demoted.length > 0) await this.refresh();
+    return demoted;
+  }
+
+  async #newRecord(alg: SigningAlg): Promise<SigningKeyRecord> {
+    const k: GeneratedKey = await generateSigningKeyAsync(alg);
     return {
       kid: k.kid,
       alg,

@@ -28,6 +28,10 @@ export interface ClientsTable {
   // migration 0008 (consent, mfa); NULL in rows written before it: ask, optional
   consent: string | null;
   mfa: string | null;
+  // migration 0011; NULL in rows written before it: PKCE required
+  require_pkce: number | null; // 0 | 1
+  // migration 0012; NULL: the server's default ID token algorithm
+  id_token_signed_response_alg: string | null;
   source: string;
   created_at: number;
   updated_at: number;

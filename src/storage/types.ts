@@ -33,6 +33,12 @@ export interface ClientRecord {
   consent?: 'ask' | 'skip';
   /** `required`: every user signing in to this client uses TOTP; absent: `optional` */
   mfa?: 'optional' | 'required';
+  // ─── PKCE opt-out (migration 0011) ───
+  /** false: a confidential client may use the code flow without PKCE; absent: true (required) */
+  require_pkce?: boolean;
+  // ─── ID token algorithm (migration 0012) ───
+  /** OIDC Dynamic Client Registration metadata; absent: the first of keys.id_token_algorithms */
+  id_token_signed_response_alg?: SigningAlg;
   source: RecordSource;
   created_at: number;
   updated_at: number;
@@ -62,19 +68,24 @@ export interface SigningKeyRecord {
   publish_until: number | null;
 }
 
+/** There is one current key per algorithm (migration 0012); "current" below means of that alg. */
 export interface KeyRepo {
   list(): Promise<SigningKeyRecord[]>;
-  current(): Promise<SigningKeyRecord | undefined>;
+  /** The current key of `alg`; without alg, the newest current key of any algorithm. */
+  current(alg?: SigningAlg): Promise<SigningKeyRecord | undefined>;
   /** Keys to publish in JWKS at time `now`: current + previous with publish_until > now. */
   published(now: number): Promise<SigningKeyRecord[]>;
   /**
-   * In one transaction: the current key becomes `previous` with publish_until,
-   * `rec` (status current) is inserted. Works when there is no current key yet.
+   * In one transaction: the current key of rec.alg becomes `previous` with publish_until,
+   * `rec` (status current) is inserted; keys of other algorithms are untouched. Works when
+   * there is no current key of that alg yet.
    * Concurrent first-start callers: insertInitial is idempotent (see below).
    */
   rotate(rec: SigningKeyRecord, previousPublishUntil: number): Promise<void>;
-  /** Insert rec as current only if no current key exists; returns the current key afterwards. */
+  /** Insert rec as current only if no current key of rec.alg exists; returns that alg's current key afterwards. */
   insertInitial(rec: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /** The current key of `alg` becomes `previous` with publish_until (no successor); true when there was one. */
+  demoteCurrent(alg: SigningAlg, publishUntil: number): Promise<boolean>;
   /** previous keys whose publish_until <= now become retired; returns how many */
   retireExpired(now: number): Promise<number>;
 }

@@ -154,7 +154,7 @@ describe('audit log', () => {
   it('the browser flow: login.succeeded, consent.granted and token.issued (implicit) with the request id', async () => {
     const browser = new Browser();
     const u = new URL(`${server.issuer}/oauth2/authorize`);
-    for (const [k, v] of Object.entries({ client_id: 'web', response_type: 'id_token', scope: 'openid', nonce: 'n-1', state: 's' })) u.searchParams.set(k, v);
+    for (const [k, v] of Object.entries({ client_id: 'web', redirect_uri: CB, response_type: 'id_token', scope: 'openid', nonce: 'n-1', state: 's' })) u.searchParams.set(k, v);
     const login = parseForm(await (await browser.fetch(u.href)).text());
     const consentPage = await browser.fetch(login.action, { form: [...login.fields, ['username', 'alice'], ['password', PASSWORD]], headers: { 'x-request-id': 'req-web-login' } });
     assert.equal(consentPage.status, 200);

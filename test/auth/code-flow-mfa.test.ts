@@ -57,7 +57,7 @@ describe('authorization code flow: MFA, consent skip and deny, session timeouts'
 
   function authorizeUrl(clientId: string, extra: Record<string, string> = {}): string {
     const u = new URL(`${server.issuer}/oauth2/authorize`);
-    const params = { client_id: clientId, response_type: 'code', scope: 'openid', state: 's1', code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra };
+    const params = { client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's1', code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra };
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
     return u.href;
   }

@@ -26,9 +26,10 @@ describe('authorization code: redirect_uri at the token endpoint (RFC 6749 §4.1
       brute_force: { enabled: false },
       users: [{ username: 'alice', password: PASSWORD }],
       clients: [
-        // public clients (PKCE), first-party so no consent page interrupts the flow
-        { client_id: 'one', redirect_uris: [ONE_CB], grant_types: ['authorization_code'], scopes: ['openid'], consent: 'skip' },
-        { client_id: 'two', redirect_uris: [...TWO_CB], grant_types: ['authorization_code'], scopes: ['openid'], consent: 'skip' },
+        // public clients (PKCE), first-party so no consent page interrupts the flow; plain OAuth
+        // scopes: an OpenID request may not omit redirect_uri at all (OIDC Core §3.1.2.1)
+        { client_id: 'one', redirect_uris: [ONE_CB], grant_types: ['authorization_code'], scopes: ['api'], consent: 'skip' },
+        { client_id: 'two', redirect_uris: [...TWO_CB], grant_types: ['authorization_code'], scopes: ['api'], consent: 'skip' },
       ],
     });
   });
@@ -44,7 +45,7 @@ describe('authorization code: redirect_uri at the token endpoint (RFC 6749 §4.1
     const url = new URL(`${server.issuer}/oauth2/authorize`);
     url.searchParams.set('client_id', clientId);
     url.searchParams.set('response_type', 'code');
-    url.searchParams.set('scope', 'openid');
+    url.searchParams.set('scope', 'api');
     url.searchParams.set('state', randomBytes(8).toString('hex'));
     url.searchParams.set('code_challenge', createHash('sha256').update(verifier).digest('base64url'));
     url.searchParams.set('code_challenge_method', 'S256');

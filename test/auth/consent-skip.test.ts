@@ -44,7 +44,7 @@ describe('consent: skip and mfa: required from `drawbridge client create`', () =
 
   async function signIn(clientId: string): Promise<Response> {
     const u = new URL(`${server.issuer}/oauth2/authorize`);
-    const params = { client_id: clientId, response_type: 'code', scope: 'openid', state: 's', code_challenge: 'c'.repeat(43), code_challenge_method: 'S256' };
+    const params = { client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's', code_challenge: 'c'.repeat(43), code_challenge_method: 'S256' };
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
     const browser = new Browser();
     const form = parseForm(await (await browser.fetch(u.href)).text());

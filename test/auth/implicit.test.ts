@@ -33,7 +33,7 @@ describe('implicit grant', () => {
 
   function authorizeUrl(params: Record<string, string>): string {
     const u = new URL(`${server.issuer}/oauth2/authorize`);
-    for (const [k, v] of Object.entries({ client_id: 'spa', scope: 'openid email', state: 'st-1', ...params })) u.searchParams.set(k, v);
+    for (const [k, v] of Object.entries({ client_id: 'spa', redirect_uri: CB, scope: 'openid email', state: 'st-1', ...params })) u.searchParams.set(k, v);
     return u.href;
   }
 

@@ -65,7 +65,7 @@ describe('MFA enrolment pages', () => {
 
   function authorizeUrl(clientId: string, extra: Record<string, string> = {}): string {
     const u = new URL(`${server.issuer}/oauth2/authorize`);
-    const params = { client_id: clientId, response_type: 'code', scope: 'openid', state: 'st', code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra };
+    const params = { client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 'st', code_challenge: CHALLENGE, code_challenge_method: 'S256', ...extra };
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
     return u.href;
   }

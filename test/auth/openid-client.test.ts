@@ -339,12 +339,22 @@ describe('`drawbridge key rotate` against a SQLite-file server started from a co
     const newKid = m![2]!;
     assert.notEqual(newKid, oldKid);
 
-    // the running instance re-reads keys every refresh_interval (1 s here)
-    const until = Date.now() + 10_000;
-    while (running.keyring.current.kid !== newKid && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(running.keyring.current.kid, newKid, 'the running server did not pick up the rotated key');
+    // every algorithm in use is rotated: the default keys.id_token_algorithms adds RS256
+    const rs = /^rotated: (\S+) → (\S+) \(RS256\)/m.exec(rotate.stdout);
+    assert.ok(rs !== null, `unexpected output: ${rotate.stdout}`);
+    assert.notEqual(rs[2], rs[1]);
 
-    assert.deepEqual(await jwksKids(jwksUri), [newKid, oldKid]);
+    // the running instance re-reads keys every refresh_interval (1 s here)
+    const switched = () => running.keyring.current.kid === newKid && running.keyring.currentFor('RS256').kid === rs[2];
+    const until = Date.now() + 10_000;
+    while (!switched() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(running.keyring.current.kid, newKid, 'the running server did not pick up the rotated key');
+    assert.equal(running.keyring.currentFor('RS256').kid, rs[2], 'the running server did not pick up the rotated RS256 key');
+
+    // the current keys first (the main one leading), then both previous ones, still published
+    const kids = await jwksKids(jwksUri);
+    assert.deepEqual(kids.slice(0, 2), [newKid, rs[2]]);
+    assert.deepEqual(kids.slice(2).sort(), [oldKid, rs[1]!].sort());
     const second = await client.clientCredentialsGrant(config, {});
     const v2 = await verifyAccessToken(second.access_token, issuer, jwksUri);
     assert.equal(v2.protectedHeader.kid, newKid);

@@ -96,7 +96,7 @@ describe('SSO sessions in Redis', { skip: url === undefined ? 'Redis not reachab
       const browser = new Browser();
       const challenge = createHash('sha256').update('v'.repeat(43)).digest('base64url');
       const u = new URL(`${server.issuer}/oauth2/authorize`);
-      for (const [k, v] of Object.entries({ client_id: 'first', response_type: 'code', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' })) {
+      for (const [k, v] of Object.entries({ client_id: 'first', redirect_uri: 'https://app.example/cb', response_type: 'code', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' })) {
         u.searchParams.set(k, v);
       }
       const form = parseForm(await (await browser.fetch(u.href)).text());

@@ -244,6 +244,8 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
   let configFile: string;
   let server: CliProcess;
   let firstKid: string;
+  /** the RS256 ID token key the default keys.id_token_algorithms adds */
+  let firstRsKid: string;
   let survivor: string;
   let created: { id: string; secret: string };
   let createdToken: string;
@@ -281,8 +283,9 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     survivor = ((await res.json()) as { access_token: string }).access_token;
     assert.equal(await active(survivor), true);
     const k = await kids();
-    assert.equal(k.length, 1);
+    assert.equal(k.length, 2);
     firstKid = k[0]!;
+    firstRsKid = k[1]!;
   });
 
   it('logs are JSON lines and never contain secrets or tokens', () => {
@@ -345,6 +348,19 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.match(configured.stderr, /defined in the config file/);
   });
 
+  it('client create --id-token-alg: stored as id_token_signed_response_alg; an alg outside keys.id_token_algorithms → 2', async () => {
+    const r = await runCli(['client', 'create', '--config', configFile, '--id', 'rs-by-cli', '--id-token-alg', 'RS256'], { env: ENV });
+    assertExit(r, 0);
+    const list = await runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV });
+    const rows = JSON.parse(list.stdout) as Array<{ client_id: string; id_token_signed_response_alg?: string }>;
+    assert.equal(rows.find((c) => c.client_id === 'rs-by-cli')?.id_token_signed_response_alg, 'RS256');
+    assertExit(await runCli(['client', 'delete', 'rs-by-cli', '--config', configFile], { env: ENV }), 0);
+    const bad = await runCli(['client', 'create', '--config', configFile, '--id', 'ed-by-cli', '--id-token-alg', 'EdDSA'], { env: ENV });
+    assertExit(bad, 2);
+    assert.match(bad.stderr, /id_token_signed_response_alg: expected one of keys\.id_token_algorithms \(ES256, RS256\), got EdDSA/);
+    assertNoStack(bad);
+  });
+
   it('client list shows both clients, and never a secret', async () => {
     const [table, json] = await Promise.all([
       runCli(['client', 'list', '--config', configFile], { env: ENV }),
@@ -368,7 +384,8 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     const r = await runCli(['key', 'list', '--config', configFile], { env: ENV });
     assertExit(r, 0);
     assert.match(r.stdout, new RegExp(`^${firstKid}\\s+ES256\\s+current\\s+\\d{4}-`, 'm'));
-    assert.equal(r.stdout.trim().split('\n').length, 2);
+    assert.match(r.stdout, new RegExp(`^${firstRsKid}\\s+RS256\\s+current\\s+\\d{4}-`, 'm'));
+    assert.equal(r.stdout.trim().split('\n').length, 3);
   });
 
   it('SIGTERM → exit 0', async () => {
@@ -381,7 +398,7 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
   it('a restart loses no client, key or token', async () => {
     server = start(configFile);
     await waitForReady(`${issuer}/readyz`, server);
-    assert.deepEqual(await kids(), [firstKid]);
+    assert.deepEqual(await kids(), [firstKid, firstRsKid]);
     assert.equal(await active(survivor), true);
     assert.equal(await active(createdToken), true);
     assert.equal((await tokenFor(created.id, created.secret)).status, 200);
@@ -418,13 +435,19 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.ok(m !== null, r.stdout);
     assert.equal(m![1], firstKid);
     const newKid = m![2]!;
+    // every algorithm in use is rotated, the main one first
+    const rs = /^rotated: (\S+) → (\S+) \(RS256\)/m.exec(r.stdout);
+    assert.ok(rs !== null, r.stdout);
+    assert.equal(rs![1], firstRsKid);
+    const newRsKid = rs![2]!;
     const until = Date.now() + 10_000;
     let published = await kids();
-    while (published[0] !== newKid && Date.now() < until) {
+    while ((published[0] !== newKid || published[1] !== newRsKid) && Date.now() < until) {
       await new Promise((res) => setTimeout(res, 100));
       published = await kids();
     }
-    assert.deepEqual(published, [newKid, firstKid]);
+    assert.deepEqual(published.slice(0, 2), [newKid, newRsKid]);
+    assert.deepEqual(published.slice(2).sort(), [firstKid, firstRsKid].sort());
     const list = await runCli(['key', 'list', '--config', configFile], { env: ENV });
     assertExit(list, 0);
     assert.match(list.stdout, new RegExp(`^${newKid}\\s+ES256\\s+current\\s`, 'm'));
@@ -443,6 +466,22 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     const r = await runCli(['key', 'rotate', '--config', configFile, '--alg', 'HS256'], { env: ENV });
     assertExit(r, 2);
     assert.match(r.stderr, /--alg: expected ES256, RS256 or EdDSA, got "HS256"/);
+  });
+
+  it('key rotate --alg of an algorithm not in use → 2, nothing rotated', async () => {
+    const before = await runCli(['key', 'list', '--config', configFile], { env: ENV });
+    const r = await runCli(['key', 'rotate', '--config', configFile, '--alg', 'EdDSA'], { env: ENV });
+    assertExit(r, 2);
+    assert.match(r.stderr, /--alg: EdDSA is not in use; expected one of keys\.algorithm, keys\.id_token_algorithms: ES256, RS256/);
+    const after = await runCli(['key', 'list', '--config', configFile], { env: ENV });
+    assert.equal(after.stdout, before.stdout);
+  });
+
+  it('key rotate --alg RS256 rotates only the RS256 key', async () => {
+    const r = await runCli(['key', 'rotate', '--config', configFile, '--alg', 'RS256'], { env: ENV });
+    assertExit(r, 0);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    assert.match(r.stdout, /^rotated: \S+ → \S+ \(RS256\)/);
   });
 
   it('SIGTERM again → exit 0', async () => {

@@ -27,6 +27,17 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * Test servers sign ID tokens with the main algorithm only unless a test names
+ * `keys.id_token_algorithms`: the default adds an RSA key generated at every fresh start,
+ * which most tests do not need (test/auth/id-token-algs.test.ts covers the default).
+ */
+export function testKeys(keys: unknown): Record<string, unknown> {
+  const given = typeof keys === 'object' && keys !== null ? (keys as Record<string, unknown>) : {};
+  if ('id_token_algorithms' in given) return given;
+  return { ...given, id_token_algorithms: [typeof given.algorithm === 'string' ? given.algorithm : 'ES256'] };
+}
+
 /** `auth` is merged into the auth section; `top` into the top level (storage, keys, …). */
 export async function startAuth(
   auth: Record<string, unknown>,
@@ -41,6 +52,7 @@ export async function startAuth(
     secret: TEST_SECRET,
     log: { level: 'silent' },
     ...top,
+    keys: testKeys(top.keys),
     auth: { listen: `127.0.0.1:${port}`, ...auth },
   });
   const running = await run(config, { logger: silentLogger(), clock: opts.clock });

@@ -37,7 +37,7 @@ import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { run, type Running } from '../../src/cli/run.js';
 import type { RunningGateway } from '../../src/gateway/start.js';
 import type { PluginFactory } from '../../src/gateway/types.js';
-import { TEST_SECRET, freePort } from './auth-server.js';
+import { TEST_SECRET, freePort, testKeys } from './auth-server.js';
 
 export { TEST_SECRET, freePort };
 
@@ -250,6 +250,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     secret: TEST_SECRET,
     log: { level: 'silent' },
     ...opts.top,
+    // the main algorithm only, unless the test names keys.id_token_algorithms (see testKeys)
+    keys: testKeys(opts.top?.keys),
     gateway: gatewaySection,
   };
   if (opts.auth !== false) raw.auth = { listen: `127.0.0.1:${authPort}`, ...(opts.auth ?? {}) };

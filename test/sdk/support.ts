@@ -20,11 +20,12 @@ export async function startSdkStack(
   clients: Record<string, unknown>[],
   gateway: (issuer: string) => Record<string, unknown>,
   port?: number,
+  top: Record<string, unknown> = {},
 ): Promise<{ stack: Stack; issuer: string }> {
   const authPort = port ?? (await freePort());
   const issuer = `http://127.0.0.1:${authPort}`;
   const stack = await startStack({
-    top: { issuer },
+    top: { ...top, issuer },
     auth: {
       listen: `127.0.0.1:${authPort}`,
       clients: [{ client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], scopes: [] }, ...clients],

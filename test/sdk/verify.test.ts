@@ -342,11 +342,16 @@ describe('sdk: verifier configuration and an unreachable issuer', () => {
 });
 
 describe('sdk: signing key rotation', () => {
-  let stack: Stack;
+  let stack: Stack | undefined;
   let service: Service;
+  let authPort: number;
+  const gatewaySection = (): Record<string, unknown> => ({
+    consumers: [{ username: 'partner-a', groups: ['partners'], credentials: { 'key-auth': [{ key: PARTNER_KEY }] } }],
+    services: [{ name: 'orders', url: service.url, routes: [{ paths: ['/orders'], strip_path: false }], plugins: [{ name: 'key-auth' }] }],
+  });
 
   before(async () => {
-    const authPort = await freePort();
+    authPort = await freePort();
     const issuer = `http://127.0.0.1:${authPort}`;
     // a short cooldown: the new key is fetched as soon as a token names it
     const verifier = createVerifier({ issuer, audience: 'orders', jwksCooldownMs: 100 });
@@ -356,10 +361,6 @@ describe('sdk: signing key rotation', () => {
         sendJson(res, 200, { kid: header.kid, alg: header.alg, sub: req.auth.sub });
       }),
     );
-    ({ stack } = await startSdkStack([], () => ({
-      consumers: [{ username: 'partner-a', groups: ['partners'], credentials: { 'key-auth': [{ key: PARTNER_KEY }] } }],
-      services: [{ name: 'orders', url: service.url, routes: [{ paths: ['/orders'], strip_path: false }], plugins: [{ name: 'key-auth' }] }],
-    }), authPort));
   });
 
   after(async () => {
@@ -367,19 +368,28 @@ describe('sdk: signing key rotation', () => {
     await service?.close();
   });
 
-  it('after `key rotate` (ES256 → RS256 → EdDSA) the service accepts tokens under each new kid', async () => {
+  it('after `key rotate`, and after keys.algorithm changes (ES256 → RS256 → EdDSA), the service accepts tokens under each new kid', async () => {
     const seen: string[] = [];
-    const first = await send(stack.gatewayUrl, '/orders/1', { headers: { apikey: PARTNER_KEY } });
-    assert.equal(first.status, 200, first.text);
-    seen.push(`${first.json.alg}`);
-    for (const alg of ['RS256', 'EdDSA'] as const) {
+    const kids = new Set<string>();
+    for (const alg of ['ES256', 'RS256', 'EdDSA'] as const) {
+      // the operator changes keys.algorithm and restarts the issuer on the same URL
+      await stack?.close();
+      ({ stack } = await startSdkStack([], gatewaySection, authPort, { keys: { algorithm: alg } }));
       await new Promise((r) => setTimeout(r, 150)); // past the cooldown of the last fetch
+      const fresh = await send(stack.gatewayUrl, '/orders/1', { headers: { apikey: PARTNER_KEY } });
+      assert.equal(fresh.status, 200, fresh.text);
+      assert.equal(fresh.json.alg, alg);
+      kids.add(String(fresh.json.kid));
+      // and `key rotate` within the algorithm: a new kid the service has never seen
+      await new Promise((r) => setTimeout(r, 150));
       const rec = await stack.running.keyring.rotate(3600, alg);
-      const reply = await send(stack.gatewayUrl, '/orders/1', { headers: { apikey: PARTNER_KEY } });
-      assert.equal(reply.status, 200, reply.text);
-      assert.equal(reply.json.kid, rec.kid);
-      seen.push(`${reply.json.alg}`);
+      const rotated = await send(stack.gatewayUrl, '/orders/1', { headers: { apikey: PARTNER_KEY } });
+      assert.equal(rotated.status, 200, rotated.text);
+      assert.equal(rotated.json.kid, rec.kid);
+      kids.add(rec.kid);
+      seen.push(`${fresh.json.alg}/${rotated.json.alg}`);
     }
-    assert.deepEqual(seen, ['ES256', 'RS256', 'EdDSA']);
+    assert.deepEqual(seen, ['ES256/ES256', 'RS256/RS256', 'EdDSA/EdDSA']);
+    assert.equal(kids.size, 6);
   });
 });

@@ -323,7 +323,7 @@ for (const target of await allTargets()) {
           { ...k1, status: 'previous', publish_until: NOW + 50 },
         ]);
 
-        const k3 = key('k3', { alg: 'RS256', created_at: NOW });
+        const k3 = key('k3', { created_at: NOW });
         await storage.keys.rotate(k3, NOW + 100);
         // only the then-current key gets the new publish_until; k1 keeps its own
         assert.deepEqual(
@@ -334,6 +334,44 @@ for (const target of await allTargets()) {
             ['k1', 'previous', NOW + 50],
           ],
         );
+      });
+
+      it('keeps one current key per algorithm: insertInitial and rotate touch only their alg', async () => {
+        const es = key('es1', { created_at: NOW - 300 });
+        const rs = key('rs1', { alg: 'RS256', created_at: NOW - 200 });
+        assert.deepEqual(await storage.keys.insertInitial(es), es);
+        // another alg is not "already there": its first key goes in next to the ES256 one
+        assert.deepEqual(await storage.keys.insertInitial(rs), rs);
+        assert.deepEqual(await storage.keys.insertInitial(key('rs-late', { alg: 'RS256', created_at: NOW })), rs);
+        assert.deepEqual(await storage.keys.current('ES256'), es);
+        assert.deepEqual(await storage.keys.current('RS256'), rs);
+        assert.equal(await storage.keys.current('EdDSA'), undefined);
+        // without an alg: the newest current key
+        assert.deepEqual(await storage.keys.current(), rs);
+
+        const rs2 = key('rs2', { alg: 'RS256', created_at: NOW - 100 });
+        await storage.keys.rotate(rs2, NOW + 60);
+        assert.deepEqual(
+          (await storage.keys.list()).map((k) => [k.kid, k.alg, k.status, k.publish_until]),
+          [
+            ['rs2', 'RS256', 'current', null],
+            ['rs1', 'RS256', 'previous', NOW + 60],
+            ['es1', 'ES256', 'current', null],
+          ],
+        );
+        // published: both current keys first (newest first), then the previous one
+        assert.deepEqual((await storage.keys.published(NOW)).map((k) => k.kid), ['rs2', 'es1', 'rs1']);
+
+        // an alg no longer in use: its current key is demoted without a successor
+        assert.equal(await storage.keys.demoteCurrent('RS256', NOW + 30), true);
+        assert.equal(await storage.keys.demoteCurrent('RS256', NOW + 30), false);
+        assert.equal(await storage.keys.current('RS256'), undefined);
+        assert.deepEqual(await storage.keys.current('ES256'), es);
+        assert.deepEqual((await storage.keys.published(NOW)).map((k) => [k.kid, k.status, k.publish_until]), [
+          ['es1', 'current', null],
+          ['rs2', 'previous', NOW + 30],
+          ['rs1', 'previous', NOW + 60],
+        ]);
       });
 
       it('concurrent rotations never leave two current keys', async () => {

@@ -63,17 +63,20 @@ for (const target of await allTargets()) {
     });
 
     it('a code written before the migration reads back with redirect_uri_given null', async () => {
-      assert.deepEqual(await pendingMigrations(storage), [THIS]);
+      // later migrations (0011 …) follow it: only the first pending one is this one
+      assert.equal((await pendingMigrations(storage))[0], THIS);
       // a row as the 0009 schema holds it (no redirect_uri_given column yet)
       const { redirect_uri_given: _, ...old } = code('old');
       await sqlHandleOf(storage)!.db.insertInto('auth_codes').values({ ...old, amr: JSON.stringify(old.amr) } as never).execute();
-      assert.deepEqual(await storage.migrate(), [THIS]);
+      assert.equal((await storage.migrate())[0], THIS);
       const consumed = await storage.authCodes.consume('old', NOW + 1);
       assert.deepEqual(consumed, { code: code('old', { redirect_uri_given: null, used_at: NOW + 1 }), first: true });
     });
 
     it('after it: true, false and null round-trip; down and up again keep the table usable', async () => {
-      await storage.migrate();
+      // up to this migration only, so migrateDown below undoes this one
+      const up = await migrator.migrateTo(THIS);
+      if (up.error !== undefined) throw up.error;
       await storage.authCodes.insert(code('named'));
       await storage.authCodes.insert(code('omitted', { redirect_uri_given: false }));
       await storage.authCodes.insert(code('unknown', { redirect_uri_given: null }));
@@ -84,8 +87,8 @@ for (const target of await allTargets()) {
       const down = await migrator.migrateDown();
       if (down.error !== undefined) throw down.error;
       assert.deepEqual(down.results?.map((r) => [r.migrationName, r.status]), [[THIS, 'Success']]);
-      assert.deepEqual(await pendingMigrations(storage), [THIS]);
-      assert.deepEqual(await storage.migrate(), [THIS]);
+      assert.equal((await pendingMigrations(storage))[0], THIS);
+      assert.equal((await storage.migrate())[0], THIS);
       // rows kept through down/up have lost what they recorded: null, the old rule
       const again = await storage.authCodes.consume('named', NOW + 5);
       assert.equal(again!.code.redirect_uri_given, null);

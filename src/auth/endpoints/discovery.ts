@@ -43,7 +43,8 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     revocation_endpoint_auth_methods_supported: SUPPORTED_CLIENT_AUTH_METHODS,
     revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: [ctx.keyring.current.alg],
+    // OIDC Discovery §3: RS256 MUST be listed (keys.id_token_algorithms has it by default)
+    id_token_signing_alg_values_supported: [...ctx.keyring.idTokenAlgs],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     // OIDC Discovery §3: absent means true, and request_uri is not supported

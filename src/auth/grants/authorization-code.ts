@@ -10,6 +10,8 @@ import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { AuthCodeRecord } from '../../storage/types.js';
+import type { Client } from '../clients.js';
+import { NO_CHALLENGE, pkceOptional } from '../endpoints/authorize/check-pkce.js';
 import type { AuthContext } from '../context.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -40,10 +42,7 @@ export const authorizationCode: Grant = {
     if (c.client_id !== client.client_id) throw invalidGrant('the authorization code was issued to another client');
     checkRedirectUri(params.get('redirect_uri'), c, client.redirect_uris.length);
     // checked after the code is consumed: a failed attempt spends it (a thief gets one try)
-    if (verifier === undefined) throw invalidGrant('code_verifier is required (PKCE)');
-    if (!VERIFIER.test(verifier)) throw invalidRequest('code_verifier must be 43 to 128 characters of [A-Za-z0-9._~-]');
-    const challenge = createHash('sha256').update(verifier, 'ascii').digest('base64url');
-    if (!safeEqual(challenge, c.code_challenge)) throw invalidGrant('code_verifier does not match the code_challenge');
+    checkVerifier(verifier, c, client);
     const user = await ctx.storage.users.get(c.user_id);
     if (!user || user.locked) throw invalidGrant('the user is no longer active');
 
@@ -65,7 +64,7 @@ export const authorizationCode: Grant = {
     }
     if (scope.includes('openid')) {
       body.id_token = issueIdToken(ctx, {
-        clientId: client.client_id, user, scope, nonce: c.nonce, authTime: c.auth_time, sid: c.sid, amr: c.amr, acr: c.acr,
+        clientId: client.client_id, alg: client.id_token_signed_response_alg, user, scope, nonce: c.nonce, authTime: c.auth_time, sid: c.sid, amr: c.amr, acr: c.acr,
         accessToken: issued.access_token,
       });
     }
@@ -78,6 +77,25 @@ export const authorizationCode: Grant = {
     return body;
   },
 };
+
+/**
+ * PKCE (RFC 7636 §4.6) against what the code recorded: a code issued with a challenge needs
+ * the matching verifier, whatever the client's settings are now. A code issued without one
+ * (only ever for a client with require_pkce: false) is redeemed without a verifier; sending
+ * one anyway is refused (RFC 9700 §4.8.2: the PKCE downgrade attack), and so is redeeming it
+ * after the client was switched back to requiring PKCE.
+ */
+function checkVerifier(verifier: string | undefined, c: AuthCodeRecord, client: Client): void {
+  if (c.code_challenge === NO_CHALLENGE) {
+    if (!pkceOptional(client)) throw invalidGrant('code_verifier is required (PKCE): the code was issued without a code_challenge');
+    if (verifier !== undefined) throw invalidGrant('code_verifier was sent but the authorization request had no code_challenge');
+    return;
+  }
+  if (verifier === undefined) throw invalidGrant('code_verifier is required (PKCE)');
+  if (!VERIFIER.test(verifier)) throw invalidRequest('code_verifier must be 43 to 128 characters of [A-Za-z0-9._~-]');
+  const challenge = createHash('sha256').update(verifier, 'ascii').digest('base64url');
+  if (!safeEqual(challenge, c.code_challenge)) throw invalidGrant('code_verifier does not match the code_challenge');
+}
 
 /**
  * RFC 6749 §4.1.3: redirect_uri is REQUIRED when the authorization request included it, and

@@ -11,6 +11,7 @@ import { invalidGrant, invalidScope } from '../../core/errors.js';
 import { sha256Base64url } from '../../core/crypto-util.js';
 import { deriveKey, seal, unseal } from '../../crypto/seal.js';
 import type { TokenRecord } from '../../storage/types.js';
+import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { tokenRevoked } from '../events.js';
 import { requestedResources } from '../scope.js';
@@ -73,7 +74,7 @@ export const refreshToken: Grant = {
       refresh_token: next.token,
     };
     if (access.scope !== '') body.scope = access.scope;
-    if (scope.includes('openid')) body.id_token = await refreshedIdToken(ctx, rec, scope, access.access_token);
+    if (scope.includes('openid')) body.id_token = await refreshedIdToken(ctx, client, rec, scope, access.access_token);
 
     if (!(await ctx.storage.tokens.rotateRefresh(rec.digest, now, seal(graceKey(ctx), JSON.stringify(body), rec.digest)))) {
       // another request rotated it first (or it was revoked meanwhile): ours are never handed out
@@ -126,12 +127,12 @@ async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, au
  * OIDC Core §12.2: a new ID token for the same authentication (auth_time and sid of the
  * original grant, no nonce). The user must still exist.
  */
-async function refreshedIdToken(ctx: AuthContext, rec: TokenRecord, scope: string[], accessToken: string): Promise<string> {
+async function refreshedIdToken(ctx: AuthContext, client: Client, rec: TokenRecord, scope: string[], accessToken: string): Promise<string> {
   const user = await ctx.storage.users.get(rec.sub);
   if (!user) throw invalidGrant('the user of this refresh token no longer exists');
   const authTime = typeof rec.extra?.auth_time === 'number' ? rec.extra.auth_time : rec.issued_at;
   const sid = typeof rec.extra?.sid === 'string' ? rec.extra.sid : null;
-  return issueIdToken(ctx, { clientId: rec.client_id, user, scope, nonce: null, authTime, sid, amr: [], acr: null, accessToken });
+  return issueIdToken(ctx, { clientId: rec.client_id, alg: client.id_token_signed_response_alg, user, scope, nonce: null, authTime, sid, amr: [], acr: null, accessToken });
 }
 
 /** The SSO session exists and neither of its timeouts has passed (as sessions/sso.ts judges it). */

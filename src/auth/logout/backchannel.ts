@@ -1,9 +1,11 @@
 // OIDC Back-Channel Logout 1.0 (§2.4–2.8), the sending side: a logout token (a JWT signed
-// with the current key, `typ: logout+jwt`) POSTed as a form to each client's
-// backchannel_logout_uri. Delivery runs in the background of whoever ends a session: failures
-// and timeouts are retried with backoff (1 s, 5 s, 25 s by default); a 4xx other than 408/429
-// means the client refused this token and is final. The token never appears in a log line.
+// like the client's ID tokens, §2.4: with its id_token_signed_response_alg; `typ:
+// logout+jwt`) POSTed as a form to each client's backchannel_logout_uri. Delivery runs in
+// the background of whoever ends a session: failures and timeouts are retried with backoff
+// (1 s, 5 s, 25 s by default); a 4xx other than 408/429 means the client refused this token
+// and is final. The token never appears in a log line.
 import { randomUUID } from 'node:crypto';
+import type { SigningAlg } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
 import { signJwt, type SigningKey } from '../../crypto/jwt.js';
 import type { Logger } from '../../observability/logger.js';
@@ -17,8 +19,8 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 
 export interface BackchannelDeps {
   issuer: string;
-  /** the key that signs (Keyring.current) */
-  signingKey: () => SigningKey;
+  /** the key that signs a client's logout tokens: its ID token key (Keyring.idTokenKey) */
+  signingKey: (alg: SigningAlg | null) => SigningKey;
   clock: Clock;
   logger: Logger;
   /** pause before retry 1, 2, …; default 1 s, 5 s, 25 s */
@@ -29,7 +31,7 @@ export interface BackchannelDeps {
   holdProcess?: boolean;
 }
 
-export type BackchannelClient = Pick<ClientRecord, 'client_id' | 'backchannel_logout_uri' | 'backchannel_logout_session_required'>;
+export type BackchannelClient = Pick<ClientRecord, 'client_id' | 'backchannel_logout_uri' | 'backchannel_logout_session_required' | 'id_token_signed_response_alg'>;
 
 export interface BackchannelTarget {
   client: BackchannelClient;
@@ -62,7 +64,7 @@ export function logoutToken(deps: Pick<BackchannelDeps, 'issuer' | 'signingKey' 
   // sent whenever known: a client that asked for it (backchannel_logout_session_required)
   // gets it, one that did not may ignore it (§2.4)
   if (target.sid !== null) payload.sid = target.sid;
-  return signJwt(deps.signingKey(), payload, 'logout+jwt');
+  return signJwt(deps.signingKey(target.client.id_token_signed_response_alg ?? null), payload, 'logout+jwt');
 }
 
 /** Clients that asked for back-channel logout, each once. */

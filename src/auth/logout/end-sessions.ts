@@ -28,7 +28,7 @@ export function logoutDeps(ctx: AuthContext): LogoutDeps {
   if (deps === undefined) {
     deps = {
       issuer: ctx.endpoints.issuer,
-      signingKey: () => ctx.keyring.current,
+      signingKey: (alg) => ctx.keyring.idTokenKey(alg),
       clock: ctx.clock,
       logger: ctx.logger,
       storage: ctx.storage,

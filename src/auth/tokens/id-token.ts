@@ -1,5 +1,6 @@
-// ID tokens (OIDC Core §2, §3.1.3.6): signed with the current key, `typ: JWT`. Claims beyond
-// the required ones come from the user's claims, by scope (OIDC Core §5.4).
+// ID tokens (OIDC Core §2, §3.1.3.6): signed with the current key of the client's
+// id_token_signed_response_alg (default: the first of keys.id_token_algorithms), `typ: JWT`.
+// Claims beyond the required ones come from the user's claims, by scope (OIDC Core §5.4).
 import { createHash } from 'node:crypto';
 import type { SigningAlg } from '../../config/types.js';
 import { signJwt } from '../../crypto/jwt.js';
@@ -49,6 +50,8 @@ export function tokenHash(alg: SigningAlg, token: string): string {
 
 export interface IdTokenRequest {
   clientId: string;
+  /** the client's id_token_signed_response_alg; absent/null: the server's default ID token alg */
+  alg: SigningAlg | null | undefined;
   user: UserRecord;
   scope: readonly string[];
   nonce: string | null;
@@ -61,7 +64,7 @@ export interface IdTokenRequest {
 }
 
 export function issueIdToken(ctx: AuthContext, r: IdTokenRequest): string {
-  const key = ctx.keyring.current;
+  const key = ctx.keyring.idTokenKey(r.alg);
   const now = ctx.clock.now();
   const payload: Record<string, unknown> = {
     iss: ctx.endpoints.issuer,

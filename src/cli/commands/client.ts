@@ -22,6 +22,9 @@ interface CreateOptions {
   backchannelLogoutSessionRequired?: boolean;
   consent?: 'ask' | 'skip';
   mfa?: 'optional' | 'required';
+  /** false with --no-require-pkce */
+  requirePkce?: boolean;
+  idTokenAlg?: 'ES256' | 'RS256' | 'EdDSA';
   json?: boolean;
 }
 
@@ -46,6 +49,10 @@ export function registerClientCommands(program: Command): void {
     .option('--backchannel-logout-session-required', 'put sid in the logout tokens')
     .addOption(new Option('--consent <mode>', 'skip: first-party, users never see the consent page').choices(['ask', 'skip']).default('ask'))
     .addOption(new Option('--mfa <mode>', 'required: every user signing in to it uses TOTP').choices(['optional', 'required']).default('optional'))
+    .option('--no-require-pkce', 'confidential clients only: allow the code flow without PKCE (server-side RPs that send no code_challenge)')
+    .addOption(
+      new Option('--id-token-alg <alg>', 'id_token_signed_response_alg: one of keys.id_token_algorithms (default: the first)').choices(['ES256', 'RS256', 'EdDSA']),
+    )
     .option('--json', 'print JSON')
     .action(async function createClient(opts: CreateOptions) {
       const cfg = readConfig(opts);
@@ -65,8 +72,11 @@ export function registerClientCommands(program: Command): void {
       if (opts.backchannelLogoutSessionRequired) raw.backchannel_logout_session_required = true;
       if (opts.consent) raw.consent = opts.consent;
       if (opts.mfa) raw.mfa = opts.mfa;
+      if (opts.requirePkce === false) raw.require_pkce = false;
+      if (opts.idTokenAlg) raw.id_token_signed_response_alg = opts.idTokenAlg;
       if (secret) raw.client_secret = secret;
-      const validated = validateClient(cfg.issuer, raw);
+      // against this config's keys: the server signs only with its keys.id_token_algorithms
+      const validated = validateClient(cfg.issuer, raw, { algorithm: cfg.keys.algorithm, id_token_algorithms: cfg.keys.id_token_algorithms });
       await withStorage(cfg, async (s) => {
         if (cfg.auth?.clients.some((c) => c.client_id === clientId)) throw new UsageError(`client "${clientId}" is defined in the config file`);
         if (await s.clients.get(clientId)) throw new UsageError(`client "${clientId}" already exists`);
@@ -133,9 +143,9 @@ export function registerClientCommands(program: Command): void {
 }
 
 /** Runs a client through the same schema as the config file, so both accept the same clients. */
-function validateClient(issuer: string, raw: Record<string, unknown>): ClientConfig {
+function validateClient(issuer: string, raw: Record<string, unknown>, keys: Record<string, unknown> = {}): ClientConfig {
   try {
-    return validateConfig({ issuer, storage: 'memory:', auth: { clients: [raw] } }).auth!.clients[0]!;
+    return validateConfig({ issuer, storage: 'memory:', keys, auth: { clients: [raw] } }).auth!.clients[0]!;
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^auth\.clients\[0\]\.?/, 'client '));
     throw err;

@@ -27,21 +27,41 @@ export function registerKeyCommands(program: Command): void {
     });
   key
     .command('rotate')
-    .description('make a new key current; the old one stays published until every token it signed has expired')
+    .description(
+      'make new keys current, one per algorithm in use (keys.algorithm and keys.id_token_algorithms); ' +
+        'the old ones stay published until every token they signed has expired',
+    )
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
-    .option('--alg <alg>', 'algorithm of the new key: ES256, RS256 or EdDSA (default: keys.algorithm)')
+    .option('--alg <alg>', 'rotate only the key of this algorithm: ES256, RS256 or EdDSA, one of those in use')
     .action(async function rotateKey(opts: { config?: string; alg?: string }) {
       const cfg = readConfig(opts);
       if (opts.alg !== undefined && !isSigningAlg(opts.alg)) throw new UsageError(`--alg: expected ES256, RS256 or EdDSA, got "${opts.alg}"`);
-      const alg = opts.alg ?? cfg.keys.algorithm;
+      // every algorithm in use, the main one first: a rotation policy (or a suspected leak of
+      // the key table) concerns all keys alike, and an RS256 key kept only for ID tokens
+      // would otherwise never be rotated
+      const inUse = [...new Set([cfg.keys.algorithm, ...cfg.keys.id_token_algorithms])];
+      if (opts.alg !== undefined && !inUse.includes(opts.alg)) {
+        // the main algorithm changes with keys.algorithm, not here: a key of an alg nothing
+        // signs with would only be published
+        throw new UsageError(`--alg: ${opts.alg} is not in use; expected one of keys.algorithm, keys.id_token_algorithms: ${inUse.join(', ')}`);
+      }
+      const algs = opts.alg !== undefined ? [opts.alg] : inUse;
       const { createLogger } = await import('../../observability/logger.js');
       const { maxTokenLifetime, openKeyring } = await import('../run.js');
       await withStorage(cfg, async (s) => {
         const keyring = openKeyring({ ...cfg, keys: { ...cfg.keys, refresh_interval: 0 } }, s, systemClock, createLogger({ level: 'silent' }));
         await keyring.start();
-        const before = keyring.current.kid;
-        const rec = await keyring.rotate(maxTokenLifetime(cfg), alg);
-        print(`rotated: ${before} → ${rec.kid} (${rec.alg}); running instances switch within ${cfg.keys.refresh_interval}s`);
+        for (const alg of algs) {
+          const before = keyring.currentFor(alg).kid;
+          const rec = await keyring.rotate(maxTokenLifetime(cfg), alg);
+          print(`rotated: ${before} → ${rec.kid} (${rec.alg}); running instances switch within ${cfg.keys.refresh_interval}s`);
+        }
+        // a full rotation also ends current keys of algorithms this config no longer uses
+        if (opts.alg === undefined) {
+          for (const k of await keyring.demoteUnused(maxTokenLifetime(cfg))) {
+            print(`demoted: ${k.kid} (${k.alg}), not in keys.algorithm / keys.id_token_algorithms; published until its tokens have expired`);
+          }
+        }
       });
     });
 }

@@ -260,7 +260,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
   let publishFailed = false;
   const deps: LogoutDeps = {
     issuer: cfg.issuer,
-    signingKey: () => signingKey(),
+    signingKey: (alg) => signingKey(alg),
     clock: systemClock,
     logger,
     retryDelaysMs: CLI_RETRY_DELAYS_MS,
@@ -274,7 +274,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
         const { openKeyring } = await import('../run.js');
         const keyring = openKeyring({ ...cfg, keys: { ...cfg.keys, refresh_interval: 0 } }, storage, systemClock, logger);
         await keyring.start();
-        signingKey = () => keyring.current;
+        signingKey = (alg) => keyring.idTokenKey(alg);
       }
       return c;
     },

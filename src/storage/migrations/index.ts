@@ -13,6 +13,8 @@ import * as clientLogout from './0007-client-logout.js';
 import * as clientConsentMfa from './0008-client-consent-mfa.js';
 import * as gatewaySessions from './0009-gateway-sessions.js';
 import * as codeRedirectUriGiven from './0010-code-redirect-uri-given.js';
+import * as clientRequirePkce from './0011-client-require-pkce.js';
+import * as signingKeysPerAlg from './0012-signing-keys-per-alg.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -25,6 +27,8 @@ const migrations: Record<string, Migration> = {
   '0008-client-consent-mfa': clientConsentMfa,
   '0009-gateway-sessions': gatewaySessions,
   '0010-code-redirect-uri-given': codeRedirectUriGiven,
+  '0011-client-require-pkce': clientRequirePkce,
+  '0012-signing-keys-per-alg': signingKeysPerAlg,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,6 +1,6 @@
 // OAuth clients, from the config file, the CLI or the admin API (see `source`).
 
-import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet } from '../../config/types.js';
+import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet, SigningAlg } from '../../config/types.js';
 import { fromJson, fromJsonOrNull, toJson, toJsonOrNull } from '../json.js';
 import type { ClientsTable, Db } from '../schema.js';
 import type { ClientRecord, ClientRepo, RecordSource } from '../types.js';
@@ -69,6 +69,9 @@ export class SqlClientRepo implements ClientRepo {
   }
 }
 
+/** config/types.ts SigningAlg (storage does not import crypto, where the table lives) */
+const ID_TOKEN_ALGS: ReadonlySet<string> = new Set<SigningAlg>(['ES256', 'RS256', 'EdDSA']);
+
 function toRow(rec: ClientRecord): ClientsTable {
   return {
     client_id: rec.client_id,
@@ -90,6 +93,8 @@ function toRow(rec: ClientRecord): ClientsTable {
     // absent stays NULL (read back as absent: `ask`, `optional`)
     consent: rec.consent ?? null,
     mfa: rec.mfa ?? null,
+    require_pkce: rec.require_pkce === undefined ? null : rec.require_pkce ? 1 : 0,
+    id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
     source: rec.source,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
@@ -116,6 +121,12 @@ function fromRow(row: ClientsTable): ClientRecord {
     backchannel_logout_session_required: Number(row.backchannel_logout_session_required ?? 0) === 1,
     ...(row.consent != null ? { consent: row.consent === 'skip' ? ('skip' as const) : ('ask' as const) } : {}),
     ...(row.mfa != null ? { mfa: row.mfa === 'required' ? ('required' as const) : ('optional' as const) } : {}),
+    // only an explicit 0 turns PKCE off: NULL (older rows) and anything else keep it required
+    ...(row.require_pkce != null ? { require_pkce: Number(row.require_pkce) !== 0 } : {}),
+    // NULL (and an alg this version does not know) reads as absent: the server's default
+    ...(row.id_token_signed_response_alg != null && ID_TOKEN_ALGS.has(row.id_token_signed_response_alg)
+      ? { id_token_signed_response_alg: row.id_token_signed_response_alg as SigningAlg }
+      : {}),
     source: row.source as RecordSource,
     created_at: row.created_at,
     updated_at: row.updated_at,

@@ -1,6 +1,7 @@
 // Signing keys. The database holds the single source of truth for which key is current:
-// a unique partial index (migrations/0001-initial.ts) allows at most one row with
-// status 'current', so racing processes cannot end up with two.
+// one per algorithm (the main key, and e.g. an RS256 key for ID tokens). A unique partial
+// index (migrations/0012-signing-keys-per-alg.ts) allows at most one row with status
+// 'current' per alg, so racing processes cannot end up with two of the same alg.
 
 import { sql } from 'kysely';
 import type { SigningAlg } from '../../config/types.js';
@@ -23,8 +24,8 @@ export class SqlKeyRepo implements KeyRepo {
     return rows.map(fromRow);
   }
 
-  async current(): Promise<SigningKeyRecord | undefined> {
-    return findCurrent(this.#db);
+  async current(alg?: SigningAlg): Promise<SigningKeyRecord | undefined> {
+    return findCurrent(this.#db, alg);
   }
 
   async published(now: number): Promise<SigningKeyRecord[]> {
@@ -51,9 +52,10 @@ export class SqlKeyRepo implements KeyRepo {
         .updateTable('signing_keys')
         .set({ status: 'previous', publish_until: previousPublishUntil })
         .where('status', '=', 'current')
+        .where('alg', '=', rec.alg)
         .execute();
       // A concurrent rotation that committed first makes this insert violate the
-      // one-current index: the transaction fails rather than leaving two current keys.
+      // one-current-per-alg index: the transaction fails rather than leaving two current keys.
       await trx.insertInto('signing_keys').values(toRow({ ...rec, status: 'current' })).execute();
     });
   }
@@ -67,10 +69,20 @@ export class SqlKeyRepo implements KeyRepo {
         .values(toRow({ ...rec, status: 'current', publish_until: null }))
         .onConflict((oc) => oc.doNothing())
         .execute();
-      const current = await findCurrent(trx);
-      if (!current) throw new Error('storage: no current signing key after insertInitial');
+      const current = await findCurrent(trx, rec.alg);
+      if (!current) throw new Error(`storage: no current ${rec.alg} signing key after insertInitial`);
       return current;
     });
+  }
+
+  async demoteCurrent(alg: SigningAlg, publishUntil: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('signing_keys')
+      .set({ status: 'previous', publish_until: publishUntil })
+      .where('status', '=', 'current')
+      .where('alg', '=', alg)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async retireExpired(now: number): Promise<number> {
@@ -84,8 +96,10 @@ export class SqlKeyRepo implements KeyRepo {
   }
 }
 
-async function findCurrent(db: Db): Promise<SigningKeyRecord | undefined> {
-  const row = await db.selectFrom('signing_keys').selectAll().where('status', '=', 'current').executeTakeFirst();
+async function findCurrent(db: Db, alg: SigningAlg | undefined): Promise<SigningKeyRecord | undefined> {
+  let query = db.selectFrom('signing_keys').selectAll().where('status', '=', 'current');
+  if (alg !== undefined) query = query.where('alg', '=', alg);
+  const row = await query.orderBy('created_at', 'desc').orderBy('kid').executeTakeFirst();
   return row && fromRow(row);
 }
 

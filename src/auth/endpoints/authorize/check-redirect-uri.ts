@@ -1,5 +1,7 @@
 // Exact string match against the registered redirect URIs: no prefixes, no wildcards, no
-// normalisation (RFC 9700 §4.1.3). Omitted: only when exactly one is registered.
+// normalisation (RFC 9700 §4.1.3). Omitted: allowed only for a plain OAuth request from a
+// client with exactly one registered URI (RFC 6749 §3.1.2.3); an OpenID request must always
+// name it (OIDC Core §3.1.2.1: REQUIRED), however many the client has.
 import type { FormParams } from '../../../core/http.js';
 import type { Client } from '../../clients.js';
 import { UntrustedRequestError } from './request.js';
@@ -7,6 +9,9 @@ import { UntrustedRequestError } from './request.js';
 export function checkRedirectUri(client: Client, params: FormParams): string {
   const given = params.get('redirect_uri');
   if (given === undefined) {
+    if (isOpenIdRequest(client, params)) {
+      throw new UntrustedRequestError('The request names no redirect URI (redirect_uri is required for OpenID Connect requests).');
+    }
     if (client.redirect_uris.length === 1) return client.redirect_uris[0]!;
     throw new UntrustedRequestError('The request names no redirect URI (redirect_uri is missing).');
   }
@@ -14,4 +19,15 @@ export function checkRedirectUri(client: Client, params: FormParams): string {
     throw new UntrustedRequestError('The redirect URI is not registered for this application.');
   }
   return given;
+}
+
+/**
+ * Whether an ID token would come of it: `openid` among the requested scopes, or among the
+ * client's default scopes when none are requested (what check-scope.ts then grants). Decided
+ * on the raw value: scope is validated later, once errors may be redirected.
+ */
+function isOpenIdRequest(client: Client, params: FormParams): boolean {
+  const scope = params.get('scope');
+  if (scope === undefined) return client.default_scopes.includes('openid');
+  return scope.split(' ').includes('openid');
 }

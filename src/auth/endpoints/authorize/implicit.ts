@@ -31,7 +31,7 @@ export async function issueImplicit(
   }
   if (types.has('id_token')) {
     const idToken = issueIdToken(ctx, {
-      clientId: r.client.client_id, user, scope: r.scope, nonce: r.nonce ?? null, authTime: session.auth_time, sid: session.id,
+      clientId: r.client.client_id, alg: r.client.id_token_signed_response_alg, user, scope: r.scope, nonce: r.nonce ?? null, authTime: session.auth_time, sid: session.id,
       amr: session.amr, acr: session.acr, ...(accessToken !== undefined ? { accessToken } : {}),
     });
     out.push(['id_token', idToken]);

@@ -2,7 +2,8 @@
 // order (like node-oidc-provider's actions/authorization/index.js):
 //   check-client, check-redirect-uri   untrusted: an error page, never a redirect
 //   check-response-mode                how everything after this is answered
-//   check-response-type, check-scope, check-pkce (code), check-prompt, nonce (id_token)
+//   check-response-type, check-scope, check-pkce (code), check-prompt, nonce (id_token, or
+//                                      an OpenID code request without PKCE)
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 import type { IncomingMessage } from 'node:http';
@@ -12,7 +13,7 @@ import type { AuthContext } from '../../context.js';
 import { renderError } from '../../views/error.js';
 import type { Endpoint } from '../types.js';
 import { checkClient } from './check-client.js';
-import { checkPkce } from './check-pkce.js';
+import { checkPkce, NO_CHALLENGE } from './check-pkce.js';
 import { checkLength, checkMaxAge, checkPrompt } from './check-prompt.js';
 import { checkRedirectUri } from './check-redirect-uri.js';
 import { checkResponseMode, defaultResponseMode } from './check-response-mode.js';
@@ -62,6 +63,12 @@ export const authorizationEndpoint: Endpoint = {
         if (!scope.includes('openid')) throw new AuthorizationError('invalid_request', 'response_type id_token needs the openid scope');
         if (nonce === undefined || nonce === '') throw new AuthorizationError('invalid_request', 'nonce is required when an ID token is returned from the authorization endpoint');
       }
+      // PKCE protects the code exchange; the implicit flow has none
+      const codeChallenge = responseType === 'code' ? checkPkce(client, params) : undefined;
+      if (codeChallenge === NO_CHALLENGE && scope.includes('openid') && (nonce === undefined || nonce === '')) {
+        // RFC 9700 §2.1.1: a client that does not use PKCE must use nonce against code injection
+        throw new AuthorizationError('invalid_request', 'nonce is required for an OpenID request without code_challenge (PKCE)');
+      }
       const r: AuthorizationRequest = {
         params,
         client,
@@ -71,8 +78,7 @@ export const authorizationEndpoint: Endpoint = {
         responseType,
         state: target.state,
         scope,
-        // PKCE protects the code exchange; the implicit flow has none
-        codeChallenge: responseType === 'code' ? checkPkce(params) : undefined,
+        codeChallenge,
         prompt: checkPrompt(params),
         maxAge: checkMaxAge(params),
         nonce,

@@ -41,7 +41,10 @@ export interface AuthorizationRequest {
   state: string | undefined;
   nonce: string | undefined;
   scope: string[];
-  /** PKCE S256 challenge; the code flow only (undefined for implicit response types) */
+  /**
+   * PKCE S256 challenge; the code flow only (undefined for implicit response types); '' when
+   * none was sent by a client allowed to leave it out (require_pkce: false, see check-pkce.ts)
+   */
   codeChallenge: string | undefined;
   prompt: ReadonlySet<string>;
   maxAge: number | undefined;

@@ -8,6 +8,7 @@ import { oauthDescription } from '../../../core/errors.js';
 import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { renderFormPost } from '../../views/form-post.js';
+import { NO_CHALLENGE, pkceOptional } from './check-pkce.js';
 import type { AuthorizationError, AuthorizationRequest, ResponseMode } from './request.js';
 
 /** Codes live at most this long (RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s). */
@@ -15,6 +16,8 @@ export const CODE_TTL = 60;
 
 export async function issueCode(ctx: AuthContext, r: AuthorizationRequest, session: SsoSessionRecord): Promise<string> {
   if (r.codeChallenge === undefined) throw new Error('issueCode: the code flow needs a PKCE challenge');
+  // a code without a challenge only ever for a client allowed one (the token endpoint trusts this)
+  if (r.codeChallenge === NO_CHALLENGE && !pkceOptional(r.client)) throw new Error('issueCode: PKCE is required for this client');
   const code = randomToken(32);
   const now = ctx.clock.now();
   await ctx.storage.authCodes.insert({
