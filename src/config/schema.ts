@@ -95,8 +95,8 @@ export const configSchema: Field<Config> = object<Config>(
           .default('ES256')
           .doc('Algorithm of the main signing key: access tokens, introspection answers, the gateway\'s internal tokens.'),
         id_token_algorithms: list(oneOf(SIGNING_ALGS), { min: 1 })
-          .derive<KeysConfig>('`[algorithm, RS256]` without duplicates', (k) => [...new Set<SigningAlg>([k.algorithm, 'RS256'])])
-          .doc('Algorithms ID tokens (and back-channel logout tokens) may be signed with; the first is the default, a client picks another with `id_token_signed_response_alg`. Each has its own current key, published in the JWKS. OIDC Discovery requires RS256 to be offered.'),
+          .derive<KeysConfig>('`[RS256, algorithm]` without duplicates', (k) => [...new Set<SigningAlg>(['RS256', k.algorithm])])
+          .doc('Algorithms ID tokens (and back-channel logout tokens) may be signed with; the first is the default, a client picks another with `id_token_signed_response_alg`. Each has its own current key, published in the JWKS. RS256 first by default: OIDC Discovery requires it to be offered, and OIDC Core and Dynamic Client Registration make it the default that relying parties expect when a client names no algorithm.'),
         refresh_interval: duration(1).default('2s').doc('How often running instances look for a rotated key.'),
       },
       checkKeys,

@@ -39,6 +39,10 @@ export class Keyring {
   #byKid = new Map<string, SigningKey>();
   #published: Array<Record<string, unknown>> = [];
   #timer: NodeJS.Timeout | undefined;
+  /** what was last said about algorithms missing from storage (said once, not every refresh) */
+  #missingNoted = '';
+  /** client algorithms already said to be unavailable */
+  #fallbackNoted = new Set<SigningAlg>();
 
   constructor(opts: KeyringOptions) {
     this.#opts = opts;
@@ -84,9 +88,25 @@ export class Keyring {
       // newest first: the first current key of an alg is its current one
       if (rec.status === 'current' && !currentByAlg.has(rec.alg)) currentByAlg.set(rec.alg, key);
     }
+    // An algorithm whose current key vanished from storage (demoted by a `key rotate` run
+    // with another config, or by an older version during a rolling upgrade) keeps the key
+    // this instance already holds, so one missing algorithm never stops the others (above
+    // all a new main key) from being picked up. Only the very first load has nothing to keep.
+    const missing: SigningAlg[] = [];
     for (const alg of this.#algs) {
-      if (!currentByAlg.has(alg)) throw new Error(`keys: no current ${alg} signing key in storage`);
+      if (currentByAlg.has(alg)) continue;
+      const held = this.#currentByAlg.get(alg);
+      if (held !== undefined) {
+        currentByAlg.set(alg, held);
+        next.set(held.kid, held);
+      } else if (alg === this.#opts.alg) {
+        throw new Error(`keys: no current ${alg} signing key in storage`);
+      }
+      missing.push(alg);
     }
+    const missingNote = missing.join(', ');
+    if (missingNote !== this.#missingNoted && missing.length > 0) this.#opts.onError?.(new Error(`keys: no current ${missing.join(', ')} signing key in storage; keeping the one in use (run \`drawbridge key rotate\` with this instance's config)`));
+    this.#missingNoted = missingNote;
     const current = currentByAlg.get(this.#opts.alg)!;
     const changed = current !== this.#current;
     this.#byKid = next;
@@ -94,7 +114,7 @@ export class Keyring {
     this.#currentByAlg = currentByAlg;
     // current keys first (the main one leading), so clients that try keys in order find the
     // likely one first; then the previous keys, newest first
-    const currents = [current, ...this.#algs.map((alg) => currentByAlg.get(alg)!).filter((k) => k !== current)];
+    const currents = [current, ...this.#algs.flatMap((alg) => currentByAlg.get(alg) ?? []).filter((k) => k !== current)];
     const rest = [...next.values()].filter((k) => !currents.includes(k));
     this.#published = [...currents, ...rest].map((k) => k.publicJwk);
     if (changed) this.#opts.onChange?.(current);
@@ -126,7 +146,18 @@ export class Keyring {
 
   /** The key for a client's ID tokens (its id_token_signed_response_alg; absent: the default). */
   idTokenKey(alg?: SigningAlg | null): SigningKey {
-    return this.currentFor(alg ?? this.#idTokenAlgs[0]!);
+    const wanted = alg ?? this.#idTokenAlgs[0]!;
+    const key = this.#currentByAlg.get(wanted);
+    if (key !== undefined) return key;
+    // a client stored with an algorithm this server's config no longer lists (a CLI-made
+    // client, checked against another config): sign with the default rather than fail the
+    // request after its code was spent; the client's RP may refuse it, and the log says why
+    const fallback = this.currentFor(this.#idTokenAlgs[0]!);
+    if (!this.#fallbackNoted.has(wanted)) {
+      this.#fallbackNoted.add(wanted);
+      this.#opts.onError?.(new Error(`keys: a client asks for ${wanted} ID tokens, which keys.id_token_algorithms does not list; signed with ${fallback.alg}`));
+    }
+    return fallback;
   }
 
   get verificationKeys(): ReadonlyMap<string, SigningKey> {

@@ -45,7 +45,7 @@ function sha256Half(token: string): string {
   return digest.subarray(0, 16).toString('base64url');
 }
 
-describe('ID token algorithms on the default config (ES256 main key + RS256)', () => {
+describe('ID token algorithms on the default config (ES256 main key; ID tokens RS256 by default, ES256 on request)', () => {
   let dir: string;
   let config: Config;
   let running: Running;
@@ -105,7 +105,7 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
             scopes: ['openid', 'email', 'offline_access'],
             consent: 'skip',
             post_logout_redirect_uris: [BYE],
-            id_token_signed_response_alg: 'RS256',
+            // names no algorithm: RS256, the OIDC default
           },
           {
             client_id: 'es-app',
@@ -113,6 +113,7 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
             grant_types: ['authorization_code', 'refresh_token'],
             scopes: ['openid', 'email', 'offline_access'],
             consent: 'skip',
+            id_token_signed_response_alg: 'ES256',
           },
         ],
       },
@@ -123,7 +124,7 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
     rsClient = await client.discovery(
       new URL(issuer), 'rs-app', { redirect_uris: [RS_CB], id_token_signed_response_alg: 'RS256' }, client.ClientSecretBasic(SECRET), opts,
     );
-    esClient = await client.discovery(new URL(issuer), 'es-app', { redirect_uris: [ES_CB] }, client.None(), opts);
+    esClient = await client.discovery(new URL(issuer), 'es-app', { redirect_uris: [ES_CB], id_token_signed_response_alg: 'ES256' }, client.None(), opts);
   });
 
   after(async () => {
@@ -131,10 +132,10 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('the default config lists ES256 then RS256; discovery says so, other signing algs stay the main one', () => {
-    assert.deepEqual(config.keys.id_token_algorithms, ['ES256', 'RS256']);
+  it('the default config lists RS256 then ES256; discovery says so, other signing algs stay the main one', () => {
+    assert.deepEqual(config.keys.id_token_algorithms, ['RS256', 'ES256']);
     const m = rsClient.serverMetadata();
-    assert.deepEqual(m.id_token_signing_alg_values_supported, ['ES256', 'RS256']);
+    assert.deepEqual(m.id_token_signing_alg_values_supported, ['RS256', 'ES256']);
     // access tokens and introspection answers are still signed with the main key only
     assert.deepEqual(m.introspection_signing_alg_values_supported, ['ES256']);
   });
@@ -147,7 +148,7 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
     assert.equal(keys[1]!.kid, running.keyring.currentFor('RS256').kid);
   });
 
-  it('a client with id_token_signed_response_alg RS256 gets RS256 ID tokens that openid-client and jose accept', async () => {
+  it('a client that names no algorithm gets RS256 ID tokens that openid-client (expecting RS256) and jose accept', async () => {
     const { tokens } = await codeFlow(rsClient, RS_CB);
     const idToken = tokens.id_token!;
     const h = header(idToken);
@@ -168,7 +169,7 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
     assert.equal(again.payload.at_hash, sha256Half(refreshed.access_token));
   });
 
-  it('the default client still gets ES256 ID tokens', async () => {
+  it('a client with id_token_signed_response_alg ES256 gets ES256 ID tokens, signed with the main key', async () => {
     const { tokens } = await codeFlow(esClient, ES_CB);
     const h = header(tokens.id_token!);
     assert.equal(h.alg, 'ES256');
@@ -187,13 +188,13 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
 
   it('back-channel logout tokens are signed like the client\'s ID tokens', () => {
     const deps = { issuer, clock: systemClock, signingKey: (alg: Parameters<typeof running.keyring.idTokenKey>[0]) => running.keyring.idTokenKey(alg) };
-    const target = (alg?: 'RS256') => ({
+    const target = (alg?: 'ES256') => ({
       client: { client_id: 'x', backchannel_logout_uri: 'https://x.example/bc', backchannel_logout_session_required: false, ...(alg ? { id_token_signed_response_alg: alg } : {}) },
       sub: 'u',
       sid: null,
     });
-    assert.equal(header(logoutToken(deps, target('RS256'))).alg, 'RS256');
-    assert.equal(header(logoutToken(deps, target())).alg, 'ES256');
+    assert.equal(header(logoutToken(deps, target('ES256'))).alg, 'ES256');
+    assert.equal(header(logoutToken(deps, target())).alg, 'RS256');
   });
 
   it('rotating RS256 keeps the ES256 key; the old RS256 key stays published and new ID tokens use the new one', async () => {
@@ -236,7 +237,7 @@ describe('ID token algorithms on the default config (ES256 main key + RS256)', (
       auth: { listen: new URL(issuer).host, users: [{ username: 'alice', password: PASSWORD }] },
     });
     running = await run(esOnly, { logger: silentLogger() });
-    assert.deepEqual(rsClient.serverMetadata().id_token_signing_alg_values_supported, ['ES256', 'RS256'], 'the old discovery document');
+    assert.deepEqual(rsClient.serverMetadata().id_token_signing_alg_values_supported, ['RS256', 'ES256'], 'the old discovery document');
     const meta = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     assert.deepEqual(meta.id_token_signing_alg_values_supported, ['ES256']);
     // not demoted at start (an instance on the old config may still sign with it)
@@ -267,12 +268,12 @@ describe('keys.id_token_algorithms and id_token_signed_response_alg: config', ()
     });
   }
 
-  it('defaults to the main algorithm and RS256, without duplicates', () => {
-    assert.deepEqual(validateConfig(base).keys.id_token_algorithms, ['ES256', 'RS256']);
+  it('defaults to RS256 and the main algorithm, without duplicates', () => {
+    assert.deepEqual(validateConfig(base).keys.id_token_algorithms, ['RS256', 'ES256']);
     assert.deepEqual(validateConfig({ ...base, keys: { algorithm: 'RS256' } }).keys.id_token_algorithms, ['RS256']);
-    assert.deepEqual(validateConfig({ ...base, keys: { algorithm: 'EdDSA' } }).keys.id_token_algorithms, ['EdDSA', 'RS256']);
+    assert.deepEqual(validateConfig({ ...base, keys: { algorithm: 'EdDSA' } }).keys.id_token_algorithms, ['RS256', 'EdDSA']);
     // given: kept as given, in its order (the first is the default)
-    assert.deepEqual(validateConfig({ ...base, keys: { id_token_algorithms: ['RS256', 'ES256'] } }).keys.id_token_algorithms, ['RS256', 'ES256']);
+    assert.deepEqual(validateConfig({ ...base, keys: { id_token_algorithms: ['ES256', 'RS256'] } }).keys.id_token_algorithms, ['ES256', 'RS256']);
   });
 
   it('rejects an empty list, an unknown algorithm and a duplicate, naming the key', () => {
@@ -291,7 +292,7 @@ describe('keys.id_token_algorithms and id_token_signed_response_alg: config', ()
     assert.equal(ok.auth!.clients[0]!.id_token_signed_response_alg, undefined);
     configError(
       withClient({}, 'EdDSA'),
-      'auth.clients[1].id_token_signed_response_alg: expected one of keys.id_token_algorithms (ES256, RS256), got EdDSA',
+      'auth.clients[1].id_token_signed_response_alg: expected one of keys.id_token_algorithms (RS256, ES256), got EdDSA',
     );
     configError(
       withClient({ id_token_algorithms: ['ES256'] }, 'RS256'),

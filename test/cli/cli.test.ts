@@ -357,7 +357,7 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assertExit(await runCli(['client', 'delete', 'rs-by-cli', '--config', configFile], { env: ENV }), 0);
     const bad = await runCli(['client', 'create', '--config', configFile, '--id', 'ed-by-cli', '--id-token-alg', 'EdDSA'], { env: ENV });
     assertExit(bad, 2);
-    assert.match(bad.stderr, /id_token_signed_response_alg: expected one of keys\.id_token_algorithms \(ES256, RS256\), got EdDSA/);
+    assert.match(bad.stderr, /id_token_signed_response_alg: expected one of keys\.id_token_algorithms \(RS256, ES256\), got EdDSA/);
     assertNoStack(bad);
   });
 

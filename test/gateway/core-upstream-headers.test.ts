@@ -86,4 +86,13 @@ describe('upstream header list', () => {
     // the object form (WebSocket upgrades) carries the same fields
     assert.deepEqual(new Map(Object.entries(upstreamHeaders(gr, policy, { preserveHost: false, strippedPrefix: '' }))), h);
   });
+
+  it('passes client fields named like Object.prototype members when a plugin set fields too', () => {
+    const gr = request({ constructor: 'c', tostring: 't', accept: '*/*' });
+    gr.upstreamHeaders.authorization = 'Bearer internal';
+    const h = pairs(upstreamHeaderList(gr, policy, false, ''));
+    assert.equal(h.get('constructor'), 'c');
+    assert.equal(h.get('tostring'), 't');
+    assert.equal(h.get('authorization'), 'Bearer internal');
+  });
 });

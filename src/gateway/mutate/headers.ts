@@ -141,7 +141,7 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
     }
     if (listed !== null && listed.has(name)) continue;
     if (strip !== undefined && strip.has(name)) continue;
-    if (add !== undefined && add[name] !== undefined) continue;
+    if (add !== undefined && Object.hasOwn(add, name)) continue;
     if (omit !== undefined && omit.has(name)) continue;
     out.push(name, src[name]!);
   }
@@ -185,7 +185,7 @@ function put(
   name: string,
   value: string | string[],
 ): void {
-  if ((add === undefined || add[name] === undefined) && (omit === undefined || !omit.has(name))) out.push(name, value);
+  if ((add === undefined || !Object.hasOwn(add, name)) && (omit === undefined || !omit.has(name))) out.push(name, value);
 }
 
 /** Plugins set lower-case names; one that did not gets a lower-cased copy, so its field still wins. */

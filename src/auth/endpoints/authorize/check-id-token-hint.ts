@@ -9,8 +9,14 @@ import { AuthorizationError, type AuthorizationRequest } from './request.js';
 
 const MAX_HINT_LENGTH = 8192;
 
+export interface Hint {
+  sub: string;
+  /** whether the hint was issued to the requesting client (only then may its user be named on the login page) */
+  forClient: boolean;
+}
+
 /** The subject the request's id_token_hint names, or undefined without one. */
-export function hintedSubject(ctx: AuthContext, r: AuthorizationRequest): string | undefined {
+export function hintedSubject(ctx: AuthContext, r: AuthorizationRequest): Hint | undefined {
   const hint = r.params.get('id_token_hint');
   if (hint === undefined) return undefined;
   const invalid = new AuthorizationError('invalid_request', 'id_token_hint is not an ID token issued here');
@@ -22,5 +28,7 @@ export function hintedSubject(ctx: AuthContext, r: AuthorizationRequest): string
   if (header.typ !== undefined && header.typ !== 'JWT') throw invalid;
   if ('events' in payload || 'client_id' in payload) throw invalid;
   if (payload.iss !== ctx.endpoints.issuer || typeof payload.sub !== 'string') throw invalid;
-  return payload.sub;
+  const aud = payload.aud;
+  const forClient = aud === r.client.client_id || (Array.isArray(aud) && aud.includes(r.client.client_id));
+  return { sub: payload.sub, forClient };
 }

@@ -161,9 +161,11 @@ export async function interact(
 
   // id_token_hint names someone else: they sign in (the login page, their name filled in); a
   // sign-in just done as another user, or prompt=none, is login_required (OIDC Core §3.1.2.1)
-  if (hinted !== undefined && hinted !== user.id) {
+  if (hinted !== undefined && hinted.sub !== user.id) {
     if (fresh || r.prompt.has('none')) throw new AuthorizationError('login_required', 'the signed-in user is not the one id_token_hint names');
-    const expected = await ctx.storage.users.get(hinted);
+    // the name is filled in only from a hint issued to this client: any other ID token of ours
+    // would otherwise turn the login page into a subject → username lookup
+    const expected = hinted.forClient ? await ctx.storage.users.get(hinted.sub) : undefined;
     renderLogin(res, 200, { ...page.common(), clientName: clientName(r), username: expected?.username ?? r.loginHint });
     return undefined;
   }
