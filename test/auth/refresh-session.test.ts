@@ -13,7 +13,7 @@ import { issueRefreshToken } from '../../src/auth/tokens/refresh-token.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { SsoSessionRecord } from '../../src/storage/types.js';
 import { runCli } from '../cli/spawn.js';
-import { basic, postForm, startAuth, TEST_SECRET, type TestServer } from '../helpers/auth-server.js';
+import { basic, postForm, startAuth, TEST_SECRET, testKeys, type TestServer } from '../helpers/auth-server.js';
 
 const SECRET = 'refresh-session-secret-0123456789abcdef';
 const PASSWORD = 'correct horse battery staple 42';
@@ -30,7 +30,7 @@ describe('refresh tokens bound to SSO sessions; sign out everywhere', () => {
     dir = await mkdtemp(join(tmpdir(), 'drawbridge-refresh-session-'));
     const storage = `sqlite:${join(dir, 'drawbridge.db')}`;
     configFile = join(dir, 'drawbridge.json');
-    await writeFile(configFile, JSON.stringify({ issuer: 'http://127.0.0.1:9', storage, secret: TEST_SECRET, log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
+    await writeFile(configFile, JSON.stringify({ issuer: 'http://127.0.0.1:9', storage, secret: TEST_SECRET, keys: testKeys(undefined), log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
     server = await startAuth(
       {
         clients: [

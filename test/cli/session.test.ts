@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import * as jose from 'jose';
-import { freePort, postForm, startAuth, TEST_SECRET, type TestServer } from '../helpers/auth-server.js';
+import { freePort, postForm, startAuth, TEST_SECRET, testKeys, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 import { redisUrl } from '../helpers/services.js';
 import { runCli } from './spawn.js';
@@ -62,8 +62,9 @@ describe('drawbridge session list | revoke', () => {
       { storage },
     );
     configFile = join(dir, 'drawbridge.json');
-    // the CLI signs logout tokens as this issuer, with the keys in the same database
-    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, secret: TEST_SECRET, log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
+    // the CLI signs logout tokens as this issuer, with the keys in the same database and the
+    // server's key settings (another keys.id_token_algorithms would make it add a key of its own)
+    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, secret: TEST_SECRET, keys: testKeys(undefined), log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
   });
 
   after(async () => {
@@ -199,7 +200,7 @@ describe('drawbridge session list | revoke with redis: (sessions and events in R
       { storage, redis: redisUrlValue },
     );
     configFile = join(dir, 'drawbridge.json');
-    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, redis: redisUrlValue, secret: TEST_SECRET, log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
+    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, redis: redisUrlValue, secret: TEST_SECRET, keys: testKeys(undefined), log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
     sub = new Redis(redisUrlValue!, { maxRetriesPerRequest: 1 });
     await sub.subscribe('drawbridge:events');
     sub.on('message', (_c, m) => events.push(JSON.parse(m) as Record<string, unknown>));
