@@ -46,9 +46,9 @@ export function memoryCounter(nowMs: () => number = Date.now): WindowCounter {
     firstAtLimit(keys, limit) {
       if (entries.size === 0) return undefined; // no failures anywhere: the usual case
       const now = nowMs();
-      for (const key of keys) {
-        const e = entries.get(key);
-        if (e && e.resetAt > now && e.count >= limitAt(limit, keys.indexOf(key))) return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
+      for (let i = 0; i < keys.length; i++) {
+        const e = entries.get(keys[i]!);
+        if (e && e.resetAt > now && e.count >= limitAt(limit, i)) return { count: e.count, resetIn: (e.resetAt - now) / 1000 };
       }
       return undefined;
     },

@@ -194,7 +194,7 @@ export interface GatewayConfig {
 
 export interface KeysConfig {
   algorithm: SigningAlg; // default ES256
-  id_token_algorithms: readonly SigningAlg[]; // ID token algs, the default first; default [algorithm, RS256] without duplicates
+  id_token_algorithms: readonly SigningAlg[]; // ID token algs, the default first; default [RS256, algorithm] without duplicates
   refresh_interval: number; // how often running instances look for a rotated key, default 2 (seconds)
 }
 

@@ -74,6 +74,7 @@ export function publicKeyFromJwk(jwk: Record<string, unknown>): KeyObject {
   return createPublicKey({ key: material as import('node:crypto').JsonWebKey, format: 'jwk' });
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** A JSON object (not null, not an array): a JWT header, payload or a claim such as `act`. */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -105,7 +105,7 @@ export class Keyring {
       missing.push(alg);
     }
     const missingNote = missing.join(', ');
-    if (missingNote !== this.#missingNoted && missing.length > 0) this.#opts.onError?.(new Error(`keys: no current ${missing.join(', ')} signing key in storage; keeping the one in use (run \`drawbridge key rotate\` with this instance's config)`));
+    if (missingNote !== this.#missingNoted && missing.length > 0) this.#opts.onError?.(new Error(`keys: no current ${missingNote} signing key in storage; keeping the one in use (run \`drawbridge key rotate\` with this instance's config)`));
     this.#missingNoted = missingNote;
     const current = currentByAlg.get(this.#opts.alg)!;
     const changed = current !== this.#current;
@@ -137,11 +137,6 @@ export class Keyring {
   /** What ID tokens may be signed with, the default first (discovery's id_token_signing_alg_values_supported). */
   get idTokenAlgs(): readonly SigningAlg[] {
     return this.#idTokenAlgs;
-  }
-
-  /** Every algorithm with a current key: the main one first. */
-  get algs(): readonly SigningAlg[] {
-    return this.#algs;
   }
 
   /** The key for a client's ID tokens (its id_token_signed_response_alg; absent: the default). */

@@ -16,8 +16,8 @@ import { forbidden, GatewayError } from './errors.js';
 import { omitHeaders } from './mutate/headers.js';
 import { normalizePath } from './path.js';
 import { runPipeline } from './pipeline.js';
-import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
-import { clientAddress, createRequest, forwardIdentity, withGeneration, type GatewayState } from './server.js';
+import { sendGatewayError, toGatewayError } from './respond.js';
+import { clientAddress, createRequest, findRoute, forwardIdentity, withGeneration, type GatewayState } from './server.js';
 import type { GatewayRequest } from './types.js';
 
 function first(value: string | string[] | undefined): string | undefined {
@@ -52,9 +52,8 @@ export async function handleForwardAuth(
     const proto = first(h['x-forwarded-proto']);
 
     await withGeneration(state, async (table) => {
-      const match = table.router.match(method, host, path, h);
-      if (match === undefined) throw notFoundError();
-      const decision = createRequest(state, req, res, ctx.requestId, method, path, query, host, match);
+      const entry = findRoute(table, method, host, path, req);
+      const decision = createRequest(state, req, res, ctx.requestId, method, path, query, host, entry.route);
       gr = decision;
       // the caller is a proxy we allowed: its X-Forwarded-For names the client
       decision.clientIp = clientAddress(req, (address) => fa.allow(address) || state.trusted(address));

@@ -20,7 +20,7 @@ import { normalizePath } from './path.js';
 import { runPipeline } from './pipeline.js';
 import { forward, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
-import { matchedPart, type RouteEntry, type RouteMatch } from './router.js';
+import { matchedPart, type RouteEntry } from './router.js';
 import { peekResponseHeaders, peekStripQuery, RequestState, type CompiledRoute, type GatewayRequest } from './types.js';
 import type { ServiceUpstream } from './upstream.js';
 
@@ -244,7 +244,7 @@ function routeRecorder(metrics: Metrics, route: CompiledRoute): RouteRecorder {
 
 interface Routed {
   gr: GatewayRequest;
-  match: RouteMatch<ServiceUpstream>;
+  upstream: ServiceUpstream;
   /** normalized path */
   path: string;
   /** the prefix strip_path removes ('' when none) */
@@ -265,9 +265,8 @@ export function routeRequest(
   const host = hostOf(req);
   const method = req.method ?? 'GET';
   const entry = findRoute(table, method, host, path, req);
-  const matched = matchedPart(entry, path);
-  const gr = newRequest(state, req, res, requestId, method, path, query, host, entry.route);
-  return { gr, match: { entry, matched }, path, stripped: gr.route.stripPath ? matched : '' };
+  const gr = createRequest(state, req, res, requestId, method, path, query, host, entry.route);
+  return { gr, upstream: entry.payload, path, stripped: entry.route.stripPath ? matchedPart(entry, path) : '' };
 }
 
 /** The normalized request path; 400 when it cannot be one. */
@@ -278,7 +277,7 @@ function normalizedPath(rawPath: string): string {
 }
 
 /** The route for the request; 404 when none matches. */
-function findRoute(table: RouteTable, method: string, host: string, path: string, req: IncomingMessage): RouteEntry<ServiceUpstream> {
+export function findRoute(table: RouteTable, method: string, host: string, path: string, req: IncomingMessage): RouteEntry<ServiceUpstream> {
   const entry = table.router.find(method, host, path, req.headers);
   if (entry === undefined) throw notFoundError();
   return entry;
@@ -289,21 +288,8 @@ export function forwardIdentity(state: GatewayState, gr: GatewayRequest): void {
   if (gr.identity !== undefined) setIdentityHeaders(gr, gr.identity, state.minter.authorizationFor(gr.identity, gr.route.service.name));
 }
 
+/** The GatewayRequest for a routed request (client address and scheme from trusted proxies). */
 export function createRequest(
-  state: GatewayState,
-  req: IncomingMessage,
-  res: ServerResponse,
-  requestId: string,
-  method: string,
-  path: string,
-  query: string,
-  host: string,
-  match: RouteMatch<ServiceUpstream>,
-): GatewayRequest {
-  return newRequest(state, req, res, requestId, method, path, query, host, match.entry.route);
-}
-
-function newRequest(
   state: GatewayState,
   req: IncomingMessage,
   res: ServerResponse,

@@ -128,12 +128,14 @@ export interface SessionEventsOptions {
 export function followSessionEvents(opts: SessionEventsOptions): (() => void) & { settled(): Promise<void> } {
   const cache = sessionCacheOf(opts.events, opts.logger);
   const pending = new Set<Promise<void>>();
-  // `after` runs once the store no longer holds the sessions: a request that read the store
-  // between the event (which evicted at once) and the deletion may have cached one again.
-  function track(work: Promise<string[]>, what: Record<string, unknown>, after: (ended: string[]) => void): void {
+  function track(work: Promise<string[]>, event: GatewayEvent): void {
+    const what = { event: event.type };
     const p = work.then(
       (ended) => {
-        after(ended);
+        // once the store no longer holds them: a request that read the store between the
+        // event (which evicted at once) and the deletion may have cached one again
+        cache.cache.evict(ended);
+        cache.apply(event);
         if (ended.length > 0) opts.logger.info({ ...what, sessions: ended.length }, 'gateway sessions ended by a revocation');
       },
       (err: unknown) => opts.logger.warn({ ...what, err: (err as Error).message }, 'could not end gateway sessions for a revocation'),
@@ -143,17 +145,9 @@ export function followSessionEvents(opts: SessionEventsOptions): (() => void) & 
   }
   const unsubscribe = opts.events.subscribe(function onSessionEvent(event) {
     if (event.type === 'user.revoked' && typeof event.sub === 'string') {
-      const sub = event.sub;
-      track(opts.store.deleteByUser(sub), { event: event.type }, (ended) => {
-        cache.cache.evict(ended);
-        cache.cache.evictWhere((s) => s.sub === sub);
-      });
+      track(opts.store.deleteByUser(event.sub), event);
     } else if (event.type === 'session.revoked' && typeof event.sid === 'string') {
-      const sid = event.sid;
-      track(opts.store.deleteByIdpSid(opts.issuer, sid), { event: event.type }, (ended) => {
-        cache.cache.evict(ended);
-        cache.cache.evictWhere((s) => s.idp_sid === sid);
-      });
+      track(opts.store.deleteByIdpSid(opts.issuer, event.sid), event);
     }
   });
   return Object.assign(() => unsubscribe(), {

@@ -5,6 +5,7 @@ import { request as httpRequest, ServerResponse, type IncomingMessage } from 'no
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { hasRequestBody } from '../core/http.js';
 import { requestIdOf } from '../core/listener.js';
 import type { RouteTable } from './compile.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
@@ -13,7 +14,7 @@ import { runPipeline } from './pipeline.js';
 import { joinPath, upstreamError } from './proxy.js';
 import { sendGatewayError, toGatewayError } from './respond.js';
 import { enterGeneration, forwardIdentity, routeRequest, serve, withGeneration, type GatewayState } from './server.js';
-import type { GatewayRequest } from './types.js';
+import { peekStripQuery, type GatewayRequest } from './types.js';
 import type { ServiceUpstream } from './upstream.js';
 
 /** `server.on('upgrade')`: WebSockets go through the route and chain, then the sockets are piped. */
@@ -35,7 +36,7 @@ export function upgradeHandler(state: GatewayState) {
     const protocol = (req.headers.upgrade ?? '').toLowerCase();
     if (protocol === 'websocket') {
       void withGeneration(state, (table) => serveUpgrade(state, table, req, res, socket, head, requestId, rawPath, query));
-    } else if (head.length === 0 && !hasRequestBody(req)) {
+    } else if (head.length === 0 && !hasRequestBody(req.headers)) {
       // RFC 9110 §7.8: a server may ignore Upgrade (h2c …): answer over HTTP/1.1 as usual
       void serve(state, enterGeneration(state), req, res, requestId, rawPath, query);
     } else {
@@ -43,11 +44,6 @@ export function upgradeHandler(state: GatewayState) {
       sendGatewayError(res, refused, requestId);
     }
   };
-}
-
-function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 async function serveUpgrade(
@@ -68,15 +64,14 @@ async function serveUpgrade(
     const answered = runPipeline(gr, state.metrics);
     if (answered === true || (answered !== false && (await answered))) return;
     forwardIdentity(state, gr);
-    const { match, path, stripped } = routed;
-    const upstream = match.entry.payload;
+    const { upstream, path, stripped } = routed;
     const target = upstream.pick();
     if (target === undefined) throw serviceUnavailable(`no healthy target for service ${upstream.service.name}`, upstream.retryAfter());
     const headers = upstreamHeaders(gr, state.policy, { preserveHost: gr.route.preserveHost, strippedPrefix: stripped });
     headers.connection = 'Upgrade';
     headers.upgrade = req.headers.upgrade;
     if (headers.host === undefined) headers.host = target.url.host;
-    const path2 = joinPath(target.basePath, stripped === '' ? path : path.slice(stripped.length), stripQueryParams(query, gr.stripQuery));
+    const path2 = joinPath(target.basePath, stripped === '' ? path : path.slice(stripped.length), stripQueryParams(query, peekStripQuery(gr)));
     await pipeUpgrade(state, gr, upstream, target, path2, headers, socket, head);
   } catch (err) {
     const error = toGatewayError(err, state.logger, requestId);

@@ -76,7 +76,8 @@ export function fileAudit(path: string, onError: (err: Error) => void = () => {}
     const s = createWriteStream(path, { flags: 'a', mode: 0o600 });
     s.on('error', (err) => {
       if (!failed) onError(err);
-      failed = true;
+      // a late error of a stream reopen() already replaced must not silence the new file
+      if (s === stream) failed = true;
     });
     return s;
   }

@@ -15,7 +15,7 @@ export type AuthorizationState =
   /** the Bearer scheme with something that is not a b64token, or several Authorization fields */
   | { kind: 'malformed' };
 
-export function authorizationHeader(headers: HeadersLike): string | readonly string[] | undefined {
+function authorizationHeader(headers: HeadersLike): string | readonly string[] | undefined {
   if (typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(n: string): string | null }).get('authorization') ?? undefined;
   const record = headers as Record<string, string | readonly string[] | undefined>;
   if (record.authorization !== undefined) return record.authorization;

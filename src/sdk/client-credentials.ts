@@ -86,7 +86,7 @@ export function clientCredentials(opts: ClientCredentialsOptions): ClientCredent
   };
 }
 
-export function withBearer(init: RequestInit, token: string): RequestInit {
+function withBearer(init: RequestInit, token: string): RequestInit {
   const headers = new Headers(init.headers);
   headers.set('authorization', `Bearer ${token}`);
   return { ...init, headers };

@@ -4,6 +4,14 @@
 // adapters serialise them.
 
 import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet, SigningAlg } from '../config/types.js';
+import type { AuthCodeRepo } from './contracts/auth-codes.js';
+import type { KeyRepo } from './contracts/signing-keys.js';
+import type { JtiRepo, TokenRepo } from './contracts/tokens.js';
+
+// split by concept; every type stays importable from here
+export type { AuthCodeRecord, AuthCodeRepo } from './contracts/auth-codes.js';
+export type { KeyRepo, KeyStatus, SigningKeyRecord } from './contracts/signing-keys.js';
+export type { JtiRepo, RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from './contracts/tokens.js';
 
 export type RecordSource = 'config' | 'cli' | 'admin';
 
@@ -53,112 +61,6 @@ export interface ClientRepo {
   delete(clientId: string): Promise<boolean>;
   /** Delete every client with this source whose id is not in keep; returns ids deleted. */
   prune(source: RecordSource, keep: string[]): Promise<string[]>;
-}
-
-export type KeyStatus = 'current' | 'previous' | 'retired';
-
-export interface SigningKeyRecord {
-  kid: string;
-  alg: SigningAlg;
-  public_jwk: Record<string, unknown>;
-  private_enc: string; // private key (PKCS#8 PEM) encrypted under the master secret (opaque string)
-  status: KeyStatus;
-  created_at: number;
-  /** for status previous: publish in JWKS until this time (every token it signed has expired by then) */
-  publish_until: number | null;
-}
-
-/** There is one current key per algorithm (migration 0012); "current" below means of that alg. */
-export interface KeyRepo {
-  list(): Promise<SigningKeyRecord[]>;
-  /** The current key of `alg`; without alg, the newest current key of any algorithm. */
-  current(alg?: SigningAlg): Promise<SigningKeyRecord | undefined>;
-  /** Keys to publish in JWKS at time `now`: current + previous with publish_until > now. */
-  published(now: number): Promise<SigningKeyRecord[]>;
-  /**
-   * In one transaction: the current key of rec.alg becomes `previous` with publish_until,
-   * `rec` (status current) is inserted; keys of other algorithms are untouched. Works when
-   * there is no current key of that alg yet.
-   * Concurrent first-start callers: insertInitial is idempotent (see below).
-   */
-  rotate(rec: SigningKeyRecord, previousPublishUntil: number): Promise<void>;
-  /** Insert rec as current only if no current key of rec.alg exists; returns that alg's current key afterwards. */
-  insertInitial(rec: SigningKeyRecord): Promise<SigningKeyRecord>;
-  /** The current key of `alg` becomes `previous` with publish_until (no successor); true when there was one. */
-  demoteCurrent(alg: SigningAlg, publishUntil: number): Promise<boolean>;
-  /** previous keys whose publish_until <= now become retired; returns how many */
-  retireExpired(now: number): Promise<number>;
-}
-
-export interface TokenRecord {
-  /** base64url SHA-256 of the token string (opaque) or of the jti (jwt) */
-  digest: string;
-  kind: 'access_token' | 'refresh_token';
-  format: AccessTokenFormat;
-  jti: string;
-  client_id: string;
-  sub: string;
-  scope: string; // space separated, may be ''
-  audience: string[];
-  /** grant this token descends from (authorization code, refresh family): revoke together */
-  grant_id: string | null;
-  issued_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  /** free-form extra claims (e.g. username, sid, act) */
-  extra: Record<string, unknown> | null;
-  /** refresh tokens only (migration 0005); absent on access tokens */
-  refresh?: RefreshTokenState;
-}
-
-/** What revokeGrant reports per token it revoked. */
-export type RevokedToken = Pick<TokenRecord, 'digest' | 'jti' | 'format' | 'kind'>;
-
-/** Rotation state of a refresh token (RFC 9700 §4.14.2). */
-export interface RefreshTokenState {
-  /** dead when unused until then (never later than expires_at, the absolute lifetime) */
-  idle_expires_at: number;
-  /** the SSO session it may not outlive (no offline_access); null: not bound to a session */
-  session_id: string | null;
-  /** when it was exchanged for a new pair; null: not yet */
-  rotated_at: number | null;
-  /** that new pair's token response, sealed; served again to repeats within the grace window */
-  replacement: string | null;
-}
-
-export interface TokenRepo {
-  insert(rec: TokenRecord): Promise<void>;
-  findByDigest(digest: string): Promise<TokenRecord | undefined>;
-  findByJti(jti: string): Promise<TokenRecord | undefined>;
-  /** sets revoked_at if not yet set; true when a row was changed */
-  revoke(digest: string, at: number): Promise<boolean>;
-  revokeByGrant(grantId: string, at: number): Promise<number>;
-  /**
-   * As revokeByGrant, and names what it revoked (so gateways can be told about every one).
-   * keepOffline: refresh tokens not bound to a session (offline_access) stay alive (logout).
-   */
-  revokeGrant(grantId: string, at: number, opts?: { keepOffline?: boolean }): Promise<RevokedToken[]>;
-  revokeByClient(clientId: string, at: number): Promise<number>;
-  revokeBySubject(sub: string, at: number): Promise<number>;
-  /**
-   * Refresh rotation, atomically: when the token is neither rotated nor revoked, sets
-   * rotated_at and revoked_at to `at` and stores the sealed replacement; false otherwise
-   * (another request rotated it first, or it is revoked). Exactly one of concurrent callers wins.
-   */
-  rotateRefresh(digest: string, at: number, replacement: string): Promise<boolean>;
-  /** delete rows with expires_at < now; returns how many */
-  deleteExpired(now: number): Promise<number>;
-}
-
-/** One-time markers: private_key_jwt jti replay, JWT access-token deny-list. */
-export interface JtiRepo {
-  /**
-   * Atomically record (namespace, jti) until expires_at; false if it was already there and not expired
-   * (expired means expires_at <= now; `now` defaults to the wall clock, pass it for a fixed clock).
-   */
-  remember(namespace: string, jti: string, expiresAt: number, now?: number): Promise<boolean>;
-  has(namespace: string, jti: string, now: number): Promise<boolean>;
-  deleteExpired(now: number): Promise<number>;
 }
 
 export interface UserRecord {
@@ -338,44 +240,6 @@ export interface SsoSessionRepo {
 export interface SsoSessionGrant {
   client_id: string;
   grant_id: string;
-}
-
-/** An authorization code, stored by digest. */
-export interface AuthCodeRecord {
-  /** base64url SHA-256 of the code */
-  digest: string;
-  /** the grant id: every token issued from the code carries it as grant_id */
-  id: string;
-  client_id: string;
-  redirect_uri: string;
-  scope: string;
-  nonce: string | null;
-  /** PKCE S256 challenge */
-  code_challenge: string;
-  user_id: string;
-  /** the SSO session's id (a digest) */
-  sid: string | null;
-  auth_time: number;
-  amr: string[];
-  acr: string | null;
-  created_at: number;
-  expires_at: number;
-  used_at: number | null;
-  /**
-   * Whether the authorization request named redirect_uri (RFC 6749 §4.1.3: then the token
-   * request must repeat it). null: not recorded (a code from before migration 0010).
-   */
-  redirect_uri_given: boolean | null;
-}
-
-export interface AuthCodeRepo {
-  insert(rec: AuthCodeRecord): Promise<void>;
-  /**
-   * Marks the code used at `at`, atomically. `first` is true for exactly one caller; a later
-   * call returns the record with `first: false` (a replay). undefined when unknown.
-   */
-  consume(digest: string, at: number): Promise<{ code: AuthCodeRecord; first: boolean } | undefined>;
-  deleteExpired(now: number): Promise<number>;
 }
 
 export interface ConsentRepo {

@@ -25,6 +25,15 @@ const BILLING_SECRET = 'billing-secret-0123456789-abcdefghi';
 const INTRUDER_SECRET = 'intruder-secret-0123456789-abcdefgh';
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
+/** What billing saw, after checking that it answered 200 to a call for the partner. */
+function billingSawPartner(json: Record<string, unknown>): Record<string, unknown> {
+  assert.equal(json.billing_status, 200, JSON.stringify(json.billing));
+  const claims = (json.billing as Record<string, Record<string, unknown>>).billing_saw!;
+  assert.equal(claims.sub, 'consumer:partner-a');
+  assert.equal(claims.aud, 'billing');
+  return claims;
+}
+
 describe('sdk: token exchange end to end (gateway → orders → billing)', () => {
   let stack: Stack;
   let issuer: string;
@@ -101,10 +110,7 @@ describe('sdk: token exchange end to end (gateway → orders → billing)', () =
     assert.equal(reply.status, 200, reply.text);
     assert.deepEqual(reply.json.orders_saw, { sub: 'consumer:partner-a', act: null });
     assert.equal(reply.json.issued_token_type, TokenType.jwt);
-    assert.equal(reply.json.billing_status, 200, JSON.stringify(reply.json.billing));
-    const claims = (reply.json.billing as Record<string, Record<string, unknown>>).billing_saw!;
-    assert.equal(claims.sub, 'consumer:partner-a');
-    assert.equal(claims.aud, 'billing');
+    const claims = billingSawPartner(reply.json);
     assert.equal(claims.client_id, 'orders');
     assert.deepEqual(claims.act, { sub: 'orders' });
     assert.equal(claims.iss, issuer);
@@ -114,10 +120,7 @@ describe('sdk: token exchange end to end (gateway → orders → billing)', () =
     const reply = await send(stack.gatewayUrl, '/orders/via-gateway', { headers: { apikey: PARTNER_KEY } });
     assert.equal(reply.status, 200, reply.text);
     assert.equal(reply.json.issued_token_type, TokenType.accessToken);
-    assert.equal(reply.json.billing_status, 200, JSON.stringify(reply.json.billing));
-    const claims = (reply.json.billing as Record<string, Record<string, unknown>>).billing_saw!;
-    assert.equal(claims.sub, 'consumer:partner-a');
-    assert.equal(claims.aud, 'billing');
+    const claims = billingSawPartner(reply.json);
     assert.equal(claims.auth_method, 'oauth2');
     assert.deepEqual(claims.act, { sub: 'orders' });
   });

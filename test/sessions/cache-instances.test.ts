@@ -16,15 +16,14 @@ import { openGatewaySessionSource } from '../../src/cli/commands/gateway-session
 import { signJwt } from '../../src/crypto/jwt.js';
 import { newSessionCookieValue, sessionIdOf } from '../../src/sessions/cookie.js';
 import { SESSION_CACHE_TTL_MS } from '../../src/sessions/cache.js';
-import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import { openStorage } from '../../src/storage/open.js';
 import type { GatewaySession, SessionStore } from '../../src/sessions/types.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from '../gateway/admin-support.js';
 import { redisServerAvailable, startPrivateRedis, type PrivateRedis } from '../gateway/limits-harness.js';
-import { freePort, startStack, startUpstream, TEST_SECRET, type Stack, type Upstream } from '../helpers/gateway.js';
+import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
+import { liveSession } from './support.js';
 
-const KEY = sessionTokensKey(TEST_SECRET);
 const CLIENT_SECRET = 'gateway-client-secret-0123456789abcdef';
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** "at once": the event crosses Redis in about a millisecond; the TTL would take 1000 ms */
@@ -111,22 +110,9 @@ for (const variant of variants) {
     async function newSession(fields: Partial<GatewaySession> = {}): Promise<{ cookie: string; id: string }> {
       const cookie = newSessionCookieValue();
       const id = sessionIdOf(cookie);
-      const now = Math.floor(Date.now() / 1000);
-      await store.insert({
-        id,
-        sub: `user-${randomUUID()}`,
-        issuer,
-        client_id: 'gateway',
-        idp_sid: null,
-        claims: { preferred_username: 'someone' },
-        scope: ['openid'],
-        tokens: sealTokens(KEY, id, { access_token: 'at', expires_at: now + 3600 }),
-        access_expires_at: now + 3600,
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + 3600,
-        ...fields,
-      });
+      await store.insert(
+        liveSession(id, { sub: `user-${randomUUID()}`, issuer, client_id: 'gateway', claims: { preferred_username: 'someone' }, ...fields }),
+      );
       return { cookie, id };
     }
 

@@ -8,32 +8,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { newSessionCookieValue, sessionIdOf } from '../../src/sessions/cookie.js';
 import { RedisSessionStore } from '../../src/sessions/redis-store.js';
-import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from '../../src/sessions/types.js';
-import { TEST_SECRET, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { send } from '../gateway/authn-support.js';
 import { redisServerAvailable, startPrivateRedis, type PrivateRedis } from '../gateway/limits-harness.js';
+import { liveSession } from './support.js';
 
 const available = redisServerAvailable();
-const KEY = sessionTokensKey(TEST_SECRET);
 const API_KEY = 'outage-key-0123456789abcdefghijklmnop';
 
 function session(id: string, issuer: string): GatewaySession {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    id,
-    sub: 'user-outage',
-    issuer,
-    client_id: 'edge',
-    idp_sid: null,
-    claims: { preferred_username: 'outage' },
-    scope: ['openid'],
-    tokens: sealTokens(KEY, id, { access_token: 'at', expires_at: now + 3600 }),
-    access_expires_at: now + 3600,
-    created_at: now,
-    last_seen_at: now,
-    expires_at: now + 3600,
-  };
+  return liveSession(id, { sub: 'user-outage', issuer, client_id: 'edge', claims: { preferred_username: 'outage' } });
 }
 
 /** Every store call, each timed: all must reject with SessionStoreUnavailableError. */

@@ -4,10 +4,10 @@
 
 import * as assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { Migrator } from 'kysely';
-import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { openStorage, pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
+import type { Migrator } from 'kysely';
+import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
 import type { AuthCodeRecord, Storage } from '../../src/storage/types.js';
+import { migrateDown, migrateTo, openMigratedTo } from './migration-support.js';
 import { allTargets, type Place } from './targets.js';
 
 const NOW = 1_700_000_000;
@@ -44,17 +44,8 @@ for (const target of await allTargets()) {
 
     beforeEach(async () => {
       place = await target.prepare();
-      // as `drawbridge migrate` opens it: nothing applied yet
-      storage = await openStorage(place.url, { autoMigrate: false, checkMigrations: false });
-      // the same bookkeeping tables as src/storage/migrate.ts, so storage.migrate() continues from here
-      migrator = new Migrator({
-        db: sqlHandleOf(storage)!.db,
-        provider: migrationProvider,
-        migrationTableName: 'drawbridge_migration',
-        migrationLockTableName: 'drawbridge_migration_lock',
-      });
-      const { error } = await migrator.migrateTo(BEFORE);
-      if (error !== undefined) throw error;
+      // as `drawbridge migrate` opens it, migrated up to the one before this
+      ({ storage, migrator } = await openMigratedTo(place, BEFORE));
     });
 
     afterEach(async () => {
@@ -75,8 +66,7 @@ for (const target of await allTargets()) {
 
     it('after it: true, false and null round-trip; down and up again keep the table usable', async () => {
       // up to this migration only, so migrateDown below undoes this one
-      const up = await migrator.migrateTo(THIS);
-      if (up.error !== undefined) throw up.error;
+      await migrateTo(migrator, THIS);
       await storage.authCodes.insert(code('named'));
       await storage.authCodes.insert(code('omitted', { redirect_uri_given: false }));
       await storage.authCodes.insert(code('unknown', { redirect_uri_given: null }));
@@ -84,9 +74,7 @@ for (const target of await allTargets()) {
       assert.equal((await storage.authCodes.consume('omitted', NOW))!.code.redirect_uri_given, false);
       assert.equal((await storage.authCodes.consume('unknown', NOW))!.code.redirect_uri_given, null);
 
-      const down = await migrator.migrateDown();
-      if (down.error !== undefined) throw down.error;
-      assert.deepEqual(down.results?.map((r) => [r.migrationName, r.status]), [[THIS, 'Success']]);
+      assert.deepEqual(await migrateDown(migrator), [[THIS, 'Success']]);
       assert.equal((await pendingMigrations(storage))[0], THIS);
       assert.equal((await storage.migrate())[0], THIS);
       // rows kept through down/up have lost what they recorded: null, the old rule

@@ -6,10 +6,10 @@
 
 import * as assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { Migrator } from 'kysely';
-import { migrationProvider } from '../../src/storage/migrations/index.js';
-import { openStorage, pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
+import type { Migrator } from 'kysely';
+import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
 import type { ClientRecord, SigningKeyRecord, Storage } from '../../src/storage/types.js';
+import { migrateDown, migrateTo, openMigratedTo } from './migration-support.js';
 import { allTargets, type Place } from './targets.js';
 
 const NOW = 1_700_000_000;
@@ -62,15 +62,8 @@ for (const target of await allTargets()) {
 
     beforeEach(async () => {
       place = await target.prepare();
-      storage = await openStorage(place.url, { autoMigrate: false, checkMigrations: false });
-      migrator = new Migrator({
-        db: sqlHandleOf(storage)!.db,
-        provider: migrationProvider,
-        migrationTableName: 'drawbridge_migration',
-        migrationLockTableName: 'drawbridge_migration_lock',
-      });
-      const { error } = await migrator.migrateTo(BEFORE);
-      if (error !== undefined) throw error;
+      // as `drawbridge migrate` opens it, migrated up to the one before this
+      ({ storage, migrator } = await openMigratedTo(place, BEFORE));
     });
 
     afterEach(async () => {
@@ -82,8 +75,7 @@ for (const target of await allTargets()) {
       assert.equal((await pendingMigrations(storage))[0], THIS);
       const es = key('es1', { created_at: NOW - 100 });
       await storage.keys.insertInitial(es);
-      const up = await migrator.migrateTo(THIS);
-      if (up.error !== undefined) throw up.error;
+      await migrateTo(migrator, THIS);
 
       assert.deepEqual(await storage.keys.current('ES256'), es);
       const rs = key('rs1', { alg: 'RS256', public_jwk: { kty: 'RSA', n: 'n', e: 'AQAB', kid: 'rs1' } });
@@ -94,21 +86,17 @@ for (const target of await allTargets()) {
       await assert.rejects(sqlHandleOf(storage)!.db.insertInto('signing_keys').values(raw as never).execute());
 
       // down: one current key in all again (the newest), the other demoted but still published
-      const down = await migrator.migrateDown();
-      if (down.error !== undefined) throw down.error;
-      assert.deepEqual(down.results?.map((r) => [r.migrationName, r.status]), [[THIS, 'Success']]);
+      assert.deepEqual(await migrateDown(migrator), [[THIS, 'Success']]);
       const after = await storage.keys.list();
       assert.deepEqual(after.map((k) => [k.kid, k.status]), [['rs1', 'current'], ['es1', 'previous']]);
       assert.ok(after[1]!.publish_until! > Math.floor(Date.now() / 1000));
       // and up again
-      const again = await migrator.migrateTo(THIS);
-      if (again.error !== undefined) throw again.error;
+      await migrateTo(migrator, THIS);
       assert.deepEqual(await storage.keys.current('RS256'), { ...rs });
     });
 
     it('clients.id_token_signed_response_alg round-trips; absent stays absent', async () => {
-      const up = await migrator.migrateTo(THIS);
-      if (up.error !== undefined) throw up.error;
+      await migrateTo(migrator, THIS);
       await storage.clients.upsert(client('rs', { id_token_signed_response_alg: 'RS256' }));
       await storage.clients.upsert(client('default'));
       assert.equal((await storage.clients.get('rs'))!.id_token_signed_response_alg, 'RS256');

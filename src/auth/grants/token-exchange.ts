@@ -22,12 +22,12 @@
 // (not invalid_grant): its MUST is followed here.
 import { invalidRequest, invalidScope, invalidTarget, unauthorizedClient, type AppError } from '../../core/errors.js';
 import type { FormParams } from '../../core/http.js';
-import { verifyJwt } from '../../crypto/jwt.js';
+import { isObject, verifyJwt } from '../../crypto/jwt.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { requestedResources } from '../scope.js';
 import { issueAccessToken } from '../tokens/access-token.js';
-import { findToken, isActive, looksLikeJwt } from '../tokens/resolve.js';
+import { MAX_TOKEN_LENGTH, findToken, isActive, looksLikeJwt } from '../tokens/resolve.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -40,8 +40,6 @@ const rejected: (description: string) => AppError = invalidRequest;
 
 /** Actors in one `act` chain at most: each exchange adds one, and tokens must stay small. */
 const MAX_ACTORS = 8;
-/** Longest token string looked at (as introspection: anything longer is not ours). */
-const MAX_TOKEN_LENGTH = 8192;
 /** Seconds of clock skew allowed on `iat`/`nbf` of a JWT (as isActive allows on iat). */
 const LEEWAY = 60;
 /** Longest logical audience name accepted. */
@@ -72,7 +70,7 @@ export const tokenExchange: Grant = {
     const actorToken = params.get('actor_token');
     const actorType = tokenType(params, 'actor_token_type', actorToken !== undefined);
     if (actorToken === undefined && actorType !== undefined) throw invalidRequest('actor_token_type given without actor_token');
-    const issuedType = requestedTokenType(params.get('requested_token_type'));
+    const issuedType = tokenType(params, 'requested_token_type', false) ?? ACCESS_TOKEN_TYPE;
     // cheap parameter checks before any token is looked up
     const audience = requestedTargets(client, params);
     const requestedScope = params.get('scope');
@@ -126,16 +124,11 @@ export const tokenExchange: Grant = {
   },
 };
 
-/** `subject_token_type` / `actor_token_type`: one of the two types we accept. */
+/** `subject_token_type` / `actor_token_type` / `requested_token_type`: one of the two types we accept. */
 function tokenType(params: FormParams, name: string, required: boolean): string | undefined {
   const value = required ? params.require(name) : params.get(name);
   if (value === undefined || value === ACCESS_TOKEN_TYPE || value === JWT_TOKEN_TYPE) return value;
   throw invalidRequest(`${name} "${value}" is not supported; use ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
-}
-
-function requestedTokenType(value: string | undefined): string {
-  if (value === undefined || value === ACCESS_TOKEN_TYPE || value === JWT_TOKEN_TYPE) return value ?? ACCESS_TOKEN_TYPE;
-  throw invalidRequest(`requested_token_type "${value}" is not supported; use ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
 }
 
 /**
@@ -275,8 +268,4 @@ function splitScope(scope: string): string[] {
 
 function stringList(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -5,8 +5,11 @@ import { verifyJwt } from '../../crypto/jwt.js';
 import type { TokenRecord } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
 
+/** Longest token string looked at: anything longer is not one of ours. */
+export const MAX_TOKEN_LENGTH = 8192;
+
 export async function findToken(ctx: AuthContext, token: string): Promise<TokenRecord | undefined> {
-  if (token.length > 8192) return undefined;
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
   if (looksLikeJwt(token)) {
     // only our own, correctly signed JWTs are looked up; anything else is simply unknown
     const verified = verifyJwt(token, ctx.keyring.verificationKeys);

@@ -6,6 +6,7 @@
 // user's tokens at the auth server are revoked by the `sso` source.
 import { systemClock } from '../../core/clock.js';
 import { StartupError } from '../errors.js';
+import { SESSION_CACHE_TTL_MS } from '../../sessions/cache.js';
 import type { GatewaySession } from '../../sessions/types.js';
 import type { SessionEnv, SessionRow, SessionSource } from './session.js';
 
@@ -34,7 +35,7 @@ export async function openGatewaySessionSource(env: SessionEnv): Promise<Session
     if (ids.length === 0 || cfg.redis === undefined) return;
     const { publishOnce } = await import('../../cache/events.js');
     if (!(await publishOnce(cfg.redis, { type: 'gateway-session.ended', ids }))) {
-      process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached sessions within 1 s\n');
+      process.stderr.write(`drawbridge: warning: could not notify running gateways over redis; they drop cached sessions within ${SESSION_CACHE_TTL_MS / 1000} s\n`);
     }
   };
   const idle = cfg.gateway?.sessions.idle_timeout;

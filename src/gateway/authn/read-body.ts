@@ -1,15 +1,13 @@
 // Buffers the request body into gr.body (the proxy replays it upstream) for plugins that
 // must see it before deciding (hmac-auth's digests). Bounded: past `limit` bytes it
 // refuses with 413 without buffering more.
+import { hasRequestBody } from '../../core/http.js';
 import { GatewayError, payloadTooLarge } from '../errors.js';
 import type { GatewayRequest } from '../types.js';
 
 /** true when the request announces a body (a non-zero Content-Length or any Transfer-Encoding). */
 export function hasBody(gr: GatewayRequest): boolean {
-  const headers = gr.req.headers;
-  if (headers['transfer-encoding'] !== undefined) return true;
-  const length = headers['content-length'];
-  return length !== undefined && length !== '0';
+  return hasRequestBody(gr.req.headers);
 }
 
 const EMPTY = Buffer.alloc(0);

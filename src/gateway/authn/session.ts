@@ -44,6 +44,23 @@ export const sessionConfigSchema = object<SessionPluginConfig>({
 /** Touch (idle timeout bookkeeping) at most this often per session, in seconds. */
 const TOUCH_INTERVAL = 60;
 
+type SessionSettings = SessionContext['settings'];
+
+/** Past its absolute or its idle timeout: the session is over. */
+function isOver(session: GatewaySession, settings: SessionSettings, now: number): boolean {
+  return session.expires_at <= now || session.last_seen_at + settings.idle_timeout <= now;
+}
+
+/** Its access token is due for a refresh. */
+function refreshDue(session: GatewaySession, settings: SessionSettings, now: number): boolean {
+  return session.access_expires_at - settings.refresh_before <= now;
+}
+
+/** Its last_seen_at is due for an update in the store. */
+function touchDue(session: GatewaySession, now: number): boolean {
+  return now - session.last_seen_at >= TOUCH_INTERVAL;
+}
+
 /** Authenticators backed by gateway sessions expose their context (the /_drawbridge/* endpoints find it). */
 export interface SessionAware {
   readonly sessionContext: SessionContext;
@@ -123,14 +140,8 @@ export class SessionCheck {
     if (session === undefined) return undefined;
     const now = this.#clock.now();
     const { settings } = this.context;
-    if (
-      session.expires_at <= now ||
-      session.last_seen_at + settings.idle_timeout <= now ||
-      session.access_expires_at - settings.refresh_before <= now ||
-      now - session.last_seen_at >= TOUCH_INTERVAL
-    ) {
-      return undefined;
-    }
+    // the same tests as the store path (#checked): any work due sends the request there
+    if (isOver(session, settings, now) || refreshDue(session, settings, now) || touchDue(session, now)) return undefined;
     return session;
   }
 
@@ -150,16 +161,16 @@ export class SessionCheck {
     let session = await store.get(id);
     if (session === undefined) return undefined;
     let now = this.#clock.now();
-    if (session.expires_at <= now || session.last_seen_at + settings.idle_timeout <= now) {
+    if (isOver(session, settings, now)) {
       await this.#end(id);
       return undefined;
     }
-    if (session.access_expires_at - settings.refresh_before <= now) {
+    if (refreshDue(session, settings, now)) {
       session = await this.#refresh(session);
       if (session === undefined) return undefined;
       now = this.#clock.now();
     }
-    if (now - session.last_seen_at >= TOUCH_INTERVAL) {
+    if (touchDue(session, now)) {
       if (!(await store.touch(id, now))) return undefined;
       session = { ...session, last_seen_at: now };
     }

@@ -17,7 +17,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomToken } from '../../core/crypto-util.js';
 import type { RequestContext } from '../../core/listener.js';
-import { readForm } from '../../core/http.js';
+import { readForm, sendText } from '../../core/http.js';
 import { clearSessionCookie, newSessionCookieValue, readSessionCookie, sessionIdOf, sessionSetCookie, type SessionCookieOptions } from '../../sessions/cookie.js';
 import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
 import { SessionStoreUnavailableError, type GatewaySession } from '../../sessions/types.js';
@@ -90,18 +90,18 @@ function sendProblem(req: IncomingMessage, res: ServerResponse, err: EndpointErr
   res.end(body);
 }
 
+/** The page a cross-site GET of the logout path gets: a form that POSTs from this origin. */
+const CONFIRM_LOGOUT_PAGE =
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
+  `<title>Sign out?</title></head><body><h1>Sign out?</h1>` +
+  `<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form></body></html>`;
+
 /** A cross-site GET: ask first, with a form that POSTs from this origin. */
 function confirmLogout(res: ServerResponse): void {
-  const body =
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
-    `<title>Sign out?</title></head><body><h1>Sign out?</h1>` +
-    `<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form></body></html>`;
-  res.setHeader('cache-control', 'no-store');
-  res.setHeader('content-type', 'text/html; charset=utf-8');
-  res.setHeader('content-security-policy', "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
-  res.setHeader('content-length', Buffer.byteLength(body));
-  res.writeHead(200);
-  res.end(body);
+  sendText(res, 200, 'text/html; charset=utf-8', CONFIRM_LOGOUT_PAGE, {
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+  });
 }
 
 function redirect(res: ServerResponse, location: string, cookies: string[]): void {

@@ -5,9 +5,8 @@
 // fine (hints usually are); our signature and issuer are not optional. We need not be in aud.
 import { verifyJwt } from '../../../crypto/jwt.js';
 import type { AuthContext } from '../../context.js';
+import { MAX_TOKEN_LENGTH } from '../../tokens/resolve.js';
 import { AuthorizationError, type AuthorizationRequest } from './request.js';
-
-const MAX_HINT_LENGTH = 8192;
 
 export interface Hint {
   sub: string;
@@ -20,7 +19,7 @@ export function hintedSubject(ctx: AuthContext, r: AuthorizationRequest): Hint |
   const hint = r.params.get('id_token_hint');
   if (hint === undefined) return undefined;
   const invalid = new AuthorizationError('invalid_request', 'id_token_hint is not an ID token issued here');
-  if (hint.length > MAX_HINT_LENGTH) throw invalid;
+  if (hint.length > MAX_TOKEN_LENGTH) throw invalid;
   const verified = verifyJwt(hint, ctx.keyring.verificationKeys);
   if (!verified) throw invalid;
   const { header, payload } = verified;

@@ -1,0 +1,34 @@
+// Shared by the migration-00NN tests: a database migrated up to just before the migration
+// under test, with a Migrator on the same bookkeeping tables as src/storage/migrate.ts (so
+// storage.migrate() continues from where the test left it).
+import { Migrator } from 'kysely';
+import { migrationProvider } from '../../src/storage/migrations/index.js';
+import { openStorage, sqlHandleOf } from '../../src/storage/open.js';
+import type { Storage } from '../../src/storage/types.js';
+import type { Place } from './targets.js';
+
+/** Opens `place` as `drawbridge migrate` does (nothing applied yet) and migrates up to `before`. */
+export async function openMigratedTo(place: Place, before: string): Promise<{ storage: Storage; migrator: Migrator }> {
+  const storage = await openStorage(place.url, { autoMigrate: false, checkMigrations: false });
+  const migrator = new Migrator({
+    db: sqlHandleOf(storage)!.db,
+    provider: migrationProvider,
+    migrationTableName: 'drawbridge_migration',
+    migrationLockTableName: 'drawbridge_migration_lock',
+  });
+  await migrateTo(migrator, before);
+  return { storage, migrator };
+}
+
+/** Migrates up (or down) to `name`; throws the migration's error. */
+export async function migrateTo(migrator: Migrator, name: string): Promise<void> {
+  const { error } = await migrator.migrateTo(name);
+  if (error !== undefined) throw error;
+}
+
+/** Undoes the newest applied migration; returns [name, status] of what ran. */
+export async function migrateDown(migrator: Migrator): Promise<[string, string][] | undefined> {
+  const { error, results } = await migrator.migrateDown();
+  if (error !== undefined) throw error;
+  return results?.map((r) => [r.migrationName, r.status]);
+}
