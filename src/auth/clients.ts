@@ -1,6 +1,7 @@
 // Clients as the auth server uses them: the stored record plus lookups prepared once, and
 // the in-process cache that keeps them ready between requests.
 import { OldestKeys } from '../core/oldest-keys.js';
+import { StampedLoads, type Stamped, type StampOptions } from '../core/stamped.js';
 import type { ClientConfig, GrantType } from '../config/types.js';
 import { sha256Hex } from '../core/crypto-util.js';
 import type { ClientRecord, ClientRepo, RecordSource } from '../storage/types.js';
@@ -67,26 +68,15 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
   };
 }
 
-export interface ClientCacheOptions {
-  /** How long an entry is used without asking storage again, in ms: the staleness bound. */
-  ttlMs: number;
-  /**
-   * Changes whenever stored clients may have changed (storage's clientsChangeStamp): an entry
-   * read under an older stamp is read again. Without it only the TTL bounds staleness.
-   */
-  changeStamp?: () => number;
+export interface ClientCacheOptions extends StampOptions {
   /** known clients kept (default 10 000) */
   maxClients?: number;
   /** unknown client_ids remembered as unknown (default 1 000) */
   maxUnknown?: number;
-  nowMs?: () => number;
 }
 
-interface Entry {
-  client: Client | null;
-  stamp: number;
-  expiresAt: number;
-}
+/** A Client, or null for a client_id known not to exist */
+type Entry = Stamped<Client | null>;
 
 /**
  * Ready-built Clients by client_id. Every token and introspection request authenticates a
@@ -97,23 +87,18 @@ interface Entry {
  */
 export class ClientCache {
   readonly #repo: ClientRepo;
-  readonly #ttlMs: number;
-  readonly #stamp: () => number;
-  readonly #nowMs: () => number;
+  /** staleness (TTL, change stamp) and loads shared by concurrent requests for one id */
+  readonly #loads: StampedLoads<string, Client | null>;
   readonly #maxClients: number;
   readonly #maxUnknown: number;
   readonly #clients = new Map<string, Entry>();
   readonly #unknown = new Map<string, Entry>();
   readonly #oldestClients = new OldestKeys(this.#clients);
   readonly #oldestUnknown = new OldestKeys(this.#unknown);
-  /** loads under way, shared by concurrent requests for the same id and stamp */
-  readonly #loading = new Map<string, { stamp: number; promise: Promise<Client | null> }>();
 
   constructor(repo: ClientRepo, opts: ClientCacheOptions) {
     this.#repo = repo;
-    this.#ttlMs = opts.ttlMs;
-    this.#stamp = opts.changeStamp ?? (() => 0);
-    this.#nowMs = opts.nowMs ?? Date.now;
+    this.#loads = new StampedLoads(opts);
     this.#maxClients = opts.maxClients ?? 10_000;
     this.#maxUnknown = opts.maxUnknown ?? 1_000;
   }
@@ -124,19 +109,19 @@ export class ClientCache {
    */
   peek(clientId: string): Client | null | undefined {
     const entry = this.#clients.get(clientId) ?? this.#unknown.get(clientId);
-    if (entry === undefined || entry.expiresAt <= this.#nowMs() || entry.stamp !== this.#stamp()) return undefined;
-    return entry.client;
+    return this.#loads.isFresh(entry) ? entry.value : undefined;
   }
 
   /** Reads the client from storage and caches the answer. */
   load(clientId: string): Promise<Client | null> {
-    // the stamp is read before the query: a change committed meanwhile makes the entry stale
-    const stamp = this.#stamp();
-    const pending = this.#loading.get(clientId);
-    if (pending !== undefined && pending.stamp === stamp) return pending.promise;
-    const promise = this.#read(clientId, stamp);
-    this.#loading.set(clientId, { stamp, promise });
-    return promise;
+    return this.#loads.load(
+      clientId,
+      async () => {
+        const rec = await this.#repo.get(clientId);
+        return rec ? toClient(rec) : null;
+      },
+      (entry) => this.#store(clientId, entry),
+    );
   }
 
   /** peek, or load when there is nothing fresh */
@@ -151,19 +136,8 @@ export class ClientCache {
     this.#unknown.clear();
   }
 
-  async #read(clientId: string, stamp: number): Promise<Client | null> {
-    try {
-      const rec = await this.#repo.get(clientId);
-      const client = rec ? toClient(rec) : null;
-      this.#store(clientId, { client, stamp, expiresAt: this.#nowMs() + this.#ttlMs });
-      return client;
-    } finally {
-      if (this.#loading.get(clientId)?.stamp === stamp) this.#loading.delete(clientId);
-    }
-  }
-
   #store(clientId: string, entry: Entry): void {
-    const [into, other, max, oldest] = entry.client
+    const [into, other, max, oldest] = entry.value
       ? [this.#clients, this.#unknown, this.#maxClients, this.#oldestClients]
       : [this.#unknown, this.#clients, this.#maxUnknown, this.#oldestUnknown];
     other.delete(clientId);

@@ -4,7 +4,7 @@
 // an app that may receive codes at https://app.example/cb may call us from https://app.example.
 //
 // The set is built from the whole client list and rebuilt only when clients may have changed
-// (the same change stamp and staleness bound as the client cache, clients.ts), never per
+// (the same change stamp and staleness bound as the client cache: core/stamped.ts), never per
 // request. The allowed origin is echoed, never `*`, and no Access-Control-Allow-Credentials is
 // sent: these endpoints take credentials in the request (Authorization header, form body),
 // never cookies. Origin `null` (sandboxed frames, file:, custom-scheme redirect URIs) is
@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defaultHeader } from '../core/listener.js';
 import type { ClientRepo } from '../storage/types.js';
+import { StampedSnapshot, type StampOptions } from '../core/stamped.js';
 
 export interface CorsPolicy {
   /** Access-Control-Allow-Methods of a preflight */
@@ -36,69 +37,35 @@ export function originOf(uri: string): string | undefined {
   return url.origin;
 }
 
-export interface AllowedOriginsOptions {
-  /** how long the set is used without reading the clients again, in ms */
-  ttlMs: number;
-  /** storage's clientsChangeStamp: a different value means clients may have changed */
-  changeStamp?: () => number;
-  nowMs?: () => number;
-}
+export type AllowedOriginsOptions = StampOptions;
 
-/** The registered clients' redirect URI origins, kept like the client cache keeps clients. */
+/** The registered clients' redirect URI origins, kept by the same rule as the client cache. */
 export class AllowedOrigins {
-  readonly #repo: ClientRepo;
-  readonly #ttlMs: number;
-  readonly #stamp: () => number;
-  readonly #nowMs: () => number;
-  #origins: ReadonlySet<string> = new Set();
-  #builtStamp = Number.NaN;
-  #expiresAt = 0;
-  #loading: { stamp: number; promise: Promise<ReadonlySet<string>> } | undefined;
+  readonly #origins: StampedSnapshot<ReadonlySet<string>>;
 
   constructor(repo: ClientRepo, opts: AllowedOriginsOptions) {
-    this.#repo = repo;
-    this.#ttlMs = opts.ttlMs;
-    this.#stamp = opts.changeStamp ?? (() => 0);
-    this.#nowMs = opts.nowMs ?? Date.now;
+    this.#origins = new StampedSnapshot(() => readOrigins(repo), opts);
   }
 
   /** The answer without waiting, or undefined when the set must be rebuilt first. */
   peek(origin: string): boolean | undefined {
-    if (this.#expiresAt <= this.#nowMs() || this.#builtStamp !== this.#stamp()) return undefined;
-    return this.#origins.has(origin);
+    return this.#origins.peek()?.has(origin);
   }
 
   async has(origin: string): Promise<boolean> {
-    const fresh = this.peek(origin);
-    return fresh !== undefined ? fresh : (await this.#rebuild()).has(origin);
+    return (await this.#origins.get()).has(origin);
   }
+}
 
-  #rebuild(): Promise<ReadonlySet<string>> {
-    // the stamp is read before the query: a change committed meanwhile leaves the set stale
-    const stamp = this.#stamp();
-    if (this.#loading !== undefined && this.#loading.stamp === stamp) return this.#loading.promise;
-    const promise = this.#read(stamp);
-    this.#loading = { stamp, promise };
-    return promise;
-  }
-
-  async #read(stamp: number): Promise<ReadonlySet<string>> {
-    try {
-      const origins = new Set<string>();
-      for (const client of await this.#repo.list()) {
-        for (const uri of client.redirect_uris) {
-          const origin = originOf(uri);
-          if (origin !== undefined) origins.add(origin);
-        }
-      }
-      this.#origins = origins;
-      this.#builtStamp = stamp;
-      this.#expiresAt = this.#nowMs() + this.#ttlMs;
-      return origins;
-    } finally {
-      if (this.#loading?.stamp === stamp) this.#loading = undefined;
+async function readOrigins(repo: ClientRepo): Promise<ReadonlySet<string>> {
+  const origins = new Set<string>();
+  for (const client of await repo.list()) {
+    for (const uri of client.redirect_uris) {
+      const origin = originOf(uri);
+      if (origin !== undefined) origins.add(origin);
     }
   }
+  return origins;
 }
 
 /** The request's Origin when it is an allowed one (undefined: not a CORS request, or not allowed). */

@@ -177,6 +177,9 @@ export interface SyncResult {
   changed: number;
 }
 
+/** The field each credential type is identified by: unique across all consumers, the stored lookup. */
+const IDENTITY_FIELD = { 'key-auth': 'key', 'basic-auth': 'username', 'hmac-auth': 'key_id' } as const satisfies Record<CredentialPlugin, string>;
+
 interface Desired {
   path: string;
   plugin: CredentialPlugin;
@@ -237,8 +240,7 @@ export async function syncConfiguredConsumers(
           kept.add(owner.credential.id);
           continue;
         }
-        const what = d.plugin === 'key-auth' ? 'this key' : d.plugin === 'basic-auth' ? 'this username' : 'this key_id';
-        throw new ConfigError(d.path, `${what} is already used by consumer "${owner?.consumer.username ?? '?'}"`);
+        throw new ConfigError(d.path, `this ${IDENTITY_FIELD[d.plugin]} is already used by consumer "${owner?.consumer.username ?? '?'}"`);
       }
       changed++;
     }
@@ -254,6 +256,28 @@ export async function syncConfiguredConsumers(
     gateway.consumers.map((c) => c.username),
   );
   return { consumers: gateway.consumers.map((c) => c.username), pruned, changed };
+}
+
+/**
+ * The checks syncConfiguredConsumers makes, without storage, for `drawbridge config validate`:
+ * the same per-credential checks in the same order (desiredCredentials, then prepare), and no
+ * key, username or key_id used by two consumers, which start finds as an insert conflict.
+ * Throws the ConfigError start would (the conflict names the identity field's key as well).
+ */
+export async function checkConfiguredConsumers(gateway: Pick<GatewayConfig, 'consumers'>, secret: string): Promise<void> {
+  const keys = credentialKeys(secret);
+  const first = new Map<string, { consumer: number; path: string }>();
+  for (const [i, c] of gateway.consumers.entries()) {
+    for (const d of desiredCredentials(c.credentials, keys, keyPath(keyPath('gateway.consumers', i), 'credentials'))) {
+      await prepare(d, keys);
+      const path = keyPath(d.path, IDENTITY_FIELD[d.plugin]);
+      const id = `${d.plugin}\n${d.lookup}`;
+      const owner = first.get(id);
+      // a repeat within one consumer is harmless (start keeps one); another consumer's is refused
+      if (owner !== undefined && owner.consumer !== i) throw new ConfigError(path, `already used by consumer "${gateway.consumers[owner.consumer]!.username}" at ${owner.path}`);
+      if (owner === undefined) first.set(id, { consumer: i, path });
+    }
+  }
 }
 
 function desiredCredentials(
@@ -283,7 +307,7 @@ function desiredCredentials(
 
 /** The lookup without hashing anything slow, so unchanged credentials cost nothing. */
 function cheapLookup(plugin: CredentialPlugin, input: Record<string, unknown>, keys: CredentialKeys, path: string): string {
-  const field = plugin === 'key-auth' ? 'key' : plugin === 'basic-auth' ? 'username' : 'key_id';
+  const field = IDENTITY_FIELD[plugin];
   const value = input[field];
   if (typeof value !== 'string' || value === '') throw new ConfigError(keyPath(path, field), 'required: a non-empty string');
   return plugin === 'key-auth' ? keyLookup(keys, value) : value;

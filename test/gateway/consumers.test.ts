@@ -10,7 +10,7 @@ import type { ConsumerConfig } from '../../src/config/types.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { createEventBus, type RunningEventBus } from '../../src/gateway/events.js';
 import { createMetrics } from '../../src/gateway/metrics.js';
-import { createConsumerStore, syncConfiguredConsumers, type RunningConsumerStore } from '../../src/gateway/consumers.js';
+import { checkConfiguredConsumers, createConsumerStore, syncConfiguredConsumers, type RunningConsumerStore } from '../../src/gateway/consumers.js';
 import { credentialKeys, keyLookup, sealHmacSecret } from '../../src/gateway/credentials.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { openStorage } from '../../src/storage/open.js';
@@ -33,6 +33,16 @@ function partner(over: Partial<ConsumerConfig> = {}): ConsumerConfig {
     ...over,
   };
 }
+
+/** Credentials start refuses, and the key its ConfigError names. */
+const BAD_CREDENTIALS: Array<[Record<string, Array<Record<string, unknown>>>, string]> = [
+  [{ 'oauth2': [{ key: 'x' }] }, 'gateway.consumers[0].credentials.oauth2'],
+  [{ 'key-auth': [{ key: 'x', ttl: 5 }] }, 'gateway.consumers[0].credentials.key-auth[0].ttl'],
+  [{ 'key-auth': [{}] }, 'gateway.consumers[0].credentials.key-auth[0].key'],
+  [{ 'basic-auth': [{ username: 'u' }] }, 'gateway.consumers[0].credentials.basic-auth[0].password'],
+  [{ 'basic-auth': [{ username: 'a:b', password: 'p' }] }, 'gateway.consumers[0].credentials.basic-auth[0].username'],
+  [{ 'hmac-auth': [{ key_id: 'k' }] }, 'gateway.consumers[0].credentials.hmac-auth[0].secret'],
+];
 
 /** Resolves with the next event of `type` that reaches `bus`. */
 function nextEvent(bus: RunningEventBus, type: string): Promise<void> {
@@ -172,15 +182,7 @@ for (const target of await allTargets()) {
       });
 
       it('names unknown credential types, unknown fields and missing values', async () => {
-        const cases: Array<[Record<string, Array<Record<string, unknown>>>, string]> = [
-          [{ 'oauth2': [{ key: 'x' }] }, 'gateway.consumers[0].credentials.oauth2'],
-          [{ 'key-auth': [{ key: 'x', ttl: 5 }] }, 'gateway.consumers[0].credentials.key-auth[0].ttl'],
-          [{ 'key-auth': [{}] }, 'gateway.consumers[0].credentials.key-auth[0].key'],
-          [{ 'basic-auth': [{ username: 'u' }] }, 'gateway.consumers[0].credentials.basic-auth[0].password'],
-          [{ 'basic-auth': [{ username: 'a:b', password: 'p' }] }, 'gateway.consumers[0].credentials.basic-auth[0].username'],
-          [{ 'hmac-auth': [{ key_id: 'k' }] }, 'gateway.consumers[0].credentials.hmac-auth[0].secret'],
-        ];
-        for (const [credentials, path] of cases) {
+        for (const [credentials, path] of BAD_CREDENTIALS) {
           await assert.rejects(
             syncConfiguredConsumers(storage, { consumers: [partner({ credentials })] }, SECRET),
             (err: unknown) => err instanceof ConfigError && err.path === path,
@@ -320,3 +322,42 @@ for (const target of await allTargets()) {
     });
   });
 }
+
+// `drawbridge config validate` runs these; the cases are the ones sync refuses above, so a file
+// validate calls valid also starts.
+describe('checkConfiguredConsumers: the sync\'s checks without storage', () => {
+  it('accepts what sync stores, including one credential repeated within one consumer', async () => {
+    await checkConfiguredConsumers({ consumers: [partner()] }, SECRET);
+    const twice = partner({ credentials: { 'key-auth': [{ key: 'pk_live_abcdefghijklmnop' }, { key: 'pk_live_abcdefghijklmnop' }] } });
+    await checkConfiguredConsumers({ consumers: [twice] }, SECRET);
+  });
+
+  it('refuses each credential sync refuses, naming the same key', async () => {
+    for (const [credentials, path] of BAD_CREDENTIALS) {
+      await assert.rejects(
+        checkConfiguredConsumers({ consumers: [partner({ credentials })] }, SECRET),
+        (err: unknown) => err instanceof ConfigError && err.path === path,
+        path,
+      );
+    }
+  });
+
+  it('refuses a key, username or key_id another consumer uses, naming both places', async () => {
+    const first = partner();
+    for (const [plugin, entry, field] of [
+      ['key-auth', { key: 'pk_live_abcdefghijklmnop' }, 'key'],
+      ['basic-auth', { username: 'partner', password: 'another password' }, 'username'],
+      ['hmac-auth', { key_id: 'partner-key-1', secret: 'another-secret' }, 'key_id'],
+    ] as const) {
+      const twin = { username: 'twin', groups: [], credentials: { [plugin]: [entry] } };
+      await assert.rejects(
+        checkConfiguredConsumers({ consumers: [first, twin] }, SECRET),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.path === `gateway.consumers[1].credentials.${plugin}[0].${field}` &&
+          err.problem === `already used by consumer "partner-a" at gateway.consumers[0].credentials.${plugin}[0].${field}`,
+        plugin,
+      );
+    }
+  });
+});

@@ -22,12 +22,12 @@
 // (not invalid_grant): its MUST is followed here.
 import { invalidRequest, invalidScope, invalidTarget, unauthorizedClient, type AppError } from '../../core/errors.js';
 import type { FormParams } from '../../core/http.js';
-import { isObject, verifyJwt } from '../../crypto/jwt.js';
+import { isObject } from '../../crypto/jwt.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { requestedResources } from '../scope.js';
 import { issueAccessToken } from '../tokens/access-token.js';
-import { MAX_TOKEN_LENGTH, findToken, isActive, looksLikeJwt } from '../tokens/resolve.js';
+import { MAX_TOKEN_LENGTH, findStoredJwt, findToken, isActive, looksLikeJwt, verifyOwnJwt } from '../tokens/resolve.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -225,17 +225,16 @@ async function validateToken(ctx: AuthContext, token: string, type: string, now:
 }
 
 /**
- * A JWT access token we signed: verified with our keys (the algorithm fixed by the key, never
- * `none`), `typ: at+jwt`, our issuer, not expired. One we issued and stored must also be
- * active (not revoked); one we did not store is the gateway's internal JWT (short-lived).
+ * A JWT access token of ours (verifyOwnJwt: our keys, our issuer, as introspection finds it),
+ * `typ: at+jwt`, not expired. One we issued and stored must also be active (not revoked);
+ * one we did not store is the gateway's internal JWT (short-lived).
  */
 async function validateJwt(ctx: AuthContext, token: string, now: number, name: string): Promise<Presented> {
-  const verified = verifyJwt(token, ctx.keyring.verificationKeys);
+  const verified = verifyOwnJwt(ctx, token);
   if (!verified) throw rejected(`${name} is not a valid JWT signed by this issuer`);
   const typ = typeof verified.header.typ === 'string' ? verified.header.typ.toLowerCase() : '';
   if (typ !== 'at+jwt' && typ !== 'application/at+jwt') throw rejected(`${name} is not an access token (typ at+jwt)`);
   const c = verified.payload;
-  if (c.iss !== ctx.endpoints.issuer) throw rejected(`${name} was not issued by this issuer`);
   if (typeof c.sub !== 'string' || c.sub === '') throw rejected(`${name} has no subject`);
   if (typeof c.exp !== 'number' || c.exp <= now) throw rejected(`${name} has expired`);
   if ((typeof c.iat === 'number' && c.iat > now + LEEWAY) || (typeof c.nbf === 'number' && c.nbf > now + LEEWAY)) {
@@ -243,9 +242,9 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
   }
   let grantId: string | null = null;
   if (typeof c.jti === 'string') {
-    const rec = await ctx.storage.tokens.findByJti(c.jti);
+    const rec = await findStoredJwt(ctx, c.jti);
     if (rec !== undefined) {
-      if (rec.format !== 'jwt' || rec.kind !== 'access_token' || !isActive(rec, now)) throw rejected(`${name} is invalid, expired or revoked`);
+      if (rec.kind !== 'access_token' || !isActive(rec, now)) throw rejected(`${name} is invalid, expired or revoked`);
       grantId = rec.grant_id;
     }
   }

@@ -1,7 +1,7 @@
 // Finds the stored record behind a presented token string, whatever its format, and
-// says whether it is active. Used by introspection and revocation.
+// says whether it is active. Used by introspection, revocation, userinfo and token exchange.
 import { sha256Base64url } from '../../core/crypto-util.js';
-import { verifyJwt } from '../../crypto/jwt.js';
+import { verifyJwt, type DecodedJwt } from '../../crypto/jwt.js';
 import type { TokenRecord } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
 
@@ -12,13 +12,29 @@ export async function findToken(ctx: AuthContext, token: string): Promise<TokenR
   if (token.length > MAX_TOKEN_LENGTH) return undefined;
   if (looksLikeJwt(token)) {
     // only our own, correctly signed JWTs are looked up; anything else is simply unknown
-    const verified = verifyJwt(token, ctx.keyring.verificationKeys);
-    if (!verified || verified.payload.iss !== ctx.endpoints.issuer || typeof verified.payload.jti !== 'string') return undefined;
-    const rec = await ctx.storage.tokens.findByJti(verified.payload.jti);
-    return rec && rec.format === 'jwt' ? rec : undefined;
+    const verified = verifyOwnJwt(ctx, token);
+    return verified && typeof verified.payload.jti === 'string' ? findStoredJwt(ctx, verified.payload.jti) : undefined;
   }
   const rec = await ctx.storage.tokens.findByDigest(sha256Base64url(token));
   return rec && rec.format !== 'jwt' ? rec : undefined;
+}
+
+/**
+ * A JWT of ours: verified with our keys (the algorithm fixed by the key, never `none`) and
+ * naming our issuer. Undefined for any other, whatever it claims.
+ */
+export function verifyOwnJwt(ctx: AuthContext, token: string): DecodedJwt | undefined {
+  const verified = verifyJwt(token, ctx.keyring.verificationKeys);
+  return verified && verified.payload.iss === ctx.endpoints.issuer ? verified : undefined;
+}
+
+/**
+ * The stored record of a JWT of ours, by its jti. Undefined when none was stored (e.g. the
+ * gateway's internal JWTs) or the record under that jti is not a JWT's.
+ */
+export async function findStoredJwt(ctx: AuthContext, jti: string): Promise<TokenRecord | undefined> {
+  const rec = await ctx.storage.tokens.findByJti(jti);
+  return rec && rec.format === 'jwt' ? rec : undefined;
 }
 
 export function isActive(rec: TokenRecord | undefined, now: number): rec is TokenRecord {
