@@ -19,13 +19,22 @@ export class OldestKeys<K> {
 
   /** Deletes the oldest key of the Map and returns it (undefined when the Map is empty). */
   evict(): K | undefined {
+    const key = this.take();
+    if (key !== undefined) this.#map.delete(key);
+    return key;
+  }
+
+  /**
+   * The oldest key, which the caller MUST delete now (it may set it again at once: a key set
+   * again is a new entry at the newest end). For evictions that look at an entry first.
+   */
+  take(): K | undefined {
     let next = this.#cursor.next();
     if (next.done === true) {
       this.#cursor = this.#map.keys();
       next = this.#cursor.next();
       if (next.done === true) return undefined;
     }
-    this.#map.delete(next.value);
     return next.value;
   }
 }

@@ -1,4 +1,4 @@
-// The authenticators' shared credential cache: LRU bound, per-entry expiry on a fixed
+// The authenticators' shared credential cache: bound (second-chance LRU), per-entry expiry on a fixed
 // clock, keyed digests, eviction by events, and the deny list for self-contained tokens.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -19,6 +19,42 @@ describe('CredentialCache', () => {
     assert.equal(cache.get('a'), 1);
     assert.equal(cache.get('c'), 3);
     assert.equal(cache.size, 2);
+  });
+
+  it('a used entry is spared once, then dropped when it is not used again; a new entry is never the one dropped', () => {
+    const cache = new CredentialCache({ maxEntries: 3, clock: fixedClock(1000) });
+    for (const k of ['a', 'b', 'c']) cache.set(k, k, 2000);
+    cache.get('a');
+    cache.get('b');
+    cache.set('d', 'd', 2000); // a and b spared (moved to the new end, unmarked), c dropped
+    assert.deepEqual(['c', 'a', 'b', 'd'].map((k) => cache.get(k)), [undefined, 'a', 'b', 'd']);
+    // a, b and d were all read, a first: a full round unmarks them, then a (the oldest) goes
+    cache.set('e', 'e', 2000);
+    assert.deepEqual(['b', 'd', 'e'].map((k) => cache.has(k)), [true, true, true]);
+    // nothing read since: the oldest goes, never the entry being added
+    cache.set('f', 'f', 2000);
+    assert.deepEqual(['b', 'd', 'e', 'f'].map((k) => cache.has(k)), [false, true, true, true]);
+  });
+
+  it('keeps the keys in use while a stream of one-off keys passes through', () => {
+    const cache = new CredentialCache({ maxEntries: 100, clock: fixedClock(1000) });
+    const hot = Array.from({ length: 20 }, (_, i) => `hot-${i}`);
+    for (const k of hot) cache.set(k, k, 2000);
+    for (let i = 0; i < 5_000; i++) {
+      cache.set(`cold-${i}`, i, 2000);
+      const k = hot[i % hot.length]!;
+      assert.equal(cache.get(k), k, `hot key ${k} lost after ${i} one-off keys`);
+    }
+    assert.equal(cache.size, 100);
+  });
+
+  it('an eviction spares at most a few used entries, so a cache where all are in use still stays bounded', () => {
+    const cache = new CredentialCache({ maxEntries: 50, clock: fixedClock(1000) });
+    for (let i = 0; i < 50; i++) cache.set(`k${i}`, i, 2000);
+    for (let i = 0; i < 50; i++) cache.get(`k${i}`);
+    cache.set('new', 'new', 2000);
+    assert.equal(cache.size, 50);
+    assert.equal(cache.get('new'), 'new');
   });
 
   it('forgets an entry when its expiry is reached, and stores nothing already expired', () => {
@@ -66,7 +102,30 @@ describe('CredentialDigester', () => {
     const key = a.cacheKey('ns', 'my-api-key');
     assert.doesNotMatch(key, /my-api-key/);
     for (const plain of ['my-api-key', 'ns\0my-api-key']) assert.notEqual(key, createHash('sha256').update(plain).digest('base64url'));
-    assert.match(key, /^[A-Za-z0-9_-]{43}$/);
+    // short latin1 input: SipHash-2-4-128, 8 UTF-16 code units
+    assert.equal(key.length, 8);
+  });
+
+  it('cacheKey: long or non-latin1 credentials get the keyed SHA-256 instead, never the same key as a short one', () => {
+    const a = new CredentialDigester('secret-one-0123456789abcdef-0123456789');
+    const b = new CredentialDigester('secret-two-0123456789abcdef-0123456789');
+    const jwtLike = 'eyJ' + 'a'.repeat(600);
+    for (const credential of [jwtLike, 'clé-€-key']) {
+      const key = a.cacheKey('ns', credential);
+      assert.match(key, /^[A-Za-z0-9_-]{43}$/);
+      assert.equal(key, a.cacheKey('ns', credential));
+      assert.notEqual(key, b.cacheKey('ns', credential));
+      assert.notEqual(key, a.cacheKey('ns2', credential));
+    }
+    assert.notEqual(a.cacheKey('ns', jwtLike), a.cacheKey('ns', jwtLike + 'b'));
+    // the boundary: the longest SipHash input and one character more both stay distinct and stable
+    const edge = 'k'.repeat(256 - 'ns\0'.length);
+    assert.equal(a.cacheKey('ns', edge).length, 8);
+    assert.equal(a.cacheKey('ns', edge + 'k').length, 43);
+    // many distinct short credentials: distinct keys
+    const keys = new Set<string>();
+    for (let i = 0; i < 20_000; i++) keys.add(a.cacheKey('ns', `api-key-${i}`));
+    assert.equal(keys.size, 20_000);
   });
 });
 

@@ -1,8 +1,9 @@
 // The authenticators' shared memory of verified credentials: a bounded LRU with per-entry
-// expiry, keyed by a keyed digest of the credential (SHA-256 over a key derived from the
-// master secret and the credential: CredentialDigester.cacheKey), so neither a credential
-// nor a plain hash of it sits in memory as a key. One cache per gateway (per EventBus): it subscribes once, and credential or
-// revocation events evict matching entries on every instance that hears them.
+// expiry, keyed by a keyed digest of the credential (SipHash or SHA-256 under a key derived
+// from the master secret: CredentialDigester.cacheKey), so neither a credential nor a plain
+// hash of it sits in memory as a key. One cache per gateway (per EventBus): it subscribes
+// once, and credential or revocation events evict matching entries on every instance that
+// hears them.
 //
 // Self-contained credentials (JWTs) stay valid after eviction, so revocation events also
 // land in a small deny list that the jwt authenticator consults on a cache miss.
@@ -10,6 +11,7 @@ import { createHmac, hash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { OldestKeys } from '../../core/oldest-keys.js';
 import { deriveKey } from '../../crypto/seal.js';
+import { sipHash128 } from '../../crypto/siphash.js';
 import type { EventBus, GatewayEvent } from '../types.js';
 
 /** What an entry is about, so events can find it. All optional; compared by equality. */
@@ -29,6 +31,8 @@ interface Entry {
   /** epoch seconds; the entry is dead from this second on */
   expiresAt: number;
   tags: CacheTags;
+  /** read since it was (re)inserted: spared once by the eviction (second chance) */
+  used: boolean;
 }
 
 export interface CredentialCacheOptions {
@@ -36,7 +40,13 @@ export interface CredentialCacheOptions {
   clock: Clock;
 }
 
-/** Bounded LRU with TTL. Map keeps insertion order: the first key is the least recently used. */
+/**
+ * Bounded, with TTL, and approximately least-recently-used by "second chance" (CLOCK): a hit
+ * only marks its entry, and the eviction moves a marked entry from the old end to the new
+ * end once instead of dropping it. A hit costs one Map lookup and no reordering, which on
+ * every authenticated request is most of what the cache costs (a delete and re-insert per
+ * hit measured about 2 % of a key-auth request's CPU).
+ */
 export class CredentialCache {
   readonly #entries = new Map<string, Entry>();
   readonly #oldest = new OldestKeys(this.#entries);
@@ -54,6 +64,11 @@ export class CredentialCache {
     return this.#entries.size;
   }
 
+  /** Whether `key` has an entry (live or not yet swept), without counting as a use. */
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
   get<V>(key: string): V | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
@@ -65,9 +80,7 @@ export class CredentialCache {
       this.misses++;
       return undefined;
     }
-    // move to the most-recently-used end
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    entry.used = true;
     this.hits++;
     return entry.value as V;
   }
@@ -76,8 +89,28 @@ export class CredentialCache {
   set(key: string, value: unknown, expiresAt: number, tags: CacheTags = {}): void {
     if (expiresAt <= this.#clock.now()) return;
     this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt, tags });
-    if (this.#entries.size > this.#max) this.#oldest.evict();
+    // room first, so the new entry is never the one dropped
+    if (this.#entries.size >= this.#max) this.#evictOne();
+    this.#entries.set(key, { value, expiresAt, tags, used: false });
+  }
+
+  /**
+   * Drops the oldest entry not used since it was (re)inserted; used ones on the way go to the
+   * new end, unmarked. Each spare undoes one hit's mark, so the sweeps cost at most one move
+   * per hit overall (what the old move-on-every-hit cost always), and one sweep ends after a
+   * full round at most.
+   */
+  #evictOne(): void {
+    const entries = this.#entries;
+    for (;;) {
+      const key = this.#oldest.take();
+      if (key === undefined) return;
+      const entry = entries.get(key)!;
+      entries.delete(key);
+      if (!entry.used) return;
+      entry.used = false;
+      entries.set(key, entry);
+    }
   }
 
   delete(key: string): void {
@@ -167,15 +200,23 @@ function bounded(map: Map<string, number>, oldest: OldestKeys<string>, key: stri
   if (map.size > max) oldest.evict();
 }
 
+/**
+ * Inputs up to this many characters get SipHash (JavaScript, about 0.3 µs at 40 characters
+ * and linear); longer ones (JWTs) a one-shot SHA-256, which OpenSSL does faster at that size.
+ */
+const SIPHASH_MAX_INPUT = 256;
+
 /** Keyed digests of credentials: the cache key, never the credential itself. */
 export class CredentialDigester {
   readonly #key: Buffer;
   /** the same key as text, for cacheKey()'s one-shot hash */
   readonly #prefix: string;
+  readonly #sip: (input: string) => string | undefined;
 
   constructor(secret: string) {
     this.#key = deriveKey(secret, 'gateway-credential-cache');
     this.#prefix = this.#key.toString('base64') + '\0';
+    this.#sip = sipHash128(deriveKey(secret, 'gateway-credential-cache-siphash').subarray(0, 16));
   }
 
   /**
@@ -188,16 +229,23 @@ export class CredentialDigester {
   }
 
   /**
-   * The in-process cache key of a credential, computed on every request (cache hits too):
-   * SHA-256 over the secret key, the namespace and the credential in one call, about a
-   * fifth of createHmac's cost (no Hmac object, no key import). Only as strong as a cache
-   * key needs: without the key nobody can tell which credential an entry belongs to, nor
-   * test a guess. It never leaves the process and authenticates nothing, so SHA-256's
-   * length extension (the reason HMAC exists) gives nothing away; use digest() for
-   * anything that leaves the process.
+   * The in-process cache key of a credential, computed on every request (cache hits too),
+   * over the namespace and the credential. Short latin1 input (API keys, Basic credentials,
+   * opaque tokens, key ids; header values always are latin1) gets SipHash-2-4-128 under a
+   * key derived from the master secret: a PRF made for short inputs, so without the key
+   * nobody can tell which credential an entry belongs to, test a guess, or make two
+   * credentials meet in one entry. Anything else gets SHA-256 over the secret key, the
+   * namespace and the credential in one call (its length extension gives nothing away: the
+   * key never leaves the process and authenticates nothing). The two never meet: 8
+   * characters against 43. Use digest() for anything that leaves the process.
    */
   cacheKey(namespace: string, credential: string): string {
-    return hash('sha256', this.#prefix + namespace + '\0' + credential, 'base64url');
+    const input = namespace + '\0' + credential;
+    if (input.length <= SIPHASH_MAX_INPUT) {
+      const key = this.#sip(input);
+      if (key !== undefined) return key;
+    }
+    return hash('sha256', this.#prefix + input, 'base64url');
   }
 }
 

@@ -147,7 +147,7 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
     }
   }
 
-  // cacheKey() is a SHA-256 per call. A key id is no secret (it comes in the clear, and the
+  // cacheKey() is a keyed hash per call. A key id is no secret (it comes in the clear, and the
   // cached credential holds it), so the cache keys of the ids in use are remembered:
   // only ids found in the cache, and the memo starts over past MAX_REMEMBERED_KEY_IDS.
   const cacheKeys = new Map<string, string>();

@@ -20,6 +20,9 @@
 // JSON body says authentication is required.
 import { bool, object, str } from '../../config/schema.js';
 import type { Clock } from '../../core/clock.js';
+import { OldestKeys } from '../../core/oldest-keys.js';
+import { deriveKey } from '../../crypto/seal.js';
+import { sipHash128 } from '../../crypto/siphash.js';
 import type { Logger } from '../../observability/logger.js';
 import { clearSessionCookie, readSessionCookie, sessionIdOf, type SessionCookieOptions } from '../../sessions/cookie.js';
 import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
@@ -70,6 +73,38 @@ export function isSessionAware(value: object): value is SessionAware {
   return 'sessionContext' in value;
 }
 
+/** Cookie values whose store id is remembered at most (first in, first out beyond). */
+const REMEMBERED_SESSION_IDS = 10_000;
+
+/**
+ * The store id of a cookie value (its SHA-256, sessions/cookie.ts), remembered under the
+ * value's SipHash (crypto/siphash.ts, keyed from the master secret): a busy browser's
+ * requests cost a JavaScript PRF instead of a native SHA-256 each. Only ids are kept, never
+ * a cookie value; without the key nobody can tell which value an entry belongs to, nor make
+ * another value land on it.
+ */
+export class SessionIds {
+  readonly #sip: (input: string) => string | undefined;
+  readonly #ids = new Map<string, string>();
+  readonly #oldest = new OldestKeys(this.#ids);
+
+  constructor(secret: string) {
+    this.#sip = sipHash128(deriveKey(secret, 'gateway-session-id-memo').subarray(0, 16));
+  }
+
+  idOf(cookieValue: string): string {
+    const key = this.#sip(cookieValue);
+    if (key === undefined) return sessionIdOf(cookieValue);
+    let id = this.#ids.get(key);
+    if (id === undefined) {
+      id = sessionIdOf(cookieValue);
+      if (this.#ids.size >= REMEMBERED_SESSION_IDS) this.#oldest.evict();
+      this.#ids.set(key, id);
+    }
+    return id;
+  }
+}
+
 /** Claims of a session that go into the internal token. */
 const TOKEN_CLAIMS = ['preferred_username', 'name', 'email'];
 
@@ -84,6 +119,7 @@ export class SessionCheck {
   readonly #logger: Logger;
   readonly #tokensKey: Buffer;
   readonly #hideCredentials: boolean;
+  readonly #ids: SessionIds;
 
   constructor(context: SessionContext, deps: { clock: Clock; logger: Logger; secret: string }, hideCredentials: boolean) {
     this.context = context;
@@ -91,6 +127,7 @@ export class SessionCheck {
     this.#logger = deps.logger;
     this.#tokensKey = sessionTokensKey(deps.secret);
     this.#hideCredentials = hideCredentials;
+    this.#ids = new SessionIds(deps.secret);
   }
 
   cookieOptions(gr: GatewayRequest): SessionCookieOptions {
@@ -106,7 +143,7 @@ export class SessionCheck {
     const opts = this.cookieOptions(gr);
     const value = readSessionCookie(gr.req.headers.cookie, opts);
     if (value === undefined) return NONE;
-    const id = sessionIdOf(value);
+    const id = this.#ids.idOf(value);
     const cached = this.#cached(id);
     if (cached !== undefined) return this.#found(gr, opts, cached);
     return this.#lookupLive(gr, opts, id);
