@@ -10,6 +10,9 @@
 //   … change the code, npx tsc -p . …
 //   BEFORE=/tmp/before/dist node dist/bench/gateway-ab.js key-auth [seconds per round = 3] [rounds = 8]
 //
+// What one plugin costs, paired: the same build on both sides, "before" on another scenario:
+//   BEFORE=dist BEFORE_SCENARIO=none node dist/bench/gateway-ab.js key-auth
+//
 // Scenarios: none, key-auth, hmac-auth, key-auth+rate-limiting (policy redis at
 // BENCH_REDIS, default redis://127.0.0.1:6379). No checks beyond status 200: run
 // bench/gateway.ts for the correctness probes.
@@ -26,6 +29,7 @@ const SCENARIOS = ['none', 'key-auth', 'hmac-auth', 'key-auth+rate-limiting'];
 
 interface Server {
   label: string;
+  scenario: string;
   port: number;
   proc: ReadyChild<GatewayReady>;
   cpu: number[];
@@ -53,30 +57,33 @@ async function main(): Promise<void> {
   const before = process.env.BEFORE;
   if (before === undefined || before === '') throw new BenchAbort('BEFORE: the dist directory of the earlier build (see the header of bench/gateway-ab.ts)');
   const here = fileURLToPath(new URL('.', import.meta.url)); // dist/bench/
-  const redis = scenario.includes('rate-limiting') ? (process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379') : '-';
+  // BEFORE_SCENARIO: the "before" server runs another scenario (BEFORE=dist for the same build): a plugin's own cost, paired
+  const beforeScenario = process.env.BEFORE_SCENARIO || scenario;
+  if (!SCENARIOS.includes(beforeScenario)) throw new BenchAbort(`BEFORE_SCENARIO: expected one of ${SCENARIOS.join(', ')}`);
+  const redisOf = (s: string) => (s.includes('rate-limiting') ? (process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379') : '-');
 
   const upstream = await spawnReady<GatewayReady>('upstream', join(here, 'gateway/upstream.js'), await freePort(HOST), []);
   const servers: Server[] = [];
   const children: Array<ReadyChild<GatewayReady>> = [upstream];
   try {
-    const start = async (label: string, script: string, args: string[]) => {
+    const start = async (label: string, scenarioOf: string, script: string, args: string[]) => {
       const port = await freePort(HOST);
       const proc = await spawnReady<GatewayReady>(label, script, port, args);
       children.push(proc);
-      servers.push({ label, port, proc, cpu: [], rps: [] });
+      servers.push({ label, scenario: scenarioOf, port, proc, cpu: [], rps: [] });
     };
-    await start('baseline', join(here, 'gateway/baseline.js'), [upstream.ready.url]);
-    const gatewayArgs = [scenario, upstream.ready.url, '1', '-', redis];
-    await start('before', join(before, 'bench/gateway/drawbridge.js'), gatewayArgs);
-    await start('after', join(here, 'gateway/drawbridge.js'), gatewayArgs);
+    await start('baseline', 'baseline', join(here, 'gateway/baseline.js'), [upstream.ready.url]);
+    const gatewayArgs = (s: string) => [s, upstream.ready.url, '1', '-', redisOf(s)];
+    await start('before', beforeScenario, join(before, 'bench/gateway/drawbridge.js'), gatewayArgs(beforeScenario));
+    await start('after', scenario, join(here, 'gateway/drawbridge.js'), gatewayArgs(scenario));
 
     const next = (s: Server) => (): RequestSpec => {
-      if (s.label === 'baseline') return { method: 'GET', path: REQUEST_PATH, headers: {} };
-      if (scenario === 'hmac-auth') {
+      if (s.scenario === 'baseline') return { method: 'GET', path: REQUEST_PATH, headers: {} };
+      if (s.scenario === 'hmac-auth') {
         const created = Math.floor(Date.now() / 1000);
         return { method: 'GET', path: REQUEST_PATH, headers: signRequest('GET', `${HOST}:${s.port}`, REQUEST_PATH, created, randomUUID()) };
       }
-      return { method: 'GET', path: REQUEST_PATH, headers: scenario === 'none' ? {} : { apikey: API_KEY } };
+      return { method: 'GET', path: REQUEST_PATH, headers: s.scenario === 'none' ? {} : { apikey: API_KEY } };
     };
     const check = (status: number) => (status === 200 ? undefined : `status ${status}`);
     const per = Math.max(1, Math.floor(connections / servers.length));
@@ -100,7 +107,7 @@ async function main(): Promise<void> {
     const paired = (a: Server, b: Server) => median(a.cpu.map((c, i) => c / b.cpu[i]!)).toFixed(3);
     process.stdout.write(
       [
-        `gateway A/B · ${scenario} · ${rounds} rounds × ${seconds} s, all three loaded at once (${per} connections each)`,
+        `gateway A/B · ${beforeScenario === scenario ? scenario : `before: ${beforeScenario}, after: ${scenario}`} · ${rounds} rounds × ${seconds} s, all three loaded at once (${per} connections each)`,
         line(base),
         line(old),
         line(now),
