@@ -367,9 +367,9 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
       runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV }),
     ]);
     assertExit(table, 0);
-    assert.match(table.stdout, /^CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+SCOPES\s+FORMAT\s+CONSENT\s+MFA\s+SOURCE$/m);
-    assert.match(table.stdout, /^made-by-cli\s+client_secret_basic\s+client_credentials\s+orders:read\s+opaque\s+ask\s+optional\s+cli$/m);
-    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write\s+opaque\s+ask\s+optional\s+config$/m);
+    assert.match(table.stdout, /^CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+SCOPES\s+FORMAT\s+CONSENT\s+MFA\s+PKCE\s+ID_TOKEN_ALG\s+SOURCE$/m);
+    assert.match(table.stdout, /^made-by-cli\s+client_secret_basic\s+client_credentials\s+orders:read\s+opaque\s+ask\s+optional\s+required\s+default\s+cli$/m);
+    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write\s+opaque\s+ask\s+optional\s+required\s+default\s+config$/m);
     assertExit(json, 0);
     const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
     assert.deepEqual(rows.map((r) => r.client_id).sort(), ['made-by-cli', 'svc']);

@@ -114,9 +114,11 @@ export function registerClientCommands(program: Command): void {
             format: c.access_token_format,
             consent: c.consent ?? 'ask',
             mfa: c.mfa ?? 'optional',
+            pkce: c.require_pkce === false ? 'optional' : 'required',
+            id_token_alg: c.id_token_signed_response_alg ?? 'default',
             source: c.source,
           })),
-          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'consent', 'mfa', 'source'],
+          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'consent', 'mfa', 'pkce', 'id_token_alg', 'source'],
         );
       });
     });
