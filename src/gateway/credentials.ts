@@ -29,6 +29,25 @@ export class CredentialInputError extends Error {
   }
 }
 
+/** Consumer usernames the admin API and the CLI accept. */
+export const CONSUMER_USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
+export const CONSUMER_USERNAME_RULE = 'letters, digits and . _ @ + - only (1–128)';
+
+/**
+ * Why a consumer's groups cannot be stored, or undefined when they can. Groups reach upstream
+ * comma-joined in `X-Consumer-Groups`: a comma would split one group into two there, and a
+ * control character cannot travel in a header at all (every proxied request of the consumer
+ * failed with 502).
+ */
+export function groupsProblem(groups: unknown): string | undefined {
+  if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string' && g !== '')) return 'expected a list of non-empty strings';
+  for (const g of groups as string[]) {
+    if (g.length > 256) return 'a group has at most 256 characters';
+    if (/[\x00-\x1f\x7f,]/.test(g)) return `${JSON.stringify(g)}: a group must not contain a comma or control characters`;
+  }
+  return undefined;
+}
+
 /** Keys derived once from the master secret. */
 export interface CredentialKeys {
   /** HMAC key for key-auth lookups */
@@ -138,12 +157,58 @@ export async function prepareCredential(
   }
 }
 
+/**
+ * A stored credential changed by the fields given (PATCH); what is not given is kept. A
+ * basic-auth password and an HMAC secret cannot be read back from their hash, so a new
+ * username keeps the stored hash, and a new key_id reseals the stored secret under it.
+ */
+export async function prepareCredentialPatch(stored: CredentialRecord, input: Record<string, unknown>, keys: CredentialKeys): Promise<PreparedCredential> {
+  const plugin = stored.plugin;
+  checkCredentialFields(plugin, input);
+  const unchanged: PreparedCredential = { plugin, lookup: stored.lookup, secret_hash: stored.secret_hash, secret_sealed: stored.secret_sealed, once: {} };
+  switch (plugin) {
+    case 'key-auth':
+      if (optionalText(input, 'key') === undefined) return unchanged;
+      return prepareCredential(plugin, input, keys, { generate: false });
+    case 'basic-auth': {
+      const username = optionalText(input, 'username') ?? stored.lookup;
+      if (optionalText(input, 'password') === undefined && optionalText(input, 'password_hash') === undefined) {
+        if (stored.secret_hash === null) throw new CredentialInputError('password', 'required');
+        return prepareCredential(plugin, { username, password_hash: stored.secret_hash }, keys, { generate: false });
+      }
+      return prepareCredential(plugin, { ...input, username }, keys, { generate: false });
+    }
+    case 'hmac-auth': {
+      const keyId = optionalText(input, 'key_id') ?? stored.lookup;
+      let secret = optionalText(input, 'secret');
+      if (secret === undefined) {
+        if (keyId === stored.lookup) return unchanged;
+        try {
+          secret = unsealHmacSecret(keys, stored.lookup, stored.secret_sealed ?? '');
+        } catch {
+          throw new CredentialInputError('secret', 'required to change key_id: the stored secret cannot be unsealed (another master secret)');
+        }
+      }
+      return prepareCredential(plugin, { key_id: keyId, secret }, keys, { generate: false });
+    }
+  }
+}
+
+/**
+ * What a request presents (key, username, key_id) travels in a header and is stored or looked
+ * up as text: a control character can never be presented, and PostgreSQL refuses NUL (a 500
+ * instead of a 400 before this check). Passwords and secrets are only hashed or sealed.
+ */
+const PRESENTED = new Set(['key', 'username', 'key_id']);
+const CONTROL = /[\x00-\x1f\x7f]/;
+
 function optionalText(input: Record<string, unknown>, field: string): string | undefined {
   const value = input[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new CredentialInputError(field, 'expected a string');
   if (value === '') throw new CredentialInputError(field, 'must not be empty');
   if (value.length > 1024) throw new CredentialInputError(field, 'longer than 1024 characters');
+  if (PRESENTED.has(field) && CONTROL.test(value)) throw new CredentialInputError(field, 'must not contain control characters');
   return value;
 }
 

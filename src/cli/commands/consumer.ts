@@ -8,16 +8,19 @@ import type { Config } from '../../config/types.js';
 import { systemClock } from '../../core/clock.js';
 import { timeOrderedId, randomToken } from '../../core/crypto-util.js';
 import {
+  CONSUMER_USERNAME,
+  CONSUMER_USERNAME_RULE,
   CREDENTIAL_PLUGINS,
   credentialKeys,
+  groupsProblem,
   CredentialInputError,
   describeCredential,
   prepareCredential,
+  prepareCredentialPatch,
 } from '../../gateway/credentials.js';
 import type { ConsumerRecord, CredentialPlugin, Storage } from '../../storage/types.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
-const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
 const CONFIG_OPTION = ['-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG'] as const;
 
 function pluginOption(): Option {
@@ -25,7 +28,7 @@ function pluginOption(): Option {
 }
 
 export function registerConsumerCommands(program: Command): void {
-  const consumer = program.command('consumer').description('gateway consumers and their credentials: create, list, delete');
+  const consumer = program.command('consumer').description('gateway consumers and their credentials: create, list, delete; credential add, list, rotate, delete');
   consumer
     .command('create')
     .description('create a consumer')
@@ -34,7 +37,10 @@ export function registerConsumerCommands(program: Command): void {
     .option('--group <group>', 'group (repeatable)', collect)
     .option('--json', 'print JSON')
     .action(async function createConsumer(username: string, opts: { config?: string; group?: string[]; json?: boolean }) {
-      if (!USERNAME.test(username)) throw new UsageError('username: letters, digits and . _ @ + - only (1–128)');
+      if (!CONSUMER_USERNAME.test(username)) throw new UsageError(`username: ${CONSUMER_USERNAME_RULE}`);
+      // the admin API's rule: groups reach upstream comma-joined in X-Consumer-Groups
+      const problem = opts.group === undefined ? undefined : groupsProblem(opts.group);
+      if (problem !== undefined) throw new UsageError(`--group: ${problem}`);
       const cfg = readConfig(opts);
       refuseConfigConsumer(cfg, username);
       const rec = await withStorage(cfg, async (s) => {
@@ -78,7 +84,7 @@ export function registerConsumerCommands(program: Command): void {
       print(`deleted consumer ${username}`);
     });
 
-  const credential = consumer.command('credential').description("a consumer's credentials: add, list, delete");
+  const credential = consumer.command('credential').description("a consumer's credentials: add, list, rotate, delete");
   credential
     .command('add')
     .description('add a credential; a generated key, password or secret is printed once')
@@ -163,6 +169,62 @@ export function registerConsumerCommands(program: Command): void {
           ['id', 'plugin', 'name', 'source'],
         );
       });
+    });
+  credential
+    .command('rotate')
+    .description("replace a credential's key, password or secret in place (same id); a generated one is printed once")
+    .argument('<username>')
+    .argument('<credential-id>')
+    .option(...CONFIG_OPTION)
+    .addOption(pluginOption())
+    .option('--key <key>', 'key-auth: the new key (default: generated)')
+    .option('--password <password>', 'basic-auth: the new password (default: generated)')
+    .option('--secret <secret>', 'hmac-auth: the new shared secret (default: generated)')
+    .option('--json', 'print JSON')
+    .action(async function rotateCredential(
+      username: string,
+      id: string,
+      opts: { config?: string; plugin: CredentialPlugin; key?: string; password?: string; secret?: string; json?: boolean },
+    ) {
+      const field = ({ 'key-auth': 'key', 'basic-auth': 'password', 'hmac-auth': 'secret' } as const)[opts.plugin];
+      for (const flag of ['key', 'password', 'secret'] as const) {
+        if (opts[flag] !== undefined && flag !== field) throw new UsageError(`--${flag} is not for ${opts.plugin}; use --${field}`);
+      }
+      const cfg = readConfig(opts);
+      const keys = credentialKeys(requireSecret(cfg));
+      const generated = opts[field] === undefined;
+      const value = opts[field] ?? randomToken(field === 'password' ? 18 : 32);
+      const view = await withStorage(cfg, async (s) => {
+        const owner = await findConsumer(s, username);
+        const cred = await s.credentials.get(id);
+        if (!cred || cred.consumer_id !== owner.id || cred.plugin !== opts.plugin) throw new UsageError(`${username} has no ${opts.plugin} credential ${id}`);
+        if (cred.source === 'config') throw new UsageError('this credential is defined in the config file; change it there');
+        let prepared;
+        try {
+          prepared = await prepareCredentialPatch(cred, { [field]: value }, keys);
+        } catch (err) {
+          if (err instanceof CredentialInputError) throw new UsageError(`--${err.field.replace('_', '-')}: ${err.message.slice(err.field.length + 2)}`);
+          throw err;
+        }
+        const next = { ...cred, lookup: prepared.lookup, secret_hash: prepared.secret_hash, secret_sealed: prepared.secret_sealed };
+        if (next.lookup === cred.lookup) {
+          await s.credentials.updateSecret(cred.id, next.secret_hash, next.secret_sealed);
+        } else {
+          // a new key is a new lookup: the row is replaced under the same id (and put back when the key is taken)
+          await s.credentials.delete(cred.id);
+          if (!(await s.credentials.insert(next))) {
+            await s.credentials.insert(cred);
+            throw new UsageError('--key: already in use');
+          }
+        }
+        return describeCredential(next, owner.username);
+      });
+      await announce(cfg, username);
+      const shown: Record<string, string> = generated ? { [field]: value } : {};
+      if (opts.json) return print(JSON.stringify({ ...view, ...shown }, null, 2));
+      print(`rotated ${opts.plugin} credential ${id} of ${username}`);
+      for (const [k, v] of Object.entries(shown)) print(`${k}: ${v}`);
+      if (generated) print('This is shown only now; Drawbridge keeps only a digest, hash or sealed copy.');
     });
   credential
     .command('delete')

@@ -4,12 +4,23 @@
 // credential cache.
 import { timeOrderedId } from '../../core/crypto-util.js';
 import { randomUUID } from 'node:crypto';
-import { CredentialInputError, describeCredential, isCredentialPlugin, prepareCredential } from '../credentials.js';
-import type { ConsumerRecord, CredentialPlugin } from '../../storage/types.js';
+import {
+  CONSUMER_USERNAME,
+  CONSUMER_USERNAME_RULE,
+  CredentialInputError,
+  describeCredential,
+  groupsProblem,
+  isCredentialPlugin,
+  prepareCredential,
+  prepareCredentialPatch,
+  type PreparedCredential,
+} from '../credentials.js';
+import type { ConsumerRecord, CredentialPlugin, CredentialRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
-const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
+/** Ids we make (and accept from a client, as Kong does) are UUIDs. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function consumersEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
   const [, idOrName, plugin, credentialId, ...rest] = ar.segments;
@@ -23,13 +34,16 @@ export async function consumersEndpoint(ctx: AdminContext, ar: AdminRequest): Pr
 }
 
 async function consumerCollection(ctx: AdminContext, ar: AdminRequest): Promise<void> {
-  if (ar.method === 'GET') return sendList(ar.res, (await ctx.storage.consumers.list()).map(view));
+  if (ar.method === 'GET') return sendList(ar.res, (await ctx.storage.consumers.list()).map(view), ar.req);
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
   const input = consumerInput(body, true);
   if (await ctx.storage.consumers.getByUsername(input.username)) throw conflict(`consumer "${input.username}" already exists`);
+  // Kong takes a client-chosen id (declarative sync tools send one); it used to be dropped silently
+  const id = input.id ?? randomUUID();
+  if (input.id !== undefined && (await ctx.storage.consumers.get(input.id))) throw conflict(`a consumer with id ${input.id} already exists`);
   const now = ctx.clock.now();
-  const rec = await ctx.storage.consumers.upsert({ id: randomUUID(), username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now });
+  const rec = await ctx.storage.consumers.upsert({ id, username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now });
   await changed(ctx, rec.username);
   sendData(ar.res, 201, view(rec));
 }
@@ -44,6 +58,7 @@ async function oneConsumer(ctx: AdminContext, ar: AdminRequest, idOrName: string
       refuseConfig(rec);
       const input = consumerInput(await readObject(ar.req), false);
       if (input.username !== undefined && input.username !== rec.username) throw invalidField('username', 'cannot be changed; create a new consumer');
+      if (input.id !== undefined && input.id !== rec.id) throw invalidField('id', 'cannot be changed');
       const next = await ctx.storage.consumers.upsert({ ...rec, groups: input.groups ?? rec.groups, updated_at: ctx.clock.now() });
       await changed(ctx, next.username);
       return sendData(ar.res, 200, view(next));
@@ -58,19 +73,39 @@ async function oneConsumer(ctx: AdminContext, ar: AdminRequest, idOrName: string
   }
 }
 
-/** Kong's PUT: create or replace, addressed by username. */
-async function putConsumer(ctx: AdminContext, ar: AdminRequest, username: string): Promise<void> {
+/**
+ * Kong's PUT /consumers/{username or id}: create or replace. An existing consumer is found by
+ * either; a new one is named by the path, or, when the path is a UUID, created with that id
+ * and the body's username.
+ */
+async function putConsumer(ctx: AdminContext, ar: AdminRequest, ref: string): Promise<void> {
   const input = consumerInput(await readObject(ar.req), false);
-  if (input.username !== undefined && input.username !== username) throw invalidField('username', 'must match the path');
-  if (!USERNAME.test(username)) throw invalidField('username', 'letters, digits and . _ @ + - only (1–128)');
-  const existing = (await ctx.storage.consumers.getByUsername(username)) ?? (await ctx.storage.consumers.get(username));
-  if (existing) refuseConfig(existing);
+  const existing = (await ctx.storage.consumers.getByUsername(ref)) ?? (await ctx.storage.consumers.get(ref));
+  let id: string;
+  let username: string;
+  if (existing) {
+    refuseConfig(existing);
+    if (input.username !== undefined && input.username !== existing.username) throw invalidField('username', 'cannot be changed; create a new consumer');
+    ({ id, username } = existing);
+  } else if (UUID.test(ref) && input.username !== undefined) {
+    id = ref;
+    username = input.username;
+    if (await ctx.storage.consumers.getByUsername(username)) throw conflict(`consumer "${username}" already exists`);
+  } else {
+    if (input.username !== undefined && input.username !== ref) throw invalidField('username', 'must match the path');
+    if (!CONSUMER_USERNAME.test(ref)) throw invalidField('username', CONSUMER_USERNAME_RULE);
+    id = input.id ?? randomUUID();
+    username = ref;
+    if (input.id !== undefined && (await ctx.storage.consumers.get(input.id))) throw conflict(`a consumer with id ${input.id} already exists`);
+  }
+  if (input.id !== undefined && input.id !== id) throw invalidField('id', 'must match the consumer addressed by the path');
   const now = ctx.clock.now();
   const rec = await ctx.storage.consumers.upsert({
-    id: existing?.id ?? randomUUID(),
-    username: existing?.username ?? username,
+    id,
+    username,
     groups: input.groups ?? [],
-    source: 'admin',
+    // a consumer made with the CLI stays one (the source says who manages it)
+    source: existing?.source ?? 'admin',
     created_at: existing?.created_at ?? now,
     updated_at: now,
   });
@@ -81,50 +116,122 @@ async function putConsumer(ctx: AdminContext, ar: AdminRequest, username: string
 async function credentialCollection(ctx: AdminContext, ar: AdminRequest, consumer: ConsumerRecord, plugin: CredentialPlugin): Promise<void> {
   if (ar.method === 'GET') {
     const creds = await ctx.storage.credentials.listByConsumer(consumer.id, plugin);
-    return sendList(ar.res, creds.map((c) => describeCredential(c, consumer.username)));
+    return sendList(ar.res, creds.map((c) => describeCredential(c, consumer.username)), ar.req);
   }
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
-  let prepared;
-  try {
-    prepared = await prepareCredential(plugin, body, ctx.keys, { generate: true });
-  } catch (err) {
-    if (err instanceof CredentialInputError) throw invalidField(err.field, err.message.slice(err.field.length + 2));
-    throw err;
-  }
-  const rec = {
-    id: timeOrderedId(),
-    consumer_id: consumer.id,
-    plugin,
-    lookup: prepared.lookup,
-    secret_hash: prepared.secret_hash,
-    secret_sealed: prepared.secret_sealed,
-    source: 'admin' as const,
-    created_at: ctx.clock.now(),
-  };
-  if (!(await ctx.storage.credentials.insert(rec))) {
-    const field = plugin === 'key-auth' ? 'key' : plugin === 'basic-auth' ? 'username' : 'key_id';
-    throw new AdminError('conflict', 409, `${field}: already in use`, { fields: { [field]: 'already in use' } });
-  }
+  const prepared = await credentialInput(() => prepareCredential(plugin, body, ctx.keys, { generate: true }));
+  const rec = credentialRecord(ctx, consumer, prepared, timeOrderedId(), undefined);
+  if (!(await ctx.storage.credentials.insert(rec))) throw inUse(plugin);
   await changed(ctx, consumer.username);
   // the key or secret is shown now and never again
   sendData(ar.res, 201, { ...describeCredential(rec, consumer.username), ...prepared.once });
 }
 
 async function oneCredential(ctx: AdminContext, ar: AdminRequest, consumer: ConsumerRecord, plugin: CredentialPlugin, id: string): Promise<void> {
-  const cred = await ctx.storage.credentials.get(id);
-  if (!cred || cred.consumer_id !== consumer.id || cred.plugin !== plugin) throw notFound(`${plugin} credential`);
+  const found = (await ctx.storage.credentials.get(id)) ?? (await byName(ctx, plugin, id));
+  const cred = found && found.consumer_id === consumer.id && found.plugin === plugin ? found : undefined;
+  if (ar.method === 'PUT') return putCredential(ctx, ar, consumer, plugin, id, found, cred);
+  if (!cred) throw notFound(`${plugin} credential`);
   switch (ar.method) {
     case 'GET':
       return sendData(ar.res, 200, describeCredential(cred, consumer.username));
+    case 'PATCH': {
+      // README promised PATCH/PUT on credentials (Kong has both); only GET and DELETE answered
+      refuseConfigCredential(cred);
+      const body = await readObject(ar.req);
+      const prepared = await credentialInput(() => prepareCredentialPatch(cred, body, ctx.keys));
+      const next = credentialRecord(ctx, consumer, prepared, cred.id, cred);
+      await replaceCredential(ctx, cred, next);
+      await changed(ctx, consumer.username);
+      return sendData(ar.res, 200, describeCredential(next, consumer.username));
+    }
     case 'DELETE':
-      if (cred.source === 'config') throw conflict('this credential is defined in the config file; remove it there');
+      refuseConfigCredential(cred);
       await ctx.storage.credentials.delete(cred.id);
       await changed(ctx, consumer.username);
       return sendData(ar.res, 204, null);
     default:
-      throw methodNotAllowed(['GET', 'DELETE']);
+      throw methodNotAllowed(['GET', 'PUT', 'PATCH', 'DELETE']);
   }
+}
+
+/** Kong's PUT on a credential: replace it (a key or secret left out is generated), or create it under that id. */
+async function putCredential(
+  ctx: AdminContext,
+  ar: AdminRequest,
+  consumer: ConsumerRecord,
+  plugin: CredentialPlugin,
+  id: string,
+  found: CredentialRecord | undefined,
+  cred: CredentialRecord | undefined,
+): Promise<void> {
+  if (found && !cred) throw conflict(`id ${id} belongs to another credential`);
+  if (!cred && !UUID.test(id)) throw notFound(`${plugin} credential`);
+  if (cred) refuseConfigCredential(cred);
+  const body = await readObject(ar.req);
+  const prepared = await credentialInput(() => prepareCredential(plugin, body, ctx.keys, { generate: true }));
+  const next = credentialRecord(ctx, consumer, prepared, cred?.id ?? id, cred);
+  if (cred) await replaceCredential(ctx, cred, next);
+  else if (!(await ctx.storage.credentials.insert(next))) throw inUse(plugin);
+  await changed(ctx, consumer.username);
+  sendData(ar.res, cred ? 200 : 201, { ...describeCredential(next, consumer.username), ...prepared.once });
+}
+
+/**
+ * Kong also finds a basic-auth credential by its username (and an hmac-auth one by its
+ * key_id here): `/consumers/c/basic-auth/alice`. Not key-auth: a key does not belong in a URL.
+ */
+async function byName(ctx: AdminContext, plugin: CredentialPlugin, name: string): Promise<CredentialRecord | undefined> {
+  if (plugin === 'key-auth') return undefined;
+  return (await ctx.storage.credentials.find(plugin, name))?.credential;
+}
+
+function credentialRecord(ctx: AdminContext, consumer: ConsumerRecord, prepared: PreparedCredential, id: string, previous: CredentialRecord | undefined): CredentialRecord {
+  return {
+    id,
+    consumer_id: consumer.id,
+    plugin: prepared.plugin,
+    lookup: prepared.lookup,
+    secret_hash: prepared.secret_hash,
+    secret_sealed: prepared.secret_sealed,
+    source: previous?.source ?? 'admin',
+    created_at: previous?.created_at ?? ctx.clock.now(),
+  };
+}
+
+/**
+ * Stores `next` in place of `old` under the same id. The repository can only replace the
+ * secret of a row, so a new key, username or key_id is a delete and an insert; when the
+ * insert finds it taken, the old credential goes back and the answer is 409.
+ */
+async function replaceCredential(ctx: AdminContext, old: CredentialRecord, next: CredentialRecord): Promise<void> {
+  if (next.lookup === old.lookup) {
+    await ctx.storage.credentials.updateSecret(old.id, next.secret_hash, next.secret_sealed);
+    return;
+  }
+  await ctx.storage.credentials.delete(old.id);
+  if (await ctx.storage.credentials.insert(next)) return;
+  await ctx.storage.credentials.insert(old);
+  throw inUse(next.plugin);
+}
+
+async function credentialInput(prepare: () => Promise<PreparedCredential>): Promise<PreparedCredential> {
+  try {
+    return await prepare();
+  } catch (err) {
+    if (err instanceof CredentialInputError) throw invalidField(err.field, err.message.slice(err.field.length + 2));
+    throw err;
+  }
+}
+
+function inUse(plugin: CredentialPlugin): AdminError {
+  const field = plugin === 'key-auth' ? 'key' : plugin === 'basic-auth' ? 'username' : 'key_id';
+  return new AdminError('conflict', 409, `${field}: already in use`, { fields: { [field]: 'already in use' } });
+}
+
+function refuseConfigCredential(cred: CredentialRecord): void {
+  if (cred.source === 'config') throw conflict('this credential is defined in the config file; change it there');
 }
 
 async function findConsumer(ctx: AdminContext, idOrName: string): Promise<ConsumerRecord> {
@@ -137,20 +244,31 @@ function refuseConfig(rec: ConsumerRecord): void {
   if (rec.source === 'config') throw conflict(`consumer "${rec.username}" is defined in the config file; change it there`);
 }
 
-function consumerInput(body: Record<string, unknown>, create: boolean): { username: string; groups?: string[] } & { username: string } {
+interface ConsumerInput {
+  username: string;
+  groups?: string[];
+  id?: string;
+}
+
+/**
+ * A consumer body. `groups: null` means the default (none), as null does in Kong's PATCH;
+ * `created_at`, `updated_at` and `source` are read-only and ignored (a GET body can be sent back).
+ */
+function consumerInput(body: Record<string, unknown>, create: boolean): ConsumerInput {
   for (const key of Object.keys(body)) {
     if (!['username', 'groups', 'id', 'created_at', 'updated_at', 'source'].includes(key)) throw invalidField(key, 'unknown field');
   }
-  const username = body.username;
+  const username = body.username ?? undefined;
   if (create && username === undefined) throw invalidField('username', 'required');
-  if (username !== undefined && (typeof username !== 'string' || !USERNAME.test(username))) {
-    throw invalidField('username', 'letters, digits and . _ @ + - only (1–128)');
+  if (username !== undefined && (typeof username !== 'string' || !CONSUMER_USERNAME.test(username))) {
+    throw invalidField('username', CONSUMER_USERNAME_RULE);
   }
-  const groups = body.groups;
-  if (groups !== undefined && (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string' && g !== ''))) {
-    throw invalidField('groups', 'expected a list of non-empty strings');
-  }
-  return { username: username as string, groups: groups as string[] | undefined };
+  const groups = body.groups === null ? [] : body.groups;
+  const problem = groups === undefined ? undefined : groupsProblem(groups);
+  if (problem !== undefined) throw invalidField('groups', problem);
+  const id = body.id ?? undefined;
+  if (id !== undefined && (typeof id !== 'string' || !UUID.test(id))) throw invalidField('id', 'expected a UUID');
+  return { username: username as string, groups: groups as string[] | undefined, id: id as string | undefined };
 }
 
 function view(rec: ConsumerRecord): Record<string, unknown> {

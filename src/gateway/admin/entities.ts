@@ -10,6 +10,7 @@ import type { EntityKind, EntityRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { methodNotAllowed } from './consumers.js';
 import { configPart, refOf, validatePlugin, validateRoute, validateService } from './merge.js';
+import { redactPluginConfig } from './redact.js';
 import { conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
 const ENTITY_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -56,7 +57,7 @@ async function collection(ctx: AdminContext, ar: AdminRequest, kind: EntityKind,
   if (ar.method === 'GET') {
     const all = await listShown(ctx, kind);
     const inScope = all.filter((s) => (scope.service === undefined || s.view.service_ref === scope.service) && (scope.route === undefined || s.view.route_ref === scope.route));
-    return sendList(ar.res, inScope.map((s) => publicView(s)));
+    return sendList(ar.res, inScope.map((s) => publicView(s)), ar.req);
   }
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
@@ -76,8 +77,9 @@ async function one(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, ref: s
   const stored = writable(shown);
   if (ar.method === 'PATCH') {
     const patch = await readObject(ar.req);
-    // Kong: PATCH changes the given fields; null removes one
-    const merged: Record<string, unknown> = { ...stored.body, ...patch };
+    // Kong: PATCH changes the given fields, nested ones too (`{ config: { minute: 10 } }` keeps
+    // the plugin's other settings; it used to replace the whole config); null removes one
+    const merged = mergePatch(stored.body, patch, kind);
     const rec = await prepare(ctx, kind, stored.id, merged, stored);
     if (!(await ctx.storage.entities.update(rec))) throw conflict(`${kind} name "${rec.name}" is already taken`);
     await applyOrRevert(ctx, () => ctx.storage.entities.update(stored));
@@ -125,6 +127,7 @@ async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody:
   let name: string | null = null;
   try {
     if (kind === 'service') {
+      urlFromParts(body);
       name = validateService(configPart(body)).name;
       const file = ctx.fileConfig().services.find((s) => s.name === name);
       if (file) throw conflict(`service "${name}" is defined in the config file`);
@@ -149,8 +152,48 @@ async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody:
     if (err instanceof ConfigError) throw invalidField(err.path, err.problem);
     throw err;
   }
+  // An id or name the config file already uses would make two entities answer to one ref
+  // (a POST /routes with a file route's id was stored, and took over its plugins' lookups)
+  const refs = name === null ? [id] : [id, name];
+  const clash = fileEntities(ctx.fileConfig()).find((s) => s.kind === kind && refs.some((r) => r === s.id || r === s.name));
+  if (clash) throw conflict(`${kind} "${clash.name ?? clash.id}" is defined in the config file; choose another id or name`);
   const now = ctx.clock.now();
   return { kind, id, name, body, created_at: previous?.created_at ?? now, updated_at: now };
+}
+
+const URL_PARTS = ['protocol', 'host', 'port', 'path'] as const;
+
+/**
+ * Kong describes a service's upstream as `protocol`, `host`, `port` and `path` (what deck and
+ * the Terraform provider send; `url` is the shorthand). Ours is `url`: the parts given are
+ * folded into it (over the stored or given url, so a PATCH of `host` alone moves only the
+ * host). Refused as unknown keys before.
+ */
+function urlFromParts(body: Record<string, unknown>): void {
+  if (!URL_PARTS.some((k) => body[k] !== undefined)) return;
+  for (const k of URL_PARTS) {
+    const v = body[k];
+    if (v !== undefined && (k === 'port' ? !(typeof v === 'number' || (typeof v === 'string' && /^\d{1,5}$/.test(v))) : typeof v !== 'string' || v === '')) {
+      throw invalidField(k, k === 'port' ? 'expected a port number' : 'expected a non-empty string');
+    }
+  }
+  let base: URL;
+  try {
+    base = new URL(typeof body.url === 'string' ? body.url : 'http://placeholder.invalid');
+  } catch {
+    throw invalidField('url', 'expected an absolute http(s) URL');
+  }
+  if (body.url === undefined && body.host === undefined) throw invalidField('host', 'required (or give url)');
+  const protocol = body.protocol === undefined ? base.protocol.slice(0, -1) : String(body.protocol).toLowerCase();
+  if (protocol !== 'http' && protocol !== 'https') throw invalidField('protocol', 'expected http or https');
+  const host = body.host === undefined ? base.hostname : String(body.host);
+  const port = body.port === undefined ? base.port : String(body.port);
+  const path = body.path === undefined ? (base.pathname === '/' ? '' : base.pathname) : String(body.path);
+  if (path !== '' && !path.startsWith('/')) throw invalidField('path', 'must start with /');
+  if (Number(port) > 65535) throw invalidField('port', 'expected a port number');
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  body.url = `${protocol}://${hostPart}${port === '' ? '' : `:${port}`}${path}`;
+  for (const k of URL_PARTS) delete body[k];
 }
 
 /** `{ id }`, `{ name }` or a plain string → the id the merge understands (an admin id or a file service name). */
@@ -187,6 +230,30 @@ async function refuseIfReferenced(ctx: AdminContext, shown: Shown): Promise<void
     const users = (await listShown(ctx, kind)).filter((s) => s.view[key] === shown.id);
     if (users.length > 0) throw conflict(`an existing ${kind} (${users[0]!.id}) references this ${shown.kind}; delete it first`);
   }
+}
+
+/**
+ * `patch` over `body`, objects merged key by key at any depth (Kong merges records so). Lists
+ * and values replace; a nested null removes the key (a top-level one is removed by prepare).
+ * A route's `headers` is a map of header → values, replaced whole like Kong's map fields.
+ */
+function mergePatch(body: Record<string, unknown>, patch: Record<string, unknown>, kind: EntityKind, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body };
+  for (const [key, value] of Object.entries(patch)) {
+    const prev = out[key];
+    const replaceWhole = depth === 0 && (REF_FIELDS.has(key) || (kind === 'route' && key === 'headers'));
+    if (value === null && depth > 0) delete out[key];
+    else if (!replaceWhole && isPlainObject(value) && isPlainObject(prev)) out[key] = mergePatch(prev, value, kind, depth + 1);
+    else out[key] = value;
+  }
+  return out;
+}
+
+/** References are replaced, never merged: `{ service: { name } }` over a stored id must not keep both. */
+const REF_FIELDS = new Set(['service', 'route']);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function writable(shown: Shown): EntityRecord {
@@ -258,6 +325,7 @@ function serviceFields(svc: ServiceConfig): Record<string, unknown> {
 
 function publicView(s: Shown): Record<string, unknown> {
   const { service_ref: _s, route_ref: _r, ...view } = s.view;
+  if (s.kind === 'plugin' && view.config !== undefined) view.config = redactPluginConfig(view.name, view.config);
   return view;
 }
 

@@ -48,8 +48,33 @@ export function sendData(res: ServerResponse, status: number, body: unknown): vo
   res.end(payload);
 }
 
-export function sendList(res: ServerResponse, data: unknown[]): void {
-  sendData(res, 200, { data, next: null });
+const MAX_PAGE = 1000;
+
+/**
+ * A list as Kong sends one: `{ data, next }`. Without `?size=` everything comes at once and
+ * `next` is null; with it (1–1000, as Kong) one page, and while more follow, `offset` and a
+ * `next` path that asks for the following page (`?size=N&offset=…`, the offset opaque).
+ * `size` used to be ignored, so a Kong client asking for one page got every entity.
+ */
+export function sendList(res: ServerResponse, data: unknown[], req?: IncomingMessage): void {
+  const url = new URL(req?.url ?? '/', 'http://admin');
+  const sizeParam = url.searchParams.get('size');
+  const offsetParam = url.searchParams.get('offset');
+  if (sizeParam === null && offsetParam === null) return sendData(res, 200, { data, next: null });
+  const size = sizeParam === null ? 100 : /^\d{1,4}$/.test(sizeParam) ? Number(sizeParam) : NaN;
+  if (!(size >= 1 && size <= MAX_PAGE)) throw invalidField('size', `expected an integer from 1 to ${MAX_PAGE}`);
+  let start = 0;
+  if (offsetParam !== null) {
+    const decoded = Buffer.from(offsetParam, 'base64url').toString('utf8');
+    start = /^\d{1,9}$/.test(decoded) ? Number(decoded) : NaN;
+    if (!(start >= 0) || Buffer.from(decoded, 'utf8').toString('base64url') !== offsetParam) throw invalidField('offset', 'not an offset this API gave');
+  }
+  const page = data.slice(start, start + size);
+  if (start + size >= data.length) return sendData(res, 200, { data: page, next: null });
+  const offset = Buffer.from(String(start + size), 'utf8').toString('base64url');
+  url.searchParams.set('size', String(size));
+  url.searchParams.set('offset', offset);
+  sendData(res, 200, { data: page, next: `${url.pathname}?${url.searchParams.toString()}`, offset });
 }
 
 export function sendAdminError(res: ServerResponse, err: AdminError, requestId: string): void {
@@ -73,8 +98,10 @@ export function sendAdminError(res: ServerResponse, err: AdminError, requestId: 
 const BODY_LIMIT = 1024 * 1024;
 
 /**
- * The request body as an object: JSON, or a form (`curl -d name=x`, as Kong accepts; a
- * repeated field becomes a list). An empty body is `{}`.
+ * The request body as an object: JSON, or a form as Kong takes it (`curl -d name=x` or
+ * `curl -F name=x`; `config.minute=5` nests, `paths[]=/a` or a repeated field is a list). An
+ * empty body is `{}`. No string in it may hold NUL: PostgreSQL refuses NUL in text (a 500
+ * before this check), and no field has a use for it.
  */
 export async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   let raw: Buffer;
@@ -85,30 +112,96 @@ export async function readObject(req: IncomingMessage): Promise<Record<string, u
     throw err;
   }
   if (raw.length === 0) return {};
-  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  const contentType = req.headers['content-type'] ?? '';
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
   const text = raw.toString('utf8');
-  if (type === 'application/x-www-form-urlencoded') return fromForm(text);
-  if (type !== '' && type !== 'application/json' && !type.endsWith('+json')) {
-    throw new AdminError('invalid_request', 415, 'content type must be application/json or application/x-www-form-urlencoded');
-  }
   let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw invalidField('', 'the body is not valid JSON');
+  if (type === 'application/x-www-form-urlencoded') value = fromForm(new URLSearchParams(text));
+  else if (type === 'multipart/form-data') value = fromForm(multipartFields(raw, contentType));
+  else if (type !== '' && type !== 'application/json' && !type.endsWith('+json')) {
+    throw new AdminError('invalid_request', 415, 'content type must be application/json, application/x-www-form-urlencoded or multipart/form-data');
+  } else {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw invalidField('', 'the body is not valid JSON');
+    }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidField('', 'the body must be a JSON object');
+  const nul = nulPath(value, '');
+  if (nul !== undefined) throw invalidField(nul, 'must not contain NUL characters');
   return value as Record<string, unknown>;
 }
 
-function fromForm(text: string): Record<string, unknown> {
+/** The path of the first key or string value holding U+0000, e.g. `config.key_names[1]`. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const found = nulPath(v, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      const here = path === '' ? k : `${path}.${k}`;
+      if (k.includes('\u0000')) return path === '' ? '@entity' : path;
+      const found = nulPath(v, here);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Kong's form fields as an object: `config.minute=5` → `{ config: { minute: "5" } }`,
+ * `paths[]=/a&paths[]=/b` (or `paths[1]=…`, or a repeated `paths=`) → a list. Values stay
+ * strings; the config schema reads "5" and "true" where it expects a number or a boolean.
+ */
+function fromForm(fields: Iterable<[string, string]>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [rawName, value] of new URLSearchParams(text)) {
-    // Kong's form style: `groups[]=a&groups[]=b` or `groups=a&groups=b`
-    const name = rawName.endsWith('[]') ? rawName.slice(0, -2) : rawName;
-    const prev = out[name];
-    if (prev === undefined) out[name] = rawName.endsWith('[]') ? [value] : value;
-    else out[name] = Array.isArray(prev) ? [...prev, value] : [prev, value];
+  for (const [rawName, value] of fields) {
+    const index = /\[\d*\]$/.exec(rawName);
+    const name = index ? rawName.slice(0, index.index) : rawName;
+    const path = name.split('.');
+    if (path.some((part) => part === '' || FORBIDDEN_NAMES.has(part))) throw invalidField(name === '' ? '' : name, 'not a field name');
+    let target = out;
+    for (const part of path.slice(0, -1)) {
+      const next = target[part];
+      if (next === undefined) target[part] = {};
+      else if (typeof next !== 'object' || Array.isArray(next)) throw invalidField(name, 'given both as a value and as an object');
+      target = target[part] as Record<string, unknown>;
+    }
+    const leaf = path[path.length - 1]!;
+    const prev = target[leaf];
+    if (prev === undefined) target[leaf] = index ? [value] : value;
+    else if (typeof prev === 'object' && !Array.isArray(prev)) throw invalidField(name, 'given both as a value and as an object');
+    else target[leaf] = Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
   return out;
+}
+
+/** The fields of a multipart/form-data body (RFC 7578), files included as text (Kong takes certificates so). */
+function multipartFields(raw: Buffer, contentType: string): Array<[string, string]> {
+  const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  if (!boundary) throw invalidField('', 'multipart/form-data without a boundary');
+  const delimiter = `--${boundary[1] ?? boundary[2]}`;
+  const text = raw.toString('utf8');
+  const fields: Array<[string, string]> = [];
+  const parts = text.split(delimiter);
+  // parts[0] is the preamble; the part after the last delimiter starts with "--"
+  for (const part of parts.slice(1)) {
+    if (part.startsWith('--')) break;
+    const headerEnd = part.indexOf('\r\n\r\n');
+    if (headerEnd === -1) throw invalidField('', 'malformed multipart/form-data body');
+    const headers = part.slice(0, headerEnd);
+    const name = /content-disposition:[^\r\n]*;\s*name="([^"]*)"/i.exec(headers);
+    if (!name) throw invalidField('', 'a multipart/form-data part without a name');
+    fields.push([name[1]!, part.slice(headerEnd + 4).replace(/\r\n$/, '')]);
+  }
+  if (parts.length < 2) throw invalidField('', 'malformed multipart/form-data body');
+  return fields;
 }

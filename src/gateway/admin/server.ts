@@ -46,11 +46,9 @@ const ROUTES: Record<string, AdminHandler> = {
 
 /** The request handler (exported for the listener and for tests). */
 export function adminHandler(ctx: AdminContext, token: string | undefined) {
-  const expected = token === undefined ? undefined : `Bearer ${token}`;
   return async function handleAdmin(req: IncomingMessage, res: ServerResponse, rc: RequestContext): Promise<void> {
     try {
-      // Compare the whole header in constant time; a missing header compares as ''.
-      if (expected !== undefined && !safeEqual(req.headers.authorization ?? '', expected)) {
+      if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
         req.resume();
         const error = req.headers.authorization === undefined ? '' : ', error="invalid_token"';
         throw new AdminError('unauthorized', 401, req.headers.authorization === undefined ? 'admin token required' : 'invalid admin token', {
@@ -83,15 +81,33 @@ export function adminHandler(ctx: AdminContext, token: string | undefined) {
   };
 }
 
+/**
+ * `Authorization: Bearer <token>`, the scheme in any case (RFC 7235 §2.1: `bearer` is as good),
+ * the token compared in constant time (digests of equal length, whatever was sent).
+ */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const value = header ?? '';
+  const space = value.indexOf(' ');
+  const scheme = space === -1 ? value : value.slice(0, space);
+  const given = space === -1 ? '' : value.slice(space + 1);
+  const tokenOk = safeEqual(given, token);
+  return scheme.toLowerCase() === 'bearer' && tokenOk;
+}
+
 function splitPath(path: string): string[] {
   const segments: string[] = [];
   for (const part of path.split('/')) {
     if (part === '') continue;
+    let segment: string;
     try {
-      segments.push(decodeURIComponent(part));
+      segment = decodeURIComponent(part);
     } catch {
       throw new AdminError('invalid_request', 400, 'malformed percent-encoding in the path');
     }
+    // No name or id holds a control character, and PostgreSQL refuses NUL in a lookup (a 500
+    // before this check): such a segment names nothing.
+    if (/[\x00-\x1f\x7f]/.test(segment)) throw new AdminError('not_found', 404, 'not found: the path holds a control character');
+    segments.push(segment);
   }
   return segments;
 }
