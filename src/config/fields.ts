@@ -33,6 +33,12 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A config problem that is a clash with another entry that must be unique (a plugin
+ * configured twice at one level): the admin API answers it with 409, as Kong does.
+ */
+export class ConflictingConfigError extends ConfigError {}
+
 function formatConfigError(path: string, problem: string, location?: SourceLocation): string {
   const where = location && `${location.source}:${location.line}:${location.column}`;
   if (path === '') return where ? `${where}: ${problem}` : problem;

@@ -8,7 +8,7 @@
 // validated by its factory with the key path of its `config`. `enabled: false` entries
 // are skipped (as Kong: they do not switch off a less specific entry).
 import type { GatewayConfig, PluginConfig, ServiceConfig } from '../config/types.js';
-import { ConfigError, keyPath } from '../config/schema.js';
+import { ConfigError, ConflictingConfigError, keyPath } from '../config/schema.js';
 import { PLUGINS } from './plugins.js';
 import { compileRouter, type RouteSpec, type Router } from './router.js';
 import type { CompiledRoute, CompiledService, ConsumerRef, GatewayDeps, PluginFactory, PluginInstance } from './types.js';
@@ -140,7 +140,7 @@ async function instantiate(
       throw new ConfigError(keyPath(at, 'name'), `unknown plugin ${JSON.stringify(entry.name)} (known: ${known})`);
     }
     const other = seen.get(entry.name);
-    if (other !== undefined) throw new ConfigError(keyPath(at, 'name'), `plugin ${entry.name} is already configured at ${other}`);
+    if (other !== undefined) throw new ConflictingConfigError(keyPath(at, 'name'), `plugin ${entry.name} is already configured at ${other}`);
     seen.set(entry.name, at);
     if (!entry.enabled) continue;
     const configPath = keyPath(at, 'config');

@@ -1,7 +1,7 @@
 // Checks every plugin entry of a config (global, service, route) against its plugin's own
 // schema without building anything: what `drawbridge config validate` runs, so a file it
 // calls valid also starts. Errors name the key (`gateway.services[0].plugins[1].config.minute`).
-import { ConfigError, keyPath } from '../config/schema.js';
+import { ConfigError, ConflictingConfigError, keyPath } from '../config/schema.js';
 import type { Config, PluginConfig } from '../config/types.js';
 import { PLUGIN_DOCS } from './plugin-doc.js';
 
@@ -17,7 +17,7 @@ function checkList(plugins: readonly PluginConfig[], path: string): void {
       throw new ConfigError(keyPath(at, 'name'), `unknown plugin ${JSON.stringify(plugin.name)} (known: ${[...SCHEMAS.keys()].sort().join(', ')})`);
     }
     const other = seen.get(plugin.name);
-    if (other !== undefined) throw new ConfigError(keyPath(at, 'name'), `plugin ${plugin.name} is already configured at ${other}`);
+    if (other !== undefined) throw new ConflictingConfigError(keyPath(at, 'name'), `plugin ${plugin.name} is already configured at ${other}`);
     seen.set(plugin.name, at);
     if (plugin.enabled) schema.parse(plugin.config, keyPath(at, 'config'));
   });

@@ -348,13 +348,14 @@ describe('admin API', () => {
       assert.equal((await send(stack.gatewayUrl, '/orders', { headers: { apikey: FILE_KEY } })).status, 200);
     });
 
-    it('a plugin whose config the plugin itself rejects is refused (400 naming the field) and rolled back', async () => {
+    it('a plugin whose config the plugin itself rejects is refused (400 naming the field) and rolled back; a second one of a kind at one level is a conflict (409)', async () => {
       const r = await admin(base, 'POST', '/routes/orders-route/plugins', { name: 'key-auth', config: { key_in_header: false } });
       assert.equal(r.status, 400, r.text);
       assert.deepEqual(r.json.fields, { 'config.key_in_header': 'key_in_header and key_in_query cannot both be false' });
       assert.deepEqual((await admin(base, 'GET', '/routes/orders-route/plugins')).json.data, []);
       const dup = await admin(base, 'POST', '/services/orders/plugins', { name: 'key-auth' });
-      assert.equal(dup.status, 400);
+      assert.equal(dup.status, 409, dup.text);
+      assert.equal(dup.json.error, 'conflict');
       assert.deepEqual(Object.keys(dup.json.fields), ['name']);
       assert.equal((await admin(base, 'GET', '/services/orders/plugins')).json.data.length, 1);
     });

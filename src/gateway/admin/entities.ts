@@ -4,14 +4,14 @@
 // on this instance before the answer (a body the gateway cannot run is refused with 400
 // and rolled back) and announced with `config.changed` to the others.
 import { randomUUID } from 'node:crypto';
-import { ConfigError } from '../../config/schema.js';
+import { ConfigError, ConflictingConfigError } from '../../config/schema.js';
 import type { GatewayConfig, PluginConfig, ServiceConfig } from '../../config/types.js';
 import type { EntityKind, EntityRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { methodNotAllowed } from './consumers.js';
 import { configPart, refOf, validatePlugin, validateRoute, validateService } from './merge.js';
 import { redactPluginConfig } from './redact.js';
-import { conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
+import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
 const ENTITY_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -149,6 +149,7 @@ async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody:
       else body.route = route;
     }
   } catch (err) {
+    if (err instanceof ConflictingConfigError) throw conflictAt(err.path, err.problem);
     if (err instanceof ConfigError) throw invalidField(err.path, err.problem);
     throw err;
   }
@@ -217,10 +218,17 @@ async function applyOrRevert(ctx: AdminContext, revert: () => Promise<unknown>):
     if (err instanceof ConfigError) {
       // the compiled config names e.g. gateway.services[3].plugins[0].config.key_names: keep the entity's part
       const field = err.path.replace(/^.*(?:plugins|routes|services)\[[^\]]*\]\.?/, '');
+      // e.g. a second key-auth plugin on one service: a clash, 409 as Kong answers a unique violation
+      if (err instanceof ConflictingConfigError) throw conflictAt(field, err.problem);
       throw invalidField(field, err.problem);
     }
     throw err;
   }
+}
+
+/** 409 naming the field that clashes (the shape of a 400's `fields`). */
+function conflictAt(field: string, problem: string): AdminError {
+  return new AdminError('conflict', 409, `${field}: ${problem}`, { fields: { [field]: problem } });
 }
 
 async function refuseIfReferenced(ctx: AdminContext, shown: Shown): Promise<void> {
