@@ -1,7 +1,7 @@
 // Finding and checking an `hmac-sha256` HTTP Message Signature (RFC 9421 §3.2): pick the
 // Signature-Input member that names a `keyid` and either no `alg` or `hmac-sha256`, check
 // its parameters' types, rebuild the signature base and compare HMACs in constant time.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { HmacSha256 } from '../../../crypto/hmac-sha256.js';
 import { signatureBase, type SignedMessage } from './signature-base.js';
 import { isInnerList, parseDictionary, StructuredFieldError, type InnerList } from './structured-fields.js';
 
@@ -92,10 +92,13 @@ function signatureBytes(field: string | undefined, label: string): Buffer | unde
   }
 }
 
-/** HMAC-SHA256 over the signature base, compared in constant time. Throws SignatureBaseError. */
-export function verifyHmacSignature(found: HmacSignature, msg: SignedMessage, key: Buffer | string): boolean {
+/**
+ * HMAC-SHA256 over the signature base, compared in constant time. `key` is best prepared once
+ * (HmacSha256: the cached credential's); a raw key is prepared for this call. Throws
+ * SignatureBaseError.
+ */
+export function verifyHmacSignature(found: HmacSignature, msg: SignedMessage, key: HmacSha256 | Buffer | string): boolean {
   const base = signatureBase(found.input, msg);
-  const expected = createHmac('sha256', key).update(base).digest();
   // the length of an HMAC is public; only the content is compared in constant time
-  return found.signature.length === expected.length && timingSafeEqual(found.signature, expected);
+  return (key instanceof HmacSha256 ? key : new HmacSha256(key)).verify(base, found.signature);
 }
