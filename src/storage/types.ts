@@ -157,6 +157,8 @@ export interface ConsumerRepo {
   get(id: string): Promise<ConsumerRecord | undefined>;
   getByUsername(username: string): Promise<ConsumerRecord | undefined>;
   list(): Promise<ConsumerRecord[]>;
+  /** a new consumer; false (nothing stored) when its id or username is taken */
+  insert(rec: ConsumerRecord): Promise<boolean>;
   /** insert or update by username (id and created_at kept when it exists) and return the stored record */
   upsert(rec: ConsumerRecord): Promise<ConsumerRecord>;
   /** deletes the consumer and (cascade) its credentials; true when a row was deleted */
@@ -172,6 +174,12 @@ export interface CredentialRepo {
   find(plugin: CredentialPlugin, lookup: string): Promise<{ credential: CredentialRecord; consumer: ConsumerRecord } | undefined>;
   /** a consumer's credentials, oldest first; optionally of one plugin */
   listByConsumer(consumerId: string, plugin?: CredentialPlugin): Promise<CredentialRecord[]>;
+  /**
+   * Replaces lookup, secret_hash and secret_sealed of the credential with rec.id in one write
+   * (a new key, username or key_id keeps its id); false when not found or when the new lookup
+   * is another credential's (nothing changed).
+   */
+  replace(rec: CredentialRecord): Promise<boolean>;
   /** replaces secret_hash / secret_sealed (re-hash with new parameters, rotated secret); true when found */
   updateSecret(id: string, secretHash: string | null, secretSealed: string | null): Promise<boolean>;
   delete(id: string): Promise<boolean>;

@@ -738,6 +738,36 @@ for (const target of await allTargets()) {
         assert.equal(await storage.credentials.get('k2'), undefined);
       });
 
+      it('consumers.insert stores a new consumer only: false when the username or the id is taken', async () => {
+        assert.equal(await storage.consumers.insert(consumer('fresh', { id: 'id-1' })), true);
+        assert.equal(await storage.consumers.insert(consumer('fresh', { id: 'id-2', groups: ['x'] })), false);
+        assert.equal(await storage.consumers.insert(consumer('other', { id: 'id-1' })), false);
+        assert.deepEqual(await storage.consumers.getByUsername('fresh'), consumer('fresh', { id: 'id-1' }));
+        assert.equal(await storage.consumers.getByUsername('other'), undefined);
+        // of many inserts racing for one username, exactly one succeeds
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => storage.consumers.insert(consumer('racer', { id: `r-${i}` }))));
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+
+      it('credentials.replace changes lookup and secrets in place (same id); false when the lookup is taken or the id unknown', async () => {
+        const owner = await storage.consumers.upsert(consumer('rp'));
+        await storage.credentials.insert(credential('r1', owner.id, { lookup: 'old-key' }));
+        await storage.credentials.insert(credential('r2', owner.id, { lookup: 'taken-key' }));
+        const next = credential('r1', owner.id, { lookup: 'new-key' });
+        assert.equal(await storage.credentials.replace(next), true);
+        assert.deepEqual(await storage.credentials.get('r1'), next);
+        assert.equal(await storage.credentials.find('key-auth', 'old-key'), undefined);
+        assert.equal((await storage.credentials.find('key-auth', 'new-key'))?.credential.id, 'r1');
+        // another credential's lookup: refused, nothing changed
+        assert.equal(await storage.credentials.replace(credential('r1', owner.id, { lookup: 'taken-key' })), false);
+        assert.deepEqual(await storage.credentials.get('r1'), next);
+        assert.equal(await storage.credentials.replace(credential('nope', owner.id, { lookup: 'x' })), false);
+        const hmac = credential('r3', owner.id, { plugin: 'hmac-auth', lookup: 'kid', secret_sealed: 'a' });
+        await storage.credentials.insert(hmac);
+        assert.equal(await storage.credentials.replace({ ...hmac, lookup: 'kid-2', secret_sealed: 'b' }), true);
+        assert.equal((await storage.credentials.get('r3'))?.secret_sealed, 'b');
+      });
+
       it('a credential needs an existing consumer (foreign key)', async () => {
         await assert.rejects(storage.credentials.insert(credential('orphan', 'no-such-consumer')));
       });

@@ -44,9 +44,10 @@ export function registerConsumerCommands(program: Command): void {
       const cfg = readConfig(opts);
       refuseConfigConsumer(cfg, username);
       const rec = await withStorage(cfg, async (s) => {
-        if (await s.consumers.getByUsername(username)) throw new UsageError(`consumer "${username}" already exists`);
         const now = systemClock.now();
-        return s.consumers.upsert({ id: randomUUID(), username, groups: opts.group ?? [], source: 'cli', created_at: now, updated_at: now });
+        const created: ConsumerRecord = { id: randomUUID(), username, groups: opts.group ?? [], source: 'cli', created_at: now, updated_at: now };
+        if (!(await s.consumers.insert(created))) throw new UsageError(`consumer "${username}" already exists`);
+        return created;
       });
       await announce(cfg, username);
       if (opts.json) return print(JSON.stringify(rec, null, 2));
@@ -207,16 +208,8 @@ export function registerConsumerCommands(program: Command): void {
           throw err;
         }
         const next = { ...cred, lookup: prepared.lookup, secret_hash: prepared.secret_hash, secret_sealed: prepared.secret_sealed };
-        if (next.lookup === cred.lookup) {
-          await s.credentials.updateSecret(cred.id, next.secret_hash, next.secret_sealed);
-        } else {
-          // a new key is a new lookup: the row is replaced under the same id (and put back when the key is taken)
-          await s.credentials.delete(cred.id);
-          if (!(await s.credentials.insert(next))) {
-            await s.credentials.insert(cred);
-            throw new UsageError('--key: already in use');
-          }
-        }
+        // one write under the same id; a new key that another credential has changes nothing
+        if (!(await s.credentials.replace(next))) throw new UsageError('--key: already in use');
         return describeCredential(next, owner.username);
       });
       await announce(cfg, username);

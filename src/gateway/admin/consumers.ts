@@ -38,12 +38,15 @@ async function consumerCollection(ctx: AdminContext, ar: AdminRequest): Promise<
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
   const input = consumerInput(body, true);
-  if (await ctx.storage.consumers.getByUsername(input.username)) throw conflict(`consumer "${input.username}" already exists`);
   // Kong takes a client-chosen id (declarative sync tools send one); it used to be dropped silently
   const id = input.id ?? randomUUID();
-  if (input.id !== undefined && (await ctx.storage.consumers.get(input.id))) throw conflict(`a consumer with id ${input.id} already exists`);
   const now = ctx.clock.now();
-  const rec = await ctx.storage.consumers.upsert({ id, username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now });
+  const rec: ConsumerRecord = { id, username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now };
+  // insert-only: of two POSTs racing for one username, exactly one gets 201
+  if (!(await ctx.storage.consumers.insert(rec))) {
+    if (await ctx.storage.consumers.getByUsername(input.username)) throw conflict(`consumer "${input.username}" already exists`);
+    throw conflict(`a consumer with id ${id} already exists`);
+  }
   await changed(ctx, rec.username);
   sendData(ar.res, 201, view(rec));
 }
@@ -200,19 +203,10 @@ function credentialRecord(ctx: AdminContext, consumer: ConsumerRecord, prepared:
   };
 }
 
-/**
- * Stores `next` in place of `old` under the same id. The repository can only replace the
- * secret of a row, so a new key, username or key_id is a delete and an insert; when the
- * insert finds it taken, the old credential goes back and the answer is 409.
- */
+/** Stores `next` in place of `old` under the same id, in one write; 409 when the new key, username or key_id is taken. */
 async function replaceCredential(ctx: AdminContext, old: CredentialRecord, next: CredentialRecord): Promise<void> {
-  if (next.lookup === old.lookup) {
-    await ctx.storage.credentials.updateSecret(old.id, next.secret_hash, next.secret_sealed);
-    return;
-  }
-  await ctx.storage.credentials.delete(old.id);
-  if (await ctx.storage.credentials.insert(next)) return;
-  await ctx.storage.credentials.insert(old);
+  if (await ctx.storage.credentials.replace(next)) return;
+  if ((await ctx.storage.credentials.get(old.id)) === undefined) throw notFound(`${old.plugin} credential`);
   throw inUse(next.plugin);
 }
 

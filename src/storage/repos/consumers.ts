@@ -2,6 +2,7 @@
 // hashes or sealed values (see CredentialRecord); this layer stores what it is given.
 
 import { fromJson, toJson } from '../json.js';
+import { isUniqueViolation } from './unique.js';
 import type { ConsumersTable, CredentialsTable, Db } from '../schema.js';
 import type {
   ConsumerRecord,
@@ -32,6 +33,15 @@ export class SqlConsumerRepo implements ConsumerRepo {
   async list(): Promise<ConsumerRecord[]> {
     const rows = await this.#db.selectFrom('consumers').selectAll().orderBy('username').execute();
     return rows.map(consumerFromRow);
+  }
+
+  async insert(rec: ConsumerRecord): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('consumers')
+      .values(consumerToRow(rec))
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
   }
 
   async upsert(rec: ConsumerRecord): Promise<ConsumerRecord> {
@@ -125,6 +135,20 @@ export class SqlCredentialRepo implements CredentialRepo {
     if (plugin !== undefined) query = query.where('plugin', '=', plugin);
     const rows = await query.orderBy('created_at').orderBy('id').execute();
     return rows.map(credentialFromRow);
+  }
+
+  async replace(rec: CredentialRecord): Promise<boolean> {
+    try {
+      const result = await this.#db
+        .updateTable('credentials')
+        .set({ lookup: rec.lookup, secret_hash: rec.secret_hash, secret_sealed: rec.secret_sealed })
+        .where('id', '=', rec.id)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
   }
 
   async updateSecret(id: string, secretHash: string | null, secretSealed: string | null): Promise<boolean> {

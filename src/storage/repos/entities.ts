@@ -1,6 +1,7 @@
 // Services, routes and plugins created through the admin API. The body is the entity as
 // the admin API accepted it (JSON); the gateway merges these with the config file.
 
+import { isUniqueViolation } from './unique.js';
 import { fromJson, toJson } from '../json.js';
 import type { Db, GatewayEntitiesTable } from '../schema.js';
 import type { EntityKind, EntityRecord, EntityRepo } from '../types.js';
@@ -61,11 +62,6 @@ export class SqlEntityRepo implements EntityRepo {
   }
 }
 
-/** PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY. */
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
 
 function toRow(rec: EntityRecord): GatewayEntitiesTable {
   return {
