@@ -355,6 +355,9 @@ describe('admin API contract, as a Kong user drives it (PostgreSQL)', { skip: pg
         contentType: 'application/x-www-form-urlencoded',
       });
       assert.equal(plugin.status, 201, plugin.text);
+      // stored typed, as Kong stores form values: numbers, not "5"
+      assert.equal(plugin.json.config.minute, 5);
+      assert.equal(plugin.json.config.hour, 50);
       assert.deepEqual(Object.keys(plugin.json.config).sort(), ['hour', 'minute']);
 
       const form = new FormData();
@@ -364,6 +367,7 @@ describe('admin API contract, as a Kong user drives it (PostgreSQL)', { skip: pg
       const text = await res.text();
       assert.equal(res.status, 201, text);
       assert.deepEqual((JSON.parse(text) as { paths: string[] }).paths, ['/form-multi']);
+      assert.equal((JSON.parse(text) as { strip_path: unknown }).strip_path, true);
       upstream.reset();
       assert.equal((await send(stack.gatewayUrl, '/form-multi/x')).status, 200);
       assert.equal(upstream.last().path, '/x');

@@ -10,6 +10,7 @@ import type { EntityKind, EntityRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { methodNotAllowed } from './consumers.js';
 import { configPart, refOf, validatePlugin, validateRoute, validateService } from './merge.js';
+import { PLUGIN_DOCS } from '../plugin-doc.js';
 import { redactPluginConfig } from './redact.js';
 import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
@@ -128,12 +129,15 @@ async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody:
   try {
     if (kind === 'service') {
       urlFromParts(body);
-      name = validateService(configPart(body)).name;
+      const service = validateService(configPart(body));
+      name = service.name;
+      Object.assign(body, retyped(configPart(body), service));
       const file = ctx.fileConfig().services.find((s) => s.name === name);
       if (file) throw conflict(`service "${name}" is defined in the config file`);
     } else if (kind === 'route') {
       const route = validateRoute(configPart(body));
       name = route.name ?? null;
+      Object.assign(body, retyped(configPart(body), route));
       body.service = await resolveRef(ctx, 'service', body.service, true);
     } else {
       const plugin = validatePlugin(configPart(body));
@@ -141,6 +145,7 @@ async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody:
         const known = [...ctx.plugins.keys()].sort().join(', ');
         throw invalidField('name', `unknown plugin ${JSON.stringify(plugin.name)} (known: ${known})`);
       }
+      if (isPlainObject(body.config)) body.config = typedFormValues(plugin.name, body.config);
       const service = await resolveRef(ctx, 'service', body.service, false);
       const route = await resolveRef(ctx, 'route', body.route, false);
       if (service === undefined) delete body.service;
@@ -255,6 +260,41 @@ function mergePatch(body: Record<string, unknown>, patch: Record<string, unknown
     else out[key] = value;
   }
   return out;
+}
+
+/**
+ * A form body's values are all strings (`-d config.minute=5`, `-F strip_path=true`): where the
+ * schema reads a string as a number or a boolean, the stored entity gets that number or
+ * boolean, as Kong stores it, rather than "5". Only plain numerals and true/false are changed
+ * (a "60s" duration stays as written); a plugin config its schema refuses is left for the
+ * compile to name.
+ */
+function typedFormValues(plugin: string, config: Record<string, unknown>): Record<string, unknown> {
+  const schema = PLUGIN_DOCS.find((p) => p.name === plugin)?.schema;
+  if (schema === undefined) return config;
+  let parsed: unknown;
+  try {
+    parsed = schema.parse(config, 'config');
+  } catch {
+    return config;
+  }
+  return retyped(config, parsed) as Record<string, unknown>;
+}
+
+/** `raw` with each plain numeral or true/false string that `parsed` (the schema's reading) has as a number or boolean, typed. */
+function retyped(raw: unknown, parsed: unknown): unknown {
+  if (typeof raw === 'string') {
+    if (typeof parsed === 'number' && /^-?\d+(?:\.\d+)?$/.test(raw) && Number(raw) === parsed) return parsed;
+    if (typeof parsed === 'boolean' && raw === String(parsed)) return parsed;
+    return raw;
+  }
+  if (Array.isArray(raw)) return Array.isArray(parsed) && parsed.length === raw.length ? raw.map((item, i) => retyped(item, parsed[i])) : raw;
+  if (isPlainObject(raw) && isPlainObject(parsed)) {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(raw)) out[key] = Object.hasOwn(parsed, key) ? retyped(value, parsed[key]) : value;
+    return out;
+  }
+  return raw;
 }
 
 /** References are replaced, never merged: `{ service: { name } }` over a stored id must not keep both. */
