@@ -63,11 +63,16 @@ export function readSessionCookie(req: IncomingMessage | string | undefined, opt
   const header = typeof req === 'string' || req === undefined ? req : req.headers.cookie;
   if (header === undefined || header.length > MAX_COOKIE_HEADER) return undefined;
   const name = sessionCookieName(opts);
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq === -1 || part.slice(0, eq).trim() !== name) continue;
-    const value = part.slice(eq + 1).trim();
-    if (VALUE.test(value)) return value;
+  // pair by pair in place (no array of parts: this runs on every request of a session route)
+  for (let start = 0; start < header.length; ) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
+      const value = header.slice(eq + 1, end).trim();
+      if (VALUE.test(value)) return value;
+    }
+    start = end + 1;
   }
   return undefined;
 }

@@ -39,6 +39,12 @@ describe('session cookie', () => {
     const v = newSessionCookieValue();
     const opts = { name: 'drawbridge_session', secure: false };
     assert.equal(readSessionCookie(`a=b; drawbridge_session=${v}; c=d`, opts), v);
+    // the first well-formed one; pairs without "=", empty pairs and look-alike names are skipped
+    assert.equal(readSessionCookie(`drawbridge_session=bad; x; ;drawbridge_session2=${v};  drawbridge_session = ${v} `, opts), v);
+    assert.equal(readSessionCookie(`drawbridge_session=${v}x`, opts), undefined);
+    assert.equal(readSessionCookie(`x=drawbridge_session=${v}`, opts), undefined);
+    assert.equal(readSessionCookie('', opts), undefined);
+    assert.equal(readSessionCookie(';;;', opts), undefined);
     assert.equal(readSessionCookie(`__Host-drawbridge_session=${v}`, opts), undefined, 'the https name is another cookie');
     assert.equal(readSessionCookie(`__Host-drawbridge_session=${v}`, { ...opts, secure: true }), v);
     assert.equal(readSessionCookie('drawbridge_session=short', opts), undefined);
