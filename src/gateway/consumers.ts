@@ -14,6 +14,7 @@ import { noopMetrics, type Metrics } from './metrics.js';
 import type { ConsumerRecord, CredentialPlugin, CredentialRecord, Storage } from '../storage/types.js';
 import {
   checkCredentialFields,
+  CREDENTIAL_IDENTITY_FIELD,
   credentialKeys,
   CredentialInputError,
   isCredentialPlugin,
@@ -177,9 +178,6 @@ export interface SyncResult {
   changed: number;
 }
 
-/** The field each credential type is identified by: unique across all consumers, the stored lookup. */
-const IDENTITY_FIELD = { 'key-auth': 'key', 'basic-auth': 'username', 'hmac-auth': 'key_id' } as const satisfies Record<CredentialPlugin, string>;
-
 interface Desired {
   path: string;
   plugin: CredentialPlugin;
@@ -240,7 +238,7 @@ export async function syncConfiguredConsumers(
           kept.add(owner.credential.id);
           continue;
         }
-        throw new ConfigError(d.path, `this ${IDENTITY_FIELD[d.plugin]} is already used by consumer "${owner?.consumer.username ?? '?'}"`);
+        throw new ConfigError(d.path, `this ${CREDENTIAL_IDENTITY_FIELD[d.plugin]} is already used by consumer "${owner?.consumer.username ?? '?'}"`);
       }
       changed++;
     }
@@ -270,7 +268,7 @@ export async function checkConfiguredConsumers(gateway: Pick<GatewayConfig, 'con
   for (const [i, c] of gateway.consumers.entries()) {
     for (const d of desiredCredentials(c.credentials, keys, keyPath(keyPath('gateway.consumers', i), 'credentials'))) {
       await prepare(d, keys);
-      const path = keyPath(d.path, IDENTITY_FIELD[d.plugin]);
+      const path = keyPath(d.path, CREDENTIAL_IDENTITY_FIELD[d.plugin]);
       const id = `${d.plugin}\n${d.lookup}`;
       const owner = first.get(id);
       // a repeat within one consumer is harmless (start keeps one); another consumer's is refused
@@ -307,7 +305,7 @@ function desiredCredentials(
 
 /** The lookup without hashing anything slow, so unchanged credentials cost nothing. */
 function cheapLookup(plugin: CredentialPlugin, input: Record<string, unknown>, keys: CredentialKeys, path: string): string {
-  const field = IDENTITY_FIELD[plugin];
+  const field = CREDENTIAL_IDENTITY_FIELD[plugin];
   const value = input[field];
   if (typeof value !== 'string' || value === '') throw new ConfigError(keyPath(path, field), 'required: a non-empty string');
   return plugin === 'key-auth' ? keyLookup(keys, value) : value;

@@ -29,6 +29,9 @@ export class CredentialInputError extends Error {
   }
 }
 
+/** The field each credential type is identified by: unique across all consumers, the stored lookup. */
+export const CREDENTIAL_IDENTITY_FIELD = { 'key-auth': 'key', 'basic-auth': 'username', 'hmac-auth': 'key_id' } as const satisfies Record<CredentialPlugin, string>;
+
 /** Consumer usernames the admin API and the CLI accept. */
 export const CONSUMER_USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
 export const CONSUMER_USERNAME_RULE = 'letters, digits and . _ @ + - only (1–128)';

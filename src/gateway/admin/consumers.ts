@@ -6,6 +6,7 @@ import { timeOrderedId } from '../../core/crypto-util.js';
 import { randomUUID } from 'node:crypto';
 import {
   CONSUMER_USERNAME,
+  CREDENTIAL_IDENTITY_FIELD,
   CONSUMER_USERNAME_RULE,
   CredentialInputError,
   describeCredential,
@@ -220,7 +221,7 @@ async function credentialInput(prepare: () => Promise<PreparedCredential>): Prom
 }
 
 function inUse(plugin: CredentialPlugin): AdminError {
-  const field = plugin === 'key-auth' ? 'key' : plugin === 'basic-auth' ? 'username' : 'key_id';
+  const field = CREDENTIAL_IDENTITY_FIELD[plugin];
   return new AdminError('conflict', 409, `${field}: already in use`, { fields: { [field]: 'already in use' } });
 }
 
