@@ -19,6 +19,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { TlsConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -178,6 +179,27 @@ export function defaultHeader(res: ServerResponse, lowerName: string, value: str
   else res.defaultHeaders.push(lowerName, value);
 }
 
+/** RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ] (an IP literal in brackets, or a reg-name, possibly empty). */
+const HOST = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
+
+/** Whether the raw header list names Host more than once (any case): RFC 9112 §3.2 makes that a 400. */
+export function hostRepeated(raw: string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // a length and first-letter test first: toLowerCase() only for a 4-letter name starting with h
+    if (name.length !== 4 || (name.charCodeAt(0) | 32) !== 104 || name.toLowerCase() !== 'host') continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
+}
+
+/** A 400 for a request the listener refuses before any handler sees it; the connection closes (a body may follow). */
+function refuseRequest(res: ServerResponse, requestId: string, description: string): void {
+  sendJson(res, 400, { error: 'invalid_request', error_description: description, request_id: requestId }, { 'cache-control': 'no-store', connection: 'close' });
+}
+
 /** `http(s)://authority/path?query` (userinfo and fragment aside). */
 const ABSOLUTE_FORM = /^https?:\/\/(?:[^/?#@]*@)?([^/?#]*)([^#]*)/i;
 
@@ -223,8 +245,14 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     inFlight++;
     const requestId = requestIdOf(req.headers['x-request-id']);
     (res as ListenerResponse).defaultHeaders = draining ? ['x-request-id', requestId, 'connection', 'close'] : ['x-request-id', requestId];
+    // RFC 9112 §3.2: more than one Host field is a 400 (Node keeps only the first, so a
+    // proxy behind or in front of us could route by another one)
+    if (hostRepeated(req.rawHeaders)) return refuseRequest(res, requestId, 'the request has more than one Host header field');
     let url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47) url = originForm(req, url);
+    // …and so is a Host that is not host[:port]: routes, preserve_host and X-Forwarded-Host use it
+    const host = req.headers.host;
+    if (host !== undefined && !HOST.test(host)) return refuseRequest(res, requestId, 'the Host header field is not a valid host');
     const q = url.indexOf('?');
     const ctx: RequestContext = { requestId, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1) };
     if (accessLog) logRequestOnClose(req, res, ctx);
@@ -302,6 +330,17 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     socket.end(
       `HTTP/1.1 ${big ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `cache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+
+  // CONNECT (RFC 9110 §9.3.6) asks for a tunnel: no listener of ours is a forward proxy.
+  // Without this Node just drops the connection; answer 501 in the usual JSON shape instead.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    const body = JSON.stringify({ error: 'not_implemented', error_description: 'CONNECT is not supported', request_id: newRequestId() });
+    socket.end(
+      `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\n` +
+        `connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   });
 

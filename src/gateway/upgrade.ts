@@ -6,7 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasRequestBody } from '../core/http.js';
-import { requestIdOf } from '../core/listener.js';
+import { hostRepeated, requestIdOf } from '../core/listener.js';
 import type { RouteTable } from './compile.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { stripQueryParams, upstreamHeaders } from './mutate/headers.js';
@@ -34,7 +34,10 @@ export function upgradeHandler(state: GatewayState) {
     const rawPath = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q + 1);
     const protocol = (req.headers.upgrade ?? '').toLowerCase();
-    if (protocol === 'websocket') {
+    if (hostRepeated(req.rawHeaders)) {
+      // RFC 9112 §3.2, as on the listener (core/listener.ts)
+      sendGatewayError(res, new GatewayError('invalid_request', 400, 'the request has more than one Host header field', { reason: 'bad_host' }), requestId);
+    } else if (protocol === 'websocket') {
       void withGeneration(state, (table) => serveUpgrade(state, table, req, res, socket, head, requestId, rawPath, query));
     } else if (head.length === 0 && !hasRequestBody(req.headers)) {
       // RFC 9110 §7.8: a server may ignore Upgrade (h2c …): answer over HTTP/1.1 as usual
