@@ -24,7 +24,7 @@ import { OldestKeys } from '../../core/oldest-keys.js';
 import { deriveKey } from '../../crypto/seal.js';
 import { sipHash128 } from '../../crypto/siphash.js';
 import type { Logger } from '../../observability/logger.js';
-import { clearSessionCookie, readSessionCookie, sessionIdOf, type SessionCookieOptions } from '../../sessions/cookie.js';
+import { clearSessionCookie, readSessionCookie, sessionCookieName, sessionIdOf, type SessionCookieOptions } from '../../sessions/cookie.js';
 import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
 import { SessionStoreUnavailableError, type GatewaySession, type SessionTokens } from '../../sessions/types.js';
 import { serviceUnavailable } from '../errors.js';
@@ -120,6 +120,11 @@ export class SessionCheck {
   readonly #tokensKey: Buffer;
   readonly #hideCredentials: boolean;
   readonly #ids: SessionIds;
+  /** cookie options and wire names (`__Host-` on https), per scheme */
+  readonly #plainCookie: SessionCookieOptions;
+  readonly #secureCookie: SessionCookieOptions;
+  readonly #plainName: string;
+  readonly #secureName: string;
 
   constructor(context: SessionContext, deps: { clock: Clock; logger: Logger; secret: string }, hideCredentials: boolean) {
     this.context = context;
@@ -128,10 +133,16 @@ export class SessionCheck {
     this.#tokensKey = sessionTokensKey(deps.secret);
     this.#hideCredentials = hideCredentials;
     this.#ids = new SessionIds(deps.secret);
+    const name = context.settings.cookie_name;
+    this.#plainCookie = Object.freeze({ name, secure: false });
+    this.#secureCookie = Object.freeze({ name, secure: true });
+    this.#plainName = sessionCookieName(this.#plainCookie);
+    this.#secureName = sessionCookieName(this.#secureCookie);
   }
 
+  /** The cookie's options for this request's scheme (made once, not per request). */
   cookieOptions(gr: GatewayRequest): SessionCookieOptions {
-    return { name: this.context.settings.cookie_name, secure: gr.scheme === 'https' };
+    return gr.scheme === 'https' ? this.#secureCookie : this.#plainCookie;
   }
 
   /**
@@ -150,7 +161,7 @@ export class SessionCheck {
   }
 
   #found(gr: GatewayRequest, opts: SessionCookieOptions, session: GatewaySession): SessionLookup {
-    if (this.#hideCredentials) stripCookie(gr, opts.secure ? `__Host-${opts.name}` : opts.name);
+    if (this.#hideCredentials) stripCookie(gr, opts.secure ? this.#secureName : this.#plainName);
     return { kind: 'ok', identity: sessionIdentity(session), session };
   }
 
