@@ -288,10 +288,10 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     const out: string[] = [];
     // headers plugins set for the client (CORS, RateLimit-*) win over the upstream's
     const extra = this._extra;
-    let ours: string[] | null = null; // their lower-case names: a handful, a scan beats a Set
+    let ours: string[] | null = null; // their names (lower-case already, types.ts): a handful, a scan beats a Set
     if (extra !== undefined) {
       for (const name in extra) {
-        (ours ??= []).push(name.toLowerCase());
+        (ours ??= []).push(name);
         out.push(name, extra[name]!);
       }
     }

@@ -20,7 +20,7 @@ import { ConfigError, bool, int, keyPath, object, oneOf, str } from '../../confi
 import { sha256Base64url } from '../../core/crypto-util.js';
 import type { Logger } from '../../observability/logger.js';
 import { rateLimited, serviceUnavailable } from '../errors.js';
-import type { GatewayDeps, GatewayRequest, Limiter, PluginFactory } from '../types.js';
+import type { GatewayDeps, GatewayRequest, Identity, Limiter, PluginFactory } from '../types.js';
 import { Deadlines } from './deadlines.js';
 import { leasedCounter, type LeasedCounter } from './leases.js';
 import { redisWindowStore } from './redis-sliding-window.js';
@@ -105,39 +105,51 @@ function part(value: string): string {
   return value.length <= 128 ? value : `#${sha256Base64url(value)}`;
 }
 
+/** The counter key of a request: the namespace prefix and whom it counts. */
 type ClientKey = (gr: GatewayRequest) => string;
 
-function clientKey(settings: RateLimitingConfig): ClientKey {
+function clientKey(settings: RateLimitingConfig, prefix: string): ClientKey {
   switch (settings.limit_by) {
     case 'consumer':
-      return function byConsumer(gr) {
+    case 'credential': {
+      const ofIdentity = settings.limit_by === 'consumer' ? consumerKey : credentialKey;
+      // An identity is cached with its credential and shared by that credential's requests:
+      // its key is made once, not concatenated (and hashed afresh by the lease map) per request.
+      const keys = new WeakMap<Identity, string>();
+      return function byIdentity(gr) {
         const identity = gr.identity;
-        if (identity === undefined) return `ip:${gr.clientIp}`;
-        // usernames, not ids: every gateway agrees on them even with separate storage
-        return identity.consumer !== undefined ? `consumer:${identity.consumer.username}` : `sub:${part(identity.sub)}`;
+        if (identity === undefined) return `${prefix}ip:${gr.clientIp}`;
+        let key = keys.get(identity);
+        if (key === undefined) keys.set(identity, (key = prefix + ofIdentity(identity)));
+        return key;
       };
-    case 'credential':
-      return function byCredential(gr) {
-        const id = gr.identity?.credential_id;
-        return id !== undefined ? `credential:${part(id)}` : `ip:${gr.clientIp}`;
-      };
+    }
     case 'ip':
       return function byIp(gr) {
-        return `ip:${gr.clientIp}`;
+        return `${prefix}ip:${gr.clientIp}`;
       };
     case 'header': {
       const name = settings.header_name!.toLowerCase();
       return function byHeader(gr) {
         const raw = gr.req.headers[name];
         const value = Array.isArray(raw) ? raw[0] : raw;
-        return value !== undefined && value !== '' ? `header:${part(value)}` : `ip:${gr.clientIp}`;
+        return value !== undefined && value !== '' ? `${prefix}header:${part(value)}` : `${prefix}ip:${gr.clientIp}`;
       };
     }
     case 'path':
       return function byPath(gr) {
-        return `path:${part(gr.path)}`;
+        return `${prefix}path:${part(gr.path)}`;
       };
   }
+}
+
+/** usernames, not ids: every gateway agrees on them even with separate storage */
+function consumerKey(identity: Identity): string {
+  return identity.consumer !== undefined ? `consumer:${identity.consumer.username}` : `sub:${part(identity.sub)}`;
+}
+
+function credentialKey(identity: Identity): string {
+  return `credential:${part(identity.credential_id)}`;
 }
 
 function windowsOf(settings: RateLimitingConfig): RateWindow[] {
@@ -204,7 +216,7 @@ export function createRateLimiter(
           guard: (reservation) => deadlines!.race(reservation),
         });
   const store = options.store ?? (leased === undefined ? sharedLocalStore(deps, prefix, windows, options.now) : undefined);
-  const keyOf = clientKey(settings);
+  const keyOf = clientKey(settings, prefix);
   const kongNames = kongHeaderNames(windows);
   const showHeaders = !settings.hide_client_headers;
   const failOpen = settings.fault_tolerant;
@@ -253,7 +265,7 @@ export function createRateLimiter(
   return {
     name: 'rate-limiting',
     limit: function limitRate(gr: GatewayRequest): Promise<void> | void {
-      const key = prefix + keyOf(gr);
+      const key = keyOf(gr);
       let pending: Promise<HitResult> | HitResult;
       if (leased !== undefined) {
         // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects;
