@@ -1,9 +1,9 @@
 // The gateway benchmark: what Drawbridge's gateway costs over the least a Node.js reverse
-// proxy does, in one run. Every server runs alone in its own child process (the upstream
-// runs throughout, the servers under test one at a time); each is probed (deep checks:
-// the internal JWT upstream received is verified with jose), warmed up with every response
-// checked, then measured for a fixed time at a fixed concurrency. Prints a table and writes
-// bench/results/gateway-latest.json. See bench/GATEWAY.md.
+// proxy does, in one run. Every server runs in its own child process, started once; each
+// is probed (deep checks: the internal JWT upstream received is verified with jose) and
+// warmed up with every response checked. Then BENCH_ROUNDS rounds each measure every
+// server in turn, one at a time, for a fixed time at a fixed concurrency. Prints a table
+// and writes bench/results/gateway-latest.json. See bench/GATEWAY.md.
 //
 //   (a) upstream      the bare upstream (node:http, tiny JSON), measured directly
 //   (b) baseline      a minimal undici proxy (node:http + undici Pool, streaming): the reference
@@ -14,13 +14,16 @@
 //   (g) key-auth+rl   … with key-auth + rate-limiting (redis policy when Redis answers at
 //                     127.0.0.1:6379, else local; a limit that never refuses)
 //   (h) workers-1 / workers-2   no plugins, gateway.workers 1 vs 2 (SQLite file storage)
-// The machine may be shared and drift: the baseline runs before (c) and after each of
-// (c)–(g), and each of those is compared with the two baseline runs around it; the 1-worker
-// gateway runs before and after the multi-worker one. About 2 minutes with the defaults.
+// The machine may be shared and drift: in every round the baseline runs before (c) and
+// after each of (c)–(g), and each of those runs is compared with the two baseline runs
+// around it; the 1-worker gateway runs before and after the multi-worker one. A row's
+// ratio is the median over the rounds of those paired ratios. About 3 minutes with the
+// defaults.
 //
 // Environment:
-//   BENCH_DURATION     seconds measured per server (default 5)
-//   BENCH_WARMUP       least seconds of checked warm-up before each measurement (default 1.5)
+//   BENCH_ROUNDS       rounds (default 4)
+//   BENCH_DURATION     seconds measured per server and round (default 3)
+//   BENCH_WARMUP       least seconds of checked warm-up of each server, before its first measurement (default 1.5)
 //   BENCH_WARMUP_REQUESTS  … and least requests per server process (default 6000: until the JIT is done)
 //   BENCH_WARMUP_MAX   most seconds of warm-up (default 8)
 //   BENCH_CONNECTIONS  concurrent keep-alive connections (default 32)
@@ -78,7 +81,8 @@ function selected(): Selectable[] {
 }
 
 const settings = {
-  durationSec: numberEnv('BENCH_DURATION', 5, 0.5),
+  rounds: Math.round(numberEnv('BENCH_ROUNDS', 4, 1)),
+  durationSec: numberEnv('BENCH_DURATION', 3, 0.5),
   warmupSec: numberEnv('BENCH_WARMUP', 1.5, 0.2),
   warmupRequests: Math.round(numberEnv('BENCH_WARMUP_REQUESTS', 6000, 0)),
   warmupMaxSec: numberEnv('BENCH_WARMUP_MAX', 8, 0.2),
@@ -485,8 +489,10 @@ function plan(all: Scenario[]): Scenario[] {
 // ---------------------------------------------------------------------------- measuring
 
 interface Measured {
-  /** position in the run (0-based) */
+  /** position in the run (0-based, counting on across rounds) */
   phase: number;
+  /** the round it belongs to (0-based) */
+  round: number;
   id: ScenarioId;
   label: string;
   title: string;
@@ -518,11 +524,24 @@ function checkDelta(srv: Child, phase: string, s: Scenario, delta: ReturnType<ty
   if (delta.leaked !== 0) fail(`${srv.name}: ${phase}: ${delta.leaked} upstream requests carried the edge credential`);
 }
 
-async function measure(s: Scenario, srv: Child, upstream: Child, phase: number): Promise<Measured> {
-  const prepared = await s.prepare(srv, upstream);
+/** A server under test, started, probed and warmed up once, then measured in every round. */
+interface Live {
+  srv: Child;
+  prepared: Prepared;
+  warmed: number;
+  warmComplete: boolean;
+}
+
+function loadOptions(srv: Child, prepared: Prepared) {
   const expected = prepared.expected;
   const check: ResponseCheck = (status, body) => (status !== 200 ? 'expected status 200' : body === expected ? undefined : `expected ${expected}`);
-  const common = { host: HOST, port: srv.port, connections: settings.connections, next: prepared.next, check };
+  return { host: HOST, port: srv.port, connections: settings.connections, next: prepared.next, check };
+}
+
+/** Probes and warms up a freshly started server. */
+async function warmUp(s: Scenario, srv: Child, upstream: Child): Promise<Live> {
+  const prepared = await s.prepare(srv, upstream);
+  const common = loadOptions(srv, prepared);
 
   // Warm-up until the JIT has seen enough requests (each process of the server), at least
   // BENCH_WARMUP seconds, at most BENCH_WARMUP_MAX: on a slow or busy machine a fixed time
@@ -541,7 +560,13 @@ async function measure(s: Scenario, srv: Child, upstream: Child, phase: number):
     warmComplete = warmed >= warmTarget;
     if ((warmComplete && elapsed >= settings.warmupSec * 1000) || elapsed >= settings.warmupMaxSec * 1000) break;
   }
+  return { srv, prepared, warmed, warmComplete };
+}
 
+/** One measured run of a warmed-up server. */
+async function measure(s: Scenario, live: Live, upstream: Child, phase: number, round: number): Promise<Measured> {
+  const { srv, prepared } = live;
+  const common = loadOptions(srv, prepared);
   const m0 = await upstreamStats(upstream);
   const niced = setLoadPriority(settings.nice);
   const cpu0 = treeCpuSeconds(srv.child.pid);
@@ -556,6 +581,7 @@ async function measure(s: Scenario, srv: Child, upstream: Child, phase: number):
   const perReq = (a?: number, b?: number) => (a !== undefined && b !== undefined && run.ok > 0 ? ((b - a) * 1e6) / run.ok : undefined);
   return {
     phase,
+    round,
     id: s.id,
     label: s.label,
     title: s.title,
@@ -567,8 +593,8 @@ async function measure(s: Scenario, srv: Child, upstream: Child, phase: number):
     serverCpuPct: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / (run.elapsedMs / 1000)) * 100 : undefined,
     upstreamCpuUsPerReq: srv === upstream ? perReq(cpu0, cpu1) : perReq(up0, up1),
     loadCpuPct: run.loadCpuPct,
-    warmupRequests: warmed,
-    warmupComplete: warmComplete,
+    warmupRequests: live.warmed,
+    warmupComplete: live.warmComplete,
   };
 }
 
@@ -645,11 +671,15 @@ interface Row {
   label: string;
   title: string;
   runs: Measured[];
+  /** the mean of its runs */
   figures: Figures;
-  /** the baseline runs it is compared with */
+  /** the mean of the baseline runs it is compared with */
   reference?: Figures;
   referenceRuns: number[];
+  /** the median over its runs of each run's ratio to the baseline runs right around it (or to the mean of all) */
   ratio: Ratios;
+  /** each run's req/s ratio, in order */
+  rpsRatios: number[];
   upstreamCpu?: number;
   serverCpuPct?: number;
   loadCpuPct: number;
@@ -657,33 +687,63 @@ interface Row {
 
 const ROW_ORDER: ScenarioId[] = ['upstream', 'baseline', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting', 'workers-1', 'workers-n'];
 
+function median(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** The runs of `refs` right before and right after `run` (by phase); all of them when there are none. */
+function around(run: Measured, refs: Measured[]): Measured[] {
+  const before = refs.filter((b) => b.phase < run.phase).at(-1);
+  const after = refs.find((b) => b.phase > run.phase);
+  const adjacent = [before, after].filter((b): b is Measured => b !== undefined);
+  return adjacent.length > 0 ? adjacent : refs;
+}
+
+/** Each run against its neighbours among `refs`; the median of those ratios, figure by figure. */
+function pairedRatios(runs: Measured[], refs: Measured[]): { ratio: Ratios; rps: number[]; used: Measured[] } {
+  const each = runs.map((run) => ratios(figures([run])!, figures(around(run, refs))));
+  const used = new Set(runs.flatMap((run) => around(run, refs)));
+  return {
+    ratio: { rps: median(each.map((r) => r.rps)), p50: median(each.map((r) => r.p50)), p99: median(each.map((r) => r.p99)), cpu: median(each.map((r) => r.cpu)) },
+    rps: each.map((r) => r.rps!),
+    used: refs.filter((b) => used.has(b)),
+  };
+}
+
 function rowsOf(results: Measured[]): Row[] {
   const baselines = results.filter((m) => m.id === 'baseline');
-  const all = figures(baselines);
   const rows: Row[] = [];
   for (const id of ROW_ORDER) {
     const runs = results.filter((m) => m.id === id);
     if (runs.length === 0) continue;
-    // gateway scenarios: the baseline runs right before and after; the rest: every baseline run
-    let refRuns = baselines;
-    if (id !== 'upstream' && id !== 'baseline' && id !== 'workers-1' && id !== 'workers-n') {
-      const phase = runs[0]!.phase;
-      const before = baselines.filter((b) => b.phase < phase).at(-1);
-      const after = baselines.find((b) => b.phase > phase);
-      const adjacent = [before, after].filter((b): b is Measured => b !== undefined);
-      if (adjacent.length > 0) refRuns = adjacent;
-    }
+    // gateway scenarios: each run against the baseline runs right before and after it;
+    // the rest (upstream, baseline, workers): their mean against the mean of every baseline run
+    const gateway = id !== 'upstream' && id !== 'baseline' && id !== 'workers-1' && id !== 'workers-n';
     const f = figures(runs)!;
-    const reference = refRuns === baselines ? all : figures(refRuns);
+    let ratio: Ratios = {};
+    let rpsRatios: number[] = [];
+    let refRuns = baselines;
+    if (gateway && baselines.length > 0) {
+      const paired = pairedRatios(runs, baselines);
+      ratio = paired.ratio;
+      rpsRatios = paired.rps;
+      refRuns = paired.used;
+    } else {
+      ratio = ratios(f, figures(baselines));
+    }
     rows.push({
       id,
       label: runs[0]!.label,
       title: runs[0]!.title,
       runs,
       figures: f,
-      reference,
+      reference: figures(refRuns),
       referenceRuns: refRuns.map((b) => b.phase),
-      ratio: ratios(f, reference),
+      ratio,
+      rpsRatios,
       upstreamCpu: mean(runs.map((m) => m.upstreamCpuUsPerReq)),
       serverCpuPct: mean(runs.map((m) => m.serverCpuPct)),
       loadCpuPct: mean(runs.map((m) => m.loadCpuPct))!,
@@ -700,6 +760,8 @@ interface Goal {
   met?: boolean;
   /** the same comparison in CPU per request: the req/s ratio where the server itself is the bottleneck */
   cpuBased?: number;
+  /** the req/s ratio of each round */
+  perRun?: number[];
   note?: string;
 }
 
@@ -708,7 +770,7 @@ function goals(rows: Row[]): Goal[] {
   const by = (id: ScenarioId) => rows.find((r) => r.id === id);
   const judge = (name: string, target: number, r: Row | undefined) => {
     if (!r || r.ratio.rps === undefined) return out.push({ name, target, note: 'not measured (needs the scenario and the baseline)' });
-    out.push({ name, target, value: r.ratio.rps, met: r.ratio.rps >= target, cpuBased: r.ratio.cpu === undefined ? undefined : 1 / r.ratio.cpu });
+    out.push({ name, target, value: r.ratio.rps, met: r.ratio.rps >= target, cpuBased: r.ratio.cpu === undefined ? undefined : 1 / r.ratio.cpu, perRun: r.rpsRatios });
   };
   judge('no plugins (c)', GOAL_NO_PLUGINS, by('none'));
   judge('key-auth + rate-limiting (g)', GOAL_AUTH, by('key-auth+rate-limiting'));
@@ -718,13 +780,16 @@ function goals(rows: Row[]): Goal[] {
   const w1 = by('workers-1');
   const wn = by('workers-n');
   if (w1 && wn) {
-    const value = wn.figures.rps / w1.figures.rps;
+    // each N-worker run against the 1-worker runs right around it, as the gateway rows against the baseline
+    const paired = pairedRatios(wn.runs, w1.runs);
+    const value = paired.ratio.rps!;
     out.push({
       name: `${settings.workers} workers ÷ 1 worker (h)`,
       target: GOAL_WORKERS,
       value,
       met: value >= GOAL_WORKERS,
-      cpuBased: w1.figures.cpu && wn.figures.cpu ? (settings.workers * w1.figures.cpu) / wn.figures.cpu : undefined,
+      cpuBased: paired.ratio.cpu === undefined ? undefined : settings.workers / paired.ratio.cpu,
+      perRun: paired.rps,
       note: `CPU-based projection: ${settings.workers} × (1-worker CPU µs/req ÷ ${settings.workers}-worker CPU µs/req), the scaling when every worker has a core of its own`,
     });
   }
@@ -746,7 +811,7 @@ function report(results: Measured[], policy: string, versions: Record<string, st
   for (const r of rows) {
     if (r.runs.some((m) => m.loadCpuPct >= 90)) saturated = true;
     const f = r.figures;
-    const runs = r.runs.length > 1 ? ` (mean of ${r.runs.length} runs)` : '';
+    const runs = r.runs.length > 1 ? ` (${r.runs.length} runs)` : '';
     lines.push([
       r.label,
       r.title + runs,
@@ -769,30 +834,31 @@ function report(results: Measured[], policy: string, versions: Record<string, st
     `Drawbridge gateway ${versions.drawbridge ?? '-'} vs a minimal undici ${versions.undici ?? ''} proxy · Node ${process.version} · ${cpuCount} CPU(s) (${cpus()[0]?.model.trim() ?? 'unknown'})`,
   );
   console.log(
-    `GET ${REQUEST_PATH} · ${settings.connections} keep-alive connections · checked warm-up (≥ ${settings.warmupSec} s and ≥ ${fmtInt(settings.warmupRequests)} requests per server process, ≤ ${settings.warmupMaxSec} s) + ${settings.durationSec} s measured per run · each server alone in its own process · rate-limiting policy: ${policy}` +
+    `GET ${REQUEST_PATH} · ${settings.connections} keep-alive connections · checked warm-up of each server once (≥ ${settings.warmupSec} s and ≥ ${fmtInt(settings.warmupRequests)} requests per server process, ≤ ${settings.warmupMaxSec} s) · ${settings.rounds} round(s) × ${settings.durationSec} s measured per server, one server loaded at a time · rate-limiting policy: ${policy}` +
       (settings.nice !== 0 ? ` · load generator at nice ${settings.nice}${niceFailed ? ' (renice FAILED)' : ''}` : ''),
   );
   console.log('');
   console.log(table(lines, [false, false, true, true, true, true, true, true, true, true, true, true, true]));
   console.log('');
-  console.log('× columns: this row ÷ the BASELINE. (c)–(g) are each compared with the baseline runs right before and after them; the other rows with the mean of all baseline runs.');
+  console.log('Figures: the mean of a row\'s runs. × columns: this row ÷ the BASELINE. For (c)–(g), every run is divided by the baseline runs right before and after it, and the column shows the median of those ratios over the rounds; the other rows are compared with the mean of all baseline runs.');
   console.log('  req/s: higher is better; p50, p99 and CPU: lower is better.');
   console.log('CPU µs/req: CPU time (user + system) of the server under test, all its processes, per request: least disturbed by other load on the machine.');
   console.log("upstream µs/req: the upstream's CPU per request, the same work in every row (a yardstick of how loaded the machine was).");
   const baselines = results.filter((m) => m.id === 'baseline');
   if (baselines.length > 1) console.log(`baseline runs, in order: ${spread(baselines)}`);
   const ones = results.filter((m) => m.id === 'workers-1');
-  if (ones.length > 1) console.log(`1-worker runs (before and after the ${settings.workers}-worker run): ${spread(ones)}`);
+  if (ones.length > 1) console.log(`1-worker runs (before and after each ${settings.workers}-worker run): ${spread(ones)}`);
   const gs = goals(rows);
   console.log('');
-  console.log('Goals, judged on req/s. "CPU-bound": the same ratio computed from CPU µs/req, i.e. where the server under test, not the machine, is the bottleneck:');
+  console.log('Goals, judged on req/s (the median of the rounds\' paired ratios). "CPU-bound": the same ratio computed from CPU µs/req, i.e. where the server under test, not the machine, is the bottleneck:');
   for (const g of gs) {
     if (g.value === undefined) {
       console.log(`  ${g.name.padEnd(30)} ≥ ${g.target.toFixed(2)}×  ${g.note}`);
       continue;
     }
     const cpu = g.cpuBased === undefined ? '' : `  (CPU-bound: ${g.cpuBased.toFixed(2)}×)`;
-    console.log(`  ${g.name.padEnd(30)} ≥ ${g.target.toFixed(2)}×  ${g.value.toFixed(2)}×  ${g.met ? 'MET    ' : 'NOT MET'}${cpu}`);
+    const rounds = g.perRun !== undefined && g.perRun.length > 1 ? `  rounds: ${g.perRun.map((x) => x.toFixed(2)).join(' ')}` : '';
+    console.log(`  ${g.name.padEnd(30)} ≥ ${g.target.toFixed(2)}×  ${g.value.toFixed(2)}×  ${g.met ? 'MET    ' : 'NOT MET'}${cpu}${rounds}`);
   }
   if (rows.some((r) => r.id === 'workers-n')) {
     console.log(
@@ -823,33 +889,45 @@ async function main(): Promise<void> {
   if (settings.scenarios.includes('key-auth+rate-limiting')) {
     process.stderr.write(`[gateway-bench] rate-limiting policy: ${policy}${redisOk ? ` (${settings.redis})` : ` (no Redis answered at ${settings.redis})`}\n`);
   }
-  const phases = plan(scenarioTable(policy));
+  const order = plan(scenarioTable(policy));
   const results: Measured[] = [];
   const versions: Record<string, string> = {};
   const upstream = await startChild('upstream', 'upstream', []);
+  // every server is started, probed and warmed up at its first turn and then kept for the
+  // later rounds: a round measures them all within a minute or so, however slow start-up is
+  const live = new Map<ScenarioId, Live>();
+  const total = order.length * settings.rounds;
   try {
-    for (let phase = 0; phase < phases.length; phase++) {
-      const s = phases[phase]!;
-      process.stderr.write(`[gateway-bench] ${phase + 1}/${phases.length} ${s.label} ${s.title}…`);
-      const srv = s.start ? await s.start(upstream) : upstream;
-      if (srv.ready.server.startsWith('drawbridge')) versions.drawbridge = srv.ready.version;
-      if (srv.ready.server === 'baseline') versions.undici = srv.ready.version;
-      try {
-        const m = await measure(s, srv, upstream, phase);
-        results.push(m);
-        process.stderr.write(` ${fmtInt(m.rps)} req/s, ${m.serverCpuUsPerReq === undefined ? '-' : fmtInt(m.serverCpuUsPerReq)} CPU µs/req\n`);
-      } catch (err) {
-        process.stderr.write(' failed\n');
-        if (err instanceof BenchAbort && srv !== upstream) {
-          const tail = srv.stderrTail();
-          if (tail !== '') err.message += `\n--- ${srv.name} stderr (tail) ---\n${tail}`;
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const s of order) {
+        const phase = results.length;
+        process.stderr.write(`[gateway-bench] ${phase + 1}/${total} round ${round + 1} ${s.label} ${s.title}…`);
+        let turn = live.get(s.id);
+        let srv = turn?.srv;
+        try {
+          if (turn === undefined) {
+            srv = s.start ? await s.start(upstream) : upstream;
+            if (srv.ready.server.startsWith('drawbridge')) versions.drawbridge = srv.ready.version;
+            if (srv.ready.server === 'baseline') versions.undici = srv.ready.version;
+            turn = await warmUp(s, srv, upstream);
+            live.set(s.id, turn);
+          }
+          const m = await measure(s, turn, upstream, phase, round);
+          results.push(m);
+          process.stderr.write(` ${fmtInt(m.rps)} req/s, ${m.serverCpuUsPerReq === undefined ? '-' : fmtInt(m.serverCpuUsPerReq)} CPU µs/req\n`);
+        } catch (err) {
+          process.stderr.write(' failed\n');
+          if (err instanceof BenchAbort && srv !== undefined && srv !== upstream) {
+            const tail = srv.stderrTail();
+            if (tail !== '') err.message += `\n--- ${srv.name} stderr (tail) ---\n${tail}`;
+          }
+          if (srv !== undefined && srv !== upstream && turn === undefined) await stopChild(srv);
+          throw err;
         }
-        throw err;
-      } finally {
-        if (srv !== upstream) await stopChild(srv);
       }
     }
   } finally {
+    for (const { srv } of live.values()) if (srv !== upstream) await stopChild(srv);
     await stopChild(upstream);
   }
 
@@ -860,6 +938,7 @@ async function main(): Promise<void> {
     load_average_at_start: loadAtStart,
     load_average_at_end: loadavg(),
     settings: {
+      rounds: settings.rounds,
       duration_s: settings.durationSec,
       warmup_min_s: settings.warmupSec,
       warmup_requests_per_process: settings.warmupRequests,
