@@ -17,13 +17,15 @@
 //                     revocation response
 // Between the gateways and /oauth2/introspect sits a counting relay in this process: the
 // measured phase of (p) must make no introspection call at all (the hot path never calls
-// the auth server per request). The throughput rows run baseline, key-auth, baseline,
-// phantom, baseline, session, baseline, each compared with the baseline runs right before
-// and after it.
+// the auth server per request). Each server is started, probed and warmed up once; then
+// BENCH_ROUNDS rounds each run baseline, key-auth, baseline, phantom, baseline, session,
+// baseline, every run compared with the baseline runs right before and after it, and a
+// row's ratio is the median of those paired ratios over the rounds.
 //
 // Environment:
-//   BENCH_DURATION      seconds measured per throughput row (default 5)
-//   BENCH_WARMUP        least seconds of checked warm-up (default 1.5)
+//   BENCH_ROUNDS        rounds of the throughput rows (default 4)
+//   BENCH_DURATION      seconds measured per throughput row and round (default 3)
+//   BENCH_WARMUP        least seconds of checked warm-up, once per server (default 1.5)
 //   BENCH_WARMUP_REQUESTS  … and least requests (default 6000)
 //   BENCH_WARMUP_MAX    most seconds of warm-up (default 8)
 //   BENCH_CONNECTIONS   concurrent keep-alive connections (default 32)
@@ -66,7 +68,8 @@ function selected(): Set<Selectable> {
 }
 
 const settings = {
-  durationSec: numberEnv('BENCH_DURATION', 5, 0.5),
+  rounds: Math.round(numberEnv('BENCH_ROUNDS', 4, 1)),
+  durationSec: numberEnv('BENCH_DURATION', 3, 0.5),
   warmupSec: numberEnv('BENCH_WARMUP', 1.5, 0.2),
   warmupRequests: Math.round(numberEnv('BENCH_WARMUP_REQUESTS', 6000, 0)),
   warmupMaxSec: numberEnv('BENCH_WARMUP_MAX', 8, 0.2),
@@ -343,7 +346,9 @@ async function signInWithChromium(gateway: Child, issuer: string): Promise<strin
 // ---------------------------------------------------------------------------- throughput
 
 interface Measured {
+  /** position among the throughput runs, counting on across rounds */
   phase: number;
+  round: number;
   id: 'baseline' | 'key-auth' | 'phantom' | 'session';
   label: string;
   title: string;
@@ -393,20 +398,38 @@ interface Row {
   prepare(srv: Child): Promise<(n: number) => RequestSpec>;
 }
 
-async function measure(row: Row, srv: Child, upstream: Child, phase: number, auth?: Child, relay?: Relay, events?: { readonly count: number }): Promise<Measured> {
-  const relay0 = relay?.calls ?? 0;
-  const next = await row.prepare(srv);
+/** A server of a throughput row, probed and warmed up once, then measured in every round. */
+interface Live {
+  srv: Child;
+  next: (n: number) => RequestSpec;
+  /** introspection calls during its probes and warm-up */
+  warmupIntrospections: number;
+  warmComplete: boolean;
+}
+
+function loadOptions(row: Row, srv: Child, next: (n: number) => RequestSpec) {
   const expected = row.authenticated ? UPSTREAM_BODY.bearer : UPSTREAM_BODY.plain;
   const check = (status: number, body: string) => (status !== 200 ? 'expected status 200' : body === expected ? undefined : `expected ${expected}`);
-  const common = { host: HOST, port: srv.port, connections: settings.connections, next, check };
-  const checkDelta = async (before: UpstreamStats, answered: number, what: string) => {
+  return { host: HOST, port: srv.port, connections: settings.connections, next, check };
+}
+
+/** The upstream counted exactly the answers, each with the internal JWT (when it should) and no edge credential. */
+function upstreamChecker(row: Row, srv: Child, upstream: Child) {
+  return async (before: UpstreamStats, answered: number, what: string) => {
     const after = await upstreamStats(upstream);
     if (after.requests - before.requests !== answered) fail(`${srv.name}: ${what}: upstream counted ${after.requests - before.requests}, answers ${answered}`);
     const bearer = after.bearer - before.bearer;
     if (bearer !== (row.authenticated ? answered : 0)) fail(`${srv.name}: ${what}: ${bearer} of ${answered} upstream requests carried the internal JWT`);
     if (after.leaked !== before.leaked) fail(`${srv.name}: ${what}: an edge credential reached upstream`);
   };
+}
 
+/** Probes and warms up a freshly started server. */
+async function warmUp(row: Row, srv: Child, upstream: Child, relay?: Relay): Promise<Live> {
+  const relay0 = relay?.calls ?? 0;
+  const next = await row.prepare(srv);
+  const common = loadOptions(row, srv, next);
+  const checkDelta = upstreamChecker(row, srv, upstream);
   const warmStart = performance.now();
   let warmed = 0;
   let warmComplete = false;
@@ -420,7 +443,14 @@ async function measure(row: Row, srv: Child, upstream: Child, phase: number, aut
     warmComplete = warmed >= settings.warmupRequests;
     if ((warmComplete && elapsed >= settings.warmupSec * 1000) || elapsed >= settings.warmupMaxSec * 1000) break;
   }
+  return { srv, next, warmupIntrospections: (relay?.calls ?? 0) - relay0, warmComplete };
+}
 
+/** One measured run of a warmed-up server. */
+async function measure(row: Row, live: Live, upstream: Child, phase: number, round: number, auth?: Child, relay?: Relay, events?: { readonly count: number }): Promise<Measured> {
+  const { srv } = live;
+  const common = loadOptions(row, srv, live.next);
+  const checkDelta = upstreamChecker(row, srv, upstream);
   const relay1 = relay?.calls ?? 0;
   const s0 = await upstreamStats(upstream);
   const cpu0 = processCpuSeconds(srv.child.pid);
@@ -441,6 +471,7 @@ async function measure(row: Row, srv: Child, upstream: Child, phase: number, aut
   const perReq = (a?: number, b?: number) => (a !== undefined && b !== undefined && run.ok > 0 ? ((b - a) * 1e6) / run.ok : undefined);
   return {
     phase,
+    round,
     id: row.id,
     label: row.label,
     title: row.title,
@@ -451,10 +482,10 @@ async function measure(row: Row, srv: Child, upstream: Child, phase: number, aut
     serverCpuPct: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) / (run.elapsedMs / 1000)) * 100 : undefined,
     upstreamCpuUsPerReq: perReq(up0, up1),
     authCpuMs: auth0 !== undefined && auth1 !== undefined ? (auth1 - auth0) * 1000 : undefined,
-    introspections: relay === undefined ? undefined : { warmup: relay1 - relay0, measured: relay2 - relay1 },
+    introspections: relay === undefined ? undefined : { warmup: live.warmupIntrospections, measured: relay2 - relay1 },
     eventsMeasured: ev0 === undefined || ev1 === undefined ? undefined : ev1 - ev0,
     loadCpuPct: run.loadCpuPct,
-    warmupComplete: warmComplete,
+    warmupComplete: live.warmComplete,
   };
 }
 
@@ -542,11 +573,38 @@ interface ReportRow {
   p50: number;
   p99: number;
   cpu?: number;
+  /** the median over the rounds of each run ÷ the baseline runs around it */
   ratio: { rps?: number; p50?: number; p99?: number; cpu?: number };
+  rps_ratio_per_round: number[];
   baseline_runs_compared: number[];
+  measured_requests: number;
   introspections?: Measured['introspections'];
   auth_cpu_ms?: number;
   events_while_measured?: number;
+}
+
+function median(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+function figuresOf(ms: Measured[]) {
+  return {
+    rps: mean(ms.map((m) => m.rps)),
+    p50: mean(ms.map((m) => m.latencyMs.p50)),
+    p99: mean(ms.map((m) => m.latencyMs.p99)),
+    cpu: ms.every((m) => m.serverCpuUsPerReq !== undefined) ? mean(ms.map((m) => m.serverCpuUsPerReq!)) : undefined,
+  };
+}
+
+/** The baseline runs right before and after `run`; all of them when there are none. */
+function around(run: Measured, baselines: Measured[]): Measured[] {
+  const before = baselines.filter((b) => b.phase < run.phase).at(-1);
+  const after = baselines.find((b) => b.phase > run.phase);
+  const adjacent = [before, after].filter((b): b is Measured => b !== undefined);
+  return adjacent.length > 0 ? adjacent : baselines;
 }
 
 function rows(results: Measured[]): ReportRow[] {
@@ -555,34 +613,44 @@ function rows(results: Measured[]): ReportRow[] {
   for (const id of ['baseline', 'key-auth', 'phantom', 'session'] as const) {
     const runs = results.filter((m) => m.id === id);
     if (runs.length === 0) continue;
+    const f = figuresOf(runs);
+    let ratio: ReportRow['ratio'] = {};
+    let perRound: number[] = [];
     let refs = baselines;
-    if (id !== 'baseline') {
-      const before = baselines.filter((b) => b.phase < runs[0]!.phase).at(-1);
-      const after = baselines.find((b) => b.phase > runs[0]!.phase);
-      const adjacent = [before, after].filter((b): b is Measured => b !== undefined);
-      if (adjacent.length > 0) refs = adjacent;
+    if (id === 'baseline') {
+      ratio = { rps: 1, p50: 1, p99: 1, cpu: 1 };
+    } else if (baselines.length > 0) {
+      // every run against the baseline runs around it; the median over the rounds
+      const each = runs.map((run) => {
+        const r = figuresOf(around(run, baselines));
+        const m = figuresOf([run]);
+        return { rps: m.rps / r.rps, p50: m.p50 / r.p50, p99: m.p99 / r.p99, cpu: m.cpu && r.cpu ? m.cpu / r.cpu : undefined };
+      });
+      ratio = { rps: median(each.map((e) => e.rps)), p50: median(each.map((e) => e.p50)), p99: median(each.map((e) => e.p99)), cpu: median(each.map((e) => e.cpu)) };
+      perRound = each.map((e) => e.rps);
+      const used = new Set(runs.flatMap((run) => around(run, baselines)));
+      refs = baselines.filter((b) => used.has(b));
     }
-    const fig = (ms: Measured[]) => ({
-      rps: mean(ms.map((m) => m.rps)),
-      p50: mean(ms.map((m) => m.latencyMs.p50)),
-      p99: mean(ms.map((m) => m.latencyMs.p99)),
-      cpu: ms.every((m) => m.serverCpuUsPerReq !== undefined) ? mean(ms.map((m) => m.serverCpuUsPerReq!)) : undefined,
-    });
-    const f = fig(runs);
-    const r = refs.length > 0 ? fig(refs) : undefined;
+    const measuredIntrospections = runs.reduce((n, m) => n + (m.introspections?.measured ?? 0), 0);
     out.push({
       id,
       title: runs[0]!.title,
       runs: runs.length,
       ...f,
-      ratio: r ? { rps: f.rps / r.rps, p50: f.p50 / r.p50, p99: f.p99 / r.p99, cpu: f.cpu && r.cpu ? f.cpu / r.cpu : undefined } : {},
+      ratio,
+      rps_ratio_per_round: perRound,
       baseline_runs_compared: refs.map((b) => b.phase),
-      introspections: runs[0]!.introspections,
-      auth_cpu_ms: runs[0]!.authCpuMs,
-      events_while_measured: runs[0]!.eventsMeasured,
+      introspections: runs[0]!.introspections === undefined ? undefined : { warmup: runs[0]!.introspections.warmup, measured: measuredIntrospections },
+      measured_requests: runs.reduce((n, m) => n + m.requests, 0),
+      auth_cpu_ms: sumOf(runs.map((m) => m.authCpuMs)),
+      events_while_measured: sumOf(runs.map((m) => m.eventsMeasured)),
     });
   }
   return out;
+}
+
+function sumOf(xs: Array<number | undefined>): number | undefined {
+  return xs.every((x) => x === undefined) ? undefined : xs.reduce<number>((a, x) => a + (x ?? 0), 0);
 }
 
 function report(results: Measured[], prop: Propagation | undefined, version: string): { rows: ReportRow[]; propagation?: Record<string, unknown> } {
@@ -592,7 +660,7 @@ function report(results: Measured[], prop: Propagation | undefined, version: str
   console.log(`Drawbridge ${version} phantom tokens · Node ${process.version} · ${cpuCount} CPU(s) (${cpus()[0]?.model.trim() ?? 'unknown'})`);
   if (rs.length > 0) {
     console.log(
-      `GET ${REQUEST_PATH} · ${settings.connections} keep-alive connections · checked warm-up + ${settings.durationSec} s measured per run · each server alone in its own process`,
+      `GET ${REQUEST_PATH} · ${settings.connections} keep-alive connections · checked warm-up of each server once · ${settings.rounds} round(s) × ${settings.durationSec} s measured per server, one server loaded at a time`,
     );
     console.log('');
     const lines = [['', 'scenario', 'req/s', 'req/s ×', 'p50 ms', 'p50 ×', 'p99 ms', 'p99 ×', 'CPU µs/req', 'CPU ×']];
@@ -600,7 +668,7 @@ function report(results: Measured[], prop: Propagation | undefined, version: str
     for (const r of rs) {
       lines.push([
         label[r.id]!,
-        r.title + (r.runs > 1 ? ` (mean of ${r.runs} runs)` : ''),
+        r.title + (r.runs > 1 ? ` (${r.runs} runs)` : ''),
         fmtInt(r.rps),
         fmtX(r.ratio.rps),
         fmtMs(r.p50),
@@ -613,7 +681,8 @@ function report(results: Measured[], prop: Propagation | undefined, version: str
     }
     console.log(table(lines));
     console.log('');
-    console.log('× columns: this row ÷ the BASELINE runs right before and after it (the baseline row: the mean of all its runs).');
+    console.log('Figures: the mean of a row\'s runs. × columns: every run ÷ the BASELINE runs right before and after it, the median over the rounds.');
+    for (const r of rs) if (r.rps_ratio_per_round.length > 1) console.log(`  ${r.id} req/s × by round: ${r.rps_ratio_per_round.map((x) => x.toFixed(2)).join(' ')}`);
     const ph = rs.find((r) => r.id === 'phantom');
     const ka = rs.find((r) => r.id === 'key-auth');
     const se = rs.find((r) => r.id === 'session');
@@ -622,7 +691,7 @@ function report(results: Measured[], prop: Propagation | undefined, version: str
     }
     if (ph?.introspections) {
       console.log(
-        `phantom hot path: ${ph.introspections.measured} introspection calls in ${fmtInt(results.find((m) => m.id === 'phantom')!.requests)} measured requests ` +
+        `phantom hot path: ${ph.introspections.measured} introspection calls in ${fmtInt(ph.measured_requests)} measured requests ` +
           `(${ph.introspections.warmup} in probes and warm-up: one per token, ${TOKEN_POOL} in the pool + 2 probe tokens); auth server CPU while measured: ${ph.auth_cpu_ms === undefined ? '-' : `${fmtInt(ph.auth_cpu_ms)} ms`}`,
       );
     }
@@ -791,24 +860,41 @@ async function main(): Promise<void> {
       order.push(id);
       if (want.has('baseline')) order.push('baseline');
     }
-    const total = order.length + (want.has('revocation') ? 1 : 0);
-    for (let phase = 0; phase < order.length; phase++) {
-      const row = rowTable[order[phase]!];
-      process.stderr.write(`[phantom-bench] ${phase + 1}/${total} ${row.label} ${row.title}…`);
-      const srv = await row.start();
-      try {
-        const onRedis = row.id === 'phantom' || row.id === 'session';
-        const m = await measure(row, srv, upstream, phase, onRedis ? auth : undefined, row.id === 'phantom' ? relay : undefined, onRedis ? events : undefined);
-        if (m.eventsMeasured) process.stderr.write(` [${m.eventsMeasured} gateway events on Redis while measured: caches were flushed]`);
-        results.push(m);
-        process.stderr.write(` ${fmtInt(m.rps)} req/s, ${m.serverCpuUsPerReq === undefined ? '-' : fmtInt(m.serverCpuUsPerReq)} CPU µs/req\n`);
-      } catch (err) {
-        process.stderr.write(' failed\n');
-        if (err instanceof BenchAbort && srv.stderrTail() !== '') err.message += `\n--- ${srv.name} stderr (tail) ---\n${srv.stderrTail()}`;
-        throw err;
-      } finally {
-        await stopChild(srv);
+    const runs = order.length * settings.rounds;
+    const total = runs + (want.has('revocation') ? 1 : 0);
+    // each server starts, is probed and warmed up at its first turn, and stays for the later rounds
+    const live = new Map<Measured['id'], Live>();
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const id of order) {
+        const row = rowTable[id];
+        const phase = results.length;
+        process.stderr.write(`[phantom-bench] ${phase + 1}/${total} round ${round + 1} ${row.label} ${row.title}…`);
+        let turn = live.get(id);
+        let srv = turn?.srv;
+        try {
+          const onRedis = row.id === 'phantom' || row.id === 'session';
+          const rowRelay = row.id === 'phantom' ? relay : undefined;
+          if (turn === undefined) {
+            srv = await row.start();
+            children.push(srv);
+            turn = await warmUp(row, srv, upstream, rowRelay);
+            live.set(id, turn);
+          }
+          const m = await measure(row, turn, upstream, phase, round, onRedis ? auth : undefined, rowRelay, onRedis ? events : undefined);
+          if (m.eventsMeasured) process.stderr.write(` [${m.eventsMeasured} gateway events on Redis while measured: caches were flushed]`);
+          results.push(m);
+          process.stderr.write(` ${fmtInt(m.rps)} req/s, ${m.serverCpuUsPerReq === undefined ? '-' : fmtInt(m.serverCpuUsPerReq)} CPU µs/req\n`);
+        } catch (err) {
+          process.stderr.write(' failed\n');
+          if (err instanceof BenchAbort && srv !== undefined && srv.stderrTail() !== '') err.message += `\n--- ${srv.name} stderr (tail) ---\n${srv.stderrTail()}`;
+          throw err;
+        }
       }
+    }
+    // the throughput servers are done: stopped before the revocation row, which starts its own gateways
+    for (const { srv } of live.values()) {
+      children.splice(children.indexOf(srv), 1);
+      await stopChild(srv);
     }
     if (want.has('revocation')) {
       process.stderr.write(`[phantom-bench] ${total}/${total} (r) revocation propagation over Redis (${redis.kind === 'private' ? 'private redis-server' : redis.url}), 2 gateway processes, ${settings.revocations} tokens…`);
@@ -840,6 +926,7 @@ async function main(): Promise<void> {
     load_average_at_start: loadAtStart,
     load_average_at_end: loadavg(),
     settings: {
+      rounds: settings.rounds,
       duration_s: settings.durationSec,
       warmup_min_s: settings.warmupSec,
       warmup_requests: settings.warmupRequests,
