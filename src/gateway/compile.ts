@@ -91,6 +91,8 @@ export async function compileGateway(
             break;
         }
       }
+      // ip-restriction refuses before CORS answers a preflight or anyone looks at a credential
+      route.interceptors.sort((a, b) => Number(b.early === true) - Number(a.early === true));
       // one challenge per scheme: jwt and oauth2-introspection on one route both say Bearer
       route.challenges = [...new Set(route.authenticators.map((a) => a.challenge))];
       routes.push(route);

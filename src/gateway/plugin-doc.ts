@@ -12,6 +12,7 @@ import { sessionConfigSchema } from './authn/session.js';
 import { aclConfigSchema } from './authz/acl.js';
 import { scopesConfigSchema } from './authz/scopes.js';
 import { corsConfigSchema } from './limits/cors.js';
+import { ipRestrictionConfigSchema } from './limits/ip-restriction.js';
 import { rateLimitingConfigSchema } from './limits/rate-limiting.js';
 import { requestSizeLimitingConfigSchema } from './limits/request-size-limiting.js';
 import { PLUGINS } from './plugins.js';
@@ -39,6 +40,7 @@ export const PLUGIN_DOCS: readonly PluginDoc[] = [
   { name: 'rate-limiting', stage: 'limit', summary: 'Sliding-window limits per second/minute/hour/day, local or atomic in Redis (one Lua script, which hands a busy client\'s gateway a small lease of requests per round trip; never more than the limit across gateways).', schema: rateLimitingConfigSchema },
   { name: 'request-size-limiting', stage: 'intercept', summary: 'Refuses bodies over a size (413), by Content-Length or while streaming.', schema: requestSizeLimitingConfigSchema },
   { name: 'cors', stage: 'intercept', summary: 'CORS: answers preflights before authentication, adds the allow headers.', schema: corsConfigSchema },
+  { name: 'ip-restriction', stage: 'intercept', summary: 'Allow and/or deny lists of IPs and CIDRs (IPv4, IPv6) for the client address the gateway resolves (X-Forwarded-For only from `gateway.trusted_proxies`); runs before every other plugin of the route.', schema: ipRestrictionConfigSchema },
 ];
 
 export function renderPluginReference(): string {

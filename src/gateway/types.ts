@@ -62,7 +62,7 @@ export interface GatewayRequest {
   stripQuery: Set<string>;
   /** headers added to the upstream request (the internal token goes here) */
   upstreamHeaders: Record<string, string>;
-  /** headers added to the response to the client (RateLimit-*, CORS …) */
+  /** headers added to the response to the client (RateLimit-*, CORS …); names lower-case (the proxy relies on it) */
   responseHeaders: Record<string, string>;
   /** set when a plugin had to read the whole body (e.g. hmac-auth content-digest); replayed upstream */
   body?: Buffer;
@@ -232,6 +232,8 @@ export interface Limiter {
  */
 export interface Interceptor {
   readonly name: string;
+  /** runs before the route's other interceptors, whatever the config order (ip-restriction) */
+  readonly early?: boolean;
   intercept(gr: GatewayRequest): Promise<boolean> | boolean;
 }
 
