@@ -101,7 +101,12 @@ function parseBasic(header: string): { clientId: string; credential: string } | 
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) throw invalidClient('malformed Basic credentials');
-  return { clientId: decodeFormComponent(decoded.slice(0, colon)), credential: decodeFormComponent(decoded.slice(colon + 1)) };
+  try {
+    return { clientId: decodeFormComponent(decoded.slice(0, colon)), credential: decodeFormComponent(decoded.slice(colon + 1)) };
+  } catch {
+    // still a malformed request (400), but the message must point at the header, not the body
+    throw invalidRequest('the client_id and client_secret in the Authorization header must be form-urlencoded before Base64 (RFC 6749, section 2.3.1)');
+  }
 }
 
 function unverifiedIssuer(jwt: string): string | undefined {

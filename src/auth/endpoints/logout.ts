@@ -11,6 +11,7 @@ import { AppError } from '../../core/errors.js';
 import { parseForm, readForm, type FormParams } from '../../core/http.js';
 import type { AuthContext } from '../context.js';
 import { checkLogoutRequest, LogoutRequestError, type LogoutRequest } from '../logout/check-request.js';
+import { appendQuery } from './authorize/respond.js';
 import { endSsoSession, logoutDeps } from '../logout/end-sessions.js';
 import { requestAudit } from '../request-scope.js';
 import { cookieName, setCookie } from '../sessions/cookie.js';
@@ -87,7 +88,8 @@ function finish(ctx: AuthContext, res: ServerResponse, r: LogoutRequest, status:
     return;
   }
   const url = new URL(r.redirectUri);
-  if (r.state !== undefined) url.searchParams.append('state', r.state);
+  // the registered query stays as written (OIDC RP-Initiated Logout §3, as for redirect_uri)
+  if (r.state !== undefined) appendQuery(url, [['state', r.state]]);
   res.writeHead(status, { location: url.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
   res.end();
 }

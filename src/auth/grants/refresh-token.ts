@@ -10,7 +10,7 @@
 import { invalidGrant, invalidScope } from '../../core/errors.js';
 import { sha256Base64url } from '../../core/crypto-util.js';
 import { deriveKey, seal, unseal } from '../../crypto/seal.js';
-import type { TokenRecord } from '../../storage/types.js';
+import type { TokenRecord, UserRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { tokenRevoked } from '../events.js';
@@ -46,16 +46,17 @@ export const refreshToken: Grant = {
     // without offline_access a refresh token lives no longer than the SSO session it came from
     const sessionId = rec.refresh?.session_id ?? null;
     if (sessionId !== null && !(await sessionAlive(ctx, sessionId, now))) throw invalidGrant('the session this refresh token belongs to has ended');
+    // the user must still be active, as the code grant requires: a deleted or locked account's
+    // refresh tokens mint nothing more (an offline one would otherwise live out its whole TTL)
+    const user = await ctx.storage.users.get(rec.sub);
+    if (!user || user.locked) throw invalidGrant('the user of this refresh token is no longer active');
 
     const original = rec.scope === '' ? [] : rec.scope.split(' ');
     const scope = narrowedScope(original, params.get('scope'));
     const audience = requestedResources(client, params);
     // the user's groups as they are now (they may have changed since the sign-in)
     let extra = sessionClaims(rec);
-    if (scope.includes('groups')) {
-      const user = await ctx.storage.users.get(rec.sub);
-      if (user) extra = userAccessClaims(user, scope, extra ?? {});
-    }
+    if (scope.includes('groups')) extra = userAccessClaims(user, scope, extra ?? {});
     const access = await issueAccessToken(ctx, { client, sub: rec.sub, scope, audience, grantId: rec.grant_id, extra });
     // the new refresh token keeps the original scope (OAuth 2.1 §6.1) and the family's absolute end
     const next = await storeRefreshToken(ctx, {
@@ -74,7 +75,7 @@ export const refreshToken: Grant = {
       refresh_token: next.token,
     };
     if (access.scope !== '') body.scope = access.scope;
-    if (scope.includes('openid')) body.id_token = await refreshedIdToken(ctx, client, rec, scope, access.access_token);
+    if (scope.includes('openid')) body.id_token = refreshedIdToken(ctx, client, rec, user, scope, access.access_token);
 
     if (!(await ctx.storage.tokens.rotateRefresh(rec.digest, now, seal(graceKey(ctx), JSON.stringify(body), rec.digest)))) {
       // another request rotated it first (or it was revoked meanwhile): ours are never handed out
@@ -123,13 +124,8 @@ async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, au
   throw invalidGrant('refresh token was already used');
 }
 
-/**
- * OIDC Core §12.2: a new ID token for the same authentication (auth_time and sid of the
- * original grant, no nonce). The user must still exist.
- */
-async function refreshedIdToken(ctx: AuthContext, client: Client, rec: TokenRecord, scope: string[], accessToken: string): Promise<string> {
-  const user = await ctx.storage.users.get(rec.sub);
-  if (!user) throw invalidGrant('the user of this refresh token no longer exists');
+/** OIDC Core §12.2: a new ID token for the same authentication (auth_time and sid of the original grant, no nonce). */
+function refreshedIdToken(ctx: AuthContext, client: Client, rec: TokenRecord, user: UserRecord, scope: string[], accessToken: string): string {
   const authTime = typeof rec.extra?.auth_time === 'number' ? rec.extra.auth_time : rec.issued_at;
   const sid = typeof rec.extra?.sid === 'string' ? rec.extra.sid : null;
   return issueIdToken(ctx, { clientId: rec.client_id, alg: client.id_token_signed_response_alg, user, scope, nonce: null, authTime, sid, amr: [], acr: null, accessToken });

@@ -31,3 +31,15 @@ function isOpenIdRequest(client: Client, params: FormParams): boolean {
   if (scope === undefined) return client.default_scopes.includes('openid');
   return scope.split(' ').includes('openid');
 }
+
+/**
+ * Whether the front channel may carry tokens to `uri` (the implicit types): not over plain
+ * http, except to a loopback host (a native app's local listener). OIDC Core §3.2.2.1 says
+ * MUST NOT for the implicit flow; RFC 6749 §3.1.2.1 asks for TLS for `token` as well. Registered
+ * URIs are not refused at load time, since the same client may use them for the code flow.
+ */
+export function mayReceiveTokens(uri: string): boolean {
+  const url = new URL(uri);
+  if (url.protocol !== 'http:') return true;
+  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}

@@ -3,7 +3,8 @@
 //   check-client, check-redirect-uri   untrusted: an error page, never a redirect
 //   check-response-mode                how everything after this is answered
 //   check-response-type, check-scope, check-pkce (code), check-prompt, nonce (id_token, or
-//                                      an OpenID code request without PKCE)
+//                                      an OpenID code request without PKCE); implicit types
+//                                      only to https (or loopback http) redirect URIs
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 import type { IncomingMessage } from 'node:http';
@@ -15,7 +16,7 @@ import type { Endpoint } from '../types.js';
 import { checkClient } from './check-client.js';
 import { checkPkce, NO_CHALLENGE } from './check-pkce.js';
 import { checkLength, checkMaxAge, checkPrompt } from './check-prompt.js';
-import { checkRedirectUri } from './check-redirect-uri.js';
+import { checkRedirectUri, mayReceiveTokens } from './check-redirect-uri.js';
 import { checkResponseMode, defaultResponseMode } from './check-response-mode.js';
 import { checkResponseType } from './check-response-type.js';
 import { issueImplicit } from './implicit.js';
@@ -56,6 +57,9 @@ export const authorizationEndpoint: Endpoint = {
       if (params.get('request') !== undefined) throw new AuthorizationError('request_not_supported', 'request objects are not supported');
       if (params.get('request_uri') !== undefined) throw new AuthorizationError('request_uri_not_supported', 'request_uri is not supported');
       const responseType = checkResponseType(client, params);
+      if (responseType !== 'code' && !mayReceiveTokens(redirectUri)) {
+        throw new AuthorizationError('unauthorized_client', 'tokens are not sent to an http redirect URI (use https; http only on a loopback host)');
+      }
       const scope = checkScope(client, params);
       const nonce = checkLength(params, 'nonce');
       if (responseType.includes('id_token')) {

@@ -62,7 +62,7 @@ export function respond(
     // registered redirect URIs carry no fragment (RFC 6749 §3.1.2): the parameters are all of it
     url.hash = new URLSearchParams(all).toString();
   } else {
-    for (const [k, v] of all) url.searchParams.append(k, v);
+    appendQuery(url, all);
   }
   res.writeHead(status, { location: url.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
   res.end();
@@ -76,4 +76,16 @@ export function respondError(
   status: 302 | 303,
 ): void {
   respond(ctx, res, target.redirectUri, target.mode, target.state, [['error', err.code], ['error_description', oauthDescription(err.message)]], status);
+}
+
+/**
+ * Adds `params` to the query of a registered redirect URI, keeping the query it was registered
+ * with exactly as written (RFC 6749 §3.1.2: it MUST be retained). url.searchParams would
+ * re-serialize it: `?debug` would come back as `?debug=` and `/` or `~` percent-encoded.
+ */
+export function appendQuery(url: URL, params: Iterable<[string, string]>): void {
+  const added = new URLSearchParams([...params]).toString();
+  if (added === '') return;
+  const kept = url.search.slice(1);
+  url.search = kept === '' || kept.endsWith('&') ? kept + added : `${kept}&${added}`;
 }
