@@ -12,6 +12,7 @@ import type {
   ServiceRouteConfig,
 } from './types.js';
 import { ConfigError, keyPath, format, str, oneOf, int, bool, duration, millis, record, list, mapOf, object, show } from './fields.js';
+import { CONSUMER_CUSTOM_ID_RULE, CONSUMER_TAG_RULE, customIdProblem, isTag } from './consumer-fields.js';
 import { httpUrl, listen, httpPath, routeId, ipOrCidr, headerName, workers, httpMethod, hostName } from './formats.js';
 import { tls } from './schema-auth.js';
 
@@ -89,6 +90,12 @@ const service = object<ServiceConfig>(
 const consumer = object<ConsumerConfig>({
   username: str().doc('Consumer name; unique; the internal token\'s `consumer` claim.'),
   groups: list(str()).default([]).doc('Groups, for ACLs and the internal token\'s `groups` claim.'),
+  custom_id: format('custom id', CONSUMER_CUSTOM_ID_RULE, (text) => (customIdProblem(text) === undefined ? text : undefined))
+    .optional()
+    .doc("Your own id for the consumer (Kong's `custom_id`); unique; sent upstream as `X-Consumer-Custom-ID`."),
+  tags: list(format('tag', CONSUMER_TAG_RULE, (text) => (isTag(text) ? text : undefined)))
+    .optional()
+    .doc("Labels (Kong's `tags`): admin API `GET /consumers?tags=a,b` (all) or `a/b` (any) filters by them."),
   credentials: mapOf(list(record()), 'plugin')
     .default({})
     .sensitive()
@@ -151,8 +158,21 @@ export const gateway = object<GatewayConfig>(
       throw new ConfigError(keyPath(path, 'admin_token'), 'required when admin_listen is set');
     }
     checkRouteIds(value, path);
+    checkConsumerCustomIds(value, path);
   },
 );
+
+/** custom_id is unique when set (the database's unique index would refuse the second at start). */
+function checkConsumerCustomIds(gateway: GatewayConfig, path: string): void {
+  const seen = new Map<string, number>();
+  gateway.consumers.forEach((c, i) => {
+    if (c.custom_id === undefined) return;
+    const first = seen.get(c.custom_id);
+    const consumers = keyPath(path, 'consumers');
+    if (first !== undefined) throw new ConfigError(keyPath(keyPath(consumers, i), 'custom_id'), `duplicate custom_id ${show(c.custom_id)} (already used by ${keyPath(consumers, first)})`);
+    seen.set(c.custom_id, i);
+  });
+}
 
 /** Route ids and names are unique across services: the admin API and metrics address routes by them. */
 function checkRouteIds(gateway: GatewayConfig, path: string): void {

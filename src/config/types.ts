@@ -150,6 +150,8 @@ export interface ServiceConfig {
 export interface ConsumerConfig {
   username: string;
   groups: string[];
+  custom_id?: string; // Kong's custom_id; unique when set; sent upstream as X-Consumer-Custom-ID
+  tags?: string[]; // Kong's tags; absent: none
   credentials: Record<string, Array<Record<string, unknown>>>;
 }
 

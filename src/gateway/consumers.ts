@@ -11,7 +11,7 @@ import { ConfigError, keyPath } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { noopMetrics, type Metrics } from './metrics.js';
-import type { ConsumerRecord, CredentialPlugin, CredentialRecord, Storage } from '../storage/types.js';
+import { CustomIdTakenError, type ConsumerRecord, type CredentialPlugin, type CredentialRecord, type Storage } from '../storage/types.js';
 import {
   checkCredentialFields,
   CREDENTIAL_IDENTITY_FIELD,
@@ -22,6 +22,7 @@ import {
   passwordHashIsCurrent,
   prepareCredential,
   sealHmacSecret,
+  uniqueTags,
   unsealHmacSecret,
   type CredentialKeys,
 } from './credentials.js';
@@ -159,8 +160,9 @@ export function createConsumerStore(storage: Storage, opts: ConsumerStoreOptions
   };
 }
 
+/** Built once per load and cached with the credential: per-consumer values belong here, not in the request path. */
 function toRef(rec: ConsumerRecord): ConsumerRef {
-  return { id: rec.id, username: rec.username, groups: rec.groups };
+  return { id: rec.id, username: rec.username, groups: rec.groups, custom_id: rec.custom_id };
 }
 
 function match(consumer: ConsumerRecord, credential: CredentialRecord): ConsumerCredentialMatch {
@@ -200,17 +202,28 @@ export async function syncConfiguredConsumers(
   const keys = credentialKeys(secret);
   const now = opts.now ?? systemClock.now();
   let changed = 0;
+  await releaseMovedCustomIds(storage, gateway.consumers, now);
   for (const [i, c] of gateway.consumers.entries()) {
     const path = keyPath('gateway.consumers', i);
     const desired = desiredCredentials(c.credentials, keys, keyPath(path, 'credentials'));
-    const rec = await storage.consumers.upsert({
-      id: randomUUID(),
-      username: c.username,
-      groups: c.groups,
-      source: 'config',
-      created_at: now,
-      updated_at: now,
-    });
+    const tags = uniqueTags(c.tags ?? []);
+    let rec: ConsumerRecord;
+    try {
+      rec = await storage.consumers.upsert({
+        id: randomUUID(),
+        username: c.username,
+        groups: c.groups,
+        ...(c.custom_id !== undefined ? { custom_id: c.custom_id } : {}),
+        ...(tags.length > 0 ? { tags } : {}),
+        source: 'config',
+        created_at: now,
+        updated_at: now,
+      });
+    } catch (err) {
+      if (!(err instanceof CustomIdTakenError)) throw err;
+      const owner = await storage.consumers.getByCustomId(err.custom_id);
+      throw new ConfigError(keyPath(path, 'custom_id'), `already used by consumer "${owner?.username ?? '?'}"`);
+    }
     const existing = await storage.credentials.listByConsumer(rec.id);
     const kept = new Set<string>();
     for (const d of desired) {
@@ -254,6 +267,20 @@ export async function syncConfiguredConsumers(
     gateway.consumers.map((c) => c.username),
   );
   return { consumers: gateway.consumers.map((c) => c.username), pruned, changed };
+}
+
+/**
+ * A custom_id the file moves from one of its consumers to another (or drops) is cleared first,
+ * so the consumer that now has it can take it whatever the order of the upserts below.
+ */
+async function releaseMovedCustomIds(storage: Storage, wanted: GatewayConfig['consumers'], now: number): Promise<void> {
+  const desired = new Map(wanted.map((c) => [c.username, c.custom_id]));
+  for (const stored of await storage.consumers.list()) {
+    if (stored.source !== 'config' || stored.custom_id === undefined) continue;
+    if (desired.get(stored.username) === stored.custom_id) continue;
+    const { custom_id: _released, ...rest } = stored;
+    await storage.consumers.upsert({ ...rest, updated_at: now });
+  }
 }
 
 /**

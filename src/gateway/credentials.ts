@@ -51,6 +51,9 @@ export function groupsProblem(groups: unknown): string | undefined {
   return undefined;
 }
 
+// custom_id and tags: one rule for the config file, the admin API and the CLI
+export { CONSUMER_CUSTOM_ID_RULE, CONSUMER_TAG_RULE, customIdProblem, isTag, tagsProblem, uniqueTags } from '../config/consumer-fields.js';
+
 /** Keys derived once from the master secret. */
 export interface CredentialKeys {
   /** HMAC key for key-auth lookups */

@@ -19,6 +19,11 @@ export interface ConsumerRef {
   id: string;
   username: string;
   groups: string[];
+  /**
+   * Kong's custom_id, sent upstream as X-Consumer-Custom-ID. The consumer store sets the
+   * property on every ref (undefined when none), so all refs share one shape on the hot path.
+   */
+  custom_id?: string | undefined;
 }
 
 /** Who is calling, as established by one authenticator. Becomes the internal JWT. */

@@ -92,6 +92,9 @@ export interface ConsumersTable {
   source: string;
   created_at: number;
   updated_at: number;
+  // migration 0013; NULL: none
+  custom_id: string | null;
+  tags: JsonText | null;
 }
 
 export interface CredentialsTable {

@@ -129,9 +129,24 @@ export interface ConsumerRecord {
   id: string; // stable (random); the username may be looked up but upsert keeps the id
   username: string;
   groups: string[];
+  // ─── Kong's custom_id and tags (migration 0013) ───
+  /** the operator's own id for this consumer (Kong's custom_id); unique when set; absent: none */
+  custom_id?: string;
+  /** labels to filter by (Kong's tags), in the order given, no repeats; absent: none */
+  tags?: string[];
   source: RecordSource;
   created_at: number;
   updated_at: number;
+}
+
+/** A consumer could not be stored because its custom_id is another consumer's (the unique index said so). */
+export class CustomIdTakenError extends Error {
+  override readonly name = 'CustomIdTakenError';
+  readonly custom_id: string;
+  constructor(customId: string) {
+    super(`custom_id ${JSON.stringify(customId)} belongs to another consumer`);
+    this.custom_id = customId;
+  }
 }
 
 export type CredentialPlugin = 'key-auth' | 'basic-auth' | 'hmac-auth';
@@ -156,10 +171,16 @@ export interface CredentialRecord {
 export interface ConsumerRepo {
   get(id: string): Promise<ConsumerRecord | undefined>;
   getByUsername(username: string): Promise<ConsumerRecord | undefined>;
+  /** the consumer with this custom_id (migration 0013) */
+  getByCustomId(customId: string): Promise<ConsumerRecord | undefined>;
   list(): Promise<ConsumerRecord[]>;
-  /** a new consumer; false (nothing stored) when its id or username is taken */
+  /** a new consumer; false (nothing stored) when its id, username or custom_id is taken */
   insert(rec: ConsumerRecord): Promise<boolean>;
-  /** insert or update by username (id and created_at kept when it exists) and return the stored record */
+  /**
+   * insert or update by username (id and created_at kept when it exists) and return the stored
+   * record; custom_id and tags are replaced by rec's (absent clears them). Throws
+   * CustomIdTakenError (nothing stored) when rec.custom_id is another consumer's.
+   */
   upsert(rec: ConsumerRecord): Promise<ConsumerRecord>;
   /** deletes the consumer and (cascade) its credentials; true when a row was deleted */
   delete(username: string): Promise<boolean>;

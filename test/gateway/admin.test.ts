@@ -87,7 +87,7 @@ describe('admin API', () => {
       assert.match(id, /^[0-9a-f-]{36}$/);
       assert.equal(typeof created_at, 'number');
       assert.equal(updated_at, created_at);
-      assert.deepEqual(rest, { username: 'acme', groups: ['partners'], source: 'admin' });
+      assert.deepEqual(rest, { username: 'acme', custom_id: null, tags: null, groups: ['partners'], source: 'admin' });
 
       const list = await admin(base, 'GET', '/consumers');
       assert.equal(list.status, 200);

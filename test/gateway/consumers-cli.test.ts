@@ -65,7 +65,7 @@ describe('drawbridge consumer', () => {
       [['acme', ['partners', 'beta'], 'cli']],
     );
     const table = ok(await cli('consumer', 'list'));
-    assert.match(table, /^USERNAME\s+GROUPS\s+CREDENTIALS\s+SOURCE\s+ID\n/);
+    assert.match(table, /^USERNAME\s+CUSTOM_ID\s+GROUPS\s+TAGS\s+CREDENTIALS\s+SOURCE\s+ID\n/);
     assert.match(table, /^acme\s+partners,beta\s+0\s+cli\s+[0-9a-f-]{36}$/m);
     ok(await cli('consumer', 'create', 'temp'));
     assert.equal(ok(await cli('consumer', 'delete', 'temp')), 'deleted consumer temp\n');

@@ -199,7 +199,7 @@ for (const target of await allTargets()) {
 
       it('finds each credential and the consumer behind it', async () => {
         const rec = (await storage.consumers.getByUsername('partner-a'))!;
-        const ref = { id: rec.id, username: 'partner-a', groups: ['partners'] };
+        const ref = { id: rec.id, username: 'partner-a', groups: ['partners'], custom_id: undefined };
         const creds = await storage.credentials.listByConsumer(rec.id);
         const idOf = (plugin: string) => creds.find((c) => c.plugin === plugin)!.id;
 
@@ -277,7 +277,7 @@ for (const target of await allTargets()) {
           assert.ok(await ttlStore.byUsername('partner-a'));
           assert.equal(await ttlStore.byUsername('late'), undefined);
           local.advance(1);
-          assert.deepEqual(await ttlStore.byUsername('late'), { id: 'late', username: 'late', groups: [] });
+          assert.deepEqual(await ttlStore.byUsername('late'), { id: 'late', username: 'late', groups: [], custom_id: undefined });
           local.advance(25);
           assert.equal(await ttlStore.byUsername('partner-a'), undefined);
         } finally {

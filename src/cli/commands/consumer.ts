@@ -12,7 +12,10 @@ import {
   CONSUMER_USERNAME_RULE,
   CREDENTIAL_PLUGINS,
   credentialKeys,
+  customIdProblem,
   groupsProblem,
+  tagsProblem,
+  uniqueTags,
   CredentialInputError,
   describeCredential,
   prepareCredential,
@@ -35,18 +38,29 @@ export function registerConsumerCommands(program: Command): void {
     .argument('<username>')
     .option(...CONFIG_OPTION)
     .option('--group <group>', 'group (repeatable)', collect)
+    .option('--custom-id <id>', "your own id for the consumer (Kong's custom_id; unique); sent upstream as X-Consumer-Custom-ID")
+    .option('--tag <tag>', "tag (repeatable, or comma-separated; Kong's tags: printable ASCII without , or /)", collectTags)
     .option('--json', 'print JSON')
-    .action(async function createConsumer(username: string, opts: { config?: string; group?: string[]; json?: boolean }) {
+    .action(async function createConsumer(username: string, opts: { config?: string; group?: string[]; customId?: string; tag?: string[]; json?: boolean }) {
       if (!CONSUMER_USERNAME.test(username)) throw new UsageError(`username: ${CONSUMER_USERNAME_RULE}`);
-      // the admin API's rule: groups reach upstream comma-joined in X-Consumer-Groups
+      // the admin API's rules: groups reach upstream comma-joined in X-Consumer-Groups, custom_id as-is in X-Consumer-Custom-ID
       const problem = opts.group === undefined ? undefined : groupsProblem(opts.group);
       if (problem !== undefined) throw new UsageError(`--group: ${problem}`);
+      const customIdBad = opts.customId === undefined ? undefined : customIdProblem(opts.customId);
+      if (customIdBad !== undefined) throw new UsageError(`--custom-id: ${customIdBad}`);
+      const tagsBad = opts.tag === undefined ? undefined : tagsProblem(opts.tag);
+      if (tagsBad !== undefined) throw new UsageError(`--tag: ${tagsBad}`);
       const cfg = readConfig(opts);
       refuseConfigConsumer(cfg, username);
       const rec = await withStorage(cfg, async (s) => {
         const now = systemClock.now();
         const created: ConsumerRecord = { id: randomUUID(), username, groups: opts.group ?? [], source: 'cli', created_at: now, updated_at: now };
-        if (!(await s.consumers.insert(created))) throw new UsageError(`consumer "${username}" already exists`);
+        if (opts.customId !== undefined) created.custom_id = opts.customId;
+        if (opts.tag !== undefined && opts.tag.length > 0) created.tags = uniqueTags(opts.tag);
+        if (!(await s.consumers.insert(created))) {
+          if (await s.consumers.getByUsername(username)) throw new UsageError(`consumer "${username}" already exists`);
+          throw new UsageError(`--custom-id: already used by consumer "${(await s.consumers.getByCustomId(opts.customId ?? ''))?.username ?? '?'}"`);
+        }
         return created;
       });
       await announce(cfg, username);
@@ -65,8 +79,16 @@ export function registerConsumerCommands(program: Command): void {
         if (opts.json) return print(JSON.stringify(rows, null, 2));
         const counts = await Promise.all(rows.map((c) => s.credentials.listByConsumer(c.id)));
         printTable(
-          rows.map((c, i) => ({ username: c.username, groups: c.groups.join(','), credentials: counts[i]!.length, source: c.source, id: c.id })),
-          ['username', 'groups', 'credentials', 'source', 'id'],
+          rows.map((c, i) => ({
+            username: c.username,
+            custom_id: c.custom_id ?? '',
+            groups: c.groups.join(','),
+            tags: (c.tags ?? []).join(','),
+            credentials: counts[i]!.length,
+            source: c.source,
+            id: c.id,
+          })),
+          ['username', 'custom_id', 'groups', 'tags', 'credentials', 'source', 'id'],
         );
       });
     });
@@ -238,6 +260,11 @@ export function registerConsumerCommands(program: Command): void {
       await announce(cfg, username);
       print(`deleted ${opts.plugin} credential ${id} of ${username}`);
     });
+}
+
+/** --tag collector: a tag may hold spaces (Kong's rule), so only commas separate (unlike --group). */
+function collectTags(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').filter((t) => t !== '')];
 }
 
 function requireSecret(cfg: Config): string {

@@ -1,4 +1,6 @@
 // /consumers, /consumers/{username or id}, /consumers/{username}/{key-auth|basic-auth|hmac-auth}[/{id}].
+// Consumers carry Kong's custom_id (unique when set) and tags; `GET /consumers?custom_id=X`
+// and `?tags=a,b` (all of them) / `?tags=a/b` (any of them) filter the list as in Kong.
 // Consumers defined in the config file are listed but read-only (the next reload would
 // undo a change). Every change publishes `credentials.changed`, so each instance drops its
 // credential cache.
@@ -9,14 +11,19 @@ import {
   CREDENTIAL_IDENTITY_FIELD,
   CONSUMER_USERNAME_RULE,
   CredentialInputError,
+  customIdProblem,
   describeCredential,
   groupsProblem,
+  isTag,
+  CONSUMER_TAG_RULE,
+  tagsProblem,
+  uniqueTags,
   isCredentialPlugin,
   prepareCredential,
   prepareCredentialPatch,
   type PreparedCredential,
 } from '../credentials.js';
-import type { ConsumerRecord, CredentialPlugin, CredentialRecord } from '../../storage/types.js';
+import { CustomIdTakenError, type ConsumerRecord, type CredentialPlugin, type CredentialRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
@@ -35,17 +42,18 @@ export async function consumersEndpoint(ctx: AdminContext, ar: AdminRequest): Pr
 }
 
 async function consumerCollection(ctx: AdminContext, ar: AdminRequest): Promise<void> {
-  if (ar.method === 'GET') return sendList(ar.res, (await ctx.storage.consumers.list()).map(view), ar.req);
+  if (ar.method === 'GET') return sendList(ar.res, (await listConsumers(ctx, ar)).map(view), ar.req);
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
   const input = consumerInput(body, true);
   // Kong takes a client-chosen id (declarative sync tools send one); it used to be dropped silently
   const id = input.id ?? randomUUID();
   const now = ctx.clock.now();
-  const rec: ConsumerRecord = { id, username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now };
-  // insert-only: of two POSTs racing for one username, exactly one gets 201
+  const rec: ConsumerRecord = withExtras({ id, username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now }, input.custom_id, input.tags);
+  // insert-only: of two POSTs racing for one username or one custom_id, exactly one gets 201
   if (!(await ctx.storage.consumers.insert(rec))) {
     if (await ctx.storage.consumers.getByUsername(input.username)) throw conflict(`consumer "${input.username}" already exists`);
+    if (rec.custom_id !== undefined && (await ctx.storage.consumers.getByCustomId(rec.custom_id))) throw customIdInUse();
     throw conflict(`a consumer with id ${id} already exists`);
   }
   await changed(ctx, rec.username);
@@ -63,7 +71,11 @@ async function oneConsumer(ctx: AdminContext, ar: AdminRequest, idOrName: string
       const input = consumerInput(await readObject(ar.req), false);
       if (input.username !== undefined && input.username !== rec.username) throw invalidField('username', 'cannot be changed; create a new consumer');
       if (input.id !== undefined && input.id !== rec.id) throw invalidField('id', 'cannot be changed');
-      const next = await ctx.storage.consumers.upsert({ ...rec, groups: input.groups ?? rec.groups, updated_at: ctx.clock.now() });
+      // absent keeps what is stored, null clears it (as in Kong's PATCH)
+      const { custom_id: storedCustomId, tags: storedTags, ...base } = rec;
+      const customId = input.custom_id === undefined ? storedCustomId : input.custom_id;
+      const tags = input.tags === undefined ? storedTags : input.tags;
+      const next = await storeConsumer(ctx, withExtras({ ...base, groups: input.groups ?? rec.groups, updated_at: ctx.clock.now() }, customId, tags));
       await changed(ctx, next.username);
       return sendData(ar.res, 200, view(next));
     }
@@ -104,15 +116,22 @@ async function putConsumer(ctx: AdminContext, ar: AdminRequest, ref: string): Pr
   }
   if (input.id !== undefined && input.id !== id) throw invalidField('id', 'must match the consumer addressed by the path');
   const now = ctx.clock.now();
-  const rec = await ctx.storage.consumers.upsert({
-    id,
-    username,
-    groups: input.groups ?? [],
-    // a consumer made with the CLI stays one (the source says who manages it)
-    source: existing?.source ?? 'admin',
-    created_at: existing?.created_at ?? now,
-    updated_at: now,
-  });
+  const rec = await storeConsumer(
+    ctx,
+    withExtras(
+      {
+        id,
+        username,
+        groups: input.groups ?? [],
+        // a consumer made with the CLI stays one (the source says who manages it)
+        source: existing?.source ?? 'admin',
+        created_at: existing?.created_at ?? now,
+        updated_at: now,
+      },
+      input.custom_id,
+      input.tags,
+    ),
+  );
   await changed(ctx, rec.username);
   sendData(ar.res, existing ? 200 : 201, view(rec));
 }
@@ -239,10 +258,63 @@ function refuseConfig(rec: ConsumerRecord): void {
   if (rec.source === 'config') throw conflict(`consumer "${rec.username}" is defined in the config file; change it there`);
 }
 
+/** Upsert; 409 naming custom_id when another consumer has it (also when one took it a moment ago). */
+async function storeConsumer(ctx: AdminContext, rec: ConsumerRecord): Promise<ConsumerRecord> {
+  try {
+    return await ctx.storage.consumers.upsert(rec);
+  } catch (err) {
+    if (err instanceof CustomIdTakenError) throw customIdInUse();
+    throw err;
+  }
+}
+
+function customIdInUse(): AdminError {
+  return new AdminError('conflict', 409, 'custom_id: already in use', { fields: { custom_id: 'already in use' } });
+}
+
+/** rec with custom_id and tags set when there are some (the record leaves them out otherwise). */
+function withExtras(rec: ConsumerRecord, customId: string | null | undefined, tags: string[] | null | undefined): ConsumerRecord {
+  if (customId !== null && customId !== undefined) rec.custom_id = customId;
+  if (tags !== null && tags !== undefined && tags.length > 0) rec.tags = uniqueTags(tags);
+  return rec;
+}
+
+/**
+ * GET /consumers, filtered as Kong filters it: `custom_id=X` (exact), `tags=a,b` (every tag)
+ * or `tags=a/b` (any tag); `,` and `/` together are refused, as in Kong.
+ */
+async function listConsumers(ctx: AdminContext, ar: AdminRequest): Promise<ConsumerRecord[]> {
+  const query = new URL(ar.req.url ?? '/', 'http://admin').searchParams;
+  const customId = query.get('custom_id');
+  const tagsParam = query.get('tags');
+  let rows: ConsumerRecord[];
+  if (customId !== null) {
+    // one that could never be stored finds nothing (and a NUL never reaches PostgreSQL, which refuses it)
+    const found = customIdProblem(customId) !== undefined ? undefined : await ctx.storage.consumers.getByCustomId(customId);
+    rows = found ? [found] : [];
+  } else {
+    rows = await ctx.storage.consumers.list();
+  }
+  if (tagsParam === null) return rows;
+  const all = tagsParam.includes(',');
+  const any = tagsParam.includes('/');
+  if (all && any) throw invalidField('tags', 'use "," (every tag) or "/" (any tag), not both');
+  const wanted = tagsParam.split(all ? ',' : '/');
+  for (const t of wanted) if (!isTag(t)) throw invalidField('tags', `${JSON.stringify(t)}: a tag is ${CONSUMER_TAG_RULE}`);
+  return rows.filter((c) => {
+    const has = c.tags ?? [];
+    return all ? wanted.every((t) => has.includes(t)) : wanted.some((t) => has.includes(t));
+  });
+}
+
 interface ConsumerInput {
   username: string;
   groups?: string[];
   id?: string;
+  /** null: none (clears it in a PATCH) */
+  custom_id?: string | null;
+  /** null: none */
+  tags?: string[] | null;
 }
 
 /**
@@ -251,7 +323,7 @@ interface ConsumerInput {
  */
 function consumerInput(body: Record<string, unknown>, create: boolean): ConsumerInput {
   for (const key of Object.keys(body)) {
-    if (!['username', 'groups', 'id', 'created_at', 'updated_at', 'source'].includes(key)) throw invalidField(key, 'unknown field');
+    if (!['username', 'groups', 'id', 'custom_id', 'tags', 'created_at', 'updated_at', 'source'].includes(key)) throw invalidField(key, 'unknown field');
   }
   const username = body.username ?? undefined;
   if (create && username === undefined) throw invalidField('username', 'required');
@@ -263,11 +335,33 @@ function consumerInput(body: Record<string, unknown>, create: boolean): Consumer
   if (problem !== undefined) throw invalidField('groups', problem);
   const id = body.id ?? undefined;
   if (id !== undefined && (typeof id !== 'string' || !UUID.test(id))) throw invalidField('id', 'expected a UUID');
-  return { username: username as string, groups: groups as string[] | undefined, id: id as string | undefined };
+  const customId = body.custom_id;
+  const customIdBad = customId === undefined || customId === null ? undefined : customIdProblem(customId);
+  if (customIdBad !== undefined) throw invalidField('custom_id', customIdBad);
+  const tags = body.tags;
+  const tagsBad = tags === undefined || tags === null ? undefined : tagsProblem(tags);
+  if (tagsBad !== undefined) throw invalidField('tags', tagsBad);
+  return {
+    username: username as string,
+    groups: groups as string[] | undefined,
+    id: id as string | undefined,
+    custom_id: customId as string | null | undefined,
+    tags: tags as string[] | null | undefined,
+  };
 }
 
+/** As Kong shows a consumer: custom_id and tags are null when there are none. */
 function view(rec: ConsumerRecord): Record<string, unknown> {
-  return { id: rec.id, username: rec.username, groups: rec.groups, source: rec.source, created_at: rec.created_at, updated_at: rec.updated_at };
+  return {
+    id: rec.id,
+    username: rec.username,
+    custom_id: rec.custom_id ?? null,
+    tags: rec.tags ?? null,
+    groups: rec.groups,
+    source: rec.source,
+    created_at: rec.created_at,
+    updated_at: rec.updated_at,
+  };
 }
 
 async function changed(ctx: AdminContext, consumer: string): Promise<void> {

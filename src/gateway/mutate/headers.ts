@@ -1,6 +1,6 @@
 // What upstream receives besides the body (ARCHITECTURE §5): the client's headers minus
 // hop-by-hop ones, minus spoofable identity headers, minus the edge credential; then ours:
-// the internal token, X-Consumer-*, X-Request-Id, X-Forwarded-*, X-Real-IP.
+// the internal token, X-Consumer-* (Id, Username, Groups, Custom-ID), X-Request-Id, X-Forwarded-*, X-Real-IP.
 //
 // Without an authenticator on the route (and so without an identity) the client's own
 // `Authorization` passes through unchanged, as in Kong: such a route is a plain proxy.
@@ -80,6 +80,8 @@ export function setIdentityHeaders(gr: GatewayRequest, identity: Identity, autho
     h['x-consumer-id'] ??= consumer.id;
     h['x-consumer-username'] ??= consumer.username;
     if (consumer.groups.length > 0) h['x-consumer-groups'] ??= consumer.groups.join(', ');
+    // one property test for consumers without one; the value is the stored string, nothing to compute
+    if (consumer.custom_id !== undefined) h['x-consumer-custom-id'] ??= consumer.custom_id;
   }
   if (identity.auth_method === 'anonymous') h['x-anonymous-consumer'] = 'true';
 }

@@ -15,6 +15,7 @@ import * as gatewaySessions from './0009-gateway-sessions.js';
 import * as codeRedirectUriGiven from './0010-code-redirect-uri-given.js';
 import * as clientRequirePkce from './0011-client-require-pkce.js';
 import * as signingKeysPerAlg from './0012-signing-keys-per-alg.js';
+import * as consumerCustomIdTags from './0013-consumer-custom-id-tags.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '0010-code-redirect-uri-given': codeRedirectUriGiven,
   '0011-client-require-pkce': clientRequirePkce,
   '0012-signing-keys-per-alg': signingKeysPerAlg,
+  '0013-consumer-custom-id-tags': consumerCustomIdTags,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,16 +1,17 @@
 // Gateway consumers and their credentials. Secrets are stored only as digests, argon2id
 // hashes or sealed values (see CredentialRecord); this layer stores what it is given.
 
-import { fromJson, toJson } from '../json.js';
+import { fromJson, fromJsonOrNull, toJson } from '../json.js';
 import { isUniqueViolation } from './unique.js';
 import type { ConsumersTable, CredentialsTable, Db } from '../schema.js';
-import type {
-  ConsumerRecord,
-  ConsumerRepo,
-  CredentialPlugin,
-  CredentialRecord,
-  CredentialRepo,
-  RecordSource,
+import {
+  CustomIdTakenError,
+  type ConsumerRecord,
+  type ConsumerRepo,
+  type CredentialPlugin,
+  type CredentialRecord,
+  type CredentialRepo,
+  type RecordSource,
 } from '../types.js';
 
 export class SqlConsumerRepo implements ConsumerRepo {
@@ -27,6 +28,11 @@ export class SqlConsumerRepo implements ConsumerRepo {
 
   async getByUsername(username: string): Promise<ConsumerRecord | undefined> {
     const row = await this.#db.selectFrom('consumers').selectAll().where('username', '=', username).executeTakeFirst();
+    return row && consumerFromRow(row);
+  }
+
+  async getByCustomId(customId: string): Promise<ConsumerRecord | undefined> {
+    const row = await this.#db.selectFrom('consumers').selectAll().where('custom_id', '=', customId).executeTakeFirst();
     return row && consumerFromRow(row);
   }
 
@@ -47,13 +53,22 @@ export class SqlConsumerRepo implements ConsumerRepo {
   async upsert(rec: ConsumerRecord): Promise<ConsumerRecord> {
     const row = consumerToRow(rec);
     const { id: _id, username: _username, created_at: _created, ...changes } = row;
-    const stored = await this.#db
-      .insertInto('consumers')
-      .values(row)
-      .onConflict((oc) => oc.column('username').doUpdateSet(changes))
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return consumerFromRow(stored);
+    try {
+      const stored = await this.#db
+        .insertInto('consumers')
+        .values(row)
+        .onConflict((oc) => oc.column('username').doUpdateSet(changes))
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return consumerFromRow(stored);
+    } catch (err) {
+      // the conflict target is the username: a taken custom_id (or id) still fails the statement
+      if (rec.custom_id !== undefined && isUniqueViolation(err)) {
+        const owner = await this.getByCustomId(rec.custom_id);
+        if (owner !== undefined && owner.username !== rec.username) throw new CustomIdTakenError(rec.custom_id);
+      }
+      throw err;
+    }
   }
 
   async delete(username: string): Promise<boolean> {
@@ -109,6 +124,8 @@ export class SqlCredentialRepo implements CredentialRepo {
         'cr.created_at as created_at',
         'co.username as co_username',
         'co.groups as co_groups',
+        'co.custom_id as co_custom_id',
+        'co.tags as co_tags',
         'co.source as co_source',
         'co.created_at as co_created_at',
         'co.updated_at as co_updated_at',
@@ -123,6 +140,8 @@ export class SqlCredentialRepo implements CredentialRepo {
         id: row.consumer_id,
         username: row.co_username,
         groups: row.co_groups,
+        custom_id: row.co_custom_id,
+        tags: row.co_tags,
         source: row.co_source,
         created_at: row.co_created_at,
         updated_at: row.co_updated_at,
@@ -174,11 +193,14 @@ function consumerToRow(rec: ConsumerRecord): ConsumersTable {
     source: rec.source,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
+    custom_id: rec.custom_id ?? null,
+    tags: rec.tags !== undefined && rec.tags.length > 0 ? toJson(rec.tags) : null,
   };
 }
 
+/** custom_id and tags are absent, not null or [], when there are none (as before migration 0013). */
 function consumerFromRow(row: ConsumersTable): ConsumerRecord {
-  return {
+  const rec: ConsumerRecord = {
     id: row.id,
     username: row.username,
     groups: fromJson<string[]>(row.groups),
@@ -186,6 +208,10 @@ function consumerFromRow(row: ConsumersTable): ConsumerRecord {
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
+  if (row.custom_id !== null) rec.custom_id = row.custom_id;
+  const tags = fromJsonOrNull<string[]>(row.tags);
+  if (tags !== null && tags.length > 0) rec.tags = tags;
+  return rec;
 }
 
 function credentialToRow(rec: CredentialRecord): CredentialsTable {
