@@ -35,6 +35,14 @@ const CLIENTS = [
     consent: 'skip',
   },
   {
+    // a native app (RFC 8252): public, its local listener on whatever port the OS gives it
+    client_id: 'native',
+    redirect_uris: ['http://127.0.0.1/callback', 'http://[::1]/callback?app=1', 'com.example.app:/oauth2redirect'],
+    grant_types: ['authorization_code'],
+    scopes: ['openid'],
+    consent: 'skip',
+  },
+  {
     client_id: 'svc',
     client_secret: SECRET,
     grant_types: ['client_credentials', TOKEN_EXCHANGE],
@@ -173,6 +181,57 @@ describe('conformance audit', () => {
         assert.equal(res.status, 302, uri);
         assert.equal(new URLSearchParams(new URL(res.headers.get('location')!).hash.slice(1)).get('error'), 'login_required', uri);
       }
+    });
+  });
+
+  describe('native apps: loopback redirect URIs on any port (RFC 8252 §7.3, §8.3)', () => {
+    function nativeUrl(redirectUri: string): string {
+      const params = { client_id: 'native', redirect_uri: redirectUri, response_type: 'code', scope: 'openid', state: 'n', prompt: 'none', code_challenge: pkce().challenge, code_challenge_method: 'S256' };
+      return `${issuer}/oauth2/authorize?${new URLSearchParams(params).toString()}`;
+    }
+
+    it('a registered loopback IP URI matches with any port, the rest exactly (redirected, here login_required)', async () => {
+      for (const uri of ['http://127.0.0.1:51234/callback', 'http://127.0.0.1/callback', 'http://[::1]:8123/callback?app=1']) {
+        const res = await fetch(nativeUrl(uri), { redirect: 'manual' });
+        assert.equal(res.status, 302, uri);
+        const location = res.headers.get('location')!;
+        assert.ok(location.startsWith(`${uri}${uri.includes('?') ? '&' : '?'}error=login_required&`), location);
+      }
+    });
+
+    it('anything else is still an exact match: other path, query, host, scheme, or "localhost" → error page, no redirect', async () => {
+      for (const uri of [
+        'http://127.0.0.1:51234/callback/x',
+        'http://127.0.0.1:51234/callback?x=1',
+        'http://[::1]:8123/callback',
+        'http://127.0.0.2:51234/callback',
+        'http://localhost:51234/callback',
+        'https://127.0.0.1:51234/callback',
+        'http://127.0.0.1:51234@evil.example/callback',
+        'com.example.app:/oauth2redirect/x',
+      ]) {
+        const res = await fetch(nativeUrl(uri), { redirect: 'manual' });
+        assert.equal(res.status, 400, uri);
+        assert.equal(res.headers.get('location'), null, uri);
+        await res.arrayBuffer();
+      }
+    });
+
+    it('the code is redeemed with the redirect URI exactly as the authorization request named it, port included', async () => {
+      const redeem = async (port: number) => {
+        const p = pkce();
+        const browser = new Browser();
+        const params = { client_id: 'native', redirect_uri: 'http://127.0.0.1:40001/callback', response_type: 'code', scope: 'openid', state: 'c', code_challenge: p.challenge, code_challenge_method: 'S256' };
+        const page = await browser.fetch(`${issuer}/oauth2/authorize?${new URLSearchParams(params).toString()}`);
+        const form = parseForm(await page.text());
+        const done = await browser.fetch(form.action, { form: [...form.fields, ['username', 'alice'], ['password', PASSWORD]] });
+        const code = new URL(done.headers.get('location')!).searchParams.get('code')!;
+        return postForm(tokenUrl, { grant_type: 'authorization_code', client_id: 'native', code, redirect_uri: `http://127.0.0.1:${port}/callback`, code_verifier: p.verifier });
+      };
+      const tokens = await json(await redeem(40001));
+      assert.equal(typeof tokens.id_token, 'string');
+      // another port is another redirect URI (RFC 6749 §4.1.3: identical), even though both were acceptable at /authorize
+      await expectOAuthError(await redeem(40002), 400, 'invalid_grant');
     });
   });
 
