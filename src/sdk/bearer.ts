@@ -27,8 +27,12 @@ function authorizationHeader(headers: HeadersLike): string | readonly string[] |
 export function readAuthorization(headers: HeadersLike): AuthorizationState {
   const value = authorizationHeader(headers);
   if (value === undefined) return { kind: 'none' };
-  if (typeof value !== 'string') return value.length === 0 ? { kind: 'none' } : { kind: 'malformed' };
-  const trimmed = value.trim();
+  // Authorization is not a list field (RFC 9110 §5.3): two of them leave which one counts up
+  // to each hop, so neither is used
+  if (typeof value !== 'string' && value.length > 1) return { kind: 'malformed' };
+  const single = typeof value === 'string' ? value : value[0];
+  if (single === undefined) return { kind: 'none' };
+  const trimmed = single.trim();
   const m = BEARER.exec(trimmed);
   if (m) return { kind: 'bearer', token: m[1]! };
   // another scheme (Basic, …) is no Bearer credential at all; a broken Bearer one is a bad request

@@ -58,7 +58,9 @@ export function authenticate(verifier: Verifier, opts: AuthenticateOptions = {})
   }
 
   async function check(req: IncomingMessage): Promise<InternalClaims> {
-    const state = readAuthorization(req.headers);
+    // node keeps only the first of repeated Authorization fields in `headers`; `headersDistinct`
+    // has them all, so a request carrying two is refused rather than judged by the first
+    const state = readAuthorization(req.headersDistinct ?? req.headers);
     if (state.kind === 'none') throw new DrawbridgeAuthError('invalid_token', 'no bearer token', { noCredentials: true });
     if (state.kind === 'malformed') throw new DrawbridgeAuthError('invalid_request', 'malformed Authorization header');
     const claims = await verifier.verify(state.token);
@@ -93,8 +95,10 @@ export function authenticate(verifier: Verifier, opts: AuthenticateOptions = {})
       try {
         await handler(req as AuthenticatedRequest<R>, res);
       } catch (err) {
-        // a guard inside the handler; anything else is the handler's own failure
-        if (err instanceof DrawbridgeAuthError && !res.headersSent) return refuse(res, err, req);
+        // a guard inside the handler; anything else is the handler's own failure. Once the
+        // answer has begun, refusing cuts the connection (sendAuthError): rethrowing would
+        // leave the client hanging and, under a bare createServer, crash the process.
+        if (err instanceof DrawbridgeAuthError) return refuse(res, err, req);
         throw err;
       }
     };

@@ -3,9 +3,10 @@
 //
 // What is checked, in jose's order: the algorithm is on the allow-list (asymmetric only:
 // `none` and HS* can never pass, so a public key can't be abused as an HMAC secret), the
-// signature against a key from the JWKS, then `typ: at+jwt`, `iss`, `aud`, `exp`/`nbf`
-// (with a small clock tolerance), and finally the claim types a service relies on.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+// signature against a key from the JWKS (and no unknown `crit` header), then `typ: at+jwt`,
+// `iss`, `aud`, `exp`/`nbf`/`iat` (with a small clock tolerance), and finally the claim types
+// a service relies on.
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { toClaims, type InternalClaims } from './claims.js';
 import { describe, discover, DiscoveryError } from './discovery.js';
 import { DrawbridgeAuthError } from './errors.js';
@@ -33,7 +34,8 @@ export interface VerifierOptions {
    * After a JWKS fetch, how long (ms) a token with an unknown `kid` is refused before the keys
    * are fetched again; default 5000. Drawbridge signs with a rotated key at once, so this
    * bounds how long a service refuses fresh tokens after `drawbridge key rotate`; it also
-   * bounds forged-kid floods to one JWKS fetch per period.
+   * bounds forged-kid floods to one JWKS fetch per period. After a failed fetch the endpoint
+   * is left alone for as long, and the keys last fetched are used meanwhile.
    */
   jwksCooldownMs?: number;
 }
@@ -73,15 +75,36 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     if (keys !== undefined) return keys;
     const pending = (async () => {
       const uri = opts.jwksUri ?? (await discover(issuer, timeoutMs)).jwks_uri;
-      const remote = createRemoteJWKSet(new URL(uri), { timeoutDuration: timeoutMs, cooldownDuration: opts.jwksCooldownMs ?? 5000 });
+      const cooldownMs = opts.jwksCooldownMs ?? 5000;
+      const remote = createRemoteJWKSet(new URL(uri), { timeoutDuration: timeoutMs, cooldownDuration: cooldownMs });
+      // jose's cooldown starts only at a *successful* fetch: while the key source fails, every
+      // unknown kid would be another fetch. After a failure we therefore answer from the keys
+      // we last had for one cooldown, without asking again.
+      let outage: { until: number; lastKeys: JWTVerifyGetKey | undefined; cause: unknown } | undefined;
+      const fromLastKeys = async (o: NonNullable<typeof outage>, ...args: Parameters<JWTVerifyGetKey>) => {
+        if (o.lastKeys !== undefined) {
+          try {
+            return await o.lastKeys(...args);
+          } catch (err) {
+            if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+          }
+        }
+        // a kid we don't know and can't look up: maybe a new key, so "try later", not "invalid"
+        throw new KeySourceError(`keys at ${uri} unavailable: ${describe(o.cause)}`, { cause: o.cause });
+      };
       const getKey: JWTVerifyGetKey = async (header, token) => {
+        if (outage !== undefined && Date.now() < outage.until) return fromLastKeys(outage, header, token);
         try {
-          return await remote(header, token);
+          const key = await remote(header, token);
+          outage = undefined;
+          return key;
         } catch (err) {
           // "no such key" is the token's problem; anything else is the key source's
           if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
           if (err instanceof errors.JOSENotSupported || err instanceof errors.JOSEAlgNotAllowed) throw err;
-          throw new KeySourceError(`keys at ${uri} unavailable: ${describe(err)}`, { cause: err });
+          const last = remote.jwks();
+          outage = { until: Date.now() + cooldownMs, lastKeys: last === undefined ? undefined : createLocalJWKSet(last), cause: err };
+          return fromLastKeys(outage, header, token);
         }
       };
       return getKey;
@@ -117,7 +140,12 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     } catch (err) {
       if (err instanceof KeySourceError) throw unavailable(err);
       // no `cause`: jose's claim errors carry the payload, which may hold personal data
-      throw new DrawbridgeAuthError('invalid_token', reason(err));
+      throw new DrawbridgeAuthError('invalid_token', reason(err, token));
+    }
+    // jose checks `iat` only together with maxTokenAge; a token from the future is as
+    // wrong as an expired one (a skewed or compromised issuer clock, or a pre-minted token)
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + clockTolerance) {
+      throw new DrawbridgeAuthError('invalid_token', 'the token was issued in the future');
     }
     return toClaims(payload);
   }
@@ -135,7 +163,7 @@ function unavailable(err: unknown): DrawbridgeAuthError {
 }
 
 /** Our own words for why a token failed: never jose's message verbatim, never the token. */
-function reason(err: unknown): string {
+function reason(err: unknown, token: string): string {
   if (err instanceof errors.JWTExpired) return 'the token expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     switch (err.claim) {
@@ -153,8 +181,19 @@ function reason(err: unknown): string {
         return `the token lacks a valid ${err.claim} claim`;
     }
   }
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) return 'the token is signed with an algorithm this service does not accept';
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm this service does not accept';
+  // every allowed algorithm is supported: what jose refuses as unsupported is then a `crit` extension (RFC 7515 §4.1.11)
+  if (err instanceof errors.JOSENotSupported && hasCrit(token)) return 'the token has a critical header parameter this service does not understand';
+  if (err instanceof errors.JOSENotSupported) return 'the token is signed with an algorithm this service does not accept';
   if (err instanceof errors.JWKSNoMatchingKey) return 'the token is signed with an unknown key';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
   return 'the token is malformed';
+}
+
+function hasCrit(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).crit !== undefined;
+  } catch {
+    return false;
+  }
 }
