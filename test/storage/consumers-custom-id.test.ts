@@ -140,7 +140,8 @@ for (const target of await allTargets()) {
       assert.equal((await storage.consumers.list()).length, 1);
     });
 
-    it('two handles on one database racing for one custom_id: exactly one wins', { skip: oneHandleOnly(target.name) }, async () => {
+    // memory: is private to one handle: the race needs a database two handles share (not a skip: nothing is missing)
+    if (target.name !== 'memory:') it('two handles on one database racing for one custom_id: exactly one wins', async () => {
       const second = await openStorage(place.url, { autoMigrate: false });
       try {
         for (let round = 0; round < 5; round++) {
@@ -161,9 +162,4 @@ for (const target of await allTargets()) {
       }
     });
   });
-}
-
-/** memory: is one database per handle: nothing to race across. */
-function oneHandleOnly(name: string): string | false {
-  return name === 'memory:' ? 'memory: is private to one handle' : false;
 }
