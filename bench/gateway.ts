@@ -26,6 +26,7 @@
 //   BENCH_WARMUP       least seconds of checked warm-up of each server, before its first measurement (default 1.5)
 //   BENCH_WARMUP_REQUESTS  … and least requests per server process (default 6000: until the JIT is done)
 //   BENCH_WARMUP_MAX   most seconds of warm-up (default 8)
+//   BENCH_REWARM       seconds of checked, unmeasured load before each run after the first round (default 1)
 //   BENCH_CONNECTIONS  concurrent keep-alive connections (default 32)
 //   BENCH_SCENARIOS    comma list of upstream,baseline,none,key-auth,jwt,hmac-auth,key-auth+rate-limiting,workers (default all)
 //   BENCH_WORKERS      worker count of the multi-worker row (default 2)
@@ -86,6 +87,7 @@ const settings = {
   warmupSec: numberEnv('BENCH_WARMUP', 1.5, 0.2),
   warmupRequests: Math.round(numberEnv('BENCH_WARMUP_REQUESTS', 6000, 0)),
   warmupMaxSec: numberEnv('BENCH_WARMUP_MAX', 8, 0.2),
+  rewarmSec: numberEnv('BENCH_REWARM', 1, 0),
   connections: Math.round(numberEnv('BENCH_CONNECTIONS', 32, 1)),
   workers: Math.round(numberEnv('BENCH_WORKERS', 2, 2)),
   nice: Math.round(numberEnv('BENCH_NICE', 0, 0)),
@@ -567,6 +569,14 @@ async function warmUp(s: Scenario, srv: Child, upstream: Child): Promise<Live> {
 async function measure(s: Scenario, live: Live, upstream: Child, phase: number, round: number): Promise<Measured> {
   const { srv, prepared } = live;
   const common = loadOptions(srv, prepared);
+  if (round > 0 && settings.rewarmSec > 0) {
+    // the server sat idle while the others took their turns (V8 shrinks the heap and may
+    // flush code meanwhile): a short checked load first, so no server is measured cold
+    const r0 = await upstreamStats(upstream);
+    const again = await runPhase({ ...common, durationMs: settings.rewarmSec * 1000, stopOnError: true });
+    if (again.errors > 0) fail(`${srv.name}: ${s.id}: a re-warm response failed its check:\n  ${again.firstError}`);
+    checkDelta(srv, 're-warm', s, statsDelta(r0, await upstreamStats(upstream)), again.requests);
+  }
   const m0 = await upstreamStats(upstream);
   const niced = setLoadPriority(settings.nice);
   const cpu0 = treeCpuSeconds(srv.child.pid);

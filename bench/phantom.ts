@@ -28,6 +28,7 @@
 //   BENCH_WARMUP        least seconds of checked warm-up, once per server (default 1.5)
 //   BENCH_WARMUP_REQUESTS  … and least requests (default 6000)
 //   BENCH_WARMUP_MAX    most seconds of warm-up (default 8)
+//   BENCH_REWARM        seconds of checked, unmeasured load before each run after the first round (default 1)
 //   BENCH_CONNECTIONS   concurrent keep-alive connections (default 32)
 //   BENCH_REVOCATIONS   tokens revoked in (r) (default 100, at least 50)
 //   BENCH_POLL_MS       pause between two polls of one gateway in (r) (default 1)
@@ -73,6 +74,7 @@ const settings = {
   warmupSec: numberEnv('BENCH_WARMUP', 1.5, 0.2),
   warmupRequests: Math.round(numberEnv('BENCH_WARMUP_REQUESTS', 6000, 0)),
   warmupMaxSec: numberEnv('BENCH_WARMUP_MAX', 8, 0.2),
+  rewarmSec: numberEnv('BENCH_REWARM', 1, 0),
   connections: Math.round(numberEnv('BENCH_CONNECTIONS', 32, 1)),
   revocations: Math.round(numberEnv('BENCH_REVOCATIONS', 100, 50)),
   pollMs: numberEnv('BENCH_POLL_MS', 1, 0),
@@ -451,6 +453,14 @@ async function measure(row: Row, live: Live, upstream: Child, phase: number, rou
   const { srv } = live;
   const common = loadOptions(row, srv, live.next);
   const checkDelta = upstreamChecker(row, srv, upstream);
+  if (round > 0 && settings.rewarmSec > 0) {
+    // the server sat idle while the others took their turns: a short checked load first, so
+    // no server is measured cold (and any cache entry that lapsed meanwhile is refilled)
+    const r0 = await upstreamStats(upstream);
+    const again = await runPhase({ ...common, durationMs: settings.rewarmSec * 1000, stopOnError: true });
+    if (again.errors > 0) fail(`${srv.name}: a re-warm response failed its check:\n  ${again.firstError}`);
+    await checkDelta(r0, again.requests, 're-warm');
+  }
   const relay1 = relay?.calls ?? 0;
   const s0 = await upstreamStats(upstream);
   const cpu0 = processCpuSeconds(srv.child.pid);
