@@ -278,7 +278,7 @@ describe('conformance audit', () => {
       );
     });
 
-    it('scope only narrows; the refreshed ID token keeps iss, sub, aud, auth_time and sid, without a nonce', async () => {
+    it('scope only narrows; the refreshed ID token keeps iss, sub, aud, auth_time, sid, amr and acr, without a nonce', async () => {
       const tokens = await codeFlow('alice', 'openid profile offline_access');
       await expectOAuthError(
         await postForm(tokenUrl, { grant_type: 'refresh_token', refresh_token: String(tokens.refresh_token), scope: 'openid orders:read' }, { authorization: basic('web', SECRET) }),
@@ -289,8 +289,13 @@ describe('conformance audit', () => {
       assert.equal(narrowed.scope, 'openid');
       const first = payloadOf(String(tokens.id_token));
       const again = payloadOf(String(narrowed.id_token));
-      for (const claim of ['iss', 'sub', 'aud', 'auth_time', 'sid']) assert.deepEqual(again[claim], first[claim], claim);
+      // amr and acr describe that same sign-in (OIDC Core §12.2: the refreshed token is about the original authentication)
+      assert.deepEqual(first.amr, ['pwd']);
+      for (const claim of ['iss', 'sub', 'aud', 'auth_time', 'sid', 'amr', 'acr']) assert.deepEqual(again[claim], first[claim], claim);
       assert.equal(again.nonce, undefined);
+      // and again after a rotation: the family carries them on
+      const third = await json(await postForm(tokenUrl, { grant_type: 'refresh_token', refresh_token: String(narrowed.refresh_token) }, { authorization: basic('web', SECRET) }));
+      assert.deepEqual(payloadOf(String(third.id_token)).amr, first.amr);
     });
   });
 

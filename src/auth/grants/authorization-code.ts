@@ -58,7 +58,7 @@ export const authorizationCode: Grant = {
     if (client.grantSet.has('refresh_token')) {
       // bound to the SSO session unless offline_access was granted (then it outlives it)
       body.refresh_token = await issueRefreshToken(ctx, {
-        client, sub: user.id, scope, grantId: c.id, ...(c.sid !== null ? { sid: c.sid } : {}), authTime: c.auth_time,
+        client, sub: user.id, scope, grantId: c.id, ...(c.sid !== null ? { sid: c.sid } : {}), authTime: c.auth_time, amr: c.amr, acr: c.acr,
         offline: scope.includes('offline_access'),
       });
     }

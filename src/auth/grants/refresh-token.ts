@@ -124,11 +124,17 @@ async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, au
   throw invalidGrant('refresh token was already used');
 }
 
-/** OIDC Core §12.2: a new ID token for the same authentication (auth_time and sid of the original grant, no nonce). */
+/**
+ * OIDC Core §12.2: a new ID token for the same authentication: auth_time, sid, amr and acr of
+ * the original grant (it says how the user signed in then; nothing new happened), no nonce.
+ */
 function refreshedIdToken(ctx: AuthContext, client: Client, rec: TokenRecord, user: UserRecord, scope: string[], accessToken: string): string {
-  const authTime = typeof rec.extra?.auth_time === 'number' ? rec.extra.auth_time : rec.issued_at;
-  const sid = typeof rec.extra?.sid === 'string' ? rec.extra.sid : null;
-  return issueIdToken(ctx, { clientId: rec.client_id, alg: client.id_token_signed_response_alg, user, scope, nonce: null, authTime, sid, amr: [], acr: null, accessToken });
+  const extra = rec.extra;
+  const authTime = typeof extra?.auth_time === 'number' ? extra.auth_time : rec.issued_at;
+  const sid = typeof extra?.sid === 'string' ? extra.sid : null;
+  const amr = Array.isArray(extra?.amr) ? extra.amr.filter((m): m is string => typeof m === 'string') : [];
+  const acr = typeof extra?.acr === 'string' ? extra.acr : null;
+  return issueIdToken(ctx, { clientId: rec.client_id, alg: client.id_token_signed_response_alg, user, scope, nonce: null, authTime, sid, amr, acr, accessToken });
 }
 
 /** The SSO session exists and neither of its timeouts has passed (as sessions/sso.ts judges it). */

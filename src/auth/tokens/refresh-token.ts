@@ -22,6 +22,9 @@ export interface RefreshTokenRequest {
   sid?: string;
   /** when the user authenticated (OIDC auth_time), carried to later ID tokens */
   authTime?: number;
+  /** how the user authenticated (OIDC amr, acr), carried to later ID tokens like auth_time */
+  amr?: readonly string[];
+  acr?: string | null;
   /** offline_access granted: lives on after the SSO session ends */
   offline: boolean;
 }
@@ -34,7 +37,7 @@ export async function issueRefreshToken(ctx: AuthContext, r: RefreshTokenRequest
     sub: r.sub,
     scope: r.scope.join(' '),
     grantId: r.grantId,
-    extra: refreshExtra(r.sid, r.authTime),
+    extra: refreshExtra(r),
     sessionId: r.offline ? null : (r.sid ?? null),
     expiresAt: now + ctx.auth.refresh_token_ttl,
   });
@@ -81,10 +84,12 @@ export async function storeRefreshToken(ctx: AuthContext, r: StoreRefreshToken):
   return { token, record };
 }
 
-function refreshExtra(sid: string | undefined, authTime: number | undefined): Record<string, unknown> | null {
-  if (sid === undefined && authTime === undefined) return null;
+/** What later ID tokens of the family repeat about the original authentication (OIDC Core §12.2). */
+function refreshExtra(r: RefreshTokenRequest): Record<string, unknown> | null {
   const extra: Record<string, unknown> = {};
-  if (sid !== undefined) extra.sid = sid;
-  if (authTime !== undefined) extra.auth_time = authTime;
-  return extra;
+  if (r.sid !== undefined) extra.sid = r.sid;
+  if (r.authTime !== undefined) extra.auth_time = r.authTime;
+  if (r.amr !== undefined && r.amr.length > 0) extra.amr = [...r.amr];
+  if (r.acr !== undefined && r.acr !== null) extra.acr = r.acr;
+  return Object.keys(extra).length === 0 ? null : extra;
 }
