@@ -2,9 +2,8 @@
 // the in-process cache that keeps them ready between requests.
 import { OldestKeys } from '../core/oldest-keys.js';
 import { StampedLoads, type Stamped, type StampOptions } from '../core/stamped.js';
-import type { ClientConfig, GrantType } from '../config/types.js';
-import { sha256Hex } from '../core/crypto-util.js';
-import type { ClientRecord, ClientRepo, RecordSource } from '../storage/types.js';
+import type { GrantType } from '../config/types.js';
+import type { ClientRecord, ClientRepo } from '../storage/types.js';
 import { resourceError } from './scope.js';
 
 export interface Client extends Readonly<ClientRecord> {
@@ -39,34 +38,8 @@ function frozenCopy<T>(list: readonly T[]): T[] {
   return Object.freeze([...list]) as T[];
 }
 
-export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, now: number): ClientRecord {
-  return {
-    client_id: c.client_id,
-    client_name: c.client_name ?? null,
-    secret_hash: c.client_secret !== undefined ? sha256Hex(c.client_secret) : (c.client_secret_sha256?.toLowerCase() ?? null),
-    redirect_uris: c.redirect_uris,
-    grant_types: c.grant_types,
-    scopes: c.scopes,
-    default_scopes: c.default_scopes ?? c.scopes,
-    token_endpoint_auth_method: c.token_endpoint_auth_method,
-    jwks: c.jwks ?? null,
-    jwks_uri: c.jwks_uri ?? null,
-    access_token_format: c.access_token_format,
-    access_token_ttl: c.access_token_ttl ?? null,
-    audiences: c.audiences ?? null,
-    post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
-    backchannel_logout_uri: c.backchannel_logout_uri ?? null,
-    backchannel_logout_session_required: c.backchannel_logout_session_required ?? false,
-    consent: c.consent ?? 'ask',
-    mfa: c.mfa ?? 'optional',
-    // absent stays absent: the server's default ID token alg, which may change with the config
-    ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
-    require_pkce: c.require_pkce ?? true,
-    source,
-    created_at: now,
-    updated_at: now,
-  };
-}
+// the record builder lives in storage so that the admin API (gateway side) shares it too
+export { clientRecordFromConfig } from '../storage/client-records.js';
 
 export interface ClientCacheOptions extends StampOptions {
   /** known clients kept (default 10 000) */
@@ -74,6 +47,9 @@ export interface ClientCacheOptions extends StampOptions {
   /** unknown client_ids remembered as unknown (default 1 000) */
   maxUnknown?: number;
 }
+
+/** clear() calls told apart in the change stamp; far more than can happen within one entry's TTL */
+const CLEARS_IN_STAMP = 1024;
 
 /** A Client, or null for a client_id known not to exist */
 type Entry = Stamped<Client | null>;
@@ -95,10 +71,15 @@ export class ClientCache {
   readonly #unknown = new Map<string, Entry>();
   readonly #oldestClients = new OldestKeys(this.#clients);
   readonly #oldestUnknown = new OldestKeys(this.#unknown);
+  /** clear() calls so far (see the constructor) */
+  #clears = 0;
 
   constructor(repo: ClientRepo, opts: ClientCacheOptions) {
     this.#repo = repo;
-    this.#loads = new StampedLoads(opts);
+    // clear() also counts in the stamp, so a read already under way when it ran (one that may
+    // have seen the old row) is stale the moment it lands instead of living out its TTL
+    const storageStamp = opts.changeStamp ?? (() => 0);
+    this.#loads = new StampedLoads({ ...opts, changeStamp: () => storageStamp() * CLEARS_IN_STAMP + (this.#clears % CLEARS_IN_STAMP) });
     this.#maxClients = opts.maxClients ?? 10_000;
     this.#maxUnknown = opts.maxUnknown ?? 1_000;
   }
@@ -132,6 +113,7 @@ export class ClientCache {
 
   /** Forgets everything (e.g. after a change this process made outside storage.clients). */
   clear(): void {
+    this.#clears++;
     this.#clients.clear();
     this.#unknown.clear();
   }

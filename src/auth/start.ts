@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { AuthConfig, Config } from '../config/types.js';
 import { memoryCounter, redisCounter } from '../cache/counter.js';
 import { pingRedis } from '../cache/redis.js';
-import type { EventBus } from '../cache/events.js';
+import { createEventBus, type EventBus, type RunningEventBus } from '../cache/events.js';
 import type { Clock } from '../core/clock.js';
 import { startListener, type RunningListener } from '../core/listener.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -107,13 +107,35 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
     );
   }, 60_000);
   housekeeping.unref();
+  const stopFollowing = followClientChanges(ctx, deps);
   return {
     ctx,
     listener,
     close: async () => {
       clearInterval(housekeeping);
+      await stopFollowing();
       await listener.close();
       await ctx.audit.close?.();
     },
+  };
+}
+
+/**
+ * Clients changed elsewhere (the admin API on a gateway: `client.changed`, `client.revoked`)
+ * apply here at once, not after the client cache's TTL: the cache is dropped on each such
+ * event, and after a Redis outage (`events.resumed`: some may have been missed). An auth
+ * server alone in its process with Redis listens on a bus of its own. Clients change
+ * rarely, so dropping all of them costs one read per client afterwards.
+ */
+function followClientChanges(ctx: AuthContext, deps: AuthServerDeps): () => Promise<void> {
+  const own: RunningEventBus | undefined = deps.events === undefined && deps.redis !== undefined ? createEventBus(deps.redis, deps.logger) : undefined;
+  const bus = deps.events ?? own;
+  if (bus === undefined) return async () => undefined;
+  const unsubscribe = bus.subscribe(function onClientEvent(event) {
+    if (event.type === 'client.changed' || event.type === 'client.revoked' || event.type === 'events.resumed') ctx.clients.clear();
+  });
+  return async () => {
+    unsubscribe();
+    await own?.close();
   };
 }

@@ -15,6 +15,8 @@ export type GatewayEvent =
   | { type: 'session.revoked'; sid: string }
   | { type: 'user.revoked'; sub: string }
   | { type: 'client.revoked'; client_id: string }
+  /** an OAuth client was created or changed (admin API): auth servers drop their cached copy */
+  | { type: 'client.changed'; client_id: string }
   | { type: 'credentials.changed'; consumer?: string }
   | { type: 'config.changed' }
   /**
@@ -45,6 +47,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set([
   'session.revoked',
   'user.revoked',
   'client.revoked',
+  'client.changed',
   'credentials.changed',
   'config.changed',
   'gateway-session.ended',

@@ -60,6 +60,8 @@ export function openKeyring(config: Config, storage: Storage, clock: Clock, logg
     idTokenAlgs: config.keys.id_token_algorithms,
     clock,
     refreshInterval: config.keys.refresh_interval,
+    // a next key taking over: the key it replaces stays published until its tokens expired
+    publishPreviousFor: maxTokenLifetime(config),
     onError: (err) => logger.warn({ err: (err as Error).message }, 'key refresh failed'),
     onChange: (k) => logger.info({ kid: k.kid, alg: k.alg }, 'signing key in use'),
   });

@@ -98,6 +98,9 @@ export const configSchema: Field<Config> = object<Config>(
           .derive<KeysConfig>('`[RS256, algorithm]` without duplicates', (k) => [...new Set<SigningAlg>(['RS256', k.algorithm])])
           .doc('Algorithms ID tokens (and back-channel logout tokens) may be signed with; the first is the default, a client picks another with `id_token_signed_response_alg`. Each has its own current key, published in the JWKS. RS256 first by default: OIDC Discovery requires it to be offered, and OIDC Core and Dynamic Client Registration make it the default that relying parties expect when a client names no algorithm.'),
         refresh_interval: duration(1).default('2s').doc('How often running instances look for a rotated key.'),
+        publish_ahead: duration()
+          .default('15m')
+          .doc('How long `drawbridge key rotate` publishes a new key in the JWKS before it signs anything; every instance then switches to it on its own. Longer than the JWKS cache lifetime verifiers are expected to use (10 min in the SDK and the gateway\'s `jwt` plugin; common libraries use 5–10 min), so they all hold the new key before the first token under it arrives. `0`: the new key signs at once (as `key rotate --now`), and cached verifiers refuse its tokens until they refetch.'),
       },
       checkKeys,
     )

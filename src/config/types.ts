@@ -198,6 +198,7 @@ export interface KeysConfig {
   algorithm: SigningAlg; // default ES256
   id_token_algorithms: readonly SigningAlg[]; // ID token algs, the default first; default [RS256, algorithm] without duplicates
   refresh_interval: number; // how often running instances look for a rotated key, default 2 (seconds)
+  publish_ahead: number; // seconds a rotated key is published before it signs, default 900; 0: at once
 }
 
 export interface LogConfig {

@@ -6,6 +6,11 @@
 // Keys live in SQL (KeyRepo) with the private key sealed under the master secret; each
 // instance re-reads them every `refreshInterval` seconds so a `drawbridge key rotate`
 // reaches it within that time.
+// A rotation normally adds a *next* key (`prepareNext`): published in the JWKS at once but not
+// signing until its `activates_at`, so every verifier caching the JWKS has it before the first
+// token under it arrives. Each instance, on its refresh after that time, promotes it in storage
+// (idempotent: the first instance does it, the others find it done) and signs with it; no
+// coordination beyond storage is needed.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { SigningAlg } from '../config/types.js';
 import type { KeyRepo, SigningKeyRecord } from '../storage/types.js';
@@ -13,6 +18,9 @@ import type { Clock } from '../core/clock.js';
 import { generateSigningKeyAsync, type GeneratedKey } from './generate.js';
 import type { SigningKey } from './jwt.js';
 import { deriveKey, seal, unseal } from './seal.js';
+
+/** Without `publishPreviousFor`: a day, longer than any token lifetime a deployment is expected to use. */
+const DEFAULT_PUBLISH_PREVIOUS_FOR = 86_400;
 
 export interface KeyringOptions {
   repo: KeyRepo;
@@ -22,8 +30,13 @@ export interface KeyringOptions {
   /** algorithms ID tokens may be signed with, the default first; absent: [alg] */
   idTokenAlgs?: readonly SigningAlg[];
   clock: Clock;
-  /** seconds between re-reads of the key table */
+  /** seconds between re-reads of the key table (and promotions of due next keys) */
   refreshInterval: number;
+  /**
+   * seconds the key a next key replaces stays published after the switch: long enough for
+   * every token it signed to expire. Default: a day.
+   */
+  publishPreviousFor?: number;
   onError?: (err: unknown) => void;
   onChange?: (current: SigningKey) => void;
 }
@@ -36,6 +49,8 @@ export class Keyring {
   #idTokenAlgs: readonly SigningAlg[];
   #current: SigningKey | undefined;
   #currentByAlg = new Map<SigningAlg, SigningKey>();
+  /** published next keys by alg, with when they take over */
+  #nextByAlg = new Map<SigningAlg, { key: SigningKey; activatesAt: number }>();
   #byKid = new Map<string, SigningKey>();
   #published: Array<Record<string, unknown>> = [];
   #timer: NodeJS.Timeout | undefined;
@@ -79,14 +94,26 @@ export class Keyring {
   /** Re-reads the published keys; cheap when nothing changed (keys are decrypted once). */
   async refresh(): Promise<void> {
     const now = this.#opts.clock.now();
-    const records = await this.#opts.repo.published(now);
+    let records = await this.#opts.repo.published(now);
+    if (records.some((rec) => rec.status === 'next' && rec.activates_at !== undefined && rec.activates_at <= now)) {
+      // its time has come: promote it (every instance tries; storage lets one do it) and re-read
+      try {
+        await this.#opts.repo.promoteDue(now, now + (this.#opts.publishPreviousFor ?? DEFAULT_PUBLISH_PREVIOUS_FOR));
+        records = await this.#opts.repo.published(now);
+      } catch (err) {
+        // signing goes on with the current key, and the next key stays published
+        this.#opts.onError?.(new Error(`keys: promoting the next signing key failed: ${(err as Error).message}`));
+      }
+    }
     const next = new Map<string, SigningKey>();
     const currentByAlg = new Map<SigningAlg, SigningKey>();
+    const nextByAlg = new Map<SigningAlg, { key: SigningKey; activatesAt: number }>();
     for (const rec of records) {
       const key = this.#byKid.get(rec.kid) ?? this.#prepare(rec);
       next.set(rec.kid, key);
       // newest first: the first current key of an alg is its current one
       if (rec.status === 'current' && !currentByAlg.has(rec.alg)) currentByAlg.set(rec.alg, key);
+      if (rec.status === 'next' && !nextByAlg.has(rec.alg)) nextByAlg.set(rec.alg, { key, activatesAt: rec.activates_at ?? now });
     }
     // An algorithm whose current key vanished from storage (demoted by a `key rotate` run
     // with another config, or by an older version during a rolling upgrade) keeps the key
@@ -112,8 +139,9 @@ export class Keyring {
     this.#byKid = next;
     this.#current = current;
     this.#currentByAlg = currentByAlg;
+    this.#nextByAlg = nextByAlg;
     // current keys first (the main one leading), so clients that try keys in order find the
-    // likely one first; then the previous keys, newest first
+    // likely one first; then the next keys, then the previous keys, newest first
     const currents = [current, ...this.#algs.flatMap((alg) => currentByAlg.get(alg) ?? []).filter((k) => k !== current)];
     const rest = [...next.values()].filter((k) => !currents.includes(k));
     this.#published = [...currents, ...rest].map((k) => k.publicJwk);
@@ -155,6 +183,11 @@ export class Keyring {
     return fallback;
   }
 
+  /** The published next key of `alg` (default: the main alg) and when it takes over, if one is waiting. */
+  nextFor(alg: SigningAlg = this.#opts.alg): { key: SigningKey; activatesAt: number } | undefined {
+    return this.#nextByAlg.get(alg);
+  }
+
   get verificationKeys(): ReadonlyMap<string, SigningKey> {
     return this.#byKid;
   }
@@ -165,18 +198,38 @@ export class Keyring {
   }
 
   /**
-   * Makes a new key of `alg` current (default: the main alg); the other algorithms' keys are
-   * untouched. The old one stays published for `publishPreviousFor` seconds: long enough for
-   * every token it signed to expire.
+   * Makes a new key of `alg` current at once (default: the main alg); the other algorithms'
+   * keys are untouched. The old one stays published for `publishPreviousFor` seconds: long
+   * enough for every token it signed to expire. A next key waiting for that alg is retired.
+   * Verifiers that cached the JWKS refuse the new kid until they refetch: this is the
+   * emergency switch (`key rotate --now`); `prepareNext` is the ordinary one.
    */
   async rotate(publishPreviousFor: number, alg: SigningAlg = this.#opts.alg): Promise<SigningKeyRecord> {
-    if (!this.#algs.includes(alg)) {
-      throw new Error(`keys: cannot rotate ${alg}: not one of keys.algorithm, keys.id_token_algorithms (${this.#algs.join(', ')})`);
-    }
+    this.#checkInUse(alg);
     const rec = await this.#newRecord(alg);
     await this.#opts.repo.rotate(rec, this.#opts.clock.now() + publishPreviousFor);
     await this.refresh();
     return rec;
+  }
+
+  /**
+   * Publishes a new key of `alg` (default: the main alg) as the next one: in the JWKS now,
+   * current `publishAhead` seconds from now, when every instance switches to it on its own
+   * (and the old current key stays published for `publishPreviousFor`). When a next key is
+   * already waiting, it is kept (its takeover time too) and returned with `created: false`.
+   */
+  async prepareNext(publishAhead: number, alg: SigningAlg = this.#opts.alg): Promise<{ key: SigningKeyRecord; created: boolean }> {
+    this.#checkInUse(alg);
+    const rec = { ...(await this.#newRecord(alg)), status: 'next' as const };
+    const kept = await this.#opts.repo.addNext(rec, this.#opts.clock.now() + publishAhead);
+    await this.refresh();
+    return { key: kept, created: kept.kid === rec.kid };
+  }
+
+  #checkInUse(alg: SigningAlg): void {
+    if (!this.#algs.includes(alg)) {
+      throw new Error(`keys: cannot rotate ${alg}: not one of keys.algorithm, keys.id_token_algorithms (${this.#algs.join(', ')})`);
+    }
   }
 
   /**

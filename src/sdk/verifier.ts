@@ -32,9 +32,10 @@ export interface VerifierOptions {
   timeoutMs?: number;
   /**
    * After a JWKS fetch, how long (ms) a token with an unknown `kid` is refused before the keys
-   * are fetched again; default 5000. Drawbridge signs with a rotated key at once, so this
-   * bounds how long a service refuses fresh tokens after `drawbridge key rotate`; it also
-   * bounds forged-kid floods to one JWKS fetch per period. After a failed fetch the endpoint
+   * are fetched again; default 5000. Drawbridge publishes a rotated key `keys.publish_ahead`
+   * before it signs (longer than the 10-minute key cache), so this matters only after
+   * `drawbridge key rotate --now`: it bounds how long a service refuses fresh tokens then. It
+   * also bounds forged-kid floods to one JWKS fetch per period. After a failed fetch the endpoint
    * is left alone for as long, and the keys last fetched are used meanwhile.
    */
   jwksCooldownMs?: number;

@@ -45,6 +45,7 @@ export interface SigningKeysTable {
   status: string;
   created_at: number;
   publish_until: number | null;
+  activates_at: number | null; // 0014
 }
 
 export interface TokensTable {

@@ -57,6 +57,10 @@ export interface ClientRepo {
   list(): Promise<ClientRecord[]>;
   /** Insert or replace by client_id (created_at kept on replace). */
   upsert(rec: ClientRecord): Promise<void>;
+  /** Insert only: false when the client_id is taken (of two racing creates, one wins). */
+  insert(rec: ClientRecord): Promise<boolean>;
+  /** Replace an existing client (created_at kept): false when there is none (never re-creates a deleted one). */
+  update(rec: ClientRecord): Promise<boolean>;
   /** true when a row was deleted */
   delete(clientId: string): Promise<boolean>;
   /** Delete every client with this source whose id is not in keep; returns ids deleted. */

@@ -60,6 +60,16 @@ function fakeRepo(records: ClientRecord[] = []): ClientRepo & { rows: Map<string
     async upsert(rec: ClientRecord) {
       rows.set(rec.client_id, rec);
     },
+    async insert(rec: ClientRecord) {
+      if (rows.has(rec.client_id)) return false;
+      rows.set(rec.client_id, rec);
+      return true;
+    },
+    async update(rec: ClientRecord) {
+      if (!rows.has(rec.client_id)) return false;
+      rows.set(rec.client_id, rec);
+      return true;
+    },
     async delete(id: string) {
       return rows.delete(id);
     },

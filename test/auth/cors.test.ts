@@ -55,6 +55,8 @@ describe('AllowedOrigins: built from the client list, rebuilt only when clients 
       },
       get: async () => undefined,
       upsert: async () => undefined,
+      insert: async () => false,
+      update: async () => false,
       delete: async () => false,
       prune: async () => [],
     };

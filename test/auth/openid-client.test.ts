@@ -331,7 +331,7 @@ describe('`drawbridge key rotate` against a SQLite-file server started from a co
     const first = await client.clientCredentialsGrant(config, {});
     const oldKid = (await verifyAccessToken(first.access_token, issuer, jwksUri)).protectedHeader.kid!;
 
-    const rotate = await runCli(['key', 'rotate', '--config', configFile]);
+    const rotate = await runCli(['key', 'rotate', '--now', '--config', configFile]);
     assert.equal(rotate.code, 0, rotate.stderr);
     const m = /^rotated: (\S+) → (\S+) \(ES256\)/m.exec(rotate.stdout);
     assert.ok(m !== null, `unexpected output: ${rotate.stdout}`);

@@ -428,8 +428,9 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.match(configured.stderr, /defined in the config file/);
   });
 
-  it('key rotate: the running server publishes both keys and signs with the new one', async () => {
-    const r = await runCli(['key', 'rotate', '--config', configFile], { env: ENV });
+  it('key rotate --now: the running server publishes both keys and signs with the new one', async () => {
+    // --now: the immediate switch this test was written for (the default now publishes ahead, below)
+    const r = await runCli(['key', 'rotate', '--config', configFile, '--now'], { env: ENV });
     assertExit(r, 0);
     const m = /^rotated: (\S+) → (\S+) \(ES256\)/m.exec(r.stdout);
     assert.ok(m !== null, r.stdout);
@@ -482,6 +483,55 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assertExit(r, 0);
     assert.equal(r.stdout.trim().split('\n').length, 1);
     assert.match(r.stdout, /^rotated: \S+ → \S+ \(RS256\)/);
+  });
+
+  it('key rotate (default keys.publish_ahead): the new key is published at once but signs only from its takeover time', async () => {
+    const introspectionKid = async () => {
+      const res = await postForm(
+        `${issuer}/oauth2/introspect`,
+        { token: survivor },
+        { authorization: basic('svc', SVC_SECRET), accept: 'application/token-introspection+jwt' },
+      );
+      return (JSON.parse(Buffer.from((await res.text()).split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+    };
+    const signing = await introspectionKid();
+    const started = Date.now();
+    const r = await runCli(['key', 'rotate', '--config', configFile], { env: ENV });
+    assertExit(r, 0);
+    const m = /^rotated: (\S+) → (\S+) \(ES256\); published now, signs from (\S+) \(keys\.publish_ahead 900s\)/m.exec(r.stdout);
+    assert.ok(m !== null, r.stdout);
+    assert.equal(m![1], signing);
+    const [, , nextKid, from] = m!;
+    const takeover = Date.parse(from!);
+    assert.ok(Math.abs(takeover - (started + 900_000)) < 30_000, `takes over 15 min from now: ${from}`);
+    // the RS256 key rotated by the test before is still waiting: kept, not replaced
+    assert.match(r.stdout, /^waiting: \S+ \(RS256\) is already the next key, published, signs from \S+; nothing new made/m);
+
+    // the running server publishes it on its next refresh, and keeps signing with the old key
+    const until = Date.now() + 10_000;
+    let published = await kids();
+    while (!published.includes(nextKid!) && Date.now() < until) {
+      await new Promise((res) => setTimeout(res, 100));
+      published = await kids();
+    }
+    assert.ok(published.includes(nextKid!), published.join(' '));
+    assert.equal(published[0], signing, 'the current key still leads the JWKS');
+    assert.equal(await introspectionKid(), signing, 'tokens are still signed with the old key');
+
+    const list = await runCli(['key', 'list', '--config', configFile], { env: ENV });
+    assertExit(list, 0);
+    assert.match(list.stdout, /^KID\s+ALG\s+STATUS\s+CREATED\s+PUBLISHED_UNTIL\s+TAKES_OVER$/m);
+    assert.match(list.stdout, new RegExp(`^${nextKid}\\s+ES256\\s+next\\s+\\S+\\s+${from!.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(list.stdout, new RegExp(`^${signing}\\s+ES256\\s+current\\s+\\S+$`, 'm'));
+
+    // --now: switches at once and discards the waiting keys
+    const now = await runCli(['key', 'rotate', '--config', configFile, '--now'], { env: ENV });
+    assertExit(now, 0);
+    assert.match(now.stdout, new RegExp(`^discarded: ${nextKid} \\(ES256\\), the next key that was waiting; it never signed anything$`, 'm'));
+    assert.match(now.stdout, /^discarded: \S+ \(RS256\)/m);
+    const after = await runCli(['key', 'list', '--config', configFile], { env: ENV });
+    assert.doesNotMatch(after.stdout, /\snext\s/);
+    assert.match(after.stdout, new RegExp(`^${nextKid}\\s+ES256\\s+retired\\s`, 'm'));
   });
 
   it('SIGTERM again → exit 0', async () => {

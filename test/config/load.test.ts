@@ -187,7 +187,7 @@ describe('${VAR} interpolation', () => {
 });
 
 describe('assertProductionSecret', () => {
-  const base = { issuer: 'https://a.example', storage: 'memory:', keys: { algorithm: 'ES256', id_token_algorithms: ['ES256', 'RS256'], refresh_interval: 2 }, log: { level: 'info' } } as const;
+  const base = { issuer: 'https://a.example', storage: 'memory:', keys: { algorithm: 'ES256', id_token_algorithms: ['ES256', 'RS256'], refresh_interval: 2, publish_ahead: 900 }, log: { level: 'info' } } as const;
 
   it('requires a secret of at least 32 characters', () => {
     const missing = throwsConfigError(() => assertProductionSecret({ ...base }), 'secret: required outside "drawbridge dev"; expected at least 32 characters');

@@ -44,7 +44,7 @@ describe('defaults', () => {
     assert.deepEqual(validateConfig({ issuer }), {
       issuer,
       storage: 'sqlite:./.drawbridge/drawbridge.db',
-      keys: { algorithm: 'ES256', id_token_algorithms: ['RS256', 'ES256'], refresh_interval: 2 },
+      keys: { algorithm: 'ES256', id_token_algorithms: ['RS256', 'ES256'], refresh_interval: 2, publish_ahead: 900 },
       log: { level: 'info' },
     });
   });

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, validateConfig } from '../../config/index.js';
+import { ConfigError } from '../../config/index.js';
+import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
 import { randomToken } from '../../core/crypto-util.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
@@ -144,12 +145,12 @@ export function registerClientCommands(program: Command): void {
     });
 }
 
-/** Runs a client through the same schema as the config file, so both accept the same clients. */
+/** Runs a client through the same schema as the config file (and the admin API), so all accept the same clients. */
 function validateClient(issuer: string, raw: Record<string, unknown>, keys: Record<string, unknown> = {}): ClientConfig {
   try {
-    return validateConfig({ issuer, storage: 'memory:', keys, auth: { clients: [raw] } }).auth!.clients[0]!;
+    return validateClientConfig(raw, { issuer, keys });
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^auth\.clients\[0\]\.?/, 'client '));
+    if (err instanceof ConfigError) throw new UsageError(err.path === '' ? `client ${err.problem}` : `client ${err.message}`);
     throw err;
   }
 }

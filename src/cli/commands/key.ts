@@ -7,7 +7,7 @@ export function registerKeyCommands(program: Command): void {
   const key = program.command('key').description('signing keys: list and rotate');
   key
     .command('list')
-    .description('list signing keys (current, previous still published, retired)')
+    .description('list signing keys (next: published, signs from TAKES_OVER; current; previous still published; retired)')
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .action(async function listKeys(opts: { config?: string }) {
       const cfg = readConfig(opts);
@@ -18,22 +18,30 @@ export function registerKeyCommands(program: Command): void {
             kid: k.kid,
             alg: k.alg,
             status: k.status,
-            created: new Date(k.created_at * 1000).toISOString(),
-            published_until: k.publish_until ? new Date(k.publish_until * 1000).toISOString() : '',
+            created: iso(k.created_at),
+            published_until: k.publish_until ? iso(k.publish_until) : '',
+            // a next key: when it takes over (every instance switches on its own by then)
+            takes_over: k.status === 'next' && k.activates_at !== undefined ? iso(k.activates_at) : '',
           })),
-          ['kid', 'alg', 'status', 'created', 'published_until'],
+          ['kid', 'alg', 'status', 'created', 'published_until', 'takes_over'],
         );
       });
     });
   key
     .command('rotate')
     .description(
-      'make new keys current, one per algorithm in use (keys.algorithm and keys.id_token_algorithms); ' +
-        'the old ones stay published until every token they signed has expired',
+      'new keys, one per algorithm in use (keys.algorithm and keys.id_token_algorithms): each is published in the JWKS ' +
+        'at once and signs once keys.publish_ahead has passed (so verifiers caching the JWKS know it by then), when every ' +
+        'instance switches to it on its own; the old ones stay published until every token they signed has expired',
     )
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .option('--alg <alg>', 'rotate only the key of this algorithm: ES256, RS256 or EdDSA, one of those in use')
-    .action(async function rotateKey(opts: { config?: string; alg?: string }) {
+    .option(
+      '--now',
+      'emergency (a leaked key): the new keys sign at once, and a next key still waiting is discarded; ' +
+        'verifiers that cached the JWKS refuse the new tokens until they refetch it',
+    )
+    .action(async function rotateKey(opts: { config?: string; alg?: string; now?: boolean }) {
       const cfg = readConfig(opts);
       if (opts.alg !== undefined && !isSigningAlg(opts.alg)) throw new UsageError(`--alg: expected ES256, RS256 or EdDSA, got "${opts.alg}"`);
       // every algorithm in use, the main one first: a rotation policy (or a suspected leak of
@@ -46,6 +54,7 @@ export function registerKeyCommands(program: Command): void {
         throw new UsageError(`--alg: ${opts.alg} is not in use; expected one of keys.algorithm, keys.id_token_algorithms: ${inUse.join(', ')}`);
       }
       const algs = opts.alg !== undefined ? [opts.alg] : inUse;
+      const ahead = opts.now === true ? 0 : cfg.keys.publish_ahead;
       const { createLogger } = await import('../../observability/logger.js');
       const { maxTokenLifetime, openKeyring } = await import('../run.js');
       await withStorage(cfg, async (s) => {
@@ -53,8 +62,21 @@ export function registerKeyCommands(program: Command): void {
         await keyring.start();
         for (const alg of algs) {
           const before = keyring.currentFor(alg).kid;
-          const rec = await keyring.rotate(maxTokenLifetime(cfg), alg);
-          print(`rotated: ${before} → ${rec.kid} (${rec.alg}); running instances switch within ${cfg.keys.refresh_interval}s`);
+          if (ahead === 0) {
+            const waiting = keyring.nextFor(alg);
+            const rec = await keyring.rotate(maxTokenLifetime(cfg), alg);
+            print(`rotated: ${before} → ${rec.kid} (${rec.alg}); signing now; running instances switch within ${cfg.keys.refresh_interval}s`);
+            if (waiting !== undefined) print(`discarded: ${waiting.key.kid} (${alg}), the next key that was waiting; it never signed anything`);
+            continue;
+          }
+          const { key: rec, created } = await keyring.prepareNext(ahead, alg);
+          const at = iso(rec.activates_at ?? systemClock.now());
+          if (created) {
+            print(`rotated: ${before} → ${rec.kid} (${rec.alg}); published now, signs from ${at} (keys.publish_ahead ${ahead}s); every instance switches on its own`);
+          } else {
+            // rotating again would only push the switch back; --now is the way to hurry it
+            print(`waiting: ${rec.kid} (${rec.alg}) is already the next key, published, signs from ${at}; nothing new made (--now switches at once)`);
+          }
         }
         // a full rotation also ends current keys of algorithms this config no longer uses
         if (opts.alg === undefined) {
@@ -64,4 +86,8 @@ export function registerKeyCommands(program: Command): void {
         }
       });
     });
+}
+
+function iso(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString();
 }

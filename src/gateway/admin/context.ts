@@ -21,11 +21,21 @@ export interface AdminContext {
   sessions?: SessionStore;
   /** the config file's gateway section as currently loaded */
   fileConfig(): GatewayConfig;
+  /** what /clients checks a client against, from the config file as currently loaded */
+  clientRules(): ClientRules;
   /**
    * Rebuilds the running configuration from the file and the stored entities and applies it
    * on this instance (throws ConfigError when it is invalid), then tells the other instances.
    */
   applyEntities(): Promise<void>;
+}
+
+export interface ClientRules {
+  issuer: string;
+  /** keys.algorithm and keys.id_token_algorithms: a client's ID token alg must be one the keyring keeps */
+  keys: Record<string, unknown>;
+  /** client_ids of the file's auth.clients: read-only here, and not to be taken by a new client */
+  fileClientIds: ReadonlySet<string>;
 }
 
 export interface AdminRequest {

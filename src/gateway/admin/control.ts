@@ -108,6 +108,11 @@ export async function startGatewayControl(opts: GatewayControlOptions): Promise<
     plugins: opts.plugins,
     sessions: opts.sessions,
     fileConfig: () => fileConfig.gateway!,
+    clientRules: () => ({
+      issuer: fileConfig.issuer,
+      keys: { algorithm: fileConfig.keys.algorithm, id_token_algorithms: fileConfig.keys.id_token_algorithms },
+      fileClientIds: new Set((fileConfig.auth?.clients ?? []).map((c) => c.client_id)),
+    }),
     async applyEntities() {
       // this instance first, synchronously with the admin request (a bad entity is refused)…
       await serial(apply);

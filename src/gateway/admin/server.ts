@@ -10,6 +10,7 @@ import { parseListen, startListener, type ReadinessCheck, type RequestContext, t
 import { sendText } from '../../core/http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
 import type { AdminContext, AdminHandler, AdminRequest } from './context.js';
+import { clientsEndpoint } from './clients.js';
 import { consumersEndpoint } from './consumers.js';
 import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
 import { sessionsEndpoint } from './sessions.js';
@@ -42,6 +43,7 @@ const ROUTES: Record<string, AdminHandler> = {
   routes: routesEndpoint,
   plugins: pluginsEndpoint,
   sessions: sessionsEndpoint,
+  clients: clientsEndpoint,
 };
 
 /** The request handler (exported for the listener and for tests). */
@@ -59,7 +61,7 @@ export function adminHandler(ctx: AdminContext, token: string | undefined) {
       const method = req.method ?? 'GET';
       if (segments.length === 0) {
         req.resume();
-        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/sessions', '/metrics'] });
+        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/sessions', '/clients', '/metrics'] });
       }
       if (segments.length === 1 && segments[0] === 'metrics') {
         req.resume();

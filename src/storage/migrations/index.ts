@@ -16,6 +16,7 @@ import * as codeRedirectUriGiven from './0010-code-redirect-uri-given.js';
 import * as clientRequirePkce from './0011-client-require-pkce.js';
 import * as signingKeysPerAlg from './0012-signing-keys-per-alg.js';
 import * as consumerCustomIdTags from './0013-consumer-custom-id-tags.js';
+import * as signingKeysNext from './0014-signing-keys-next.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0011-client-require-pkce': clientRequirePkce,
   '0012-signing-keys-per-alg': signingKeysPerAlg,
   '0013-consumer-custom-id-tags': consumerCustomIdTags,
+  '0014-signing-keys-next': signingKeysNext,
 };
 
 export const migrationProvider: MigrationProvider = {

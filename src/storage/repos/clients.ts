@@ -47,6 +47,29 @@ export class SqlClientRepo implements ClientRepo {
     }
   }
 
+  async insert(rec: ClientRecord): Promise<boolean> {
+    try {
+      const result = await this.#db
+        .insertInto('clients')
+        .values(toRow(rec))
+        .onConflict((oc) => oc.column('client_id').doNothing())
+        .executeTakeFirst();
+      return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+    } finally {
+      this.#writes++;
+    }
+  }
+
+  async update(rec: ClientRecord): Promise<boolean> {
+    const { client_id: _id, created_at: _created, ...changes } = toRow(rec);
+    try {
+      const result = await this.#db.updateTable('clients').set(changes).where('client_id', '=', rec.client_id).executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    } finally {
+      this.#writes++;
+    }
+  }
+
   async delete(clientId: string): Promise<boolean> {
     try {
       const result = await this.#db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();

@@ -1,0 +1,36 @@
+// A client of the config schema (`auth.clients[]`) as the row storage keeps. One function for
+// every writer (the config file sync, `drawbridge client create`, the admin API's /clients),
+// so a client reads back the same whichever of them made it. The secret is kept only as its
+// SHA-256 digest.
+import type { ClientConfig } from '../config/types.js';
+import { sha256Hex } from '../core/crypto-util.js';
+import type { ClientRecord, RecordSource } from './types.js';
+
+export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, now: number): ClientRecord {
+  return {
+    client_id: c.client_id,
+    client_name: c.client_name ?? null,
+    secret_hash: c.client_secret !== undefined ? sha256Hex(c.client_secret) : (c.client_secret_sha256?.toLowerCase() ?? null),
+    redirect_uris: c.redirect_uris,
+    grant_types: c.grant_types,
+    scopes: c.scopes,
+    default_scopes: c.default_scopes ?? c.scopes,
+    token_endpoint_auth_method: c.token_endpoint_auth_method,
+    jwks: c.jwks ?? null,
+    jwks_uri: c.jwks_uri ?? null,
+    access_token_format: c.access_token_format,
+    access_token_ttl: c.access_token_ttl ?? null,
+    audiences: c.audiences ?? null,
+    post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
+    backchannel_logout_uri: c.backchannel_logout_uri ?? null,
+    backchannel_logout_session_required: c.backchannel_logout_session_required ?? false,
+    consent: c.consent ?? 'ask',
+    mfa: c.mfa ?? 'optional',
+    // absent stays absent: the server's default ID token alg, which may change with the config
+    ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
+    require_pkce: c.require_pkce ?? true,
+    source,
+    created_at: now,
+    updated_at: now,
+  };
+}
