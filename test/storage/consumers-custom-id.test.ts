@@ -5,10 +5,10 @@
 // for one custom_id exactly one wins, also from two separate handles on one database.
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openStorage } from '../../src/storage/open.js';
 import { CustomIdTakenError, type ConsumerRecord, type Storage } from '../../src/storage/types.js';
-import { allTargets, type Place } from './targets.js';
+import { eachFreshStorage, allTargets, type Place } from './targets.js';
 
 const NOW = 1_700_000_000;
 
@@ -18,22 +18,11 @@ function consumer(username: string, over: Partial<ConsumerRecord> = {}): Consume
 
 for (const target of await allTargets()) {
   describe(`consumers: custom_id and tags: ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      try {
-        storage = await openStorage(place.url, { autoMigrate: true });
-      } catch (err) {
-        await place.cleanup();
-        throw err;
-      }
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    let place: Place;
+    eachFreshStorage(target, (opened, at) => {
+      storage = opened;
+      place = at;
     });
 
     it('round-trip through upsert, insert, get, getByUsername, getByCustomId and list; absent when not set', async () => {

@@ -2,7 +2,7 @@
 // memory:, a SQLite file and PostgreSQL. Every test gets a fresh, empty database.
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { MemoryJtiRepo } from '../../src/storage/memory/jtis.js';
 import { MemoryTokenRepo } from '../../src/storage/memory/tokens.js';
 import { openStorage, pendingMigrations } from '../../src/storage/open.js';
@@ -21,7 +21,7 @@ import type {
   TokenRecord,
   UserRecord,
 } from '../../src/storage/types.js';
-import { allTargets, type Place } from './targets.js';
+import { eachFreshStorage, allTargets, type Place } from './targets.js';
 
 const NOW = 1_700_000_000;
 
@@ -120,22 +120,11 @@ function entity(kind: EntityKind, id: string, over: Partial<EntityRecord> = {}):
 
 for (const target of await allTargets()) {
   describe(`storage contract: ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      try {
-        storage = await openStorage(place.url, { autoMigrate: true });
-      } catch (err) {
-        await place.cleanup(); // afterEach would close the previous test's storage instead
-        throw err;
-      }
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    let place: Place;
+    eachFreshStorage(target, (opened, at) => {
+      storage = opened;
+      place = at;
     });
 
     describe('storage', () => {
@@ -957,24 +946,11 @@ for (const target of await allTargets()) {
 
 for (const target of await allTargets()) {
   describe(`storage contract (code flow): ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
     let userId: string;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      try {
-        storage = await openStorage(place.url, { autoMigrate: true });
-      } catch (err) {
-        await place.cleanup();
-        throw err;
-      }
+    eachFreshStorage(target, async (opened) => {
+      storage = opened;
       userId = (await storage.users.upsert(user('alice'))).id;
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
     });
 
     function session(id: string, over: Partial<SsoSessionRecord> = {}): SsoSessionRecord {
@@ -1091,22 +1067,9 @@ for (const target of await allTargets()) {
 // ─── Refresh-token rotation (migration 0005, TokenRepo.rotateRefresh) ───
 for (const target of await allTargets()) {
   describe(`storage contract (refresh rotation): ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      try {
-        storage = await openStorage(place.url, { autoMigrate: true });
-      } catch (err) {
-        await place.cleanup();
-        throw err;
-      }
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    eachFreshStorage(target, (opened) => {
+      storage = opened;
     });
 
     function refresh(digest: string, over: Partial<TokenRecord> = {}): TokenRecord {

@@ -5,10 +5,10 @@
 // switch (rotate) or a demotion retires a waiting one.
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openStorage } from '../../src/storage/open.js';
 import type { SigningKeyRecord, Storage } from '../../src/storage/types.js';
-import { allTargets, type Place } from './targets.js';
+import { eachFreshStorage, allTargets, type Place } from './targets.js';
 
 const NOW = 1_700_000_000;
 
@@ -27,22 +27,11 @@ function key(kid: string, over: Partial<SigningKeyRecord> = {}): SigningKeyRecor
 
 for (const target of await allTargets()) {
   describe(`signing keys, next key: ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      try {
-        storage = await openStorage(place.url, { autoMigrate: true });
-      } catch (err) {
-        await place.cleanup();
-        throw err;
-      }
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    let place: Place;
+    eachFreshStorage(target, (opened, at) => {
+      storage = opened;
+      place = at;
     });
 
     /**

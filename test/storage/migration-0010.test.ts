@@ -3,12 +3,12 @@
 // migration goes down and up again cleanly (SQLite file, memory:, PostgreSQL).
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Migrator } from 'kysely';
 import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
 import type { AuthCodeRecord, Storage } from '../../src/storage/types.js';
-import { migrateDown, migrateTo, openMigratedTo } from './migration-support.js';
-import { allTargets, type Place } from './targets.js';
+import { eachMigratedTo, migrateDown, migrateTo } from './migration-support.js';
+import { allTargets } from './targets.js';
 
 const NOW = 1_700_000_000;
 const BEFORE = '0009-gateway-sessions';
@@ -38,19 +38,11 @@ function code(digest: string, over: Partial<AuthCodeRecord> = {}): AuthCodeRecor
 
 for (const target of await allTargets()) {
   describe(`migration 0010 (auth_codes.redirect_uri_given): ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
     let migrator: Migrator;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      // as `drawbridge migrate` opens it, migrated up to the one before this
-      ({ storage, migrator } = await openMigratedTo(place, BEFORE));
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    eachMigratedTo(target, BEFORE, (opened, m) => {
+      storage = opened;
+      migrator = m;
     });
 
     it('a code written before the migration reads back with redirect_uri_given null', async () => {

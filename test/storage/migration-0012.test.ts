@@ -5,12 +5,12 @@
 // others are demoted but stay published) and up again work (SQLite file, memory:, PostgreSQL).
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Migrator } from 'kysely';
 import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
 import type { ClientRecord, SigningKeyRecord, Storage } from '../../src/storage/types.js';
-import { migrateDown, migrateTo, openMigratedTo } from './migration-support.js';
-import { allTargets, type Place } from './targets.js';
+import { eachMigratedTo, migrateDown, migrateTo } from './migration-support.js';
+import { allTargets } from './targets.js';
 
 const NOW = 1_700_000_000;
 const BEFORE = '0011-client-require-pkce';
@@ -56,19 +56,11 @@ function client(client_id: string, over: Partial<ClientRecord> = {}): ClientReco
 
 for (const target of await allTargets()) {
   describe(`migration 0012 (signing keys per alg, client ID token alg): ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
     let migrator: Migrator;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      // as `drawbridge migrate` opens it, migrated up to the one before this
-      ({ storage, migrator } = await openMigratedTo(place, BEFORE));
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    eachMigratedTo(target, BEFORE, (opened, m) => {
+      storage = opened;
+      migrator = m;
     });
 
     it('the old single current key stays current; another alg joins it; the same alg twice is refused', async () => {

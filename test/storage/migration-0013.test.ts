@@ -4,12 +4,12 @@
 // (columns and index gone, consumers kept) and up again work (SQLite file, memory:, PostgreSQL).
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Migrator } from 'kysely';
 import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
 import type { ConsumerRecord, Storage } from '../../src/storage/types.js';
-import { migrateDown, migrateTo, openMigratedTo } from './migration-support.js';
-import { allTargets, type Place } from './targets.js';
+import { eachMigratedTo, migrateDown, migrateTo } from './migration-support.js';
+import { allTargets } from './targets.js';
 
 const NOW = 1_700_000_000;
 const BEFORE = '0012-signing-keys-per-alg';
@@ -21,18 +21,11 @@ function row(id: string, username: string): Record<string, unknown> {
 
 for (const target of await allTargets()) {
   describe(`migration 0013 (consumer custom_id and tags): ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
     let migrator: Migrator;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      ({ storage, migrator } = await openMigratedTo(place, BEFORE));
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    eachMigratedTo(target, BEFORE, (opened, m) => {
+      storage = opened;
+      migrator = m;
     });
 
     it('older consumers read on without custom_id and tags; the index refuses a repeat custom_id, not repeated NULLs', async () => {

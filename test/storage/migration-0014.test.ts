@@ -5,12 +5,12 @@
 // again work (SQLite file, memory:, PostgreSQL).
 
 import * as assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Migrator } from 'kysely';
 import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
 import type { SigningKeyRecord, Storage } from '../../src/storage/types.js';
-import { migrateDown, migrateTo, openMigratedTo } from './migration-support.js';
-import { allTargets, type Place } from './targets.js';
+import { eachMigratedTo, migrateDown, migrateTo } from './migration-support.js';
+import { allTargets } from './targets.js';
 
 const NOW = 1_700_000_000;
 const BEFORE = '0013-consumer-custom-id-tags';
@@ -36,18 +36,11 @@ function oldRow(kid: string, status: string, created_at: number, publish_until: 
 
 for (const target of await allTargets()) {
   describe(`migration 0014 (signing keys published ahead): ${target.name}`, { skip: target.skip }, () => {
-    let place: Place;
     let storage: Storage;
     let migrator: Migrator;
-
-    beforeEach(async () => {
-      place = await target.prepare();
-      ({ storage, migrator } = await openMigratedTo(place, BEFORE));
-    });
-
-    afterEach(async () => {
-      await storage.close();
-      await place.cleanup();
+    eachMigratedTo(target, BEFORE, (opened, m) => {
+      storage = opened;
+      migrator = m;
     });
 
     it('older keys read on unchanged; a next key joins and takes over; the index refuses a second next key of one alg', async () => {

@@ -5,7 +5,8 @@ import { Migrator } from 'kysely';
 import { migrationProvider } from '../../src/storage/migrations/index.js';
 import { openStorage, sqlHandleOf } from '../../src/storage/open.js';
 import type { Storage } from '../../src/storage/types.js';
-import type { Place } from './targets.js';
+import { afterEach, beforeEach } from 'node:test';
+import type { Place, Target } from './targets.js';
 
 /** Opens `place` as `drawbridge migrate` does (nothing applied yet) and migrates up to `before`. */
 export async function openMigratedTo(place: Place, before: string): Promise<{ storage: Storage; migrator: Migrator }> {
@@ -31,4 +32,25 @@ export async function migrateDown(migrator: Migrator): Promise<[string, string][
   const { error, results } = await migrator.migrateDown();
   if (error !== undefined) throw error;
   return results?.map((r) => [r.migrationName, r.status]);
+}
+
+/**
+ * Every test of the enclosing describe gets a database on `target` migrated up to `before`
+ * (as `drawbridge migrate` opens it), handed to `opened`; closed and removed afterwards.
+ */
+export function eachMigratedTo(target: Target, before: string, opened: (storage: Storage, migrator: Migrator) => void): void {
+  let place: Place | undefined;
+  let storage: Storage | undefined;
+  beforeEach(async () => {
+    place = await target.prepare();
+    const found = await openMigratedTo(place, before);
+    storage = found.storage;
+    opened(found.storage, found.migrator);
+  });
+  afterEach(async () => {
+    await storage?.close();
+    await place?.cleanup();
+    storage = undefined;
+    place = undefined;
+  });
 }

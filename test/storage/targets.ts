@@ -4,6 +4,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'node:test';
+import { openStorage } from '../../src/storage/open.js';
+import type { Storage } from '../../src/storage/types.js';
 import { freshPostgresSchema, postgresUrl } from '../helpers/services.js';
 
 export interface Place {
@@ -62,4 +65,30 @@ export async function postgresTarget(): Promise<Target> {
 
 export async function allTargets(): Promise<Target[]> {
   return [memoryTarget, sqliteFileTarget, await postgresTarget()];
+}
+
+/**
+ * Every test of the enclosing describe gets a fresh, migrated database on `target`, handed to
+ * `opened` (the suite keeps it in its own variables), and closed and removed afterwards.
+ */
+export function eachFreshStorage(target: Target, opened: (storage: Storage, place: Place) => void | Promise<void>): void {
+  let place: Place | undefined;
+  let storage: Storage | undefined;
+  beforeEach(async () => {
+    place = await target.prepare();
+    try {
+      storage = await openStorage(place.url, { autoMigrate: true });
+    } catch (err) {
+      await place.cleanup(); // afterEach would close the previous test's storage instead
+      place = undefined;
+      throw err;
+    }
+    await opened(storage, place);
+  });
+  afterEach(async () => {
+    await storage?.close();
+    await place?.cleanup();
+    storage = undefined;
+    place = undefined;
+  });
 }
