@@ -14,8 +14,7 @@ import { randomToken, sha256Hex } from '../../core/crypto-util.js';
 import { clientRecordFromConfig } from '../../storage/client-records.js';
 import type { ClientRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest, ClientRules } from './context.js';
-import { methodNotAllowed } from './consumers.js';
-import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
+import { AdminError, methodNotAllowed, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
 /** Shown by GET, ignored when sent back (a GET body can be PATCHed as it is). */
 const READ_ONLY = ['source', 'created_at', 'updated_at'];

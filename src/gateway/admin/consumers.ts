@@ -25,7 +25,7 @@ import {
 } from '../credentials.js';
 import { CustomIdTakenError, type ConsumerRecord, type CredentialPlugin, type CredentialRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
-import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
+import { AdminError, methodNotAllowed, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
 /** Ids we make (and accept from a client, as Kong does) are UUIDs. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -368,6 +368,3 @@ async function changed(ctx: AdminContext, consumer: string): Promise<void> {
   await ctx.events.publish({ type: 'credentials.changed', consumer });
 }
 
-export function methodNotAllowed(allowed: string[]): AdminError {
-  return new AdminError('method_not_allowed', 405, `method not allowed; use ${allowed.join(', ')}`, { headers: { allow: allowed.join(', ') } });
-}

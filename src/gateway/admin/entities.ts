@@ -8,11 +8,10 @@ import { ConfigError, ConflictingConfigError } from '../../config/schema.js';
 import type { GatewayConfig, PluginConfig, ServiceConfig } from '../../config/types.js';
 import type { EntityKind, EntityRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
-import { methodNotAllowed } from './consumers.js';
 import { configPart, refOf, validatePlugin, validateRoute, validateService } from './merge.js';
 import { PLUGIN_DOCS } from '../plugin-doc.js';
 import { redactPluginConfig } from './redact.js';
-import { AdminError, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
+import { AdminError, methodNotAllowed, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
 const ENTITY_ID = /^[A-Za-z0-9._-]{1,128}$/;
 

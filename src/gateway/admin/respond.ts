@@ -205,3 +205,8 @@ function multipartFields(raw: Buffer, contentType: string): Array<[string, strin
   if (parts.length < 2) throw invalidField('', 'malformed multipart/form-data body');
   return fields;
 }
+
+/** 405 with the Allow header listing what the path does take. */
+export function methodNotAllowed(allowed: string[]): AdminError {
+  return new AdminError('method_not_allowed', 405, `method not allowed; use ${allowed.join(', ')}`, { headers: { allow: allowed.join(', ') } });
+}

@@ -14,7 +14,7 @@ import { clientsEndpoint } from './clients.js';
 import { consumersEndpoint } from './consumers.js';
 import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
 import { sessionsEndpoint } from './sessions.js';
-import { AdminError, sendAdminError, sendData } from './respond.js';
+import { AdminError, methodNotAllowed, sendAdminError, sendData } from './respond.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
 
@@ -65,7 +65,7 @@ export function adminHandler(ctx: AdminContext, token: string | undefined) {
       }
       if (segments.length === 1 && segments[0] === 'metrics') {
         req.resume();
-        if (method !== 'GET' && method !== 'HEAD') throw new AdminError('method_not_allowed', 405, 'method not allowed; use GET', { headers: { allow: 'GET' } });
+        if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(['GET']);
         return sendText(res, 200, METRICS_CONTENT_TYPE, ctx.metrics.render(), { 'cache-control': 'no-store' });
       }
       const endpoint = ROUTES[segments[0]!];

@@ -13,7 +13,7 @@
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from '../../sessions/types.js';
 import { sessionCacheOf, type GatewaySessionCache } from '../session-events.js';
 import type { AdminContext, AdminRequest } from './context.js';
-import { AdminError, invalidField, notFound, sendData, sendList } from './respond.js';
+import { AdminError, methodNotAllowed, invalidField, notFound, sendData, sendList } from './respond.js';
 
 const MAX_PARAM = 512;
 
@@ -104,6 +104,3 @@ function view(s: GatewaySession): Record<string, unknown> {
   };
 }
 
-function methodNotAllowed(allow: string[]): AdminError {
-  return new AdminError('method_not_allowed', 405, `method not allowed; use ${allow.join(', ')}`, { headers: { allow: allow.join(', ') } });
-}
