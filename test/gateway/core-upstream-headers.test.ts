@@ -10,8 +10,8 @@ import { RequestState, type CompiledRoute } from '../../src/gateway/types.js';
 const PROXY = '10.0.0.9';
 
 /** A request as Node's parser leaves it: lower-case header names, the peer on the socket. */
-function request(headers: Record<string, string>, peer = '192.0.2.7'): RequestState {
-  const req = { headers, socket: { remoteAddress: peer } } as unknown as IncomingMessage;
+function request(headers: Record<string, string>, peer = '192.0.2.7', httpVersion = '1.1'): RequestState {
+  const req = { headers, httpVersion, socket: { remoteAddress: peer } } as unknown as IncomingMessage;
   return new RequestState(req, undefined as unknown as ServerResponse, 'req-123', 'GET', '/orders/1', '', 'api.example', peer, 'https', undefined as unknown as CompiledRoute);
 }
 
@@ -47,8 +47,9 @@ describe('upstream header list', () => {
     const h = pairs(upstreamHeaderList(gr, policy, false, ''));
     assert.deepEqual(
       [...h.keys()].sort(),
-      ['accept', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'x-request-id'],
+      ['accept', 'via', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip', 'x-request-id'],
     );
+    assert.equal(h.get('via'), '1.1 drawbridge');
     assert.equal(h.get('x-forwarded-for'), '192.0.2.7');
     assert.equal(h.get('x-forwarded-proto'), 'https');
     assert.equal(h.get('x-forwarded-host'), 'api.example');
@@ -85,6 +86,17 @@ describe('upstream header list', () => {
     assert.equal(h.get('accept'), '*/*');
     // the object form (WebSocket upgrades) carries the same fields
     assert.deepEqual(new Map(Object.entries(upstreamHeaders(gr, policy, { preserveHost: false, strippedPrefix: '' }))), h);
+  });
+
+  it('appends its Via entry to the client’s, with the protocol version it received (RFC 9110 §7.6.3)', () => {
+    const h = pairs(upstreamHeaderList(request({ via: '1.1 edge-cache, 2 cdn', accept: '*/*' }), policy, false, ''));
+    assert.equal(h.get('via'), '1.1 edge-cache, 2 cdn, 1.1 drawbridge');
+    const old = pairs(upstreamHeaderList(request({ accept: '*/*' }, '192.0.2.7', '1.0'), policy, false, ''));
+    assert.equal(old.get('via'), '1.0 drawbridge');
+    // with plugin fields set (the other path), the same
+    const gr = request({ via: '1.1 edge' });
+    gr.upstreamHeaders.authorization = 'Bearer internal';
+    assert.equal(pairs(upstreamHeaderList(gr, policy, false, '')).get('via'), '1.1 edge, 1.1 drawbridge');
   });
 
   it('passes client fields named like Object.prototype members when a plugin set fields too', () => {

@@ -1,6 +1,7 @@
 // What upstream receives besides the body (ARCHITECTURE §5): the client's headers minus
 // hop-by-hop ones, minus spoofable identity headers, minus the edge credential; then ours:
-// the internal token, X-Consumer-* (Id, Username, Groups, Custom-ID), X-Request-Id, X-Forwarded-*, X-Real-IP.
+// the internal token, X-Consumer-* (Id, Username, Groups, Custom-ID), X-Request-Id, X-Forwarded-*, X-Real-IP,
+// and our entry in Via (RFC 9110 §7.6.3: an HTTP-to-HTTP gateway MUST send one in each request it forwards).
 //
 // Without an authenticator on the route (and so without an identity) the client's own
 // `Authorization` passes through unchanged, as in Kong: such a route is a plain proxy.
@@ -105,6 +106,17 @@ export function upstreamHeaders(gr: GatewayRequest, policy: HeaderPolicy, opts: 
   return out;
 }
 
+/**
+ * Via after the client's: `received-protocol received-by` (RFC 9110 §7.6.3), the protocol
+ * version the gateway received and a pseudonym, no host or port (ours are nobody's business
+ * upstream). Made once per version: almost every request is HTTP/1.1.
+ */
+const VIA_PSEUDONYM = 'drawbridge';
+const VIA_11 = `1.1 ${VIA_PSEUDONYM}`;
+function viaEntry(httpVersion: string | undefined): string {
+  return httpVersion === '1.1' || httpVersion === undefined ? VIA_11 : `${httpVersion} ${VIA_PSEUDONYM}`;
+}
+
 /** Forwarding fields the gateway always sets itself: the client's own are never copied. */
 const OURS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-request-id']);
 
@@ -113,7 +125,7 @@ const OURS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto
  * lower case and once): built in one pass, with no object for undici to take apart again
  * (an object costs it an iterator probe and an Object.keys per request). The client's
  * fields come first minus the ones dropped; then ours (X-Forwarded-*, X-Real-IP,
- * X-Request-Id); then what plugins set (gr.upstreamHeaders, which win over both); fields
+ * X-Request-Id, Via with ours appended to the client's); then what plugins set (gr.upstreamHeaders, which win over both); fields
  * in gr.omitUpstreamHeaders are left out whoever set them.
  */
 export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, preserveHost: boolean, strippedPrefix: string): Array<string | string[]> {
@@ -140,6 +152,8 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
       if (!preserveHost) continue;
     } else if (name === 'forwarded') {
       if (!trusted) continue;
+    } else if (name === 'via') {
+      continue; // sent below with our entry appended
     }
     if (listed !== null && listed.has(name)) continue;
     if (strip !== undefined && strip.has(name)) continue;
@@ -161,11 +175,13 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
     host = gr.host;
     port = policy.port;
   }
+  const theirVia = src.via;
+  const via = theirVia === undefined || theirVia === '' ? viaEntry(req.httpVersion) : `${theirVia}, ${viaEntry(req.httpVersion)}`;
   if (add === undefined && omit === undefined) {
     // the common case: nothing to override or leave out
     out.push('x-forwarded-for', xff, 'x-forwarded-proto', proto, 'x-forwarded-host', host, 'x-forwarded-port', port);
     if (strippedPrefix !== '') out.push('x-forwarded-prefix', strippedPrefix);
-    out.push('x-real-ip', gr.clientIp, 'x-request-id', gr.requestId);
+    out.push('x-real-ip', gr.clientIp, 'x-request-id', gr.requestId, 'via', via);
     return out;
   }
   put(out, add, omit, 'x-forwarded-for', xff);
@@ -175,6 +191,7 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
   if (strippedPrefix !== '') put(out, add, omit, 'x-forwarded-prefix', strippedPrefix);
   put(out, add, omit, 'x-real-ip', gr.clientIp);
   put(out, add, omit, 'x-request-id', gr.requestId);
+  put(out, add, omit, 'via', via);
   if (add !== undefined) for (const name in add) if (omit === undefined || !omit.has(name)) out.push(name, add[name]!);
   return out;
 }
