@@ -317,6 +317,12 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
+  // A client may shut down its sending side once the request is out (RFC 9293 half-close;
+  // `nc -N`, some HTTP/1.0 clients) and still read the answer. Node's default answers such a
+  // request only if the answer is ready at once: it ends the socket when the FIN arrives, so
+  // anything answered after a round trip (introspection, storage, upstream) was lost. With
+  // this, the response in progress is written and the socket ends after it.
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Requests Node's parser refuses never reach the handler: answered here, in the same JSON
   // shape as every other error (431 for oversized headers, RFC 6585 §5; else 400).
   server.on('clientError', (err: Error & { code?: string }, socket) => {
