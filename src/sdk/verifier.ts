@@ -136,7 +136,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
         algorithms,
         typ: 'at+jwt',
         clockTolerance,
-        requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub'],
+        requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'jti'],
       }));
     } catch (err) {
       if (err instanceof KeySourceError) throw unavailable(err);

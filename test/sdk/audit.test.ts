@@ -82,6 +82,15 @@ describe('sdk audit: the verifier and middleware against the real issuer', () =>
     assert.equal((await verifier.verify(await valid({ iat: now() + 3 }))).sub, 'consumer:partner-a');
   });
 
+  it('RFC 9068 §2.2 / ARCHITECTURE §5: a token without `jti` is refused (every internal and RFC 9068 token carries one)', async () => {
+    const claims = internalClaims(issuer, 'orders');
+    delete claims.jti;
+    const key = signingKey(stack);
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, typ: 'at+jwt', kid: key.kid }).sign(key.privateKey);
+    await assert.rejects(verifier.verify(token), refusedWith(401, 'invalid_token', /jti/));
+    assert.ok((await verifier.verify(await valid())).jti);
+  });
+
   it('RFC 7515 §4.1.11: an unknown `crit` extension is refused, and the description says so (not "algorithm")', async () => {
     const key = signingKey(stack);
     const token = await new SignJWT(internalClaims(issuer, 'orders'))
