@@ -45,6 +45,9 @@ const CONNECT_ERRORS: ReadonlySet<string> = new Set([
 /** Transport errors of a connection that may have been idle (a stale keep-alive socket). */
 const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
+/** RFC 9112 §4 reason-phrase: HTAB, SP, VCHAR, obs-text */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** How a forward ends: exactly one of the two is called, once. */
@@ -236,6 +239,10 @@ export function upstreamError(err: unknown, service: string): GatewayError {
   if (TIMEOUT_ERRORS.has(code)) {
     return new GatewayError('gateway_timeout', 504, `service ${service} did not answer in time`, { reason: 'upstream_timeout', cause: err });
   }
+  if ((err as { name?: string }).name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    // the upstream answered, with something that is not HTTP/1.1 (undici's parser refused it)
+    return new GatewayError('bad_gateway', 502, `service ${service} sent an invalid HTTP response`, { reason: 'invalid_response', cause: err });
+  }
   return new GatewayError('bad_gateway', 502, `service ${service} is unreachable`, { reason: code === '' ? 'upstream_error' : code.toLowerCase(), cause: err });
 }
 
@@ -315,7 +322,9 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     const res = this._res;
     const flat = listed === null ? out : withoutListed(out, first, listed);
     // a response someone already set headers on (an upgrade's) merges field by field: repeats grouped
-    res.writeHead(statusCode, statusText || undefined, res instanceof ListenerResponse && res.pristine ? flat : grouped(flat));
+    // the upstream's reason phrase goes along when Node can write it (undici lets control characters through)
+    const reason = statusText === '' || !REASON_PHRASE.test(statusText) ? undefined : statusText;
+    res.writeHead(statusCode, reason, res instanceof ListenerResponse && res.pristine ? flat : grouped(flat));
     // nothing is written yet: a 'drain' listener is added only when a write says "full"
     this._resume = resume;
     return true;

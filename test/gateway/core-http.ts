@@ -4,6 +4,8 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 
 export interface RawResponse {
   status: number;
+  /** the reason phrase of the status line */
+  statusMessage: string;
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
   body: Buffer;
@@ -22,7 +24,7 @@ export function send(
       res.on('end', () => {
         const body = Buffer.concat(chunks);
         const text = body.toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body, text, json: () => JSON.parse(text) });
+        resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders, body, text, json: () => JSON.parse(text) });
       });
       res.on('error', reject);
     });
