@@ -2,7 +2,7 @@
 // announces readiness with one READY line, a clean stop, env-number parsing, the CPU time
 // a process used, and a description of the machine for the results.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { READY_PREFIX } from './common.js';
@@ -97,6 +97,45 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * utime + stime in seconds of a process and all its descendants (cluster workers), from
+ * Linux /proc; undefined elsewhere.
+ */
+export function treeCpuSeconds(root: number | undefined): number | undefined {
+  if (root === undefined) return undefined;
+  const parentOf = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // after "comm)": state ppid … ; utime and stime are fields 14 and 15 (clock ticks, 100/s)
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(name), Number(fields[1]));
+      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  if (!ticks.has(root)) return undefined;
+  let total = 0;
+  for (const [pid, t] of ticks) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parentOf.get(p)) {
+      if (p === root) {
+        total += t;
+        break;
+      }
+    }
+  }
+  return total / 100;
 }
 
 /** The machine a result was measured on, for the results JSON. */

@@ -37,13 +37,13 @@
 //                      bench/results/profiles/gateway/ (summarise: node dist/bench/profile-summary.js FILE)
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { availableParallelism, cpus, getPriority, loadavg, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createSigner, httpbis } from 'http-message-signatures';
-import { BenchAbort, freePort, machineInfo, numberEnv, redisPong, spawnReady, stopChildProcess } from './child.js';
+import { BenchAbort, freePort, machineInfo, numberEnv, redisPong, spawnReady, stopChildProcess, treeCpuSeconds } from './child.js';
 import { runPhase, type PhaseResult, type RequestSpec, type ResponseCheck } from './load.js';
 import {
   API_KEY,
@@ -132,45 +132,6 @@ async function startChild(name: string, script: string, args: string[], profileA
 
 function stopChild(c: Child): Promise<void> {
   return stopChildProcess(c.child, 15_000);
-}
-
-/**
- * utime + stime in seconds of a process and all its descendants (cluster workers), from
- * Linux /proc; undefined elsewhere.
- */
-function treeCpuSeconds(root: number | undefined): number | undefined {
-  if (root === undefined) return undefined;
-  const parentOf = new Map<number, number>();
-  const ticks = new Map<number, number>();
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  for (const name of names) {
-    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // after "comm)": state ppid … ; utime and stime are fields 14 and 15 (clock ticks, 100/s)
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parentOf.set(Number(name), Number(fields[1]));
-      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  if (!ticks.has(root)) return undefined;
-  let total = 0;
-  for (const [pid, t] of ticks) {
-    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parentOf.get(p)) {
-      if (p === root) {
-        total += t;
-        break;
-      }
-    }
-  }
-  return total / 100;
 }
 
 // ---------------------------------------------------------------------------- HTTP helpers
@@ -872,7 +833,7 @@ function report(results: Measured[], policy: string, versions: Record<string, st
   }
   if (rows.some((r) => r.id === 'workers-n')) {
     console.log(
-      `  workers: ${settings.workers} gateway workers need ${settings.workers} cores of their own; here the load generator and the upstream share the same ${cpuCount} CPU(s), so req/s cannot scale beyond what the machine has left. The CPU-bound figure for workers is ${settings.workers} × (1-worker CPU µs/req ÷ ${settings.workers}-worker CPU µs/req).`,
+      `  workers: ${settings.workers} gateway workers need ${settings.workers} cores of their own; here the load generator and the upstream share the same ${cpuCount} CPU(s), so req/s cannot scale beyond what the machine has left. The CPU-bound figure for workers is ${settings.workers} × (1-worker CPU µs/req ÷ ${settings.workers}-worker CPU µs/req). bench/workers.ts measures the same with wrk and nginx (C load generator and upstream), which leave the workers more of the machine.`,
     );
   }
   const cold = results.filter((m) => !m.warmupComplete);
