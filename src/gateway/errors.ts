@@ -60,8 +60,14 @@ export function insufficientScope(required: string[], realm = 'drawbridge'): Gat
   });
 }
 
-export function rateLimited(retryAfter: number, headers: Record<string, string>): GatewayError {
-  return new GatewayError('rate_limited', 429, 'rate limit exceeded', {
+/** A rate limit refusal: 429 unless the plugin is configured otherwise; always `rate_limited` and Retry-After. */
+export function rateLimited(
+  retryAfter: number,
+  headers: Record<string, string>,
+  status = 429,
+  description = 'rate limit exceeded',
+): GatewayError {
+  return new GatewayError('rate_limited', status, description, {
     headers: { ...headers, 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) },
     reason: 'rate_limited',
   });

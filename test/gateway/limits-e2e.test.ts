@@ -152,7 +152,7 @@ describe('limits through the gateway', () => {
       }
       const refused = await call(`${stack.gatewayUrl}/rl-consumer`, { headers: { ...ada, 'x-request-id': 'rl-429' } });
       assert.equal(refused.status, 429);
-      assert.deepEqual(refused.body, { error: 'rate_limited', error_description: 'rate limit exceeded', request_id: 'rl-429' });
+      assert.deepEqual(refused.body, { error: 'rate_limited', error_description: 'API rate limit exceeded', request_id: 'rl-429' });
       assert.equal(refused.headers.get('ratelimit-limit'), '3');
       assert.equal(refused.headers.get('ratelimit-remaining'), '0');
       assert.equal(refused.headers.get('x-ratelimit-remaining-hour'), '0');

@@ -57,7 +57,7 @@ describe('rate-limiting config', () => {
     assert.equal(configError({ second: 10, minute: 5 }).message, `${PATH}.minute: must be at least second (10)`);
     assert.equal(configError({ minute: 10, day: 9 }).message, `${PATH}.day: must be at least minute (10)`);
     assert.equal(configError({ minute: 0 }).message, `${PATH}.minute: expected an integer from 1 to 100000000, got 0`);
-    assert.equal(configError({ minute: 5, limit_by: 'service' }).path, `${PATH}.limit_by`);
+    assert.equal(configError({ minute: 5, limit_by: 'consumer-group' }).path, `${PATH}.limit_by`);
     assert.equal(configError({ minute: 5, limit_by: 'header' }).message, `${PATH}.header_name: required with limit_by: header`);
     assert.equal(configError({ minute: 5, header_name: 'x-a' }).message, `${PATH}.header_name: only used with limit_by: header`);
     assert.equal(configError({ minute: 5, limit_by: 'header', header_name: 'a b' }).path, `${PATH}.header_name`);
@@ -116,7 +116,7 @@ describe('rate-limiting (local policy)', () => {
     const err = await refusal(() => limiter.limit(gr));
     assert.equal(err.status, 429);
     assert.equal(err.code, 'rate_limited');
-    assert.equal(err.message, 'rate limit exceeded');
+    assert.equal(err.message, 'API rate limit exceeded');
     assert.deepEqual(err.headers, {
       'ratelimit-limit': '3',
       'ratelimit-remaining': '0',

@@ -6,12 +6,14 @@
 //
 // Every answer carries `RateLimit-Limit/-Remaining/-Reset` for the most restrictive window
 // and Kong's `X-RateLimit-Limit-<Window>` / `X-RateLimit-Remaining-<Window>`; a refusal is
-// 429 with `Retry-After`. When Redis fails, `fault_tolerant` lets requests through (logged
+// `error_code` (429) with `Retry-After` and `error_message` as its `error_description`
+// (the `error` stays `rate_limited` whatever the status). When Redis fails, `fault_tolerant` lets requests through (logged
 // now and then) or refuses them with 503. `redis_timeout` is enforced by one shared timer
 // for all calls in flight (deadlines.ts), not a timer per request.
 //
 // Counters belong to one plugin entry: a route's entry counts that route, a service's all
-// of the service's routes, a global one every request. Entries share counters only through
+// of the service's routes, a global one every request. `limit_by: service` counts all of an
+// entry's requests to one service together (a global entry: one counter per service). Entries share counters only through
 // the same `namespace`; by default the namespace is derived from the entry's place in the
 // config, so every gateway started from the same file shares them, and a reload keeps
 // them (in Redis, and in-process too: see sharedLocalStore).
@@ -20,13 +22,13 @@ import { ConfigError, bool, int, keyPath, object, oneOf, str } from '../../confi
 import { sha256Base64url } from '../../core/crypto-util.js';
 import type { Logger } from '../../observability/logger.js';
 import { rateLimited, serviceUnavailable } from '../errors.js';
-import type { GatewayDeps, GatewayRequest, Identity, Limiter, PluginFactory } from '../types.js';
+import type { CompiledService, GatewayDeps, GatewayRequest, Identity, Limiter, PluginFactory } from '../types.js';
 import { Deadlines } from './deadlines.js';
 import { leasedCounter, type LeasedCounter } from './leases.js';
 import { redisWindowStore } from './redis-sliding-window.js';
 import { evaluate, localWindowStore, type Evaluation, type HitResult, type RateWindow, type WindowStore } from './sliding-window.js';
 
-export type LimitBy = 'consumer' | 'credential' | 'ip' | 'header' | 'path';
+export type LimitBy = 'consumer' | 'credential' | 'ip' | 'service' | 'header' | 'path';
 export type RateLimitPolicy = 'local' | 'redis';
 
 export interface RateLimitingConfig {
@@ -41,6 +43,8 @@ export interface RateLimitingConfig {
   hide_client_headers: boolean;
   redis_timeout: number;
   namespace?: string;
+  error_code: number;
+  error_message: string;
 }
 
 const PERIODS = [
@@ -60,11 +64,12 @@ export const rateLimitingConfigSchema = object<RateLimitingConfig>(
     minute: int(1, MAX_LIMIT).optional().doc('Requests allowed per minute.'),
     hour: int(1, MAX_LIMIT).optional().doc('Requests allowed per hour.'),
     day: int(1, MAX_LIMIT).optional().doc('Requests allowed per day.'),
-    limit_by: oneOf<LimitBy>(['consumer', 'credential', 'ip', 'header', 'path'])
+    limit_by: oneOf<LimitBy>(['consumer', 'credential', 'ip', 'service', 'header', 'path'])
       .default('consumer')
       .doc(
         'Whose requests are counted together: the consumer (else the token subject), the credential, the client IP, ' +
-          'the value of `header_name`, or the request path. Without one (no identity, no header) the client IP.',
+          'every request to the same service (one counter per service name), the value of `header_name`, or the ' +
+          'request path. Without one (no identity, no header) the client IP.',
       ),
     header_name: str().optional().doc('Request header to count by, with `limit_by: header`.'),
     policy: oneOf<RateLimitPolicy>(['local', 'redis'])
@@ -76,6 +81,10 @@ export const rateLimitingConfigSchema = object<RateLimitingConfig>(
     hide_client_headers: bool().default(false).doc('Leave out the RateLimit-* and X-RateLimit-* response headers.'),
     redis_timeout: int(1, 60_000).default(500).doc('Milliseconds to wait for Redis before treating it as down.'),
     namespace: str().optional().doc('Counter namespace; plugin entries with the same namespace share counters.'),
+    error_code: int(400, 599)
+      .default(429)
+      .doc('Status of a refusal (400–599, not 401 or 407); it keeps `Retry-After` and the RateLimit-* headers whatever the status.'),
+    error_message: str().default('API rate limit exceeded').doc('`error_description` of a refusal.'),
   },
   function checkRateLimiting(value, path) {
     const set = PERIODS.filter(([key]) => value[key] !== undefined);
@@ -96,6 +105,10 @@ export const rateLimitingConfigSchema = object<RateLimitingConfig>(
     }
     if (value.header_name !== undefined && !HEADER_NAME.test(value.header_name)) {
       throw new ConfigError(keyPath(path, 'header_name'), 'expected a header name');
+    }
+    // a 401/407 must carry a challenge (RFC 9110 §15.5.2, §15.5.8), which a rate limit has none of
+    if (value.error_code === 401 || value.error_code === 407) {
+      throw new ConfigError(keyPath(path, 'error_code'), `expected a status from 400 to 599 other than 401 and 407 (they need a challenge), got ${value.error_code}`);
     }
   },
 );
@@ -128,6 +141,16 @@ function clientKey(settings: RateLimitingConfig, prefix: string): ClientKey {
       return function byIp(gr) {
         return `${prefix}ip:${gr.clientIp}`;
       };
+    case 'service': {
+      // one key per compiled service, made on its first request (names are unique and fixed)
+      const keys = new WeakMap<CompiledService, string>();
+      return function byService(gr) {
+        const service = gr.route.service;
+        let key = keys.get(service);
+        if (key === undefined) keys.set(service, (key = `${prefix}service:${part(service.name)}`));
+        return key;
+      };
+    }
     case 'header': {
       const name = settings.header_name!.toLowerCase();
       return function byHeader(gr) {
@@ -221,6 +244,8 @@ export function createRateLimiter(
   const showHeaders = !settings.hide_client_headers;
   const failOpen = settings.fault_tolerant;
   const reportOutage = outageReporter(deps.logger, prefix, failOpen);
+  const refusalStatus = settings.error_code;
+  const refusalMessage = settings.error_message;
 
   // limit values never change: their strings are made once
   const limitStrings = windows.map((w) => String(w.limit));
@@ -242,7 +267,7 @@ export function createRateLimiter(
     }
   }
 
-  /** Headers on an allowed request; a 429 otherwise. */
+  /** Headers on an allowed request; a refusal (`error_code`, 429 by default) otherwise. */
   function decide(gr: GatewayRequest, result: HitResult): void {
     const verdict = evaluate(windows, result.counts);
     if (result.allowed) {
@@ -251,7 +276,7 @@ export function createRateLimiter(
     }
     const headers: Record<string, string> = {};
     if (showHeaders) writeHeaders(headers, verdict);
-    throw rateLimited(verdict.retryAfter, headers);
+    throw rateLimited(verdict.retryAfter, headers, refusalStatus, refusalMessage);
   }
 
   /** Redis failed or was too slow: let the request through, or refuse it with 503. */
