@@ -17,7 +17,7 @@ import { RedisSsoSessionStore } from './sessions/redis-store.js';
 import { endpointsFor, type AuthContext } from './context.js';
 import { createAuthEvents } from './events.js';
 import { authHandler } from './router.js';
-import { syncConfiguredUsers } from './users/sync.js';
+import { syncConfiguredUsersSigningOutRemoved } from './users/removed.js';
 
 export interface AuthServerDeps {
   config: Config;
@@ -82,7 +82,8 @@ export async function syncConfiguredClients(storage: Storage, auth: AuthConfig, 
 export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuthServer> {
   const ctx = createAuthContext(deps);
   await syncConfiguredClients(deps.storage, ctx.auth, deps.clock.now());
-  await syncConfiguredUsers(deps.storage, ctx.auth, deps.clock.now(), deps.logger);
+  // users removed from the file: deleted, signed out everywhere, announced to the gateways
+  await syncConfiguredUsersSigningOutRemoved(ctx);
   // every stored client: the config file's (just synced) and those made by the CLI
   for (const c of await deps.storage.clients.list()) {
     const legacy = c.grant_types.filter((g) => g === 'password' || g === 'implicit');

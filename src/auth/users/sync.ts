@@ -3,7 +3,7 @@
 // when given); what it cannot say is kept: the id (the stable subject), created_at, `locked`
 // (`drawbridge user lock` works on config users too), and the password of a user configured
 // without one (so `drawbridge user set-password` can give it one). Users removed from the
-// file are deleted.
+// file are deleted; at server start ./removed.ts also signs them out everywhere.
 import { randomUUID } from 'node:crypto';
 import type { AuthConfig, UserConfig } from '../../config/types.js';
 import { defaultPasswordPolicy } from '../../config/schema.js';
