@@ -34,8 +34,10 @@ export function memoryNonceStore(clock: Clock, maxEntries = 100_000): NonceStore
         for (const [k, until] of seen) if (until <= now) seen.delete(k);
       }
       const until = seen.get(key);
-      if (until !== undefined && until > now) return false;
-      seen.delete(key);
+      if (until !== undefined) {
+        if (until > now) return false;
+        seen.delete(key); // expired: claimed again as the newest entry
+      }
       seen.set(key, now + Math.max(1, Math.ceil(ttl)));
       if (seen.size > maxEntries) oldest.evict();
       return true;

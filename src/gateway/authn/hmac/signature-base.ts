@@ -138,8 +138,10 @@ function fieldValues(name: string, item: Item, msg: SignedMessage): string[] {
 /**
  * The signature base for the covered components and parameters of one Signature-Input
  * member. Throws SignatureBaseError when a component is missing, repeated or unsupported.
+ * `serialized`, when the caller has it, is `input` serialized (serializeInnerList), for the
+ * `@signature-params` line.
  */
-export function signatureBase(input: InnerList, msg: SignedMessage): string {
+export function signatureBase(input: InnerList, msg: SignedMessage, serialized?: string): string {
   let base = '';
   // the @signature-params value is the inner list serialized: its items are the
   // component ids serialized here anyway (serializeInnerList(input) would do them again)
@@ -152,7 +154,7 @@ export function signatureBase(input: InnerList, msg: SignedMessage): string {
     if (seen.has(id)) throw new SignatureBaseError(`component ${id} is covered twice`);
     seen.add(id);
     for (const value of componentValues(item, msg)) base += `${id}: ${value}\n`;
-    list = list === '' ? id : `${list} ${id}`;
+    if (serialized === undefined) list = list === '' ? id : `${list} ${id}`;
   }
-  return `${base}"@signature-params": (${list})${serializeParameters(input.params)}`;
+  return `${base}"@signature-params": ${serialized ?? `(${list})${serializeParameters(input.params)}`}`;
 }

@@ -129,7 +129,7 @@ function parseItemAt(input: Input): Item {
 
 // Most items have no parameters (every component id of a Signature-Input): they share
 // this one instead of a new Map each, which is a good part of a signature's parse.
-const NO_PARAMETERS: Parameters = new Map();
+export const NO_PARAMETERS: Parameters = new Map();
 
 function parseParameters(input: Input): Parameters {
   if (input.peek() !== ';') return NO_PARAMETERS;
