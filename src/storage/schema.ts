@@ -67,6 +67,8 @@ export interface TokensTable {
   session_id?: string | null;
   rotated_at?: number | null;
   replacement?: string | null;
+  // token exchange (migration 0015): the stored token this one was exchanged from
+  exchanged_from?: string | null;
 }
 
 export interface JtisTable {

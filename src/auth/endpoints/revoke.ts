@@ -1,5 +1,7 @@
 // Token revocation (RFC 7009): the token is inactive at once. Unknown or already invalid
 // tokens answer 200 as the RFC requires (§2.2), so the endpoint is no token oracle.
+// Tokens exchanged from the revoked ones (RFC 8693), and those exchanged from them, go too:
+// delegation ends with the token it was delegated from.
 import { unauthorizedClient, unsupportedTokenType } from '../../core/errors.js';
 import { readForm } from '../../core/http.js';
 import { authenticateClient } from '../client-auth/index.js';
@@ -25,10 +27,15 @@ export const revocationEndpoint: Endpoint = {
       await ctx.storage.tokens.revoke(rec.digest, now);
       // refresh tokens take their whole grant with them (RFC 7009 §2.1)
       const family = rec.kind === 'refresh_token' && rec.grant_id ? await ctx.storage.tokens.revokeGrant(rec.grant_id, now) : [];
-      // every gateway evicts it, and the grant's access tokens, from its caches at once
+      // and the tokens exchanged from it, down the chain (those exchanged from the family's
+      // access tokens joined the grant, so they went with it above)
+      const exchanged = await ctx.storage.tokens.revokeExchanged([rec.digest], now);
+      // every gateway evicts it, the grant's and the exchanged access tokens from its caches at once
       await ctx.events.publish(tokenRevoked(rec));
-      for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
-      requestAudit(ctx, req).record({ event: 'token.revoked', client_id: client.client_id, sub: rec.sub, kind: rec.kind, grant_id: rec.grant_id, jti: rec.jti });
+      for (const t of [...family, ...exchanged]) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+      requestAudit(ctx, req).record({
+        event: 'token.revoked', client_id: client.client_id, sub: rec.sub, kind: rec.kind, grant_id: rec.grant_id, jti: rec.jti, exchanged_revoked: exchanged.length,
+      });
       ctx.logger.info({ event: 'token.revoked', client_id: client.client_id, jti: rec.jti, kind: rec.kind }, 'token revoked');
     }
     res.writeHead(200, { 'cache-control': 'no-store', pragma: 'no-cache', 'content-length': 0 });

@@ -13,6 +13,11 @@
 // - scope only narrows (⊆ the subject's and the client's), targets only among the client's;
 // - the new token never outlives the subject (nor the actor) token, shares the subject's grant
 //   (revoking that family revokes it too) and never comes with a refresh token;
+// - delegation ends with the token it came from: a new token records the stored subject token
+//   it was exchanged from (`exchanged_from`), and revoking that token revokes it too, down
+//   the whole chain (revoke.ts). The gateway's internal JWT is not stored: nothing to record,
+//   it dies within its minute. The actor token is not linked: it vouches for who acts, not
+//   for whose authority is delegated;
 // - a subject token carrying `may_act` (§4.4: who may act for its subject) is honoured: the
 //   acting party, the actor token's subject or else the requesting client (whoever becomes
 //   `act`), must match every member it names (`sub`, `iss`, `client_id`); a member we cannot
@@ -58,6 +63,8 @@ interface Presented {
   groups: string[] | undefined;
   /** the grant family of a stored token; null for the gateway's internal JWTs */
   grantId: string | null;
+  /** a stored token's digest; null for the gateway's internal JWTs */
+  digest: string | null;
 }
 
 export const tokenExchange: Grant = {
@@ -101,7 +108,9 @@ export const tokenExchange: Grant = {
       extra,
       format: issuedType === JWT_TOKEN_TYPE ? 'jwt' : undefined,
       notAfter: Math.min(subject.expiresAt, actor?.expiresAt ?? Number.POSITIVE_INFINITY),
+      exchangedFrom: subject.digest,
     });
+    if (subject.digest !== null) await unlessSubjectRevoked(ctx, subject.digest, issued.record);
     requestAudit(ctx, req).record({
       event: 'token.exchanged',
       client_id: client.client_id,
@@ -123,6 +132,20 @@ export const tokenExchange: Grant = {
     return body;
   },
 };
+
+/**
+ * A revocation of the subject token that ran between its validation and the insert of the new
+ * token found no token exchanged from it yet: read it again now that the new token is stored,
+ * and take the new one back if the subject is gone. (A revocation after this read sees the new
+ * token and revokes it itself.) The new token was never handed out: no gateway needs telling.
+ */
+async function unlessSubjectRevoked(ctx: AuthContext, subjectDigest: string, issued: { digest: string }): Promise<void> {
+  const now = ctx.clock.now();
+  const rec = await ctx.storage.tokens.findByDigest(subjectDigest);
+  if (rec !== undefined && isActive(rec, now)) return;
+  await ctx.storage.tokens.revoke(issued.digest, now);
+  throw rejected('subject_token is invalid, expired or revoked');
+}
 
 /** `subject_token_type` / `actor_token_type` / `requested_token_type`: one of the two types we accept. */
 function tokenType(params: FormParams, name: string, required: boolean): string | undefined {
@@ -221,6 +244,7 @@ async function validateToken(ctx: AuthContext, token: string, type: string, now:
     mayAct: extra.may_act,
     groups: stringList(extra.groups),
     grantId: rec.grant_id,
+    digest: rec.digest,
   };
 }
 
@@ -241,11 +265,13 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
     throw rejected(`${name} is not valid yet`);
   }
   let grantId: string | null = null;
+  let digest: string | null = null;
   if (typeof c.jti === 'string') {
     const rec = await findStoredJwt(ctx, c.jti);
     if (rec !== undefined) {
       if (rec.kind !== 'access_token' || !isActive(rec, now)) throw rejected(`${name} is invalid, expired or revoked`);
       grantId = rec.grant_id;
+      digest = rec.digest;
     }
   }
   return {
@@ -258,6 +284,7 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
     mayAct: c.may_act,
     groups: stringList(c.groups),
     grantId,
+    digest,
   };
 }
 

@@ -20,6 +20,8 @@ export interface AccessTokenRequest {
   format?: AccessTokenFormat;
   /** epoch seconds the token must not outlive (token exchange: the subject token's exp) */
   notAfter?: number;
+  /** token exchange: the digest of the stored subject token, revoked together with it */
+  exchangedFrom?: string | null;
 }
 
 export interface IssuedAccessToken {
@@ -76,6 +78,7 @@ export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest):
     revoked_at: null,
     extra: r.extra ?? null,
   };
+  if (r.exchangedFrom != null) record.exchanged_from = r.exchangedFrom;
   await ctx.storage.tokens.insert(record);
   return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, record };
 }

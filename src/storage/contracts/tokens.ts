@@ -22,9 +22,14 @@ export interface TokenRecord {
   extra: Record<string, unknown> | null;
   /** refresh tokens only (migration 0005); absent on access tokens */
   refresh?: RefreshTokenState;
+  /**
+   * token exchange (migration 0015): the digest of the stored access token this one was
+   * exchanged from; revoking that one revokes this one. Absent: not exchanged from a stored token.
+   */
+  exchanged_from?: string;
 }
 
-/** What revokeGrant reports per token it revoked. */
+/** What revokeGrant and revokeExchanged report per token they revoked. */
 export type RevokedToken = Pick<TokenRecord, 'digest' | 'jti' | 'format' | 'kind'>;
 
 /** Rotation state of a refresh token (RFC 9700 §4.14.2). */
@@ -51,6 +56,11 @@ export interface TokenRepo {
    * keepOffline: refresh tokens not bound to a session (offline_access) stay alive (logout).
    */
   revokeGrant(grantId: string, at: number, opts?: { keepOffline?: boolean }): Promise<RevokedToken[]>;
+  /**
+   * Revokes every token exchanged from one of `digests`, and every token exchanged from those,
+   * down the whole chain (already revoked links are followed too); names what it revoked.
+   */
+  revokeExchanged(digests: readonly string[], at: number): Promise<RevokedToken[]>;
   revokeByClient(clientId: string, at: number): Promise<number>;
   revokeBySubject(sub: string, at: number): Promise<number>;
   /**

@@ -9,10 +9,11 @@
 
 import type { RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from '../types.js';
 
-interface StoredToken extends Omit<TokenRecord, 'audience' | 'extra' | 'refresh'> {
+interface StoredToken extends Omit<TokenRecord, 'audience' | 'extra' | 'refresh' | 'exchanged_from'> {
   audience: readonly string[];
   extra: string | null;
   refresh: RefreshTokenState | null;
+  exchanged_from: string | null;
 }
 
 export class MemoryTokenRepo implements TokenRepo {
@@ -23,6 +24,8 @@ export class MemoryTokenRepo implements TokenRepo {
   readonly #byGrant = new Index();
   readonly #byClient = new Index();
   readonly #bySubject = new Index();
+  /** subject token's digest → the tokens exchanged from it */
+  readonly #byParent = new Index();
   /**
    * expires_at → tokens expiring then: deleteExpired visits only what it deletes. Arrays, not
    * Sets: a token leaves only through deleteExpired, together with its whole bucket.
@@ -46,12 +49,14 @@ export class MemoryTokenRepo implements TokenRepo {
       revoked_at: rec.revoked_at,
       extra: rec.extra === null || rec.extra === undefined ? null : JSON.stringify(rec.extra),
       refresh: rec.refresh ? { ...rec.refresh } : null,
+      exchanged_from: rec.exchanged_from ?? null,
     };
     this.#byDigest.set(row.digest, row);
     if (!this.#byJti.has(row.jti)) this.#byJti.set(row.jti, row);
     if (row.grant_id !== null) this.#byGrant.add(row.grant_id, row);
     this.#byClient.add(row.client_id, row);
     this.#bySubject.add(row.sub, row);
+    if (row.exchanged_from !== null) this.#byParent.add(row.exchanged_from, row);
     const expiring = this.#byExpiry.get(row.expires_at);
     if (expiring) expiring.push(row);
     else this.#byExpiry.set(row.expires_at, [row]);
@@ -85,6 +90,26 @@ export class MemoryTokenRepo implements TokenRepo {
       if (opts.keepOffline && row.kind === 'refresh_token' && (row.refresh?.session_id ?? null) === null) continue;
       row.revoked_at = at;
       revoked.push({ digest: row.digest, jti: row.jti, format: row.format, kind: row.kind });
+    }
+    return revoked;
+  }
+
+  async revokeExchanged(digests: readonly string[], at: number): Promise<RevokedToken[]> {
+    const revoked: RevokedToken[] = [];
+    const seen = new Set<string>(digests);
+    const pending = [...seen];
+    // every child is followed, revoked or not: a live grandchild may hang below a revoked child
+    for (let parent = pending.pop(); parent !== undefined; parent = pending.pop()) {
+      for (const row of this.#byParent.get(parent) ?? []) {
+        if (row.revoked_at === null) {
+          row.revoked_at = at;
+          revoked.push({ digest: row.digest, jti: row.jti, format: row.format, kind: row.kind });
+        }
+        if (!seen.has(row.digest)) {
+          seen.add(row.digest);
+          pending.push(row.digest);
+        }
+      }
     }
     return revoked;
   }
@@ -125,6 +150,7 @@ export class MemoryTokenRepo implements TokenRepo {
     if (row.grant_id !== null) this.#byGrant.remove(row.grant_id, row);
     this.#byClient.remove(row.client_id, row);
     this.#bySubject.remove(row.sub, row);
+    if (row.exchanged_from !== null) this.#byParent.remove(row.exchanged_from, row);
   }
 }
 
@@ -179,5 +205,6 @@ function toRecord(row: StoredToken): TokenRecord {
     revoked_at: row.revoked_at,
     extra: row.extra === null ? null : (JSON.parse(row.extra) as Record<string, unknown>),
     ...(row.refresh && { refresh: { ...row.refresh } }),
+    ...(row.exchanged_from !== null && { exchanged_from: row.exchanged_from }),
   };
 }

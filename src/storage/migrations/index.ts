@@ -17,6 +17,7 @@ import * as clientRequirePkce from './0011-client-require-pkce.js';
 import * as signingKeysPerAlg from './0012-signing-keys-per-alg.js';
 import * as consumerCustomIdTags from './0013-consumer-custom-id-tags.js';
 import * as signingKeysNext from './0014-signing-keys-next.js';
+import * as tokensExchangedFrom from './0015-tokens-exchanged-from.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '0012-signing-keys-per-alg': signingKeysPerAlg,
   '0013-consumer-custom-id-tags': consumerCustomIdTags,
   '0014-signing-keys-next': signingKeysNext,
+  '0015-tokens-exchanged-from': tokensExchangedFrom,
 };
 
 export const migrationProvider: MigrationProvider = {

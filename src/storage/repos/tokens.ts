@@ -10,6 +10,9 @@ import type { RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from '..
 
 type RevokeColumn = 'grant_id' | 'client_id' | 'sub';
 
+/** Digests per `IN (…)` list: well below SQLite's and PostgreSQL's bound-parameter limits. */
+const IN_CHUNK = 500;
+
 export class SqlTokenRepo implements TokenRepo {
   readonly #db: Db;
 
@@ -51,6 +54,36 @@ export class SqlTokenRepo implements TokenRepo {
     if (opts.keepOffline) query = query.where((eb) => eb.or([eb('kind', '!=', 'refresh_token'), eb('session_id', 'is not', null)]));
     const rows = await query.returning(['digest', 'jti', 'format', 'kind']).execute();
     return rows.map((r) => ({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] }));
+  }
+
+  async revokeExchanged(digests: readonly string[], at: number): Promise<RevokedToken[]> {
+    const revoked: RevokedToken[] = [];
+    const seen = new Set<string>(digests);
+    // one level of the chain per round: chains are short (an `act` holds at most a few actors)
+    let frontier = [...seen];
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < frontier.length; i += IN_CHUNK) {
+        const parents = frontier.slice(i, i + IN_CHUNK);
+        const rows = await this.#db
+          .updateTable('tokens')
+          .set({ revoked_at: at })
+          .where('exchanged_from', 'in', parents)
+          .where('revoked_at', 'is', null)
+          .returning(['digest', 'jti', 'format', 'kind'])
+          .execute();
+        for (const r of rows) revoked.push({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] });
+        // every child, revoked now or before: a live grandchild may hang below a revoked child
+        const children = await this.#db.selectFrom('tokens').select('digest').where('exchanged_from', 'in', parents).execute();
+        for (const c of children) {
+          if (seen.has(c.digest)) continue;
+          seen.add(c.digest);
+          next.push(c.digest);
+        }
+      }
+      frontier = next;
+    }
+    return revoked;
   }
 
   revokeByClient(clientId: string, at: number): Promise<number> {
@@ -113,6 +146,8 @@ function toRow(rec: TokenRecord): TokensTable {
       rotated_at: rec.refresh.rotated_at,
       replacement: rec.refresh.replacement,
     }),
+    // likewise only for exchanged tokens
+    ...(rec.exchanged_from !== undefined && { exchanged_from: rec.exchanged_from }),
   };
 }
 
@@ -144,5 +179,6 @@ function fromRow(row: TokensTable): TokenRecord {
   };
   const refresh = refreshFromRow(row);
   if (refresh) rec.refresh = refresh;
+  if (row.exchanged_from !== null && row.exchanged_from !== undefined) rec.exchanged_from = row.exchanged_from;
   return rec;
 }
