@@ -151,6 +151,12 @@ class LostRace extends Error {}
  * racers; on SQLite the IMMEDIATE transaction does.
  */
 async function promoteOne(trx: Db, kid: string, alg: string, previousPublishUntil: number): Promise<void> {
+  // The next row is locked first, as rotate and demoteCurrent do (retireNext before they touch
+  // the current row): with the opposite order a promotion racing `rotate --now` on PostgreSQL
+  // could deadlock, and the database aborted one of them. A racer that got there first leaves
+  // the row no longer 'next' when this update runs (READ COMMITTED re-reads it): a lost race.
+  const locked = await trx.updateTable('signing_keys').set({ status: 'next' }).where('kid', '=', kid).where('status', '=', 'next').executeTakeFirst();
+  if (Number(locked.numUpdatedRows) === 0) throw new LostRace();
   await trx
     .updateTable('signing_keys')
     .set({ status: 'previous', publish_until: previousPublishUntil })
