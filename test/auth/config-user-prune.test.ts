@@ -6,9 +6,6 @@
 // events are watched on the in-process bus, and over Redis for an auth server on its own.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -22,7 +19,8 @@ import { systemClock } from '../../src/core/clock.js';
 import { createAuditLog } from '../../src/observability/audit.js';
 import { openStorage } from '../../src/storage/open.js';
 import { basic, freePort, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
-import { freshPostgresSchema, postgresUrl, redisUrl } from '../helpers/services.js';
+import { persistentTargets } from '../helpers/storage-targets.js';
+import { redisUrl } from '../helpers/services.js';
 
 const SECRET = 'config-user-prune-client-secret-0123456789';
 const PASSWORD = 'correct horse battery staple 42';
@@ -122,33 +120,7 @@ async function waitFor<T>(items: T[], pred: (item: T) => boolean): Promise<T> {
 
 const removedLine = (line: Body) => typeof line.msg === 'string' && line.msg.includes('removed from the config file');
 
-interface Target {
-  name: string;
-  /** a storage URL for this test, cleaned up by t.after; undefined: skip */
-  storage(t: TestContext): Promise<string | undefined>;
-}
-
-const targets: Target[] = [
-  {
-    name: 'SQLite file',
-    async storage(t) {
-      const dir = await mkdtemp(join(tmpdir(), 'drawbridge-user-prune-'));
-      t.after(() => rm(dir, { recursive: true, force: true }));
-      return `sqlite:${join(dir, 'db.sqlite')}`;
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    async storage(t) {
-      const base = await postgresUrl();
-      if (base === undefined) return undefined;
-      const schema = await freshPostgresSchema(base);
-      t.after(() => schema.drop());
-      await (await openStorage(schema.url, { autoMigrate: true })).close(); // PostgreSQL is never migrated implicitly
-      return schema.url;
-    },
-  },
-];
+const targets = persistentTargets('drawbridge-user-prune-');
 
 for (const target of targets) {
   describe(`users removed from auth.users (${target.name})`, () => {

@@ -3,14 +3,10 @@
 // run on PostgreSQL (asynchronous: interleavings really happen) and a SQLite file. Families
 // are started with the password grant; a fixed clock steps past the grace window.
 import * as assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fixedClock } from '../../src/core/clock.js';
-import { openStorage } from '../../src/storage/open.js';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
-import { freshPostgresSchema, postgresUrl } from '../helpers/services.js';
+import { persistentTargets, type PersistentTarget } from '../helpers/storage-targets.js';
 
 const SECRET = 'refresh-gaps-client-secret-0123456789';
 const PASSWORD = 'correct horse battery staple 42';
@@ -18,35 +14,9 @@ const GRACE = 10;
 
 type Body = Record<string, unknown>;
 
-interface Target {
-  name: string;
-  /** a storage URL for this test, cleaned up by t.after; undefined: skip */
-  storage(t: TestContext): Promise<string | undefined>;
-}
+const targets = persistentTargets('drawbridge-refresh-race-');
 
-const targets: Target[] = [
-  {
-    name: 'PostgreSQL',
-    async storage(t) {
-      const base = await postgresUrl();
-      if (base === undefined) return undefined;
-      const schema = await freshPostgresSchema(base);
-      t.after(() => schema.drop());
-      await (await openStorage(schema.url, { autoMigrate: true })).close(); // PostgreSQL is never migrated implicitly
-      return schema.url;
-    },
-  },
-  {
-    name: 'SQLite file',
-    async storage(t) {
-      const dir = await mkdtemp(join(tmpdir(), 'drawbridge-refresh-race-'));
-      t.after(() => rm(dir, { recursive: true, force: true }));
-      return `sqlite:${join(dir, 'db.sqlite')}`;
-    },
-  },
-];
-
-async function start(t: TestContext, target: Target): Promise<{ server: TestServer; clock: ReturnType<typeof fixedClock> } | undefined> {
+async function start(t: TestContext, target: PersistentTarget): Promise<{ server: TestServer; clock: ReturnType<typeof fixedClock> } | undefined> {
   const storage = await target.storage(t);
   if (storage === undefined) return undefined;
   const clock = fixedClock(Math.floor(Date.now() / 1000));
