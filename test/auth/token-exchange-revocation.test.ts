@@ -14,18 +14,18 @@ import { signJwt } from '../../src/crypto/jwt.js';
 import type { Keyring } from '../../src/crypto/keyring.js';
 import { createAuditLog } from '../../src/observability/audit.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import type { Storage, TokenRecord } from '../../src/storage/types.js';
+import type { Storage } from '../../src/storage/types.js';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
 import { openStorage } from '../../src/storage/open.js';
 import { basic, freePort, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
 import { allTargets, eachFreshStorage, type Place } from '../storage/targets.js';
+import { NOW, tokenRecord as token } from '../storage/fixtures.js';
 
 const SECRET = 'exchange-revocation-secret-0123456789abcdef';
 const PASSWORD = 'correct horse battery staple 42';
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
 const JWT = 'urn:ietf:params:oauth:token-type:jwt';
-const NOW = 1_700_000_000;
 
 type Body = Record<string, unknown>;
 
@@ -186,25 +186,6 @@ for (const target of await allTargets()) {
       assert.equal('exchanged_from' in (await storage.tokens.findByDigest(sha256Base64url(fromInternal)))!, false);
     });
   });
-}
-
-function token(digest: string, over: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    digest,
-    kind: 'access_token',
-    format: 'opaque',
-    jti: `jti-${digest}`,
-    client_id: 'c1',
-    sub: 's1',
-    scope: '',
-    audience: ['api'],
-    grant_id: null,
-    issued_at: NOW,
-    expires_at: NOW + 600,
-    revoked_at: null,
-    extra: null,
-    ...over,
-  };
 }
 
 for (const target of await allTargets()) {

@@ -22,21 +22,12 @@ import { basic, freePort, postForm, testKeys, TEST_SECRET } from '../helpers/aut
 import { startStack, type Stack } from '../helpers/gateway.js';
 import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from './admin-support.js';
+import { within } from '../helpers/poll.js';
 
 const pg = await postgresUrl();
 const redis = await redisUrl();
 
 const FILE_CLIENT = { client_id: 'file-client', client_secret: 'file-client-secret-0123456789abcdef', grant_types: ['client_credentials'], scopes: ['orders:read'] };
-
-/** Polls until `check` is true; fails when it is not within `ms`. */
-async function within(ms: number, check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function clientCredentials(issuer: string, id: string, secret: string): Promise<{ status: number; json: Record<string, any> }> {
   const res = await postForm(`${issuer}/oauth2/token`, { grant_type: 'client_credentials' }, { authorization: basic(id, secret) });

@@ -8,19 +8,10 @@ import { startStack, startUpstream, type Stack, type Upstream } from '../helpers
 import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from './admin-support.js';
 import { send } from './authn-support.js';
+import { within } from '../helpers/poll.js';
 
 const pg = await postgresUrl();
 const redis = await redisUrl();
-
-/** Polls until `check` is true; the admin change must reach the other instance within `ms`. */
-async function within(ms: number, check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('admin changes across two instances (PostgreSQL + Redis)', { skip: (pg === undefined || redis === undefined) && 'PostgreSQL or Redis not reachable' }, () => {
   let upstream: Upstream;

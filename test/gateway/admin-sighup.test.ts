@@ -9,6 +9,7 @@ import { spawnCli, waitForReady, type CliProcess } from '../cli/spawn.js';
 import { freePort, startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
 import { ADMIN_TOKEN, admin } from './admin-support.js';
 import { send } from './authn-support.js';
+import { within } from '../helpers/poll.js';
 
 const KEY_A = 'key-of-a-0123456789abcdefghijkl';
 const KEY_B = 'key-of-b-0123456789abcdefghijkl';
@@ -34,15 +35,6 @@ function config(port: number, adminPort: number, upstream: string, dir: string, 
     ...(second ? ['        - { paths: [/added] }'] : []),
     '',
   ].join('\n');
-}
-
-async function within(ms: number, check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('SIGHUP reloads the config file', () => {

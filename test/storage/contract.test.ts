@@ -15,15 +15,14 @@ import type {
   CredentialRecord,
   EntityKind,
   EntityRecord,
-  SigningKeyRecord,
   SsoSessionRecord,
   Storage,
   TokenRecord,
   UserRecord,
 } from '../../src/storage/types.js';
 import { eachFreshStorage, allTargets, type Place } from './targets.js';
+import { NOW, signingKeyRecord as key, tokenRecord as token } from './fixtures.js';
 
-const NOW = 1_700_000_000;
 
 function client(client_id: string, over: Partial<ClientRecord> = {}): ClientRecord {
   return {
@@ -46,38 +45,6 @@ function client(client_id: string, over: Partial<ClientRecord> = {}): ClientReco
     source: 'config',
     created_at: NOW,
     updated_at: NOW,
-    ...over,
-  };
-}
-
-function key(kid: string, over: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
-  return {
-    kid,
-    alg: 'ES256',
-    public_jwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, kid },
-    private_enc: `enc:${kid}`,
-    status: 'current',
-    created_at: NOW,
-    publish_until: null,
-    ...over,
-  };
-}
-
-function token(digest: string, over: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    digest,
-    kind: 'access_token',
-    format: 'opaque',
-    jti: `jti-${digest}`,
-    client_id: 'web',
-    sub: 'alice-id',
-    scope: 'openid orders:read',
-    audience: ['orders'],
-    grant_id: null,
-    issued_at: NOW,
-    expires_at: NOW + 600,
-    revoked_at: null,
-    extra: null,
     ...over,
   };
 }

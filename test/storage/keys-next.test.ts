@@ -7,23 +7,10 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openStorage } from '../../src/storage/open.js';
-import type { SigningKeyRecord, Storage } from '../../src/storage/types.js';
+import type { Storage } from '../../src/storage/types.js';
 import { eachFreshStorage, allTargets, type Place } from './targets.js';
+import { NOW, signingKeyRecord as key } from './fixtures.js';
 
-const NOW = 1_700_000_000;
-
-function key(kid: string, over: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
-  return {
-    kid,
-    alg: 'ES256',
-    public_jwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, kid },
-    private_enc: `enc:${kid}`,
-    status: 'current',
-    created_at: NOW,
-    publish_until: null,
-    ...over,
-  };
-}
 
 for (const target of await allTargets()) {
   describe(`signing keys, next key: ${target.name}`, { skip: target.skip }, () => {

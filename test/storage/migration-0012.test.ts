@@ -8,26 +8,13 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Migrator } from 'kysely';
 import { pendingMigrations, sqlHandleOf } from '../../src/storage/open.js';
-import type { ClientRecord, SigningKeyRecord, Storage } from '../../src/storage/types.js';
+import type { ClientRecord, Storage } from '../../src/storage/types.js';
 import { eachMigratedTo, migrateDown, migrateTo } from './migration-support.js';
 import { allTargets } from './targets.js';
+import { NOW, signingKeyRecord as key } from './fixtures.js';
 
-const NOW = 1_700_000_000;
 const BEFORE = '0011-client-require-pkce';
 const THIS = '0012-signing-keys-per-alg';
-
-function key(kid: string, over: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
-  return {
-    kid,
-    alg: 'ES256',
-    public_jwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, kid },
-    private_enc: `enc:${kid}`,
-    status: 'current',
-    created_at: NOW,
-    publish_until: null,
-    ...over,
-  };
-}
 
 function client(client_id: string, over: Partial<ClientRecord> = {}): ClientRecord {
   return {
