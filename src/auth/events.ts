@@ -6,7 +6,6 @@
 import type { Redis } from 'ioredis';
 import { EVENTS_CHANNEL, type EventBus, type GatewayEvent } from '../cache/events.js';
 import type { Logger } from '../observability/logger.js';
-import type { TokenRecord } from '../storage/types.js';
 
 /** The revocation events the auth server emits (a subset of the bus's events). */
 export type RevocationEvent = Extract<GatewayEvent, { type: 'token.revoked' | 'user.revoked' | 'client.revoked' | 'session.revoked' }>;
@@ -42,7 +41,4 @@ export function createAuthEvents(opts: AuthEventsOptions): AuthEvents {
   };
 }
 
-/** The event that makes gateways forget a token: by storage digest (opaque) and by jti (JWT). */
-export function tokenRevoked(rec: Pick<TokenRecord, 'digest' | 'jti' | 'format'>): RevocationEvent {
-  return rec.format === 'jwt' ? { type: 'token.revoked', digest: rec.digest, jti: rec.jti } : { type: 'token.revoked', digest: rec.digest };
-}
+export { tokenRevoked } from '../cache/events.js';

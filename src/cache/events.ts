@@ -200,18 +200,23 @@ export function parseEvent(message: string): GatewayEvent | undefined {
   }
 }
 
+/** The event that makes gateways forget a token: by storage digest (opaque) and by jti (JWT). */
+export function tokenRevoked(rec: { digest: string; jti: string; format: 'opaque' | 'jwt' }): Extract<GatewayEvent, { type: 'token.revoked' }> {
+  return rec.format === 'jwt' ? { type: 'token.revoked', digest: rec.digest, jti: rec.jti } : { type: 'token.revoked', digest: rec.digest };
+}
+
 /**
- * Publishes one event from a short-lived process (a CLI command) and disconnects. Best
- * effort: false when Redis is unreachable (gateways then catch up by their cache TTLs).
+ * Publishes events from a short-lived process (a CLI command), in order, and disconnects.
+ * Best effort: false when Redis is unreachable (gateways then catch up by their cache TTLs).
  */
-export async function publishOnce(redisUrl: string, event: GatewayEvent): Promise<boolean> {
+export async function publishOnce(redisUrl: string, events: GatewayEvent | readonly GatewayEvent[]): Promise<boolean> {
   // loaded on demand: only this path needs a Redis client of its own
   const { Redis } = await import('ioredis');
   const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    await redis.publish(EVENTS_CHANNEL, JSON.stringify(event));
+    for (const event of Array.isArray(events) ? events : [events]) await redis.publish(EVENTS_CHANNEL, JSON.stringify(event));
     return true;
   } catch {
     return false;

@@ -217,6 +217,24 @@ for (const target of await allTargets()) {
       assert.deepEqual(await storage.tokens.revokeExchanged(['nothing', 'd'], NOW + 6), []);
     });
 
+    it('from a client: every token exchanged from any of its tokens (revoked ones too), whoever holds it', async () => {
+      // web's x (live) ← y (orders) ← z (inventory); web's w (revoked) ← v (orders); web's u, nothing below
+      await storage.tokens.insert(token('x'));
+      await storage.tokens.insert(token('w', { revoked_at: NOW + 1 }));
+      await storage.tokens.insert(token('u'));
+      await storage.tokens.insert(token('y', { client_id: 'orders', exchanged_from: 'x' }));
+      await storage.tokens.insert(token('z', { client_id: 'inventory', exchanged_from: 'y', format: 'jwt' }));
+      await storage.tokens.insert(token('v', { client_id: 'orders', exchanged_from: 'w' }));
+      await storage.tokens.insert(token('s', { client_id: 'orders' }));
+      await storage.tokens.insert(token('t', { client_id: 'inventory', exchanged_from: 's' }));
+      const revoked = await storage.tokens.revokeExchangedFromClient('web', NOW + 5);
+      assert.deepEqual(revoked.map((t) => t.digest).sort(), ['v', 'y', 'z']);
+      assert.equal((await storage.tokens.findByDigest('x'))?.revoked_at, null, 'the client’s own tokens are revokeByClient’s');
+      assert.equal((await storage.tokens.findByDigest('t'))?.revoked_at, null, 'exchanged from another client’s token');
+      assert.deepEqual(await storage.tokens.revokeExchangedFromClient('web', NOW + 6), []);
+      assert.deepEqual(await storage.tokens.revokeExchangedFromClient('nobody', NOW + 6), []);
+    });
+
     it('expired tokens leave with their links', async () => {
       await storage.tokens.insert(token('p', { expires_at: NOW + 10 }));
       await storage.tokens.insert(token('q', { exchanged_from: 'p', expires_at: NOW + 10 }));

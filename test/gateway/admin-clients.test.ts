@@ -9,11 +9,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { ClientCache } from '../../src/auth/clients.js';
+import { EVENTS_CHANNEL } from '../../src/cache/events.js';
 import { run, type Running } from '../../src/cli/run.js';
 import { validateClientConfig } from '../../src/config/client.js';
 import { clientRecordFromConfig } from '../../src/storage/client-records.js';
 import { validateConfig } from '../../src/config/index.js';
+import { sha256Base64url } from '../../src/core/crypto-util.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { openStorage } from '../../src/storage/open.js';
 import type { ClientRecord, ClientRepo, Storage } from '../../src/storage/types.js';
@@ -28,6 +31,10 @@ const pg = await postgresUrl();
 const redis = await redisUrl();
 
 const FILE_CLIENT = { client_id: 'file-client', client_secret: 'file-client-secret-0123456789abcdef', grant_types: ['client_credentials'], scopes: ['orders:read'] };
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+/** a service that receives tokens of admin-made clients and exchanges them to call on */
+const EXCHANGER = { client_id: 'exchanger', client_secret: 'exchanger-secret-0123456789abcdef0123', grant_types: [EXCHANGE], scopes: ['orders:read'] };
 
 async function clientCredentials(issuer: string, id: string, secret: string): Promise<{ status: number; json: Record<string, any> }> {
   const res = await postForm(`${issuer}/oauth2/token`, { grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
@@ -52,7 +59,7 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
     schema = await freshPostgresSchema(pg!);
     await (await openStorage(schema.url, { autoMigrate: true })).close();
     const top = { storage: schema.url, redis };
-    stack = await startStack({ top, auth: { clients: [FILE_CLIENT] }, gateway: { admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN } });
+    stack = await startStack({ top, auth: { clients: [FILE_CLIENT, EXCHANGER] }, gateway: { admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN } });
     base = adminUrlOf(stack);
     storage = stack.running.storage;
     // a second auth server alone in its process: same database and Redis, its own client cache
@@ -64,7 +71,7 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
       log: { level: 'silent' },
       ...top,
       keys: testKeys(undefined),
-      auth: { listen: `127.0.0.1:${port}`, clients: [FILE_CLIENT] },
+      auth: { listen: `127.0.0.1:${port}`, clients: [FILE_CLIENT, EXCHANGER] },
     });
     remote = await run(config, { logger: silentLogger(), only: 'auth' });
   });
@@ -321,6 +328,41 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
     for (const token of [localToken.json.access_token, remoteToken!.json.access_token]) {
       assert.equal((await introspect(stack.issuer, token)).active, false);
       assert.equal((await introspect(remoteIssuer, token)).active, false);
+    }
+  });
+
+  it('DELETE also ends what other clients exchanged from its tokens (RFC 8693), and tells the gateways', async () => {
+    const created = await admin(base, 'POST', '/clients', { client_id: 'delegator', scopes: ['orders:read'], grant_types: ['client_credentials', EXCHANGE] });
+    assert.equal(created.status, 201, created.text);
+    const secret = created.json.client_secret as string;
+    const own = await clientCredentials(stack.issuer, 'delegator', secret);
+    assert.equal(own.status, 200, JSON.stringify(own.json));
+    // delegator hands its token on to exchanger (aud), which exchanges it to act for delegator
+    const exchange = async (id: string, pass: string, subject: string, more: Record<string, string> = {}) => {
+      const res = await postForm(`${stack.issuer}/oauth2/token`, { grant_type: EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, ...more }, { authorization: basic(id, pass) });
+      const body = (await res.json()) as Record<string, any>;
+      assert.equal(res.status, 200, JSON.stringify(body));
+      return body.access_token as string;
+    };
+    const handed = await exchange('delegator', secret, own.json.access_token, { audience: EXCHANGER.client_id });
+    const held = await exchange(EXCHANGER.client_id, EXCHANGER.client_secret, handed);
+    assert.equal((await introspect(stack.issuer, held)).client_id, EXCHANGER.client_id);
+
+    const heard: unknown[] = [];
+    const sub = new Redis(redis!);
+    try {
+      sub.on('message', (_channel: string, message: string) => heard.push(JSON.parse(message)));
+      await sub.subscribe(EVENTS_CHANNEL);
+      assert.equal((await admin(base, 'DELETE', '/clients/delegator')).status, 204);
+      for (const token of [own.json.access_token, handed, held]) {
+        assert.equal((await introspect(stack.issuer, token)).active, false);
+        assert.equal((await introspect(remoteIssuer, token)).active, false);
+      }
+      const wanted = { type: 'token.revoked', digest: sha256Base64url(held) };
+      await within(1000, async () => heard.some((e) => JSON.stringify(e) === JSON.stringify(wanted)), 'token.revoked for the exchanged token');
+      assert.ok(heard.some((e) => JSON.stringify(e) === JSON.stringify({ type: 'client.revoked', client_id: 'delegator' })));
+    } finally {
+      sub.disconnect();
     }
   });
 

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { publishOnce } from '../../src/cache/events.js';
+import { publishOnce, type GatewayEvent } from '../../src/cache/events.js';
 import { newSessionCookieValue, sessionIdOf } from '../../src/sessions/cookie.js';
 import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import type { GatewaySession, SessionStore } from '../../src/sessions/types.js';
@@ -191,7 +191,7 @@ for (const [name, top] of Object.entries(variants)) {
       const plain2 = session(issuer, `${sub}-2`);
       for (const s of [inSso, otherProvider, plain, plain2]) await store.insert(s);
       // from another process when there is Redis (as `drawbridge session revoke` does), else in-process
-      const publish = async (event: Parameters<typeof publishOnce>[1]) => {
+      const publish = async (event: GatewayEvent) => {
         if (redis) assert.equal(await publishOnce(redis, event), true);
         else await stack!.gateway.deps.events.publish(event);
       };

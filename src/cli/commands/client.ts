@@ -5,7 +5,7 @@ import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
 import { randomToken } from '../../core/crypto-util.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
-import { publishOnce } from '../../cache/events.js';
+import { publishOnce, tokenRevoked, type GatewayEvent } from '../../cache/events.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
 interface CreateOptions {
@@ -133,13 +133,19 @@ export function registerClientCommands(program: Command): void {
       if (cfg.auth?.clients.some((c) => c.client_id === clientId)) {
         throw new UsageError(`client "${clientId}" is defined in the config file; remove it there`);
       }
+      const events: GatewayEvent[] = [{ type: 'client.revoked', client_id: clientId }];
       await withStorage(cfg, async (s) => {
         if (!(await s.clients.delete(clientId))) throw new UsageError(`no client "${clientId}"`);
-        const revoked = await s.tokens.revokeByClient(clientId, Math.floor(Date.now() / 1000));
-        print(`deleted client ${clientId}; revoked ${revoked} token(s)`);
+        const now = Math.floor(Date.now() / 1000);
+        const revoked = await s.tokens.revokeByClient(clientId, now);
+        // and what other clients exchanged from its tokens (RFC 8693), down the chain
+        const exchanged = await s.tokens.revokeExchangedFromClient(clientId, now);
+        for (const t of exchanged) if (t.kind === 'access_token') events.push(tokenRevoked(t));
+        const also = exchanged.length > 0 ? ` and ${exchanged.length} exchanged from them` : '';
+        print(`deleted client ${clientId}; revoked ${revoked} token(s)${also}`);
       });
       // running gateways drop what they cached for the client's tokens
-      if (cfg.redis && !(await publishOnce(cfg.redis, { type: 'client.revoked', client_id: clientId }))) {
+      if (cfg.redis && !(await publishOnce(cfg.redis, events))) {
         process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached tokens within their cache TTL\n');
       }
     });

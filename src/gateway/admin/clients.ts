@@ -8,6 +8,7 @@
 // what they cached for the client's tokens.
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../config/schema.js';
+import { tokenRevoked } from '../../cache/events.js';
 import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
 import { randomToken, sha256Hex } from '../../core/crypto-util.js';
@@ -62,9 +63,13 @@ async function oneClient(ctx: AdminContext, ar: AdminRequest, clientId: string):
     case 'DELETE': {
       refuseFile(ctx, rec);
       if (!(await ctx.storage.clients.delete(rec.client_id))) throw notFound(`client "${rec.client_id}"`);
-      // as `drawbridge client delete`: its tokens stop working with it
-      await ctx.storage.tokens.revokeByClient(rec.client_id, ctx.clock.now());
+      // as `drawbridge client delete`: its tokens stop working with it, and so do the tokens
+      // other clients exchanged from them (RFC 8693 delegation ends with its subject token)
+      const now = ctx.clock.now();
+      await ctx.storage.tokens.revokeByClient(rec.client_id, now);
+      const exchanged = await ctx.storage.tokens.revokeExchangedFromClient(rec.client_id, now);
       await ctx.events.publish({ type: 'client.revoked', client_id: rec.client_id });
+      for (const t of exchanged) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
       return sendData(ar.res, 204, null);
     }
     default:

@@ -61,6 +61,11 @@ export interface TokenRepo {
    * down the whole chain (already revoked links are followed too); names what it revoked.
    */
   revokeExchanged(digests: readonly string[], at: number): Promise<RevokedToken[]>;
+  /**
+   * As revokeExchanged, from every token of one client (revoked or not): a deleted client's
+   * delegations end with it, also where another client holds them. Names what it revoked.
+   */
+  revokeExchangedFromClient(clientId: string, at: number): Promise<RevokedToken[]>;
   revokeByClient(clientId: string, at: number): Promise<number>;
   revokeBySubject(sub: string, at: number): Promise<number>;
   /**

@@ -114,6 +114,12 @@ export class MemoryTokenRepo implements TokenRepo {
     return revoked;
   }
 
+  async revokeExchangedFromClient(clientId: string, at: number): Promise<RevokedToken[]> {
+    const parents: string[] = [];
+    for (const row of this.#byClient.get(clientId) ?? []) if (this.#byParent.get(row.digest) !== undefined) parents.push(row.digest);
+    return this.revokeExchanged(parents, at);
+  }
+
   async revokeByClient(clientId: string, at: number): Promise<number> {
     return revokeAll(this.#byClient.get(clientId), at);
   }

@@ -86,6 +86,18 @@ export class SqlTokenRepo implements TokenRepo {
     return revoked;
   }
 
+  async revokeExchangedFromClient(clientId: string, at: number): Promise<RevokedToken[]> {
+    // only the client's tokens that something was exchanged from: few, whatever the client's size
+    const parents = await this.#db
+      .selectFrom('tokens as child')
+      .innerJoin('tokens as parent', 'parent.digest', 'child.exchanged_from')
+      .select('parent.digest')
+      .distinct()
+      .where('parent.client_id', '=', clientId)
+      .execute();
+    return parents.length === 0 ? [] : this.revokeExchanged(parents.map((p) => p.digest), at);
+  }
+
   revokeByClient(clientId: string, at: number): Promise<number> {
     return this.#revokeWhere('client_id', clientId, at);
   }
