@@ -12,7 +12,8 @@ import { createAuditLog, type AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Storage } from '../storage/types.js';
 import { clientsChangeStamp } from '../storage/open.js';
-import { ClientCache, clientRecordFromConfig } from './clients.js';
+import { ClientCache } from './clients.js';
+import { syncConfiguredClientsRevokingRemoved } from './config-clients.js';
 import { RedisSsoSessionStore } from './sessions/redis-store.js';
 import { endpointsFor, type AuthContext } from './context.js';
 import { createAuthEvents } from './events.js';
@@ -35,8 +36,17 @@ export interface AuthServerDeps {
 export interface RunningAuthServer {
   ctx: AuthContext;
   listener: RunningListener;
+  /**
+   * SIGHUP: the file's `auth.clients` and `auth.users` apply as they would at a start
+   * (removed ones revoked and signed out everywhere); other changed `auth` keys are named in
+   * a warning and wait for a restart. Reloads run one at a time.
+   */
+  reload(next: AuthConfig): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The `auth` keys a reload applies; any other change needs a restart. */
+const RELOADED = new Set<string>(['clients', 'users']);
 
 /**
  * How long a cached client is used without reading it again, at most: changes made by another
@@ -73,15 +83,10 @@ export function createAuthContext(deps: AuthServerDeps): AuthContext {
   };
 }
 
-/** Configured clients are the source of truth for `source: config` rows. */
-export async function syncConfiguredClients(storage: Storage, auth: AuthConfig, now: number): Promise<void> {
-  for (const c of auth.clients) await storage.clients.upsert(clientRecordFromConfig(c, 'config', now));
-  await storage.clients.prune('config', auth.clients.map((c) => c.client_id));
-}
-
 export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuthServer> {
   const ctx = createAuthContext(deps);
-  await syncConfiguredClients(deps.storage, ctx.auth, deps.clock.now());
+  // clients removed from the file: deleted, their tokens revoked, the gateways told
+  await syncConfiguredClientsRevokingRemoved(ctx);
   // users removed from the file: deleted, signed out everywhere, announced to the gateways
   await syncConfiguredUsersSigningOutRemoved(ctx);
   // every stored client: the config file's (just synced) and those made by the CLI
@@ -109,9 +114,14 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
   }, 60_000);
   housekeeping.unref();
   const stopFollowing = followClientChanges(ctx, deps);
+  let reloading: Promise<void> = Promise.resolve();
   return {
     ctx,
     listener,
+    reload(next) {
+      reloading = reloading.then(() => reloadEntities(ctx, next));
+      return reloading;
+    },
     close: async () => {
       clearInterval(housekeeping);
       await stopFollowing();
@@ -119,6 +129,19 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
       await ctx.audit.close?.();
     },
   };
+}
+
+async function reloadEntities(ctx: AuthContext, next: AuthConfig): Promise<void> {
+  const keys = new Set([...Object.keys(ctx.auth), ...Object.keys(next)]);
+  const waiting = [...keys].filter((k) => !RELOADED.has(k) && JSON.stringify(ctx.auth[k as keyof AuthConfig]) !== JSON.stringify(next[k as keyof AuthConfig]));
+  if (waiting.length > 0) ctx.logger.warn({ keys: waiting.map((k) => `auth.${k}`) }, 'reload: these auth settings changed and apply at the next start');
+  ctx.auth = { ...ctx.auth, clients: next.clients, users: next.users };
+  ctx.config = { ...ctx.config, auth: ctx.auth };
+  const removed = await syncConfiguredClientsRevokingRemoved(ctx);
+  // this process's cache sees the change at once (others within CLIENT_CACHE_MAX_TTL_MS)
+  ctx.clients.clear();
+  const users = await syncConfiguredUsersSigningOutRemoved(ctx);
+  ctx.logger.info({ clients: next.clients.length, clients_removed: removed.length, users: next.users.length, users_removed: users.pruned.length }, 'reload: auth clients and users applied');
 }
 
 /**

@@ -1,7 +1,7 @@
 // Process signals of a serving command. SIGTERM / SIGINT: stop accepting, drain in-flight
 // requests, close pools, exit 0 — within a deadline, whatever happens to stdout (a closed
-// log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config and
-// reopen the audit log file (log rotation).
+// log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config, the
+// auth server's clients and users, and reopen the audit log file (log rotation).
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import type { Running } from './run.js';
@@ -40,14 +40,15 @@ export function stopOnSignals(running: Running): void {
 }
 
 /**
- * SIGHUP: reopen the audit log file (after logrotate moved it), re-read the config file and
- * reload the gateway's services, routes, plugins and consumers.
+ * SIGHUP: reopen the audit log file (after logrotate moved it), re-read the config file,
+ * reload the gateway's services, routes, plugins and consumers, and apply the auth server's
+ * clients and users (src/auth/start.ts, reload).
  */
 export function reloadOnHangup(running: Running, file: string): void {
   process.on('SIGHUP', () => {
     running.auth?.ctx.audit.reopen?.();
-    const gateway = running.gateway;
-    if (!gateway) return;
+    const { gateway, auth } = running;
+    if (!gateway && !auth) return;
     let next: Config;
     try {
       next = loadConfig(file);
@@ -55,9 +56,15 @@ export function reloadOnHangup(running: Running, file: string): void {
       running.logger.error({ err: (err as Error).message }, 'reload: config file rejected; keeping the running configuration');
       return;
     }
-    gateway.reload(next).catch((err: unknown) => {
-      running.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
-    });
+    if (auth) {
+      if (next.auth === undefined) running.logger.error('reload: the config file has no auth section any more; keeping the auth server as it is');
+      else auth.reload(next.auth).catch((err: unknown) => running.logger.error({ err: (err as Error).message }, 'reload of auth clients and users failed'));
+    }
+    if (gateway) {
+      gateway.reload(next).catch((err: unknown) => {
+        running.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
+      });
+    }
   });
 }
 

@@ -217,8 +217,14 @@ export const auth = object<AuthConfig>({
   })
     .default({})
     .doc('Slows down guessing of client secrets.'),
-  clients: list(client, { uniqueBy: 'client_id' }).default([]).doc('OAuth clients.'),
-  users: list(user, { uniqueBy: 'username' }).default([]).doc('Users who can log in on the login page; one removed from this list is deleted at the next start of the auth server, its tokens revoked and its SSO sessions ended.'),
+  clients: list(client, { uniqueBy: 'client_id' })
+    .default([])
+    .doc(
+      'OAuth clients, applied at start and on SIGHUP; one removed from this list is deleted then, with its tokens and those other clients exchanged from them revoked.',
+    ),
+  users: list(user, { uniqueBy: 'username' })
+    .default([])
+    .doc('Users who can log in on the login page, applied at start and on SIGHUP; one removed from this list is deleted then, its tokens revoked and its SSO sessions ended.'),
   password_policy: passwordPolicy
     .optional()
     .doc('Rules for new passwords (`drawbridge user create|set-password`); absent: the defaults below.'),

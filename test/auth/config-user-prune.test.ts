@@ -8,17 +8,10 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { startAuthServer } from '../../src/auth/start.js';
-import { createEventBus, EVENTS_CHANNEL, type GatewayEvent, type RunningEventBus } from '../../src/cache/events.js';
-import { connectRedis } from '../../src/cache/redis.js';
-import { openKeyring } from '../../src/cli/run.js';
-import { validateConfig } from '../../src/config/index.js';
-import type { Config } from '../../src/config/types.js';
+import { EVENTS_CHANNEL } from '../../src/cache/events.js';
 import { systemClock } from '../../src/core/clock.js';
-import { createAuditLog } from '../../src/observability/audit.js';
-import { openStorage } from '../../src/storage/open.js';
-import { basic, freePort, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
+import { basic, freePort, postForm } from '../helpers/auth-server.js';
+import { startRestartableAuth, waitFor, type Body, type RestartableAuth } from '../helpers/restartable-auth.js';
 import { persistentTargets } from '../helpers/storage-targets.js';
 import { redisUrl } from '../helpers/services.js';
 
@@ -32,57 +25,12 @@ const CLIENTS = [
   },
 ];
 
-type Body = Record<string, unknown>;
-
-interface Server {
-  base: string;
-  config: Config;
-  /** events seen on the in-process bus (none with `redis`: the auth server publishes there itself) */
-  events: GatewayEvent[];
-  /** every log line, parsed */
-  lines: Body[];
-  close(): Promise<void>;
-}
+type Server = RestartableAuth;
 
 /** An auth server on `storage` with these config users; one issuer across restarts. */
-async function start(t: TestContext, storageUrl: string, issuer: string, usernames: string[], redisAt?: string): Promise<Server> {
-  const port = await freePort();
-  const config = validateConfig({
-    issuer,
-    storage: storageUrl,
-    secret: TEST_SECRET,
-    log: { level: 'info' },
-    keys: testKeys({}),
-    ...(redisAt ? { redis: redisAt } : {}),
-    auth: {
-      listen: `127.0.0.1:${port}`,
-      brute_force: { enabled: false },
-      users: usernames.map((username) => ({ username, password: PASSWORD })),
-      clients: CLIENTS,
-    },
-  });
-  const lines: Body[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Body) });
-  const storage = await openStorage(config.storage);
-  const keyring = openKeyring(config, storage, systemClock, logger);
-  await keyring.start();
-  const redis = redisAt ? connectRedis(redisAt, logger) : undefined;
-  const events: GatewayEvent[] = [];
-  const bus: RunningEventBus | undefined = redis ? undefined : createEventBus(undefined, logger);
-  bus?.subscribe((e) => events.push(e));
-  const audit = createAuditLog(undefined, { silent: true }); // audit lines would go to stdout
-  const auth = await startAuthServer({ config, storage, keyring, clock: systemClock, logger, redis, events: bus, audit });
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      await auth.close();
-      await bus?.close();
-      keyring.stop();
-      await redis?.quit();
-      await storage.close();
-    })());
-  t.after(close);
-  return { base: `http://127.0.0.1:${port}`, config, events, lines, close };
+function start(t: TestContext, storageUrl: string, issuer: string, usernames: string[], redisAt?: string): Promise<Server> {
+  const auth = { brute_force: { enabled: false }, users: usernames.map((username) => ({ username, password: PASSWORD })), clients: CLIENTS };
+  return startRestartableAuth(t, { storage: storageUrl, issuer, auth, redis: redisAt });
 }
 
 async function body(res: Response, status: number): Promise<Body> {
@@ -107,15 +55,6 @@ function introspect(s: Server, token: string): Promise<Body> {
 
 function refresh(s: Server, token: string): Promise<Response> {
   return postForm(`${s.base}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: token }, { authorization: basic('app', SECRET) });
-}
-
-async function waitFor<T>(items: T[], pred: (item: T) => boolean): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const found = items.find(pred);
-    if (found !== undefined) return found;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`not seen; got ${JSON.stringify(items)}`);
 }
 
 const removedLine = (line: Body) => typeof line.msg === 'string' && line.msg.includes('removed from the config file');
