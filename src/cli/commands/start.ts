@@ -12,6 +12,11 @@ export function registerStartCommand(program: Command): void {
     .description('production start: every role the config file configures, in one process (or gateway.workers processes)')
     .option('-c, --config <file>', 'config file (YAML or JSON); default $DRAWBRIDGE_CONFIG')
     .addOption(new Option('--only <role>', 'start only this role').choices(['auth', 'gateway']))
+    .addHelpText(
+      'after',
+      '\nSignals: SIGTERM/SIGINT drain in-flight requests and exit 0; SIGHUP re-reads the config file (gateway services, routes,\n' +
+        'plugins and consumers; the auth server\'s clients and users) and reopens the audit log file.',
+    )
     .action(async function start(opts: { config?: string; only?: Role }) {
       const file = configPathFrom(opts);
       const cfg = loadConfig(file);
