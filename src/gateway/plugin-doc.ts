@@ -30,7 +30,10 @@ interface PluginDoc {
 export const PLUGIN_DOCS: readonly PluginDoc[] = [
   { name: 'key-auth', stage: 'authenticate', summary: 'API keys of consumers, from a header (or the query string when allowed).', schema: keyAuthConfigSchema },
   { name: 'basic-auth', stage: 'authenticate', summary: 'HTTP Basic (RFC 7617) against consumer credentials hashed with argon2id.', schema: basicAuthConfigSchema },
-  { name: 'hmac-auth', stage: 'authenticate', summary: 'HTTP Message Signatures (RFC 9421, hmac-sha256) with Content-Digest (RFC 9530); Kong\'s legacy `hmac` scheme when enabled.', schema: hmacAuthConfigSchema },
+  { name: 'hmac-auth', stage: 'authenticate', summary:
+      'HTTP Message Signatures (RFC 9421, hmac-sha256) with Content-Digest (RFC 9530); Kong\'s legacy `hmac` scheme when enabled. ' +
+      'A `nonce` is accepted once while its signature is valid: in Redis when `redis` is set (every gateway agrees), else in a fixed ' +
+      'in-process table of about a million nonces (12 MB; when full, the nonces closest to expiring are forgotten first).', schema: hmacAuthConfigSchema },
   { name: 'jwt', stage: 'authenticate', summary: 'JWTs from trusted issuers, verified against their JWKS (asymmetric algorithms only).', schema: jwtConfigSchema },
   { name: 'oauth2-introspection', stage: 'authenticate', summary: 'Phantom tokens: opaque bearer tokens introspected at the issuer (RFC 7662, signed RFC 9701 responses), cached until expiry and evicted by revocation events.', schema: introspectionConfigSchema },
   { name: 'oidc-login', stage: 'authenticate', summary: 'The gateway as OpenID relying party: browsers without a session are sent to the provider (code + PKCE + state + nonce) and come back through `/_drawbridge/callback` with a server-side session (`gateway.sessions`); API-style requests get 401. Logout at `/_drawbridge/logout`, back-channel logout at `/_drawbridge/backchannel-logout`.', schema: oidcLoginConfigSchema },

@@ -269,54 +269,48 @@ describe('in-process nonce store', () => {
     assert.equal(store.claim('n', 5), true);
   });
 
-  it('past its bound forgets the oldest nonce, a nonce claimed again counting as new', () => {
+  it('remembers every live nonce while the table has room', () => {
     const clock = fixedClock(1_000_000);
-    const store = memoryNonceStore(clock, 3);
-    for (const [key, ttl] of [['a', 2], ['b', 100], ['c', 100]] as const) assert.equal(store.claim(key, ttl), true);
-    clock.advance(2);
-    assert.equal(store.claim('a', 100), true); // expired, claimed again: now the newest
-    assert.equal(store.claim('d', 100), true); // 4 > 3: b, the oldest, is forgotten
-    for (const key of ['c', 'a', 'd']) assert.equal(store.claim(key, 100), false, key);
-    assert.equal(store.claim('b', 100), true); // forgotten; claiming it forgets c
-    assert.equal(store.claim('c', 100), true);
+    const store = memoryNonceStore(clock, 8192);
+    for (let i = 0; i < 1000; i++) assert.equal(store.claim(`key\nnonce-${i}`, 300), true, `first claim ${i}`);
+    clock.advance(299);
+    for (let i = 0; i < 1000; i++) assert.equal(store.claim(`key\nnonce-${i}`, 300), false, `replay ${i}`);
+    assert.equal(store.claim('other-key\nnonce-1', 300), true, 'the same nonce under another key id is another nonce');
+    clock.advance(1);
+    for (let i = 0; i < 1000; i++) assert.equal(store.claim(`key\nnonce-${i}`, 300), true, `expired ${i}`);
   });
 
-  it('agrees with a plain list model over many turns of its bound, expiries and sweeps included', () => {
+  it('when full, forgets the nonce that expires first and never refuses a new one', () => {
+    // one window of 16 slots is the whole table: which entry goes is exact
     const clock = fixedClock(1_000_000);
-    const max = 50;
-    const store = memoryNonceStore(clock, max);
-    // the model: [key, forget at] oldest first
-    let model: Array<[string, number]> = [];
-    let lastSweep = clock.now();
-    function modelClaim(key: string, ttl: number): boolean {
-      const now = clock.now();
-      if (now - lastSweep >= 10) {
-        lastSweep = now;
-        model = model.filter(([, until]) => until > now);
-      }
-      const index = model.findIndex(([k]) => k === key);
-      if (index >= 0 && model[index]![1] > now) return false;
-      if (index >= 0) model.splice(index, 1);
-      model.push([key, now + ttl]);
-      if (model.length > max) model.shift();
-      return true;
-    }
-    let seed = 42;
-    const random = (n: number) => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return Math.floor(seed / 65_536) % n; // the high bits: the low ones of this generator repeat quickly
-    };
-    let replays = 0;
-    let forgotten = 0;
-    for (let i = 0; i < 20_000; i++) {
-      const key = `k${random(300)}`;
-      const ttl = 1 + random(30);
-      const expected = modelClaim(key, ttl);
-      assert.equal(store.claim(key, ttl), expected, `claim ${i} of ${key}`);
-      if (!expected) replays++;
-      if (model.length === max) forgotten++;
-      if (random(40) === 0) clock.advance(1 + random(6));
-    }
-    assert.ok(replays > 1000 && forgotten > 1000, `the run should meet live nonces again and reach the bound (${replays}, ${forgotten})`);
+    const store = memoryNonceStore(clock, 16);
+    for (let i = 0; i < 16; i++) assert.equal(store.claim(`n${i}`, 100 + i), true);
+    assert.equal(store.claim('x', 200), true, 'full: n0, the first to expire, makes room');
+    for (let i = 1; i < 16; i++) assert.equal(store.claim(`n${i}`, 100), false, `n${i} kept`);
+    assert.equal(store.claim('x', 200), false);
+    assert.equal(store.claim('n0', 300), true, 'n0 was forgotten; claiming it forgets n1');
+    assert.equal(store.claim('n1', 300), true);
+    assert.equal(store.claim('n0', 300), false);
+  });
+
+  it('reuses the slots of expired nonces before forgetting live ones', () => {
+    const clock = fixedClock(1_000_000);
+    const store = memoryNonceStore(clock, 16);
+    for (let i = 0; i < 8; i++) assert.equal(store.claim(`short${i}`, 5), true);
+    for (let i = 0; i < 8; i++) assert.equal(store.claim(`long${i}`, 500), true);
+    clock.advance(5);
+    for (let i = 0; i < 8; i++) assert.equal(store.claim(`new${i}`, 500), true);
+    for (let i = 0; i < 8; i++) assert.equal(store.claim(`long${i}`, 500), false, `long${i} kept`);
+    for (let i = 0; i < 8; i++) assert.equal(store.claim(`new${i}`, 500), false, `new${i} kept`);
+  });
+
+  it('takes nonces outside latin1, and refuses a table size it cannot use', () => {
+    const clock = fixedClock(1_000_000);
+    const store = memoryNonceStore(clock, 64);
+    assert.equal(store.claim('key\nnonce-ünïcödé-\u{1F600}', 60), true);
+    assert.equal(store.claim('key\nnonce-ünïcödé-\u{1F600}', 60), false);
+    assert.equal(store.claim('key\nnonce-ünïcödé-\u{1F601}', 60), true);
+    assert.throws(() => memoryNonceStore(clock, 8), /power of two/);
+    assert.throws(() => memoryNonceStore(clock, 100), /power of two/);
   });
 });

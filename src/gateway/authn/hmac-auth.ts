@@ -10,7 +10,6 @@
 //
 // Challenge (RFC 9421 defines none):
 //   Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"
-import { hash } from 'node:crypto';
 import { HmacSha256 } from '../../crypto/hmac-sha256.js';
 import { bool, ConfigError, duration, keyPath, list, object, oneOf, size, str } from '../../config/schema.js';
 import { GatewayError, serviceUnavailable, unauthorized } from '../errors.js';
@@ -253,10 +252,9 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
 
   /** undefined when the nonce is new (now claimed), else the refusal. */
   function claimNonce(nonce: string, ttl: number): AuthnResult | undefined | Promise<AuthnResult | undefined> {
-    const key = hash('sha256', nonce, 'base64url');
     let claimed: boolean | Promise<boolean>;
     try {
-      claimed = nonces.claim(key, ttl);
+      claimed = nonces.claim(nonce, ttl);
     } catch (err) {
       return nonceStoreFailed(err);
     }
