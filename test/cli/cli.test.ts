@@ -70,6 +70,7 @@ describe('usage', () => {
     ['client'],
     ['client', 'create'],
     ['client', 'list'],
+    ['client', 'rotate-secret'],
     ['client', 'delete'],
     ['key'],
     ['key', 'list'],
@@ -403,6 +404,37 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.equal(await active(createdToken), true);
     assert.equal((await tokenFor(created.id, created.secret)).status, 200);
     assert.equal((await tokenFor('svc', SVC_SECRET)).status, 200);
+  });
+
+  it('client rotate-secret prints a new secret once; the running server takes it and refuses the old one', async () => {
+    const r = await runCli(['client', 'rotate-secret', created.id, '--config', configFile], { env: ENV });
+    assertExit(r, 0);
+    const secret = /^client_secret:\s+(\S+)$/m.exec(r.stdout)?.[1];
+    assert.ok(secret !== undefined && /^[A-Za-z0-9_-]{43,}$/.test(secret) && secret !== created.secret, r.stdout);
+    assert.match(r.stdout, /shown only now/);
+    // the server's client cache notices the change (SQLite: at once; at most 2 s elsewhere)
+    const until = Date.now() + 3000;
+    while ((await tokenFor(created.id, created.secret)).status !== 401) {
+      assert.ok(Date.now() < until, 'the old secret still works');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal((await tokenFor(created.id, secret)).status, 200);
+    assert.equal(await active(createdToken), true, 'tokens issued before stay valid');
+    created = { id: created.id, secret };
+    const [configured, unknown, json] = await Promise.all([
+      runCli(['client', 'rotate-secret', 'svc', '--config', configFile], { env: ENV }),
+      runCli(['client', 'rotate-secret', 'nobody', '--config', configFile], { env: ENV }),
+      runCli(['client', 'rotate-secret', created.id, '--config', configFile, '--json'], { env: ENV }),
+    ]);
+    assertExit(configured, 2);
+    assert.match(configured.stderr, /defined in the config file/);
+    assertExit(unknown, 2);
+    assert.match(unknown.stderr, /no client "nobody"/);
+    assertExit(json, 0);
+    const rotated = JSON.parse(json.stdout) as { client_id: string; client_secret: string };
+    assert.equal(rotated.client_id, created.id);
+    created = { id: created.id, secret: rotated.client_secret };
+    await new Promise((resolve) => setTimeout(resolve, 100));
   });
 
   it('client delete removes the client and revokes its tokens; the token endpoint then says invalid_client', async () => {

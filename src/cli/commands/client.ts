@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../config/index.js';
 import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
-import { randomToken } from '../../core/crypto-util.js';
+import { randomToken, sha256Hex } from '../../core/crypto-util.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
 import { publishOnce, tokenRevoked, type GatewayEvent } from '../../cache/events.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
@@ -122,6 +122,40 @@ export function registerClientCommands(program: Command): void {
           ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'consent', 'mfa', 'pkce', 'id_token_alg', 'source'],
         );
       });
+    });
+  client
+    .command('rotate-secret')
+    .description('replace a client\'s secret: the new one is printed once, the old one stops working at once')
+    .argument('<client_id>')
+    .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
+    .option('--json', 'print JSON')
+    .action(async function rotateClientSecret(clientId: string, opts: { config?: string; json?: boolean }) {
+      const cfg = readConfig(opts);
+      if (cfg.auth?.clients.some((c) => c.client_id === clientId)) {
+        throw new UsageError(`client "${clientId}" is defined in the config file; change its secret there`);
+      }
+      const secret = randomToken(32);
+      await withStorage(cfg, async (s) => {
+        const rec = await s.clients.get(clientId);
+        if (!rec) throw new UsageError(`no client "${clientId}"`);
+        if (rec.token_endpoint_auth_method !== 'client_secret_basic' && rec.token_endpoint_auth_method !== 'client_secret_post') {
+          throw new UsageError(`client "${clientId}" authenticates with ${rec.token_endpoint_auth_method}; it has no secret to rotate`);
+        }
+        if (!(await s.clients.update({ ...rec, secret_hash: sha256Hex(secret), updated_at: Math.floor(Date.now() / 1000) }))) {
+          throw new UsageError(`no client "${clientId}"`);
+        }
+      });
+      // running auth servers drop their cached copy (else they notice within their 2 s cache)
+      if (cfg.redis && !(await publishOnce(cfg.redis, { type: 'client.changed', client_id: clientId }))) {
+        process.stderr.write('drawbridge: warning: could not notify running auth servers over redis; the old secret works until their client cache expires (2 s)\n');
+      }
+      if (opts.json) {
+        print(JSON.stringify({ client_id: clientId, client_secret: secret }, null, 2));
+        return;
+      }
+      print(`client_id:     ${clientId}`);
+      print(`client_secret: ${secret}`);
+      print('The secret is shown only now; Drawbridge keeps only its digest.');
     });
   client
     .command('delete')
