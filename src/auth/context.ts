@@ -19,6 +19,8 @@ export interface Endpoints {
   userinfo: string;
   /** RP-initiated logout (OIDC `end_session_endpoint`) */
   endSession: string;
+  /** pushed authorization requests (RFC 9126) */
+  pushedAuthorization: string;
 }
 
 export interface AuthContext {
@@ -51,6 +53,7 @@ export function endpointsFor(issuer: string): Endpoints {
     authorization: `${issuer}/oauth2/authorize`,
     userinfo: `${issuer}/oauth2/userinfo`,
     endSession: `${issuer}/oauth2/logout`,
+    pushedAuthorization: `${issuer}/oauth2/par`,
   };
 }
 

@@ -9,6 +9,7 @@ import { discoveryEndpoint } from './endpoints/discovery.js';
 import { introspectionEndpoint } from './endpoints/introspect.js';
 import { jwksEndpoint } from './endpoints/jwks.js';
 import { logoutEndpoint } from './endpoints/logout.js';
+import { pushedAuthorizationEndpoint } from './endpoints/par.js';
 import { revocationEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { userinfoEndpoint } from './endpoints/userinfo.js';
@@ -45,6 +46,7 @@ export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
   routes.set(pathOf(e.authorization), authorizationEndpoint);
   routes.set(pathOf(e.userinfo), userinfoEndpoint);
   routes.set(pathOf(e.endSession), logoutEndpoint);
+  routes.set(pathOf(e.pushedAuthorization), pushedAuthorizationEndpoint);
   return routes;
 }
 

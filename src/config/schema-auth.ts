@@ -208,6 +208,9 @@ export const auth = object<AuthConfig>({
     .doc('After a refresh, repeats of the old token within this period get the same new pair (concurrent refreshes); later ones revoke the family.'),
   introspection_jwt_ttl: duration(1).default('60s').doc('Lifetime of JWT introspection responses (RFC 9701).'),
   max_body_size: size(1).default('64kb').doc('Largest accepted request body.'),
+  require_pushed_authorization_requests: bool()
+    .default(false)
+    .doc('Accept authorization requests only through the pushed authorization request endpoint `/oauth2/par` (RFC 9126); advertised in discovery.'),
   client_auth_throttle: object<AuthConfig['client_auth_throttle']>({
     max_failures: int(1).default(10).doc('Failed client authentications allowed per client…'),
     max_failures_per_ip: int(1)

@@ -81,6 +81,7 @@ export interface AuthConfig {
   refresh_grace_period: number; // seconds a rotated refresh token still gets the same new pair, default 10
   introspection_jwt_ttl: number; // lifetime of an RFC 9701 response, default 60
   max_body_size: number; // bytes, default 65536
+  require_pushed_authorization_requests: boolean; // default false (RFC 9126)
   client_auth_throttle: {
     max_failures: number; // default 10 failed client authentications per client...
     max_failures_per_ip: number; // ...or 100 from one IP (many clients may share one: a NAT, a proxy)...

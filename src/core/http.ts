@@ -100,6 +100,10 @@ export class FormParams {
   has(name: string): boolean {
     return this.#values.has(name);
   }
+
+  names(): IterableIterator<string> {
+    return this.#values.keys();
+  }
 }
 
 export function parseForm(body: string): FormParams {

@@ -24,6 +24,8 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     introspection_endpoint: e.introspection,
     revocation_endpoint: e.revocation,
     end_session_endpoint: e.endSession,
+    pushed_authorization_request_endpoint: e.pushedAuthorization,
+    require_pushed_authorization_requests: ctx.auth.require_pushed_authorization_requests,
     // implicit is answered at the authorization endpoint, not by a token endpoint grant
     grant_types_supported: [...SUPPORTED_GRANT_TYPES, 'implicit'],
     // the implicit types only for clients that list `implicit` (unauthorized_client otherwise)
@@ -47,7 +49,8 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     id_token_signing_alg_values_supported: [...ctx.keyring.idTokenAlgs],
     claims_parameter_supported: false,
     request_parameter_supported: false,
-    // OIDC Discovery §3: absent means true, and request_uri is not supported
+    // OIDC Discovery §3: absent means true; request objects by reference are not supported
+    // (request_uri only as the PAR endpoint returns it, RFC 9126)
     request_uri_parameter_supported: false,
     // OIDC Back-Channel Logout 1.0 §2.1 (front-channel logout is not offered)
     backchannel_logout_supported: true,

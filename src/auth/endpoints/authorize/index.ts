@@ -5,11 +5,13 @@
 //   check-response-type, check-scope, check-pkce (code), check-prompt, nonce (id_token, or
 //                                      an OpenID code request without PKCE); implicit types
 //                                      only to https (or loopback http) redirect URIs
+//   (a request_uri from the PAR endpoint (RFC 9126, par.ts) first stands in for the parameters)
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../../../core/errors.js';
 import { parseForm, readForm, type FormParams } from '../../../core/http.js';
+import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
 import { renderError } from '../../views/error.js';
 import type { Endpoint } from '../types.js';
@@ -23,7 +25,8 @@ import { issueImplicit } from './implicit.js';
 import { checkScope } from './check-scope.js';
 import { interact } from './interact.js';
 import { noteClient, requestAudit } from '../../request-scope.js';
-import { AuthorizationError, UntrustedRequestError, type AuthorizationRequest } from './request.js';
+import { pulledParams, REQUEST_URI_PREFIX } from './pushed.js';
+import { AuthorizationError, UntrustedRequestError, type AuthorizationRequest, type ResponseMode } from './request.js';
 import { issueCode, respond, respondError } from './respond.js';
 
 async function readParams(ctx: AuthContext, req: IncomingMessage, query: string): Promise<FormParams> {
@@ -37,8 +40,15 @@ export const authorizationEndpoint: Endpoint = {
     let params: FormParams;
     let client;
     let redirectUri: string;
+    let pushed: boolean;
     try {
       params = await readParams(ctx, req, rc.query);
+      // a pushed request (RFC 9126): its parameters come from the request_uri, nothing else
+      pushed = params.get('request_uri')?.startsWith(REQUEST_URI_PREFIX) === true;
+      if (pushed) params = pulledParams(ctx, params);
+      else if (ctx.auth.require_pushed_authorization_requests) {
+        throw new UntrustedRequestError('this server takes authorization requests only through its pushed authorization request endpoint (RFC 9126)');
+      }
       client = await checkClient(ctx, params);
       redirectUri = checkRedirectUri(client, params);
     } catch (err) {
@@ -48,50 +58,13 @@ export const authorizationEndpoint: Endpoint = {
     }
     noteClient(req, client.client_id);
     // from here on, errors go back to the client (tokens never in a query: fragment for implicit types)
-    let target = { redirectUri, mode: defaultResponseMode(params), state: undefined as string | undefined };
+    const target = { redirectUri, mode: defaultResponseMode(params), state: undefined as string | undefined };
     try {
-      target = { redirectUri, mode: target.mode, state: checkLength(params, 'state') };
-      target.mode = checkResponseMode(params);
-      // OIDC Core §6.1/§6.2: an OP without request objects must refuse them, never ignore them
-      // (the signed object's parameters would silently lose to the plain ones)
-      if (params.get('request') !== undefined) throw new AuthorizationError('request_not_supported', 'request objects are not supported');
-      if (params.get('request_uri') !== undefined) throw new AuthorizationError('request_uri_not_supported', 'request_uri is not supported');
-      const responseType = checkResponseType(client, params);
-      if (responseType !== 'code' && !mayReceiveTokens(redirectUri)) {
-        throw new AuthorizationError('unauthorized_client', 'tokens are not sent to an http redirect URI (use https; http only on a loopback host)');
-      }
-      const scope = checkScope(client, params);
-      const nonce = checkLength(params, 'nonce');
-      if (responseType.includes('id_token')) {
-        // OIDC Core §3.2.2.1: an ID token in the front channel needs the nonce to stop replays
-        if (!scope.includes('openid')) throw new AuthorizationError('invalid_request', 'response_type id_token needs the openid scope');
-        if (nonce === undefined || nonce === '') throw new AuthorizationError('invalid_request', 'nonce is required when an ID token is returned from the authorization endpoint');
-      }
-      // PKCE protects the code exchange; the implicit flow has none
-      const codeChallenge = responseType === 'code' ? checkPkce(client, params) : undefined;
-      if (codeChallenge === NO_CHALLENGE && scope.includes('openid') && (nonce === undefined || nonce === '')) {
-        // RFC 9700 §2.1.1: a client that does not use PKCE must use nonce against code injection
-        throw new AuthorizationError('invalid_request', 'nonce is required for an OpenID request without code_challenge (PKCE)');
-      }
-      const r: AuthorizationRequest = {
-        params,
-        client,
-        redirectUri,
-        redirectUriGiven: params.get('redirect_uri') !== undefined,
-        responseMode: target.mode,
-        responseType,
-        state: target.state,
-        scope,
-        codeChallenge,
-        prompt: checkPrompt(params),
-        maxAge: checkMaxAge(params),
-        nonce,
-        loginHint: checkLength(params, 'login_hint'),
-      };
+      const r = checkRequest(client, params, target, pushed);
       const action = req.method === 'POST' ? params.get('action') : undefined;
       const done = await interact(ctx, req, res, r, action);
       if (!done) return;
-      const answer: Array<[string, string]> = responseType === 'code' ? [['code', await issueCode(ctx, r, done.session)]] : await issueImplicit(ctx, r, done.session, requestAudit(ctx, req));
+      const answer: Array<[string, string]> = r.responseType === 'code' ? [['code', await issueCode(ctx, r, done.session)]] : await issueImplicit(ctx, r, done.session, requestAudit(ctx, req));
       respond(ctx, res, redirectUri, r.responseMode, r.state, answer, status);
     } catch (err) {
       if (err instanceof AuthorizationError) return respondError(ctx, res, target, err, status);
@@ -102,3 +75,59 @@ export const authorizationEndpoint: Endpoint = {
     }
   },
 };
+
+/**
+ * The request's parameters checked (after the client and its redirect URI), as the
+ * authorization endpoint and the pushed authorization request endpoint both check them.
+ * `target` learns the state and the response mode as soon as they are known, so that an
+ * error found later can still be sent back the way the client asked.
+ */
+export function checkRequest(
+  client: Client,
+  params: FormParams,
+  target: { redirectUri: string; mode: ResponseMode; state: string | undefined },
+  pushed: boolean,
+): AuthorizationRequest {
+  target.state = checkLength(params, 'state');
+  target.mode = checkResponseMode(params);
+  // OIDC Core §6.1/§6.2: an OP without request objects must refuse them, never ignore them
+  // (the signed object's parameters would silently lose to the plain ones)
+  if (params.get('request') !== undefined) throw new AuthorizationError('request_not_supported', 'request objects are not supported');
+  // by reference (RFC 9101), from anywhere but our own PAR endpoint
+  if (!pushed && params.get('request_uri') !== undefined) {
+    throw new AuthorizationError('request_uri_not_supported', 'request_uri is supported only as returned by the pushed authorization request endpoint');
+  }
+  const responseType = checkResponseType(client, params);
+  if (responseType !== 'code' && !mayReceiveTokens(target.redirectUri)) {
+    throw new AuthorizationError('unauthorized_client', 'tokens are not sent to an http redirect URI (use https; http only on a loopback host)');
+  }
+  const scope = checkScope(client, params);
+  const nonce = checkLength(params, 'nonce');
+  if (responseType.includes('id_token')) {
+    // OIDC Core §3.2.2.1: an ID token in the front channel needs the nonce to stop replays
+    if (!scope.includes('openid')) throw new AuthorizationError('invalid_request', 'response_type id_token needs the openid scope');
+    if (nonce === undefined || nonce === '') throw new AuthorizationError('invalid_request', 'nonce is required when an ID token is returned from the authorization endpoint');
+  }
+  // PKCE protects the code exchange; the implicit flow has none
+  const codeChallenge = responseType === 'code' ? checkPkce(client, params) : undefined;
+  if (codeChallenge === NO_CHALLENGE && scope.includes('openid') && (nonce === undefined || nonce === '')) {
+    // RFC 9700 §2.1.1: a client that does not use PKCE must use nonce against code injection
+    throw new AuthorizationError('invalid_request', 'nonce is required for an OpenID request without code_challenge (PKCE)');
+  }
+  return {
+    params,
+    client,
+    redirectUri: target.redirectUri,
+    redirectUriGiven: params.get('redirect_uri') !== undefined,
+    responseMode: target.mode,
+    responseType,
+    state: target.state,
+    scope,
+    codeChallenge,
+    prompt: checkPrompt(params),
+    maxAge: checkMaxAge(params),
+    nonce,
+    loginHint: checkLength(params, 'login_hint'),
+    pushed,
+  };
+}

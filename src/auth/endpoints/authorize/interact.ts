@@ -20,6 +20,7 @@ import { renderLogin, renderMfa } from '../../views/login.js';
 import { renderMfaEnrol, renderRecoveryCodes } from '../../views/mfa-enrol.js';
 import { requestAudit } from '../../request-scope.js';
 import { hintedSubject } from './check-id-token-hint.js';
+import { IN_FLOW_TTL, requestUriFor } from './pushed.js';
 import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from './request.js';
 
 const FAILED = 'Incorrect username or password.';
@@ -38,7 +39,7 @@ export interface Interaction {
   session: SsoSessionRecord;
 }
 
-function requestFields(r: AuthorizationRequest, opts: { freshLogin?: boolean } = {}): Array<[string, string]> {
+function requestFields(ctx: AuthContext, r: AuthorizationRequest, opts: { freshLogin?: boolean } = {}): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
   // redirect_uri is carried as the client sent it, absent staying absent: the code records
   // whether the request named one, and the token request must repeat it only then (RFC 6749 §4.1.3)
@@ -51,6 +52,8 @@ function requestFields(r: AuthorizationRequest, opts: { freshLogin?: boolean } =
     }
     if (value !== undefined && value !== '') fields.push([name, value]);
   }
+  // a pushed request stays one: its pages carry a request_uri (renewed), not its parameters
+  if (r.pushed) return [['client_id', r.client.client_id], ['request_uri', requestUriFor(ctx, r.client.client_id, fields, IN_FLOW_TTL)]];
   return fields;
 }
 
@@ -195,7 +198,7 @@ export async function interact(
     if (!covered || r.prompt.has('consent')) {
       if (r.prompt.has('none')) throw new AuthorizationError('consent_required', 'the user has not consented to this request');
       renderConsent(res, {
-        ...page.common(), fields: requestFields(r, { freshLogin: fresh }),
+        ...page.common(), fields: requestFields(ctx, r, { freshLogin: fresh }),
         clientName: clientName(r), username: user.username, scopes: r.scope,
       });
       return undefined;
@@ -216,7 +219,7 @@ function pageFor(ctx: AuthContext, req: IncomingMessage, res: ServerResponse, r:
     common: () => ({
       action: ctx.endpoints.authorization,
       csrf: csrfToken(ctx, req, res),
-      fields: requestFields(r),
+      fields: requestFields(ctx, r),
       formOrigins: formOrigins(r),
       branding: ctx.auth.branding,
     }),

@@ -49,6 +49,8 @@ export interface AuthorizationRequest {
   prompt: ReadonlySet<string>;
   maxAge: number | undefined;
   loginHint: string | undefined;
+  /** the parameters came from a pushed request's request_uri (RFC 9126): the pages carry one too */
+  pushed: boolean;
 }
 
 export type AuthorizationErrorCode =

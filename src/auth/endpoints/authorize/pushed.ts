@@ -1,0 +1,88 @@
+// Pushed authorization requests (RFC 9126) without server-side state: the request_uri the
+// PAR endpoint returns carries the pushed parameters themselves, sealed (AES-256-GCM under a
+// key derived from the master secret), with the client it belongs to and its expiry. Any
+// instance can read it, nothing is stored, and nobody but this server can read or change it.
+// The login, TOTP and consent pages carry a fresh request_uri of the same kind (renewed by
+// each page) instead of the parameters, so the request stays the pushed one to the end.
+//
+// Not enforced: one-time use (RFC 9126 §4 SHOULD; a request_uri works until it expires,
+// always for its own client only, and the code it leads to is single-use as ever).
+import { randomBytes } from 'node:crypto';
+import { FormParams } from '../../../core/http.js';
+import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
+import type { AuthContext } from '../../context.js';
+import { REQUEST_PARAMS, UntrustedRequestError } from './request.js';
+
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+/** Seconds a pushed request waits for the browser (RFC 9126 §2.2 `expires_in`). */
+export const PUSHED_TTL = 90;
+/** Seconds the request_uri of a page of the flow lasts: the user's time to fill it in. */
+export const IN_FLOW_TTL = 900;
+const AAD = 'pushed-authorization-request';
+
+interface Sealed {
+  /** client_id */
+  c: string;
+  /** expiry, epoch seconds */
+  e: number;
+  /** the request's parameters (REQUEST_PARAMS but client_id), in order */
+  p: Array<[string, string]>;
+}
+
+const keys = new WeakMap<AuthContext, Buffer>();
+
+function keyOf(ctx: AuthContext): Buffer {
+  let key = keys.get(ctx);
+  // without a master secret (tests), one key per process: a request_uri is then this instance's only
+  if (key === undefined) keys.set(ctx, (key = ctx.config.secret ? deriveKey(ctx.config.secret, AAD) : randomBytes(32)));
+  return key;
+}
+
+const CARRIED: ReadonlySet<string> = new Set(REQUEST_PARAMS.filter((name) => name !== 'client_id'));
+
+/** A request_uri for these parameters of `clientId` (client_id among them is ignored). */
+export function requestUriFor(ctx: AuthContext, clientId: string, fields: Iterable<readonly [string, string]>, ttl: number): string {
+  const p: Array<[string, string]> = [];
+  for (const [name, value] of fields) if (CARRIED.has(name) && value !== '') p.push([name, value]);
+  const sealed: Sealed = { c: clientId, e: ctx.clock.now() + ttl, p };
+  return REQUEST_URI_PREFIX + seal(keyOf(ctx), JSON.stringify(sealed), AAD);
+}
+
+/** The request's own parameters, as a pushed request sends them. */
+export function pushedFields(params: FormParams): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  for (const name of CARRIED) {
+    const value = params.get(name);
+    if (value !== undefined) fields.push([name, value]);
+  }
+  return fields;
+}
+
+/**
+ * The parameters of an authorization request that names a request_uri: the pushed ones,
+ * with client_id, and the page's own fields (username, csrf_token, action, …); any other
+ * authorization parameter sent beside the request_uri is ignored (RFC 9126 §4). Refused
+ * (an error page: the redirect URI is not known yet) when the request_uri is not one of
+ * ours, has expired, or belongs to another client.
+ */
+export function pulledParams(ctx: AuthContext, outer: FormParams): FormParams {
+  const uri = outer.get('request_uri')!;
+  const clientId = outer.get('client_id');
+  if (clientId === undefined) throw new UntrustedRequestError('client_id is required with request_uri');
+  if (!uri.startsWith(REQUEST_URI_PREFIX)) throw new UntrustedRequestError('request_uri is not one this server issued (use the pushed authorization request endpoint)');
+  let sealed: Sealed;
+  try {
+    sealed = JSON.parse(unseal(keyOf(ctx), uri.slice(REQUEST_URI_PREFIX.length), AAD)) as Sealed;
+  } catch {
+    throw new UntrustedRequestError('request_uri is not valid');
+  }
+  if (sealed.e < ctx.clock.now()) throw new UntrustedRequestError('request_uri has expired; push the request again');
+  if (sealed.c !== clientId) throw new UntrustedRequestError('request_uri belongs to another client');
+  const values = new Map<string, string[]>();
+  for (const name of outer.names()) {
+    if (name !== 'request_uri' && name !== 'request' && !CARRIED.has(name)) values.set(name, outer.all(name));
+  }
+  values.set('client_id', [clientId]);
+  for (const [name, value] of sealed.p) values.set(name, [value]);
+  return new FormParams(values);
+}

@@ -1,0 +1,39 @@
+// Pushed authorization request endpoint (RFC 9126): a client sends its authorization request
+// here, authenticated as at the token endpoint (public clients name their client_id), and
+// gets back a request_uri to send the browser with instead of the parameters
+// (authorize/pushed.ts). The request is checked here as the authorization endpoint checks it,
+// so a bad one is refused before the user sees anything: 400 with the error the authorization
+// endpoint would have redirected (RFC 9126 §2.3), as JSON.
+import { invalidRequest, oauthDescription } from '../../core/errors.js';
+import { readForm, sendNoStoreJson } from '../../core/http.js';
+import { authenticateClient } from '../client-auth/index.js';
+import { noteClient } from '../request-scope.js';
+import { checkRequest } from './authorize/index.js';
+import { checkRedirectUri } from './authorize/check-redirect-uri.js';
+import { defaultResponseMode } from './authorize/check-response-mode.js';
+import { PUSHED_TTL, pushedFields, requestUriFor } from './authorize/pushed.js';
+import { AuthorizationError, UntrustedRequestError } from './authorize/request.js';
+import type { Endpoint } from './types.js';
+
+export const pushedAuthorizationEndpoint: Endpoint = {
+  methods: ['POST'],
+  handle: async function pushAuthorizationRequest(ctx, req, res) {
+    const params = await readForm(req, ctx.auth.max_body_size);
+    const client = await authenticateClient(ctx, { req, params, endpoint: ctx.endpoints.pushedAuthorization }, { allowPublic: true });
+    noteClient(req, client.client_id);
+    // §2.1: the client_id of the body, when there, is the authenticated client's
+    const named = params.get('client_id');
+    if (named !== undefined && named !== client.client_id) throw invalidRequest('client_id does not match the authenticated client');
+    if (params.get('request_uri') !== undefined) throw invalidRequest('request_uri is not allowed in a pushed authorization request');
+    try {
+      const redirectUri = checkRedirectUri(client, params);
+      checkRequest(client, params, { redirectUri, mode: defaultResponseMode(params), state: undefined }, false);
+    } catch (err) {
+      if (err instanceof UntrustedRequestError) throw invalidRequest(err.message);
+      if (err instanceof AuthorizationError) return sendNoStoreJson(res, 400, { error: err.code, error_description: oauthDescription(err.message) });
+      throw err;
+    }
+    const requestUri = requestUriFor(ctx, client.client_id, pushedFields(params), PUSHED_TTL);
+    sendNoStoreJson(res, 201, { request_uri: requestUri, expires_in: PUSHED_TTL });
+  },
+};
