@@ -21,6 +21,7 @@ import { clientsChangeStamp } from '../storage/open.js';
 /** Endpoints browser apps call cross-origin (cors.ts), and the methods a preflight allows. */
 const CORS: ReadonlyMap<Endpoint, CorsPolicy> = new Map([
   [tokenEndpoint, { methods: 'POST' }],
+  [pushedAuthorizationEndpoint, { methods: 'POST' }],
   [revocationEndpoint, { methods: 'POST' }],
   [userinfoEndpoint, { methods: 'GET, POST' }],
 ]);

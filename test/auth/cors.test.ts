@@ -125,7 +125,7 @@ describe('CORS for browser apps (token, userinfo, revocation)', () => {
   });
 
   it('preflight from an allowed origin → 204 with the allow headers, per endpoint', async () => {
-    for (const [url, methods] of [[token, 'POST'], [revoke, 'POST'], [userinfo, 'GET, POST']] as const) {
+    for (const [url, methods] of [[token, 'POST'], [`${auth.issuer}/oauth2/par`, 'POST'], [revoke, 'POST'], [userinfo, 'GET, POST']] as const) {
       const r = await preflight(url, app.origin);
       assert.equal(r.status, 204, url);
       assert.equal(r.headers['access-control-allow-origin'], app.origin);
