@@ -58,6 +58,7 @@ describe('defaults', () => {
       refresh_grace_period: 10,
       introspection_jwt_ttl: 60,
       max_body_size: 65536,
+      require_pushed_authorization_requests: false,
       client_auth_throttle: { max_failures: 10, max_failures_per_ip: 100, window: 60 },
       clients: [],
       users: [],
