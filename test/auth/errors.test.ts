@@ -156,7 +156,11 @@ describe('auth server error responses', () => {
         const res = await postForm(token, cc, { authorization: header });
         // a broken form encoding of the credentials is a malformed request, everything else a failed authentication
         if (name === 'malformed form encoding inside') await expectError(res, 400, 'invalid_request');
-        else await expectError(res, 401, 'invalid_client');
+        else {
+          const body = await expectError(res, 401, 'invalid_client');
+          // the description says what is wrong: a Basic header that does not parse, or another scheme
+          assert.match(String(body.error_description), name === 'another scheme' ? /unsupported Authorization scheme/ : /malformed Basic credentials/);
+        }
       });
     }
   });

@@ -31,6 +31,7 @@ export function presentedCredentials(r: ClientAuthRequest): PresentedCredentials
   if (authz !== undefined) {
     const basic = parseBasic(authz);
     if (basic) found.push({ method: 'client_secret_basic', ...basic });
+    else if (/^basic(\s|$)/i.test(authz)) throw invalidClient('malformed Basic credentials (expected base64 of client_id:client_secret, each form-urlencoded)');
     else throw invalidClient('unsupported Authorization scheme for client authentication');
   }
   const assertionType = r.params.get('client_assertion_type');
