@@ -2,8 +2,9 @@
 // and oauth4webapi push the request and the browser goes to the authorization endpoint with
 // only client_id and request_uri; the pages carry a request_uri, never the parameters; a bad
 // pushed request is refused at the PAR endpoint with the error the authorization endpoint would
-// have given; a request_uri of another client, altered or expired is refused with an error
-// page; `auth.require_pushed_authorization_requests` refuses plain authorization requests.
+// have given; a request_uri of another client, altered, expired or used before is refused
+// with an error page; `auth.require_pushed_authorization_requests` refuses plain authorization
+// requests.
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oauth from 'oauth4webapi';
@@ -34,7 +35,14 @@ function redirectOf(res: Response, status = 303): URL {
 /** Signs alice in at `url`; allows consent when asked. Every page must carry a request_uri, no parameters. */
 async function signIn(url: string): Promise<URL> {
   const browser = new Browser();
-  const page = await browser.fetch(url);
+  // the PAR endpoint's request_uri is used once: on to a request_uri of the flow's own
+  const first = await browser.fetch(url);
+  assert.equal(first.status, 302);
+  const flow = new URL(first.headers.get('location')!);
+  assert.equal(flow.pathname, '/oauth2/authorize');
+  assert.ok(flow.searchParams.get('request_uri')!.startsWith(PREFIX));
+  assert.notEqual(flow.searchParams.get('request_uri'), new URL(url).searchParams.get('request_uri'));
+  const page = await browser.fetch(flow.href);
   assert.equal(page.status, 200);
   const login = parseForm(await page.text());
   assertPushedFields(login.fields);
@@ -140,13 +148,12 @@ describe('pushed authorization requests (RFC 9126)', () => {
     assert.equal(ok.status, 201);
   });
 
-  it('refuses a request_uri of another client, an altered one and an expired one, with an error page', async () => {
+  it('refuses a request_uri of another client, an altered one, one used before and an expired one, with an error page', async () => {
     const res = await postForm(par, { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }, { authorization: basic('conf', SECRET) });
     assert.equal(res.status, 201);
     const { request_uri: uri } = (await res.json()) as { request_uri: string };
     const authorize = (clientId: string, requestUri: string) =>
       fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: clientId, request_uri: requestUri })}`, { redirect: 'manual' });
-    assert.equal((await authorize('conf', uri)).status, 200, 'the login page');
     for (const [clientId, requestUri, why] of [
       ['web', uri, 'belongs to another client'],
       ['conf', `${uri.slice(0, -6)}AAAAAA`, 'not valid'],
@@ -157,8 +164,18 @@ describe('pushed authorization requests (RFC 9126)', () => {
       assert.equal(page.headers.get('location'), null);
       assert.match(await page.text(), new RegExp(why));
     }
+    // used once (none of the refusals above counted): then refused; the flow's own request_uri lives on
+    const first = await authorize('conf', uri);
+    assert.equal(first.status, 302);
+    const next = first.headers.get('location')!;
+    const again = await authorize('conf', uri);
+    assert.equal(again.status, 400);
+    assert.match(await again.text(), /already used/);
+    for (let i = 0; i < 2; i++) assert.equal((await fetch(next, { redirect: 'manual' })).status, 200, 'the login page, reloaded');
+    const res2 = await postForm(par, { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }, { authorization: basic('conf', SECRET) });
+    const { request_uri: unused } = (await res2.json()) as { request_uri: string };
     clock.advance(91);
-    const expired = await authorize('conf', uri);
+    const expired = await authorize('conf', unused);
     assert.equal(expired.status, 400);
     assert.match(await expired.text(), /expired/);
     // a request_uri that is not ours (RFC 9101 by reference) is still request_uri_not_supported at the redirect URI

@@ -33,7 +33,7 @@ export const pushedAuthorizationEndpoint: Endpoint = {
       if (err instanceof AuthorizationError) return sendNoStoreJson(res, 400, { error: err.code, error_description: oauthDescription(err.message) });
       throw err;
     }
-    const requestUri = requestUriFor(ctx, client.client_id, pushedFields(params), PUSHED_TTL);
+    const requestUri = requestUriFor(ctx, client.client_id, pushedFields(params), PUSHED_TTL, true);
     sendNoStoreJson(res, 201, { request_uri: requestUri, expires_in: PUSHED_TTL });
   },
 };

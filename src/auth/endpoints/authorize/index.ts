@@ -45,8 +45,16 @@ export const authorizationEndpoint: Endpoint = {
       params = await readParams(ctx, req, rc.query);
       // a pushed request (RFC 9126): its parameters come from the request_uri, nothing else
       pushed = params.get('request_uri')?.startsWith(REQUEST_URI_PREFIX) === true;
-      if (pushed) params = pulledParams(ctx, params);
-      else if (ctx.auth.require_pushed_authorization_requests) {
+      if (pushed) {
+        const pulled = await pulledParams(ctx, params);
+        // the PAR endpoint's request_uri, used once: on to the flow's own (a reload must work)
+        if (pulled.next !== undefined) {
+          res.writeHead(status, { location: pulled.next, 'cache-control': 'no-store' });
+          res.end();
+          return;
+        }
+        params = pulled.params;
+      } else if (ctx.auth.require_pushed_authorization_requests) {
         throw new UntrustedRequestError('this server takes authorization requests only through its pushed authorization request endpoint (RFC 9126)');
       }
       client = await checkClient(ctx, params);

@@ -5,8 +5,10 @@
 // The login, TOTP and consent pages carry a fresh request_uri of the same kind (renewed by
 // each page) instead of the parameters, so the request stays the pushed one to the end.
 //
-// Not enforced: one-time use (RFC 9126 §4 SHOULD; a request_uri works until it expires,
-// always for its own client only, and the code it leads to is single-use as ever).
+// A request_uri from the PAR endpoint is used once (RFC 9126 §4): its first use is recorded
+// (storage.jtis, until it expires) and answered with a redirect to the same request under a
+// request_uri of the flow's own, so that reloading the login page still works while a second
+// use of the pushed one is refused.
 import { randomBytes } from 'node:crypto';
 import { FormParams } from '../../../core/http.js';
 import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
@@ -23,6 +25,8 @@ const AAD = 'pushed-authorization-request';
 interface Sealed {
   /** client_id */
   c: string;
+  /** set in the PAR endpoint's request_uri only: its one-time id */
+  j?: string;
   /** expiry, epoch seconds */
   e: number;
   /** the request's parameters (REQUEST_PARAMS but client_id), in order */
@@ -40,11 +44,14 @@ function keyOf(ctx: AuthContext): Buffer {
 
 const CARRIED: ReadonlySet<string> = new Set(REQUEST_PARAMS.filter((name) => name !== 'client_id'));
 
-/** A request_uri for these parameters of `clientId` (client_id among them is ignored). */
-export function requestUriFor(ctx: AuthContext, clientId: string, fields: Iterable<readonly [string, string]>, ttl: number): string {
+/**
+ * A request_uri for these parameters of `clientId` (client_id among them is ignored); `once`:
+ * the PAR endpoint's, which the authorization endpoint accepts a single time.
+ */
+export function requestUriFor(ctx: AuthContext, clientId: string, fields: Iterable<readonly [string, string]>, ttl: number, once = false): string {
   const p: Array<[string, string]> = [];
   for (const [name, value] of fields) if (CARRIED.has(name) && value !== '') p.push([name, value]);
-  const sealed: Sealed = { c: clientId, e: ctx.clock.now() + ttl, p };
+  const sealed: Sealed = { c: clientId, e: ctx.clock.now() + ttl, p, ...(once ? { j: randomBytes(16).toString('base64url') } : {}) };
   return REQUEST_URI_PREFIX + seal(keyOf(ctx), JSON.stringify(sealed), AAD);
 }
 
@@ -58,14 +65,21 @@ export function pushedFields(params: FormParams): Array<[string, string]> {
   return fields;
 }
 
+/** What a request_uri stands for. */
+export type Pulled =
+  /** the request's parameters (the pushed ones, with client_id, and the page's own fields) */
+  | { params: FormParams; next?: undefined }
+  /** the PAR endpoint's request_uri, now used: the browser goes on to `next`, a request_uri of the flow's own */
+  | { params?: undefined; next: string };
+
 /**
- * The parameters of an authorization request that names a request_uri: the pushed ones,
- * with client_id, and the page's own fields (username, csrf_token, action, …); any other
- * authorization parameter sent beside the request_uri is ignored (RFC 9126 §4). Refused
- * (an error page: the redirect URI is not known yet) when the request_uri is not one of
- * ours, has expired, or belongs to another client.
+ * Reads the request_uri of an authorization request. The page's own fields (username,
+ * csrf_token, action, …) are kept; any other authorization parameter sent beside the
+ * request_uri is ignored (RFC 9126 §4). Refused (an error page: the redirect URI is not known
+ * yet) when the request_uri is not one of ours, has expired, belongs to another client or,
+ * from the PAR endpoint, was used before.
  */
-export function pulledParams(ctx: AuthContext, outer: FormParams): FormParams {
+export async function pulledParams(ctx: AuthContext, outer: FormParams): Promise<Pulled> {
   const uri = outer.get('request_uri')!;
   const clientId = outer.get('client_id');
   if (clientId === undefined) throw new UntrustedRequestError('client_id is required with request_uri');
@@ -76,13 +90,23 @@ export function pulledParams(ctx: AuthContext, outer: FormParams): FormParams {
   } catch {
     throw new UntrustedRequestError('request_uri is not valid');
   }
-  if (sealed.e < ctx.clock.now()) throw new UntrustedRequestError('request_uri has expired; push the request again');
+  const now = ctx.clock.now();
+  if (sealed.e < now) throw new UntrustedRequestError('request_uri has expired; push the request again');
   if (sealed.c !== clientId) throw new UntrustedRequestError('request_uri belongs to another client');
+  if (sealed.j !== undefined) {
+    if (!(await ctx.storage.jtis.remember(ONCE_NAMESPACE, sealed.j, sealed.e + 1, now))) {
+      throw new UntrustedRequestError('request_uri was already used; push the request again');
+    }
+    const next = new URLSearchParams({ client_id: clientId, request_uri: requestUriFor(ctx, clientId, sealed.p, IN_FLOW_TTL) });
+    return { next: `${ctx.endpoints.authorization}?${next.toString()}` };
+  }
   const values = new Map<string, string[]>();
   for (const name of outer.names()) {
     if (name !== 'request_uri' && name !== 'request' && !CARRIED.has(name)) values.set(name, outer.all(name));
   }
   values.set('client_id', [clientId]);
   for (const [name, value] of sealed.p) values.set(name, [value]);
-  return new FormParams(values);
+  return { params: new FormParams(values) };
 }
+
+const ONCE_NAMESPACE = 'par-request-uri';
