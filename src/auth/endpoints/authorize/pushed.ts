@@ -1,7 +1,7 @@
-// Pushed authorization requests (RFC 9126) without server-side state: the request_uri the
+// Pushed authorization requests (RFC 9126) without storing the requests: the request_uri the
 // PAR endpoint returns carries the pushed parameters themselves, sealed (AES-256-GCM under a
 // key derived from the master secret), with the client it belongs to and its expiry. Any
-// instance can read it, nothing is stored, and nobody but this server can read or change it.
+// instance can read it, and nobody but this server can read or change it.
 // The login, TOTP and consent pages carry a fresh request_uri of the same kind (renewed by
 // each page) instead of the parameters, so the request stays the pushed one to the end.
 //
