@@ -134,6 +134,9 @@ const client = object<ClientConfig>(
     require_pkce: bool()
       .optional()
       .doc('`false`: this confidential client may use the code flow without PKCE (server-side RPs that send no `code_challenge`; one it does send is still checked, S256 only), and then OpenID requests without a challenge must carry `nonce`; not allowed for public clients (RFC 9700 §2.1.1); absent: `true`.'),
+    require_pushed_authorization_requests: bool()
+      .optional()
+      .doc('`true`: this client\'s authorization requests are accepted only through the pushed authorization request endpoint `/oauth2/par` (RFC 9126 client metadata); absent: `false` (unless `auth.require_pushed_authorization_requests`).'),
     post_logout_redirect_uris: list(redirectUri)
       .default([])
       .doc('Where RP-initiated logout (`end_session_endpoint`) may send the browser afterwards, compared exactly.'),

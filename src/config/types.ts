@@ -42,6 +42,7 @@ export interface ClientConfig {
   consent?: 'ask' | 'skip'; // skip: a first-party client, no consent page; default ask
   mfa?: 'optional' | 'required'; // required: every user signing in to it uses TOTP (enrols if needed); default optional
   require_pkce?: boolean; // false: the code flow without PKCE is allowed (confidential clients only); default true
+  require_pushed_authorization_requests?: boolean; // true: authorization requests only through /oauth2/par (RFC 9126); default false
   id_token_signed_response_alg?: SigningAlg; // alg of its ID tokens and logout tokens; one of keys.id_token_algorithms; default: the first
   post_logout_redirect_uris: string[]; // RP-initiated logout: allowed redirects afterwards (exact match); default []
   backchannel_logout_uri?: string; // OIDC Back-Channel Logout: where logout tokens are POSTed

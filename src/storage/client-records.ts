@@ -29,6 +29,7 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
     // absent stays absent: the server's default ID token alg, which may change with the config
     ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
     require_pkce: c.require_pkce ?? true,
+    require_pushed_authorization_requests: c.require_pushed_authorization_requests ?? false,
     source,
     created_at: now,
     updated_at: now,

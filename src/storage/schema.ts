@@ -32,6 +32,8 @@ export interface ClientsTable {
   require_pkce: number | null; // 0 | 1
   // migration 0012; NULL: the server's default ID token algorithm
   id_token_signed_response_alg: string | null;
+  // migration 0016; NULL in rows written before it: not required
+  require_par: number | null; // 0 | 1
   source: string;
   created_at: number;
   updated_at: number;

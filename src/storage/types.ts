@@ -44,6 +44,8 @@ export interface ClientRecord {
   // ─── PKCE opt-out (migration 0011) ───
   /** false: a confidential client may use the code flow without PKCE; absent: true (required) */
   require_pkce?: boolean;
+  /** authorization requests only through the PAR endpoint (RFC 9126); absent: not required */
+  require_pushed_authorization_requests?: boolean;
   // ─── ID token algorithm (migration 0012) ───
   /** OIDC Dynamic Client Registration metadata; absent: the first of keys.id_token_algorithms */
   id_token_signed_response_alg?: SigningAlg;

@@ -3,8 +3,8 @@
 // only client_id and request_uri; the pages carry a request_uri, never the parameters; a bad
 // pushed request is refused at the PAR endpoint with the error the authorization endpoint would
 // have given; a request_uri of another client, altered, expired or used before is refused
-// with an error page; `auth.require_pushed_authorization_requests` refuses plain authorization
-// requests.
+// with an error page; `auth.require_pushed_authorization_requests` (every client) and a
+// client's `require_pushed_authorization_requests` refuse plain authorization requests.
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oauth from 'oauth4webapi';
@@ -24,6 +24,10 @@ const CLIENTS = [
   {
     client_id: 'conf', client_secret: SECRET, redirect_uris: [CONF_CB], grant_types: ['authorization_code'],
     scopes: ['openid', 'profile', 'email'],
+  },
+  {
+    client_id: 'strict', client_secret: SECRET, redirect_uris: [CONF_CB], grant_types: ['authorization_code'],
+    scopes: ['openid'], require_pushed_authorization_requests: true, consent: 'skip',
   },
 ];
 
@@ -118,6 +122,24 @@ describe('pushed authorization requests (RFC 9126)', () => {
     assert.equal(result.scope, 'openid', 'the pushed scope');
   });
 
+  it('a client with require_pushed_authorization_requests: plain requests get invalid_request at its redirect URI', async () => {
+    const form = { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state: 'plain' };
+    const plain = await fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'strict', ...form })}`, { redirect: 'manual' });
+    const refused = redirectOf(plain, 302);
+    assert.equal(refused.searchParams.get('error'), 'invalid_request');
+    assert.match(refused.searchParams.get('error_description')!, /pushed authorization request endpoint/);
+    assert.equal(refused.searchParams.get('state'), 'plain');
+    // the other clients are not affected
+    const other = await fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'conf', ...form })}`, { redirect: 'manual' });
+    assert.equal(other.status, 200);
+    const res = await postForm(par, form, { authorization: basic('strict', SECRET) });
+    assert.equal(res.status, 201);
+    const { request_uri: uri } = (await res.json()) as { request_uri: string };
+    const back = await signIn(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'strict', request_uri: uri })}`);
+    assert.ok(back.searchParams.get('code'));
+    assert.equal(back.searchParams.get('state'), 'plain');
+  });
+
   it('refuses a bad pushed request with the authorization endpoint’s error, as JSON', async () => {
     const base = { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' };
     const push = async (form: Record<string, string>, auth: string = basic('conf', SECRET)) => {
@@ -198,9 +220,10 @@ describe('auth.require_pushed_authorization_requests', () => {
     assert.equal(meta.require_pushed_authorization_requests, true);
     const form = { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state: 's' };
     const plain = await fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'conf', ...form })}`, { redirect: 'manual' });
-    assert.equal(plain.status, 400);
-    assert.equal(plain.headers.get('location'), null);
-    assert.match(await plain.text(), /pushed authorization request endpoint/);
+    const refused = redirectOf(plain, 302);
+    assert.equal(refused.searchParams.get('error'), 'invalid_request');
+    assert.match(refused.searchParams.get('error_description')!, /pushed authorization request endpoint/);
+    assert.equal(refused.searchParams.get('state'), 's');
     const res = await postForm(`${server.issuer}/oauth2/par`, form, { authorization: basic('conf', SECRET) });
     assert.equal(res.status, 201);
     const { request_uri: uri } = (await res.json()) as { request_uri: string };

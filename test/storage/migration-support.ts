@@ -27,6 +27,12 @@ export async function migrateTo(migrator: Migrator, name: string): Promise<void>
   if (error !== undefined) throw error;
 }
 
+/** Migrates up to the newest migration, as the repositories expect (they write every column). */
+export async function migrateToLatest(migrator: Migrator): Promise<void> {
+  const { error } = await migrator.migrateToLatest();
+  if (error !== undefined) throw error;
+}
+
 /** Undoes the newest applied migration; returns [name, status] of what ran. */
 export async function migrateDown(migrator: Migrator): Promise<[string, string][] | undefined> {
   const { error, results } = await migrator.migrateDown();

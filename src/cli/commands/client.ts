@@ -25,6 +25,7 @@ interface CreateOptions {
   mfa?: 'optional' | 'required';
   /** false with --no-require-pkce */
   requirePkce?: boolean;
+  requirePar?: boolean;
   idTokenAlg?: 'ES256' | 'RS256' | 'EdDSA';
   json?: boolean;
 }
@@ -51,6 +52,7 @@ export function registerClientCommands(program: Command): void {
     .addOption(new Option('--consent <mode>', 'skip: first-party, users never see the consent page').choices(['ask', 'skip']).default('ask'))
     .addOption(new Option('--mfa <mode>', 'required: every user signing in to it uses TOTP').choices(['optional', 'required']).default('optional'))
     .option('--no-require-pkce', 'confidential clients only: allow the code flow without PKCE (server-side RPs that send no code_challenge)')
+    .option('--require-par', 'accept this client\'s authorization requests only through the pushed authorization request endpoint (RFC 9126)')
     .addOption(
       new Option('--id-token-alg <alg>', 'id_token_signed_response_alg: one of keys.id_token_algorithms (default: the first)').choices(['ES256', 'RS256', 'EdDSA']),
     )
@@ -74,6 +76,7 @@ export function registerClientCommands(program: Command): void {
       if (opts.consent) raw.consent = opts.consent;
       if (opts.mfa) raw.mfa = opts.mfa;
       if (opts.requirePkce === false) raw.require_pkce = false;
+      if (opts.requirePar) raw.require_pushed_authorization_requests = true;
       if (opts.idTokenAlg) raw.id_token_signed_response_alg = opts.idTokenAlg;
       if (secret) raw.client_secret = secret;
       // against this config's keys: the server signs only with its keys.id_token_algorithms

@@ -182,6 +182,7 @@ function configOf(rec: ClientRecord): Record<string, unknown> {
   if (rec.consent !== undefined) raw.consent = rec.consent;
   if (rec.mfa !== undefined) raw.mfa = rec.mfa;
   if (rec.require_pkce !== undefined) raw.require_pkce = rec.require_pkce;
+  if (rec.require_pushed_authorization_requests !== undefined) raw.require_pushed_authorization_requests = rec.require_pushed_authorization_requests;
   if (rec.id_token_signed_response_alg !== undefined) raw.id_token_signed_response_alg = rec.id_token_signed_response_alg;
   return raw;
 }
@@ -194,6 +195,7 @@ function view(rec: ClientRecord): Record<string, unknown> {
     consent: rec.consent ?? 'ask',
     mfa: rec.mfa ?? 'optional',
     require_pkce: rec.require_pkce ?? true,
+    require_pushed_authorization_requests: rec.require_pushed_authorization_requests ?? false,
     id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
   };
 }

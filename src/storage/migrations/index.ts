@@ -18,6 +18,7 @@ import * as signingKeysPerAlg from './0012-signing-keys-per-alg.js';
 import * as consumerCustomIdTags from './0013-consumer-custom-id-tags.js';
 import * as signingKeysNext from './0014-signing-keys-next.js';
 import * as tokensExchangedFrom from './0015-tokens-exchanged-from.js';
+import * as clientRequirePar from './0016-client-require-par.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0013-consumer-custom-id-tags': consumerCustomIdTags,
   '0014-signing-keys-next': signingKeysNext,
   '0015-tokens-exchanged-from': tokensExchangedFrom,
+  '0016-client-require-par': clientRequirePar,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -117,6 +117,7 @@ function toRow(rec: ClientRecord): ClientsTable {
     consent: rec.consent ?? null,
     mfa: rec.mfa ?? null,
     require_pkce: rec.require_pkce === undefined ? null : rec.require_pkce ? 1 : 0,
+    require_par: rec.require_pushed_authorization_requests === undefined ? null : rec.require_pushed_authorization_requests ? 1 : 0,
     id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
     source: rec.source,
     created_at: rec.created_at,
@@ -146,6 +147,7 @@ function fromRow(row: ClientsTable): ClientRecord {
     ...(row.mfa != null ? { mfa: row.mfa === 'required' ? ('required' as const) : ('optional' as const) } : {}),
     // only an explicit 0 turns PKCE off: NULL (older rows) and anything else keep it required
     ...(row.require_pkce != null ? { require_pkce: Number(row.require_pkce) !== 0 } : {}),
+    ...(row.require_par != null ? { require_pushed_authorization_requests: Number(row.require_par) !== 0 } : {}),
     // NULL (and an alg this version does not know) reads as absent: the server's default
     ...(row.id_token_signed_response_alg != null && ID_TOKEN_ALGS.has(row.id_token_signed_response_alg)
       ? { id_token_signed_response_alg: row.id_token_signed_response_alg as SigningAlg }

@@ -54,8 +54,6 @@ export const authorizationEndpoint: Endpoint = {
           return;
         }
         params = pulled.params;
-      } else if (ctx.auth.require_pushed_authorization_requests) {
-        throw new UntrustedRequestError('this server takes authorization requests only through its pushed authorization request endpoint (RFC 9126)');
       }
       client = await checkClient(ctx, params);
       redirectUri = checkRedirectUri(client, params);
@@ -68,7 +66,9 @@ export const authorizationEndpoint: Endpoint = {
     // from here on, errors go back to the client (tokens never in a query: fragment for implicit types)
     const target = { redirectUri, mode: defaultResponseMode(params), state: undefined as string | undefined };
     try {
-      const r = checkRequest(client, params, target, pushed);
+      // RFC 9126 §5/§6: the server's, or this client's, requests only through the PAR endpoint
+      const mustPush = !pushed && (ctx.auth.require_pushed_authorization_requests || client.require_pushed_authorization_requests === true);
+      const r = checkRequest(client, params, target, pushed, mustPush);
       const action = req.method === 'POST' ? params.get('action') : undefined;
       const done = await interact(ctx, req, res, r, action);
       if (!done) return;
@@ -88,16 +88,19 @@ export const authorizationEndpoint: Endpoint = {
  * The request's parameters checked (after the client and its redirect URI), as the
  * authorization endpoint and the pushed authorization request endpoint both check them.
  * `target` learns the state and the response mode as soon as they are known, so that an
- * error found later can still be sent back the way the client asked.
+ * error found later can still be sent back the way the client asked. `mustPush`: a plain
+ * request where only pushed ones are accepted.
  */
 export function checkRequest(
   client: Client,
   params: FormParams,
   target: { redirectUri: string; mode: ResponseMode; state: string | undefined },
   pushed: boolean,
+  mustPush = false,
 ): AuthorizationRequest {
   target.state = checkLength(params, 'state');
   target.mode = checkResponseMode(params);
+  if (mustPush) throw new AuthorizationError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)');
   // OIDC Core §6.1/§6.2: an OP without request objects must refuse them, never ignore them
   // (the signed object's parameters would silently lose to the plain ones)
   if (params.get('request') !== undefined) throw new AuthorizationError('request_not_supported', 'request objects are not supported');
