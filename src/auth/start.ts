@@ -119,7 +119,8 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
     ctx,
     listener,
     reload(next) {
-      reloading = reloading.then(() => reloadEntities(ctx, next));
+      // after the previous one, whether it worked or not (a failed reload must not stop the next)
+      reloading = reloading.catch(() => undefined).then(() => reloadEntities(ctx, next));
       return reloading;
     },
     close: async () => {

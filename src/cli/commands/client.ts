@@ -141,6 +141,8 @@ export function registerClientCommands(program: Command): void {
       await withStorage(cfg, async (s) => {
         const rec = await s.clients.get(clientId);
         if (!rec) throw new UsageError(`no client "${clientId}"`);
+        // a config-file client's secret is the file's (the next start would put it back)
+        if (rec.source === 'config') throw new UsageError(`client "${clientId}" is defined in the config file; change its secret there`);
         if (rec.token_endpoint_auth_method !== 'client_secret_basic' && rec.token_endpoint_auth_method !== 'client_secret_post') {
           throw new UsageError(`client "${clientId}" authenticates with ${rec.token_endpoint_auth_method}; it has no secret to rotate`);
         }
