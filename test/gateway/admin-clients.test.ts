@@ -253,6 +253,7 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
     assert.deepEqual(res.json.default_scopes, ['openid', 'orders:write'], 'default_scopes followed scopes and still do');
     assert.equal(res.json.consent, 'ask');
     assert.equal(res.json.mfa, 'required');
+    assert.equal(res.json.require_pushed_authorization_requests, false, 'the default, shown');
     assert.deepEqual(res.json.grant_types, ['authorization_code', 'client_credentials']);
     assert.equal('client_secret' in res.json, false);
     assert.equal(res.json.created_at, created.json.created_at);
@@ -273,6 +274,12 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
     assert.equal((await admin(base, 'PATCH', '/clients/web', { client_secret: 'x' })).status, 400);
     assert.deepEqual((await storage.clients.get('web'))?.redirect_uris, ['https://web.example/new']);
     assert.equal((await admin(base, 'PATCH', '/clients/nobody', { scopes: [] })).status, 404);
+    // RFC 9126 §6 client metadata, as the config file takes it
+    const par = await admin(base, 'PATCH', '/clients/web', { require_pushed_authorization_requests: true });
+    assert.equal(par.json.require_pushed_authorization_requests, true);
+    assert.equal((await storage.clients.get('web'))?.require_pushed_authorization_requests, true);
+    const unset = await admin(base, 'PATCH', '/clients/web', { require_pushed_authorization_requests: null });
+    assert.equal(unset.json.require_pushed_authorization_requests, false);
   });
 
   it('PATCH to a public method drops the secret; back to a secret method generates one, shown once', async () => {
