@@ -36,6 +36,9 @@ export const oidcLoginConfigSchema = object<OidcLoginConfig>(
     redirect_uri: httpUrl.optional().doc('The callback URL registered at the provider; absent: `<scheme>://<host>/_drawbridge/callback` of each request.'),
     post_logout_redirect_uri: httpUrl.optional().doc('Where the provider sends the browser after RP-initiated logout (registered at the provider).'),
     authorization_params: record().default({}).doc('Extra authorization request parameters (e.g. `prompt`, `acr_values`); the protocol ones cannot be overridden.'),
+    pushed_authorization_requests: oneOf(['auto', 'always', 'never'] as const)
+      .default('auto')
+      .doc('Push the authorization request to the provider first (RFC 9126; the browser then carries only a `request_uri`): `auto` when the provider\'s discovery says it requires it, `always` (the provider must have the endpoint), `never`.'),
     timeout: duration(1).default('5s').doc('Timeout of one call to the provider.'),
     leeway: duration().default('30s').doc('Clock skew tolerated when checking ID and logout tokens.'),
     realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Cookie` challenge on 401.'),

@@ -16,6 +16,10 @@ export interface ProviderMetadata {
   jwks_uri: string;
   revocation_endpoint?: string;
   end_session_endpoint?: string;
+  /** RFC 9126 */
+  pushed_authorization_request_endpoint?: string;
+  /** RFC 9126 §5: the provider takes authorization requests only through that endpoint */
+  require_pushed_authorization_requests: boolean;
   /** RFC 9207: the provider sends `iss` with authorization responses */
   iss_parameter_supported: boolean;
   id_token_algs: ReadonlySet<JwtAlg>;
@@ -51,11 +55,13 @@ export function parseMetadata(doc: Record<string, unknown>, issuer: string): Pro
     token_endpoint: doc.token_endpoint as string,
     jwks_uri: doc.jwks_uri as string,
     iss_parameter_supported: doc.authorization_response_iss_parameter_supported === true,
+    require_pushed_authorization_requests: doc.require_pushed_authorization_requests === true,
     // asymmetric algorithms only: what the provider lists, intersected with our table
     id_token_algs: new Set(advertised.length > 0 ? advertised : ALL_JWT_ALGS),
   };
   if (httpsOrHttp(doc.revocation_endpoint)) meta.revocation_endpoint = doc.revocation_endpoint;
   if (httpsOrHttp(doc.end_session_endpoint)) meta.end_session_endpoint = doc.end_session_endpoint;
+  if (httpsOrHttp(doc.pushed_authorization_request_endpoint)) meta.pushed_authorization_request_endpoint = doc.pushed_authorization_request_endpoint;
   return meta;
 }
 

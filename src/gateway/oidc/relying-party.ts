@@ -9,9 +9,9 @@ import type { JtiRepo } from '../../storage/types.js';
 import type { GatewaySession, SessionTokens } from '../../sessions/types.js';
 import { CALLBACK_PATH, LoginStateSealer, newLoginSecrets, type LoginState } from './cookies.js';
 import { validateIdToken } from './id-token.js';
-import { OpenIdProvider } from './provider.js';
+import { OpenIdProvider, ProviderUnavailableError } from './provider.js';
 import { relyingPartyKey } from './settings.js';
-import { exchangeCode, refreshTokens, revokeToken, type ClientAuthMethod, type ClientCredentials, type TokenOutcome } from './token-client.js';
+import { exchangeCode, pushAuthorizationRequest, refreshTokens, revokeToken, type ClientAuthMethod, type ClientCredentials, type TokenOutcome } from './token-client.js';
 
 export interface RelyingPartyConfig {
   issuer: string;
@@ -23,6 +23,8 @@ export interface RelyingPartyConfig {
   post_logout_redirect_uri?: string;
   /** extra authorization request parameters (prompt, acr_values, …) */
   authorization_params: Record<string, unknown>;
+  /** RFC 9126: `auto` pushes when the provider requires it */
+  pushed_authorization_requests: 'auto' | 'always' | 'never';
   timeout: number;
   leeway: number;
 }
@@ -67,8 +69,7 @@ export class RelyingParty {
     const meta = await this.provider.metadata();
     const secrets = newLoginSecrets();
     const login: LoginState = { ...secrets, return_to: returnTo, rp: this.key, redirect_uri: redirectUri, created_at: this.#clock.now() };
-    const url = new URL(meta.authorization_endpoint);
-    const params = url.searchParams;
+    const params = new URLSearchParams();
     for (const [name, value] of Object.entries(this.config.authorization_params)) params.set(name, String(value));
     params.set('response_type', 'code');
     params.set('client_id', this.config.client_id);
@@ -78,6 +79,20 @@ export class RelyingParty {
     params.set('nonce', secrets.nonce);
     params.set('code_challenge', createHash('sha256').update(secrets.code_verifier).digest('base64url'));
     params.set('code_challenge_method', 'S256');
+    // the endpoint's own query (if any) stays
+    const url = new URL(meta.authorization_endpoint);
+    const mode = this.config.pushed_authorization_requests;
+    if (mode === 'always' || (mode === 'auto' && meta.require_pushed_authorization_requests)) {
+      // RFC 9126: the parameters go to the provider directly; the browser carries a request_uri
+      const endpoint = meta.pushed_authorization_request_endpoint;
+      if (endpoint === undefined) throw new ProviderUnavailableError('the provider has no pushed authorization request endpoint (pushed_authorization_requests)');
+      const pushed = await pushAuthorizationRequest(endpoint, this.#creds, params);
+      if (!pushed.ok) throw new ProviderUnavailableError(pushed.problem);
+      url.searchParams.set('client_id', this.config.client_id);
+      url.searchParams.set('request_uri', pushed.requestUri);
+    } else {
+      for (const [name, value] of params) url.searchParams.set(name, value);
+    }
     return { location: url.href, login };
   }
 

@@ -84,6 +84,28 @@ export function refreshTokens(provider: OpenIdProvider, creds: ClientCredentials
   return tokenRequest(provider, creds, new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }));
 }
 
+/**
+ * RFC 9126: pushes the authorization request; the request_uri to send the browser with, or
+ * why not (the provider refused the request, or could not be asked).
+ */
+export async function pushAuthorizationRequest(
+  endpoint: string,
+  creds: ClientCredentials,
+  params: URLSearchParams,
+): Promise<{ ok: true; requestUri: string } | { ok: false; problem: string }> {
+  const form = new URLSearchParams(params);
+  form.delete('client_id'); // authenticate() adds it where the method sends it in the body
+  const headers = authenticate(creds, form);
+  const answer = await callProvider(endpoint, { method: 'POST', headers, form, timeoutMs: creds.timeoutMs });
+  if (!answer.ok) return { ok: false, problem: answer.problem };
+  const body = answer.json;
+  if (answer.status !== 201 || body === undefined || typeof body.request_uri !== 'string' || body.request_uri === '') {
+    const error = body !== undefined && typeof body.error === 'string' ? `: ${body.error}${typeof body.error_description === 'string' ? ` (${body.error_description})` : ''}` : '';
+    return { ok: false, problem: `the pushed authorization request endpoint answered ${answer.status}${error}` };
+  }
+  return { ok: true, requestUri: body.request_uri };
+}
+
 /** RFC 7009; true when the provider accepted (200). A provider without the endpoint: false. */
 export async function revokeToken(
   provider: OpenIdProvider,
