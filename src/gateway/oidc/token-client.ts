@@ -1,6 +1,7 @@
-// The relying party's back-channel calls: the authorization code exchange (RFC 6749 §4.1.3
-// with the PKCE verifier, RFC 7636), the refresh-token grant (§6) and token revocation
-// (RFC 7009), authenticated with client_secret_basic (default), client_secret_post or none.
+// The relying party's back-channel calls: the pushed authorization request (RFC 9126), the
+// authorization code exchange (RFC 6749 §4.1.3 with the PKCE verifier, RFC 7636), the
+// refresh-token grant (§6) and token revocation (RFC 7009), authenticated with
+// client_secret_basic (default), client_secret_post or none.
 import { basicCredentials } from '../../core/http.js';
 import { callProvider } from './http.js';
 import type { OpenIdProvider } from './provider.js';
