@@ -58,6 +58,16 @@ async function signIn(url: string): Promise<URL> {
   return redirectOf(await browser.fetch(consent.action, { form: [...consent.fields, ['decision', 'allow']] }));
 }
 
+/** A plain authorization request where PAR is required: invalid_request at the redirect URI, with the state. Returns its form. */
+async function assertPushRequired(issuer: string, clientId: string, state: string): Promise<Record<string, string>> {
+  const form = { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state };
+  const refused = redirectOf(await fetch(`${issuer}/oauth2/authorize?${new URLSearchParams({ client_id: clientId, ...form })}`, { redirect: 'manual' }), 302);
+  assert.equal(refused.searchParams.get('error'), 'invalid_request');
+  assert.match(refused.searchParams.get('error_description')!, /pushed authorization request endpoint/);
+  assert.equal(refused.searchParams.get('state'), state);
+  return form;
+}
+
 function assertPushedFields(fields: Array<[string, string]>): void {
   const names = fields.map(([name]) => name).filter((n) => n !== 'action' && n !== 'csrf_token');
   assert.deepEqual(names.sort(), ['client_id', 'request_uri'], JSON.stringify(fields));
@@ -123,12 +133,7 @@ describe('pushed authorization requests (RFC 9126)', () => {
   });
 
   it('a client with require_pushed_authorization_requests: plain requests get invalid_request at its redirect URI', async () => {
-    const form = { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state: 'plain' };
-    const plain = await fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'strict', ...form })}`, { redirect: 'manual' });
-    const refused = redirectOf(plain, 302);
-    assert.equal(refused.searchParams.get('error'), 'invalid_request');
-    assert.match(refused.searchParams.get('error_description')!, /pushed authorization request endpoint/);
-    assert.equal(refused.searchParams.get('state'), 'plain');
+    const form = await assertPushRequired(server.issuer, 'strict', 'plain');
     // the other clients are not affected
     const other = await fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'conf', ...form })}`, { redirect: 'manual' });
     assert.equal(other.status, 200);
@@ -218,12 +223,7 @@ describe('auth.require_pushed_authorization_requests', () => {
   it('refuses plain authorization requests and takes pushed ones', async () => {
     const meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     assert.equal(meta.require_pushed_authorization_requests, true);
-    const form = { response_type: 'code', redirect_uri: CONF_CB, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state: 's' };
-    const plain = await fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'conf', ...form })}`, { redirect: 'manual' });
-    const refused = redirectOf(plain, 302);
-    assert.equal(refused.searchParams.get('error'), 'invalid_request');
-    assert.match(refused.searchParams.get('error_description')!, /pushed authorization request endpoint/);
-    assert.equal(refused.searchParams.get('state'), 's');
+    const form = await assertPushRequired(server.issuer, 'conf', 's');
     const res = await postForm(`${server.issuer}/oauth2/par`, form, { authorization: basic('conf', SECRET) });
     assert.equal(res.status, 201);
     const { request_uri: uri } = (await res.json()) as { request_uri: string };

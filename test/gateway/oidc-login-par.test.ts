@@ -56,17 +56,24 @@ async function startProvider(requireAll: boolean, requireClient: boolean): Promi
   return { stack, upstream, gw };
 }
 
-const pushed = (url: URL) => [...url.searchParams.keys()].sort().join(',') === 'client_id,request_uri';
-
-describe('oidc-login: a provider that requires PAR of every client (discovery)', () => {
-  let p: Awaited<ReturnType<typeof startProvider>>;
-  before(async () => (p = await startProvider(true, false)));
+/** A provider for the enclosing describe's tests, started before and closed after them. */
+function eachProvider(requireAll: boolean, requireClient: boolean): () => Awaited<ReturnType<typeof startProvider>> {
+  let p: Awaited<ReturnType<typeof startProvider>> | undefined;
+  before(async () => (p = await startProvider(requireAll, requireClient)));
   after(async () => {
     await p?.stack.close();
     await p?.upstream.close();
   });
+  return () => p!;
+}
+
+const pushed = (url: URL) => [...url.searchParams.keys()].sort().join(',') === 'client_id,request_uri';
+
+describe('oidc-login: a provider that requires PAR of every client (discovery)', () => {
+  const provider = eachProvider(true, false);
 
   it('auto and always push and sign in; never sends a plain request the provider refuses', async () => {
+    const p = provider();
     for (const route of ['/auto', '/always']) {
       const browser = new Browser();
       const authorize = locationOf(await browser.fetch(`${p.gw}${route}/x`, { headers: HTML }), 302);
@@ -85,14 +92,10 @@ describe('oidc-login: a provider that requires PAR of every client (discovery)',
 });
 
 describe('oidc-login: a provider that requires PAR of the gateway client only', () => {
-  let p: Awaited<ReturnType<typeof startProvider>>;
-  before(async () => (p = await startProvider(false, true)));
-  after(async () => {
-    await p?.stack.close();
-    await p?.upstream.close();
-  });
+  const provider = eachProvider(false, true);
 
   it('always pushes and signs in; auto, seeing no requirement in discovery, sends a plain request', async () => {
+    const p = provider();
     const browser = new Browser();
     const authorize = locationOf(await browser.fetch(`${p.gw}/always/x`, { headers: HTML }), 302);
     assert.ok(pushed(authorize));
