@@ -6,7 +6,7 @@ import type { AuthConfig } from '../config/types.js';
 import type { Storage } from '../storage/types.js';
 import { clientRecordFromConfig } from './clients.js';
 import type { AuthContext } from './context.js';
-import { tokenRevoked } from './events.js';
+import { clientRevocationEvents } from './events.js';
 
 /** Upserts the configured clients; deletes the config clients no longer there. Returns their ids. */
 async function syncConfiguredClients(storage: Storage, auth: AuthConfig, now: number): Promise<string[]> {
@@ -21,8 +21,7 @@ export async function syncConfiguredClientsRevokingRemoved(ctx: AuthContext): Pr
   for (const clientId of removed) {
     const own = await ctx.storage.tokens.revokeByClient(clientId, now);
     const exchanged = await ctx.storage.tokens.revokeExchangedFromClient(clientId, now);
-    await ctx.events.publish({ type: 'client.revoked', client_id: clientId });
-    for (const t of exchanged) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+    for (const e of clientRevocationEvents(clientId, exchanged)) await ctx.events.publish(e);
     ctx.logger.info(
       { client_id: clientId, tokens_revoked: own, exchanged_revoked: exchanged.length },
       'auth.clients: client removed from the config file deleted and its tokens revoked',

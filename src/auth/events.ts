@@ -41,4 +41,4 @@ export function createAuthEvents(opts: AuthEventsOptions): AuthEvents {
   };
 }
 
-export { tokenRevoked } from '../cache/events.js';
+export { accessTokenRevocations, clientRevocationEvents, tokenRevoked } from '../cache/events.js';

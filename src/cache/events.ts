@@ -200,9 +200,31 @@ export function parseEvent(message: string): GatewayEvent | undefined {
   }
 }
 
+/** A revoked token as storage names it. */
+interface RevokedTokenRef {
+  digest: string;
+  jti: string;
+  format: 'opaque' | 'jwt';
+  kind: string;
+}
+
+type TokenRevokedEvent = Extract<GatewayEvent, { type: 'token.revoked' }>;
+
 /** The event that makes gateways forget a token: by storage digest (opaque) and by jti (JWT). */
-export function tokenRevoked(rec: { digest: string; jti: string; format: 'opaque' | 'jwt' }): Extract<GatewayEvent, { type: 'token.revoked' }> {
+export function tokenRevoked(rec: Pick<RevokedTokenRef, 'digest' | 'jti' | 'format'>): TokenRevokedEvent {
   return rec.format === 'jwt' ? { type: 'token.revoked', digest: rec.digest, jti: rec.jti } : { type: 'token.revoked', digest: rec.digest };
+}
+
+/** token.revoked for each access token among `tokens`: gateways cache access tokens only (refresh tokens never reach them). */
+export function accessTokenRevocations(tokens: readonly RevokedTokenRef[]): TokenRevokedEvent[] {
+  const events: TokenRevokedEvent[] = [];
+  for (const t of tokens) if (t.kind === 'access_token') events.push(tokenRevoked(t));
+  return events;
+}
+
+/** What gateways hear when a client goes: client.revoked, and token.revoked for what others exchanged from its tokens. */
+export function clientRevocationEvents(clientId: string, exchanged: readonly RevokedTokenRef[]): Array<Extract<GatewayEvent, { type: 'client.revoked' | 'token.revoked' }>> {
+  return [{ type: 'client.revoked', client_id: clientId }, ...accessTokenRevocations(exchanged)];
 }
 
 /**

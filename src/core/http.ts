@@ -146,6 +146,12 @@ export async function readForm(req: IncomingMessage, limit: number): Promise<For
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
+/** A redirect that is never cached and never tells the next site where the browser came from. */
+export function sendRedirect(res: ServerResponse, status: 302 | 303, location: string): void {
+  res.writeHead(status, { location, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
+  res.end();
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, {

@@ -3,7 +3,7 @@
 // so a client reads back the same whichever of them made it. The secret is kept only as its
 // SHA-256 digest.
 import type { ClientConfig } from '../config/types.js';
-import { sha256Hex } from '../core/crypto-util.js';
+import { randomToken, sha256Hex } from '../core/crypto-util.js';
 import type { ClientRecord, RecordSource } from './types.js';
 
 export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, now: number): ClientRecord {
@@ -34,4 +34,18 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
     created_at: now,
     updated_at: now,
   };
+}
+
+/** The client authentication methods that hold a secret. */
+export const SECRET_METHODS: ReadonlySet<string> = new Set(['client_secret_basic', 'client_secret_post']);
+
+/**
+ * The record with a new generated secret (only its digest kept) and that secret, to show
+ * once; undefined when the client's method holds no secret. One rule for the admin API and
+ * `drawbridge client rotate-secret`.
+ */
+export function withNewSecret(rec: ClientRecord, now: number): { rec: ClientRecord; secret: string } | undefined {
+  if (!SECRET_METHODS.has(rec.token_endpoint_auth_method)) return undefined;
+  const secret = randomToken(32);
+  return { rec: { ...rec, secret_hash: sha256Hex(secret), updated_at: now }, secret };
 }

@@ -8,7 +8,7 @@
 //   finish                 to post_logout_redirect_uri with state, or a "signed out" page
 import type { ServerResponse } from 'node:http';
 import { AppError } from '../../core/errors.js';
-import { parseForm, readForm, type FormParams } from '../../core/http.js';
+import { parseForm, readForm, sendRedirect, type FormParams } from '../../core/http.js';
 import type { AuthContext } from '../context.js';
 import { checkLogoutRequest, LogoutRequestError, type LogoutRequest } from '../logout/check-request.js';
 import { appendQuery } from './authorize/respond.js';
@@ -90,6 +90,5 @@ function finish(ctx: AuthContext, res: ServerResponse, r: LogoutRequest, status:
   const url = new URL(r.redirectUri);
   // the registered query stays as written (OIDC RP-Initiated Logout §3, as for redirect_uri)
   if (r.state !== undefined) appendQuery(url, [['state', r.state]]);
-  res.writeHead(status, { location: url.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
-  res.end();
+  sendRedirect(res, status, url.href);
 }

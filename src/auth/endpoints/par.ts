@@ -21,9 +21,6 @@ export const pushedAuthorizationEndpoint: Endpoint = {
     const params = await readForm(req, ctx.auth.max_body_size);
     const client = await authenticateClient(ctx, { req, params, endpoint: ctx.endpoints.pushedAuthorization }, { allowPublic: true });
     noteClient(req, client.client_id);
-    // §2.1: the client_id of the body, when there, is the authenticated client's
-    const named = params.get('client_id');
-    if (named !== undefined && named !== client.client_id) throw invalidRequest('client_id does not match the authenticated client');
     if (params.get('request_uri') !== undefined) throw invalidRequest('request_uri is not allowed in a pushed authorization request');
     try {
       const redirectUri = checkRedirectUri(client, params);

@@ -5,7 +5,7 @@
 import { unauthorizedClient, unsupportedTokenType } from '../../core/errors.js';
 import { readForm } from '../../core/http.js';
 import { authenticateClient } from '../client-auth/index.js';
-import { tokenRevoked } from '../events.js';
+import { accessTokenRevocations, tokenRevoked } from '../events.js';
 import { findToken } from '../tokens/resolve.js';
 import { requestAudit } from '../request-scope.js';
 import type { Endpoint } from './types.js';
@@ -32,7 +32,7 @@ export const revocationEndpoint: Endpoint = {
       const exchanged = await ctx.storage.tokens.revokeExchanged([rec.digest], now);
       // every gateway evicts it, the grant's and the exchanged access tokens from its caches at once
       await ctx.events.publish(tokenRevoked(rec));
-      for (const t of [...family, ...exchanged]) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+      for (const e of accessTokenRevocations([...family, ...exchanged])) await ctx.events.publish(e);
       requestAudit(ctx, req).record({
         event: 'token.revoked', client_id: client.client_id, sub: rec.sub, kind: rec.kind, grant_id: rec.grant_id, jti: rec.jti, exchanged_revoked: exchanged.length,
       });

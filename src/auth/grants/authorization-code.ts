@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { invalidGrant, invalidRequest } from '../../core/errors.js';
 import { safeEqual, sha256Base64url } from '../../core/crypto-util.js';
-import { tokenRevoked } from '../events.js';
+import { accessTokenRevocations } from '../events.js';
 import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
@@ -116,6 +116,6 @@ function checkRedirectUri(given: string | undefined, c: AuthCodeRecord, register
 async function revokeCodeFamily(ctx: AuthContext, grantId: string, now: number): Promise<number> {
   const family = await ctx.storage.tokens.revokeGrant(grantId, now);
   // gateways forget the code's access tokens at once, not at their cache TTL
-  for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+  for (const e of accessTokenRevocations(family)) await ctx.events.publish(e);
   return family.length;
 }

@@ -13,7 +13,7 @@ import { deriveKey, seal, unseal } from '../../crypto/seal.js';
 import type { TokenRecord, UserRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
-import { tokenRevoked } from '../events.js';
+import { accessTokenRevocations } from '../events.js';
 import { requestedResources } from '../scope.js';
 import { sessionTimeouts } from '../sessions/sso.js';
 import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
@@ -114,7 +114,7 @@ async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, au
   await ctx.storage.jtis.remember(REUSE_NAMESPACE, rec.grant_id!, now + REUSE_MARK_TTL, now);
   const family = await ctx.storage.tokens.revokeGrant(rec.grant_id!, now);
   // every gateway forgets the family's access tokens at once, not at their cache TTL
-  for (const t of family) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+  for (const e of accessTokenRevocations(family)) await ctx.events.publish(e);
   const revoked = family.length;
   audit.record({ event: 'token.reuse_detected', credential: 'refresh_token', client_id: rec.client_id, sub: rec.sub, grant_id: rec.grant_id, revoked });
   ctx.logger.warn(

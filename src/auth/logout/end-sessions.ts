@@ -7,7 +7,7 @@
 // wait for them (the CLI, before it exits) await `deliveries`.
 import type { SsoSessionRecord, SsoSessionRepo, Storage } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
-import { tokenRevoked, type RevocationEvent } from '../events.js';
+import { accessTokenRevocations, type RevocationEvent } from '../events.js';
 import { backchannelTargets, sendBackchannelLogouts, type BackchannelClient, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
 
 export interface LogoutDeps extends BackchannelDeps {
@@ -60,8 +60,7 @@ export async function endSsoSession(deps: LogoutDeps, session: Pick<SsoSessionRe
   for (const grant of grants) {
     const tokens = await deps.storage.tokens.revokeGrant(grant.grant_id, now, { keepOffline: true });
     revoked += tokens.length;
-    // gateways cache access tokens only (refresh tokens never reach them)
-    for (const t of tokens) if (t.kind === 'access_token') await deps.publish(tokenRevoked(t));
+    for (const e of accessTokenRevocations(tokens)) await deps.publish(e);
   }
   await deps.publish({ type: 'session.revoked', sid: session.id });
   const clientIds = [...new Set(grants.map((g) => g.client_id))];

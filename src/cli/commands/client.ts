@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../config/index.js';
 import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
-import { randomToken, sha256Hex } from '../../core/crypto-util.js';
+import { randomToken } from '../../core/crypto-util.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
-import { publishOnce, tokenRevoked, type GatewayEvent } from '../../cache/events.js';
+import { withNewSecret } from '../../storage/client-records.js';
+import { clientRevocationEvents, publishOnce, type GatewayEvent } from '../../cache/events.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
 interface CreateOptions {
@@ -137,18 +138,15 @@ export function registerClientCommands(program: Command): void {
       if (cfg.auth?.clients.some((c) => c.client_id === clientId)) {
         throw new UsageError(`client "${clientId}" is defined in the config file; change its secret there`);
       }
-      const secret = randomToken(32);
-      await withStorage(cfg, async (s) => {
+      const secret = await withStorage(cfg, async (s) => {
         const rec = await s.clients.get(clientId);
         if (!rec) throw new UsageError(`no client "${clientId}"`);
         // a config-file client's secret is the file's (the next start would put it back)
         if (rec.source === 'config') throw new UsageError(`client "${clientId}" is defined in the config file; change its secret there`);
-        if (rec.token_endpoint_auth_method !== 'client_secret_basic' && rec.token_endpoint_auth_method !== 'client_secret_post') {
-          throw new UsageError(`client "${clientId}" authenticates with ${rec.token_endpoint_auth_method}; it has no secret to rotate`);
-        }
-        if (!(await s.clients.update({ ...rec, secret_hash: sha256Hex(secret), updated_at: Math.floor(Date.now() / 1000) }))) {
-          throw new UsageError(`no client "${clientId}"`);
-        }
+        const rotated = withNewSecret(rec, Math.floor(Date.now() / 1000));
+        if (rotated === undefined) throw new UsageError(`client "${clientId}" authenticates with ${rec.token_endpoint_auth_method}; it has no secret to rotate`);
+        if (!(await s.clients.update(rotated.rec))) throw new UsageError(`no client "${clientId}"`);
+        return rotated.secret;
       });
       // running auth servers drop their cached copy (else they notice within their 2 s cache)
       if (cfg.redis && !(await publishOnce(cfg.redis, { type: 'client.changed', client_id: clientId }))) {
@@ -172,14 +170,14 @@ export function registerClientCommands(program: Command): void {
       if (cfg.auth?.clients.some((c) => c.client_id === clientId)) {
         throw new UsageError(`client "${clientId}" is defined in the config file; remove it there`);
       }
-      const events: GatewayEvent[] = [{ type: 'client.revoked', client_id: clientId }];
+      let events: GatewayEvent[] = [];
       await withStorage(cfg, async (s) => {
         if (!(await s.clients.delete(clientId))) throw new UsageError(`no client "${clientId}"`);
         const now = Math.floor(Date.now() / 1000);
         const revoked = await s.tokens.revokeByClient(clientId, now);
         // and what other clients exchanged from its tokens (RFC 8693), down the chain
         const exchanged = await s.tokens.revokeExchangedFromClient(clientId, now);
-        for (const t of exchanged) if (t.kind === 'access_token') events.push(tokenRevoked(t));
+        events = clientRevocationEvents(clientId, exchanged);
         const also = exchanged.length > 0 ? ` and ${exchanged.length} exchanged from them` : '';
         print(`deleted client ${clientId}; revoked ${revoked} token(s)${also}`);
       });

@@ -8,11 +8,11 @@
 // what they cached for the client's tokens.
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../../config/schema.js';
-import { tokenRevoked } from '../../cache/events.js';
+import { clientRevocationEvents } from '../../cache/events.js';
 import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
-import { randomToken, sha256Hex } from '../../core/crypto-util.js';
-import { clientRecordFromConfig } from '../../storage/client-records.js';
+import { randomToken } from '../../core/crypto-util.js';
+import { clientRecordFromConfig, SECRET_METHODS, withNewSecret } from '../../storage/client-records.js';
 import type { ClientRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest, ClientRules } from './context.js';
 import { AdminError, methodNotAllowed, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
@@ -21,7 +21,6 @@ import { AdminError, methodNotAllowed, conflict, invalidField, notFound, readObj
 const READ_ONLY = ['source', 'created_at', 'updated_at'];
 
 /** Methods that authenticate with a client secret: such a client gets a generated one. */
-const SECRET_METHODS: ReadonlySet<string> = new Set(['client_secret_basic', 'client_secret_post']);
 
 export async function clientsEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
   const [, clientId, sub, ...rest] = ar.segments;
@@ -68,8 +67,7 @@ async function oneClient(ctx: AdminContext, ar: AdminRequest, clientId: string):
       const now = ctx.clock.now();
       await ctx.storage.tokens.revokeByClient(rec.client_id, now);
       const exchanged = await ctx.storage.tokens.revokeExchangedFromClient(rec.client_id, now);
-      await ctx.events.publish({ type: 'client.revoked', client_id: rec.client_id });
-      for (const t of exchanged) if (t.kind === 'access_token') await ctx.events.publish(tokenRevoked(t));
+      for (const e of clientRevocationEvents(rec.client_id, exchanged)) await ctx.events.publish(e);
       return sendData(ar.res, 204, null);
     }
     default:
@@ -123,14 +121,11 @@ async function rotateSecret(ctx: AdminContext, ar: AdminRequest, clientId: strin
   const body = await readObject(ar.req);
   const extra = Object.keys(body)[0];
   if (extra !== undefined) throw invalidField(extra, 'unknown field (the new secret is generated)');
-  if (!SECRET_METHODS.has(rec.token_endpoint_auth_method)) {
-    throw conflict(`client "${rec.client_id}" authenticates with ${rec.token_endpoint_auth_method}; it has no secret to rotate`);
-  }
-  const secret = randomToken(32);
-  const next: ClientRecord = { ...rec, secret_hash: sha256Hex(secret), updated_at: ctx.clock.now() };
-  if (!(await ctx.storage.clients.update(next))) throw notFound(`client "${rec.client_id}"`);
+  const rotated = withNewSecret(rec, ctx.clock.now());
+  if (rotated === undefined) throw conflict(`client "${rec.client_id}" authenticates with ${rec.token_endpoint_auth_method}; it has no secret to rotate`);
+  if (!(await ctx.storage.clients.update(rotated.rec))) throw notFound(`client "${rec.client_id}"`);
   await changed(ctx, rec.client_id);
-  sendData(ar.res, 200, { ...view(next), client_secret: secret });
+  sendData(ar.res, 200, { ...view(rotated.rec), client_secret: rotated.secret });
 }
 
 /**

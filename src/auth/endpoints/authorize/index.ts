@@ -10,7 +10,7 @@
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../../../core/errors.js';
-import { parseForm, readForm, type FormParams } from '../../../core/http.js';
+import { parseForm, readForm, sendRedirect, type FormParams } from '../../../core/http.js';
 import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
 import { renderError } from '../../views/error.js';
@@ -48,11 +48,7 @@ export const authorizationEndpoint: Endpoint = {
       if (pushed) {
         const pulled = await pulledParams(ctx, params);
         // the PAR endpoint's request_uri, used once: on to the flow's own (a reload must work)
-        if (pulled.next !== undefined) {
-          res.writeHead(status, { location: pulled.next, 'cache-control': 'no-store' });
-          res.end();
-          return;
-        }
+        if (pulled.next !== undefined) return sendRedirect(res, status, pulled.next);
         params = pulled.params;
       }
       client = await checkClient(ctx, params);

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { randomToken, sha256Base64url } from '../../../core/crypto-util.js';
 import { oauthDescription } from '../../../core/errors.js';
+import { sendRedirect } from '../../../core/http.js';
 import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { renderFormPost } from '../../views/form-post.js';
@@ -64,8 +65,7 @@ export function respond(
   } else {
     appendQuery(url, all);
   }
-  res.writeHead(status, { location: url.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': 0 });
-  res.end();
+  sendRedirect(res, status, url.href);
 }
 
 export function respondError(
