@@ -162,7 +162,7 @@ export function registerClientCommands(program: Command): void {
     });
   client
     .command('delete')
-    .description('delete a client and revoke its tokens')
+    .description('delete a client and revoke its tokens, and those other clients exchanged from them')
     .argument('<client_id>')
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .action(async function deleteClient(clientId: string, opts: { config?: string }) {
