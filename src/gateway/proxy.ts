@@ -1,7 +1,7 @@
-// Forwarding to the upstream over the target's undici Pool. Bodies are streamed both ways:
-// the client's request stream is undici's request body, and undici's response chunks are
-// written straight to the client's response with backpressure (a dispatch handler, so no
-// intermediate stream). Hop-by-hop response headers are dropped before anything else.
+// Forwarding to the upstream over the target's pool (h1/pool.ts). Bodies are streamed both
+// ways: the client's request stream is the upstream request's body, and the response chunks
+// are written straight to the client's response with backpressure (a dispatch handler, so
+// no intermediate stream). Hop-by-hop response headers are dropped before anything else.
 //
 // Failures before the response started: connect timeout / read timeout → 504, refused /
 // reset → 502, every target resting → 503 with Retry-After. Idempotent requests are retried
@@ -9,12 +9,12 @@
 // a failure can only cut the response.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { hasRequestBody } from '../core/http.js';
 import { ListenerResponse } from '../core/listener.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { limitBody } from './limits/body-limit.js';
 import { peekResponseHeaders, type GatewayRequest } from './types.js';
+import type { UpstreamResponseHandler } from './h1/pool.js';
 import type { ServiceUpstream, Target } from './upstream.js';
 
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -34,7 +34,7 @@ const HOP_BY_HOP_RESPONSE: ReadonlySet<string> = new Set([
 /** Errors where the upstream never saw the request: safe to try another target. */
 const CONNECT_ERRORS: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
+  'UPSTREAM_CONNECT_TIMEOUT',
   'ENOTFOUND',
   'EAI_AGAIN',
   'EHOSTUNREACH',
@@ -43,12 +43,12 @@ const CONNECT_ERRORS: ReadonlySet<string> = new Set([
 ]);
 
 /** Transport errors of a connection that may have been idle (a stale keep-alive socket). */
-const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_SOCKET_CLOSED']);
 
 /** RFC 9112 §4 reason-phrase: HTAB, SP, VCHAR, obs-text */
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UPSTREAM_CONNECT_TIMEOUT', 'UPSTREAM_READ_TIMEOUT']);
 
 /** How a forward ends: exactly one of the two is called, once. */
 export interface ProxyCallbacks {
@@ -61,7 +61,7 @@ export interface ProxyCallbacks {
 /**
  * Forwards `gr` and writes the upstream's response to gr.res, without a promise: `done`
  * hears how it ended (proxyFailed with a GatewayError before any byte was written).
- * Success is reported from undici's completion callback itself; a failure (and a retry on
+ * Success is reported from the pool's completion callback itself; a failure (and a retry on
  * another target) one microtask later, as an await would have run it.
  */
 export function forward(
@@ -123,7 +123,7 @@ class Exchange {
     const gr = this.gr;
     try {
       const path = joinPath(t.basePath, this.path, this.query);
-      t.pool.dispatch({ path, method: gr.method, headers: this.headers as Dispatcher.DispatchOptions['headers'], body: this.body }, new ResponseWriter(gr.res, peekResponseHeaders(gr), this));
+      t.pool.dispatch({ path, method: gr.method, headers: this.headers, body: this.body }, new ResponseWriter(gr.res, peekResponseHeaders(gr), this));
     } catch (err) {
       this.failed(err);
     }
@@ -135,7 +135,7 @@ class Exchange {
     this.done.proxied();
   }
 
-  /** ResponseWriter: the exchange failed; decided (retry or give up) in a microtask, out of undici's callback */
+  /** ResponseWriter: the exchange failed; decided (retry or give up) in a microtask, out of the pool's callback */
   failed(err: unknown): void {
     queueMicrotask(() => this.decide(err));
   }
@@ -239,18 +239,18 @@ export function upstreamError(err: unknown, service: string): GatewayError {
   if (TIMEOUT_ERRORS.has(code)) {
     return new GatewayError('gateway_timeout', 504, `service ${service} did not answer in time`, { reason: 'upstream_timeout', cause: err });
   }
-  if ((err as { name?: string }).name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-    // the upstream answered, with something that is not HTTP/1.1 (undici's parser refused it)
+  if (code === 'UPSTREAM_INVALID_RESPONSE') {
+    // the upstream answered, with something that is not HTTP/1.1 (the parser refused it)
     return new GatewayError('bad_gateway', 502, `service ${service} sent an invalid HTTP response`, { reason: 'invalid_response', cause: err });
   }
   return new GatewayError('bad_gateway', 502, `service ${service} is unreachable`, { reason: code === '' ? 'upstream_error' : code.toLowerCase(), cause: err });
 }
 
 /**
- * undici dispatch handler that writes the response to the client as it arrives, with
- * backpressure: onData returns false when the client is slow, and undici resumes on drain.
+ * The pool's response handler: writes the response to the client as it arrives, with
+ * backpressure: onData returns false when the client is slow, and the pool resumes on drain.
  */
-class ResponseWriter implements Dispatcher.DispatchHandler {
+class ResponseWriter implements UpstreamResponseHandler {
   // declared, set in the constructor (see Exchange)
   private declare readonly _res: ServerResponse;
   /** headers plugins set for the client; undefined when none did */
@@ -287,8 +287,8 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     if (!this._res.writableFinished) this._abort?.();
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx: 100-continue was already answered to the client
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean {
+    // (1xx never arrive here: the pool skips them; 100-continue was answered to the client)
     // One flat [name, value, …] list for writeHead: nothing is set on the response before,
     // so Node writes it as is (no header map, no setHeader per field), and the listener's
     // X-Request-Id joins it (core/listener.ts).
@@ -305,8 +305,8 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     const first = out.length; // the upstream's fields start here
     let listed: Set<string> | null = null; // names the upstream's Connection header makes hop-by-hop
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const lower = rawHeaders[i]!.toString('latin1').toLowerCase();
-      const value = rawHeaders[i + 1]!.toString('latin1');
+      const lower = rawHeaders[i]!.toLowerCase();
+      const value = rawHeaders[i + 1]!;
       if (lower === 'connection') {
         listed = connectionTokens(value, listed);
         continue;
@@ -322,7 +322,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     const res = this._res;
     const flat = listed === null ? out : withoutListed(out, first, listed);
     // a response someone already set headers on (an upgrade's) merges field by field: repeats grouped
-    // the upstream's reason phrase goes along when Node can write it (undici lets control characters through)
+    // the upstream's reason phrase goes along when Node can write it
     const reason = statusText === '' || !REASON_PHRASE.test(statusText) ? undefined : statusText;
     res.writeHead(statusCode, reason, res instanceof ListenerResponse && res.pristine ? flat : grouped(flat));
     // nothing is written yet: a 'drain' listener is added only when a write says "full"

@@ -75,7 +75,7 @@ export function enterGeneration(state: GatewayState): Generation {
 
 function leaveGeneration(gen: Generation): void {
   gen.active--;
-  // a microtask later: this may run inside an undici callback of the very pools it closes
+  // a microtask later: this may run inside a callback of the very pools it closes
   if (gen.active === 0 && gen.retired) queueMicrotask(() => void gen.table.close());
 }
 

@@ -104,7 +104,7 @@ function pipeUpgrade(
       agent: false,
       timeout: upstream.service.connectTimeout,
     });
-    upReq.on('timeout', () => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })));
+    upReq.on('timeout', () => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'UPSTREAM_CONNECT_TIMEOUT' })));
     upReq.on('error', (err) => {
       upstream.failed(target);
       reject(upstreamError(err, upstream.service.name));

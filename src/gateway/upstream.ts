@@ -1,8 +1,8 @@
-// The targets of one service: an undici Pool per target (created at compile time),
+// The targets of one service: an UpstreamPool per target (h1/pool.ts, created at compile time),
 // round-robin selection, and passive health checks — a target that fails N times in a row
 // (connection refused/reset, timeouts) rests for `cooldown`, then gets live traffic again;
 // one more failure puts it back to rest at once.
-import { Pool } from 'undici';
+import { UpstreamPool } from './h1/pool.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { CompiledService } from './types.js';
 
@@ -12,7 +12,7 @@ export interface Target {
   origin: string;
   /** the target URL's path without a trailing slash ('' for '/') */
   basePath: string;
-  pool: Pool;
+  pool: UpstreamPool;
   /** consecutive failures */
   failures: number;
   /** Date.now() until which the target is ejected (0: healthy) */
@@ -31,12 +31,7 @@ export class ServiceUpstream {
     this.#unhealthyFailures = config.healthchecks.passive.unhealthy_failures;
     this.#cooldownMs = config.healthchecks.passive.cooldown * 1000;
     this.targets = service.targets.map(function openTarget({ url }) {
-      const pool = new Pool(url.origin, {
-        connectTimeout: service.connectTimeout,
-        headersTimeout: service.readTimeout,
-        bodyTimeout: service.readTimeout,
-        keepAliveTimeout: 4_000,
-      });
+      const pool = new UpstreamPool(url.origin, { connectTimeout: service.connectTimeout, readTimeout: service.readTimeout, keepAliveTimeout: 4_000 });
       return { url, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), pool, failures: 0, ejectedUntil: 0 };
     });
   }

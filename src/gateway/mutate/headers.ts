@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { peekStripHeaders, peekUpstreamHeaders, type GatewayRequest, type Identity } from '../types.js';
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus ones undici refuses to forward. */
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus Expect and HTTP2-Settings (never forwarded). */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
@@ -19,7 +19,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
-  'expect', // the gateway answered 100-continue itself; undici refuses to send it
+  'expect', // the gateway answered 100-continue itself
   'http2-settings',
 ]);
 
@@ -121,8 +121,8 @@ function viaEntry(httpVersion: string | undefined): string {
 const OURS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-request-id']);
 
 /**
- * The upstream request's headers as the flat [name, value, …] list undici takes (every name
- * lower case and once): built in one pass, with no object for undici to take apart again
+ * The upstream request's headers as the flat [name, value, …] list the pool takes (every name
+ * lower case and once): built in one pass, with no object for the pool to take apart again
  * (an object costs it an iterator probe and an Object.keys per request). The client's
  * fields come first minus the ones dropped; then ours (X-Forwarded-*, X-Real-IP,
  * X-Request-Id, Via with ours appended to the client's); then what plugins set (gr.upstreamHeaders, which win over both); fields
