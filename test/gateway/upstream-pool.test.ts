@@ -1086,6 +1086,23 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       assert.equal(up.connections, 1, 'the second request reused the idle connection');
     });
 
+    it("the upstream's Keep-Alive: timeout=N shortens reuse to N − 1 s; timeout=1 means no reuse", async () => {
+      const up = await rawUpstream((socket, head) => {
+        const n = /GET \/short/.test(head) ? 1 : 2;
+        socket.write(`HTTP/1.1 200 OK\r\nKeep-Alive: timeout=${n}, max=100\r\nContent-Length: 2\r\n\r\nok`);
+      });
+      const pool = newPool(up.origin, { readTimeout: 3000, keepAliveTimeout: 4000 });
+      await expectComplete(send(pool, { path: '/two' }));
+      await sleep(200);
+      await expectComplete(send(pool, { path: '/two' }));
+      assert.equal(up.connections, 1, 'reused within timeout − 1 s');
+      await sleep(1100);
+      await expectComplete(send(pool, { path: '/short' }));
+      assert.equal(up.connections, 2, 'not reused after timeout − 1 s');
+      await expectComplete(send(pool, { path: '/two' }));
+      assert.equal(up.connections, 3, 'timeout=1 leaves nothing to reuse');
+    });
+
     it('an idle connection older than keepAliveTimeout is not reused', async () => {
       const up = await httpUpstream((_req, res) => res.end('ok'));
       const pool = newPool(up.origin, { readTimeout: 2000, keepAliveTimeout: 100 });

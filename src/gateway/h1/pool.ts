@@ -16,7 +16,9 @@
 // Timeouts: `connectTimeout` until the connection (and TLS handshake) is up; then
 // `readTimeout` of silence while an exchange waits for the upstream (headers or body; not
 // while the caller holds the response paused). An idle connection is reused for at most
-// `keepAliveTimeout` after its last exchange, and dropped as soon as the upstream closes it.
+// `keepAliveTimeout` after its last exchange (less when the upstream's `Keep-Alive: timeout=N`
+// says it keeps it shorter: N − 1 s, so a request never races the upstream's own close), and
+// dropped as soon as the upstream closes it.
 import { createRequire } from 'node:module';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -254,7 +256,7 @@ export class UpstreamPool {
     const idle = this.#idle;
     while (idle.length > 0) {
       const conn = idle.pop()!;
-      if (Date.now() - conn.lastUsed < this.keepAliveTimeout) {
+      if (Date.now() - conn.lastUsed < conn.keepFor) {
         this.#busy++;
         if (this.idleTimeout !== this.readTimeout) conn.socket.setTimeout(this.readTimeout);
         return conn;
@@ -363,6 +365,8 @@ class Connection {
   readonly parser: Parser;
   /** Date.now() when its last exchange ended */
   lastUsed = 0;
+  /** ms it may sit idle and still be reused: the pool's keepAliveTimeout, or less as the upstream said */
+  keepFor: number;
   /** exchanges started on it, this one included */
   uses = 0;
   connected = false;
@@ -396,6 +400,7 @@ class Connection {
   constructor(pool: UpstreamPool, socket: Socket) {
     this.pool = pool;
     this.socket = socket;
+    this.keepFor = pool.keepAliveTimeout;
     pool.live.add(this);
     socket.setTimeout(pool.connectTimeout);
     socket.once(pool.tls ? 'secureConnect' : 'connect', () => {
@@ -566,6 +571,7 @@ class Connection {
     }
     this.headersSeen = true;
     this.keepAlive = keepAlive;
+    if (keepAlive) this.keepFor = keptFor(all, this.pool.keepAliveTimeout);
     if (!ex.handler.onHeaders(statusCode, all, this.resume, statusText)) this.pause();
     return this.skipBody ? 1 : 0;
   }
@@ -704,6 +710,20 @@ class Connection {
     const closed = this.headersSeen ? 'the upstream closed the connection mid-response' : 'the upstream closed the connection before responding';
     this.fail(err ?? new UpstreamError('UPSTREAM_SOCKET_CLOSED', closed));
   }
+}
+
+/**
+ * How long a connection may idle before reuse after a response with these fields: `max`,
+ * or the upstream's `Keep-Alive: timeout=N` less a second when that is shorter (0: never).
+ */
+function keptFor(fields: string[], max: number): number {
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const m = /(?:^|[\s,;])timeout\s*=\s*"?(\d+)/i.exec(fields[i + 1]!);
+    if (m !== null) return Math.max(0, Math.min(max, Number(m[1]) * 1000 - 1000));
+  }
+  return max;
 }
 
 /** The Content-Length a Readable body was declared with, or -1 (chunked). */
