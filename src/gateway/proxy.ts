@@ -48,6 +48,9 @@ const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UPSTR
 /** RFC 9112 §4 reason-phrase: HTAB, SP, VCHAR, obs-text */
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/** The pool's errors that say nothing about the target's health. */
+const OUR_FAULT: ReadonlySet<string> = new Set(['UPSTREAM_INVALID_REQUEST', 'UPSTREAM_REQUEST_BODY', 'UPSTREAM_ABORTED', 'UPSTREAM_CLOSED']);
+
 const TIMEOUT_ERRORS: ReadonlySet<string> = new Set(['UPSTREAM_CONNECT_TIMEOUT', 'UPSTREAM_READ_TIMEOUT']);
 
 /** How a forward ends: exactly one of the two is called, once. */
@@ -151,7 +154,8 @@ class Exchange {
     }
     const code = (err as { code?: string }).code ?? '';
     const t = this.current!;
-    upstream.failed(t);
+    // a request the pool refused to send, or a request body that failed, is not the target's fault
+    if (!OUR_FAULT.has(code)) upstream.failed(t);
     const beforeUpstream = CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code);
     const bodyIntact = this.replayable || (CONNECT_ERRORS.has(code) && !req.readableDidRead);
     if (this.tries < this.retries && beforeUpstream && bodyIntact && !gr.res.headersSent) {
