@@ -7,6 +7,7 @@
 //
 //   (a) upstream      the bare upstream (node:http, tiny JSON), measured directly
 //   (b) baseline      a minimal undici proxy (node:http + undici Pool, streaming): the reference
+//   (b2) baseline-h1  the same proxy on the gateway's own HTTP/1.1 client (for reference, no goal)
 //   (c) none          the gateway, a route without plugins
 //   (d) key-auth      … with key-auth
 //   (e) jwt           … with jwt (ES256 access tokens from our auth server, jwks_uri)
@@ -28,7 +29,7 @@
 //   BENCH_WARMUP_MAX   most seconds of warm-up (default 8)
 //   BENCH_REWARM       seconds of checked, unmeasured load before each run after the first round (default 1)
 //   BENCH_CONNECTIONS  concurrent keep-alive connections (default 32)
-//   BENCH_SCENARIOS    comma list of upstream,baseline,none,key-auth,jwt,hmac-auth,key-auth+rate-limiting,workers (default all)
+//   BENCH_SCENARIOS    comma list of upstream,baseline-h1,baseline,none,key-auth,jwt,hmac-auth,key-auth+rate-limiting,workers (default all)
 //   BENCH_WORKERS      worker count of the multi-worker row (default 2)
 //   BENCH_NICE         nice value for the load generator (this process) while measuring (default 0;
 //                      e.g. 10 gives the servers the CPU first on a small machine)
@@ -70,7 +71,7 @@ function fail(message: string): never {
   throw new BenchAbort(message);
 }
 
-const SELECTABLE = ['upstream', 'baseline', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting', 'workers'] as const;
+const SELECTABLE = ['upstream', 'baseline-h1', 'baseline', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting', 'workers'] as const;
 type Selectable = (typeof SELECTABLE)[number];
 
 function selected(): Selectable[] {
@@ -176,7 +177,7 @@ function redisAnswers(url: string): Promise<boolean> {
 
 // ---------------------------------------------------------------------------- scenarios
 
-type ScenarioId = 'upstream' | 'baseline' | GatewayScenario | 'workers-1' | 'workers-n';
+type ScenarioId = 'upstream' | 'baseline-h1' | 'baseline' | GatewayScenario | 'workers-1' | 'workers-n';
 
 interface Prepared {
   next: (n: number) => RequestSpec;
@@ -323,6 +324,14 @@ function scenarioTable(policy: 'redis' | 'local'): Scenario[] {
       prepare: plainPrepare(),
     },
     {
+      id: 'baseline-h1',
+      label: '(b2)',
+      title: "reference: the baseline on the gateway's HTTP/1.1 client",
+      authenticated: false,
+      start: (upstream) => startChild('baseline-h1', 'baseline', [upstream.ready.url, 'h1']),
+      prepare: plainPrepare(),
+    },
+    {
       id: 'baseline',
       label: '(b)',
       title: 'BASELINE: minimal undici proxy',
@@ -439,7 +448,8 @@ function plan(all: Scenario[]): Scenario[] {
   const pick = (id: ScenarioId) => all.find((s) => s.id === id)!;
   const phases: Scenario[] = [];
   if (want.has('upstream')) phases.push(pick('upstream'));
-  const gateways = (['none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting'] as const).filter((id) => want.has(id));
+  // (b2) is paired with the baseline runs around it, as the gateway rows are
+  const gateways = (['baseline-h1', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting'] as const).filter((id) => want.has(id));
   if (want.has('baseline')) phases.push(pick('baseline'));
   for (const id of gateways) {
     phases.push(pick(id));
@@ -656,7 +666,7 @@ interface Row {
   loadCpuPct: number;
 }
 
-const ROW_ORDER: ScenarioId[] = ['upstream', 'baseline', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting', 'workers-1', 'workers-n'];
+const ROW_ORDER: ScenarioId[] = ['upstream', 'baseline-h1', 'baseline', 'none', 'key-auth', 'jwt', 'hmac-auth', 'key-auth+rate-limiting', 'workers-1', 'workers-n'];
 
 function median(xs: Array<number | undefined>): number | undefined {
   const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
@@ -811,7 +821,7 @@ function report(results: Measured[], policy: string, versions: Record<string, st
   console.log('');
   console.log(table(lines, [false, false, true, true, true, true, true, true, true, true, true, true, true]));
   console.log('');
-  console.log('Figures: the mean of a row\'s runs. × columns: this row ÷ the BASELINE. For (c)–(g), every run is divided by the baseline runs right before and after it, and the column shows the median of those ratios over the rounds; the other rows are compared with the mean of all baseline runs.');
+  console.log('Figures: the mean of a row\'s runs. × columns: this row ÷ the BASELINE. For (b2) and (c)–(g), every run is divided by the baseline runs right before and after it, and the column shows the median of those ratios over the rounds; the other rows are compared with the mean of all baseline runs.');
   console.log('  req/s: higher is better; p50, p99 and CPU: lower is better.');
   console.log('CPU µs/req: CPU time (user + system) of the server under test, all its processes, per request: least disturbed by other load on the machine.');
   console.log("upstream µs/req: the upstream's CPU per request, the same work in every row (a yardstick of how loaded the machine was).");

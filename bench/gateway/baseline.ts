@@ -5,17 +5,26 @@
 // undici dispatch handler (the fastest undici API: no intermediate stream), hop-by-hop
 // headers dropped both ways, X-Forwarded-For/-Proto/-Host added. No routing, no plugins,
 // no request ids, no metrics: whatever the gateway costs beyond this is its own.
-//   node dist/bench/gateway/baseline.js PORT UPSTREAM_URL
+//
+// With CLIENT `h1` the same proxy forwards over the gateway's own HTTP/1.1 client
+// (src/gateway/h1/pool.ts) instead of undici: the reference row (b2), which shows how much
+// of the gateway's standing against the undici baseline comes from its client alone.
+//   node dist/bench/gateway/baseline.js PORT UPSTREAM_URL [undici|h1]
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
+import { UpstreamPool, type UpstreamResponseHandler } from '../../src/gateway/h1/pool.js';
 import { closeOnSignal, portFromArgv } from '../common.js';
 import { announce } from './common.js';
 
 const port = portFromArgv();
 const upstream = new URL(process.argv[3] ?? '');
-const pool = new Pool(upstream.origin, { connectTimeout: 5_000, headersTimeout: 60_000, bodyTimeout: 60_000, keepAliveTimeout: 4_000 });
+const client = process.argv[4] === 'h1' ? 'h1' : 'undici';
+const pool: Pool | UpstreamPool =
+  client === 'h1'
+    ? new UpstreamPool(upstream.origin, { connectTimeout: 5_000, readTimeout: 60_000, keepAliveTimeout: 4_000 })
+    : new Pool(upstream.origin, { connectTimeout: 5_000, headersTimeout: 60_000, bodyTimeout: 60_000, keepAliveTimeout: 4_000 });
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -31,19 +40,24 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
-class Relay implements Dispatcher.DispatchHandler {
+function latin1(field: Buffer | string): string {
+  return typeof field === 'string' ? field : field.toString('latin1');
+}
+
+class Relay implements Dispatcher.DispatchHandler, UpstreamResponseHandler {
   constructor(readonly res: ServerResponse) {}
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.res.destroyed) abort();
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  // undici hands over Buffers, the gateway's client strings
+  onHeaders(statusCode: number, rawHeaders: Array<Buffer | string>, resume: () => void, statusText: string): boolean {
     const headers: Record<string, string | string[]> = {};
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      const name = latin1(rawHeaders[i]!).toLowerCase();
       if (HOP_BY_HOP.has(name)) continue;
-      const value = rawHeaders[i + 1]!.toString('latin1');
+      const value = latin1(rawHeaders[i + 1]!);
       const seen = headers[name];
       headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
     }
@@ -82,7 +96,9 @@ const server = createServer(function proxy(req, res) {
   headers['x-forwarded-host'] = src.host ?? '';
   const length = src['content-length'];
   const hasBody = (length !== undefined && length !== '0') || src['transfer-encoding'] !== undefined;
-  pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null }, new Relay(res));
+  const request = { path: req.url ?? '/', method: req.method ?? 'GET', headers, body: hasBody ? req : null };
+  if (pool instanceof UpstreamPool) pool.dispatch(request, new Relay(res));
+  else pool.dispatch(request, new Relay(res));
 });
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
@@ -101,4 +117,4 @@ closeOnSignal(async () => {
 });
 const undiciPackage = createRequire(import.meta.url).resolve('undici/package.json');
 const undiciVersion = (JSON.parse(readFileSync(undiciPackage, 'utf8')) as { version: string }).version;
-announce({ server: 'baseline', version: undiciVersion, url: `http://127.0.0.1:${port}` });
+announce({ server: client === 'h1' ? 'baseline-h1' : 'baseline', version: undiciVersion, url: `http://127.0.0.1:${port}` });
