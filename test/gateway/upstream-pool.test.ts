@@ -470,6 +470,27 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       assert.equal(up.connections, 1);
     });
 
+    it('a head of 100 fields that arrives in pieces: every field, in order (the parser flushes them in batches)', async () => {
+      const fields = Array.from({ length: 100 }, (_, i) => [`X-Field-${i}`, `value ${i}`] as const);
+      const head = `HTTP/1.1 200 OK\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}Content-Length: 4\r\n\r\n`;
+      const up = await rawUpstream(async (socket) => {
+        // split inside the field list, inside a field and before the blank line, with pauses
+        const cuts = [37, 700, head.length - 1];
+        let at = 0;
+        for (const cut of cuts) {
+          socket.write(head.slice(at, cut));
+          at = cut;
+          await sleep(20);
+        }
+        socket.write(head.slice(at) + 'done');
+      });
+      const pool = newPool(up.origin);
+      const rec = send(pool, { path: '/many' });
+      await expectComplete(rec);
+      assert.deepEqual(rec.headers, [...fields.flat(), 'Content-Length', '4']);
+      assert.equal(rec.body().toString(), 'done');
+    });
+
     it('chunked: de-chunks split chunks and extensions exactly, ignores trailers, keeps the connection', async () => {
       const up = await rawUpstream(async (socket, head) => {
         if (pathOf(head) !== '/chunked') return void socket.write(OK);
