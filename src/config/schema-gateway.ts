@@ -64,6 +64,13 @@ const service = object<ServiceConfig>(
     retries: int(0, 10)
       .default(1)
       .doc('Extra attempts on another target for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) when nothing reached the upstream.'),
+    tls_verify: bool()
+      .default(true)
+      .doc("Verify the certificates of https targets (against `ca_certificates`, else Node's bundled CAs); `false` only for testing."),
+    ca_certificates: list(str(), { min: 1 })
+      .optional()
+      .doc("PEM files with the certificate authorities that https targets' certificates must chain to, instead of Node's bundled ones."),
+    client_certificate: tls.optional().doc('Certificate and key the gateway presents to https targets (mutual TLS).'),
     healthchecks: object<ServiceConfig['healthchecks']>({
       passive: object<PassiveHealthcheckConfig>({
         unhealthy_failures: int(1).default(3).doc('Consecutive connection failures or timeouts that eject a target.'),
@@ -83,6 +90,12 @@ const service = object<ServiceConfig>(
     }
     if (value.url !== undefined && value.targets !== undefined) {
       throw new ConfigError(keyPath(path, 'targets'), 'not allowed together with url');
+    }
+    const https = (value.targets ?? [value.url!]).some((url) => url.startsWith('https:'));
+    if (!https) {
+      // TLS settings with nothing to apply them to are a mistake, not a no-op
+      const tlsKey = value.ca_certificates !== undefined ? 'ca_certificates' : value.client_certificate !== undefined ? 'client_certificate' : value.tls_verify === false ? 'tls_verify' : undefined;
+      if (tlsKey !== undefined) throw new ConfigError(keyPath(path, tlsKey), 'only applies to https targets', { expected: 'an https url or targets' });
     }
   },
 );

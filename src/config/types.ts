@@ -144,6 +144,9 @@ export interface ServiceConfig {
   connect_timeout: number; // milliseconds, default 5000
   read_timeout: number; // milliseconds, default 60000
   retries: number; // extra attempts on another target (idempotent methods only), default 1
+  tls_verify: boolean; // verify https targets' certificates, default true
+  ca_certificates?: string[]; // PEM files: the CAs https targets must chain to (instead of Node's bundle)
+  client_certificate?: TlsConfig; // mutual TLS to https targets
   healthchecks: { passive: PassiveHealthcheckConfig };
   routes: ServiceRouteConfig[];
   plugins: PluginConfig[];

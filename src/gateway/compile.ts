@@ -13,6 +13,7 @@ import { PLUGINS } from './plugins.js';
 import { compileRouter, type RouteSpec, type Router } from './router.js';
 import type { CompiledRoute, CompiledService, ConsumerRef, GatewayDeps, PluginFactory, PluginInstance } from './types.js';
 import { ServiceUpstream } from './upstream.js';
+import { upstreamTls } from './upstream-tls.js';
 
 /** One compiled configuration. Requests hold on to the table they started with. */
 export interface RouteTable {
@@ -51,7 +52,11 @@ export async function compileGateway(
       connectTimeout: svc.connect_timeout,
       readTimeout: svc.read_timeout,
       retries: svc.retries,
+      tls: upstreamTls(svc, svcPath),
     };
+    if (!svc.tls_verify) {
+      deps.logger.warn({ service: svc.name }, `gateway.services: ${svc.name} has tls_verify: false; its https targets' certificates are not verified`);
+    }
     const serviceSpecs: Array<RouteSpec<ServiceUpstream>> = [];
     for (const [r, rc] of svc.routes.entries()) {
       const routePath = keyPath(keyPath(svcPath, 'routes'), r);

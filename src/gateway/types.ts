@@ -1,6 +1,7 @@
 // The gateway's core contracts. A request is matched to a route, runs the route's plugin
 // chain (compiled once at start and on reload) in four stages — authenticate → authorize
 // → limit → mutate — and is proxied upstream with the internal JWT (ARCHITECTURE §5).
+import type { UpstreamTls } from './upstream-tls.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { EventBus } from '../cache/events.js';
@@ -305,6 +306,8 @@ export interface CompiledService {
   connectTimeout: number; // ms
   readTimeout: number; // ms
   retries: number;
+  /** tls_verify / ca_certificates / client_certificate, read at compile time; undefined: Node's defaults */
+  tls?: UpstreamTls;
 }
 
 export interface ConsumerCredentialMatch {

@@ -103,6 +103,7 @@ function pipeUpgrade(
       headers: headers as Record<string, string | string[]>,
       agent: false,
       timeout: upstream.service.connectTimeout,
+      ...(url.protocol === 'https:' ? upstream.service.tls : undefined),
     });
     upReq.on('timeout', () => upReq.destroy(Object.assign(new Error('connect timeout'), { code: 'UPSTREAM_CONNECT_TIMEOUT' })));
     upReq.on('error', (err) => {

@@ -31,7 +31,12 @@ export class ServiceUpstream {
     this.#unhealthyFailures = config.healthchecks.passive.unhealthy_failures;
     this.#cooldownMs = config.healthchecks.passive.cooldown * 1000;
     this.targets = service.targets.map(function openTarget({ url }) {
-      const pool = new UpstreamPool(url.origin, { connectTimeout: service.connectTimeout, readTimeout: service.readTimeout, keepAliveTimeout: 4_000 });
+      const pool = new UpstreamPool(url.origin, {
+        connectTimeout: service.connectTimeout,
+        readTimeout: service.readTimeout,
+        keepAliveTimeout: 4_000,
+        tls: service.tls,
+      });
       return { url, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), pool, failures: 0, ejectedUntil: 0 };
     });
   }

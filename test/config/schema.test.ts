@@ -143,6 +143,7 @@ describe('defaults', () => {
           connect_timeout: 5000,
           read_timeout: 60_000,
           retries: 1,
+          tls_verify: true,
           healthchecks: { passive: { unhealthy_failures: 3, cooldown: 10 } },
           routes: [{ paths: ['/orders'], regex_priority: 0, strip_path: true, preserve_host: false, plugins: [] }],
           plugins: [{ name: 'key-auth', enabled: true, config: {} }],

@@ -1283,7 +1283,7 @@ describe('UpstreamPool over TLS', () => {
 
   it('an https origin: verified against the given CA by its name, kept alive', async () => {
     const up = await httpsUpstream();
-    const pool = newPool(up.origin, { ca: up.cert });
+    const pool = newPool(up.origin, { tls: { ca: up.cert } });
     for (let i = 0; i < 3; i++) {
       const rec = send(pool, { path: `/t/${i}` });
       await expectComplete(rec);

@@ -52,8 +52,16 @@ export interface UpstreamPoolOptions {
   readTimeout: number;
   /** ms an idle connection is kept for reuse; default 4000 */
   keepAliveTimeout?: number;
-  /** https: the certificate authorities to trust instead of Node's bundled ones */
+  /** https: trusted CAs instead of Node's bundled ones, a client certificate, or no verification */
+  tls?: UpstreamTlsOptions;
+}
+
+export interface UpstreamTlsOptions {
   ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** default true */
+  rejectUnauthorized?: boolean;
 }
 
 /** A flat [name, value, …] list or an object; names lower case. */
@@ -115,7 +123,7 @@ export class UpstreamPool {
   readonly #port: number;
   readonly #tls: boolean;
   readonly #servername: string | undefined;
-  readonly #ca: UpstreamPoolOptions['ca'];
+  readonly #tlsOptions: UpstreamTlsOptions | undefined;
   /** the Host field when the request has none */
   readonly #hostHeader: string;
   readonly connectTimeout: number;
@@ -141,7 +149,7 @@ export class UpstreamPool {
     this.#port = url.port === '' ? (this.#tls ? 443 : 80) : Number(url.port);
     this.#servername = isIP(this.#host) === 0 ? this.#host : undefined;
     this.#hostHeader = url.host;
-    this.#ca = options.ca;
+    this.#tlsOptions = options.tls;
     this.connectTimeout = options.connectTimeout;
     this.readTimeout = options.readTimeout;
     this.keepAliveTimeout = options.keepAliveTimeout ?? 4_000;
@@ -270,7 +278,7 @@ export class UpstreamPool {
 
   #connect(): Socket {
     const socket = this.#tls
-      ? tlsConnect({ host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'], ca: this.#ca })
+      ? tlsConnect({ ...this.#tlsOptions, host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'] })
       : netConnect({ host: this.#host, port: this.#port });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);

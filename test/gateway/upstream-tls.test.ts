@@ -1,0 +1,155 @@
+// https targets through a real gateway: certificates are verified by default (a self-signed
+// upstream is refused with 502), `ca_certificates` trusts a private CA, `client_certificate`
+// presents a certificate to an upstream that requires one (mutual TLS), `tls_verify: false`
+// turns verification off; misplaced or unreadable TLS settings are config errors naming the key.
+import { after, before, describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, validateConfig } from '../../src/config/index.js';
+import { startStack, type Stack } from '../helpers/gateway.js';
+import { send } from './core-http.js';
+
+/** A self-signed certificate (its own CA) for `cn`, with localhost and 127.0.0.1 as names. */
+function selfSigned(dir: string, name: string, cn: string): { cert: string; key: string } {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}-key.pem`);
+  // prettier-ignore
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', key, '-out', cert,
+  ], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+describe('gateway → https targets', () => {
+  let dir: string;
+  let server: Server;
+  let mtls: Server;
+  let stack: Stack;
+  let upstreamCert: { cert: string; key: string };
+  let clientCert: { cert: string; key: string };
+  const seen: string[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'drawbridge-upstream-tls-'));
+    upstreamCert = selfSigned(dir, 'upstream', 'upstream.test');
+    clientCert = selfSigned(dir, 'client', 'drawbridge-gateway');
+    const tlsFiles = { cert: readFileSync(upstreamCert.cert), key: readFileSync(upstreamCert.key) };
+    server = createServer(tlsFiles, (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ tls: true, url: req.url }));
+    });
+    // asks for a client certificate and accepts only the gateway's
+    mtls = createServer({ ...tlsFiles, requestCert: true, rejectUnauthorized: true, ca: readFileSync(clientCert.cert) }, (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      const cn = String(peer.subject?.CN);
+      seen.push(cn);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ client: cn }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => mtls.listen(0, '127.0.0.1', resolve));
+    const url = `https://localhost:${(server.address() as { port: number }).port}`;
+    const mtlsUrl = `https://localhost:${(mtls.address() as { port: number }).port}`;
+    stack = await startStack({
+      auth: false,
+      gateway: {
+        services: [
+          { name: 'unverifiable', url, retries: 0, routes: [{ paths: ['/default'] }] },
+          { name: 'private-ca', url, ca_certificates: [upstreamCert.cert], routes: [{ paths: ['/private-ca'] }] },
+          { name: 'unchecked', url, tls_verify: false, routes: [{ paths: ['/unchecked'] }] },
+          { name: 'no-client-cert', url: mtlsUrl, retries: 0, ca_certificates: [upstreamCert.cert], routes: [{ paths: ['/mtls-without'] }] },
+          {
+            name: 'mutual',
+            url: mtlsUrl,
+            ca_certificates: [upstreamCert.cert],
+            client_certificate: { cert: clientCert.cert, key: clientCert.key },
+            routes: [{ paths: ['/mtls'] }],
+          },
+        ],
+      },
+    });
+  });
+
+  after(async () => {
+    await stack?.close();
+    server?.closeAllConnections();
+    mtls?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await new Promise((resolve) => mtls?.close(resolve));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a certificate nobody vouches for is refused by default: 502, nothing of the cause in the body", async () => {
+    const res = await send(`${stack.gatewayUrl}/default/x`, { headers: { 'x-request-id': 'tls-1' } });
+    assert.equal(res.status, 502);
+    assert.deepEqual(res.json(), { error: 'bad_gateway', error_description: 'service unverifiable is unreachable', request_id: 'tls-1' });
+  });
+
+  it('ca_certificates: the private CA is trusted, and the connection is verified against the target name', async () => {
+    const res = await send(`${stack.gatewayUrl}/private-ca/a?b=1`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { tls: true, url: '/a?b=1' });
+  });
+
+  it('tls_verify: false reaches the same upstream without a CA', async () => {
+    const res = await send(`${stack.gatewayUrl}/unchecked/y`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { tls: true, url: '/y' });
+  });
+
+  it('client_certificate: an upstream that requires one gets the gateway\'s; without it the handshake fails (502)', async () => {
+    const without = await send(`${stack.gatewayUrl}/mtls-without/z`);
+    assert.equal(without.status, 502);
+    const res = await send(`${stack.gatewayUrl}/mtls/z`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { client: 'drawbridge-gateway' });
+    assert.deepEqual(seen, ['drawbridge-gateway']);
+  });
+});
+
+describe('upstream TLS settings: config errors', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'drawbridge-upstream-tls-config-'));
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function gatewayWith(service: Record<string, unknown>): Record<string, unknown> {
+    return { issuer: 'https://auth.example.com', gateway: { services: [{ name: 's', routes: [{ paths: ['/s'] }], ...service }] } };
+  }
+
+  for (const [key, value] of [
+    ['ca_certificates', ['/etc/ssl/certs/ca-certificates.crt']],
+    ['client_certificate', { cert: '/a.pem', key: '/b.pem' }],
+    ['tls_verify', false],
+  ] as const) {
+    it(`${key} on a service without https targets → an error naming the key`, () => {
+      assert.throws(
+        () => validateConfig(gatewayWith({ url: 'http://127.0.0.1:9', [key]: value })),
+        (err: unknown) => err instanceof ConfigError && err.path === `gateway.services[0].${key}` && /only applies to https targets/.test(err.message),
+      );
+    });
+  }
+
+  it('an unreadable CA file, or one that is no PEM certificate, fails the start naming the key; a key file is never echoed', async () => {
+    await assert.rejects(
+      startStack({ auth: false, gateway: { services: [{ name: 's', url: 'https://127.0.0.1:9', ca_certificates: [join(dir, 'missing.pem')], routes: [{ paths: ['/s'] }] }] } }),
+      /gateway\.services\[0\]\.ca_certificates\[0\].*cannot read/,
+    );
+    const notPem = join(dir, 'secret.txt');
+    writeFileSync(notPem, 'do-not-print-this-secret');
+    await assert.rejects(
+      startStack({ auth: false, gateway: { services: [{ name: 's', url: 'https://127.0.0.1:9', ca_certificates: [notPem], routes: [{ paths: ['/s'] }] }] } }),
+      (err: Error) => /gateway\.services\[0\]\.ca_certificates\[0\]/.test(err.message) && !err.message.includes('do-not-print-this-secret'),
+    );
+  });
+});
