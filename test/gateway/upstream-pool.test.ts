@@ -1124,6 +1124,17 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       assert.equal(up.connections, 3, 'timeout=1 leaves nothing to reuse');
     });
 
+    it('idle connections past keepAliveTimeout are closed by the pool, even when the upstream would keep them', async () => {
+      const up = await rawUpstream((socket) => socket.write(OK)); // never closes a connection itself
+      const pool = newPool(up.origin, { readTimeout: 5000, keepAliveTimeout: 200 });
+      await Promise.all([0, 1, 2].map((i) => expectComplete(send(pool, { path: `/${i}` }))));
+      assert.equal(pool.idle, 3);
+      await within(Promise.all(up.sockets.map(closed)), 2500, 'the pool kept idle connections past keepAliveTimeout');
+      assert.equal(pool.connections, 0);
+      assert.equal(pool.idle, 0);
+      await expectComplete(send(pool, { path: '/after' }));
+    });
+
     it('an idle connection older than keepAliveTimeout is not reused', async () => {
       const up = await httpUpstream((_req, res) => res.end('ok'));
       const pool = newPool(up.origin, { readTimeout: 2000, keepAliveTimeout: 100 });

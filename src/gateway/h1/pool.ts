@@ -17,8 +17,8 @@
 // `readTimeout` of silence while an exchange waits for the upstream (headers or body; not
 // while the caller holds the response paused). An idle connection is reused for at most
 // `keepAliveTimeout` after its last exchange (less when the upstream's `Keep-Alive: timeout=N`
-// says it keeps it shorter: N − 1 s, so a request never races the upstream's own close), and
-// dropped as soon as the upstream closes it.
+// says it keeps it shorter: N − 1 s, so a request never races the upstream's own close),
+// closed by the pool within a second after that, and dropped as soon as the upstream closes it.
 import { createRequire } from 'node:module';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -116,6 +116,8 @@ const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/;
 /** methods whose request without a body still says Content-Length: 0 (RFC 9110 §8.6) */
 const EXPECTS_BODY: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 const LAST_CHUNK = '0\r\n\r\n';
+/** how often idle connections past their keep-alive time are closed */
+const SWEEP_MS = 1_000;
 
 export class UpstreamPool {
   readonly origin: string;
@@ -139,6 +141,7 @@ export class UpstreamPool {
   #busy = 0;
   #closed = false;
   #drained: (() => void) | null = null;
+  #sweeper: NodeJS.Timeout | null = null;
 
   constructor(origin: string, options: UpstreamPoolOptions) {
     const url = new URL(origin);
@@ -197,6 +200,7 @@ export class UpstreamPool {
   /** Stops taking requests; resolves once the in-flight ones are done and every connection is closed. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#stopSweeping();
     for (const conn of this.#idle.splice(0)) conn.destroy(null);
     if (this.#busy === 0) return Promise.resolve();
     return new Promise((resolve) => {
@@ -207,6 +211,7 @@ export class UpstreamPool {
   /** Closes every connection now; in-flight exchanges fail. */
   destroy(): void {
     this.#closed = true;
+    this.#stopSweeping();
     for (const conn of this.#idle.splice(0)) conn.destroy(null);
     for (const conn of [...this.live]) conn.destroy(new UpstreamError('UPSTREAM_CLOSED', 'the upstream pool was destroyed'));
   }
@@ -293,6 +298,7 @@ export class UpstreamPool {
       // (a read timeout shorter than the keep-alive one would drop idle connections early)
       if (this.idleTimeout !== this.readTimeout) conn.socket.setTimeout(this.idleTimeout);
       this.#idle.push(conn);
+      this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
     } else {
       conn.destroy(null);
     }
@@ -301,6 +307,29 @@ export class UpstreamPool {
       this.#drained = null;
       drained();
     }
+  }
+
+  /**
+   * Closes idle connections past their keep-alive time, about once a second while there
+   * are any: after a burst, hundreds of connections the upstream would keep open are not
+   * held until the socket timeout.
+   */
+  #sweep(): void {
+    const idle = this.#idle;
+    const now = Date.now();
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const conn = idle[i]!;
+      if (now - conn.lastUsed >= conn.keepFor) conn.destroy(null); // closed() takes it off the list
+    }
+    if (idle.length === 0 && this.#sweeper !== null) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = null;
+    }
+  }
+
+  #stopSweeping(): void {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper);
+    this.#sweeper = null;
   }
 
   /** Connection: its socket closed. */
