@@ -5,11 +5,13 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WebSocket } from 'undici';
 import { ConfigError, validateConfig } from '../../src/config/index.js';
 import { startStack, type Stack } from '../helpers/gateway.js';
 import { send } from './core-http.js';
@@ -35,6 +37,7 @@ describe('gateway → https targets', () => {
   let upstreamCert: { cert: string; key: string };
   let clientCert: { cert: string; key: string };
   const seen: string[] = [];
+  const upgraded: Array<{ destroy(): void }> = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'drawbridge-upstream-tls-'));
@@ -52,6 +55,15 @@ describe('gateway → https targets', () => {
       seen.push(cn);
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ client: cn }));
+    });
+    // a WebSocket upgrade over the same mutual TLS: 101, then one text frame naming the client
+    mtls.on('upgrade', (req, socket) => {
+      upgraded.push(socket);
+      const cn = String((socket as TLSSocket).getPeerCertificate().subject?.CN);
+      const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      const text = Buffer.from(`hello ${cn}`);
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+      socket.write(Buffer.concat([Buffer.from([0x81, text.length]), text]));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     await new Promise<void>((resolve) => mtls.listen(0, '127.0.0.1', resolve));
@@ -78,6 +90,7 @@ describe('gateway → https targets', () => {
   });
 
   after(async () => {
+    for (const socket of upgraded) socket.destroy();
     await stack?.close();
     server?.closeAllConnections();
     mtls?.closeAllConnections();
@@ -111,6 +124,16 @@ describe('gateway → https targets', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(res.json(), { client: 'drawbridge-gateway' });
     assert.deepEqual(seen, ['drawbridge-gateway']);
+  });
+
+  it('a WebSocket upgrade to that upstream uses the same CA and client certificate', { timeout: 5000 }, async () => {
+    const ws = new WebSocket(`${stack.gatewayUrl.replace(/^http/, 'ws')}/mtls/socket`);
+    const message = await new Promise<string>((resolve, reject) => {
+      ws.addEventListener('message', (e) => resolve(String(e.data)), { once: true });
+      ws.addEventListener('error', () => reject(new Error('websocket failed')), { once: true });
+    });
+    ws.close();
+    assert.equal(message, 'hello drawbridge-gateway');
   });
 });
 
