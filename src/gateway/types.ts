@@ -1,7 +1,6 @@
 // The gateway's core contracts. A request is matched to a route, runs the route's plugin
 // chain (compiled once at start and on reload) in four stages — authenticate → authorize
 // → limit → mutate — and is proxied upstream with the internal JWT (ARCHITECTURE §5).
-import type { UpstreamTls } from './upstream-tls.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { EventBus } from '../cache/events.js';
@@ -13,6 +12,7 @@ import type { SessionStore } from '../sessions/types.js';
 import type { Storage } from '../storage/types.js';
 import type { GatewayError } from './errors.js';
 import type { Metrics, RouteRecorder } from './metrics.js';
+import type { UpstreamTls } from './upstream-tls.js';
 
 export type AuthMethod = 'session' | 'oauth2' | 'key-auth' | 'basic-auth' | 'hmac-auth' | 'jwt' | 'anonymous';
 
