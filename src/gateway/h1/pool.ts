@@ -226,29 +226,16 @@ export class UpstreamPool {
     let head = `${method} ${path} HTTP/1.1\r\n`;
     let host = false;
     let length: string | undefined;
-    if (Array.isArray(headers)) {
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i] as string;
-        const value = headers[i + 1];
-        if (name === 'host') host = true;
-        else if (name === 'content-length') {
-          length = String(value);
-          continue;
-        } else if (name === 'transfer-encoding') continue;
-        head += field(name, value);
-      }
-    } else {
-      for (const name in headers) {
-        const value = headers[name];
-        if (value === undefined) continue;
-        const lower = name.toLowerCase();
-        if (lower === 'host') host = true;
-        else if (lower === 'content-length') {
-          length = String(value);
-          continue;
-        } else if (lower === 'transfer-encoding') continue;
-        head += field(name, value);
-      }
+    const flat = Array.isArray(headers) ? headers : flatten(headers);
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i] as string;
+      const value = flat[i + 1];
+      if (name === 'host') host = true;
+      else if (name === 'content-length') {
+        length = String(value);
+        continue;
+      } else if (name === 'transfer-encoding') continue;
+      head += field(name, value);
     }
     if (!host) head += `host: ${this.#hostHeader}\r\n`;
     if (body === null) {
@@ -345,6 +332,16 @@ export class UpstreamPool {
 }
 
 function noop(): void {}
+
+/** An object of fields as the flat list the gateway passes: names lower case, unset ones left out. */
+function flatten(headers: Record<string, string | string[] | undefined>): Array<string | string[]> {
+  const flat: Array<string | string[]> = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) flat.push(name.toLowerCase(), value);
+  }
+  return flat;
+}
 
 function field(name: string, value: string | string[] | undefined): string {
   if (!TOKEN.test(name)) throw new UpstreamError('UPSTREAM_INVALID_REQUEST', 'invalid header field name');
