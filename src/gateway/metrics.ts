@@ -22,8 +22,21 @@ export interface Metrics {
   /** kind: connect | timeout | reset | status … */
   upstreamError(service: string, kind: string): void;
   cache(name: string, hit: boolean): void;
+  /** where render() reads the upstream targets' state (the route table in use) */
+  watchTargets(source: () => readonly TargetState[]): void;
   /** the exposition text */
   render(): string;
+}
+
+/** One upstream target at render time: its pool's connections and its passive health. */
+export interface TargetState {
+  service: string;
+  /** the target's origin, e.g. http://10.0.0.5:8080 */
+  target: string;
+  busy: number;
+  idle: number;
+  /** false while ejected by the passive health check */
+  healthy: boolean;
 }
 
 interface RouteSeries {
@@ -55,6 +68,7 @@ function nested<V>(make: () => V) {
 }
 
 export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Metrics {
+  let targets: () => readonly TargetState[] = () => [];
   const bounds = Float64Array.from(buckets);
   const routes = nested<RouteSeries>(() => ({ byStatus: new Map(), lastStatus: -1, lastCounter: { n: 0 }, buckets: new Float64Array(bounds.length + 1), sum: 0, count: 0 }));
   const authFailures = nested<{ n: number }>(() => ({ n: 0 }));
@@ -101,6 +115,9 @@ export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Me
       if (hit) c.hits++;
       else c.misses++;
     },
+    watchTargets(source) {
+      targets = source;
+    },
     render() {
       const out: string[] = [];
       head(out, 'drawbridge_requests_total', 'counter', 'Requests by service, route and response status.');
@@ -127,6 +144,14 @@ export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Me
       for (const [service, kind, c] of upstreamErrors.entries()) {
         out.push(`drawbridge_upstream_errors_total{service="${esc(service)}",kind="${esc(kind)}"} ${c.n}`);
       }
+      const now = targets();
+      head(out, 'drawbridge_upstream_connections', 'gauge', 'Open connections to upstream targets, by state (busy: an exchange in progress; idle: kept alive for reuse).');
+      for (const t of now) {
+        const labels = `service="${esc(t.service)}",target="${esc(t.target)}"`;
+        out.push(`drawbridge_upstream_connections{${labels},state="busy"} ${t.busy}`, `drawbridge_upstream_connections{${labels},state="idle"} ${t.idle}`);
+      }
+      head(out, 'drawbridge_upstream_target_healthy', 'gauge', '1 while a target takes traffic, 0 while the passive health check has ejected it.');
+      for (const t of now) out.push(`drawbridge_upstream_target_healthy{service="${esc(t.service)}",target="${esc(t.target)}"} ${t.healthy ? 1 : 0}`);
       head(out, 'drawbridge_cache_hits_total', 'counter', 'Cache hits by cache.');
       for (const [name, c] of caches) out.push(`drawbridge_cache_hits_total{cache="${esc(name)}"} ${c.hits}`);
       head(out, 'drawbridge_cache_misses_total', 'counter', 'Cache misses by cache.');
@@ -145,6 +170,7 @@ export const noopMetrics: Metrics = {
   authFailure() {},
   upstreamError() {},
   cache() {},
+  watchTargets() {},
   render: () => '',
 };
 const NOOP_ROUTE: RouteRecorder = { request() {} };

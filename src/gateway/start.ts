@@ -116,6 +116,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       metrics,
       sockets: new Set(),
     };
+    metrics.watchTargets(() => state.current.table.upstreams.flatMap((u) => u.states()));
     const readiness: Record<string, () => Promise<void>> = { storage: () => storage.ping() };
     if (redis) readiness.redis = () => pingRedis(redis);
     listener = await startListener({ name: 'gateway', listen: gw.listen, tls: gw.tls, handler: gatewayHandler(state), logger, readiness });

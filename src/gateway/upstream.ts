@@ -4,6 +4,7 @@
 // one more failure puts it back to rest at once.
 import { UpstreamPool } from './h1/pool.js';
 import type { ServiceConfig } from '../config/types.js';
+import type { TargetState } from './metrics.js';
 import type { CompiledService } from './types.js';
 
 export interface Target {
@@ -85,6 +86,18 @@ export class ServiceUpstream {
       // half-open after the cooldown: the next failure ejects again at once
       t.failures = this.#unhealthyFailures - 1;
     }
+  }
+
+  /** Each target's connections and health, for /metrics. */
+  states(): TargetState[] {
+    const now = Date.now();
+    return this.targets.map((t) => ({
+      service: this.service.name,
+      target: t.origin,
+      busy: t.pool.connections - t.pool.idle,
+      idle: t.pool.idle,
+      healthy: t.ejectedUntil === 0 || t.ejectedUntil <= now,
+    }));
   }
 
   /** Closes the pools once their in-flight requests are done. */

@@ -374,6 +374,11 @@ describe('admin API', () => {
       assert.match(text, /^drawbridge_requests_total\{service="orders",route="orders-route",status="401"\} [1-9]\d*$/m);
       assert.match(text, /^drawbridge_request_duration_seconds_count\{service="orders",route="orders-route"\} [1-9]\d*$/m);
       assert.match(text, /^drawbridge_auth_failures_total\{plugin="key-auth",reason="[a-z_]+"\} [1-9]\d*$/m);
+      // the live route table's targets: the connection the request used is idle now, the target healthy
+      const target = `service="orders",target="${new URL(upstream.url).origin}"`;
+      assert.match(text, new RegExp(`^drawbridge_upstream_connections\\{${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')},state="idle"\\} [1-9]\\d*$`, 'm'));
+      assert.ok(text.includes(`drawbridge_upstream_connections{${target},state="busy"} 0\n`));
+      assert.ok(text.includes(`drawbridge_upstream_target_healthy{${target}} 1\n`));
     });
   });
 });

@@ -61,6 +61,8 @@ describe('metrics', () => {
       drawbridge_request_duration_seconds: 'histogram',
       drawbridge_auth_failures_total: 'counter',
       drawbridge_upstream_errors_total: 'counter',
+      drawbridge_upstream_connections: 'gauge',
+      drawbridge_upstream_target_healthy: 'gauge',
       drawbridge_cache_hits_total: 'counter',
       drawbridge_cache_misses_total: 'counter',
     });
@@ -104,6 +106,25 @@ describe('metrics', () => {
     assert.equal(value(samples, 'drawbridge_cache_misses_total', { cache: 'consumers' }), 1);
     assert.equal(value(samples, 'drawbridge_cache_hits_total', { cache: 'jwks' }), 0);
     assert.equal(value(samples, 'drawbridge_cache_misses_total', { cache: 'jwks' }), 1);
+  });
+
+  it('reads the upstream targets at render: busy and idle connections, health', () => {
+    const m = createMetrics();
+    let states = [
+      { service: 'orders', target: 'http://10.0.0.1:80', busy: 2, idle: 5, healthy: true },
+      { service: 'orders', target: 'http://10.0.0.2:80', busy: 0, idle: 0, healthy: false },
+    ];
+    m.watchTargets(() => states);
+    const { samples } = parseExposition(m.render());
+    assert.equal(value(samples, 'drawbridge_upstream_connections', { service: 'orders', target: 'http://10.0.0.1:80', state: 'busy' }), 2);
+    assert.equal(value(samples, 'drawbridge_upstream_connections', { service: 'orders', target: 'http://10.0.0.1:80', state: 'idle' }), 5);
+    assert.equal(value(samples, 'drawbridge_upstream_target_healthy', { service: 'orders', target: 'http://10.0.0.1:80' }), 1);
+    assert.equal(value(samples, 'drawbridge_upstream_target_healthy', { service: 'orders', target: 'http://10.0.0.2:80' }), 0);
+    // a new route table: render reads the source again
+    states = [{ service: 'billing', target: 'https://b.internal', busy: 0, idle: 1, healthy: true }];
+    const again = parseExposition(m.render()).samples;
+    assert.equal(value(again, 'drawbridge_upstream_target_healthy', { service: 'orders', target: 'http://10.0.0.1:80' }), undefined);
+    assert.equal(value(again, 'drawbridge_upstream_connections', { service: 'billing', target: 'https://b.internal', state: 'idle' }), 1);
   });
 
   it('escapes label values', () => {
