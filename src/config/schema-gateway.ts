@@ -1,6 +1,7 @@
 // The `gateway` section of the Config schema (schema.ts): services, routes, plugins,
 // consumers, sessions and the gateway's listeners.
 import type {
+  ActiveHealthcheckConfig,
   ConsumerConfig,
   ForwardAuthConfig,
   GatewayConfig,
@@ -78,6 +79,20 @@ const service = object<ServiceConfig>(
       })
         .default({})
         .doc('Eject targets that fail, from live traffic.'),
+      active: object<ActiveHealthcheckConfig>({
+        http_path: format('path', 'a path starting with /', (text) => (/^\/[\x21-\x7e]*$/.test(text) ? text : undefined))
+          .default('/')
+          .doc('Path probed with GET on every target (the target URL\'s own path is not prepended).'),
+        interval: millis(0).default('0s').doc('Time between probes of each target; `0` turns active checks off.'),
+        timeout: millis(1).default('1s').doc('Time a probe may take; longer counts as a failure.'),
+        healthy_successes: int(1).default(2).doc('Consecutive good probes that bring a target taken out back into rotation.'),
+        unhealthy_failures: int(1).default(3).doc('Consecutive failed probes (no connection, timeout, or an `unhealthy_statuses` answer) that take a target out.'),
+        unhealthy_statuses: list(int(100, 599))
+          .default([500, 502, 503, 504])
+          .doc('Probe answers that count as failures; any other status counts as good.'),
+      })
+        .default({})
+        .doc("Probe targets in the background (Kong's active health checks): a target that fails its probes gets no traffic until it passes again."),
     })
       .default({})
       .doc('Target health checks.'),

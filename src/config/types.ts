@@ -137,6 +137,15 @@ export interface PassiveHealthcheckConfig {
   cooldown: number; // seconds an ejected target rests before it is tried again, default 10
 }
 
+export interface ActiveHealthcheckConfig {
+  http_path: string; // probed with GET on every target, default /
+  interval: number; // milliseconds between probes; 0 (default): no active checks
+  timeout: number; // milliseconds a probe may take, default 1000
+  healthy_successes: number; // consecutive good probes that bring a target back, default 2
+  unhealthy_failures: number; // consecutive failed probes that take a target out, default 3
+  unhealthy_statuses: number[]; // statuses that count as a failed probe, default 500, 502, 503, 504
+}
+
 export interface ServiceConfig {
   name: string;
   url?: string;
@@ -147,7 +156,7 @@ export interface ServiceConfig {
   tls_verify: boolean; // verify https targets' certificates, default true
   ca_certificates?: string[]; // PEM files: the CAs https targets must chain to (instead of Node's bundle)
   client_certificate?: TlsConfig; // mutual TLS to https targets
-  healthchecks: { passive: PassiveHealthcheckConfig };
+  healthchecks: { passive: PassiveHealthcheckConfig; active: ActiveHealthcheckConfig };
   routes: ServiceRouteConfig[];
   plugins: PluginConfig[];
 }

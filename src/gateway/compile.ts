@@ -117,7 +117,7 @@ export async function compileGateway(
   // Pools last: nothing above can fail after connections exist.
   const upstreams: ServiceUpstream[] = [];
   for (const p of pending) {
-    const upstream = new ServiceUpstream(p.service, p.config);
+    const upstream = new ServiceUpstream(p.service, p.config, deps.logger);
     upstreams.push(upstream);
     for (const spec of p.specs) specs.push({ ...spec, payload: upstream });
   }

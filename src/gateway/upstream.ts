@@ -1,8 +1,14 @@
 // The targets of one service: an UpstreamPool per target (h1/pool.ts, created at compile time),
-// round-robin selection, and passive health checks — a target that fails N times in a row
-// (connection refused/reset, timeouts) rests for `cooldown`, then gets live traffic again;
-// one more failure puts it back to rest at once.
-import { UpstreamPool } from './h1/pool.js';
+// round-robin selection, and health checks:
+// - passive: a target that fails N times in a row (connection refused/reset, timeouts) rests
+//   for `cooldown`, then gets live traffic again; one more failure puts it back to rest at once;
+// - active (opt-in, `healthchecks.active.interval`): every target is probed with a GET in the
+//   background; `unhealthy_failures` failed probes in a row take it out of rotation until
+//   `healthy_successes` good ones in a row bring it back. A target taken out this way gets no
+//   live traffic at all, so only the probes tell when it has recovered.
+import type { ActiveHealthcheckConfig } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import { UpstreamPool, type UpstreamResponseHandler } from './h1/pool.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { TargetState } from './metrics.js';
 import type { CompiledService } from './types.js';
@@ -18,6 +24,13 @@ export interface Target {
   failures: number;
   /** Date.now() until which the target is ejected (0: healthy) */
   ejectedUntil: number;
+  /** taken out of rotation by the active health check */
+  down: boolean;
+  /** consecutive good / failed probes (active health check) */
+  probeSuccesses: number;
+  probeFailures: number;
+  /** a probe is in flight */
+  probing: boolean;
 }
 
 export class ServiceUpstream {
@@ -26,8 +39,11 @@ export class ServiceUpstream {
   readonly #unhealthyFailures: number;
   readonly #cooldownMs: number;
   #next = 0;
+  readonly #active: ActiveHealthcheckConfig;
+  readonly #logger: Logger | undefined;
+  #prober: NodeJS.Timeout | null = null;
 
-  constructor(service: CompiledService, config: ServiceConfig) {
+  constructor(service: CompiledService, config: ServiceConfig, logger?: Logger) {
     this.service = service;
     this.#unhealthyFailures = config.healthchecks.passive.unhealthy_failures;
     this.#cooldownMs = config.healthchecks.passive.cooldown * 1000;
@@ -38,8 +54,59 @@ export class ServiceUpstream {
         keepAliveTimeout: 4_000,
         tls: service.tls,
       });
-      return { url, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), pool, failures: 0, ejectedUntil: 0 };
+      return {
+        url,
+        origin: url.origin,
+        basePath: url.pathname.replace(/\/+$/, ''),
+        pool,
+        failures: 0,
+        ejectedUntil: 0,
+        down: false,
+        probeSuccesses: 0,
+        probeFailures: 0,
+        probing: false,
+      };
     });
+    this.#active = config.healthchecks.active;
+    this.#logger = logger;
+    if (this.#active.interval > 0) this.#prober = setInterval(() => this.probeAll(), this.#active.interval).unref();
+  }
+
+  /** One round of active health checks: a probe per target that has none in flight. */
+  probeAll(): void {
+    for (const t of this.targets) if (!t.probing) this.#probe(t);
+  }
+
+  #probe(t: Target): void {
+    t.probing = true;
+    const { http_path, timeout, unhealthy_statuses } = this.#active;
+    t.pool.dispatch(
+      { method: 'GET', path: http_path, headers: ['user-agent', 'drawbridge-healthcheck'], body: null },
+      new Probe(timeout, unhealthy_statuses, (ok) => {
+        t.probing = false;
+        this.#probed(t, ok);
+      }),
+    );
+  }
+
+  #probed(t: Target, ok: boolean): void {
+    const active = this.#active;
+    const log = { service: this.service.name, target: t.origin };
+    if (ok) {
+      t.probeFailures = 0;
+      if (t.down && ++t.probeSuccesses >= active.healthy_successes) {
+        t.down = false;
+        t.probeSuccesses = 0;
+        this.#logger?.info(log, 'upstream target passed its health checks: back in rotation');
+      }
+    } else {
+      t.probeSuccesses = 0;
+      if (!t.down && ++t.probeFailures >= active.unhealthy_failures) {
+        t.down = true;
+        t.probeFailures = 0;
+        this.#logger?.warn(log, 'upstream target failed its health checks: out of rotation');
+      }
+    }
   }
 
   /**
@@ -51,13 +118,13 @@ export class ServiceUpstream {
     const n = targets.length;
     if (n === 1) {
       const only = targets[0]!;
-      return only.ejectedUntil === 0 || only.ejectedUntil <= Date.now() ? only : undefined;
+      return !only.down && (only.ejectedUntil === 0 || only.ejectedUntil <= Date.now()) ? only : undefined;
     }
     const now = Date.now();
     let fallback: Target | undefined;
     for (let i = 0; i < n; i++) {
       const t = targets[(this.#next + i) % n]!;
-      if (t.ejectedUntil !== 0 && t.ejectedUntil > now) continue;
+      if (t.down || (t.ejectedUntil !== 0 && t.ejectedUntil > now)) continue;
       if (t === avoid) {
         fallback = t;
         continue;
@@ -70,7 +137,9 @@ export class ServiceUpstream {
 
   /** Seconds until the first resting target may be tried again (for Retry-After). */
   retryAfter(): number {
-    const soonest = Math.min(...this.targets.map((t) => t.ejectedUntil));
+    // a target the probes took out is checked again after the next interval at the soonest
+    const probeAt = Date.now() + this.#active.interval;
+    const soonest = Math.min(...this.targets.map((t) => (t.down ? probeAt : t.ejectedUntil)));
     return Math.max(1, Math.ceil((soonest - Date.now()) / 1000));
   }
 
@@ -96,12 +165,58 @@ export class ServiceUpstream {
       target: t.origin,
       busy: t.pool.connections - t.pool.idle,
       idle: t.pool.idle,
-      healthy: t.ejectedUntil === 0 || t.ejectedUntil <= now,
+      healthy: !t.down && (t.ejectedUntil === 0 || t.ejectedUntil <= now),
     }));
   }
 
   /** Closes the pools once their in-flight requests are done. */
   async close(): Promise<void> {
+    if (this.#prober !== null) clearInterval(this.#prober);
+    this.#prober = null;
     await Promise.all(this.targets.map((t) => t.pool.close().catch(() => undefined)));
+  }
+}
+
+/** One active health-check probe: good unless it fails to connect, times out or answers an unhealthy status. */
+class Probe implements UpstreamResponseHandler {
+  #timer: NodeJS.Timeout | null = null;
+  #ok = false;
+  #done: ((ok: boolean) => void) | null;
+
+  constructor(
+    readonly timeout: number,
+    readonly unhealthy: readonly number[],
+    done: (ok: boolean) => void,
+  ) {
+    this.#done = done;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#timer = setTimeout(() => abort(), this.timeout);
+    this.#timer.unref();
+  }
+
+  onHeaders(statusCode: number): boolean {
+    this.#ok = !this.unhealthy.includes(statusCode);
+    return true;
+  }
+
+  onData(): boolean {
+    return true; // the body is read and dropped, so the connection can be reused
+  }
+
+  onComplete(): void {
+    this.#end(this.#ok);
+  }
+
+  onError(): void {
+    this.#end(false);
+  }
+
+  #end(ok: boolean): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    const done = this.#done;
+    this.#done = null;
+    done?.(ok);
   }
 }

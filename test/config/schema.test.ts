@@ -144,7 +144,10 @@ describe('defaults', () => {
           read_timeout: 60_000,
           retries: 1,
           tls_verify: true,
-          healthchecks: { passive: { unhealthy_failures: 3, cooldown: 10 } },
+          healthchecks: {
+            passive: { unhealthy_failures: 3, cooldown: 10 },
+            active: { http_path: '/', interval: 0, timeout: 1000, healthy_successes: 2, unhealthy_failures: 3, unhealthy_statuses: [500, 502, 503, 504] },
+          },
           routes: [{ paths: ['/orders'], regex_priority: 0, strip_path: true, preserve_host: false, plugins: [] }],
           plugins: [{ name: 'key-auth', enabled: true, config: {} }],
         },

@@ -3,7 +3,7 @@
 // ejection and its cooldown; retries only for idempotent methods; streamed bodies.
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { send } from './core-http.js';
 
@@ -131,6 +131,82 @@ describe('gateway upstream: round-robin and passive health checks', () => {
     // back in rotation once; one more failure ejects it again at once
     assert.deepEqual(after.filter((s) => s === 502).length, 1);
     assert.deepEqual(after.slice(-2), [200, 200]);
+  });
+});
+
+const PROBE_ADMIN_TOKEN = 'probe-admin-token-0123456789abcdef';
+
+/** Polls `check` until it holds (every 20 ms, 5 s at most). */
+async function eventually(check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail('the condition did not hold in time');
+    await sleep(20);
+  }
+}
+
+describe('gateway upstream: active health checks', () => {
+  let steady: Upstream;
+  let sick: Upstream;
+  let stack: Stack;
+  let sickness = false;
+  const probes: string[] = [];
+
+  before(async () => {
+    const answer = (name: string, unwell: () => boolean) => (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      if (req.url === '/health') {
+        probes.push(`${name} ${String(req.headers['user-agent'])}`);
+        res.writeHead(unwell() ? 503 : 200).end();
+        return;
+      }
+      // live traffic always works: only the probes can tell
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name }));
+    };
+    steady = await startUpstream({ name: 'steady', handler: answer('steady', () => false) });
+    sick = await startUpstream({ name: 'sick', handler: answer('sick', () => sickness) });
+    stack = await startStack({
+      auth: false,
+      gateway: {
+        admin_listen: '127.0.0.1:0',
+        admin_token: PROBE_ADMIN_TOKEN,
+        services: [
+          {
+            name: 'probed',
+            targets: [steady.url, sick.url],
+            healthchecks: { active: { http_path: '/health', interval: '50ms', timeout: '500ms', unhealthy_failures: 2, healthy_successes: 2 } },
+            routes: [{ paths: ['/probed'] }],
+          },
+        ],
+      },
+    });
+  });
+
+  after(async () => {
+    await stack?.close();
+    await Promise.all([steady?.close(), sick?.close()]);
+  });
+
+  async function names(n: number): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push((await send(`${stack.gatewayUrl}/probed/x`)).json().name);
+    return out;
+  }
+
+  it('probes every target; failed probes take a target out of rotation, good ones bring it back', async () => {
+    await eventually(() => probes.some((p) => p.startsWith('sick ')) && probes.some((p) => p.startsWith('steady ')));
+    assert.ok(probes.every((p) => p.endsWith(' drawbridge-healthcheck')));
+    assert.deepEqual(new Set(await names(4)), new Set(['steady', 'sick']));
+
+    sickness = true;
+    const outAt = probes.length;
+    await eventually(async () => (await names(4)).every((name) => name === 'steady'));
+    assert.ok(probes.length - outAt >= 2, 'taken out after failed probes, not before');
+    const metrics = await fetch(`${stack.adminUrl!}/metrics`, { headers: { authorization: `Bearer ${PROBE_ADMIN_TOKEN}` } }).then((r) => r.text());
+    assert.ok(metrics.includes(`drawbridge_upstream_target_healthy{service="probed",target="${new URL(sick.url).origin}"} 0`), metrics);
+
+    sickness = false;
+    await eventually(async () => (await names(4)).includes('sick'));
   });
 });
 
