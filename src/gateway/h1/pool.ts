@@ -362,8 +362,8 @@ function checkedLength(value: string): string {
   return value;
 }
 
-/** Methods a reused connection's silent close may be retried for on a fresh one (RFC 9110 §9.2.2). */
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Methods a reused connection's silent close may be retried for on a fresh one: the idempotent ones (RFC 9110 §9.2.2) proxy.ts retries too. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /** Transport failures of a connection the upstream may have closed while it sat idle. */
 const STALE: ReadonlySet<string> = new Set(['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET', 'EPIPE']);
