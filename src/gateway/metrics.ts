@@ -28,14 +28,14 @@ export interface Metrics {
   render(): string;
 }
 
-/** One upstream target at render time: its pool's connections and its passive health. */
+/** One upstream target at render time: its pool's connections and its health. */
 export interface TargetState {
   service: string;
   /** the target's origin, e.g. http://10.0.0.5:8080 */
   target: string;
   busy: number;
   idle: number;
-  /** false while ejected by the passive health check */
+  /** false while a health check (passive or active) keeps it out of rotation */
   healthy: boolean;
 }
 
@@ -150,7 +150,7 @@ export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Me
         const labels = `service="${esc(t.service)}",target="${esc(t.target)}"`;
         out.push(`drawbridge_upstream_connections{${labels},state="busy"} ${t.busy}`, `drawbridge_upstream_connections{${labels},state="idle"} ${t.idle}`);
       }
-      head(out, 'drawbridge_upstream_target_healthy', 'gauge', '1 while a target takes traffic, 0 while the passive health check has ejected it.');
+      head(out, 'drawbridge_upstream_target_healthy', 'gauge', '1 while a target takes traffic, 0 while a health check (passive or active) keeps it out.');
       for (const t of now) out.push(`drawbridge_upstream_target_healthy{service="${esc(t.service)}",target="${esc(t.target)}"} ${t.healthy ? 1 : 0}`);
       head(out, 'drawbridge_cache_hits_total', 'counter', 'Cache hits by cache.');
       for (const [name, c] of caches) out.push(`drawbridge_cache_hits_total{cache="${esc(name)}"} ${c.hits}`);

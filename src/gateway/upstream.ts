@@ -6,10 +6,9 @@
 //   background; `unhealthy_failures` failed probes in a row take it out of rotation until
 //   `healthy_successes` good ones in a row bring it back. A target taken out this way gets no
 //   live traffic at all, so only the probes tell when it has recovered.
-import type { ActiveHealthcheckConfig } from '../config/types.js';
+import type { ActiveHealthcheckConfig, ServiceConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { UpstreamPool, type UpstreamResponseHandler } from './h1/pool.js';
-import type { ServiceConfig } from '../config/types.js';
 import type { TargetState } from './metrics.js';
 import type { CompiledService } from './types.js';
 
