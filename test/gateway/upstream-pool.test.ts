@@ -198,6 +198,26 @@ function send(pool: UpstreamPool, request: Partial<UpstreamRequest> & { path: st
   return rec;
 }
 
+/** The errors of a connection the upstream cut: closed (FIN) or reset (RST). */
+const CUT = ['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET'];
+
+/**
+ * One GET to a raw upstream that misbehaves as `respond` says: the exchange must end in one
+ * of `codes`, and the pool must drop the connection. Returns what was delivered before.
+ */
+async function brokenExchange(
+  respond: RawResponder,
+  codes: string | string[],
+  options: Partial<UpstreamPoolOptions> = {},
+): Promise<{ rec: Recording; up: RawUpstream }> {
+  const up = await rawUpstream(respond);
+  const pool = newPool(up.origin, options);
+  const rec = send(pool, { path: '/' });
+  await expectError(rec, codes);
+  await eventually(() => pool.connections === 0, 'the pool drops the connection');
+  return { rec, up };
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -908,13 +928,9 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
     });
 
     it('the body stalls mid-way → onHeaders, the bytes so far, then UPSTREAM_READ_TIMEOUT', async () => {
-      const up = await rawUpstream((socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'));
-      const pool = newPool(up.origin, { readTimeout: 200 });
-      const rec = send(pool, { path: '/' });
-      await expectError(rec, 'UPSTREAM_READ_TIMEOUT');
+      const { rec } = await brokenExchange((socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'), 'UPSTREAM_READ_TIMEOUT', { readTimeout: 200 });
       assert.equal(rec.status, 200);
       assert.equal(rec.body().toString(), 'abc');
-      await eventually(() => pool.connections === 0, 'the pool drops the connection');
     });
 
     it('readTimeout is an idle limit: a body trickling in slower than the timeout in total completes', async () => {
@@ -936,40 +952,29 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       ['resets (RST)', (s: Socket) => s.resetAndDestroy()],
     ] as const) {
       it(`the server ${name} mid-body (content-length) → onHeaders then UPSTREAM_SOCKET_CLOSED/ECONNRESET`, async () => {
-        const up = await rawUpstream(async (socket) => {
+        const { rec } = await brokenExchange(async (socket) => {
           socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
           await sleep(10);
           kill(socket);
-        });
-        const pool = newPool(up.origin);
-        const rec = send(pool, { path: '/' });
-        await expectError(rec, ['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET']);
+        }, CUT);
         assert.equal(rec.status, 200);
         assert.equal(rec.body().toString(), '0123456789');
-        await eventually(() => pool.connections === 0, 'the pool drops the connection');
       });
     }
 
     it('the server closes a chunked body before the last chunk → UPSTREAM_SOCKET_CLOSED, not a complete response', async () => {
-      const up = await rawUpstream(async (socket) => {
+      const { rec } = await brokenExchange(async (socket) => {
         socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
         await sleep(10);
         socket.end();
-      });
-      const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectError(rec, ['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET']);
+      }, CUT);
       assert.equal(rec.body().toString(), 'hello');
     });
 
     it('the server closes after reading the request, without answering → UPSTREAM_SOCKET_CLOSED/ECONNRESET', async () => {
-      const up = await rawUpstream((socket) => socket.end());
-      const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectError(rec, ['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET']);
+      const { rec, up } = await brokenExchange((socket) => socket.end(), CUT);
       assert.equal(rec.headers, undefined);
       assert.ok(up.heads.length >= 1, 'the request reached the server');
-      await eventually(() => pool.connections === 0, 'the pool drops the connection');
     });
 
     for (const [name, response] of [
@@ -978,22 +983,17 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       ['a garbage status line', 'HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok'],
     ] as const) {
       it(`invalid response (${name}) → UPSTREAM_INVALID_RESPONSE before any headers are delivered`, async () => {
-        const up = await rawUpstream((socket) => socket.write(response));
-        const pool = newPool(up.origin);
-        const rec = send(pool, { path: '/' });
-        await expectError(rec, 'UPSTREAM_INVALID_RESPONSE');
+        const { rec } = await brokenExchange((socket) => socket.write(response), 'UPSTREAM_INVALID_RESPONSE');
         assert.equal(rec.headers, undefined, 'a response with ambiguous framing must not be delivered');
-        await eventually(() => pool.connections === 0, 'the pool drops the connection');
       });
     }
 
     it('a bad chunk size after the headers → onHeaders then UPSTREAM_INVALID_RESPONSE', async () => {
-      const up = await rawUpstream((socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n'));
-      const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectError(rec, 'UPSTREAM_INVALID_RESPONSE');
+      const { rec } = await brokenExchange(
+        (socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n'),
+        'UPSTREAM_INVALID_RESPONSE',
+      );
       assert.equal(rec.status, 200);
-      await eventually(() => pool.connections === 0, 'the pool drops the connection');
     });
 
     it('CR/LF/NUL in a header value or name, or a bad path → UPSTREAM_INVALID_REQUEST, nothing reaches the server', async () => {
@@ -1133,6 +1133,20 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       assert.equal(pool.connections, 0);
       assert.equal(pool.idle, 0);
       await expectComplete(send(pool, { path: '/after' }));
+    });
+
+    it('a connection reused after idling past readTimeout still times out its next exchange', async () => {
+      const up = await rawUpstream((socket, head) => {
+        if (pathOf(head) === '/first') socket.write(OK); // then silence for /second
+      });
+      const pool = newPool(up.origin, { readTimeout: 150, keepAliveTimeout: 4000 });
+      await expectComplete(send(pool, { path: '/first' }));
+      await sleep(400); // the socket's timer fires while idle: not a read timeout
+      assert.equal(pool.idle, 1);
+      const started = Date.now();
+      await expectError(send(pool, { path: '/second' }), 'UPSTREAM_READ_TIMEOUT');
+      assert.equal(up.connections, 1, 'the idle connection was reused');
+      assert.ok(Date.now() - started < 1000, 'the timer was armed again by the request');
     });
 
     it('an idle connection older than keepAliveTimeout is not reused', async () => {
