@@ -1,13 +1,21 @@
-// SQLite through better-sqlite3: `memory:` (tests, benchmarks) or a file (the embedded default).
-// Open one Storage per file per process: better-sqlite3 is synchronous, so a second handle
+// SQLite: `memory:` (tests, benchmarks) or a file (the embedded default), through one of two
+// drivers with the same behaviour:
+// - better-sqlite3 (12, the last major that runs on Node 20) on Node 20 and 22;
+// - node:sqlite on Node 24 and later, where better-sqlite3 12 can abort the process when its
+//   objects are collected (sqlite-node.ts says why).
+// DRAWBRIDGE_SQLITE_DRIVER=better-sqlite3 | node:sqlite chooses one explicitly (node:sqlite
+// needs Node 22.13 or later).
+// Open one Storage per file per process: both drivers are synchronous, so a second handle
 // waiting on busy_timeout would block the very event loop the first one needs to commit.
 // Separate processes sharing a file are fine (WAL + BEGIN IMMEDIATE, see transaction.ts).
 
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Database, Db, SqlHandle } from './schema.js';
+import { dataVersionReader, nodeSqliteAvailable, nodeSqliteForKysely, openNodeSqlite, pragma } from './sqlite-node.js';
 
 export const MEMORY = ':memory:';
 
@@ -17,29 +25,95 @@ const STATEMENT_CACHE_SIZE = 256;
 // PRAGMA data_version per open database, for dataVersionOf().
 const dataVersions = new WeakMap<Db, () => number>();
 
+export type SqliteDriver = 'better-sqlite3' | 'node:sqlite';
+
+const DRIVERS: readonly SqliteDriver[] = ['better-sqlite3', 'node:sqlite'];
+
+/** The driver openSqlite uses here: DRAWBRIDGE_SQLITE_DRIVER, else node:sqlite from Node 24 on. */
+export function sqliteDriver(env: NodeJS.ProcessEnv = process.env, nodeVersion = process.versions.node): SqliteDriver {
+  const chosen = env.DRAWBRIDGE_SQLITE_DRIVER;
+  if (chosen !== undefined && chosen !== '') {
+    if (!(DRIVERS as readonly string[]).includes(chosen)) {
+      throw new Error(`storage: DRAWBRIDGE_SQLITE_DRIVER must be one of ${DRIVERS.join(', ')}, got "${chosen}"`);
+    }
+    if (chosen === 'node:sqlite' && !nodeSqliteAvailable()) {
+      throw new Error(`storage: DRAWBRIDGE_SQLITE_DRIVER=node:sqlite needs Node 22.13 or later (this is ${nodeVersion})`);
+    }
+    return chosen as SqliteDriver;
+  }
+  return Number(nodeVersion.split('.')[0]) >= 24 ? 'node:sqlite' : 'better-sqlite3';
+}
+
+let BetterSqlite: typeof SQLite | undefined;
+
+function betterSqlite(): typeof SQLite {
+  // required lazily: on Node 24 the addon is never loaded
+  BetterSqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof SQLite;
+  return BetterSqlite;
+}
+
 export function openSqlite(file: string): SqlHandle {
-  let database: SQLite.Database | undefined;
+  const driver = sqliteDriver();
   try {
     if (file !== MEMORY) mkdirSync(dirname(resolve(file)), { recursive: true });
-    database = new SQLite(file);
-    // First: switching a fresh file to WAL needs a lock that a racing process may hold.
-    database.pragma('busy_timeout = 5000');
-    if (file !== MEMORY) {
-      // WAL: readers never block the writer, and several processes can share the file.
-      database.pragma('journal_mode = WAL');
-      // With WAL, NORMAL is safe against corruption; only the last commits may be lost on power failure.
-      database.pragma('synchronous = NORMAL');
-    }
-    database.pragma('foreign_keys = ON');
+  } catch (err) {
+    throw cannotOpen(file, err);
+  }
+  const opened = driver === 'node:sqlite' ? openWithNodeSqlite(file) : openWithBetterSqlite(file);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: opened.database }) });
+  dataVersions.set(db, opened.dataVersion);
+  return { db, dialect: 'sqlite' };
+}
+
+interface Opened {
+  database: SqliteDatabase;
+  dataVersion: () => number;
+}
+
+/** The pragmas every connection gets, whichever the driver. */
+function configure(run: (pragma: string) => void, file: string): void {
+  // First: switching a fresh file to WAL needs a lock that a racing process may hold.
+  run('busy_timeout = 5000');
+  if (file !== MEMORY) {
+    // WAL: readers never block the writer, and several processes can share the file.
+    run('journal_mode = WAL');
+    // With WAL, NORMAL is safe against corruption; only the last commits may be lost on power failure.
+    run('synchronous = NORMAL');
+  }
+  run('foreign_keys = ON');
+}
+
+function openWithBetterSqlite(file: string): Opened {
+  let database: SQLite.Database | undefined;
+  try {
+    const Ctor = betterSqlite();
+    database = new Ctor(file);
+    const d = database;
+    configure((p) => d.pragma(p), file);
   } catch (err) {
     database?.close();
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`storage: cannot open sqlite database ${file}: ${reason}`, { cause: err });
+    throw cannotOpen(file, err);
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
-  dataVersions.set(db, () => dataVersion.get() as number);
-  return { db, dialect: 'sqlite' };
+  return { database: withStatementCache(database), dataVersion: () => dataVersion.get() as number };
+}
+
+function openWithNodeSqlite(file: string): Opened {
+  let database: ReturnType<typeof openNodeSqlite> | undefined;
+  try {
+    database = openNodeSqlite(file);
+    const d = database;
+    configure((p) => pragma(d, p), file);
+  } catch (err) {
+    database?.close();
+    throw cannotOpen(file, err);
+  }
+  return { database: nodeSqliteForKysely(database, STATEMENT_CACHE_SIZE), dataVersion: dataVersionReader(database) };
+}
+
+function cannotOpen(file: string, err: unknown): Error {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new Error(`storage: cannot open sqlite database ${file}: ${reason}`, { cause: err });
 }
 
 /**

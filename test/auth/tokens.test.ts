@@ -8,10 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import SQLite from 'better-sqlite3';
 import * as jose from 'jose';
+import { sql } from 'kysely';
 import { fixedClock } from '../../src/core/clock.js';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { openSqlite } from '../../src/storage/sqlite.js';
 
 const SECRET = 'tokens-tests-client-secret-0123456789';
 const JWT_INTROSPECTION = 'application/token-introspection+jwt';
@@ -107,25 +108,26 @@ describe('access tokens', () => {
       assert.ok(!JSON.stringify(rec).includes(t), 'token string in the stored record');
 
       // every cell of every table, through a second connection
-      const db = new SQLite(dbFile, { readonly: true, fileMustExist: true });
+      // (openSqlite: whichever SQLite driver this Node uses)
+      const { db } = openSqlite(dbFile);
       try {
-        const tables = db.prepare("select name from sqlite_master where type = 'table'").all() as Array<{ name: string }>;
+        const tables = (await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(db)).rows;
         assert.ok(tables.some((x) => x.name === 'tokens'));
         let rows = 0;
         for (const { name } of tables) {
-          for (const row of db.prepare(`select * from "${name}"`).all() as Array<Record<string, unknown>>) {
+          for (const row of (await sql<Record<string, unknown>>`select * from ${sql.table(name)}`.execute(db)).rows) {
             rows++;
             for (const [col, value] of Object.entries(row)) {
-              const text = Buffer.isBuffer(value) ? value.toString('latin1') : String(value);
+              const text = value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : String(value);
               assert.ok(!text.includes(t), `token string found in ${name}.${col}`);
             }
           }
         }
         assert.ok(rows > 0);
-        const tokenRow = db.prepare('select * from tokens where digest = ?').get(sha256b64u(t));
+        const tokenRow = (await sql`select * from tokens where digest = ${sha256b64u(t)}`.execute(db)).rows[0];
         assert.ok(tokenRow, 'the tokens row is keyed by the digest');
       } finally {
-        db.close();
+        await db.destroy();
       }
       // and not in the raw files either (the WAL holds the latest pages)
       for (const f of [dbFile, `${dbFile}-wal`]) {
