@@ -8,13 +8,13 @@
 // destructor, ships with Node, and on Node 24 prints no experimental warning.
 //
 // What the rest of storage relies on is kept the same as better-sqlite3's:
-// - kysely's SqliteDatabase interface (prepare → reader / all / run / iterate);
+// - kysely's statement interface (reader / all / run / iterate);
 // - `run` answers { changes, lastInsertRowid };
 // - errors carry better-sqlite3's `code` names (SQLITE_CONSTRAINT_UNIQUE, SQLITE_BUSY, …), so
 //   unique-key and busy checks work on either driver (node:sqlite says ERR_SQLITE_ERROR and
 //   puts SQLite's result code in `errcode`).
 import { createRequire } from 'node:module';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import type { SqliteStatement } from 'kysely';
 
 /** The part of node:sqlite used here (its types are not in @types/node 20). */
 interface StatementSync {
@@ -66,27 +66,15 @@ export function dataVersionReader(database: DatabaseSync): () => number {
   return () => Number(stmt.get()!.data_version);
 }
 
-/** The database as kysely sees it, with prepare() memoised per SQL text (see sqlite.ts). */
-export function nodeSqliteForKysely(database: DatabaseSync, cacheSize: number): SqliteDatabase {
-  const statements = new Map<string, SqliteStatement>();
+/** One SQL text as kysely's statement (sqlite.ts caches them per database). */
+export function nodeSqliteStatement(database: DatabaseSync, sql: string): SqliteStatement {
+  const stmt = withSqliteCodes(() => database.prepare(sql));
   return {
-    close: () => database.close(),
-    prepare(sql) {
-      let cached = statements.get(sql);
-      if (cached === undefined) {
-        const stmt = withSqliteCodes(() => database.prepare(sql));
-        cached = {
-          reader: stmt.columns().length > 0,
-          all: (parameters) => withSqliteCodes(() => plainRows(stmt.all(...parameters))),
-          run: (parameters) => withSqliteCodes(() => stmt.run(...parameters)),
-          // a statement of its own: an unfinished iterator keeps its statement busy
-          iterate: (parameters) => plainIterator(withSqliteCodes(() => database.prepare(sql).iterate(...parameters))),
-        };
-        if (statements.size >= cacheSize) statements.delete(statements.keys().next().value!);
-        statements.set(sql, cached);
-      }
-      return cached;
-    },
+    reader: stmt.columns().length > 0,
+    all: (parameters) => withSqliteCodes(() => plainRows(stmt.all(...parameters))),
+    run: (parameters) => withSqliteCodes(() => stmt.run(...parameters)),
+    // a statement of its own: an unfinished iterator keeps its statement busy
+    iterate: (parameters) => plainIterator(withSqliteCodes(() => database.prepare(sql).iterate(...parameters))),
   };
 }
 

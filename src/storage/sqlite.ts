@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Database, Db, SqlHandle } from './schema.js';
-import { dataVersionReader, nodeSqliteAvailable, nodeSqliteForKysely, openNodeSqlite, pragma } from './sqlite-node.js';
+import { dataVersionReader, nodeSqliteAvailable, nodeSqliteStatement, openNodeSqlite, pragma } from './sqlite-node.js';
 
 export const MEMORY = ':memory:';
 
@@ -87,28 +87,37 @@ function openWithBetterSqlite(file: string): Opened {
   let database: SQLite.Database | undefined;
   try {
     const Ctor = betterSqlite();
-    database = new Ctor(file);
-    const d = database;
-    configure((p) => d.pragma(p), file);
+    const opened = (database = new Ctor(file));
+    configure((p) => opened.pragma(p), file);
   } catch (err) {
     database?.close();
     throw cannotOpen(file, err);
   }
-  const dataVersion = database.prepare('PRAGMA data_version').pluck();
-  return { database: withStatementCache(database), dataVersion: () => dataVersion.get() as number };
+  const d = database;
+  const statement = (sql: string): SqliteStatement => {
+    const stmt = d.prepare(sql);
+    return {
+      reader: stmt.reader,
+      all: (parameters) => stmt.all(parameters),
+      run: (parameters) => stmt.run(parameters),
+      iterate: (parameters) => d.prepare(sql).iterate(parameters),
+    };
+  };
+  const dataVersion = d.prepare('PRAGMA data_version').pluck();
+  return { database: withStatementCache(() => d.close(), statement), dataVersion: () => dataVersion.get() as number };
 }
 
 function openWithNodeSqlite(file: string): Opened {
   let database: ReturnType<typeof openNodeSqlite> | undefined;
   try {
-    database = openNodeSqlite(file);
-    const d = database;
-    configure((p) => pragma(d, p), file);
+    const opened = (database = openNodeSqlite(file));
+    configure((p) => pragma(opened, p), file);
   } catch (err) {
     database?.close();
     throw cannotOpen(file, err);
   }
-  return { database: nodeSqliteForKysely(database, STATEMENT_CACHE_SIZE), dataVersion: dataVersionReader(database) };
+  const d = database;
+  return { database: withStatementCache(() => d.close(), (sql) => nodeSqliteStatement(d, sql)), dataVersion: dataVersionReader(d) };
 }
 
 function cannotOpen(file: string, err: unknown): Error {
@@ -127,26 +136,20 @@ export function dataVersionOf(db: Db): (() => number) | undefined {
 
 /**
  * The database as kysely sees it, with prepare() memoised per SQL text. kysely prepares on
- * every query, which cost 10–15% of a token request; better-sqlite3 statements are made to be
- * reused: all() and run() execute to completion and reset the statement, and nothing else
+ * every query, which cost 10–15% of a token request; statements of both drivers are made to
+ * be reused: all() and run() execute to completion and reset the statement, and nothing else
  * runs on this thread meanwhile. iterate() is the exception: its statement stays busy until
  * the iterator finishes, and a second use meanwhile throws, so streaming (kysely's
- * streamQuery) always prepares a statement of its own.
+ * streamQuery) always prepares a statement of its own (`statement` does that).
  */
-function withStatementCache(database: SQLite.Database): SqliteDatabase {
+function withStatementCache(close: () => void, statement: (sql: string) => SqliteStatement): SqliteDatabase {
   const statements = new Map<string, SqliteStatement>();
   return {
-    close: () => database.close(),
+    close,
     prepare(sql) {
       let cached = statements.get(sql);
       if (cached === undefined) {
-        const stmt = database.prepare(sql);
-        cached = {
-          reader: stmt.reader,
-          all: (parameters) => stmt.all(parameters),
-          run: (parameters) => stmt.run(parameters),
-          iterate: (parameters) => database.prepare(sql).iterate(parameters),
-        };
+        cached = statement(sql);
         // bounded: drop the oldest (queries with varying `in (…)` lists make new texts)
         if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
         statements.set(sql, cached);

@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sqliteDriver } from '../../src/storage/sqlite.js';
-import { nodeSqliteAvailable, nodeSqliteForKysely, openNodeSqlite, renamed } from '../../src/storage/sqlite-node.js';
+import { nodeSqliteAvailable, nodeSqliteStatement, openNodeSqlite, renamed } from '../../src/storage/sqlite-node.js';
 import { isUniqueViolation } from '../../src/storage/repos/unique.js';
 
 describe('sqliteDriver', () => {
@@ -61,14 +61,14 @@ describe("node:sqlite errors get better-sqlite3's codes", () => {
       const db = openNodeSqlite(':memory:');
       try {
         db.exec('create table t (a text primary key, b text unique)');
-        const insert = nodeSqliteForKysely(db, 8).prepare('insert into t values (?, ?)');
+        const insert = nodeSqliteStatement(db, 'insert into t values (?, ?)');
         assert.equal(insert.reader, false);
         assert.deepEqual(insert.run(['x', 'y']), { changes: 1, lastInsertRowid: 1 });
         assert.throws(
           () => insert.run(['z', 'y']),
           (err: unknown) => (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && isUniqueViolation(err),
         );
-        const select = nodeSqliteForKysely(db, 8).prepare('select a, b from t');
+        const select = nodeSqliteStatement(db, 'select a, b from t');
         assert.equal(select.reader, true);
         // plain objects, as better-sqlite3 gives them
         assert.deepStrictEqual(select.all([]), [{ a: 'x', b: 'y' }]);
