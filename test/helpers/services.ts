@@ -13,8 +13,13 @@ const PROBE_TIMEOUT_MS = 2000;
 let postgresProbe: Promise<string | undefined> | undefined;
 let redisProbe: Promise<string | undefined> | undefined;
 
-/** The test PostgreSQL URL when reachable, else undefined (after a loud SKIPPED line). Probed once per process. */
+/**
+ * The test PostgreSQL URL when reachable, else undefined (after a loud SKIPPED line). Probed once per process.
+ * DRAWBRIDGE_TEST_POSTGRES=off leaves PostgreSQL out on purpose, quietly (test/compat/node24.test.ts:
+ * a second run of the storage suites for the SQLite driver).
+ */
 export function postgresUrl(): Promise<string | undefined> {
+  if (process.env.DRAWBRIDGE_TEST_POSTGRES === 'off') return Promise.resolve(undefined);
   postgresProbe ??= probe('PostgreSQL', process.env.DRAWBRIDGE_TEST_POSTGRES || DEFAULT_POSTGRES, pingPostgres);
   return postgresProbe;
 }
