@@ -69,6 +69,19 @@ function closed(socket: Socket): Promise<void> {
   return socket.destroyed && socket.closed ? Promise.resolve() : new Promise((r) => socket.once('close', () => r()));
 }
 
+/** A response's 'drain', or its 'close': whichever comes first, with the other listener removed. */
+function drainOrClose(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // A recording handler: every callback in order, the response, the body, the outcome.
 
@@ -799,10 +812,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       // chunked (no content-length), honouring the socket's backpressure
       for (let at = 0; at < BIG.length && !res.destroyed; at += 64 * 1024) {
         if (!res.write(BIG.subarray(at, at + 64 * 1024))) {
-          await new Promise<void>((r) => {
-            res.once('drain', r);
-            res.once('close', r);
-          });
+          await drainOrClose(res);
         }
       }
       res.end();
@@ -867,10 +877,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         while (sent < total && !res.destroyed) {
           sent += chunk.length;
           if (!res.write(chunk)) {
-            await new Promise<void>((r) => {
-              res.once('drain', r);
-              res.once('close', r);
-            });
+            await drainOrClose(res);
           }
         }
         res.end();
