@@ -14,10 +14,8 @@ import { ListenerResponse } from '../core/listener.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
 import { limitBody } from './limits/body-limit.js';
 import { peekResponseHeaders, type GatewayRequest } from './types.js';
-import type { UpstreamResponseHandler } from './h1/pool.js';
+import { IDEMPOTENT_METHODS, STALE_CONNECTION_ERRORS, type UpstreamResponseHandler } from './h1/pool.js';
 import type { ServiceUpstream, Target } from './upstream.js';
-
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /** Response headers that describe one connection, not the message. */
 const HOP_BY_HOP_RESPONSE: ReadonlySet<string> = new Set([
@@ -41,9 +39,6 @@ const CONNECT_ERRORS: ReadonlySet<string> = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
 ]);
-
-/** Transport errors of a connection that may have been idle (a stale keep-alive socket). */
-const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UPSTREAM_SOCKET_CLOSED']);
 
 /** RFC 9112 §4 reason-phrase: HTAB, SP, VCHAR, obs-text */
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -109,7 +104,7 @@ class Exchange {
     const req = gr.req;
     this.body = gr.body ?? (hasRequestBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
     this.replayable = this.body === null || gr.body !== undefined;
-    this.retries = IDEMPOTENT.has(gr.method) ? upstream.service.retries : 0;
+    this.retries = IDEMPOTENT_METHODS.has(gr.method) ? upstream.service.retries : 0;
     this.tries = 0;
     this.previous = undefined;
     this.current = undefined;
@@ -156,7 +151,7 @@ class Exchange {
     const t = this.current!;
     // a request the pool refused to send, or a request body that failed, is not the target's fault
     if (!OUR_FAULT.has(code)) upstream.failed(t);
-    const beforeUpstream = CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code);
+    const beforeUpstream = CONNECT_ERRORS.has(code) || STALE_CONNECTION_ERRORS.has(code);
     const bodyIntact = this.replayable || (CONNECT_ERRORS.has(code) && !req.readableDidRead);
     if (this.tries < this.retries && beforeUpstream && bodyIntact && !gr.res.headersSent) {
       this.tries++;

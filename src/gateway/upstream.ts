@@ -117,13 +117,12 @@ export class ServiceUpstream {
     const n = targets.length;
     if (n === 1) {
       const only = targets[0]!;
-      return !only.down && (only.ejectedUntil === 0 || only.ejectedUntil <= Date.now()) ? only : undefined;
+      return inRotation(only) ? only : undefined;
     }
-    const now = Date.now();
     let fallback: Target | undefined;
     for (let i = 0; i < n; i++) {
       const t = targets[(this.#next + i) % n]!;
-      if (t.down || (t.ejectedUntil !== 0 && t.ejectedUntil > now)) continue;
+      if (!inRotation(t)) continue;
       if (t === avoid) {
         fallback = t;
         continue;
@@ -158,13 +157,12 @@ export class ServiceUpstream {
 
   /** Each target's connections and health, for /metrics. */
   states(): TargetState[] {
-    const now = Date.now();
     return this.targets.map((t) => ({
       service: this.service.name,
       target: t.origin,
       busy: t.pool.connections - t.pool.idle,
       idle: t.pool.idle,
-      healthy: !t.down && (t.ejectedUntil === 0 || t.ejectedUntil <= now),
+      healthy: inRotation(t),
     }));
   }
 
@@ -174,6 +172,11 @@ export class ServiceUpstream {
     this.#prober = null;
     await Promise.all(this.targets.map((t) => t.pool.close().catch(() => undefined)));
   }
+}
+
+/** Whether `t` takes traffic: not taken out by the probes, not resting after failures (the clock is read only then). */
+function inRotation(t: Target): boolean {
+  return !t.down && (t.ejectedUntil === 0 || t.ejectedUntil <= Date.now());
 }
 
 /** One active health-check probe: good unless it fails to connect, times out or answers an unhealthy status. */

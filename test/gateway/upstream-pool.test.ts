@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -211,6 +211,13 @@ function send(pool: UpstreamPool, request: Partial<UpstreamRequest> & { path: st
   return rec;
 }
 
+/** send(), then expectComplete(): the recording of an exchange that ended in onComplete. */
+async function completed(pool: UpstreamPool, request: Partial<UpstreamRequest> & { path: string }, hooks?: Hooks): Promise<Recording> {
+  const rec = send(pool, request, hooks);
+  await expectComplete(rec);
+  return rec;
+}
+
 /** The errors of a connection the upstream cut: closed (FIN) or reset (RST). */
 const CUT = ['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET'];
 
@@ -264,16 +271,7 @@ async function httpUpstream(handler: (req: IncomingMessage, res: ServerResponse)
     socket.on('error', NOOP);
   });
   server.on('clientError', (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  up.port = (server.address() as { port: number }).port;
-  up.origin = `http://127.0.0.1:${up.port}`;
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  await listenOnLoopback(server, up, () => server.closeAllConnections());
   return up;
 }
 
@@ -319,17 +317,24 @@ async function rawUpstream(respond: RawResponder): Promise<RawUpstream> {
       }
     });
   });
+  await listenOnLoopback(server, up, () => {
+    for (const s of up.sockets) s.destroy();
+  });
+  return up;
+}
+
+/** Listens on a free loopback port, fills in `up`'s port and origin, and closes (after `cutConnections`) at cleanup. */
+async function listenOnLoopback(server: NetServer, up: { port: number; origin: string }, cutConnections: () => void): Promise<void> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   up.port = (server.address() as { port: number }).port;
   up.origin = `http://127.0.0.1:${up.port}`;
   cleanups.push(
     () =>
       new Promise<void>((resolve) => {
-        for (const s of up.sockets) s.destroy();
+        cutConnections();
         server.close(() => resolve());
       }),
   );
-  return up;
 }
 
 function pathOf(head: string): string {
@@ -441,8 +446,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         socket.write(body);
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/' });
       assert.equal(rec.status, 203);
       assert.equal(rec.statusText, 'Fine Thanks');
       assert.deepEqual(rec.headers, [
@@ -461,8 +465,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await httpUpstream((req, res) => res.end(`r${req.url}`));
       const pool = newPool(up.origin);
       for (let i = 0; i < 10; i++) {
-        const rec = send(pool, { path: `/${i}` });
-        await expectComplete(rec);
+        const rec = await completed(pool, { path: `/${i}` });
         assert.equal(rec.body().toString(), `r/${i}`);
       }
       assert.equal(up.requests.length, 10);
@@ -494,11 +497,9 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         res.end(req.url === '/1' ? 'hello world' : 'again world');
       });
       const pool = newPool(up.origin);
-      const a = send(pool, { path: '/1' });
-      await expectComplete(a);
+      const a = await completed(pool, { path: '/1' });
       assert.equal(a.body().toString(), 'hello world');
-      const b = send(pool, { path: '/2' });
-      await expectComplete(b);
+      const b = await completed(pool, { path: '/2' });
       assert.equal(b.body().toString(), 'again world');
       assert.equal(up.connections, 1);
     });
@@ -518,8 +519,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         socket.write(head.slice(at) + 'done');
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/many' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/many' });
       assert.deepEqual(rec.headers, [...fields.flat(), 'Content-Length', '4']);
       assert.equal(rec.body().toString(), 'done');
     });
@@ -534,12 +534,10 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         socket.write('A\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n');
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/chunked' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/chunked' });
       assert.deepEqual(rec.headers, ['Transfer-Encoding', 'chunked', 'Trailer', 'X-Trailer']);
       assert.equal(rec.body().toString('latin1'), 'hello 0123456789');
-      const next = send(pool, { path: '/after' });
-      await expectComplete(next);
+      const next = await completed(pool, { path: '/after' });
       assert.equal(next.body().toString(), 'ok');
       assert.equal(up.connections, 1, 'the connection is reused after a chunked body');
     });
@@ -558,8 +556,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
           socket.end();
         });
         const pool = newPool(up.origin);
-        const rec = send(pool, { path: '/' });
-        await expectComplete(rec);
+        const rec = await completed(pool, { path: '/' });
         assert.equal(rec.status, 200);
         assert.equal(rec.body().toString(), 'part1-part2');
         await eventually(() => pool.connections === 0, 'the pool drops the closed connection');
@@ -584,8 +581,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         assert.equal(rec.status, status);
         assert.equal(rec.body().length, 0);
       }
-      const after = send(pool, { path: '/after' });
-      await expectComplete(after);
+      const after = await completed(pool, { path: '/after' });
       assert.equal(after.body().toString(), 'ok');
       assert.equal(up.connections, 1);
     });
@@ -601,8 +597,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       assert.ok(Date.now() - started < 500, 'HEAD did not wait for a body');
       assert.deepEqual(rec.headers, ['Content-Length', '100']);
       assert.equal(rec.body().length, 0);
-      const next = send(pool, { path: '/after' });
-      await expectComplete(next);
+      const next = await completed(pool, { path: '/after' });
       assert.equal(next.body().toString(), 'ok');
       assert.equal(up.connections, 1);
       assert.match(up.heads[0]!, /^HEAD \/head HTTP\/1\.1\r\n/);
@@ -614,8 +609,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok');
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/' });
       assert.equal(rec.body().toString(), 'ok');
       await within(closed(up.sockets[0]!), 1000, 'the pool did not close the Connection: close connection');
       await eventually(() => pool.connections === 0, 'the pool forgets the connection');
@@ -632,8 +626,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         socket.write(OK);
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/' });
       assert.equal(rec.calls.filter((c) => c === 'headers').length, 1);
       assert.equal(rec.status, 200);
       assert.deepEqual(rec.headers, ['Content-Length', '2']);
@@ -647,8 +640,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         socket.write('HTTP/1.1 103 Early Hints\r\nLink: </b.js>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nX-Final: 1\r\nContent-Length: 2\r\n\r\nok');
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/' });
       assert.equal(rec.status, 200);
       assert.equal(rec.statusText, 'OK');
       assert.deepEqual(rec.headers, ['X-Final', '1', 'Content-Length', '2']);
@@ -667,8 +659,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       });
       const pool = newPool(up.origin);
       const payload = Buffer.from([0x00, 0x01, 0xfe, 0xff, 0x0d, 0x0a, 0x30]);
-      const rec = send(pool, { method: 'POST', path: '/upload', headers: { 'content-type': 'application/octet-stream' }, body: payload });
-      await expectComplete(rec);
+      const rec = await completed(pool, { method: 'POST', path: '/upload', headers: { 'content-type': 'application/octet-stream' }, body: payload });
       assert.equal(rec.body().toString(), 'thanks');
       assert.equal(seen!.headers['content-length'], '7');
       assert.equal(seen!.headers['transfer-encoding'], undefined);
@@ -721,8 +712,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       assert.equal(seen[0]!.headers['content-length'], undefined);
       assert.deepEqual(seen[0]!.body, Buffer.concat([Buffer.from([0x00, 0xff]), Buffer.from('abcdef')]));
 
-      const empty = send(pool, { method: 'POST', path: '/empty', body: Readable.from([]) });
-      await expectComplete(empty);
+      await completed(pool, { method: 'POST', path: '/empty', body: Readable.from([]) });
       assert.equal(seen[1]!.headers['transfer-encoding'], 'chunked');
       assert.equal(seen[1]!.body.length, 0);
     });
@@ -861,8 +851,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         res.end('abc');
       });
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' }, { onData: () => false });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/' }, { onData: () => false });
       assert.deepEqual(rec.calls, ['connect', 'headers', 'data', 'complete']);
       assert.equal(rec.body().toString(), 'abc');
       assert.equal(pool.idle, 1);
@@ -1032,8 +1021,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       await sleep(50);
       assert.deepEqual(failures, [], 'every invalid request ends in UPSTREAM_INVALID_REQUEST');
       assert.equal(up.received(), '', 'nothing reached the server');
-      const ok = send(pool, { path: '/fine' });
-      await expectComplete(ok);
+      await completed(pool, { path: '/fine' });
       assert.equal(up.heads.length, 1, 'the pool still works afterwards');
     });
 
@@ -1063,8 +1051,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       await sleep(300);
       assert.equal(pool.connections, 0, 'the pool noticed the server closed its idle connection');
       assert.equal(pool.idle, 0);
-      const rec = send(pool, { path: '/2' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/2' });
       assert.equal(rec.body().toString(), 'fresh');
       assert.equal(up.connections, 2);
     });
@@ -1075,8 +1062,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await rawUpstream((socket) => socket.end(OK));
       const pool = newPool(up.origin);
       for (let i = 0; i < 4; i++) {
-        const rec = send(pool, { path: `/${i}` });
-        await expectComplete(rec);
+        const rec = await completed(pool, { path: `/${i}` });
         assert.equal(rec.body().toString(), 'ok');
       }
       assert.equal(up.connections, 4);
@@ -1093,8 +1079,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       });
       const pool = newPool(up.origin);
       await expectComplete(send(pool, { path: '/first' }));
-      const get = send(pool, { path: '/again' });
-      await expectComplete(get);
+      const get = await completed(pool, { path: '/again' });
       assert.equal(get.body().toString(), 'ok');
       assert.equal(up.connections, 2, 'retried on a fresh connection');
       assert.equal(up.heads.filter((h) => h.startsWith('GET /again ')).length, 2);
@@ -1226,8 +1211,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
     it('abort() after onComplete changes nothing', async () => {
       const up = await httpUpstream((_req, res) => res.end('done'));
       const pool = newPool(up.origin);
-      const rec = send(pool, { path: '/' });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: '/' });
       rec.abort!();
       await sleep(20);
       assertExactlyOnce(rec);
@@ -1317,8 +1301,7 @@ describe('UpstreamPool over TLS', () => {
     const up = await httpsUpstream();
     const pool = newPool(up.origin, { tls: { ca: up.cert } });
     for (let i = 0; i < 3; i++) {
-      const rec = send(pool, { path: `/t/${i}` });
-      await expectComplete(rec);
+      const rec = await completed(pool, { path: `/t/${i}` });
       assert.equal(rec.body().toString(), `tls GET /t/${i} ${new URL(up.origin).host}`);
     }
     assert.equal(up.connections(), 1, 'one TLS connection for all three');

@@ -3,41 +3,14 @@
 // the exchange's handler (holding body chunks while the handler is paused), and decides
 // at the end whether the connection can be reused, or whether a stale one's request goes
 // once more on a fresh connection.
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { UpstreamPool } from './pool.js';
 import { declaredLength } from './request-head.js';
-import { UpstreamError, type UpstreamRequest, type UpstreamRequestHeaders, type UpstreamResponseHandler } from './types.js';
-
-/** Node's llhttp binding (lib/_http_common.js), as node:http's own client uses it. */
-interface Parser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  [key: number]: unknown;
-}
-interface ParserClass {
-  new (): Parser;
-  RESPONSE: number;
-  kOnHeaders: number;
-  kOnHeadersComplete: number;
-  kOnBody: number;
-  kOnMessageComplete: number;
-}
-const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserClass };
-const kOnHeaders = HTTPParser.kOnHeaders;
-const kOnHeadersComplete = HTTPParser.kOnHeadersComplete;
-const kOnBody = HTTPParser.kOnBody;
-const kOnMessageComplete = HTTPParser.kOnMessageComplete;
+import { keptFor, newResponseParser, type Parser } from './parser.js';
+import { IDEMPOTENT_METHODS, STALE_CONNECTION_ERRORS, UpstreamError, type UpstreamRequest, type UpstreamRequestHeaders, type UpstreamResponseHandler } from './types.js';
 
 const LAST_CHUNK = '0\r\n\r\n';
-
-/** Methods a reused connection's silent close may be retried for on a fresh one: the idempotent ones (RFC 9110 §9.2.2) proxy.ts retries too. */
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-
-/** Transport failures of a connection the upstream may have closed while it sat idle. */
-const STALE: ReadonlySet<string> = new Set(['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET', 'EPIPE']);
 
 /** One dispatched request; it moves to a fresh connection once when a reused one was stale. */
 export class Dispatch {
@@ -117,24 +90,14 @@ export class Connection {
     socket.on('timeout', () => this.timedOut());
     socket.on('error', (err: Error) => this.destroy(err));
     socket.on('close', () => this.destroy(null));
-    const parser = (this.parser = new HTTPParser());
-    parser.initialize(HTTPParser.RESPONSE, {}, 0, 0);
-    parser[kOnHeaders] = (fields: string[]) => {
-      this.partial = this.partial === null ? fields : this.partial.concat(fields);
-    };
-    parser[kOnHeadersComplete] = (
-      _major: number,
-      _minor: number,
-      fields: string[] | undefined,
-      _method: unknown,
-      _url: unknown,
-      statusCode: number,
-      statusText: string,
-      upgrade: boolean,
-      keepAlive: boolean,
-    ) => this.headersComplete(fields, statusCode, statusText, upgrade, keepAlive);
-    parser[kOnBody] = (chunk: Buffer) => this.bodyChunk(chunk);
-    parser[kOnMessageComplete] = () => this.messageComplete();
+    this.parser = newResponseParser({
+      headers: (fields) => {
+        this.partial = this.partial === null ? fields : this.partial.concat(fields);
+      },
+      headersComplete: (fields, statusCode, statusText, upgrade, keepAlive) => this.headersComplete(fields, statusCode, statusText, upgrade, keepAlive),
+      body: (chunk) => this.bodyChunk(chunk),
+      messageComplete: () => this.messageComplete(),
+    });
     this.resume = () => this.resumed();
   }
 
@@ -369,8 +332,8 @@ export class Connection {
       !this.answered &&
       !ex.retried &&
       code !== undefined &&
-      STALE.has(code) &&
-      IDEMPOTENT.has(request.method) &&
+      STALE_CONNECTION_ERRORS.has(code) &&
+      IDEMPOTENT_METHODS.has(request.method) &&
       (request.body === null || Buffer.isBuffer(request.body)) &&
       this.pool.retryStale(ex)
     ) {
@@ -380,8 +343,9 @@ export class Connection {
   }
 
   private ended(): void {
-    // the upstream closed its side: a close-delimited body ends here (the parser completes it)
-    if (this.ex !== null && !this.responseDone && this.parser.finish() instanceof Error) this.responseDone = false;
+    // the upstream closed its side: a close-delimited body ends here (the parser completes it;
+    // anything else it cut short stays incomplete, and destroy() fails the exchange)
+    if (this.ex !== null && !this.responseDone) this.parser.finish();
     this.destroy(null);
   }
 
@@ -413,18 +377,4 @@ export class Connection {
     const closed = this.headersSeen ? 'the upstream closed the connection mid-response' : 'the upstream closed the connection before responding';
     this.fail(err ?? new UpstreamError('UPSTREAM_SOCKET_CLOSED', closed));
   }
-}
-
-/**
- * How long a connection may idle before reuse after a response with these fields: `max`,
- * or the upstream's `Keep-Alive: timeout=N` less a second when that is shorter (0: never).
- */
-function keptFor(fields: string[], max: number): number {
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
-    const m = /(?:^|[\s,;])timeout\s*=\s*"?(\d+)/i.exec(fields[i + 1]!);
-    if (m !== null) return Math.max(0, Math.min(max, Number(m[1]) * 1000 - 1000));
-  }
-  return max;
 }

@@ -21,7 +21,8 @@
 // closed by the pool within a second after that, and dropped as soon as the upstream closes it.
 //
 // Files: types.ts (what callers pass and hear back), request-head.ts (the head written per
-// request), connection.ts (one connection: writing, parsing, reuse), and this pool.
+// request), parser.ts (Node's llhttp binding), connection.ts (one connection: writing,
+// parsing, reuse), and this pool.
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Connection, Dispatch } from './connection.js';
@@ -124,7 +125,6 @@ export class UpstreamPool {
     for (const conn of this.#idle.splice(0)) conn.destroy(null);
     for (const conn of [...this.live]) conn.destroy(new UpstreamError('UPSTREAM_CLOSED', 'the upstream pool was destroyed'));
   }
-
 
   /** The most recently used idle connection still fresh enough, or a new one. */
   #take(): Connection {

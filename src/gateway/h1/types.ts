@@ -20,6 +20,12 @@ export interface UpstreamTlsOptions {
   rejectUnauthorized?: boolean;
 }
 
+/** The idempotent methods (RFC 9110 §9.2.2): the ones a failed attempt may be sent again for. */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** Transport failures of a connection the upstream may have closed while it sat idle (a stale keep-alive socket). */
+export const STALE_CONNECTION_ERRORS: ReadonlySet<string> = new Set(['UPSTREAM_SOCKET_CLOSED', 'ECONNRESET', 'EPIPE']);
+
 /** A flat [name, value, …] list or an object; names lower case. */
 export type UpstreamRequestHeaders = Array<string | string[]> | Record<string, string | string[] | undefined>;
 
