@@ -249,6 +249,10 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     // proxy behind or in front of us could route by another one)
     if (hostRepeated(req.rawHeaders)) return refuseRequest(res, requestId, 'the request has more than one Host header field');
     let url = req.url ?? '/';
+    // RFC 9112 §3.2: a request target has no fragment. Node's parser lets `#` through, and
+    // a router reading `/admin#/x` as one segment would route it past `/admin` while the
+    // service behind reads path `/admin`.
+    if (url.indexOf('#') !== -1) return refuseRequest(res, requestId, 'the request target has a fragment (#)');
     if (url.charCodeAt(0) !== 47) url = originForm(req, url);
     // …and so is a Host that is not host[:port]: routes, preserve_host and X-Forwarded-Host use it
     const host = req.headers.host;

@@ -46,7 +46,7 @@ export async function handleForwardAuth(
     const target = Array.isArray(uri) ? uri[0]! : uri;
     const q = target.indexOf('?');
     const path = normalizePath(q === -1 ? target : target.slice(0, q));
-    if (path === undefined) throw new GatewayError('invalid_request', 400, 'malformed forwarded URI', { reason: 'bad_path' });
+    if (path === undefined || target.indexOf('#') !== -1) throw new GatewayError('invalid_request', 400, 'malformed forwarded URI', { reason: 'bad_path' });
     const query = q === -1 ? '' : target.slice(q + 1);
     const host = (first(h['x-forwarded-host']) ?? h.host ?? '').toLowerCase();
     const proto = first(h['x-forwarded-proto']);

@@ -2,7 +2,7 @@
 // slip past a route and be resolved differently upstream: percent-encoded unreserved
 // characters are decoded (RFC 3986 §6.2.2.2), other escapes upper-cased, dot segments
 // removed (§5.2.4). The normalized path is also what goes upstream. Paths an upstream could
-// resolve differently from us (a backslash, a `..;` segment) are refused.
+// resolve differently from us (a backslash, a `..;` segment, a `#`) are refused.
 
 const NEEDS_WORK = /%|\/\.\.?(?:[/;]|$)/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
@@ -13,6 +13,8 @@ export function normalizePath(raw: string): string | undefined {
   // a backslash is not allowed in a URI (RFC 3986 §2); Windows servers and some frameworks
   // read it as "/", so `/public\..\admin` would be resolved past the route upstream
   if (raw.indexOf('\\') !== -1) return undefined;
+  // nor is a fragment part of a request target (RFC 9112 §3.2): `/admin#/x` is path `/admin` upstream
+  if (raw.indexOf('#') !== -1) return undefined;
   // the common case, nothing to do: no escape and no dot segment (native scans, no regex call)
   if (raw.indexOf('%') === -1 && (raw.indexOf('/.') === -1 || !NEEDS_WORK.test(raw))) return raw;
   let decoded = raw;
@@ -25,6 +27,11 @@ export function normalizePath(raw: string): string | undefined {
     if (decoded.includes('\u0000')) return undefined;
   }
   return removeDotSegments(decoded);
+}
+
+/** `/a;x/b;y=1` → `/a/b`: the path a servlet container resolves (path parameters cut from each segment). */
+export function withoutPathParameters(path: string): string {
+  return path.replace(/;[^/]*/g, '');
 }
 
 function removeDotSegments(path: string): string | undefined {

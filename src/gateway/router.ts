@@ -8,7 +8,7 @@
 //   3. more header conditions first;
 //   4. regex paths (`~…`) before prefix paths;
 //   5. among regexes, higher `regex_priority` first;
-//   6. among prefixes, the longest first;
+//   6. among prefixes, the longest first (a prefix matches whole segments; `;` ends one too);
 //   7. definition order.
 // Entries are then bucketed by plain host: a request looks up its Host in one Map and walks
 // only the entries that can match it (that host's entries plus the host-less and wildcard
@@ -110,7 +110,7 @@ export function compileRouter<T>(specs: ReadonlyArray<RouteSpec<T>>): Router<T> 
       if (e.wildcard !== null && !e.wildcard.test(e.wildcardWithPort ? host : (bareHost ??= stripPort(host)))) continue;
       if (e.headers !== null && !headersMatch(e.headers, headers)) continue;
       if (e.prefix !== null) {
-        if (e.prefixIsDir ? !path.startsWith(e.prefix) : !(path === e.prefix || (path.startsWith(e.prefix) && path.charCodeAt(e.prefix.length) === 47))) {
+        if (e.prefixIsDir ? !path.startsWith(e.prefix) : !(path === e.prefix || (path.startsWith(e.prefix) && segmentEnds(path.charCodeAt(e.prefix.length))))) {
           continue;
         }
         return e;
@@ -176,6 +176,11 @@ function compareRanks<T>(a: Ranked<T>, b: Ranked<T>): number {
 function wildcardRegex(host: string): RegExp {
   const escaped = host.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace('*', '.+');
   return new RegExp(`^${escaped}$`);
+}
+
+/** `/` ends a segment, and so does `;` (path parameters: `/orders;jsessionid=1/7` is under `/orders`). */
+function segmentEnds(code: number): boolean {
+  return code === 47 /* / */ || code === 59 /* ; */;
 }
 
 function stripPort(host: string): string {

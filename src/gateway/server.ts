@@ -16,7 +16,7 @@ import { handleForwardAuth } from './forward-auth.js';
 import { handleSessionEndpoint, SESSION_ENDPOINTS } from './oidc/endpoints.js';
 import { setIdentityHeaders, stripQueryParams, upstreamHeaderList, type HeaderPolicy } from './mutate/headers.js';
 import type { InternalTokenMinter } from './mutate/internal-token.js';
-import { normalizePath } from './path.js';
+import { normalizePath, withoutPathParameters } from './path.js';
 import { runPipeline } from './pipeline.js';
 import { forward, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
@@ -276,9 +276,17 @@ function normalizedPath(rawPath: string): string {
   return path;
 }
 
-/** The route for the request; 404 when none matches. */
+/**
+ * The route for the request; 404 when none matches. A path with parameters (`;` in a
+ * segment) must route as it does without them: Tomcat, Jetty and Spring drop `;x` from
+ * `/admin;x/users` and serve `/admin/users`, which a route for `/admin` protects, while
+ * segment by segment `admin;x` would fall through to a route for `/` (400 instead).
+ */
 export function findRoute(table: RouteTable, method: string, host: string, path: string, req: IncomingMessage): RouteEntry<ServiceUpstream> {
   const entry = table.router.find(method, host, path, req.headers);
+  if (path.indexOf(';') !== -1 && table.router.find(method, host, withoutPathParameters(path), req.headers) !== entry) {
+    throw new GatewayError('invalid_request', 400, 'path parameters (;) would change the route', { reason: 'bad_path' });
+  }
   if (entry === undefined) throw notFoundError();
   return entry;
 }

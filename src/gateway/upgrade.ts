@@ -37,6 +37,8 @@ export function upgradeHandler(state: GatewayState) {
     if (hostRepeated(req.rawHeaders)) {
       // RFC 9112 §3.2, as on the listener (core/listener.ts)
       sendGatewayError(res, new GatewayError('invalid_request', 400, 'the request has more than one Host header field', { reason: 'bad_host' }), requestId);
+    } else if (url.indexOf('#') !== -1) {
+      sendGatewayError(res, new GatewayError('invalid_request', 400, 'the request target has a fragment (#)', { reason: 'bad_path' }), requestId);
     } else if (protocol === 'websocket') {
       void withGeneration(state, (table) => serveUpgrade(state, table, req, res, socket, head, requestId, rawPath, query));
     } else if (head.length === 0 && !hasRequestBody(req.headers)) {

@@ -97,6 +97,20 @@ describe('forward-auth decision endpoint', () => {
     assert.equal(res.status, 404);
     assert.equal(res.json().error, 'not_found');
   });
+
+  it('a forwarded URI with a fragment (#) or route-changing path parameters (;) → 400, never the decision of another route', async () => {
+    // nginx passes `$request_uri` as it came: `/admin#x` is path /admin to the service behind
+    for (const uri of ['/admin#x', '/admin#/../orders/1', '/orders/1?a=1#x']) {
+      const res = await send(authz, { headers: { 'x-forwarded-host': 'api.test', 'x-forwarded-uri': uri, apikey: KEY_PARTNER } });
+      assert.equal(res.status, 400, uri);
+      assert.equal(res.json().error, 'invalid_request');
+    }
+    const same = await send(authz, { headers: { 'x-forwarded-host': 'api.test', 'x-forwarded-uri': '/orders;jsessionid=1/7', apikey: KEY_PARTNER } });
+    assert.equal(same.status, 200);
+    // /admin;x/users is /admin/users to a servlet container: the admin route decides
+    const admin = await send(authz, { headers: { 'x-forwarded-host': 'api.test', 'x-forwarded-uri': '/admin;x/users', apikey: KEY_PARTNER } });
+    assert.equal(admin.status, 403);
+  });
 });
 
 describe('forward-auth settings', () => {

@@ -174,6 +174,8 @@ describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
             url: `${echo.url}/base`,
             routes: [
               { name: 'api', paths: ['/api'] },
+              // a protected route inside the open one: what `#` and `;` tricks aim at
+              { name: 'api-admin', paths: ['/api/admin'], strip_path: false, plugins: [{ name: 'key-auth' }] },
               { name: 'abs', hosts: ['abs.test'], paths: ['/abs'] },
             ],
           },
@@ -292,6 +294,24 @@ describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
         assert.deepEqual(r, { status: 400, url: undefined }, target);
       }
       assert.deepEqual(await upstreamUrlFor('/api/x/..a;/b;c=1'), { status: 200, url: '/base/x/..a;/b;c=1' });
+    });
+
+    it('a fragment (#) in the request target is refused: /api/admin#/x must not route past /api/admin', async () => {
+      assert.equal((await upstreamUrlFor('/api/admin/x')).status, 401);
+      for (const target of ['/api/admin#/x', '/api/admin#', '/api#x', '/api/x?q=1#f', 'http://gw.test/api/admin#x']) {
+        assert.deepEqual(await upstreamUrlFor(target), { status: 400, url: undefined }, target);
+      }
+    });
+
+    it('path parameters (;) never route past a route: they end a segment, and a route they would change is refused', async () => {
+      // a servlet container serves /api/admin/users for these, which the key-auth route protects
+      for (const target of ['/api/admin;x/users', '/api/admin;jsessionid=1', '/api/admin/x;v=1']) {
+        assert.deepEqual(await upstreamUrlFor(target), { status: 401, url: undefined }, target);
+      }
+      // routed as written, /api; without the parameter, /api/admin
+      assert.deepEqual(await upstreamUrlFor('/api;a/admin/users'), { status: 400, url: undefined });
+      assert.deepEqual(await upstreamUrlFor('/api/x;jsessionid=1/y'), { status: 200, url: '/base/x;jsessionid=1/y' });
+      assert.deepEqual(await upstreamUrlFor('/api;jsessionid=1/y'), { status: 200, url: '/base;jsessionid=1/y' });
     });
 
     it('a route prefix matches whole segments only: /api is not /apifoo', async () => {
