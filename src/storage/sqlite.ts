@@ -9,7 +9,7 @@
 // waiting on busy_timeout would block the very event loop the first one needs to commit.
 // Separate processes sharing a file are fine (WAL + BEGIN IMMEDIATE, see transaction.ts).
 
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type SQLite from 'better-sqlite3';
@@ -55,7 +55,10 @@ function betterSqlite(): typeof SQLite {
 export function openSqlite(file: string): SqlHandle {
   const driver = sqliteDriver();
   try {
-    if (file !== MEMORY) mkdirSync(dirname(resolve(file)), { recursive: true });
+    if (file !== MEMORY) {
+      mkdirSync(dirname(resolve(file)), { recursive: true });
+      createPrivately(file);
+    }
   } catch (err) {
     throw cannotOpen(file, err);
   }
@@ -63,6 +66,19 @@ export function openSqlite(file: string): SqlHandle {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: opened.database }) });
   dataVersions.set(db, opened.dataVersion);
   return { db, dialect: 'sqlite' };
+}
+
+/**
+ * A database Drawbridge creates is readable by its owner only (0600, like `secret`): it holds
+ * secret digests and the sealed signing keys. SQLite gives the -wal and -shm files the mode
+ * of the database file. A file that exists already keeps the mode its owner gave it.
+ */
+function createPrivately(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 interface Opened {

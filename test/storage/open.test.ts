@@ -1,7 +1,7 @@
 // openStorage's URL handling and its error messages (no running PostgreSQL needed).
 
 import * as assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,27 @@ describe('openStorage', () => {
       });
       await writeFile(join(dir, 'garbage.db'), 'this is not an SQLite database, only some text '.repeat(100));
       await assert.rejects(openStorage(`sqlite:${join(dir, 'garbage.db')}`), /storage: cannot open sqlite database/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates a SQLite file readable by its owner only (with its -wal and -shm); an existing file keeps its mode', { skip: process.platform === 'win32' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'drawbridge-open-'));
+    try {
+      const file = join(dir, 'new', 'drawbridge.db');
+      const storage = await openStorage(`sqlite:${file}`);
+      try {
+        await storage.jtis.remember('ns', 'j', 2_000_000_000, 1); // a write: the -wal and -shm exist now
+        for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal((await stat(f)).mode & 0o777, 0o600, f);
+      } finally {
+        await storage.close();
+      }
+      const own = join(dir, 'own.db');
+      await writeFile(own, '');
+      await chmod(own, 0o640);
+      await (await openStorage(`sqlite:${own}`)).close();
+      assert.equal((await stat(own)).mode & 0o777, 0o640);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
