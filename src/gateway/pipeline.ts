@@ -4,10 +4,11 @@
 // Authenticators are OR-ed: each says skip (not my credential), ok or fail; the first that
 // recognises its credential decides. When none does, the route's `anonymous` consumer is
 // used if configured, else the answer is 401 with every configured challenge, one
-// `WWW-Authenticate` field each. A route without authenticators runs with no identity.
+// `WWW-Authenticate` field each. The credentials of the others (present, never checked) are
+// hidden too. A route without authenticators runs with no identity.
 import type { Metrics } from './metrics.js';
 import { ChallengeError } from './respond.js';
-import type { AuthnResult, ConsumerRef, GatewayRequest, Identity } from './types.js';
+import type { Authenticator, AuthnResult, ConsumerRef, GatewayRequest, Identity } from './types.js';
 
 /**
  * Runs the chain; true when an interceptor already answered (e.g. a CORS preflight). Throws
@@ -97,10 +98,17 @@ function decided(gr: GatewayRequest, metrics: Metrics, i: number, result: AuthnR
   if (result.kind === 'skip') return false;
   if (result.kind === 'ok') {
     gr.identity = result.identity;
+    const authenticators = gr.route.authenticators;
+    if (authenticators.length > 1) hideOthers(gr, authenticators, i);
     return true;
   }
   metrics.authFailure(gr.route.authenticators[i]!.name, result.error.reason ?? result.error.code);
   throw result.error;
+}
+
+/** The credentials of every authenticator but the one that decided (`decider`) stay out of the upstream request. */
+function hideOthers(gr: GatewayRequest, authenticators: readonly Authenticator[], decider: number): void {
+  for (let j = 0; j < authenticators.length; j++) if (j !== decider) authenticators[j]!.hide?.(gr);
 }
 
 /** No authenticator recognised a credential: the `anonymous` consumer, or 401 with every challenge. */

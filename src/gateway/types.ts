@@ -218,6 +218,13 @@ export interface Authenticator {
   /** value of one WWW-Authenticate challenge for 401 responses */
   readonly challenge: string;
   authenticate(gr: GatewayRequest): Promise<AuthnResult> | AuthnResult;
+  /**
+   * Removes every place this plugin's credential may be (with `hide_credentials`) from what
+   * goes upstream. Called when another authenticator of the route decided: an unused
+   * credential (a second, unchecked one) must not reach upstream either, where it could be
+   * read, or replayed against the gateway (an HMAC signature whose nonce was never spent).
+   */
+  hide?(gr: GatewayRequest): void;
 }
 
 /** Throws a GatewayError (403, 401) to deny. */

@@ -33,6 +33,13 @@ describe('several authenticators on one route', () => {
             plugins: [{ name: 'key-auth' }, { name: 'basic-auth' }],
           },
           {
+            name: 'all',
+            url: upstream.url,
+            routes: [{ paths: ['/all'], strip_path: false }],
+            // tried in this order: the first that recognises its credential decides
+            plugins: [{ name: 'basic-auth' }, { name: 'key-auth', config: { key_in_query: true } }, { name: 'hmac-auth' }],
+          },
+          {
             name: 'public',
             url: upstream.url,
             routes: [{ paths: ['/public'], strip_path: false }],
@@ -73,6 +80,27 @@ describe('several authenticators on one route', () => {
     assert.equal(wrongKey.json.error_description, 'invalid API key');
     const wrongPassword = await send(stack.gatewayUrl, '/both', { headers: { authorization: `Basic ${Buffer.from('bob:nope').toString('base64')}` } });
     assertUnauthorized(wrongPassword, [BASIC_CHALLENGE]);
+  });
+
+  it("keeps the credentials of the authenticators that did not decide from upstream too (an unspent HMAC signature could be replayed)", async () => {
+    const signature = { 'signature-input': 'sig1=("@method");created=1;keyid="k1";alg="hmac-sha256";nonce="n1"', signature: 'sig1=:c2lnbmF0dXJl:' };
+    upstream.reset();
+    // Basic decides; a second API key (header and query) and an HMAC signature ride along
+    const byPassword = await send(stack.gatewayUrl, '/all?apikey=query-key-never-checked&x=1', {
+      headers: { authorization: BASIC, apikey: 'header-key-never-checked', ...signature },
+    });
+    assert.equal(byPassword.status, 200, byPassword.text);
+    const seen = upstream.last();
+    assert.equal((await internalClaims(stack, seen, 'all')).auth_method, 'basic-auth');
+    assert.equal(seen.url, '/all?x=1');
+    for (const name of ['apikey', 'signature', 'signature-input', 'proxy-authorization']) assert.equal(seen.headers[name], undefined, name);
+    assertNoCredential(seen, 'never-checked');
+    // the key decides; the signature stays behind
+    upstream.reset();
+    const byKey = await send(stack.gatewayUrl, '/all', { headers: { apikey: KEY, ...signature } });
+    assert.equal(byKey.status, 200, byKey.text);
+    assert.equal((await internalClaims(stack, upstream.last(), 'all')).auth_method, 'key-auth');
+    for (const name of ['apikey', 'signature', 'signature-input']) assert.equal(upstream.last().headers[name], undefined, name);
   });
 
   it('uses the anonymous consumer only when no credential is presented', async () => {

@@ -16,7 +16,7 @@ import {
   type PluginInstance,
 } from '../types.js';
 import { authnShared } from './cache.js';
-import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, instanceNamespace, realmField } from './common.js';
+import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
 
 export interface BasicAuthConfig {
   realm: string;
@@ -108,6 +108,7 @@ export function basicAuthenticator(settings: BasicAuthConfig, deps: GatewayDeps)
   return {
     name: 'basic-auth',
     challenge,
+    hide: hide ? hideAuthorization : undefined,
     authenticate: function authenticateBasic(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const headers = gr.req.headers;
       let header = 'authorization';

@@ -1,8 +1,8 @@
 // Small pieces every authenticator uses: identities for consumer credentials, the
-// per-instance cache namespace, header and query access.
+// per-instance cache namespace, header, cookie and query access.
 import { randomBytes } from 'node:crypto';
 import { format } from '../../config/schema.js';
-import type { AuthMethod, ConsumerCredentialMatch, Identity } from '../types.js';
+import type { AuthMethod, ConsumerCredentialMatch, GatewayRequest, Identity } from '../types.js';
 
 /** The realm in every challenge unless configured (Kong says "kong"; we are not Kong). */
 export const DEFAULT_REALM = 'drawbridge';
@@ -38,6 +38,21 @@ export function consumerIdentity(method: AuthMethod, match: ConsumerCredentialMa
 }
 
 /** One header value as a string (repeats joined the way Node joins them), or undefined. */
+/** `hide` of the authenticators whose credential rides in Authorization (or Proxy-Authorization). */
+export function hideAuthorization(gr: GatewayRequest): void {
+  gr.stripHeaders.add('authorization');
+  gr.stripHeaders.add('proxy-authorization');
+}
+
+/** Removes cookie `name` from the request's Cookie header before proxying; the other cookies stay. */
+export function stripCookie(gr: GatewayRequest, name: string): void {
+  const header = gr.req.headers.cookie;
+  if (header === undefined) return;
+  const kept = header.split(';').filter((part) => part.slice(0, part.indexOf('=')).trim() !== name);
+  if (kept.length === 0) gr.stripHeaders.add('cookie');
+  else gr.req.headers.cookie = kept.join(';').trim();
+}
+
 export function headerValue(headers: NodeJS.Dict<string | string[]>, name: string): string | undefined {
   const value = headers[name];
   if (value === undefined) return undefined;

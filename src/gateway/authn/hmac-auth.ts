@@ -24,7 +24,7 @@ import {
   type PluginInstance,
 } from '../types.js';
 import { authnShared } from './cache.js';
-import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, instanceNamespace, realmField } from './common.js';
+import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
 import { checkContentDigest } from './hmac/content-digest.js';
 import {
   checkLegacyDigest,
@@ -307,6 +307,12 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
     return found.result;
   }
 
+  function hideSignatures(gr: GatewayRequest): void {
+    gr.stripHeaders.add('signature');
+    gr.stripHeaders.add('signature-input');
+    if (settings.legacy) hideAuthorization(gr);
+  }
+
   function authenticateLegacy(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
     const headers = gr.req.headers;
     let header = 'proxy-authorization';
@@ -325,6 +331,7 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
   return {
     name: 'hmac-auth',
     challenge,
+    hide: hide ? hideSignatures : undefined,
     authenticate: function authenticateHmac(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const headers = gr.req.headers;
       const input = headerValue(headers, 'signature-input');

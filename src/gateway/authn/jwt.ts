@@ -34,7 +34,7 @@ import {
   type PluginInstance,
 } from '../types.js';
 import { authnShared } from './cache.js';
-import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, queryValues, realmField } from './common.js';
+import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, queryValues, realmField, stripCookie } from './common.js';
 import { ALL_JWT_ALGS, type JwtAlg, type PreparedKey } from './jwt/algorithms.js';
 import { identityOf, tagsOf } from './jwt/claims.js';
 import { fromCookie, type FoundToken } from './jwt/cookie.js';
@@ -188,6 +188,13 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     gr.stripHeaders.add('authorization');
   }
 
+  /** Every place a token may be: for when another authenticator decided. */
+  function hideEverywhere(gr: GatewayRequest): void {
+    gr.stripHeaders.add('authorization');
+    for (const name of paramNames) gr.stripQuery.add(name);
+    for (const name of cookieNames) stripCookie(gr, name);
+  }
+
   /** The token and how to hide it; undefined when the request carries none. */
   function findToken(gr: GatewayRequest): FoundToken | string | undefined {
     const header = authParam(headerValue(gr.req.headers, 'authorization'), 'bearer');
@@ -233,6 +240,7 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
   return {
     name: 'jwt',
     challenge,
+    hide: hideCredentials ? hideEverywhere : undefined,
     authenticate: function authenticateJwt(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const found = findToken(gr);
       if (found === undefined) return SKIP;

@@ -105,6 +105,7 @@ export function keyAuthenticator(settings: KeyAuthConfig, deps: GatewayDeps): Au
   return {
     name: 'key-auth',
     challenge,
+    hide: hide ? hideKeys : undefined,
     authenticate: function authenticateKey(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const headers = gr.req.headers;
       for (const name of headerNames) {

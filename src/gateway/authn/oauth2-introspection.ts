@@ -26,7 +26,7 @@ import {
   type PluginInstance,
 } from '../types.js';
 import { applyEvent, CredentialCache, CredentialDigester, DEFAULT_CACHE_ENTRIES, RevocationList, type AuthnShared, type CacheTags } from './cache.js';
-import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, realmField } from './common.js';
+import { authParam, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
 import { IntrospectionClient, type IntrospectionOutcome } from './introspection/client.js';
 import { looksLikeJwt } from './jwt/verify.js';
 
@@ -217,6 +217,7 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
   return {
     name: 'oauth2-introspection',
     challenge: `Bearer realm="${realm}"`,
+    hide: hideCredentials ? hideAuthorization : undefined,
     authenticate: function authenticateIntrospection(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const token = authParam(headerValue(gr.req.headers, 'authorization'), 'bearer');
       if (token === undefined) return SKIP;

@@ -95,6 +95,7 @@ export const oidcLogin: PluginFactory = {
       challenge: sessionChallenge(settings.realm, context.settings.cookie_name),
       sessionContext: context,
       relyingParty: rp,
+      hide: (gr) => check.hide(gr),
       // synchronous for a cached session (the usual request), a promise otherwise
       authenticate: function authenticateOidcLogin(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
         const found = check.lookup(gr);

@@ -30,7 +30,7 @@ import { SessionStoreUnavailableError, type GatewaySession, type SessionTokens }
 import { serviceUnavailable } from '../errors.js';
 import { sessionContext, type SessionContext } from '../oidc/settings.js';
 import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type Identity, type PluginFactory, type PluginInstance } from '../types.js';
-import { DEFAULT_REALM, realmField } from './common.js';
+import { DEFAULT_REALM, realmField, stripCookie } from './common.js';
 
 export interface SessionPluginConfig {
   realm: string;
@@ -158,6 +158,13 @@ export class SessionCheck {
     const cached = this.#cached(id);
     if (cached !== undefined) return this.#found(gr, opts, cached);
     return this.#lookupLive(gr, opts, id);
+  }
+
+  /** The session cookie (either name) stays out of the upstream request: another authenticator decided. */
+  hide(gr: GatewayRequest): void {
+    if (!this.#hideCredentials) return;
+    stripCookie(gr, this.#secureName);
+    stripCookie(gr, this.#plainName);
   }
 
   #found(gr: GatewayRequest, opts: SessionCookieOptions, session: GatewaySession): SessionLookup {
@@ -323,15 +330,6 @@ function sessionResult(found: SessionLookup): AuthnResult {
   return found.kind === 'ok' ? { kind: 'ok', identity: found.identity } : SKIP;
 }
 
-/** Removes one cookie from the request's Cookie header before proxying. */
-function stripCookie(gr: GatewayRequest, name: string): void {
-  const header = gr.req.headers.cookie;
-  if (header === undefined) return;
-  const kept = header.split(';').filter((part) => part.slice(0, part.indexOf('=')).trim() !== name);
-  if (kept.length === 0) gr.stripHeaders.add('cookie');
-  else gr.req.headers.cookie = kept.join(';').trim();
-}
-
 export function sessionChallenge(realm: string, cookieName: string): string {
   return `Cookie realm="${realm}", cookie-name="${cookieName}"`;
 }
@@ -346,6 +344,7 @@ export const session: PluginFactory = {
       name: 'session',
       challenge: sessionChallenge(settings.realm, context.settings.cookie_name),
       sessionContext: context,
+      hide: (gr) => check.hide(gr),
       authenticate: function authenticateSession(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
         const found = check.lookup(gr);
         return found instanceof Promise ? found.then(sessionResult) : sessionResult(found);

@@ -1,6 +1,7 @@
 // A bearer token carried in a cookie (`cookie_names`). Hiding it removes only that cookie:
 // the request's other cookies still reach upstream.
 import type { GatewayRequest } from '../../types.js';
+import { stripCookie } from '../common.js';
 
 /** A token found in the request, and how to keep it from reaching upstream. */
 export interface FoundToken {
@@ -16,15 +17,8 @@ export function fromCookie(header: string, names: readonly string[]): FoundToken
     if (index === -1) continue;
     let token = pairs[index]!.slice(name.length + 1);
     if (token.length >= 2 && token.startsWith('"') && token.endsWith('"')) token = token.slice(1, -1);
-    const rest = pairs.filter((pair, i) => i !== index && pair !== '').join('; ');
-    return {
-      token,
-      // the other cookies still go upstream; only the token's cookie is removed
-      hide: (gr) => {
-        gr.stripHeaders.add('cookie');
-        if (rest !== '') gr.upstreamHeaders.cookie = rest;
-      },
-    };
+    // the other cookies still go upstream; only the token's cookie is removed
+    return { token, hide: (gr) => stripCookie(gr, name) };
   }
   return undefined;
 }
