@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/auth-server.js';
@@ -113,4 +114,37 @@ describe('drawbridge dev', () => {
     const result = await proc.stop('SIGTERM');
     assert.equal(result.code, 0, result.stderr);
   });
+});
+
+describe('drawbridge dev with a port taken', () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'drawbridge-dev-taken-'));
+  });
+
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const taken of ['--port', '--gateway-port'] as const) {
+    it(`${taken} in use: closes what it started (the demo service) and exits 1 naming the address`, async () => {
+      const ports = { '--port': await freePort(), '--gateway-port': await freePort(), '--admin-port': await freePort(), '--service-port': await freePort() };
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(ports[taken], '127.0.0.1', resolve));
+      try {
+        const args = Object.entries(ports).flatMap(([flag, port]) => [flag, String(port)]);
+        // a dev that hangs is killed after 20 s, which fails the exit code below
+        const r = await spawnCli(['dev', '--dir', join(dir, taken), ...args], { timeoutMs: 20_000 }).exited;
+        assert.equal(r.code, 1, `exit ${r.code} (signal ${r.signal})\n${r.stderr}`);
+        assert.match(r.stderr, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${ports[taken]}`));
+        // the demo service it had started no longer listens: its port is free again
+        const probe = createServer();
+        await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(ports['--service-port'], '127.0.0.1', resolve));
+        await new Promise((resolve) => probe.close(resolve));
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+      }
+    });
+  }
 });

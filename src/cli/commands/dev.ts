@@ -31,7 +31,11 @@ export function registerDevCommand(program: Command): void {
       const { stopOnSignals } = await import('../signals.js');
       const { startDemoService } = await import('../../../examples/demo-service.js');
       const service = await startDemoService({ names: cfg.gateway!.services.map((svc) => svc.name), issuer: cfg.issuer, host: opts.host, port: Number(opts.servicePort) });
-      const running = await run(cfg, { dev: true });
+      const running = await run(cfg, { dev: true }).catch(async (err: unknown) => {
+        // a port taken: the demo service must not keep listening, or the failed command never exits
+        await service.close();
+        throw err;
+      });
       const close = running.close.bind(running);
       running.close = async () => {
         await close();
