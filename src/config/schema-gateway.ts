@@ -148,7 +148,7 @@ export const gateway = object<GatewayConfig>(
     strip_headers: list(headerName)
       .default([])
       .doc(
-        'Client headers removed before proxying, besides `X-Consumer-*`, `X-Userinfo`, `X-Drawbridge-*`, `X-Credential-*`, `X-Authenticated-*` (a trailing `*` is a prefix).',
+        'Client headers removed before proxying, besides `X-Consumer-*`, `X-Userinfo`, `X-Drawbridge-*`, `X-Credential-*`, `X-Authenticated-*` (a trailing `*` is a prefix). `_` counts as `-`: `X_Consumer_Id` goes too (CGI-style servers read both as one).',
       ),
     forward_auth: object<ForwardAuthConfig>({
       enabled: bool().default(true).doc('Answer decision requests on `path`.'),

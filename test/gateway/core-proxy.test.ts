@@ -22,7 +22,7 @@ describe('gateway proxy: routing and upstream headers', () => {
     stack = await startStack({
       auth: false,
       gateway: {
-        strip_headers: ['x-internal-*', 'x-secret'],
+        strip_headers: ['x-internal-*', 'x-secret', 'Remote-User', 'tenant_*'],
         services: [
           {
             name: 'orders',
@@ -144,8 +144,23 @@ describe('gateway proxy: routing and upstream headers', () => {
       assert.equal(h[name], undefined, name);
     }
     assert.equal(h['x-secretive'], 'kept');
+    // configured names without "x-" are removed too
+    await send(`${stack.gatewayUrl}/orders/s`, { headers: { 'remote-user': 'root', remote_user: 'root', 'tenant-id': '7', 'remote-users': 'kept' } });
+    const configured = orders.last().headers;
+    for (const name of ['remote-user', 'remote_user', 'tenant-id']) assert.equal(configured[name], undefined, name);
+    assert.equal(configured['remote-users'], 'kept');
     // no authenticator on this route: the client's Authorization passes unchanged (as in Kong)
     assert.equal(h.authorization, 'Bearer client-token');
+  });
+
+  it('the same fields spelt with underscores are removed too (CGI-style servers read X_Consumer_Id as X-Consumer-Id)', async () => {
+    await send(`${stack.gatewayUrl}/orders/u`, {
+      headers: { x_consumer_username: 'admin', 'x-consumer_groups': 'admins', x_userinfo: 'e30', x_forwarded_for: '6.6.6.6', x_real_ip: '6.6.6.6', x_internal_role: 'admin', x_custom: 'kept' },
+    });
+    const h = orders.last().headers;
+    for (const name of ['x_consumer_username', 'x-consumer_groups', 'x_userinfo', 'x_forwarded_for', 'x_real_ip', 'x_internal_role']) assert.equal(h[name], undefined, name);
+    assert.equal(h.x_custom, 'kept');
+    assert.notEqual(h['x-forwarded-for'], '6.6.6.6');
   });
 
   it('X-Forwarded-* from an untrusted client are replaced', async () => {

@@ -34,6 +34,8 @@ export interface HeaderPolicy {
   stripNames: ReadonlySet<string>;
   /** lower-case prefixes removed from client requests */
   stripPrefixes: readonly string[];
+  /** some configured name or prefix does not start with `x-` (so other names are checked too) */
+  stripOthers: boolean;
   /** the listener's port, for X-Forwarded-Port */
   port: string;
 }
@@ -42,10 +44,21 @@ export function headerPolicy(trusted: (address: string) => boolean, extra: reado
   const names = new Set(SPOOFABLE_NAMES);
   const prefixes = [...SPOOFABLE_PREFIXES];
   for (const h of extra) {
-    if (h.endsWith('*')) prefixes.push(h.slice(0, -1));
-    else names.add(h);
+    const name = dashed(h.toLowerCase());
+    if (name.endsWith('*')) prefixes.push(name.slice(0, -1));
+    else names.add(name);
   }
-  return { trusted, stripNames: names, stripPrefixes: prefixes, port };
+  const stripOthers = [...names, ...prefixes].some((n) => !n.startsWith('x-'));
+  return { trusted, stripNames: names, stripPrefixes: prefixes, stripOthers, port };
+}
+
+/**
+ * `x_consumer_id` as `x-consumer-id`: CGI-style servers (WSGI, Rack, PHP behind a server that
+ * keeps such fields) read both as HTTP_X_CONSUMER_ID, so a field is judged by its dashed name.
+ * (nginx drops underscored fields by default for the same reason.)
+ */
+function dashed(name: string): string {
+  return name.indexOf('_') === -1 ? name : name.replaceAll('_', '-');
 }
 
 export function isSpoofable(policy: HeaderPolicy, name: string): boolean {
@@ -144,16 +157,23 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
   const ownPrefix = !trusted || strippedPrefix !== '';
   for (const name in src) {
     if (HOP_BY_HOP.has(name)) continue;
-    // spoofable identity headers and forwarding claims all start with "x-": one char test for everything else
-    if (name.charCodeAt(0) === 120 && name.charCodeAt(1) === 45) {
-      if (OURS.has(name) || isSpoofable(policy, name)) continue;
-      if (ownPrefix && name === 'x-forwarded-prefix') continue;
+    // spoofable identity headers and forwarding claims start with "x-" (or "x_"): one char test for everything else
+    if (name.charCodeAt(0) === 120 /* x */) {
+      const as = dashed(name);
+      if (as.charCodeAt(1) === 45 /* - */) {
+        if (OURS.has(as) || isSpoofable(policy, as)) continue;
+        if (ownPrefix && as === 'x-forwarded-prefix') continue;
+      } else if (policy.stripOthers && isSpoofable(policy, as)) {
+        continue;
+      }
     } else if (name === 'host') {
       if (!preserveHost) continue;
     } else if (name === 'forwarded') {
       if (!trusted) continue;
     } else if (name === 'via') {
       continue; // sent below with our entry appended
+    } else if (policy.stripOthers && isSpoofable(policy, dashed(name))) {
+      continue; // a configured strip_headers name without "x-"
     }
     if (listed !== null && listed.has(name)) continue;
     if (strip !== undefined && strip.has(name)) continue;
