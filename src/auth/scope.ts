@@ -33,6 +33,26 @@ export function requestedResources(client: Client, params: FormParams): string[]
   return resources;
 }
 
+/**
+ * RFC 8707 §2.2 at the token endpoint for a grant whose authorization request named resources
+ * (`bound`: the code's, then its refresh tokens'): each `resource` must be one of them, and none
+ * asks for all of them. Nothing bound: any the client may target, as requestedResources.
+ */
+export function resourcesWithin(client: Client, params: FormParams, bound: readonly string[]): string[] {
+  if (bound.length === 0) return requestedResources(client, params);
+  const requested = params.all('resource');
+  for (const r of requested) {
+    if (!bound.includes(r)) throw invalidTarget(`resource "${r}" was not requested in the authorization request`);
+  }
+  if (requested.length > 1 && new Set(requested).size !== requested.length) throw invalidRequest('parameter "resource" repeats a value');
+  const resources = requested.length > 0 ? requested : [...bound];
+  // the client's audiences may have been narrowed since the authorization
+  for (const r of resources) {
+    if (client.resourceSet !== null && !client.resourceSet.has(r)) throw invalidTarget(`resource "${r}" is not allowed for this client`);
+  }
+  return resources;
+}
+
 /** Why `r` is not a valid resource indicator (RFC 8707 §2), or undefined when it is one. */
 export function resourceError(r: string): string | undefined {
   let url: URL;

@@ -327,6 +327,19 @@ describe('auth server error responses', () => {
       await expectError(await withAssertion(await assertion({ iat: now - 600, exp: now - 300 })), 401, 'invalid_client');
     });
 
+    it('iat in the future beyond the 30 s clock skew → invalid_client; within it → accepted', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const body = await expectError(await withAssertion(await assertion({ iat: now + 120, exp: now + 180 })), 401, 'invalid_client');
+      assert.match(String(body.error_description), /in the future/);
+      await expectOk(await withAssertion(await assertion({ iat: now + 10, exp: now + 60 })));
+    });
+
+    it('exp before iat → invalid_client', async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const body = await expectError(await withAssertion(await assertion({ iat: now + 20, exp: now + 10 })), 401, 'invalid_client');
+      assert.match(String(body.error_description), /exp < iat/);
+    });
+
     it('assertion without exp or without jti → invalid_client', async () => {
       await expectError(await withAssertion(await assertion({ exp: undefined })), 401, 'invalid_client');
       await expectError(await withAssertion(await assertion({ jti: undefined })), 401, 'invalid_client');

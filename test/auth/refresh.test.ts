@@ -143,6 +143,33 @@ describe('refresh tokens: rotation and reuse', () => {
     await expectError(await h.refresh(String(first.refresh_token)), 400, 'invalid_grant');
   });
 
+  it('a repeat within the grace window after the new pair was itself refreshed → invalid_grant; the family lives', async () => {
+    const first = await h.start();
+    const second = await expectBody(await h.refresh(String(first.refresh_token)), 200);
+    const third = await expectBody(await h.refresh(String(second.refresh_token)), 200);
+    clock.advance(2);
+    // the pair it would get is spent (its refresh token used): not handed out again
+    const repeat = await expectError(await h.refresh(String(first.refresh_token)), 400, 'invalid_grant');
+    assert.match(String(repeat.error_description), /already used/);
+    assert.equal(JSON.stringify(repeat).includes(String(second.refresh_token)), false);
+    // the legitimate client's current tokens are untouched, and the chain goes on
+    assert.equal(await h.active(String(third.refresh_token)), true);
+    assert.equal(await h.active(String(third.access_token)), true);
+    await expectBody(await h.refresh(String(third.refresh_token)), 200);
+  });
+
+  it('a repeat within the grace window after the new access token was revoked → invalid_grant, never the revoked token', async () => {
+    const first = await h.start();
+    const second = await expectBody(await h.refresh(String(first.refresh_token)), 200);
+    assert.equal((await h.revoke(String(second.access_token))).status, 200);
+    assert.equal(await h.active(String(second.access_token)), false);
+    const repeat = await expectError(await h.refresh(String(first.refresh_token)), 400, 'invalid_grant');
+    assert.equal(JSON.stringify(repeat).includes(String(second.access_token)), false);
+    // revoking an access token does not end its grant: the new refresh token still works
+    assert.equal(await h.active(String(second.refresh_token)), true);
+    await expectBody(await h.refresh(String(second.refresh_token)), 200);
+  });
+
   it('the grace-window pair is stored sealed, never in clear', async () => {
     const first = await h.start();
     const second = await expectBody(await h.refresh(String(first.refresh_token)), 200);

@@ -1,5 +1,6 @@
 // private_key_jwt (RFC 7523 §2.2, OIDC Core §9): a JWT signed with the client's own key.
-// iss = sub = client_id, aud names this server, exp required, jti used once.
+// iss = sub = client_id, aud names this server, exp required, jti used once; iat, when
+// present, not in the future and not after exp (30 s of clock skew either way).
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
 import { invalidClient } from '../../core/errors.js';
@@ -8,6 +9,7 @@ import type { AuthContext } from '../context.js';
 import type { ClientAuthenticator } from './types.js';
 
 const MAX_ASSERTION_LIFETIME = 600; // seconds; longer-lived assertions are refused
+const CLOCK_SKEW = 30; // seconds of leeway on exp and iat
 
 // Key sets per client, rebuilt when the client's keys change.
 const keySets = new Map<string, { source: string; getKey: JWTVerifyGetKey }>();
@@ -41,13 +43,19 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
       audience: audiences,
       requiredClaims: ['exp', 'jti'],
       currentDate: new Date(ctx.clock.now() * 1000),
-      clockTolerance: 30,
+      clockTolerance: CLOCK_SKEW,
     }));
   } catch (err) {
     throw invalidClient('client assertion is invalid', err);
   }
   const now = ctx.clock.now();
   const exp = payload.exp!;
+  // jose checks iat only against a maxTokenAge: an assertion from the future, or one that
+  // expires before it was issued, is refused here
+  if (payload.iat !== undefined) {
+    if (payload.iat > now + CLOCK_SKEW) throw invalidClient('client assertion is issued in the future (iat)');
+    if (exp < payload.iat) throw invalidClient('client assertion expires before it was issued (exp < iat)');
+  }
   if (exp - (payload.iat ?? now) > MAX_ASSERTION_LIFETIME) throw invalidClient('client assertion lives too long');
   const fresh = await ctx.storage.jtis.remember('client_assertion', `${client.client_id}:${payload.jti}`, exp + 30);
   if (!fresh) throw invalidClient('client assertion was already used');

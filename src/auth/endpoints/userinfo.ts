@@ -4,10 +4,11 @@
 // suite tries); never in the query (§2.3). Errors per RFC 6750 §3: no Bearer credential (none,
 // or another scheme) is 401 with a bare `WWW-Authenticate: Bearer realm=…` (§3.1: no error
 // code); a malformed header, a repeated body token or both methods at once (§2: one method per
-// request) is 400 invalid_request; a bad token 401 invalid_token; a token without `openid` 403
-// insufficient_scope. The body is always the §5.2-style JSON of ARCHITECTURE §6.
+// request) is 400 invalid_request; a bad token (or a client's own, no user behind it) 401
+// invalid_token; a token without `openid` 403 insufficient_scope. The body is always the
+// §5.2-style JSON of ARCHITECTURE §6.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AppError } from '../../core/errors.js';
+import { AppError, oauthDescription } from '../../core/errors.js';
 import { readForm, sendNoStoreJson } from '../../core/http.js';
 import type { AuthContext } from '../context.js';
 import { claimsForScope } from '../tokens/id-token.js';
@@ -54,8 +55,9 @@ export const userinfoEndpoint: Endpoint = {
     try {
       fromBody = await bodyToken(ctx, req);
     } catch (err) {
-      // a repeated access_token or an undecodable body: invalid_request, with the challenge (§3.1)
-      if (err instanceof AppError && err.status === 400) return challenge(res, 400, 'invalid_request', 'the request body is not a valid form');
+      // a repeated access_token or an undecodable body: invalid_request, with the challenge (§3.1),
+      // saying which as the other endpoints do (quotes, not allowed in the header, become ')
+      if (err instanceof AppError && err.status === 400) return challenge(res, 400, 'invalid_request', oauthDescription(err.message));
       throw err;
     }
     let credential = credentialFrom(req.headers.authorization);
@@ -73,6 +75,12 @@ export const userinfoEndpoint: Endpoint = {
     const scope = rec.scope === '' ? [] : rec.scope.split(' ');
     if (!scope.includes('openid')) return challenge(res, 403, 'insufficient_scope', 'the access token lacks the openid scope');
     const user = await ctx.storage.users.get(rec.sub);
+    // a client's own token (client_credentials, or exchanged from one: no grant, a client as
+    // subject) has no user behind it: not good for this resource, so invalid_token as for a
+    // deleted user's (RFC 6750 §3.1), but saying why
+    if (!user && rec.grant_id === null && (await ctx.clients.get(rec.sub)) !== null) {
+      return challenge(res, 401, 'invalid_token', 'the access token was not issued to a user');
+    }
     if (!user || user.locked) return challenge(res, 401, 'invalid_token', 'the access token is invalid or expired');
     sendNoStoreJson(res, 200, { ...claimsForScope(user, scope), sub: user.id });
   },

@@ -1,6 +1,8 @@
 // authorization_code (RFC 6749 §4.1.3, RFC 7636, OIDC Core §3.1.3): the code is looked up by
 // digest and consumed atomically. A second use is refused and revokes every token issued from
-// the code (RFC 6749 §4.1.2: the code was stolen or replayed).
+// the code (RFC 6749 §4.1.2: the code was stolen or replayed). Resource indicators (RFC 8707)
+// named at authorization are bound to the code and its refresh tokens: the token request may
+// pick among them and, naming none, gets a token for all of them.
 import { createHash } from 'node:crypto';
 import { invalidGrant, invalidRequest } from '../../core/errors.js';
 import { safeEqual, sha256Base64url } from '../../core/crypto-util.js';
@@ -12,6 +14,8 @@ import { noteSubject, requestAudit } from '../request-scope.js';
 import type { AuthCodeRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import { NO_CHALLENGE, pkceOptional } from '../endpoints/authorize/check-pkce.js';
+import { codeResources, MAX_CODE_LENGTH } from '../endpoints/authorize/respond.js';
+import { resourcesWithin } from '../scope.js';
 import type { AuthContext } from '../context.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -27,7 +31,7 @@ export const authorizationCode: Grant = {
     const code = params.require('code');
     const verifier = params.get('code_verifier');
     const now = ctx.clock.now();
-    const found = code.length <= 256 ? await ctx.storage.authCodes.consume(sha256Base64url(code), now) : undefined;
+    const found = code.length <= MAX_CODE_LENGTH ? await ctx.storage.authCodes.consume(sha256Base64url(code), now) : undefined;
     if (!found || found.code.expires_at <= now) throw invalidGrant('the authorization code is invalid or expired');
     const c = found.code;
     if (!found.first) {
@@ -43,6 +47,9 @@ export const authorizationCode: Grant = {
     checkRedirectUri(params.get('redirect_uri'), c, client.redirect_uris.length);
     // checked after the code is consumed: a failed attempt spends it (a thief gets one try)
     checkVerifier(verifier, c, client);
+    // RFC 8707 §2.2: within the resources the authorization request named (bound to the code)
+    const bound = codeResources(code);
+    const audience = resourcesWithin(client, params, bound);
     const user = await ctx.storage.users.get(c.user_id);
     if (!user || user.locked) throw invalidGrant('the user is no longer active');
 
@@ -52,7 +59,7 @@ export const authorizationCode: Grant = {
     if (c.sid !== null) await (ctx.ssoSessions ?? ctx.storage.ssoSessions).addGrant(c.sid, client.client_id, c.id, now);
     const extra = userAccessClaims(user, scope);
     if (c.sid !== null) extra.sid = c.sid;
-    const issued = await issueAccessToken(ctx, { client, sub: user.id, scope, audience: [], grantId: c.id, extra });
+    const issued = await issueAccessToken(ctx, { client, sub: user.id, scope, audience, grantId: c.id, extra });
     const body: TokenResponse = { access_token: issued.access_token, token_type: issued.token_type, expires_in: issued.expires_in };
     if (issued.scope !== '') body.scope = issued.scope;
     if (client.grantSet.has('refresh_token')) {
@@ -60,6 +67,7 @@ export const authorizationCode: Grant = {
       body.refresh_token = await issueRefreshToken(ctx, {
         client, sub: user.id, scope, grantId: c.id, ...(c.sid !== null ? { sid: c.sid } : {}), authTime: c.auth_time, amr: c.amr, acr: c.acr,
         offline: scope.includes('offline_access'),
+        resources: bound,
       });
     }
     if (scope.includes('openid')) {

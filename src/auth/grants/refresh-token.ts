@@ -1,8 +1,9 @@
 // refresh_token (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2): every use
 // exchanges the token for a new pair and retires it. A retired token presented again is
 // either a concurrent retry (within auth.refresh_grace_period: it gets the very same new
-// pair, so racing tabs or flaky networks do not log the user out) or a replay by someone
-// who stole it: then the whole family (every token with its grant_id) is revoked.
+// pair while neither of its tokens was used or revoked, so racing tabs or flaky networks do
+// not log the user out) or a replay by someone who stole it: then the whole family (every
+// token with its grant_id) is revoked.
 //
 // Rotation is one conditional UPDATE (TokenRepo.rotateRefresh): of concurrent requests
 // exactly one wins; the others throw away the pair they made and serve the winner's, which
@@ -14,11 +15,12 @@ import type { TokenRecord, UserRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { accessTokenRevocations } from '../events.js';
-import { requestedResources } from '../scope.js';
+import { resourcesWithin } from '../scope.js';
 import { sessionTimeouts } from '../sessions/sso.js';
 import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { storeRefreshToken } from '../tokens/refresh-token.js';
+import { findToken, isActive } from '../tokens/resolve.js';
 import type { AuditLog } from '../../observability/audit.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
@@ -53,7 +55,8 @@ export const refreshToken: Grant = {
 
     const original = rec.scope === '' ? [] : rec.scope.split(' ');
     const scope = narrowedScope(original, params.get('scope'));
-    const audience = requestedResources(client, params);
+    // within the resources bound at authorization (RFC 8707 §2.2), if any were
+    const audience = resourcesWithin(client, params, rec.audience);
     // the user's groups as they are now (they may have changed since the sign-in)
     let extra = sessionClaims(rec);
     if (scope.includes('groups')) extra = userAccessClaims(user, scope, extra ?? {});
@@ -67,6 +70,7 @@ export const refreshToken: Grant = {
       extra: rec.extra,
       sessionId: rec.refresh?.session_id ?? null,
       expiresAt: rec.expires_at,
+      audience: rec.audience,
     });
     const body: TokenResponse = {
       access_token: access.access_token,
@@ -95,19 +99,28 @@ export const refreshToken: Grant = {
   },
 };
 
-/** A retired token again: the same new pair within the grace window, else the family dies. */
+/**
+ * A retired token again. Within the grace window: the same new pair, as long as neither of its
+ * tokens has been used or revoked since; else invalid_grant, the family untouched (the pair
+ * was rotated onward by whoever holds it, or revoked: serving it again would hand out a spent
+ * refresh token, whose use would then kill the family, or a revoked access token). After
+ * the window the family dies.
+ */
 async function repeatOrReuse(ctx: AuthContext, rec: TokenRecord, now: number, audit: AuditLog): Promise<TokenResponse> {
   const state = rec.refresh!;
   const grace = ctx.auth.refresh_grace_period; // 0: no grace at all
   if (grace > 0 && state.rotated_at !== null && state.replacement !== null && now - state.rotated_at <= grace) {
     const body = JSON.parse(unseal(graceKey(ctx), state.replacement, rec.digest)) as TokenResponse;
-    // only while the family lives: after a revocation (or reuse detection) a repeat is refused too
     const successor = await ctx.storage.tokens.findByDigest(sha256Base64url(String(body.refresh_token)));
-    if (successor && (successor.revoked_at === null || successor.refresh?.rotated_at != null)) {
-      ctx.logger.info({ event: 'token.refresh_repeated', client_id: rec.client_id, grant_id: rec.grant_id }, 'refresh repeated within the grace period');
-      return body;
+    if (successor?.refresh?.rotated_at != null) {
+      ctx.logger.info({ event: 'token.refresh_repeat_refused', client_id: rec.client_id, grant_id: rec.grant_id }, 'refresh repeated within the grace period, but its new pair was already used');
+      throw invalidGrant('refresh token was already used, and so was the one it was exchanged for');
     }
-    throw invalidGrant('refresh token is revoked');
+    // the pair only while both its tokens are still good (a revocation, or logout, ends it)
+    const access = await findToken(ctx, String(body.access_token));
+    if (!isActive(successor, now) || !isActive(access, now)) throw invalidGrant('refresh token was already used, and the pair it was exchanged for is no longer valid');
+    ctx.logger.info({ event: 'token.refresh_repeated', client_id: rec.client_id, grant_id: rec.grant_id }, 'refresh repeated within the grace period');
+    return body;
   }
   // mark the reuse first: a refresh of the current token racing this one may still be storing
   // its new tokens, and it looks for this mark once they are stored

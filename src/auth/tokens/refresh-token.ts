@@ -27,6 +27,8 @@ export interface RefreshTokenRequest {
   acr?: string | null;
   /** offline_access granted: lives on after the SSO session ends */
   offline: boolean;
+  /** RFC 8707 resources the authorization request named: the family's access tokens stay within them */
+  resources?: readonly string[];
 }
 
 /** The token string; the caller puts it in the token response as `refresh_token`. */
@@ -40,6 +42,7 @@ export async function issueRefreshToken(ctx: AuthContext, r: RefreshTokenRequest
     extra: refreshExtra(r),
     sessionId: r.offline ? null : (r.sid ?? null),
     expiresAt: now + ctx.auth.refresh_token_ttl,
+    audience: r.resources ?? [],
   });
   return issued.token;
 }
@@ -53,6 +56,8 @@ export interface StoreRefreshToken {
   sessionId: string | null;
   /** absolute end of the family */
   expiresAt: number;
+  /** the resources bound to the grant (RFC 8707), kept by every rotation; []: not bound */
+  audience: readonly string[];
 }
 
 /** Stores a new refresh token of a family (first issue or rotation). */
@@ -67,7 +72,7 @@ export async function storeRefreshToken(ctx: AuthContext, r: StoreRefreshToken):
     client_id: r.clientId,
     sub: r.sub,
     scope: r.scope,
-    audience: [],
+    audience: [...r.audience],
     grant_id: r.grantId,
     issued_at: now,
     expires_at: r.expiresAt,

@@ -24,7 +24,7 @@ export async function issueImplicit(
   const out: Array<[string, string]> = [];
   let accessToken: string | undefined;
   if (types.has('token')) {
-    const issued = await issueAccessToken(ctx, { client: r.client, sub: user.id, scope: r.scope, audience: [], grantId, extra: userAccessClaims(user, r.scope, { sid: session.id }) });
+    const issued = await issueAccessToken(ctx, { client: r.client, sub: user.id, scope: r.scope, audience: r.resources, grantId, extra: userAccessClaims(user, r.scope, { sid: session.id }) });
     accessToken = issued.access_token;
     out.push(['access_token', issued.access_token], ['token_type', issued.token_type], ['expires_in', String(issued.expires_in)]);
     if (issued.scope !== '') out.push(['scope', issued.scope]);

@@ -2,14 +2,15 @@
 // order (like node-oidc-provider's actions/authorization/index.js):
 //   check-client, check-redirect-uri   untrusted: an error page, never a redirect
 //   check-response-mode                how everything after this is answered
-//   check-response-type, check-scope, check-pkce (code), check-prompt, nonce (id_token, or
-//                                      an OpenID code request without PKCE); implicit types
-//                                      only to https (or loopback http) redirect URIs
+//   check-response-type, check-scope, check-resource, check-pkce (code), check-prompt,
+//                                      nonce (id_token, or an OpenID code request without
+//                                      PKCE); implicit types only to https (or loopback
+//                                      http) redirect URIs
 //   (a request_uri from the PAR endpoint (RFC 9126, par.ts) first stands in for the parameters)
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 import type { IncomingMessage } from 'node:http';
-import { AppError } from '../../../core/errors.js';
+import { AppError, invalidRequest } from '../../../core/errors.js';
 import { parseForm, readForm, sendRedirect, type FormParams } from '../../../core/http.js';
 import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
@@ -22,6 +23,7 @@ import { checkRedirectUri, mayReceiveTokens } from './check-redirect-uri.js';
 import { checkResponseMode, defaultResponseMode } from './check-response-mode.js';
 import { checkResponseType } from './check-response-type.js';
 import { issueImplicit } from './implicit.js';
+import { checkResources } from './check-resource.js';
 import { checkScope } from './check-scope.js';
 import { interact } from './interact.js';
 import { noteClient, requestAudit } from '../../request-scope.js';
@@ -30,7 +32,14 @@ import { AuthorizationError, UntrustedRequestError, type AuthorizationRequest, t
 import { issueCode, respond, respondError } from './respond.js';
 
 async function readParams(ctx: AuthContext, req: IncomingMessage, query: string): Promise<FormParams> {
-  return req.method === 'POST' ? readForm(req, ctx.auth.max_body_size) : parseForm(query);
+  if (req.method === 'POST') return readForm(req, ctx.auth.max_body_size);
+  try {
+    return parseForm(query);
+  } catch (err) {
+    // parseForm speaks of a request body; here the same decoding failed in the URL
+    if (err instanceof AppError && err.status === 400) throw invalidRequest('the query string is malformed (invalid percent-encoding)');
+    throw err;
+  }
 }
 
 export const authorizationEndpoint: Endpoint = {
@@ -109,6 +118,7 @@ export function checkRequest(
     throw new AuthorizationError('unauthorized_client', 'tokens are not sent to an http redirect URI (use https; http only on a loopback host)');
   }
   const scope = checkScope(client, params);
+  const resources = checkResources(client, params);
   const nonce = checkLength(params, 'nonce');
   if (responseType.includes('id_token')) {
     // OIDC Core §3.2.2.1: an ID token in the front channel needs the nonce to stop replays
@@ -130,6 +140,7 @@ export function checkRequest(
     responseType,
     state: target.state,
     scope,
+    resources,
     codeChallenge,
     prompt: checkPrompt(params),
     maxAge: checkMaxAge(params),

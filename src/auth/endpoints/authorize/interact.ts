@@ -52,6 +52,7 @@ function requestFields(ctx: AuthContext, r: AuthorizationRequest, opts: { freshL
     }
     if (value !== undefined && value !== '') fields.push([name, value]);
   }
+  for (const resource of r.resources) fields.push(['resource', resource]);
   // a pushed request stays one: its pages carry a request_uri (renewed), not its parameters
   if (r.pushed) return [['client_id', r.client.client_id], ['request_uri', requestUriFor(ctx, r.client.client_id, fields, IN_FLOW_TTL)]];
   return fields;

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { FormParams } from '../../../core/http.js';
 import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
 import type { AuthContext } from '../../context.js';
-import { REQUEST_PARAMS, UntrustedRequestError } from './request.js';
+import { REPEATABLE_REQUEST_PARAMS, REQUEST_PARAMS, UntrustedRequestError } from './request.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 /** Seconds a pushed request waits for the browser (RFC 9126 §2.2 `expires_in`). */
@@ -29,7 +29,7 @@ interface Sealed {
   j?: string;
   /** expiry, epoch seconds */
   e: number;
-  /** the request's parameters (REQUEST_PARAMS but client_id), in order */
+  /** the request's parameters (REQUEST_PARAMS but client_id, and each resource), in order */
   p: Array<[string, string]>;
 }
 
@@ -42,7 +42,7 @@ function keyOf(ctx: AuthContext): Buffer {
   return key;
 }
 
-const CARRIED: ReadonlySet<string> = new Set(REQUEST_PARAMS.filter((name) => name !== 'client_id'));
+const CARRIED: ReadonlySet<string> = new Set([...REQUEST_PARAMS.filter((name) => name !== 'client_id'), ...REPEATABLE_REQUEST_PARAMS]);
 
 /**
  * A request_uri for these parameters of `clientId` (client_id among them is ignored); `once`:
@@ -58,10 +58,11 @@ export function requestUriFor(ctx: AuthContext, clientId: string, fields: Iterab
 /** The request's own parameters, as a pushed request sends them. */
 export function pushedFields(params: FormParams): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
-  for (const name of CARRIED) {
-    const value = params.get(name);
+  for (const name of REQUEST_PARAMS) {
+    const value = name === 'client_id' ? undefined : params.get(name);
     if (value !== undefined) fields.push([name, value]);
   }
+  for (const name of REPEATABLE_REQUEST_PARAMS) for (const value of params.all(name)) fields.push([name, value]);
   return fields;
 }
 
@@ -105,7 +106,8 @@ export async function pulledParams(ctx: AuthContext, outer: FormParams): Promise
     if (name !== 'request_uri' && name !== 'request' && !CARRIED.has(name)) values.set(name, outer.all(name));
   }
   values.set('client_id', [clientId]);
-  for (const [name, value] of sealed.p) values.set(name, [value]);
+  // a repeatable parameter (resource) comes as several pairs
+  for (const [name, value] of sealed.p) values.set(name, [...(values.get(name) ?? []), value]);
   return { params: new FormParams(values) };
 }
 

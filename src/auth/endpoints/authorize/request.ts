@@ -27,6 +27,9 @@ export const REQUEST_PARAMS = [
   'id_token_hint',
 ] as const;
 
+/** Parameters of an authorization request that may repeat (RFC 8707 §2: `resource`), carried like those. */
+export const REPEATABLE_REQUEST_PARAMS = ['resource'] as const;
+
 export interface AuthorizationRequest {
   params: FormParams;
   client: Client;
@@ -41,6 +44,8 @@ export interface AuthorizationRequest {
   state: string | undefined;
   nonce: string | undefined;
   scope: string[];
+  /** RFC 8707 resource indicators, checked; bound to the code ([] when none were asked for) */
+  resources: string[];
   /**
    * PKCE S256 challenge; the code flow only (undefined for implicit response types); '' when
    * none was sent by a client allowed to leave it out (require_pkce: false, see check-pkce.ts)
@@ -59,6 +64,7 @@ export type AuthorizationErrorCode =
   | 'access_denied'
   | 'unsupported_response_type'
   | 'invalid_scope'
+  | 'invalid_target'
   | 'server_error'
   | 'temporarily_unavailable'
   | 'login_required'

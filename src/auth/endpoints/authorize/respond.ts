@@ -15,11 +15,21 @@ import type { AuthorizationError, AuthorizationRequest, ResponseMode } from './r
 /** Codes live at most this long (RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s). */
 export const CODE_TTL = 60;
 
+/**
+ * The longest code the token endpoint looks up: 43 characters, and with resource indicators
+ * (at most MAX_RESOURCES_LENGTH bytes of JSON) a dot and their base64url JSON.
+ */
+export const MAX_CODE_LENGTH = 4096;
+
 export async function issueCode(ctx: AuthContext, r: AuthorizationRequest, session: SsoSessionRecord): Promise<string> {
   if (r.codeChallenge === undefined) throw new Error('issueCode: the code flow needs a PKCE challenge');
   // a code without a challenge only ever for a client allowed one (the token endpoint trusts this)
   if (r.codeChallenge === NO_CHALLENGE && !pkceOptional(r.client)) throw new Error('issueCode: PKCE is required for this client');
-  const code = randomToken(32);
+  // RFC 8707: the resources asked for are bound to the code. They ride in the code itself,
+  // after its random part: the stored digest covers the whole string, so a code whose
+  // resources were changed is an unknown code.
+  const code = r.resources.length === 0 ? randomToken(32) : `${randomToken(32)}.${Buffer.from(JSON.stringify(r.resources)).toString('base64url')}`;
+  if (code.length > MAX_CODE_LENGTH) throw new Error('issueCode: the resource indicators make the code too long');
   const now = ctx.clock.now();
   await ctx.storage.authCodes.insert({
     digest: sha256Base64url(code),
@@ -40,6 +50,15 @@ export async function issueCode(ctx: AuthContext, r: AuthorizationRequest, sessi
     used_at: null,
   });
   return code;
+}
+
+/** The resource indicators bound to a code issueCode made (after a successful lookup: never tampered with). */
+export function codeResources(code: string): string[] {
+  const dot = code.indexOf('.');
+  if (dot === -1) return [];
+  const resources: unknown = JSON.parse(Buffer.from(code.slice(dot + 1), 'base64url').toString('utf8'));
+  if (!Array.isArray(resources) || !resources.every((x) => typeof x === 'string')) throw new Error('codeResources: not a code of ours');
+  return resources;
 }
 
 export function respond(
