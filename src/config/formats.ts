@@ -1,6 +1,7 @@
 // The value formats of the config schema (URLs, listen addresses, scopes, hosts, CIDRs …):
 // each a Field that parses one string and names what it expected on failure.
 import { isIP } from 'node:net';
+import { normalizePath } from '../core/path.js';
 import { format, leaf, mismatch } from './fields.js';
 
 export function tryUrl(text: string): URL | undefined {
@@ -57,9 +58,32 @@ export const sha256Hex = format('hex', '64 hex characters (a SHA-256 digest)', (
 export const argon2idHash = format('PHC string', 'an argon2id PHC string starting with $argon2id$', (text) =>
   text.startsWith('$argon2id$') ? text : undefined,
 );
-export const httpPath = format('path', 'a path starting with /, or a regex starting with ~', (text) =>
-  text.startsWith('/') || (text.startsWith('~') && isRegex(text.slice(1))) ? text : undefined,
-);
+/** RFC 3986 path characters: pchar and `/`. */
+const PATH_CHARS = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
+
+/**
+ * A route path: a prefix as requests arrive after normalization (URI characters only, no dot
+ * segments, `%61` written `a`: anything else could never match), or `~` and a regex. Each
+ * mistake gets its own message, with the path to write instead where there is one.
+ */
+export const httpPath = leaf<string>('path', 'a path starting with /, or a regex starting with ~', function parseHttpPath(raw, path, sensitive) {
+  if (typeof raw === 'string' && raw.startsWith('~')) {
+    const problem = regexProblem(raw.slice(1));
+    if (problem === undefined) return raw;
+    throw mismatch(path, `a valid regular expression after ~ (${problem})`, raw, sensitive);
+  }
+  if (typeof raw === 'string' && raw.startsWith('/')) {
+    if (!PATH_CHARS.test(raw)) {
+      const encoded = raw.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
+      throw mismatch(path, `a path of URI characters, others percent-encoded (${encoded})`, raw, sensitive);
+    }
+    const normal = normalizePath(raw);
+    if (normal === undefined) throw mismatch(path, 'a path without `..;` or `.;` segments', raw, sensitive);
+    if (normal !== raw) throw mismatch(path, `the path as requests are matched, after normalization (${normal})`, raw, sensitive);
+    return raw;
+  }
+  throw mismatch(path, 'a path starting with /, or a regex starting with ~', raw, sensitive);
+});
 export const hexColor = format('color', 'a hex color like #2f5bea', (text) => (/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(text) ? text : undefined));
 // the pages' CSP allows images from 'self' and data: only: no external assets
 export const logoUrl = format('logo URL', 'a data:image/… URL or a same-origin path starting with /', (text) =>
@@ -80,11 +104,17 @@ export const workers = leaf<number | 'auto'>('integer | `auto`', 'an integer of 
 });
 
 export function isRegex(source: string): boolean {
+  return regexProblem(source) === undefined;
+}
+
+/** Why `source` is no regular expression (the engine's own words), or undefined. */
+function regexProblem(source: string): string | undefined {
+  if (source === '') return 'it is empty';
   try {
     new RegExp(source);
-    return source !== '';
-  } catch {
-    return false;
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 
@@ -102,7 +132,8 @@ export function parseCidr(text: string): { address: string; family: 'ipv4' | 'ip
 export const httpMethod = format('method', 'an HTTP method like GET', (text) =>
   /^[A-Za-z]+$/.test(text) ? text.toUpperCase() : undefined,
 );
-export const hostName = format('host', 'a host name like api.example.com or *.example.com', (text) =>
-  /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$/.test(text) ? text.toLowerCase() : undefined,
+// one wildcard at most, the whole leftmost or rightmost label (as Kong)
+export const hostName = format('host', 'a host name like api.example.com, *.example.com or example.*', (text) =>
+  /^(?:\*\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:\.\*)?)(?::\d{1,5})?$/.test(text) ? text.toLowerCase() : undefined,
 );
 

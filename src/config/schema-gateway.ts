@@ -33,7 +33,7 @@ const route = object<ServiceRouteConfig>(
     paths: list(httpPath, { min: 1 })
       .optional()
       .doc(
-        'Paths that match: a prefix matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`).',
+        'Paths that match: a prefix matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`). Prefixes are written as requests are matched, normalized: URI characters, others percent-encoded (`/caf%C3%A9`), no dot segments.',
       ),
     methods: list(httpMethod, { min: 1 }).optional().doc('HTTP methods that match; absent: all.'),
     headers: mapOf(list(str(), { min: 1 }), 'header')

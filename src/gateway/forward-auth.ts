@@ -14,7 +14,7 @@ import type { RequestContext } from '../core/listener.js';
 import type { AddressMatcher } from './addresses.js';
 import { forbidden, GatewayError } from './errors.js';
 import { omitHeaders } from './mutate/headers.js';
-import { normalizePath } from './path.js';
+import { normalizePath } from '../core/path.js';
 import { runPipeline } from './pipeline.js';
 import { sendGatewayError, toGatewayError } from './respond.js';
 import { clientAddress, createRequest, findRoute, forwardIdentity, withGeneration, type GatewayState } from './server.js';

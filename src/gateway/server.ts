@@ -16,7 +16,7 @@ import { handleForwardAuth } from './forward-auth.js';
 import { handleSessionEndpoint, SESSION_ENDPOINTS } from './oidc/endpoints.js';
 import { setIdentityHeaders, stripQueryParams, upstreamHeaderList, type HeaderPolicy } from './mutate/headers.js';
 import type { InternalTokenMinter } from './mutate/internal-token.js';
-import { normalizePath, withoutPathParameters } from './path.js';
+import { normalizePath, withoutPathParameters } from '../core/path.js';
 import { runPipeline } from './pipeline.js';
 import { forward, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';

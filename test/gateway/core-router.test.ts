@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { compileRouter, type RouteSpec } from '../../src/gateway/router.js';
-import { normalizePath } from '../../src/gateway/path.js';
+import { normalizePath } from '../../src/core/path.js';
 import type { CompiledRoute } from '../../src/gateway/types.js';
 
 type Spec = Omit<RouteSpec<string>, 'route' | 'payload' | 'regexPriority'> & { id: string; regexPriority?: number };

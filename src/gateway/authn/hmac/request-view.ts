@@ -1,5 +1,5 @@
 // The request as a signer saw it, from the gateway's view of it.
-import { normalizePath } from '../../path.js';
+import { normalizePath } from '../../../core/path.js';
 import type { GatewayRequest } from '../../types.js';
 import type { SignedMessage } from './signature-base.js';
 
