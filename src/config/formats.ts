@@ -62,9 +62,10 @@ export const argon2idHash = format('PHC string', 'an argon2id PHC string startin
 const PATH_CHARS = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
 
 /**
- * A route path: a prefix as requests arrive after normalization (URI characters only, no dot
- * segments, `%61` written `a`: anything else could never match), or `~` and a regex. Each
- * mistake gets its own message, with the path to write instead where there is one.
+ * A route path: `~` and a regex, or a prefix, taken in the form requests are matched in
+ * (written otherwise it could never match): characters outside a URI percent-encoded
+ * (`/café` → `/caf%C3%A9`), then normalized as request paths are (`%61` → `a`, hex upper
+ * case, dot segments resolved). A query, a fragment or a `..;` segment is refused.
  */
 export const httpPath = leaf<string>('path', 'a path starting with /, or a regex starting with ~', function parseHttpPath(raw, path, sensitive) {
   if (typeof raw === 'string' && raw.startsWith('~')) {
@@ -73,14 +74,11 @@ export const httpPath = leaf<string>('path', 'a path starting with /, or a regex
     throw mismatch(path, `a valid regular expression after ~ (${problem})`, raw, sensitive);
   }
   if (typeof raw === 'string' && raw.startsWith('/')) {
-    if (!PATH_CHARS.test(raw)) {
-      const encoded = raw.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
-      throw mismatch(path, `a path of URI characters, others percent-encoded (${encoded})`, raw, sensitive);
-    }
-    const normal = normalizePath(raw);
+    if (/[?#]/.test(raw)) throw mismatch(path, 'a path without a query (?) or a fragment (#)', raw, sensitive);
+    const encoded = PATH_CHARS.test(raw) ? raw : raw.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
+    const normal = normalizePath(encoded);
     if (normal === undefined) throw mismatch(path, 'a path without `..;` or `.;` segments', raw, sensitive);
-    if (normal !== raw) throw mismatch(path, `the path as requests are matched, after normalization (${normal})`, raw, sensitive);
-    return raw;
+    return normal;
   }
   throw mismatch(path, 'a path starting with /, or a regex starting with ~', raw, sensitive);
 });

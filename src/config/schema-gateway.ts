@@ -33,7 +33,7 @@ const route = object<ServiceRouteConfig>(
     paths: list(httpPath, { min: 1 })
       .optional()
       .doc(
-        'Paths that match: a prefix matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`). Prefixes are written as requests are matched, normalized: URI characters, others percent-encoded (`/caf%C3%A9`), no dot segments.',
+        'Paths that match: a prefix matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`). A prefix is taken in the form requests are matched in: characters outside a URI percent-encoded (`/café` → `/caf%C3%A9`), then normalized like request paths (`%61` → `a`, dot segments resolved).',
       ),
     methods: list(httpMethod, { min: 1 }).optional().doc('HTTP methods that match; absent: all.'),
     headers: mapOf(list(str(), { min: 1 }), 'header')
