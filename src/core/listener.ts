@@ -200,6 +200,19 @@ function refuseRequest(res: ServerResponse, requestId: string, description: stri
   sendJson(res, 400, { error: 'invalid_request', error_description: description, request_id: requestId }, { 'cache-control': 'no-store', connection: 'close' });
 }
 
+/**
+ * Runs `then` once the responses to the requests read before a malformed one on this
+ * connection are out: responses go in request order (RFC 9112 §9.3.2), so a pipelined
+ * request that was fine still gets its answer before the 400. When the request in progress
+ * is itself the bad one (its body broke off: a bad chunk), at once: it will not complete.
+ */
+function afterEarlierResponses(socket: Duplex, then: () => void): void {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current === undefined || current === null || current.req?.complete !== true || current.writableFinished) return then();
+  // Node hands the connection to the next queued response when this one closes: look again then
+  current.once('close', () => process.nextTick(afterEarlierResponses, socket, then));
+}
+
 /** `http(s)://authority/path?query` (userinfo and fragment aside). */
 const ABSOLUTE_FORM = /^https?:\/\/(?:[^/?#@]*@)?([^/?#]*)([^#]*)/i;
 
@@ -337,10 +350,13 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
       error_description: big ? 'the request headers are too large' : 'malformed HTTP request',
       request_id: newRequestId(),
     });
-    socket.end(
+    const refusal =
       `HTTP/1.1 ${big ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `cache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+      `cache-control: no-store\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    afterEarlierResponses(socket, () => {
+      if (socket.writable) socket.end(refusal);
+      else socket.destroy();
+    });
   });
 
   // CONNECT (RFC 9110 §9.3.6) asks for a tunnel: no listener of ours is a forward proxy.

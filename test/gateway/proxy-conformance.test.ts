@@ -229,6 +229,16 @@ describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
       });
     }
 
+    it('pipelined requests before a malformed one are answered first, in order, then the 400 (§9.3.2)', async () => {
+      echo.reset();
+      const good = 'GET /api/p1 HTTP/1.1\r\nHost: gw.test\r\n\r\nGET /api/p2 HTTP/1.1\r\nHost: gw.test\r\n\r\n';
+      const text = await raw(gw, `${good}GARBAGE\r\n\r\n`);
+      assert.deepEqual(statuses(text), [200, 200, 400], text);
+      assert.ok(text.indexOf('/base/p1') < text.indexOf('/base/p2'), text);
+      assert.match(text.slice(text.lastIndexOf('HTTP/1.1 400')), /"error":"invalid_request"/);
+      assert.deepEqual(echo.requests.map((r) => r.url), ['/base/p1', '/base/p2']);
+    });
+
     it('a chunked request reaches upstream chunked, with its exact bytes and without trailers', async () => {
       echo.reset();
       const text = await raw(
