@@ -2,6 +2,7 @@
 // the keyring, then the auth server and the gateway. One close() drains listeners first,
 // then closes pools.
 import type { Redis } from 'ioredis';
+import { rolesToStart, type Role } from '../config/load.js';
 import { ConfigError } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import { createEventBus } from '../cache/events.js';
@@ -16,7 +17,7 @@ import { startGateway, type RunningGateway } from '../gateway/start.js';
 import { StartupError } from './errors.js';
 import type { PluginFactory } from '../gateway/types.js';
 
-export type Role = 'auth' | 'gateway';
+export type { Role } from '../config/load.js';
 
 export interface RunOptions {
   only?: Role;
@@ -70,10 +71,7 @@ export function openKeyring(config: Config, storage: Storage, clock: Clock, logg
 export async function run(config: Config, opts: RunOptions = {}): Promise<Running> {
   const logger = opts.logger ?? createLogger(config.log);
   const clock = opts.clock ?? systemClock;
-  const roles: Role[] = opts.only ? [opts.only] : (['auth', 'gateway'] as Role[]).filter((r) => config[r] !== undefined);
-  if (roles.length === 0) throw new StartupError('config: configures neither auth nor gateway; nothing to start', 2);
-  if (roles.includes('auth') && !config.auth) throw new StartupError('auth: --only auth needs an auth section in the config', 2);
-  if (roles.includes('gateway') && !config.gateway) throw new StartupError('gateway: --only gateway needs a gateway section in the config', 2);
+  const roles = rolesToStart(config, opts.only);
 
   let storage: Storage;
   try {

@@ -1,6 +1,13 @@
-// The rules for a consumer's custom_id and tags (Kong's fields), shared by the config schema,
-// the admin API and the CLI (src/gateway/credentials.ts re-exports them). No imports: the
-// config schema loads this without anything of the gateway.
+// The rules for a consumer's custom_id and tags (Kong's fields) and its credentials' fields,
+// shared by the config schema, the admin API and the CLI (src/gateway/credentials.ts
+// re-exports them). No imports: the config schema loads this without anything of the gateway.
+
+/** The fields a credential of each type may have (src/gateway/credentials.ts checks their values). */
+export const CREDENTIAL_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  'key-auth': ['key'],
+  'basic-auth': ['username', 'password', 'password_hash'],
+  'hmac-auth': ['key_id', 'secret'],
+};
 
 /**
  * Consumer custom_ids (Kong's: the operator's own id for the consumer): 1–256 printable ASCII

@@ -8,7 +8,7 @@ export {
   type ConfigErrorOptions,
   type SourceLocation,
 } from './schema.js';
-export { assertProductionSecret, interpolateEnv, loadConfig, parseConfigText, type Env } from './load.js';
+export { assertProductionSecret, assertStartable, interpolateEnv, loadConfig, parseConfigText, rolesToStart, type Env, type Role } from './load.js';
 export { renderConfigReference } from './doc.js';
 export type {
   AccessTokenFormat,

@@ -53,8 +53,9 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 function parseJson(text: string, source: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     const message = (error as Error).message;
     // V8 reports an offset ("… in JSON at position 42"); no offset means the text ended early.
@@ -63,6 +64,22 @@ function parseJson(text: string, source: string): unknown {
     const location = { source, line: before.length, column: before[before.length - 1]!.length + 1 };
     throw new ConfigError('', `invalid JSON: ${message.replace(/ in JSON at position.*$/s, '')}`, { location });
   }
+  rejectDuplicateKeys(text, source);
+  return value;
+}
+
+/**
+ * JSON.parse keeps the last of two equal keys; a YAML file with them is refused, and so is a
+ * JSON one. JSON is YAML too, so the YAML parser finds them, at the second key's quote.
+ */
+function rejectDuplicateKeys(text: string, source: string): void {
+  const lineCounter = new LineCounter();
+  const duplicate = parseDocument(text, { lineCounter, prettyErrors: false }).errors.find((error) => error.code === 'DUPLICATE_KEY');
+  if (!duplicate) return;
+  const { line, col } = lineCounter.linePos(duplicate.pos[0]);
+  const literal = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(duplicate.pos[0]))?.[0];
+  const key = literal === undefined ? '' : ` ${JSON.stringify(JSON.parse(literal))}`;
+  throw new ConfigError('', `invalid JSON: duplicate key${key}`, { location: { source, line, column: col } });
 }
 
 /** Where a key path is in the text, or its nearest ancestor that is there (a missing key). */
@@ -131,7 +148,29 @@ function interpolateString(text: string, env: Env, path: string): string {
 
 const MIN_SECRET_LENGTH = 32;
 
-/** Production roles need a real master secret; `drawbridge dev` generates its own. */
+export type Role = 'auth' | 'gateway';
+
+/** The roles `drawbridge start` runs from this config (`only`: that one), at least one. */
+export function rolesToStart(config: Config, only?: Role): Role[] {
+  if (only !== undefined && config[only] === undefined) throw new ConfigError(only, `required by --only ${only}`);
+  const roles = only !== undefined ? [only] : (['auth', 'gateway'] as const).filter((role) => config[role] !== undefined);
+  if (roles.length === 0) throw new ConfigError('', 'the config configures neither auth nor gateway; nothing to start');
+  return roles;
+}
+
+/**
+ * What `drawbridge start` refuses before it opens anything; `drawbridge config validate`
+ * checks the same, so that a file it calls valid also starts.
+ */
+export function assertStartable(config: Config, only?: Role): void {
+  assertProductionSecret(config);
+  rolesToStart(config, only);
+}
+
+/**
+ * Production roles need a real master secret; `drawbridge dev` generates its own. The CLI
+ * commands that seal or digest under it (`key rotate`, `consumer credential`) check it too.
+ */
 export function assertProductionSecret(config: Config): void {
   const length = config.secret?.length ?? 0;
   if (length >= MIN_SECRET_LENGTH) return;

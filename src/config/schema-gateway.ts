@@ -13,7 +13,7 @@ import type {
   ServiceRouteConfig,
 } from './types.js';
 import { ConfigError, keyPath, format, str, oneOf, int, bool, duration, millis, record, list, mapOf, object, show } from './fields.js';
-import { CONSUMER_CUSTOM_ID_RULE, CONSUMER_TAG_RULE, customIdProblem, isTag } from './consumer-fields.js';
+import { CONSUMER_CUSTOM_ID_RULE, CONSUMER_TAG_RULE, CREDENTIAL_FIELDS, customIdProblem, isTag } from './consumer-fields.js';
 import { httpUrl, listen, httpPath, routeId, ipOrCidr, headerName, workers, httpMethod, hostName } from './formats.js';
 import { tls } from './schema-auth.js';
 
@@ -115,20 +115,40 @@ const service = object<ServiceConfig>(
   },
 );
 
-const consumer = object<ConsumerConfig>({
-  username: str().doc('Consumer name; unique; the internal token\'s `consumer` claim.'),
-  groups: list(str()).default([]).doc('Groups, for ACLs and the internal token\'s `groups` claim.'),
-  custom_id: format('custom id', CONSUMER_CUSTOM_ID_RULE, (text) => (customIdProblem(text) === undefined ? text : undefined))
-    .optional()
-    .doc("Your own id for the consumer (Kong's `custom_id`); unique; sent upstream as `X-Consumer-Custom-ID`."),
-  tags: list(format('tag', CONSUMER_TAG_RULE, (text) => (isTag(text) ? text : undefined)))
-    .optional()
-    .doc("Labels (Kong's `tags`): admin API `GET /consumers?tags=a,b` (all) or `a/b` (any) filters by them."),
-  credentials: mapOf(list(record()), 'plugin')
-    .default({})
-    .sensitive()
-    .doc('Credentials per auth plugin, e.g. `key-auth: [{ key: … }]`.'),
-});
+/**
+ * A credential's unknown key is named with the expected ones, as everywhere else in the file;
+ * an unknown credential type, and the values, are checked by the gateway (gateway/consumers.ts).
+ */
+function checkCredentialKeys(consumer: ConsumerConfig, path: string): void {
+  for (const [type, entries] of Object.entries(consumer.credentials)) {
+    if (!Object.hasOwn(CREDENTIAL_FIELDS, type)) continue;
+    const fields = CREDENTIAL_FIELDS[type]!;
+    entries.forEach((entry, index) => {
+      const unknown = Object.keys(entry).find((key) => !fields.includes(key));
+      if (unknown === undefined) return;
+      const expected = `one of: ${fields.join(', ')}`;
+      throw new ConfigError(keyPath(keyPath(keyPath(keyPath(path, 'credentials'), type), index), unknown), `unknown key (expected ${expected})`, { expected });
+    });
+  }
+}
+
+const consumer = object<ConsumerConfig>(
+  {
+    username: str().doc('Consumer name; unique; the internal token\'s `consumer` claim.'),
+    groups: list(str()).default([]).doc('Groups, for ACLs and the internal token\'s `groups` claim.'),
+    custom_id: format('custom id', CONSUMER_CUSTOM_ID_RULE, (text) => (customIdProblem(text) === undefined ? text : undefined))
+      .optional()
+      .doc("Your own id for the consumer (Kong's `custom_id`); unique; sent upstream as `X-Consumer-Custom-ID`."),
+    tags: list(format('tag', CONSUMER_TAG_RULE, (text) => (isTag(text) ? text : undefined)))
+      .optional()
+      .doc("Labels (Kong's `tags`): admin API `GET /consumers?tags=a,b` (all) or `a/b` (any) filters by them."),
+    credentials: mapOf(list(record()), 'plugin')
+      .default({})
+      .sensitive()
+      .doc('Credentials per auth plugin, e.g. `key-auth: [{ key: … }]`.'),
+  },
+  checkCredentialKeys,
+);
 
 export const gateway = object<GatewayConfig>(
   {

@@ -88,7 +88,7 @@ export const configSchema: Field<Config> = object<Config>(
     secret: str()
       .optional()
       .sensitive()
-      .doc('Master secret (cookie keys, key encryption at rest); at least 32 characters outside `drawbridge dev`.'),
+      .doc('Master secret (cookie keys, key encryption at rest, consumer credential digests); at least 32 characters outside `drawbridge dev` (`start`, `config validate`, `key rotate` and `consumer credential add`/`rotate` refuse a shorter one).'),
     keys: object<KeysConfig>(
       {
         algorithm: oneOf(SIGNING_ALGS)

@@ -2,10 +2,12 @@
 // SQLite file (and a throw-away PostgreSQL schema when reachable). Exit codes per the
 // contract: 0 ok, 1 runtime failure, 2 usage or config error.
 import * as assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/program.js';
 import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
 import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
 import { runCli, spawnCli, waitForReady, type CliProcess, type CliResult } from './spawn.js';
@@ -87,6 +89,15 @@ describe('usage', () => {
     });
   });
 
+  it("every command group's summary names all of its subcommands", () => {
+    const groups = (cmd: Command): Command[] => cmd.commands.filter((c) => c.commands.length > 0).flatMap((c) => [c, ...groups(c)]);
+    const named = (group: Command, name: string) => new RegExp(`(^|[\\s,:;])${name}($|[\\s,;])`).test(group.description());
+    const unnamed = groups(buildProgram())
+      .map((group) => [group.name(), group.commands.map((c) => c.name()).filter((name) => name !== 'help' && !named(group, name))] as const)
+      .filter(([, missing]) => missing.length > 0);
+    assert.deepEqual(unnamed, []);
+  });
+
   it('--version prints the version', async () => {
     const r = await runCli(['--version']);
     assertExit(r, 0);
@@ -162,7 +173,7 @@ describe('config validate', () => {
 
   it("a plugin's own settings are checked too: unknown key, unknown plugin → 2 naming them", async () => {
     const gateway = (plugin: Record<string, unknown>) =>
-      JSON.stringify({ issuer: 'http://127.0.0.1:9999', storage: 'memory:', gateway: { listen: '127.0.0.1:9998', plugins: [plugin] } });
+      JSON.stringify({ issuer: 'http://127.0.0.1:9999', storage: 'memory:', secret: TEST_SECRET, gateway: { listen: '127.0.0.1:9998', plugins: [plugin] } });
     const badKey = join(dir, 'bad-plugin-key.json');
     await writeFile(badKey, gateway({ name: 'rate-limiting', config: { per_minute: 600 } }));
     const r = await runCli(['config', 'validate', '--config', badKey]);
@@ -187,6 +198,26 @@ describe('config validate', () => {
     assert.match(r.stderr, /secret: environment variable DRAWBRIDGE_SECRET is not set/);
   });
 
+  // what `start` refuses before it opens anything, validate refuses too, with the same message
+  const unstartable: Array<[string, (port: number) => string, RegExp]> = [
+    ['no secret', (port) => configYaml({ port, storage: 'memory:', secretLine: '# no secret' }), /^drawbridge: secret: required outside "drawbridge dev"; expected at least 32 characters\n/m],
+    ['a short secret', (port) => configYaml({ port, storage: 'memory:', secretLine: 'secret: short' }), /^drawbridge: secret: required outside "drawbridge dev"; expected at least 32 characters, got 5$/m],
+    ['neither auth nor gateway', (port) => `issuer: http://127.0.0.1:${port}\nstorage: memory\nsecret: ${TEST_SECRET}\n`, /^drawbridge: the config configures neither auth nor gateway; nothing to start$/m],
+  ];
+  for (const [name, text, message] of unstartable) {
+    it(`${name} → 2 from validate as from start`, async () => {
+      const file = join(dir, `unstartable-${name.replace(/\W+/g, '-')}.yaml`);
+      await writeFile(file, text(await freePort()));
+      const [validate, started] = await Promise.all([runCli(['config', 'validate', '--config', file]), runCli(['start', '--config', file], { timeoutMs: 20_000 })]);
+      for (const r of [validate, started]) {
+        assertExit(r, 2);
+        assert.match(r.stderr, message);
+        assertNoStack(r);
+      }
+      assert.equal(validate.stdout, '');
+    });
+  }
+
   it('a missing file → 2', async () => {
     const r = await runCli(['config', 'validate', '--config', join(dir, 'does-not-exist.yaml')]);
     assertExit(r, 2);
@@ -203,24 +234,22 @@ describe('config validate', () => {
   });
 });
 
-describe('start without a usable secret', () => {
-  it('no secret → 2 naming `secret`', async () => {
-    const port = await freePort();
-    const file = join(dir, 'no-secret.yaml');
-    await writeFile(file, configYaml({ port, storage: `sqlite:${join(dir, 'no-secret.db')}`, secretLine: '# no secret' }));
-    const r = await runCli(['start', '--config', file]);
-    assertExit(r, 2);
-    assert.match(r.stderr, /^drawbridge: secret: required outside "drawbridge dev"/m);
-    assertNoStack(r);
-  });
-
-  it('a short secret → 2 naming `secret`', async () => {
-    const port = await freePort();
-    const file = join(dir, 'short-secret.yaml');
-    await writeFile(file, configYaml({ port, storage: `sqlite:${join(dir, 'short-secret.db')}`, secretLine: 'secret: too-short' }));
-    const r = await runCli(['start', '--config', file]);
-    assertExit(r, 2);
-    assert.match(r.stderr, /secret: .*at least 32 characters, got 9/);
+describe('without a usable secret', () => {
+  it('key rotate, consumer credential add and rotate → 2 naming `secret`, before opening storage', async () => {
+    const file = join(dir, 'short-secret-commands.yaml');
+    const db = join(dir, 'short-secret-commands.db');
+    await writeFile(file, configYaml({ port: 9999, storage: `sqlite:${db}`, secretLine: 'secret: short' }));
+    const results = await Promise.all([
+      runCli(['key', 'rotate', '--config', file]),
+      runCli(['consumer', 'credential', 'add', 'someone', '--plugin', 'key-auth', '--config', file]),
+      runCli(['consumer', 'credential', 'rotate', 'someone', 'some-id', '--plugin', 'key-auth', '--config', file]),
+    ]);
+    for (const r of results) {
+      assertExit(r, 2);
+      assert.match(r.stderr, /^drawbridge: secret: required outside "drawbridge dev"; expected at least 32 characters, got 5$/m);
+      assertNoStack(r);
+    }
+    await assert.rejects(stat(db), { code: 'ENOENT' });
   });
 
   it('the same config on another master secret cannot read the stored keys → exit 1, clear message', async () => {

@@ -7,10 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { checkPluginConfigs } from '../../src/gateway/plugin-check.js';
 import {
   assertProductionSecret,
+  assertStartable,
   ConfigError,
   interpolateEnv,
   loadConfig,
   parseConfigText,
+  rolesToStart,
   type Config,
   type Env,
 } from '../../src/config/index.js';
@@ -98,6 +100,16 @@ describe('YAML and JSON', () => {
     throwsConfigError(() => parseConfigText('issuer: !env ISSUER\n', {}, 'tag.yaml'), 'tag.yaml:1:9: invalid YAML: Unresolved tag');
   });
 
+  it('rejects duplicate keys in JSON too (JSON.parse would keep the last), naming the key and its line', () => {
+    const text = '{\n  "issuer": "https://a.example",\n  "auth": { "listen": "127.0.0.1:1",\n    "listen": "127.0.0.1:2" }\n}\n';
+    const error = throwsConfigError(() => parseConfigText(text, {}, 'dup.json'), 'dup.json:4:5: invalid JSON: duplicate key "listen"');
+    assert.deepEqual(error.location, { source: 'dup.json', line: 4, column: 5 });
+    throwsConfigError(() => parseConfigText('{"issuer": "https://a.example", "\\u0069ssuer": "https://b.example"}', {}, 'esc.json'), 'esc.json:1:33: invalid JSON: duplicate key "issuer"');
+    // the same key in two objects is no duplicate
+    const config = parseConfigText('{"issuer": "https://a.example", "auth": { "listen": "127.0.0.1:1" }, "gateway": { "listen": "127.0.0.1:2" }}', {}, 'ok.json');
+    assert.equal(config.gateway?.listen, '127.0.0.1:2');
+  });
+
   it('reports a JSON syntax error with file, line and column', () => {
     const text = '{\n  "issuer": "https://a.example",\n}\n';
     const error = throwsConfigError(() => parseConfigText(text, {}, 'bad.json'), 'bad.json:3:1: invalid JSON: ');
@@ -116,6 +128,21 @@ describe('YAML and JSON', () => {
     assert.equal(missing.location?.line, 1);
     const json = throwsConfigError(() => parseConfigText('{\n  "issuer": "https://a.example",\n  "log": { "level": "loud" }\n}', {}, 'app.json'), 'log.level: expected one of');
     assert.equal(json.location?.line, 3);
+  });
+
+  it("names a consumer credential's unknown key with the expected ones, and where it is", () => {
+    const text = 'issuer: https://a.example\ngateway:\n  consumers:\n    - username: u\n      credentials:\n        key-auth: [ { key: k, bogus: 1 } ]\n';
+    const error = throwsConfigError(
+      () => parseConfigText(text, {}, 'app.yaml'),
+      'gateway.consumers[0].credentials.key-auth[0].bogus: unknown key (expected one of: key) (at app.yaml:6:',
+    );
+    assert.equal(error.expected, 'one of: key');
+    throwsConfigError(
+      () => parseConfigText(text.replace('key-auth: [ { key: k, bogus: 1 } ]', 'hmac-auth: [ { key_id: k, secret: s, constructor: x } ]'), {}),
+      'gateway.consumers[0].credentials.hmac-auth[0].constructor: unknown key (expected one of: key_id, secret)',
+    );
+    // an unknown type is the gateway's to name (gateway/consumers.ts: "unknown credential type")
+    assert.deepEqual(parseConfigText(text.replace('key-auth', 'jwt-auth'), {}).gateway?.consumers[0]?.credentials, { 'jwt-auth': [{ key: 'k', bogus: 1 }] });
   });
 
   it('names the file it cannot read', () => {
@@ -186,7 +213,7 @@ describe('${VAR} interpolation', () => {
   });
 });
 
-describe('assertProductionSecret', () => {
+describe('assertProductionSecret, assertStartable', () => {
   const base = { issuer: 'https://a.example', storage: 'memory:', keys: { algorithm: 'ES256', id_token_algorithms: ['ES256', 'RS256'], refresh_interval: 2, publish_ahead: 900 }, log: { level: 'info' } } as const;
 
   it('requires a secret of at least 32 characters', () => {
@@ -194,6 +221,17 @@ describe('assertProductionSecret', () => {
     assert.equal(missing.path, 'secret');
     throwsConfigError(() => assertProductionSecret({ ...base, secret: 'short' }), 'secret: required outside "drawbridge dev"; expected at least 32 characters, got 5');
     assertProductionSecret({ ...base, secret: 'x'.repeat(32) });
+  });
+
+  it('assertStartable: the secret, then a role to run (what start and config validate both refuse)', () => {
+    const auth = parseConfigText(`issuer: https://a.example\nsecret: ${SECRET}\nauth: {}\n`, {}).auth!;
+    throwsConfigError(() => assertStartable({ ...base, auth }), 'secret: required outside "drawbridge dev"');
+    const error = throwsConfigError(() => assertStartable({ ...base, secret: SECRET }), 'the config configures neither auth nor gateway; nothing to start');
+    assert.equal(error.path, '');
+    throwsConfigError(() => assertStartable({ ...base, secret: SECRET, auth }, 'gateway'), 'gateway: required by --only gateway');
+    assertStartable({ ...base, secret: SECRET, auth });
+    assertStartable({ ...base, secret: SECRET, auth }, 'auth');
+    assert.deepEqual(rolesToStart({ ...base, auth }), ['auth']);
   });
 });
 

@@ -32,7 +32,7 @@ interface CreateOptions {
 }
 
 export function registerClientCommands(program: Command): void {
-  const client = program.command('client').description('OAuth clients: create, list, delete');
+  const client = program.command('client').description('OAuth clients: create, list, rotate-secret, delete');
   client
     .command('create')
     .description('create a client; a generated secret is printed once and stored only as a digest')

@@ -1,21 +1,24 @@
 import type { Command } from 'commander';
+import { assertStartable } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
 import { checkConfiguredConsumers } from '../../gateway/consumers.js';
 import { checkPluginConfigs } from '../../gateway/plugin-check.js';
 import { print, readConfig } from '../shared.js';
 
 export function registerConfigCommands(program: Command): void {
-  const config = program.command('config').description('work with configuration files');
+  const config = program.command('config').description('configuration files: validate');
   config
     .command('validate')
     .description('check a config file; exit 0 when valid, 2 with the offending key otherwise')
     .option('-c, --config <file>', 'config file (YAML or JSON); default $DRAWBRIDGE_CONFIG')
     .action(async function validate(opts: { config?: string }) {
       const cfg = readConfig(opts);
-      // each plugin's own settings and each consumer credential too, so that a file called
-      // valid here also starts
+      // each plugin's own settings, each consumer credential and what `start` refuses before
+      // it opens anything (the master secret, a role to run), so that a file called valid here
+      // also starts
       checkPluginConfigs(cfg);
       await checkConsumerCredentials(cfg);
+      assertStartable(cfg);
       const roles = [cfg.auth && 'auth', cfg.gateway && 'gateway'].filter(Boolean).join(', ') || 'none';
       print(`config OK (roles: ${roles}; storage: ${cfg.storage.split(':', 1)[0]})`);
     });

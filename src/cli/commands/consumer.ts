@@ -4,6 +4,7 @@
 // once (credentials.changed); without it they notice within their cache TTL (30 s).
 import { randomUUID } from 'node:crypto';
 import { Option, type Command } from 'commander';
+import { assertProductionSecret } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
 import { systemClock } from '../../core/clock.js';
 import { timeOrderedId, randomToken } from '../../core/crypto-util.js';
@@ -267,9 +268,10 @@ function collectTags(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').filter((t) => t !== '')];
 }
 
+/** Credentials are digested and sealed under the master secret: a real one, as `start` needs. */
 function requireSecret(cfg: Config): string {
-  if (!cfg.secret) throw new UsageError('secret: required in the config file (credentials are digested and sealed under it)');
-  return cfg.secret;
+  assertProductionSecret(cfg);
+  return cfg.secret!;
 }
 
 function refuseConfigConsumer(cfg: Config, username: string): void {

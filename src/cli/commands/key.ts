@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertProductionSecret } from '../../config/index.js';
 import { systemClock } from '../../core/clock.js';
 import { isSigningAlg } from '../../crypto/algorithms.js';
 import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
@@ -43,6 +44,7 @@ export function registerKeyCommands(program: Command): void {
     )
     .action(async function rotateKey(opts: { config?: string; alg?: string; now?: boolean }) {
       const cfg = readConfig(opts);
+      assertProductionSecret(cfg); // the new private keys are sealed under it
       if (opts.alg !== undefined && !isSigningAlg(opts.alg)) throw new UsageError(`--alg: expected ES256, RS256 or EdDSA, got "${opts.alg}"`);
       // every algorithm in use, the main one first: a rotation policy (or a suspected leak of
       // the key table) concerns all keys alike, and an RS256 key kept only for ID tokens

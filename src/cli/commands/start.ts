@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { Option, type Command } from 'commander';
-import { assertProductionSecret, loadConfig } from '../../config/index.js';
+import { assertStartable, loadConfig } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
 import { StartupError } from '../errors.js';
 import type { Role } from '../run.js';
@@ -20,7 +20,7 @@ export function registerStartCommand(program: Command): void {
     .action(async function start(opts: { config?: string; only?: Role }) {
       const file = configPathFrom(opts);
       const cfg = loadConfig(file);
-      assertProductionSecret(cfg);
+      assertStartable(cfg, opts.only);
       // loaded here, not at the top: `--help` and other commands stay fast
       const { superviseWorkers, workerCount } = await import('../../gateway/workers.js');
       const { createLogger } = await import('../../observability/logger.js');

@@ -29,7 +29,7 @@ const STDIN_OPTION = ['--password-stdin', 'read the password from standard input
 export function registerUserCommands(program: Command): void {
   const user = program
     .command('user')
-    .description('users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, revoke, delete');
+    .description('users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, revoke, delete, hash-password');
 
   user
     .command('create')
