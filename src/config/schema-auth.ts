@@ -208,7 +208,7 @@ export const auth = object<AuthConfig>({
     .doc('A refresh token unused for this long is dead (each use rotates it and starts the period anew).'),
   refresh_grace_period: duration(0)
     .default('10s')
-    .doc('After a refresh, repeats of the old token within this period get the same new pair (concurrent refreshes); later ones revoke the family.'),
+    .doc('After a refresh, repeats of the old token within this period get the same new pair (concurrent refreshes) while neither of its tokens has been used or revoked, else `invalid_grant` with the family left alone; later repeats revoke the family.'),
   introspection_jwt_ttl: duration(1).default('60s').doc('Lifetime of JWT introspection responses (RFC 9701).'),
   max_body_size: size(1).default('64kb').doc('Largest accepted request body.'),
   require_pushed_authorization_requests: bool()

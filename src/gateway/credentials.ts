@@ -5,6 +5,7 @@
 // verifying a signature needs the secret itself.
 import { createHmac } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify, type Options as Argon2Options } from '@node-rs/argon2';
+import { CREDENTIAL_FIELDS } from '../config/consumer-fields.js';
 import { randomToken } from '../core/crypto-util.js';
 import { deriveKey, seal, unseal } from '../crypto/seal.js';
 import type { CredentialPlugin, CredentialRecord } from '../storage/types.js';
@@ -113,11 +114,8 @@ export interface PrepareOptions {
   generate: boolean;
 }
 
-const FIELDS: Record<CredentialPlugin, readonly string[]> = {
-  'key-auth': ['key'],
-  'basic-auth': ['username', 'password', 'password_hash'],
-  'hmac-auth': ['key_id', 'secret'],
-};
+// the same fields the config file's schema allows
+const FIELDS = CREDENTIAL_FIELDS as Readonly<Record<CredentialPlugin, readonly string[]>>;
 
 /** Unknown fields are errors, not ignored (a typo must not silently drop a setting). */
 export function checkCredentialFields(plugin: CredentialPlugin, input: Record<string, unknown>): void {
