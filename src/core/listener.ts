@@ -195,13 +195,7 @@ export function hostRepeated(raw: string[]): boolean {
   return false;
 }
 
-/** The X-Request-Id the listener gave this response. */
-function requestIdIn(res: ListenerResponse): string {
-  const i = res.defaultHeaders.indexOf('x-request-id');
-  return i === -1 ? newRequestId() : res.defaultHeaders[i + 1]!;
-}
-
-/** A 400 for a request the listener refuses (before any handler sees it, or when its body breaks off); the connection closes (a body may follow). */
+/** A 400 for a request the listener refuses before any handler sees it; the connection closes (a body may follow). */
 function refuseRequest(res: ServerResponse, requestId: string, description: string): void {
   sendJson(res, 400, { error: 'invalid_request', error_description: description, request_id: requestId }, { 'cache-control': 'no-store', connection: 'close' });
 }
@@ -351,12 +345,6 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   server.on('clientError', (err: Error & { code?: string }, socket) => {
     if (!socket.writable) return;
     const big = err.code === 'HPE_HEADER_OVERFLOW';
-    const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (current instanceof ListenerResponse && current.req?.complete !== true && !current.headersSent) {
-      // the request in progress is the bad one (its body broke off at a bad chunk): its own
-      // response refuses it, so the client, the access log and the metrics see one 400 with its id
-      return refuseRequest(current, requestIdIn(current), 'malformed HTTP request');
-    }
     const body = JSON.stringify({
       error: big ? 'request_header_fields_too_large' : 'invalid_request',
       error_description: big ? 'the request headers are too large' : 'malformed HTTP request',
