@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers/auth-server.js';
+import { freePorts } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 import { spawnCli, waitForReady, type CliProcess } from './spawn.js';
 
@@ -18,7 +18,7 @@ describe('drawbridge dev', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'drawbridge-dev-'));
-    const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [p1, p2, p3, p4] = (await freePorts(4)) as [number, number, number, number];
     auth = `http://127.0.0.1:${p1}`;
     gateway = `http://127.0.0.1:${p2}`;
     proc = spawnCli(['dev', '--dir', join(dir, 'state'), '--port', String(p1), '--gateway-port', String(p2), '--admin-port', String(p3), '--service-port', String(p4)]);
@@ -129,7 +129,8 @@ describe('drawbridge dev with a port taken', () => {
 
   for (const taken of ['--port', '--gateway-port'] as const) {
     it(`${taken} in use: closes what it started (the demo service) and exits 1 naming the address`, async () => {
-      const ports = { '--port': await freePort(), '--gateway-port': await freePort(), '--admin-port': await freePort(), '--service-port': await freePort() };
+      const [p1, p2, p3, p4] = (await freePorts(4)) as [number, number, number, number];
+      const ports = { '--port': p1, '--gateway-port': p2, '--admin-port': p3, '--service-port': p4 };
       const holder = createServer();
       await new Promise<void>((resolve) => holder.listen(ports[taken], '127.0.0.1', resolve));
       try {

@@ -20,6 +20,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `count` different free ports: each is held until all are chosen (freePort() called in a row
+ * may hand out the same port twice, since each closes its listener before the next opens).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (srv) =>
+          new Promise<number>((resolve, reject) => {
+            srv.once('error', reject);
+            srv.listen(0, '127.0.0.1', () => resolve((srv.address() as { port: number }).port));
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  }
+}
+
 export interface TestServer {
   issuer: string;
   config: Config;
