@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as jose from 'jose';
 import * as oauth from 'oauth4webapi';
-import { freePort } from '../helpers/auth-server.js';
+import { freePorts } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
@@ -203,7 +203,8 @@ const ENV = { CONTRACT_SECRET: SECRET, CONTRACT_ADMIN_TOKEN: ADMIN_TOKEN };
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'drawbridge-contract-'));
   upstream = await startRecorder();
-  ports = { auth: await freePort(), gateway: await freePort(), admin: await freePort(), upstream: upstream.port, closed: await freePort() };
+  const [authPort, gatewayPort, adminPort, closedPort] = (await freePorts(4)) as [number, number, number, number];
+  ports = { auth: authPort, gateway: gatewayPort, admin: adminPort, upstream: upstream.port, closed: closedPort };
   issuer = `http://127.0.0.1:${ports.auth}`;
   gateway = `http://127.0.0.1:${ports.gateway}`;
   admin = `http://127.0.0.1:${ports.admin}`;

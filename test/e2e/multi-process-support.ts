@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, spawnCli, waitForReady, type CliProcess, type CliResult } from '../cli/spawn.js';
-import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
+import { basic, freePorts, postForm, TEST_SECRET } from '../helpers/auth-server.js';
 import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
 
 export const SVC = { id: 'e2e-svc', secret: 'e2e-svc-secret-0123456789-abcdefghij' };
@@ -135,9 +135,8 @@ export interface Cluster {
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'drawbridge-e2e-'));
   const storage = await sharedStorage(dir);
-  const authPort = await freePort();
+  const [authPort, ...gatewayPorts] = (await freePorts(3)) as [number, number, number];
   const issuer = `http://127.0.0.1:${authPort}`;
-  const gatewayPorts = [await freePort(), await freePort()];
   const gatewayUrls = gatewayPorts.map((p) => `http://127.0.0.1:${p}`);
   const extras = opts.extend?.({ issuer, gatewayUrls }) ?? {};
   opts.relay.target = `${issuer}/oauth2/introspect`;
