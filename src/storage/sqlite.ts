@@ -99,17 +99,22 @@ function configure(run: (pragma: string) => void, file: string): void {
   run('foreign_keys = ON');
 }
 
-function openWithBetterSqlite(file: string): Opened {
-  let database: SQLite.Database | undefined;
+/** Opens with `open` and sets the pragmas with `pragma`; closed again, and the error named, when either fails. */
+function openConfigured<D extends { close(): void }>(file: string, open: () => D, pragma: (database: D, text: string) => void): D {
+  let database: D | undefined;
   try {
-    const Ctor = betterSqlite();
-    const opened = (database = new Ctor(file));
-    configure((p) => opened.pragma(p), file);
+    const opened = (database = open());
+    configure((p) => pragma(opened, p), file);
+    return opened;
   } catch (err) {
     database?.close();
     throw cannotOpen(file, err);
   }
-  const d = database;
+}
+
+function openWithBetterSqlite(file: string): Opened {
+  // the addon is loaded inside: a missing or broken build is a "cannot open" error too
+  const d = openConfigured(file, () => new (betterSqlite())(file), (database, p) => database.pragma(p));
   const statement = (sql: string): SqliteStatement => {
     const stmt = d.prepare(sql);
     return {
@@ -124,15 +129,7 @@ function openWithBetterSqlite(file: string): Opened {
 }
 
 function openWithNodeSqlite(file: string): Opened {
-  let database: ReturnType<typeof openNodeSqlite> | undefined;
-  try {
-    const opened = (database = openNodeSqlite(file));
-    configure((p) => pragma(opened, p), file);
-  } catch (err) {
-    database?.close();
-    throw cannotOpen(file, err);
-  }
-  const d = database;
+  const d = openConfigured(file, () => openNodeSqlite(file), pragma);
   return { database: withStatementCache(() => d.close(), (sql) => nodeSqliteStatement(d, sql)), dataVersion: dataVersionReader(d) };
 }
 

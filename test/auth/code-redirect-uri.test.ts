@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
-import { Browser, parseForm } from '../helpers/browser.js';
+import { Browser, signInIfAsked } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const ONE_CB = 'https://one.example/cb';
@@ -50,12 +50,9 @@ describe('authorization code: redirect_uri at the token endpoint (RFC 6749 §4.1
     url.searchParams.set('code_challenge', createHash('sha256').update(verifier).digest('base64url'));
     url.searchParams.set('code_challenge_method', 'S256');
     if (redirectUri !== undefined) url.searchParams.set('redirect_uri', redirectUri);
-    let res = await browser.fetch(url.href);
-    if (res.status === 200) {
-      const login = parseForm(await res.text());
+    const res = await signInIfAsked(browser, await browser.fetch(url.href), 'alice', PASSWORD, (login) => {
       assert.equal(login.fields.some(([k]) => k === 'redirect_uri'), redirectUri !== undefined, 'the login form carries redirect_uri only when it was given');
-      res = await browser.fetch(login.action, { form: [...login.fields, ['username', 'alice'], ['password', PASSWORD]] });
-    }
+    });
     assert.ok(res.status === 302 || res.status === 303, `a redirect to the client, got ${res.status}`);
     const cb = new URL(res.headers.get('location')!);
     // omitted: only 'one' is asked that way, and its single registered URI is used

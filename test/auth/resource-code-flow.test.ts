@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
-import { Browser, parseForm } from '../helpers/browser.js';
+import { Browser, signInIfAsked } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const RS_SECRET = 'resource-server-secret-0123456789abcdef';
@@ -61,11 +61,7 @@ describe('resource indicators (RFC 8707) in the authorization code flow', () => 
 
   /** The redirect back to the client; a fresh browser signs in through the login form on the way. */
   async function authorizeRedirect(browser: Browser, first: Response): Promise<URL> {
-    let res = first;
-    if (res.status === 200) {
-      const login = parseForm(await res.text());
-      res = await browser.fetch(login.action, { form: [...login.fields, ['username', 'alice'], ['password', PASSWORD]] });
-    }
+    const res = await signInIfAsked(browser, first, 'alice', PASSWORD);
     assert.ok(res.status === 302 || res.status === 303, `a redirect to the client, got ${res.status}`);
     const cb = new URL(res.headers.get('location')!);
     assert.equal(cb.origin + cb.pathname, CB);

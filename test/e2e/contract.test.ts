@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as jose from 'jose';
 import * as oauth from 'oauth4webapi';
 import { freePorts } from '../helpers/auth-server.js';
-import { Browser, parseForm } from '../helpers/browser.js';
+import { Browser, parseForm, signInIfAsked } from '../helpers/browser.js';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { runCli, spawnCli, waitForReady, type CliProcess } from '../cli/spawn.js';
@@ -977,11 +977,7 @@ describe('RFC details a conformance suite checks', () => {
 
     /** Signs alice in when needed; returns the redirect back to the client. */
     async function authorize(params: Record<string, string>): Promise<URL> {
-      let res = await browser.fetch(authorizeUrl(params), { headers: { accept: 'text/html' } });
-      if (res.status === 200) {
-        const login = parseForm(await res.text());
-        res = await browser.fetch(login.action, { form: [...login.fields, ['username', 'alice'], ['password', ALICE_PASSWORD]] });
-      }
+      const res = await signInIfAsked(browser, await browser.fetch(authorizeUrl(params), { headers: { accept: 'text/html' } }), 'alice', ALICE_PASSWORD);
       assert.ok([302, 303].includes(res.status), `expected a redirect, got ${res.status}`);
       return new URL(res.headers.get('location')!);
     }

@@ -6,7 +6,8 @@
 import * as assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { defaultHeader, ListenerResponse, newRequestId, startListener, type RunningListener } from '../../src/core/listener.js';
+import { defaultHeader, ListenerResponse, startListener, type RunningListener } from '../../src/core/listener.js';
+import { newRequestId } from '../../src/core/request-id.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { send, type RawResponse } from './core-http.js';
 

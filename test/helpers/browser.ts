@@ -53,6 +53,24 @@ export function parseForm(html: string): ParsedForm {
   return { action: unescape(form[1]!), fields };
 }
 
+/**
+ * After an authorization request: the login page (200) is filled in with these credentials
+ * and sent (`inspect` sees its form first); any other answer (a redirect, with an SSO session)
+ * is returned as it is.
+ */
+export async function signInIfAsked(
+  browser: Browser,
+  res: Response,
+  username: string,
+  password: string,
+  inspect?: (login: ParsedForm) => void,
+): Promise<Response> {
+  if (res.status !== 200) return res;
+  const login = parseForm(await res.text());
+  inspect?.(login);
+  return browser.fetch(login.action, { form: [...login.fields, ['username', username], ['password', password]] });
+}
+
 export function withField(fields: Array<[string, string]>, name: string, value: string): Array<[string, string]> {
   return [...fields.filter(([k]) => k !== name), [name, value]];
 }
