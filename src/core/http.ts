@@ -175,7 +175,9 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
 /** The one error renderer: RFC 6749 §5.2 JSON, no-store, never a stack trace. */
 export function sendError(res: ServerResponse, err: AppError): void {
   if (res.headersSent) {
-    res.destroy();
+    // a response under way is cut so the client sees it failed; one already answered in
+    // full (the listener refused a request whose body broke off) is left to finish
+    if (!res.writableEnded) res.destroy();
     return;
   }
   // a request body we refused may still be arriving: close the connection after answering

@@ -23,7 +23,7 @@ import type { Duplex } from 'node:stream';
 import type { TlsConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { toAppError } from './errors.js';
-import { sendError, sendJson } from './http.js';
+import { hasRequestBody, sendError, sendJson } from './http.js';
 import { newRequestId, requestIdOf } from './request-id.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<void> | void;
@@ -52,6 +52,14 @@ export interface RunningListener {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** What a handler watching its response is told: see ListenerResponse.closeWatcher. */
+export interface CloseWatcher {
+  /** the response closed, finished or not */
+  responseClosed(): void;
+  /** the request's body broke off (a bad chunk): the listener answers it; stop what reads the body */
+  requestBroken(): void;
+}
+
 /** Shared by responses that have no default headers (yet): frozen, so nothing can add to it by mistake. */
 const NO_DEFAULTS = Object.freeze([]) as unknown as string[];
 
@@ -71,7 +79,7 @@ export class ListenerResponse extends ServerResponse {
    * listener: a handler watching for a client that hangs up sets this instead of adding a
    * listener of its own per request (and clears it when done).
    */
-  declare closeWatcher: { responseClosed(): void } | null;
+  declare closeWatcher: CloseWatcher | null;
   /** setHeader/appendHeader was used: Node keeps a header map, writeHead merges into it */
   private declare _progressive: boolean;
 
@@ -154,7 +162,13 @@ export function hostRepeated(raw: string[]): boolean {
   return false;
 }
 
-/** A 400 for a request the listener refuses before any handler sees it; the connection closes (a body may follow). */
+/** The X-Request-Id the listener gave this response. */
+function requestIdIn(res: ListenerResponse): string {
+  const i = res.defaultHeaders.indexOf('x-request-id');
+  return i === -1 ? newRequestId() : res.defaultHeaders[i + 1]!;
+}
+
+/** A 400 for a request the listener refuses (before any handler sees it, or when its body breaks off); the connection closes (a body may follow). */
 function refuseRequest(res: ServerResponse, requestId: string, description: string): void {
   sendJson(res, 400, { error: 'invalid_request', error_description: description, request_id: requestId }, { 'cache-control': 'no-store', connection: 'close' });
 }
@@ -303,6 +317,16 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   // shape as every other error (431 for oversized headers, RFC 6585 §5; else 400).
   server.on('clientError', (err: Error & { code?: string }, socket) => {
     if (!socket.writable) return;
+    const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current instanceof ListenerResponse && current.req?.complete === false && hasRequestBody(current.req.headers)) {
+      // The request in progress is the bad one: its body broke off (a bad chunk). Whoever
+      // reads the body (the proxy's upstream exchange) stops first, then the request's own
+      // response refuses it, so the client, the access log and the metrics see one 400 with
+      // its id. A response already under way can only be cut.
+      current.closeWatcher?.requestBroken();
+      if (current.headersSent) return socket.destroy();
+      return refuseRequest(current, requestIdIn(current), 'the request body is malformed');
+    }
     const big = err.code === 'HPE_HEADER_OVERFLOW';
     const body = JSON.stringify({
       error: big ? 'request_header_fields_too_large' : 'invalid_request',

@@ -15,6 +15,7 @@ import { GatewayError, serviceUnavailable } from './errors.js';
 import { limitBody } from './limits/body-limit.js';
 import { peekResponseHeaders, type GatewayRequest } from './types.js';
 import { IDEMPOTENT_METHODS, STALE_CONNECTION_ERRORS, type UpstreamResponseHandler } from './h1/pool.js';
+import { UpstreamError } from './h1/types.js';
 import type { ServiceUpstream, Target } from './upstream.js';
 
 /** Response headers that describe one connection, not the message. */
@@ -143,6 +144,8 @@ class Exchange {
     const req = gr.req;
     // a plugin's own refusal from inside the body stream (request-size-limiting: 413)
     if (err instanceof GatewayError) return this.done.proxyFailed(err);
+    // the listener refused the request itself (its body broke off: core/listener.ts); that 400 is the answer
+    if (gr.res.writableEnded) return this.done.proxied();
     if (gr.res.destroyed || (req.destroyed && !req.complete)) {
       // the client went away: nothing to answer, and the target is not to blame
       return this.done.proxyFailed(new GatewayError('bad_gateway', 502, 'client closed the request', { reason: 'client_closed', cause: err }));
@@ -278,12 +281,18 @@ class ResponseWriter implements UpstreamResponseHandler {
       if (res instanceof ListenerResponse) res.closeWatcher = this;
       else res.on('close', (this._onClose = () => this.responseClosed()));
     }
-    if (res.destroyed) abort();
+    // the client went away, or the listener already refused the request (its body broke off)
+    if (res.destroyed || res.writableEnded) abort();
   }
 
   /** the client's response closed: abort unless it was finished */
   responseClosed(): void {
     if (!this._res.writableFinished) this._abort?.();
+  }
+
+  /** the client's request body broke off: the upstream must not wait for the rest (nor take a short body as whole) */
+  requestBroken(): void {
+    this._abort?.(new UpstreamError('UPSTREAM_REQUEST_BODY', 'the request body broke off'));
   }
 
   onHeaders(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean {

@@ -33,8 +33,9 @@ export function sendGatewayError(
   extraHeaders?: Record<string, string>,
 ): void {
   if (res.headersSent) {
-    // the response is already under way (upstream died mid-body): cut it so the client sees it
-    res.destroy();
+    // the response is already under way (upstream died mid-body): cut it so the client sees
+    // it; one answered in full (the listener refused a body that broke off) is left to finish
+    if (!res.writableEnded) res.destroy();
     return;
   }
   const payload = JSON.stringify({ error: err.code, error_description: err.message, request_id: requestId });

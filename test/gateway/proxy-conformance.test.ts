@@ -37,6 +37,14 @@ function statuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
+const ADMIN_TOKEN = 'conformance-admin-token-0123456789abcdef';
+
+/** The gateway's request and upstream-error counters for one service, from /metrics. */
+async function counters(stack: Stack, service: string): Promise<string[]> {
+  const text = await fetch(`${stack.adminUrl!}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.text());
+  return text.split('\n').filter((line) => /^drawbridge_(requests|upstream_errors)_total\{/.test(line) && line.includes(`service="${service}"`));
+}
+
 describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
   let echo: Upstream;
   let resp: Upstream;
@@ -153,6 +161,9 @@ describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
               parts.push(c);
               sinkEvents.emit('data', c.length);
             });
+            req.on('close', () => {
+              if (!req.complete) sinkEvents.emit('aborted', req.headers['x-request-id']);
+            });
             req.on('end', () => {
               const body = Buffer.concat(parts);
               completed.push(body.length > 1024 ? `<${body.length} bytes>` : body.toString('latin1'));
@@ -168,6 +179,8 @@ describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
       auth: false,
       gateway: {
         trusted_proxies: ['10.0.0.0/8'], // the test client (127.0.0.1) is not one
+        admin_listen: '127.0.0.1:0',
+        admin_token: ADMIN_TOKEN,
         services: [
           {
             name: 'echo',
@@ -228,6 +241,57 @@ describe('gateway proxy conformance (RFC 9110 / RFC 9112)', () => {
         assert.deepEqual(completed.slice(before), []);
       });
     }
+
+    /** Resolves when the sink upstream sees the request with this id end before its body did. */
+    function upstreamAborted(id: string): Promise<void> {
+      return new Promise((resolve) => {
+        const seen = (got: string): void => {
+          if (got !== id) return;
+          sinkEvents.removeListener('aborted', seen);
+          resolve();
+        };
+        sinkEvents.on('aborted', seen);
+      });
+    }
+
+    it('a body that breaks off at a bad chunk: one 400 with the request\'s id, and the upstream exchange stops at once', async () => {
+      const before = completed.length;
+      const countedBefore = await counters(stack, 'resp');
+      const aborted = upstreamAborted('bad-chunk-1');
+      // the client keeps its side open: the exchange must not wait for the socket to close either
+      const { hostname, port } = new URL(gw);
+      const socket = connect(Number(port), hostname);
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      await once(socket, 'connect');
+      socket.write('POST /resp/broken HTTP/1.1\r\nHost: gw.test\r\nX-Request-Id: bad-chunk-1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n');
+      await once(sinkEvents, 'data'); // the upstream is reading the body
+      socket.write('zz\r\nmore\r\n');
+      // well before the service's read timeout (60 s): the gateway aborted the exchange itself
+      await Promise.race([aborted, new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream exchange was not aborted')), 5000))]);
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      assert.deepEqual(statuses(text), [400], text);
+      assert.match(text, /x-request-id: bad-chunk-1\r\n/i);
+      assert.match(text, /"request_id":"bad-chunk-1"/);
+      assert.deepEqual(completed.slice(before), []);
+      // counted as what the client got: one 400, and no upstream error
+      const counted = await counters(stack, 'resp');
+      const count = (lines: string[], prefix: string): number => Number(lines.find((l) => l.startsWith(prefix))?.split(' ').pop() ?? 0);
+      const requests400 = 'drawbridge_requests_total{service="resp",route="resp",status="400"}';
+      assert.equal(count(counted, requests400) - count(countedBefore, requests400), 1, counted.join('\n'));
+      assert.ok(!counted.some((l) => l.startsWith('drawbridge_upstream_errors_total') && !countedBefore.includes(l)), counted.join('\n'));
+    });
+
+    it('a bad chunk in the first packet, before the upstream is connected: one 400 with the request\'s id', async () => {
+      const before = completed.length;
+      const text = await raw(gw, 'POST /resp/broken HTTP/1.1\r\nHost: gw.test\r\nX-Request-Id: bad-chunk-2\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX');
+      assert.deepEqual(statuses(text), [400], text);
+      assert.match(text, /"request_id":"bad-chunk-2"/);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(completed.slice(before), []);
+    });
 
     it('pipelined requests before a malformed one are answered first, in order, then the 400 (§9.3.2)', async () => {
       echo.reset();
