@@ -8,7 +8,10 @@ import { Redis } from 'ioredis';
 
 const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
-const PROBE_TIMEOUT_MS = 2000;
+// A service that is not there refuses at once; a long wait is only for one that is there but
+// slow to answer on a loaded machine (2 s once timed out with the load average at 13, and
+// skipped PostgreSQL's suites: a failure under DRAWBRIDGE_REQUIRE_SERVICES)
+const PROBE_TIMEOUT_MS = 15_000;
 
 let postgresProbe: Promise<string | undefined> | undefined;
 let redisProbe: Promise<string | undefined> | undefined;
