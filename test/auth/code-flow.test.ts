@@ -446,6 +446,8 @@ describe('authorization code flow (openid-client v6)', () => {
       const none = await fetch(`${server.issuer}/oauth2/userinfo`);
       assert.equal(none.status, 401);
       assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="drawbridge"');
+      // no error code in the body either (§3.1): the gateway's word for a missing credential
+      assert.equal(((await none.json()) as { error: string }).error, 'unauthorized');
       const bad = await fetch(`${server.issuer}/oauth2/userinfo`, { method: 'POST', headers: { authorization: 'Bearer nope' } });
       assert.equal(bad.status, 401);
       assert.match(bad.headers.get('www-authenticate')!, /^Bearer realm="drawbridge", error="invalid_token"/);

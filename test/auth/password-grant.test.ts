@@ -67,7 +67,8 @@ describe('password grant', () => {
     assert.equal(access.client_id, 'legacy');
     const refresh = await introspect(String(res.refresh_token));
     assert.equal(refresh.active, true);
-    assert.equal(refresh.token_type, 'refresh_token');
+    assert.equal(refresh.token_use, 'refresh_token');
+    assert.equal(refresh.token_type, undefined); // RFC 7662 §2.2: an access token type, which a refresh token has none of
     assert.equal(refresh.sub, alice!.id);
   });
 

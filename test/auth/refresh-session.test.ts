@@ -85,7 +85,8 @@ describe('refresh tokens bound to SSO sessions; sign out everywhere', () => {
     assert.match(token, /^[A-Za-z0-9_-]{43}$/);
     const info = await active(token);
     assert.equal(info.active, true);
-    assert.equal(info.token_type, 'refresh_token');
+    assert.equal(info.token_use, 'refresh_token');
+    assert.equal(info.token_type, undefined); // RFC 7662 §2.2: an access token type, which a refresh token has none of
     assert.equal(info.sid, sid);
     assert.equal(info.auth_time, clock.now());
     assert.equal(info.exp, clock.now() + 30 * 86400);

@@ -86,7 +86,8 @@ describe('refresh tokens: rotation and reuse', () => {
     assert.equal(await h.active(String(first.refresh_token)), false);
     const rt = await h.introspect(String(second.refresh_token));
     assert.equal(rt.active, true);
-    assert.equal(rt.token_type, 'refresh_token');
+    assert.equal(rt.token_use, 'refresh_token');
+    assert.equal(rt.token_type, undefined); // RFC 7662 §2.2: an access token type, which a refresh token has none of
     assert.equal(rt.client_id, 'app');
     assert.equal(await h.active(String(second.access_token)), true);
     // the earlier access token stays valid until it expires: rotation is not revocation

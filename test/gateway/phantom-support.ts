@@ -14,7 +14,9 @@ export const AUTH_CLIENTS = [
   { client_id: 'svc', client_secret: SVC_SECRET, grant_types: ['client_credentials'], scopes: ['orders:read', 'orders:write'] },
   { client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], scopes: [] },
   { client_id: 'svc-jwt', client_secret: SVC_SECRET, grant_types: ['client_credentials'], scopes: ['orders:read'], access_token_format: 'jwt' },
+  { client_id: 'legacy', client_secret: SVC_SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'] },
 ];
+export const AUTH_USER = { username: 'alice', password: 'alice-password-0123456789' };
 
 export function introspectionPlugin(issuer: string, config: Record<string, unknown> = {}): Record<string, unknown> {
   return { name: 'oauth2-introspection', config: { issuer, client_id: 'gateway', client_secret: GATEWAY_SECRET, ...config } };
@@ -30,7 +32,7 @@ export async function startPhantomStack(
   const stack = await startStack({
     ...extra,
     top: { ...extra.top, issuer },
-    auth: { listen: `127.0.0.1:${port}`, clients: AUTH_CLIENTS },
+    auth: { listen: `127.0.0.1:${port}`, clients: AUTH_CLIENTS, users: [AUTH_USER] },
     gateway: gateway(issuer),
   });
   return { stack, issuer };
@@ -49,6 +51,19 @@ export async function clientCredentialsToken(issuer: string, scope = 'orders:rea
 export async function revoke(issuer: string, token: string, clientId = 'svc'): Promise<void> {
   const res = await postForm(`${issuer}/oauth2/revoke`, { token }, { authorization: basic(clientId, SVC_SECRET) });
   assert.equal(res.status, 200, await res.text());
+}
+
+/** An access and a refresh token for alice, from the `legacy` client's password grant. */
+export async function passwordTokens(issuer: string): Promise<{ access_token: string; refresh_token: string }> {
+  const res = await postForm(
+    `${issuer}/oauth2/token`,
+    { grant_type: 'password', username: AUTH_USER.username, password: AUTH_USER.password, scope: 'orders:read' },
+    { authorization: basic('legacy', SVC_SECRET) },
+  );
+  const body = (await res.json()) as { access_token: string; refresh_token: string };
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(typeof body.refresh_token, 'string');
+  return body;
 }
 
 /** A JWT access token (RFC 9068) from the `svc-jwt` client. */

@@ -15,6 +15,7 @@ import {
   inactiveChallenge,
   jwtAccessToken,
   introspectionPlugin,
+  passwordTokens,
   revoke,
   startForeignIntrospection,
   startPhantomStack,
@@ -68,6 +69,14 @@ describe('oauth2-introspection: phantom tokens against our auth server', () => {
     assert.equal(protectedHeader.typ, 'at+jwt');
     return payload;
   }
+
+  it('refuses a refresh token at the edge (introspected as active, with token_use refresh_token), in both response forms', async () => {
+    const { access_token, refresh_token } = await passwordTokens(issuer);
+    for (const path of ['/api/orders', '/json/orders']) {
+      assertUnauthorized(await send(stack.gatewayUrl, path, bearer(refresh_token)), [inactiveChallenge()], 'invalid_token');
+      assert.equal((await send(stack.gatewayUrl, path, bearer(access_token))).status, 200, path);
+    }
+  });
 
   it('swaps an opaque token for an internal JWT that jose verifies with the JWKS; the opaque token never reaches upstream', async () => {
     const token = await clientCredentialsToken(issuer);
@@ -227,6 +236,9 @@ describe('oauth2-introspection: a foreign RFC 7662 server', () => {
     foreign.tokens.set('foreign-refresh', { active: true, sub: 'u', exp: now + 600, token_type: 'refresh_token' });
     assertUnauthorized(await send(stack.gatewayUrl, '/svc/x', bearer('foreign-expired')), [inactiveChallenge()], 'invalid_token');
     assertUnauthorized(await send(stack.gatewayUrl, '/svc/x', bearer('foreign-refresh')), [inactiveChallenge()], 'invalid_token');
+    // as ORY Hydra (and Drawbridge's own server) say it: token_use, with no token_type
+    foreign.tokens.set('hydra-refresh', { active: true, sub: 'u', exp: now + 600, token_use: 'refresh_token' });
+    assertUnauthorized(await send(stack.gatewayUrl, '/svc/x', bearer('hydra-refresh')), [inactiveChallenge()], 'invalid_token');
   });
 
   it('shares one introspection call between concurrent misses for the same token', async () => {

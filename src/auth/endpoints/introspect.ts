@@ -40,7 +40,10 @@ function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unkn
     active: true,
     scope: rec.scope,
     client_id: rec.client_id,
-    token_type: rec.kind === 'refresh_token' ? 'refresh_token' : 'Bearer',
+    // RFC 7662 §2.2: token_type is an access token type (RFC 6749 §7.1), which a refresh
+    // token has none of; what kind of token it is goes in token_use, as ORY Hydra names it
+    token_type: rec.kind === 'refresh_token' ? undefined : 'Bearer',
+    token_use: rec.kind,
     exp: rec.expires_at,
     iat: rec.issued_at,
     sub: rec.sub,

@@ -3,7 +3,7 @@
 // `access_token` (§2.2, which OIDC Core §5.3.1 lets clients use and the OpenID conformance
 // suite tries); never in the query (§2.3). Errors per RFC 6750 §3: no Bearer credential (none,
 // or another scheme) is 401 with a bare `WWW-Authenticate: Bearer realm=…` (§3.1: no error
-// code); a malformed header, a repeated body token or both methods at once (§2: one method per
+// code, and the body's `error` is `unauthorized`, as the gateway's); a malformed header, a repeated body token or both methods at once (§2: one method per
 // request) is 400 invalid_request; a bad token (or a client's own, no user behind it) 401
 // invalid_token; a token without `openid` 403 insufficient_scope. The body is always the
 // §5.2-style JSON of ARCHITECTURE §6.
@@ -66,7 +66,8 @@ export const userinfoEndpoint: Endpoint = {
       if (credential.kind !== 'none') return challenge(res, 400, 'invalid_request', 'the access token was sent in more than one way');
       credential = { kind: 'bearer', token: fromBody };
     }
-    if (credential.kind === 'none') return challenge(res, 401, 'invalid_token', 'a Bearer access token is required', { bare: true });
+    // §3.1: no error code for a request with no credential, in the body either; `unauthorized`, as the gateway says it
+    if (credential.kind === 'none') return challenge(res, 401, 'unauthorized', 'a Bearer access token is required', { bare: true });
     if (credential.kind === 'malformed') return challenge(res, 400, 'invalid_request', 'malformed Authorization header');
     const token = credential.token;
     const rec = await findToken(ctx, token);

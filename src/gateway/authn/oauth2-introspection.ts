@@ -155,7 +155,9 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
     const clientId = typeof claims.client_id === 'string' ? claims.client_id : undefined;
     const sub = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : clientId;
     // a refresh token is not a credential for APIs, whatever the server says about it
-    const usable = claims.active === true && claims.token_type !== 'refresh_token' && sub !== undefined && (exp === undefined || exp > now);
+    // (said as token_use, as ORY Hydra and Drawbridge do, or as token_type, as some servers do)
+    const refresh = claims.token_use === 'refresh_token' || claims.token_type === 'refresh_token';
+    const usable = claims.active === true && !refresh && sub !== undefined && (exp === undefined || exp > now);
     if (!usable) return { value: 'inactive', until: now + negativeTtl };
     const identity: Identity = {
       auth_method: 'oauth2',
