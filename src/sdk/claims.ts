@@ -28,7 +28,19 @@ export interface InternalClaims {
   /** [] when the token has none */
   groups: readonly string[];
   auth_method?: AuthMethod;
-  /** the edge session behind the call, when there is one */
+  /**
+   * A session id, when a sign-in session is behind the call; whose depends on `auth_method`:
+   * - `session`: the gateway's own browser session (its id in the gateway's session store,
+   *   as `GET /sessions/{id}` and `drawbridge session list` show it).
+   * - `oauth2`, `jwt` (and the auth server's JWT access tokens verified directly, which have no
+   *   `auth_method`): the `sid` of the access token the caller presented, copied as is: the
+   *   issuer's SSO session (for Drawbridge's auth server, the sign-in session that issued the
+   *   authorization code; the ID token and logout tokens carry the same `sid`). With the
+   *   `jwt` plugin the issuer may be another trusted one, whose ids are its own.
+   * - otherwise: absent. Tokens from client_credentials or token exchange have none either.
+   * The two kinds are different namespaces: compare a `sid` only with another of the same
+   * `auth_method`. An identifier, never a cookie or a token.
+   */
   sid?: string;
   /** the gateway consumer, for consumer credentials (key-auth, basic-auth, hmac-auth) */
   consumer?: string;
