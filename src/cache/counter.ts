@@ -1,5 +1,9 @@
 // Windowed counters for throttling: in-process, or in Redis so every instance agrees.
-import type { Redis } from 'ioredis';
+// A Redis that does not answer is an UnavailableError (503 + Retry-After where it reaches
+// a response), never a count of zero: a throttle must not fail open.
+import { ReplyError, type Redis } from 'ioredis';
+import { UnavailableError } from '../core/errors.js';
+import { redisLost } from './redis.js';
 
 export interface WindowState {
   count: number;
@@ -75,9 +79,19 @@ if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {c, redis.call('PTTL', KEYS[1])}`;
 
 export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): WindowCounter {
+  /** One Redis call; anything but a reply error (a bug here) means Redis is unavailable. */
+  async function run<T>(call: () => Promise<T>): Promise<T> {
+    if (redisLost(redis)) throw new UnavailableError(`counters: redis is ${redis.status}`);
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof ReplyError) throw err;
+      throw new UnavailableError(`counters: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+  }
   return {
     async peek(key) {
-      const [[, v], [, ttl]] = (await redis.multi().get(prefix + key).pttl(prefix + key).exec()) as [
+      const [[, v], [, ttl]] = (await run(() => redis.multi().get(prefix + key).pttl(prefix + key).exec())) as [
         [unknown, string | null],
         [unknown, number],
       ];
@@ -86,7 +100,7 @@ export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): Window
     async firstAtLimit(keys, limit) {
       const multi = redis.multi();
       for (const key of keys) multi.get(prefix + key).pttl(prefix + key);
-      const replies = (await multi.exec()) as Array<[unknown, string | number | null]>;
+      const replies = (await run(() => multi.exec())) as Array<[unknown, string | number | null]>;
       for (let i = 0; i < keys.length; i++) {
         const v = replies[2 * i]![1];
         const ttl = replies[2 * i + 1]![1] as number;
@@ -95,11 +109,11 @@ export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): Window
       return undefined;
     },
     async hit(key, windowSeconds) {
-      const [count, ttl] = (await redis.eval(HIT_SCRIPT, 1, prefix + key, String(windowSeconds * 1000))) as [number, number];
+      const [count, ttl] = (await run(() => redis.eval(HIT_SCRIPT, 1, prefix + key, String(windowSeconds * 1000)))) as [number, number];
       return { count, resetIn: Math.max(0, ttl) / 1000 };
     },
     async reset(key) {
-      await redis.del(prefix + key);
+      await run(() => redis.del(prefix + key));
     },
   };
 }

@@ -27,6 +27,17 @@ export function connectRedis(url: string, logger: Logger): Redis {
   return redis;
 }
 
+/** ioredis states of a connection that was lost (not the first connect, which is queued). */
+const LOST = new Set(['reconnecting', 'close', 'end']);
+
+/**
+ * Whether the connection is lost: a command now would only wait in ioredis's offline queue
+ * until its retries run out (MaxRetriesPerRequestError), so callers fail fast instead.
+ */
+export function redisLost(redis: Redis): boolean {
+  return LOST.has(redis.status);
+}
+
 export async function pingRedis(redis: Redis): Promise<void> {
   const reply = await redis.ping();
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${reply}`);

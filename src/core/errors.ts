@@ -98,13 +98,33 @@ export function serverError(cause: unknown): AppError {
   return new AppError('server_error', 500, 'internal server error', { expose: false, cause });
 }
 
+/** 503 temporarily_unavailable with Retry-After (RFC 6749 §4.1.2.1's code; RFC 7009 §2.2.1's status). */
 export function serviceUnavailable(description: string, retryAfterSeconds = 5, cause?: unknown): AppError {
   return new AppError('temporarily_unavailable', 503, description, {
-    headers: { 'retry-after': String(retryAfterSeconds) },
+    expose: true,
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     cause,
   });
 }
 
+/**
+ * Something the request needs (Redis, a database) did not answer. The layer that talks to it
+ * throws this with the failure as `cause` (cache/counter.ts); every renderer that goes through
+ * toAppError answers 503 with Retry-After: the request may well succeed when retried, so a 500
+ * would be wrong, and the caller must not be let through without what it needed either.
+ */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+  readonly retryAfterSeconds: number;
+  constructor(message: string, opts: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.retryAfterSeconds = opts.retryAfterSeconds ?? 5;
+  }
+}
+
 export function toAppError(err: unknown): AppError {
-  return err instanceof AppError ? err : serverError(err);
+  if (err instanceof AppError) return err;
+  // what failed (e.g. which store) is logged from the cause, not told to the client
+  if (err instanceof UnavailableError) return serviceUnavailable('temporarily unable to handle the request; retry later', err.retryAfterSeconds, err);
+  return serverError(err);
 }
