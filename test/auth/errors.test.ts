@@ -444,10 +444,16 @@ describe('auth server error responses', () => {
       await expectError(await postForm(revoke, { token: t }), 401, 'invalid_client');
     });
 
-    it('revocation with an unsupported token_type_hint → unsupported_token_type', async () => {
-      const t = await issue();
-      await expectError(await postForm(revoke, { token: t, token_type_hint: 'id_token' }, auth()), 400, 'unsupported_token_type');
-    });
+    // RFC 7009 §2.1: the hint is only a hint; the server searches every token type anyway
+    for (const hint of ['id_token', 'bogus', 'refresh_token']) {
+      it(`revocation with token_type_hint ${hint} (unknown or wrong) still revokes the access token`, async () => {
+        const t = await issue();
+        const res = await postForm(revoke, { token: t, token_type_hint: hint }, auth());
+        assert.equal(res.status, 200, await res.clone().text());
+        assert.equal(await res.text(), '');
+        assert.deepEqual(await expectOk(await postForm(introspect, { token: t }, auth())), { active: false });
+      });
+    }
   });
 });
 
