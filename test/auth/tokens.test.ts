@@ -289,6 +289,38 @@ describe('access tokens', () => {
       assert.deepEqual(payload.token_introspection, { active: false });
     });
 
+    // RFC 9110 §12.5.1: the highest q wins, the most specific range sets a type's q, q=0 is
+    // "not acceptable"; a tie goes to the JWT only when it is named by its own type
+    const NEGOTIATED: Array<[string, 'jwt' | 'json']> = [
+      [JWT_INTROSPECTION, 'jwt'],
+      [`${JWT_INTROSPECTION}, application/json`, 'jwt'],
+      [`application/json, ${JWT_INTROSPECTION}`, 'jwt'],
+      [`${JWT_INTROSPECTION}, */*`, 'jwt'],
+      [`application/json;q=0.5, ${JWT_INTROSPECTION};q=0.6`, 'jwt'],
+      [`application/json;q=1, ${JWT_INTROSPECTION};q=0.1`, 'json'],
+      [`${JWT_INTROSPECTION};q=0.1, application/json`, 'json'],
+      [`${JWT_INTROSPECTION};q=0.9, */*`, 'json'],
+      [`${JWT_INTROSPECTION};q=0.1, application/*;q=0.5`, 'json'],
+      [`${JWT_INTROSPECTION};q=0`, 'json'],
+      [`${JWT_INTROSPECTION}; q=0.000, application/json;q=0.001`, 'json'],
+      [`${JWT_INTROSPECTION};q=0.5, application/json;q=0`, 'jwt'],
+      [`APPLICATION/Token-Introspection+JWT ; Q=0.3 , application/json;q=0.2`, 'jwt'],
+      ['application/*', 'json'],
+      ['*/*', 'json'],
+      ['text/html', 'json'],
+    ];
+    for (const [accept, want] of NEGOTIATED) {
+      it(`Accept: ${accept} → ${want === 'jwt' ? 'the JWT' : 'JSON'}`, async () => {
+        const res = await introspect('no-such-token', accept);
+        const type = res.headers.get('content-type') ?? '';
+        if (want === 'jwt') assert.equal(type, JWT_INTROSPECTION);
+        else {
+          assert.match(type, /^application\/json/);
+          assert.deepEqual(await res.json(), { active: false });
+        }
+      });
+    }
+
     it('without the Accept header the answer is JSON', async () => {
       const res = await introspect('no-such-token', 'application/json');
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);

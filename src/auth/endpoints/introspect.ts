@@ -57,15 +57,43 @@ function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unkn
   return body;
 }
 
+/**
+ * RFC 9110 §12.5.1 content negotiation between our two answers. Each type's q is that of the
+ * most specific range that matches it (type/subtype over type/* over * / *; none: 0, not
+ * acceptable); the JWT is sent when it is named by its own type and its q is above 0 and at
+ * least JSON's. A tie goes to the JWT because a client that names it is asking for it (JSON is
+ * what any range would give); a range alone (`application/*`, `* / *`) or a header that accepts
+ * neither gets JSON, RFC 7662's default.
+ */
 function wantsJwt(req: IncomingMessage): boolean {
   const accept = req.headers.accept;
   // most callers want JSON: skip splitting the header unless the JWT type could be in it
   if (accept === undefined || !JWT_TYPE_ANYWHERE.test(accept)) return false;
-  // honour `;q=0` (RFC 9110 §12.5.1): listed but refused is not asked for
-  return accept.split(',').some((part) => {
-    const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
-    if (type !== JWT_INTROSPECTION_TYPE) return false;
-    const q = params.find((p) => p.startsWith('q='));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
+  const jwt = { q: 0, specificity: -1 };
+  const json = { q: 0, specificity: -1 };
+  for (const part of accept.split(',')) {
+    const [range, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    if (range === undefined || range === '') continue;
+    const qParam = params.find((p) => /^q\s*=/.test(p));
+    const q = qParam === undefined ? 1 : qValue(qParam.slice(qParam.indexOf('=') + 1).trim());
+    if (q === undefined) continue; // a malformed weight: ignore the range rather than guess
+    rank(jwt, range, JWT_INTROSPECTION_TYPE, q);
+    rank(json, range, 'application/json', q);
+  }
+  return jwt.specificity === 2 && jwt.q > 0 && jwt.q >= json.q;
+}
+
+/** Records `q` for `type` when `range` matches it more specifically than any range before. */
+function rank(best: { q: number; specificity: number }, range: string, type: string, q: number): void {
+  const specificity = range === type ? 2 : range === `${type.slice(0, type.indexOf('/'))}/*` ? 1 : range === '*/*' ? 0 : -1;
+  // the same range twice: the first one counts (a repeat cannot raise what was said)
+  if (specificity > best.specificity) {
+    best.q = q;
+    best.specificity = specificity;
+  }
+}
+
+/** RFC 9110 §12.4.2 qvalue: 0 to 1 with at most three decimals. */
+function qValue(text: string): number | undefined {
+  return /^(0(\.\d{0,3})?|1(\.0{0,3})?)$/.test(text) ? Number(text) : undefined;
 }
