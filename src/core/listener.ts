@@ -49,6 +49,8 @@ export interface ListenerOptions {
 export interface RunningListener {
   readonly server: Server;
   readonly url: string;
+  /** requests received and not yet closed (what close() waits for) */
+  readonly inFlight: number;
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -233,16 +235,19 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     (res as ListenerResponse).defaultHeaders = draining ? ['x-request-id', requestId, 'connection', 'close'] : ['x-request-id', requestId];
     // RFC 9112 §3.2: more than one Host field is a 400 (Node keeps only the first, so a
     // proxy behind or in front of us could route by another one)
-    if (hostRepeated(req.rawHeaders)) return refuseRequest(res, requestId, 'the request has more than one Host header field');
+    if (hostRepeated(req.rawHeaders)) return refuse(req, res, requestId, 'the request has more than one Host header field');
     let url = req.url ?? '/';
     // RFC 9112 §3.2: a request target has no fragment. Node's parser lets `#` through, and
     // a router reading `/admin#/x` as one segment would route it past `/admin` while the
     // service behind reads path `/admin`.
-    if (url.indexOf('#') !== -1) return refuseRequest(res, requestId, 'the request target has a fragment (#)');
+    if (url.indexOf('#') !== -1) return refuse(req, res, requestId, 'the request target has a fragment (#)');
     if (url.charCodeAt(0) !== 47) url = originForm(req, url);
-    // …and so is a Host that is not host[:port]: routes, preserve_host and X-Forwarded-Host use it
+    // …and so is a Host that is not host[:port] (routes, preserve_host and X-Forwarded-Host
+    // use it), and an HTTP/1.1 request with none (Node's own answer to that has no body)
     const host = req.headers.host;
-    if (host !== undefined && !HOST.test(host)) return refuseRequest(res, requestId, 'the Host header field is not a valid host');
+    if (host === undefined ? req.httpVersionMinor === 1 && req.httpVersionMajor === 1 : !HOST.test(host)) {
+      return refuse(req, res, requestId, host === undefined ? 'the request has no Host header field' : 'the Host header field is not a valid host');
+    }
     const q = url.indexOf('?');
     const ctx: RequestContext = { requestId, path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1) };
     if (accessLog) logRequestOnClose(req, res, ctx);
@@ -255,6 +260,16 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
       return failed(err, res, ctx);
     }
     if (pending !== undefined) watchFailure(pending, res, ctx);
+  }
+
+  /** A request the listener refuses itself: counted (and logged) like any other, so a drain does not wait for it. */
+  function refuse(req: IncomingMessage, res: ServerResponse, requestId: string, description: string): void {
+    if (accessLog) {
+      const url = req.url ?? '';
+      const end = url.search(/[?#]/);
+      logRequestOnClose(req, res, { requestId, path: end === -1 ? url : url.slice(0, end), query: '' });
+    } else res.on('close', requestClosed);
+    refuseRequest(res, requestId, description);
   }
 
   function logRequestOnClose(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
@@ -301,8 +316,8 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   const listener = handle;
   const server = (
     opts.tls
-      ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), ServerResponse: ListenerResponse }, listener)
-      : createHttpServer({ ServerResponse: ListenerResponse }, listener)
+      ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), ServerResponse: ListenerResponse, requireHostHeader: false }, listener)
+      : createHttpServer({ ServerResponse: ListenerResponse, requireHostHeader: false }, listener)
   ) as Server;
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -342,6 +357,13 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     });
   });
 
+  // An Expect other than 100-continue (RFC 9110 §10.1.1): 417, in the usual JSON shape (Node's own has no body)
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    res.on('error', () => undefined);
+    sendJson(res, 417, { error: 'expectation_failed', error_description: 'only Expect: 100-continue is supported', request_id: requestId }, { 'x-request-id': requestId, 'cache-control': 'no-store', connection: 'close' });
+  });
+
   // CONNECT (RFC 9110 §9.3.6) asks for a tunnel: no listener of ours is a forward proxy.
   // Without this Node just drops the connection; answer 501 in the usual JSON shape instead.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
@@ -368,6 +390,9 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
   return {
     server,
     url,
+    get inFlight() {
+      return inFlight;
+    },
     close: async function closeListener(timeoutMs = 10_000) {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
