@@ -2,6 +2,7 @@
 //
 //   verify:   createVerifier → verifier.verify(token) → InternalClaims
 //   guard:    requireScopes / requireGroups, or authenticate(verifier, { scopes, groups })
+//             (+ authErrorHandler(verifier) after Express routes that call the guards)
 //   call:     clientCredentials(…).fetch(url)  — as this service
 //             exchangeToken(…)                  — on behalf of the caller (RFC 8693)
 export { createVerifier, DEFAULT_ALGORITHMS, type Verifier, type VerifierOptions } from './verifier.js';
@@ -11,11 +12,14 @@ export { bearerToken, type HeadersLike } from './bearer.js';
 export { hasScopes, inAnyGroup, requireGroups, requireScopes } from './guards.js';
 export {
   authenticate,
+  authErrorHandler,
   challengeFor,
   sendAuthError,
   type Authenticate,
   type AuthenticatedRequest,
   type AuthenticateOptions,
+  type AuthErrorHandler,
+  type AuthErrorHandlerOptions,
   type Next,
 } from './middleware.js';
 export { clientCredentials, type ClientCredentials, type ClientCredentialsOptions } from './client-credentials.js';

@@ -3,6 +3,7 @@
 //
 //   http.createServer(authenticate(verifier)(async (req, res) => { … req.auth … }))   // wrapper
 //   app.use(authenticate(verifier, { scopes: ['orders:read'] }))                        // Express/Connect
+//   app.use(authErrorHandler(verifier))   // after the routes: guards thrown inside them
 //
 // Refusals are answered per RFC 6750 §3 with the ARCHITECTURE §6 JSON body:
 //   no token                  → 401, `WWW-Authenticate: Bearer realm="…"` (no error code, §3.1)
@@ -10,6 +11,8 @@
 //   bad / expired / foreign   → 401 invalid_token
 //   missing scope or group    → 403 insufficient_scope (+ `scope="…"` when scopes are missing)
 //   keys cannot be fetched    → 503 temporarily_unavailable (the token may be fine: don't say it isn't)
+// The wrapper also answers what else its handler throws: 500 server_error, the error itself
+// going to `onHandlerError` only (Express has its own error handlers for that).
 // Never a stack trace, never the token.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readAuthorization } from './bearer.js';
@@ -27,7 +30,17 @@ export interface AuthenticateOptions {
   realm?: string;
   /** Called with every refusal before it is answered — e.g. to log 503s with `err.cause`. */
   onError?: (err: DrawbridgeAuthError, req: IncomingMessage) => void;
+  /**
+   * node:http wrapper only: called with anything but a DrawbridgeAuthError that the wrapped
+   * handler throws (or its promise rejects with), before the 500 is sent. Default: console.error.
+   */
+  onHandlerError?: (err: unknown, req: IncomingMessage) => void;
 }
+
+export type AuthErrorHandlerOptions = Pick<AuthenticateOptions, 'realm' | 'onError'>;
+
+/** Express-style error middleware: Express tells it from other middleware by its four parameters. */
+export type AuthErrorHandler = (err: unknown, req: IncomingMessage, res: ServerResponse, next: Next) => void;
 
 export type AuthenticatedRequest<R extends IncomingMessage = IncomingMessage> = R & { auth: InternalClaims };
 
@@ -37,7 +50,9 @@ export interface Authenticate {
   /** Express/Connect middleware: sets `req.auth` and calls `next()`, or answers the refusal. */
   (req: IncomingMessage, res: ServerResponse, next: Next): void;
   /** Wraps a node:http handler: it runs only for authenticated requests, with `req.auth` set.
-   *  A DrawbridgeAuthError the handler throws (e.g. from requireScopes) is answered too. */
+   *  A DrawbridgeAuthError the handler throws (e.g. from requireScopes) is answered too; any
+   *  other error is a 500 `server_error` (reported to `onHandlerError`), so the promise the
+   *  wrapper returns never rejects. */
   <R extends IncomingMessage = IncomingMessage>(
     handler: (req: AuthenticatedRequest<R>, res: ServerResponse) => unknown,
   ): (req: R, res: ServerResponse) => Promise<void>;
@@ -48,13 +63,19 @@ export function authenticate(verifier: Verifier, opts: AuthenticateOptions = {})
   const scopes = [...(opts.scopes ?? [])];
   const groups = [...(opts.groups ?? [])];
 
-  function refuse(res: ServerResponse, err: DrawbridgeAuthError, req: IncomingMessage): void {
+  const refuse = refuser(realm, opts.onError);
+  const onHandlerError = opts.onHandlerError ?? logHandlerError;
+
+  /** The handler failed on its own: a 500 that says nothing of why (the why goes to the hook). */
+  function fail(res: ServerResponse, err: unknown, req: IncomingMessage): void {
     try {
-      opts.onError?.(err, req);
+      onHandlerError(err, req);
     } catch {
       // a failing log hook must not leave the request unanswered
     }
-    sendAuthError(res, err, { realm, req });
+    if (!res.headersSent) sendJson(res, 500, errorBody('server_error', 'internal error', req));
+    // begun but not finished: cut it, so the client can't take half an answer for a whole one
+    else if (!res.writableEnded) res.destroy();
   }
 
   async function check(req: IncomingMessage): Promise<InternalClaims> {
@@ -84,22 +105,16 @@ export function authenticate(verifier: Verifier, opts: AuthenticateOptions = {})
 
   function wrap<R extends IncomingMessage>(handler: (req: AuthenticatedRequest<R>, res: ServerResponse) => unknown) {
     return async function authenticated(req: R, res: ServerResponse): Promise<void> {
-      let claims: InternalClaims;
+      // Nothing is rethrown: under a bare createServer a rejected promise is an unhandled
+      // rejection, which ends the process (and the client would be left hanging).
       try {
-        claims = await check(req);
-      } catch (err) {
-        if (err instanceof DrawbridgeAuthError) return refuse(res, err, req);
-        throw err;
-      }
-      (req as AuthenticatedRequest<R>).auth = claims;
-      try {
+        (req as AuthenticatedRequest<R>).auth = await check(req);
         await handler(req as AuthenticatedRequest<R>, res);
       } catch (err) {
-        // a guard inside the handler; anything else is the handler's own failure. Once the
-        // answer has begun, refusing cuts the connection (sendAuthError): rethrowing would
-        // leave the client hanging and, under a bare createServer, crash the process.
-        if (err instanceof DrawbridgeAuthError) return refuse(res, err, req);
-        throw err;
+        // a refusal, or a guard inside the handler (once the answer has begun, refusing cuts
+        // the connection: sendAuthError); anything else is a failure of the handler's own
+        if (err instanceof DrawbridgeAuthError) refuse(res, err, req);
+        else fail(res, err, req);
       }
     };
   }
@@ -115,6 +130,36 @@ export function authenticate(verifier: Verifier, opts: AuthenticateOptions = {})
   } as Authenticate;
 }
 
+/**
+ * Express/Connect error middleware for guards thrown inside routes (`requireScopes(req.auth, …)`
+ * in a route handler): a DrawbridgeAuthError is answered as `authenticate` answers it (RFC 6750
+ * §3 challenge + JSON, `onError` first); every other error goes on to `next(err)`. Mount it
+ * after the routes. The verifier gives the default realm, so challenges match the middleware's.
+ */
+export function authErrorHandler(verifier: Pick<Verifier, 'audience'>, opts: AuthErrorHandlerOptions = {}): AuthErrorHandler {
+  const refuse = refuser(opts.realm ?? verifier.audience[0]!, opts.onError);
+  // four declared parameters: that is how Express recognises an error handler
+  return function drawbridgeAuthErrorHandler(err: unknown, req: IncomingMessage, res: ServerResponse, next: Next): void {
+    if (err instanceof DrawbridgeAuthError) refuse(res, err, req);
+    else next(err);
+  };
+}
+
+function refuser(realm: string, onError: AuthenticateOptions['onError']) {
+  return function refuse(res: ServerResponse, err: DrawbridgeAuthError, req: IncomingMessage): void {
+    try {
+      onError?.(err, req);
+    } catch {
+      // a failing log hook must not leave the request unanswered
+    }
+    sendAuthError(res, err, { realm, req });
+  };
+}
+
+function logHandlerError(err: unknown, req: IncomingMessage): void {
+  console.error(`drawbridge/sdk: the handler of ${req.method ?? '?'} ${(req.url ?? '').split('?')[0]} failed:`, err);
+}
+
 /** Answers a DrawbridgeAuthError (RFC 6750 §3 challenge + `{ error, error_description[, request_id] }`). */
 export function sendAuthError(res: ServerResponse, err: DrawbridgeAuthError, opts: { realm: string; req?: IncomingMessage }): void {
   if (res.headersSent) {
@@ -123,14 +168,27 @@ export function sendAuthError(res: ServerResponse, err: DrawbridgeAuthError, opt
   }
   const challenge = challengeFor(err, opts.realm);
   if (challenge !== undefined) res.setHeader('www-authenticate', challenge);
-  const body: Record<string, string> = { error: err.code, error_description: err.message };
-  const requestId = opts.req?.headers['x-request-id'];
+  sendJson(res, err.status, errorBody(err.code, err.message, opts.req));
+}
+
+/** ARCHITECTURE §6: `{ error, error_description[, request_id] }`, with the gateway's X-Request-Id when it is sane. */
+function errorBody(error: string, description: string, req: IncomingMessage | undefined): Record<string, string> {
+  const body: Record<string, string> = { error, error_description: description };
+  const requestId = req?.headers['x-request-id'];
   if (typeof requestId === 'string' && /^[\x21-\x7e]{1,200}$/.test(requestId)) body.request_id = requestId;
+  return body;
+}
+
+/** Headers the handler may have set for its own body, which would misdescribe this one. */
+const REPRESENTATION = ['content-encoding', 'content-range', 'content-disposition', 'content-language', 'etag', 'last-modified'];
+
+function sendJson(res: ServerResponse, status: number, body: Record<string, string>): void {
   const payload = JSON.stringify(body);
+  for (const name of REPRESENTATION) res.removeHeader(name);
   res.setHeader('cache-control', 'no-store');
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(payload));
-  res.writeHead(err.status);
+  res.writeHead(status);
   res.end(payload);
 }
 
