@@ -5,7 +5,8 @@
 //   access token when it expires within `refresh_before`, under the store's per-session
 //   lock (one request refreshes, parallel ones wait and read the result, so a rotating
 //   refresh token is never raced; invalid_grant ends the session) → touch at most once a
-//   minute → Identity { auth_method: session, sid }.
+//   minute, or every half idle_timeout when that is shorter (a session in use never idles
+//   out between two touches) → Identity { auth_method: session, sid }.
 // A session that needs nothing done right now (no refresh due, no touch due, within both
 // timeouts) is served from the gateway's short-lived read cache when it is there
 // (src/sessions/cache.ts: at most 1 s old, evicted on every instance as soon as the session
@@ -44,8 +45,16 @@ export const sessionConfigSchema = object<SessionPluginConfig>({
   anonymous: str().optional().doc('Consumer to proceed as when there is no session.'),
 });
 
-/** Touch (idle timeout bookkeeping) at most this often per session, in seconds. */
+/**
+ * Touch (idle timeout bookkeeping) at most this often per session, in seconds; with an
+ * idle_timeout under two minutes, every half idle_timeout instead, so a session used more
+ * often than that is never found idle (last_seen_at is only as fresh as the last touch).
+ */
 const TOUCH_INTERVAL = 60;
+
+export function touchInterval(idleTimeout: number): number {
+  return Math.min(TOUCH_INTERVAL, idleTimeout / 2);
+}
 
 type SessionSettings = SessionContext['settings'];
 
@@ -60,8 +69,8 @@ function refreshDue(session: GatewaySession, settings: SessionSettings, now: num
 }
 
 /** Its last_seen_at is due for an update in the store. */
-function touchDue(session: GatewaySession, now: number): boolean {
-  return now - session.last_seen_at >= TOUCH_INTERVAL;
+function touchDue(session: GatewaySession, settings: SessionSettings, now: number): boolean {
+  return now - session.last_seen_at >= touchInterval(settings.idle_timeout);
 }
 
 /** Authenticators backed by gateway sessions expose their context (the /_drawbridge/* endpoints find it). */
@@ -196,7 +205,7 @@ export class SessionCheck {
     const now = this.#clock.now();
     const { settings } = this.context;
     // the same tests as the store path (#checked): any work due sends the request there
-    if (isOver(session, settings, now) || refreshDue(session, settings, now) || touchDue(session, now)) return undefined;
+    if (isOver(session, settings, now) || refreshDue(session, settings, now) || touchDue(session, settings, now)) return undefined;
     return session;
   }
 
@@ -225,7 +234,7 @@ export class SessionCheck {
       if (session === undefined) return undefined;
       now = this.#clock.now();
     }
-    if (touchDue(session, now)) {
+    if (touchDue(session, settings, now)) {
       if (!(await store.touch(id, now))) return undefined;
       session = { ...session, last_seen_at: now };
     }
