@@ -5,9 +5,10 @@
 //                                         the URL the login started from (same-origin paths only)
 //   GET|POST /_drawbridge/logout          ends the session here (store, cookie), revokes its
 //                                         tokens at the provider, then RP-initiated logout; a
-//                                         GET another site started (Sec-Fetch-Site: cross-site)
-//                                         only gets a "Sign out?" page that POSTs here, so a
-//                                         link elsewhere cannot sign users out
+//                                         request another site started (Sec-Fetch-Site:
+//                                         cross-site, or an Origin not ours) only gets a
+//                                         "Sign out?" page that POSTs here, so a link or a form
+//                                         elsewhere cannot sign users out (nor drop their cookie)
 //   POST /_drawbridge/backchannel-logout  OIDC Back-Channel Logout 1.0: a valid logout token
 //                                         ends the matching sessions (by sid, else by sub)
 // Every session ended here is announced (`gateway-session.ended`) so that each instance
@@ -18,13 +19,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomToken } from '../../core/crypto-util.js';
 import type { RequestContext } from '../../core/listener.js';
 import { readForm, sendText } from '../../core/http.js';
-import { clearSessionCookie, newSessionCookieValue, readSessionCookie, sessionIdOf, sessionSetCookie, type SessionCookieOptions } from '../../sessions/cookie.js';
+import { clearSessionCookie, newSessionCookieValue, readSessionCookie, sessionCookieName, sessionIdOf, sessionSetCookie, type SessionCookieOptions } from '../../sessions/cookie.js';
 import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
 import { SessionStoreUnavailableError, type GatewaySession } from '../../sessions/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { isSessionAware } from '../authn/session.js';
 import type { RouteTable } from '../compile.js';
-import { BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, LOGOUT_PATH } from './cookies.js';
+import { BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, LOGOUT_PATH, readCookie } from './cookies.js';
 import { validateLogoutToken } from './logout-token.js';
 import type { SessionContext } from './settings.js';
 
@@ -96,7 +97,33 @@ const CONFIRM_LOGOUT_PAGE =
   `<title>Sign out?</title></head><body><h1>Sign out?</h1>` +
   `<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form></body></html>`;
 
-/** A cross-site GET: ask first, with a form that POSTs from this origin. */
+/**
+ * A logout request another site started: `Sec-Fetch-Site: cross-site`, or (when the browser
+ * does not vouch for it with `same-origin` / `none`) an `Origin` other than this gateway's
+ * (`null` included). Browsers send no SameSite=Lax cookie with a cross-site POST, so acting
+ * on one would only drop the cookie and leave the session alive; a GET would sign out.
+ * Non-browser clients (no Sec-Fetch-Site, no Origin) are not affected.
+ */
+export function startedElsewhere(req: IncomingMessage, scheme: string): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site') return true;
+  if (site === 'same-origin' || site === 'none') return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  return origin.toLowerCase() !== ownOrigin(scheme, req.headers.host);
+}
+
+/** `scheme://host[:port]` of this request as the browser sees it (default port left out, as in Origin). */
+function ownOrigin(scheme: string, host: string | undefined): string | undefined {
+  if (host === undefined) return undefined;
+  try {
+    return new URL(`${scheme}://${host}`).origin.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A logout another site started: ask first, with a form that POSTs from this origin. */
 function confirmLogout(res: ServerResponse): void {
   sendText(res, 200, 'text/html; charset=utf-8', CONFIRM_LOGOUT_PAGE, {
     'cache-control': 'no-store',
@@ -135,7 +162,7 @@ export async function handleSessionEndpoint(
     } else if (ctx.path === LOGOUT_PATH) {
       if (method !== 'GET' && method !== 'POST') throw new EndpointError(405, 'method_not_allowed', 'use GET or POST');
       req.resume();
-      if (method === 'GET' && req.headers['sec-fetch-site'] === 'cross-site') return confirmLogout(res);
+      if (startedElsewhere(req, scheme)) return confirmLogout(res);
       await logout(env, req, res);
     } else {
       if (method !== 'POST') throw new EndpointError(405, 'method_not_allowed', 'use POST');
@@ -212,6 +239,8 @@ async function logout(env: EndpointEnv, req: IncomingMessage, res: ServerRespons
   const { store, settings, registry } = env;
   const cookieOpts: SessionCookieOptions = { name: settings.cookie_name, secure: env.scheme === 'https' };
   const value = readSessionCookie(req.headers.cookie, cookieOpts);
+  // a request without the cookie has none to clear (and a Set-Cookie would only be noise, or worse)
+  const hasCookie = readCookie(req.headers.cookie, sessionCookieName(cookieOpts)) !== undefined;
   let location: string | undefined;
   let fallback = '/';
   if (value !== undefined) {
@@ -235,7 +264,7 @@ async function logout(env: EndpointEnv, req: IncomingMessage, res: ServerRespons
       }
     }
   }
-  redirect(res, location ?? fallback, [clearSessionCookie(cookieOpts)]);
+  redirect(res, location ?? fallback, hasCookie ? [clearSessionCookie(cookieOpts)] : []);
 }
 
 async function backchannelLogout(env: EndpointEnv, req: IncomingMessage, res: ServerResponse): Promise<void> {
