@@ -288,7 +288,7 @@ function writeConfigs(dir: string, issuer: string, upstreamUrl: string, relay: R
       users: [{ username: USER.name, password: USER.password, claims: { name: 'Bench User', email: 'bench@example.com' } }],
       clients: [
         { client_id: SVC.id, client_secret: SVC.secret, grant_types: ['client_credentials'], scopes: ['api:read'] },
-        { client_id: GW.id, client_secret: GW.secret, grant_types: ['client_credentials'], scopes: [] },
+        { client_id: GW.id, client_secret: GW.secret, grant_types: ['client_credentials'], scopes: ['introspect'] },
         {
           client_id: WEB.id,
           client_secret: WEB.secret,

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, isPlainObject, keyPath, validateConfig, type SourceLocation } from './schema.js';
-import type { Config } from './types.js';
+import type { Config, PluginConfig } from './types.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -165,6 +165,43 @@ export function rolesToStart(config: Config, only?: Role): Role[] {
 export function assertStartable(config: Config, only?: Role): void {
   assertProductionSecret(config);
   rolesToStart(config, only);
+  assertIntrospectionClients(config);
+}
+
+/** The scope an auth client needs to introspect tokens issued to other clients (auth/endpoints/introspect.ts). */
+const INTROSPECT_SCOPE = 'introspect';
+
+/**
+ * A gateway `oauth2-introspection` plugin asking this file's own auth server (its `issuer` is
+ * the top-level one) as a client of this file must find that client allowed to introspect
+ * others' tokens: without the `introspect` scope every token would come back inactive, and
+ * every request 401. A client_id the file does not configure may come from the CLI: not judged.
+ */
+function assertIntrospectionClients(config: Config): void {
+  const clients = config.auth?.clients;
+  const gateway = config.gateway;
+  if (clients === undefined || gateway === undefined) return;
+  const ownIssuer = config.issuer.replace(/\/+$/, '');
+  const check = (plugins: readonly PluginConfig[], path: string) =>
+    plugins.forEach((plugin, index) => {
+      if (plugin.name !== 'oauth2-introspection' || !plugin.enabled) return;
+      const { issuer, client_id: clientId } = plugin.config;
+      if (typeof issuer !== 'string' || issuer.replace(/\/+$/, '') !== ownIssuer || typeof clientId !== 'string') return;
+      const at = clients.findIndex((c) => c.client_id === clientId);
+      if (at === -1 || clients[at]!.scopes.includes(INTROSPECT_SCOPE)) return;
+      const scopesPath = keyPath(keyPath('auth.clients', at), 'scopes');
+      throw new ConfigError(
+        keyPath(keyPath(keyPath(path, index), 'config'), 'client_id'),
+        `names auth client "${clientId}", which may not introspect other clients' tokens; expected "${INTROSPECT_SCOPE}" in ${scopesPath}`,
+        { expected: `"${INTROSPECT_SCOPE}" in ${scopesPath}` },
+      );
+    });
+  check(gateway.plugins, 'gateway.plugins');
+  gateway.services.forEach((service, s) => {
+    const servicePath = keyPath(keyPath('gateway.services', s), 'plugins');
+    check(service.plugins, servicePath);
+    service.routes.forEach((route, r) => check(route.plugins, keyPath(keyPath(keyPath(keyPath('gateway.services', s), 'routes'), r), 'plugins')));
+  });
 }
 
 /**

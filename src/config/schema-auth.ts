@@ -108,7 +108,7 @@ const client = object<ClientConfig>(
         hasSecret(c) || hasKeys(c) ? ['client_credentials'] : ['authorization_code', 'refresh_token'],
       )
       .doc('Grant types the client may use.'),
-    scopes: list(scope).default([]).doc('Scopes the client may request.'),
+    scopes: list(scope).default([]).doc('Scopes the client may request. `introspect` also lets it introspect tokens issued to other clients (the gateway\'s `oauth2-introspection` client needs it); without it, only tokens issued to it or whose `aud` names it (others: `{"active": false}`).'),
     default_scopes: list(scope)
       .derive<ClientConfig>('same as `scopes`', (c) => [...c.scopes])
       .doc('Scopes granted when a request names none; a subset of `scopes`.'),

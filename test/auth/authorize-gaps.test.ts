@@ -91,7 +91,7 @@ const CLIENTS = [
     consent: 'skip',
   },
   { client_id: 'third', redirect_uris: [CB], grant_types: ['authorization_code'], scopes: ['openid'] },
-  { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'] },
+  { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
 ];
 
 describe('authorization endpoint and code grant: attack cases not covered elsewhere', () => {

@@ -58,7 +58,7 @@ describe('authorization code flow (openid-client v6)', () => {
           grant_types: ['authorization_code'],
           scopes: ['openid', 'email'],
         },
-        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
     });
     const opts = { execute: [client.allowInsecureRequests] };

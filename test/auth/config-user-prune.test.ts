@@ -18,7 +18,8 @@ import { redisUrl } from '../helpers/services.js';
 const SECRET = 'config-user-prune-client-secret-0123456789';
 const PASSWORD = 'correct horse battery staple 42';
 const CLIENTS = [
-  { client_id: 'app', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'], default_scopes: ['orders:read'] },
+  // `introspect`: it also looks at jwtapp's tokens
+  { client_id: 'app', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read', 'introspect'], default_scopes: ['orders:read'] },
   {
     client_id: 'jwtapp', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'],
     default_scopes: ['orders:read'], access_token_format: 'jwt',

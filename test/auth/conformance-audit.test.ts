@@ -325,9 +325,9 @@ describe('conformance audit', () => {
 
     it('introspection answers exactly {"active":false}', async () => {
       for (const token of [forgedNone, forgedHs256]) {
-        assert.deepEqual(await json(await postForm(`${issuer}/oauth2/introspect`, { token }, { authorization: basic('web', SECRET) })), { active: false });
+        assert.deepEqual(await json(await postForm(`${issuer}/oauth2/introspect`, { token }, { authorization: basic('svc', SECRET) })), { active: false });
       }
-      assert.equal((await json(await postForm(`${issuer}/oauth2/introspect`, { token: real }, { authorization: basic('web', SECRET) }))).active, true);
+      assert.equal((await json(await postForm(`${issuer}/oauth2/introspect`, { token: real }, { authorization: basic('svc', SECRET) }))).active, true);
     });
 
     it('userinfo: 401 with WWW-Authenticate: Bearer error="invalid_token"', async () => {
@@ -343,7 +343,7 @@ describe('conformance audit', () => {
         const res = await postForm(`${issuer}/oauth2/revoke`, { token }, { authorization: basic('svc', SECRET) });
         assert.equal(res.status, 200);
       }
-      assert.equal((await json(await postForm(`${issuer}/oauth2/introspect`, { token: real }, { authorization: basic('web', SECRET) }))).active, true);
+      assert.equal((await json(await postForm(`${issuer}/oauth2/introspect`, { token: real }, { authorization: basic('svc', SECRET) }))).active, true);
     });
 
     it('token exchange: a forged subject token → invalid_request (RFC 8693 §2.2.2)', async () => {

@@ -23,7 +23,7 @@ describe('implicit grant', () => {
       clients: [
         { client_id: 'spa', redirect_uris: [CB], grant_types: ['implicit'], scopes: ['openid', 'email', 'orders:read'], consent: 'skip' },
         { client_id: 'code-only', redirect_uris: [CB], scopes: ['openid'], consent: 'skip' },
-        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
     });
     jwks = createRemoteJWKSet(new URL(`${server.issuer}/.well-known/jwks.json`));

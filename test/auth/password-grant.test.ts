@@ -26,7 +26,7 @@ describe('password grant', () => {
         { client_id: 'legacy', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write', 'groups'], default_scopes: ['orders:read'] },
         { client_id: 'legacy-once', client_secret: SECRET, grant_types: ['password'], scopes: ['orders:read'] },
         { client_id: 'svc', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['orders:read'] },
-        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
       users: [
         { username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com', groups: ['staff', 'orders-team'] } },

@@ -18,7 +18,7 @@ describe('refresh with real clients', () => {
       clients: [
         { client_id: 'app', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write'], default_scopes: ['orders:read', 'orders:write'] },
         { client_id: 'spa', token_endpoint_auth_method: 'none', grant_types: ['password', 'refresh_token'], scopes: ['orders:read'], default_scopes: ['orders:read'] },
-        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
       users: [{ username: 'alice', password: PASSWORD }],
       refresh_grace_period: '0s',

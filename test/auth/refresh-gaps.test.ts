@@ -27,7 +27,7 @@ async function start(t: TestContext, target: PersistentTarget): Promise<{ server
       users: [{ username: 'alice', password: PASSWORD }],
       clients: [
         { client_id: 'app', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'], default_scopes: ['orders:read'] },
-        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
     },
     { storage },

@@ -35,7 +35,7 @@ describe('refresh tokens bound to SSO sessions; sign out everywhere', () => {
       {
         clients: [
           { client_id: 'app', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'], default_scopes: ['orders:read'] },
-          { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+          { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
         ],
         users: [{ username: 'alice', password: PASSWORD }],
         sessions: { idle_timeout: '30m', absolute_timeout: '12h' },

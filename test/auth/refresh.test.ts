@@ -16,7 +16,7 @@ const CLIENTS = [
   { client_id: 'other', client_secret: SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'] },
   { client_id: 'no-refresh', client_secret: SECRET, grant_types: ['password'], scopes: ['orders:read'] },
   { client_id: 'spa', token_endpoint_auth_method: 'none', grant_types: ['password', 'refresh_token'], scopes: ['orders:read'], default_scopes: ['orders:read'] },
-  { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+  { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
 ];
 const USERS = [{ username: 'alice', password: PASSWORD }];
 

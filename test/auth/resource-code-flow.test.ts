@@ -41,7 +41,7 @@ describe('resource indicators (RFC 8707) in the authorization code flow', () => 
           client_id: 'narrow', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scopes: ['api'], consent: 'skip',
           audiences: [B, C],
         },
-        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
     });
   });

@@ -34,7 +34,7 @@ const CLIENTS = [
   { client_id: 'web-jwt', client_secret: SECRET, grant_types: ['password', GRANT], scopes: ['orders:read'], access_token_format: 'jwt' },
   { client_id: 'orders', client_secret: SECRET, grant_types: ['client_credentials', GRANT], scopes: ['orders:read', 'inventory:read'], audiences: ['orders', 'inventory'] },
   { client_id: 'inventory', client_secret: SECRET, grant_types: ['client_credentials', GRANT], scopes: ['orders:read', 'inventory:read'] },
-  { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+  { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
 ];
 
 for (const target of await allTargets()) {

@@ -46,7 +46,7 @@ const CLIENTS = [
   { client_id: 'short', client_secret: SECRET, grant_types: ['password', GRANT], scopes: ['orders:read'], access_token_ttl: '30s' },
   { client_id: 'no-exchange', client_secret: SECRET, grant_types: ['password'], scopes: ['orders:read'] },
   { client_id: 'spa', token_endpoint_auth_method: 'none', grant_types: ['password', GRANT], scopes: ['orders:read'] },
-  { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'] },
+  { client_id: 'gateway', client_secret: SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
 ];
 
 describe('token exchange (RFC 8693)', () => {

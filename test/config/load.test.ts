@@ -233,6 +233,38 @@ describe('assertProductionSecret, assertStartable', () => {
     assertStartable({ ...base, secret: SECRET, auth }, 'auth');
     assert.deepEqual(rolesToStart({ ...base, auth }), ['auth']);
   });
+
+  it('assertStartable: a gateway introspecting at this file\'s own auth server with a client of the file needs its introspect scope', () => {
+    const yaml = (scopes: string, plugin: string, issuer = 'https://a.example') => `issuer: https://a.example
+secret: ${SECRET}
+auth:
+  clients:
+    - { client_id: web, client_secret: s, scopes: [openid] }
+    - { client_id: gw, client_secret: s, scopes: ${scopes} }
+gateway:
+  services:
+    - name: orders
+      url: http://127.0.0.1:7001
+      routes:
+        - { paths: [/orders], plugins: [ { name: oauth2-introspection, config: { issuer: "${issuer}", client_id: ${plugin}, client_secret: s } } ] }
+`;
+    const error = throwsConfigError(
+      () => assertStartable(parseConfigText(yaml('[]', 'gw'), {})),
+      `gateway.services[0].routes[0].plugins[0].config.client_id: names auth client "gw", which may not introspect other clients' tokens; expected "introspect" in auth.clients[1].scopes`,
+    );
+    assert.equal(error.path, 'gateway.services[0].routes[0].plugins[0].config.client_id');
+    assert.equal(error.expected, '"introspect" in auth.clients[1].scopes');
+    // --only gateway too: the auth server it asks is still this file's
+    throwsConfigError(() => assertStartable(parseConfigText(yaml('[openid]', 'gw'), {}), 'gateway'), 'gateway.services[0].routes[0].plugins[0].config.client_id: names auth client "gw"');
+    assertStartable(parseConfigText(yaml('[introspect]', 'gw'), {}));
+    assertStartable(parseConfigText(yaml('[introspect]', 'gw'), {}), 'gateway');
+    // a client the file does not configure (made with the CLI), or another issuer: not judged here
+    assertStartable(parseConfigText(yaml('[]', 'cli-made'), {}));
+    assertStartable(parseConfigText(yaml('[]', 'gw', 'https://other.example'), {}));
+    // a global plugin is named by its own path
+    const global = yaml('[]', 'gw').replace(/routes:\n.*\n$/, 'routes: [ { paths: [/x] } ]\n') + '  plugins: [ { name: oauth2-introspection, config: { issuer: "https://a.example/", client_id: gw, client_secret: s } } ]\n';
+    throwsConfigError(() => assertStartable(parseConfigText(global, {})), 'gateway.plugins[0].config.client_id: names auth client "gw"');
+  });
 });
 
 describe('full configs', () => {
@@ -307,7 +339,7 @@ gateway:
     };
     const config = loadConfig(example, env);
     checkPluginConfigs(config); // every plugin's own settings, as `drawbridge config validate` checks them
-    assertProductionSecret(config);
+    assertStartable(config); // the secret, and the gateway's introspecting client has `introspect`
     assert.equal(config.storage, env.DATABASE_URL);
     assert.equal(config.redis, 'redis://127.0.0.1:6379');
     assert.ok(config.auth && config.gateway, 'both roles are configured');

@@ -154,7 +154,7 @@ describe('browser sign-out: RP-initiated logout and back-channel logout (Chromiu
           scopes: ['openid', 'email'],
           consent: 'skip',
         },
-        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'] },
+        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
       ],
     });
     await web.connect(server.issuer, { scope: 'openid email' });

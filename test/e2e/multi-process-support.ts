@@ -151,7 +151,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       listen: `127.0.0.1:${authPort}`,
       clients: [
         { client_id: SVC.id, client_secret: SVC.secret, grant_types: ['client_credentials'], scopes: ['orders:read'] },
-        { client_id: GW_CLIENT.id, client_secret: GW_CLIENT.secret, grant_types: ['client_credentials'], scopes: [] },
+        { client_id: GW_CLIENT.id, client_secret: GW_CLIENT.secret, grant_types: ['client_credentials'], scopes: ['introspect'] },
         ...(extras.clients ?? []),
       ],
       ...extras.auth,

@@ -618,13 +618,13 @@ describe('OIDC / OAuth conformance (Basic OP, Config OP)', () => {
   });
 
   describe('revocation (RFC 7009) and introspection (RFC 7662)', () => {
-    it('revocation: unknown and garbage tokens → 200; an unsupported token_type_hint → unsupported_token_type; a revoked token is inactive', async () => {
+    it('revocation: unknown and garbage tokens → 200, with any token_type_hint (§2.1: only a hint); a revoked token is inactive', async () => {
       for (const token of ['never-issued-0123456789', '%%%garbage%%%', 'x'.repeat(3000)]) {
         const res = await oauth.revocationRequest(as, conf, confAuth, token, insecure);
         assert.equal(res.status, 200, token.slice(0, 20));
         await oauth.processRevocationResponse(res);
       }
-      await assertOAuthError(await postForm(as.revocation_endpoint!, { token: 'x', token_type_hint: 'id_token' }, { authorization: basic(CONF_ID, CONF_SECRET) }), 400, 'unsupported_token_type');
+      assert.equal((await postForm(as.revocation_endpoint!, { token: 'x', token_type_hint: 'id_token' }, { authorization: basic(CONF_ID, CONF_SECRET) })).status, 200);
       await assertOAuthError(await postForm(as.revocation_endpoint!, { token: 'x' }, { authorization: basic(CONF_ID, 'wrong') }), 401, 'invalid_client');
       const { tokens } = await signedIn();
       await oauth.processRevocationResponse(await oauth.revocationRequest(as, conf, confAuth, tokens.access_token, { additionalParameters: { token_type_hint: 'access_token' }, ...insecure }));

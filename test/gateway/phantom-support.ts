@@ -12,7 +12,7 @@ export const GATEWAY_SECRET = 'gateway-secret-0123456789-abcdefghij';
 
 export const AUTH_CLIENTS = [
   { client_id: 'svc', client_secret: SVC_SECRET, grant_types: ['client_credentials'], scopes: ['orders:read', 'orders:write'] },
-  { client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], scopes: [] },
+  { client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
   { client_id: 'svc-jwt', client_secret: SVC_SECRET, grant_types: ['client_credentials'], scopes: ['orders:read'], access_token_format: 'jwt' },
   { client_id: 'legacy', client_secret: SVC_SECRET, grant_types: ['password', 'refresh_token'], scopes: ['orders:read'] },
 ];

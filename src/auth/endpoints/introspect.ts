@@ -1,15 +1,22 @@
 // Token introspection (RFC 7662) for authenticated confidential clients, as JSON or, when
 // asked with Accept: application/token-introspection+jwt, as a signed JWT (RFC 9701).
+// §4: protected resources must be specifically authorized. A client sees a token issued to
+// itself or meant for it (`aud` names its client_id); any other only with the `introspect`
+// scope among its allowed scopes (the gateway's client). Others hear { active: false } (§2.2),
+// so they cannot tell a token they may not see from an unknown one.
 import type { IncomingMessage } from 'node:http';
 import { readForm, sendNoStoreJson, sendText } from '../../core/http.js';
 import { signJwt } from '../../crypto/jwt.js';
 import type { TokenRecord } from '../../storage/types.js';
+import type { Client } from '../clients.js';
 import { authenticateClient } from '../client-auth/index.js';
 import type { AuthContext } from '../context.js';
 import { findToken, isActive } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
 export const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
+/** The scope that lets a client introspect every token (RFC 7662 §4). */
+export const INTROSPECT_SCOPE = 'introspect';
 const JWT_TYPE_ANYWHERE = /application\/token-introspection\+jwt/i;
 
 export const introspectionEndpoint: Endpoint = {
@@ -21,7 +28,7 @@ export const introspectionEndpoint: Endpoint = {
     params.get('token_type_hint'); // accepted (and checked for repeats); lookups do not need it
     const rec = await findToken(ctx, token);
     const now = ctx.clock.now();
-    const body = isActive(rec, now) ? activeResponse(ctx, rec) : { active: false };
+    const body = isActive(rec, now) && mayIntrospect(client, rec) ? activeResponse(ctx, rec) : { active: false };
     if (wantsJwt(req)) {
       const jwt = signJwt(
         ctx.keyring.current,
@@ -34,6 +41,10 @@ export const introspectionEndpoint: Endpoint = {
     sendNoStoreJson(res, 200, body);
   },
 };
+
+function mayIntrospect(client: Client, rec: TokenRecord): boolean {
+  return rec.client_id === client.client_id || rec.audience.includes(client.client_id) || client.scopeSet.has(INTROSPECT_SCOPE);
+}
 
 function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unknown> {
   const body: Record<string, unknown> = {
