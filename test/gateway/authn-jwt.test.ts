@@ -203,7 +203,7 @@ describe('jwt', () => {
     const foreign = await sign(es, { iss: 'https://evil.test' });
     assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${foreign}` } }), [invalid('untrusted issuer')], 'invalid_token');
     const wrongAud = await sign(es, { aud: 'api://billing' });
-    assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${wrongAud}` } }), [invalid('audience not accepted')], 'invalid_token');
+    assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${wrongAud}` } }), [invalid('token audience (aud) not accepted here')], 'invalid_token');
     // without `audience` configured, aud is not checked
     assert.equal((await send(stack.gatewayUrl, '/anyaud', { headers: { authorization: `Bearer ${wrongAud}` } })).status, 200);
     const good = await sign(es, {});

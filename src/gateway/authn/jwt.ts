@@ -1,6 +1,7 @@
 // `jwt`: bearer JWTs from trusted issuers (`issuers: [{ issuer, jwks_uri | keys,
-// algorithms }]`), checked for `iss`, `aud` (`audience`), `exp` and `nbf` with `leeway`,
-// and `required_scopes`. Verification runs on node:crypto KeyObjects prepared once per
+// algorithms }]`), checked for `iss`, `exp` and `nbf` with `leeway`, `aud` (`audience`;
+// without it, tokens of our own issuer must name the issuer or the route's service:
+// ./audience.ts) and `required_scopes`. Verification runs on node:crypto KeyObjects prepared once per
 // JWK, and a verified token is remembered (keyed digest → identity) until it expires or
 // `cache_ttl` passes, whichever is first. Only asymmetric algorithms exist here: `none`
 // and HMAC (algorithm confusion with a public key) cannot be expressed.
@@ -13,7 +14,6 @@ import {
   bool,
   ConfigError,
   duration,
-  Field,
   format,
   keyPath,
   list,
@@ -33,6 +33,7 @@ import {
   type PluginFactory,
   type PluginInstance,
 } from '../types.js';
+import { audienceField, audiencesOf, configuredAudience, ownIssuerAudience, sameIssuer, type AudienceRule } from './audience.js';
 import { authnShared } from './cache.js';
 import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, queryValues, realmField, stripCookie } from './common.js';
 import { ALL_JWT_ALGS, type JwtAlg, type PreparedKey } from './jwt/algorithms.js';
@@ -65,19 +66,6 @@ export interface JwtConfig {
 
 const jwksUri = format('URL', 'an absolute http(s) URL', (text) => (/^https?:\/\/[^/\s]+/i.test(text) ? text : undefined));
 
-/** `audience: api` or `audience: [api, other]`. */
-const stringOrList = new Field<string[]>({
-  type: 'string or list of string',
-  expected: 'a string or a list of strings',
-  doc: '',
-  required: true,
-  sensitive: false,
-  children: [],
-  parse: function parseStringOrList(raw, path, sensitive) {
-    return typeof raw === 'string' && raw !== '' ? [raw] : list(str(), { min: 1 }).parse(raw, path, sensitive);
-  },
-});
-
 const issuerSchema = object<JwtIssuerConfig>(
   {
     issuer: str().doc('The exact `iss` of its tokens.'),
@@ -102,7 +90,9 @@ const paramName = format('name', 'a cookie or parameter name', (text) => (PARAM_
 
 export const jwtConfigSchema = object<JwtConfig>({
   issuers: list(issuerSchema, { min: 1, uniqueBy: 'issuer' }).doc('Trusted token issuers.'),
-  audience: stringOrList.optional().doc('Accepted `aud` values (any one suffices); absent: `aud` is not checked.'),
+  audience: audienceField(
+    'Accepted `aud` values (any one suffices; a token without `aud` is refused). Absent: tokens of the issuer named by the top-level `issuer` (Drawbridge\'s own) must have the issuer or the route\'s service name in `aud`; other issuers\' `aud` is not checked.',
+  ),
   required_scopes: list(str()).default([]).doc('Scopes every token must carry (else 403 insufficient_scope).'),
   leeway: duration().default('30s').doc('Clock tolerance for `exp` and `nbf`.'),
   realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Bearer` challenge.'),
@@ -173,12 +163,34 @@ function remoteKeys(uri: string, settings: JwtConfig, deps: GatewayDeps): Remote
   return source;
 }
 
+/** What the cache holds for a verified token. */
+interface Verified {
+  ok: AuthnResult;
+  rule: AudienceRule | undefined;
+  aud: readonly string[];
+}
+
+/**
+ * The audience rule of each trusted issuer (./audience.ts): the configured `audience` for
+ * all; without one, the default for our own issuer (`ownIssuer`, the top-level `issuer`)
+ * and no check for the others.
+ */
+export function audienceRules(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, ownIssuer: string): Map<string, AudienceRule> {
+  const rules = new Map<string, AudienceRule>();
+  const configured = settings.audience === undefined ? undefined : configuredAudience(settings.audience, settings.realm);
+  for (const name of issuers.keys()) {
+    if (configured !== undefined) rules.set(name, configured);
+    else if (sameIssuer(name, ownIssuer)) rules.set(name, ownIssuerAudience(ownIssuer, settings.realm));
+  }
+  return rules;
+}
+
 export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, deps: GatewayDeps): Authenticator {
   const { cache, digester, revocations } = authnShared(deps);
   const namespace = instanceNamespace('jwt');
   const realm = settings.realm;
   const challenge = `Bearer realm="${realm}"`;
-  const audience = settings.audience === undefined ? undefined : new Set(settings.audience);
+  const audience = audienceRules(settings, issuers, deps.issuer);
   const required = settings.required_scopes;
   const hideCredentials = settings.hide_credentials;
   const { leeway, cache_ttl: cacheTtl, cookie_names: cookieNames, uri_param_names: paramNames } = settings;
@@ -215,14 +227,24 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     return undefined;
   }
 
-  async function verify(token: string, cacheKey: string): Promise<AuthnResult> {
+  /** A cached verification: the result, and when its issuer has an audience rule, the token's `aud` to check per route. */
+  function fromCache(entry: Verified, gr: GatewayRequest): AuthnResult {
+    return entry.rule === undefined ? entry.ok : (entry.rule.check(entry.aud, gr) ?? entry.ok);
+  }
+
+  async function verify(token: string, cacheKey: string, gr: GatewayRequest): Promise<AuthnResult> {
     const now = clock.now();
-    const verified = await verifyJwt(token, issuers, { audience, leeway, now });
+    // `aud` is checked below, per route: the default rule depends on the route's service
+    const verified = await verifyJwt(token, issuers, { leeway, now });
     if (!verified.ok) {
       if (verified.unavailable) return { kind: 'fail', error: serviceUnavailable('the token issuer\'s keys are unavailable') };
       return { kind: 'fail', error: invalidBearer(verified.problem, realm) };
     }
     const payload = verified.payload;
+    const rule = audience.get(payload.iss as string);
+    const aud = audiencesOf(payload.aud);
+    const refused = rule?.check(aud, gr);
+    if (refused !== undefined) return refused;
     const tags = tagsOf(payload);
     const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
     if (revocations.isRevoked(tags, iat)) return { kind: 'fail', error: invalidBearer('token revoked', realm) };
@@ -231,10 +253,10 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     if (required.length > 0 && !required.every((scope) => identity.scope.includes(scope))) {
       return { kind: 'fail', error: insufficientScope(required, realm) };
     }
-    const result: AuthnResult = Object.freeze({ kind: 'ok', identity });
+    const ok: AuthnResult = Object.freeze({ kind: 'ok', identity });
     // never past the token's own expiry; not at all during the leeway after it
-    if (cacheTtl > 0) cache.set(cacheKey, result, Math.min(now + cacheTtl, payload.exp as number), tags);
-    return result;
+    if (cacheTtl > 0) cache.set(cacheKey, Object.freeze<Verified>({ ok, rule, aud }), Math.min(now + cacheTtl, payload.exp as number), tags);
+    return ok;
   }
 
   return {
@@ -249,7 +271,8 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
       if (!looksLikeJwt(found.token)) return SKIP;
       if (hideCredentials) found.hide(gr);
       const cacheKey = digester.cacheKey(namespace, found.token);
-      return cache.get<AuthnResult>(cacheKey) ?? verify(found.token, cacheKey);
+      const cached = cache.get<Verified>(cacheKey);
+      return cached !== undefined ? fromCache(cached, gr) : verify(found.token, cacheKey, gr);
     },
   };
 }

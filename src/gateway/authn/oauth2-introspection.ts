@@ -10,6 +10,10 @@
 // events (and `user.revoked`, `client.revoked`) evict them on every instance; after the
 // event subscription was lost (`events.resumed`) the whole cache is dropped.
 //
+// The answer's `aud` is checked per route (./audience.ts): against `audience`, or, when the
+// issuer is Drawbridge's own (the top-level `issuer`) and none is configured, against the
+// issuer and the route's service name; a foreign issuer's tokens without `audience`, not at all.
+//
 // Bearer tokens that are JWTs (three segments) are the `jwt` plugin's: skipped.
 import { sha256Base64url } from '../../core/crypto-util.js';
 import { bool, ConfigError, duration, format, keyPath, list, object, oneOf, str } from '../../config/schema.js';
@@ -25,6 +29,7 @@ import {
   type PluginFactory,
   type PluginInstance,
 } from '../types.js';
+import { audienceField, audiencesOf, configuredAudience, ownIssuerAudience, sameIssuer, type AudienceRule } from './audience.js';
 import { applyEvent, CredentialCache, CredentialDigester, DEFAULT_CACHE_ENTRIES, RevocationList, type AuthnShared, type CacheTags } from './cache.js';
 import { authParam, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
 import { IntrospectionClient, type IntrospectionOutcome } from './introspection/client.js';
@@ -37,6 +42,7 @@ export interface IntrospectionConfig {
   introspection_endpoint?: string;
   token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post';
   jwt_response: boolean;
+  audience?: string[];
   required_scopes: string[];
   negative_cache_ttl: number;
   max_cache_ttl: number;
@@ -60,6 +66,9 @@ export const introspectionConfigSchema = object<IntrospectionConfig>(
     jwt_response: bool()
       .default(true)
       .doc('Ask for a signed response (RFC 9701) and verify it with the issuer\'s JWKS; false: plain RFC 7662 JSON.'),
+    audience: audienceField(
+      'Accepted `aud` values of the introspected token (any one suffices; a token without `aud` is refused). Absent: when `issuer` is the top-level `issuer` (Drawbridge\'s own), `aud` must contain the issuer or the route\'s service name; for other issuers `aud` is not checked.',
+    ),
     required_scopes: list(str()).default([]).doc('Scopes every token must carry (else 403 insufficient_scope).'),
     negative_cache_ttl: duration().default('5s').doc('How long an inactive token is remembered (0: not at all).'),
     max_cache_ttl: duration().default('5m').doc('Longest an active token is remembered (never past its `exp`; 0: no cache).'),
@@ -123,8 +132,8 @@ export const oauth2Introspection: PluginFactory = {
   },
 };
 
-/** What the cache holds for a token: who it is, or that it is not active. */
-type Cached = { identity: Identity; ok: AuthnResult } | 'inactive';
+/** What the cache holds for a token: who it is (and its `aud`), or that it is not active. */
+type Cached = { identity: Identity; ok: AuthnResult; aud: readonly string[] } | 'inactive';
 
 function stringList(value: unknown): string[] {
   if (typeof value === 'string') return value.split(' ').filter((s) => s !== '');
@@ -140,9 +149,19 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
   const maxTtl = settings.max_cache_ttl;
   const clock = deps.clock;
   const inFlight = new Map<string, Promise<Cached | IntrospectionOutcome>>();
+  const audience: AudienceRule | undefined =
+    settings.audience !== undefined
+      ? configuredAudience(settings.audience, realm)
+      : sameIssuer(settings.issuer, deps.issuer)
+        ? ownIssuerAudience(deps.issuer, realm)
+        : undefined;
 
-  function resultOf(cached: Cached): AuthnResult {
+  function resultOf(cached: Cached, gr: GatewayRequest): AuthnResult {
     if (cached === 'inactive') return { kind: 'fail', error: invalidBearer('token is not active', realm) };
+    if (audience !== undefined) {
+      const refused = audience.check(cached.aud, gr);
+      if (refused !== undefined) return refused;
+    }
     if (required.length > 0 && !required.every((s) => cached.identity.scope.includes(s))) {
       return { kind: 'fail', error: insufficientScope(required, realm) };
     }
@@ -178,7 +197,7 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
     if (typeof claims.jti === 'string') tags.jti = claims.jti;
     if (typeof claims.sid === 'string') tags.sid = claims.sid;
     const until = Math.min(exp ?? Number.POSITIVE_INFINITY, now + maxTtl);
-    return { value: { identity, ok: Object.freeze({ kind: 'ok', identity }) }, until };
+    return { value: { identity, ok: Object.freeze({ kind: 'ok', identity }), aud: audiencesOf(claims.aud) }, until };
   }
 
   async function introspect(token: string, cacheKey: string): Promise<Cached | IntrospectionOutcome> {
@@ -198,10 +217,10 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
     return value;
   }
 
-  async function miss(token: string, cacheKey: string): Promise<AuthnResult> {
+  async function miss(token: string, cacheKey: string, gr: GatewayRequest): Promise<AuthnResult> {
     // a token revoked by an event is refused at once, without asking the issuer again
     if (!shared.revocations.empty && shared.revocations.isRevoked({ digest: sha256Base64url(token) }, undefined)) {
-      return resultOf('inactive');
+      return resultOf('inactive', gr);
     }
     let pending = inFlight.get(cacheKey);
     if (pending === undefined) {
@@ -213,7 +232,7 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
       deps.logger.warn({ problem: answer.problem }, 'oauth2-introspection: issuer unavailable');
       return { kind: 'fail', error: serviceUnavailable('the token issuer is unavailable') };
     }
-    return resultOf(answer as Cached);
+    return resultOf(answer as Cached, gr);
   }
 
   return {
@@ -229,7 +248,7 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
       if (hideCredentials) gr.stripHeaders.add('authorization');
       const cacheKey = digester.cacheKey(namespace, token);
       const cached = cache.get<Cached>(cacheKey);
-      return cached !== undefined ? resultOf(cached) : miss(token, cacheKey);
+      return cached !== undefined ? resultOf(cached, gr) : miss(token, cacheKey, gr);
     },
   };
 }
