@@ -33,6 +33,26 @@ export function requestedResources(client: Client, params: FormParams): string[]
   return resources;
 }
 
+/** Longest logical audience name accepted. */
+const MAX_AUDIENCE_LENGTH = 256;
+
+/**
+ * `audience` (logical service names, RFC 8693 §2.1) and `resource` (absolute URIs, RFC 8707),
+ * both repeatable, at token exchange and client_credentials: each must be one the client may
+ * target (its `audiences`; none configured: any). Together they become the token's `aud`.
+ */
+export function requestedTargets(client: Client, params: FormParams): string[] {
+  const audiences = params.all('audience');
+  for (const a of audiences) {
+    if (a.length > MAX_AUDIENCE_LENGTH || /[\s\x00-\x1f\x7f]/.test(a)) throw invalidTarget('audience is malformed');
+    if (client.audiences !== null && !client.audiences.includes(a)) throw invalidTarget(`audience "${a}" is not allowed for this client`);
+  }
+  if (new Set(audiences).size !== audiences.length) throw invalidRequest('parameter "audience" repeats a value');
+  const targets = [...audiences];
+  for (const r of requestedResources(client, params)) if (!targets.includes(r)) targets.push(r);
+  return targets;
+}
+
 /**
  * RFC 8707 §2.2 at the token endpoint for a grant whose authorization request named resources
  * (`bound`: the code's, then its refresh tokens'): each `resource` must be one of them, and none

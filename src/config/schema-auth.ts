@@ -124,7 +124,7 @@ const client = object<ClientConfig>(
       .default('opaque')
       .doc('`opaque` (the gateway swaps it for a JWT) or `jwt` (RFC 9068, readable by resource servers).'),
     access_token_ttl: duration(1).optional().doc('Overrides `auth.access_token_ttl` for this client.'),
-    audiences: list(str()).optional().doc('Resource indicators (RFC 8707) the client may ask for; absent: any.'),
+    audiences: list(str()).optional().doc('Targets the client may ask for: resource indicators (RFC 8707 `resource`) and service names (`audience` at client_credentials and token exchange); absent: any. A request that names none gets these as the token\'s `aud` (absent or empty: the issuer).'),
     consent: oneOf(['ask', 'skip'] as const)
       .optional()
       .doc('`skip`: a first-party client whose users are never shown the consent page; absent: `ask`.'),

@@ -362,6 +362,16 @@ describe('token exchange (RFC 8693)', () => {
     assert.equal((await refused('orders', { subject_token: first.access_token, subject_token_type: ACCESS, audience: ['inventory', 'inventory'] })).error, 'invalid_request');
   });
 
+  it('no audience or resource: a client limited to audiences gets those as aud, not the issuer (valid everywhere)', async () => {
+    const subject = await userToken('web');
+    const first = await exchange('web', { subject_token: subject, subject_token_type: ACCESS, audience: 'orders' });
+    const unnamed = await exchange('orders', { subject_token: first.access_token, subject_token_type: ACCESS });
+    assert.deepEqual((await introspect(unnamed.access_token)).aud, ['inventory', 'https://inventory.example']);
+    // a client without audiences: the issuer, as before
+    const open = await exchange('web', { subject_token: subject, subject_token_type: ACCESS });
+    assert.equal((await introspect(open.access_token)).aud, server.issuer);
+  });
+
   it('parameters: required ones, supported token types only, actor token and type together', async () => {
     const subject = await userToken('web');
     const cases: Array<[Record<string, string>, RegExp]> = [

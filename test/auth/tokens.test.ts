@@ -31,6 +31,7 @@ const CLIENTS = [
     scopes: ['orders:read'],
     audiences: ['https://orders.example', 'https://inventory.example'],
   },
+  { client_id: 'svc-aud-jwt', client_secret: SECRET, scopes: ['orders:read'], audiences: ['orders'], access_token_format: 'jwt' },
   { client_id: 'svc-noscope', client_secret: SECRET },
   { client_id: 'gateway', client_secret: SECRET, scopes: ['introspect'] },
 ];
@@ -198,6 +199,29 @@ describe('access tokens', () => {
         { authorization: basic('svc-aud', SECRET) },
       );
       assert.equal((await json(res, 400)).error, 'invalid_target');
+    });
+
+    it('a client limited to audiences that names none gets its audiences as aud, not the issuer', async () => {
+      const body = await issue('svc-aud');
+      assert.deepEqual((await json(await introspect(body.access_token as string))).aud, ['https://orders.example', 'https://inventory.example']);
+      const jwt = await issue('svc-aud-jwt');
+      assert.equal(jose.decodeJwt(jwt.access_token as string).aud, 'orders');
+    });
+
+    it('audience (RFC 8693 §2.1 service names, repeatable) at client_credentials: within audiences, the token\'s aud', async () => {
+      const one = await issue('svc-aud-jwt', { audience: 'orders' });
+      assert.equal(jose.decodeJwt(one.access_token as string).aud, 'orders');
+      const both = await issue('svc-aud', { audience: ['https://orders.example'], resource: 'https://inventory.example' });
+      assert.deepEqual((await json(await introspect(both.access_token as string))).aud, ['https://orders.example', 'https://inventory.example']);
+      // a client without audiences may name any service
+      const any = await issue('svc', { audience: ['billing', 'orders'] });
+      assert.deepEqual((await json(await introspect(any.access_token as string))).aud, ['billing', 'orders']);
+      const refused = async (clientId: string, form: Record<string, string | string[]>) =>
+        (await json(await postForm(tokenUrl, { grant_type: 'client_credentials', ...form }, { authorization: basic(clientId, SECRET) }), 400)).error;
+      assert.equal(await refused('svc-aud-jwt', { audience: 'billing' }), 'invalid_target');
+      assert.equal(await refused('svc-aud-jwt', { audience: ['orders', 'billing'] }), 'invalid_target');
+      assert.equal(await refused('svc', { audience: 'bad audience' }), 'invalid_target');
+      assert.equal(await refused('svc', { audience: ['orders', 'orders'] }), 'invalid_request');
     });
 
     it('the same resource twice → invalid_request', async () => {

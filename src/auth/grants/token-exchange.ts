@@ -10,7 +10,8 @@
 // - subject and actor tokens are our own access tokens: opaque or JWT ones we stored (active,
 //   not revoked) or JWT access tokens we signed (`typ: at+jwt`, our issuer, not expired), which
 //   includes the gateway's internal JWT. ID, logout and introspection JWTs are refused;
-// - scope only narrows (⊆ the subject's and the client's), targets only among the client's;
+// - scope only narrows (⊆ the subject's and the client's), targets only among the client's
+//   (none named: the client's `audiences`, else the issuer; see issueAccessToken);
 // - the new token never outlives the subject (nor the actor) token, shares the subject's grant
 //   (revoking that family revokes it too) and never comes with a refresh token;
 // - delegation ends with the token it came from: a new token records the stored subject token
@@ -25,12 +26,12 @@
 //
 // RFC 8693 §2.2.2 says an invalid or unacceptable subject/actor token is `invalid_request`
 // (not invalid_grant): its MUST is followed here.
-import { invalidRequest, invalidScope, invalidTarget, unauthorizedClient, type AppError } from '../../core/errors.js';
+import { invalidRequest, invalidScope, unauthorizedClient, type AppError } from '../../core/errors.js';
 import type { FormParams } from '../../core/http.js';
 import { isObject } from '../../crypto/jwt.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
-import { requestedResources } from '../scope.js';
+import { requestedTargets } from '../scope.js';
 import { issueAccessToken } from '../tokens/access-token.js';
 import { MAX_TOKEN_LENGTH, findStoredJwt, findToken, isActive, looksLikeJwt, verifyOwnJwt } from '../tokens/resolve.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
@@ -47,8 +48,6 @@ const rejected: (description: string) => AppError = invalidRequest;
 const MAX_ACTORS = 8;
 /** Seconds of clock skew allowed on `iat`/`nbf` of a JWT (as isActive allows on iat). */
 const LEEWAY = 60;
-/** Longest logical audience name accepted. */
-const MAX_AUDIENCE_LENGTH = 256;
 
 /** What a validated subject or actor token tells us. */
 interface Presented {
@@ -152,22 +151,6 @@ function tokenType(params: FormParams, name: string, required: boolean): string 
   const value = required ? params.require(name) : params.get(name);
   if (value === undefined || value === ACCESS_TOKEN_TYPE || value === JWT_TOKEN_TYPE) return value;
   throw invalidRequest(`${name} "${value}" is not supported; use ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
-}
-
-/**
- * `audience` (logical service names, RFC 8693 §2.1) and `resource` (absolute URIs, RFC 8707):
- * each must be one the client may target (its `audiences`; none configured: any).
- */
-function requestedTargets(client: Client, params: FormParams): string[] {
-  const audiences = params.all('audience');
-  for (const a of audiences) {
-    if (a.length > MAX_AUDIENCE_LENGTH || /[\s\x00-\x1f\x7f]/.test(a)) throw invalidTarget('audience is malformed');
-    if (client.audiences !== null && !client.audiences.includes(a)) throw invalidTarget(`audience "${a}" is not allowed for this client`);
-  }
-  if (new Set(audiences).size !== audiences.length) throw invalidRequest('parameter "audience" repeats a value');
-  const targets = [...audiences];
-  for (const r of requestedResources(client, params)) if (!targets.includes(r)) targets.push(r);
-  return targets;
 }
 
 /** Requested scope ⊆ the subject token's and the client's; none requested: their intersection. */

@@ -39,7 +39,7 @@ export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest):
   const format = r.format ?? r.client.access_token_format;
   const scope = r.scope.join(' ');
   const jti = randomUUID();
-  const audience = r.audience.length > 0 ? r.audience : [ctx.endpoints.issuer];
+  const audience = r.audience.length > 0 ? r.audience : defaultAudience(ctx, r.client);
   let token: string;
   let digest: string;
   if (format === 'jwt') {
@@ -81,6 +81,15 @@ export async function issueAccessToken(ctx: AuthContext, r: AccessTokenRequest):
   if (r.exchangedFrom != null) record.exchanged_from = r.exchangedFrom;
   await ctx.storage.tokens.insert(record);
   return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, record };
+}
+
+/**
+ * `aud` of a token whose request named no target (no resource bound either): a client limited
+ * to `audiences` gets those, so leaving them out never widens its token; any other client
+ * gets the issuer. Every grant that mints access tokens comes through here.
+ */
+function defaultAudience(ctx: AuthContext, client: Client): string[] {
+  return client.audiences !== null && client.audiences.length > 0 ? [...client.audiences] : [ctx.endpoints.issuer];
 }
 
 /**
