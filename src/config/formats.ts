@@ -29,6 +29,21 @@ export function parseListen(text: string): string | undefined {
   return match && Number(match[2]) <= 65535 ? text : undefined;
 }
 
+/** The host of a `host:port` listen address (`[::1]:9000` → `::1`). */
+export function listenHost(listen: string): string {
+  const colon = listen.lastIndexOf(':');
+  const host = colon === -1 ? listen : listen.slice(0, colon);
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** 127.0.0.0/8, ::1 or localhost: only this machine can connect. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
 export function parseStorage(text: string): string | undefined {
   // YAML reads an unquoted `storage: memory:` as a nested mapping, so `memory` is accepted too.
   if (text === 'memory:' || text === 'memory') return 'memory:';
@@ -41,6 +56,21 @@ export const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-toke
 
 export const issuerUrl = format('URL', 'an absolute http(s) URL without query or fragment', parseIssuer);
 export const httpUrl = format('URL', 'an absolute http(s) URL', (text) => (isHttpUrl(text) ? text : undefined));
+/**
+ * A service's upstream URL. Credentials (`user:pass@`) and a query or fragment are refused:
+ * the proxy sends neither (the request's own path and query go upstream), so they were
+ * dropped without a word, and a password sat in the config the admin API shows. The value is
+ * not quoted in the error: it may hold a secret.
+ */
+export const upstreamUrl = leaf<string>('URL', 'an absolute http(s) URL without user:password@, query or fragment', function parseUpstreamUrl(raw, path, sensitive) {
+  if (typeof raw !== 'string' || !isHttpUrl(raw)) throw mismatch(path, 'an absolute http(s) URL', raw, sensitive);
+  const url = tryUrl(raw)!;
+  if (url.username !== '' || url.password !== '' || /^[a-z]+:\/\/[^/?#]*@/i.test(raw)) {
+    throw mismatch(path, 'an http(s) URL without user:password@ (upstream credentials are not sent from the URL; use a plugin or the upstream\'s own auth)', raw, true);
+  }
+  if (/[?#]/.test(raw)) throw mismatch(path, "an http(s) URL without a query (?) or fragment (#) (the request's own query goes upstream)", raw, true);
+  return raw;
+});
 export const listen = format('host:port', 'host:port with a port from 0 to 65535 (IPv6 as [::1]:9000)', parseListen);
 export const scope = format('scope', 'a scope (non-empty, no spaces)', (text) => (SCOPE.test(text) ? text : undefined));
 export const redirectUri = format('URL', 'an absolute URL without fragment', (text) =>
@@ -65,7 +95,7 @@ const PATH_CHARS = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
  * A route path: `~` and a regex, or a prefix, taken in the form requests are matched in
  * (written otherwise it could never match): characters outside a URI percent-encoded
  * (`/café` → `/caf%C3%A9`), then normalized as request paths are (`%61` → `a`, hex upper
- * case, dot segments resolved). A query, a fragment or a `..;` segment is refused.
+ * case, dot segments resolved). A query, a fragment or a `;` (path parameters) is refused.
  */
 export const httpPath = leaf<string>('path', 'a path starting with /, or a regex starting with ~', function parseHttpPath(raw, path, sensitive) {
   if (typeof raw === 'string' && raw.startsWith('~')) {
@@ -75,6 +105,9 @@ export const httpPath = leaf<string>('path', 'a path starting with /, or a regex
   }
   if (typeof raw === 'string' && raw.startsWith('/')) {
     if (/[?#]/.test(raw)) throw mismatch(path, 'a path without a query (?) or a fragment (#)', raw, sensitive);
+    // the router cuts path parameters off a request path (`/a;x/b` is under `/a`) and refuses a
+    // request whose parameters would change its route, so a prefix holding `;` never matched
+    if (raw.includes(';')) throw mismatch(path, 'a path without ; (path parameters are not part of the route; a prefix with one never matches)', raw, sensitive);
     const encoded = PATH_CHARS.test(raw) ? raw : raw.replace(/%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
     const normal = normalizePath(encoded);
     if (normal === undefined) throw mismatch(path, 'a path without `..;` or `.;` segments', raw, sensitive);

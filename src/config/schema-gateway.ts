@@ -14,8 +14,14 @@ import type {
 } from './types.js';
 import { ConfigError, keyPath, format, str, oneOf, int, bool, duration, millis, record, list, mapOf, object, show } from './fields.js';
 import { CONSUMER_CUSTOM_ID_RULE, CONSUMER_TAG_RULE, CREDENTIAL_FIELDS, customIdProblem, isTag } from './consumer-fields.js';
-import { httpUrl, listen, httpPath, routeId, ipOrCidr, headerName, workers, httpMethod, hostName } from './formats.js';
+import { isLoopbackHost, listenHost, upstreamUrl, listen, httpPath, routeId, ipOrCidr, headerName, workers, httpMethod, hostName } from './formats.js';
 import { tls } from './schema-auth.js';
+
+/** As `secret`: an admin token others can reach over the network must not be guessable. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+/** RFC 9110 §5.1 field-name (a token). */
+const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 const plugin = object<PluginConfig>({
   name: str().doc('Gateway plugin to run (`key-auth`, `basic-auth`, `hmac-auth`, …).'),
@@ -33,12 +39,12 @@ const route = object<ServiceRouteConfig>(
     paths: list(httpPath, { min: 1 })
       .optional()
       .doc(
-        'Paths that match: a prefix matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`). A prefix is taken in the form requests are matched in: characters outside a URI percent-encoded (`/café` → `/caf%C3%A9`), then normalized like request paths (`%61` → `a`, dot segments resolved).',
+        'Paths that match: a prefix (without `;`) matched by whole segments (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`; longest wins), or a regex anchored at the start when it begins with `~` (`~/orders/\\d+$`; regexes are tried before prefixes, by `regex_priority`). A prefix is taken in the form requests are matched in: characters outside a URI percent-encoded (`/café` → `/caf%C3%A9`), then normalized like request paths (`%61` → `a`, dot segments resolved).',
       ),
     methods: list(httpMethod, { min: 1 }).optional().doc('HTTP methods that match; absent: all.'),
     headers: mapOf(list(str(), { min: 1 }), 'header')
       .optional()
-      .doc('Request headers that match: header name → accepted values (compared case-insensitively).'),
+      .doc('Request headers that match: header name (an HTTP token; not `host`: use `hosts`) → accepted values (compared case-insensitively).'),
     regex_priority: int(0).default(0).doc('Among routes with regex paths, higher is tried first; ties go by definition order.'),
     strip_path: bool().default(true).doc('Remove the matched path prefix before proxying (sets `X-Forwarded-Prefix`).'),
     preserve_host: bool().default(false).doc("Send the client's Host header upstream instead of the target's."),
@@ -48,6 +54,12 @@ const route = object<ServiceRouteConfig>(
     if (!value.hosts && !value.paths && !value.methods && !value.headers) {
       throw new ConfigError(path, 'needs at least one of hosts, paths, methods or headers');
     }
+    // a name no request can carry never matches; Host is what `hosts` is for (Kong refuses it too)
+    for (const name of Object.keys(value.headers ?? {})) {
+      const at = keyPath(keyPath(path, 'headers'), name);
+      if (!HEADER_TOKEN.test(name)) throw new ConfigError(at, 'expected a header name (an HTTP token: letters, digits and !#$%&\'*+-.^_`|~)');
+      if (name.toLowerCase() === 'host') throw new ConfigError(at, 'match the Host header with hosts, not headers');
+    }
   },
 );
 
@@ -56,10 +68,10 @@ const service = object<ServiceConfig>(
     name: format('name', 'a name without spaces', (text) => (/^\S+$/.test(text) ? text : undefined)).doc(
       "Service name; unique; the internal token's `aud`.",
     ),
-    url: httpUrl.optional().doc('Upstream base URL; or `targets` for several instances.'),
-    targets: list(httpUrl, { min: 1 })
+    url: upstreamUrl.optional().doc('Upstream base URL (no `user:password@`, query or fragment); or `targets` for several instances.'),
+    targets: list(upstreamUrl, { min: 1 })
       .optional()
-      .doc('Upstream base URLs of several instances of the service, used round-robin (same path on each).'),
+      .doc('Upstream base URLs of several instances of the service, used round-robin (same path on each; no `user:password@`, query or fragment).'),
     connect_timeout: millis(1).default('5s').doc('Time to open a connection to a target; then 504 (or a retry).'),
     read_timeout: millis(1).default('60s').doc('Time to wait for the response headers, and between body chunks; then 504.'),
     retries: int(0, 10)
@@ -195,7 +207,10 @@ export const gateway = object<GatewayConfig>(
       .default({})
       .doc('Browser sessions of the `session` and `oidc-login` authenticators: only a random id in the cookie, the rest (tokens sealed) in the store.'),
     admin_listen: listen.optional().doc('Address of the admin API and metrics; absent: disabled.'),
-    admin_token: str().optional().sensitive().doc('Bearer token for the admin API; required with `admin_listen`.'),
+    admin_token: str()
+      .optional()
+      .sensitive()
+      .doc(`Bearer token for the admin API; required with \`admin_listen\`, at least ${MIN_ADMIN_TOKEN_LENGTH} characters when that is not a loopback address.`),
     internal_token_ttl: duration(1).default('60s').doc('Lifetime of the internal JWT sent upstream.'),
     services: list(service, { uniqueBy: 'name' }).default([]).doc('Upstream services.'),
     consumers: list(consumer, { uniqueBy: 'username' }).default([]).doc('API consumers and their credentials.'),
@@ -205,10 +220,24 @@ export const gateway = object<GatewayConfig>(
     if (value.admin_listen !== undefined && value.admin_token === undefined) {
       throw new ConfigError(keyPath(path, 'admin_token'), 'required when admin_listen is set');
     }
+    if (value.admin_listen !== undefined) {
+      const problem = adminTokenProblem(value.admin_listen, value.admin_token!);
+      if (problem !== undefined) throw new ConfigError(keyPath(path, 'admin_token'), problem, { expected: `at least ${MIN_ADMIN_TOKEN_LENGTH} characters` });
+    }
     checkRouteIds(value, path);
     checkConsumerCustomIds(value, path);
   },
 );
+
+/**
+ * Why `token` is too weak for an admin listener on `listen`, or undefined. Any token will do on
+ * a loopback address; elsewhere it needs MIN_ADMIN_TOKEN_LENGTH characters (`admin_token: "a"`
+ * on 0.0.0.0 used to validate).
+ */
+export function adminTokenProblem(listen: string, token: string): string | undefined {
+  if (isLoopbackHost(listenHost(listen)) || token.length >= MIN_ADMIN_TOKEN_LENGTH) return undefined;
+  return `expected at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${token.length}: gateway.admin_listen ${listen} is not a loopback address (use a long random token, e.g. openssl rand -hex 32, or listen on 127.0.0.1)`;
+}
 
 /** custom_id is unique when set (the database's unique index would refuse the second at start). */
 function checkConsumerCustomIds(gateway: GatewayConfig, path: string): void {

@@ -128,5 +128,22 @@ export function validateConfig(raw: unknown): Config {
   if (!isPlainObject(raw)) {
     throw new ConfigError('', `expected the config to be an object with keys like issuer, auth, gateway; got ${show(raw)}`);
   }
+  rejectPrototypeKeys(raw, '');
   return configSchema.parse(raw, '');
+}
+
+/**
+ * No key anywhere may be `__proto__`: where free-form maps (plugin config, claims, route
+ * headers) are copied by assignment, it sets the copy's prototype instead of being a key of
+ * its own, and escapes the unknown-key check. (`constructor` and `prototype` copy as plain
+ * keys: in a fixed-shape object they are unknown keys like any other.)
+ */
+function rejectPrototypeKeys(value: unknown, path: string): void {
+  if (Array.isArray(value)) value.forEach((item: unknown, index) => rejectPrototypeKeys(item, keyPath(path, index)));
+  else if (isPlainObject(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      if (key === '__proto__') throw new ConfigError(keyPath(path, key), '"__proto__" is not allowed as a key');
+      rejectPrototypeKeys(item, keyPath(path, key));
+    }
+  }
 }

@@ -397,12 +397,14 @@ describe('gateway checks', () => {
     rejects(service({ paths: ['orders'] }), 'gateway.services[0].routes[0].paths[0]', 'expected a path starting with /, or a regex starting with ~, got "orders"');
     // prefixes are taken in the form requests are matched in (written otherwise, they could never match)
     const at = 'gateway.services[0].routes[0].paths[0]';
-    const written = ['/a b', '/café', '/%61dmin', '/caf%c3%a9', '/a/../b', '/50%', '/x;v=1', "/a-b_c.d~e!$&'()*+,=:@", '~/o/\\d+'];
+    const written = ['/a b', '/café', '/%61dmin', '/caf%c3%a9', '/a/../b', '/50%', "/a-b_c.d~e!$&'()*+,=:@", '~/o/\\d+'];
     const taken = validateConfig(service({ paths: written })).gateway!.services[0]!.routes[0]!;
-    assert.deepEqual(taken.paths, ['/a%20b', '/caf%C3%A9', '/admin', '/caf%C3%A9', '/b', '/50%25', '/x;v=1', "/a-b_c.d~e!$&'()*+,=:@", '~/o/\\d+']);
+    assert.deepEqual(taken.paths, ['/a%20b', '/caf%C3%A9', '/admin', '/caf%C3%A9', '/b', '/50%25', "/a-b_c.d~e!$&'()*+,=:@", '~/o/\\d+']);
+    // path parameters are cut off a request path before routing: a prefix with ; never matched
+    rejects(service({ paths: ['/x;v=1'] }), at, 'expected a path without ; (path parameters are not part of the route');
     rejects(service({ paths: ['/a#b'] }), at, 'expected a path without a query (?) or a fragment (#), got "/a#b"');
     rejects(service({ paths: ['/a?b=1'] }), at, 'expected a path without a query (?) or a fragment (#)');
-    rejects(service({ paths: ['/a/..;/b'] }), at, 'expected a path without `..;` or `.;` segments');
+    rejects(service({ paths: ['/a/..;/b'] }), at, 'expected a path without ; (path parameters');
     rejects(service({ paths: ['~/orders/(['] }), at, 'expected a valid regular expression after ~ (Invalid regular expression');
     // hosts: one wildcard, the whole leftmost or rightmost label (README, as Kong)
     const hosts = validateConfig(service({ hosts: ['example.*', 'API.example.*:8443', '*.example.com'] })).gateway!.services[0]!.routes[0]!;
@@ -431,6 +433,24 @@ describe('gateway checks', () => {
 
   it('requires admin_token with admin_listen', () => {
     rejects(withGateway({ admin_listen: '127.0.0.1:8001' }), 'gateway.admin_token', 'required when admin_listen is set');
+  });
+
+  it('refuses what the gateway would drop or could never match (audit): url credentials or query, ; in a prefix, a header name that is no token, headers.host, __proto__ keys, a short admin token off loopback', () => {
+    const url = rejects(withService({ name: 's', url: 'http://user:hunter2-pw@h:1/x' }), 'gateway.services[0].url', 'expected an http(s) URL without user:password@');
+    assert.ok(!url.message.includes('hunter2'), url.message);
+    rejects(withService({ name: 's', url: 'http://h:1/x?token=t' }), 'gateway.services[0].url', 'expected an http(s) URL without a query (?) or fragment (#)');
+    rejects(withService({ name: 's', targets: ['http://h:1', 'http://u@h:2'] }), 'gateway.services[0].targets[1]', 'expected an http(s) URL without user:password@');
+    const route = (r: Record<string, unknown>) => withService({ name: 's', url: 'http://s', routes: [r] });
+    rejects(route({ headers: { 'bad header': ['x'] } }), 'gateway.services[0].routes[0].headers["bad header"]', 'expected a header name (an HTTP token');
+    rejects(route({ headers: { Host: ['a.example'] } }), 'gateway.services[0].routes[0].headers.Host', 'match the Host header with hosts, not headers');
+    rejects(
+      withGateway({ plugins: [{ name: 'p', config: JSON.parse('{"__proto__":{"x":1}}') }] }),
+      'gateway.plugins[0].config.__proto__',
+      '"__proto__" is not allowed as a key',
+    );
+    rejects(withGateway({ admin_listen: '0.0.0.0:8001', admin_token: 'a' }), 'gateway.admin_token', 'expected at least 32 characters, got 1: gateway.admin_listen 0.0.0.0:8001 is not a loopback address');
+    assert.doesNotThrow(() => validateConfig(withGateway({ admin_listen: '127.0.0.1:8001', admin_token: 'a' })));
+    assert.doesNotThrow(() => validateConfig(withGateway({ admin_listen: '0.0.0.0:8001', admin_token: 'a'.repeat(32) })));
   });
 
   it('rejects a service name with spaces', () => {
