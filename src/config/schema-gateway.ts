@@ -31,8 +31,8 @@ const plugin = object<PluginConfig>({
 
 const route = object<ServiceRouteConfig>(
   {
-    id: routeId.optional().doc('Stable id for the admin API, logs and metrics; unique; default: `name`, else `<service>-<index>`.'),
-    name: str().optional().doc('Name for logs and metrics; unique among all routes.'),
+    id: routeId.optional().doc('Stable id for the admin API and logs, and the metrics\' `route` label when there is no `name`; unique; default: `name`, else `<service>-<index>`.'),
+    name: str().optional().doc('Name for the admin API and the metrics\' `route` label (admin-made routes too, whose id is a UUID); unique among all routes, ids included.'),
     hosts: list(hostName, { min: 1 })
       .optional()
       .doc('Host headers that match: `api.example.com`, `*.example.com` or `example.*`; a plain host beats a wildcard.'),

@@ -237,7 +237,9 @@ class Flight extends RequestState implements ProxyCallbacks {
 function routeRecorder(metrics: Metrics, route: CompiledRoute): RouteRecorder {
   const cached = route.metrics;
   if (cached !== undefined && cached.registry === metrics) return cached.recorder;
-  const recorder = metrics.forRoute(route.service.name, route.id);
+  // the route label is the route's name when it has one (README: "for logs and metrics"): an
+  // admin-made route's id is a UUID, which is what the label showed
+  const recorder = metrics.forRoute(route.service.name, route.name);
   route.metrics = { registry: metrics, recorder };
   return recorder;
 }

@@ -286,6 +286,7 @@ export interface PluginFactory {
 
 export interface CompiledRoute {
   id: string;
+  /** the route's name, else its id: the metrics' `route` label */
   name: string;
   service: CompiledService;
   stripPath: boolean;

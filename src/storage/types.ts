@@ -201,6 +201,8 @@ export interface CredentialRepo {
   find(plugin: CredentialPlugin, lookup: string): Promise<{ credential: CredentialRecord; consumer: ConsumerRecord } | undefined>;
   /** a consumer's credentials, oldest first; optionally of one plugin */
   listByConsumer(consumerId: string, plugin?: CredentialPlugin): Promise<CredentialRecord[]>;
+  /** every consumer's credentials of one plugin, oldest first (then by id) */
+  listByPlugin(plugin: CredentialPlugin): Promise<CredentialRecord[]>;
   /**
    * Replaces lookup, secret_hash and secret_sealed of the credential with rec.id in one write
    * (a new key, username or key_id keeps its id); false when not found or when the new lookup

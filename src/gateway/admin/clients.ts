@@ -32,7 +32,7 @@ export async function clientsEndpoint(ctx: AdminContext, ar: AdminRequest): Prom
 }
 
 async function clientCollection(ctx: AdminContext, ar: AdminRequest): Promise<void> {
-  if (ar.method === 'GET') return sendList(ar.res, (await ctx.storage.clients.list()).map(view), ar.req);
+  if (ar.method === 'GET') return sendList(ar.res, await ctx.storage.clients.list(), ar.req, { key: (c) => [c.client_id] }, view);
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const rules = ctx.clientRules();
   const body = clientBody(await readObject(ar.req));

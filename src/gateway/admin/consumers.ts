@@ -41,8 +41,31 @@ export async function consumersEndpoint(ctx: AdminContext, ar: AdminRequest): Pr
   return oneCredential(ctx, ar, consumer, plugin, credentialId);
 }
 
+/**
+ * Kong's `/key-auths`, `/basic-auths`, `/hmac-auths` (and `/{…}/{id}`; basic-auth also by
+ * username, hmac-auth by key_id): every consumer's credentials of one plugin, described as
+ * under a consumer, never with a key or secret. Read-only here: changes go through
+ * `/consumers/{consumer}/{plugin}/{id}`.
+ */
+export async function credentialsEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
+  const [collection, id, ...rest] = ar.segments;
+  const plugin = collection!.slice(0, -1);
+  if (rest.length > 0 || !isCredentialPlugin(plugin)) throw notFound('path');
+  ar.req.resume();
+  if (ar.method !== 'GET' && ar.method !== 'HEAD') throw methodNotAllowed(['GET']);
+  if (id === undefined) {
+    const usernames = new Map((await ctx.storage.consumers.list()).map((c) => [c.id, c.username]));
+    const creds = (await ctx.storage.credentials.listByPlugin(plugin)).filter((c) => usernames.has(c.consumer_id));
+    return sendList(ar.res, creds, ar.req, { key: (c) => [c.created_at, c.id] }, (c) => describeCredential(c, usernames.get(c.consumer_id)!));
+  }
+  const found = (await ctx.storage.credentials.get(id)) ?? (await byName(ctx, plugin, id));
+  const owner = found && found.plugin === plugin ? await ctx.storage.consumers.get(found.consumer_id) : undefined;
+  if (!found || !owner) throw notFound(`${plugin} credential`);
+  sendData(ar.res, 200, describeCredential(found, owner.username));
+}
+
 async function consumerCollection(ctx: AdminContext, ar: AdminRequest): Promise<void> {
-  if (ar.method === 'GET') return sendList(ar.res, (await listConsumers(ctx, ar)).map(view), ar.req);
+  if (ar.method === 'GET') return sendList(ar.res, await listConsumers(ctx, ar), ar.req, { key: (c) => [c.username] }, view);
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
   const input = consumerInput(body, true);
@@ -139,7 +162,7 @@ async function putConsumer(ctx: AdminContext, ar: AdminRequest, ref: string): Pr
 async function credentialCollection(ctx: AdminContext, ar: AdminRequest, consumer: ConsumerRecord, plugin: CredentialPlugin): Promise<void> {
   if (ar.method === 'GET') {
     const creds = await ctx.storage.credentials.listByConsumer(consumer.id, plugin);
-    return sendList(ar.res, creds.map((c) => describeCredential(c, consumer.username)), ar.req);
+    return sendList(ar.res, creds, ar.req, { key: (c) => [c.created_at, c.id] }, (c) => describeCredential(c, consumer.username));
   }
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);

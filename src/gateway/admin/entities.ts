@@ -1,10 +1,11 @@
 // /services, /routes, /plugins (and /services/{name}/routes, /services/{name}/plugins,
-// /routes/{id}/plugins) with Kong's verbs. What the config file defines is listed with
+// /routes/{id}/plugins, /routes/{id}/service) with Kong's verbs. What the config file defines is listed with
 // `source: "config"` and read-only; admin entities live in storage. Every write is applied
 // on this instance before the answer (a body the gateway cannot run is refused with 400
 // and rolled back) and announced with `config.changed` to the others.
 import { randomUUID } from 'node:crypto';
 import { ConfigError, ConflictingConfigError } from '../../config/schema.js';
+import { upstreamUrl } from '../../config/formats.js';
 import type { GatewayConfig, PluginConfig, ServiceConfig } from '../../config/types.js';
 import type { EntityKind, EntityRecord } from '../../storage/types.js';
 import type { AdminContext, AdminRequest } from './context.js';
@@ -43,6 +44,13 @@ export async function routesEndpoint(ctx: AdminContext, ar: AdminRequest): Promi
     const route = await findShown(ctx, 'route', ref);
     return collection(ctx, ar, 'plugin', { route: route.id });
   }
+  if (sub === 'service' && rest.length === 0) {
+    // Kong's /routes/{id}/service: the route's service (read here; change it at /services/{name})
+    ar.req.resume();
+    if (ar.method !== 'GET' && ar.method !== 'HEAD') throw methodNotAllowed(['GET']);
+    const route = await findShown(ctx, 'route', ref);
+    return sendData(ar.res, 200, publicView(await findShown(ctx, 'service', String(route.view.service_ref))));
+  }
   throw notFound('path');
 }
 
@@ -55,9 +63,10 @@ export async function pluginsEndpoint(ctx: AdminContext, ar: AdminRequest): Prom
 
 async function collection(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, scope: { service?: string; route?: string }): Promise<void> {
   if (ar.method === 'GET') {
-    const all = await listShown(ctx, kind);
-    const inScope = all.filter((s) => (scope.service === undefined || s.view.service_ref === scope.service) && (scope.route === undefined || s.view.route_ref === scope.route));
-    return sendList(ar.res, inScope.map((s) => publicView(s)), ar.req);
+    // file entities first, in file order (their index), then stored ones by creation (created_at, id)
+    const all = (await listShown(ctx, kind)).map((s, i) => ({ s, key: s.stored ? [1, s.stored.created_at, s.stored.id] : [0, i] }));
+    const inScope = all.filter(({ s }) => (scope.service === undefined || s.view.service_ref === scope.service) && (scope.route === undefined || s.view.route_ref === scope.route));
+    return sendList(ar.res, inScope, ar.req, { key: (e) => e.key }, (e) => publicView(e.s));
   }
   if (ar.method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
   const body = await readObject(ar.req);
@@ -86,9 +95,15 @@ async function one(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, ref: s
     return sendData(ar.res, 200, publicView(shownOf(rec)));
   }
   if (ar.method === 'DELETE') {
-    await refuseIfReferenced(ctx, shown);
+    await refuseIfRouted(ctx, shown);
+    // Kong deletes a route's or service's plugins with it (on_delete = cascade); this was a 409
+    const plugins = kind === 'plugin' ? [] : await pluginsOf(ctx, shown);
+    for (const p of plugins) await ctx.storage.entities.delete('plugin', p.id);
     await ctx.storage.entities.delete(kind, stored.id);
-    await applyOrRevert(ctx, () => ctx.storage.entities.insert(stored));
+    await applyOrRevert(ctx, async () => {
+      await ctx.storage.entities.insert(stored);
+      for (const p of plugins) await ctx.storage.entities.insert(p);
+    });
     return sendData(ar.res, 204, null);
   }
   throw methodNotAllowed(['GET', 'PUT', 'PATCH', 'DELETE']);
@@ -130,13 +145,13 @@ async function prepare(ctx: AdminContext, kind: EntityKind, id: string, rawBody:
       urlFromParts(body);
       const service = validateService(configPart(body));
       name = service.name;
-      Object.assign(body, retyped(configPart(body), service));
+      setOwn(body, retyped(configPart(body), service) as Record<string, unknown>);
       const file = ctx.fileConfig().services.find((s) => s.name === name);
       if (file) throw conflict(`service "${name}" is defined in the config file`);
     } else if (kind === 'route') {
       const route = validateRoute(configPart(body));
       name = route.name ?? null;
-      Object.assign(body, retyped(configPart(body), route));
+      setOwn(body, retyped(configPart(body), route) as Record<string, unknown>);
       body.service = await resolveRef(ctx, 'service', body.service, true);
     } else {
       const plugin = validatePlugin(configPart(body));
@@ -182,6 +197,8 @@ function urlFromParts(body: Record<string, unknown>): void {
       throw invalidField(k, k === 'port' ? 'expected a port number' : 'expected a non-empty string');
     }
   }
+  // a url with credentials or a query is refused, not folded away with them
+  if (body.url !== undefined) upstreamUrl.parse(body.url, 'url');
   let base: URL;
   try {
     base = new URL(typeof body.url === 'string' ? body.url : 'http://placeholder.invalid');
@@ -195,6 +212,7 @@ function urlFromParts(body: Record<string, unknown>): void {
   const port = body.port === undefined ? base.port : String(body.port);
   const path = body.path === undefined ? (base.pathname === '/' ? '' : base.pathname) : String(body.path);
   if (path !== '' && !path.startsWith('/')) throw invalidField('path', 'must start with /');
+  if (/[?#]/.test(path)) throw invalidField('path', 'expected a path without a query (?) or fragment (#)');
   if (Number(port) > 65535) throw invalidField('port', 'expected a port number');
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   body.url = `${protocol}://${hostPart}${port === '' ? '' : `:${port}`}${path}`;
@@ -235,13 +253,17 @@ function conflictAt(field: string, problem: string): AdminError {
   return new AdminError('conflict', 409, `${field}: ${problem}`, { fields: { [field]: problem } });
 }
 
-async function refuseIfReferenced(ctx: AdminContext, shown: Shown): Promise<void> {
-  if (shown.kind === 'plugin') return;
+/** A service that routes still lead to is not deleted (409, as in Kong: routes do not cascade). */
+async function refuseIfRouted(ctx: AdminContext, shown: Shown): Promise<void> {
+  if (shown.kind !== 'service') return;
+  const routes = (await listShown(ctx, 'route')).filter((s) => s.view.service_ref === shown.id);
+  if (routes.length > 0) throw conflict(`an existing route (${routes[0]!.id}) references this service; delete it first`);
+}
+
+/** The stored plugins of a route or service (only admin plugins can name an admin entity). */
+async function pluginsOf(ctx: AdminContext, shown: Shown): Promise<EntityRecord[]> {
   const key = shown.kind === 'service' ? 'service_ref' : 'route_ref';
-  for (const kind of ['route', 'plugin'] as const) {
-    const users = (await listShown(ctx, kind)).filter((s) => s.view[key] === shown.id);
-    if (users.length > 0) throw conflict(`an existing ${kind} (${users[0]!.id}) references this ${shown.kind}; delete it first`);
-  }
+  return (await listShown(ctx, 'plugin')).filter((s) => s.view[key] === shown.id && s.stored !== undefined).map((s) => s.stored!);
 }
 
 /**
@@ -255,8 +277,8 @@ function mergePatch(body: Record<string, unknown>, patch: Record<string, unknown
     const prev = out[key];
     const replaceWhole = depth === 0 && (REF_FIELDS.has(key) || (kind === 'route' && key === 'headers'));
     if (value === null && depth > 0) delete out[key];
-    else if (!replaceWhole && isPlainObject(value) && isPlainObject(prev)) out[key] = mergePatch(prev, value, kind, depth + 1);
-    else out[key] = value;
+    else if (!replaceWhole && isPlainObject(value) && isPlainObject(prev)) defineOwn(out, key, mergePatch(prev, value, kind, depth + 1));
+    else defineOwn(out, key, value);
   }
   return out;
 }
@@ -289,15 +311,25 @@ function retyped(raw: unknown, parsed: unknown): unknown {
   }
   if (Array.isArray(raw)) return Array.isArray(parsed) && parsed.length === raw.length ? raw.map((item, i) => retyped(item, parsed[i])) : raw;
   if (isPlainObject(raw) && isPlainObject(parsed)) {
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(raw)) out[key] = Object.hasOwn(parsed, key) ? retyped(value, parsed[key]) : value;
-    return out;
+    return Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, Object.hasOwn(parsed, key) ? retyped(value, parsed[key]) : value]));
   }
   return raw;
 }
 
 /** References are replaced, never merged: `{ service: { name } }` over a stored id must not keep both. */
 const REF_FIELDS = new Set(['service', 'route']);
+
+/**
+ * Copies of bodies take keys as own properties, never by assignment (`o["__proto__"] = v`
+ * sets the prototype). readObject refuses such keys already; this keeps a copy honest anyway.
+ */
+function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function setOwn(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) defineOwn(target, key, value);
+}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

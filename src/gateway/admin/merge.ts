@@ -11,10 +11,13 @@ const REF_KEYS = new Set(['id', 'service', 'route', 'created_at', 'updated_at', 
 
 const WRAP_ISSUER = 'http://127.0.0.1';
 
+/**
+ * The body without references and nulls. Copied as own keys (fromEntries), never by assignment:
+ * `out["__proto__"] = v` set the copy's prototype, so the schema saw no unknown key and read
+ * the fields through it. A stored body with such a key is now refused by name.
+ */
 export function configPart(body: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(body)) if (!REF_KEYS.has(k) && v !== null) out[k] = v;
-  return out;
+  return Object.fromEntries(Object.entries(body).filter(([k, v]) => !REF_KEYS.has(k) && v !== null));
 }
 
 /** Runs `raw` through the schema at `prefix`; errors are re-pathed to the entity's own fields. */

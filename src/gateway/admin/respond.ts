@@ -50,31 +50,71 @@ export function sendData(res: ServerResponse, status: number, body: unknown): vo
 
 const MAX_PAGE = 1000;
 
+/** Where an item sits in a list: compared element by element (numbers as numbers, strings by code unit). */
+export type SortKey = ReadonlyArray<string | number>;
+
+export interface ListOrder<T> {
+  /** the item's place in the list; unique per item */
+  key(item: T): SortKey;
+  /** newest first and the like: the keys in descending order */
+  descending?: boolean;
+}
+
+export function compareKeys(a: SortKey, b: SortKey): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
 /**
  * A list as Kong sends one: `{ data, next }`. Without `?size=` everything comes at once and
  * `next` is null; with it (1–1000, as Kong) one page, and while more follow, `offset` and a
  * `next` path that asks for the following page (`?size=N&offset=…`, the offset opaque).
- * `size` used to be ignored, so a Kong client asking for one page got every entity.
+ * The offset is a cursor, as Kong's: the sort key of the page's last item (base64url JSON),
+ * and the next page is what sorts after it. It used to be an index, so deleting an item of
+ * page 1 made page 2 skip one.
  */
-export function sendList(res: ServerResponse, data: unknown[], req?: IncomingMessage): void {
+export function sendList<T>(res: ServerResponse, items: readonly T[], req: IncomingMessage | undefined, order: ListOrder<T>, view: (item: T) => unknown): void {
   const url = new URL(req?.url ?? '/', 'http://admin');
   const sizeParam = url.searchParams.get('size');
   const offsetParam = url.searchParams.get('offset');
-  if (sizeParam === null && offsetParam === null) return sendData(res, 200, { data, next: null });
+  if (sizeParam === null && offsetParam === null) return sendData(res, 200, { data: items.map(view), next: null });
   const size = sizeParam === null ? 100 : /^\d{1,4}$/.test(sizeParam) ? Number(sizeParam) : NaN;
   if (!(size >= 1 && size <= MAX_PAGE)) throw invalidField('size', `expected an integer from 1 to ${MAX_PAGE}`);
-  let start = 0;
-  if (offsetParam !== null) {
-    const decoded = Buffer.from(offsetParam, 'base64url').toString('utf8');
-    start = /^\d{1,9}$/.test(decoded) ? Number(decoded) : NaN;
-    if (!(start >= 0) || Buffer.from(decoded, 'utf8').toString('base64url') !== offsetParam) throw invalidField('offset', 'not an offset this API gave');
-  }
-  const page = data.slice(start, start + size);
-  if (start + size >= data.length) return sendData(res, 200, { data: page, next: null });
-  const offset = Buffer.from(String(start + size), 'utf8').toString('base64url');
+  const compare = (a: SortKey, b: SortKey): number => (order.descending ? compareKeys(b, a) : compareKeys(a, b));
+  const sorted = items.map((item) => ({ item, key: order.key(item) })).sort((a, b) => compare(a.key, b.key));
+  const after = offsetParam === null ? undefined : decodeCursor(offsetParam);
+  const rest = after === undefined ? sorted : sorted.filter((s) => compare(s.key, after) > 0);
+  const page = rest.slice(0, size);
+  const data = page.map((s) => view(s.item));
+  if (rest.length <= size) return sendData(res, 200, { data, next: null });
+  const offset = encodeCursor(page[page.length - 1]!.key);
   url.searchParams.set('size', String(size));
   url.searchParams.set('offset', offset);
-  sendData(res, 200, { data: page, next: `${url.pathname}?${url.searchParams.toString()}`, offset });
+  sendData(res, 200, { data, next: `${url.pathname}?${url.searchParams.toString()}`, offset });
+}
+
+function encodeCursor(key: SortKey): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+}
+
+function decodeCursor(offset: string): SortKey {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(offset, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  const valid = Array.isArray(key) && key.length <= 8 && key.every((k) => typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k)));
+  if (!valid || encodeCursor(key as SortKey) !== offset) throw invalidField('offset', 'not an offset this API gave');
+  return key as SortKey;
 }
 
 export function sendAdminError(res: ServerResponse, err: AdminError, requestId: string): void {
@@ -98,10 +138,26 @@ export function sendAdminError(res: ServerResponse, err: AdminError, requestId: 
 const BODY_LIMIT = 1024 * 1024;
 
 /**
+ * How deep a body may nest objects and lists (a form's `a.b.c` counts as JSON would). No
+ * entity needs more than a handful of levels; thousands overflowed the stack of the walks
+ * below (a 500 for bad input).
+ */
+export const MAX_BODY_DEPTH = 64;
+
+/**
+ * Keys that reach an object's prototype when copied by assignment (`out[k] = v`): a top-level
+ * `__proto__` skipped the unknown-key check and its contents took effect. No field has
+ * these names.
+ */
+const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
  * The request body as an object: JSON, or a form as Kong takes it (`curl -d name=x` or
  * `curl -F name=x`; `config.minute=5` nests, `paths[]=/a` or a repeated field is a list). An
  * empty body is `{}`. No string in it may hold NUL: PostgreSQL refuses NUL in text (a 500
- * before this check), and no field has a use for it.
+ * before this check), and no field has a use for it. Nesting deeper than MAX_BODY_DEPTH and
+ * the keys `__proto__`, `constructor` and `prototype` are refused (400) before anything walks
+ * or copies the body.
  */
 export async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   let raw: Buffer;
@@ -121,6 +177,7 @@ export async function readObject(req: IncomingMessage): Promise<Record<string, u
   else if (type !== '' && type !== 'application/json' && !type.endsWith('+json')) {
     throw new AdminError('invalid_request', 415, 'content type must be application/json, application/x-www-form-urlencoded or multipart/form-data');
   } else {
+    if (jsonDepth(text) > MAX_BODY_DEPTH) throw tooDeep();
     try {
       value = JSON.parse(text);
     } catch {
@@ -128,17 +185,41 @@ export async function readObject(req: IncomingMessage): Promise<Record<string, u
     }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidField('', 'the body must be a JSON object');
-  const nul = nulPath(value, '');
-  if (nul !== undefined) throw invalidField(nul, 'must not contain NUL characters');
+  const bad = badPath(value, '');
+  if (bad !== undefined) throw invalidField(bad.path, bad.problem);
   return value as Record<string, unknown>;
 }
 
-/** The path of the first key or string value holding U+0000, e.g. `config.key_names[1]`. */
-function nulPath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+function tooDeep(): AdminError {
+  return invalidField('', `the body nests objects or lists more than ${MAX_BODY_DEPTH} levels deep`);
+}
+
+/** The deepest nesting of `{` and `[` in JSON text (outside strings), in one pass without recursion. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
+/**
+ * The first key or string value that is refused, with its path (e.g. `config.key_names[1]`):
+ * one holding U+0000, or a key named `__proto__`, `constructor` or `prototype`.
+ */
+function badPath(value: unknown, path: string): { path: string; problem: string } | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? { path, problem: 'must not contain NUL characters' } : undefined;
   if (Array.isArray(value)) {
     for (const [i, v] of value.entries()) {
-      const found = nulPath(v, `${path}[${i}]`);
+      const found = badPath(v, `${path}[${i}]`);
       if (found !== undefined) return found;
     }
     return undefined;
@@ -146,15 +227,14 @@ function nulPath(value: unknown, path: string): string | undefined {
   if (typeof value === 'object' && value !== null) {
     for (const [k, v] of Object.entries(value)) {
       const here = path === '' ? k : `${path}.${k}`;
-      if (k.includes('\u0000')) return path === '' ? '@entity' : path;
-      const found = nulPath(v, here);
+      if (k.includes('\u0000')) return { path: path === '' ? '@entity' : path, problem: 'must not contain NUL characters' };
+      if (FORBIDDEN_NAMES.has(k)) return { path: here, problem: `${JSON.stringify(k)} is not a field name` };
+      const found = badPath(v, here);
       if (found !== undefined) return found;
     }
   }
   return undefined;
 }
-
-const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * Kong's form fields as an object: `config.minute=5` → `{ config: { minute: "5" } }`,
@@ -167,6 +247,7 @@ function fromForm(fields: Iterable<[string, string]>): Record<string, unknown> {
     const index = /\[\d*\]$/.exec(rawName);
     const name = index ? rawName.slice(0, index.index) : rawName;
     const path = name.split('.');
+    if (path.length + (index ? 1 : 0) > MAX_BODY_DEPTH) throw tooDeep();
     if (path.some((part) => part === '' || FORBIDDEN_NAMES.has(part))) throw invalidField(name === '' ? '' : name, 'not a field name');
     let target = out;
     for (const part of path.slice(0, -1)) {

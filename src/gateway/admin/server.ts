@@ -1,9 +1,11 @@
 // The admin listener: Bearer `admin_token` on every path but /healthz and /readyz, then
 // Kong's resource paths and /metrics. Refuses to start on a non-loopback address without
-// a token (the schema already requires one with admin_listen; this is the second lock).
-import { isIP } from 'node:net';
+// a token of at least 32 characters (the schema already requires one with admin_listen;
+// this is the second lock).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../../config/schema.js';
+import { isLoopbackHost } from '../../config/formats.js';
+import { adminTokenProblem } from '../../config/schema-gateway.js';
 import type { TlsConfig } from '../../config/types.js';
 import { safeEqual } from '../../core/crypto-util.js';
 import { parseListen, startListener, type ReadinessCheck, type RequestContext, type RunningListener } from '../../core/listener.js';
@@ -11,19 +13,14 @@ import { sendText } from '../../core/http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
 import type { AdminContext, AdminHandler, AdminRequest } from './context.js';
 import { clientsEndpoint } from './clients.js';
-import { consumersEndpoint } from './consumers.js';
+import { consumersEndpoint, credentialsEndpoint } from './consumers.js';
 import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
 import { sessionsEndpoint } from './sessions.js';
 import { AdminError, methodNotAllowed, sendAdminError, sendData } from './respond.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
 
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
-}
+export { isLoopbackHost };
 
 /**
  * Refuses an admin listener that would be open to the network without a token: a
@@ -35,6 +32,8 @@ export function assertAdminListenSafe(listen: string, token: string | undefined)
     throw new ConfigError('gateway.admin_token', `required: gateway.admin_listen ${listen} is not a loopback address (set a token, or listen on 127.0.0.1)`);
   }
   if (token === '') throw new ConfigError('gateway.admin_token', 'must not be empty');
+  const weak = token === undefined ? undefined : adminTokenProblem(listen, token);
+  if (weak !== undefined) throw new ConfigError('gateway.admin_token', weak);
 }
 
 const ROUTES: Record<string, AdminHandler> = {
@@ -44,6 +43,9 @@ const ROUTES: Record<string, AdminHandler> = {
   plugins: pluginsEndpoint,
   sessions: sessionsEndpoint,
   clients: clientsEndpoint,
+  'key-auths': credentialsEndpoint,
+  'basic-auths': credentialsEndpoint,
+  'hmac-auths': credentialsEndpoint,
 };
 
 /** The request handler (exported for the listener and for tests). */
@@ -61,14 +63,15 @@ export function adminHandler(ctx: AdminContext, token: string | undefined) {
       const method = req.method ?? 'GET';
       if (segments.length === 0) {
         req.resume();
-        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/sessions', '/clients', '/metrics'] });
+        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/key-auths', '/basic-auths', '/hmac-auths', '/sessions', '/clients', '/metrics'] });
       }
       if (segments.length === 1 && segments[0] === 'metrics') {
         req.resume();
         if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(['GET']);
         return sendText(res, 200, METRICS_CONTENT_TYPE, ctx.metrics.render(), { 'cache-control': 'no-store' });
       }
-      const endpoint = ROUTES[segments[0]!];
+      // own keys only: /constructor found Object (no answer) and /__proto__ a 500
+      const endpoint = Object.hasOwn(ROUTES, segments[0]!) ? ROUTES[segments[0]!] : undefined;
       if (!endpoint) throw new AdminError('not_found', 404, `no admin resource ${rc.path}`);
       const ar: AdminRequest = { req, res, method, segments, requestId: rc.requestId };
       await endpoint(ctx, ar);

@@ -38,7 +38,8 @@ export async function sessionsEndpoint(ctx: AdminContext, ar: AdminRequest): Pro
 async function collection(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest, ctx: AdminContext): Promise<void> {
   if (ar.method !== 'GET' && ar.method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
   const user = await subjectParam(ctx, ar);
-  if (ar.method === 'GET') return sendList(ar.res, (await store.listByUser(user)).map(view), ar.req);
+  // newest first, the id breaking ties (sessions/order.ts)
+  if (ar.method === 'GET') return sendList(ar.res, await store.listByUser(user), ar.req, { key: (s) => [s.created_at, s.id], descending: true }, view);
   const ended = await store.deleteByUser(user);
   void cache.ended(ended);
   sendData(ar.res, 200, { ended });

@@ -156,6 +156,11 @@ export class SqlCredentialRepo implements CredentialRepo {
     return rows.map(credentialFromRow);
   }
 
+  async listByPlugin(plugin: CredentialPlugin): Promise<CredentialRecord[]> {
+    const rows = await this.#db.selectFrom('credentials').selectAll().where('plugin', '=', plugin).orderBy('created_at').orderBy('id').execute();
+    return rows.map(credentialFromRow);
+  }
+
   async replace(rec: CredentialRecord): Promise<boolean> {
     try {
       const result = await this.#db
