@@ -53,6 +53,15 @@ export function stripCookie(gr: GatewayRequest, name: string): void {
   else gr.req.headers.cookie = kept.join(';').trim();
 }
 
+/** Removes every cookie whose name starts with `prefix` from the request's Cookie header before proxying. */
+export function stripCookiesWithPrefix(gr: GatewayRequest, prefix: string): void {
+  const header = gr.req.headers.cookie;
+  if (header === undefined || !header.includes(prefix)) return;
+  const kept = header.split(';').filter((part) => !part.trimStart().startsWith(prefix));
+  if (kept.length === 0) gr.stripHeaders.add('cookie');
+  else gr.req.headers.cookie = kept.join(';').trim();
+}
+
 export function headerValue(headers: NodeJS.Dict<string | string[]>, name: string): string | undefined {
   const value = headers[name];
   if (value === undefined) return undefined;

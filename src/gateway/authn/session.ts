@@ -31,7 +31,8 @@ import { SessionStoreUnavailableError, type GatewaySession, type SessionTokens }
 import { serviceUnavailable } from '../errors.js';
 import { sessionContext, type SessionContext } from '../oidc/settings.js';
 import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type Identity, type PluginFactory, type PluginInstance } from '../types.js';
-import { DEFAULT_REALM, realmField, stripCookie } from './common.js';
+import { SECURE_LOGIN_COOKIE_PREFIX } from '../oidc/cookies.js';
+import { DEFAULT_REALM, realmField, stripCookie, stripCookiesWithPrefix } from './common.js';
 
 export interface SessionPluginConfig {
   realm: string;
@@ -161,6 +162,8 @@ export class SessionCheck {
    */
   lookup(gr: GatewayRequest): SessionLookup | Promise<SessionLookup> {
     const opts = this.cookieOptions(gr);
+    // https login-state cookies are sent on every path (Path=/, as `__Host-` requires): never upstream
+    if (opts.secure) stripCookiesWithPrefix(gr, SECURE_LOGIN_COOKIE_PREFIX);
     const value = readSessionCookie(gr.req.headers.cookie, opts);
     if (value === undefined) return NONE;
     const id = this.#ids.idOf(value);
@@ -169,8 +172,9 @@ export class SessionCheck {
     return this.#lookupLive(gr, opts, id);
   }
 
-  /** The session cookie (either name) stays out of the upstream request: another authenticator decided. */
+  /** The session cookie (either name), and https login-state cookies, stay out of the upstream request: another authenticator decided. */
   hide(gr: GatewayRequest): void {
+    stripCookiesWithPrefix(gr, SECURE_LOGIN_COOKIE_PREFIX);
     if (!this.#hideCredentials) return;
     stripCookie(gr, this.#secureName);
     stripCookie(gr, this.#plainName);

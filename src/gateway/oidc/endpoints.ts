@@ -190,7 +190,7 @@ async function callback(env: EndpointEnv, req: IncomingMessage, res: ServerRespo
   const any = context.registry.all()[0];
   if (any === undefined) throw new EndpointError(404, 'not_found', 'no oidc-login is configured');
   const now = env.clock.now();
-  const login = any.loginStates.open(req.headers.cookie, state, now);
+  const login = any.loginStates.open(req.headers.cookie, state, now, secure);
   if (login === undefined) throw new EndpointError(400, 'invalid_request', 'this sign-in is unknown or has expired (state mismatch); start again');
   const clearState = any.loginStates.clearCookie(state, secure);
   const rp = context.registry.get(login.rp);
