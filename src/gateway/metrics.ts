@@ -2,6 +2,8 @@
 // listener's /metrics. No library: a handful of counters and one histogram. Every recorder
 // call is O(1): nested Maps keyed by label value (no string building per call), created on
 // first use; series for known routes can be prepared at compile time with forRoute().
+// With `gateway.workers`, each process records its own; snapshot() and mergeSnapshots()
+// let one scrape answer for the whole group (src/gateway/metrics-cluster.ts).
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -24,8 +26,25 @@ export interface Metrics {
   cache(name: string, hit: boolean): void;
   /** where render() reads the upstream targets' state (the route table in use) */
   watchTargets(source: () => readonly TargetState[]): void;
-  /** the exposition text */
+  /** the exposition text of this process's series */
   render(): string;
+  /** this process's series as data, to be merged with other processes' */
+  snapshot(): MetricsSnapshot;
+  /** what GET /metrics serves: render(), or with workers the whole group's series merged */
+  scrape(): Promise<string>;
+}
+
+/**
+ * A registry's series as plain data (structured-clone safe, for cluster IPC). Label values
+ * come first in each tuple; histogram buckets are per slot (not cumulative), the last +Inf.
+ */
+export interface MetricsSnapshot {
+  requests: Array<[service: string, route: string, status: number, n: number]>;
+  durations: Array<[service: string, route: string, buckets: number[], sum: number, count: number]>;
+  authFailures: Array<[plugin: string, reason: string, n: number]>;
+  upstreamErrors: Array<[service: string, kind: string, n: number]>;
+  caches: Array<[cache: string, hits: number, misses: number]>;
+  targets: TargetState[];
 }
 
 /** One upstream target at render time: its pool's connections and its health. */
@@ -91,6 +110,18 @@ export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Me
     series.count++;
   }
 
+  function snapshot(): MetricsSnapshot {
+    const snap: MetricsSnapshot = { requests: [], durations: [], authFailures: [], upstreamErrors: [], caches: [], targets: targets().map((t) => ({ service: t.service, target: t.target, busy: t.busy, idle: t.idle, healthy: t.healthy })) };
+    for (const [service, route, s] of routes.entries()) {
+      for (const [status, c] of s.byStatus) snap.requests.push([service, route, status, c.n]);
+      snap.durations.push([service, route, Array.from(s.buckets), s.sum, s.count]);
+    }
+    for (const [plugin, reason, c] of authFailures.entries()) snap.authFailures.push([plugin, reason, c.n]);
+    for (const [service, kind, c] of upstreamErrors.entries()) snap.upstreamErrors.push([service, kind, c.n]);
+    for (const [name, c] of caches) snap.caches.push([name, c.hits, c.misses]);
+    return snap;
+  }
+
   return {
     request(service, route, status, seconds) {
       observe(routes.get(service, route), status, seconds);
@@ -118,46 +149,122 @@ export function createMetrics(buckets: readonly number[] = DURATION_BUCKETS): Me
     watchTargets(source) {
       targets = source;
     },
+    snapshot,
     render() {
-      const out: string[] = [];
-      head(out, 'drawbridge_requests_total', 'counter', 'Requests by service, route and response status.');
-      for (const [service, route, s] of routes.entries()) {
-        for (const [status, c] of s.byStatus) out.push(`drawbridge_requests_total{service="${esc(service)}",route="${esc(route)}",status="${status}"} ${c.n}`);
-      }
-      head(out, 'drawbridge_request_duration_seconds', 'histogram', 'Time from request to response, by service and route.');
-      for (const [service, route, s] of routes.entries()) {
-        const labels = `service="${esc(service)}",route="${esc(route)}"`;
-        let cumulative = 0;
-        for (let i = 0; i < bounds.length; i++) {
-          cumulative += s.buckets[i]!;
-          out.push(`drawbridge_request_duration_seconds_bucket{${labels},le="${bounds[i]}"} ${cumulative}`);
-        }
-        out.push(`drawbridge_request_duration_seconds_bucket{${labels},le="+Inf"} ${s.count}`);
-        out.push(`drawbridge_request_duration_seconds_sum{${labels}} ${s.sum}`);
-        out.push(`drawbridge_request_duration_seconds_count{${labels}} ${s.count}`);
-      }
-      head(out, 'drawbridge_auth_failures_total', 'counter', 'Refused credentials by plugin and reason.');
-      for (const [plugin, reason, c] of authFailures.entries()) {
-        out.push(`drawbridge_auth_failures_total{plugin="${esc(plugin)}",reason="${esc(reason)}"} ${c.n}`);
-      }
-      head(out, 'drawbridge_upstream_errors_total', 'counter', 'Failed upstream attempts by service and kind.');
-      for (const [service, kind, c] of upstreamErrors.entries()) {
-        out.push(`drawbridge_upstream_errors_total{service="${esc(service)}",kind="${esc(kind)}"} ${c.n}`);
-      }
-      const now = targets();
-      head(out, 'drawbridge_upstream_connections', 'gauge', 'Open connections to upstream targets, by state (busy: an exchange in progress; idle: kept alive for reuse).');
-      for (const t of now) {
-        const labels = `service="${esc(t.service)}",target="${esc(t.target)}"`;
-        out.push(`drawbridge_upstream_connections{${labels},state="busy"} ${t.busy}`, `drawbridge_upstream_connections{${labels},state="idle"} ${t.idle}`);
-      }
-      head(out, 'drawbridge_upstream_target_healthy', 'gauge', '1 while a target takes traffic, 0 while a health check (passive or active) keeps it out.');
-      for (const t of now) out.push(`drawbridge_upstream_target_healthy{service="${esc(t.service)}",target="${esc(t.target)}"} ${t.healthy ? 1 : 0}`);
-      head(out, 'drawbridge_cache_hits_total', 'counter', 'Cache hits by cache.');
-      for (const [name, c] of caches) out.push(`drawbridge_cache_hits_total{cache="${esc(name)}"} ${c.hits}`);
-      head(out, 'drawbridge_cache_misses_total', 'counter', 'Cache misses by cache.');
-      for (const [name, c] of caches) out.push(`drawbridge_cache_misses_total{cache="${esc(name)}"} ${c.misses}`);
-      return out.join('\n') + '\n';
+      return renderSnapshot(snapshot(), bounds);
     },
+    scrape() {
+      return Promise.resolve(renderSnapshot(snapshot(), bounds));
+    },
+  };
+}
+
+/** The exposition text of a snapshot (one process's, or a merged one). */
+export function renderSnapshot(snap: MetricsSnapshot, bounds: ArrayLike<number> = DURATION_BUCKETS): string {
+  const out: string[] = [];
+  head(out, 'drawbridge_requests_total', 'counter', 'Requests by service, route and response status.');
+  for (const [service, route, status, n] of snap.requests) out.push(`drawbridge_requests_total{service="${esc(service)}",route="${esc(route)}",status="${status}"} ${n}`);
+  head(out, 'drawbridge_request_duration_seconds', 'histogram', 'Time from request to response, by service and route.');
+  for (const [service, route, buckets, sum, count] of snap.durations) {
+    const labels = `service="${esc(service)}",route="${esc(route)}"`;
+    let cumulative = 0;
+    for (let i = 0; i < bounds.length; i++) {
+      cumulative += buckets[i]!;
+      out.push(`drawbridge_request_duration_seconds_bucket{${labels},le="${bounds[i]}"} ${cumulative}`);
+    }
+    out.push(`drawbridge_request_duration_seconds_bucket{${labels},le="+Inf"} ${count}`);
+    out.push(`drawbridge_request_duration_seconds_sum{${labels}} ${sum}`);
+    out.push(`drawbridge_request_duration_seconds_count{${labels}} ${count}`);
+  }
+  head(out, 'drawbridge_auth_failures_total', 'counter', 'Refused credentials by plugin and reason.');
+  for (const [plugin, reason, n] of snap.authFailures) out.push(`drawbridge_auth_failures_total{plugin="${esc(plugin)}",reason="${esc(reason)}"} ${n}`);
+  head(out, 'drawbridge_upstream_errors_total', 'counter', 'Failed upstream attempts by service and kind.');
+  for (const [service, kind, n] of snap.upstreamErrors) out.push(`drawbridge_upstream_errors_total{service="${esc(service)}",kind="${esc(kind)}"} ${n}`);
+  head(out, 'drawbridge_upstream_connections', 'gauge', 'Open connections to upstream targets, by state (busy: an exchange in progress; idle: kept alive for reuse).');
+  for (const t of snap.targets) {
+    const labels = `service="${esc(t.service)}",target="${esc(t.target)}"`;
+    out.push(`drawbridge_upstream_connections{${labels},state="busy"} ${t.busy}`, `drawbridge_upstream_connections{${labels},state="idle"} ${t.idle}`);
+  }
+  head(out, 'drawbridge_upstream_target_healthy', 'gauge', '1 while a target takes traffic, 0 while a health check (passive or active) keeps it out.');
+  for (const t of snap.targets) out.push(`drawbridge_upstream_target_healthy{service="${esc(t.service)}",target="${esc(t.target)}"} ${t.healthy ? 1 : 0}`);
+  head(out, 'drawbridge_cache_hits_total', 'counter', 'Cache hits by cache.');
+  for (const [name, hits] of snap.caches) out.push(`drawbridge_cache_hits_total{cache="${esc(name)}"} ${hits}`);
+  head(out, 'drawbridge_cache_misses_total', 'counter', 'Cache misses by cache.');
+  for (const [name, , misses] of snap.caches) out.push(`drawbridge_cache_misses_total{cache="${esc(name)}"} ${misses}`);
+  return out.join('\n') + '\n';
+}
+
+/** A snapshot with no series (an identity for mergeSnapshots). */
+export function emptySnapshot(): MetricsSnapshot {
+  return { requests: [], durations: [], authFailures: [], upstreamErrors: [], caches: [], targets: [] };
+}
+
+/**
+ * Several processes' snapshots as one: counters and histograms (buckets, sum, count) summed
+ * per series; upstream connections summed per target; a target is healthy only while every
+ * process that reports it has it in rotation (each runs its own health checks, so 0 means
+ * "at least one worker keeps it out"). Series keep the order they first appear in.
+ */
+export function mergeSnapshots(snaps: readonly MetricsSnapshot[]): MetricsSnapshot {
+  const requests = new Map<string, [string, string, number, number]>();
+  const durations = new Map<string, [string, string, number[], number, number]>();
+  const authFailures = new Map<string, [string, string, number]>();
+  const upstreamErrors = new Map<string, [string, string, number]>();
+  const caches = new Map<string, [string, number, number]>();
+  const targets = new Map<string, TargetState>();
+  const key = (...parts: Array<string | number>) => JSON.stringify(parts);
+  for (const snap of snaps) {
+    for (const [service, route, status, n] of snap.requests) {
+      const k = key(service, route, status);
+      const have = requests.get(k);
+      if (have) have[3] += n;
+      else requests.set(k, [service, route, status, n]);
+    }
+    for (const [service, route, buckets, sum, count] of snap.durations) {
+      const k = key(service, route);
+      const have = durations.get(k);
+      if (have) {
+        for (let i = 0; i < buckets.length; i++) have[2][i] = (have[2][i] ?? 0) + buckets[i]!;
+        have[3] += sum;
+        have[4] += count;
+      } else durations.set(k, [service, route, [...buckets], sum, count]);
+    }
+    for (const [plugin, reason, n] of snap.authFailures) {
+      const k = key(plugin, reason);
+      const have = authFailures.get(k);
+      if (have) have[2] += n;
+      else authFailures.set(k, [plugin, reason, n]);
+    }
+    for (const [service, kind, n] of snap.upstreamErrors) {
+      const k = key(service, kind);
+      const have = upstreamErrors.get(k);
+      if (have) have[2] += n;
+      else upstreamErrors.set(k, [service, kind, n]);
+    }
+    for (const [name, hits, misses] of snap.caches) {
+      const have = caches.get(name);
+      if (have) {
+        have[1] += hits;
+        have[2] += misses;
+      } else caches.set(name, [name, hits, misses]);
+    }
+    for (const t of snap.targets) {
+      const k = key(t.service, t.target);
+      const have = targets.get(k);
+      if (have) {
+        have.busy += t.busy;
+        have.idle += t.idle;
+        have.healthy &&= t.healthy;
+      } else targets.set(k, { ...t });
+    }
+  }
+  return {
+    requests: [...requests.values()],
+    durations: [...durations.values()],
+    authFailures: [...authFailures.values()],
+    upstreamErrors: [...upstreamErrors.values()],
+    caches: [...caches.values()],
+    targets: [...targets.values()],
   };
 }
 
@@ -172,6 +279,8 @@ export const noopMetrics: Metrics = {
   cache() {},
   watchTargets() {},
   render: () => '',
+  snapshot: emptySnapshot,
+  scrape: () => Promise.resolve(''),
 };
 const NOOP_ROUTE: RouteRecorder = { request() {} };
 

@@ -4,6 +4,7 @@
 // then the admin control (admin listener, config.changed events). Every reload recompiles
 // and swaps the route table atomically: requests in flight finish on the table they
 // started with.
+import cluster from 'node:cluster';
 import type { Redis } from 'ioredis';
 import type { Config, GatewayConfig } from '../config/types.js';
 import { pingRedis } from '../cache/redis.js';
@@ -20,6 +21,7 @@ import { compileGateway, type RouteTable } from './compile.js';
 import { createConsumerStore, syncConfiguredConsumers, type RunningConsumerStore } from './consumers.js';
 import { createEventBus, type RunningEventBus } from './events.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { joinClusterMetrics } from './metrics-cluster.js';
 import { headerPolicy } from './mutate/headers.js';
 import { InternalTokenMinter } from './mutate/internal-token.js';
 import { PLUGINS } from './plugins.js';
@@ -78,7 +80,9 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
   if (!config.secret) throw new Error('secret: required by the gateway (credential digests, sealed secrets)');
   const secret = config.secret;
   const plugins = deps.plugins ?? PLUGINS;
-  const metrics = deps.metrics ?? createMetrics();
+  // a worker's /metrics answers for every worker (the primary merges them)
+  const clustered = deps.metrics === undefined && cluster.isWorker && gw.workers !== 1 ? joinClusterMetrics(createMetrics()) : undefined;
+  const metrics = deps.metrics ?? clustered?.metrics ?? createMetrics();
 
   const ownEvents: RunningEventBus | undefined = deps.events ? undefined : createEventBus(redis, logger);
   const events = deps.events ?? ownEvents!;
@@ -177,6 +181,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
         closing ??= (async () => {
           // admin first: no configuration change may land while the gateway drains
           await admin.close();
+          clustered?.stop();
           await running.close();
           for (const socket of state.sockets) socket.destroy();
           unsubscribe();
@@ -191,6 +196,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       },
     };
   } catch (err) {
+    clustered?.stop();
     await control?.close();
     await listener?.close();
     await table?.close();

@@ -1,12 +1,14 @@
 // `gateway.workers: N | auto`: N worker processes share the listen ports (node:cluster
 // hands connections round-robin). The primary serves nothing: it prepares what the
 // workers share (migrations, the first signing key), forks them, restarts one that dies,
-// forwards SIGHUP, and on SIGTERM/SIGINT lets every worker drain, then exits.
+// forwards SIGHUP, answers /metrics scrapes with every worker's series merged
+// (src/gateway/metrics-cluster.ts), and on SIGTERM/SIGINT lets every worker drain, then exits.
 // State the workers must agree on (rate limits, revocations, caches) goes through Redis.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
+import { aggregateWorkerMetrics } from './metrics-cluster.js';
 
 /** How many gateway processes a config asks for (1 when the gateway does not run). */
 export function workerCount(config: Config, only?: 'auth' | 'gateway'): number {
@@ -46,10 +48,12 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
   const started = new Map<Worker, number>();
   let failedStarts = 0;
   let stopping: Promise<void> | undefined;
+  const metrics = aggregateWorkerMetrics();
 
   function fork(): void {
     const worker = cluster.fork();
     started.set(worker, Date.now());
+    metrics.add(worker);
     worker.once('exit', function onWorkerExit(code, signal) {
       const uptime = Date.now() - (started.get(worker) ?? 0);
       started.delete(worker);

@@ -147,7 +147,9 @@ gateway:
     - name: inventory
       url: ${up}
       routes: [ { paths: [/inventory] } ]
-      plugins: [ ${introspection} ]
+      plugins:
+        - ${introspection}
+        - { name: jwt, config: { issuers: [ { issuer: "${issuer}", jwks_uri: "${issuer}/.well-known/jwks.json" } ] } }
     - name: scoped
       url: ${up}
       routes: [ { paths: [/scoped] } ]
@@ -611,7 +613,10 @@ describe('§5 what a microservice receives', () => {
     assert.equal(res.status, 200, await res.clone().text());
     const { access_token } = (await res.json()) as { access_token: string };
     assert.deepEqual(jose.decodeJwt(access_token).act, { sub: 'orders' });
-    assert.equal((await fetch(`${gateway}/orders/9`, { headers: { authorization: `Bearer ${access_token}` } })).status, 200);
+    // narrowed to inventory: not good at the orders service (its aud), good at inventory
+    const elsewhere = await fetch(`${gateway}/orders/9`, { headers: { authorization: `Bearer ${access_token}` } });
+    await assertGatewayError(elsewhere, 401, 'invalid_token');
+    assert.equal((await fetch(`${gateway}/inventory/9`, { headers: { authorization: `Bearer ${access_token}` } })).status, 200);
     const { claims } = await upstreamReceived();
     assert.equal(claims.auth_method, 'jwt');
     assert.equal(claims.sub, 'svc');
@@ -739,10 +744,10 @@ describe('§6 errors', () => {
   it('userinfo (RFC 6750 §3): no token → 401 bare challenge; malformed → 400 invalid_request; the body is always error JSON', async () => {
     const none = await fetch(`${issuer}/oauth2/userinfo`);
     assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="drawbridge"');
-    await assertOAuthError(none, 401, 'invalid_token');
+    await assertOAuthError(none, 401, 'unauthorized');
     const other = await fetch(`${issuer}/oauth2/userinfo`, { headers: { authorization: 'Basic YTpi' } });
     assert.equal(other.headers.get('www-authenticate'), 'Bearer realm="drawbridge"');
-    await assertOAuthError(other, 401, 'invalid_token');
+    await assertOAuthError(other, 401, 'unauthorized');
     for (const header of ['Bearer', 'Bearer a b', 'Bearer !!!']) {
       const res = await fetch(`${issuer}/oauth2/userinfo`, { headers: { authorization: header } });
       assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_request"/);

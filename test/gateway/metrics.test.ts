@@ -2,7 +2,7 @@
 // as the Prometheus exposition format (checked line by line with the format's grammar).
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createMetrics, noopMetrics } from '../../src/gateway/metrics.js';
+import { createMetrics, mergeSnapshots, noopMetrics, renderSnapshot } from '../../src/gateway/metrics.js';
 
 interface Sample {
   name: string;
@@ -134,6 +134,39 @@ describe('metrics', () => {
     assert.ok(text.includes('service="we\\"ird\\\\svc",route="line\\nbreak"'));
     const { samples } = parseExposition(text);
     assert.equal(value(samples, 'drawbridge_requests_total', { service: 'we"ird\\svc', route: 'line\nbreak', status: '200' }), 1);
+  });
+
+  it('merges workers\' snapshots: counters and histograms summed, connections summed, healthy only if healthy everywhere', () => {
+    const bounds = [0.01, 0.1, 1];
+    const a = createMetrics(bounds);
+    const b = createMetrics(bounds);
+    a.request('orders', 'r1', 200, 0.005);
+    b.request('orders', 'r1', 200, 0.05);
+    b.request('orders', 'r1', 502, 2);
+    b.request('billing', 'r2', 200, 0.5);
+    a.authFailure('key-auth', 'invalid_key');
+    b.authFailure('key-auth', 'invalid_key');
+    a.cache('consumers', true);
+    b.cache('consumers', false);
+    a.watchTargets(() => [{ service: 'orders', target: 'http://10.0.0.1:80', busy: 1, idle: 2, healthy: true }]);
+    b.watchTargets(() => [{ service: 'orders', target: 'http://10.0.0.1:80', busy: 3, idle: 0, healthy: false }]);
+    // through JSON, as cluster IPC carries them
+    const merged = mergeSnapshots([a.snapshot(), b.snapshot()].map((s) => JSON.parse(JSON.stringify(s))));
+    const { samples } = parseExposition(renderSnapshot(merged, bounds));
+    assert.equal(value(samples, 'drawbridge_requests_total', { service: 'orders', route: 'r1', status: '200' }), 2);
+    assert.equal(value(samples, 'drawbridge_requests_total', { service: 'orders', route: 'r1', status: '502' }), 1);
+    assert.equal(value(samples, 'drawbridge_requests_total', { service: 'billing', route: 'r2', status: '200' }), 1);
+    const bucket = (le: string) => value(samples, 'drawbridge_request_duration_seconds_bucket', { service: 'orders', route: 'r1', le });
+    assert.deepEqual([bucket('0.01'), bucket('0.1'), bucket('1'), bucket('+Inf')], [1, 2, 2, 3]);
+    assert.ok(Math.abs(value(samples, 'drawbridge_request_duration_seconds_sum', { service: 'orders', route: 'r1' })! - 2.055) < 1e-9);
+    assert.equal(value(samples, 'drawbridge_auth_failures_total', { plugin: 'key-auth', reason: 'invalid_key' }), 2);
+    assert.equal(value(samples, 'drawbridge_cache_hits_total', { cache: 'consumers' }), 1);
+    assert.equal(value(samples, 'drawbridge_cache_misses_total', { cache: 'consumers' }), 1);
+    assert.equal(value(samples, 'drawbridge_upstream_connections', { service: 'orders', target: 'http://10.0.0.1:80', state: 'busy' }), 4);
+    assert.equal(value(samples, 'drawbridge_upstream_connections', { service: 'orders', target: 'http://10.0.0.1:80', state: 'idle' }), 2);
+    assert.equal(value(samples, 'drawbridge_upstream_target_healthy', { service: 'orders', target: 'http://10.0.0.1:80' }), 0);
+    // one process alone renders as before
+    assert.equal(renderSnapshot(a.snapshot(), bounds), a.render());
   });
 
   it('noopMetrics records nothing and renders nothing', () => {

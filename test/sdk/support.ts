@@ -28,7 +28,7 @@ export async function startSdkStack(
     top: { ...top, issuer },
     auth: {
       listen: `127.0.0.1:${authPort}`,
-      clients: [{ client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], scopes: [] }, ...clients],
+      clients: [{ client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] }, ...clients],
     },
     gateway: gateway(issuer),
   });

@@ -68,7 +68,7 @@ export function adminHandler(ctx: AdminContext, token: string | undefined) {
       if (segments.length === 1 && segments[0] === 'metrics') {
         req.resume();
         if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(['GET']);
-        return sendText(res, 200, METRICS_CONTENT_TYPE, ctx.metrics.render(), { 'cache-control': 'no-store' });
+        return sendText(res, 200, METRICS_CONTENT_TYPE, await ctx.metrics.scrape(), { 'cache-control': 'no-store' });
       }
       // own keys only: /constructor found Object (no answer) and /__proto__ a 500
       const endpoint = Object.hasOwn(ROUTES, segments[0]!) ? ROUTES[segments[0]!] : undefined;

@@ -1,0 +1,67 @@
+// Shared by the multi-process gateway suites (workers-*.test.ts, sighup-*.test.ts): reading
+// the JSON log lines of a `drawbridge start` child, waiting for one, and a raw request with
+// a deadline (a worker stopped with SIGSTOP never answers the connection it was handed).
+import { request } from 'node:http';
+import type { CliProcess } from '../cli/spawn.js';
+
+export interface LogLine {
+  level?: number;
+  msg?: string;
+  pid?: number;
+  listener?: string;
+  keys?: string[];
+  key?: string;
+  [field: string]: unknown;
+}
+
+export function logLines(proc: CliProcess): LogLine[] {
+  return proc.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+/** Polls `probe` until it returns a value; fails with the process's output after `ms` or on its exit. */
+export async function until<T>(what: string, proc: CliProcess, probe: () => T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline || proc.child.exitCode !== null) {
+      throw new Error(`${what} did not happen:\n${proc.stderr}\n${proc.stdout.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Pids of the processes whose `listener` logged "listening", in order. */
+export function listeningPids(proc: CliProcess, listener = 'gateway'): number[] {
+  return logLines(proc)
+    .filter((l) => l.msg === 'listening' && l.listener === listener && l.pid !== undefined)
+    .map((l) => l.pid!);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A GET on a new connection; rejects after `timeoutMs` without an answer. */
+export function getWithin(url: string, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
