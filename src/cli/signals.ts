@@ -2,6 +2,7 @@
 // requests, close pools, exit 0 — within a deadline, whatever happens to stdout (a closed
 // log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config, the
 // auth server's clients and users, and reopen the audit log file (log rotation).
+import { changedKeys } from '../config/changed-keys.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import type { Running } from './run.js';
@@ -39,10 +40,14 @@ export function stopOnSignals(running: Running): void {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** Each role names its own changed keys; these (storage, redis, secret, …) always need a restart. */
+const ROLE_SECTIONS = new Set(['auth', 'gateway']);
+
 /**
  * SIGHUP: reopen the audit log file (after logrotate moved it), re-read the config file,
- * reload the gateway's services, routes, plugins and consumers, and apply the auth server's
- * clients and users (src/auth/start.ts, reload).
+ * reload the gateway (src/gateway/start.ts, reload), and apply the auth server's clients and
+ * users (src/auth/start.ts, reload). Changed settings that wait for a restart are named in a
+ * warning: the top-level ones here, each role's own by the role.
  */
 export function reloadOnHangup(running: Running, file: string): void {
   process.on('SIGHUP', () => {
@@ -56,6 +61,8 @@ export function reloadOnHangup(running: Running, file: string): void {
       running.logger.error({ err: (err as Error).message }, 'reload: config file rejected; keeping the running configuration');
       return;
     }
+    const waiting = changedKeys(running.config, next, '', ROLE_SECTIONS);
+    if (waiting.length > 0) running.logger.warn({ keys: waiting }, 'reload: these settings changed and apply at the next start');
     if (auth) {
       if (next.auth === undefined) running.logger.error('reload: the config file has no auth section any more; keeping the auth server as it is');
       else auth.reload(next.auth).catch((err: unknown) => running.logger.error({ err: (err as Error).message }, 'reload of auth clients and users failed'));

@@ -8,7 +8,9 @@ import cluster from 'node:cluster';
 import type { Redis } from 'ioredis';
 import type { Config, GatewayConfig } from '../config/types.js';
 import { pingRedis } from '../cache/redis.js';
+import { changedKeys, RELOADED_KEYS } from '../config/changed-keys.js';
 import type { Clock } from '../core/clock.js';
+import { reloadCertificate } from '../core/reload-tls.js';
 import { startListener, type RunningListener } from '../core/listener.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
@@ -60,9 +62,12 @@ export interface RunningGateway {
   readonly routes: readonly CompiledRoute[];
   /**
    * A freshly loaded config file (SIGHUP): merged with the admin API's entities, its
-   * consumers synced, services, routes and plugins recompiled, the route table swapped.
-   * Throws (ConfigError) and keeps the running table when the config is bad. Listener
-   * settings (listen, tls, workers, trusted_proxies, forward_auth) need a restart.
+   * consumers synced, services, routes and plugins recompiled, the route table swapped;
+   * then `admin_token`, `hsts`, `trusted_proxies`, `strip_headers` and `forward_auth` apply,
+   * and every listener reads its TLS certificate and key again. Throws (ConfigError) and
+   * keeps the running configuration when the config is bad. Other gateway settings (listen,
+   * admin_listen, workers, turning TLS on or off, sessions, internal_token_ttl) need a
+   * restart: a changed one is named in a warning.
    */
   reload(config: Config): Promise<void>;
   close(): Promise<void>;
@@ -105,7 +110,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
     await syncConfiguredConsumers(storage, merged.gateway!, secret, { now: clock.now() });
     ownConsumers?.invalidate();
     table = await compileGateway(merged.gateway!, gatewayDeps, plugins);
-    const trusted = addressMatcher(gw.trusted_proxies);
+    let trusted = addressMatcher(gw.trusted_proxies);
     const minter = new InternalTokenMinter({ keyring, issuer: config.issuer, clock, ttl: gw.internal_token_ttl });
     const port = gw.listen.slice(gw.listen.lastIndexOf(':') + 1);
     const state: GatewayState = {
@@ -128,7 +133,8 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
     listener.server.requestTimeout = 0;
     listener.server.on('upgrade', upgradeHandler(state));
     // with port 0 the real port is known only now
-    state.policy = headerPolicy(trusted, gw.strip_headers, new URL(listener.url).port);
+    const listenPort = new URL(listener.url).port;
+    state.policy = headerPolicy(trusted, gw.strip_headers, listenPort);
     const running = listener;
 
     /** Compile a complete configuration and swap it in (the admin control merges before calling). */
@@ -157,6 +163,27 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       sessions,
     });
     const admin = control;
+
+    /**
+     * After a reload of the file: the listener settings that can change in place do; the
+     * others are named in a warning (they apply at the next start of the gateway).
+     */
+    const startedGw: GatewayConfig = gw;
+    function applyListenerSettings(nextGw: GatewayConfig): void {
+      const gw = startedGw;
+      const waiting = changedKeys(gw, nextGw, 'gateway', RELOADED_KEYS.gateway);
+      if ((gw.tls === undefined) !== (nextGw.tls === undefined)) waiting.push('gateway.tls');
+      if (waiting.length > 0) logger.warn({ keys: waiting }, 'reload: these gateway settings changed and apply at the next start');
+      trusted = addressMatcher(nextGw.trusted_proxies);
+      state.trusted = trusted;
+      state.policy = headerPolicy(trusted, nextGw.strip_headers, listenPort);
+      state.forwardAuth = nextGw.forward_auth.enabled ? { path: nextGw.forward_auth.path, allow: addressMatcher(nextGw.forward_auth.allow) } : null;
+      if (gw.tls && nextGw.tls) {
+        state.hsts = hstsValue(nextGw);
+        reloadCertificate(running.server, nextGw.tls, 'gateway.tls', logger, 'gateway');
+        if (admin.adminListener) reloadCertificate(admin.adminListener.server, nextGw.tls, 'gateway.tls', logger, 'admin');
+      }
+    }
     // cached internal tokens must not outlive a revocation of what they stand for (an ended
     // gateway session needs nothing here: its cookie no longer authenticates, so the tokens
     // minted for its sid are never served again)
@@ -174,8 +201,9 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       get routes() {
         return state.current.table.routes;
       },
-      reload(next: Config) {
-        return admin.reloadFile(next);
+      async reload(next: Config) {
+        await admin.reloadFile(next);
+        applyListenerSettings(next.gateway!);
       },
       close() {
         closing ??= (async () => {

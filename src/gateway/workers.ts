@@ -4,8 +4,13 @@
 // forwards SIGHUP, answers /metrics scrapes with every worker's series merged
 // (src/gateway/metrics-cluster.ts), and on SIGTERM/SIGINT lets every worker drain, then exits.
 // State the workers must agree on (rate limits, revocations, caches) goes through Redis.
+// A worker forked later (after a crash) reads the config file as the others did at their
+// last SIGHUP, but takes the settings a reload cannot apply (listen, storage, …) from the
+// primary, as the group started with them: workers never listen on different ports or
+// talk to different stores.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { changedKeys, RELOADED_KEYS } from '../config/changed-keys.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { aggregateWorkerMetrics } from './metrics-cluster.js';
@@ -30,6 +35,8 @@ export interface SupervisorOptions {
   drainTimeout?: number;
   /** what happens when the supervisor stops (default: process.exit) */
   exit?: (code: number) => void;
+  /** the config the group starts with: what workers ask for (startedConfig) */
+  config?: Config;
 }
 
 export interface Supervisor {
@@ -54,6 +61,9 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
     const worker = cluster.fork();
     started.set(worker, Date.now());
     metrics.add(worker);
+    worker.on('message', function onConfigAsked(msg: unknown) {
+      if (isMessage(msg, 'config?') && opts.config !== undefined) worker.send({ drawbridge: 'config', config: opts.config }, undefined, () => undefined);
+    });
     worker.once('exit', function onWorkerExit(code, signal) {
       const uptime = Date.now() - (started.get(worker) ?? 0);
       started.delete(worker);
@@ -113,3 +123,59 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
   };
 }
 
+
+function isMessage(msg: unknown, kind: string): msg is { drawbridge: string; config?: Config } {
+  return typeof msg === 'object' && msg !== null && (msg as { drawbridge?: unknown }).drawbridge === kind;
+}
+
+/**
+ * In a worker: the config the primary started the group with, or undefined when the primary
+ * does not answer within `timeoutMs` (not a Drawbridge supervisor).
+ */
+export function startedConfig(timeoutMs = 5000): Promise<Config | undefined> {
+  return new Promise((resolve) => {
+    if (!cluster.isWorker || process.send === undefined) return resolve(undefined);
+    const done = (config: Config | undefined) => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve(config);
+    };
+    const onMessage = (msg: unknown) => {
+      if (isMessage(msg, 'config')) done(msg.config);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    process.on('message', onMessage);
+    process.send({ drawbridge: 'config?' }, undefined, {}, (err: Error | null) => {
+      if (err) done(undefined);
+    });
+  });
+}
+
+/**
+ * `file` (the config file as read now) with every setting a reload cannot apply taken from
+ * `started` (the group's start), and the keys that differed: the sections' reloadable keys
+ * (RELOADED_KEYS) come from the file, except turning TLS on or off.
+ */
+export function pinRestartOnly(file: Config, started: Config): { config: Config; pinned: string[] } {
+  const pinned = changedKeys(started, file, '', new Set(['auth', 'gateway']));
+  const config: Config = { ...file };
+  for (const key of pinned) (config as unknown as Record<string, unknown>)[key] = (started as unknown as Record<string, unknown>)[key];
+  for (const section of ['auth', 'gateway'] as const) {
+    const was = started[section] as Record<string, unknown> | undefined;
+    const now = file[section] as Record<string, unknown> | undefined;
+    if (was === undefined || now === undefined) {
+      if (was !== now) {
+        pinned.push(section);
+        (config as unknown as Record<string, unknown>)[section] = was;
+      }
+      continue;
+    }
+    const keys = changedKeys(was, now, '', RELOADED_KEYS[section]);
+    if ((was.tls === undefined) !== (now.tls === undefined)) keys.push('tls');
+    const merged: Record<string, unknown> = { ...now };
+    for (const key of keys) merged[key] = was[key];
+    (config as unknown as Record<string, unknown>)[section] = merged;
+    pinned.push(...keys.map((k) => `${section}.${k}`));
+  }
+  return { config, pinned };
+}

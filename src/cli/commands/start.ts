@@ -15,14 +15,15 @@ export function registerStartCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nSignals: SIGTERM/SIGINT drain in-flight requests and exit 0; SIGHUP re-reads the config file (gateway services, routes,\n' +
-        'plugins and consumers; the auth server\'s clients and users) and reopens the audit log file.',
+        'plugins, consumers, admin token and TLS certificate files; the auth server\'s clients and users) and reopens the audit\n' +
+        'log file. Settings a reload cannot apply (listen addresses, workers, storage, …) are named in a warning.',
     )
     .action(async function start(opts: { config?: string; only?: Role }) {
       const file = configPathFrom(opts);
-      const cfg = loadConfig(file);
+      let cfg = loadConfig(file);
       assertStartable(cfg, opts.only);
       // loaded here, not at the top: `--help` and other commands stay fast
-      const { superviseWorkers, workerCount } = await import('../../gateway/workers.js');
+      const { pinRestartOnly, startedConfig, superviseWorkers, workerCount } = await import('../../gateway/workers.js');
       const { createLogger } = await import('../../observability/logger.js');
       const { run } = await import('../run.js');
       const { reloadOnHangup, stopOnSignals } = await import('../signals.js');
@@ -30,8 +31,17 @@ export function registerStartCommand(program: Command): void {
       if (workers > 1 && cluster.isPrimary) {
         // the primary only supervises; each worker re-runs this command and serves
         await prepareShared(cfg);
-        superviseWorkers({ workers, logger: createLogger(cfg.log) });
+        superviseWorkers({ workers, logger: createLogger(cfg.log), config: cfg });
         return;
+      }
+      if (cluster.isWorker) {
+        // a worker forked after a crash: what needs a restart stays as the group started
+        const started = await startedConfig();
+        if (started !== undefined) {
+          const { config, pinned } = pinRestartOnly(cfg, started);
+          if (pinned.length > 0) createLogger(config.log).warn({ keys: pinned }, 'these settings changed in the config file and apply at the next start of all workers');
+          cfg = config;
+        }
       }
       const running = await run(cfg, { only: opts.only });
       stopOnSignals(running);

@@ -23,7 +23,7 @@ import type { Metrics } from '../metrics.js';
 import type { EventBus, PluginFactory } from '../types.js';
 import type { AdminContext } from './context.js';
 import { mergeAdminEntities } from './merge.js';
-import { startAdminListener } from './server.js';
+import { assertAdminListenSafe, startAdminListener } from './server.js';
 
 export interface GatewayControlOptions {
   /** the config file as loaded (its gateway section is what admin entities merge into) */
@@ -125,7 +125,7 @@ export async function startGatewayControl(opts: GatewayControlOptions): Promise<
   let adminListener: RunningListener | undefined;
   if (gw.admin_listen !== undefined) {
     try {
-      adminListener = await startAdminListener(ctx, { listen: gw.admin_listen, token: gw.admin_token, tls: gw.tls, readiness: opts.readiness });
+      adminListener = await startAdminListener(ctx, { listen: gw.admin_listen, token: () => fileConfig.gateway!.admin_token, tls: gw.tls, readiness: opts.readiness });
     } catch (err) {
       unsubscribe();
       throw err;
@@ -140,6 +140,14 @@ export async function startGatewayControl(opts: GatewayControlOptions): Promise<
     },
     reloadFile(config: Config) {
       if (!config.gateway) return Promise.reject(new Error('gateway: the reloaded configuration has no gateway section'));
+      // the new admin_token applies (read per request): refused like at a start, on the listener in use
+      if (gw.admin_listen !== undefined) {
+        try {
+          assertAdminListenSafe(gw.admin_listen, config.gateway.admin_token);
+        } catch (err) {
+          return Promise.reject(err as Error);
+        }
+      }
       return serial(async () => {
         await opts.reload(await withAdminEntities(opts.storage, config));
         fileConfig = config;

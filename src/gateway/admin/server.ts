@@ -48,10 +48,15 @@ const ROUTES: Record<string, AdminHandler> = {
   'hmac-auths': credentialsEndpoint,
 };
 
-/** The request handler (exported for the listener and for tests). */
-export function adminHandler(ctx: AdminContext, token: string | undefined) {
+/**
+ * The request handler (exported for the listener and for tests). `token` may be a function:
+ * it is read per request, so a reload (SIGHUP) that changes `admin_token` applies at once.
+ */
+export function adminHandler(ctx: AdminContext, adminToken: string | undefined | (() => string | undefined)) {
+  const currentToken = typeof adminToken === 'function' ? adminToken : () => adminToken;
   return async function handleAdmin(req: IncomingMessage, res: ServerResponse, rc: RequestContext): Promise<void> {
     try {
+      const token = currentToken();
       if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
         req.resume();
         const error = req.headers.authorization === undefined ? '' : ', error="invalid_token"';
@@ -119,13 +124,14 @@ function splitPath(path: string): string[] {
 
 export interface AdminListenerOptions {
   listen: string;
-  token: string | undefined;
+  /** a function: read per request (the token a reload set) */
+  token: string | undefined | (() => string | undefined);
   tls?: TlsConfig;
   readiness?: Record<string, ReadinessCheck>;
 }
 
 export async function startAdminListener(ctx: AdminContext, opts: AdminListenerOptions): Promise<RunningListener> {
-  assertAdminListenSafe(opts.listen, opts.token);
+  assertAdminListenSafe(opts.listen, typeof opts.token === 'function' ? opts.token() : opts.token);
   return startListener({
     name: 'admin',
     listen: opts.listen,
