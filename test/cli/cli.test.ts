@@ -28,7 +28,8 @@ function configYaml(opts: { port: number; storage: string; secretLine?: string; 
     '  clients:',
     '    - client_id: svc',
     `      client_secret: ${SVC_SECRET}`,
-    '      scopes: [orders:read, orders:write]',
+    // introspect: it introspects the tokens of clients the CLI makes (RFC 7662 §4)
+    '      scopes: [orders:read, orders:write, introspect]',
     ...(opts.extraClient ?? []),
     '',
   ].join('\n');
@@ -341,7 +342,7 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assertExit(json, 0);
     const body = JSON.parse(json.stdout) as Record<string, unknown>;
     assert.equal(body.token_type, 'Bearer');
-    assert.equal(body.scope, 'orders:read orders:write');
+    assert.equal(body.scope, 'orders:read orders:write introspect');
   });
 
   it('`drawbridge token` with a wrong secret → 1', async () => {
@@ -399,7 +400,7 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assertExit(table, 0);
     assert.match(table.stdout, /^CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+SCOPES\s+FORMAT\s+CONSENT\s+MFA\s+PKCE\s+ID_TOKEN_ALG\s+SOURCE$/m);
     assert.match(table.stdout, /^made-by-cli\s+client_secret_basic\s+client_credentials\s+orders:read\s+opaque\s+ask\s+optional\s+required\s+default\s+cli$/m);
-    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write\s+opaque\s+ask\s+optional\s+required\s+default\s+config$/m);
+    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write introspect\s+opaque\s+ask\s+optional\s+required\s+default\s+config$/m);
     assertExit(json, 0);
     const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
     assert.deepEqual(rows.map((r) => r.client_id).sort(), ['made-by-cli', 'svc']);

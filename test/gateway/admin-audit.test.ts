@@ -209,7 +209,7 @@ describe('admin API audit fixes', () => {
     it('services: file ones first, then admin ones by creation, stable under deletes', async () => {
       for (const name of ['pgs-1', 'pgs-2', 'pgs-3']) assert.equal((await admin(base, 'POST', '/services', { name, url: upstream.url })).status, 201);
       const all = (await admin(base, 'GET', '/services')).json.data.map((s: { name: string }) => s.name);
-      // (within one second of creation, the id orders them)
+      // (within one second of creation, the id orders them: ids are time-ordered, UUIDv7)
       assert.deepEqual(all.slice(-3).sort(), ['pgs-1', 'pgs-2', 'pgs-3']);
       const size = all.length - 2;
       const first = await admin(base, 'GET', `/services?size=${size}`);

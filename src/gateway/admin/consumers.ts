@@ -5,7 +5,6 @@
 // undo a change). Every change publishes `credentials.changed`, so each instance drops its
 // credential cache.
 import { timeOrderedId } from '../../core/crypto-util.js';
-import { randomUUID } from 'node:crypto';
 import {
   CONSUMER_USERNAME,
   CREDENTIAL_IDENTITY_FIELD,
@@ -70,7 +69,7 @@ async function consumerCollection(ctx: AdminContext, ar: AdminRequest): Promise<
   const body = await readObject(ar.req);
   const input = consumerInput(body, true);
   // Kong takes a client-chosen id (declarative sync tools send one); it used to be dropped silently
-  const id = input.id ?? randomUUID();
+  const id = input.id ?? timeOrderedId();
   const now = ctx.clock.now();
   const rec: ConsumerRecord = withExtras({ id, username: input.username, groups: input.groups ?? [], source: 'admin', created_at: now, updated_at: now }, input.custom_id, input.tags);
   // insert-only: of two POSTs racing for one username or one custom_id, exactly one gets 201
@@ -133,7 +132,7 @@ async function putConsumer(ctx: AdminContext, ar: AdminRequest, ref: string): Pr
   } else {
     if (input.username !== undefined && input.username !== ref) throw invalidField('username', 'must match the path');
     if (!CONSUMER_USERNAME.test(ref)) throw invalidField('username', CONSUMER_USERNAME_RULE);
-    id = input.id ?? randomUUID();
+    id = input.id ?? timeOrderedId();
     username = ref;
     if (input.id !== undefined && (await ctx.storage.consumers.get(input.id))) throw conflict(`a consumer with id ${input.id} already exists`);
   }

@@ -3,7 +3,7 @@
 // `source: "config"` and read-only; admin entities live in storage. Every write is applied
 // on this instance before the answer (a body the gateway cannot run is refused with 400
 // and rolled back) and announced with `config.changed` to the others.
-import { randomUUID } from 'node:crypto';
+import { timeOrderedId } from '../../core/crypto-util.js';
 import { ConfigError, ConflictingConfigError } from '../../config/schema.js';
 import { upstreamUrl } from '../../config/formats.js';
 import type { GatewayConfig, PluginConfig, ServiceConfig } from '../../config/types.js';
@@ -72,7 +72,7 @@ async function collection(ctx: AdminContext, ar: AdminRequest, kind: EntityKind,
   const body = await readObject(ar.req);
   if (scope.service !== undefined) body.service = { id: scope.service };
   if (scope.route !== undefined) body.route = { id: scope.route };
-  const id = body.id === undefined ? randomUUID() : checkId(body.id);
+  const id = body.id === undefined ? timeOrderedId() : checkId(body.id);
   const rec = await prepare(ctx, kind, id, body, undefined);
   if (!(await ctx.storage.entities.insert(rec))) throw conflict(`${kind} ${rec.name !== null ? `"${rec.name}"` : id} already exists`);
   await applyOrRevert(ctx, () => ctx.storage.entities.delete(kind, id));
@@ -127,7 +127,7 @@ async function put(ctx: AdminContext, ar: AdminRequest, kind: EntityKind, ref: s
     throw conflict(`${kind} "${ref}" is defined in the config file; change it there`);
   }
   if (kind === 'service') body.name ??= ref;
-  const id = kind === 'service' && body.name === ref ? randomUUID() : checkId(ref);
+  const id = kind === 'service' && body.name === ref ? timeOrderedId() : checkId(ref);
   const rec = await prepare(ctx, kind, id, body, undefined);
   if (!(await ctx.storage.entities.insert(rec))) throw conflict(`${kind} "${rec.name ?? id}" already exists`);
   await applyOrRevert(ctx, () => ctx.storage.entities.delete(kind, id));
