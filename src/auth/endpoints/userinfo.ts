@@ -3,8 +3,9 @@
 // `access_token` (§2.2, which OIDC Core §5.3.1 lets clients use and the OpenID conformance
 // suite tries); never in the query (§2.3). Errors per RFC 6750 §3: no Bearer credential (none,
 // or another scheme) is 401 with a bare `WWW-Authenticate: Bearer realm=…` (§3.1: no error
-// code, and the body's `error` is `unauthorized`, as the gateway's); a malformed header, a repeated body token or both methods at once (§2: one method per
-// request) is 400 invalid_request; a bad token (or a client's own, no user behind it) 401
+// code, and the body's `error` is `unauthorized`, as the gateway's); a malformed header, a
+// repeated body token or both methods at once (§2: one method per request) is 400
+// invalid_request; a bad token (or a client's own, no user behind it) 401
 // invalid_token; a token without `openid` 403 insufficient_scope. The body is always the
 // §5.2-style JSON of ARCHITECTURE §6.
 import type { IncomingMessage, ServerResponse } from 'node:http';
