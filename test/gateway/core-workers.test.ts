@@ -9,48 +9,8 @@ import { join } from 'node:path';
 import { spawnCli, type CliProcess } from '../cli/spawn.js';
 import { freePort, startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
 import { send } from './core-http.js';
+import { alive, listeningPids, logLines, until } from './workers-support.js';
 
-interface LogLine {
-  msg?: string;
-  pid?: number;
-  requestId?: string;
-  listener?: string;
-}
-
-function logLines(proc: CliProcess): LogLine[] {
-  return proc.stdout
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
-
-async function until<T>(what: string, proc: CliProcess, probe: () => T | undefined, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline || proc.child.exitCode !== null) {
-      throw new Error(`${what} did not happen:\n${proc.stderr}\n${proc.stdout.slice(-4000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Pids of gateway workers that logged "listening", in order. */
-function listeningPids(proc: CliProcess): number[] {
-  return logLines(proc)
-    .filter((l) => l.msg === 'listening' && l.listener === 'gateway' && l.pid !== undefined)
-    .map((l) => l.pid!);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('gateway workers', () => {
   let dir: string;
