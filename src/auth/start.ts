@@ -7,6 +7,7 @@ import { pingRedis } from '../cache/redis.js';
 import { createEventBus, type EventBus, type RunningEventBus } from '../cache/events.js';
 import type { Clock } from '../core/clock.js';
 import { startListener, type RunningListener } from '../core/listener.js';
+import { reloadCertificate } from '../core/reload-tls.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { createAuditLog, type AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -120,7 +121,14 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
     listener,
     reload(next) {
       // after the previous one, whether it worked or not (a failed reload must not stop the next)
-      reloading = reloading.catch(() => undefined).then(() => reloadEntities(ctx, next));
+      reloading = reloading
+        .catch(() => undefined)
+        .then(async () => {
+          const renewed = ctx.auth.tls !== undefined && next.tls !== undefined;
+          await reloadEntities(ctx, next);
+          // a renewed certificate (the same or other files): new handshakes get it
+          if (renewed) reloadCertificate(listener.server, next.tls!, 'auth.tls', ctx.logger, 'auth');
+        });
       return reloading;
     },
     close: async () => {
@@ -134,9 +142,13 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
 
 async function reloadEntities(ctx: AuthContext, next: AuthConfig): Promise<void> {
   const keys = new Set([...Object.keys(ctx.auth), ...Object.keys(next)]);
-  const waiting = [...keys].filter((k) => !RELOADED.has(k) && JSON.stringify(ctx.auth[k as keyof AuthConfig]) !== JSON.stringify(next[k as keyof AuthConfig]));
+  // tls: its files are read again by reload (above) while TLS stays on; turning it on or off waits
+  const tlsStays = ctx.auth.tls !== undefined && next.tls !== undefined;
+  const waiting = [...keys].filter(
+    (k) => !RELOADED.has(k) && !(k === 'tls' && tlsStays) && JSON.stringify(ctx.auth[k as keyof AuthConfig]) !== JSON.stringify(next[k as keyof AuthConfig]),
+  );
   if (waiting.length > 0) ctx.logger.warn({ keys: waiting.map((k) => `auth.${k}`) }, 'reload: these auth settings changed and apply at the next start');
-  ctx.auth = { ...ctx.auth, clients: next.clients, users: next.users };
+  ctx.auth = { ...ctx.auth, clients: next.clients, users: next.users, ...(tlsStays ? { tls: next.tls } : {}) };
   ctx.config = { ...ctx.config, auth: ctx.auth };
   const removed = await syncConfiguredClientsRevokingRemoved(ctx);
   // this process's cache sees the change at once (others within CLIENT_CACHE_MAX_TTL_MS)

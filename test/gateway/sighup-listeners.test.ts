@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { spawnCli, type CliProcess } from '../cli/spawn.js';
-import { freePort, startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
+import { freePorts } from '../helpers/auth-server.js';
+import { startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
 import { alive, listeningPids, logLines, until } from './workers-support.js';
 
@@ -106,7 +107,7 @@ describe('SIGHUP: admin_token, TLS certificates and restart-only settings', () =
     install(dir, selfSigned(dir, 'first'));
     second = selfSigned(dir, 'second');
     up = await startUpstream({ name: 'up' });
-    [port, adminPort] = [await freePort(), await freePort()];
+    [port, adminPort] = await freePorts(2);
     file = join(dir, 'drawbridge.json');
     writeConfig(file, dir, up.url, { port, adminPort, token: OLD_TOKEN });
     proc = spawnCli(['start', '--config', file], { timeoutMs: 120_000 });
@@ -147,7 +148,7 @@ describe('SIGHUP: admin_token, TLS certificates and restart-only settings', () =
   });
 
   it('a moved listen or admin_listen is named in a warning; the listeners stay where they are', async () => {
-    const [otherPort, otherAdminPort] = [await freePort(), await freePort()];
+    const [otherPort, otherAdminPort] = await freePorts(2);
     writeConfig(file, dir, up.url, { port: otherPort, adminPort: otherAdminPort, token: NEW_TOKEN });
     proc.child.kill('SIGHUP');
     const warning = await until('a warning naming the keys', proc, () => logLines(proc).find((l) => l.msg === 'reload: these gateway settings changed and apply at the next start'));
@@ -170,7 +171,7 @@ describe('SIGHUP with workers: every worker applies it, and a restarted one agre
     dir = mkdtempSync(join(tmpdir(), 'drawbridge-sighup-workers-'));
     install(dir, selfSigned(dir, 'first'));
     up = await startUpstream({ name: 'up' });
-    [port, adminPort] = [await freePort(), await freePort()];
+    [port, adminPort] = await freePorts(2);
     file = join(dir, 'drawbridge.json');
     writeConfig(file, dir, up.url, { port, adminPort, token: OLD_TOKEN, workers: 2 });
     proc = spawnCli(['start', '--config', file], { timeoutMs: 120_000 });
@@ -192,7 +193,7 @@ describe('SIGHUP with workers: every worker applies it, and a restarted one agre
   it('after SIGHUP and a worker crash, all workers take the new token and serve the new certificate, on the ports they started with', async () => {
     install(dir, selfSigned(dir, 'second'));
     // a moved listen waits for a restart: also in the worker started after the crash
-    const movedPort = await freePort();
+    const [movedPort] = await freePorts(1);
     writeConfig(file, dir, up.url, { port: movedPort, adminPort, token: NEW_TOKEN, workers: 2 });
     proc.child.kill('SIGHUP');
     const workers = listeningPids(proc, 'admin');
@@ -216,5 +217,53 @@ describe('SIGHUP with workers: every worker applies it, and a restarted one agre
     const pinned = logLines(proc).find((l) => l.pid === replacement && l.msg?.startsWith('these settings changed in the config file'));
     assert.deepEqual(pinned?.keys, ['gateway.listen']);
     await everyWorker(check);
+  });
+});
+
+describe('SIGHUP and the auth server\'s certificate', () => {
+  let dir: string;
+  let proc: CliProcess;
+  let file: string;
+  let port: number;
+
+  function writeAuthConfig(key = join(dir, 'key.pem')): void {
+    writeFileSync(
+      file,
+      JSON.stringify({
+        issuer: `https://127.0.0.1:${port}`,
+        storage: `sqlite:${join(dir, 'drawbridge.db')}`,
+        secret: TEST_SECRET,
+        log: { level: 'info', pretty: false },
+        auth: { listen: `127.0.0.1:${port}`, tls: { cert: join(dir, 'cert.pem'), key } },
+      }),
+    );
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'drawbridge-sighup-auth-'));
+    install(dir, selfSigned(dir, 'first'));
+    [port] = await freePorts(1);
+    file = join(dir, 'drawbridge.json');
+    writeAuthConfig();
+    proc = spawnCli(['start', '--config', file], { timeoutMs: 120_000 });
+    await until('the auth listener', proc, () => (listeningPids(proc, 'auth').length > 0 ? true : undefined));
+  });
+
+  after(async () => {
+    await proc?.stop('SIGTERM');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the renewed certificate; a key that cannot be read keeps it and names auth.tls.key', async () => {
+    assert.equal(await servedCN(port), 'first');
+    install(dir, selfSigned(dir, 'second'));
+    proc.child.kill('SIGHUP');
+    await within(5000, async () => (await servedCN(port)) === 'second', 'the renewed certificate');
+    writeAuthConfig(join(dir, 'missing-key.pem'));
+    proc.child.kill('SIGHUP');
+    await until('an error naming the key', proc, () => logLines(proc).find((l) => l.key === 'auth.tls.key'));
+    assert.equal(await servedCN(port), 'second');
+    const warnings = logLines(proc).filter((l) => l.msg?.startsWith('reload: these'));
+    assert.deepEqual(warnings, [], 'nothing waits for a restart');
   });
 });
