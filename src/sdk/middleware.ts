@@ -163,7 +163,8 @@ function logHandlerError(err: unknown, req: IncomingMessage): void {
 /** Answers a DrawbridgeAuthError (RFC 6750 §3 challenge + `{ error, error_description[, request_id] }`). */
 export function sendAuthError(res: ServerResponse, err: DrawbridgeAuthError, opts: { realm: string; req?: IncomingMessage }): void {
   if (res.headersSent) {
-    res.destroy();
+    // an answer under way is cut so the client sees it failed; one sent in full stays as it is
+    if (!res.writableEnded) res.destroy();
     return;
   }
   const challenge = challengeFor(err, opts.realm);

@@ -4,7 +4,7 @@
 // JWKS a small server publishes: nothing here needs the auth server.
 import * as assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import express from 'express';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -284,6 +284,36 @@ describe('sdk: errors after authentication', () => {
         assert.match(String(logged.mock.calls[0]!.arguments[0]), /GET \/orders/);
       } finally {
         process.off('unhandledRejection', onRejection);
+        await close(server);
+      }
+    });
+
+    it('a guard that fails after the answer was sent in full: the answer stands, and so does the connection', async () => {
+      const { server, url } = await serve(async (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '4' });
+        res.end('done');
+        requireScopes(req.auth, 'orders:write');
+      });
+      try {
+        // two requests pipelined on one keep-alive connection: both answered, none cut
+        const { hostname, port } = new URL(url);
+        const auth = (await bearer()).authorization;
+        const text = await new Promise<string>((resolve) => {
+          const socket = connect(Number(port), hostname, () => {
+            const head = `GET / HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`;
+            socket.write(head + head);
+          });
+          let got = '';
+          socket.on('data', (c: Buffer) => {
+            got += c.toString('latin1');
+            if (got.split('HTTP/1.1 200').length === 3) socket.end();
+          });
+          socket.on('error', () => undefined);
+          socket.on('close', () => resolve(got));
+          socket.setTimeout(3000, () => socket.destroy());
+        });
+        assert.equal(text.split('HTTP/1.1 200').length - 1, 2, text);
+      } finally {
         await close(server);
       }
     });
