@@ -8,6 +8,7 @@ import { createEventBus, type EventBus, type RunningEventBus } from '../cache/ev
 import type { Clock } from '../core/clock.js';
 import { startListener, type RunningListener } from '../core/listener.js';
 import { reloadCertificate } from '../core/reload-tls.js';
+import { waitingKeys } from '../config/changed-keys.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { createAuditLog, type AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -45,9 +46,6 @@ export interface RunningAuthServer {
   reload(next: AuthConfig): Promise<void>;
   close(): Promise<void>;
 }
-
-/** The `auth` keys a reload applies; any other change needs a restart. */
-const RELOADED = new Set<string>(['clients', 'users']);
 
 /**
  * How long a cached client is used without reading it again, at most: changes made by another
@@ -141,13 +139,10 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
 }
 
 async function reloadEntities(ctx: AuthContext, next: AuthConfig): Promise<void> {
-  const keys = new Set([...Object.keys(ctx.auth), ...Object.keys(next)]);
   // tls: its files are read again by reload (above) while TLS stays on; turning it on or off waits
   const tlsStays = ctx.auth.tls !== undefined && next.tls !== undefined;
-  const waiting = [...keys].filter(
-    (k) => !RELOADED.has(k) && !(k === 'tls' && tlsStays) && JSON.stringify(ctx.auth[k as keyof AuthConfig]) !== JSON.stringify(next[k as keyof AuthConfig]),
-  );
-  if (waiting.length > 0) ctx.logger.warn({ keys: waiting.map((k) => `auth.${k}`) }, 'reload: these auth settings changed and apply at the next start');
+  const waiting = waitingKeys('auth', ctx.auth, next);
+  if (waiting.length > 0) ctx.logger.warn({ keys: waiting }, 'reload: these auth settings changed and apply at the next start');
   ctx.auth = { ...ctx.auth, clients: next.clients, users: next.users, ...(tlsStays ? { tls: next.tls } : {}) };
   ctx.config = { ...ctx.config, auth: ctx.auth };
   const removed = await syncConfiguredClientsRevokingRemoved(ctx);

@@ -2,7 +2,7 @@
 // requests, close pools, exit 0 — within a deadline, whatever happens to stdout (a closed
 // log pipe must not keep a stopped server alive). SIGHUP: reload the gateway's config, the
 // auth server's clients and users, and reopen the audit log file (log rotation).
-import { changedKeys } from '../config/changed-keys.js';
+import { changedKeys, ROLE_SECTIONS } from '../config/changed-keys.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import type { Running } from './run.js';
@@ -40,9 +40,6 @@ export function stopOnSignals(running: Running): void {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** Each role names its own changed keys; these (storage, redis, secret, …) always need a restart. */
-const ROLE_SECTIONS = new Set(['auth', 'gateway']);
-
 /**
  * SIGHUP: reopen the audit log file (after logrotate moved it), re-read the config file,
  * reload the gateway (src/gateway/start.ts, reload), and apply the auth server's clients and
@@ -61,6 +58,7 @@ export function reloadOnHangup(running: Running, file: string): void {
       running.logger.error({ err: (err as Error).message }, 'reload: config file rejected; keeping the running configuration');
       return;
     }
+    // each role names its own changed keys; the top-level ones (storage, redis, secret, …) always need a restart
     const waiting = changedKeys(running.config, next, '', ROLE_SECTIONS);
     if (waiting.length > 0) running.logger.warn({ keys: waiting }, 'reload: these settings changed and apply at the next start');
     if (auth) {

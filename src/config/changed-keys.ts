@@ -12,6 +12,9 @@ export function changedKeys(before: object | undefined, after: object | undefine
   return [...keys].filter((k) => !applied.has(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => (prefix === '' ? k : `${prefix}.${k}`));
 }
 
+/** The top-level sections each role reloads (and names the changed keys of) itself. */
+export const ROLE_SECTIONS: ReadonlySet<string> = new Set(['auth', 'gateway']);
+
 /**
  * What a reload applies, by section (the gateway: src/gateway/start.ts; the auth server:
  * src/auth/start.ts); every other key waits for a restart. `tls` reloads its files, but
@@ -19,5 +22,16 @@ export function changedKeys(before: object | undefined, after: object | undefine
  */
 export const RELOADED_KEYS = {
   gateway: new Set<string>(['services', 'consumers', 'plugins', 'admin_token', 'tls', 'hsts', 'trusted_proxies', 'strip_headers', 'forward_auth']),
-  auth: new Set<string>(['clients', 'users']),
+  auth: new Set<string>(['clients', 'users', 'tls']),
 } as const;
+
+/**
+ * The keys of one section (`auth`, `gateway`) that a reload cannot apply: changed ones
+ * outside RELOADED_KEYS, and `tls` turned on or off. Paths under `prefix` (the section's name
+ * by default; '' for bare keys).
+ */
+export function waitingKeys(section: keyof typeof RELOADED_KEYS, before: { tls?: unknown } | undefined, after: { tls?: unknown } | undefined, prefix: string = section): string[] {
+  const keys = changedKeys(before, after, prefix, RELOADED_KEYS[section]);
+  if ((before?.tls === undefined) !== (after?.tls === undefined)) keys.push(prefix === '' ? 'tls' : `${prefix}.tls`);
+  return keys;
+}

@@ -24,6 +24,11 @@ export function parseIssuer(text: string): string | undefined {
   return text.replace(/\/+$/, ''); // issuer comparisons are exact strings (RFC 8414 §3.3)
 }
 
+/** Issuers are compared as strings (RFC 8414 §3.3), but a trailing slash in a config is not a different issuer. */
+export function sameIssuer(a: string, b: string): boolean {
+  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}
+
 export function parseListen(text: string): string | undefined {
   const match = /^(\[[0-9A-Fa-f]*:[0-9A-Fa-f:.]*\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
   return match && Number(match[2]) <= 65535 ? text : undefined;

@@ -7,6 +7,8 @@ import { extname } from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, isPlainObject, keyPath, validateConfig, type SourceLocation } from './schema.js';
 import type { Config, PluginConfig } from './types.js';
+import { sameIssuer } from './formats.js';
+import { INTROSPECT_SCOPE } from './schema-auth.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -168,8 +170,6 @@ export function assertStartable(config: Config, only?: Role): void {
   assertIntrospectionClients(config);
 }
 
-/** The scope an auth client needs to introspect tokens issued to other clients (auth/endpoints/introspect.ts). */
-const INTROSPECT_SCOPE = 'introspect';
 
 /**
  * A gateway `oauth2-introspection` plugin asking this file's own auth server (its `issuer` is
@@ -181,12 +181,11 @@ function assertIntrospectionClients(config: Config): void {
   const clients = config.auth?.clients;
   const gateway = config.gateway;
   if (clients === undefined || gateway === undefined) return;
-  const ownIssuer = config.issuer.replace(/\/+$/, '');
   const check = (plugins: readonly PluginConfig[], path: string) =>
     plugins.forEach((plugin, index) => {
       if (plugin.name !== 'oauth2-introspection' || !plugin.enabled) return;
       const { issuer, client_id: clientId } = plugin.config;
-      if (typeof issuer !== 'string' || issuer.replace(/\/+$/, '') !== ownIssuer || typeof clientId !== 'string') return;
+      if (typeof issuer !== 'string' || !sameIssuer(issuer, config.issuer) || typeof clientId !== 'string') return;
       const at = clients.findIndex((c) => c.client_id === clientId);
       if (at === -1 || clients[at]!.scopes.includes(INTROSPECT_SCOPE)) return;
       const scopesPath = keyPath(keyPath('auth.clients', at), 'scopes');

@@ -19,6 +19,9 @@ import type {
 import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show } from './fields.js';
 import { httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
+/** The scope that lets a client introspect tokens issued to other clients (RFC 7662 §4; auth/endpoints/introspect.ts). */
+export const INTROSPECT_SCOPE = 'introspect';
+
 export const SIGNING_ALGS: SigningAlg[] = ['ES256', 'RS256', 'EdDSA'];
 const GRANT_TYPES: GrantType[] = [
   'authorization_code',

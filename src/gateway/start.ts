@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import type { Redis } from 'ioredis';
 import type { Config, GatewayConfig } from '../config/types.js';
 import { pingRedis } from '../cache/redis.js';
-import { changedKeys, RELOADED_KEYS } from '../config/changed-keys.js';
+import { waitingKeys } from '../config/changed-keys.js';
 import type { Clock } from '../core/clock.js';
 import { reloadCertificate } from '../core/reload-tls.js';
 import { startListener, type RunningListener } from '../core/listener.js';
@@ -171,8 +171,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
     const startedGw: GatewayConfig = gw;
     function applyListenerSettings(nextGw: GatewayConfig): void {
       const gw = startedGw;
-      const waiting = changedKeys(gw, nextGw, 'gateway', RELOADED_KEYS.gateway);
-      if ((gw.tls === undefined) !== (nextGw.tls === undefined)) waiting.push('gateway.tls');
+      const waiting = waitingKeys('gateway', gw, nextGw);
       if (waiting.length > 0) logger.warn({ keys: waiting }, 'reload: these gateway settings changed and apply at the next start');
       trusted = addressMatcher(nextGw.trusted_proxies);
       state.trusted = trusted;

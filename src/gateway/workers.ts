@@ -10,7 +10,7 @@
 // talk to different stores.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { changedKeys, RELOADED_KEYS } from '../config/changed-keys.js';
+import { changedKeys, ROLE_SECTIONS, waitingKeys } from '../config/changed-keys.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { aggregateWorkerMetrics } from './metrics-cluster.js';
@@ -157,7 +157,7 @@ export function startedConfig(timeoutMs = 5000): Promise<Config | undefined> {
  * (RELOADED_KEYS) come from the file, except turning TLS on or off.
  */
 export function pinRestartOnly(file: Config, started: Config): { config: Config; pinned: string[] } {
-  const pinned = changedKeys(started, file, '', new Set(['auth', 'gateway']));
+  const pinned = changedKeys(started, file, '', ROLE_SECTIONS);
   const config: Config = { ...file };
   for (const key of pinned) (config as unknown as Record<string, unknown>)[key] = (started as unknown as Record<string, unknown>)[key];
   for (const section of ['auth', 'gateway'] as const) {
@@ -170,8 +170,7 @@ export function pinRestartOnly(file: Config, started: Config): { config: Config;
       }
       continue;
     }
-    const keys = changedKeys(was, now, '', RELOADED_KEYS[section]);
-    if ((was.tls === undefined) !== (now.tls === undefined)) keys.push('tls');
+    const keys = waitingKeys(section, was, now, '');
     const merged: Record<string, unknown> = { ...now };
     for (const key of keys) merged[key] = was[key];
     (config as unknown as Record<string, unknown>)[section] = merged;

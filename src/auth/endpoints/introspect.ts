@@ -5,6 +5,7 @@
 // scope among its allowed scopes (the gateway's client). Others hear { active: false } (§2.2),
 // so they cannot tell a token they may not see from an unknown one.
 import type { IncomingMessage } from 'node:http';
+import { INTROSPECT_SCOPE } from '../../config/schema-auth.js';
 import { readForm, sendNoStoreJson, sendText } from '../../core/http.js';
 import { signJwt } from '../../crypto/jwt.js';
 import type { TokenRecord } from '../../storage/types.js';
@@ -15,8 +16,6 @@ import { findToken, isActive } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
 export const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
-/** The scope that lets a client introspect every token (RFC 7662 §4). */
-export const INTROSPECT_SCOPE = 'introspect';
 const JWT_TYPE_ANYWHERE = /application\/token-introspection\+jwt/i;
 
 export const introspectionEndpoint: Endpoint = {

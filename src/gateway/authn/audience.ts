@@ -12,6 +12,7 @@
 //   none, a foreign issuer         no check (its audiences are its own business; configure them).
 // A token without `aud` is refused whenever something is accepted (RFC 9068 §4 requires it).
 import { Field, list, str } from '../../config/schema.js';
+export { sameIssuer } from '../../config/formats.js';
 import { invalidBearer } from '../errors.js';
 import type { AuthnResult, GatewayRequest } from '../types.js';
 
@@ -30,11 +31,6 @@ export function audienceField(doc: string): Field<string[] | undefined> {
   })
     .optional()
     .doc(doc);
-}
-
-/** Issuer URLs are compared as strings (RFC 8414 §3.3), but a trailing slash in a config is not a different issuer. */
-export function sameIssuer(a: string, b: string): boolean {
-  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
 }
 
 /** A token's `aud` as a list: a string is one audience; anything else but strings counts as none. */

@@ -19,6 +19,7 @@
 // them (in Redis, and in-process too: see sharedLocalStore).
 import type { Redis } from 'ioredis';
 import { ConfigError, bool, int, keyPath, object, oneOf, str } from '../../config/schema.js';
+import { redisLost } from '../../cache/redis.js';
 import { sha256Base64url } from '../../core/crypto-util.js';
 import type { Logger } from '../../observability/logger.js';
 import { rateLimited, serviceUnavailable } from '../errors.js';
@@ -189,9 +190,6 @@ function kongHeaderNames(windows: readonly RateWindow[]): Array<[limit: string, 
   return windows.map((w) => [`x-ratelimit-limit-${w.label.toLowerCase()}`, `x-ratelimit-remaining-${w.label.toLowerCase()}`]);
 }
 
-/** ioredis states of a connection that was lost (not the first connect, which is queued). */
-const LOST = new Set(['reconnecting', 'close', 'end']);
-
 /** Logs a Redis failure at most every 30 s, with how many requests it affected meanwhile. */
 function outageReporter(logger: Logger, namespace: string, failOpen: boolean): (err: unknown) => void {
   let nextReport = 0;
@@ -295,7 +293,7 @@ export function createRateLimiter(
       if (leased !== undefined) {
         // Once a connection is lost, fail fast rather than queue behind ioredis's reconnects;
         // the counters may be gone when it returns, so leases and refusals go too.
-        if (LOST.has(redis!.status)) {
+        if (redisLost(redis!)) {
           leased.clear();
           return storeFailed(new Error(`redis is ${redis!.status}`));
         }
