@@ -4,13 +4,13 @@
 // on this instance before the answer (a body the gateway cannot run is refused with 400
 // and rolled back) and announced with `config.changed` to the others.
 import { timeOrderedId } from '../../core/crypto-util.js';
-import { ConfigError, ConflictingConfigError } from '../../config/schema.js';
+import { ConfigError, ConflictingConfigError, isPlainObject } from '../../config/schema.js';
 import { upstreamUrl } from '../../config/formats.js';
 import type { GatewayConfig, PluginConfig, ServiceConfig } from '../../config/types.js';
 import type { EntityKind, EntityRecord } from '../../storage/types.js';
+import { mergePatch, retyped, setOwn, typedFormValues } from './body.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { configPart, refOf, validatePlugin, validateRoute, validateService } from './merge.js';
-import { PLUGIN_DOCS } from '../plugin-doc.js';
 import { redactPluginConfig } from './redact.js';
 import { AdminError, methodNotAllowed, conflict, invalidField, notFound, readObject, sendData, sendList } from './respond.js';
 
@@ -264,75 +264,6 @@ async function refuseIfRouted(ctx: AdminContext, shown: Shown): Promise<void> {
 async function pluginsOf(ctx: AdminContext, shown: Shown): Promise<EntityRecord[]> {
   const key = shown.kind === 'service' ? 'service_ref' : 'route_ref';
   return (await listShown(ctx, 'plugin')).filter((s) => s.view[key] === shown.id && s.stored !== undefined).map((s) => s.stored!);
-}
-
-/**
- * `patch` over `body`, objects merged key by key at any depth (Kong merges records so). Lists
- * and values replace; a nested null removes the key (a top-level one is removed by prepare).
- * A route's `headers` is a map of header → values, replaced whole like Kong's map fields.
- */
-function mergePatch(body: Record<string, unknown>, patch: Record<string, unknown>, kind: EntityKind, depth = 0): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...body };
-  for (const [key, value] of Object.entries(patch)) {
-    const prev = out[key];
-    const replaceWhole = depth === 0 && (REF_FIELDS.has(key) || (kind === 'route' && key === 'headers'));
-    if (value === null && depth > 0) delete out[key];
-    else if (!replaceWhole && isPlainObject(value) && isPlainObject(prev)) defineOwn(out, key, mergePatch(prev, value, kind, depth + 1));
-    else defineOwn(out, key, value);
-  }
-  return out;
-}
-
-/**
- * A form body's values are all strings (`-d config.minute=5`, `-F strip_path=true`): where the
- * schema reads a string as a number or a boolean, the stored entity gets that number or
- * boolean, as Kong stores it, rather than "5". Only plain numerals and true/false are changed
- * (a "60s" duration stays as written); a plugin config its schema refuses is left for the
- * compile to name.
- */
-function typedFormValues(plugin: string, config: Record<string, unknown>): Record<string, unknown> {
-  const schema = PLUGIN_DOCS.find((p) => p.name === plugin)?.schema;
-  if (schema === undefined) return config;
-  let parsed: unknown;
-  try {
-    parsed = schema.parse(config, 'config');
-  } catch {
-    return config;
-  }
-  return retyped(config, parsed) as Record<string, unknown>;
-}
-
-/** `raw` with each plain numeral or true/false string that `parsed` (the schema's reading) has as a number or boolean, typed. */
-function retyped(raw: unknown, parsed: unknown): unknown {
-  if (typeof raw === 'string') {
-    if (typeof parsed === 'number' && /^-?\d+(?:\.\d+)?$/.test(raw) && Number(raw) === parsed) return parsed;
-    if (typeof parsed === 'boolean' && raw === String(parsed)) return parsed;
-    return raw;
-  }
-  if (Array.isArray(raw)) return Array.isArray(parsed) && parsed.length === raw.length ? raw.map((item, i) => retyped(item, parsed[i])) : raw;
-  if (isPlainObject(raw) && isPlainObject(parsed)) {
-    return Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, Object.hasOwn(parsed, key) ? retyped(value, parsed[key]) : value]));
-  }
-  return raw;
-}
-
-/** References are replaced, never merged: `{ service: { name } }` over a stored id must not keep both. */
-const REF_FIELDS = new Set(['service', 'route']);
-
-/**
- * Copies of bodies take keys as own properties, never by assignment (`o["__proto__"] = v`
- * sets the prototype). readObject refuses such keys already; this keeps a copy honest anyway.
- */
-function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-function setOwn(target: Record<string, unknown>, source: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(source)) defineOwn(target, key, value);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function writable(shown: Shown): EntityRecord {
