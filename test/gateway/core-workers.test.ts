@@ -3,13 +3,13 @@
 // and SIGTERM to the primary drains the workers and exits 0.
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnCli, type CliProcess } from '../cli/spawn.js';
-import { freePort, startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
+import { freePort, startUpstream, type Upstream } from '../helpers/gateway.js';
 import { send } from './core-http.js';
-import { alive, listeningPids, logLines, until } from './workers-support.js';
+import { alive, listeningPids, logLines, until, writeStartConfig } from './workers-support.js';
 
 
 describe('gateway workers', () => {
@@ -23,17 +23,7 @@ describe('gateway workers', () => {
     up = await startUpstream({ name: 'workers' });
     const port = await freePort();
     gatewayUrl = `http://127.0.0.1:${port}`;
-    const file = join(dir, 'drawbridge.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        issuer: 'http://127.0.0.1:9',
-        storage: `sqlite:${join(dir, 'drawbridge.db')}`,
-        secret: TEST_SECRET,
-        log: { level: 'info', pretty: false },
-        gateway: { listen: `127.0.0.1:${port}`, workers: 2, services: [{ name: 'up', url: up.url, routes: [{ paths: ['/'] }] }] },
-      }),
-    );
+    const file = writeStartConfig(dir, { listen: `127.0.0.1:${port}`, workers: 2, services: [{ name: 'up', url: up.url, routes: [{ paths: ['/'] }] }] });
     proc = spawnCli(['start', '--config', file], { timeoutMs: 60_000 });
     await until('two workers listening', proc, () => (listeningPids(proc).length >= 2 ? true : undefined));
   });

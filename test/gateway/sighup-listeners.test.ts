@@ -16,7 +16,7 @@ import { spawnCli, type CliProcess } from '../cli/spawn.js';
 import { freePorts } from '../helpers/auth-server.js';
 import { startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
-import { alive, listeningPids, logLines, until } from './workers-support.js';
+import { alive, listeningPids, logLines, until, writeStartConfig } from './workers-support.js';
 
 const OLD_TOKEN = 'admin-token-before-0123456789abcdefghij';
 const NEW_TOKEN = 'admin-token-after-0123456789abcdefghijk';
@@ -69,22 +69,17 @@ interface Settings {
 }
 
 function writeConfig(file: string, dir: string, upstream: string, s: Settings): void {
-  writeFileSync(
+  writeStartConfig(
+    dir,
+    {
+      listen: `127.0.0.1:${s.port}`,
+      admin_listen: `127.0.0.1:${s.adminPort}`,
+      admin_token: s.token,
+      tls: { cert: join(dir, 'cert.pem'), key: s.key ?? join(dir, 'key.pem') },
+      ...(s.workers ? { workers: s.workers } : {}),
+      services: [{ name: 'up', url: upstream, routes: [{ paths: ['/'] }] }],
+    },
     file,
-    JSON.stringify({
-      issuer: 'http://127.0.0.1:9',
-      storage: `sqlite:${join(dir, 'drawbridge.db')}`,
-      secret: TEST_SECRET,
-      log: { level: 'info', pretty: false },
-      gateway: {
-        listen: `127.0.0.1:${s.port}`,
-        admin_listen: `127.0.0.1:${s.adminPort}`,
-        admin_token: s.token,
-        tls: { cert: join(dir, 'cert.pem'), key: s.key ?? join(dir, 'key.pem') },
-        ...(s.workers ? { workers: s.workers } : {}),
-        services: [{ name: 'up', url: upstream, routes: [{ paths: ['/'] }] }],
-      },
-    }),
   );
 }
 

@@ -5,14 +5,15 @@
 // that hangs (SIGSTOP) does not hang the scrape.
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnCli, type CliProcess } from '../cli/spawn.js';
-import { freePort, startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
+import { freePorts } from '../helpers/auth-server.js';
+import { startUpstream, type Upstream } from '../helpers/gateway.js';
 import { ADMIN_TOKEN } from './admin-support.js';
 import { send } from './core-http.js';
-import { alive, getWithin, listeningPids, until } from './workers-support.js';
+import { alive, getWithin, listeningPids, until, writeStartConfig } from './workers-support.js';
 
 /** Sum of every sample of `name` for service "up" (all routes and statuses). */
 function total(text: string, name: string): number {
@@ -36,26 +37,17 @@ describe('gateway workers: /metrics for the whole process group', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'drawbridge-workers-metrics-'));
     up = await startUpstream({ name: 'up' });
-    const [port, adminPort] = [await freePort(), await freePort()];
+    // distinct ports (two freePort() calls in a row can hand out one port twice)
+    const [port, adminPort] = await freePorts(2);
     gatewayUrl = `http://127.0.0.1:${port}`;
     adminUrl = `http://127.0.0.1:${adminPort}`;
-    const file = join(dir, 'drawbridge.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        issuer: 'http://127.0.0.1:9',
-        storage: `sqlite:${join(dir, 'drawbridge.db')}`,
-        secret: TEST_SECRET,
-        log: { level: 'info', pretty: false },
-        gateway: {
-          listen: `127.0.0.1:${port}`,
-          admin_listen: `127.0.0.1:${adminPort}`,
-          admin_token: ADMIN_TOKEN,
-          workers: 3,
-          services: [{ name: 'up', url: up.url, routes: [{ paths: ['/'] }] }],
-        },
-      }),
-    );
+    const file = writeStartConfig(dir, {
+      listen: `127.0.0.1:${port}`,
+      admin_listen: `127.0.0.1:${adminPort}`,
+      admin_token: ADMIN_TOKEN,
+      workers: 3,
+      services: [{ name: 'up', url: up.url, routes: [{ paths: ['/'] }] }],
+    });
     proc = spawnCli(['start', '--config', file], { timeoutMs: 120_000 });
     await until('three workers listening', proc, () => (listeningPids(proc, 'admin').length >= 3 ? true : undefined));
   });

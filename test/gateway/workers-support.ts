@@ -1,8 +1,29 @@
 // Shared by the multi-process gateway suites (workers-*.test.ts, sighup-*.test.ts): reading
 // the JSON log lines of a `drawbridge start` child, waiting for one, and a raw request with
 // a deadline (a worker stopped with SIGSTOP never answers the connection it was handed).
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import type { CliProcess } from '../cli/spawn.js';
+import { TEST_SECRET } from '../helpers/gateway.js';
+
+/**
+ * Writes `dir/drawbridge.json` for `drawbridge start`: SQLite in `dir` (workers share it),
+ * JSON logs at info (the tests read the "listening" lines), and this `gateway` section.
+ */
+export function writeStartConfig(dir: string, gateway: Record<string, unknown>, file = join(dir, 'drawbridge.json')): string {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      issuer: 'http://127.0.0.1:9',
+      storage: `sqlite:${join(dir, 'drawbridge.db')}`,
+      secret: TEST_SECRET,
+      log: { level: 'info', pretty: false },
+      gateway,
+    }),
+  );
+  return file;
+}
 
 export interface LogLine {
   level?: number;
