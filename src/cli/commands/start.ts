@@ -15,8 +15,9 @@ export function registerStartCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nSignals: SIGTERM/SIGINT drain in-flight requests and exit 0; SIGHUP re-reads the config file (gateway services, routes,\n' +
-        'plugins, consumers, admin token and TLS certificate files; the auth server\'s clients and users) and reopens the audit\n' +
-        'log file. Settings a reload cannot apply (listen addresses, workers, storage, …) are named in a warning.',
+        'plugins, consumers, admin token and TLS certificate files; the auth server\'s clients, users and TLS certificate\n' +
+        'files) and reopens the audit log file. Settings a reload cannot apply (listen addresses, workers, storage, …) are\n' +
+        'named in a warning.',
     )
     .action(async function start(opts: { config?: string; only?: Role }) {
       const file = configPathFrom(opts);
