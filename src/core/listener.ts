@@ -12,6 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import { toAppError } from './errors.js';
 import { hasRequestBody, sendError, sendJson } from './http.js';
 import { ListenerResponse } from './listener-response.js';
+import { answerPlainHttpOnTls } from './plain-http-on-tls.js';
 import { newRequestId, requestIdOf } from './request-id.js';
 
 export { defaultHeader, ListenerResponse, type CloseWatcher } from './listener-response.js';
@@ -215,6 +216,7 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
       ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key), ServerResponse: ListenerResponse, requireHostHeader: false }, listener)
       : createHttpServer({ ServerResponse: ListenerResponse, requireHostHeader: false }, listener)
   ) as Server;
+  if (opts.tls) answerPlainHttpOnTls(server);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;

@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../../src/config/index.js';
@@ -63,6 +64,43 @@ describe('gateway listener: TLS and HSTS', () => {
     assert.equal(res.headers['strict-transport-security'], 'max-age=15552000; includeSubDomains');
     assert.equal(up.last().headers['x-forwarded-proto'], 'https');
     assert.equal(up.last().url, '/secure');
+  });
+
+  // nginx answers "400 The plain HTTP request was sent to HTTPS port"; a silent close left
+  // curl with "Empty reply from server" and no hint to use https.
+  it('plain HTTP sent to the TLS port gets a plain-HTTP 400 saying to use https, and TLS keeps working', async () => {
+    const { port } = new URL(stack.gatewayUrl);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let got = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => (got += c));
+      socket.on('end', () => resolve(got));
+      socket.on('error', reject);
+      socket.write('GET /secure HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    });
+    assert.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(raw, /\r\nconnection: close\r\n/i);
+    const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
+    assert.equal(body.error, 'invalid_request');
+    assert.match(body.error_description!, /https/);
+    assert.match(body.request_id!, /^[0-9a-f-]{36}$/);
+    const res = await httpsGet(`${stack.gatewayUrl}/secure`, cert);
+    assert.equal(res.status, 200);
+  });
+
+  it('a connection that sends neither TLS nor HTTP is closed without an answer', async () => {
+    const { port } = new URL(stack.gatewayUrl);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let got = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => (got += c));
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+      socket.write(Buffer.from([0x00, 0x01, 0x02, 0x03]));
+    });
+    assert.equal(raw, '');
   });
 
   it('HSTS is on error responses too', async () => {
