@@ -80,6 +80,12 @@ describe('forward-auth with real nginx auth_request', { skip: nginxBin === undef
             routes: [
               { name: 'orders', hosts: ['shop.test'], paths: ['/orders'] },
               { name: 'admin', hosts: ['shop.test'], paths: ['/admin'], plugins: [{ name: 'acl', config: { allow: ['admins'] } }] },
+              {
+                name: 'office',
+                hosts: ['shop.test'],
+                paths: ['/office'],
+                plugins: [{ name: 'ip-restriction', config: { allow: ['203.0.113.0/24'] } }],
+              },
             ],
           },
         ],
@@ -125,6 +131,7 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }
   }
 }
@@ -176,5 +183,26 @@ http {
     const allowed = await send(`${nginxUrl}/admin/x`, { headers: { host: 'shop.test', apikey: KEY_ADMIN } });
     assert.equal(allowed.status, 200);
     assert.equal(up.last().headers['x-consumer-username'], 'boss');
+  });
+
+  it('client-sent X-Forwarded-Uri/-Method/-Host cannot make the gateway decide for another request', async () => {
+    up.reset();
+    const spoofs: Array<Record<string, string>> = [
+      { 'x-forwarded-uri': '/orders/1' },
+      { 'x-forwarded-uri': '/orders/1', 'x-forwarded-method': 'GET' },
+      { 'x-forwarded-host': 'other.test' },
+    ];
+    for (const spoof of spoofs) {
+      const res = await send(`${nginxUrl}/admin/x`, { method: 'DELETE', headers: { host: 'shop.test', apikey: KEY_PARTNER, ...spoof } });
+      assert.equal(res.status, 403, JSON.stringify(spoof));
+    }
+    assert.equal(up.requests.length, 0);
+  });
+
+  it('a client-sent X-Forwarded-For does not pass ip-restriction', async () => {
+    up.reset();
+    const res = await send(`${nginxUrl}/office/plan`, { headers: { host: 'shop.test', apikey: KEY_PARTNER, 'x-forwarded-for': '203.0.113.9' } });
+    assert.equal(res.status, 403);
+    assert.equal(up.requests.length, 0);
   });
 });
