@@ -266,14 +266,17 @@ describe('MFA enrolment pages', () => {
 
   it('wrong enrolment codes count as failed logins: locked out after max_failures', async () => {
     const browser = new Browser();
+    // the password step counts as an attempt until the second factor completes the sign-in
+    // (else signing in again would clear the wrong codes: mfa-brute-force.test.ts), so with
+    // max_failures 3 the second wrong code locks
     let html = await (await passwordStep(browser, authorizeUrl('app'), 'guesser')).text();
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
       const res = await submit(browser, parseForm(html), [['otp', '111111']]);
       statuses.push(res.status);
       html = await res.text();
     }
-    assert.deepEqual(statuses, [401, 401, 429]);
+    assert.deepEqual(statuses, [401, 429]);
     assert.match(html, /Too many failed attempts/);
   });
 

@@ -11,6 +11,7 @@ import { grantedScopes, requestedResources } from '../scope.js';
 import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { verifyLogin } from '../users/verify-login.js';
+import type { UserRecord } from '../../storage/types.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -21,16 +22,19 @@ export const password: Grant = {
     const secret = params.require('password');
     const scope = grantedScopes(client, params.get('scope'));
     const audience = requestedResources(client, params);
-    const login = await verifyLogin(ctx, username, secret, remoteAddress(req), undefined, requestAudit(ctx, req));
+    // a user with a second factor is refused below: the right password must not clear the
+    // failures then, or it would reset the count of TOTP codes guessed on the login page
+    const needsMfa = async (u: UserRecord): Promise<boolean> => {
+      const mfa = await ctx.storage.users.getMfa(u.id);
+      return client.mfa === 'required' || (mfa !== undefined && (mfa.required || mfa.totp_confirmed_at !== null));
+    };
+    const login = await verifyLogin(ctx, username, secret, remoteAddress(req), undefined, requestAudit(ctx, req), { secondFactorFollows: needsMfa });
     if (!login.user) {
       if (!login.allowed) throw tooManyRequests(login.retryAfter, 'too many failed logins; try again later');
       throw invalidGrant('invalid username or password');
     }
     const user = login.user;
-    const mfa = await ctx.storage.users.getMfa(user.id);
-    if (client.mfa === 'required' || (mfa && (mfa.required || mfa.totp_confirmed_at !== null))) {
-      throw invalidGrant('MFA required: use the authorization code flow');
-    }
+    if (await needsMfa(user)) throw invalidGrant('MFA required: use the authorization code flow');
     const grantId = randomUUID();
     noteSubject(req, user.id);
     const access = await issueAccessToken(ctx, { client, sub: user.id, scope, audience, grantId, extra: userAccessClaims(user, scope, { username: user.username }) });

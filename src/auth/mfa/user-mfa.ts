@@ -102,7 +102,9 @@ export interface EnrolmentCheck extends LoginCheck {
 export async function confirmEnrolmentAtLogin(ctx: AuthContext, user: UserRecord, code: string, ip: string, audit: AuditLog = ctx.audit): Promise<EnrolmentCheck> {
   const guard = bruteForceGuard(ctx);
   const who = { user_id: user.id, username: user.username, ip };
-  const check = await guard.checkLogin(user.username, ip);
+  // counted before the code is checked (as a password is), so parallel guesses cannot overrun the budget
+  const attempt = await guard.begin(user.username, ip);
+  const check: LoginCheck = { allowed: attempt.allowed, retryAfter: attempt.retryAfter, delayMs: attempt.delayMs };
   if (!check.allowed) {
     audit.record({ event: 'mfa.failed', ...who, reason: 'locked_out', during: 'enrolment' });
     return check;
@@ -110,10 +112,10 @@ export async function confirmEnrolmentAtLogin(ctx: AuthContext, user: UserRecord
   await guard.sleep(check.delayMs);
   const codes = await confirmTotpEnrolment(ctx, user, code, audit);
   if (codes) {
-    await guard.recordSuccess(user.username, ip);
+    await attempt.succeeded();
     return { ...check, recoveryCodes: codes };
   }
-  const next = await guard.recordFailure(user.username, ip);
+  const next = await attempt.failed();
   audit.record({ event: 'mfa.failed', ...who, reason: 'invalid_code', during: 'enrolment' });
   if (!next.allowed) audit.record({ event: 'account.locked', ...who, lockout_seconds: next.retryAfter, after: 'mfa' });
   return { allowed: next.allowed, retryAfter: next.retryAfter, delayMs: check.delayMs };
@@ -150,7 +152,9 @@ export async function regenerateRecoveryCodes(ctx: AuthContext, user: UserRecord
  */
 export async function verifyMfaCode(ctx: AuthContext, user: UserRecord, code: string, ip: string, audit: AuditLog = ctx.audit): Promise<MfaCheck> {
   const guard = bruteForceGuard(ctx);
-  const check = await guard.checkLogin(user.username, ip);
+  // counted before the code is checked (as a password is), so parallel guesses cannot overrun the budget
+  const attempt = await guard.begin(user.username, ip);
+  const check: LoginCheck = { allowed: attempt.allowed, retryAfter: attempt.retryAfter, delayMs: attempt.delayMs };
   if (!check.allowed) {
     audit.record({ event: 'mfa.failed', user_id: user.id, username: user.username, ip, reason: 'locked_out' });
     return { ok: false, ...check };
@@ -159,7 +163,7 @@ export async function verifyMfaCode(ctx: AuthContext, user: UserRecord, code: st
   const method = await checkSecondFactor(ctx, user, code);
   const who = { user_id: user.id, username: user.username, ip };
   if (method) {
-    await guard.recordSuccess(user.username, ip);
+    await attempt.succeeded();
     audit.record({ event: 'mfa.succeeded', ...who, method });
     if (method === 'recovery_code') {
       const left = (await ctx.storage.users.getMfa(user.id))?.recovery_codes_left ?? 0;
@@ -167,7 +171,7 @@ export async function verifyMfaCode(ctx: AuthContext, user: UserRecord, code: st
     }
     return { ok: true, method, allowed: true, retryAfter: 0, delayMs: check.delayMs };
   }
-  const next = await guard.recordFailure(user.username, ip);
+  const next = await attempt.failed();
   audit.record({ event: 'mfa.failed', ...who, reason: 'invalid_code' });
   if (!next.allowed) ctx.logger.warn({ event: 'login.lockout', username: user.username, ip }, 'too many failed MFA codes; locked out');
   if (!next.allowed) audit.record({ event: 'account.locked', ...who, lockout_seconds: next.retryAfter, after: 'mfa' });

@@ -14,6 +14,16 @@ export interface LoginResult extends LoginCheck {
   user?: UserRecord;
 }
 
+export interface LoginOptions {
+  /**
+   * Whether a second factor must follow for this user. Then the right password does not clear
+   * the username's failures, and the attempt stays counted until the second factor succeeds
+   * (which clears them): otherwise whoever has the password could reset the count of wrong
+   * TOTP codes by signing in again, and guess codes without ever being locked out.
+   */
+  secondFactorFollows?: (user: UserRecord) => Promise<boolean>;
+}
+
 // The argon2id hash (our parameters) of a random string nobody knows: verifying against it
 // costs what a real verification costs. A constant, so even the first call is not faster.
 const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$KugbceCNKPrWbjgvLZcZ2A$BWOpSVFu7h9pNWPVi6Imwy81L1GvkVVaJr6cH7M6qqs';
@@ -32,6 +42,7 @@ export async function verifyLogin(
   guard: BruteForceGuard = bruteForceGuard(ctx),
   /** where the outcome is audited: requestAudit(ctx, req) adds the request id */
   audit: AuditLog = ctx.audit,
+  opts: LoginOptions = {},
 ): Promise<LoginResult> {
   const attempt = await guard.begin(username, ip);
   if (!attempt.allowed) {
@@ -45,7 +56,7 @@ export async function verifyLogin(
   // An over-long password is refused after the same work as any other wrong password.
   const verified = (await verifyPassword(hash, password.slice(0, MAX_PASSWORD_LENGTH + 1))) && usable;
   if (verified) {
-    await attempt.succeeded();
+    if (!(await opts.secondFactorFollows?.(found))) await attempt.succeeded();
     if (found.source !== 'config' && needsRehash(found.password_hash!)) await rehash(ctx, found, password);
     ctx.logger.info({ event: 'login.success', username, user_id: found.id, ip }, 'login succeeded');
     audit.record({ event: 'login.succeeded', user_id: found.id, username: found.username, ip, amr: ['pwd'] });

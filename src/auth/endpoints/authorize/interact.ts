@@ -101,7 +101,8 @@ export async function interact(
 
   if (action === 'login') {
     const username = r.params.get('username') ?? '';
-    const result = await verifyLogin(ctx, username, r.params.get('password') ?? '', ip, undefined, audit);
+    // with a second factor to come, the password alone does not clear the failures (TOTP guessing)
+    const result = await verifyLogin(ctx, username, r.params.get('password') ?? '', ip, undefined, audit, { secondFactorFollows: (u) => needsSecondFactor(ctx, r, u) });
     if (!result.user) {
       renderLogin(res, result.allowed ? 401 : 429, { ...page.common(), clientName: clientName(r), username, error: result.allowed ? FAILED : LOCKED });
       return undefined;
@@ -229,6 +230,12 @@ function pageFor(ctx: AuthContext, req: IncomingMessage, res: ServerResponse, r:
 
 function clientRequiresMfa(r: AuthorizationRequest): boolean {
   return r.client.mfa === 'required';
+}
+
+/** Whether the password step is followed by a TOTP step or by enrolment for this user and client. */
+async function needsSecondFactor(ctx: AuthContext, r: AuthorizationRequest, user: UserRecord): Promise<boolean> {
+  const mfa = await mfaStatus(ctx, user, clientRequiresMfa(r));
+  return mfa.enrolled || mfa.required;
 }
 
 /**
