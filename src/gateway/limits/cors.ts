@@ -1,8 +1,9 @@
 // `cors` (intercept stage), with Kong's keys. Preflights (OPTIONS with Origin and
 // Access-Control-Request-Method) are answered here with 204, before authentication —
 // browsers send them without credentials — unless `preflight_continue` passes them on.
-// Other requests get Access-Control-Allow-Origin for an allowed Origin (the origin itself;
-// `*` only for `origins: ['*']` without credentials) and `Vary: Origin`.
+// Other requests get Access-Control-Allow-Origin for an allowed Origin (the origin itself,
+// or `*` for `origins: ['*']`) and `Vary: Origin`. `*` with `credentials: true` is a config
+// error: echoing every Origin with credentials (as Kong does) lets any site read them.
 //
 // Origins: exact (`https://app.example.com`), `*`, or a regex after `~`
 // (`~^https://[a-z0-9-]+\.example\.com$`, matched against the whole Origin).
@@ -37,11 +38,21 @@ export const corsConfigSchema = object<CorsConfig>(
       .optional()
       .doc("Access-Control-Allow-Headers of preflight answers; absent: the preflight's Access-Control-Request-Headers."),
     exposed_headers: list(headerName).optional().doc('Access-Control-Expose-Headers: response headers scripts may read.'),
-    credentials: bool().default(false).doc('Access-Control-Allow-Credentials: true (cookies and Authorization from browsers).'),
+    credentials: bool()
+      .default(false)
+      .doc('Access-Control-Allow-Credentials: true (cookies and Authorization from browsers); needs named origins, not `*`.'),
     max_age: int(0).optional().doc('Access-Control-Max-Age: seconds browsers may cache a preflight answer.'),
     preflight_continue: bool().default(false).doc('Pass preflights on through the pipeline instead of answering them.'),
   },
   function checkCors(value, path) {
+    const any = value.origins.indexOf('*');
+    if (any !== -1 && value.credentials) {
+      // Kong echoes every Origin then: any site could read what a signed-in browser gets
+      throw new ConfigError(
+        keyPath(keyPath(path, 'origins'), any),
+        "'*' cannot be combined with credentials: true (every site could read credentialed responses); name the origins",
+      );
+    }
     value.origins.forEach((origin, index) => {
       if (!origin.startsWith('~')) return;
       try {
@@ -84,8 +95,8 @@ function header(gr: GatewayRequest, name: string): string | undefined {
 export function createCors(config: Record<string, unknown>, path: string): Interceptor {
   const settings = corsConfigSchema.parse(config, path);
   const allowed = originMatcher(settings.origins);
-  // `*` works only without credentials (Fetch: a credentialed response needs the origin).
-  const wildcard = settings.origins.includes('*') && !settings.credentials;
+  // never with credentials (checkCors)
+  const wildcard = settings.origins.includes('*');
   const credentials = settings.credentials ? 'true' : undefined;
   const exposed = settings.exposed_headers?.length ? settings.exposed_headers.join(', ') : undefined;
   const methods = settings.methods.join(', ');
