@@ -75,7 +75,10 @@ describe('rate-limiting error_code, error_message, limit_by service: config', ()
   });
 
   it("refuses with 429 and Kong's message by default, or with error_code and error_message", async () => {
-    const plain = createRateLimiter({ second: 1, limit_by: 'ip' }, { logger }, PATH);
+    // a fixed instant: with a 1 s window, two requests on either side of a second boundary
+    // were counted apart (Date.now) and the refusal flaked
+    const fixed = { now: () => 1_700_000_000_000 + 250 };
+    const plain = createRateLimiter({ second: 1, limit_by: 'ip' }, { logger }, PATH, fixed);
     await plain.limit(gatewayRequest());
     const byDefault = await refusal(() => plain.limit(gatewayRequest()));
     assert.equal(byDefault.status, 429);
@@ -83,7 +86,7 @@ describe('rate-limiting error_code, error_message, limit_by service: config', ()
     assert.equal(byDefault.message, 'API rate limit exceeded');
 
     // numbers may come as strings (`${VAR}` interpolation)
-    const custom = createRateLimiter({ second: 1, limit_by: 'ip', error_code: '503', error_message: 'Quota used up' }, { logger }, PATH);
+    const custom = createRateLimiter({ second: 1, limit_by: 'ip', error_code: '503', error_message: 'Quota used up' }, { logger }, PATH, fixed);
     await custom.limit(gatewayRequest());
     const err = await refusal(() => custom.limit(gatewayRequest()));
     assert.equal(err.status, 503);
