@@ -52,6 +52,16 @@ export function maxTokenLifetime(config: Config): number {
   return max + 60;
 }
 
+/**
+ * maxTokenLifetime with the stored clients too: one made through the admin API (or kept from an
+ * earlier config) may have a longer access_token_ttl than any client of the file.
+ */
+export async function storedTokenLifetime(config: Config, storage: Storage): Promise<number> {
+  let max = maxTokenLifetime(config);
+  for (const c of await storage.clients.list()) if (c.access_token_ttl !== null) max = Math.max(max, c.access_token_ttl + 60);
+  return max;
+}
+
 export function openKeyring(config: Config, storage: Storage, clock: Clock, logger: Logger): Keyring {
   if (!config.secret) throw new StartupError('secret: required to encrypt signing keys', 2);
   return new Keyring({
@@ -62,7 +72,7 @@ export function openKeyring(config: Config, storage: Storage, clock: Clock, logg
     clock,
     refreshInterval: config.keys.refresh_interval,
     // a next key taking over: the key it replaces stays published until its tokens expired
-    publishPreviousFor: maxTokenLifetime(config),
+    publishPreviousFor: () => storedTokenLifetime(config, storage),
     onError: (err) => logger.warn({ err: (err as Error).message }, 'key refresh failed'),
     onChange: (k) => logger.info({ kid: k.kid, alg: k.alg }, 'signing key in use'),
   });

@@ -34,9 +34,10 @@ export interface KeyringOptions {
   refreshInterval: number;
   /**
    * seconds the key a next key replaces stays published after the switch: long enough for
-   * every token it signed to expire. Default: a day.
+   * every token it signed to expire. A function is asked at each switch (the longest token
+   * lifetime can change while running: clients made through the admin API). Default: a day.
    */
-  publishPreviousFor?: number;
+  publishPreviousFor?: number | (() => Promise<number>);
   onError?: (err: unknown) => void;
   onChange?: (current: SigningKey) => void;
 }
@@ -98,7 +99,7 @@ export class Keyring {
     if (records.some((rec) => rec.status === 'next' && rec.activates_at !== undefined && rec.activates_at <= now)) {
       // its time has come: promote it (every instance tries; storage lets one do it) and re-read
       try {
-        await this.#opts.repo.promoteDue(now, now + (this.#opts.publishPreviousFor ?? DEFAULT_PUBLISH_PREVIOUS_FOR));
+        await this.#opts.repo.promoteDue(now, now + (await this.#publishPreviousFor()));
         records = await this.#opts.repo.published(now);
       } catch (err) {
         // signing goes on with the current key, and the next key stays published
@@ -146,6 +147,12 @@ export class Keyring {
     const rest = [...next.values()].filter((k) => !currents.includes(k));
     this.#published = [...currents, ...rest].map((k) => k.publicJwk);
     if (changed) this.#opts.onChange?.(current);
+  }
+
+  async #publishPreviousFor(): Promise<number> {
+    const given = this.#opts.publishPreviousFor;
+    if (given === undefined) return DEFAULT_PUBLISH_PREVIOUS_FOR;
+    return typeof given === 'number' ? given : given();
   }
 
   /** The current key of the main algorithm: access tokens, internal tokens, introspection. */

@@ -58,15 +58,17 @@ export function registerKeyCommands(program: Command): void {
       const algs = opts.alg !== undefined ? [opts.alg] : inUse;
       const ahead = opts.now === true ? 0 : cfg.keys.publish_ahead;
       const { createLogger } = await import('../../observability/logger.js');
-      const { maxTokenLifetime, openKeyring } = await import('../run.js');
+      const { openKeyring, storedTokenLifetime } = await import('../run.js');
       await withStorage(cfg, async (s) => {
         const keyring = openKeyring({ ...cfg, keys: { ...cfg.keys, refresh_interval: 0 } }, s, systemClock, createLogger({ level: 'silent' }));
         await keyring.start();
+        // how long a replaced key stays published: the longest-lived token of any client, stored ones too
+        const lifetime = await storedTokenLifetime(cfg, s);
         for (const alg of algs) {
           const before = keyring.currentFor(alg).kid;
           if (ahead === 0) {
             const waiting = keyring.nextFor(alg);
-            const rec = await keyring.rotate(maxTokenLifetime(cfg), alg);
+            const rec = await keyring.rotate(lifetime, alg);
             print(`rotated: ${before} → ${rec.kid} (${rec.alg}); signing now; running instances switch within ${cfg.keys.refresh_interval}s`);
             if (waiting !== undefined) print(`discarded: ${waiting.key.kid} (${alg}), the next key that was waiting; it never signed anything`);
             continue;
@@ -82,7 +84,7 @@ export function registerKeyCommands(program: Command): void {
         }
         // a full rotation also ends current keys of algorithms this config no longer uses
         if (opts.alg === undefined) {
-          for (const k of await keyring.demoteUnused(maxTokenLifetime(cfg))) {
+          for (const k of await keyring.demoteUnused(lifetime)) {
             print(`demoted: ${k.kid} (${k.alg}), not in keys.algorithm / keys.id_token_algorithms; published until its tokens have expired`);
           }
         }
