@@ -319,6 +319,17 @@ describe("hmac-auth (Kong's legacy scheme)", () => {
     assert.equal(unknown.json.error_description, 'unknown username');
   });
 
+  it('requires request-line: a signature over the date alone would fit any method and path', async () => {
+    upstream.reset();
+    const signed = legacy({ target: '/legacy/orders', headers: 'date' });
+    for (const [method, target] of [['GET', '/legacy/orders'], ['DELETE', '/legacy/accounts/7']]) {
+      const reply = await send(stack.gatewayUrl, target!, { method, headers: signed });
+      assertUnauthorized(reply, [CHALLENGE]);
+      assert.equal(reply.json.error_description, 'the signature must cover request-line');
+    }
+    assert.equal(upstream.requests.length, 0);
+  });
+
   it('checks Digest against the body with validate_request_body', async () => {
     const body = '{"a":1}';
     const digest = `SHA-256=${createHash('sha256').update(body).digest('base64')}`;

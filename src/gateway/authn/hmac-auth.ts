@@ -6,7 +6,7 @@
 // be within `clock_skew` of now, `expires` is honoured, and a `nonce` is accepted once.
 //
 // With `legacy: true` Kong's `Authorization: hmac username=…` scheme is accepted too, for
-// teams migrating from Kong.
+// teams migrating from Kong; its signature must cover `request-line` and the Date used.
 //
 // Challenge (RFC 9421 defines none):
 //   Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"
@@ -67,7 +67,9 @@ export const hmacAuthConfigSchema = object<HmacAuthConfig>(
       .doc('Further components (RFC 9421 identifiers like `content-type`, or Kong header names) the signature must cover.'),
     hide_credentials: bool().default(true).doc('Remove `Signature`/`Signature-Input` (or the legacy `Authorization`) before proxying.'),
     cache_ttl: duration().default('60s').doc('How long a looked-up HMAC credential is remembered.'),
-    legacy: bool().default(false).doc("Also accept Kong's `Authorization: hmac username=…` scheme."),
+    legacy: bool()
+      .default(false)
+      .doc("Also accept Kong's `Authorization: hmac username=…` scheme; its `headers` must include `request-line` and `date` (or `x-date`)."),
     algorithms: list(oneOf(LEGACY_ALGORITHMS), { min: 1 })
       .default(['hmac-sha256', 'hmac-sha384', 'hmac-sha512'])
       .doc('Algorithms accepted in the legacy scheme (`hmac-sha1` only with `allow_sha1`).'),
@@ -274,6 +276,9 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
   async function verifyLegacy(gr: GatewayRequest, params: LegacyParams): Promise<AuthnResult> {
     if (!legacyAlgorithms.has(params.algorithm)) return fail(`algorithm ${params.algorithm} is not accepted`, 'algorithm');
     const signed = new Set(params.headers);
+    // as @method and @path in RFC 9421: without the request line, one signed request would
+    // authorise any method on any path of the route until its Date goes stale (Kong allows it)
+    if (!signed.has('request-line')) return fail('the signature must cover request-line', 'coverage');
     for (const name of settings.enforce_headers) if (!signed.has(name)) return fail(`the signature must cover ${name}`, 'coverage');
     const headers = gr.req.headers;
     const dateHeader = headers['x-date'] !== undefined ? 'x-date' : 'date';
