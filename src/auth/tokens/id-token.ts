@@ -21,10 +21,11 @@ export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
 
 /**
  * Discovery's claims_supported: what an ID token or userinfo answer can carry. No `azp`: ID
- * tokens have one audience, the client, so it is never needed (OIDC Core §2) nor sent.
+ * tokens have one audience, the client, so it is never needed (OIDC Core §2) nor sent. No
+ * `acr` either: no sign-in sets one (acr_values is not supported), so none is ever issued.
  */
 export const CLAIMS_SUPPORTED = [
-  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr', 'acr',
+  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr',
   ...new Set(Object.values(SCOPE_CLAIMS).flat()),
 ];
 
