@@ -78,7 +78,7 @@ export const configSchema: Field<Config> = object<Config>(
     storage: format('URL', 'memory:, sqlite:PATH or a postgres:// URL', parseStorage)
       .default('sqlite:./.drawbridge/drawbridge.db')
       .sensitive()
-      .doc('Database: `memory:` (tests; in YAML quote it or write `memory`), `sqlite:PATH` or `postgres://…` / `postgresql://…`.'),
+      .doc('Database: `memory:` (tests; in YAML quote it or write `memory`), `sqlite:PATH` or `postgres://…` / `postgresql://…`. A PostgreSQL URL may set `connect_timeout` (seconds to get a connection, default 5) and `query_timeout` (milliseconds a query may take, default 10000; 0: none); past either, the request gets a 503.'),
     redis: format('URL', 'a redis:// or rediss:// URL', (text) =>
       /^rediss?:\/\//.test(text) && tryUrl(text) ? text : undefined,
     )

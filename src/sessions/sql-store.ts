@@ -7,6 +7,7 @@
 import { sql, type Kysely } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.js';
 import { sqlHandleOf } from '../storage/open.js';
+import { driverError, isUnavailableError } from '../storage/unavailable.js';
 import type { Database } from '../storage/schema.js';
 import type { Storage } from '../storage/types.js';
 import { runLocked } from './lock.js';
@@ -203,7 +204,7 @@ export class SqlSessionStore implements SessionStore {
     try {
       return await call();
     } catch (err) {
-      throw isConnectionError(err) ? unavailable(err) : err;
+      throw isUnavailableError(err) ? unavailable(err) : err;
     }
   }
 }
@@ -213,18 +214,10 @@ function latest(at: number) {
   return sql<number>`case when last_seen_at < ${at} then ${at} else last_seen_at end`;
 }
 
-function unavailable(err: unknown): SessionStoreUnavailableError {
+function unavailable(failure: unknown): SessionStoreUnavailableError {
+  const err = driverError(failure);
   const message = err instanceof Error ? err.message : String(err);
-  return new SessionStoreUnavailableError(`session store: database unavailable (${message})`, { cause: err });
-}
-
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'SQLITE_BUSY', 'SQLITE_CANTOPEN', '57P01', '57P03']);
-
-function isConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
-  return /Connection terminated|connection is closed|database connection is not open|timeout exceeded when trying to connect/i.test(err.message);
+  return new SessionStoreUnavailableError(`session store: database unavailable (${message})`, { cause: failure });
 }
 
 function fromRow(row: GatewaySessionsTable): GatewaySession {

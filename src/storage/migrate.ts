@@ -19,8 +19,14 @@ function createMigrator(db: Db): Migrator {
 /** Apply every pending migration; returns the names applied (in order). */
 export async function migrateToLatest(handle: SqlHandle): Promise<string[]> {
   if (handle.dialect === 'postgres') {
-    // The Migrator takes an advisory lock and runs all migrations in one transaction.
-    return runMigrator(createMigrator(handle.db));
+    // The Migrator takes an advisory lock and runs all migrations in one transaction, on a
+    // handle without the query timeout: a migration of a large table may take its time.
+    const own = handle.forMigrations ? await handle.forMigrations() : handle;
+    try {
+      return await runMigrator(createMigrator(own.db));
+    } finally {
+      if (own !== handle) await own.db.destroy();
+    }
   }
   // kysely runs SQLite migrations without a transaction or a lock; our IMMEDIATE transaction
   // adds both, so two processes opening a fresh file at once migrate it exactly once.

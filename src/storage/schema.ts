@@ -191,4 +191,6 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface SqlHandle {
   readonly db: Db;
   readonly dialect: Dialect;
+  /** PostgreSQL: a handle of its own on the same database, without the query timeout, for migrations. */
+  readonly forMigrations?: () => Promise<SqlHandle>;
 }

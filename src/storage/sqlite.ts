@@ -16,6 +16,7 @@ import type SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import type { Database, Db, SqlHandle } from './schema.js';
 import { dataVersionReader, nodeSqliteAvailable, nodeSqliteStatement, openNodeSqlite, pragma } from './sqlite-node.js';
+import { withUnavailableErrors } from './unavailable.js';
 
 export const MEMORY = ':memory:';
 
@@ -63,7 +64,8 @@ export function openSqlite(file: string): SqlHandle {
     throw cannotOpen(file, err);
   }
   const opened = driver === 'node:sqlite' ? openWithNodeSqlite(file) : openWithBetterSqlite(file);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: opened.database }) });
+  // a file locked past busy_timeout, or a disk that fails, is a 503, not a 500 (unavailable.ts)
+  const db = new Kysely<Database>({ dialect: withUnavailableErrors(new SqliteDialect({ database: opened.database })) });
   dataVersions.set(db, opened.dataVersion);
   return { db, dialect: 'sqlite' };
 }

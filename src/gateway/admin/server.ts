@@ -8,6 +8,7 @@ import { isLoopbackHost } from '../../config/formats.js';
 import { adminTokenProblem } from '../../config/schema-gateway.js';
 import type { TlsConfig } from '../../config/types.js';
 import { safeEqual } from '../../core/crypto-util.js';
+import { UnavailableError } from '../../core/errors.js';
 import { parseListen, startListener, type ReadinessCheck, type RequestContext, type RunningListener } from '../../core/listener.js';
 import { sendText } from '../../core/http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
@@ -81,6 +82,12 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
       const ar: AdminRequest = { req, res, method, segments, requestId: rc.requestId };
       await endpoint(ctx, ar);
     } catch (err) {
+      if (err instanceof UnavailableError) {
+        // the database (or Redis) did not answer: worth a retry, not a 500
+        ctx.logger.error({ err, requestId: rc.requestId, path: rc.path }, 'admin request failed: a store is unavailable');
+        const unavailable = new AdminError('service_unavailable', 503, 'temporarily unable to handle the request; retry later', { headers: { 'retry-after': String(err.retryAfterSeconds) } });
+        return sendAdminError(res, unavailable, rc.requestId);
+      }
       if (!(err instanceof AdminError)) {
         ctx.logger.error({ err, requestId: rc.requestId, path: rc.path }, 'admin request failed');
         return sendAdminError(res, new AdminError('server_error', 500, 'internal error'), rc.requestId);
