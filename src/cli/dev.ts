@@ -153,7 +153,10 @@ export function devConfig(opts: DevOptions): Config {
   });
 }
 
-export function devBanner(config: Config, serviceUrl: string): string {
+/** `dir`: the state directory as given (`--dir`), so the paths printed are the ones used. */
+export function devBanner(config: Config, serviceUrl: string, dir: string): string {
+  const state = dir.replace(/\/+$/, '') || '/';
+  const routes = config.gateway!.services.flatMap((svc) => svc.routes.flatMap((r) => r.paths ?? [])).join(', ');
   const i = config.issuer;
   const gw = `http://${config.gateway!.listen}`;
   const admin = `http://${config.gateway!.admin_listen}`;
@@ -165,11 +168,11 @@ export function devBanner(config: Config, serviceUrl: string): string {
   const sigParams = `("@method" "@authority" "@path");created=$CREATED;keyid="${c.hmac.keyId}";alg="hmac-sha256"`;
   return [
     '',
-    'Drawbridge dev is running (SQLite, keys and secrets under ./.drawbridge/; Ctrl-C stops it).',
+    `Drawbridge dev is running (SQLite, keys and secrets under ${state}/; Ctrl-C stops it).`,
     '',
     `  auth server    ${i}   (discovery: ${i}/.well-known/openid-configuration)`,
-    `  gateway        ${gw}   → service "orders" at ${serviceUrl}`,
-    `  admin API      ${admin}   (Bearer token in ./.drawbridge/admin-token; /metrics)`,
+    `  gateway        ${gw}   ${routes} → the demo service at ${serviceUrl}`,
+    `  admin API      ${admin}   (Bearer token in ${state}/admin-token; /metrics)`,
     '',
     'Demo OAuth clients (client_credentials):',
     `  ${s.id} / ${s.secret}   opaque tokens, client_secret_basic`,
@@ -199,7 +202,7 @@ export function devBanner(config: Config, serviceUrl: string): string {
     `  curl -s -H "Authorization: Bearer $TOKEN" ${gw}/api`,
     'Browser sign-in through the gateway (a session cookie at the edge, the internal JWT upstream):',
     `  open ${gw}/app     # sign in as ${DEMO_USER.username}; sign out at ${gw}/_drawbridge/logout`,
-    'Audit events (logins, tokens, logouts): ./.drawbridge/audit.log',
+    `Audit events (logins, tokens, logouts): ${state}/audit.log`,
     '',
   ].join('\n');
 }

@@ -39,6 +39,21 @@ describe('drawbridge dev', () => {
     assert.match(proc.stdout, /Signature-Input: sig1=/);
   });
 
+  it('names the state directory it was given (--dir), not the default one', async () => {
+    for (let i = 0; i < 50 && !proc.stdout.includes('Audit events'); i++) await new Promise((r) => setTimeout(r, 100));
+    const state = join(dir, 'state');
+    assert.ok(proc.stdout.includes(`keys and secrets under ${state}/`), proc.stdout);
+    assert.ok(proc.stdout.includes(`Bearer token in ${state}/admin-token`), proc.stdout);
+    assert.ok(proc.stdout.includes(`Audit events (logins, tokens, logouts): ${state}/audit.log`), proc.stdout);
+    assert.doesNotMatch(proc.stdout, /\.\/\.drawbridge/);
+  });
+
+  it('names every route the gateway sends to the demo service', async () => {
+    for (let i = 0; i < 50 && !proc.stdout.includes('Audit events'); i++) await new Promise((r) => setTimeout(r, 100));
+    const line = proc.stdout.split('\n').find((l) => l.trimStart().startsWith('gateway ')) ?? '';
+    assert.match(line, /\/app, \/api, \/orders → the demo service at http:\/\/127\.0\.0\.1:\d+$/, line);
+  });
+
   it('the demo API key reaches the demo service, which verifies the internal JWT', async () => {
     const res = await fetch(`${gateway}/orders`, { headers: { apikey: 'demo-api-key-change-me' } });
     assert.equal(res.status, 200);

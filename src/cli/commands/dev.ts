@@ -42,6 +42,6 @@ export function registerDevCommand(program: Command): void {
         await service.close();
       };
       stopOnSignals(running);
-      process.stdout.write(devBanner(cfg, service.url));
+      process.stdout.write(devBanner(cfg, service.url, opts.dir));
     });
 }
