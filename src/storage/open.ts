@@ -6,7 +6,7 @@
 // changed only by `drawbridge migrate` unless autoMigrate says otherwise.
 
 import { sql } from 'kysely';
-import { listPendingMigrations, migrateToLatest } from './migrate.js';
+import { assertKnownSchema, listPendingMigrations, migrateToLatest } from './migrate.js';
 import { openPostgres } from './postgres.js';
 import { SqlClientRepo } from './repos/clients.js';
 import { SqlConsumerRepo, SqlCredentialRepo } from './repos/consumers.js';
@@ -48,6 +48,7 @@ export async function openStorage(url: string, opts: OpenStorageOptions = {}): P
     if (opts.autoMigrate ?? handle.dialect === 'sqlite') {
       await migrateToLatest(handle);
     } else if (opts.checkMigrations ?? true) {
+      await assertKnownSchema(handle);
       const pending = await listPendingMigrations(handle);
       if (pending.length > 0) {
         throw new Error(
