@@ -131,6 +131,14 @@ describe('usage', () => {
     assert.match(token.stderr, /--client/);
   });
 
+  it('token --issuer that is no http(s) URL exits 2 naming the option', async () => {
+    for (const bad of ['notaurl', 'ftp://auth.example.com']) {
+      const r = await runCli(['token', '--client', 'svc', '--secret', 'x', '--issuer', bad]);
+      assertExit(r, 2);
+      assert.match(r.stderr, /--issuer: expected an absolute http\(s\) URL/);
+    }
+  });
+
   it('a command that needs a config file without one exits 2 saying so', async () => {
     const r = await runCli(['config', 'validate']);
     assertExit(r, 2);

@@ -29,6 +29,7 @@ export function registerTokenCommand(program: Command): void {
     .action(async function token(opts: TokenOptions) {
       const issuer = (opts.issuer ?? (opts.config || process.env.DRAWBRIDGE_CONFIG ? readConfig(opts).issuer : undefined))?.replace(/\/$/, '');
       if (!issuer) throw new UsageError('--issuer URL or --config FILE is required');
+      if (!isHttpUrl(issuer)) throw new UsageError(`--issuer: expected an absolute http(s) URL, got "${opts.issuer}"`);
       const meta = await getJson(`${issuer}/.well-known/oauth-authorization-server`);
       const body = new URLSearchParams({ grant_type: 'client_credentials' });
       if (opts.scope?.length) body.set('scope', opts.scope.join(' '));
@@ -56,4 +57,13 @@ async function getJson(url: string): Promise<Record<string, unknown>> {
   }
   if (!res.ok) throw new StartupError(`${url} answered ${res.status}`);
   return (await res.json()) as Record<string, unknown>;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
