@@ -3,11 +3,10 @@
 // client with `mfa: required`, the SSO session, consent. Every form posts back to the
 // authorization endpoint with the request's parameters, so every step re-validates the whole
 // request; nothing is kept between steps except the session and short-lived sealed tickets
-// (user, client, expiry; one purpose each) between the password and the second factor.
-import { randomBytes } from 'node:crypto';
+// (flow-ticket.ts; one purpose each) between the password and the second factor (user,
+// client, expiry; each finishes one sign-in only).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { remoteAddress } from '../../../core/http.js';
-import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
 import type { SsoSessionRecord, UserRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { confirmEnrolmentAtLogin, MfaEnrolledError, mfaStatus, pendingTotpEnrolment, startTotpEnrolment, verifyMfaCode } from '../../mfa/user-mfa.js';
@@ -20,11 +19,13 @@ import { renderLogin, renderMfa } from '../../views/login.js';
 import { renderMfaEnrol, renderRecoveryCodes } from '../../views/mfa-enrol.js';
 import { requestAudit } from '../../request-scope.js';
 import { hintedSubject } from './check-id-token-hint.js';
+import { openTicket, sealTicket, ticketUsed, useTicket, type OpenedTicket } from './flow-ticket.js';
 import { IN_FLOW_TTL, requestUriFor } from './pushed.js';
 import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from './request.js';
 
 const FAILED = 'Incorrect username or password.';
 const LOCKED = 'Too many failed attempts. Try again later.';
+const SIGN_IN_EXPIRED = 'The sign-in has expired. Go back and sign in again.';
 /**
  * Prompts answered by the login page even with an SSO session (OIDC Core §3.1.2.1): `login`
  * re-authenticates; `select_account` lets the user pick the account, and a browser holds one
@@ -67,14 +68,6 @@ function clientName(r: AuthorizationRequest): string {
   return r.client.client_name ?? r.client.client_id;
 }
 
-// without a master secret (development) a per-process key: a known fallback would let anyone
-// forge a ticket and skip the password step
-const PROCESS_TICKET_KEY = randomBytes(32);
-
-function ticketKey(ctx: AuthContext): Buffer {
-  return ctx.config.secret ? deriveKey(ctx.config.secret, 'login-mfa-ticket') : PROCESS_TICKET_KEY;
-}
-
 export async function interact(
   ctx: AuthContext,
   req: IncomingMessage,
@@ -112,21 +105,23 @@ export async function interact(
     session = await startSession(ctx, req, res, result.user, ['pwd']);
     fresh = true;
   } else if (action === 'mfa' || action === 'enrol' || action === 'enrolled') {
-    const user = await openTicket(ctx, r, r.params.get('mfa_ticket'), action, now);
-    if (!user) {
-      renderError(res, 403, 'Request refused', 'The sign-in has expired. Go back and sign in again.', ctx.auth.branding);
+    const opened = await openMfaTicket(ctx, r, r.params.get('mfa_ticket'), action, now);
+    if (!opened) {
+      renderError(res, 403, 'Request refused', SIGN_IN_EXPIRED, ctx.auth.branding);
       return undefined;
     }
+    const { user, ticket } = opened;
     if (action === 'mfa') {
       const check = await verifyMfaCode(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip, audit);
       if (!check.ok) {
+        // the same ticket again: a wrong code does not use it up (the guard counts the tries)
         renderMfa(res, check.allowed ? 401 : 429, { ...page.common(), ticket: r.params.get('mfa_ticket')!, error: check.allowed ? 'That code is not valid.' : LOCKED });
         return undefined;
       }
     } else if (action === 'enrol') {
       if ((await mfaStatus(ctx, user)).enrolled) {
         // enrolled meanwhile (another tab): the code page, never a second enrolment
-        renderMfa(res, 200, { ...page.common(), ticket: sealTicket(ctx, r, user, 'mfa', now) });
+        renderMfa(res, 200, { ...page.common(), ticket: sealMfaTicket(ctx, r, user, 'mfa', now) });
         return undefined;
       }
       const check = await confirmEnrolmentAtLogin(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip, audit);
@@ -135,12 +130,22 @@ export async function interact(
         await showEnrolment(ctx, page, r, user, check.allowed ? 401 : 429, error);
         return undefined;
       }
-      // the codes once, then Continue (action=enrolled) finishes the sign-in
-      renderRecoveryCodes(res, { ...page.common(), ticket: sealTicket(ctx, r, user, 'enrolled', now), codes: check.recoveryCodes });
+      // the enrolment page's ticket is done (a replay would get the code page); the codes
+      // once, then Continue (action=enrolled) finishes the sign-in
+      if (!(await useTicket(ctx, ticket, now))) {
+        renderError(res, 403, 'Request refused', SIGN_IN_EXPIRED, ctx.auth.branding);
+        return undefined;
+      }
+      renderRecoveryCodes(res, { ...page.common(), ticket: sealMfaTicket(ctx, r, user, 'enrolled', now), codes: check.recoveryCodes });
       return undefined;
     } else if (!(await mfaStatus(ctx, user)).enrolled) {
       // Continue after the recovery codes, but TOTP was reset meanwhile: start over
-      renderError(res, 403, 'Request refused', 'The sign-in has expired. Go back and sign in again.', ctx.auth.branding);
+      renderError(res, 403, 'Request refused', SIGN_IN_EXPIRED, ctx.auth.branding);
+      return undefined;
+    }
+    // one sign-in per ticket: claimed in the shared store, so a replay fails on any instance
+    if (!(await useTicket(ctx, ticket, now))) {
+      renderError(res, 403, 'Request refused', SIGN_IN_EXPIRED, ctx.auth.branding);
       return undefined;
     }
     session = await startSession(ctx, req, res, user, ['pwd', 'otp', 'mfa']);
@@ -201,7 +206,7 @@ export async function interact(
       if (r.prompt.has('none')) throw new AuthorizationError('consent_required', 'the user has not consented to this request');
       renderConsent(res, {
         ...page.common(), fields: requestFields(ctx, r, { freshLogin: fresh }),
-        clientName: clientName(r), username: user.username, scopes: r.scope,
+        clientName: clientName(r), username: user.username, scopes: r.scope
       });
       return undefined;
     }
@@ -245,7 +250,7 @@ async function needsSecondFactor(ctx: AuthContext, r: AuthorizationRequest, user
 async function askSecondFactor(ctx: AuthContext, page: FlowPage, r: AuthorizationRequest, user: UserRecord): Promise<boolean> {
   const mfa = await mfaStatus(ctx, user, clientRequiresMfa(r));
   if (mfa.enrolled) {
-    renderMfa(page.res, 200, { ...page.common(), ticket: sealTicket(ctx, r, user, 'mfa', ctx.clock.now()) });
+    renderMfa(page.res, 200, { ...page.common(), ticket: sealMfaTicket(ctx, r, user, 'mfa', ctx.clock.now()) });
     return true;
   }
   if (!mfa.required) return false;
@@ -267,42 +272,39 @@ async function showEnrolment(ctx: AuthContext, page: FlowPage, r: AuthorizationR
   } catch (err) {
     if (!(err instanceof MfaEnrolledError)) throw err;
     // enrolled meanwhile (another tab): the code page instead
-    renderMfa(page.res, status, { ...page.common(), ticket: sealTicket(ctx, r, user, 'mfa', ctx.clock.now()), ...(error !== undefined ? { error } : {}) });
+    renderMfa(page.res, status, { ...page.common(), ticket: sealMfaTicket(ctx, r, user, 'mfa', ctx.clock.now()), ...(error !== undefined ? { error } : {}) });
     return;
   }
   renderMfaEnrol(page.res, status, {
-    ...page.common(), ticket: sealTicket(ctx, r, user, 'enrol', ctx.clock.now()), qrSvg: enrolment.qrSvg, secret: enrolment.secret,
+    ...page.common(), ticket: sealMfaTicket(ctx, r, user, 'enrol', ctx.clock.now()), qrSvg: enrolment.qrSvg, secret: enrolment.secret,
     uri: enrolment.uri, clientName: clientName(r), ...(error !== undefined ? { error } : {}),
   });
 }
 
-type TicketPurpose = 'mfa' | 'enrol' | 'enrolled';
+type MfaTicketPurpose = 'mfa' | 'enrol' | 'enrolled';
 
 /** seconds a ticket is good for: the recovery-code page gets longer (codes are written down) */
-const TICKET_TTL: Record<TicketPurpose, number> = { mfa: MFA_TICKET_TTL, enrol: 600, enrolled: 900 };
+const TICKET_TTL: Record<MfaTicketPurpose, number> = { mfa: MFA_TICKET_TTL, enrol: 600, enrolled: 900 };
 
-/** Sealed {user, client, expiry}; the purpose is the AAD, so a ticket opens only for its own step. */
-function sealTicket(ctx: AuthContext, r: AuthorizationRequest, user: UserRecord, purpose: TicketPurpose, now: number): string {
-  return seal(ticketKey(ctx), JSON.stringify({ u: user.id, c: r.client.client_id, exp: now + TICKET_TTL[purpose] }), `${purpose}-ticket`);
+/** Sealed {user, client, expiry, id} for one step after the password. */
+function sealMfaTicket(ctx: AuthContext, r: AuthorizationRequest, user: UserRecord, purpose: MfaTicketPurpose, now: number): string {
+  return sealTicket(ctx, purpose, { u: user.id, c: r.client.client_id }, TICKET_TTL[purpose], now);
 }
 
-async function openTicket(
+/** The user a ticket was made for, when it opens for this step and client and has not been used. */
+async function openMfaTicket(
   ctx: AuthContext,
   r: AuthorizationRequest,
   ticket: string | undefined,
-  purpose: TicketPurpose,
+  purpose: MfaTicketPurpose,
   now: number,
-): Promise<UserRecord | undefined> {
-  if (ticket === undefined || ticket.length > 2048) return undefined;
-  let parsed: { u?: unknown; c?: unknown; exp?: unknown };
-  try {
-    parsed = JSON.parse(unseal(ticketKey(ctx), ticket, `${purpose}-ticket`)) as { u?: unknown; c?: unknown; exp?: unknown };
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed.u !== 'string' || typeof parsed.exp !== 'number' || parsed.exp <= now) return undefined;
+): Promise<{ user: UserRecord; ticket: OpenedTicket } | undefined> {
+  const t = openTicket(ctx, purpose, ticket, now);
+  if (t === undefined || typeof t.u !== 'string') return undefined;
   // made for this client's sign-in (its MFA requirement was judged for it)
-  if (parsed.c !== r.client.client_id) return undefined;
-  const user = await ctx.storage.users.get(parsed.u);
-  return user && !user.locked ? user : undefined;
+  if (t.c !== r.client.client_id) return undefined;
+  // finished a sign-in already: refused before a code is counted or a recovery code spent
+  if (await ticketUsed(ctx, t, now)) return undefined;
+  const user = await ctx.storage.users.get(t.u);
+  return user && !user.locked ? { user, ticket: t } : undefined;
 }
