@@ -69,7 +69,8 @@ async function assertPushRequired(issuer: string, clientId: string, state: strin
 }
 
 function assertPushedFields(fields: Array<[string, string]>): void {
-  const names = fields.map(([name]) => name).filter((n) => n !== 'action' && n !== 'csrf_token');
+  // beside the page's own fields (its step, the CSRF token, the consent page's ticket)
+  const names = fields.map(([name]) => name).filter((n) => n !== 'action' && n !== 'csrf_token' && n !== 'consent_ticket');
   assert.deepEqual(names.sort(), ['client_id', 'request_uri'], JSON.stringify(fields));
   assert.ok(fields.find(([n]) => n === 'request_uri')![1].startsWith(PREFIX));
 }

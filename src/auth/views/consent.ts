@@ -1,4 +1,5 @@
-// Consent page: what the client asks for, allow or deny.
+// Consent page: what the client asks for, allow or deny. The form carries the consent ticket
+// (endpoints/authorize/consent-ticket.ts): the answer counts only for what this page showed.
 import type { ServerResponse } from 'node:http';
 import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, hiddenFields, renderPage } from './page.js';
@@ -18,6 +19,8 @@ export interface ConsentView {
   clientName: string;
   username: string;
   scopes: string[];
+  /** sealed: the user, sign-in and request this page was shown for */
+  ticket: string;
   formOrigins: string[];
   branding?: BrandingConfig | undefined;
 }
@@ -29,7 +32,7 @@ export function renderConsent(res: ServerResponse, v: ConsentView): void {
     `<p>Signed in as ${escapeHtml(v.username)}.</p>` +
     `<form method="post" action="${escapeHtml(v.action)}">` +
     hiddenFields(v.fields) +
-    hiddenFields([['action', 'consent'], ['csrf_token', v.csrf]]) +
+    hiddenFields([['action', 'consent'], ['csrf_token', v.csrf], ['consent_ticket', v.ticket]]) +
     `<button type="submit" name="decision" value="allow">Allow</button> ` +
     `<button type="submit" name="decision" value="deny" class="secondary">Deny</button></form>`;
   renderPage(res, 200, { title: 'Allow access', body, formOrigins: v.formOrigins, branding: v.branding });

@@ -1,6 +1,6 @@
 // Sealed tickets between the pages of the sign-in flow (AES-256-GCM under a key derived from
 // the master secret; the purpose is the AAD, so a ticket opens only for its own step): what a
-// page proved (the password, enrolment), for whom, until when.
+// page proved (the password, enrolment) or showed (the consent page), for whom, until when.
 // Each carries a random id `j`: a ticket that must finish one sign-in only is claimed in the
 // shared one-time store (storage.jtis) when its step succeeds, so a replay fails on every
 // instance; a step that fails (a wrong code) leaves the ticket usable for the next try.
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
 import type { AuthContext } from '../../context.js';
 
-export type TicketPurpose = 'mfa' | 'enrol' | 'enrolled';
+export type TicketPurpose = 'mfa' | 'enrol' | 'enrolled' | 'consent';
 
 /** The ticket's own fields beside what its step put in: id and expiry (epoch seconds). */
 export interface OpenedTicket {

@@ -3,8 +3,9 @@
 // client with `mfa: required`, the SSO session, consent. Every form posts back to the
 // authorization endpoint with the request's parameters, so every step re-validates the whole
 // request; nothing is kept between steps except the session and short-lived sealed tickets
-// (flow-ticket.ts; one purpose each) between the password and the second factor (user,
-// client, expiry; each finishes one sign-in only).
+// (flow-ticket.ts; one purpose each): between the password and the second factor (user,
+// client, expiry; each finishes one sign-in only), and on the consent page (what it showed,
+// to whom: consent-ticket.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { remoteAddress } from '../../../core/http.js';
 import type { SsoSessionRecord, UserRecord } from '../../../storage/types.js';
@@ -19,6 +20,7 @@ import { renderLogin, renderMfa } from '../../views/login.js';
 import { renderMfaEnrol, renderRecoveryCodes } from '../../views/mfa-enrol.js';
 import { requestAudit } from '../../request-scope.js';
 import { hintedSubject } from './check-id-token-hint.js';
+import { consentTicketMatches, sealConsentTicket } from './consent-ticket.js';
 import { openTicket, sealTicket, ticketUsed, useTicket, type OpenedTicket } from './flow-ticket.js';
 import { IN_FLOW_TTL, requestUriFor } from './pushed.js';
 import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from './request.js';
@@ -26,6 +28,7 @@ import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from '.
 const FAILED = 'Incorrect username or password.';
 const LOCKED = 'Too many failed attempts. Try again later.';
 const SIGN_IN_EXPIRED = 'The sign-in has expired. Go back and sign in again.';
+const CONSENT_MISMATCH = 'This consent page has expired or does not match the current sign-in. Go back to the application and start again.';
 /**
  * Prompts answered by the login page even with an SSO session (OIDC Core §3.1.2.1): `login`
  * re-authenticates; `select_account` lets the user pick the account, and a browser holds one
@@ -189,6 +192,12 @@ export async function interact(
 
   let consented = false;
   if (action === 'consent') {
+    // only what the page showed, to whom it was shown, for the sign-in it was shown after
+    if (!consentTicketMatches(ctx, r, session, r.params.get('consent_ticket'), now)) {
+      audit.record({ event: 'consent.refused', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' '), reason: 'ticket_mismatch' });
+      renderError(res, 403, 'Request refused', CONSENT_MISMATCH, ctx.auth.branding);
+      return undefined;
+    }
     if (r.params.get('decision') !== 'allow') {
       audit.record({ event: 'consent.denied', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
       throw new AuthorizationError('access_denied', 'the user denied the request');
@@ -206,7 +215,7 @@ export async function interact(
       if (r.prompt.has('none')) throw new AuthorizationError('consent_required', 'the user has not consented to this request');
       renderConsent(res, {
         ...page.common(), fields: requestFields(ctx, r, { freshLogin: fresh }),
-        clientName: clientName(r), username: user.username, scopes: r.scope
+        clientName: clientName(r), username: user.username, scopes: r.scope, ticket: sealConsentTicket(ctx, r, session, now),
       });
       return undefined;
     }
