@@ -2,7 +2,7 @@
 // each a Field that parses one string and names what it expected on failure.
 import { isIP } from 'node:net';
 import { normalizePath } from '../core/path.js';
-import { format, leaf, mismatch } from './fields.js';
+import { ConfigError, format, leaf, mismatch } from './fields.js';
 
 export function tryUrl(text: string): URL | undefined {
   try {
@@ -56,6 +56,26 @@ export function parseStorage(text: string): string | undefined {
   if (/^postgres(ql)?:\/\//.test(text) && tryUrl(text)) return text;
   return undefined;
 }
+
+const STORAGE_EXPECTED = 'memory:, sqlite:PATH or a postgres:// URL';
+
+/**
+ * The `storage` URL; a postgres URL's own timeouts (storage/postgres.ts) are checked here too,
+ * so that `config validate` names them instead of `start` failing. The URL is never shown: it
+ * may hold a password.
+ */
+export const storageUrl = leaf<string>('URL', STORAGE_EXPECTED, function parseStorageUrl(raw, path, sensitive) {
+  const value = typeof raw === 'string' ? parseStorage(raw) : undefined;
+  if (value === undefined) throw mismatch(path, STORAGE_EXPECTED, raw, sensitive);
+  if (value.startsWith('postgres')) {
+    const params = tryUrl(value)!.searchParams;
+    const connect = params.get('connect_timeout');
+    if (connect !== null && !/^0*[1-9]\d*$/.test(connect)) throw new ConfigError(path, "the postgres URL's connect_timeout must be a whole number of seconds above 0");
+    const query = params.get('query_timeout');
+    if (query !== null && !/^\d+$/.test(query)) throw new ConfigError(path, "the postgres URL's query_timeout must be a whole number of milliseconds (0: none)");
+  }
+  return value;
+});
 
 export const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 

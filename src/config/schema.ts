@@ -5,7 +5,7 @@
 
 import type { Config, KeysConfig, LogConfig, LogLevel, SigningAlg } from './types.js';
 import { ConfigError, isPlainObject, Field, format, str, oneOf, bool, duration, object, show, list, keyPath } from './fields.js';
-import { tryUrl, parseStorage, issuerUrl } from './formats.js';
+import { tryUrl, storageUrl, issuerUrl } from './formats.js';
 import { auth, SIGNING_ALGS } from './schema-auth.js';
 import { gateway } from './schema-gateway.js';
 
@@ -75,7 +75,7 @@ function checkListeners(config: Config): void {
 export const configSchema: Field<Config> = object<Config>(
   {
     issuer: issuerUrl.doc('Public base URL of the auth server; tokens carry it as `iss`.'),
-    storage: format('URL', 'memory:, sqlite:PATH or a postgres:// URL', parseStorage)
+    storage: storageUrl
       .default('sqlite:./.drawbridge/drawbridge.db')
       .sensitive()
       .doc('Database: `memory:` (tests; in YAML quote it or write `memory`), `sqlite:PATH` or `postgres://…` / `postgresql://…`. A PostgreSQL URL may set `connect_timeout` (seconds to get a connection, default 5) and `query_timeout` (milliseconds a query may take, default 10000; 0: none); past either, the request gets a 503.'),

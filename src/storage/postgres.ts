@@ -81,10 +81,10 @@ function timeouts(url: string): { url: string; connectMs: number; queryMs: numbe
   u.searchParams.delete('query_timeout');
   const connectS = connect === null ? NaN : Number(connect);
   const queryMs = query === null ? NaN : Number(query);
-  if (connect !== null && !(Number.isInteger(connectS) && connectS > 0)) {
+  if (connect !== null && !/^0*[1-9]\d*$/.test(connect)) {
     throw new Error('storage: the postgres URL\'s connect_timeout must be a whole number of seconds above 0');
   }
-  if (query !== null && !(Number.isInteger(queryMs) && queryMs >= 0)) {
+  if (query !== null && !/^\d+$/.test(query)) {
     throw new Error('storage: the postgres URL\'s query_timeout must be a whole number of milliseconds (0: none)');
   }
   return { url: connect === null && query === null ? url : u.href, connectMs: connect === null ? CONNECT_TIMEOUT_MS : connectS * 1000, queryMs: query === null ? undefined : queryMs };

@@ -296,6 +296,18 @@ describe('top-level formats', () => {
     }
   });
 
+  it("checks a postgres URL's connect_timeout (seconds) and query_timeout (ms), never showing the URL", () => {
+    const good = 'postgres://u:secret-pw@db/app?connect_timeout=3&query_timeout=0';
+    assert.equal(validateConfig({ issuer, storage: good }).storage, good);
+    for (const bad of ['connect_timeout=0', 'connect_timeout=1.5', 'connect_timeout=abc']) {
+      const error = rejects({ issuer, storage: `postgres://u:secret-pw@db/app?${bad}` }, 'storage', "the postgres URL's connect_timeout must be a whole number of seconds above 0");
+      assert.doesNotMatch(error.message, /secret-pw/);
+    }
+    for (const bad of ['query_timeout=-1', 'query_timeout=2s', 'query_timeout=']) {
+      rejects({ issuer, storage: `postgresql://db/app?${bad}` }, 'storage', "the postgres URL's query_timeout must be a whole number of milliseconds (0: none)");
+    }
+  });
+
   it('accepts redis:// and rediss:// URLs', () => {
     assert.equal(validateConfig({ issuer, redis: 'rediss://:pw@cache:6380/0' }).redis, 'rediss://:pw@cache:6380/0');
     for (const bad of ['http://cache:6379', 'cache:6379', 'redis:cache']) {
