@@ -2,7 +2,8 @@
 // was shown after. The page carries a sealed consent ticket (user, SSO session, auth_time,
 // client, redirect URI, response type, scopes, resources; 10 minutes): a POST whose request or
 // signed-in user differs from the ticket's is refused with an error page and grants nothing.
-// Real HTTP, a cookie-jar browser, a fixed clock.
+// And a consent POST does not stand in for the re-authentication that prompt=login or max_age
+// asks for: such a request gets the login page. Real HTTP, a cookie-jar browser, a fixed clock.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +16,7 @@ const WEB_CB = 'https://app.example/cb';
 const WEB2_CB = 'https://app2.example/cb';
 const VERIFIER = 'b'.repeat(43);
 const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
-const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8', 'u9'];
+const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8', 'u9', 'u10', 'u11'];
 
 class FixedClock implements Clock {
   t = Math.floor(Date.now() / 1000);
@@ -157,5 +158,39 @@ describe('consent forms are bound to the page that was shown', () => {
     clock.t += 601;
     await assertRefused(await allow(browser, form), 'expired');
     assert.deepEqual(await consents('u9', 'web'), []);
+  });
+
+  describe('prompt=login and max_age are not skipped by a consent POST', () => {
+    it('prompt=login (or max_age=0) added to a consent POST of a signed-in user → the login page, no grant', async () => {
+      const browser = new Browser();
+      const form = await consentPage(browser, 'u10');
+      for (const extra of [['prompt', 'login'], ['max_age', '0'], ['prompt', 'select_account']] as Array<[string, string]>) {
+        const res = await allow(browser, form, withField(form.fields, extra[0], extra[1]));
+        assert.equal(res.status, 200, extra.join('='));
+        assert.match(await res.text(), /autocomplete="current-password"/, `${extra.join('=')}: the login page`);
+      }
+      assert.deepEqual(await consents('u10', 'web'), []);
+    });
+
+    it('max_age: a consent POST after the session grew older than max_age → the login page; a fresh login then a consent page that works', async () => {
+      const browser = new Browser();
+      assert.equal((await signIn(browser, authorizeUrl('fp'), 'u11')).status, 303, 'a session');
+      const page = await browser.fetch(authorizeUrl('web', { max_age: '300' }));
+      assert.equal(page.status, 200);
+      const form = parseForm(await page.text());
+      assert.ok(form.fields.some(([k, v]) => k === 'max_age' && v === '300'), 'max_age is carried (the login was not forced by it)');
+      clock.t += 301;
+      const res = await allow(browser, form);
+      assert.equal(res.status, 200);
+      const login = await res.text();
+      assert.match(login, /autocomplete="current-password"/);
+      assert.deepEqual(await consents('u11', 'web'), []);
+      // signing in again satisfies max_age; the new consent page works
+      const again = await browser.fetch(parseForm(login).action, { form: [...parseForm(login).fields, ['username', 'u11'], ['password', PASSWORD]] });
+      assert.equal(again.status, 200);
+      const ok = await allow(browser, parseForm(await again.text()));
+      assert.equal(ok.status, 303);
+      assert.ok(new URL(ok.headers.get('location')!).searchParams.get('code'));
+    });
   });
 });

@@ -155,9 +155,12 @@ export async function interact(
     fresh = true;
   }
 
-  // max_age=0 asks for a fresh login every time (as prompt=login)
+  // max_age=0 asks for a fresh login every time (as prompt=login). A consent POST is no
+  // exception: the consent page shown right after the login a request asked for carries the
+  // request without prompt=login and max_age (requestFields, freshLogin), so one that still
+  // demands them was not answered by a login, and gets the login page
   const tooOld = session !== undefined && r.maxAge !== undefined && (r.maxAge === 0 || now - session.auth_time > r.maxAge);
-  const needLogin = session === undefined || (!fresh && action !== 'consent' && (tooOld || [...SIGN_IN_PROMPTS].some((p) => r.prompt.has(p))));
+  const needLogin = session === undefined || (!fresh && (tooOld || [...SIGN_IN_PROMPTS].some((p) => r.prompt.has(p))));
   let user: UserRecord | undefined;
   if (!needLogin) {
     user = await ctx.storage.users.get(session!.user_id);
