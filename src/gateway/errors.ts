@@ -49,6 +49,13 @@ export function invalidBearer(description: string, realm = 'drawbridge'): Gatewa
   return new GatewayError('invalid_token', 401, description, { headers: { 'www-authenticate': challenge }, reason: 'invalid_token' });
 }
 
+/** RFC 6750 §3.1: 400 for a malformed Authorization: Bearer value (not a b64token). */
+export function malformedBearer(realm = 'drawbridge'): GatewayError {
+  const description = 'the Bearer credential is malformed';
+  const challenge = `Bearer realm="${realm}", error="invalid_request", error_description="${description}"`;
+  return new GatewayError('invalid_request', 400, description, { headers: { 'www-authenticate': challenge }, reason: 'malformed' });
+}
+
 export function forbidden(description: string, reason = 'forbidden'): GatewayError {
   return new GatewayError('forbidden', 403, description, { reason });
 }

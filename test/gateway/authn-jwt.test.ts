@@ -211,8 +211,13 @@ describe('jwt', () => {
     const forgedPayload = Buffer.from(JSON.stringify({ iss: IDP, aud: AUDIENCE, sub: 'admin', exp: now() + 300 })).toString('base64url');
     const forged = `${h}.${forgedPayload}.${good.split('.')[2]}`;
     assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${forged}` } }), [invalid('invalid signature')], 'invalid_token');
-    const malformed = `${h}.${p}!.abc`;
+    // a b64token that is no JWT (its payload is not JSON): a bad token, 401
+    const malformed = `${h}.eA.abc`;
     assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${malformed}` } }), [invalid('malformed token')], 'invalid_token');
+    // no b64token at all: a malformed request (RFC 6750 §3.1), 400
+    const notToken = await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${h}.${p}!.abc` } });
+    assert.equal(notToken.status, 400, notToken.text);
+    assert.equal(notToken.json.error, 'invalid_request');
   });
 
   it('checks exp and nbf with the leeway (30 s) and requires exp', async () => {

@@ -110,6 +110,14 @@ describe('oauth2-introspection: phantom tokens against our auth server', () => {
     assertUnauthorized(await send(stack.gatewayUrl, '/api/x'), [CHALLENGE]);
   });
 
+  it('a route with jwt and oauth2-introspection answers a malformed Bearer value with 400 invalid_request', async () => {
+    for (const value of ['Bearer a.b c', 'Bearer']) {
+      const reply = await send(stack.gatewayUrl, '/mixed/x', { headers: { authorization: value } });
+      assert.equal(reply.status, 400, `${value}: ${reply.text}`);
+      assert.equal(reply.json.error, 'invalid_request', value);
+    }
+  });
+
   it('enforces required_scopes with 403 insufficient_scope', async () => {
     const token = await clientCredentialsToken(issuer, 'orders:read');
     const reply = await send(stack.gatewayUrl, '/writes/x', bearer(token));
@@ -216,6 +224,19 @@ describe('oauth2-introspection: a foreign RFC 7662 server', () => {
       assertUnauthorized(await send(stack.gatewayUrl, '/svc/x', bearer('foreign-revoked')), [inactiveChallenge()], 'invalid_token');
     }
     assert.equal(foreign.calls.get('foreign-revoked'), 1);
+  });
+
+  // RFC 6750 §3.1: a malformed request is 400 invalid_request. A value that is no b64token
+  // (a space inside, or nothing at all) is never a token: it is not sent to the issuer either.
+  it('a malformed Bearer value is a 400 invalid_request, never introspected', async () => {
+    const before = foreign.total();
+    for (const value of ['Bearer a b', 'Bearer', 'Bearer  ', 'Bearer tok"en', 'Bearer é']) {
+      const reply = await send(stack.gatewayUrl, '/svc/x', { headers: { authorization: value } });
+      assert.equal(reply.status, 400, `${value}: ${reply.text}`);
+      assert.equal(reply.json.error, 'invalid_request', value);
+      assert.match(reply.headers['www-authenticate'] as string, /^Bearer realm="drawbridge", error="invalid_request"/, value);
+    }
+    assert.equal(foreign.total(), before);
   });
 
   it('remembers inactive tokens for negative_cache_ttl (and not at all with 0s)', async () => {

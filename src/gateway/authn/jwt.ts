@@ -22,7 +22,7 @@ import {
   record,
   str,
 } from '../../config/schema.js';
-import { insufficientScope, invalidBearer, serviceUnavailable } from '../errors.js';
+import { insufficientScope, invalidBearer, malformedBearer, serviceUnavailable } from '../errors.js';
 import {
   SKIP,
   type Authenticator,
@@ -35,10 +35,13 @@ import {
 } from '../types.js';
 import { audienceField, audiencesOf, configuredAudience, ownIssuerAudience, sameIssuer, type AudienceRule } from './audience.js';
 import { authnShared } from './cache.js';
-import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, queryValues, realmField, stripCookie } from './common.js';
+import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, isB64Token, queryValues, realmField, stripCookie } from './common.js';
 import { ALL_JWT_ALGS, type JwtAlg, type PreparedKey } from './jwt/algorithms.js';
 import { identityOf, tagsOf } from './jwt/claims.js';
 import { fromCookie, type FoundToken } from './jwt/cookie.js';
+
+/** An Authorization: Bearer value that is no b64token (RFC 6750 §2.1): 400 invalid_request. */
+const MALFORMED = Symbol('malformed bearer');
 import { KeySet, prepareJwk, RemoteKeySource, staticKeySource, type KeySource } from './jwt/jwks.js';
 import { looksLikeJwt, verifyJwt, type TrustedIssuer } from './jwt/verify.js';
 
@@ -207,10 +210,10 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     for (const name of cookieNames) stripCookie(gr, name);
   }
 
-  /** The token and how to hide it; undefined when the request carries none. */
-  function findToken(gr: GatewayRequest): FoundToken | string | undefined {
+  /** The token and how to hide it; undefined when the request carries none, MALFORMED for a header value that is no b64token. */
+  function findToken(gr: GatewayRequest): FoundToken | string | typeof MALFORMED | undefined {
     const header = authParam(headerValue(gr.req.headers, 'authorization'), 'bearer');
-    if (header !== undefined) return { token: header, hide: hideHeader };
+    if (header !== undefined) return isB64Token(header) ? { token: header, hide: hideHeader } : MALFORMED;
     if (paramNames.length > 0 && gr.query !== '') {
       for (const name of paramNames) {
         const values = queryValues(gr.query, name);
@@ -266,6 +269,7 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     authenticate: function authenticateJwt(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const found = findToken(gr);
       if (found === undefined) return SKIP;
+      if (found === MALFORMED) return { kind: 'fail', error: malformedBearer(realm) };
       if (typeof found === 'string') return { kind: 'fail', error: invalidBearer(found, realm) };
       // an opaque token is for another authenticator (introspection); leave it untouched
       if (!looksLikeJwt(found.token)) return SKIP;

@@ -17,7 +17,7 @@
 // Bearer tokens that are JWTs (three segments) are the `jwt` plugin's: skipped.
 import { sha256Base64url } from '../../core/crypto-util.js';
 import { bool, ConfigError, duration, format, keyPath, list, object, oneOf, str } from '../../config/schema.js';
-import { insufficientScope, invalidBearer, serviceUnavailable } from '../errors.js';
+import { insufficientScope, invalidBearer, malformedBearer, serviceUnavailable } from '../errors.js';
 import {
   SKIP,
   type Authenticator,
@@ -31,7 +31,7 @@ import {
 } from '../types.js';
 import { audienceField, audiencesOf, configuredAudience, ownIssuerAudience, sameIssuer, type AudienceRule } from './audience.js';
 import { applyEvent, CredentialCache, CredentialDigester, DEFAULT_CACHE_ENTRIES, RevocationList, type AuthnShared, type CacheTags } from './cache.js';
-import { authParam, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
+import { authParam, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, isB64Token, realmField } from './common.js';
 import { IntrospectionClient, type IntrospectionOutcome } from './introspection/client.js';
 import { looksLikeJwt } from './jwt/verify.js';
 
@@ -242,7 +242,8 @@ export function introspectionAuthenticator(settings: IntrospectionConfig, client
     authenticate: function authenticateIntrospection(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const token = authParam(headerValue(gr.req.headers, 'authorization'), 'bearer');
       if (token === undefined) return SKIP;
-      if (token === '') return { kind: 'fail', error: invalidBearer('malformed token', realm) };
+      // RFC 6750 §3.1: not a b64token (empty, a space inside…) is a malformed request, never asked about
+      if (!isB64Token(token)) return { kind: 'fail', error: malformedBearer(realm) };
       // a JWT is the jwt plugin's
       if (looksLikeJwt(token)) return SKIP;
       if (hideCredentials) gr.stripHeaders.add('authorization');
