@@ -169,7 +169,8 @@ export function sendAuthError(res: ServerResponse, err: DrawbridgeAuthError, opt
   }
   const challenge = challengeFor(err, opts.realm);
   if (challenge !== undefined) res.setHeader('www-authenticate', challenge);
-  sendJson(res, err.status, errorBody(err.code, err.message, opts.req));
+  // no credential at all: the body says `unauthorized`, as the gateway's and userinfo's do
+  sendJson(res, err.status, errorBody(err.noCredentials ? 'unauthorized' : err.code, err.message, opts.req));
 }
 
 /** ARCHITECTURE §6: `{ error, error_description[, request_id] }`, with the gateway's X-Request-Id when it is sane. */
