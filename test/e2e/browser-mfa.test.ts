@@ -72,13 +72,15 @@ describe('browser sign-in with TOTP (Chromium)', { skip: !available }, () => {
     await third.context.close();
   });
 
-  it(`${MAX_FAILURES} wrong codes lock the account; the right code is refused until the lock expires`, async () => {
+  // the password step stays counted until the second factor succeeds (a right password must
+  // not reset the count of guessed codes), so it takes one of the MAX_FAILURES attempts
+  it(`the password step and ${MAX_FAILURES - 1} wrong codes lock the account; the right code is refused until the lock expires`, async () => {
     await enrol('olga');
     const { context, page } = await freshPage();
     await passwordStep(page, 'olga');
-    for (let i = 1; i <= MAX_FAILURES; i++) {
+    for (let i = 1; i < MAX_FAILURES; i++) {
       await enterCode(page, String(100000 + i));
-      await page.getByRole('alert').filter({ hasText: i < MAX_FAILURES ? NOT_VALID : LOCKED }).waitFor();
+      await page.getByRole('alert').filter({ hasText: i < MAX_FAILURES - 1 ? NOT_VALID : LOCKED }).waitFor();
     }
     const lockedAt = Date.now();
     await enterCode(page, nextCode('olga'));
