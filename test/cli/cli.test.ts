@@ -353,6 +353,15 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.equal(body.scope, 'orders:read orders:write introspect');
   });
 
+  it('`drawbridge token` takes the secret from DRAWBRIDGE_CLIENT_SECRET (kept out of argv), and says so when there is none', async () => {
+    const r = await runCli(['token', '--client', 'svc', '--issuer', issuer], { env: { DRAWBRIDGE_CLIENT_SECRET: SVC_SECRET } });
+    assertExit(r, 0);
+    assert.equal(await active(r.stdout.trim()), true);
+    const none = await runCli(['token', '--client', 'svc', '--issuer', issuer], { env: { DRAWBRIDGE_CLIENT_SECRET: '' } });
+    assertExit(none, 2);
+    assert.match(none.stderr, /--secret SECRET or the environment variable DRAWBRIDGE_CLIENT_SECRET is required/);
+  });
+
   it('`drawbridge token` with a wrong secret → 1', async () => {
     const r = await runCli(['token', '--client', 'svc', '--secret', 'wrong', '--issuer', issuer]);
     assertExit(r, 1);

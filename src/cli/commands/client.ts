@@ -99,7 +99,7 @@ export function registerClientCommands(program: Command): void {
     });
   client
     .command('list')
-    .description('list clients (from the config file and created here)')
+    .description("list stored clients: made here or with the admin API, and the config file's once an auth server has synced them")
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .option('--json', 'print JSON')
     .action(async function listClients(opts: { config?: string; json?: boolean }) {

@@ -5,7 +5,7 @@ import { basicCredentials } from '../../core/http.js';
 
 interface TokenOptions {
   client: string;
-  secret: string;
+  secret?: string;
   scope?: string[];
   resource?: string[];
   issuer?: string;
@@ -19,7 +19,7 @@ export function registerTokenCommand(program: Command): void {
     .command('token')
     .description('get an access token with client credentials from a running auth server and print it')
     .requiredOption('--client <client_id>', 'client id')
-    .requiredOption('--secret <secret>', 'client secret (or set it in an env var and pass "$VAR")')
+    .option('--secret <secret>', 'client secret; default $DRAWBRIDGE_CLIENT_SECRET (better: an argument shows in ps and shell history)')
     .option('--scope <scope>', 'scope to ask for (repeatable)', collect)
     .option('--resource <uri>', 'resource indicator, RFC 8707 (repeatable)', collect)
     .option('--issuer <url>', 'issuer URL (default: from --config)')
@@ -27,6 +27,8 @@ export function registerTokenCommand(program: Command): void {
     .addOption(new Option('--auth-method <m>', 'how to send the secret').choices(['basic', 'post']).default('basic'))
     .option('--json', 'print the whole token response')
     .action(async function token(opts: TokenOptions) {
+      const secret = opts.secret ?? process.env.DRAWBRIDGE_CLIENT_SECRET;
+      if (secret === undefined || secret === '') throw new UsageError('--secret SECRET or the environment variable DRAWBRIDGE_CLIENT_SECRET is required');
       const issuer = (opts.issuer ?? (opts.config || process.env.DRAWBRIDGE_CONFIG ? readConfig(opts).issuer : undefined))?.replace(/\/$/, '');
       if (!issuer) throw new UsageError('--issuer URL or --config FILE is required');
       if (!isHttpUrl(issuer)) throw new UsageError(`--issuer: expected an absolute http(s) URL, got "${opts.issuer}"`);
@@ -36,10 +38,10 @@ export function registerTokenCommand(program: Command): void {
       for (const r of opts.resource ?? []) body.append('resource', r);
       const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
       if (opts.authMethod === 'basic') {
-        headers.authorization = basicCredentials(opts.client, opts.secret);
+        headers.authorization = basicCredentials(opts.client, secret);
       } else {
         body.set('client_id', opts.client);
-        body.set('client_secret', opts.secret);
+        body.set('client_secret', secret);
       }
       const res = await fetch(String(meta.token_endpoint), { method: 'POST', headers, body });
       const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
