@@ -26,6 +26,19 @@ function httpsGet(url: string, ca: Buffer): Promise<{ status: number; headers: R
   });
 }
 
+/** Bytes sent over a plain TCP connection; everything that came back until the connection closed. */
+function rawExchange(url: string, bytes: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (got += c));
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
 describe('gateway listener: TLS and HSTS', () => {
   let dir: string;
   let cert: Buffer;
@@ -69,16 +82,7 @@ describe('gateway listener: TLS and HSTS', () => {
   // nginx answers "400 The plain HTTP request was sent to HTTPS port"; a silent close left
   // curl with "Empty reply from server" and no hint to use https.
   it('plain HTTP sent to the TLS port gets a plain-HTTP 400 saying to use https, and TLS keeps working', async () => {
-    const { port } = new URL(stack.gatewayUrl);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1');
-      let got = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (c: string) => (got += c));
-      socket.on('end', () => resolve(got));
-      socket.on('error', reject);
-      socket.write('GET /secure HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    });
+    const raw = await rawExchange(stack.gatewayUrl, 'GET /secure HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     assert.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n/);
     assert.match(raw, /\r\nconnection: close\r\n/i);
     const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, string>;
@@ -90,16 +94,7 @@ describe('gateway listener: TLS and HSTS', () => {
   });
 
   it('a connection that sends neither TLS nor HTTP is closed without an answer', async () => {
-    const { port } = new URL(stack.gatewayUrl);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1');
-      let got = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (c: string) => (got += c));
-      socket.on('close', () => resolve(got));
-      socket.on('error', reject);
-      socket.write(Buffer.from([0x00, 0x01, 0x02, 0x03]));
-    });
+    const raw = await rawExchange(stack.gatewayUrl, Buffer.from([0x00, 0x01, 0x02, 0x03]));
     assert.equal(raw, '');
   });
 
