@@ -140,12 +140,18 @@ describe('PostgreSQL outage: the auth server and the gateway', { skip: base === 
   it('answers 503 temporarily_unavailable with Retry-After while the database is down, and serves again once it is back', async () => {
     assert.equal((await token()).status, 200);
     await proxy.down();
-    for (const [name, call] of [['token', token], ['introspect', introspect], ['authorize', authorize]] as const) {
+    for (const [name, call] of [['token', token], ['introspect', introspect]] as const) {
       const res = await call();
       assert.equal(res.status, 503, name);
       assert.ok(res.headers.get('retry-after'), `${name}: Retry-After`);
       assert.equal(((await res.json()) as { error: string }).error, 'temporarily_unavailable', name);
     }
+    // a browser's request: an error page, not JSON (test/auth/authorize-outage.test.ts)
+    const page = await authorize();
+    assert.equal(page.status, 503, 'authorize');
+    assert.ok(page.headers.get('retry-after'), 'authorize: Retry-After');
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html\b/, 'authorize: an HTML page');
+    await page.body?.cancel();
     const admin = await consumers();
     assert.equal(admin.status, 503, 'admin API');
     assert.ok(admin.headers.get('retry-after'), 'admin API: Retry-After');

@@ -2,7 +2,12 @@
 // expiring by itself at the absolute timeout, plus a set per user for "log out everywhere".
 // The idle timeout is checked by sso.ts on every read, as for the SQL store. The grants made
 // in a session (logout) are a hash per session, client_id by grant_id, expiring with it.
-import type { Redis } from 'ioredis';
+// A Redis that does not answer is core's UnavailableError (503 temporarily_unavailable, or
+// that error at the client's redirect URI from the authorization endpoint), as for the SQL
+// store and the Redis counters: never a 500, never a session taken as absent.
+import { ReplyError, type Redis } from 'ioredis';
+import { UnavailableError } from '../../core/errors.js';
+import { redisLost } from '../../cache/redis.js';
 import type { SsoSessionGrant, SsoSessionRecord, SsoSessionRepo } from '../../storage/types.js';
 
 const PREFIX = 'drawbridge:sso:';
@@ -16,19 +21,36 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
     this.#redis = redis;
   }
 
+  /**
+   * One step against Redis. A lost connection fails at once (a command would only wait in
+   * ioredis's offline queue until its retries ran out); any failure but a reply error (a bug
+   * here) means Redis is unavailable.
+   */
+  async #run<T>(step: () => Promise<T>): Promise<T> {
+    if (redisLost(this.#redis)) throw new UnavailableError(`sso sessions: redis is ${this.#redis.status}`);
+    try {
+      return await step();
+    } catch (err) {
+      if (err instanceof ReplyError || err instanceof UnavailableError) throw err;
+      throw new UnavailableError(`sso sessions: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+  }
+
   async insert(rec: SsoSessionRecord): Promise<void> {
     const userKey = USER_PREFIX + rec.user_id;
-    await this.#redis
-      .multi()
-      .set(PREFIX + rec.id, JSON.stringify(rec), 'EXAT', rec.expires_at)
-      .sadd(userKey, rec.id)
-      // the index lives as long as the user's newest session (every new one ends later)
-      .expireat(userKey, rec.expires_at)
-      .exec();
+    await this.#run(() =>
+      this.#redis
+        .multi()
+        .set(PREFIX + rec.id, JSON.stringify(rec), 'EXAT', rec.expires_at)
+        .sadd(userKey, rec.id)
+        // the index lives as long as the user's newest session (every new one ends later)
+        .expireat(userKey, rec.expires_at)
+        .exec(),
+    );
   }
 
   async get(id: string): Promise<SsoSessionRecord | undefined> {
-    const raw = await this.#redis.get(PREFIX + id);
+    const raw = await this.#run(() => this.#redis.get(PREFIX + id));
     return raw === null ? undefined : (JSON.parse(raw) as SsoSessionRecord);
   }
 
@@ -36,34 +58,34 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
     const rec = await this.get(id);
     if (!rec) return false;
     // XX KEEPTTL: never resurrects a session deleted meanwhile, never extends its life
-    const ok = await this.#redis.set(PREFIX + id, JSON.stringify({ ...rec, last_seen_at: at }), 'KEEPTTL', 'XX');
+    const ok = await this.#run(() => this.#redis.set(PREFIX + id, JSON.stringify({ ...rec, last_seen_at: at }), 'KEEPTTL', 'XX'));
     return ok === 'OK';
   }
 
   async delete(id: string): Promise<boolean> {
     const rec = await this.get(id);
-    const [deleted] = await Promise.all([this.#redis.del(PREFIX + id), this.#redis.del(GRANTS_PREFIX + id)]);
-    if (rec) await this.#redis.srem(USER_PREFIX + rec.user_id, id);
+    const [deleted] = await this.#run(() => Promise.all([this.#redis.del(PREFIX + id), this.#redis.del(GRANTS_PREFIX + id)]));
+    if (rec) await this.#run(() => this.#redis.srem(USER_PREFIX + rec.user_id, id));
     return deleted > 0;
   }
 
   async deleteByUser(userId: string): Promise<number> {
-    const ids = await this.#redis.smembers(USER_PREFIX + userId);
-    const deleted = ids.length === 0 ? 0 : await this.#redis.del(...ids.map((id) => PREFIX + id));
-    if (ids.length > 0) await this.#redis.del(...ids.map((id) => GRANTS_PREFIX + id));
-    await this.#redis.del(USER_PREFIX + userId);
+    const ids = await this.#run(() => this.#redis.smembers(USER_PREFIX + userId));
+    const deleted = ids.length === 0 ? 0 : await this.#run(() => this.#redis.del(...ids.map((id) => PREFIX + id)));
+    if (ids.length > 0) await this.#run(() => this.#redis.del(...ids.map((id) => GRANTS_PREFIX + id)));
+    await this.#run(() => this.#redis.del(USER_PREFIX + userId));
     return deleted;
   }
 
   async listByUser(userId: string): Promise<SsoSessionRecord[]> {
-    const ids = await this.#redis.smembers(USER_PREFIX + userId);
+    const ids = await this.#run(() => this.#redis.smembers(USER_PREFIX + userId));
     if (ids.length === 0) return [];
-    const raws = await this.#redis.mget(...ids.map((id) => PREFIX + id));
+    const raws = await this.#run(() => this.#redis.mget(...ids.map((id) => PREFIX + id)));
     const out: SsoSessionRecord[] = [];
     const gone: string[] = [];
     raws.forEach((raw, i) => (raw === null ? gone.push(ids[i]!) : out.push(JSON.parse(raw) as SsoSessionRecord)));
     // sessions Redis expired by itself leave their id in the user's set
-    if (gone.length > 0) await this.#redis.srem(USER_PREFIX + userId, ...gone);
+    if (gone.length > 0) await this.#run(() => this.#redis.srem(USER_PREFIX + userId, ...gone));
     return out.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -73,11 +95,11 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
     if (!rec) return;
     const key = GRANTS_PREFIX + id;
     // HSETNX keeps the first record of a grant; the value orders grants by time
-    await this.#redis.multi().hsetnx(key, grantId, JSON.stringify([at, clientId])).expireat(key, rec.expires_at).exec();
+    await this.#run(() => this.#redis.multi().hsetnx(key, grantId, JSON.stringify([at, clientId])).expireat(key, rec.expires_at).exec());
   }
 
   async grants(id: string): Promise<SsoSessionGrant[]> {
-    const all = await this.#redis.hgetall(GRANTS_PREFIX + id);
+    const all = await this.#run(() => this.#redis.hgetall(GRANTS_PREFIX + id));
     return Object.entries(all)
       .map(([grantId, value]) => {
         const [at, clientId] = JSON.parse(value) as [number, string];
