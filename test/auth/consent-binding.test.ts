@@ -16,7 +16,7 @@ const WEB_CB = 'https://app.example/cb';
 const WEB2_CB = 'https://app2.example/cb';
 const VERIFIER = 'b'.repeat(43);
 const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
-const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8', 'u9', 'u10', 'u11'];
+const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8', 'u9', 'u10', 'u11', 'u12', 'u13', 'u14'];
 
 class FixedClock implements Clock {
   t = Math.floor(Date.now() / 1000);
@@ -72,6 +72,10 @@ describe('consent forms are bound to the page that was shown', () => {
 
   function allow(browser: Browser, form: ParsedForm, fields = form.fields): Promise<Response> {
     return browser.fetch(form.action, { form: [...fields, ['decision', 'allow']] });
+  }
+
+  function deny(browser: Browser, form: ParsedForm, fields = form.fields): Promise<Response> {
+    return browser.fetch(form.action, { form: [...fields, ['decision', 'deny']] });
   }
 
   async function consents(username: string, clientId: string): Promise<string[]> {
@@ -139,6 +143,37 @@ describe('consent forms are bound to the page that was shown', () => {
       await assertRefused(await allow(browser, form, fields), why);
     }
     assert.deepEqual(await consents('u5', 'web'), []);
+  });
+
+  it('Deny without a ticket, with a forged one, or one from another page → refused: no access_denied redirect, nothing granted', async () => {
+    const browser = new Browser();
+    const form = await consentPage(browser, 'u12', { scope: 'openid' });
+    const otherForm = await consentPage(new Browser(), 'u13', { scope: 'openid' });
+    const otherTicket = otherForm.fields.find(([k]) => k === 'consent_ticket')![1];
+    // the same user's page for another request (an enlarged scope) in another tab
+    const wider = parseForm(await (await browser.fetch(authorizeUrl('web', { scope: 'openid email' }))).text());
+    const widerTicket = wider.fields.find(([k]) => k === 'consent_ticket')![1];
+    for (const [why, fields] of [
+      ['none', withoutField(form.fields, 'consent_ticket')],
+      ['empty', withField(form.fields, 'consent_ticket', '')],
+      ['forged', withField(form.fields, 'consent_ticket', 'v1.AAAA.BBBB.CCCC')],
+      ['another user', withField(form.fields, 'consent_ticket', otherTicket)],
+      ['another request', withField(form.fields, 'consent_ticket', widerTicket)],
+      ['another client', withField(withField(form.fields, 'client_id', 'web2'), 'redirect_uri', WEB2_CB)],
+    ] as Array<[string, Array<[string, string]>]>) {
+      await assertRefused(await deny(browser, form, fields), `deny, ${why}`);
+    }
+    assert.deepEqual(await consents('u12', 'web'), []);
+    assert.deepEqual(await consents('u12', 'web2'), []);
+    // the page's own Deny is still answered: access_denied at the redirect URI, nothing granted
+    const res = await deny(browser, form);
+    assert.equal(res.status, 303);
+    const cb = new URL(res.headers.get('location')!);
+    assert.equal(cb.origin + cb.pathname, WEB_CB);
+    assert.equal(cb.searchParams.get('error'), 'access_denied');
+    assert.equal(cb.searchParams.get('state'), 'st');
+    assert.equal(cb.searchParams.get('code'), null);
+    assert.deepEqual(await consents('u12', 'web'), []);
   });
 
   it('a consent page left open while another user signs in (another tab) grants nothing to the new user', async () => {
