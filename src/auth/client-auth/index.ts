@@ -70,13 +70,13 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
   const ip = remoteAddress(r.req);
   const { max_failures: max, max_failures_per_ip: maxPerIp, window } = ctx.auth.client_auth_throttle;
   const keys = [`client:${presented.clientId}`, `ip:${ip}`];
-  // both windows in one call; the in-process counter answers without a promise
-  const checking = ctx.failures.firstAtLimit(keys, [max, maxPerIp]);
-  const blocked = checking instanceof Promise ? await checking : checking;
-  if (blocked) throw tooManyRequests(blocked.resetIn, 'too many failed client authentications; retry later');
+  const limits = [max, maxPerIp];
+  // before any work: a locked-out client or address costs no lookup, and its failures are not counted
+  await refuseAtLimit(ctx, keys, limits);
+  let client: Client | null | undefined;
   try {
     // almost always answered by the in-process cache, without a query (clients.ts)
-    let client = ctx.clients.peek(presented.clientId);
+    client = ctx.clients.peek(presented.clientId);
     if (client === undefined) client = await ctx.clients.load(presented.clientId);
     if (client === null) throw invalidClient('client authentication failed');
     if (client.token_endpoint_auth_method !== presented.method) {
@@ -85,14 +85,31 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
     if (presented.method === 'none' && !opts.allowPublic) throw invalidClient('client authentication required');
     const checked = AUTHENTICATORS[presented.method](ctx, client, presented, r.endpoint);
     if (checked !== undefined) await checked; // only private_key_jwt does I/O
-    return client;
   } catch (err) {
     if (err instanceof AppError && err.code === 'invalid_client') {
-      await Promise.all(keys.map((k) => ctx.failures.hit(k, window)));
+      const counted = await Promise.all(keys.map((k) => ctx.failures.hit(k, window)));
       ctx.logger.info({ client_id: presented.clientId, method: presented.method, ip, reason: err.message }, 'client authentication failed');
+      // Guesses checked in parallel (on this instance or any other sharing the counters) all
+      // passed the first look before any of them failed. Only the first max_failures failures
+      // of a window are told so; a later one is answered as throttled, so a burst learns no
+      // more than max_failures wrong secrets per window, whatever its size.
+      const over = counted.find((c, i) => c.count > limits[i]!);
+      if (over) throw tooManyRequests(over.resetIn, 'too many failed client authentications; retry later');
     }
     throw err;
   }
+  // Again once the credential proved right, for the same reason: it is accepted only while
+  // fewer than max_failures failures are recorded.
+  await refuseAtLimit(ctx, keys, limits);
+  return client;
+}
+
+/** 429 when any of the windows has reached its limit; in process memory, nothing to await. */
+async function refuseAtLimit(ctx: AuthContext, keys: readonly string[], limits: readonly number[]): Promise<void> {
+  // both windows in one call
+  const checking = ctx.failures.firstAtLimit(keys, limits);
+  const blocked = checking instanceof Promise ? await checking : checking;
+  if (blocked) throw tooManyRequests(blocked.resetIn, 'too many failed client authentications; retry later');
 }
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
