@@ -32,8 +32,10 @@ export const authorizationCode: Grant = {
     const verifier = params.get('code_verifier');
     const now = ctx.clock.now();
     const found = code.length <= MAX_CODE_LENGTH ? await ctx.storage.authCodes.consume(sha256Base64url(code), now) : undefined;
-    if (!found || found.code.expires_at <= now) throw invalidGrant('the authorization code is invalid or expired');
+    if (!found) throw invalidGrant('the authorization code is invalid or expired');
     const c = found.code;
+    // a second use is a replay even once the code has expired (used codes are kept a while
+    // past their expiry): its tokens are still alive and must go
     if (!found.first) {
       // mark the replay first: the winning request may still be storing its tokens, and it
       // looks for this mark once they are stored (see the end of this grant)
@@ -43,6 +45,7 @@ export const authorizationCode: Grant = {
       ctx.logger.warn({ event: 'code.replay', client_id: c.client_id, grant_id: c.id, revoked }, 'authorization code used twice; tokens revoked');
       throw invalidGrant('the authorization code was already used');
     }
+    if (c.expires_at <= now) throw invalidGrant('the authorization code is invalid or expired');
     if (c.client_id !== client.client_id) throw invalidGrant('the authorization code was issued to another client');
     checkRedirectUri(params.get('redirect_uri'), c, client.redirect_uris.length);
     // checked after the code is consumed: a failed attempt spends it (a thief gets one try)
