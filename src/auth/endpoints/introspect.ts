@@ -12,7 +12,7 @@ import type { TokenRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import { authenticateClient } from '../client-auth/index.js';
 import type { AuthContext } from '../context.js';
-import { findToken, isActive } from '../tokens/resolve.js';
+import { clientExists, findToken, isActive } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
 export const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
@@ -27,7 +27,8 @@ export const introspectionEndpoint: Endpoint = {
     params.get('token_type_hint'); // accepted (and checked for repeats); lookups do not need it
     const rec = await findToken(ctx, token);
     const now = ctx.clock.now();
-    const body = isActive(rec, now) && mayIntrospect(client, rec) ? activeResponse(ctx, rec) : { active: false };
+    const active = isActive(rec, now) && mayIntrospect(client, rec) && (await clientExists(ctx, rec.client_id));
+    const body = active ? activeResponse(ctx, rec) : { active: false };
     if (wantsJwt(req)) {
       const jwt = signJwt(
         ctx.keyring.current,

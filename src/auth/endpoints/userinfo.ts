@@ -13,7 +13,7 @@ import { AppError, oauthDescription } from '../../core/errors.js';
 import { readForm, sendNoStoreJson } from '../../core/http.js';
 import type { AuthContext } from '../context.js';
 import { claimsForScope } from '../tokens/id-token.js';
-import { findToken, isActive } from '../tokens/resolve.js';
+import { clientExists, findToken, isActive } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
 function challenge(res: ServerResponse, status: 400 | 401 | 403, error: string, description: string, opts: { bare?: boolean } = {}): void {
@@ -73,7 +73,9 @@ export const userinfoEndpoint: Endpoint = {
     const token = credential.token;
     const rec = await findToken(ctx, token);
     const now = ctx.clock.now();
-    if (!isActive(rec, now) || rec.kind !== 'access_token') return challenge(res, 401, 'invalid_token', 'the access token is invalid or expired');
+    if (!isActive(rec, now) || rec.kind !== 'access_token' || !(await clientExists(ctx, rec.client_id))) {
+      return challenge(res, 401, 'invalid_token', 'the access token is invalid or expired');
+    }
     const scope = rec.scope === '' ? [] : rec.scope.split(' ');
     if (!scope.includes('openid')) return challenge(res, 403, 'insufficient_scope', 'the access token lacks the openid scope');
     const user = await ctx.storage.users.get(rec.sub);

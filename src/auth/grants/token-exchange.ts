@@ -33,7 +33,7 @@ import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { requestedTargets } from '../scope.js';
 import { issueAccessToken } from '../tokens/access-token.js';
-import { MAX_TOKEN_LENGTH, findStoredJwt, findToken, isActive, looksLikeJwt, verifyOwnJwt } from '../tokens/resolve.js';
+import { MAX_TOKEN_LENGTH, clientExists, findStoredJwt, findToken, isActive, looksLikeJwt, verifyOwnJwt } from '../tokens/resolve.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 
@@ -215,7 +215,7 @@ async function validateToken(ctx: AuthContext, token: string, type: string, now:
   // an opaque string can only be an access token of ours
   if (type === JWT_TOKEN_TYPE) throw rejected(`${name} is not a JWT`);
   const rec = await findToken(ctx, token);
-  if (!isActive(rec, now) || rec.kind !== 'access_token') throw rejected(`${name} is invalid, expired or revoked`);
+  if (!isActive(rec, now) || rec.kind !== 'access_token' || !(await clientExists(ctx, rec.client_id))) throw rejected(`${name} is invalid, expired or revoked`);
   const extra = rec.extra ?? {};
   return {
     sub: rec.sub,
@@ -252,7 +252,7 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
   if (typeof c.jti === 'string') {
     const rec = await findStoredJwt(ctx, c.jti);
     if (rec !== undefined) {
-      if (rec.kind !== 'access_token' || !isActive(rec, now)) throw rejected(`${name} is invalid, expired or revoked`);
+      if (rec.kind !== 'access_token' || !isActive(rec, now) || !(await clientExists(ctx, rec.client_id))) throw rejected(`${name} is invalid, expired or revoked`);
       grantId = rec.grant_id;
       digest = rec.digest;
     }

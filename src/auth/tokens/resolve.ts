@@ -48,6 +48,18 @@ export function isActive(rec: TokenRecord | undefined, now: number): rec is Toke
   );
 }
 
+/**
+ * The client a token was issued to still exists. Deleting a client revokes its tokens, but a
+ * token stored a moment after that revocation (its request had authenticated the client just
+ * before the deletion, on this instance or on another whose client cache had not heard yet)
+ * escapes it: such a token must not be active either. Answered from the client cache (no
+ * query while it is fresh), so it follows a deletion as the cache does.
+ */
+export async function clientExists(ctx: AuthContext, clientId: string): Promise<boolean> {
+  const cached = ctx.clients.peek(clientId);
+  return (cached !== undefined ? cached : await ctx.clients.load(clientId)) !== null;
+}
+
 export function looksLikeJwt(token: string): boolean {
   const first = token.indexOf('.');
   return first > 0 && token.indexOf('.', first + 1) > first;
