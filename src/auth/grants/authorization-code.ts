@@ -18,6 +18,7 @@ import { codeResources, MAX_CODE_LENGTH } from '../endpoints/authorize/respond.j
 import { resourcesWithin } from '../scope.js';
 import type { AuthContext } from '../context.js';
 import type { Grant, TokenResponse } from './types.js';
+import { unlessUserGone } from './user-still-active.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 /** jti namespace of the "this code was replayed" marks */
@@ -85,6 +86,7 @@ export const authorizationCode: Grant = {
       await revokeCodeFamily(ctx, c.id, ctx.clock.now());
       throw invalidGrant('the authorization code was already used');
     }
+    await unlessUserGone(ctx, user.id, c.id);
     return body;
   },
 };

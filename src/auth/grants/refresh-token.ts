@@ -24,6 +24,7 @@ import { findToken, isActive } from '../tokens/resolve.js';
 import type { AuditLog } from '../../observability/audit.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
+import { unlessUserGone } from './user-still-active.js';
 
 /** jti namespace of the "a retired refresh token of this family was reused" marks */
 const REUSE_NAMESPACE = 'refresh-reuse';
@@ -94,6 +95,7 @@ export const refreshToken: Grant = {
       await ctx.storage.tokens.revokeGrant(rec.grant_id, ctx.clock.now());
       throw invalidGrant('refresh token was already used');
     }
+    await unlessUserGone(ctx, rec.sub, rec.grant_id);
     ctx.logger.info({ event: 'token.refreshed', client_id: client.client_id, sub: rec.sub, grant_id: rec.grant_id }, 'refresh token rotated');
     return body;
   },
