@@ -1,9 +1,8 @@
 // Windowed counters for throttling: in-process, or in Redis so every instance agrees.
 // A Redis that does not answer is an UnavailableError (503 + Retry-After where it reaches
 // a response), never a count of zero: a throttle must not fail open.
-import { ReplyError, type Redis } from 'ioredis';
-import { UnavailableError } from '../core/errors.js';
-import { redisLost } from './redis.js';
+import type { Redis } from 'ioredis';
+import { onRedis } from './redis.js';
 
 export interface WindowState {
   count: number;
@@ -79,16 +78,8 @@ if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {c, redis.call('PTTL', KEYS[1])}`;
 
 export function redisCounter(redis: Redis, prefix = 'drawbridge:count:'): WindowCounter {
-  /** One Redis call; anything but a reply error (a bug here) means Redis is unavailable. */
-  async function run<T>(call: () => Promise<T>): Promise<T> {
-    if (redisLost(redis)) throw new UnavailableError(`counters: redis is ${redis.status}`);
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof ReplyError) throw err;
-      throw new UnavailableError(`counters: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-    }
-  }
+  /** One Redis call: unavailable when Redis is (cache/redis.ts onRedis). */
+  const run = <T>(call: () => Promise<T>): Promise<T> => onRedis(redis, 'counters', call);
   return {
     async peek(key) {
       const [[, v], [, ttl]] = (await run(() => redis.multi().get(prefix + key).pttl(prefix + key).exec())) as [

@@ -1,6 +1,7 @@
 // The optional Redis connection. A single instance never needs it; when `redis:` is set
 // it carries counters that every instance must agree on and cross-instance events.
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
+import { UnavailableError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 
 export function connectRedis(url: string, logger: Logger): Redis {
@@ -41,4 +42,19 @@ export function redisLost(redis: Redis): boolean {
 export async function pingRedis(redis: Redis): Promise<void> {
   const reply = await redis.ping();
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${reply}`);
+}
+
+/**
+ * One step against Redis for `what` (a name for messages): a lost connection fails at once,
+ * and any failure but a reply error (a bug in the caller) is core's UnavailableError (503
+ * temporarily_unavailable), never a 500 and never an answer taken as "absent".
+ */
+export async function onRedis<T>(redis: Redis, what: string, step: () => Promise<T>): Promise<T> {
+  if (redisLost(redis)) throw new UnavailableError(`${what}: redis is ${redis.status}`);
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof ReplyError || err instanceof UnavailableError) throw err;
+    throw new UnavailableError(`${what}: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  }
 }

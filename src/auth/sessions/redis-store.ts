@@ -5,9 +5,8 @@
 // A Redis that does not answer is core's UnavailableError (503 temporarily_unavailable, or
 // that error at the client's redirect URI from the authorization endpoint), as for the SQL
 // store and the Redis counters: never a 500, never a session taken as absent.
-import { ReplyError, type Redis } from 'ioredis';
-import { UnavailableError } from '../../core/errors.js';
-import { redisLost } from '../../cache/redis.js';
+import type { Redis } from 'ioredis';
+import { onRedis } from '../../cache/redis.js';
 import type { SsoSessionGrant, SsoSessionRecord, SsoSessionRepo } from '../../storage/types.js';
 
 const PREFIX = 'drawbridge:sso:';
@@ -21,19 +20,9 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
     this.#redis = redis;
   }
 
-  /**
-   * One step against Redis. A lost connection fails at once (a command would only wait in
-   * ioredis's offline queue until its retries ran out); any failure but a reply error (a bug
-   * here) means Redis is unavailable.
-   */
-  async #run<T>(step: () => Promise<T>): Promise<T> {
-    if (redisLost(this.#redis)) throw new UnavailableError(`sso sessions: redis is ${this.#redis.status}`);
-    try {
-      return await step();
-    } catch (err) {
-      if (err instanceof ReplyError || err instanceof UnavailableError) throw err;
-      throw new UnavailableError(`sso sessions: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-    }
+  /** One step against Redis: unavailable when Redis is (cache/redis.ts onRedis). */
+  #run<T>(step: () => Promise<T>): Promise<T> {
+    return onRedis(this.#redis, 'sso sessions', step);
   }
 
   async insert(rec: SsoSessionRecord): Promise<void> {

@@ -39,9 +39,6 @@ import { authParam, DEFAULT_REALM, headerValue, instanceNamespace, isB64Token, q
 import { ALL_JWT_ALGS, type JwtAlg, type PreparedKey } from './jwt/algorithms.js';
 import { identityOf, tagsOf } from './jwt/claims.js';
 import { fromCookie, type FoundToken } from './jwt/cookie.js';
-
-/** An Authorization: Bearer value that is no b64token (RFC 6750 §2.1): 400 invalid_request. */
-const MALFORMED = Symbol('malformed bearer');
 import { KeySet, prepareJwk, RemoteKeySource, staticKeySource, type KeySource } from './jwt/jwks.js';
 import { looksLikeJwt, verifyJwt, type TrustedIssuer } from './jwt/verify.js';
 
@@ -210,10 +207,10 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     for (const name of cookieNames) stripCookie(gr, name);
   }
 
-  /** The token and how to hide it; undefined when the request carries none, MALFORMED for a header value that is no b64token. */
-  function findToken(gr: GatewayRequest): FoundToken | string | typeof MALFORMED | undefined {
+  /** The token and how to hide it; undefined when the request carries none. */
+  function findToken(gr: GatewayRequest): FoundToken | string | undefined {
     const header = authParam(headerValue(gr.req.headers, 'authorization'), 'bearer');
-    if (header !== undefined) return isB64Token(header) ? { token: header, hide: hideHeader } : MALFORMED;
+    if (header !== undefined) return { token: header, hide: hideHeader };
     if (paramNames.length > 0 && gr.query !== '') {
       for (const name of paramNames) {
         const values = queryValues(gr.query, name);
@@ -269,14 +266,18 @@ export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<strin
     authenticate: function authenticateJwt(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const found = findToken(gr);
       if (found === undefined) return SKIP;
-      if (found === MALFORMED) return { kind: 'fail', error: malformedBearer(realm) };
       if (typeof found === 'string') return { kind: 'fail', error: invalidBearer(found, realm) };
+      // RFC 6750 §2.1: an Authorization value that is no b64token is a malformed request (400).
+      // Tested only where the answer is not already known: a cached token passed it when verified.
+      const fromHeader = found.hide === hideHeader;
       // an opaque token is for another authenticator (introspection); leave it untouched
-      if (!looksLikeJwt(found.token)) return SKIP;
+      if (!looksLikeJwt(found.token)) return fromHeader && !isB64Token(found.token) ? { kind: 'fail', error: malformedBearer(realm) } : SKIP;
       if (hideCredentials) found.hide(gr);
       const cacheKey = digester.cacheKey(namespace, found.token);
       const cached = cache.get<Verified>(cacheKey);
-      return cached !== undefined ? fromCache(cached, gr) : verify(found.token, cacheKey, gr);
+      if (cached !== undefined) return fromCache(cached, gr);
+      if (fromHeader && !isB64Token(found.token)) return { kind: 'fail', error: malformedBearer(realm) };
+      return verify(found.token, cacheKey, gr);
     },
   };
 }
