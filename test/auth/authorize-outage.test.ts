@@ -12,13 +12,12 @@ import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { openStorage } from '../../src/storage/open.js';
 import { startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm, type ParsedForm } from '../helpers/browser.js';
 import { within } from '../helpers/poll.js';
-import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
+import { postgresUrl } from '../helpers/services.js';
 import { redisServerAvailable, startPrivateRedis, type PrivateRedis } from '../gateway/limits-harness.js';
-import { startFaultProxy, type FaultProxy } from '../storage/fault-proxy.js';
+import { faultyDatabase, type FaultProxy, type FaultyDatabase } from '../storage/fault-proxy.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const CB = 'https://app.example/cb';
@@ -91,24 +90,19 @@ function postLogin(browser: Browser, form: ParsedForm): Promise<Response> {
 const pg = await postgresUrl();
 
 describe('authorization endpoint, PostgreSQL cut', { skip: pg === undefined }, () => {
-  let schema: TestSchema;
+  let db: FaultyDatabase;
   let proxy: FaultProxy;
   let server: TestServer;
 
   before(async () => {
-    schema = await freshPostgresSchema(pg!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
-    proxy = await startFaultProxy(schema.url);
-    const url = new URL(proxy.url);
-    url.searchParams.set('connect_timeout', '1');
-    url.searchParams.set('query_timeout', '1000');
-    server = await startAuth({ users, clients }, { storage: url.href });
+    db = await faultyDatabase(pg!);
+    proxy = db.proxy;
+    server = await startAuth({ users, clients }, { storage: db.url({ connect: 1, query: 1000 }) });
   });
   after(async () => {
     await proxy?.up();
     await server?.close();
-    await proxy?.close();
-    await schema?.drop();
+    await db?.close();
   });
 
   async function backUp(): Promise<void> {

@@ -5,6 +5,8 @@
 // hang, the connections made before `up()` stay silent for good (open, never answered), as
 // TCP connections across a partition often do: only new connections work again.
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { openStorage } from '../../src/storage/open.js';
+import { freshPostgresSchema } from '../helpers/services.js';
 
 export interface FaultProxy {
   /** `target` with the proxy's host and port */
@@ -86,5 +88,33 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       if (!server) await listen();
     },
     close: stopListening,
+  };
+}
+
+/** A fresh, migrated PostgreSQL schema reached through a fault proxy; close() drops both. */
+export interface FaultyDatabase {
+  proxy: FaultProxy;
+  /** the proxy's URL; with `timeouts`, the storage URL's connect_timeout (s) and query_timeout (ms) set */
+  url(timeouts?: { connect: number; query: number }): string;
+  close(): Promise<void>;
+}
+
+export async function faultyDatabase(base: string): Promise<FaultyDatabase> {
+  const schema = await freshPostgresSchema(base);
+  await (await openStorage(schema.url, { autoMigrate: true })).close();
+  const proxy = await startFaultProxy(schema.url);
+  return {
+    proxy,
+    url(timeouts) {
+      if (timeouts === undefined) return proxy.url;
+      const url = new URL(proxy.url);
+      url.searchParams.set('connect_timeout', String(timeouts.connect));
+      url.searchParams.set('query_timeout', String(timeouts.query));
+      return url.href;
+    },
+    async close() {
+      await proxy.close();
+      await schema.drop();
+    },
   };
 }

@@ -15,8 +15,8 @@ import type { Storage } from '../../src/storage/types.js';
 import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
 import { spawnCli, waitForReady } from '../cli/spawn.js';
 import { startStack, type Stack } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { postgresUrl } from '../helpers/services.js';
+import { faultyDatabase, type FaultProxy, type FaultyDatabase } from './fault-proxy.js';
 
 const base = await postgresUrl();
 const CLIENT = { client_id: 'outage', client_secret: 'outage-secret-0123456789abcdef', grant_types: ['client_credentials'], scopes: ['orders:read', 'introspect'] };
@@ -50,25 +50,20 @@ async function eventually<T>(fn: () => Promise<T>, attempts = 20): Promise<T> {
 }
 
 describe('PostgreSQL outage: the storage layer', { skip: base === undefined }, () => {
-  let schema: TestSchema;
+  let db: FaultyDatabase;
   let proxy: FaultProxy;
   let storage: Storage;
 
   before(async () => {
-    schema = await freshPostgresSchema(base!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
-    proxy = await startFaultProxy(schema.url);
+    db = await faultyDatabase(base!);
+    proxy = db.proxy;
     // short timeouts so that the hung case ends quickly; the defaults are seconds
-    const url = new URL(proxy.url);
-    url.searchParams.set('connect_timeout', '1');
-    url.searchParams.set('query_timeout', '400');
-    storage = await openStorage(url.href);
+    storage = await openStorage(db.url({ connect: 1, query: 400 }));
   });
   afterEach(() => proxy.up());
   after(async () => {
     await storage?.close();
-    await proxy?.close();
-    await schema?.drop();
+    await db?.close();
   });
 
   const calls: Array<[string, () => Promise<unknown>]> = [
@@ -108,14 +103,13 @@ describe('PostgreSQL outage: the storage layer', { skip: base === undefined }, (
 });
 
 describe('PostgreSQL outage: the auth server and the gateway', { skip: base === undefined }, () => {
-  let schema: TestSchema;
+  let db: FaultyDatabase;
   let proxy: FaultProxy;
   let stack: Stack;
 
   before(async () => {
-    schema = await freshPostgresSchema(base!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
-    proxy = await startFaultProxy(schema.url);
+    db = await faultyDatabase(base!);
+    proxy = db.proxy;
     stack = await startStack({
       top: { storage: proxy.url },
       auth: { clients: [CLIENT] },
@@ -128,8 +122,7 @@ describe('PostgreSQL outage: the auth server and the gateway', { skip: base === 
   });
   after(async () => {
     await stack?.close();
-    await proxy?.close();
-    await schema?.drop();
+    await db?.close();
   });
 
   const token = () => postForm(`${stack.issuer}/oauth2/token`, { grant_type: 'client_credentials', scope: 'orders:read' }, { authorization: basic(CLIENT.client_id, CLIENT.client_secret) });
@@ -168,19 +161,17 @@ describe('PostgreSQL outage: the auth server and the gateway', { skip: base === 
 });
 
 describe('PostgreSQL outage: `drawbridge start` keeps running', { skip: base === undefined }, () => {
-  let schema: TestSchema;
+  let db: FaultyDatabase;
   let proxy: FaultProxy;
   let dir: string;
 
   before(async () => {
-    schema = await freshPostgresSchema(base!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
-    proxy = await startFaultProxy(schema.url);
+    db = await faultyDatabase(base!);
+    proxy = db.proxy;
     dir = await mkdtemp(join(tmpdir(), 'drawbridge-outage-'));
   });
   after(async () => {
-    await proxy?.close();
-    await schema?.drop();
+    await db?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
