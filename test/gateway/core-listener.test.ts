@@ -3,7 +3,6 @@
 // flight, and a graceful drain on close.
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -13,6 +12,7 @@ import { validateConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/config/schema.js';
 import { startStack, startUpstream, TEST_SECRET, type Stack, type Upstream } from '../helpers/gateway.js';
 import { send } from './core-http.js';
+import { selfSigned } from '../helpers/tls.js';
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
@@ -47,17 +47,13 @@ describe('gateway listener: TLS and HSTS', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'drawbridge-tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    cert = readFileSync(join(dir, 'cert.pem'));
+    const pair = selfSigned(dir, 'localhost');
+    cert = readFileSync(pair.cert);
     up = await startUpstream({ name: 'tls' });
     stack = await startStack({
       auth: false,
       gateway: {
-        tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') },
+        tls: pair,
         hsts: { max_age: '180d', include_subdomains: true },
         services: [{ name: 'tls', url: up.url, routes: [{ paths: ['/'] }] }],
       },

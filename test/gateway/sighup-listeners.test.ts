@@ -6,7 +6,6 @@
 // afterwards runs what the others run.
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -17,22 +16,11 @@ import { freePorts } from '../helpers/auth-server.js';
 import { startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
 import { alive, listeningPids, logLines, until, writeStartConfig } from './workers-support.js';
+import { selfSigned } from '../helpers/tls.js';
 
 const OLD_TOKEN = 'admin-token-before-0123456789abcdefghij';
 const NEW_TOKEN = 'admin-token-after-0123456789abcdefghijk';
 
-/** A self-signed certificate for 127.0.0.1 whose subject CN tells it apart. */
-function selfSigned(dir: string, cn: string): { cert: string; key: string } {
-  const cert = join(dir, `${cn}.pem`);
-  const key = join(dir, `${cn}-key.pem`);
-  // prettier-ignore
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
-  return { cert, key };
-}
 
 /** The subject CN of the certificate a new TLS handshake with 127.0.0.1:port sees. */
 function servedCN(port: number): Promise<string> {

@@ -7,7 +7,6 @@
 // connections, abort(), close()/destroy(), and that every exchange ends exactly once.
 import { afterEach, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -23,6 +22,7 @@ import {
   type UpstreamRequest,
   type UpstreamResponseHandler,
 } from '../../src/gateway/h1/pool.js';
+import { selfSigned } from '../helpers/tls.js';
 
 const NOOP = (): void => undefined;
 type UpstreamError = Error & { code?: string };
@@ -1277,15 +1277,10 @@ describe('UpstreamPool over TLS', () => {
   async function httpsUpstream(): Promise<{ origin: string; cert: Buffer; connections: () => number }> {
     const dir = mkdtempSync(join(tmpdir(), 'drawbridge-pool-tls-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    // prettier-ignore
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    const cert = readFileSync(join(dir, 'cert.pem'));
+    const pair = selfSigned(dir, 'localhost');
+    const cert = readFileSync(pair.cert);
     let connections = 0;
-    const server = createHttpsServer({ cert, key: readFileSync(join(dir, 'key.pem')) }, (req, res) => {
+    const server = createHttpsServer({ cert, key: readFileSync(pair.key) }, (req, res) => {
       res.setHeader('content-type', 'text/plain');
       res.end(`tls ${req.method} ${req.url} ${req.headers.host}`);
     });

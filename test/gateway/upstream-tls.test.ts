@@ -4,7 +4,6 @@
 // turns verification off; misplaced or unreadable TLS settings are config errors naming the key.
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -15,19 +14,8 @@ import { WebSocket } from 'undici';
 import { ConfigError, validateConfig } from '../../src/config/index.js';
 import { startStack, type Stack } from '../helpers/gateway.js';
 import { send } from './core-http.js';
+import { selfSigned } from '../helpers/tls.js';
 
-/** A self-signed certificate (its own CA) for `cn`, with localhost and 127.0.0.1 as names. */
-function selfSigned(dir: string, name: string, cn: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}-key.pem`);
-  // prettier-ignore
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
-  return { cert, key };
-}
 
 describe('gateway → https targets', () => {
   let dir: string;
