@@ -7,15 +7,14 @@
 // Raw HTTP for each header combination, then real Chromium: a page on http://localhost:N
 // auto-submits a form to the gateway on http://127.0.0.1:M (another site).
 import * as assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { sessionIdOf } from '../../src/sessions/cookie.js';
-import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import type { SessionStore } from '../../src/sessions/types.js';
 import { chromiumAvailable, launchChromium, type RunningChromium } from '../helpers/chromium.js';
-import { startStack, startUpstream, TEST_SECRET, type Stack, type Upstream } from '../helpers/gateway.js';
+import { sessionIdOf } from '../../src/sessions/cookie.js';
+import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { insertLiveSession } from './oidc-support.js';
 import { send, type Reply } from './authn-support.js';
 
 const available = chromiumAvailable();
@@ -45,17 +44,7 @@ describe('/_drawbridge/logout started by another site', () => {
   });
 
   /** A live session in the store; returns its cookie value. */
-  async function newSession(): Promise<string> {
-    const value = randomBytes(32).toString('base64url');
-    const id = sessionIdOf(value);
-    const now = Math.floor(Date.now() / 1000);
-    await store.insert({
-      id, sub: 'u1', issuer: 'https://idp.example', client_id: 'gateway', idp_sid: null, claims: {}, scope: ['openid'],
-      tokens: sealTokens(sessionTokensKey(TEST_SECRET), id, { access_token: 'at', expires_at: now + 3600 }),
-      access_expires_at: now + 3600, created_at: now, last_seen_at: now, expires_at: now + 3600,
-    });
-    return value;
-  }
+  const newSession = () => insertLiveSession(store, Math.floor(Date.now() / 1000));
 
   const logout = (headers: Record<string, string>) =>
     send(gw, '/_drawbridge/logout', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: '' });

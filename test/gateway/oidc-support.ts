@@ -2,10 +2,14 @@
 // injected (so each suite uses its own store: Redis with a private prefix, or SQL), the
 // login driver for our own auth server's pages, and URL helpers.
 import * as assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { PLUGINS } from '../../src/gateway/plugins.js';
+import { sessionIdOf } from '../../src/sessions/cookie.js';
+import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import type { GatewayDeps, PluginFactory } from '../../src/gateway/types.js';
 import type { SessionStore } from '../../src/sessions/types.js';
 import { Browser, parseForm } from '../helpers/browser.js';
+import { TEST_SECRET } from '../helpers/gateway.js';
 
 export const PASSWORD = 'correct horse battery staple 42';
 export const CLIENT_SECRET = 'gateway-client-secret-0123456789abcdef';
@@ -44,3 +48,16 @@ export async function signInAtDrawbridge(browser: Browser, authorizeUrl: string,
 }
 
 export const HTML = { accept: 'text/html,application/xhtml+xml' };
+
+/** A live gateway session of user u1 put straight into `store` (an hour left, tokens sealed with TEST_SECRET); returns its cookie value. */
+export async function insertLiveSession(store: SessionStore, now: number): Promise<string> {
+  const value = randomBytes(32).toString('base64url');
+  const id = sessionIdOf(value);
+  const far = now + 3600;
+  await store.insert({
+    id, sub: 'u1', issuer: 'https://idp.example', client_id: 'gateway', idp_sid: null, claims: {}, scope: ['openid'],
+    tokens: sealTokens(sessionTokensKey(TEST_SECRET), id, { access_token: 'at', expires_at: far }),
+    access_expires_at: far, created_at: now, last_seen_at: now, expires_at: far,
+  });
+  return value;
+}

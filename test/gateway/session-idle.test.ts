@@ -4,14 +4,13 @@
 // after its last touch. Now it is touched every min(60 s, idle_timeout / 2). Fixed clock
 // (the gateway's and the SQL store's), real gateway and listener.
 import * as assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { fixedClock } from '../../src/core/clock.js';
 import { touchInterval } from '../../src/gateway/authn/session.js';
-import { sessionIdOf } from '../../src/sessions/cookie.js';
-import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import type { SessionStore } from '../../src/sessions/types.js';
-import { startStack, startUpstream, TEST_SECRET, type Stack, type Upstream } from '../helpers/gateway.js';
+import { sessionIdOf } from '../../src/sessions/cookie.js';
+import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { insertLiveSession } from './oidc-support.js';
 import { send } from './authn-support.js';
 
 const START = 1_900_000_000;
@@ -41,18 +40,7 @@ describe('gateway sessions with a short idle_timeout', () => {
     await upstream?.close();
   });
 
-  async function newSession(): Promise<string> {
-    const value = randomBytes(32).toString('base64url');
-    const id = sessionIdOf(value);
-    const now = clock.now();
-    const far = now + 3600;
-    await store.insert({
-      id, sub: 'u1', issuer: 'https://idp.example', client_id: 'gateway', idp_sid: null, claims: {}, scope: ['openid'],
-      tokens: sealTokens(sessionTokensKey(TEST_SECRET), id, { access_token: 'at', expires_at: far }),
-      access_expires_at: far, created_at: now, last_seen_at: now, expires_at: far,
-    });
-    return value;
-  }
+  const newSession = () => insertLiveSession(store, clock.now());
 
   const get = (value: string) => send(stack.gatewayUrl, '/api/x', { headers: { cookie: `drawbridge_session=${value}`, accept: 'application/json' } });
 
