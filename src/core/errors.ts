@@ -114,7 +114,7 @@ export function serviceUnavailable(description: string, retryAfterSeconds = 5, c
  * would be wrong, and the caller must not be let through without what it needed either.
  */
 export class UnavailableError extends Error {
-  override readonly name = 'UnavailableError';
+  override readonly name: string = 'UnavailableError';
   readonly retryAfterSeconds: number;
   constructor(message: string, opts: { cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });

@@ -8,6 +8,7 @@
 // leaked store yields no usable cookie.
 
 /** The tokens a session holds, sealed at rest (src/crypto/seal.ts) as one JSON document. */
+import { UnavailableError } from '../core/errors.js';
 export interface SessionTokens {
   access_token: string;
   refresh_token?: string;
@@ -41,9 +42,13 @@ export interface GatewaySession {
   expires_at: number;
 }
 
-/** A store that cannot be reached: session routes answer 503 with Retry-After. */
-export class SessionStoreUnavailableError extends Error {
-  override readonly name = 'SessionStoreUnavailableError';
+/**
+ * A store that cannot be reached: session routes answer 503 with Retry-After. A kind of core's
+ * UnavailableError, so every renderer that knows that one (the admin API, toAppError) answers
+ * it the same way without a case of its own.
+ */
+export class SessionStoreUnavailableError extends UnavailableError {
+  override readonly name: string = 'SessionStoreUnavailableError';
 }
 
 export interface SessionStore {

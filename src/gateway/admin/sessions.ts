@@ -10,7 +10,7 @@
 // The store is shared by every instance; what is ended here is also announced
 // (`gateway-session.ended`, store ids only) so that every instance drops its cached copy at
 // once (src/gateway/session-events.ts). A store that does not answer: 503 with Retry-After.
-import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from '../../sessions/types.js';
+import type { GatewaySession, SessionStore } from '../../sessions/types.js';
 import { sessionCacheOf, type GatewaySessionCache } from '../session-events.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { AdminError, methodNotAllowed, invalidField, notFound, sendData, sendList } from './respond.js';
@@ -24,15 +24,9 @@ export async function sessionsEndpoint(ctx: AdminContext, ar: AdminRequest): Pro
   const [, id, ...rest] = ar.segments;
   if (rest.length > 0) throw notFound('path');
   const cache = sessionCacheOf(ctx.events);
-  try {
-    if (id === undefined) return await collection(store, cache, ar, ctx);
-    return await one(store, cache, ar, id);
-  } catch (err) {
-    if (err instanceof SessionStoreUnavailableError) {
-      throw new AdminError('service_unavailable', 503, 'the session store is unavailable; try again', { headers: { 'retry-after': '5' } });
-    }
-    throw err;
-  }
+  // a store that does not answer is an UnavailableError: the admin server's 503 + Retry-After
+  if (id === undefined) return collection(store, cache, ar, ctx);
+  return one(store, cache, ar, id);
 }
 
 async function collection(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest, ctx: AdminContext): Promise<void> {
