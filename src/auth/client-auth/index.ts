@@ -7,6 +7,7 @@ import { decodeFormComponent, remoteAddress } from '../../core/http.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { clientSecret } from './client-secret.js';
+import { isGuess } from './not-a-guess.js';
 import { privateKeyJwt } from './private-key-jwt.js';
 import type { ClientAuthenticator, ClientAuthRequest, PresentedCredentials } from './types.js';
 
@@ -87,8 +88,13 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
     if (checked !== undefined) await checked; // only private_key_jwt does I/O
   } catch (err) {
     if (err instanceof AppError && err.code === 'invalid_client') {
+      // an assertion the client signed, refused all the same (replayed, expired): no guess,
+      // and counting it would let one captured assertion lock the client out (not-a-guess.ts)
+      const guess = isGuess(err);
+      const reason = { client_id: presented.clientId, method: presented.method, ip, reason: err.message, counted: guess };
+      ctx.logger.info(reason, 'client authentication failed');
+      if (!guess) throw err;
       const counted = await Promise.all(keys.map((k) => ctx.failures.hit(k, window)));
-      ctx.logger.info({ client_id: presented.clientId, method: presented.method, ip, reason: err.message }, 'client authentication failed');
       // Guesses checked in parallel (on this instance or any other sharing the counters) all
       // passed the first look before any of them failed. Only the first max_failures failures
       // of a window are told so; a later one is answered as throttled, so a burst learns no

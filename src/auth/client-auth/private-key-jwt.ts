@@ -1,11 +1,14 @@
 // private_key_jwt (RFC 7523 §2.2, OIDC Core §9): a JWT signed with the client's own key.
 // iss = sub = client_id, aud names this server, exp required, jti used once; iat, when
 // present, not in the future and not after exp (30 s of clock skew either way).
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+// Every refusal after the signature verified (a claim out of bounds, a jti used before) is
+// not counted by the client-auth throttle (not-a-guess.ts); a wrong signature or key is.
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
 import { invalidClient } from '../../core/errors.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
+import { notAGuess } from './not-a-guess.js';
 import type { ClientAuthenticator } from './types.js';
 
 const MAX_ASSERTION_LIFETIME = 600; // seconds; longer-lived assertions are refused
@@ -46,17 +49,20 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
       clockTolerance: CLOCK_SKEW,
     }));
   } catch (err) {
-    throw invalidClient('client assertion is invalid', err);
+    // jose checks the claims only once the signature verified
+    const signed = err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed;
+    const refused = invalidClient('client assertion is invalid', err);
+    throw signed ? notAGuess(refused) : refused;
   }
   const now = ctx.clock.now();
   const exp = payload.exp!;
   // jose checks iat only against a maxTokenAge: an assertion from the future, or one that
   // expires before it was issued, is refused here
   if (payload.iat !== undefined) {
-    if (payload.iat > now + CLOCK_SKEW) throw invalidClient('client assertion is issued in the future (iat)');
-    if (exp < payload.iat) throw invalidClient('client assertion expires before it was issued (exp < iat)');
+    if (payload.iat > now + CLOCK_SKEW) throw notAGuess(invalidClient('client assertion is issued in the future (iat)'));
+    if (exp < payload.iat) throw notAGuess(invalidClient('client assertion expires before it was issued (exp < iat)'));
   }
-  if (exp - (payload.iat ?? now) > MAX_ASSERTION_LIFETIME) throw invalidClient('client assertion lives too long');
+  if (exp - (payload.iat ?? now) > MAX_ASSERTION_LIFETIME) throw notAGuess(invalidClient('client assertion lives too long'));
   const fresh = await ctx.storage.jtis.remember('client_assertion', `${client.client_id}:${payload.jti}`, exp + 30);
-  if (!fresh) throw invalidClient('client assertion was already used');
+  if (!fresh) throw notAGuess(invalidClient('client assertion was already used'));
 };
