@@ -6,9 +6,12 @@
 //   end the session        logout/end-sessions.ts: tokens revoked, gateways told, back-channel
 //                          logout sent in the background; the cookie cleared
 //   finish                 to post_logout_redirect_uri with state, or a "signed out" page
-import type { ServerResponse } from 'node:http';
+// A browser is at the other end: an unexpected error (storage down, a bug) is an error page
+// (../browser-failure.ts), never JSON, and never the redirect, which would say it worked.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../../core/errors.js';
 import { parseForm, readForm, sendRedirect, type FormParams } from '../../core/http.js';
+import type { RequestContext } from '../../core/listener.js';
 import type { AuthContext } from '../context.js';
 import { checkLogoutRequest, LogoutRequestError, type LogoutRequest } from '../logout/check-request.js';
 import { appendQuery } from './authorize/respond.js';
@@ -19,6 +22,7 @@ import { currentSession, SSO_COOKIE } from '../sessions/sso.js';
 import { checkCsrf, csrfToken } from '../views/csrf.js';
 import { renderError } from '../views/error.js';
 import { renderLogoutConfirm, renderSignedOut, renderStillSignedIn } from '../views/logout.js';
+import { failurePage } from './browser-failure.js';
 import type { Endpoint } from './types.js';
 
 const REFUSED = 'Sign-out request refused';
@@ -26,60 +30,69 @@ const REFUSED = 'Sign-out request refused';
 export const logoutEndpoint: Endpoint = {
   methods: ['GET', 'POST'],
   handle: async function endSessionEndpoint(ctx, req, res, rc) {
-    const status = req.method === 'POST' ? 303 : 302;
-    let params: FormParams;
-    let r: LogoutRequest;
     try {
-      params = req.method === 'POST' ? await readForm(req, ctx.auth.max_body_size) : parseForm(rc.query);
-      r = await checkLogoutRequest(ctx, params);
+      await endSession(ctx, req, res, rc);
     } catch (err) {
-      if (err instanceof LogoutRequestError) return renderError(res, 400, REFUSED, err.message, ctx.auth.branding);
-      if (err instanceof AppError && err.status < 500) return renderError(res, err.status, REFUSED, err.message, ctx.auth.branding);
-      throw err;
+      // a request we refuse (a body too large, …), else unexpected
+      if (err instanceof AppError && err.status < 500 && !res.headersSent) return renderError(res, err.status, REFUSED, err.message, ctx.auth.branding);
+      failurePage(ctx, res, rc, err);
     }
-    // only the confirmation form posts an action; RPs may POST the request itself (§2)
-    const action = req.method === 'POST' ? params.get('action') : undefined;
-    if (action !== undefined) {
-      if (!checkCsrf(ctx, req, params.get('csrf_token'))) {
-        return renderError(res, 403, 'Request refused', 'The form has expired or was not sent from this site. Go back and try again.', ctx.auth.branding);
-      }
-      if (action !== 'logout' && action !== 'cancel') return renderError(res, 400, REFUSED, 'The sign-out form is not valid.', ctx.auth.branding);
-    }
-    if (action === 'cancel') return finish(ctx, res, r, status, false);
-
-    const session = await currentSession(ctx, req);
-    if (session && action !== 'logout' && r.hint?.sid !== session.id) {
-      const user = await ctx.storage.users.get(session.user_id);
-      return renderLogoutConfirm(res, {
-        action: ctx.endpoints.endSession,
-        csrf: csrfToken(ctx, req, res),
-        fields: r.fields,
-        clientName: r.client ? (r.client.client_name ?? r.client.client_id) : undefined,
-        username: user?.username,
-        formOrigins: r.redirectUri ? [new URL(r.redirectUri).origin] : [],
-        branding: ctx.auth.branding,
-      });
-    }
-    if (session) {
-      const ended = await endSsoSession(logoutDeps(ctx), session);
-      // delivery goes on in the background; its failures are logged by backchannel.ts
-      void ended.deliveries;
-      // request id and IP from the request (request-scope.ts)
-      requestAudit(ctx, req).record({
-        event: 'logout',
-        user_id: session.user_id,
-        ...(r.client ? { client_id: r.client.client_id } : {}),
-        sid: session.id,
-        confirmed: action === 'logout',
-        clients: ended.clients,
-        revoked: ended.tokens_revoked,
-      });
-      ctx.logger.info({ event: 'logout', sub: session.user_id, clients: ended.clients.length, revoked: ended.tokens_revoked }, 'signed out');
-    }
-    setCookie(ctx, res, cookieName(ctx, SSO_COOKIE), '', { maxAge: 0 });
-    finish(ctx, res, r, status, true);
   },
 };
+
+async function endSession(ctx: AuthContext, req: IncomingMessage, res: ServerResponse, rc: RequestContext): Promise<void> {
+  const status = req.method === 'POST' ? 303 : 302;
+  let params: FormParams;
+  let r: LogoutRequest;
+  try {
+    params = req.method === 'POST' ? await readForm(req, ctx.auth.max_body_size) : parseForm(rc.query);
+    r = await checkLogoutRequest(ctx, params);
+  } catch (err) {
+    if (err instanceof LogoutRequestError) return renderError(res, 400, REFUSED, err.message, ctx.auth.branding);
+    throw err;
+  }
+  // only the confirmation form posts an action; RPs may POST the request itself (§2)
+  const action = req.method === 'POST' ? params.get('action') : undefined;
+  if (action !== undefined) {
+    if (!checkCsrf(ctx, req, params.get('csrf_token'))) {
+      return renderError(res, 403, 'Request refused', 'The form has expired or was not sent from this site. Go back and try again.', ctx.auth.branding);
+    }
+    if (action !== 'logout' && action !== 'cancel') return renderError(res, 400, REFUSED, 'The sign-out form is not valid.', ctx.auth.branding);
+  }
+  if (action === 'cancel') return finish(ctx, res, r, status, false);
+
+  const session = await currentSession(ctx, req);
+  if (session && action !== 'logout' && r.hint?.sid !== session.id) {
+    const user = await ctx.storage.users.get(session.user_id);
+    return renderLogoutConfirm(res, {
+      action: ctx.endpoints.endSession,
+      csrf: csrfToken(ctx, req, res),
+      fields: r.fields,
+      clientName: r.client ? (r.client.client_name ?? r.client.client_id) : undefined,
+      username: user?.username,
+      formOrigins: r.redirectUri ? [new URL(r.redirectUri).origin] : [],
+      branding: ctx.auth.branding,
+    });
+  }
+  if (session) {
+    const ended = await endSsoSession(logoutDeps(ctx), session);
+    // delivery goes on in the background; its failures are logged by backchannel.ts
+    void ended.deliveries;
+    // request id and IP from the request (request-scope.ts)
+    requestAudit(ctx, req).record({
+      event: 'logout',
+      user_id: session.user_id,
+      ...(r.client ? { client_id: r.client.client_id } : {}),
+      sid: session.id,
+      confirmed: action === 'logout',
+      clients: ended.clients,
+      revoked: ended.tokens_revoked,
+    });
+    ctx.logger.info({ event: 'logout', sub: session.user_id, clients: ended.clients.length, revoked: ended.tokens_revoked }, 'signed out');
+  }
+  setCookie(ctx, res, cookieName(ctx, SSO_COOKIE), '', { maxAge: 0 });
+  finish(ctx, res, r, status, true);
+}
 
 function finish(ctx: AuthContext, res: ServerResponse, r: LogoutRequest, status: 302 | 303, signedOut: boolean): void {
   if (r.redirectUri === undefined) {

@@ -1,4 +1,5 @@
-// Error page: shown instead of redirecting when the client or redirect URI cannot be trusted.
+// Error page: shown instead of redirecting when the client or redirect URI cannot be trusted,
+// and for failures before they are known (../endpoints/browser-failure.ts).
 import type { ServerResponse } from 'node:http';
 import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, renderPage } from './page.js';

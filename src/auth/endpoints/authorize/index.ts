@@ -10,17 +10,19 @@
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 // Errors, by what is known when they happen: before the client and its redirect URI are
-// established, an error page (never a redirect); after, the error at the redirect URI. Storage
-// or Redis failing (UnavailableError) is no exception: a 503 page with Retry-After, or
-// temporarily_unavailable at the redirect URI (RFC 6749 §4.1.2.1), never the JSON body the
-// back-channel endpoints answer, since a browser is at the other end.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AppError, invalidRequest, UnavailableError } from '../../../core/errors.js';
+// established, an error page (never a redirect); after, the error at the redirect URI. The
+// unexpected ones are no exception (../browser-failure.ts), since a browser is at the other
+// end, never the JSON body of the back-channel endpoints: storage or Redis failing
+// (UnavailableError) is a 503 page with Retry-After or temporarily_unavailable at the redirect
+// URI, anything else (a bug) a 500 page or server_error there (RFC 6749 §4.1.2.1), the cause
+// logged with the request id the page quotes.
+import type { IncomingMessage } from 'node:http';
+import { AppError, invalidRequest } from '../../../core/errors.js';
 import { parseForm, readForm, sendRedirect, type FormParams } from '../../../core/http.js';
-import type { RequestContext } from '../../../core/listener.js';
 import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
 import { renderError } from '../../views/error.js';
+import { failureCode, failureDescription, failurePage, logFailure } from '../browser-failure.js';
 import type { Endpoint } from '../types.js';
 import { checkClient } from './check-client.js';
 import { checkPkce, NO_CHALLENGE } from './check-pkce.js';
@@ -69,10 +71,10 @@ export const authorizationEndpoint: Endpoint = {
       client = await checkClient(ctx, params);
       redirectUri = checkRedirectUri(client, params);
     } catch (err) {
-      if (err instanceof UnavailableError && !res.headersSent) return unavailablePage(ctx, res, rc, err);
       if (err instanceof UntrustedRequestError) return renderError(res, 400, 'Sign-in request refused', err.message, ctx.auth.branding);
       if (err instanceof AppError && err.status < 500) return renderError(res, err.status, 'Sign-in request refused', err.message, ctx.auth.branding);
-      throw err;
+      // no redirect URI to trust yet: the page
+      return failurePage(ctx, res, rc, err);
     }
     noteClient(req, client.client_id);
     // from here on, errors go back to the client (tokens never in a query: fragment for implicit types)
@@ -87,32 +89,18 @@ export const authorizationEndpoint: Endpoint = {
       const answer: Array<[string, string]> = r.responseType === 'code' ? [['code', await issueCode(ctx, r, done.session)]] : await issueImplicit(ctx, r, done.session, requestAudit(ctx, req));
       respond(ctx, res, redirectUri, r.responseMode, r.state, answer, status);
     } catch (err) {
-      if (err instanceof UnavailableError && !res.headersSent) {
-        logUnavailable(ctx, rc, err);
-        return respondError(ctx, res, target, new AuthorizationError('temporarily_unavailable', UNAVAILABLE), status);
-      }
       if (err instanceof AuthorizationError) return respondError(ctx, res, target, err, status);
       if (err instanceof AppError && err.status < 500) {
         return respondError(ctx, res, target, new AuthorizationError('invalid_request', err.message), status);
       }
-      throw err;
+      // unexpected: temporarily_unavailable or server_error, back to the client validated above
+      if (res.headersSent) return failurePage(ctx, res, rc, err);
+      logFailure(ctx, rc, err);
+      const code = failureCode(err);
+      return respondError(ctx, res, target, new AuthorizationError(code, failureDescription(code, rc)), status);
     }
   },
 };
-
-const UNAVAILABLE = 'The service is temporarily unavailable. Try again in a moment.';
-
-/** Which store failed is for the log (from the error's cause), never for the browser. */
-function logUnavailable(ctx: AuthContext, rc: RequestContext, err: UnavailableError): void {
-  ctx.logger.error({ err: err.cause ?? err, requestId: rc.requestId, path: rc.path }, 'request failed');
-}
-
-/** No client or redirect URI to answer to: the error page, 503 with Retry-After (as toAppError's JSON 503). */
-function unavailablePage(ctx: AuthContext, res: ServerResponse, rc: RequestContext, err: UnavailableError): void {
-  logUnavailable(ctx, rc, err);
-  res.setHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
-  renderError(res, 503, 'Temporarily unavailable', UNAVAILABLE, ctx.auth.branding);
-}
 
 /**
  * The request's parameters checked (after the client and its redirect URI), as the
