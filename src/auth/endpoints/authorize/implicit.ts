@@ -9,6 +9,7 @@ import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { issueAccessToken, userAccessClaims } from '../../tokens/access-token.js';
 import { issueIdToken } from '../../tokens/id-token.js';
+import { userGoneMeanwhile } from '../../grants/user-still-active.js';
 import { AuthorizationError, type AuthorizationRequest } from './request.js';
 
 export async function issueImplicit(
@@ -38,6 +39,9 @@ export async function issueImplicit(
   }
   const now = ctx.clock.now();
   await (ctx.ssoSessions ?? ctx.storage.ssoSessions).addGrant(session.id, r.client.client_id, grantId, now);
+  // a lock (or delete) of the user since the read above revoked their tokens before ours were
+  // stored: read the user again, as the token endpoint's grants do (grants/user-still-active.ts)
+  if (await userGoneMeanwhile(ctx, user.id, grantId)) throw new AuthorizationError('access_denied', 'the user is no longer active');
   audit.record({
     event: 'token.issued', grant_type: 'implicit', response_type: r.responseType, client_id: r.client.client_id,
     sub: user.id, username: user.username, scope: r.scope.join(' '), issued: [...types].map((t) => (t === 'token' ? 'access_token' : t)),
