@@ -5,11 +5,13 @@
 
 import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet, SigningAlg } from '../config/types.js';
 import type { AuthCodeRepo } from './contracts/auth-codes.js';
+import type { BackchannelLogoutRepo } from './contracts/backchannel-logouts.js';
 import type { KeyRepo } from './contracts/signing-keys.js';
 import type { JtiRepo, TokenRepo } from './contracts/tokens.js';
 
 // split by concept; every type stays importable from here
 export type { AuthCodeRecord, AuthCodeRepo } from './contracts/auth-codes.js';
+export type { BackchannelLogoutRepo, PendingLogoutRecord } from './contracts/backchannel-logouts.js';
 export type { KeyRepo, KeyStatus, SigningKeyRecord } from './contracts/signing-keys.js';
 export type { JtiRepo, RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from './contracts/tokens.js';
 
@@ -86,6 +88,8 @@ export interface UserRepo {
   list(): Promise<UserRecord[]>;
   /** insert or update by username (id and created_at kept when it exists) and return the stored record */
   upsert(rec: UserRecord): Promise<UserRecord>;
+  /** insert only: false (and nothing changed) when the username (or id) is taken, so of two creates racing for one name exactly one succeeds */
+  insert(rec: UserRecord): Promise<boolean>;
   delete(username: string): Promise<boolean>;
   prune(source: RecordSource, keepUsernames: string[]): Promise<string[]>;
 
@@ -94,6 +98,8 @@ export interface UserRepo {
   setLocked(username: string, locked: boolean, at: number): Promise<boolean>;
   /** replaces the password hash by username; false when there is no such user */
   setPasswordHash(username: string, passwordHash: string | null, at: number): Promise<boolean>;
+  /** replaces the claims by username (an update, never an insert); false when there is no such user */
+  setClaims(username: string, claims: Record<string, unknown>, at: number): Promise<boolean>;
   /** the user's MFA state; undefined when nothing was ever set (not required, not enrolled) */
   getMfa(userId: string): Promise<UserMfaRecord | undefined>;
   setMfaRequired(userId: string, required: boolean, at: number): Promise<void>;
@@ -300,6 +306,8 @@ export interface Storage {
   readonly ssoSessions: SsoSessionRepo;
   readonly authCodes: AuthCodeRepo;
   readonly consents: ConsentRepo;
+  /** back-channel logout deliveries not yet made (migration 0018) */
+  readonly backchannelLogouts: BackchannelLogoutRepo;
   /** apply pending migrations; returns names applied */
   migrate(): Promise<string[]>;
   /** cheap round trip for /readyz */

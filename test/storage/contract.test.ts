@@ -615,6 +615,26 @@ for (const target of await allTargets()) {
         assert.equal((await storage.users.list()).length, 1);
       });
 
+      it('insert adds a new user only: a taken username or id changes nothing', async () => {
+        const alice = user('alice', { claims: { email: 'a@example.com' } });
+        assert.equal(await storage.users.insert(alice), true);
+        assert.deepEqual(await storage.users.getByUsername('alice'), alice);
+        assert.equal(await storage.users.insert(user('alice', { id: 'other', password_hash: '$argon2id$other', claims: {} })), false);
+        assert.equal(await storage.users.insert(user('bob', { id: 'id-alice' })), false);
+        assert.deepEqual(await storage.users.list(), [alice]);
+        // of creates racing for one name, exactly one is stored
+        const raced = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((id) => storage.users.insert(user('carol', { id }))));
+        assert.equal(raced.filter(Boolean).length, 1);
+      });
+
+      it('setClaims replaces the claims of an existing user only', async () => {
+        await storage.users.upsert(user('alice', { claims: { email: 'a@example.com', name: 'A' } }));
+        assert.equal(await storage.users.setClaims('alice', { name: 'Alice', groups: ['x'] }, NOW + 5), true);
+        assert.deepEqual(await storage.users.getByUsername('alice'), user('alice', { claims: { name: 'Alice', groups: ['x'] }, updated_at: NOW + 5 }));
+        assert.equal(await storage.users.setClaims('nobody', {}, NOW), false);
+        assert.equal(await storage.users.getByUsername('nobody'), undefined, 'never an insert');
+      });
+
       it('lists users ordered by username; delete says whether a row went', async () => {
         for (const name of ['carol', 'alice', 'bob']) await storage.users.upsert(user(name));
         assert.deepEqual(
@@ -1016,6 +1036,23 @@ for (const target of await allTargets()) {
       assert.equal(await storage.authCodes.deleteExpired(NOW), 1);
       assert.equal(await storage.authCodes.consume('d3', NOW), undefined);
       assert.notEqual(await storage.authCodes.consume('d4', NOW), undefined);
+    });
+
+    it('used codes (migration 0017): found until they expire, then deleted with the codes', async () => {
+      assert.equal(await storage.authCodes.findUsed('u1', NOW), undefined);
+      const used = { digest: 'u1', grant_id: 'grant-u1', client_id: 'web', user_id: userId, expires_at: NOW + 100 };
+      await storage.authCodes.rememberUsed(used);
+      await storage.authCodes.rememberUsed({ ...used, grant_id: 'other', expires_at: NOW + 5 }); // changes nothing
+      assert.deepEqual(await storage.authCodes.findUsed('u1', NOW + 99), used);
+      assert.equal(await storage.authCodes.findUsed('u1', NOW + 100), undefined, 'expired');
+      await storage.authCodes.rememberUsed({ ...used, digest: 'u2', expires_at: NOW + 200 });
+      await storage.authCodes.insert(code('d5', { expires_at: NOW + 300 }));
+      assert.equal(await storage.authCodes.deleteExpired(NOW + 100), 1);
+      assert.equal(await storage.authCodes.findUsed('u1', NOW), undefined, 'deleted');
+      assert.deepEqual(await storage.authCodes.findUsed('u2', NOW), { ...used, digest: 'u2', expires_at: NOW + 200 });
+      assert.equal(await storage.authCodes.deleteExpired(NOW + 200), 1);
+      assert.equal(await storage.authCodes.findUsed('u2', NOW), undefined);
+      assert.notEqual(await storage.authCodes.consume('d5', NOW), undefined, 'a code is deleted by its own expiry');
     });
 
     it('consents: granted scopes accumulate per user and client; revoke forgets them', async () => {

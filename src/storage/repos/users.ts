@@ -62,6 +62,15 @@ export class SqlUserRepo implements UserRepo {
     return fromRow(stored);
   }
 
+  async insert(rec: UserRecord): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('users')
+      .values(toRow(rec))
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  }
+
   async delete(username: string): Promise<boolean> {
     const result = await this.#db.deleteFrom('users').where('username', '=', username).executeTakeFirst();
     return result.numDeletedRows > 0n;
@@ -88,6 +97,15 @@ export class SqlUserRepo implements UserRepo {
     const result = await this.#db
       .updateTable('users')
       .set({ password_hash: passwordHash, updated_at: at })
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async setClaims(username: string, claims: Record<string, unknown>, at: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ claims: toJson(claims), updated_at: at })
       .where('username', '=', username)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
