@@ -154,6 +154,15 @@ export interface AuthCodesTable {
   redirect_uri_given: number | null;
 }
 
+// migration 0017: a used code, kept while the tokens issued from it may live
+export interface UsedCodesTable {
+  digest: string;
+  grant_id: string;
+  client_id: string;
+  user_id: string;
+  expires_at: number;
+}
+
 // migration 0007 (logout)
 export interface SsoSessionGrantsTable {
   session_id: string;
@@ -180,6 +189,7 @@ export interface Database {
   gateway_entities: GatewayEntitiesTable;
   sso_sessions: SsoSessionsTable;
   auth_codes: AuthCodesTable;
+  used_codes: UsedCodesTable;
   consents: ConsentsTable;
   sso_session_grants: SsoSessionGrantsTable;
 }

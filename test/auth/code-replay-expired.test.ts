@@ -3,6 +3,11 @@
 // was checked before the second use was noticed, so a code replayed after it had expired
 // (it is kept, as used, for another minute) was answered "invalid or expired" and the
 // tokens the first use got stayed valid. A replay is a replay, expired or not.
+//
+// Then the code is deleted (the housekeeping, a minute after its expiry), while its tokens
+// live on (a refresh family up to auth.refresh_token_ttl): a replay after that was only
+// "invalid or expired" again. A redeemed code now leaves a small record (used_codes) for as
+// long as its tokens may live. The housekeeping is run here by hand, on the fixed clock.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -27,6 +32,7 @@ describe('authorization code replayed after it expired', () => {
         users: [{ username: 'alice', password: PASSWORD, claims: {} }],
         clients: [
           { client_id: 'web', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scopes: ['openid'], consent: 'skip' },
+          { client_id: 'plain', redirect_uris: [CB], grant_types: ['authorization_code'], scopes: ['openid'], consent: 'skip' },
           { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
         ],
       },
@@ -36,10 +42,10 @@ describe('authorization code replayed after it expired', () => {
   });
   after(() => server.close());
 
-  async function code(): Promise<string> {
+  async function code(clientId = 'web'): Promise<string> {
     const browser = new Browser();
     const u = new URL(`${server.issuer}/oauth2/authorize`);
-    const params = { client_id: 'web', redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's', code_challenge: CHALLENGE, code_challenge_method: 'S256' };
+    const params = { client_id: clientId, redirect_uri: CB, response_type: 'code', scope: 'openid', state: 's', code_challenge: CHALLENGE, code_challenge_method: 'S256' };
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
     const login = parseForm(await (await browser.fetch(u.href)).text());
     const res = await browser.fetch(new URL(login.action, server.issuer).href, { form: [...login.fields, ['username', 'alice'], ['password', PASSWORD]] });
@@ -73,5 +79,54 @@ describe('authorization code replayed after it expired', () => {
     const res = await postForm(`${server.issuer}/oauth2/token`, form);
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), { error: 'invalid_grant', error_description: 'the authorization code is invalid or expired' });
+  });
+
+  /** What the auth server's housekeeping does every minute (src/auth/start.ts). */
+  async function housekeeping(): Promise<number> {
+    const now = clock.now();
+    await server.running.storage.tokens.deleteExpired(now - 60);
+    return server.running.storage.authCodes.deleteExpired(now - 60);
+  }
+
+  const redeem = async (clientId: string) => {
+    const form = { grant_type: 'authorization_code', client_id: clientId, code: await code(clientId), redirect_uri: CB, code_verifier: VERIFIER };
+    const res = await postForm(`${server.issuer}/oauth2/token`, form);
+    assert.equal(res.status, 200);
+    return { form, tokens: (await res.json()) as { access_token: string; refresh_token?: string } };
+  };
+
+  it('a replay after the code was deleted still revokes what the first use got', async () => {
+    const { form, tokens } = await redeem('web');
+    clock.advance(3600);
+    assert.ok((await housekeeping()) >= 1, 'the code is deleted');
+    assert.equal(await active(tokens.refresh_token!), true, 'the refresh token lives on');
+    const again = await postForm(`${server.issuer}/oauth2/token`, form);
+    assert.deepEqual(await again.json(), { error: 'invalid_grant', error_description: 'the authorization code was already used' });
+    assert.equal(again.status, 400);
+    assert.equal(await active(tokens.refresh_token!), false, 'the refresh token from the first use');
+  });
+
+  it('the record lasts as long as the refresh family and its last access token may', async () => {
+    const { form, tokens } = await redeem('web');
+    // auth.refresh_token_ttl (30 d) and an access token (10 min) minted just before it ends, less a minute
+    clock.advance(30 * 86400 + 600 - 60);
+    await housekeeping();
+    const again = await postForm(`${server.issuer}/oauth2/token`, form);
+    assert.equal(((await again.json()) as { error_description: string }).error_description, 'the authorization code was already used');
+    assert.equal(await active(tokens.access_token), false);
+  });
+
+  it('without a refresh token, the record goes when the access token has expired', async () => {
+    const kept = await redeem('plain');
+    const gone = await redeem('plain');
+    clock.advance(600 - 60);
+    await housekeeping();
+    const within = await postForm(`${server.issuer}/oauth2/token`, kept.form);
+    assert.equal(((await within.json()) as { error_description: string }).error_description, 'the authorization code was already used');
+    assert.equal(await active(kept.tokens.access_token), false);
+    clock.advance(120);
+    await housekeeping();
+    const after = await postForm(`${server.issuer}/oauth2/token`, gone.form);
+    assert.deepEqual(await after.json(), { error: 'invalid_grant', error_description: 'the authorization code is invalid or expired' });
   });
 });

@@ -1038,6 +1038,23 @@ for (const target of await allTargets()) {
       assert.notEqual(await storage.authCodes.consume('d4', NOW), undefined);
     });
 
+    it('used codes (migration 0017): found until they expire, then deleted with the codes', async () => {
+      assert.equal(await storage.authCodes.findUsed('u1', NOW), undefined);
+      const used = { digest: 'u1', grant_id: 'grant-u1', client_id: 'web', user_id: userId, expires_at: NOW + 100 };
+      await storage.authCodes.rememberUsed(used);
+      await storage.authCodes.rememberUsed({ ...used, grant_id: 'other', expires_at: NOW + 5 }); // changes nothing
+      assert.deepEqual(await storage.authCodes.findUsed('u1', NOW + 99), used);
+      assert.equal(await storage.authCodes.findUsed('u1', NOW + 100), undefined, 'expired');
+      await storage.authCodes.rememberUsed({ ...used, digest: 'u2', expires_at: NOW + 200 });
+      await storage.authCodes.insert(code('d5', { expires_at: NOW + 300 }));
+      assert.equal(await storage.authCodes.deleteExpired(NOW + 100), 1);
+      assert.equal(await storage.authCodes.findUsed('u1', NOW), undefined, 'deleted');
+      assert.deepEqual(await storage.authCodes.findUsed('u2', NOW), { ...used, digest: 'u2', expires_at: NOW + 200 });
+      assert.equal(await storage.authCodes.deleteExpired(NOW + 200), 1);
+      assert.equal(await storage.authCodes.findUsed('u2', NOW), undefined);
+      assert.notEqual(await storage.authCodes.consume('d5', NOW), undefined, 'a code is deleted by its own expiry');
+    });
+
     it('consents: granted scopes accumulate per user and client; revoke forgets them', async () => {
       assert.deepEqual(await storage.consents.get(userId, 'web'), []);
       await storage.consents.grant(userId, 'web', ['openid', 'profile'], NOW);

@@ -1,8 +1,9 @@
 // authorization_code (RFC 6749 §4.1.3, RFC 7636, OIDC Core §3.1.3): the code is looked up by
 // digest and consumed atomically. A second use is refused and revokes every token issued from
-// the code (RFC 6749 §4.1.2: the code was stolen or replayed). Resource indicators (RFC 8707)
-// named at authorization are bound to the code and its refresh tokens: the token request may
-// pick among them and, naming none, gets a token for all of them.
+// the code (RFC 6749 §4.1.2: the code was stolen or replayed), also long after the code
+// expired: a redeemed code is remembered as long as its tokens may live. Resource indicators
+// (RFC 8707) named at authorization are bound to the code and its refresh tokens: the token
+// request may pick among them and, naming none, gets a token for all of them.
 import { createHash } from 'node:crypto';
 import { invalidGrant, invalidRequest } from '../../core/errors.js';
 import { safeEqual, sha256Base64url } from '../../core/crypto-util.js';
@@ -12,12 +13,13 @@ import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { AuthCodeRecord } from '../../storage/types.js';
+import type { UsedCodeRecord } from '../../storage/contracts/auth-codes.js';
 import type { Client } from '../clients.js';
 import { NO_CHALLENGE, pkceOptional } from '../endpoints/authorize/check-pkce.js';
 import { codeResources, MAX_CODE_LENGTH } from '../endpoints/authorize/respond.js';
 import { resourcesWithin } from '../scope.js';
 import type { AuthContext } from '../context.js';
-import type { Grant, TokenResponse } from './types.js';
+import type { Grant, GrantRequest, TokenResponse } from './types.js';
 import { unlessUserGone } from './user-still-active.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -32,20 +34,17 @@ export const authorizationCode: Grant = {
     const code = params.require('code');
     const verifier = params.get('code_verifier');
     const now = ctx.clock.now();
-    const found = code.length <= MAX_CODE_LENGTH ? await ctx.storage.authCodes.consume(sha256Base64url(code), now) : undefined;
-    if (!found) throw invalidGrant('the authorization code is invalid or expired');
-    const c = found.code;
-    // a second use is a replay even once the code has expired (used codes are kept a while
-    // past their expiry): its tokens are still alive and must go
-    if (!found.first) {
-      // mark the replay first: the winning request may still be storing its tokens, and it
-      // looks for this mark once they are stored (see the end of this grant)
-      await ctx.storage.jtis.remember(REPLAY_NAMESPACE, c.id, now + REPLAY_MARK_TTL, now);
-      const revoked = await revokeCodeFamily(ctx, c.id, now);
-      requestAudit(ctx, req).record({ event: 'token.reuse_detected', credential: 'authorization_code', client_id: c.client_id, sub: c.user_id, grant_id: c.id, revoked });
-      ctx.logger.warn({ event: 'code.replay', client_id: c.client_id, grant_id: c.id, revoked }, 'authorization code used twice; tokens revoked');
-      throw invalidGrant('the authorization code was already used');
+    const digest = code.length <= MAX_CODE_LENGTH ? sha256Base64url(code) : undefined;
+    const found = digest === undefined ? undefined : await ctx.storage.authCodes.consume(digest, now);
+    if (!found) {
+      // a code redeemed long ago is deleted, but remembered while its tokens may live
+      const used = digest === undefined ? undefined : await ctx.storage.authCodes.findUsed(digest, now);
+      if (used) return replayed(ctx, req, used, now);
+      throw invalidGrant('the authorization code is invalid or expired');
     }
+    const c = found.code;
+    // a second use is a replay even once the code has expired: its tokens are still alive and must go
+    if (!found.first) return replayed(ctx, req, { grant_id: c.id, client_id: c.client_id, user_id: c.user_id }, now);
     if (c.expires_at <= now) throw invalidGrant('the authorization code is invalid or expired');
     if (c.client_id !== client.client_id) throw invalidGrant('the authorization code was issued to another client');
     checkRedirectUri(params.get('redirect_uri'), c, client.redirect_uris.length);
@@ -80,6 +79,11 @@ export const authorizationCode: Grant = {
         accessToken: issued.access_token,
       });
     }
+    // the code is deleted a minute after it expires; what it issued lives far longer, and a
+    // replay must still find it then (RFC 6749 §4.1.2)
+    await ctx.storage.authCodes.rememberUsed({
+      digest: digest!, grant_id: c.id, client_id: c.client_id, user_id: c.user_id, expires_at: now + issuedLifetime(ctx, issued.expires_in, body.refresh_token !== undefined),
+    });
     // a replay that raced this request (another connection consumed the code a moment later)
     // found no tokens to revoke yet: now that ours are stored, honour its mark
     if (await ctx.storage.jtis.has(REPLAY_NAMESPACE, c.id, ctx.clock.now())) {
@@ -90,6 +94,28 @@ export const authorizationCode: Grant = {
     return body;
   },
 };
+
+/**
+ * A second use of a code (RFC 6749 §4.1.2): every token issued from it is revoked and the
+ * request refused. The replay is marked first: the winning request may still be storing its
+ * tokens, and it looks for this mark once they are stored (see the end of the grant).
+ */
+async function replayed(ctx: AuthContext, req: GrantRequest['req'], c: Pick<UsedCodeRecord, 'grant_id' | 'client_id' | 'user_id'>, now: number): Promise<never> {
+  await ctx.storage.jtis.remember(REPLAY_NAMESPACE, c.grant_id, now + REPLAY_MARK_TTL, now);
+  const revoked = await revokeCodeFamily(ctx, c.grant_id, now);
+  requestAudit(ctx, req).record({ event: 'token.reuse_detected', credential: 'authorization_code', client_id: c.client_id, sub: c.user_id, grant_id: c.grant_id, revoked });
+  ctx.logger.warn({ event: 'code.replay', client_id: c.client_id, grant_id: c.grant_id, revoked }, 'authorization code used twice; tokens revoked');
+  throw invalidGrant('the authorization code was already used');
+}
+
+/**
+ * How long the tokens issued from a code may live: its access token's lifetime, or, with a
+ * refresh token, the family's (auth.refresh_token_ttl, absolute) and then the lifetime of an
+ * access token minted by its last refresh.
+ */
+function issuedLifetime(ctx: AuthContext, accessTtl: number, refresh: boolean): number {
+  return refresh ? ctx.auth.refresh_token_ttl + accessTtl : accessTtl;
+}
 
 /**
  * PKCE (RFC 7636 §4.6) against what the code recorded: a code issued with a challenge needs

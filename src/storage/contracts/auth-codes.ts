@@ -29,6 +29,21 @@ export interface AuthCodeRecord {
   redirect_uri_given: boolean | null;
 }
 
+/**
+ * A code that was redeemed for tokens (migration 0017), kept after the code itself is deleted
+ * for as long as those tokens may live, so that a replay still revokes them (RFC 6749 §4.1.2).
+ */
+export interface UsedCodeRecord {
+  /** base64url SHA-256 of the code */
+  digest: string;
+  /** the code's grant id: the tokens to revoke */
+  grant_id: string;
+  client_id: string;
+  user_id: string;
+  /** when the last token issued from the code has expired */
+  expires_at: number;
+}
+
 export interface AuthCodeRepo {
   insert(rec: AuthCodeRecord): Promise<void>;
   /**
@@ -36,5 +51,10 @@ export interface AuthCodeRepo {
    * call returns the record with `first: false` (a replay). undefined when unknown.
    */
   consume(digest: string, at: number): Promise<{ code: AuthCodeRecord; first: boolean } | undefined>;
+  /** records a redeemed code; a second record for the same digest changes nothing */
+  rememberUsed(rec: UsedCodeRecord): Promise<void>;
+  /** the record of a redeemed code while it has not expired (expires_at > now) */
+  findUsed(digest: string, now: number): Promise<UsedCodeRecord | undefined>;
+  /** deletes codes and used-code records with expires_at <= now; returns how many */
   deleteExpired(now: number): Promise<number>;
 }

@@ -19,6 +19,7 @@ import * as consumerCustomIdTags from './0013-consumer-custom-id-tags.js';
 import * as signingKeysNext from './0014-signing-keys-next.js';
 import * as tokensExchangedFrom from './0015-tokens-exchanged-from.js';
 import * as clientRequirePar from './0016-client-require-par.js';
+import * as usedCodes from './0017-used-codes.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -37,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '0014-signing-keys-next': signingKeysNext,
   '0015-tokens-exchanged-from': tokensExchangedFrom,
   '0016-client-require-par': clientRequirePar,
+  '0017-used-codes': usedCodes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,10 +1,12 @@
 // Authorization codes, by digest. Single use is one conditional UPDATE (used_at IS NULL),
 // atomic on both dialects and across processes. redirect_uri_given is stored as 0/1 (NULL:
-// not recorded, codes from before migration 0010).
+// not recorded, codes from before migration 0010). A redeemed code also leaves a small record
+// in used_codes (migration 0017) that outlives the code as long as its tokens may live.
 
 import { fromJson, toJson } from '../json.js';
 import type { AuthCodesTable, Db } from '../schema.js';
 import type { AuthCodeRecord, AuthCodeRepo } from '../types.js';
+import type { UsedCodeRecord } from '../contracts/auth-codes.js';
 
 export class SqlAuthCodeRepo implements AuthCodeRepo {
   readonly #db: Db;
@@ -32,9 +34,23 @@ export class SqlAuthCodeRepo implements AuthCodeRepo {
     return { code: fromRow(row), first: result.numUpdatedRows > 0n };
   }
 
+  async rememberUsed(rec: UsedCodeRecord): Promise<void> {
+    await this.#db
+      .insertInto('used_codes')
+      .values(rec)
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .execute();
+  }
+
+  async findUsed(digest: string, now: number): Promise<UsedCodeRecord | undefined> {
+    const row = await this.#db.selectFrom('used_codes').selectAll().where('digest', '=', digest).where('expires_at', '>', now).executeTakeFirst();
+    return row && { ...row, expires_at: Number(row.expires_at) };
+  }
+
   async deleteExpired(now: number): Promise<number> {
-    const result = await this.#db.deleteFrom('auth_codes').where('expires_at', '<=', now).executeTakeFirst();
-    return Number(result.numDeletedRows);
+    const codes = await this.#db.deleteFrom('auth_codes').where('expires_at', '<=', now).executeTakeFirst();
+    const used = await this.#db.deleteFrom('used_codes').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(codes.numDeletedRows) + Number(used.numDeletedRows);
   }
 }
 
