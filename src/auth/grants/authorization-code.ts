@@ -20,6 +20,7 @@ import { codeResources, MAX_CODE_LENGTH } from '../endpoints/authorize/respond.j
 import { resourcesWithin } from '../scope.js';
 import type { AuthContext } from '../context.js';
 import type { Grant, GrantRequest, TokenResponse } from './types.js';
+import { sessionEndedMeanwhile } from './session-still-alive.js';
 import { unlessUserGone } from './user-still-active.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -91,6 +92,8 @@ export const authorizationCode: Grant = {
       throw invalidGrant('the authorization code was already used');
     }
     await unlessUserGone(ctx, user.id, c.id);
+    // the session ended (logout) while this request was under way, or before it came
+    if (c.sid !== null && (await sessionEndedMeanwhile(ctx, c.sid, c.id))) throw invalidGrant('the session the authorization code was issued in has ended');
     return body;
   },
 };

@@ -16,7 +16,6 @@ import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { accessTokenRevocations } from '../events.js';
 import { resourcesWithin } from '../scope.js';
-import { sessionTimeouts } from '../sessions/sso.js';
 import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { storeRefreshToken } from '../tokens/refresh-token.js';
@@ -24,6 +23,7 @@ import { findToken, isActive } from '../tokens/resolve.js';
 import type { AuditLog } from '../../observability/audit.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
+import { sessionAlive } from './session-still-alive.js';
 import { unlessUserGone } from './user-still-active.js';
 
 /** jti namespace of the "a retired refresh token of this family was reused" marks */
@@ -150,13 +150,6 @@ function refreshedIdToken(ctx: AuthContext, client: Client, rec: TokenRecord, us
   const amr = Array.isArray(extra?.amr) ? extra.amr.filter((m): m is string => typeof m === 'string') : [];
   const acr = typeof extra?.acr === 'string' ? extra.acr : null;
   return issueIdToken(ctx, { clientId: rec.client_id, alg: client.id_token_signed_response_alg, user, scope, nonce: null, authTime, sid, amr, acr, accessToken });
-}
-
-/** The SSO session exists and neither of its timeouts has passed (as sessions/sso.ts judges it). */
-async function sessionAlive(ctx: AuthContext, id: string, now: number): Promise<boolean> {
-  // where the auth server keeps its sessions: Redis when configured, else SQL
-  const session = await (ctx.ssoSessions ?? ctx.storage.ssoSessions).get(id);
-  return session !== undefined && session.expires_at > now && session.last_seen_at + sessionTimeouts(ctx).idle > now;
 }
 
 /** RFC 6749 §6: the requested scope must not include any scope not originally granted. */

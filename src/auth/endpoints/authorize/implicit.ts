@@ -9,6 +9,7 @@ import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { issueAccessToken, userAccessClaims } from '../../tokens/access-token.js';
 import { issueIdToken } from '../../tokens/id-token.js';
+import { sessionEndedMeanwhile } from '../../grants/session-still-alive.js';
 import { userGoneMeanwhile } from '../../grants/user-still-active.js';
 import { AuthorizationError, type AuthorizationRequest } from './request.js';
 
@@ -42,6 +43,8 @@ export async function issueImplicit(
   // a lock (or delete) of the user since the read above revoked their tokens before ours were
   // stored: read the user again, as the token endpoint's grants do (grants/user-still-active.ts)
   if (await userGoneMeanwhile(ctx, user.id, grantId)) throw new AuthorizationError('access_denied', 'the user is no longer active');
+  // likewise a logout since the session was read: it did not see this grant (grants/session-still-alive.ts)
+  if (await sessionEndedMeanwhile(ctx, session.id, grantId)) throw new AuthorizationError('access_denied', 'the session has ended');
   audit.record({
     event: 'token.issued', grant_type: 'implicit', response_type: r.responseType, client_id: r.client.client_id,
     sub: user.id, username: user.username, scope: r.scope.join(' '), issued: [...types].map((t) => (t === 'token' ? 'access_token' : t)),
