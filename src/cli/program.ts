@@ -1,6 +1,7 @@
 // The `drawbridge` command tree. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.js';
+import { Refused } from '../core/refused.js';
 import { registerClientCommands } from './commands/client.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerConsumerCommands } from './commands/consumer.js';
@@ -53,7 +54,8 @@ export function reportError(err: unknown): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     return 2; // commander already printed the message (also help shown for a missing subcommand)
   }
-  if (err instanceof ConfigError || err instanceof UsageError) {
+  // a change the rules refuse (a taken name, a weak password, a user of the config file) is the caller's to fix
+  if (err instanceof ConfigError || err instanceof UsageError || err instanceof Refused) {
     process.stderr.write(`drawbridge: ${err.message}\n`);
     return 2;
   }

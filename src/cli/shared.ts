@@ -1,6 +1,7 @@
 // Helpers shared by the CLI commands.
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
+import type { AuditLog } from '../observability/audit.js';
 import type { Storage } from '../storage/types.js';
 
 export { UsageError } from './errors.js';
@@ -41,4 +42,13 @@ export function printTable(rows: Array<Record<string, string | number>>, columns
 /** commander collector for repeatable options */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(/[ ,]+/).filter(Boolean)];
+}
+
+/** The audit file when one is configured (never stdout: it would mix with the command's output). */
+export async function openAudit(cfg: Config): Promise<AuditLog> {
+  const a = cfg.auth?.audit;
+  if (!a || !a.enabled || a.file === undefined) return { record() {} };
+  // loaded on demand, as the storage drivers are
+  const { fileAudit } = await import('../observability/audit.js');
+  return fileAudit(a.file);
 }

@@ -3,7 +3,7 @@
 // MFA reset, exit codes 0/1/2 — and a CLI-made user logging in on a server started after.
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,6 +71,7 @@ describe('drawbridge user', () => {
         auth: {
           listen: '127.0.0.1:0',
           password_policy: { min_length: 14 },
+          audit: { file: join(dir, 'audit.log') },
           users: [
             { username: 'from-config', password: 'config-long-password' },
             { username: 'config-no-password' },
@@ -226,6 +227,17 @@ describe('drawbridge user', () => {
     const cfg = await run(['user', 'delete', 'from-config']);
     assert.equal(cfg.code, 2);
     assert.match(cfg.stderr, /remove it there/);
+  });
+
+  it('every change is a line in the audit file (source cli), never a password or hash', async () => {
+    const text = await readFile(join(dir, 'audit.log'), 'utf8');
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const seen = new Set(lines.filter((l) => l.source === 'cli').map((l) => `${l.event}:${l.username}`));
+    for (const e of ['user.created:alice', 'user.password_set:alice', 'user.locked:alice', 'user.unlocked:alice', 'user.mfa_required:alice', 'user.mfa_reset:alice', 'user.deleted:bob2']) {
+      assert.ok(seen.has(e), `${e} in ${[...seen].join(' ')}`);
+    }
+    assert.equal(lines.find((l) => l.event === 'user.locked' && l.username === 'alice')?.revoked, 1);
+    assert.doesNotMatch(text, /alice-long-password|alice-second-password|\$argon2|alice@example\.com/);
   });
 
   it('hash-password prints a PHC string for password_hash in the config file', async () => {

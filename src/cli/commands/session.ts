@@ -12,9 +12,10 @@ import type { DeliveryResult } from '../../auth/logout/backchannel.js';
 import type { LogoutDeps } from '../../auth/logout/end-sessions.js';
 import { pino } from 'pino';
 import type { Storage, UserRecord } from '../../storage/types.js';
+import { existingUser } from '../../auth/users/manage.js';
 import { StartupError } from '../errors.js';
 import { openGatewaySessionSource } from './gateway-sessions.js';
-import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
+import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
 const CONFIG_OPTION = ['-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG'] as const;
 /** Shown in tables; --id accepts it together with --user. */
@@ -217,12 +218,6 @@ async function closeAll(sources: SessionSource[]): Promise<void> {
   await Promise.allSettled(sources.map((s) => s.close()));
 }
 
-async function existingUser(s: Storage, username: string): Promise<UserRecord> {
-  const found = await s.users.getByUsername(username);
-  if (!found) throw new UsageError(`no user "${username}"`);
-  return found;
-}
-
 function isoTime(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 }
@@ -329,12 +324,4 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
       redis?.disconnect();
     },
   };
-}
-
-/** The audit file when one is configured (never stdout: it would mix with the command's output). */
-async function openAudit(cfg: Config): Promise<{ record(e: Record<string, unknown> & { event: string }): void; close?(): Promise<void> }> {
-  const a = cfg.auth?.audit;
-  if (!a || !a.enabled || a.file === undefined) return { record() {} };
-  const { fileAudit } = await import('../../observability/audit.js');
-  return fileAudit(a.file);
 }

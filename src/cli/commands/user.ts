@@ -1,15 +1,31 @@
 // `drawbridge user …`: local users of the login pages, in storage. Users from the config file
 // are synced at start; here they can be locked, unlocked and have MFA reset, but what the
-// file says (its password, its mfa_required) is changed in the file.
+// file says (its password, its mfa_required) is changed in the file. The changes themselves
+// are src/auth/users/manage.ts, shared with the admin API's /users; this file reads the
+// command line and the password, and prints.
 import type { Command } from 'commander';
-import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../config/index.js';
-import { defaultPasswordPolicy } from '../../config/schema.js';
-import type { Config, PasswordPolicyConfig, UserConfig } from '../../config/types.js';
+import type { Config, PasswordPolicyConfig } from '../../config/types.js';
+import { systemClock } from '../../core/clock.js';
 import { checkPassword, generatePassword, hashPassword } from '../../auth/users/password.js';
+import {
+  checkClaimName,
+  checkNewUser,
+  checkPasswordSettable,
+  createUser,
+  deleteUser,
+  existingUser,
+  listUserViews,
+  lockUser,
+  passwordPolicy,
+  resetUserMfa,
+  setUserMfaRequired,
+  setUserPassword,
+  unlockUser,
+  type UserChangeDeps,
+} from '../../auth/users/manage.js';
 import { publishOnce } from '../../cache/events.js';
-import type { Storage, UserRecord } from '../../storage/types.js';
-import { print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
+import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 import { signOutEverywhere } from './session.js';
 
 interface PasswordOptions {
@@ -29,7 +45,10 @@ const STDIN_OPTION = ['--password-stdin', 'read the password from standard input
 export function registerUserCommands(program: Command): void {
   const user = program
     .command('user')
-    .description('users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, revoke, delete, hash-password');
+    .description(
+      'users of the login pages: create, list, set-password, lock, unlock, reset-mfa, require-mfa, revoke, delete, hash-password ' +
+        '(changes are audit events in auth.audit.file; the admin API\'s /users makes the same changes)',
+    );
 
   user
     .command('create')
@@ -40,29 +59,15 @@ export function registerUserCommands(program: Command): void {
     .option('--claim <name=value>', 'a claim for ID tokens and userinfo, e.g. email=alice@example.com or groups=["admin"] (repeatable)', collectClaim)
     .option('--require-mfa', 'require TOTP at login (the user enrols at the first login)')
     .option('--json', 'print JSON')
-    .action(async function createUser(username: string, opts: CreateOptions) {
+    .action(async function createUserCommand(username: string, opts: CreateOptions) {
       const cfg = readConfig(opts);
-      checkUsername(username);
-      if (configUser(cfg, username)) throw new UsageError(`user "${username}" is defined in the config file`);
       const claims = parseClaims(opts.claim ?? []);
-      await withStorage(cfg, async (s) => {
-        // Checked before asking for a password, and again by the insert below.
-        if (await s.users.getByUsername(username)) throw new UsageError(`user "${username}" already exists`);
-        const { password, generated } = await obtainPassword(opts, policyOf(cfg), username, true);
-        const now = epochSeconds();
-        const rec: UserRecord = {
-          id: randomUUID(),
-          username,
-          password_hash: await hashPassword(password),
-          claims,
-          locked: false,
-          source: 'cli',
-          created_at: now,
-          updated_at: now,
-        };
-        const stored = await s.users.upsert(rec);
-        if (stored.id !== rec.id) throw new UsageError(`user "${username}" already exists`); // created meanwhile
-        if (opts.requireMfa) await s.users.setMfaRequired(stored.id, true, now);
+      await withUserDeps(cfg, async (deps) => {
+        const user = { username, claims, require_mfa: opts.requireMfa === true };
+        // Checked before asking for a password, and again by createUser.
+        await checkNewUser(deps, user);
+        const { password, generated } = await obtainPassword(opts, passwordPolicy(cfg.auth), username, true);
+        const stored = await createUser(deps, { ...user, password });
         if (opts.json) {
           print(JSON.stringify({ id: stored.id, username, password: generated ? password : null }, null, 2));
           return;
@@ -77,35 +82,25 @@ export function registerUserCommands(program: Command): void {
 
   user
     .command('list')
-    .description('list users (from the config file once the server has started, and created here)')
+    .description('list users (from the config file once the server has started, and created here or through the admin API)')
     .option(...CONFIG_OPTION)
     .option('--json', 'print JSON')
     .action(async function listUsers(opts: { config?: string; json?: boolean }) {
       const cfg = readConfig(opts);
       await withStorage(cfg, async (s) => {
-        const users = await s.users.list();
-        const mfa = await Promise.all(users.map((u) => s.users.getMfa(u.id)));
+        const users = await listUserViews(s);
         if (opts.json) {
-          const rows = users.map(({ password_hash, ...rest }, i) => ({
-            ...rest,
-            has_password: password_hash !== null,
-            mfa: {
-              required: mfa[i]?.required ?? false,
-              totp: mfa[i]?.totp_confirmed_at != null,
-              recovery_codes_left: mfa[i]?.recovery_codes_left ?? 0,
-            },
-          }));
-          print(JSON.stringify(rows, null, 2));
+          print(JSON.stringify(users, null, 2));
           return;
         }
         printTable(
-          users.map((u, i) => ({
+          users.map((u) => ({
             username: u.username,
             id: u.id,
             source: u.source,
             locked: u.locked ? 'yes' : 'no',
-            mfa_required: mfa[i]?.required ? 'yes' : 'no',
-            totp: mfa[i]?.totp_confirmed_at != null ? 'yes' : 'no',
+            mfa_required: u.mfa.required ? 'yes' : 'no',
+            totp: u.mfa.totp ? 'yes' : 'no',
           })),
           ['username', 'id', 'source', 'locked', 'mfa_required', 'totp'],
         );
@@ -121,14 +116,10 @@ export function registerUserCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async function setPassword(username: string, opts: PasswordOptions) {
       const cfg = readConfig(opts);
-      const fromFile = configUser(cfg, username);
-      if (fromFile && (fromFile.password !== undefined || fromFile.password_hash !== undefined)) {
-        throw new UsageError(`user "${username}" has its password in the config file; change it there`);
-      }
-      await withStorage(cfg, async (s) => {
-        await existingUser(s, username);
-        const { password, generated } = await obtainPassword(opts, policyOf(cfg), username, true);
-        await s.users.setPasswordHash(username, await hashPassword(password), epochSeconds());
+      await withUserDeps(cfg, async (deps) => {
+        await checkPasswordSettable(deps, username);
+        const { password, generated } = await obtainPassword(opts, passwordPolicy(cfg.auth), username, true);
+        await setUserPassword(deps, username, password);
         if (opts.json) {
           print(JSON.stringify({ username, password: generated ? password : null }, null, 2));
           return;
@@ -146,15 +137,11 @@ export function registerUserCommands(program: Command): void {
     .description('lock a user out (logins fail like a wrong password) and revoke their tokens')
     .argument('<username>')
     .option(...CONFIG_OPTION)
-    .action(async function lockUser(username: string, opts: { config?: string }) {
+    .action(async function lockUserCommand(username: string, opts: { config?: string }) {
       const cfg = readConfig(opts);
-      await withStorage(cfg, async (s) => {
-        const found = await existingUser(s, username);
-        const now = epochSeconds();
-        await s.users.setLocked(username, true, now);
-        const revoked = await s.tokens.revokeBySubject(found.id, now);
+      await withUserDeps(cfg, async (deps) => {
+        const { revoked } = await lockUser(deps, username);
         print(`locked ${username}; revoked ${revoked} token(s)`);
-        await announceUserRevoked(cfg, found.id);
       });
     });
 
@@ -163,11 +150,10 @@ export function registerUserCommands(program: Command): void {
     .description('let a locked user log in again')
     .argument('<username>')
     .option(...CONFIG_OPTION)
-    .action(async function unlockUser(username: string, opts: { config?: string }) {
+    .action(async function unlockUserCommand(username: string, opts: { config?: string }) {
       const cfg = readConfig(opts);
-      await withStorage(cfg, async (s) => {
-        await existingUser(s, username);
-        await s.users.setLocked(username, false, epochSeconds());
+      await withUserDeps(cfg, async (deps) => {
+        await unlockUser(deps, username);
         print(`unlocked ${username}`);
       });
     });
@@ -179,9 +165,8 @@ export function registerUserCommands(program: Command): void {
     .option(...CONFIG_OPTION)
     .action(async function resetMfa(username: string, opts: { config?: string }) {
       const cfg = readConfig(opts);
-      await withStorage(cfg, async (s) => {
-        const found = await existingUser(s, username);
-        const reset = await s.users.resetMfa(found.id, epochSeconds());
+      await withUserDeps(cfg, async (deps) => {
+        const reset = await resetUserMfa(deps, username);
         print(reset ? `MFA of ${username} reset` : `${username} had no MFA set up; nothing to reset`);
       });
     });
@@ -194,12 +179,8 @@ export function registerUserCommands(program: Command): void {
     .option('--off', 'stop requiring MFA')
     .action(async function requireMfa(username: string, opts: { config?: string; off?: boolean }) {
       const cfg = readConfig(opts);
-      if (configUser(cfg, username)?.mfa_required !== undefined) {
-        throw new UsageError(`user "${username}" has mfa_required in the config file; change it there`);
-      }
-      await withStorage(cfg, async (s) => {
-        const found = await existingUser(s, username);
-        await s.users.setMfaRequired(found.id, !opts.off, epochSeconds());
+      await withUserDeps(cfg, async (deps) => {
+        await setUserMfaRequired(deps, username, !opts.off);
         print(opts.off ? `MFA no longer required for ${username}` : `MFA required for ${username}`);
       });
     });
@@ -209,15 +190,11 @@ export function registerUserCommands(program: Command): void {
     .description('delete a user (and their MFA state) and revoke their tokens')
     .argument('<username>')
     .option(...CONFIG_OPTION)
-    .action(async function deleteUser(username: string, opts: { config?: string }) {
+    .action(async function deleteUserCommand(username: string, opts: { config?: string }) {
       const cfg = readConfig(opts);
-      if (configUser(cfg, username)) throw new UsageError(`user "${username}" is defined in the config file; remove it there`);
-      await withStorage(cfg, async (s) => {
-        const found = await existingUser(s, username);
-        await s.users.delete(username);
-        const revoked = await s.tokens.revokeBySubject(found.id, epochSeconds());
+      await withUserDeps(cfg, async (deps) => {
+        const { revoked } = await deleteUser(deps, username);
         print(`deleted user ${username}; revoked ${revoked} token(s)`);
-        await announceUserRevoked(cfg, found.id);
       });
     });
 
@@ -251,34 +228,22 @@ export function registerUserCommands(program: Command): void {
     .option('--username <username>', 'the user it is for (the password may not be the username)')
     .action(async function hashPasswordCommand(opts: PasswordOptions & { username?: string }) {
       const file = opts.config ?? process.env.DRAWBRIDGE_CONFIG;
-      const policy = file ? policyOf(loadConfig(file)) : defaultPasswordPolicy();
+      const policy = passwordPolicy(file ? loadConfig(file).auth : undefined);
       const { password } = await obtainPassword(opts, policy, opts.username, false);
       print(await hashPassword(password));
     });
 }
 
-function epochSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-function policyOf(cfg: Config): PasswordPolicyConfig {
-  return cfg.auth?.password_policy ?? defaultPasswordPolicy();
-}
-
-function configUser(cfg: Config, username: string): UserConfig | undefined {
-  return cfg.auth?.users.find((u) => u.username === username);
-}
-
-async function existingUser(s: Storage, username: string): Promise<UserRecord> {
-  const found = await s.users.getByUsername(username);
-  if (!found) throw new UsageError(`no user "${username}"`);
-  return found;
-}
-
-function checkUsername(username: string): void {
-  if (username === '' || username.length > 256 || username.trim() !== username || /[\u0000-\u001f\u007f]/.test(username)) {
-    throw new UsageError('username: 1 to 256 characters, no control characters, no spaces at either end');
-  }
+/** The shared user operations on this config's storage: events over Redis, audit lines to the configured file. */
+async function withUserDeps<T>(cfg: Config, fn: (deps: UserChangeDeps) => Promise<T>): Promise<T> {
+  return withStorage(cfg, async (storage) => {
+    const audit = await openAudit(cfg);
+    try {
+      return await fn({ storage, clock: systemClock, auth: () => cfg.auth, announce: (e) => announceUserRevoked(cfg, e.sub), audit, source: 'cli' });
+    } finally {
+      await audit.close?.();
+    }
+  });
 }
 
 function collectClaim(value: string, previous: string[] = []): string[] {
@@ -299,9 +264,7 @@ function parseClaims(pairs: string[]): Record<string, unknown> {
     } catch {
       // a plain string
     }
-    if (['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'auth_time', 'nonce', 'sid'].includes(name)) {
-      throw new UsageError(`--claim: "${name}" is set by the server, not per user`);
-    }
+    checkClaimName(name, '--claim');
     claims[name] = value;
   }
   return claims;
