@@ -73,13 +73,16 @@ export function createAuthContext(deps: AuthServerDeps): AuthContext {
     ssoSessions: deps.redis ? new RedisSsoSessionStore(deps.redis) : deps.storage.ssoSessions,
     clients,
     events: createAuthEvents({ bus: deps.events, redis: deps.redis, logger: deps.logger }),
-    audit:
-      deps.audit ??
-      createAuditLog(auth.audit, {
-        silent: deps.config.log.level === 'silent',
-        onError: (err) => deps.logger.error({ err: err.message, file: auth.audit?.file }, 'audit log: writing failed; events are dropped'),
-      }),
+    audit: deps.audit ?? openAuditLog(deps.config, deps.logger),
   };
+}
+
+/** The audit log `auth.audit` asks for, its write failures logged. */
+export function openAuditLog(config: Config, logger: Logger): AuditLog {
+  return createAuditLog(config.auth?.audit, {
+    silent: config.log.level === 'silent',
+    onError: (err) => logger.error({ err: err.message, file: config.auth?.audit?.file }, 'audit log: writing failed; events are dropped'),
+  });
 }
 
 export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuthServer> {

@@ -9,10 +9,13 @@ import { createEventBus } from '../cache/events.js';
 import { connectRedis } from '../cache/redis.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { Keyring } from '../crypto/keyring.js';
+import type { AuditLog } from '../observability/audit.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
-import { startAuthServer, type RunningAuthServer } from '../auth/start.js';
+import { openAuditLog, startAuthServer, type RunningAuthServer } from '../auth/start.js';
+import { userAdmin } from '../auth/users/manage.js';
+import type { UserAdminFactory } from '../gateway/admin/index.js';
 import { startGateway, type RunningGateway } from '../gateway/start.js';
 import { StartupError } from './errors.js';
 import type { PluginFactory } from '../gateway/types.js';
@@ -37,6 +40,8 @@ export interface Running {
   auth?: RunningAuthServer;
   gateway?: RunningGateway;
   logger: Logger;
+  /** the audit log in use: the auth server's, or (gateway alone) the one the admin API's user changes write to */
+  audit?: AuditLog;
   close(): Promise<void>;
 }
 
@@ -95,15 +100,28 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   const events = roles.includes('auth') && roles.includes('gateway') ? createEventBus(redis, logger) : undefined;
   let auth: RunningAuthServer | undefined;
   let gateway: RunningGateway | undefined;
+  // a gateway alone audits its admin API's user changes as the auth server would
+  let ownAudit: AuditLog | undefined;
+  // the admin API's /users: the operations of `drawbridge user`, which the gateway may not import
+  const users: UserAdminFactory = (env) =>
+    userAdmin({
+      storage,
+      clock,
+      auth: () => env.config().auth,
+      announce: (event) => env.events.publish(event),
+      audit: auth?.ctx.audit ?? (ownAudit ??= openAuditLog(config, logger)),
+      source: 'admin',
+    });
   try {
     await keyring.start();
     if (roles.includes('auth')) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis, events });
     if (roles.includes('gateway')) {
-      gateway = await startGateway({ config, storage, keyring, clock, logger, redis, events, plugins: opts.gatewayPlugins });
+      gateway = await startGateway({ config, storage, keyring, clock, logger, redis, events, plugins: opts.gatewayPlugins, users });
     }
   } catch (err) {
     await auth?.close();
     await gateway?.close();
+    await ownAudit?.close?.();
     await events?.close();
     keyring.stop();
     redis?.disconnect();
@@ -120,10 +138,12 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
     auth,
     gateway,
     logger,
+    audit: auth?.ctx.audit ?? ownAudit,
     close() {
       closing ??= (async () => {
         // both listeners drain at once: neither role waits on the other
         await Promise.all([gateway?.close(), auth?.close()]);
+        await ownAudit?.close?.();
         await events?.close();
         keyring.stop();
         if (redis) await redis.quit().catch(() => redis.disconnect());

@@ -48,7 +48,7 @@ export function stopOnSignals(running: Running): void {
  */
 export function reloadOnHangup(running: Running, file: string): void {
   process.on('SIGHUP', () => {
-    running.auth?.ctx.audit.reopen?.();
+    running.audit?.reopen?.();
     const { gateway, auth } = running;
     if (!gateway && !auth) return;
     let next: Config;

@@ -18,7 +18,7 @@ import { openSessionStore, type RunningSessionStore } from '../sessions/open.js'
 import type { SessionStore } from '../sessions/types.js';
 import type { Storage } from '../storage/types.js';
 import { addressMatcher } from './addresses.js';
-import { startGatewayControl, withAdminEntities, type GatewayControl } from './admin/index.js';
+import { startGatewayControl, withAdminEntities, type GatewayControl, type UserAdminFactory } from './admin/index.js';
 import { compileGateway, type RouteTable } from './compile.js';
 import { createConsumerStore, syncConfiguredConsumers, type RunningConsumerStore } from './consumers.js';
 import { createEventBus, type RunningEventBus } from './events.js';
@@ -48,6 +48,8 @@ export interface GatewayStartDeps {
   metrics?: Metrics;
   /** default: built from `gateway.sessions` (src/sessions/open.ts) */
   sessions?: SessionStore;
+  /** the auth server's user operations for the admin API's /users (the CLI's wiring hands them in); absent: no /users */
+  users?: UserAdminFactory;
 }
 
 export interface RunningGateway {
@@ -161,6 +163,7 @@ export async function startGateway(deps: GatewayStartDeps): Promise<RunningGatew
       readiness,
       applyAtStart: false, // compiled with the stored entities above
       sessions,
+      users: deps.users,
     });
     const admin = control;
 

@@ -10,7 +10,7 @@ import type { SessionStore } from '../../src/sessions/types.js';
 import { sessionIdOf } from '../../src/sessions/cookie.js';
 import { Browser } from '../helpers/browser.js';
 import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { CLIENT_SECRET, HTML, locationOf, PASSWORD, signInAtDrawbridge } from './oidc-support.js';
+import { appAndApiServices, CLIENT_SECRET, HTML, locationOf, PASSWORD, signInAtDrawbridge } from './oidc-support.js';
 
 describe('oidc-login with sessions in SQL', () => {
   let stack: Stack;
@@ -46,15 +46,7 @@ describe('oidc-login with sessions in SQL', () => {
       gateway: {
         listen: `127.0.0.1:${gwPort}`,
         sessions: { store: 'sql', refresh_before: 0, cookie_name: 'sid_sql' },
-        services: [
-          {
-            name: 'app',
-            url: upstream.url,
-            routes: [{ paths: ['/app'] }],
-            plugins: [{ name: 'oidc-login', config: { issuer, client_id: 'gateway', client_secret: CLIENT_SECRET, scopes: ['openid', 'email', 'offline_access'] } }],
-          },
-          { name: 'api', url: upstream.url, routes: [{ paths: ['/api'] }], plugins: [{ name: 'session' }] },
-        ],
+        services: appAndApiServices(upstream.url, issuer, ['openid', 'email', 'offline_access']),
       },
     });
     const sessions = stack.gateway.deps.sessions;

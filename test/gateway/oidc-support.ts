@@ -49,6 +49,22 @@ export async function signInAtDrawbridge(browser: Browser, authorizeUrl: string,
 
 export const HTML = { accept: 'text/html,application/xhtml+xml' };
 
+/**
+ * The gateway services of a browser-session test: `app` (/app) signs browsers in at `issuer`
+ * through oidc-login (client `gateway`, CLIENT_SECRET), `api` (/api) takes the session cookie.
+ */
+export function appAndApiServices(upstreamUrl: string, issuer: string, scopes = ['openid', 'email']): Array<Record<string, unknown>> {
+  return [
+    {
+      name: 'app',
+      url: upstreamUrl,
+      routes: [{ paths: ['/app'] }],
+      plugins: [{ name: 'oidc-login', config: { issuer, client_id: 'gateway', client_secret: CLIENT_SECRET, scopes } }],
+    },
+    { name: 'api', url: upstreamUrl, routes: [{ paths: ['/api'] }], plugins: [{ name: 'session' }] },
+  ];
+}
+
 /** A live gateway session of user u1 put straight into `store` (an hour left, tokens sealed with TEST_SECRET); returns its cookie value. */
 export async function insertLiveSession(store: SessionStore, now: number): Promise<string> {
   const value = randomBytes(32).toString('base64url');

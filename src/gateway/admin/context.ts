@@ -1,6 +1,6 @@
 // What every admin handler gets, resolved once when the admin server starts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GatewayConfig } from '../../config/types.js';
+import type { Config, GatewayConfig } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SessionStore } from '../../sessions/types.js';
@@ -19,6 +19,8 @@ export interface AdminContext {
   plugins: ReadonlyMap<string, PluginFactory>;
   /** the browser-session store (`gateway.sessions`); absent: /sessions answers 404 */
   sessions?: SessionStore;
+  /** the auth server's users (src/auth/users/manage.ts, handed in by the CLI's wiring); absent: /users answers 404 */
+  users?: UserAdmin;
   /** the config file's gateway section as currently loaded */
   fileConfig(): GatewayConfig;
   /** what /clients checks a client against, from the config file as currently loaded */
@@ -37,6 +39,36 @@ export interface ClientRules {
   /** client_ids of the file's auth.clients: read-only here, and not to be taken by a new client */
   fileClientIds: ReadonlySet<string>;
 }
+
+/** A user as the API shows it: never a password hash, TOTP secret or recovery code. */
+export interface AdminUserView {
+  readonly username: string;
+}
+
+/** The request behind a change, for its audit line. */
+export interface AdminChange {
+  request_id: string;
+  ip?: string;
+}
+
+/**
+ * The user operations of `drawbridge user` (src/auth/users/manage.ts, userAdmin), which this
+ * role may not import: the CLI's wiring hands them in. A change the rules refuse throws core's
+ * Refused; each change answers with the user as shown afterwards.
+ */
+export interface UserAdmin {
+  list(): Promise<AdminUserView[]>;
+  get(username: string): Promise<AdminUserView | undefined>;
+  create(user: { username: string; password: string | null; claims?: Record<string, unknown>; require_mfa?: boolean }, change: AdminChange): Promise<AdminUserView>;
+  /** `claims` merged (a null value removes that claim); `locked: true` as `drawbridge user lock` */
+  update(username: string, patch: { claims?: Record<string, unknown>; require_mfa?: boolean; locked?: boolean }, change: AdminChange): Promise<AdminUserView>;
+  setPassword(username: string, password: string, change: AdminChange): Promise<AdminUserView>;
+  resetMfa(username: string, change: AdminChange): Promise<void>;
+  delete(username: string, change: AdminChange): Promise<void>;
+}
+
+/** Builds the UserAdmin of one admin context: its event bus, the config file as currently loaded. */
+export type UserAdminFactory = (env: { events: EventBus; config(): Config }) => UserAdmin;
 
 export interface AdminRequest {
   req: IncomingMessage;

@@ -21,7 +21,7 @@ import type { Storage } from '../../storage/types.js';
 import { credentialKeys } from '../credentials.js';
 import type { Metrics } from '../metrics.js';
 import type { EventBus, PluginFactory } from '../types.js';
-import type { AdminContext } from './context.js';
+import type { AdminContext, UserAdminFactory } from './context.js';
 import { mergeAdminEntities } from './merge.js';
 import { assertAdminListenSafe, startAdminListener } from './server.js';
 
@@ -41,6 +41,8 @@ export interface GatewayControlOptions {
   applyAtStart?: boolean;
   /** the browser-session store, for /sessions */
   sessions?: SessionStore;
+  /** the auth server's user operations, for /users */
+  users?: UserAdminFactory;
 }
 
 export interface GatewayControl {
@@ -107,6 +109,7 @@ export async function startGatewayControl(opts: GatewayControlOptions): Promise<
     metrics: opts.metrics,
     plugins: opts.plugins,
     sessions: opts.sessions,
+    users: opts.users?.({ events: opts.events, config: () => fileConfig }),
     fileConfig: () => fileConfig.gateway!,
     clientRules: () => ({
       issuer: fileConfig.issuer,

@@ -17,6 +17,7 @@ import { clientsEndpoint } from './clients.js';
 import { consumersEndpoint, credentialsEndpoint } from './consumers.js';
 import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
 import { sessionsEndpoint } from './sessions.js';
+import { usersEndpoint } from './users.js';
 import { AdminError, methodNotAllowed, sendAdminError, sendData } from './respond.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
@@ -44,6 +45,7 @@ const ROUTES: Record<string, AdminHandler> = {
   plugins: pluginsEndpoint,
   sessions: sessionsEndpoint,
   clients: clientsEndpoint,
+  users: usersEndpoint,
   'key-auths': credentialsEndpoint,
   'basic-auths': credentialsEndpoint,
   'hmac-auths': credentialsEndpoint,
@@ -69,7 +71,7 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
       const method = req.method ?? 'GET';
       if (segments.length === 0) {
         req.resume();
-        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/key-auths', '/basic-auths', '/hmac-auths', '/sessions', '/clients', '/metrics'] });
+        return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/key-auths', '/basic-auths', '/hmac-auths', '/sessions', '/clients', '/users', '/metrics'] });
       }
       if (segments.length === 1 && segments[0] === 'metrics') {
         req.resume();
