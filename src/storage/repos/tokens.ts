@@ -45,15 +45,18 @@ export class SqlTokenRepo implements TokenRepo {
   }
 
   revokeByGrant(grantId: string, at: number): Promise<number> {
-    return this.#revokeWhere('grant_id', grantId, at);
+    return twice(() => this.#revokeWhere('grant_id', grantId, at), (a, b) => a + b);
   }
 
-  async revokeGrant(grantId: string, at: number, opts: { keepOffline?: boolean } = {}): Promise<RevokedToken[]> {
-    let query = this.#db.updateTable('tokens').set({ revoked_at: at }).where('grant_id', '=', grantId).where('revoked_at', 'is', null);
-    // offline refresh tokens: kind refresh_token with no session (access tokens have none either)
-    if (opts.keepOffline) query = query.where((eb) => eb.or([eb('kind', '!=', 'refresh_token'), eb('session_id', 'is not', null)]));
-    const rows = await query.returning(['digest', 'jti', 'format', 'kind']).execute();
-    return rows.map((r) => ({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] }));
+  revokeGrant(grantId: string, at: number, opts: { keepOffline?: boolean } = {}): Promise<RevokedToken[]> {
+    const pass = async () => {
+      let query = this.#db.updateTable('tokens').set({ revoked_at: at }).where('grant_id', '=', grantId).where('revoked_at', 'is', null);
+      // offline refresh tokens: kind refresh_token with no session (access tokens have none either)
+      if (opts.keepOffline) query = query.where((eb) => eb.or([eb('kind', '!=', 'refresh_token'), eb('session_id', 'is not', null)]));
+      const rows = await query.returning(['digest', 'jti', 'format', 'kind']).execute();
+      return rows.map((r) => ({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] }));
+    };
+    return twice(pass, (a, b) => [...a, ...b]);
   }
 
   async revokeExchanged(digests: readonly string[], at: number): Promise<RevokedToken[]> {
@@ -103,7 +106,7 @@ export class SqlTokenRepo implements TokenRepo {
   }
 
   revokeBySubject(sub: string, at: number): Promise<number> {
-    return this.#revokeWhere('sub', sub, at);
+    return twice(() => this.#revokeWhere('sub', sub, at), (a, b) => a + b);
   }
 
   async rotateRefresh(digest: string, at: number, replacement: string): Promise<boolean> {
@@ -133,6 +136,21 @@ export class SqlTokenRepo implements TokenRepo {
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
+}
+
+/**
+ * Revokes a grant's or a user's tokens in two passes, for PostgreSQL. Its UPDATE (READ
+ * COMMITTED) works on the rows committed when it started: a refresh of the family that stored
+ * its new pair after that start, and rotated the old token before the UPDATE reached it, got
+ * away (the old token skipped as already revoked, by the rotation; the pair not seen), and the
+ * pair stayed active after a logout or a sign-out everywhere. The refresh stores its pair
+ * before it rotates, so a second UPDATE, which starts once the first has met the rotation,
+ * sees the pair. On SQLite (one statement at a time) the second pass finds nothing. A client's
+ * tokens need no second pass: a token of a deleted client is inactive whatever its row says.
+ */
+async function twice<T>(pass: () => Promise<T>, both: (first: T, second: T) => T): Promise<T> {
+  const first = await pass();
+  return both(first, await pass());
 }
 
 function toRow(rec: TokenRecord): TokensTable {
