@@ -3,16 +3,20 @@
 // SQL, admin listener) on a SQLite file, and on PostgreSQL with Redis carrying the events.
 // A user made here signs in (password grant, and the login form behind oidc-login); a lock
 // here ends their refresh token and their gateway session; no answer ever holds a password,
-// its hash, a TOTP secret or a recovery code; bad input is a 400 naming the field.
+// its hash, a TOTP secret or a recovery code; bad input is a 400 naming the field. A gateway
+// started alone manages users by its config file's auth section and audit log.
 import * as assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { run, type Running } from '../../src/cli/run.js';
+import { validateConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/observability/logger.js';
 import { openStorage } from '../../src/storage/open.js';
 import type { Storage } from '../../src/storage/types.js';
 import { Browser } from '../helpers/browser.js';
-import { basic, freePort, postForm } from '../helpers/auth-server.js';
+import { basic, freePort, postForm, TEST_SECRET, testKeys } from '../helpers/auth-server.js';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
 import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
@@ -401,3 +405,43 @@ for (const target of TARGETS) {
     });
   });
 }
+
+describe('admin API /users of a gateway started alone (--only gateway)', () => {
+  let dir: string;
+  let running: Running;
+  let base: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'drawbridge-admin-users-alone-'));
+    const config = validateConfig({
+      issuer: 'http://127.0.0.1:9',
+      storage: `sqlite:${join(dir, 'db.sqlite')}`,
+      secret: TEST_SECRET,
+      log: { level: 'silent' },
+      keys: testKeys(undefined),
+      // the auth server runs elsewhere; its section still says the policy, the file's users and the audit file
+      auth: { listen: '127.0.0.1:0', password_policy: { min_length: 20 }, audit: { file: join(dir, 'audit.log') }, users: [{ username: 'file-user', password: 'a file password of some length' }] },
+      gateway: { listen: `127.0.0.1:${await freePort()}`, admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN },
+    });
+    running = await run(config, { logger: silentLogger(), only: 'gateway' });
+    base = running.gateway!.adminUrl!;
+  });
+
+  after(async () => {
+    await running?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("applies the file's password policy and rules, and audits where auth.audit says", async () => {
+    const short = await admin(base, 'POST', '/users', { username: 'henry', password: 'fifteen chars 1' });
+    assert.equal(short.status, 400, short.text);
+    assert.match(short.json.fields.password, /at least 20 characters/);
+    assert.equal((await admin(base, 'POST', '/users', { username: 'file-user', password: 'long enough for the policy 123' })).status, 409);
+    const made = await admin(base, 'POST', '/users', { username: 'henry', password: 'long enough for the policy 123' });
+    assert.equal(made.status, 201, made.text);
+    assert.equal((await admin(base, 'PATCH', '/users/henry', { locked: true })).json.locked, true);
+    await running.close();
+    const lines = (await readFile(join(dir, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines.map((l) => [l.event, l.username, l.source]), [['user.created', 'henry', 'admin'], ['user.locked', 'henry', 'admin']]);
+  });
+});
