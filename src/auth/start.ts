@@ -20,6 +20,8 @@ import { RedisSsoSessionStore } from './sessions/redis-store.js';
 import { endpointsFor, type AuthContext } from './context.js';
 import { createAuthEvents } from './events.js';
 import { authHandler } from './router.js';
+import { logoutDeps } from './logout/end-sessions.js';
+import { startBackchannelRetries } from './logout/retries.js';
 import { syncConfiguredUsersSigningOutRemoved } from './users/removed.js';
 
 export interface AuthServerDeps {
@@ -115,6 +117,8 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
     );
   }, 60_000);
   housekeeping.unref();
+  // back-channel logout deliveries that failed, from this instance or any other (stored in SQL)
+  const retries = startBackchannelRetries(logoutDeps(ctx));
   const stopFollowing = followClientChanges(ctx, deps);
   let reloading: Promise<void> = Promise.resolve();
   return {
@@ -136,6 +140,8 @@ export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuth
       clearInterval(housekeeping);
       await stopFollowing();
       await listener.close();
+      // after the requests (a logout's first attempts): attempts under way aborted, claims released
+      await retries.stop();
       await ctx.audit.close?.();
     },
   };

@@ -18,6 +18,7 @@ import { SqlUserRepo } from './repos/users.js';
 import { SqlAuthCodeRepo } from './repos/auth-codes.js';
 import { SqlConsentRepo } from './repos/consents.js';
 import { SqlSsoSessionRepo } from './repos/sso-sessions.js';
+import { SqlBackchannelLogoutRepo } from './repos/backchannel-logouts.js';
 import { MemoryJtiRepo } from './memory/jtis.js';
 import { MemoryTokenRepo } from './memory/tokens.js';
 import type { SqlHandle } from './schema.js';
@@ -125,6 +126,7 @@ function createStorage(handle: SqlHandle, memory: boolean): Storage {
     ssoSessions: new SqlSsoSessionRepo(handle.db),
     authCodes: new SqlAuthCodeRepo(handle.db),
     consents: new SqlConsentRepo(handle.db),
+    backchannelLogouts: new SqlBackchannelLogoutRepo(handle.db),
     migrate: () => migrateToLatest(handle),
     async ping() {
       await sql`select 1`.execute(handle.db);

@@ -178,6 +178,18 @@ export interface ConsentsTable {
   updated_at: number;
 }
 
+// migration 0018: back-channel logout deliveries not yet made
+export interface BackchannelLogoutsTable {
+  jti: string;
+  client_id: string;
+  sub: string;
+  sid: string | null;
+  created_at: number;
+  attempts: number;
+  due_at: number;
+  claim: string | null;
+}
+
 export interface Database {
   clients: ClientsTable;
   signing_keys: SigningKeysTable;
@@ -192,6 +204,7 @@ export interface Database {
   used_codes: UsedCodesTable;
   consents: ConsentsTable;
   sso_session_grants: SsoSessionGrantsTable;
+  backchannel_logouts: BackchannelLogoutsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -5,11 +5,13 @@
 
 import type { AccessTokenFormat, ClientAuthMethod, GrantType, JwkSet, SigningAlg } from '../config/types.js';
 import type { AuthCodeRepo } from './contracts/auth-codes.js';
+import type { BackchannelLogoutRepo } from './contracts/backchannel-logouts.js';
 import type { KeyRepo } from './contracts/signing-keys.js';
 import type { JtiRepo, TokenRepo } from './contracts/tokens.js';
 
 // split by concept; every type stays importable from here
 export type { AuthCodeRecord, AuthCodeRepo } from './contracts/auth-codes.js';
+export type { BackchannelLogoutRepo, PendingLogoutRecord } from './contracts/backchannel-logouts.js';
 export type { KeyRepo, KeyStatus, SigningKeyRecord } from './contracts/signing-keys.js';
 export type { JtiRepo, RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from './contracts/tokens.js';
 
@@ -304,6 +306,8 @@ export interface Storage {
   readonly ssoSessions: SsoSessionRepo;
   readonly authCodes: AuthCodeRepo;
   readonly consents: ConsentRepo;
+  /** back-channel logout deliveries not yet made (migration 0018) */
+  readonly backchannelLogouts: BackchannelLogoutRepo;
   /** apply pending migrations; returns names applied */
   migrate(): Promise<string[]>;
   /** cheap round trip for /readyz */

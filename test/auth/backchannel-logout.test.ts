@@ -2,6 +2,7 @@
 // received tokens in it (and asked for back-channel logout) gets a logout token POSTed to
 // its backchannel_logout_uri. Real receivers (node:http) verify each token with jose against
 // the published JWKS; a receiver answering 500 once gets the retry, one answering 400 none.
+// That deliveries outlive the server and are retried by any instance: backchannel-durable.
 // Sessions in SQL here (no redis:), the Redis store is covered by logout.test.ts.
 import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +10,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import * as client from 'openid-client';
-import { BACKCHANNEL_LOGOUT_EVENT, sendBackchannelLogouts } from '../../src/auth/logout/backchannel.js';
+import { BACKCHANNEL_LOGOUT_EVENT, sendBackchannelLogouts, type BackchannelDeps } from '../../src/auth/logout/backchannel.js';
+import { retryDueLogouts } from '../../src/auth/logout/retries.js';
+import { fixedClock } from '../../src/core/clock.js';
+import type { AuditEvent } from '../../src/observability/audit.js';
+import { openStorage } from '../../src/storage/open.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { freePort, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
@@ -143,27 +148,59 @@ describe('back-channel logout', () => {
     assert.equal(r.status, 400);
   });
 
-  it('a receiver that never answers is retried after the timeout, then given up after the schedule', async () => {
+  it('a receiver that never answers: the attempt times out and is retried; after the last retry, or with the client deleted, it is given up, with an audit event', async () => {
     received.length = 0;
     script.set('/bc/hang', ['hang', 'hang']);
-    const ctx = server.running.auth!.ctx;
-    const results = await sendBackchannelLogouts(
-      { issuer: ctx.endpoints.issuer, signingKey: () => ctx.keyring.current, clock: ctx.clock, logger: silentLogger(), retryDelaysMs: [50, 50], timeoutMs: 300 },
-      [{ client: { client_id: 'x', backchannel_logout_uri: `${base}/bc/hang`, backchannel_logout_session_required: false }, sub: 'u1', sid: null }],
-    );
-    assert.deepEqual(results, [{ client_id: 'x', delivered: true, attempts: 3, status: 200 }]);
-    assert.equal(received.length, 3);
-    const { payload } = await jose.jwtVerify(received[2]!.token, jwks(), { issuer: server.issuer, audience: 'x', typ: 'logout+jwt' });
-    assert.equal(payload.sub, 'u1');
-    assert.equal('sid' in payload, false, 'no sid when none is known');
-
-    received.length = 0;
     script.set('/bc/down', [503, 503, 503]);
-    const failed = await sendBackchannelLogouts(
-      { issuer: ctx.endpoints.issuer, signingKey: () => ctx.keyring.current, clock: ctx.clock, logger: silentLogger(), retryDelaysMs: [20, 20] },
-      [{ client: { client_id: 'y', backchannel_logout_uri: `${base}/bc/down`, backchannel_logout_session_required: false }, sub: 'u1', sid: 's' }],
-    );
-    assert.deepEqual(failed, [{ client_id: 'y', delivered: false, attempts: 3, status: 503 }]);
+    const ctx = server.running.auth!.ctx;
+    // a store and clock of its own: the server's retries do not see these deliveries
+    const store = await openStorage('memory:');
+    const clock = fixedClock(ctx.clock.now());
+    const events: AuditEvent[] = [];
+    const deleted = new Set<string>();
+    const client = (id: string) => ({ client_id: id, backchannel_logout_uri: `${base}/bc/${id === 'x' ? 'hang' : 'down'}`, backchannel_logout_session_required: false });
+    const deps: BackchannelDeps = {
+      issuer: ctx.endpoints.issuer, signingKey: () => ctx.keyring.current, clock, logger: silentLogger(), storage: store,
+      client: async (id) => (deleted.has(id) ? undefined : client(id)), audit: { record: (e) => void events.push(e) }, retryDelays: [1, 1], timeoutMs: 300,
+    };
+    try {
+      assert.deepEqual(await sendBackchannelLogouts(deps, [{ client: client('x'), sub: 'u1', sid: null }]), [{ client_id: 'x', delivered: false, attempts: 1, pending: true }]);
+      assert.deepEqual(await retryDueLogouts(deps), [], 'not due yet');
+      clock.advance(2);
+      assert.deepEqual(await retryDueLogouts(deps), [{ client_id: 'x', delivered: false, attempts: 2, pending: true }]);
+      clock.advance(2);
+      assert.deepEqual(await retryDueLogouts(deps), [{ client_id: 'x', delivered: true, attempts: 3, status: 200 }]);
+      assert.equal(received.length, 3);
+      assert.deepEqual(await store.backchannelLogouts.list(), [], 'delivered: deleted');
+      const { payload } = await jose.jwtVerify(received[2]!.token, jwks(), { issuer: server.issuer, audience: 'x', typ: 'logout+jwt', currentDate: new Date(clock.now() * 1000) });
+      assert.equal(payload.sub, 'u1');
+      assert.equal('sid' in payload, false, 'no sid when none is known');
+      assert.equal(new Set(received.map((r) => jose.decodeJwt(r.token).jti)).size, 1, 'one logout, one jti');
+
+      received.length = 0;
+      assert.deepEqual(await sendBackchannelLogouts(deps, [{ client: client('y'), sub: 'u1', sid: 's' }]), [{ client_id: 'y', delivered: false, attempts: 1, status: 503, pending: true }]);
+      clock.advance(2);
+      await retryDueLogouts(deps);
+      clock.advance(2);
+      assert.deepEqual(await retryDueLogouts(deps), [{ client_id: 'y', delivered: false, attempts: 3, status: 503 }]);
+      assert.equal(received.length, 3);
+      assert.deepEqual(await store.backchannelLogouts.list(), [], 'given up: deleted');
+      assert.deepEqual(events, [{ event: 'logout.backchannel_failed', user_id: 'u1', sid: 's', client_id: 'y', attempts: 3, reason: 'retries_exhausted', status: 503, error: 'HTTP 503' }]);
+
+      // the client deleted before its retry: dropped, not sent
+      events.length = 0;
+      received.length = 0;
+      script.set('/bc/down', [503]);
+      await sendBackchannelLogouts(deps, [{ client: client('y'), sub: 'u2', sid: 's2' }]);
+      deleted.add('y');
+      clock.advance(2);
+      assert.deepEqual(await retryDueLogouts(deps), [{ client_id: 'y', delivered: false, attempts: 1 }]);
+      assert.equal(received.length, 1);
+      assert.deepEqual(await store.backchannelLogouts.list(), []);
+      assert.deepEqual(events.map((e) => [e.event, e.reason, e.user_id]), [['logout.backchannel_failed', 'client_gone', 'u2']]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('client config: backchannel_logout_uri must be https, or http on loopback', async () => {

@@ -1,7 +1,8 @@
 // `drawbridge session list|revoke` against a running auth server on SQLite: the rows show the
 // SSO sessions a browser made (with the clients used in each); revoking one by id prefix, or
 // all of a user's, ends them, kills their refresh tokens and sends back-channel logout tokens
-// (verified with jose against the server's JWKS) to a real receiver.
+// (verified with jose against the server's JWKS) to a real receiver; one it refuses is left in
+// the database for the running server to retry.
 import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -37,6 +38,8 @@ describe('drawbridge session list | revoke', () => {
   let server: TestServer;
   let receiver: Server;
   const logoutTokens: string[] = [];
+  /** how many of the next deliveries the receiver refuses (500) */
+  let refuse = 0;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'drawbridge-session-cli-'));
@@ -47,7 +50,8 @@ describe('drawbridge session list | revoke', () => {
       req.on('data', (c: Buffer) => (body += c.toString('utf8')));
       req.on('end', () => {
         logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
-        res.writeHead(200).end();
+        res.writeHead(refuse > 0 ? 500 : 200).end();
+        if (refuse > 0) refuse--;
       });
     });
     await new Promise<void>((resolve) => receiver.listen(port, '127.0.0.1', resolve));
@@ -178,6 +182,23 @@ describe('drawbridge session list | revoke', () => {
     const unknown = await cli('session', 'revoke', '--id', 'no-such-session');
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no session "no-such-session"/);
+  });
+
+  it('a delivery the CLI could not make is stored, and the running auth server retries it', async () => {
+    const s = await signIn('bob');
+    logoutTokens.length = 0;
+    refuse = 1;
+    const r = await cli('session', 'revoke', '--user', 'bob');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /back-channel logout: 0 delivered, 0 failed, 1 to be retried by the auth server \(web\)/);
+    assert.equal(logoutTokens.length, 1);
+    // the server's retries (its clock: after 1 s, to the second) find it in the database
+    for (let i = 0; i < 200 && logoutTokens.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.equal(logoutTokens.length, 2, 'retried by the server');
+    assert.equal(jose.decodeJwt(logoutTokens[1]!).jti, jose.decodeJwt(logoutTokens[0]!).jti, 'the same logout');
+    assert.equal(jose.decodeJwt(logoutTokens[1]!).sid, s.sid);
+    for (let i = 0; i < 40 && (await server.running.storage.backchannelLogouts.list()).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.deepEqual(await server.running.storage.backchannelLogouts.list(), [], 'delivered: deleted');
   });
 });
 

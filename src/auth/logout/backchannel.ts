@@ -1,21 +1,34 @@
 // OIDC Back-Channel Logout 1.0 (§2.4–2.8), the sending side: a logout token (a JWT signed
 // like the client's ID tokens, §2.4: with its id_token_signed_response_alg; `typ:
-// logout+jwt`) POSTed as a form to each client's backchannel_logout_uri. Delivery runs in
-// the background of whoever ends a session: failures and timeouts are retried with backoff
-// (1 s, 5 s, 25 s by default); a 4xx other than 408/429 means the client refused this token
-// and is final. The token never appears in a log line.
+// logout+jwt`) POSTed as a form to each client's backchannel_logout_uri.
+//
+// Every delivery is first stored in SQL (storage.backchannelLogouts, migration 0018), then
+// attempted at once by whoever ended the session. One that fails stays there and is retried
+// with backoff (1 s, 5 s, 25 s by default) by the auth server instances (retries.ts): by any of
+// them, after a restart or a crash too. An attempt claims its delivery in storage first, so two
+// instances never send the same one at once. Stored is what mints the token (jti, client, sub,
+// sid), never the signed token: a reader of the database can replay nothing, and each attempt
+// sends a fresh token (2 min) with the same jti, so the receiver can tell it is one logout.
+// A 4xx other than 408/429 means the client refused the token, and is final; so are a client
+// deleted (or its URI removed) meanwhile, the last retry, and a delivery older than
+// MAX_DELIVERY_AGE (the auth servers were all down that long): each is logged and recorded
+// as the audit event `logout.backchannel_failed`. The token never appears in a log line.
 import { randomUUID } from 'node:crypto';
 import type { SigningAlg } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
 import { signJwt, type SigningKey } from '../../crypto/jwt.js';
+import type { AuditLog } from '../../observability/audit.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ClientRecord } from '../../storage/types.js';
+import type { ClientRecord, PendingLogoutRecord, Storage } from '../../storage/types.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Logout tokens live this long (§2.4: "a few minutes" at most). */
 export const LOGOUT_TOKEN_TTL = 120;
-export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1000, 5000, 25000];
+/** Seconds before retry 1, 2, 3. */
+export const DEFAULT_RETRY_DELAYS: readonly number[] = [1, 5, 25];
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** A delivery not made within this many seconds is given up, however many attempts it had. */
+export const MAX_DELIVERY_AGE = 24 * 3600;
 
 export interface BackchannelDeps {
   issuer: string;
@@ -23,12 +36,42 @@ export interface BackchannelDeps {
   signingKey: (alg: SigningAlg | null) => SigningKey;
   clock: Clock;
   logger: Logger;
-  /** pause before retry 1, 2, …; default 1 s, 5 s, 25 s */
-  retryDelaysMs?: readonly number[];
+  /** where deliveries wait for their attempts */
+  storage: Pick<Storage, 'backchannelLogouts'>;
+  /** a client by id, read again at each retry (its URI or algorithm may have changed); undefined when gone */
+  client(clientId: string): Promise<BackchannelClient | undefined>;
+  /** where a delivery given up is recorded; absent: the log only */
+  audit?: AuditLog;
+  /** seconds before retry 1, 2, …; default 1, 5, 25 */
+  retryDelays?: readonly number[];
   /** per attempt; default 5 s */
   timeoutMs?: number;
-  /** keep the process alive while retries wait (the CLI); default false (a server's timers never hold it open) */
-  holdProcess?: boolean;
+  /** a server's attempts, for its stop (absent: the CLI, which awaits its own) */
+  underWay?: AttemptsUnderWay;
+}
+
+/**
+ * The attempts a server has under way (first attempts and retries), so that stopping aborts
+ * them and waits until each has released its claim: another instance takes them over at once.
+ */
+export class AttemptsUnderWay {
+  readonly #stopping = new AbortController();
+  readonly #running = new Set<Promise<unknown>>();
+
+  get signal(): AbortSignal {
+    return this.#stopping.signal;
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.#running.add(work);
+    void work.finally(() => this.#running.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await Promise.allSettled([...this.#running]);
+  }
 }
 
 export type BackchannelClient = Pick<ClientRecord, 'client_id' | 'backchannel_logout_uri' | 'backchannel_logout_session_required' | 'id_token_signed_response_alg'>;
@@ -44,13 +87,16 @@ export interface BackchannelTarget {
 export interface DeliveryResult {
   client_id: string;
   delivered: boolean;
+  /** attempts made so far */
   attempts: number;
   /** last HTTP status, or undefined when no response came */
   status?: number;
+  /** not delivered yet, and stored for a retry by the auth server */
+  pending?: boolean;
 }
 
-/** §2.4: iss, aud, iat, exp, jti, events, sub and/or sid; never a nonce. */
-export function logoutToken(deps: Pick<BackchannelDeps, 'issuer' | 'signingKey' | 'clock'>, target: BackchannelTarget): string {
+/** §2.4: iss, aud, iat, exp, jti, events, sub and/or sid; never a nonce. A retry passes its delivery's jti. */
+export function logoutToken(deps: Pick<BackchannelDeps, 'issuer' | 'signingKey' | 'clock'>, target: BackchannelTarget, jti: string = randomUUID()): string {
   const now = deps.clock.now();
   const payload: Record<string, unknown> = {
     iss: deps.issuer,
@@ -58,7 +104,7 @@ export function logoutToken(deps: Pick<BackchannelDeps, 'issuer' | 'signingKey' 
     aud: target.client.client_id,
     iat: now,
     exp: now + LOGOUT_TOKEN_TTL,
-    jti: randomUUID(),
+    jti,
     events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
   };
   // sent whenever known: a client that asked for it (backchannel_logout_session_required)
@@ -79,70 +125,142 @@ export function backchannelTargets(clients: readonly BackchannelClient[], sub: s
   return targets;
 }
 
-/** Delivers to every target at once; resolves when each has succeeded or given up. Never rejects. */
+/** How long a claim holds: an attempt's timeout and a margin; past it the holder is presumed gone. */
+export function claimSeconds(deps: Pick<BackchannelDeps, 'timeoutMs'>): number {
+  return Math.ceil((deps.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000) + 10;
+}
+
+/**
+ * Stores a delivery per target and makes its first attempt at once; resolves when each first
+ * attempt is over (a failed one is left for the retries). Never rejects.
+ */
 export function sendBackchannelLogouts(deps: BackchannelDeps, targets: readonly BackchannelTarget[]): Promise<DeliveryResult[]> {
-  return Promise.all(targets.map((t) => deliver(deps, t)));
+  const sending = Promise.all(targets.map((t) => sendFirst(deps, t)));
+  return deps.underWay ? deps.underWay.track(sending) : sending;
+}
+
+async function sendFirst(deps: BackchannelDeps, target: BackchannelTarget): Promise<DeliveryResult> {
+  const now = deps.clock.now();
+  const claim = randomUUID();
+  const rec: PendingLogoutRecord = {
+    jti: randomUUID(),
+    client_id: target.client.client_id,
+    sub: target.sub,
+    sid: target.sid,
+    created_at: now,
+    attempts: 0,
+    // claimed by this first attempt; should this process die during it, another takes it over then
+    due_at: now + claimSeconds(deps),
+    claim,
+  };
+  let stored = true;
+  try {
+    await deps.storage.backchannelLogouts.insert(rec);
+  } catch (err) {
+    // still worth one attempt; only its retries are lost
+    stored = false;
+    deps.logger.warn({ event: 'logout.backchannel_unstored', client_id: rec.client_id, err: (err as Error).message }, 'back-channel logout could not be stored; a failed attempt will not be retried');
+  }
+  return attemptDelivery(deps, rec, claim, { client: target.client, stored, signal: deps.underWay?.signal });
 }
 
 function retryable(status: number): boolean {
   return status >= 500 || status === 408 || status === 429 || (status >= 300 && status < 400);
 }
 
-async function deliver(deps: BackchannelDeps, target: BackchannelTarget): Promise<DeliveryResult> {
-  const uri = target.client.backchannel_logout_uri!;
-  const delays = deps.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-  const client_id = target.client.client_id;
-  let token = '';
-  let tokenExp = 0;
-  let status: number | undefined;
-  for (let attempt = 1; ; attempt++) {
+/**
+ * One attempt at a delivery claimed with `claim` (by sendFirst, or by the retries), and what
+ * follows: delivered or given up, it is deleted; failed, it is rescheduled with backoff. A
+ * `signal` that aborts (the server stopping) releases the claim without counting the attempt.
+ */
+export async function attemptDelivery(
+  deps: BackchannelDeps,
+  rec: PendingLogoutRecord,
+  claim: string,
+  opts: { client?: BackchannelClient; stored?: boolean; signal?: AbortSignal } = {},
+): Promise<DeliveryResult> {
+  const client_id = rec.client_id;
+  const attempts = rec.attempts + 1;
+  const stored = opts.stored !== false;
+  try {
+    if (deps.clock.now() - rec.created_at >= MAX_DELIVERY_AGE) return await giveUp(deps, rec, rec.attempts, 'expired');
+    const client = opts.client ?? (await deps.client(client_id));
+    if (!client || client.backchannel_logout_uri === null) return await giveUp(deps, rec, rec.attempts, 'client_gone', {}, stored);
+    let status: number | undefined;
     let failure: string;
     try {
-      // a retry repeats the same token (same jti) while it has time left, else a fresh one
-      if (tokenExp - deps.clock.now() < 30) {
-        token = logoutToken(deps, target);
-        tokenExp = deps.clock.now() + LOGOUT_TOKEN_TTL;
-      }
-      status = await post(uri, token, deps.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      const token = logoutToken(deps, { client, sub: rec.sub, sid: rec.sid }, rec.jti);
+      status = await post(client.backchannel_logout_uri, token, deps.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.signal);
       if (status === 200 || status === 204) {
-        deps.logger.info({ event: 'logout.backchannel', client_id, attempts: attempt }, 'back-channel logout delivered');
-        return { client_id, delivered: true, attempts: attempt, status };
+        if (stored) await deps.storage.backchannelLogouts.delete(rec.jti);
+        deps.logger.info({ event: 'logout.backchannel', client_id, attempts }, 'back-channel logout delivered');
+        return { client_id, delivered: true, attempts, status };
       }
       failure = `HTTP ${status}`;
-      if (!retryable(status)) {
-        deps.logger.warn({ event: 'logout.backchannel_failed', client_id, status, attempts: attempt }, 'back-channel logout refused by the client; not retried');
-        return { client_id, delivered: false, attempts: attempt, status };
-      }
+      if (!retryable(status)) return await giveUp(deps, rec, attempts, 'refused', { status }, stored);
     } catch (err) {
-      status = undefined;
-      failure = (err as Error).name === 'TimeoutError' ? 'timed out' : ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message;
+      if (opts.signal?.aborted) {
+        // stopping: not counted, and due again at once for an instance still running
+        if (stored) await deps.storage.backchannelLogouts.reschedule(rec.jti, claim, rec.attempts, deps.clock.now());
+        return { client_id, delivered: false, attempts: rec.attempts, pending: stored };
+      }
+      failure = (err as Error).name === 'TimeoutError' ? 'timed out' : (((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
     }
-    const delay = delays[attempt - 1];
-    if (delay === undefined) {
-      deps.logger.warn({ event: 'logout.backchannel_failed', client_id, error: failure, attempts: attempt }, 'back-channel logout not delivered; giving up');
-      return { client_id, delivered: false, attempts: attempt, ...(status !== undefined ? { status } : {}) };
-    }
-    deps.logger.warn({ event: 'logout.backchannel_retry', client_id, error: failure, attempt, retry_in_ms: delay }, 'back-channel logout failed; will retry');
-    await sleep(delay, deps.holdProcess === true);
+    const failed = { ...(status !== undefined ? { status } : {}), error: failure };
+    if (!stored) return await giveUp(deps, rec, attempts, 'not_stored', failed, false);
+    const delay = (deps.retryDelays ?? DEFAULT_RETRY_DELAYS)[attempts - 1];
+    if (delay === undefined) return await giveUp(deps, rec, attempts, 'retries_exhausted', failed);
+    // the clock counts whole seconds: one more, so that at least `delay` seconds pass
+    const dueAt = deps.clock.now() + delay + 1;
+    // false: our claim lapsed (a very slow attempt) and another instance has the delivery now
+    const kept = await deps.storage.backchannelLogouts.reschedule(rec.jti, claim, attempts, dueAt);
+    deps.logger.warn(
+      { event: 'logout.backchannel_retry', client_id, error: failure, attempt: attempts, ...(kept ? { retry_in_s: delay + 1 } : {}) },
+      kept ? 'back-channel logout failed; will retry' : 'back-channel logout failed; another instance has taken it over',
+    );
+    return { client_id, delivered: false, attempts, ...(status !== undefined ? { status } : {}), pending: true };
+  } catch (err) {
+    // storage failed around the attempt: the delivery stays claimed until the claim lapses, then is retried
+    deps.logger.warn({ event: 'logout.backchannel_retry', client_id, err: (err as Error).message, attempt: attempts }, 'back-channel logout: storage failed around the attempt; retried once its claim lapses');
+    return { client_id, delivered: false, attempts, pending: stored };
   }
 }
 
-async function post(uri: string, token: string, timeoutMs: number): Promise<number> {
+type GiveUpReason = 'refused' | 'retries_exhausted' | 'client_gone' | 'expired' | 'not_stored';
+
+const GIVE_UP_MESSAGE: Record<GiveUpReason, string> = {
+  refused: 'back-channel logout refused by the client; not retried',
+  retries_exhausted: 'back-channel logout not delivered; giving up',
+  client_gone: 'back-channel logout dropped: the client is gone or no longer has a backchannel_logout_uri',
+  expired: 'back-channel logout not delivered in time; giving up',
+  not_stored: 'back-channel logout not delivered, and could not be stored for a retry',
+};
+
+async function giveUp(
+  deps: BackchannelDeps,
+  rec: PendingLogoutRecord,
+  attempts: number,
+  reason: GiveUpReason,
+  failed: { status?: number; error?: string } = {},
+  stored = true,
+): Promise<DeliveryResult> {
+  if (stored) await deps.storage.backchannelLogouts.delete(rec.jti);
+  const detail = { client_id: rec.client_id, attempts, reason, ...failed };
+  deps.logger.warn({ event: 'logout.backchannel_failed', ...detail }, GIVE_UP_MESSAGE[reason]);
+  deps.audit?.record({ event: 'logout.backchannel_failed', user_id: rec.sub, ...(rec.sid !== null ? { sid: rec.sid } : {}), ...detail });
+  return { client_id: rec.client_id, delivered: false, attempts, ...(failed.status !== undefined ? { status: failed.status } : {}) };
+}
+
+async function post(uri: string, token: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
+  const timeout = AbortSignal.timeout(timeoutMs);
   const res = await fetch(uri, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'cache-control': 'no-store' },
     body: new URLSearchParams({ logout_token: token }).toString(),
     redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
   });
   // the body is not needed; drain it so the connection can be reused
   await res.arrayBuffer().catch(() => undefined);
   return res.status;
-}
-
-function sleep(ms: number, hold: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    if (!hold) timer.unref();
-  });
 }

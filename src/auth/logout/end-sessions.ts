@@ -3,26 +3,25 @@
 // session: its record deleted; the tokens of every grant made in it revoked (refresh tokens
 // granted offline_access excepted: they exist to outlive the session) and each announced
 // to the gateways; `session.revoked` published; a back-channel logout token sent to every
-// client that received tokens in it. Deliveries run in the background; callers that must
-// wait for them (the CLI, before it exits) await `deliveries`.
+// client that received tokens in it. Deliveries are stored, then attempted at once in the
+// background; a failed one is retried by the auth servers (retries.ts). Callers that must
+// wait for the first attempts (the CLI, before it exits) await `deliveries`.
 import type { SsoSessionRecord, SsoSessionRepo, Storage } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
 import { accessTokenRevocations, type RevocationEvent } from '../events.js';
-import { backchannelTargets, sendBackchannelLogouts, type BackchannelClient, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
+import { AttemptsUnderWay, backchannelTargets, sendBackchannelLogouts, type BackchannelClient, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
 
 export interface LogoutDeps extends BackchannelDeps {
   storage: Storage;
   /** where the SSO sessions live (Redis or SQL, as the auth server chooses) */
   ssoSessions: SsoSessionRepo;
-  /** a client by id (the server's client cache, or storage in the CLI); undefined when gone */
-  client(clientId: string): Promise<BackchannelClient | undefined>;
   /** tells the gateways; never rejects */
   publish(event: RevocationEvent): Promise<void>;
 }
 
 const depsByContext = new WeakMap<AuthContext, LogoutDeps>();
 
-/** The auth server's LogoutDeps: its SSO store, client cache, event bus and current key. */
+/** The auth server's LogoutDeps: its SSO store, client cache, event bus, current key and audit log, and its attempts under way. */
 export function logoutDeps(ctx: AuthContext): LogoutDeps {
   let deps = depsByContext.get(ctx);
   if (deps === undefined) {
@@ -33,8 +32,11 @@ export function logoutDeps(ctx: AuthContext): LogoutDeps {
       logger: ctx.logger,
       storage: ctx.storage,
       ssoSessions: ctx.ssoSessions ?? ctx.storage.ssoSessions,
+      // the server's client cache
       client: async (id) => (await ctx.clients.get(id)) ?? undefined,
       publish: (event) => ctx.events.publish(event),
+      audit: ctx.audit,
+      underWay: new AttemptsUnderWay(),
     };
     depsByContext.set(ctx, deps);
   }
@@ -47,7 +49,7 @@ export interface SessionEnded {
   /** the clients that received tokens in the session, in the order they did */
   clients: string[];
   tokens_revoked: number;
-  /** one result per client with a backchannel_logout_uri; resolves when each is delivered or given up */
+  /** one result per client with a backchannel_logout_uri; resolves when each first attempt is over (failed ones stay pending) */
   deliveries: Promise<DeliveryResult[]>;
 }
 

@@ -20,8 +20,6 @@ import { openAudit, print, printTable, readConfig, UsageError, withStorage } fro
 const CONFIG_OPTION = ['-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG'] as const;
 /** Shown in tables; --id accepts it together with --user. */
 const ID_PREFIX = 12;
-/** The CLI waits for back-channel deliveries before it exits: a short retry schedule. */
-const CLI_RETRY_DELAYS_MS = [1000, 5000];
 
 /** One session, whatever its kind. Times are epoch seconds. */
 export interface SessionRow {
@@ -183,9 +181,13 @@ function report(outcome: RevokeOutcome, json: boolean, username: string | undefi
   }
   const who = username === undefined ? '' : ` of ${username}`;
   print(`ended ${outcome.sessions.length} session(s)${who}; revoked ${outcome.tokens_revoked} token(s)`);
-  const failed = outcome.backchannel.filter((d) => !d.delivered);
+  // a delivery whose first attempt failed is stored: the auth servers retry it
+  const pending = outcome.backchannel.filter((d) => !d.delivered && d.pending === true);
+  const failed = outcome.backchannel.filter((d) => !d.delivered && d.pending !== true);
+  const named = (ds: DeliveryResult[]) => (ds.length > 0 ? ` (${ds.map((d) => d.client_id).join(', ')})` : '');
   if (outcome.backchannel.length > 0) {
-    print(`back-channel logout: ${outcome.backchannel.length - failed.length} delivered, ${failed.length} failed${failed.length > 0 ? ` (${failed.map((d) => d.client_id).join(', ')})` : ''}`);
+    const retried = pending.length > 0 ? `, ${pending.length} to be retried by the auth server${named(pending)}` : '';
+    print(`back-channel logout: ${outcome.backchannel.length - failed.length - pending.length} delivered, ${failed.length} failed${named(failed)}${retried}`);
   }
 }
 
@@ -258,8 +260,6 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
     signingKey: (alg) => signingKey(alg),
     clock: systemClock,
     logger,
-    retryDelaysMs: CLI_RETRY_DELAYS_MS,
-    holdProcess: true,
     storage,
     ssoSessions,
     client: async (id) => {

@@ -20,6 +20,7 @@ import * as signingKeysNext from './0014-signing-keys-next.js';
 import * as tokensExchangedFrom from './0015-tokens-exchanged-from.js';
 import * as clientRequirePar from './0016-client-require-par.js';
 import * as usedCodes from './0017-used-codes.js';
+import * as backchannelLogouts from './0018-backchannel-logouts.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '0015-tokens-exchanged-from': tokensExchangedFrom,
   '0016-client-require-par': clientRequirePar,
   '0017-used-codes': usedCodes,
+  '0018-backchannel-logouts': backchannelLogouts,
 };
 
 export const migrationProvider: MigrationProvider = {
