@@ -122,15 +122,30 @@ export function parseForm(body: string): FormParams {
   return new FormParams(values);
 }
 
+/**
+ * One form name or value, decoded. NUL, sent raw or as %00, is refused: no OAuth parameter may
+ * hold it (RFC 6749 Appendix A: every value is VSCHAR, NQCHAR or UNICODECHARNOCRLF), and
+ * PostgreSQL refuses NUL in text, so a client_id or username holding one was a 500 there.
+ */
 export function decodeFormComponent(s: string): string {
   // Most names and values need no decoding (grant_type, scopes, tokens): without '%' and
   // '+', decoding changes nothing and cannot fail, so skip the regex and decodeURIComponent.
-  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s;
+  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) {
+    if (s.indexOf('\0') !== -1) throw nulRefused();
+    return s;
+  }
+  let decoded: string;
   try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
+    decoded = decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
     throw invalidRequest('the request body is not valid application/x-www-form-urlencoded');
   }
+  if (decoded.indexOf('\0') !== -1) throw nulRefused();
+  return decoded;
+}
+
+function nulRefused(): AppError {
+  return invalidRequest('a parameter holds a NUL character (%00)');
 }
 
 /** Reads and parses a form POST body, insisting on the media type (RFC 6749 §3.2). */

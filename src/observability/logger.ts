@@ -1,7 +1,7 @@
 // JSON logs (pino), pretty in a terminal. Secrets and tokens are never logged: known
 // secret-bearing fields are redacted wherever they appear, and request logging records
 // only method, path (without query) and status.
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogConfig } from '../config/types.js';
 
@@ -15,10 +15,15 @@ const REDACT = [
   'admin_token', '*.admin_token', 'private_enc', '*.private_enc',
 ];
 
-export function createLogger(cfg: Partial<LogConfig> = {}, name = 'drawbridge'): Logger {
+/**
+ * `destination`: where the JSON lines go instead of stdout (tests read what the process
+ * would have logged, redaction included).
+ */
+export function createLogger(cfg: Partial<LogConfig> = {}, name = 'drawbridge', destination?: DestinationStream): Logger {
   const level = cfg.level ?? 'info';
-  const usePretty = cfg.pretty ?? Boolean(process.stdout.isTTY);
+  const usePretty = destination === undefined && (cfg.pretty ?? Boolean(process.stdout.isTTY));
   const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } };
+  if (destination !== undefined) return pino(options, destination);
   if (usePretty) {
     return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
   }

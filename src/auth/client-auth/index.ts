@@ -138,7 +138,8 @@ function unverifiedIssuer(jwt: string): string | undefined {
   if (parts.length !== 3) return undefined;
   try {
     const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
-    return typeof payload?.iss === 'string' && payload.iss !== '' ? payload.iss : undefined;
+    // a client_id never holds a control character, and PostgreSQL refuses NUL in the lookup (a 500)
+    return typeof payload?.iss === 'string' && payload.iss !== '' && !/[\x00-\x1f\x7f]/.test(payload.iss) ? payload.iss : undefined;
   } catch {
     return undefined;
   }

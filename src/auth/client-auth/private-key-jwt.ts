@@ -63,6 +63,10 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
     if (exp < payload.iat) throw notAGuess(invalidClient('client assertion expires before it was issued (exp < iat)'));
   }
   if (exp - (payload.iat ?? now) > MAX_ASSERTION_LIFETIME) throw notAGuess(invalidClient('client assertion lives too long'));
-  const fresh = await ctx.storage.jtis.remember('client_assertion', `${client.client_id}:${payload.jti}`, exp + 30);
+  // RFC 7519 §4.1.7: a string. It is stored as a key: PostgreSQL refuses NUL in it, and one
+  // longer than its index allows (~2.7 kB) was a 500; 256 characters, as the gateway's logout tokens
+  const jti = payload.jti;
+  if (typeof jti !== 'string' || jti === '' || jti.length > 256 || /[\x00-\x1f\x7f]/.test(jti)) throw notAGuess(invalidClient('client assertion jti is not a usable string'));
+  const fresh = await ctx.storage.jtis.remember('client_assertion', `${client.client_id}:${jti}`, exp + 30);
   if (!fresh) throw notAGuess(invalidClient('client assertion was already used'));
 };
