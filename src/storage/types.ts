@@ -277,6 +277,13 @@ export interface SsoSessionRepo {
   addGrant(id: string, clientId: string, grantId: string, at: number): Promise<void>;
   /** the grants made in this session, oldest first; [] when none (or no session); deleted with the session */
   grants(id: string): Promise<SsoSessionGrant[]>;
+  /**
+   * Ends a session (logout): deletes it, then reads its grants, then deletes them; returns
+   * what was read. In that order: a grant recorded before the session was gone is returned, and
+   * one recorded later looks at the session after storing its tokens and finds it gone
+   * (auth/grants/session-still-alive.ts), so none escapes between the read and the delete.
+   */
+  end(id: string): Promise<SsoSessionGrant[]>;
 }
 
 /** A client that received tokens in an SSO session: told at logout, its tokens revoked with it. */

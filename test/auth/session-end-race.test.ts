@@ -5,9 +5,13 @@
 // access token stayed active for its whole lifetime after the logout. A code redeemed after
 // its session had ended got live tokens too. These grants now look at the session again once
 // their tokens are stored and refuse, their tokens revoked, when it has ended.
+// A whole code exchange run between the logout's reading of the session's grants and its
+// delete still escaped (its look found the session alive, its grant was not in what had been
+// read): a logout now deletes the session before it reads the grants (SsoSessionRepo.end).
 //
 // Deterministic: the logout is run by a hook on storage at the moment the grant records its
-// grant with the session, or stores its access token.
+// grant with the session, or stores its access token; or a whole code exchange is run by a
+// hook at the moment the logout reads the session's grants.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -25,6 +29,10 @@ describe('a grant racing the end of its SSO session', () => {
   let server: TestServer;
   /** the hook that logs out, armed for the next grant recorded (`grant`) or access token stored (`token`) */
   let logoutAt: 'grant' | 'token' | undefined;
+  /** what RP-initiated logout and `drawbridge session revoke` do to every session of alice */
+  let logout: () => Promise<void>;
+  /** run once by the hook when a logout next reads the session's grants */
+  let whenGrantsRead: (() => Promise<void>) | undefined;
 
   before(async () => {
     server = await startAuth({
@@ -39,12 +47,19 @@ describe('a grant racing the end of its SSO session', () => {
     const ctx = server.running.auth!.ctx;
     const storage = server.running.storage;
     const alice = (await storage.users.getByUsername('alice'))!;
-    // what RP-initiated logout and `drawbridge session revoke` do to every session of alice
-    const logout = async () => {
+    logout = async () => {
       logoutAt = undefined;
       for (const s of await storage.ssoSessions.listByUser(alice.id)) await endSsoSession(logoutDeps(ctx), s);
     };
     const sessions = storage.ssoSessions;
+    const grants = sessions.grants.bind(sessions);
+    sessions.grants = async (...args) => {
+      const read = await grants(...args);
+      const run = whenGrantsRead;
+      whenGrantsRead = undefined;
+      if (run) await run();
+      return read;
+    };
     const addGrant = sessions.addGrant.bind(sessions);
     sessions.addGrant = async (...args) => {
       if (logoutAt === 'grant') await logout();
@@ -108,6 +123,17 @@ describe('a grant racing the end of its SSO session', () => {
       await refusedWithNothingActive(res);
     });
   }
+
+  it('a whole code exchange between the logout reading the grants and ending the session → refused, nothing active', async () => {
+    const c = await code('openid offline_access');
+    let res: Response | undefined;
+    whenGrantsRead = async () => {
+      res = await redeem(c);
+    };
+    await logout();
+    assert.ok(res, 'the exchange ran during the logout');
+    await refusedWithNothingActive(res);
+  });
 
   it('a code whose session ended before the exchange → refused', async () => {
     const c = await code('openid');

@@ -78,6 +78,30 @@ describe('SSO sessions in Redis', { skip: url === undefined ? 'Redis not reachab
     assert.deepEqual(await store.listByUser(a.user_id), []);
   });
 
+  it('end deletes the session, then reads and deletes its grants, returning them', async () => {
+    const a = session();
+    await store.insert(a);
+    await store.addGrant(a.id, 'web', 'g1', NOW);
+    await store.addGrant(a.id, 'app', 'g2', NOW + 1);
+    // the grants are read once the session is gone (logout: grants/session-still-alive.ts)
+    const grants = store.grants;
+    let sessionAtRead: unknown = 'not read';
+    store.grants = async (id) => {
+      sessionAtRead = await store.get(id);
+      return grants.call(store, id);
+    };
+    try {
+      assert.deepEqual(await store.end(a.id), [{ client_id: 'web', grant_id: 'g1' }, { client_id: 'app', grant_id: 'g2' }]);
+    } finally {
+      store.grants = grants;
+    }
+    assert.equal(sessionAtRead, undefined, 'the session was gone when its grants were read');
+    assert.equal(await store.get(a.id), undefined);
+    assert.equal(await redis.exists(`drawbridge:sso-grants:${a.id}`), 0);
+    assert.deepEqual(await store.listByUser(a.user_id), []);
+    assert.deepEqual(await store.end(a.id), [], 'no session: nothing');
+  });
+
   describe('with redis: configured, the login keeps its session in Redis', () => {
     let server: TestServer;
     before(async () => {

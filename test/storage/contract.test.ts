@@ -1006,6 +1006,29 @@ for (const target of await allTargets()) {
       assert.deepEqual(await storage.ssoSessions.grants('s2'), []);
     });
 
+    it('sso sessions: end deletes the session, then reads and deletes its grants, returning them', async () => {
+      await storage.ssoSessions.insert(session('s1'));
+      await storage.ssoSessions.addGrant('s1', 'web', 'g1', NOW);
+      await storage.ssoSessions.addGrant('s1', 'app', 'g2', NOW + 1);
+      // the grants are read once the session is gone (logout: grants/session-still-alive.ts)
+      const repo = storage.ssoSessions;
+      const grants = repo.grants;
+      let sessionAtRead: unknown = 'not read';
+      repo.grants = async (id) => {
+        sessionAtRead = await repo.get(id);
+        return grants.call(repo, id);
+      };
+      try {
+        assert.deepEqual(await repo.end('s1'), [{ client_id: 'web', grant_id: 'g1' }, { client_id: 'app', grant_id: 'g2' }]);
+      } finally {
+        repo.grants = grants;
+      }
+      assert.equal(sessionAtRead, undefined, 'the session was gone when its grants were read');
+      assert.equal(await repo.get('s1'), undefined);
+      assert.deepEqual(await repo.grants('s1'), []);
+      assert.deepEqual(await repo.end('s1'), [], 'no session: nothing');
+    });
+
     it('sso sessions go with their user', async () => {
       await storage.ssoSessions.insert(session('s1'));
       assert.equal(await storage.users.delete('alice'), true);

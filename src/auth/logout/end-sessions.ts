@@ -55,9 +55,9 @@ export interface SessionEnded {
 
 export async function endSsoSession(deps: LogoutDeps, session: Pick<SsoSessionRecord, 'id' | 'user_id'>): Promise<SessionEnded> {
   const now = deps.clock.now();
-  // read before the delete, which takes the grants with it
-  const grants = await deps.ssoSessions.grants(session.id);
-  await deps.ssoSessions.delete(session.id);
+  // the session is gone before its grants are read: a grant recorded too late to be read
+  // finds it gone once its tokens are stored, and takes them back (grants/session-still-alive.ts)
+  const grants = await deps.ssoSessions.end(session.id);
   let revoked = 0;
   for (const grant of grants) {
     const tokens = await deps.storage.tokens.revokeGrant(grant.grant_id, now, { keepOffline: true });

@@ -58,6 +58,16 @@ export class RedisSsoSessionStore implements SsoSessionRepo {
     return deleted > 0;
   }
 
+  async end(id: string): Promise<SsoSessionGrant[]> {
+    // the session first, its grants read after (SsoSessionRepo.end)
+    const rec = await this.get(id);
+    await this.#run(() => this.#redis.del(PREFIX + id));
+    if (rec) await this.#run(() => this.#redis.srem(USER_PREFIX + rec.user_id, id));
+    const grants = await this.grants(id);
+    await this.#run(() => this.#redis.del(GRANTS_PREFIX + id));
+    return grants;
+  }
+
   async deleteByUser(userId: string): Promise<number> {
     const ids = await this.#run(() => this.#redis.smembers(USER_PREFIX + userId));
     const deleted = ids.length === 0 ? 0 : await this.#run(() => this.#redis.del(...ids.map((id) => PREFIX + id)));

@@ -32,6 +32,14 @@ export class SqlSsoSessionRepo implements SsoSessionRepo {
     return result.numDeletedRows > 0n;
   }
 
+  async end(id: string): Promise<SsoSessionGrant[]> {
+    // three statements, each committed before the next starts (SsoSessionRepo.end)
+    await this.#db.deleteFrom('sso_sessions').where('id', '=', id).execute();
+    const grants = await this.grants(id);
+    await this.#db.deleteFrom('sso_session_grants').where('session_id', '=', id).execute();
+    return grants;
+  }
+
   async deleteByUser(userId: string): Promise<number> {
     const ids = this.#db.selectFrom('sso_sessions').select('id').where('user_id', '=', userId);
     await this.#db.deleteFrom('sso_session_grants').where('session_id', 'in', ids).execute();
