@@ -48,17 +48,32 @@ export interface RunningListener {
 /** RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ] (an IP literal in brackets, or a reg-name, possibly empty). */
 const HOST = /^(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
 
-/** Whether the raw header list names Host more than once (any case): RFC 9112 §3.2 makes that a 400. */
-export function hostRepeated(raw: string[]): boolean {
-  let seen = false;
+/**
+ * The field of the raw header list that must appear once and appears more often (any case), or
+ * undefined. Host: RFC 9112 §3.2 makes a second one a 400. Authorization: one credential, not a
+ * list (RFC 9110 §11.6.2). Node keeps only the first of either, so the request would be routed or
+ * authenticated by one while a proxy in front or a service behind could act on the other (a good
+ * Basic first and a wrong one second signed the client in; the other way round, not).
+ */
+export function repeatedSingleton(raw: string[]): 'Host' | 'Authorization' | undefined {
+  let host = false;
+  let authorization = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    // a length and first-letter test first: toLowerCase() only for a 4-letter name starting with h
-    if (name.length !== 4 || (name.charCodeAt(0) | 32) !== 104 || name.toLowerCase() !== 'host') continue;
-    if (seen) return true;
-    seen = true;
+    // a length and first-letter test first: toLowerCase() only for a 4-letter name starting
+    // with h or a 13-letter one starting with a
+    const length = name.length;
+    if (length === 4) {
+      if ((name.charCodeAt(0) | 32) !== 104 || name.toLowerCase() !== 'host') continue;
+      if (host) return 'Host';
+      host = true;
+    } else if (length === 13) {
+      if ((name.charCodeAt(0) | 32) !== 97 || name.toLowerCase() !== 'authorization') continue;
+      if (authorization) return 'Authorization';
+      authorization = true;
+    }
   }
-  return false;
+  return undefined;
 }
 
 /** The X-Request-Id the listener gave this response. */
@@ -131,8 +146,9 @@ export async function startListener(opts: ListenerOptions): Promise<RunningListe
     const requestId = requestIdOf(req.headers['x-request-id']);
     (res as ListenerResponse).defaultHeaders = draining ? ['x-request-id', requestId, 'connection', 'close'] : ['x-request-id', requestId];
     // RFC 9112 §3.2: more than one Host field is a 400 (Node keeps only the first, so a
-    // proxy behind or in front of us could route by another one)
-    if (hostRepeated(req.rawHeaders)) return refuse(req, res, requestId, 'the request has more than one Host header field');
+    // proxy behind or in front of us could route by another one); so is more than one Authorization
+    const repeated = repeatedSingleton(req.rawHeaders);
+    if (repeated !== undefined) return refuse(req, res, requestId, `the request has more than one ${repeated} header field`);
     let url = req.url ?? '/';
     // RFC 9112 §3.2: a request target has no fragment. Node's parser lets `#` through, and
     // a router reading `/admin#/x` as one segment would route it past `/admin` while the

@@ -6,7 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasRequestBody } from '../core/http.js';
-import { hostRepeated } from '../core/listener.js';
+import { repeatedSingleton } from '../core/listener.js';
 import { requestIdOf } from '../core/request-id.js';
 import type { RouteTable } from './compile.js';
 import { GatewayError, serviceUnavailable } from './errors.js';
@@ -35,9 +35,11 @@ export function upgradeHandler(state: GatewayState) {
     const rawPath = q === -1 ? url : url.slice(0, q);
     const query = q === -1 ? '' : url.slice(q + 1);
     const protocol = (req.headers.upgrade ?? '').toLowerCase();
-    if (hostRepeated(req.rawHeaders)) {
-      // RFC 9112 §3.2, as on the listener (core/listener.ts)
-      sendGatewayError(res, new GatewayError('invalid_request', 400, 'the request has more than one Host header field', { reason: 'bad_host' }), requestId);
+    const repeated = repeatedSingleton(req.rawHeaders);
+    if (repeated !== undefined) {
+      // RFC 9112 §3.2 (Host), and one credential only, as on the listener (core/listener.ts)
+      const reason = repeated === 'Host' ? 'bad_host' : 'bad_authorization';
+      sendGatewayError(res, new GatewayError('invalid_request', 400, `the request has more than one ${repeated} header field`, { reason }), requestId);
     } else if (url.indexOf('#') !== -1) {
       sendGatewayError(res, new GatewayError('invalid_request', 400, 'the request target has a fragment (#)', { reason: 'bad_path' }), requestId);
     } else if (protocol === 'websocket') {

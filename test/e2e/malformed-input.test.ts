@@ -85,6 +85,7 @@ function protocolCases(url: string, path: string, fields: string[] = []): Case[]
     ['HTTP/1.0 without Host', bare([`GET ${path} HTTP/1.0`, ...fields])],
     ['HTTP/1.1 without Host', bare([`GET ${path} HTTP/1.1`, 'Connection: close', ...fields]), listener],
     ['duplicate Host', line('GET', path, [`Host: other.example`]), listener],
+    ['two more Authorization fields', line('GET', path, ['Authorization: Basic eDp5', 'Authorization: Bearer x']), { ...listener, also: (r) => (r.status === 400 ? undefined : `status ${r.status}, not 400`) }],
     ['Host with a space', bare([`GET ${path} HTTP/1.1`, 'Host: a b', 'Connection: close', ...fields]), listener],
     ['Host with a non-ASCII byte', bare([`GET ${path} HTTP/1.1`, 'Host: caf\xe9.example', 'Connection: close', ...fields]), listener],
     ['obs-fold header', line('GET', path, ['X-Folded: one', ' two']), listener],
@@ -121,7 +122,7 @@ function protocolCases(url: string, path: string, fields: string[] = []): Case[]
 }
 
 /** Authorization header values with every scheme in odd case, without credentials, broken. */
-function oddAuthorizations(good: string): Array<[string, string]> {
+function oddAuthorizations(): Array<[string, string]> {
   const id = 'mf-basic';
   return [
     ['empty Authorization', ''],
@@ -163,7 +164,21 @@ function oddAuthorizations(good: string): Array<[string, string]> {
     ['HOBA', 'HOBA result="a.b.c"'],
     ['scheme only with token68 garbage', 'X-Custom ==='],
     ['non-ASCII byte in the credential', `Basic ${b64(`${id}:`)}\xe9`],
-    ['good then a duplicate', good],
+  ];
+}
+
+/**
+ * Two Authorization fields, the good one first and then second: one credential per request
+ * (RFC 9110 §11.6.2), so a 400 at the listener, whichever comes first. Returns the cases made
+ * by `make` from the header lines.
+ */
+function duplicateAuthorizations(good: string, make: (fields: string[]) => Buffer): Array<[string, Buffer, Partial<Case>]> {
+  const wrong = `Basic ${b64(`mf-basic:${WRONG_SECRET}`)}`;
+  const refused: Partial<Case> = { shape: 'listener', also: (r) => (r.status === 400 ? undefined : `status ${r.status}, not 400, for two Authorization fields`) };
+  return [
+    ['duplicate Authorization, the good one first', make([`Authorization: ${good}`, `Authorization: ${wrong}`]), refused],
+    ['duplicate Authorization, the good one second', make([`Authorization: ${wrong}`, `Authorization: ${good}`]), refused],
+    ['duplicate Authorization in other case', make([`authorization: ${good}`, `AUTHORIZATION: ${good}`]), refused],
   ];
 }
 
@@ -498,9 +513,9 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
       cases.push(...named(`POST ${target}`, grants.map(([name, body]) => [name, withBasic(body)])));
       // client authentication: odd Authorization values, body credentials, assertions
       const cc = 'grant_type=client_credentials';
-      cases.push(...named(`POST ${target}`, oddAuthorizations(good).map(([name, value]) => [name, form(s.auth, target, cc, name.startsWith('good then') ? [`Authorization: ${value}`, `Authorization: Basic ${b64(`mf-basic:${WRONG_SECRET}`)}`] : [`Authorization: ${value}`])])));
+      cases.push(...named(`POST ${target}`, oddAuthorizations().map(([name, value]) => [name, form(s.auth, target, cc, [`Authorization: ${value}`])])));
+      cases.push(...named(`POST ${target}`, duplicateAuthorizations(good, (fields) => form(s.auth, target, cc, fields))));
       cases.push(...named(`POST ${target}`, [
-        ['duplicate Authorization, the bad one first', form(s.auth, target, cc, [`Authorization: Basic ${b64(`mf-basic:${WRONG_SECRET}`)}`, `Authorization: ${good}`])],
         ['client_id %00 with a secret', form(s.auth, target, `${cc}&client_id=%00&client_secret=${enc(WRONG_SECRET)}`)],
         ['client_id 30 KB', form(s.auth, target, `${cc}&client_id=${noise(30_000)}&client_secret=${enc(WRONG_SECRET)}`)],
         ['client_id __proto__', form(s.auth, target, `${cc}&client_id=__proto__&client_secret=${enc(WRONG_SECRET)}`)],
@@ -548,7 +563,8 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
       ] as const) {
         cases.push(...protocolCases(s.auth, target, [`Authorization: ${authz}`]));
         cases.push(...formBodyCases(s.auth, target, good, [`Authorization: ${authz}`]));
-        cases.push(...named(`POST ${target}`, oddAuthorizations(authz).map(([name, value]) => [name, form(s.auth, target, good, [`Authorization: ${value}`])])));
+        cases.push(...named(`POST ${target}`, oddAuthorizations().map(([name, value]) => [name, form(s.auth, target, good, [`Authorization: ${value}`])])));
+        cases.push(...named(`POST ${target}`, duplicateAuthorizations(authz, (fields) => form(s.auth, target, good, fields))));
         cases.push(...named(`POST ${target}`, [
           ['token %00', form(s.auth, target, 'token=%00', [`Authorization: ${authz}`])],
           ['token 60 KB', form(s.auth, target, `token=${noise(60_000)}`, [`Authorization: ${authz}`])],
@@ -570,14 +586,14 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
       const target = '/oauth2/userinfo';
       const good = `Bearer ${s.userToken}`;
       const cases: Case[] = [...protocolCases(s.auth, target, [`Authorization: ${good}`]), ...formBodyCases(s.auth, target, `access_token=${enc(s.userToken)}`)];
-      cases.push(...named(`GET ${target}`, oddAuthorizations(good).map(([name, value]) => [name, req(s.auth, 'GET', target, name.startsWith('good then') ? [`Authorization: ${value}`, 'Authorization: Bearer other'] : [`Authorization: ${value}`])])));
+      cases.push(...named(`GET ${target}`, oddAuthorizations().map(([name, value]) => [name, req(s.auth, 'GET', target, [`Authorization: ${value}`])])));
+      cases.push(...named(`GET ${target}`, duplicateAuthorizations(good, (fields) => req(s.auth, 'GET', target, fields))));
       cases.push(...named(target, [
         ['token in the query', req(s.auth, 'GET', `${target}?access_token=${enc(s.userToken)}`)],
         ['token in the header and the body', form(s.auth, target, `access_token=${enc(s.userToken)}`, [`Authorization: ${good}`])],
         ['body token %00', form(s.auth, target, 'access_token=%00')],
         ['body token repeated', form(s.auth, target, 'access_token=a&access_token=b')],
         ['client token (no user)', req(s.auth, 'GET', target, [`Authorization: Bearer ${s.clientToken}`])],
-        ['duplicate Authorization, another scheme first', req(s.auth, 'GET', target, ['Authorization: Basic eDp5', `Authorization: ${good}`])],
         ['POST with a JSON body', req(s.auth, 'POST', target, ['Content-Type: application/json'], `{"access_token":${JSON.stringify(s.userToken)}}`)],
       ]));
       await sweep(s.auth, cases, { shape: 'oauth' }, health.auth);
@@ -675,7 +691,9 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
       ];
       for (const [path, fields] of routes) {
         cases.push(...protocolCases(s.gw, path, fields));
-        cases.push(...named(`GET ${path}`, oddAuthorizations(fields.find((f) => f.startsWith('Authorization: '))?.slice(15) ?? 'Bearer x').map(([name, value]) => [name, req(s.gw, 'GET', path, name.startsWith('good then') ? [`Authorization: ${value}`, 'Authorization: Bearer other'] : [`Authorization: ${value}`])])));
+        cases.push(...named(`GET ${path}`, oddAuthorizations().map(([name, value]) => [name, req(s.gw, 'GET', path, [`Authorization: ${value}`])])));
+        const good = fields.find((f) => f.startsWith('Authorization: '))?.slice(15) ?? `Bearer ${s.clientToken}`;
+        cases.push(...named(`GET ${path}`, duplicateAuthorizations(good, (more) => req(s.gw, 'GET', path, [...fields.filter((f) => !f.startsWith('Authorization: ')), ...more]))));
         cases.push(...named(`GET ${path}`, oddCookies(['drawbridge_session', 'at']).map(([name, cookie]) => [name, req(s.gw, 'GET', path, [`Cookie: ${cookie}`])])));
         cases.push(...named(`POST ${path}`, [
           ['form with %zz', form(s.gw, path, 'a=%zz&b=%00', fields)],
@@ -794,6 +812,9 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
         ['X-Forwarded-For garbage', authz([key, 'X-Forwarded-For: not-an-ip, 999.1.1.1, ::zz', 'X-Forwarded-Uri: /keyed'])],
         ['POST with a body', req(s.gw, 'POST', '/_drawbridge/authz', [key, 'X-Forwarded-Uri: /keyed', 'Content-Type: text/plain'], noise(5000))],
       ]));
+      cases.push(...named('/_drawbridge/authz', duplicateAuthorizations(`Basic ${b64(`partner:${BASIC_PASSWORD}`)}`, (fields) => authz(['X-Forwarded-Uri: /basic/x', ...fields]))));
+      const upgrade = ['Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+      cases.push(...named('WebSocket upgrade', duplicateAuthorizations(`Basic ${b64(`partner:${BASIC_PASSWORD}`)}`, (fields) => req(s.gw, 'GET', '/basic/ws', [...upgrade, ...fields]))));
       await sweep(s.gw, cases, { shape: 'gateway' }, health.gateway);
     });
 
@@ -801,8 +822,8 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
       if (skipIfNoStorage(t)) return;
       const bearer = `Authorization: Bearer ${ADMIN_TOKEN}`;
       const cases: Case[] = [];
-      cases.push(...named('/services', oddAuthorizations(`Bearer ${ADMIN_TOKEN}`).map(([name, value]) => [name, req(s.adm, 'GET', '/services', name.startsWith('good then') ? [`Authorization: ${value}`, 'Authorization: Bearer other'] : [`Authorization: ${value}`])])));
-      cases.push(...named('/services', [['duplicate Authorization, a wrong one first', req(s.adm, 'GET', '/services', ['Authorization: Bearer wrong', bearer])]]));
+      cases.push(...named('/services', oddAuthorizations().map(([name, value]) => [name, req(s.adm, 'GET', '/services', [`Authorization: ${value}`])])));
+      cases.push(...named('/services', duplicateAuthorizations(`Bearer ${ADMIN_TOKEN}`, (fields) => req(s.adm, 'GET', '/services', fields))));
       const json = (method: string, path: string, body: string | Buffer, type = 'application/json') => req(s.adm, method, path, [bearer, ...(type === '' ? [] : [`Content-Type: ${type}`])], body);
       const bodies: Array<[string, string | Buffer, string?]> = [
         ['invalid JSON', '{"name":'],
