@@ -218,7 +218,9 @@ export const auth = object<AuthConfig>({
     .default(false)
     .doc('Accept authorization requests only through the pushed authorization request endpoint `/oauth2/par` (RFC 9126); advertised in discovery.'),
   client_auth_throttle: object<AuthConfig['client_auth_throttle']>({
-    max_failures: int(1).default(10).doc('Failed client authentications allowed per client…'),
+    max_failures: int(1)
+      .default(10)
+      .doc('Failed client authentications allowed per client that authenticates with a secret (client_secret_basic, client_secret_post; private_key_jwt and public clients count per IP only)…'),
     max_failures_per_ip: int(1)
       .default(100)
       .doc('…and per client IP (higher: many clients may share one address behind a NAT or proxy, and one client guessing must not lock out the others)…'),

@@ -10,7 +10,9 @@
 // whose client's JWKS (jwks_uri) is held back by the test: its request has passed the
 // throttle and is waiting on the key set while the wrong guesses fail; then the key set is
 // released. With Redis, the two sides run on two auth servers sharing it (as behind a load
-// balancer), in process memory on one server.
+// balancer), in process memory on one server. A private_key_jwt client's failures count
+// against the sending address only (client-auth-throttle-who.test.ts): every request here
+// comes from 127.0.0.1, and that address's window is the one the burst fills.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -60,7 +62,7 @@ async function raceScenario(top: Record<string, unknown>, servers: number): Prom
       started.push(
         await startAuth(
           {
-            client_auth_throttle: { max_failures: MAX_FAILURES, max_failures_per_ip: 1000, window: '60s' },
+            client_auth_throttle: { max_failures: MAX_FAILURES, max_failures_per_ip: MAX_FAILURES, window: '60s' },
             clients: [{ client_id: clientId, jwks_uri: jwks.url, grant_types: ['client_credentials'], scopes: ['a'] }],
           },
           top,

@@ -70,15 +70,22 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
   const presented = presentedCredentials(r);
   const ip = remoteAddress(r.req);
   const { max_failures: max, max_failures_per_ip: maxPerIp, window } = ctx.auth.client_auth_throttle;
-  const keys = [`client:${presented.clientId}`, `ip:${ip}`];
-  const limits = [max, maxPerIp];
+  const byAddress: Counted = { key: `ip:${ip}`, limit: maxPerIp };
+  const byClient: Counted = { key: `client:${presented.clientId}`, limit: max };
+  // the windows a failure counts in: the client's only when it has a secret to guess (hasSecret)
+  const windowsOf = (c: Client | null): Counted[] => (c === null || hasSecret(c) ? [byClient, byAddress] : [byAddress]);
+  // almost always answered by the in-process cache, without a query (clients.ts)
+  let client = ctx.clients.peek(presented.clientId);
+  let counted = client === undefined ? [byAddress] : windowsOf(client);
   // before any work: a locked-out client or address costs no lookup, and its failures are not counted
-  await refuseAtLimit(ctx, keys, limits);
-  let client: Client | null | undefined;
+  await refuseAtLimit(ctx, counted);
   try {
-    // almost always answered by the in-process cache, without a query (clients.ts)
-    client = ctx.clients.peek(presented.clientId);
-    if (client === undefined) client = await ctx.clients.load(presented.clientId);
+    if (client === undefined) {
+      client = await ctx.clients.load(presented.clientId);
+      counted = windowsOf(client);
+      // known only now: the client's own window too, before its credential is checked
+      if (counted.includes(byClient)) await refuseAtLimit(ctx, [byClient]);
+    }
     if (client === null) throw invalidClient('client authentication failed');
     if (client.token_endpoint_auth_method !== presented.method) {
       throw invalidClient(`client must authenticate with ${client.token_endpoint_auth_method}`);
@@ -94,26 +101,49 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
       const reason = { client_id: presented.clientId, method: presented.method, ip, reason: err.message, counted: guess };
       ctx.logger.info(reason, 'client authentication failed');
       if (!guess) throw err;
-      const counted = await Promise.all(keys.map((k) => ctx.failures.hit(k, window)));
+      const counts = await Promise.all(counted.map((c) => ctx.failures.hit(c.key, window)));
       // Guesses checked in parallel (on this instance or any other sharing the counters) all
       // passed the first look before any of them failed. Only the first max_failures failures
       // of a window are told so; a later one is answered as throttled, so a burst learns no
       // more than max_failures wrong secrets per window, whatever its size.
-      const over = counted.find((c, i) => c.count > limits[i]!);
+      const over = counts.find((c, i) => c.count > counted[i]!.limit);
       if (over) throw tooManyRequests(over.resetIn, 'too many failed client authentications; retry later');
     }
     throw err;
   }
-  // Again once the credential proved right, for the same reason: it is accepted only while
-  // fewer than max_failures failures are recorded.
-  await refuseAtLimit(ctx, keys, limits);
+  // Once the credential proved right, for the same reason: it is accepted only while fewer
+  // than max_failures failures are recorded (the client's: only when it has a secret).
+  await refuseAtLimit(ctx, counted);
   return client;
 }
 
+/** A failure window: its counter's key and the failures it allows. */
+interface Counted {
+  key: string;
+  limit: number;
+}
+
+/**
+ * Whether failures count against the client itself, not only against the address sending
+ * them. A client secret can be guessed, from many addresses at once: the client's own count
+ * is what stops that. A private_key_jwt client has nothing to guess (a signature cannot be
+ * guessed) and a public client no credential at all: counting their failures per client only
+ * let anyone who knows the client_id lock it out (forged assertions, any secret sent), so they
+ * count against the address alone. A client_id that names no client counts as one with a
+ * secret, so the throttle does not tell which ids exist.
+ */
+function hasSecret(client: Client): boolean {
+  const method = client.token_endpoint_auth_method;
+  return method === 'client_secret_basic' || method === 'client_secret_post';
+}
+
 /** 429 when any of the windows has reached its limit; in process memory, nothing to await. */
-async function refuseAtLimit(ctx: AuthContext, keys: readonly string[], limits: readonly number[]): Promise<void> {
-  // both windows in one call
-  const checking = ctx.failures.firstAtLimit(keys, limits);
+async function refuseAtLimit(ctx: AuthContext, windows: readonly Counted[]): Promise<void> {
+  // every window in one call
+  const checking = ctx.failures.firstAtLimit(
+    windows.map((w) => w.key),
+    windows.map((w) => w.limit),
+  );
   const blocked = checking instanceof Promise ? await checking : checking;
   if (blocked) throw tooManyRequests(blocked.resetIn, 'too many failed client authentications; retry later');
 }
