@@ -32,7 +32,9 @@ const plugin = object<PluginConfig>({
 const route = object<ServiceRouteConfig>(
   {
     id: routeId.optional().doc('Stable id for the admin API and logs, and the metrics\' `route` label when there is no `name`; unique; default: `name`, else `<service>-<index>`.'),
-    name: str().optional().doc('Name for the admin API and the metrics\' `route` label (admin-made routes too, whose id is a UUID); unique among all routes, ids included.'),
+    name: format('route name', 'a name of at most 256 characters without control characters', (text) => (text !== '' && text.length <= 256 && !/[\x00-\x1f\x7f]/.test(text) ? text : undefined))
+      .optional()
+      .doc('Name for the admin API and the metrics\' `route` label (admin-made routes too, whose id is a UUID); unique among all routes, ids included; at most 256 characters, no control characters.'),
     hosts: list(hostName, { min: 1 })
       .optional()
       .doc('Host headers that match: `api.example.com`, `*.example.com` or `example.*`; a plain host beats a wildcard.'),
@@ -65,8 +67,8 @@ const route = object<ServiceRouteConfig>(
 
 const service = object<ServiceConfig>(
   {
-    name: format('name', 'a name without spaces', (text) => (/^\S+$/.test(text) ? text : undefined)).doc(
-      "Service name; unique; the internal token's `aud`.",
+    name: format('name', 'a name without spaces, at most 256 characters', (text) => (/^\S{1,256}$/.test(text) ? text : undefined)).doc(
+      "Service name (no spaces, at most 256 characters); unique; the internal token's `aud`.",
     ),
     url: upstreamUrl.optional().doc('Upstream base URL (no `user:password@`, query or fragment); or `targets` for several instances.'),
     targets: list(upstreamUrl, { min: 1 })

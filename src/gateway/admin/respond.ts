@@ -155,7 +155,8 @@ const FORBIDDEN_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
  * The request body as an object: JSON, or a form as Kong takes it (`curl -d name=x` or
  * `curl -F name=x`; `config.minute=5` nests, `paths[]=/a` or a repeated field is a list). An
  * empty body is `{}`. No string in it may hold NUL: PostgreSQL refuses NUL in text (a 500
- * before this check), and no field has a use for it. Nesting deeper than MAX_BODY_DEPTH and
+ * before this check), and no field has a use for it; nor a lone surrogate (`\ud800` in JSON),
+ * which would be stored as U+FFFD, not as given. Nesting deeper than MAX_BODY_DEPTH and
  * the keys `__proto__`, `constructor` and `prototype` are refused (400) before anything walks
  * or copies the body.
  */
@@ -211,12 +212,22 @@ function jsonDepth(text: string): number {
   return max;
 }
 
+const LONE_SURROGATE = 'must be valid Unicode (a lone surrogate such as \\ud800 is not)';
+/** In a u-mode regex a surrogate pair is one code point: only an unpaired half is of category Cs. */
+const LONE = /\p{Cs}/u;
+
 /**
  * The first key or string value that is refused, with its path (e.g. `config.key_names[1]`):
- * one holding U+0000, or a key named `__proto__`, `constructor` or `prototype`.
+ * one holding U+0000 or a lone surrogate, or a key named `__proto__`, `constructor` or `prototype`.
  */
 function badPath(value: unknown, path: string): { path: string; problem: string } | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? { path, problem: 'must not contain NUL characters' } : undefined;
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return { path, problem: 'must not contain NUL characters' };
+    // JSON may escape half a surrogate pair (\ud800), which no store can keep: UTF-8 has no
+    // such character, so the value stored (U+FFFD) would not be the one given
+    if (LONE.test(value)) return { path, problem: LONE_SURROGATE };
+    return undefined;
+  }
   if (Array.isArray(value)) {
     for (const [i, v] of value.entries()) {
       const found = badPath(v, `${path}[${i}]`);
@@ -228,6 +239,7 @@ function badPath(value: unknown, path: string): { path: string; problem: string 
     for (const [k, v] of Object.entries(value)) {
       const here = path === '' ? k : `${path}.${k}`;
       if (k.includes('\u0000')) return { path: path === '' ? '@entity' : path, problem: 'must not contain NUL characters' };
+      if (LONE.test(k)) return { path: path === '' ? '@entity' : path, problem: LONE_SURROGATE };
       if (FORBIDDEN_NAMES.has(k)) return { path: here, problem: `${JSON.stringify(k)} is not a field name` };
       const found = badPath(v, here);
       if (found !== undefined) return found;
