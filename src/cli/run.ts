@@ -14,7 +14,9 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 import { openAuditLog, startAuthServer, type RunningAuthServer } from '../auth/start.js';
+import { logoutDeps } from '../auth/logout/end-sessions.js';
 import { userAdmin } from '../auth/users/manage.js';
+import { logoutDepsWithoutServer, signOutUser } from '../auth/users/sign-out.js';
 import type { UserAdminFactory } from '../gateway/admin/index.js';
 import { startGateway, type RunningGateway } from '../gateway/start.js';
 import { StartupError } from './errors.js';
@@ -103,15 +105,28 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   // a gateway alone audits its admin API's user changes as the auth server would
   let ownAudit: AuditLog | undefined;
   // the admin API's /users: the operations of `drawbridge user`, which the gateway may not import
-  const users: UserAdminFactory = (env) =>
-    userAdmin({
+  const users: UserAdminFactory = (env) => {
+    const audit = auth?.ctx.audit ?? (ownAudit ??= openAuditLog(config, logger));
+    // sign-outs end SSO sessions through the auth server's own logout path when it runs here,
+    // else (a gateway alone) where it keeps them, as `drawbridge session revoke` does
+    const logout = auth
+      ? logoutDeps(auth.ctx)
+      : logoutDepsWithoutServer({ config, storage, keyring, clock, logger, redis, publish: (event) => env.events.publish(event), audit });
+    return userAdmin({
       storage,
       clock,
       auth: () => env.config().auth,
-      announce: (event) => env.events.publish(event),
-      audit: auth?.ctx.audit ?? (ownAudit ??= openAuditLog(config, logger)),
+      async signOut(user, change) {
+        // the gateway sessions first: the `user.revoked` the sign-out publishes ends them too,
+        // and the answer would then miss them
+        const gateway = await env.endGatewaySessions(user.id);
+        const sso = await signOutUser(logout, audit, user, { source: 'admin', ...change });
+        return { ...sso, sessions: [...sso.sessions, ...gateway] };
+      },
+      audit,
       source: 'admin',
     });
+  };
   try {
     await keyring.start();
     if (roles.includes('auth')) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis, events });

@@ -2,7 +2,9 @@
 // SSO sessions a browser made (with the clients used in each); revoking one by id prefix, or
 // all of a user's, ends them, kills their refresh tokens and sends back-channel logout tokens
 // (verified with jose against the server's JWKS) to a real receiver; one it refuses is left in
-// the database for the running server to retry.
+// the database for the running server to retry. `user lock`, `user delete` and `user
+// set-password --sign-out` end the SSO sessions the same way: a browser's old SSO cookie lands
+// on the login page after an unlock.
 import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -58,7 +60,7 @@ describe('drawbridge session list | revoke', () => {
     server = await startAuth(
       {
         brute_force: { enabled: false },
-        users: [{ username: 'alice', password: PASSWORD, claims: {} }, { username: 'bob', password: PASSWORD, claims: {} }],
+        users: [{ username: 'alice', password: PASSWORD, claims: {} }, { username: 'bob', password: PASSWORD, claims: {} }, { username: 'dan', password: PASSWORD, claims: {} }],
         clients: [
           { client_id: 'web', redirect_uris: [CB], scopes: ['openid'], consent: 'skip', backchannel_logout_uri: `http://127.0.0.1:${port}/bc`, backchannel_logout_session_required: true },
         ],
@@ -77,19 +79,45 @@ describe('drawbridge session list | revoke', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function signIn(username = 'alice'): Promise<{ id_token: string; refresh_token: string; sid: string }> {
-    const browser = new Browser();
+  function authorizeUrl(): { url: string; verifier: string } {
     const verifier = randomBytes(32).toString('base64url');
     const u = new URL(`${server.issuer}/oauth2/authorize`);
     const params = { client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: CB, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' };
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-    const form = parseForm(await (await browser.fetch(u.href)).text());
-    const res = await browser.fetch(form.action, { form: [...form.fields, ['username', username], ['password', PASSWORD]] });
+    return { url: u.href, verifier };
+  }
+
+  async function signIn(username = 'alice', password = PASSWORD): Promise<{ id_token: string; refresh_token: string; sid: string; browser: Browser }> {
+    const browser = new Browser();
+    const { url, verifier } = authorizeUrl();
+    const form = parseForm(await (await browser.fetch(url)).text());
+    const res = await browser.fetch(form.action, { form: [...form.fields, ['username', username], ['password', password]] });
     const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
     const token = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'authorization_code', code, redirect_uri: CB, client_id: 'web', code_verifier: verifier });
     assert.equal(token.status, 200);
     const body = (await token.json()) as { id_token: string; refresh_token: string };
-    return { ...body, sid: jose.decodeJwt(body.id_token).sid as string };
+    return { ...body, sid: jose.decodeJwt(body.id_token).sid as string, browser };
+  }
+
+  /** What the browser's SSO cookie does at a new authorization request: back to the client with a code, or the login page. */
+  async function ssoCookie(browser: Browser): Promise<'signed in' | 'login page'> {
+    const res = await browser.fetch(authorizeUrl().url);
+    const text = await res.text();
+    if (res.status === 200 && /name="password"/.test(text)) return 'login page';
+    const location = res.headers.get('location') ?? '';
+    assert.ok(location.startsWith(CB) && new URL(location).searchParams.get('code'), `${res.status} ${location}`);
+    return 'signed in';
+  }
+
+  /** The logout tokens received for `sid`, verified against the server's JWKS. */
+  async function logoutTokensFor(sid: string): Promise<jose.JWTPayload[]> {
+    const jwks = jose.createLocalJWKSet((await (await fetch(`${server.issuer}/.well-known/jwks.json`)).json()) as jose.JSONWebKeySet);
+    const found: jose.JWTPayload[] = [];
+    for (const t of logoutTokens) {
+      const { payload } = await jose.jwtVerify(t, jwks, { issuer: server.issuer, audience: 'web', typ: 'logout+jwt' });
+      if (payload.sid === sid) found.push(payload);
+    }
+    return found;
   }
 
   async function refreshStatus(token: string): Promise<number> {
@@ -170,6 +198,50 @@ describe('drawbridge session list | revoke', () => {
     assert.equal(await refreshStatus(s.refresh_token), 400);
     assert.deepEqual(await list('bob'), []);
     assert.ok(logoutTokens.some((t) => jose.decodeJwt(t).sid === s.sid));
+  });
+
+  it('`user lock` ends the SSO sessions: after `user unlock` the old cookie lands on the login page; the client got a logout token', async () => {
+    const s = await signIn('dan');
+    assert.equal(await ssoCookie(s.browser), 'signed in', 'the SSO session works before the lock');
+    const locked = await cli('user', 'lock', 'dan');
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.equal((await cli('user', 'unlock', 'dan')).code, 0);
+    assert.equal(await ssoCookie(s.browser), 'login page', 'no way back in without the password');
+    assert.deepEqual(await list('dan'), []);
+    const tokens = await logoutTokensFor(s.sid);
+    assert.equal(tokens.length, 1);
+    assert.equal(tokens[0]!.sub, (await server.running.storage.users.getByUsername('dan'))!.id);
+    assert.equal(await refreshStatus(s.refresh_token), 400);
+    assert.match(locked.stdout, /^locked dan; revoked \d+ token\(s\), ended 1 session\(s\)\nback-channel logout: 1 delivered, 0 failed\n$/);
+  });
+
+  it('`user set-password` keeps the sessions unless --sign-out; `user delete` ends them', async () => {
+    const made = await cli('user', 'create', 'erin', '--json');
+    assert.equal(made.code, 0, made.stderr);
+    const first = (JSON.parse(made.stdout) as { password: string }).password;
+    const s = await signIn('erin', first);
+
+    const kept = await cli('user', 'set-password', 'erin', '--json');
+    assert.equal(kept.code, 0, kept.stderr);
+    const second = JSON.parse(kept.stdout) as { password: string; signed_out?: unknown };
+    assert.equal(second.signed_out, undefined);
+    assert.equal(await ssoCookie(s.browser), 'signed in', 'the default keeps the sessions');
+    assert.equal(await refreshStatus(s.refresh_token), 200);
+
+    const signedOut = await cli('user', 'set-password', 'erin', '--sign-out');
+    assert.equal(signedOut.code, 0, signedOut.stderr);
+    assert.match(signedOut.stdout, /^password of erin replaced; signed out everywhere: revoked \d+ token\(s\), ended 1 session\(s\)\nback-channel logout: 1 delivered, 0 failed\npassword: \S+/);
+    assert.equal(await ssoCookie(s.browser), 'login page');
+    assert.equal((await logoutTokensFor(s.sid)).length, 1);
+    const third = /^password: (\S+)$/m.exec(signedOut.stdout)![1]!;
+
+    const again = await signIn('erin', third);
+    const deleted = await cli('user', 'delete', 'erin');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, /^deleted user erin; revoked \d+ token\(s\), ended 1 session\(s\)\nback-channel logout: 1 delivered, 0 failed\n$/);
+    assert.equal((await logoutTokensFor(again.sid)).length, 1);
+    assert.equal(await server.running.storage.ssoSessions.get(again.sid), undefined);
+    assert.equal(await refreshStatus(again.refresh_token), 400);
   });
 
   it('usage errors: no --user/--id, an unknown user, an unknown id', async () => {

@@ -442,6 +442,7 @@ describe('admin API /users of a gateway started alone (--only gateway)', () => {
     assert.equal((await admin(base, 'PATCH', '/users/henry', { locked: true })).json.locked, true);
     await running.close();
     const lines = (await readFile(join(dir, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(lines.map((l) => [l.event, l.username, l.source]), [['user.created', 'henry', 'admin'], ['user.locked', 'henry', 'admin']]);
+    // the lock signs henry out everywhere (user.revoked, none of his sessions to end here)
+    assert.deepEqual(lines.map((l) => [l.event, l.username, l.source]), [['user.created', 'henry', 'admin'], ['user.revoked', 'henry', 'admin'], ['user.locked', 'henry', 'admin']]);
   });
 });

@@ -172,7 +172,7 @@ describe('drawbridge user', () => {
     );
     const locked = await run(['user', 'lock', 'alice']);
     assert.equal(locked.code, 0, locked.stderr);
-    assert.equal(locked.stdout, 'locked alice; revoked 1 token(s)\n');
+    assert.equal(locked.stdout, 'locked alice; revoked 1 token(s), ended 0 session(s)\n');
     assert.ok((await withDb((s) => s.tokens.findByDigest('alice-token')))?.revoked_at);
     const list = await run(['user', 'list']);
     assert.match(list.stdout, /^USERNAME\s+ID\s+SOURCE\s+LOCKED\s+MFA_REQUIRED\s+TOTP$/m);
@@ -222,11 +222,31 @@ describe('drawbridge user', () => {
   it('delete removes a CLI user, refuses config users', async () => {
     const r = await run(['user', 'delete', 'bob2']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^deleted user bob2; revoked 0 token\(s\)$/m);
+    assert.match(r.stdout, /^deleted user bob2; revoked 0 token\(s\), ended 0 session\(s\)$/m);
     assert.equal((await run(['user', 'delete', 'bob2'])).code, 2);
     const cfg = await run(['user', 'delete', 'from-config']);
     assert.equal(cfg.code, 2);
     assert.match(cfg.stderr, /remove it there/);
+  });
+
+  it('a lock whose SSO sessions cannot be reached (Redis down) still locks and revokes the tokens, fails with exit 1, and is audited', async () => {
+    const down = join(dir, 'redis-down.json');
+    // the SSO sessions live in Redis when `redis:` is set; nothing listens on this port
+    await writeFile(down, JSON.stringify({ ...(JSON.parse(await readFile(config, 'utf8')) as object), redis: 'redis://127.0.0.1:25999' }));
+    const bob = (await withDb((s) => s.users.getByUsername('bob')))!;
+    const now = Math.floor(Date.now() / 1000);
+    await withDb((s) =>
+      s.tokens.insert({ digest: 'bob-token', kind: 'refresh_token', format: 'opaque', jti: 'jb', client_id: 'web', sub: bob.id, scope: 'openid', audience: [], grant_id: null, issued_at: now, expires_at: now + 3600, revoked_at: null, extra: null }),
+    );
+    const r = await drawbridge(['user', 'lock', 'bob', '--config', down]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /redis: cannot connect/);
+    assert.equal((await withDb((s) => s.users.getByUsername('bob')))?.locked, true, 'the lock stands');
+    assert.ok((await withDb((s) => s.tokens.findByDigest('bob-token')))?.revoked_at, 'the tokens are revoked');
+    const lines = (await readFile(join(dir, 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const line = lines.find((l) => l.event === 'user.locked' && l.username === 'bob');
+    assert.deepEqual([line?.revoked, line?.signed_out], [1, false]);
+    assert.equal((await run(['user', 'unlock', 'bob'])).code, 0);
   });
 
   it('every change is a line in the audit file (source cli), never a password or hash', async () => {

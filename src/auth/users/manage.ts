@@ -9,10 +9,14 @@
 // does not give it — may change, as ./sync.ts keeps it over restarts.
 //
 // Every change is an audit event (`user.created`, `user.locked`, …; never a password, hash or
-// claim value). Locking and deleting revoke the user's tokens and announce `user.revoked`, so
-// gateways drop what they cached for them and end their browser sessions at once; code,
-// refresh and password grants under way read the user again once their tokens are stored
-// (src/auth/grants/user-still-active.ts).
+// claim value). Locking and deleting sign the user out everywhere (deps.signOut, ./sign-out.ts
+// as `drawbridge user revoke` does it): their tokens revoked, their SSO sessions at the auth
+// server ended with back-channel logout to the relying parties, `user.revoked` announced so
+// gateways drop what they cached for them and end their browser sessions at once. An SSO
+// session left alive would sign the user straight back in, without a password, once they are
+// unlocked (or, with Redis, linger after a delete). Code, refresh and password grants under
+// way read the user again once their tokens are stored (src/auth/grants/user-still-active.ts).
+// A new password signs out only when asked (as Keycloak's admin password reset keeps sessions).
 import { randomUUID } from 'node:crypto';
 import type { AuthConfig, PasswordPolicyConfig, UserConfig } from '../../config/types.js';
 import { defaultPasswordPolicy } from '../../config/schema.js';
@@ -21,14 +25,21 @@ import { Refused } from '../../core/refused.js';
 import type { AuditEvent, AuditLog } from '../../observability/audit.js';
 import type { RecordSource, Storage, UserMfaRecord, UserRecord } from '../../storage/types.js';
 import { checkPassword, hashPassword } from './password.js';
+import type { SignedOut } from './sign-out.js';
+
+export type { SignedOut } from './sign-out.js';
 
 export interface UserChangeDeps {
   storage: Storage;
   clock: Clock;
   /** the config file's auth section as currently loaded: its users are its own, its password policy applies */
   auth(): Pick<AuthConfig, 'users' | 'password_policy'> | undefined;
-  /** tells running gateways (`user.revoked`); best effort, never rejects */
-  announce(event: { type: 'user.revoked'; sub: string }): Promise<void>;
+  /**
+   * Signs the user out everywhere (./sign-out.ts signOutUser, and the gateway sessions where
+   * the caller reaches them): SSO sessions ended with back-channel logout, every token revoked,
+   * `user.revoked` announced; audited as `session.revoked` / `user.revoked`.
+   */
+  signOut(user: UserRecord, ctx: ChangeContext): Promise<SignedOut>;
   audit: Pick<AuditLog, 'record'>;
   /** who makes changes through these deps, for stored users and audit lines */
   source: Exclude<RecordSource, 'config'>;
@@ -145,25 +156,59 @@ export function checkNewPassword(deps: Pick<UserChangeDeps, 'auth'>, password: s
   if (!check.ok) throw new Refused('invalid', check.message, 'password');
 }
 
-export async function setUserPassword(deps: UserChangeDeps, username: string, password: string, ctx: ChangeContext = {}): Promise<UserRecord> {
+/**
+ * Replaces the password. Sessions and tokens stay unless `signOut` (then as signOutEverywhere,
+ * after the new password is stored): the default follows Keycloak's admin password reset, and
+ * an operator who suspects a compromise asks for the sign-out.
+ */
+export async function setUserPassword(
+  deps: UserChangeDeps,
+  username: string,
+  password: string,
+  ctx: ChangeContext = {},
+  opts: { signOut?: boolean } = {},
+): Promise<{ user: UserRecord; signedOut?: SignedOut }> {
   const found = await checkPasswordSettable(deps, username);
   checkNewPassword(deps, password, username);
   const now = deps.clock.now();
   if (!(await deps.storage.users.setPasswordHash(username, await hashPassword(password), now))) throw gone(username);
-  record(deps, ctx, found, 'user.password_set', {});
-  return existingUser(deps.storage, username);
+  const signedOut = opts.signOut ? await deps.signOut(found, ctx) : undefined;
+  record(deps, ctx, found, 'user.password_set', signedOut ? { signed_out: true, ...counts(signedOut) } : {});
+  return { user: await existingUser(deps.storage, username), ...(signedOut ? { signedOut } : {}) };
 }
 
-/** Locks the user out (logins fail like a wrong password) and revokes every token they hold. */
-export async function lockUser(deps: UserChangeDeps, username: string, ctx: ChangeContext = {}): Promise<{ user: UserRecord; revoked: number }> {
+/** Sign out everywhere (`drawbridge user revoke`, the admin API's POST /users/{username}/logout); the user stays as they are. */
+export async function signOutEverywhere(deps: UserChangeDeps, username: string, ctx: ChangeContext = {}): Promise<{ user: UserRecord; signedOut: SignedOut }> {
   const found = await existingUser(deps.storage, username);
-  const now = deps.clock.now();
-  if (!(await deps.storage.users.setLocked(username, true, now))) throw gone(username);
-  // after the lock is stored: a grant that read the user before revokes its own tokens
-  const revoked = await deps.storage.tokens.revokeBySubject(found.id, now);
-  await deps.announce({ type: 'user.revoked', sub: found.id });
-  record(deps, ctx, found, 'user.locked', { revoked });
-  return { user: found, revoked };
+  return { user: found, signedOut: await deps.signOut(found, ctx) };
+}
+
+/**
+ * Locks the user out (logins fail like a wrong password) and signs them out everywhere: every
+ * token revoked, every SSO session ended (back-channel logout to the relying parties), so
+ * that an unlock lets no old session back in without the password.
+ */
+export async function lockUser(deps: UserChangeDeps, username: string, ctx: ChangeContext = {}): Promise<{ user: UserRecord; revoked: number; signedOut: SignedOut }> {
+  const found = await existingUser(deps.storage, username);
+  if (!(await deps.storage.users.setLocked(username, true, deps.clock.now()))) throw gone(username);
+  // after the lock is stored (a grant that read the user before revokes its own tokens; no
+  // new session starts): first the tokens, which go even when the session store does not
+  // answer (the error then reaches the caller, and a second lock ends the sessions)
+  const revoked = await deps.storage.tokens.revokeBySubject(found.id, deps.clock.now());
+  const signedOut = await signOutAfterLock(deps, found, ctx, revoked);
+  const total = revoked + signedOut.tokens_revoked;
+  record(deps, ctx, found, 'user.locked', { ...counts(signedOut), revoked: total });
+  return { user: found, revoked: total, signedOut };
+}
+
+/** deps.signOut for a user just locked: should it fail, the lock (which stands) is still audited. */
+async function signOutAfterLock(deps: UserChangeDeps, user: UserRecord, ctx: ChangeContext, revoked: number): Promise<SignedOut> {
+  try {
+    return await deps.signOut(user, ctx);
+  } catch (err) {
+    record(deps, ctx, user, 'user.locked', { revoked, signed_out: false });
+    throw err;
+  }
 }
 
 export async function unlockUser(deps: UserChangeDeps, username: string, ctx: ChangeContext = {}): Promise<UserRecord> {
@@ -195,15 +240,23 @@ export async function resetUserMfa(deps: UserChangeDeps, username: string, ctx: 
   return reset;
 }
 
-/** Deletes the user (their MFA state and SQL sessions go with the row) and revokes their tokens. */
-export async function deleteUser(deps: UserChangeDeps, username: string, ctx: ChangeContext = {}): Promise<{ user: UserRecord; revoked: number }> {
+/**
+ * Deletes the user (their MFA state goes with the row) after signing them out everywhere. The
+ * sessions are ended before the delete, which would take the SQL ones with it (ON DELETE
+ * CASCADE) and their grants, so no relying party would hear of it; the user is locked first,
+ * so that no session starts in between. Should the sign-out fail, the user stays locked, with
+ * every token revoked, and the error reaches the caller (the delete can be asked again).
+ */
+export async function deleteUser(deps: UserChangeDeps, username: string, ctx: ChangeContext = {}): Promise<{ user: UserRecord; revoked: number; signedOut: SignedOut }> {
   if (fileUser(deps, username)) throw new Refused('conflict', `user "${username}" is defined in the config file; remove it there`);
   const found = await existingUser(deps.storage, username);
-  if (!(await deps.storage.users.delete(username))) throw gone(username);
+  if (!(await deps.storage.users.setLocked(username, true, deps.clock.now()))) throw gone(username);
   const revoked = await deps.storage.tokens.revokeBySubject(found.id, deps.clock.now());
-  await deps.announce({ type: 'user.revoked', sub: found.id });
-  record(deps, ctx, found, 'user.deleted', { revoked });
-  return { user: found, revoked };
+  const signedOut = await signOutAfterLock(deps, found, ctx, revoked);
+  if (!(await deps.storage.users.delete(username))) throw gone(username);
+  const total = revoked + signedOut.tokens_revoked;
+  record(deps, ctx, found, 'user.deleted', { ...counts(signedOut), revoked: total });
+  return { user: found, revoked: total, signedOut };
 }
 
 /**
@@ -269,8 +322,13 @@ export function userAdmin(deps: UserChangeDeps) {
     async update(username: string, patch: UserPatch, ctx: ChangeContext): Promise<UserView> {
       return viewOf(deps.storage, await updateUser(deps, username, patch, ctx));
     },
-    async setPassword(username: string, password: string, ctx: ChangeContext): Promise<UserView> {
-      return viewOf(deps.storage, await setUserPassword(deps, username, password, ctx));
+    /** with `signOut`, the answer says what the sign-out ended (`signed_out`) */
+    async setPassword(username: string, password: string, ctx: ChangeContext, opts: { signOut?: boolean } = {}): Promise<UserView & { signed_out?: SignedOut }> {
+      const { user, signedOut } = await setUserPassword(deps, username, password, ctx, opts);
+      return { ...(await viewOf(deps.storage, user)), ...(signedOut ? { signed_out: signedOut } : {}) };
+    },
+    async signOut(username: string, ctx: ChangeContext): Promise<SignedOut> {
+      return (await signOutEverywhere(deps, username, ctx)).signedOut;
     },
     async resetMfa(username: string, ctx: ChangeContext): Promise<void> {
       await resetUserMfa(deps, username, ctx);
@@ -288,6 +346,11 @@ function taken(username: string): Refused {
 /** Deleted between the look-up and the change. */
 function gone(username: string): Refused {
   return new Refused('not_found', `no user "${username}"`);
+}
+
+/** A sign-out's counts for an audit line. */
+function counts(out: SignedOut): { sessions: number; revoked: number } {
+  return { sessions: out.sessions.length, revoked: out.tokens_revoked };
 }
 
 function record(deps: UserChangeDeps, ctx: ChangeContext, user: UserRecord, event: string, detail: Record<string, unknown>): void {

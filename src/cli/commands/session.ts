@@ -13,6 +13,7 @@ import type { LogoutDeps } from '../../auth/logout/end-sessions.js';
 import { pino } from 'pino';
 import type { Storage, UserRecord } from '../../storage/types.js';
 import { existingUser } from '../../auth/users/manage.js';
+import type { SignedOut } from '../../auth/users/sign-out.js';
 import { StartupError } from '../errors.js';
 import { openGatewaySessionSource } from './gateway-sessions.js';
 import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
@@ -124,7 +125,7 @@ export function registerSessionCommands(program: Command): void {
     });
 }
 
-/** Sign out everywhere, shared by `session revoke --user` and `user revoke`. */
+/** Sign out everywhere, shared by `session revoke --user`, `user revoke` and (through manage.ts) `user lock|delete|set-password --sign-out`. */
 export async function signOutEverywhere(cfg: Config, storage: Storage, user: UserRecord): Promise<RevokeOutcome> {
   const sources = await openSources({ cfg, storage });
   try {
@@ -132,6 +133,12 @@ export async function signOutEverywhere(cfg: Config, storage: Storage, user: Use
   } finally {
     await closeAll(sources);
   }
+}
+
+/** signOutEverywhere as manage.ts's UserChangeDeps.signOut wants it. */
+export async function signOutForUserChange(cfg: Config, storage: Storage, user: UserRecord): Promise<SignedOut> {
+  const outcome = await signOutEverywhere(cfg, storage, user);
+  return { sessions: outcome.sessions.map((s) => ({ kind: s.kind, id: s.id, clients: s.clients })), tokens_revoked: outcome.tokens_revoked, backchannel: outcome.backchannel };
 }
 
 async function revokeUserSessions(sources: SessionSource[], user: UserRecord): Promise<RevokeOutcome> {
@@ -181,14 +188,18 @@ function report(outcome: RevokeOutcome, json: boolean, username: string | undefi
   }
   const who = username === undefined ? '' : ` of ${username}`;
   print(`ended ${outcome.sessions.length} session(s)${who}; revoked ${outcome.tokens_revoked} token(s)`);
+  printBackchannel(outcome.backchannel);
+}
+
+/** The back-channel logout line (none without deliveries), for every command that ends sessions. */
+export function printBackchannel(backchannel: DeliveryResult[]): void {
+  if (backchannel.length === 0) return;
   // a delivery whose first attempt failed is stored: the auth servers retry it
-  const pending = outcome.backchannel.filter((d) => !d.delivered && d.pending === true);
-  const failed = outcome.backchannel.filter((d) => !d.delivered && d.pending !== true);
+  const pending = backchannel.filter((d) => !d.delivered && d.pending === true);
+  const failed = backchannel.filter((d) => !d.delivered && d.pending !== true);
   const named = (ds: DeliveryResult[]) => (ds.length > 0 ? ` (${ds.map((d) => d.client_id).join(', ')})` : '');
-  if (outcome.backchannel.length > 0) {
-    const retried = pending.length > 0 ? `, ${pending.length} to be retried by the auth server${named(pending)}` : '';
-    print(`back-channel logout: ${outcome.backchannel.length - failed.length - pending.length} delivered, ${failed.length} failed${named(failed)}${retried}`);
-  }
+  const retried = pending.length > 0 ? `, ${pending.length} to be retried by the auth server${named(pending)}` : '';
+  print(`back-channel logout: ${backchannel.length - failed.length - pending.length} delivered, ${failed.length} failed${named(failed)}${retried}`);
 }
 
 async function withSources<T>(cfg: Config, fn: (storage: Storage, sources: SessionSource[]) => Promise<T>): Promise<T> {
@@ -248,7 +259,8 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
     ssoSessions = new RedisSsoSessionStore(redis);
   }
   const { EVENTS_CHANNEL } = await import('../../cache/events.js');
-  const { endSsoSession, endUserSessions } = await import('../../auth/logout/end-sessions.js');
+  const { endSsoSession } = await import('../../auth/logout/end-sessions.js');
+  const { signOutUser } = await import('../../auth/users/sign-out.js');
   // the keyring signs logout tokens; started only when a client wants one
   let signingKey: LogoutDeps['signingKey'] = () => {
     throw new Error('no signing key loaded');
@@ -304,11 +316,8 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
     },
     async revokeUser(user) {
       const rows = await Promise.all((await ssoSessions.listByUser(user.id)).map(rowOf));
-      const done = await endUserSessions(deps, user.id);
-      const backchannel = await done.deliveries;
-      for (const s of done.sessions) audit.record({ event: 'session.revoked', user_id: user.id, username: user.username, sid: s.sid, clients: s.clients, source: 'cli' });
-      audit.record({ event: 'user.revoked', user_id: user.id, username: user.username, sessions: done.sessions.length, revoked: done.tokens_revoked, source: 'cli' });
-      return { sessions: rows, tokens_revoked: done.tokens_revoked, backchannel };
+      const done = await signOutUser(deps, audit, user, { source: 'cli' });
+      return { sessions: rows, tokens_revoked: done.tokens_revoked, backchannel: done.backchannel };
     },
     async revokeId(id) {
       const rec = await ssoSessions.get(id);

@@ -24,14 +24,18 @@ import {
   unlockUser,
   type UserChangeDeps,
 } from '../../auth/users/manage.js';
-import { publishOnce } from '../../cache/events.js';
+import type { SignedOut } from '../../auth/users/sign-out.js';
 import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
-import { signOutEverywhere } from './session.js';
+import { printBackchannel, signOutEverywhere, signOutForUserChange } from './session.js';
 
 interface PasswordOptions {
   config?: string;
   passwordStdin?: boolean;
   json?: boolean;
+}
+
+interface SetPasswordOptions extends PasswordOptions {
+  signOut?: boolean;
 }
 
 interface CreateOptions extends PasswordOptions {
@@ -109,22 +113,27 @@ export function registerUserCommands(program: Command): void {
 
   user
     .command('set-password')
-    .description("replace a user's password (same input as create)")
+    .description(
+      "replace a user's password (same input as create); sessions and tokens stay unless --sign-out " +
+        '(as Keycloak keeps them on an admin password reset)',
+    )
     .argument('<username>')
     .option(...CONFIG_OPTION)
     .option(...STDIN_OPTION)
+    .option('--sign-out', 'also sign the user out everywhere, as `user revoke` (SSO and gateway sessions, every token, back-channel logout)')
     .option('--json', 'print JSON')
-    .action(async function setPassword(username: string, opts: PasswordOptions) {
+    .action(async function setPassword(username: string, opts: SetPasswordOptions) {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
         await checkPasswordSettable(deps, username);
         const { password, generated } = await obtainPassword(opts, passwordPolicy(cfg.auth), username, true);
-        await setUserPassword(deps, username, password);
+        const { signedOut } = await setUserPassword(deps, username, password, {}, { signOut: opts.signOut === true });
         if (opts.json) {
-          print(JSON.stringify({ username, password: generated ? password : null }, null, 2));
+          print(JSON.stringify({ username, password: generated ? password : null, ...(signedOut ? { signed_out: signedOutJson(signedOut) } : {}) }, null, 2));
           return;
         }
-        print(`password of ${username} replaced`);
+        print(`password of ${username} replaced${signedOut ? `; ${signedOutText(signedOut)}` : ''}`);
+        if (signedOut) printBackchannel(signedOut.backchannel);
         if (generated) {
           print(`password: ${password}`);
           print('The password is shown only now; Drawbridge keeps only its argon2id hash.');
@@ -134,14 +143,15 @@ export function registerUserCommands(program: Command): void {
 
   user
     .command('lock')
-    .description('lock a user out (logins fail like a wrong password) and revoke their tokens')
+    .description('lock a user out (logins fail like a wrong password) and sign them out everywhere, as `user revoke`: SSO and gateway sessions ended, tokens revoked')
     .argument('<username>')
     .option(...CONFIG_OPTION)
     .action(async function lockUserCommand(username: string, opts: { config?: string }) {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
-        const { revoked } = await lockUser(deps, username);
-        print(`locked ${username}; revoked ${revoked} token(s)`);
+        const { revoked, signedOut } = await lockUser(deps, username);
+        print(`locked ${username}; revoked ${revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
+        printBackchannel(signedOut.backchannel);
       });
     });
 
@@ -187,14 +197,15 @@ export function registerUserCommands(program: Command): void {
 
   user
     .command('delete')
-    .description('delete a user (and their MFA state) and revoke their tokens')
+    .description('delete a user (and their MFA state) after signing them out everywhere, as `user revoke`')
     .argument('<username>')
     .option(...CONFIG_OPTION)
     .action(async function deleteUserCommand(username: string, opts: { config?: string }) {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
-        const { revoked } = await deleteUser(deps, username);
-        print(`deleted user ${username}; revoked ${revoked} token(s)`);
+        const { revoked, signedOut } = await deleteUser(deps, username);
+        print(`deleted user ${username}; revoked ${revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
+        printBackchannel(signedOut.backchannel);
       });
     });
 
@@ -234,16 +245,27 @@ export function registerUserCommands(program: Command): void {
     });
 }
 
-/** The shared user operations on this config's storage: events over Redis, audit lines to the configured file. */
+/**
+ * The shared user operations on this config's storage: audit lines to the configured file;
+ * sign-outs (lock, delete, set-password --sign-out) as `user revoke` does them.
+ */
 async function withUserDeps<T>(cfg: Config, fn: (deps: UserChangeDeps) => Promise<T>): Promise<T> {
   return withStorage(cfg, async (storage) => {
     const audit = await openAudit(cfg);
     try {
-      return await fn({ storage, clock: systemClock, auth: () => cfg.auth, announce: (e) => announceUserRevoked(cfg, e.sub), audit, source: 'cli' });
+      return await fn({ storage, clock: systemClock, auth: () => cfg.auth, signOut: (user) => signOutForUserChange(cfg, storage, user), audit, source: 'cli' });
     } finally {
       await audit.close?.();
     }
   });
+}
+
+function signedOutText(out: SignedOut): string {
+  return `signed out everywhere: revoked ${out.tokens_revoked} token(s), ended ${out.sessions.length} session(s)`;
+}
+
+function signedOutJson(out: SignedOut): Record<string, unknown> {
+  return { sessions_ended: out.sessions.length, sessions: out.sessions, tokens_revoked: out.tokens_revoked, backchannel: out.backchannel };
 }
 
 function collectClaim(value: string, previous: string[] = []): string[] {
@@ -332,11 +354,4 @@ function promptHidden(prompt: string): Promise<string> {
     }
     stdin.on('data', onData);
   });
-}
-
-/** Running gateways drop what they cached for the user's tokens (best effort: else by cache TTL). */
-async function announceUserRevoked(cfg: Config, sub: string): Promise<void> {
-  if (cfg.redis && !(await publishOnce(cfg.redis, { type: 'user.revoked', sub }))) {
-    process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached tokens within their cache TTL\n');
-  }
 }

@@ -42,7 +42,16 @@ export interface ClientRules {
 
 /** A user as the API shows it: never a password hash, TOTP secret or recovery code. */
 export interface AdminUserView {
+  readonly id: string;
   readonly username: string;
+}
+
+/** What signing a user out everywhere ended (src/auth/users/sign-out.ts SignedOut). */
+export interface AdminSignedOut {
+  sessions: Array<{ kind: 'sso' | 'gateway'; id: string; clients: string[] }>;
+  tokens_revoked: number;
+  /** back-channel logout deliveries, after their first attempt (`pending`: left to the auth servers' retries) */
+  backchannel: Array<{ client_id: string; delivered: boolean; attempts: number; status?: number; pending?: boolean }>;
 }
 
 /** The request behind a change, for its audit line. */
@@ -60,15 +69,25 @@ export interface UserAdmin {
   list(): Promise<AdminUserView[]>;
   get(username: string): Promise<AdminUserView | undefined>;
   create(user: { username: string; password: string | null; claims?: Record<string, unknown>; require_mfa?: boolean }, change: AdminChange): Promise<AdminUserView>;
-  /** `claims` merged (a null value removes that claim); `locked: true` as `drawbridge user lock` */
+  /** `claims` merged (a null value removes that claim); `locked: true` as `drawbridge user lock` (signs the user out everywhere) */
   update(username: string, patch: { claims?: Record<string, unknown>; require_mfa?: boolean; locked?: boolean }, change: AdminChange): Promise<AdminUserView>;
-  setPassword(username: string, password: string, change: AdminChange): Promise<AdminUserView>;
+  /** `signOut`: then as signOut below, and the answer has `signed_out` */
+  setPassword(username: string, password: string, change: AdminChange, opts?: { signOut?: boolean }): Promise<AdminUserView & { signed_out?: AdminSignedOut }>;
+  /** sign out everywhere, as `drawbridge user revoke`: SSO sessions (back-channel logout), gateway sessions, every token */
+  signOut(username: string, change: AdminChange): Promise<AdminSignedOut>;
   resetMfa(username: string, change: AdminChange): Promise<void>;
+  /** signs the user out everywhere, then deletes them */
   delete(username: string, change: AdminChange): Promise<void>;
 }
 
-/** Builds the UserAdmin of one admin context: its event bus, the config file as currently loaded. */
-export type UserAdminFactory = (env: { events: EventBus; config(): Config }) => UserAdmin;
+/** Builds the UserAdmin of one admin context. */
+export type UserAdminFactory = (env: {
+  events: EventBus;
+  /** the config file as currently loaded */
+  config(): Config;
+  /** ends the user's browser sessions at this gateway's store (all instances told); the ended ones */
+  endGatewaySessions(sub: string): Promise<AdminSignedOut['sessions']>;
+}) => UserAdmin;
 
 export interface AdminRequest {
   req: IncomingMessage;

@@ -24,6 +24,7 @@ import type { EventBus, PluginFactory } from '../types.js';
 import type { AdminContext, UserAdminFactory } from './context.js';
 import { mergeAdminEntities } from './merge.js';
 import { assertAdminListenSafe, startAdminListener } from './server.js';
+import { endGatewaySessions } from './sessions.js';
 
 export interface GatewayControlOptions {
   /** the config file as loaded (its gateway section is what admin entities merge into) */
@@ -109,7 +110,11 @@ export async function startGatewayControl(opts: GatewayControlOptions): Promise<
     metrics: opts.metrics,
     plugins: opts.plugins,
     sessions: opts.sessions,
-    users: opts.users?.({ events: opts.events, config: () => fileConfig }),
+    users: opts.users?.({
+      events: opts.events,
+      config: () => fileConfig,
+      endGatewaySessions: async (sub) => (opts.sessions ? endGatewaySessions(opts.sessions, opts.events, sub) : []),
+    }),
     fileConfig: () => fileConfig.gateway!,
     clientRules: () => ({
       issuer: fileConfig.issuer,

@@ -12,6 +12,7 @@
 // once (src/gateway/session-events.ts). A store that does not answer: 503 with Retry-After.
 import type { GatewaySession, SessionStore } from '../../sessions/types.js';
 import { sessionCacheOf, type GatewaySessionCache } from '../session-events.js';
+import type { EventBus } from '../types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { AdminError, methodNotAllowed, invalidField, notFound, sendData, sendList } from './respond.js';
 
@@ -37,6 +38,18 @@ async function collection(store: SessionStore, cache: GatewaySessionCache, ar: A
   const ended = await store.deleteByUser(user);
   void cache.ended(ended);
   sendData(ar.res, 200, { ended });
+}
+
+/**
+ * Ends every browser session of `sub`: deleted from the store and dropped from every
+ * instance's cache (for /users: a lock, a delete, a sign-out everywhere). The ended ones,
+ * with the client each signed in as.
+ */
+export async function endGatewaySessions(store: SessionStore, events: EventBus, sub: string): Promise<Array<{ kind: 'gateway'; id: string; clients: string[] }>> {
+  const listed = new Map((await store.listByUser(sub)).map((s) => [s.id, s.client_id]));
+  const ended = await store.deleteByUser(sub);
+  void sessionCacheOf(events).ended(ended);
+  return ended.map((id) => ({ kind: 'gateway', id, clients: listed.has(id) ? [listed.get(id)!] : [] }));
 }
 
 async function one(store: SessionStore, cache: GatewaySessionCache, ar: AdminRequest, id: string): Promise<void> {

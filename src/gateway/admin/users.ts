@@ -1,12 +1,13 @@
-// /users, /users/{username}, /users/{username}/password, /users/{username}/mfa: the auth
-// server's users, managed as `drawbridge user …` manages them (and as Keycloak's admin API
-// does). The operations are the CLI's own (src/auth/users/manage.ts, handed in as
-// ctx.users): the same password policy and argon2id hash, the same config-file rules, the
-// same revocations and `user.revoked` event on lock and delete, the same audit events. This
-// file reads bodies and words the answers; no answer holds a password, its hash, a TOTP
-// secret or a recovery code.
+// /users, /users/{username}, /users/{username}/password, /users/{username}/mfa,
+// /users/{username}/logout: the auth server's users, managed as `drawbridge user …` manages
+// them (and as Keycloak's admin API does). The operations are the CLI's own
+// (src/auth/users/manage.ts, handed in as ctx.users): the same password policy and argon2id
+// hash, the same config-file rules, the same sign-out everywhere on lock and delete (SSO
+// sessions ended with back-channel logout, gateway sessions, every token, `user.revoked`),
+// the same audit events. This file reads bodies and words the answers; no answer holds a
+// password, its hash, a TOTP secret or a recovery code.
 import { Refused } from '../../core/refused.js';
-import type { AdminChange, AdminContext, AdminRequest, UserAdmin } from './context.js';
+import type { AdminChange, AdminContext, AdminRequest, AdminSignedOut, UserAdmin } from './context.js';
 import { AdminError, conflict, invalidField, methodNotAllowed, notFound, readObject, sendData, sendList } from './respond.js';
 
 export async function usersEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
@@ -22,6 +23,7 @@ export async function usersEndpoint(ctx: AdminContext, ar: AdminRequest): Promis
     if (sub === undefined) return await oneUser(users, ar, username);
     if (sub === 'password') return await newPassword(users, ar, username);
     if (sub === 'mfa') return await resetMfa(users, ar, username);
+    if (sub === 'logout') return await signOut(users, ar, username);
   } catch (err) {
     throw err instanceof Refused ? asAdminError(err) : err;
   }
@@ -67,15 +69,41 @@ async function oneUser(users: UserAdmin, ar: AdminRequest, username: string): Pr
   }
 }
 
-/** POST /users/{username}/password: `{ "password": … }`, checked by the password policy. */
+/**
+ * POST /users/{username}/password: `{ "password": … }`, checked by the password policy, and
+ * `"sign_out": true` to sign the user out everywhere as /logout does (the answer then has
+ * `signed_out`); by default sessions and tokens stay, as with Keycloak's admin reset.
+ */
 async function newPassword(users: UserAdmin, ar: AdminRequest, username: string): Promise<void> {
   if (ar.method !== 'POST') {
     ar.req.resume();
     throw methodNotAllowed(['POST']);
   }
-  const body = fieldsOf(await readObject(ar.req), ['password']);
+  const body = fieldsOf(await readObject(ar.req), ['password', 'sign_out']);
   if (typeof body.password !== 'string') throw invalidField('password', body.password === undefined ? 'required' : 'expected a string');
-  sendData(ar.res, 200, await users.setPassword(username, body.password, changeOf(ar)));
+  const signOut = booleanOf(body.sign_out, 'sign_out') === true;
+  const { signed_out, ...user } = await users.setPassword(username, body.password, changeOf(ar), { signOut });
+  sendData(ar.res, 200, { ...user, ...(signed_out ? { signed_out: signedOutAnswer(signed_out) } : {}) });
+}
+
+/**
+ * POST /users/{username}/logout: sign out everywhere (Keycloak's POST /users/{id}/logout,
+ * `drawbridge user revoke`), the user left as they are. Answers with what ended, as `user
+ * revoke --json` prints it.
+ */
+async function signOut(users: UserAdmin, ar: AdminRequest, username: string): Promise<void> {
+  if (ar.method !== 'POST') {
+    ar.req.resume();
+    throw methodNotAllowed(['POST']);
+  }
+  // no fields: no body, or {} (one that names anything is a 400)
+  fieldsOf(await readObject(ar.req), []);
+  sendData(ar.res, 200, { username, ...signedOutAnswer(await users.signOut(username, changeOf(ar))) });
+}
+
+/** What a sign-out ended, in the words of `drawbridge user revoke --json`. */
+function signedOutAnswer(out: AdminSignedOut): Record<string, unknown> {
+  return { sessions_ended: out.sessions.length, sessions: out.sessions, tokens_revoked: out.tokens_revoked, backchannel: out.backchannel };
 }
 
 /** DELETE /users/{username}/mfa: as `drawbridge user reset-mfa`. */
@@ -88,7 +116,8 @@ async function resetMfa(users: UserAdmin, ar: AdminRequest, username: string): P
 
 /** The body's fields, each one of `known` (any other is a 400 naming it). */
 function fieldsOf(body: Record<string, unknown>, known: readonly string[]): Record<string, unknown> {
-  for (const key of Object.keys(body)) if (!known.includes(key)) throw invalidField(key, `unknown field; expected ${known.join(', ')}`);
+  const expected = known.length > 0 ? `expected ${known.join(', ')}` : 'this endpoint takes none';
+  for (const key of Object.keys(body)) if (!known.includes(key)) throw invalidField(key, `unknown field; ${expected}`);
   return body;
 }
 
