@@ -16,7 +16,8 @@ import type {
   TlsConfig,
   UserConfig,
 } from './types.js';
-import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show } from './fields.js';
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
 import { httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
 /** The scope that lets a client introspect tokens issued to other clients (RFC 7662 §4; auth/endpoints/introspect.ts). */
@@ -39,8 +40,30 @@ export const tls = object<TlsConfig>({
   key: str().doc('PEM file with the private key.'),
 });
 
+/** JWK members of a private key (RFC 7518 §6.2.2, §6.3.2) or a symmetric one (§6.4.1). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/**
+ * A client's public key for private_key_jwt: an asymmetric JWK that node:crypto can import,
+ * without private members. Anything else was stored and only failed at the client's first
+ * assertion (an opaque invalid_client), and a private key given by mistake was kept.
+ */
+const publicJwk = leaf<Record<string, unknown>>('JWK', 'a public JWK (kty EC, RSA or OKP)', function parsePublicJwk(raw, path, sensitive) {
+  if (!isPlainObject(raw)) throw mismatch(path, 'a public JWK (kty EC, RSA or OKP)', raw, sensitive);
+  const secret = PRIVATE_JWK_MEMBERS.find((member) => Object.hasOwn(raw, member));
+  // the value is never shown: it is key material
+  if (secret !== undefined) throw new ConfigError(keyPath(path, secret), 'a private key member: give the public key only (the client keeps its private key)');
+  if (raw.kty !== 'EC' && raw.kty !== 'RSA' && raw.kty !== 'OKP') throw new ConfigError(keyPath(path, 'kty'), `expected "EC", "RSA" or "OKP" (client assertions are signed with an asymmetric key), got ${show(raw.kty)}`);
+  try {
+    createPublicKey({ key: raw as JsonWebKey, format: 'jwk' });
+  } catch {
+    throw new ConfigError(path, `not a usable ${raw.kty} public key (check its members: crv, x, y or n, e)`);
+  }
+  return raw;
+});
+
 const jwks = object<JwkSet>({
-  keys: list(record(), { min: 1 }).doc('The public keys (JWK objects).'),
+  keys: list(publicJwk, { min: 1 }).doc('The public keys (JWK objects: kty EC, RSA or OKP, no private members).'),
 });
 
 function hasSecret(client: ClientConfig): boolean {

@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { ConfigError, validateConfig, type ClientConfig } from '../../src/config/index.js';
 
 const issuer = 'https://auth.example.com';
+/** A P-256 public key (RFC 7515 Appendix A.3's). */
+const EC_PUBLIC_JWK = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
 
 /** Asserts a ConfigError at `path` whose message starts with `path: problem`. */
 function rejects(raw: unknown, path: string, problem: string): ConfigError {
@@ -101,7 +103,7 @@ describe('defaults', () => {
   });
 
   it('gives a client with keys private_key_jwt and client_credentials', () => {
-    for (const keys of [{ jwks_uri: 'https://partner.example/jwks' }, { jwks: { keys: [{ kty: 'EC' }] } }]) {
+    for (const keys of [{ jwks_uri: 'https://partner.example/jwks' }, { jwks: { keys: [EC_PUBLIC_JWK] } }]) {
       const client = clientOf({ client_id: 'partner', ...keys });
       assert.equal(client.token_endpoint_auth_method, 'private_key_jwt');
       assert.deepEqual(client.grant_types, ['client_credentials']);
@@ -354,7 +356,19 @@ describe('auth checks', () => {
     rejects(withClient({ client_id: 'c', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://p.example/jwks', client_secret: 'x' }), 'auth.clients[0].client_secret', 'not allowed with token_endpoint_auth_method private_key_jwt');
     rejects(withClient({ client_id: 'c', jwks_uri: 'file:///etc/jwks.json' }), 'auth.clients[0].jwks_uri', 'expected an absolute http(s) URL');
     rejects(withClient({ client_id: 'c', jwks: { keys: [] } }), 'auth.clients[0].jwks.keys', 'expected at least 1 item(s)');
-    rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'EC' }] }, jwks_uri: 'https://p.example/jwks' }), 'auth.clients[0].jwks_uri', 'not allowed together with jwks');
+    rejects(withClient({ client_id: 'c', jwks: { keys: [EC_PUBLIC_JWK] }, jwks_uri: 'https://p.example/jwks' }), 'auth.clients[0].jwks_uri', 'not allowed together with jwks');
+  });
+
+  it('takes only usable public JWKs as client keys, never a private or symmetric one', () => {
+    const at = 'auth.clients[0].jwks.keys[0]';
+    rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'EC' }] } }), at, 'not a usable EC public key');
+    rejects(withClient({ client_id: 'c', jwks: { keys: [{ ...EC_PUBLIC_JWK, x: '!' }] } }), at, 'not a usable EC public key');
+    rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }), `${at}.k`, 'a private key member');
+    rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'HMAC' }] } }), `${at}.kty`, 'expected "EC", "RSA" or "OKP"');
+    rejects(withClient({ client_id: 'c', jwks: { keys: ['a key'] } }), at, 'expected a public JWK');
+    // a private key given by mistake: refused, and its secret member is not shown
+    const d = 'private-member-value-0123456789';
+    assert.throws(() => validateConfig(withClient({ client_id: 'c', jwks: { keys: [{ ...EC_PUBLIC_JWK, d }] } })), (err: Error) => err.message.includes(`${at}.d`) && !err.message.includes(d));
   });
 
   it('forbids a secret and client_credentials for a none client', () => {

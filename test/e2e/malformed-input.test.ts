@@ -884,7 +884,12 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
         ['redirect_uris a string', json('POST', '/clients', '{"client_id":"x1","redirect_uris":"http://a.example/cb"}')],
         ['redirect_uris of odd types', json('POST', '/clients', '{"client_id":"x2","redirect_uris":[1,{},null,"%zz","javascript:x"]}')],
         ['grant_types unknown', json('POST', '/clients', '{"client_id":"x3","grant_types":["__proto__","toString",7]}')],
-        ['jwks garbage', json('POST', '/clients', '{"client_id":"x4","token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"!","y":{}}]}}')],
+        ...jwkCases().map(([name, key]): [string, Buffer, Partial<Case>] => [
+          `jwks ${name}`,
+          json('POST', '/clients', JSON.stringify({ client_id: `jwk-${name.replace(/\W+/g, '-')}`, token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'], jwks: { keys: [key] } })),
+          // refused naming the key, and never echoing a private member's value
+          { also: (r) => (r.status !== 400 ? `status ${r.status}, not 400` : r.body.includes(PRIVATE_D) ? 'the private key echoed' : undefined) },
+        ]),
         ['scopes with control characters', json('POST', '/clients', '{"client_id":"x5","scopes":["a\\r\\nb","",7]}')],
         ['client_secret_sha256 garbage', json('POST', '/clients', `{"client_id":"x6","client_secret_sha256":"${WRONG_SECRET}"}`)],
       ]));
@@ -952,6 +957,23 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
       assertNothingSecretLogged(s, audit);
     });
   });
+}
+
+/** A private EC key's `d`, which must never come back in an answer. */
+const PRIVATE_D = 'mf-private-d-member-0123456789abcdefghijklmnop';
+
+/** JWKs no client may register for private_key_jwt. */
+function jwkCases(): Array<[string, unknown]> {
+  const ec = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
+  return [
+    ['with bad members', { kty: 'EC', crv: 'P-256', x: '!', y: {} }],
+    ['with a private member', { ...ec, d: PRIVATE_D }],
+    ['symmetric', { kty: 'oct', k: 'c2VjcmV0' }],
+    ['without kty', { crv: 'P-256', x: ec.x, y: ec.y }],
+    ['of an unknown curve', { ...ec, crv: 'P-999' }],
+    ['a string', 'not a key'],
+    ['an RSA key without n', { kty: 'RSA', e: 'AQAB' }],
+  ];
 }
 
 /** Values of every JSON type and odd strings, for any field. */
