@@ -253,6 +253,11 @@ interface Sweep {
   ssoCookie: string;
   csrfCookie: string;
   csrfToken: string;
+  /** the consent page's form (ticket, CSRF token, the request) for the signed-in browser */
+  consentFields: Array<[string, string]>;
+  /** bob's TOTP enrolment page after his password: its form and that browser's CSRF cookie */
+  enrolFields: Array<[string, string]>;
+  enrolCookie: string;
   /** a fresh browser's CSRF cookie and token (not signed in) */
   anonCsrfCookie: string;
   anonCsrfToken: string;
@@ -287,7 +292,10 @@ async function startSweep(storage: string | undefined): Promise<Sweep> {
       brute_force: { enabled: false },
       client_auth_throttle: { max_failures: 1_000_000, max_failures_per_ip: 1_000_000 },
       audit: { file: auditFile },
-      users: [{ username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com', groups: ['staff'] } }],
+      users: [
+        { username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com', groups: ['staff'] } },
+        { username: 'bob', password: PASSWORD, claims: {}, mfa_required: true },
+      ],
       clients: [
         { client_id: 'mf-basic', ...confidential, post_logout_redirect_uris: ['http://127.0.0.1:9/bye'] },
         { client_id: 'mf-post', ...confidential, client_secret: POST_SECRET, token_endpoint_auth_method: 'client_secret_post' },
@@ -357,7 +365,13 @@ async function prepare(stack: Stack, upstream: Upstream, auth: string, gw: strin
   const consent = parseForm(await afterLogin.text());
   const cookieOf = (b: Browser, name: string) => b.cookies.get(name)!.value;
   const ssoName = [...signedIn.cookies.keys()].find((k) => k !== 'drawbridge_csrf')!;
-  learnt.push(cookieOf(signedIn, ssoName), cookieOf(signedIn, 'drawbridge_csrf'), cookieOf(anon, 'drawbridge_csrf'));
+  // bob must enrol TOTP: his password leads to the enrolment page (a ticket for the code)
+  const mfa = new Browser();
+  const bobLogin = parseForm(await (await mfa.fetch(authorizeUrl)).text());
+  const enrolPage = await mfa.fetch(bobLogin.action, { form: [...bobLogin.fields, ['username', 'bob'], ['password', PASSWORD]] });
+  assert.equal(enrolPage.status, 200, 'the enrolment page after bob\'s password');
+  const enrol = parseForm(await enrolPage.text());
+  learnt.push(cookieOf(signedIn, ssoName), cookieOf(signedIn, 'drawbridge_csrf'), cookieOf(anon, 'drawbridge_csrf'), cookieOf(mfa, 'drawbridge_csrf'));
 
   return {
     stack, upstream, auth, gw, adm, lines, auditFile, learnt,
@@ -365,6 +379,9 @@ async function prepare(stack: Stack, upstream: Upstream, auth: string, gw: strin
     ssoCookie: `${ssoName}=${cookieOf(signedIn, ssoName)}`,
     csrfCookie: `drawbridge_csrf=${cookieOf(signedIn, 'drawbridge_csrf')}`,
     csrfToken: consent.fields.find(([k]) => k === 'csrf_token')![1],
+    consentFields: consent.fields,
+    enrolFields: enrol.fields,
+    enrolCookie: `drawbridge_csrf=${cookieOf(mfa, 'drawbridge_csrf')}`,
     anonCsrfCookie: `drawbridge_csrf=${cookieOf(anon, 'drawbridge_csrf')}`,
     anonCsrfToken: loginPage.fields.find(([k]) => k === 'csrf_token')![1],
     signer: { privateKey },
@@ -524,6 +541,9 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
         ['client_secret %00', form(s.auth, target, `${cc}&client_id=mf-post&client_secret=%00`)],
         ['client_secret 60 KB', form(s.auth, target, `${cc}&client_id=mf-post&client_secret=${noise(60_000)}`)],
         ['public client_id %00', form(s.auth, target, 'grant_type=authorization_code&code=x&client_id=%00')],
+        ...(['null', 'http://%zz', 'http://a b', `http://${noise(5000)}.example`, 'http://caf\xe9.example', 'http://127.0.0.1:9, http://evil.example'].flatMap((origin): Array<[string, Buffer]> => [
+          [`POST from Origin ${origin.slice(0, 30)}`, form(s.auth, target, cc, [`Origin: ${origin}`, `Authorization: ${good}`])],
+        ])),
         ['public client_id with control characters', form(s.auth, target, 'grant_type=authorization_code&code=x&client_id=a%0d%0ab')],
         ['Basic and body secret both', form(s.auth, target, `${cc}&client_id=mf-basic&client_secret=${enc(WRONG_SECRET)}`, [`Authorization: ${good}`])],
         ['client_assertion_type %00', form(s.auth, target, `${cc}&client_assertion_type=%00&client_assertion=a.b.c`)],
@@ -548,6 +568,12 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
             ['signed, crit header', assertion(s, {}, { crit: ['x-unknown'], 'x-unknown': 1 })],
           ] as Array<[string, string]>).map(([name, jwt]) => [`client_assertion ${name}`, form(s.auth, target, `${cc}&client_assertion_type=${enc('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')}&client_assertion=${enc(jwt)}`)] as [string, Buffer])),
       ]));
+      // CORS preflights from odd origins: refused as cors.ts refuses any other (403, nothing allowed)
+      for (const origin of ['null', 'http://%zz', 'http://a b', `http://${noise(5000)}.example`, 'http://caf\xe9.example', 'http://127.0.0.1:9, http://evil.example']) {
+        for (const path of [target, '/oauth2/userinfo', '/oauth2/par', '/oauth2/revoke']) {
+          cases.push({ name: `OPTIONS ${path} from Origin ${origin.slice(0, 30)}`, request: req(s.auth, 'OPTIONS', path, [`Origin: ${origin}`, 'Access-Control-Request-Method: POST', 'Access-Control-Request-Headers: ,,authorization,\xe9']), shape: 'preflight' });
+        }
+      }
       await sweep(s.auth, cases, { shape: 'oauth' }, health.auth);
     });
 
@@ -632,6 +658,25 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
         ['consent with a ticket %00', asUser('action=consent&decision=%00&consent_ticket=%00')],
         ['consent with the decision repeated', asUser('action=consent&decision=allow&decision=deny&consent_ticket=x')],
         ['consent without a ticket', asUser('action=consent&decision=deny')],
+      ]));
+      // the real enrolment and consent forms, with odd codes and decisions
+      const filled = (fields: Array<[string, string]>, extra: string, drop: string[] = []) => fields.filter(([k]) => !drop.includes(k)).map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&') + extra;
+      const otps: Array<[string, string]> = [
+        ['empty', ''], ['spaces', '%20%20%20'], ['letters', 'abcdef'], ['full-width digits', enc('１２３４５６')], ['Arabic-Indic digits', enc('١٢٣٤٥٦')],
+        ['10 KB of digits', '1'.repeat(10_000)], ['negative', '-123456'], ['exponent', '1e6'], ['with a tab', '123%09456'], ['repeated', '123456&otp=654321'],
+      ];
+      cases.push(...named(`POST ${target} enrol`, otps.map(([name, otp]) => [`code ${name}`, form(s.auth, target, filled(s.enrolFields, `&otp=${otp}`), [`Cookie: ${s.enrolCookie}`])])));
+      cases.push(...named(`POST ${target}`, [
+        ['enrolment ticket used for mfa', form(s.auth, target, filled(s.enrolFields, '&action=mfa&otp=123456', ['action']), [`Cookie: ${s.enrolCookie}`])],
+        ['enrolment ticket used for enrolled', form(s.auth, target, filled(s.enrolFields, '&action=enrolled', ['action']), [`Cookie: ${s.enrolCookie}`])],
+        ['enrolment ticket with one character changed', form(s.auth, target, filled(s.enrolFields.map(([k, v]): [string, string] => [k, k === 'mfa_ticket' ? `${v.slice(0, -2)}A${v.slice(-1)}` : v]), '&otp=123456'), [`Cookie: ${s.enrolCookie}`])],
+      ]));
+      const decisions: Array<[string, string]> = [['ALLOW in capitals', 'ALLOW'], ['allow with a space', 'allow%20'], ['empty', ''], ['repeated', 'deny&decision=allow'], ['30 KB', noise(30_000)]];
+      cases.push(...named(`POST ${target} consent`, decisions.map(([name, d]) => [`decision ${name}`, form(s.auth, target, filled(s.consentFields, `&decision=${d}`), [`Cookie: ${s.ssoCookie}; ${s.csrfCookie}`])])));
+      cases.push(...named(`POST ${target} consent`, [
+        ['the ticket repeated', form(s.auth, target, filled(s.consentFields, `&decision=deny&consent_ticket=x`), [`Cookie: ${s.ssoCookie}; ${s.csrfCookie}`])],
+        ['another scope than the page showed', form(s.auth, target, filled(s.consentFields, '&decision=allow&scope=openid%20offline_access', ['scope']), [`Cookie: ${s.ssoCookie}; ${s.csrfCookie}`])],
+        ['without the session cookie', form(s.auth, target, filled(s.consentFields, '&decision=allow'), [`Cookie: ${s.csrfCookie}`])],
       ]));
       for (const [name, cookie] of oddCookies(['drawbridge_sso', 'drawbridge_csrf'])) {
         cases.push(...named(`GET ${target}`, [[name, req(s.auth, 'GET', `${target}?${base}`, [`Cookie: ${cookie}`])]]));

@@ -122,7 +122,9 @@ export type ErrorShape =
    * the router (405, 404, 413): the listener's JSON error whatever the endpoint, or the
    * endpoint's own page
    */
-  | 'listener';
+  | 'listener'
+  /** a CORS preflight: 204 with the allow headers, or 403 without them; no body either way (only the browser reads it) */
+  | 'preflight';
 
 export interface Expectation {
   shape: ErrorShape;
@@ -149,6 +151,10 @@ export function problemsOf(reply: RawReply | undefined, expect: Expectation): st
   // of ours there is server_error (query, fragment or form_post), as good as a 500
   const location = header(reply, 'location') ?? '';
   if (/[?&#]error=server_error\b/.test(location) || /name="error" value="server_error"/.test(reply.body)) out.push(`server_error sent to the client: ${location.slice(0, 300)}`);
+  if (expect.shape === 'preflight' && (reply.status === 204 || reply.status === 403)) {
+    if (reply.body !== '') out.push(`a preflight answer with a body: ${JSON.stringify(reply.body.slice(0, 100))}`);
+    return out;
+  }
   if (reply.status < 400) return out;
   const html = type.startsWith('text/html');
   const json = type.startsWith('application/json');
