@@ -44,19 +44,20 @@ export class SqlTokenRepo implements TokenRepo {
     return result.numUpdatedRows > 0n;
   }
 
-  revokeByGrant(grantId: string, at: number): Promise<number> {
-    return twice(() => this.#revokeWhere('grant_id', grantId, at), (a, b) => a + b);
+  async revokeByGrant(grantId: string, at: number): Promise<number> {
+    const first = await this.#revokeWhere('grant_id', grantId, at);
+    return first + (await this.#secondPass(() => this.#revokeReturning('grant_id', grantId, at), at)).length;
   }
 
-  revokeGrant(grantId: string, at: number, opts: { keepOffline?: boolean } = {}): Promise<RevokedToken[]> {
+  async revokeGrant(grantId: string, at: number, opts: { keepOffline?: boolean } = {}): Promise<RevokedToken[]> {
     const pass = async () => {
       let query = this.#db.updateTable('tokens').set({ revoked_at: at }).where('grant_id', '=', grantId).where('revoked_at', 'is', null);
       // offline refresh tokens: kind refresh_token with no session (access tokens have none either)
       if (opts.keepOffline) query = query.where((eb) => eb.or([eb('kind', '!=', 'refresh_token'), eb('session_id', 'is not', null)]));
-      const rows = await query.returning(['digest', 'jti', 'format', 'kind']).execute();
-      return rows.map((r) => ({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] }));
+      return toRevoked(await query.returning(['digest', 'jti', 'format', 'kind']).execute());
     };
-    return twice(pass, (a, b) => [...a, ...b]);
+    const first = await pass();
+    return [...first, ...(await this.#secondPass(pass, at))];
   }
 
   async revokeExchanged(digests: readonly string[], at: number): Promise<RevokedToken[]> {
@@ -105,8 +106,9 @@ export class SqlTokenRepo implements TokenRepo {
     return this.#revokeWhere('client_id', clientId, at);
   }
 
-  revokeBySubject(sub: string, at: number): Promise<number> {
-    return twice(() => this.#revokeWhere('sub', sub, at), (a, b) => a + b);
+  async revokeBySubject(sub: string, at: number): Promise<number> {
+    const first = await this.#revokeWhere('sub', sub, at);
+    return first + (await this.#secondPass(() => this.#revokeReturning('sub', sub, at), at)).length;
   }
 
   async rotateRefresh(digest: string, at: number, replacement: string): Promise<boolean> {
@@ -136,21 +138,44 @@ export class SqlTokenRepo implements TokenRepo {
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
+
+  /** As #revokeWhere, saying which tokens it revoked. */
+  async #revokeReturning(column: RevokeColumn, value: string, at: number): Promise<RevokedToken[]> {
+    const rows = await this.#db
+      .updateTable('tokens')
+      .set({ revoked_at: at })
+      .where(column, '=', value)
+      .where('revoked_at', 'is', null)
+      .returning(['digest', 'jti', 'format', 'kind'])
+      .execute();
+    return toRevoked(rows);
+  }
+
+  /**
+   * The second pass of revoking a grant's or a user's tokens, for PostgreSQL, and the tokens
+   * exchanged from what it finds. An UPDATE (READ COMMITTED) works on the rows committed when
+   * it started: a refresh of the family that stored its new pair after the first pass started,
+   * and rotated the old token before that pass reached it, got away (the old token skipped as
+   * already revoked, by the rotation; the pair not seen), and the pair stayed active after a
+   * logout or a sign-out everywhere. The refresh stores its pair before it rotates, so a second
+   * UPDATE, which starts once the first has met the rotation, sees the pair. Likewise a token
+   * exchanged (RFC 8693: same grant, same user) from one of the family's access tokens while
+   * the first pass ran. But a token exchanged from one the second pass finds, while that pass
+   * runs, is seen by neither (its subject token still active when the exchange looked at it
+   * again): so what the second pass revokes has its exchanged tokens revoked too, down the
+   * chain, one level per statement, each starting after the one before ended (revokeExchanged).
+   * On SQLite (one statement at a time) the second pass finds nothing. A client's tokens need
+   * no second pass: a token of a deleted client is inactive whatever its row says.
+   */
+  async #secondPass(pass: () => Promise<RevokedToken[]>, at: number): Promise<RevokedToken[]> {
+    const found = await pass();
+    if (found.length === 0) return found;
+    return [...found, ...(await this.revokeExchanged(found.map((t) => t.digest), at))];
+  }
 }
 
-/**
- * Revokes a grant's or a user's tokens in two passes, for PostgreSQL. Its UPDATE (READ
- * COMMITTED) works on the rows committed when it started: a refresh of the family that stored
- * its new pair after that start, and rotated the old token before the UPDATE reached it, got
- * away (the old token skipped as already revoked, by the rotation; the pair not seen), and the
- * pair stayed active after a logout or a sign-out everywhere. The refresh stores its pair
- * before it rotates, so a second UPDATE, which starts once the first has met the rotation,
- * sees the pair. On SQLite (one statement at a time) the second pass finds nothing. A client's
- * tokens need no second pass: a token of a deleted client is inactive whatever its row says.
- */
-async function twice<T>(pass: () => Promise<T>, both: (first: T, second: T) => T): Promise<T> {
-  const first = await pass();
-  return both(first, await pass());
+function toRevoked(rows: ReadonlyArray<{ digest: string; jti: string; format: string; kind: string }>): RevokedToken[] {
+  return rows.map((r) => ({ digest: r.digest, jti: r.jti, format: r.format as AccessTokenFormat, kind: r.kind as TokenRecord['kind'] }));
 }
 
 function toRow(rec: TokenRecord): TokensTable {
