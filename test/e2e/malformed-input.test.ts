@@ -999,6 +999,7 @@ function defineSweep(label: string, storageFor: () => Promise<{ url: string | un
         await new Promise((r) => setTimeout(r, 20));
       }
       assert.ok(s.lines.length > 0, 'the logger captured lines');
+      assert.ok(audit.includes('"login.failed"'), 'the audit file holds the failed logins of the corpus');
       assertNothingSecretLogged(s, audit);
     });
   });
