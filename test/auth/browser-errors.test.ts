@@ -231,7 +231,7 @@ describe('unexpected errors on the browser-facing pages', () => {
 
     // the confirmed sign-out fails half-way: the page, not a redirect that says it worked
     const confirm = await page(browser.fetch(logoutUrl));
-    fail.set('ssoSessions.grants', bug);
+    fail.set('ssoSessions.end', bug);
     res = await browser.fetch(confirm.action, { form: [...confirm.fields, ['action', 'logout']] });
     await assertErrorPage(res, 'logout POST', res.headers.get('x-request-id')!);
     fail.clear();
