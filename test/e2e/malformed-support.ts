@@ -1,4 +1,4 @@
-// The malformed-input sweep's tools (malformed-input.test.ts): raw HTTP exchanges over a
+// The malformed-input sweeps' tools (malformed-auth, -gateway, -admin .test.ts): raw HTTP exchanges over a
 // socket (so nothing normalises the bytes on the way: fetch would re-encode a bad
 // percent-escape, refuse a lower-case method, join duplicate headers or fix a Content-Length),
 // a log capture, and the checks every answer must pass.
