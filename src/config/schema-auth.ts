@@ -18,7 +18,7 @@ import type {
 } from './types.js';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
-import { httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
+import { clientId, httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
 /** The scope that lets a client introspect tokens issued to other clients (RFC 7662 §4; auth/endpoints/introspect.ts). */
 export const INTROSPECT_SCOPE = 'introspect';
@@ -116,7 +116,7 @@ function checkClient(client: ClientConfig, path: string): void {
 
 const client = object<ClientConfig>(
   {
-    client_id: str().doc('Identifier the client authenticates with; unique among clients.'),
+    client_id: clientId.doc('Identifier the client authenticates with; unique among clients; at most 256 characters, no control characters.'),
     client_name: str().optional().doc('Name shown on the consent page.'),
     client_secret: str()
       .optional()

@@ -264,7 +264,11 @@ describe('shape errors', () => {
     rejects({ issuer: 42 }, 'issuer', 'expected an absolute http(s) URL without query or fragment, got 42');
     rejects({ issuer, auth: 'yes' }, 'auth', 'expected an object, got "yes"');
     rejects(withAuth({ clients: { web: {} } }), 'auth.clients', 'expected a list, got an object');
-    rejects(withClient({ client_id: '' }), 'auth.clients[0].client_id', 'expected a non-empty string, got ""');
+    rejects(withClient({ client_id: '' }), 'auth.clients[0].client_id', 'expected a string of at most 256 characters without control characters, got ""');
+    // PostgreSQL's key index refuses a few kB, and no endpoint looks up a longer id
+    rejects(withClient({ client_id: 'c'.repeat(257) }), 'auth.clients[0].client_id', 'expected a string of at most 256 characters without control characters');
+    rejects(withClient({ client_id: 'a\nb' }), 'auth.clients[0].client_id', 'expected a string of at most 256 characters without control characters');
+    assert.equal(clientOf({ client_id: 'c'.repeat(256), client_secret: 'x' }).client_id.length, 256);
     rejects(withClient({ client_id: 'c', client_secret: 'x', grant_types: [] }), 'auth.clients[0].grant_types', 'expected at least 1 item(s), got 0');
     rejects({ issuer, log: { pretty: 'yes' } }, 'log.pretty', 'expected true or false, got "yes"');
     rejects(withAuth({ client_auth_throttle: { max_failures: 0 } }), 'auth.client_auth_throttle.max_failures', 'expected an integer of at least 1, got 0');

@@ -1,6 +1,7 @@
 // Client authentication (RFC 6749 §2.3, RFC 7523): find out which method the request
 // uses, refuse more than one, throttle repeated failures, and hand the check to the
 // method's own file. A client may use only the method it is configured with.
+import { MAX_CLIENT_ID } from '../../config/formats.js';
 import type { ClientAuthMethod } from '../../config/types.js';
 import { AppError, invalidClient, invalidRequest, tooManyRequests } from '../../core/errors.js';
 import { decodeFormComponent, remoteAddress } from '../../core/http.js';
@@ -68,6 +69,9 @@ export interface AuthenticateOptions {
 
 export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest, opts: AuthenticateOptions): Promise<Client> {
   const presented = presentedCredentials(r);
+  // no client has a longer id (config/formats.ts): refused before it becomes a throttle key
+  // or an entry of the client cache's unknown ids, whatever its size
+  if (presented.clientId.length > MAX_CLIENT_ID) throw invalidClient('client authentication failed');
   const ip = remoteAddress(r.req);
   const { max_failures: max, max_failures_per_ip: maxPerIp, window } = ctx.auth.client_auth_throttle;
   const byAddress: Counted = { key: `ip:${ip}`, limit: maxPerIp };
