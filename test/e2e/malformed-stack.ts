@@ -446,7 +446,7 @@ const TARGETS: Array<{ label: StorageLabel; storage(): Promise<{ url: string | u
  * the log and the audit file hold none of the secrets (and, when given, that the audit file
  * holds `auditEvent`, so the check is not vacuous).
  */
-export function defineSweeps(area: string, define: (check: Check) => void, opts: { auditEvent?: string } = {}): void {
+export function defineSweeps(area: string, define: (check: Check, label: StorageLabel) => void, opts: { auditEvent?: string } = {}): void {
   for (const target of TARGETS) {
     describe(`malformed input: ${area} (${target.label})`, { timeout: 120_000 }, () => {
       let c: SweepContext | undefined;
@@ -474,7 +474,7 @@ export function defineSweeps(area: string, define: (check: Check) => void, opts:
           if (skipped) return t.skip('PostgreSQL not reachable');
           await fn(c!, t);
         });
-      define(check);
+      define(check, target.label);
 
       check('logs and audit events hold none of the secrets sent or configured', async ({ s }) => {
         // the audit file is written in the background: wait until it stops growing
