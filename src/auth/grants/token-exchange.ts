@@ -62,8 +62,14 @@ interface Presented {
   groups: string[] | undefined;
   /** the grant family of a stored token; null for the gateway's internal JWTs */
   grantId: string | null;
-  /** a stored token's digest; null for the gateway's internal JWTs */
-  digest: string | null;
+  /** a stored token; null for the gateway's internal JWTs */
+  stored: StoredSubject | null;
+}
+
+/** A stored subject token: its digest and the client it was issued to (as stored). */
+interface StoredSubject {
+  digest: string;
+  clientId: string;
 }
 
 export const tokenExchange: Grant = {
@@ -107,9 +113,9 @@ export const tokenExchange: Grant = {
       extra,
       format: issuedType === JWT_TOKEN_TYPE ? 'jwt' : undefined,
       notAfter: Math.min(subject.expiresAt, actor?.expiresAt ?? Number.POSITIVE_INFINITY),
-      exchangedFrom: subject.digest,
+      exchangedFrom: subject.stored?.digest ?? null,
     });
-    if (subject.digest !== null) await unlessSubjectRevoked(ctx, subject.digest, issued.record);
+    if (subject.stored !== null) await unlessSubjectRevoked(ctx, subject.stored, issued.record);
     requestAudit(ctx, req).record({
       event: 'token.exchanged',
       client_id: client.client_id,
@@ -137,11 +143,17 @@ export const tokenExchange: Grant = {
  * token found no token exchanged from it yet: read it again now that the new token is stored,
  * and take the new one back if the subject is gone. (A revocation after this read sees the new
  * token and revokes it itself.) The new token was never handed out: no gateway needs telling.
+ *
+ * The same holds for the deletion of the subject token's client, which revokes its tokens and
+ * what was exchanged from them: a subject token that escaped that revocation (stored a moment
+ * after it) passed validation on a client cache that had not heard of the deletion yet. So the
+ * client is read here from storage itself, not from the cache, nor through a cache load that
+ * may have started before the insert. Both reads go at once: one round trip.
  */
-async function unlessSubjectRevoked(ctx: AuthContext, subjectDigest: string, issued: { digest: string }): Promise<void> {
+async function unlessSubjectRevoked(ctx: AuthContext, subject: StoredSubject, issued: { digest: string }): Promise<void> {
+  const [rec, client] = await Promise.all([ctx.storage.tokens.findByDigest(subject.digest), ctx.storage.clients.get(subject.clientId)]);
   const now = ctx.clock.now();
-  const rec = await ctx.storage.tokens.findByDigest(subjectDigest);
-  if (rec !== undefined && isActive(rec, now)) return;
+  if (rec !== undefined && isActive(rec, now) && client !== undefined) return;
   await ctx.storage.tokens.revoke(issued.digest, now);
   throw rejected('subject_token is invalid, expired or revoked');
 }
@@ -227,7 +239,7 @@ async function validateToken(ctx: AuthContext, token: string, type: string, now:
     mayAct: extra.may_act,
     groups: stringList(extra.groups),
     grantId: rec.grant_id,
-    digest: rec.digest,
+    stored: { digest: rec.digest, clientId: rec.client_id },
   };
 }
 
@@ -248,13 +260,13 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
     throw rejected(`${name} is not valid yet`);
   }
   let grantId: string | null = null;
-  let digest: string | null = null;
+  let stored: StoredSubject | null = null;
   if (typeof c.jti === 'string') {
     const rec = await findStoredJwt(ctx, c.jti);
     if (rec !== undefined) {
       if (rec.kind !== 'access_token' || !isActive(rec, now) || !(await clientExists(ctx, rec.client_id))) throw rejected(`${name} is invalid, expired or revoked`);
       grantId = rec.grant_id;
-      digest = rec.digest;
+      stored = { digest: rec.digest, clientId: rec.client_id };
     }
   }
   return {
@@ -267,7 +279,7 @@ async function validateJwt(ctx: AuthContext, token: string, now: number, name: s
     mayAct: c.may_act,
     groups: stringList(c.groups),
     grantId,
-    digest,
+    stored,
   };
 }
 
