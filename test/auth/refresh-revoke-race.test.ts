@@ -15,13 +15,12 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import pg from 'pg';
 import { endSsoSession, endUserSessions, logoutDeps } from '../../src/auth/logout/end-sessions.js';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
-import { openStorage } from '../../src/storage/open.js';
-import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { postForm, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
-import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
+import { Gate, introspectedActive, startRowLockRace, type RowLockRace } from '../helpers/pg-row-lock.js';
+import { postgresUrl } from '../helpers/services.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const CB = 'https://app.example/cb';
@@ -38,59 +37,44 @@ const base = await postgresUrl();
 
 describe('a refresh racing the revocation of its tokens, on PostgreSQL', { skip: base === undefined ? 'PostgreSQL not reachable' : undefined }, () => {
   // each test on a fresh schema: the rows' order in the table is the order they were stored in
-  let schema: TestSchema;
+  let harness: RowLockRace;
   let server: TestServer;
-  let locker: pg.Client;
-  let observer: pg.Client;
   let userId: string;
-  /** armed: the next access token stored for the user waits for `release` */
-  let hold: { stored: () => void; release: Promise<void>; rotated: () => void } | undefined;
+  /** armed: the next access token stored for the user waits at `gate`; `rotated` is reached once the old token is rotated */
+  let hold: { gate: Gate; rotated: Gate } | undefined;
 
   beforeEach(async () => {
-    schema = await freshPostgresSchema(base!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close(); // PostgreSQL is never migrated implicitly
-    server = await startAuth(
-      {
-        brute_force: { enabled: false },
-        users: [{ username: 'alice', password: PASSWORD, claims: {} }],
-        clients: [
-          { client_id: 'web', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scopes: ['openid', 'offline_access'], consent: 'skip' },
-          { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
-        ],
-      },
-      { storage: schema.url },
-    );
+    harness = await startRowLockRace(base!, {
+      brute_force: { enabled: false },
+      users: [{ username: 'alice', password: PASSWORD, claims: {} }],
+      clients: [
+        { client_id: 'web', redirect_uris: [CB], grant_types: ['authorization_code', 'refresh_token'], scopes: ['openid', 'offline_access'], consent: 'skip' },
+        { client_id: 'rs', client_secret: RS_SECRET, grant_types: ['client_credentials'], scopes: ['introspect'] },
+      ],
+    });
+    server = harness.server;
     const tokens = server.running.storage.tokens;
     userId = (await server.running.storage.users.getByUsername('alice'))!.id;
     const insert = tokens.insert.bind(tokens);
     tokens.insert = async (rec) => {
       const held = hold;
-      if (held && rec.kind === 'access_token' && rec.sub === userId) {
-        held.stored();
-        await held.release;
-      }
+      if (held && rec.kind === 'access_token' && rec.sub === userId) await held.gate.wait();
       return insert(rec);
     };
     const rotate = tokens.rotateRefresh.bind(tokens);
     tokens.rotateRefresh = async (...args) => {
       const rotated = await rotate(...args);
-      hold?.rotated();
+      hold?.rotated.arrive();
       return rotated;
     };
-    locker = new pg.Client({ connectionString: schema.url });
-    observer = new pg.Client({ connectionString: schema.url });
-    await Promise.all([locker.connect(), observer.connect()]);
   });
 
   afterEach(async () => {
     hold = undefined;
-    await Promise.all([locker?.end(), observer?.end()]);
-    await server?.close();
-    await schema?.drop();
+    await harness?.close();
   });
 
-  const active = async (token: string) =>
-    ((await (await postForm(`${server.issuer}/oauth2/introspect`, { token }, { authorization: basic('rs', RS_SECRET) })).json()) as { active: boolean }).active;
+  const active = (token: string) => introspectedActive(server, RS_SECRET, token);
 
   async function signIn(scope: string): Promise<Tokens> {
     const u = new URL(`${server.issuer}/oauth2/authorize`);
@@ -105,47 +89,33 @@ describe('a refresh racing the revocation of its tokens, on PostgreSQL', { skip:
     return (await exchanged.json()) as Tokens;
   }
 
-  /** Resolves once a statement of another connection waits for a lock the locker holds. */
-  async function blockedByLocker(): Promise<void> {
-    const pid = (await locker.query('select pg_backend_pid() as pid')).rows[0].pid as number;
-    for (let i = 0; i < 1000; i++) {
-      const { rows } = await observer.query('select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid]);
-      if (rows[0].n > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error('the revocation never waited for the lock');
-  }
-
   /**
    * The refresh of `old` runs until it stores its new access token; `revoke` starts and is held
    * by the lock on `lockedDigest`; the refresh stores its pair and rotates; the lock goes.
    * Returns the refresh's answer once both are done.
    */
   async function race(old: Tokens, lockedDigest: string, revoke: () => Promise<unknown>): Promise<Response> {
-    let stored!: () => void;
-    let release!: () => void;
-    let rotated!: () => void;
-    const isStored = new Promise<void>((resolve) => (stored = resolve));
-    const isRotated = new Promise<void>((resolve) => (rotated = resolve));
-    hold = { stored, rotated, release: new Promise<void>((resolve) => (release = resolve)) };
-    await locker.query('begin');
-    await locker.query('select 1 from tokens where digest = $1 for update', [lockedDigest]);
+    const [locker] = harness.lockers;
+    const gate = new Gate();
+    const rotated = new Gate();
+    hold = { gate, rotated };
+    await harness.lock(locker!, lockedDigest);
     const refreshing = postForm(`${server.issuer}/oauth2/token`, { grant_type: 'refresh_token', client_id: 'web', refresh_token: old.refresh_token });
     try {
-      await isStored; // the refresh passed its checks and is about to store its pair
+      await gate.reached; // the refresh passed its checks and is about to store its pair
       const revoking = revoke();
       revoking.catch(() => undefined);
-      await blockedByLocker(); // the revocation started, and waits
-      release();
-      await isRotated; // the pair is stored and the old token rotated
+      await harness.blockedBy(locker!); // the revocation started, and waits
+      gate.open();
+      await rotated.reached; // the pair is stored and the old token rotated
       hold = undefined;
-      await locker.query('commit');
+      await locker!.query('commit');
       await revoking;
       return await refreshing;
     } finally {
       hold = undefined;
-      release();
-      await locker.query('rollback').catch(() => undefined);
+      gate.open();
+      await harness.rollback();
     }
   }
 
