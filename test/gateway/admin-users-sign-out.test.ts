@@ -15,20 +15,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import { run, type Running } from '../../src/cli/run.js';
-import { validateConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { openStorage } from '../../src/storage/open.js';
 import type { SsoSessionRepo } from '../../src/storage/types.js';
 import { Browser, parseForm } from '../helpers/browser.js';
-import { basic, freePort, postForm, TEST_SECRET, testKeys } from '../helpers/auth-server.js';
-import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { basic, freePort, postForm } from '../helpers/auth-server.js';
+import type { Stack } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
-import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
-import { ADMIN_TOKEN, admin, type AdminReply } from './admin-support.js';
-import { appAndApiServices, CLIENT_SECRET, HTML, locationOf, PASSWORD, signInAtDrawbridge } from './oidc-support.js';
-
-const pg = await postgresUrl();
-const redis = await redisUrl();
+import { admin, type AdminReply } from './admin-support.js';
+import { aloneConfig, startUsersStack, usersTargets, type UsersStack } from './admin-users-support.js';
+import { gatewaySession, PASSWORD } from './oidc-support.js';
 
 const RP_CB = 'https://rp.example/cb';
 const PW_CLIENT = { client_id: 'pw-client', client_secret: 'pw-client-secret-0123456789abcdef0123', grant_types: ['password', 'refresh_token'], scopes: ['openid'] };
@@ -132,37 +127,13 @@ async function logoutTokensFor(issuer: string, receiver: Receiver, sid: string):
   return found;
 }
 
-interface Target {
-  name: string;
-  open(): Promise<{ top: Record<string, unknown>; cleanup(): Promise<void> } | undefined>;
-}
-
-const TARGETS: Target[] = [
-  {
-    name: 'SQLite file',
-    async open() {
-      const dir = await mkdtemp(join(tmpdir(), 'drawbridge-admin-sign-out-'));
-      return { top: { storage: `sqlite:${join(dir, 'db.sqlite')}` }, cleanup: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'PostgreSQL, SSO sessions in Redis',
-    async open() {
-      if (pg === undefined || redis === undefined) return undefined;
-      const schema: TestSchema = await freshPostgresSchema(pg);
-      await (await openStorage(schema.url, { autoMigrate: true })).close();
-      return { top: { storage: schema.url, redis }, cleanup: () => schema.drop() };
-    },
-  },
-];
+const TARGETS = usersTargets('drawbridge-admin-sign-out-', 'PostgreSQL, SSO sessions in Redis');
 
 for (const target of TARGETS) {
-  describe(`admin API /users ends SSO sessions (${target.name})`, { skip: target.name !== 'SQLite file' && (pg === undefined || redis === undefined) && 'PostgreSQL or Redis not reachable' }, () => {
+  describe(`admin API /users ends SSO sessions (${target.name})`, { skip: target.skip }, () => {
+    let started: UsersStack;
     let stack: Stack;
-    let upstream: Upstream;
     let receiver: Receiver;
-    let cleanup: () => Promise<void>;
-    let auditDir: string;
     let auditFile: string;
     let base: string;
     let gw: string;
@@ -172,66 +143,17 @@ for (const target of TARGETS) {
     const call = (method: string, path: string, body?: unknown, opts?: Parameters<typeof admin>[4]): Promise<AdminReply> => admin(base, method, path, body, opts);
 
     before(async () => {
-      const opened = await target.open();
-      assert.ok(opened);
-      cleanup = opened.cleanup;
-      auditDir = await mkdtemp(join(tmpdir(), 'drawbridge-admin-sign-out-audit-'));
-      auditFile = join(auditDir, 'audit.log');
-      upstream = await startUpstream();
       receiver = await startReceiver();
-      const authPort = await freePort();
-      const gwPort = await freePort();
-      issuer = `http://127.0.0.1:${authPort}`;
-      gw = `http://127.0.0.1:${gwPort}`;
-      stack = await startStack({
-        top: { issuer, ...opened.top },
-        auth: {
-          listen: `127.0.0.1:${authPort}`,
-          brute_force: { enabled: false },
-          audit: { file: auditFile },
-          clients: [
-            rpClient(receiver),
-            PW_CLIENT,
-            {
-              client_id: 'gateway',
-              client_secret: CLIENT_SECRET,
-              redirect_uris: [`${gw}/_drawbridge/callback`],
-              grant_types: ['authorization_code', 'refresh_token'],
-              scopes: ['openid', 'email'],
-              consent: 'skip',
-            },
-          ],
-        },
-        gateway: {
-          listen: `127.0.0.1:${gwPort}`,
-          admin_listen: '127.0.0.1:0',
-          admin_token: ADMIN_TOKEN,
-          sessions: { store: 'sql', cookie_name: 'sid_sign_out' },
-          services: appAndApiServices(upstream.url, issuer),
-        },
-      });
-      base = stack.adminUrl!;
+      started = await startUsersStack(target, { prefix: 'drawbridge-admin-sign-out-', clients: [rpClient(receiver), PW_CLIENT], cookieName: 'sid_sign_out' });
+      ({ stack, auditFile, base, gw, issuer } = started);
       ssoSessions = stack.running.auth!.ctx.ssoSessions ?? stack.running.storage.ssoSessions;
       for (const username of ['ivy', 'jay', 'kim', 'lee']) assert.equal((await call('POST', '/users', { username, password: PASSWORD })).status, 201);
     });
 
     after(async () => {
-      await stack?.close();
-      await upstream?.close();
+      await started?.close();
       await receiver?.close();
-      await cleanup?.();
-      if (auditDir) await rm(auditDir, { recursive: true, force: true });
     });
-
-    /** Signs `username` in through oidc-login; the browser then holds a gateway session. */
-    async function gatewaySession(username: string): Promise<Browser> {
-      const browser = new Browser();
-      const authorize = locationOf(await browser.fetch(`${gw}/app/x`, { headers: HTML }), 302);
-      const callback = await signInAtDrawbridge(browser, authorize.href, username);
-      assert.equal(locationOf(await browser.fetch(callback.href), 303).pathname, '/app/x');
-      assert.equal((await browser.fetch(`${gw}/api/me`)).status, 200);
-      return browser;
-    }
 
     it('a lock ends the SSO sessions: after the unlock the old cookie lands on the login page; the RP got a logout token', async () => {
       const ivy = (await stack.running.storage.users.getByUsername('ivy'))!;
@@ -261,7 +183,7 @@ for (const target of TARGETS) {
 
     it('POST /users/{username}/logout signs the user out everywhere without locking them, and answers with what it ended', async () => {
       const rp = await signInAtRp(issuer, 'kim');
-      const gateway = await gatewaySession('kim');
+      const gateway = await gatewaySession(gw, 'kim');
       const pwGrant = await postForm(`${issuer}/oauth2/token`, { grant_type: 'password', username: 'kim', password: PASSWORD, scope: 'openid' }, { authorization: basic(PW_CLIENT.client_id, PW_CLIENT.client_secret) });
       const offline = ((await pwGrant.json()) as { refresh_token: string }).refresh_token;
 
@@ -310,7 +232,7 @@ for (const target of TARGETS) {
 
       assert.equal((await call('POST', '/users/lee/password', { password: PASSWORD, sign_out: 'maybe' })).status, 400);
       assert.equal((await call('POST', '/users/lee/password', { password: PASSWORD, sign_out: false })).status, 200);
-      const gateway = await gatewaySession('lee');
+      const gateway = await gatewaySession(gw, 'lee');
       const out = await call('POST', '/users/lee/password', { password: OTHER_PASSWORD, sign_out: true });
       assert.equal(out.status, 200, out.text);
       assert.equal(out.json.username, 'lee');
@@ -356,15 +278,7 @@ describe('admin API /users of a gateway started alone ends SSO sessions the auth
     receiver = await startReceiver();
     const authPort = await freePort();
     issuer = `http://127.0.0.1:${authPort}`;
-    const config = validateConfig({
-      issuer,
-      storage: `sqlite:${join(dir, 'db.sqlite')}`,
-      secret: TEST_SECRET,
-      log: { level: 'silent' },
-      keys: testKeys(undefined),
-      auth: { listen: `127.0.0.1:${authPort}`, brute_force: { enabled: false }, users: [{ username: 'mia', password: PASSWORD }], clients: [rpClient(receiver)] },
-      gateway: { listen: `127.0.0.1:${await freePort()}`, admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN },
-    });
+    const config = await aloneConfig(dir, issuer, { listen: `127.0.0.1:${authPort}`, brute_force: { enabled: false }, users: [{ username: 'mia', password: PASSWORD }], clients: [rpClient(receiver)] });
     // two runs on one database, as two processes would be
     auth = await run(config, { logger: silentLogger(), only: 'auth' });
     gateway = await run(config, { logger: silentLogger(), only: 'gateway' });

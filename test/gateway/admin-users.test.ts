@@ -11,50 +11,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run, type Running } from '../../src/cli/run.js';
-import { validateConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { openStorage } from '../../src/storage/open.js';
 import type { Storage } from '../../src/storage/types.js';
-import { Browser } from '../helpers/browser.js';
-import { basic, freePort, postForm, TEST_SECRET, testKeys } from '../helpers/auth-server.js';
-import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { basic, postForm } from '../helpers/auth-server.js';
+import type { Stack } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
-import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
-import { ADMIN_TOKEN, admin, adminUrlOf, type AdminReply } from './admin-support.js';
-import { appAndApiServices, CLIENT_SECRET, HTML, locationOf, PASSWORD as FILE_PASSWORD, signInAtDrawbridge } from './oidc-support.js';
-
-const pg = await postgresUrl();
-const redis = await redisUrl();
+import { admin, type AdminReply } from './admin-support.js';
+import { aloneConfig, startUsersStack, usersTargets, type UsersStack } from './admin-users-support.js';
+import { gatewaySession, PASSWORD as FILE_PASSWORD } from './oidc-support.js';
 
 const PW_CLIENT = { client_id: 'pw-client', client_secret: 'pw-client-secret-0123456789abcdef0123', grant_types: ['password', 'refresh_token'], scopes: ['openid', 'email'] };
 /** signInAtDrawbridge types this password: the users it signs in are created with it */
 const PASSWORD = FILE_PASSWORD;
 const OTHER_PASSWORD = 'another long passphrase 0451';
 
-interface Target {
-  name: string;
-  /** storage URL (and Redis) for a fresh database; undefined: not reachable here */
-  open(): Promise<{ top: Record<string, unknown>; cleanup(): Promise<void> } | undefined>;
-}
-
-const TARGETS: Target[] = [
-  {
-    name: 'SQLite file',
-    async open() {
-      const dir = await mkdtemp(join(tmpdir(), 'drawbridge-admin-users-'));
-      return { top: { storage: `sqlite:${join(dir, 'db.sqlite')}` }, cleanup: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'PostgreSQL + Redis',
-    async open() {
-      if (pg === undefined || redis === undefined) return undefined;
-      const schema: TestSchema = await freshPostgresSchema(pg);
-      await (await openStorage(schema.url, { autoMigrate: true })).close();
-      return { top: { storage: schema.url, redis }, cleanup: () => schema.drop() };
-    },
-  },
-];
+const TARGETS = usersTargets('drawbridge-admin-users-', 'PostgreSQL + Redis');
 
 async function passwordGrant(issuer: string, username: string, password: string): Promise<{ status: number; json: Record<string, any> }> {
   const res = await postForm(`${issuer}/oauth2/token`, { grant_type: 'password', username, password, scope: 'openid email' }, { authorization: basic(PW_CLIENT.client_id, PW_CLIENT.client_secret) });
@@ -67,11 +38,9 @@ async function refresh(issuer: string, refreshToken: string): Promise<{ status: 
 }
 
 for (const target of TARGETS) {
-  describe(`admin API /users (${target.name})`, { skip: target.name !== 'SQLite file' && (pg === undefined || redis === undefined) && 'PostgreSQL or Redis not reachable' }, () => {
+  describe(`admin API /users (${target.name})`, { skip: target.skip }, () => {
+    let started: UsersStack;
     let stack: Stack;
-    let upstream: Upstream;
-    let cleanup: () => Promise<void>;
-    let auditDir: string;
     let auditFile: string;
     let storage: Storage;
     let base: string;
@@ -86,66 +55,22 @@ for (const target of TARGETS) {
     };
 
     before(async () => {
-      const opened = await target.open();
-      assert.ok(opened);
-      cleanup = opened.cleanup;
-      auditDir = await mkdtemp(join(tmpdir(), 'drawbridge-admin-users-audit-'));
-      auditFile = join(auditDir, 'audit.log');
-      upstream = await startUpstream();
-      const authPort = await freePort();
-      const gwPort = await freePort();
-      issuer = `http://127.0.0.1:${authPort}`;
-      gw = `http://127.0.0.1:${gwPort}`;
-      stack = await startStack({
-        top: { issuer, ...opened.top },
-        auth: {
-          listen: `127.0.0.1:${authPort}`,
-          brute_force: { enabled: false },
-          audit: { file: auditFile },
-          users: [
-            { username: 'file-alice', password: FILE_PASSWORD, claims: { email: 'file-alice@example.com' } },
-            { username: 'file-nopass', claims: {}, mfa_required: true },
-          ],
-          clients: [
-            PW_CLIENT,
-            {
-              client_id: 'gateway',
-              client_secret: CLIENT_SECRET,
-              redirect_uris: [`${gw}/_drawbridge/callback`],
-              grant_types: ['authorization_code', 'refresh_token'],
-              scopes: ['openid', 'email'],
-              consent: 'skip',
-            },
-          ],
-        },
-        gateway: {
-          listen: `127.0.0.1:${gwPort}`,
-          admin_listen: '127.0.0.1:0',
-          admin_token: ADMIN_TOKEN,
-          sessions: { store: 'sql', cookie_name: 'sid_users' },
-          services: appAndApiServices(upstream.url, issuer),
-        },
+      started = await startUsersStack(target, {
+        prefix: 'drawbridge-admin-users-',
+        users: [
+          { username: 'file-alice', password: FILE_PASSWORD, claims: { email: 'file-alice@example.com' } },
+          { username: 'file-nopass', claims: {}, mfa_required: true },
+        ],
+        clients: [PW_CLIENT],
+        cookieName: 'sid_users',
       });
-      base = adminUrlOf(stack);
+      ({ stack, auditFile, base, gw, issuer } = started);
       storage = stack.running.storage;
     });
 
     after(async () => {
-      await stack?.close();
-      await upstream?.close();
-      await cleanup?.();
-      if (auditDir) await rm(auditDir, { recursive: true, force: true });
+      await started?.close();
     });
-
-    /** Signs `username` in through oidc-login; the browser then holds a gateway session. */
-    async function gatewaySession(username: string): Promise<Browser> {
-      const browser = new Browser();
-      const authorize = locationOf(await browser.fetch(`${gw}/app/x`, { headers: HTML }), 302);
-      const callback = await signInAtDrawbridge(browser, authorize.href, username);
-      assert.equal(locationOf(await browser.fetch(callback.href), 303).pathname, '/app/x');
-      assert.equal((await browser.fetch(`${gw}/api/me`)).status, 200);
-      return browser;
-    }
 
     it('is listed in the admin index and needs the admin token', async () => {
       assert.ok((await call('GET', '/')).json.endpoints.includes('/users'));
@@ -178,7 +103,7 @@ for (const target of TARGETS) {
       assert.equal(tokens.status, 200, JSON.stringify(tokens.json));
       const userinfo = await fetch(`${issuer}/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.json.access_token}` } });
       assert.deepEqual(await userinfo.json(), { email: 'bob@example.com', sub: res.json.id });
-      await gatewaySession('bob');
+      await gatewaySession(gw, 'bob');
     });
 
     it('lists users (paged, the config file\'s marked) and shows one; an unknown one is a 404', async () => {
@@ -307,7 +232,7 @@ for (const target of TARGETS) {
       const tokens = await passwordGrant(issuer, 'dave', PASSWORD);
       assert.equal(tokens.status, 200);
       assert.equal(typeof tokens.json.refresh_token, 'string');
-      const browser = await gatewaySession('dave');
+      const browser = await gatewaySession(gw, 'dave');
 
       const locked = await call('PATCH', '/users/dave', { locked: true });
       assert.equal(locked.status, 200, locked.text);
@@ -359,7 +284,7 @@ for (const target of TARGETS) {
     it('DELETE removes the user, revokes their tokens and ends their gateway session', async () => {
       await call('POST', '/users', { username: 'frank', password: PASSWORD });
       const tokens = await passwordGrant(issuer, 'frank', PASSWORD);
-      const browser = await gatewaySession('frank');
+      const browser = await gatewaySession(gw, 'frank');
       const gone = await call('DELETE', '/users/frank');
       assert.equal(gone.status, 204);
       assert.equal((await refresh(issuer, tokens.json.refresh_token)).status, 400);
@@ -413,15 +338,12 @@ describe('admin API /users of a gateway started alone (--only gateway)', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'drawbridge-admin-users-alone-'));
-    const config = validateConfig({
-      issuer: 'http://127.0.0.1:9',
-      storage: `sqlite:${join(dir, 'db.sqlite')}`,
-      secret: TEST_SECRET,
-      log: { level: 'silent' },
-      keys: testKeys(undefined),
-      // the auth server runs elsewhere; its section still says the policy, the file's users and the audit file
-      auth: { listen: '127.0.0.1:0', password_policy: { min_length: 20 }, audit: { file: join(dir, 'audit.log') }, users: [{ username: 'file-user', password: 'a file password of some length' }] },
-      gateway: { listen: `127.0.0.1:${await freePort()}`, admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN },
+    // the auth server runs elsewhere; its section still says the policy, the file's users and the audit file
+    const config = await aloneConfig(dir, 'http://127.0.0.1:9', {
+      listen: '127.0.0.1:0',
+      password_policy: { min_length: 20 },
+      audit: { file: join(dir, 'audit.log') },
+      users: [{ username: 'file-user', password: 'a file password of some length' }],
     });
     running = await run(config, { logger: silentLogger(), only: 'gateway' });
     base = running.gateway!.adminUrl!;

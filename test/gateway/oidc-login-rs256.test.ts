@@ -11,8 +11,8 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { SessionStore } from '../../src/sessions/types.js';
 import { sessionIdOf } from '../../src/sessions/cookie.js';
 import { Browser, parseForm } from '../helpers/browser.js';
-import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { CLIENT_SECRET, HTML, locationOf, PASSWORD, signInAtDrawbridge } from './oidc-support.js';
+import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { CLIENT_SECRET, gatewayClient, HTML, locationOf, PASSWORD, signInAtDrawbridge, stackAddresses } from './oidc-support.js';
 
 describe('oidc-login against a provider signing ID tokens with RS256', () => {
   let stack: Stack;
@@ -23,10 +23,9 @@ describe('oidc-login against a provider signing ID tokens with RS256', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    const authPort = await freePort();
-    const gwPort = await freePort();
-    issuer = `http://127.0.0.1:${authPort}`;
-    gw = `http://127.0.0.1:${gwPort}`;
+    const addresses = await stackAddresses();
+    const { authPort, gwPort } = addresses;
+    ({ issuer, gw } = addresses);
     stack = await startStack({
       // the real default, not the test helpers' main-alg-only shortcut
       top: { issuer, keys: { id_token_algorithms: ['ES256', 'RS256'] } },
@@ -34,18 +33,7 @@ describe('oidc-login against a provider signing ID tokens with RS256', () => {
         listen: `127.0.0.1:${authPort}`,
         brute_force: { enabled: false },
         users: [{ username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com' } }],
-        clients: [
-          {
-            client_id: 'gateway',
-            client_secret: CLIENT_SECRET,
-            redirect_uris: [`${gw}/_drawbridge/callback`],
-            grant_types: ['authorization_code', 'refresh_token'],
-            scopes: ['openid', 'email'],
-            consent: 'skip',
-            backchannel_logout_uri: `${gw}/_drawbridge/backchannel-logout`,
-            id_token_signed_response_alg: 'RS256',
-          },
-        ],
+        clients: [gatewayClient(gw, { backchannel_logout_uri: `${gw}/_drawbridge/backchannel-logout`, id_token_signed_response_alg: 'RS256' })],
       },
       gateway: {
         listen: `127.0.0.1:${gwPort}`,

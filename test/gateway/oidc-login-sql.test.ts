@@ -9,8 +9,8 @@ import { registryOf } from '../../src/gateway/oidc/settings.js';
 import type { SessionStore } from '../../src/sessions/types.js';
 import { sessionIdOf } from '../../src/sessions/cookie.js';
 import { Browser } from '../helpers/browser.js';
-import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { appAndApiServices, CLIENT_SECRET, HTML, locationOf, PASSWORD, signInAtDrawbridge } from './oidc-support.js';
+import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { appAndApiServices, gatewayClient, HTML, locationOf, PASSWORD, signInAtDrawbridge, stackAddresses } from './oidc-support.js';
 
 describe('oidc-login with sessions in SQL', () => {
   let stack: Stack;
@@ -21,27 +21,16 @@ describe('oidc-login with sessions in SQL', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    const authPort = await freePort();
-    const gwPort = await freePort();
-    issuer = `http://127.0.0.1:${authPort}`;
-    gw = `http://127.0.0.1:${gwPort}`;
+    const addresses = await stackAddresses();
+    const { authPort, gwPort } = addresses;
+    ({ issuer, gw } = addresses);
     stack = await startStack({
       top: { issuer },
       auth: {
         listen: `127.0.0.1:${authPort}`,
         brute_force: { enabled: false },
         users: [{ username: 'alice', password: PASSWORD, claims: { email: 'alice@example.com' } }],
-        clients: [
-          {
-            client_id: 'gateway',
-            client_secret: CLIENT_SECRET,
-            redirect_uris: [`${gw}/_drawbridge/callback`],
-            grant_types: ['authorization_code', 'refresh_token'],
-            scopes: ['openid', 'email', 'offline_access'],
-            consent: 'skip',
-            access_token_ttl: 2,
-          },
-        ],
+        clients: [gatewayClient(gw, { scopes: ['openid', 'email', 'offline_access'], access_token_ttl: 2 })],
       },
       gateway: {
         listen: `127.0.0.1:${gwPort}`,

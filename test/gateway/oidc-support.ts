@@ -9,7 +9,7 @@ import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import type { GatewayDeps, PluginFactory } from '../../src/gateway/types.js';
 import type { SessionStore } from '../../src/sessions/types.js';
 import { Browser, parseForm } from '../helpers/browser.js';
-import { TEST_SECRET } from '../helpers/gateway.js';
+import { freePort, TEST_SECRET } from '../helpers/gateway.js';
 
 export const PASSWORD = 'correct horse battery staple 42';
 export const CLIENT_SECRET = 'gateway-client-secret-0123456789abcdef';
@@ -63,6 +63,36 @@ export function appAndApiServices(upstreamUrl: string, issuer: string, scopes = 
     },
     { name: 'api', url: upstreamUrl, routes: [{ paths: ['/api'] }], plugins: [{ name: 'session' }] },
   ];
+}
+
+/** Where a stack will listen: the auth server (its issuer URL) and the gateway, on free ports. */
+export async function stackAddresses(): Promise<{ authPort: number; gwPort: number; issuer: string; gw: string }> {
+  const authPort = await freePort();
+  const gwPort = await freePort();
+  return { authPort, gwPort, issuer: `http://127.0.0.1:${authPort}`, gw: `http://127.0.0.1:${gwPort}` };
+}
+
+/** The auth server's client `gateway` that oidc-login signs in with at the gateway `gw`; `more` is merged in. */
+export function gatewayClient(gw: string, more: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    client_id: 'gateway',
+    client_secret: CLIENT_SECRET,
+    redirect_uris: [`${gw}/_drawbridge/callback`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scopes: ['openid', 'email'],
+    consent: 'skip',
+    ...more,
+  };
+}
+
+/** Signs `username` in at the gateway `gw` through oidc-login (appAndApiServices); the browser then holds a gateway session. */
+export async function gatewaySession(gw: string, username: string): Promise<Browser> {
+  const browser = new Browser();
+  const authorize = locationOf(await browser.fetch(`${gw}/app/x`, { headers: HTML }), 302);
+  const callback = await signInAtDrawbridge(browser, authorize.href, username);
+  assert.equal(locationOf(await browser.fetch(callback.href), 303).pathname, '/app/x');
+  assert.equal((await browser.fetch(`${gw}/api/me`)).status, 200);
+  return browser;
 }
 
 /** A live gateway session of user u1 put straight into `store` (an hour left, tokens sealed with TEST_SECRET); returns its cookie value. */
