@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { normalizePath } from '../core/path.js';
 import { ConfigError, format, leaf, mismatch } from './fields.js';
+import { hasControlCharacter } from '../core/text.js';
 
 export function tryUrl(text: string): URL | undefined {
   try {
@@ -198,5 +199,5 @@ export const MAX_CLIENT_ID = 256;
 
 /** An OAuth client_id: at most MAX_CLIENT_ID characters, no control characters (it names the client in admin paths). */
 export const clientId = format('client id', `a string of at most ${MAX_CLIENT_ID} characters without control characters`, (text) =>
-  text !== '' && text.length <= MAX_CLIENT_ID && !/[\x00-\x1f\x7f]/.test(text) ? text : undefined,
+  text !== '' && text.length <= MAX_CLIENT_ID && !hasControlCharacter(text) ? text : undefined,
 );

@@ -16,6 +16,7 @@ import { ConfigError, keyPath, format, str, oneOf, int, bool, duration, millis, 
 import { CONSUMER_CUSTOM_ID_RULE, CONSUMER_TAG_RULE, CREDENTIAL_FIELDS, customIdProblem, isTag } from './consumer-fields.js';
 import { isLoopbackHost, listenHost, upstreamUrl, listen, httpPath, routeId, ipOrCidr, headerName, workers, httpMethod, hostName } from './formats.js';
 import { tls } from './schema-auth.js';
+import { hasControlCharacter } from '../core/text.js';
 
 /** As `secret`: an admin token others can reach over the network must not be guessable. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
@@ -32,7 +33,7 @@ const plugin = object<PluginConfig>({
 const route = object<ServiceRouteConfig>(
   {
     id: routeId.optional().doc('Stable id for the admin API and logs, and the metrics\' `route` label when there is no `name`; unique; default: `name`, else `<service>-<index>`.'),
-    name: format('route name', 'a name of at most 256 characters without control characters', (text) => (text !== '' && text.length <= 256 && !/[\x00-\x1f\x7f]/.test(text) ? text : undefined))
+    name: format('route name', 'a name of at most 256 characters without control characters', (text) => (text !== '' && text.length <= 256 && !hasControlCharacter(text) ? text : undefined))
       .optional()
       .doc('Name for the admin API and the metrics\' `route` label (admin-made routes too, whose id is a UUID); unique among all routes, ids included; at most 256 characters, no control characters.'),
     hosts: list(hostName, { min: 1 })

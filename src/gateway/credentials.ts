@@ -9,6 +9,7 @@ import { CREDENTIAL_FIELDS } from '../config/consumer-fields.js';
 import { randomToken } from '../core/crypto-util.js';
 import { deriveKey, seal, unseal } from '../crypto/seal.js';
 import type { CredentialPlugin, CredentialRecord } from '../storage/types.js';
+import { hasControlCharacter } from '../core/text.js';
 
 export const CREDENTIAL_PLUGINS: readonly CredentialPlugin[] = ['key-auth', 'basic-auth', 'hmac-auth'];
 
@@ -204,7 +205,6 @@ export async function prepareCredentialPatch(stored: CredentialRecord, input: Re
  * instead of a 400 before this check). Passwords and secrets are only hashed or sealed.
  */
 const PRESENTED = new Set(['key', 'username', 'key_id']);
-const CONTROL = /[\x00-\x1f\x7f]/;
 
 function optionalText(input: Record<string, unknown>, field: string): string | undefined {
   const value = input[field];
@@ -212,7 +212,7 @@ function optionalText(input: Record<string, unknown>, field: string): string | u
   if (typeof value !== 'string') throw new CredentialInputError(field, 'expected a string');
   if (value === '') throw new CredentialInputError(field, 'must not be empty');
   if (value.length > 1024) throw new CredentialInputError(field, 'longer than 1024 characters');
-  if (PRESENTED.has(field) && CONTROL.test(value)) throw new CredentialInputError(field, 'must not contain control characters');
+  if (PRESENTED.has(field) && hasControlCharacter(value)) throw new CredentialInputError(field, 'must not contain control characters');
   return value;
 }
 

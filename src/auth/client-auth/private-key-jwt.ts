@@ -10,6 +10,7 @@ import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { notAGuess } from './not-a-guess.js';
 import type { ClientAuthenticator } from './types.js';
+import { hasControlCharacter } from '../../core/text.js';
 
 const MAX_ASSERTION_LIFETIME = 600; // seconds; longer-lived assertions are refused
 const CLOCK_SKEW = 30; // seconds of leeway on exp and iat
@@ -66,7 +67,7 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
   // RFC 7519 §4.1.7: a string. It is stored as a key: PostgreSQL refuses NUL in it, and one
   // longer than its index allows (~2.7 kB) was a 500; 256 characters, as the gateway's logout tokens
   const jti = payload.jti;
-  if (typeof jti !== 'string' || jti === '' || jti.length > 256 || /[\x00-\x1f\x7f]/.test(jti)) throw notAGuess(invalidClient('client assertion jti is not a usable string'));
+  if (typeof jti !== 'string' || jti === '' || jti.length > 256 || hasControlCharacter(jti)) throw notAGuess(invalidClient('client assertion jti is not a usable string'));
   const fresh = await ctx.storage.jtis.remember('client_assertion', `${client.client_id}:${jti}`, exp + 30);
   if (!fresh) throw notAGuess(invalidClient('client assertion was already used'));
 };

@@ -19,6 +19,7 @@ import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js
 import { sessionsEndpoint } from './sessions.js';
 import { usersEndpoint } from './users.js';
 import { AdminError, methodNotAllowed, sendAdminError, sendData } from './respond.js';
+import { hasControlCharacter } from '../../core/text.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
 
@@ -125,7 +126,7 @@ function splitPath(path: string): string[] {
     }
     // No name or id holds a control character, and PostgreSQL refuses NUL in a lookup (a 500
     // before this check): such a segment names nothing.
-    if (/[\x00-\x1f\x7f]/.test(segment)) throw new AdminError('not_found', 404, 'not found: the path holds a control character');
+    if (hasControlCharacter(segment)) throw new AdminError('not_found', 404, 'not found: the path holds a control character');
     segments.push(segment);
   }
   return segments;

@@ -15,6 +15,7 @@ import { sessionCacheOf, type GatewaySessionCache } from '../session-events.js';
 import type { EventBus } from '../types.js';
 import type { AdminContext, AdminRequest } from './context.js';
 import { AdminError, methodNotAllowed, invalidField, notFound, sendData, sendList } from './respond.js';
+import { hasControlCharacter } from '../../core/text.js';
 
 const MAX_PARAM = 512;
 
@@ -93,7 +94,7 @@ function nonEmpty(params: URLSearchParams, name: string): string | undefined {
   if (value === null || value === '') return undefined;
   if (value.length > MAX_PARAM) throw invalidField(name, `at most ${MAX_PARAM} characters`);
   // no username or subject has them, and PostgreSQL refuses NUL in text: a 400, not a 500
-  if (/[\x00-\x1f\x7f]/.test(value)) throw invalidField(name, 'must not contain control characters');
+  if (hasControlCharacter(value)) throw invalidField(name, 'must not contain control characters');
   return value;
 }
 

@@ -17,6 +17,7 @@ import {
 } from '../types.js';
 import { authnShared } from './cache.js';
 import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
+import { hasControlCharacter } from '../../core/text.js';
 
 export interface BasicAuthConfig {
   realm: string;
@@ -43,7 +44,6 @@ const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$7iE/AVUVYjFB47xIN1iyGA$L4TTl9
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 // RFC 7617 §2: user-id and password must not contain control characters
-const CONTROL = /[\x00-\x1f\x7f]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export type BasicCredentials = { username: string; password: string; raw: string };
@@ -58,7 +58,7 @@ export function parseBasic(token68: string): BasicCredentials | undefined {
     return undefined; // not UTF-8 (charset="UTF-8" is what we ask for)
   }
   const colon = raw.indexOf(':');
-  if (colon <= 0 || CONTROL.test(raw)) return undefined;
+  if (colon <= 0 || hasControlCharacter(raw)) return undefined;
   return { username: raw.slice(0, colon), password: raw.slice(colon + 1), raw };
 }
 
