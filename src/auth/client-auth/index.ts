@@ -11,6 +11,8 @@ import { clientSecret } from './client-secret.js';
 import { isGuess } from './not-a-guess.js';
 import { privateKeyJwt } from './private-key-jwt.js';
 import type { ClientAuthenticator, ClientAuthRequest, PresentedCredentials } from './types.js';
+import { hasControlCharacter } from '../../core/text.js';
+import { SECRET_METHODS } from '../../storage/client-records.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -137,8 +139,7 @@ interface Counted {
  * secret, so the throttle does not tell which ids exist.
  */
 function hasSecret(client: Client): boolean {
-  const method = client.token_endpoint_auth_method;
-  return method === 'client_secret_basic' || method === 'client_secret_post';
+  return SECRET_METHODS.has(client.token_endpoint_auth_method);
 }
 
 /** 429 when any of the windows has reached its limit; in process memory, nothing to await. */
@@ -173,7 +174,7 @@ function unverifiedIssuer(jwt: string): string | undefined {
   try {
     const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
     // a client_id never holds a control character, and PostgreSQL refuses NUL in the lookup (a 500)
-    return typeof payload?.iss === 'string' && payload.iss !== '' && !/[\x00-\x1f\x7f]/.test(payload.iss) ? payload.iss : undefined;
+    return typeof payload?.iss === 'string' && payload.iss !== '' && !hasControlCharacter(payload.iss) ? payload.iss : undefined;
   } catch {
     return undefined;
   }

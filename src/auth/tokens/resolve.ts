@@ -56,8 +56,7 @@ export function isActive(rec: TokenRecord | undefined, now: number): rec is Toke
  * query while it is fresh), so it follows a deletion as the cache does.
  */
 export async function clientExists(ctx: AuthContext, clientId: string): Promise<boolean> {
-  const cached = ctx.clients.peek(clientId);
-  return (cached !== undefined ? cached : await ctx.clients.load(clientId)) !== null;
+  return (await ctx.clients.get(clientId)) !== null;
 }
 
 export function looksLikeJwt(token: string): boolean {
