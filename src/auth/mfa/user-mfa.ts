@@ -5,7 +5,8 @@
 // login failures for the brute-force guard: 10^6 codes are guessable online otherwise.
 import type { AuditLog } from '../../observability/audit.js';
 import type { AuthContext } from '../context.js';
-import { deriveKey, seal, unseal } from '../../crypto/seal.js';
+import { seal, unseal } from '../../crypto/seal.js';
+import { derivedKey } from '../derived-keys.js';
 import type { UserRecord } from '../../storage/types.js';
 import { bruteForceGuard, type LoginCheck } from '../users/brute-force.js';
 import { qrSvg } from './qr.js';
@@ -39,16 +40,10 @@ export class MfaEnrolledError extends Error {
   override readonly name = 'MfaEnrolledError';
 }
 
-const keys = new WeakMap<AuthContext, Buffer>();
-
 function mfaKey(ctx: AuthContext): Buffer {
-  let key = keys.get(ctx);
-  if (!key) {
-    if (!ctx.config.secret) throw new Error('secret: required to store TOTP secrets');
-    key = deriveKey(ctx.config.secret, 'mfa');
-    keys.set(ctx, key);
-  }
-  return key;
+  return derivedKey(ctx, 'mfa', () => {
+    throw new Error('secret: required to store TOTP secrets');
+  });
 }
 
 function aad(userId: string): string {

@@ -6,18 +6,14 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { randomToken } from '../../core/crypto-util.js';
-import { deriveKey } from '../../crypto/seal.js';
+import { derivedKey } from '../derived-keys.js';
 import type { AuthContext } from '../context.js';
 import { cookieName, readCookie, setCookie } from '../sessions/cookie.js';
 
 const CSRF_COOKIE = 'drawbridge_csrf';
-const keys = new WeakMap<AuthContext, Buffer>();
-
 function key(ctx: AuthContext): Buffer {
-  let k = keys.get(ctx);
   // without a master secret (development), a per-process key: forms die with the process
-  if (k === undefined) keys.set(ctx, (k = ctx.config.secret ? deriveKey(ctx.config.secret, 'csrf') : randomBytes(32)));
-  return k;
+  return derivedKey(ctx, 'csrf', () => randomBytes(32));
 }
 
 function sign(ctx: AuthContext, value: string): string {

@@ -5,7 +5,8 @@
 // shared one-time store (storage.jtis) when its step succeeds, so a replay fails on every
 // instance; a step that fails (a wrong code) leaves the ticket usable for the next try.
 import { randomBytes } from 'node:crypto';
-import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
+import { seal, unseal } from '../../../crypto/seal.js';
+import { derivedKey } from '../../derived-keys.js';
 import type { AuthContext } from '../../context.js';
 
 export type TicketPurpose = 'mfa' | 'enrol' | 'enrolled' | 'consent';
@@ -26,7 +27,7 @@ const USED_NAMESPACE = 'flow-ticket';
 const PROCESS_TICKET_KEY = randomBytes(32);
 
 function ticketKey(ctx: AuthContext): Buffer {
-  return ctx.config.secret ? deriveKey(ctx.config.secret, 'login-mfa-ticket') : PROCESS_TICKET_KEY;
+  return derivedKey(ctx, 'login-mfa-ticket', () => PROCESS_TICKET_KEY);
 }
 
 export function sealTicket(ctx: AuthContext, purpose: TicketPurpose, claims: Record<string, unknown>, ttl: number, now: number): string {
