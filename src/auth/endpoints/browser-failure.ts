@@ -7,18 +7,20 @@
 // the failures of the back-channel endpoints. The authorization endpoint sends the same codes
 // to the client's redirect URI instead once that is validated (RFC 6749 §4.1.2.1).
 import type { ServerResponse } from 'node:http';
-import { AppError, UnavailableError } from '../../core/errors.js';
+import { toAppError, type AppError } from '../../core/errors.js';
 import type { RequestContext } from '../../core/listener.js';
 import type { AuthContext } from '../context.js';
 import { renderError } from '../views/error.js';
 
 export type FailureCode = 'temporarily_unavailable' | 'server_error';
 
-/** What the error is, for the browser: a store that did not answer, or a fault of ours. */
+/** What the error is, for the browser: a store that did not answer (core's 503), or a fault of ours. */
 export function failureCode(err: unknown): FailureCode {
-  if (err instanceof UnavailableError) return 'temporarily_unavailable';
-  if (err instanceof AppError && err.code === 'temporarily_unavailable' && err.status === 503) return 'temporarily_unavailable';
-  return 'server_error';
+  return isOutage(toAppError(err)) ? 'temporarily_unavailable' : 'server_error';
+}
+
+function isOutage(e: AppError): boolean {
+  return e.status === 503 && e.code === 'temporarily_unavailable';
 }
 
 /** Told to the client at its redirect URI (error_description): what happened and the id to quote, no cause. */
@@ -30,9 +32,8 @@ export function failureDescription(code: FailureCode, rc: RequestContext): strin
 
 /** The cause in the log, with the request id the browser was given. */
 export function logFailure(ctx: AuthContext, rc: RequestContext, err: unknown): void {
-  // which store failed is in an UnavailableError's (or a 503 AppError's) cause
-  const cause = err instanceof UnavailableError || err instanceof AppError ? (err.cause ?? err) : err;
-  ctx.logger.error({ err: cause, requestId: rc.requestId, path: rc.path }, 'request failed');
+  // which store failed is in the cause of core's 503 (toAppError), a bug is its own cause
+  ctx.logger.error({ err: toAppError(err).cause ?? err, requestId: rc.requestId, path: rc.path }, 'request failed');
 }
 
 /** Logs `err` and answers with the error page (503 with Retry-After, or 500). */
@@ -44,9 +45,9 @@ export function failurePage(ctx: AuthContext, res: ServerResponse, rc: RequestCo
     return;
   }
   const reference = ` If it keeps happening, quote this reference: ${rc.requestId}`;
-  if (failureCode(err) === 'temporarily_unavailable') {
-    const seconds = err instanceof UnavailableError ? err.retryAfterSeconds : Number((err as AppError).headers['retry-after']) || 5;
-    res.setHeader('retry-after', String(Math.max(1, Math.ceil(seconds))));
+  const e = toAppError(err);
+  if (isOutage(e)) {
+    res.setHeader('retry-after', e.headers['retry-after'] ?? '5');
     renderError(res, 503, 'Temporarily unavailable', `The service is temporarily unavailable. Try again in a moment.${reference}`, ctx.auth.branding);
     return;
   }
