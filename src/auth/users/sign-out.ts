@@ -6,16 +6,11 @@
 // it that registered a backchannel_logout_uri), then every other token of the user revoked and
 // `user.revoked` published, so that gateways end their browser sessions. Audited as one
 // `session.revoked` per session and one `user.revoked`.
-import type { Redis } from 'ioredis';
-import type { Config } from '../../config/types.js';
-import type { Clock } from '../../core/clock.js';
-import type { Keyring } from '../../crypto/keyring.js';
 import type { AuditLog } from '../../observability/audit.js';
-import type { Logger } from '../../observability/logger.js';
-import type { Storage, UserRecord } from '../../storage/types.js';
-import type { RevocationEvent } from '../events.js';
+import type { UserRecord } from '../../storage/types.js';
 import type { DeliveryResult } from '../logout/backchannel.js';
 import { endUserSessions, type LogoutDeps } from '../logout/end-sessions.js';
+import type { AuthServerDeps } from '../start.js';
 import { RedisSsoSessionStore } from '../sessions/redis-store.js';
 
 /** What signing a user out ended, as `drawbridge user revoke --json` and the admin API show it. */
@@ -45,18 +40,8 @@ export async function signOutUser(logout: LogoutDeps, audit: Pick<AuditLog, 'rec
   return { sessions: done.sessions.map((s) => ({ kind: 'sso', id: s.sid, clients: s.clients })), tokens_revoked: done.tokens_revoked, backchannel };
 }
 
-export interface LogoutDepsWithoutServer {
-  config: Config;
-  storage: Storage;
-  /** started: signs the logout tokens with the keys the auth servers publish */
-  keyring: Keyring;
-  clock: Clock;
-  logger: Logger;
-  /** where the auth server keeps its SSO sessions when `redis:` is set */
-  redis?: Redis;
-  publish(event: RevocationEvent): Promise<void>;
-  audit?: AuditLog;
-}
+/** What the auth server is started with (its keyring started: logout tokens are signed with the published keys), and a way to tell the gateways. */
+type LogoutDepsWithoutServer = Pick<AuthServerDeps, 'config' | 'storage' | 'keyring' | 'clock' | 'logger' | 'redis' | 'audit'> & Pick<LogoutDeps, 'publish'>;
 
 /**
  * The logout machinery of a process that does not run the auth server (a gateway started
