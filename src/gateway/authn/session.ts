@@ -27,7 +27,8 @@ import { sipHash128 } from '../../crypto/siphash.js';
 import type { Logger } from '../../observability/logger.js';
 import { clearSessionCookie, readSessionCookie, sessionCookieName, sessionIdOf, type SessionCookieOptions } from '../../sessions/cookie.js';
 import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
-import { SessionStoreUnavailableError, type GatewaySession, type SessionTokens } from '../../sessions/types.js';
+import { UnavailableError } from '../../core/errors.js';
+import type { GatewaySession, SessionTokens } from '../../sessions/types.js';
 import { serviceUnavailable } from '../errors.js';
 import { sessionContext, type SessionContext } from '../oidc/settings.js';
 import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type Identity, type PluginFactory, type PluginInstance } from '../types.js';
@@ -194,9 +195,9 @@ export class SessionCheck {
       }
       return this.#found(gr, opts, session);
     } catch (err) {
-      if (err instanceof SessionStoreUnavailableError) {
+      if (err instanceof UnavailableError) {
         this.#logger.warn({ err: err.message }, 'session store unavailable');
-        throw serviceUnavailable('the session store is unavailable', 5);
+        throw serviceUnavailable('the session store is unavailable', err.retryAfterSeconds);
       }
       throw err;
     }

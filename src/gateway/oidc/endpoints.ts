@@ -21,7 +21,8 @@ import type { RequestContext } from '../../core/listener.js';
 import { readForm, sendText } from '../../core/http.js';
 import { clearSessionCookie, newSessionCookieValue, readSessionCookie, sessionCookieName, sessionIdOf, sessionSetCookie, type SessionCookieOptions } from '../../sessions/cookie.js';
 import { sealTokens, sessionTokensKey, unsealTokens } from '../../sessions/tokens.js';
-import { SessionStoreUnavailableError, type GatewaySession } from '../../sessions/types.js';
+import { UnavailableError } from '../../core/errors.js';
+import type { GatewaySession } from '../../sessions/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { isSessionAware } from '../authn/session.js';
 import type { RouteTable } from '../compile.js';
@@ -170,13 +171,17 @@ export async function handleSessionEndpoint(
     }
   } catch (err) {
     let problem: EndpointError;
+    let retryAfter = 5;
     if (err instanceof EndpointError) problem = err;
-    else if (err instanceof SessionStoreUnavailableError) problem = new EndpointError(503, 'service_unavailable', 'the session store is unavailable');
-    else {
+    else if (err instanceof UnavailableError) {
+      // the session store (SessionStoreUnavailableError) or storage itself
+      problem = new EndpointError(503, 'service_unavailable', 'the session store is unavailable');
+      retryAfter = err.retryAfterSeconds;
+    } else {
       logger.error({ err, requestId: ctx.requestId }, 'session endpoint failed');
       problem = new EndpointError(500, 'internal_error', 'internal error');
     }
-    const headers: Record<string, string> = problem.status === 503 ? { 'retry-after': '5' } : {};
+    const headers: Record<string, string> = problem.status === 503 ? { 'retry-after': String(Math.max(1, Math.ceil(retryAfter))) } : {};
     if (problem.status === 405) headers.allow = ctx.path === BACKCHANNEL_LOGOUT_PATH ? 'POST' : ctx.path === LOGOUT_PATH ? 'GET, POST' : 'GET';
     sendProblem(req, res, problem, ctx.requestId, headers);
   }
