@@ -130,6 +130,9 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
   const skew = settings.clock_skew;
   const hide = settings.hide_credentials;
   const enforced = settings.enforce_headers.map((name) => `"${name}"`);
+  // request-line as @method and @path in RFC 9421: without it, one signed request would
+  // authorise any method on any path of the route until its Date goes stale (Kong allows it)
+  const legacyRequired = ['request-line', ...settings.enforce_headers];
   const legacyAlgorithms = new Set<string>(settings.allow_sha1 ? [...settings.algorithms, 'hmac-sha1'] : settings.algorithms);
   const clock = deps.clock;
 
@@ -276,10 +279,7 @@ export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): 
   async function verifyLegacy(gr: GatewayRequest, params: LegacyParams): Promise<AuthnResult> {
     if (!legacyAlgorithms.has(params.algorithm)) return fail(`algorithm ${params.algorithm} is not accepted`, 'algorithm');
     const signed = new Set(params.headers);
-    // as @method and @path in RFC 9421: without the request line, one signed request would
-    // authorise any method on any path of the route until its Date goes stale (Kong allows it)
-    if (!signed.has('request-line')) return fail('the signature must cover request-line', 'coverage');
-    for (const name of settings.enforce_headers) if (!signed.has(name)) return fail(`the signature must cover ${name}`, 'coverage');
+    for (const name of legacyRequired) if (!signed.has(name)) return fail(`the signature must cover ${name}`, 'coverage');
     const headers = gr.req.headers;
     const dateHeader = headers['x-date'] !== undefined ? 'x-date' : 'date';
     const date = headerValue(headers, dateHeader);
