@@ -224,10 +224,13 @@ export function registerUserCommands(program: Command): void {
         const done = await signOutEverywhere(cfg, s, found);
         const tokens = done.tokens_revoked;
         const sessions = done.sessions.length;
-        const failed = done.backchannel.filter((d) => !d.delivered).map((d) => d.client_id);
-        if (opts.json) print(JSON.stringify({ username, tokens_revoked: tokens, sessions_ended: sessions, backchannel: done.backchannel }, null, 2));
-        else print(`signed ${username} out everywhere: revoked ${tokens} token(s), ended ${sessions} session(s)`);
-        if (failed.length > 0) process.stderr.write(`drawbridge: warning: back-channel logout not delivered to ${failed.join(', ')}\n`);
+        if (opts.json) {
+          print(JSON.stringify({ username, tokens_revoked: tokens, sessions_ended: sessions, backchannel: done.backchannel }, null, 2));
+          return;
+        }
+        print(`signed ${username} out everywhere: revoked ${tokens} token(s), ended ${sessions} session(s)`);
+        // as `session revoke`: delivered, failed, and those the auth servers will retry
+        printBackchannel(done.backchannel);
       });
     });
 
