@@ -21,10 +21,9 @@ const REDACT = [
  */
 export function createLogger(cfg: Partial<LogConfig> = {}, name = 'drawbridge', destination?: DestinationStream): Logger {
   const level = cfg.level ?? 'info';
-  const usePretty = destination === undefined && (cfg.pretty ?? Boolean(process.stdout.isTTY));
   const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } };
   if (destination !== undefined) return pino(options, destination);
-  if (usePretty) {
+  if (cfg.pretty ?? Boolean(process.stdout.isTTY)) {
     return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
   }
   return pino(options);

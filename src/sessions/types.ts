@@ -7,8 +7,9 @@
 // Times are epoch seconds. The store key is the base64url SHA-256 of the cookie value, so a
 // leaked store yields no usable cookie.
 
-/** The tokens a session holds, sealed at rest (src/crypto/seal.ts) as one JSON document. */
 import { UnavailableError } from '../core/errors.js';
+
+/** The tokens a session holds, sealed at rest (src/crypto/seal.ts) as one JSON document. */
 export interface SessionTokens {
   access_token: string;
   refresh_token?: string;

@@ -96,7 +96,6 @@ function decodeQueryComponent(text: string): string | null {
   }
 }
 
-/** `Scheme rest` → rest when `scheme` (lower case) matches case-insensitively, else undefined; `Scheme` alone → ''. */
 /** RFC 6750 §2.1 b64token: what a Bearer credential must look like. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
@@ -104,6 +103,7 @@ export function isB64Token(value: string): boolean {
   return B64TOKEN.test(value);
 }
 
+/** `Scheme rest` → rest when `scheme` (lower case) matches case-insensitively, else undefined; `Scheme` alone → ''. */
 export function authParam(header: string | undefined, scheme: string): string | undefined {
   if (header === undefined || header.length < scheme.length) return undefined;
   if (header.length === scheme.length) return header.toLowerCase() === scheme ? '' : undefined;
