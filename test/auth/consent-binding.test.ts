@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Clock } from '../../src/core/clock.js';
+import { fixedClock } from '../../src/core/clock.js';
 import { startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm, withField, withoutField, type ParsedForm } from '../helpers/browser.js';
 
@@ -18,16 +18,9 @@ const VERIFIER = 'b'.repeat(43);
 const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
 const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7', 'u8', 'u9', 'u10', 'u11', 'u12', 'u13', 'u14'];
 
-class FixedClock implements Clock {
-  t = Math.floor(Date.now() / 1000);
-  now(): number {
-    return this.t;
-  }
-}
-
 describe('consent forms are bound to the page that was shown', () => {
   let server: TestServer;
-  const clock = new FixedClock();
+  const clock = fixedClock(Math.floor(Date.now() / 1000));
 
   before(async () => {
     server = await startAuth(
@@ -190,7 +183,7 @@ describe('consent forms are bound to the page that was shown', () => {
   it('the ticket expires after 10 minutes', async () => {
     const browser = new Browser();
     const form = await consentPage(browser, 'u9');
-    clock.t += 601;
+    clock.advance(601);
     await assertRefused(await allow(browser, form), 'expired');
     assert.deepEqual(await consents('u9', 'web'), []);
   });
@@ -214,7 +207,7 @@ describe('consent forms are bound to the page that was shown', () => {
       assert.equal(page.status, 200);
       const form = parseForm(await page.text());
       assert.ok(form.fields.some(([k, v]) => k === 'max_age' && v === '300'), 'max_age is carried (the login was not forced by it)');
-      clock.t += 301;
+      clock.advance(301);
       const res = await allow(browser, form);
       assert.equal(res.status, 200);
       const login = await res.text();

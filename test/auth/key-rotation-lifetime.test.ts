@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/index.js';
-import type { Clock } from '../../src/core/clock.js';
+import { fixedClock } from '../../src/core/clock.js';
 import { clientRecordFromConfig } from '../../src/storage/client-records.js';
 import { openStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/types.js';
@@ -18,13 +18,6 @@ import { startAuth, TEST_SECRET, type TestServer } from '../helpers/auth-server.
 import { runCli } from '../cli/spawn.js';
 
 const LONG_TTL = 7200;
-
-class FixedClock implements Clock {
-  t = Math.floor(Date.now() / 1000);
-  now(): number {
-    return this.t;
-  }
-}
 
 /** Stores a client as the admin API does: not in the config file, with a 2 h JWT access token. */
 async function storeLongLivedClient(storage: Storage, now: number): Promise<void> {
@@ -68,7 +61,7 @@ describe('a rotated-out key stays published as long as stored clients’ tokens 
 
   describe('a next key taking over in a running server', () => {
     let server: TestServer;
-    const clock = new FixedClock();
+    const clock = fixedClock(Math.floor(Date.now() / 1000));
     before(async () => {
       server = await startAuth({}, { storage: `sqlite:${join(dir, 'run.db')}`, keys: { refresh_interval: '1h' } }, { clock });
     });
@@ -79,7 +72,7 @@ describe('a rotated-out key stays published as long as stored clients’ tokens 
       await storeLongLivedClient(ctx.storage, clock.now());
       const keyring = server.running.keyring;
       await keyring.prepareNext(60);
-      clock.t += 61;
+      clock.advance(61);
       await keyring.refresh();
       const until = await previousKeysUntil(ctx.storage);
       assert.equal(until.length, 1, 'the next key took over');

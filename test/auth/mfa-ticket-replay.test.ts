@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { confirmTotpEnrolment, startTotpEnrolment } from '../../src/auth/mfa/user-mfa.js';
 import { totp } from '../../src/auth/mfa/totp.js';
-import type { Clock } from '../../src/core/clock.js';
+import { fixedClock } from '../../src/core/clock.js';
 import { startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm, type ParsedForm } from '../helpers/browser.js';
 
@@ -21,18 +21,11 @@ const CB = 'https://app.example/cb';
 const VERIFIER = 'r'.repeat(43);
 const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
 
-class FixedClock implements Clock {
-  t = Math.floor(Date.now() / 1000);
-  now(): number {
-    return this.t;
-  }
-}
-
 describe('MFA tickets are single-use, across instances', () => {
   let dir: string;
   let a: TestServer;
   let b: TestServer;
-  const clock = new FixedClock();
+  const clock = fixedClock(Math.floor(Date.now() / 1000));
   let totpSecret: string;
 
   before(async () => {
@@ -53,7 +46,7 @@ describe('MFA tickets are single-use, across instances', () => {
     const user = (await ctx.storage.users.getByUsername('totp'))!;
     totpSecret = (await startTotpEnrolment(ctx, user)).secret;
     assert.ok(await confirmTotpEnrolment(ctx, user, totp(totpSecret, clock.now())));
-    clock.t += 30; // the confirming code's time step is spent
+    clock.advance(30); // the confirming code's time step is spent
   });
 
   after(async () => {
@@ -115,11 +108,11 @@ describe('MFA tickets are single-use, across instances', () => {
 
     // the same ticket again, with a new valid code (next time step), without the session
     for (const server of [a, b]) {
-      clock.t += 30;
+      clock.advance(30);
       browser.cookies.delete('drawbridge_sso');
       assertExpired(await submit(browser, on(server, form), [['otp', totp(totpSecret, clock.now())]]), browser, `replay on ${server === a ? 'A' : 'B'}`);
     }
-    clock.t += 30;
+    clock.advance(30);
   });
 
   it('enrolment: the recovery-code page’s Continue works once; the enrolment form does not open again', async () => {
@@ -138,10 +131,10 @@ describe('MFA tickets are single-use, across instances', () => {
       assertExpired(await submit(browser, on(server, cont)), browser, `Continue replayed on ${server === a ? 'A' : 'B'}`);
     }
     // the enrolment page's ticket was used up by the enrolment: no code page from it
-    clock.t += 30;
+    clock.advance(30);
     const again = await submit(browser, on(b, enrol), [['otp', totp(secret, clock.now())]]);
     assertExpired(again, browser, 'enrolment form replayed');
-    clock.t += 30;
+    clock.advance(30);
   });
 
   it('a wrong enrolment code leaves the page usable (a new ticket), and the recovery-code page of that works once', async () => {
