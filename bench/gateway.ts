@@ -181,6 +181,12 @@ type ScenarioId = 'upstream' | 'baseline-h1' | 'baseline' | GatewayScenario | 'w
 
 interface Prepared {
   next: (n: number) => RequestSpec;
+  /**
+   * Called before every load phase, outside its timing, with about as many requests as the
+   * phase will send: a row whose requests are made one by one (hmac-auth signs each) makes
+   * them here, so the load generator's share of the 2 CPUs is no bigger than in other rows.
+   */
+  ready?: (count: number) => void;
   /** the exact body every response must carry */
   expected: string;
 }
@@ -390,12 +396,18 @@ function scenarioTable(policy: 'redis' | 'local'): Scenario[] {
         await expectRefused(srv, 'the same signed request again (replayed nonce)', once);
         await expectRefused(srv, 'probe without a signature', GET());
         await expectRefused(srv, 'probe with a wrong secret', GET(signRequest('GET', authority, REQUEST_PATH, now(), `bad-${phase}`, HMAC_KEY_ID, 'wrong')));
-        // signed in the load generator, request by request: a fresh nonce and `created` each
-        let round = 0;
+        // Each request is signed with a fresh nonce and a current `created`, as a client does.
+        // A client signs on its own machine; here the load generator shares the 2 CPUs with
+        // the gateway, so the requests of a phase are signed right before it (ready(), not
+        // timed), and only a phase that outruns the estimate signs the rest as it goes.
+        let serial = 0;
+        const signed = () => GET(signRequest('GET', authority, REQUEST_PATH, now(), `${phase}.${serial++}`));
+        const pool: RequestSpec[] = [];
         return {
-          next(n) {
-            if (n === 0) round++; // each phase restarts n at 0: keep nonces unique across phases
-            return GET(signRequest('GET', authority, REQUEST_PATH, now(), `${phase}.${round}.${n}`));
+          next: () => pool.pop() ?? signed(),
+          ready(count) {
+            pool.length = 0; // never sent: their nonces are simply not used
+            for (let i = 0; i < count; i++) pool.push(signed());
           },
           expected: UPSTREAM_BODY.bearer,
         };
@@ -511,6 +523,20 @@ function loadOptions(srv: Child, prepared: Prepared) {
   return { host: HOST, port: srv.port, connections: settings.connections, next: prepared.next, check };
 }
 
+/** the highest req/s a server has answered so far (it sizes what ready() makes) */
+const peakRps = new WeakMap<Prepared, number>();
+
+/** One load phase, the requests it will need made first (Prepared.ready), untimed. */
+async function loadPhase(prepared: Prepared, options: ReturnType<typeof loadOptions> & { durationMs: number; stopOnError?: boolean }): Promise<PhaseResult> {
+  if (prepared.ready !== undefined) {
+    const rps = peakRps.get(prepared) ?? 20_000;
+    prepared.ready(Math.ceil((rps * 1.25 * options.durationMs) / 1000) + 1_000);
+  }
+  const result = await runPhase(options);
+  if (result.rps > (peakRps.get(prepared) ?? 0)) peakRps.set(prepared, result.rps);
+  return result;
+}
+
 /** Probes and warms up a freshly started server. */
 async function warmUp(s: Scenario, srv: Child, upstream: Child): Promise<Live> {
   const prepared = await s.prepare(srv, upstream);
@@ -525,7 +551,7 @@ async function warmUp(s: Scenario, srv: Child, upstream: Child): Promise<Live> {
   let warmComplete = false;
   for (;;) {
     const w0 = await upstreamStats(upstream);
-    const chunk = await runPhase({ ...common, durationMs: Math.min(1000, settings.warmupSec * 1000), stopOnError: true });
+    const chunk = await loadPhase(prepared, { ...common, durationMs: Math.min(1000, settings.warmupSec * 1000), stopOnError: true });
     if (chunk.errors > 0) fail(`${srv.name}: ${s.id}: a warm-up response failed its check:\n  ${chunk.firstError}`);
     checkDelta(srv, 'warm-up', s, statsDelta(w0, await upstreamStats(upstream)), chunk.requests);
     warmed += chunk.ok;
@@ -544,7 +570,7 @@ async function measure(s: Scenario, live: Live, upstream: Child, phase: number, 
     // the server sat idle while the others took their turns (V8 shrinks the heap and may
     // flush code meanwhile): a short checked load first, so no server is measured cold
     const r0 = await upstreamStats(upstream);
-    const again = await runPhase({ ...common, durationMs: settings.rewarmSec * 1000, stopOnError: true });
+    const again = await loadPhase(prepared, { ...common, durationMs: settings.rewarmSec * 1000, stopOnError: true });
     if (again.errors > 0) fail(`${srv.name}: ${s.id}: a re-warm response failed its check:\n  ${again.firstError}`);
     checkDelta(srv, 're-warm', s, statsDelta(r0, await upstreamStats(upstream)), again.requests);
   }
@@ -552,7 +578,7 @@ async function measure(s: Scenario, live: Live, upstream: Child, phase: number, 
   const niced = setLoadPriority(settings.nice);
   const cpu0 = treeCpuSeconds(srv.child.pid);
   const up0 = srv === upstream ? undefined : treeCpuSeconds(upstream.child.pid);
-  const run = await runPhase({ ...common, durationMs: settings.durationSec * 1000 });
+  const run = await loadPhase(prepared, { ...common, durationMs: settings.durationSec * 1000 });
   const cpu1 = treeCpuSeconds(srv.child.pid);
   const up1 = srv === upstream ? undefined : treeCpuSeconds(upstream.child.pid);
   if (niced) setLoadPriority(0);
