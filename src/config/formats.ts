@@ -61,22 +61,33 @@ export function parseStorage(text: string): string | undefined {
 const STORAGE_EXPECTED = 'memory:, sqlite:PATH or a postgres:// URL';
 
 /**
- * The `storage` URL; a postgres URL's own timeouts (storage/postgres.ts) are checked here too,
- * so that `config validate` names them instead of `start` failing. The URL is never shown: it
+ * The `storage` URL; a postgres URL's own timeouts (postgresTimeouts, which storage/postgres.ts
+ * reads them with) are checked here too, so that `config validate` names them instead of
+ * `start` failing. The URL is never shown: it
  * may hold a password.
  */
 export const storageUrl = leaf<string>('URL', STORAGE_EXPECTED, function parseStorageUrl(raw, path, sensitive) {
   const value = typeof raw === 'string' ? parseStorage(raw) : undefined;
   if (value === undefined) throw mismatch(path, STORAGE_EXPECTED, raw, sensitive);
   if (value.startsWith('postgres')) {
-    const params = tryUrl(value)!.searchParams;
-    const connect = params.get('connect_timeout');
-    if (connect !== null && !/^0*[1-9]\d*$/.test(connect)) throw new ConfigError(path, "the postgres URL's connect_timeout must be a whole number of seconds above 0");
-    const query = params.get('query_timeout');
-    if (query !== null && !/^\d+$/.test(query)) throw new ConfigError(path, "the postgres URL's query_timeout must be a whole number of milliseconds (0: none)");
+    const timeouts = postgresTimeouts(tryUrl(value)!.searchParams);
+    if (typeof timeouts === 'string') throw new ConfigError(path, timeouts);
   }
   return value;
 });
+
+/**
+ * A postgres URL's own timeouts, as storage/postgres.ts hands them to pg: `connect_timeout` in
+ * whole seconds above 0 (as libpq has it), `query_timeout` in whole milliseconds (as pg has
+ * it; 0: none), each undefined where the URL has none; or what is wrong with them.
+ */
+export function postgresTimeouts(params: URLSearchParams): { connectSeconds?: number; queryMs?: number } | string {
+  const connect = params.get('connect_timeout');
+  if (connect !== null && !/^0*[1-9]\d*$/.test(connect)) return "the postgres URL's connect_timeout must be a whole number of seconds above 0";
+  const query = params.get('query_timeout');
+  if (query !== null && !/^\d+$/.test(query)) return "the postgres URL's query_timeout must be a whole number of milliseconds (0: none)";
+  return { ...(connect !== null && { connectSeconds: Number(connect) }), ...(query !== null && { queryMs: Number(query) }) };
+}
 
 export const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 

@@ -11,6 +11,7 @@
 
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type DatabaseIntrospector } from 'kysely';
+import { postgresTimeouts } from '../config/formats.js';
 import { CurrentSchemaIntrospector } from './postgres-introspector.js';
 import type { Database, SqlHandle } from './schema.js';
 import { driverError, withUnavailableErrors } from './unavailable.js';
@@ -75,19 +76,15 @@ function timeouts(url: string): { url: string; connectMs: number; queryMs: numbe
   } catch {
     return { url, connectMs: CONNECT_TIMEOUT_MS, queryMs: undefined };
   }
-  const connect = u.searchParams.get('connect_timeout');
-  const query = u.searchParams.get('query_timeout');
+  // the config checks them too (`config validate` names them); this is the same rule
+  const set = postgresTimeouts(u.searchParams);
+  if (typeof set === 'string') throw new Error(`storage: ${set}`);
+  if (!u.searchParams.has('connect_timeout') && !u.searchParams.has('query_timeout')) {
+    return { url, connectMs: CONNECT_TIMEOUT_MS, queryMs: undefined };
+  }
   u.searchParams.delete('connect_timeout');
   u.searchParams.delete('query_timeout');
-  const connectS = connect === null ? NaN : Number(connect);
-  const queryMs = query === null ? NaN : Number(query);
-  if (connect !== null && !/^0*[1-9]\d*$/.test(connect)) {
-    throw new Error('storage: the postgres URL\'s connect_timeout must be a whole number of seconds above 0');
-  }
-  if (query !== null && !/^\d+$/.test(query)) {
-    throw new Error('storage: the postgres URL\'s query_timeout must be a whole number of milliseconds (0: none)');
-  }
-  return { url: connect === null && query === null ? url : u.href, connectMs: connect === null ? CONNECT_TIMEOUT_MS : connectS * 1000, queryMs: query === null ? undefined : queryMs };
+  return { url: u.href, connectMs: set.connectSeconds === undefined ? CONNECT_TIMEOUT_MS : set.connectSeconds * 1000, queryMs: set.queryMs };
 }
 
 export async function openPostgres(rawUrl: string, opts: PostgresOptions = {}): Promise<SqlHandle> {
