@@ -5,8 +5,19 @@
 /** Node's IncomingHttpHeaders, a fetch Headers object, or a plain record. */
 export type HeadersLike = { get(name: string): string | null } | Readonly<Record<string, string | readonly string[] | undefined>>;
 
-// credentials = "Bearer" 1*SP b64token ; b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+// The one copy of it: the auth server's userinfo and the gateway's Bearer authenticators use
+// these too (the sdk imports nothing of theirs, so they import from here).
+const B64TOKEN = '[A-Za-z0-9\\-._~+/]+=*';
+const B64TOKEN_ONLY = new RegExp(`^${B64TOKEN}$`);
+/** credentials = "Bearer" 1*SP b64token, any case of the scheme; group 1 is the token. */
+export const BEARER_CREDENTIALS = new RegExp(`^Bearer +(${B64TOKEN}) *$`, 'i');
+
+/** RFC 6750 §2.1 b64token: what a Bearer credential must look like. */
+export function isB64Token(value: string): boolean {
+  return B64TOKEN_ONLY.test(value);
+}
+
 const SCHEME = /^Bearer(?: |$)/i;
 
 export type AuthorizationState =
@@ -33,7 +44,7 @@ export function readAuthorization(headers: HeadersLike): AuthorizationState {
   const single = typeof value === 'string' ? value : value[0];
   if (single === undefined) return { kind: 'none' };
   const trimmed = single.trim();
-  const m = BEARER.exec(trimmed);
+  const m = BEARER_CREDENTIALS.exec(trimmed);
   if (m) return { kind: 'bearer', token: m[1]! };
   // another scheme (Basic, …) is no Bearer credential at all; a broken Bearer one is a bad request
   return SCHEME.test(trimmed) ? { kind: 'malformed' } : { kind: 'none' };

@@ -11,6 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError, oauthDescription } from '../../core/errors.js';
 import { readForm, sendNoStoreJson } from '../../core/http.js';
+import { BEARER_CREDENTIALS } from '../../sdk/bearer.js';
 import type { AuthContext } from '../context.js';
 import { claimsForScope } from '../tokens/id-token.js';
 import { clientExists, findToken, isActive } from '../tokens/resolve.js';
@@ -28,7 +29,7 @@ type Credential = { kind: 'none' } | { kind: 'malformed' } | { kind: 'bearer'; t
 
 function credentialFrom(authorization: string | undefined): Credential {
   if (authorization === undefined) return { kind: 'none' };
-  const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
+  const m = BEARER_CREDENTIALS.exec(authorization);
   if (m) return { kind: 'bearer', token: m[1]! };
   // another scheme (Basic, …) carries no Bearer credential at all; a broken Bearer one is a bad request
   return /^Bearer(\s|$)/i.test(authorization) ? { kind: 'malformed' } : { kind: 'none' };

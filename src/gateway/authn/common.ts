@@ -96,12 +96,7 @@ function decodeQueryComponent(text: string): string | null {
   }
 }
 
-/** RFC 6750 §2.1 b64token: what a Bearer credential must look like. */
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-
-export function isB64Token(value: string): boolean {
-  return B64TOKEN.test(value);
-}
+export { isB64Token } from '../../sdk/bearer.js';
 
 /** `Scheme rest` → rest when `scheme` (lower case) matches case-insensitively, else undefined; `Scheme` alone → ''. */
 export function authParam(header: string | undefined, scheme: string): string | undefined {
