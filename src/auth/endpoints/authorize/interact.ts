@@ -100,7 +100,7 @@ export async function interact(
     // with a second factor to come, the password alone does not clear the failures (TOTP guessing)
     const result = await verifyLogin(ctx, username, r.params.get('password') ?? '', ip, undefined, audit, { secondFactorFollows: (u) => needsSecondFactor(ctx, r, u) });
     if (!result.user) {
-      renderLogin(res, result.allowed ? 401 : 429, { ...page.common(), clientName: clientName(r), username, error: result.allowed ? FAILED : LOCKED });
+      renderLogin(res, failedStatus(res, result), { ...page.common(), clientName: clientName(r), username, error: result.allowed ? FAILED : LOCKED });
       return undefined;
     }
     // a second factor first when the user has one, or must have one (enrolment)
@@ -118,7 +118,7 @@ export async function interact(
       const check = await verifyMfaCode(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip, audit);
       if (!check.ok) {
         // the same ticket again: a wrong code does not use it up (the guard counts the tries)
-        renderMfa(res, check.allowed ? 401 : 429, { ...page.common(), ticket: r.params.get('mfa_ticket')!, error: check.allowed ? 'That code is not valid.' : LOCKED });
+        renderMfa(res, failedStatus(res, check), { ...page.common(), ticket: r.params.get('mfa_ticket')!, error: check.allowed ? 'That code is not valid.' : LOCKED });
         return undefined;
       }
     } else if (action === 'enrol') {
@@ -130,7 +130,7 @@ export async function interact(
       const check = await confirmEnrolmentAtLogin(ctx, user, (r.params.get('otp') ?? '').replace(/\s/g, ''), ip, audit);
       if (!check.recoveryCodes) {
         const error = check.allowed ? 'That code is not valid. Check the time on your device and try the next code.' : LOCKED;
-        await showEnrolment(ctx, page, r, user, check.allowed ? 401 : 429, error);
+        await showEnrolment(ctx, page, r, user, failedStatus(res, check), error);
         return undefined;
       }
       // the enrolment page's ticket is done (a replay would get the code page); the codes
@@ -243,6 +243,17 @@ function pageFor(ctx: AuthContext, req: IncomingMessage, res: ServerResponse, r:
       branding: ctx.auth.branding,
     }),
   };
+}
+
+/**
+ * The status of a form shown again after a failed attempt: 200, as any page with an error on
+ * it (a 401 must carry a WWW-Authenticate challenge, RFC 9110 §15.5.2, and a form is none), or
+ * 429 with Retry-After while the username or the IP is locked out.
+ */
+function failedStatus(res: ServerResponse, check: { allowed: boolean; retryAfter: number }): number {
+  if (check.allowed) return 200;
+  if (check.retryAfter > 0) res.setHeader('retry-after', String(Math.ceil(check.retryAfter)));
+  return 429;
 }
 
 function clientRequiresMfa(r: AuthorizationRequest): boolean {
