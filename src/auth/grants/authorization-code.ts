@@ -12,7 +12,7 @@ import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
-import type { AuthCodeRecord } from '../../storage/types.js';
+import type { AuthCodeRecord, RevokedToken } from '../../storage/types.js';
 import type { UsedCodeRecord } from '../../storage/contracts/auth-codes.js';
 import type { Client } from '../clients.js';
 import { NO_CHALLENGE, pkceOptional } from '../endpoints/authorize/check-pkce.js';
@@ -20,14 +20,19 @@ import { codeResources, MAX_CODE_LENGTH } from '../endpoints/authorize/respond.j
 import { resourcesWithin } from '../scope.js';
 import type { AuthContext } from '../context.js';
 import type { Grant, GrantRequest, TokenResponse } from './types.js';
-import { sessionEndedMeanwhile } from './session-still-alive.js';
-import { unlessUserGone } from './user-still-active.js';
+import { confirmIssued, type Refusal } from './confirm-issued.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 /** jti namespace of the "this code was replayed" marks */
 const REPLAY_NAMESPACE = 'code-replay';
 /** how long a replay mark is kept: far longer than any request that redeems a code takes */
 const REPLAY_MARK_TTL = 300;
+/** What the token endpoint says when the grant does not stand once its tokens are stored. */
+const REFUSED: Readonly<Record<Refusal, string>> = {
+  marked: 'the authorization code was already used',
+  user: 'the user is no longer active',
+  session: 'the session the authorization code was issued in has ended',
+};
 
 export const authorizationCode: Grant = {
   allowPublic: true,
@@ -85,15 +90,16 @@ export const authorizationCode: Grant = {
     await ctx.storage.authCodes.rememberUsed({
       digest: digest!, grant_id: c.id, client_id: c.client_id, user_id: c.user_id, expires_at: now + issuedLifetime(ctx, issued.expires_in, body.refresh_token !== undefined),
     });
-    // a replay that raced this request (another connection consumed the code a moment later)
-    // found no tokens to revoke yet: now that ours are stored, honour its mark
-    if (await ctx.storage.jtis.has(REPLAY_NAMESPACE, c.id, ctx.clock.now())) {
-      await revokeCodeFamily(ctx, c.id, ctx.clock.now());
-      throw invalidGrant('the authorization code was already used');
+    // now that our tokens are stored (confirm-issued.ts): a replay that raced this request
+    // (another connection consumed the code a moment later) found no tokens to revoke yet, and
+    // left its mark; the user may have been locked, or the session ended (logout), while this
+    // request was under way, or the session before it came
+    const refused = await confirmIssued(ctx, { grantId: c.id, userId: user.id, sid: c.sid, mark: { namespace: REPLAY_NAMESPACE, id: c.id } });
+    if (refused !== undefined) {
+      // a replay's tokens are told to the gateways, as replayed() does
+      if (refused.reason === 'marked') await announce(ctx, refused.revoked);
+      throw invalidGrant(REFUSED[refused.reason]);
     }
-    await unlessUserGone(ctx, user.id, c.id);
-    // the session ended (logout) while this request was under way, or before it came
-    if (c.sid !== null && (await sessionEndedMeanwhile(ctx, c.sid, c.id))) throw invalidGrant('the session the authorization code was issued in has ended');
     return body;
   },
 };
@@ -157,7 +163,11 @@ function checkRedirectUri(given: string | undefined, c: AuthCodeRecord, register
 /** Revokes every token issued from the code and tells the gateways; returns how many. */
 async function revokeCodeFamily(ctx: AuthContext, grantId: string, now: number): Promise<number> {
   const family = await ctx.storage.tokens.revokeGrant(grantId, now);
-  // gateways forget the code's access tokens at once, not at their cache TTL
-  for (const e of accessTokenRevocations(family)) await ctx.events.publish(e);
+  await announce(ctx, family);
   return family.length;
+}
+
+/** Gateways forget the code's revoked access tokens at once, not at their cache TTL. */
+async function announce(ctx: AuthContext, revoked: readonly RevokedToken[]): Promise<void> {
+  for (const e of accessTokenRevocations(revoked)) await ctx.events.publish(e);
 }

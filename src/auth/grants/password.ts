@@ -14,7 +14,7 @@ import { verifyLogin } from '../users/verify-login.js';
 import type { UserRecord } from '../../storage/types.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
-import { unlessUserGone } from './user-still-active.js';
+import { confirmIssued } from './confirm-issued.js';
 
 export const password: Grant = {
   allowPublic: true,
@@ -45,7 +45,8 @@ export const password: Grant = {
       body.refresh_token = await issueRefreshToken(ctx, { client, sub: user.id, scope, grantId, offline: true });
     }
     if (access.scope !== '') body.scope = access.scope;
-    await unlessUserGone(ctx, user.id, grantId);
+    // the user locked or deleted while this request was under way (confirm-issued.ts)
+    if ((await confirmIssued(ctx, { grantId, userId: user.id })) !== undefined) throw invalidGrant('the user is no longer active');
     ctx.logger.info({ event: 'token.issued', grant_type: 'password', client_id: client.client_id, user_id: user.id }, 'token issued');
     return body;
   },

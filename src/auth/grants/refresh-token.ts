@@ -24,7 +24,7 @@ import type { AuditLog } from '../../observability/audit.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
 import type { Grant, TokenResponse } from './types.js';
 import { sessionAlive } from './session-still-alive.js';
-import { unlessUserGone } from './user-still-active.js';
+import { confirmIssued } from './confirm-issued.js';
 
 /** jti namespace of the "a retired refresh token of this family was reused" marks */
 const REUSE_NAMESPACE = 'refresh-reuse';
@@ -90,12 +90,11 @@ export const refreshToken: Grant = {
       throw invalidGrant('refresh token is revoked');
     }
     // A reuse of a retired token of this family that raced us may have revoked the family
-    // before our tokens were stored (its revocation did not see them): honour its mark.
-    if (await ctx.storage.jtis.has(REUSE_NAMESPACE, rec.grant_id, ctx.clock.now())) {
-      await ctx.storage.tokens.revokeGrant(rec.grant_id, ctx.clock.now());
-      throw invalidGrant('refresh token was already used');
-    }
-    await unlessUserGone(ctx, rec.sub, rec.grant_id);
+    // before our tokens were stored (its revocation did not see them): honour its mark; and a
+    // lock of the user meanwhile (confirm-issued.ts). No session look: the family's grant was
+    // recorded with its session long ago, so a logout's revocation has it in its list.
+    const refused = await confirmIssued(ctx, { grantId: rec.grant_id, userId: rec.sub, mark: { namespace: REUSE_NAMESPACE, id: rec.grant_id } });
+    if (refused !== undefined) throw invalidGrant(refused.reason === 'marked' ? 'refresh token was already used' : 'the user is no longer active');
     ctx.logger.info({ event: 'token.refreshed', client_id: client.client_id, sub: rec.sub, grant_id: rec.grant_id }, 'refresh token rotated');
     return body;
   },

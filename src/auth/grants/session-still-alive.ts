@@ -4,10 +4,10 @@
 // (SsoSessionRepo.end). A code exchange (or an implicit answer) under way at that moment
 // records its grant too late to be read, or stores its tokens after that revocation, and they
 // stayed active for their whole lifetime after the logout. So these grants look at the session
-// again once their tokens are stored and the grant recorded: when it is gone, they revoke what
-// they stored and refuse. (A session ended after this look has the grant in its list and
-// revokes the tokens itself: the session is deleted before its grants are read, so a grant
-// that still saw it had recorded itself before that read.)
+// again once their tokens are stored and the grant recorded (confirm-issued.ts): when it is
+// gone, they revoke what they stored and refuse. (A session ended after this look has the
+// grant in its list and revokes the tokens itself: the session is deleted before its grants
+// are read, so a grant that still saw it had recorded itself before that read.)
 // The tokens were never handed out: no gateway needs telling.
 import type { AuthContext } from '../context.js';
 import { sessionTimeouts } from '../sessions/sso.js';
@@ -19,10 +19,3 @@ export async function sessionAlive(ctx: AuthContext, id: string, now: number): P
   return session !== undefined && session.expires_at > now && session.last_seen_at + sessionTimeouts(ctx).idle > now;
 }
 
-/** True when the session has ended, the grant's tokens revoked. */
-export async function sessionEndedMeanwhile(ctx: AuthContext, sid: string, grantId: string): Promise<boolean> {
-  const now = ctx.clock.now();
-  if (await sessionAlive(ctx, sid, now)) return false;
-  await ctx.storage.tokens.revokeGrant(grantId, now);
-  return true;
-}

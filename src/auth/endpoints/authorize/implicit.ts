@@ -9,8 +9,7 @@ import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
 import { issueAccessToken, userAccessClaims } from '../../tokens/access-token.js';
 import { issueIdToken } from '../../tokens/id-token.js';
-import { sessionEndedMeanwhile } from '../../grants/session-still-alive.js';
-import { userGoneMeanwhile } from '../../grants/user-still-active.js';
+import { confirmIssued } from '../../grants/confirm-issued.js';
 import { AuthorizationError, type AuthorizationRequest } from './request.js';
 
 export async function issueImplicit(
@@ -41,10 +40,10 @@ export async function issueImplicit(
   const now = ctx.clock.now();
   await (ctx.ssoSessions ?? ctx.storage.ssoSessions).addGrant(session.id, r.client.client_id, grantId, now);
   // a lock (or delete) of the user since the read above revoked their tokens before ours were
-  // stored: read the user again, as the token endpoint's grants do (grants/user-still-active.ts)
-  if (await userGoneMeanwhile(ctx, user.id, grantId)) throw new AuthorizationError('access_denied', 'the user is no longer active');
-  // likewise a logout since the session was read: it did not see this grant (grants/session-still-alive.ts)
-  if (await sessionEndedMeanwhile(ctx, session.id, grantId)) throw new AuthorizationError('access_denied', 'the session has ended');
+  // stored (grants/user-still-active.ts), and a logout since the session was read did not see
+  // this grant (grants/session-still-alive.ts): look again, as the token endpoint's grants do
+  const refused = await confirmIssued(ctx, { grantId, userId: user.id, sid: session.id });
+  if (refused !== undefined) throw new AuthorizationError('access_denied', refused.reason === 'session' ? 'the session has ended' : 'the user is no longer active');
   audit.record({
     event: 'token.issued', grant_type: 'implicit', response_type: r.responseType, client_id: r.client.client_id,
     sub: user.id, username: user.username, scope: r.scope.join(' '), issued: [...types].map((t) => (t === 'token' ? 'access_token' : t)),
