@@ -4,10 +4,12 @@
 // forwards SIGHUP, answers /metrics scrapes with every worker's series merged
 // (src/gateway/metrics-cluster.ts), and on SIGTERM/SIGINT lets every worker drain, then exits.
 // State the workers must agree on (rate limits, revocations, caches) goes through Redis.
-// A worker forked later (after a crash) reads the config file as the others did at their
-// last SIGHUP, but takes the settings a reload cannot apply (listen, storage, …) from the
-// primary, as the group started with them: workers never listen on different ports or
-// talk to different stores.
+// A worker forked later (after a crash) takes its config from the primary, not from the
+// file: the file as every worker read it at the last SIGHUP (the primary reads it then too),
+// with the settings a reload cannot apply (listen, storage, …) as the group started with
+// them. So workers never listen on different ports or talk to different stores, and a file
+// edited without a SIGHUP, or left half-written, neither reaches one worker alone nor keeps
+// a replacement from starting.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { changedKeys, ROLE_SECTIONS, waitingKeys } from '../config/changed-keys.js';
@@ -35,8 +37,16 @@ export interface SupervisorOptions {
   drainTimeout?: number;
   /** what happens when the supervisor stops (default: process.exit) */
   exit?: (code: number) => void;
-  /** the config the group starts with: what workers ask for (startedConfig) */
+  /** the config the group starts with: what workers ask for (groupConfig) */
   config?: Config;
+  /** on SIGHUP: the config file loaded afresh (throws when it does not load) */
+  reload?: () => Config;
+}
+
+/** What a worker forked now is to serve, and the keys that wait for a restart of the group. */
+export interface GroupConfig {
+  config: Config;
+  pinned: string[];
 }
 
 export interface Supervisor {
@@ -56,13 +66,14 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
   let failedStarts = 0;
   let stopping: Promise<void> | undefined;
   const metrics = aggregateWorkerMetrics();
+  let current: GroupConfig | undefined = opts.config === undefined ? undefined : { config: opts.config, pinned: [] };
 
   function fork(): void {
     const worker = cluster.fork();
     started.set(worker, Date.now());
     metrics.add(worker);
     worker.on('message', function onConfigAsked(msg: unknown) {
-      if (isMessage(msg, 'config?') && opts.config !== undefined) worker.send({ drawbridge: 'config', config: opts.config }, undefined, () => undefined);
+      if (isMessage(msg, 'config?') && current !== undefined) worker.send({ drawbridge: 'config', ...current }, undefined, () => undefined);
     });
     worker.once('exit', function onWorkerExit(code, signal) {
       const uptime = Date.now() - (started.get(worker) ?? 0);
@@ -112,6 +123,14 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGTERM'));
   process.on('SIGHUP', () => {
+    // read as the workers are about to read it; they log what they make of it themselves
+    if (opts.reload !== undefined && opts.config !== undefined) {
+      try {
+        current = pinRestartOnly(opts.reload(), opts.config);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'the config file did not load; the last good one is kept for workers started from now on, as the running workers keep theirs');
+      }
+    }
     for (const worker of started.keys()) worker.process.kill('SIGHUP');
   });
   logger.info({ workers: opts.workers }, 'gateway workers started');
@@ -124,24 +143,24 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
 }
 
 
-function isMessage(msg: unknown, kind: string): msg is { drawbridge: string; config?: Config } {
+function isMessage(msg: unknown, kind: string): msg is { drawbridge: string } & Partial<GroupConfig> {
   return typeof msg === 'object' && msg !== null && (msg as { drawbridge?: unknown }).drawbridge === kind;
 }
 
 /**
- * In a worker: the config the primary started the group with, or undefined when the primary
- * does not answer within `timeoutMs` (not a Drawbridge supervisor).
+ * In a worker: what the primary says a worker started now serves, or undefined when the
+ * primary does not answer within `timeoutMs` (not a Drawbridge supervisor).
  */
-export function startedConfig(timeoutMs = 5000): Promise<Config | undefined> {
+export function groupConfig(timeoutMs = 5000): Promise<GroupConfig | undefined> {
   return new Promise((resolve) => {
     if (!cluster.isWorker || process.send === undefined) return resolve(undefined);
-    const done = (config: Config | undefined) => {
+    const done = (group: GroupConfig | undefined) => {
       clearTimeout(timer);
       process.off('message', onMessage);
-      resolve(config);
+      resolve(group);
     };
     const onMessage = (msg: unknown) => {
-      if (isMessage(msg, 'config')) done(msg.config);
+      if (isMessage(msg, 'config') && msg.config !== undefined) done({ config: msg.config, pinned: msg.pinned ?? [] });
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
     process.on('message', onMessage);

@@ -21,28 +21,25 @@ export function registerStartCommand(program: Command): void {
     )
     .action(async function start(opts: { config?: string; only?: Role }) {
       const file = configPathFrom(opts);
-      let cfg = loadConfig(file);
-      assertStartable(cfg, opts.only);
       // loaded here, not at the top: `--help` and other commands stay fast
-      const { pinRestartOnly, startedConfig, superviseWorkers, workerCount } = await import('../../gateway/workers.js');
+      const { groupConfig, superviseWorkers, workerCount } = await import('../../gateway/workers.js');
       const { createLogger } = await import('../../observability/logger.js');
+      // a worker serves what its primary says the group serves (the file as of the last
+      // SIGHUP, restart-only settings as the group started), not the file as it is now
+      const group = cluster.isWorker ? await groupConfig() : undefined;
+      const cfg = group?.config ?? loadConfig(file);
+      if (group !== undefined && group.pinned.length > 0) {
+        createLogger(cfg.log).warn({ keys: group.pinned }, 'these settings changed in the config file and apply at the next start of all workers');
+      }
+      assertStartable(cfg, opts.only);
       const { run } = await import('../run.js');
       const { reloadOnHangup, stopOnSignals } = await import('../signals.js');
       const workers = workerCount(cfg, opts.only);
       if (workers > 1 && cluster.isPrimary) {
         // the primary only supervises; each worker re-runs this command and serves
         await prepareShared(cfg);
-        superviseWorkers({ workers, logger: createLogger(cfg.log), config: cfg });
+        superviseWorkers({ workers, logger: createLogger(cfg.log), config: cfg, reload: () => loadConfig(file) });
         return;
-      }
-      if (cluster.isWorker) {
-        // a worker forked after a crash: what needs a restart stays as the group started
-        const started = await startedConfig();
-        if (started !== undefined) {
-          const { config, pinned } = pinRestartOnly(cfg, started);
-          if (pinned.length > 0) createLogger(config.log).warn({ keys: pinned }, 'these settings changed in the config file and apply at the next start of all workers');
-          cfg = config;
-        }
       }
       const running = await run(cfg, { only: opts.only });
       stopOnSignals(running);
