@@ -117,7 +117,7 @@ function createStorage(handle: SqlHandle, memory: boolean): Storage {
     keys: new SqlKeyRepo(handle),
     // memory: holds tokens and one-time markers in Maps, like oidc-provider's MemoryAdapter:
     // nothing else can see an in-memory database, so SQL would only add cost there.
-    tokens: memory ? new MemoryTokenRepo() : new SqlTokenRepo(handle.db),
+    tokens: memory ? new MemoryTokenRepo() : new SqlTokenRepo(handle),
     jtis: memory ? new MemoryJtiRepo() : new SqlJtiRepo(handle.db),
     users: new SqlUserRepo(handle.db),
     consumers: new SqlConsumerRepo(handle.db),
@@ -126,7 +126,7 @@ function createStorage(handle: SqlHandle, memory: boolean): Storage {
     ssoSessions: new SqlSsoSessionRepo(handle.db),
     authCodes: new SqlAuthCodeRepo(handle.db),
     consents: new SqlConsentRepo(handle.db),
-    backchannelLogouts: new SqlBackchannelLogoutRepo(handle.db),
+    backchannelLogouts: new SqlBackchannelLogoutRepo(handle),
     migrate: () => migrateToLatest(handle),
     async ping() {
       await sql`select 1`.execute(handle.db);

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { AccessTokenFormat } from '../../config/types.js';
 import { fromJson, fromJsonOrNull, toJson, toJsonOrNull } from '../json.js';
-import type { Db, TokensTable } from '../schema.js';
+import type { Db, SqlHandle, TokensTable } from '../schema.js';
 import type { RefreshTokenState, RevokedToken, TokenRecord, TokenRepo } from '../types.js';
 
 type RevokeColumn = 'grant_id' | 'client_id' | 'sub';
@@ -15,9 +15,12 @@ const IN_CHUNK = 500;
 
 export class SqlTokenRepo implements TokenRepo {
   readonly #db: Db;
+  /** PostgreSQL: revocations by grant or user run a second pass (see #secondPass) */
+  readonly #twoPasses: boolean;
 
-  constructor(db: Db) {
-    this.#db = db;
+  constructor(handle: SqlHandle) {
+    this.#db = handle.db;
+    this.#twoPasses = handle.dialect === 'postgres';
   }
 
   async insert(rec: TokenRecord): Promise<void> {
@@ -164,10 +167,14 @@ export class SqlTokenRepo implements TokenRepo {
    * runs, is seen by neither (its subject token still active when the exchange looked at it
    * again): so what the second pass revokes has its exchanged tokens revoked too, down the
    * chain, one level per statement, each starting after the one before ended (revokeExchanged).
-   * On SQLite (one statement at a time) the second pass finds nothing. A client's tokens need
-   * no second pass: a token of a deleted client is inactive whatever its row says.
+   * SQLite has one writer at a time: a writing statement takes the database's write lock before
+   * it reads, from the latest commit, and holds it until it commits, so no token is stored
+   * (by this process or another on the same file) while the first pass runs, and it sees every
+   * token stored before. A second pass would find nothing there: it is not run. A client's
+   * tokens need no second pass: a token of a deleted client is inactive whatever its row says.
    */
   async #secondPass(pass: () => Promise<RevokedToken[]>, at: number): Promise<RevokedToken[]> {
+    if (!this.#twoPasses) return [];
     const found = await pass();
     if (found.length === 0) return found;
     return [...found, ...(await this.revokeExchanged(found.map((t) => t.digest), at))];
