@@ -18,6 +18,7 @@ import type {
 } from './types.js';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
+import { CLIENT_ASSERTION_ALGS } from '../crypto/algorithms.js';
 import { clientId, httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
 /** The scope that lets a client introspect tokens issued to other clients (RFC 7662 §4; auth/endpoints/introspect.ts). */
@@ -32,6 +33,8 @@ const GRANT_TYPES: GrantType[] = [
   'password',
   'implicit',
 ];
+/** Algorithms a client may name for its request objects: those accepted on client assertions (asymmetric only). */
+const REQUEST_OBJECT_ALGS: readonly string[] = CLIENT_ASSERTION_ALGS;
 const AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
 const TOKEN_FORMATS: AccessTokenFormat[] = ['opaque', 'jwt'];
 
@@ -90,6 +93,9 @@ function checkClient(client: ClientConfig, path: string): void {
   }
   if (method === 'private_key_jwt' && !hasKeys(client)) {
     throw new ConfigError(at('token_endpoint_auth_method'), 'private_key_jwt needs jwks or jwks_uri');
+  }
+  if (client.request_object_signing_alg !== undefined && !hasKeys(client)) {
+    throw new ConfigError(at('request_object_signing_alg'), 'request objects are verified with the client\'s keys: needs jwks or jwks_uri');
   }
   if ((method === 'private_key_jwt' || method === 'none') && hasSecret(client)) {
     throw new ConfigError(at(secretKey), `not allowed with token_endpoint_auth_method ${method}`);
@@ -172,6 +178,9 @@ const client = object<ClientConfig>(
     id_token_signed_response_alg: oneOf(SIGNING_ALGS)
       .optional()
       .doc('Algorithm of this client\'s ID tokens and back-channel logout tokens (OIDC Dynamic Client Registration metadata); one of `keys.id_token_algorithms`; absent: the first of those.'),
+    request_object_signing_alg: oneOf(REQUEST_OBJECT_ALGS)
+      .optional()
+      .doc('The only algorithm accepted on this client\'s request objects (`request` at `/oauth2/authorize` and `/oauth2/par`, RFC 9101; OIDC Dynamic Client Registration metadata), verified with its `jwks`/`jwks_uri`; absent: any of those advertised in discovery (`request_object_signing_alg_values_supported`: asymmetric only).'),
     backchannel_logout_session_required: bool()
       .default(false)
       .doc('Put `sid` in this client\'s logout tokens (it is sent whenever known anyway).'),

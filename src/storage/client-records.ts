@@ -30,6 +30,7 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
     ...(c.id_token_signed_response_alg !== undefined ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
     require_pkce: c.require_pkce ?? true,
     require_pushed_authorization_requests: c.require_pushed_authorization_requests ?? false,
+    ...(c.request_object_signing_alg !== undefined ? { request_object_signing_alg: c.request_object_signing_alg } : {}),
     source,
     created_at: now,
     updated_at: now,

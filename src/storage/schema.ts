@@ -34,6 +34,8 @@ export interface ClientsTable {
   id_token_signed_response_alg: string | null;
   // migration 0016; NULL in rows written before it: not required
   require_par: number | null; // 0 | 1
+  // migration 0019; NULL: any request object algorithm the server accepts
+  request_object_signing_alg: string | null;
   source: string;
   created_at: number;
   updated_at: number;

@@ -51,6 +51,9 @@ export interface ClientRecord {
   // ─── ID token algorithm (migration 0012) ───
   /** OIDC Dynamic Client Registration metadata; absent: the first of keys.id_token_algorithms */
   id_token_signed_response_alg?: SigningAlg;
+  // ─── Request objects (migration 0019) ───
+  /** the only alg accepted on its request objects (RFC 9101); absent: any the server accepts */
+  request_object_signing_alg?: string;
   source: RecordSource;
   created_at: number;
   updated_at: number;

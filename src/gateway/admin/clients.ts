@@ -177,6 +177,7 @@ function configOf(rec: ClientRecord): Record<string, unknown> {
   if (rec.require_pkce !== undefined) raw.require_pkce = rec.require_pkce;
   if (rec.require_pushed_authorization_requests !== undefined) raw.require_pushed_authorization_requests = rec.require_pushed_authorization_requests;
   if (rec.id_token_signed_response_alg !== undefined) raw.id_token_signed_response_alg = rec.id_token_signed_response_alg;
+  if (rec.request_object_signing_alg !== undefined) raw.request_object_signing_alg = rec.request_object_signing_alg;
   return raw;
 }
 
@@ -190,6 +191,7 @@ function view(rec: ClientRecord): Record<string, unknown> {
     require_pkce: rec.require_pkce ?? true,
     require_pushed_authorization_requests: rec.require_pushed_authorization_requests ?? false,
     id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
+    request_object_signing_alg: rec.request_object_signing_alg ?? null,
   };
 }
 

@@ -21,6 +21,7 @@ import * as tokensExchangedFrom from './0015-tokens-exchanged-from.js';
 import * as clientRequirePar from './0016-client-require-par.js';
 import * as usedCodes from './0017-used-codes.js';
 import * as backchannelLogouts from './0018-backchannel-logouts.js';
+import * as clientRequestObjectAlg from './0019-client-request-object-alg.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -41,6 +42,7 @@ const migrations: Record<string, Migration> = {
   '0016-client-require-par': clientRequirePar,
   '0017-used-codes': usedCodes,
   '0018-backchannel-logouts': backchannelLogouts,
+  '0019-client-request-object-alg': clientRequestObjectAlg,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -119,6 +119,7 @@ function toRow(rec: ClientRecord): ClientsTable {
     require_pkce: rec.require_pkce === undefined ? null : rec.require_pkce ? 1 : 0,
     require_par: rec.require_pushed_authorization_requests === undefined ? null : rec.require_pushed_authorization_requests ? 1 : 0,
     id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
+    request_object_signing_alg: rec.request_object_signing_alg ?? null,
     source: rec.source,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
@@ -152,6 +153,8 @@ function fromRow(row: ClientsTable): ClientRecord {
     ...(row.id_token_signed_response_alg != null && ID_TOKEN_ALGS.has(row.id_token_signed_response_alg)
       ? { id_token_signed_response_alg: row.id_token_signed_response_alg as SigningAlg }
       : {}),
+    // NULL (rows written before 0019, or without the setting) reads as absent: any accepted alg
+    ...(row.request_object_signing_alg != null ? { request_object_signing_alg: row.request_object_signing_alg } : {}),
     source: row.source as RecordSource,
     created_at: row.created_at,
     updated_at: row.updated_at,
