@@ -157,7 +157,8 @@ describe('pushed authorization requests (RFC 9126)', () => {
       [{ ...base, scope: 'openid admin' }, 400, 'invalid_scope'],
       [{ ...base, response_type: 'token' }, 400, 'unauthorized_client'],
       [{ ...base, code_challenge_method: 'plain' }, 400, 'invalid_request'],
-      [{ ...base, request: 'eyJhbGciOiJub25lIn0.e30.' }, 400, 'request_not_supported'],
+      // an unsigned request object (and this client has no keys): refused, not ignored
+      [{ ...base, request: 'eyJhbGciOiJub25lIn0.e30.' }, 400, 'invalid_request_object'],
       [{ ...base, request_uri: `${PREFIX}x` }, 400, 'invalid_request'],
       [{ ...base, client_id: 'web' }, 401, 'invalid_client'],
     ];

@@ -884,7 +884,8 @@ describe('RFC details a conformance suite checks', () => {
     assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
     assert.equal(m.authorization_response_iss_parameter_supported, true);
     // OIDC Discovery §3: request_uri_parameter_supported defaults to true when absent
-    assert.equal(m.request_parameter_supported, false);
+    assert.equal(m.request_parameter_supported, true);
+    assert.ok(Array.isArray(m.request_object_signing_alg_values_supported) && !(m.request_object_signing_alg_values_supported as string[]).includes('none'));
     assert.equal(m.request_uri_parameter_supported, false);
     // RFC 8414 §2: private_key_jwt listed → the signing algorithms must be listed too, without none
     for (const ep of ['token_endpoint', 'introspection_endpoint', 'revocation_endpoint']) {
@@ -998,10 +999,12 @@ describe('RFC details a conformance suite checks', () => {
       }
     });
 
-    it('request and request_uri (OIDC Core §6) are refused, not ignored', async () => {
-      const request = await authorize({ state: 's2', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', request: 'eyJhbGciOiJub25lIn0.e30.' });
-      assert.equal(request.searchParams.get('error'), 'request_not_supported');
-      assert.equal(request.searchParams.get('iss'), issuer);
+    it('an unsigned request and request_uri (OIDC Core §6) are refused, not ignored', async () => {
+      // an unsigned request object: nothing in it to trust, so an error page rather than a redirect
+      const request = await browser.fetch(authorizeUrl({ state: 's2', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', request: 'eyJhbGciOiJub25lIn0.e30.' }), { headers: { accept: 'text/html' } });
+      assert.equal(request.status, 400);
+      assert.equal(request.headers.get('location'), null);
+      assert.match(await request.text(), /invalid_request_object/);
       const requestUri = await authorize({ state: 's3', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', request_uri: 'urn:example:request' });
       assert.equal(requestUri.searchParams.get('error'), 'request_uri_not_supported');
     });

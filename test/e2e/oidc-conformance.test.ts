@@ -388,17 +388,18 @@ describe('OIDC / OAuth conformance (Basic OP, Config OP)', () => {
       assert.equal(bad.searchParams.get('iss'), issuer);
     });
 
-    it('request and request_uri → request_not_supported / request_uri_not_supported at the redirect URI', async () => {
+    it('an unsigned request → invalid_request_object on an error page (nothing in it to trust); request_uri → request_uri_not_supported at the redirect URI', async () => {
+      // request objects are taken signed only (RFC 9101: test/auth/request-object.test.ts), never ignored
       const a = await codeRequest({ request: 'eyJhbGciOiJub25lIn0.e30.' });
-      const ra = location(await fetch(a.url, { redirect: 'manual' }));
-      assert.equal(ra.searchParams.get('error'), 'request_not_supported');
-      assert.equal(ra.searchParams.get('state'), a.state);
-      assert.equal(ra.searchParams.get('iss'), issuer);
+      const ra = await fetch(a.url, { redirect: 'manual' });
+      assert.equal(ra.status, 400);
+      assert.equal(ra.headers.get('location'), null);
+      assert.match(await ra.text(), /invalid_request_object/);
       const b = await codeRequest({ request_uri: 'https://rp.example/request.jwt' });
       const rb = location(await fetch(b.url, { redirect: 'manual' }));
       assert.equal(rb.searchParams.get('error'), 'request_uri_not_supported');
       assert.equal(rb.searchParams.get('iss'), issuer);
-      assert.equal(as.request_parameter_supported, false);
+      assert.equal(as.request_parameter_supported, true);
       assert.equal(as.request_uri_parameter_supported, false);
     });
 

@@ -15,10 +15,11 @@ import { hasControlCharacter } from '../../core/text.js';
 const MAX_ASSERTION_LIFETIME = 600; // seconds; longer-lived assertions are refused
 const CLOCK_SKEW = 30; // seconds of leeway on exp and iat
 
-// Key sets per client, rebuilt when the client's keys change.
+// Key sets per client, rebuilt when the client's keys change; request objects (RFC 9101,
+// endpoints/authorize/request-object.ts) are verified with the same ones.
 const keySets = new Map<string, { source: string; getKey: JWTVerifyGetKey }>();
 
-function keySetFor(client: Client): JWTVerifyGetKey {
+export function keySetFor(client: Client): JWTVerifyGetKey {
   const source = client.jwks_uri ?? JSON.stringify(client.jwks);
   const cached = keySets.get(client.client_id);
   if (cached && cached.source === source) return cached.getKey;

@@ -7,6 +7,7 @@ import { SUPPORTED_GRANT_TYPES } from '../grants/index.js';
 import { CLAIMS_SUPPORTED } from '../tokens/id-token.js';
 import { RESPONSE_MODES } from './authorize/check-response-mode.js';
 import { RESPONSE_TYPES } from './authorize/check-response-type.js';
+import { REQUEST_OBJECT_ALGS } from './authorize/request-object.js';
 import type { AuthContext } from '../context.js';
 import type { Endpoint } from './types.js';
 
@@ -48,7 +49,9 @@ export function metadata(ctx: AuthContext): Record<string, unknown> {
     // OIDC Discovery §3: RS256 MUST be listed (keys.id_token_algorithms has it by default)
     id_token_signing_alg_values_supported: [...ctx.keyring.idTokenAlgs],
     claims_parameter_supported: false,
-    request_parameter_supported: false,
+    // request objects by value (RFC 9101), at the authorization and PAR endpoints, signed only
+    request_parameter_supported: true,
+    request_object_signing_alg_values_supported: [...REQUEST_OBJECT_ALGS],
     // OIDC Discovery §3: absent means true; request objects by reference are not supported
     // (request_uri only as the PAR endpoint returns it, RFC 9126)
     request_uri_parameter_supported: false,

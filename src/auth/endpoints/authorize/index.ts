@@ -6,7 +6,8 @@
 //                                      nonce (id_token, or an OpenID code request without
 //                                      PKCE); implicit types only to https (or loopback
 //                                      http) redirect URIs
-//   (a request_uri from the PAR endpoint (RFC 9126, par.ts) first stands in for the parameters)
+//   (a request_uri from the PAR endpoint (RFC 9126, par.ts) first stands in for the parameters;
+//   a request object (RFC 9101, request-object.ts), verified once the client is known, too)
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 // Errors, by what is known when they happen: before the client and its redirect URI are
@@ -36,6 +37,7 @@ import { checkScope } from './check-scope.js';
 import { interact } from './interact.js';
 import { noteClient, requestAudit } from '../../request-scope.js';
 import { pulledParams, REQUEST_URI_PREFIX } from './pushed.js';
+import { openRequestObject, RequestObjectError } from './request-object.js';
 import { AuthorizationError, UntrustedRequestError, type AuthorizationRequest, type ResponseMode } from './request.js';
 import { issueCode, respond, respondError } from './respond.js';
 
@@ -58,8 +60,12 @@ export const authorizationEndpoint: Endpoint = {
     let client;
     let redirectUri: string;
     let pushed: boolean;
+    let requestObject: string | undefined;
+    let refusal: string | undefined;
     try {
       params = await readParams(ctx, req, rc.query);
+      requestObject = params.get('request');
+      if (requestObject !== undefined && params.get('request_uri') !== undefined) throw new UntrustedRequestError('request and request_uri cannot both be sent.');
       // a pushed request (RFC 9126): its parameters come from the request_uri, nothing else
       pushed = params.get('request_uri')?.startsWith(REQUEST_URI_PREFIX) === true;
       if (pushed) {
@@ -69,7 +75,15 @@ export const authorizationEndpoint: Endpoint = {
         params = pulled.params;
       }
       client = await checkClient(ctx, params);
-      redirectUri = checkRedirectUri(client, params);
+      // a request object (RFC 9101 §5): its parameters alone, with the client_id beside it
+      if (requestObject !== undefined) ({ params, refusal } = await openRequestObject(ctx, client, requestObject));
+      try {
+        redirectUri = checkRedirectUri(client, params);
+      } catch (err) {
+        // the object's own fault is the better reason when its redirect URI is no good either
+        if (refusal !== undefined && err instanceof UntrustedRequestError) throw new RequestObjectError(refusal);
+        throw err;
+      }
     } catch (err) {
       if (err instanceof UntrustedRequestError) return renderError(res, 400, 'Sign-in request refused', err.message, ctx.auth.branding);
       if (err instanceof AppError && err.status < 500) return renderError(res, err.status, 'Sign-in request refused', err.message, ctx.auth.branding);
@@ -82,7 +96,8 @@ export const authorizationEndpoint: Endpoint = {
     try {
       // RFC 9126 §5/§6: the server's, or this client's, requests only through the PAR endpoint
       const mustPush = !pushed && (ctx.auth.require_pushed_authorization_requests || client.require_pushed_authorization_requests === true);
-      const r = checkRequest(client, params, target, pushed, mustPush);
+      // a request object's parameters stay its own through the pages, as a pushed request's
+      const r = checkRequest(client, params, target, { pushed: pushed || requestObject !== undefined, mustPush, refusal });
       const action = req.method === 'POST' ? params.get('action') : undefined;
       const done = await interact(ctx, req, res, r, action);
       if (!done) return;
@@ -102,26 +117,36 @@ export const authorizationEndpoint: Endpoint = {
   },
 };
 
+/** Where the parameters of checkRequest come from. */
+export interface RequestOrigin {
+  /**
+   * a pushed request's (RFC 9126) or a request object's (RFC 9101): the pages carry a
+   * request_uri of ours instead of the parameters, and only such a request_uri is accepted
+   */
+  pushed: boolean;
+  /** a plain request where only pushed ones are accepted: refused */
+  mustPush?: boolean;
+  /** why a request object's claims were refused (request-object.ts): invalid_request_object as soon as the response mode is known */
+  refusal?: string | undefined;
+}
+
 /**
  * The request's parameters checked (after the client and its redirect URI), as the
  * authorization endpoint and the pushed authorization request endpoint both check them.
  * `target` learns the state and the response mode as soon as they are known, so that an
- * error found later can still be sent back the way the client asked. `mustPush`: a plain
- * request where only pushed ones are accepted.
+ * error found later can still be sent back the way the client asked.
  */
 export function checkRequest(
   client: Client,
   params: FormParams,
   target: { redirectUri: string; mode: ResponseMode; state: string | undefined },
-  pushed: boolean,
-  mustPush = false,
+  origin: RequestOrigin,
 ): AuthorizationRequest {
+  const { pushed } = origin;
   target.state = checkLength(params, 'state');
   target.mode = checkResponseMode(params);
-  if (mustPush) throw new AuthorizationError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)');
-  // OIDC Core §6.1/§6.2: an OP without request objects must refuse them, never ignore them
-  // (the signed object's parameters would silently lose to the plain ones)
-  if (params.get('request') !== undefined) throw new AuthorizationError('request_not_supported', 'request objects are not supported');
+  if (origin.mustPush) throw new AuthorizationError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)');
+  if (origin.refusal !== undefined) throw new AuthorizationError('invalid_request_object', `request object refused: ${origin.refusal}`);
   // by reference (RFC 9101), from anywhere but our own PAR endpoint
   if (!pushed && params.get('request_uri') !== undefined) {
     throw new AuthorizationError('request_uri_not_supported', 'request_uri is supported only as returned by the pushed authorization request endpoint');

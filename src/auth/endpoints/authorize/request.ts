@@ -54,7 +54,10 @@ export interface AuthorizationRequest {
   prompt: ReadonlySet<string>;
   maxAge: number | undefined;
   loginHint: string | undefined;
-  /** the parameters came from a pushed request's request_uri (RFC 9126): the pages carry one too */
+  /**
+   * the parameters came from a pushed request's request_uri (RFC 9126) or a request object
+   * (RFC 9101): the pages carry a request_uri too, so that they stay those to the end
+   */
   pushed: boolean;
 }
 
@@ -70,7 +73,7 @@ export type AuthorizationErrorCode =
   | 'login_required'
   | 'consent_required'
   | 'interaction_required'
-  | 'request_not_supported'
+  | 'invalid_request_object'
   | 'request_uri_not_supported';
 
 /** An error reported to the client at its redirect URI (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
