@@ -1,10 +1,13 @@
 // The storage contract for pending back-channel logout deliveries (migration 0018), on every
 // target: memory:, a SQLite file and PostgreSQL. What the retries of src/auth/logout rely on:
-// a claim hands a due delivery to one caller only, even to callers racing on two connections.
+// a claim hands a due delivery to one caller only, even to callers racing on two connections,
+// in one statement per batch; nextDue tells when to look again.
 
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openStorage } from '../../src/storage/open.js';
+import pg from 'pg';
+import { openStorage, sqlHandleOf } from '../../src/storage/open.js';
+import { SqlBackchannelLogoutRepo } from '../../src/storage/repos/backchannel-logouts.js';
 import type { PendingLogoutRecord, Storage } from '../../src/storage/types.js';
 import { allTargets, eachFreshStorage, type Place } from './targets.js';
 import { NOW } from './fixtures.js';
@@ -21,6 +24,7 @@ for (const target of await allTargets()) {
       storage = opened;
       place = at;
     });
+    const repo = () => storage.backchannelLogouts;
 
     it('insert, list (soonest due first), delete', async () => {
       const repo = storage.backchannelLogouts;
@@ -45,7 +49,64 @@ for (const target of await allTargets()) {
       assert.deepEqual((await repo.claimDue(NOW, NOW + 15, 'c2', 10)).map((r) => r.jti), ['third'], 'claimed ones are not due again');
       assert.deepEqual(await repo.claimDue(NOW + 9, NOW + 20, 'c3', 10), []);
       // the holder of 'first' is gone: its claim lapses, and 'later' is due by then too
-      assert.deepEqual((await repo.claimDue(NOW + 15, NOW + 30, 'c4', 10)).map((r) => [r.jti, r.claim]), [['later', 'c4'], ['first', 'c4'], ['second', 'c4'], ['third', 'c4']]);
+      assert.deepEqual((await repo.claimDue(NOW + 15, NOW + 30, 'c4', 10)).map((r) => [r.jti, r.claim]), [['first', 'c4'], ['later', 'c4'], ['second', 'c4'], ['third', 'c4']]);
+    });
+
+    it('claimDue takes the soonest due when more are due than the limit', async () => {
+      const repo = storage.backchannelLogouts;
+      for (const [jti, due] of [['d', NOW - 1], ['a', NOW], ['c', NOW - 9], ['b', NOW - 3]] as const) await repo.insert(pending(jti, { due_at: due }));
+      assert.deepEqual((await repo.claimDue(NOW, NOW + 15, 'c1', 2)).map((r) => r.jti), ['b', 'c'], 'returned by jti');
+      assert.deepEqual((await repo.claimDue(NOW, NOW + 15, 'c2', 1)).map((r) => r.jti), ['d']);
+    });
+
+    it('claimDue is one statement for the whole batch (no SELECT, then an UPDATE per row)', async () => {
+      for (let i = 0; i < 5; i++) await repo().insert(pending(`j${i}`));
+      let statements = 0;
+      const handle = sqlHandleOf(storage)!;
+      const counted = handle.db.withPlugin({
+        transformQuery: (args) => {
+          statements++;
+          return args.node;
+        },
+        transformResult: async (args) => args.result,
+      });
+      const claimed = await new SqlBackchannelLogoutRepo({ db: counted, dialect: handle.dialect }).claimDue(NOW, NOW + 15, 'c1', 10);
+      assert.equal(claimed.length, 5);
+      assert.equal(statements, 1);
+    });
+
+    it('nextDue: the earliest due_at, claimed deliveries included; undefined when there are none', async () => {
+      assert.equal(await repo().nextDue(), undefined);
+      await repo().insert(pending('x', { due_at: NOW + 7 }));
+      await repo().insert(pending('y', { due_at: NOW + 3 }));
+      assert.equal(await repo().nextDue(), NOW + 3);
+      await repo().claimDue(NOW + 3, NOW + 20, 'c1', 10);
+      assert.equal(await repo().nextDue(), NOW + 7);
+      await repo().delete('x');
+      assert.equal(await repo().nextDue(), NOW + 20, 'when the claim on y lapses');
+      await repo().delete('y');
+      assert.equal(await repo().nextDue(), undefined);
+    });
+
+    it('PostgreSQL: a delivery another connection holds locked is passed over, not waited for', { skip: target.name !== 'postgres' && 'row locks: PostgreSQL only' }, async () => {
+      for (const jti of ['a', 'b', 'c']) await repo().insert(pending(jti));
+      const locker = new pg.Client({ connectionString: place.url });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query("select 1 from backchannel_logouts where jti = 'a' for update");
+        let timer: NodeJS.Timeout | undefined;
+        const claimed = await Promise.race([
+          repo().claimDue(NOW, NOW + 15, 'c1', 2),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('claimDue waited for the locked row')), 3000))),
+        ]).finally(() => clearTimeout(timer));
+        assert.deepEqual(claimed.map((r) => r.jti), ['b', 'c'], 'the next ones instead');
+        await locker.query('rollback');
+        assert.deepEqual((await repo().claimDue(NOW, NOW + 15, 'c2', 2)).map((r) => r.jti), ['a'], 'claimable once released');
+      } finally {
+        await locker.query('rollback').catch(() => undefined);
+        await locker.end();
+      }
     });
 
     it('reschedule: only by the claim holder; it releases the claim', async () => {

@@ -117,9 +117,12 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
     }
     throw err;
   }
-  // Once the credential proved right, for the same reason: it is accepted only while fewer
-  // than max_failures failures are recorded (the client's: only when it has a secret).
-  await refuseAtLimit(ctx, counted);
+  // Once a secret proved right, for the same reason: it is accepted only while fewer than
+  // max_failures failures are recorded, or a burst could still find the right one among its
+  // guesses. A client without a secret guesses nothing by succeeding (a signature, or no
+  // credential at all): the look before the work is enough, and it is spared a second one
+  // (a Redis round trip when the counters are shared).
+  if (hasSecret(client)) await refuseAtLimit(ctx, counted);
   return client;
 }
 

@@ -48,6 +48,31 @@ export interface BackchannelDeps {
   timeoutMs?: number;
   /** a server's attempts, for its stop (absent: the CLI, which awaits its own) */
   underWay?: AttemptsUnderWay;
+  /** a server's retry loop (retries.ts), told of each retry scheduled here (absent: the CLI, whose retries the servers find in storage) */
+  retryAlarm?: RetryAlarm;
+}
+
+/**
+ * The earliest retry a server has scheduled itself since its retry loop last asked storage
+ * (epoch seconds), so that the loop claims it when due without asking storage in between.
+ */
+export class RetryAlarm {
+  #at: number | undefined;
+
+  get at(): number | undefined {
+    return this.#at;
+  }
+
+  set(dueAt: number): void {
+    if (this.#at === undefined || dueAt < this.#at) this.#at = dueAt;
+  }
+
+  /** What it held; cleared. */
+  take(): number | undefined {
+    const at = this.#at;
+    this.#at = undefined;
+    return at;
+  }
 }
 
 /**
@@ -214,6 +239,7 @@ export async function attemptDelivery(
     const dueAt = deps.clock.now() + delay + 1;
     // false: our claim lapsed (a very slow attempt) and another instance has the delivery now
     const kept = await deps.storage.backchannelLogouts.reschedule(rec.jti, claim, attempts, dueAt);
+    if (kept) deps.retryAlarm?.set(dueAt);
     deps.logger.warn(
       { event: 'logout.backchannel_retry', client_id, error: failure, attempt: attempts, ...(kept ? { retry_in_s: delay + 1 } : {}) },
       kept ? 'back-channel logout failed; will retry' : 'back-channel logout failed; another instance has taken it over',

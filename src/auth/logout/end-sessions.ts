@@ -9,7 +9,7 @@
 import type { SsoSessionRecord, SsoSessionRepo, Storage } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
 import { accessTokenRevocations, type RevocationEvent } from '../events.js';
-import { AttemptsUnderWay, backchannelTargets, sendBackchannelLogouts, type BackchannelClient, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
+import { AttemptsUnderWay, RetryAlarm, backchannelTargets, sendBackchannelLogouts, type BackchannelClient, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
 
 export interface LogoutDeps extends BackchannelDeps {
   storage: Storage;
@@ -21,7 +21,7 @@ export interface LogoutDeps extends BackchannelDeps {
 
 const depsByContext = new WeakMap<AuthContext, LogoutDeps>();
 
-/** The auth server's LogoutDeps: its SSO store, client cache, event bus, current key and audit log, and its attempts under way. */
+/** The auth server's LogoutDeps: its SSO store, client cache, event bus, current key and audit log, its attempts under way and its retry loop's alarm. */
 export function logoutDeps(ctx: AuthContext): LogoutDeps {
   let deps = depsByContext.get(ctx);
   if (deps === undefined) {
@@ -37,6 +37,8 @@ export function logoutDeps(ctx: AuthContext): LogoutDeps {
       publish: (event) => ctx.events.publish(event),
       audit: ctx.audit,
       underWay: new AttemptsUnderWay(),
+      // its retry loop (retries.ts) learns of the retries its own first attempts schedule
+      retryAlarm: new RetryAlarm(),
     };
     depsByContext.set(ctx, deps);
   }

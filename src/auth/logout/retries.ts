@@ -1,13 +1,20 @@
 // The retries of back-channel logout deliveries (backchannel.ts): every auth server instance
-// looks for due deliveries once a second, claims them (each goes to one instance only) and
-// attempts them. A delivery stored by an instance that stopped or crashed, or by the CLI, is
-// picked up by whichever instance runs, at its start too. Stopping aborts the attempts under
-// way and releases their claims, so another instance need not wait for them to lapse.
+// claims the due deliveries (each goes to one instance only) and attempts them. An instance
+// asks storage when the next delivery is due (one indexed min(due_at)) at its start, after
+// each round of attempts and otherwise every IDLE_LOOK_MS, and is told of the retries it
+// schedules itself (RetryAlarm); once a second it compares the earliest of those with its
+// clock, which costs no query. So an idle instance asks storage one question every 5 s, its
+// own retries go out when due (the retry delays are whole seconds), and a delivery stored by an
+// instance that stopped or crashed, or by the CLI, is found within IDLE_LOOK_MS. Stopping
+// aborts the attempts under way and releases their claims, so another instance need not wait
+// for them to lapse.
 import { randomUUID } from 'node:crypto';
-import { AttemptsUnderWay, attemptDelivery, claimSeconds, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
+import { AttemptsUnderWay, RetryAlarm, attemptDelivery, claimSeconds, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
 
-/** How often an instance looks for due deliveries; the retry delays are whole seconds. */
+/** How often an instance compares the next due time it knows of with its clock (no query). */
 export const RETRY_POLL_MS = 1000;
+/** How often an instance asks storage when the next delivery is due, whatever it knows. */
+export const IDLE_LOOK_MS = 5000;
 /** Deliveries claimed at once, at most (the rest at the next look). */
 const BATCH = 20;
 
@@ -29,14 +36,59 @@ export async function retryDueLogouts(deps: BackchannelDeps, signal?: AbortSigna
   return Promise.all(due.map((rec) => attemptDelivery(deps, rec, claim, { signal })));
 }
 
-/** Looks for due deliveries now and every RETRY_POLL_MS; stop() also ends the first attempts under way (deps.underWay). */
+/**
+ * Claims and attempts what is due: now (what earlier instances left), when the next delivery
+ * it knows of is due, and when an ask every IDLE_LOOK_MS finds one due. stop() also ends the
+ * first attempts under way (deps.underWay).
+ */
 export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetries {
   const underWay = deps.underWay ?? new AttemptsUnderWay();
+  const alarm = deps.retryAlarm ?? new RetryAlarm();
+  /** the earliest due_at in storage at the last ask; undefined: none (or the ask failed) */
+  let stored: number | undefined;
+  /** Date.now() from which storage is asked again */
+  let askAt = 0;
   let pass: Promise<unknown> | undefined;
+
+  const nextDue = (): number | undefined => {
+    const own = alarm.at;
+    return stored === undefined ? own : own === undefined ? stored : Math.min(stored, own);
+  };
+  const isDue = () => {
+    const next = nextDue();
+    return next !== undefined && next <= deps.clock.now();
+  };
+
+  const ask = async () => {
+    askAt = Date.now() + IDLE_LOOK_MS;
+    // cleared before the question: a retry scheduled meanwhile is in the answer, or sets it again
+    const own = alarm.take();
+    try {
+      stored = await deps.storage.backchannelLogouts.nextDue();
+    } catch (err) {
+      // asked again at the idle pace, not every second while storage is down
+      stored = undefined;
+      if (own !== undefined) alarm.set(own);
+      deps.logger.warn({ event: 'logout.backchannel_retry', err: (err as Error).message }, 'back-channel logout: pending deliveries could not be read');
+    }
+  };
+
+  const round = async (due: boolean) => {
+    if (!due) {
+      await ask();
+      if (!isDue()) return;
+    }
+    await retryDueLogouts(deps, underWay.signal);
+    // what is due next, the retries just scheduled included (a full batch: the rest, at once)
+    await ask();
+  };
+
   const look = () => {
-    // one look at a time: a slow receiver holds up the next look, never doubles it
+    // one round at a time: a slow receiver holds up the next one, never doubles it
     if (pass !== undefined || underWay.signal.aborted) return;
-    pass = underWay.track(retryDueLogouts(deps, underWay.signal)).finally(() => {
+    const due = isDue();
+    if (!due && Date.now() < askAt) return;
+    pass = underWay.track(round(due)).finally(() => {
       pass = undefined;
     });
   };

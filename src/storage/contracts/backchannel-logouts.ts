@@ -27,11 +27,14 @@ export interface PendingLogoutRecord {
 export interface BackchannelLogoutRepo {
   insert(rec: PendingLogoutRecord): Promise<void>;
   /**
-   * Claims up to `limit` deliveries due at `now` (due_at <= now), soonest due first: each gets
-   * `claim` and due_at = `until`, and is returned so. Atomic per delivery across connections and
-   * processes: of callers racing for one, exactly one gets it.
+   * Claims up to `limit` deliveries due at `now` (due_at <= now), the soonest due: each gets
+   * `claim` and due_at = `until`, and is returned so (by jti). Atomic across connections and
+   * processes: of callers racing for one, exactly one gets it; one delivery another caller is
+   * claiming at that moment is passed over, not waited for.
    */
   claimDue(now: number, until: number, claim: string, limit: number): Promise<PendingLogoutRecord[]>;
+  /** The earliest due_at of any delivery, claimed ones included (when their claim lapses); undefined: none. */
+  nextDue(): Promise<number | undefined>;
   /**
    * After an attempt that failed: attempts and due_at set, the claim released. false (nothing
    * changed) when `claim` no longer holds the delivery (it lapsed and another took it) or it is gone.

@@ -1,17 +1,20 @@
 // Back-channel logout deliveries not yet made (migration 0018), claimed one attempt at a time:
-// a claim moves due_at to when it lapses, so of instances racing for a due delivery only the
-// one whose conditional UPDATE still finds it due gets it (the same statement on both
-// dialects: SQLite runs writes one at a time, PostgreSQL re-checks the WHERE of an UPDATE that
-// waited for another's row lock).
+// a claim moves due_at to when it lapses. A batch is claimed by one statement, UPDATE … WHERE
+// jti IN (the soonest due, LIMIT n) … RETURNING, which re-checks that each row is still due:
+// SQLite runs writes one at a time; on PostgreSQL the chosen rows are locked as they are
+// chosen (FOR UPDATE SKIP LOCKED, in a CTE run once), so an instance claiming at the same
+// moment passes them over and takes the next ones instead of waiting for them.
 
-import type { BackchannelLogoutsTable, Db } from '../schema.js';
+import type { BackchannelLogoutsTable, Db, Dialect, SqlHandle } from '../schema.js';
 import type { BackchannelLogoutRepo, PendingLogoutRecord } from '../types.js';
 
 export class SqlBackchannelLogoutRepo implements BackchannelLogoutRepo {
   readonly #db: Db;
+  readonly #dialect: Dialect;
 
-  constructor(db: Db) {
-    this.#db = db;
+  constructor(handle: SqlHandle) {
+    this.#db = handle.db;
+    this.#dialect = handle.dialect;
   }
 
   async insert(rec: PendingLogoutRecord): Promise<void> {
@@ -19,25 +22,29 @@ export class SqlBackchannelLogoutRepo implements BackchannelLogoutRepo {
   }
 
   async claimDue(now: number, until: number, claim: string, limit: number): Promise<PendingLogoutRecord[]> {
-    const due = await this.#db
-      .selectFrom('backchannel_logouts')
-      .selectAll()
+    const rows = await this.#db
+      .with(
+        (cte) => cte('due').materialized(),
+        (db) => {
+          const soonest = db.selectFrom('backchannel_logouts').select('jti').where('due_at', '<=', now).orderBy('due_at').orderBy('jti').limit(limit);
+          return this.#dialect === 'postgres' ? soonest.forUpdate().skipLocked() : soonest;
+        },
+      )
+      .updateTable('backchannel_logouts')
+      .set({ claim, due_at: until })
+      .where('jti', 'in', (eb) => eb.selectFrom('due').select('due.jti'))
       .where('due_at', '<=', now)
-      .orderBy('due_at')
-      .orderBy('jti')
-      .limit(limit)
+      .returningAll()
       .execute();
-    const claimed: PendingLogoutRecord[] = [];
-    for (const row of due) {
-      const result = await this.#db
-        .updateTable('backchannel_logouts')
-        .set({ claim, due_at: until })
-        .where('jti', '=', row.jti)
-        .where('due_at', '<=', now)
-        .executeTakeFirst();
-      if (result.numUpdatedRows > 0n) claimed.push({ ...fromRow(row), claim, due_at: until });
-    }
-    return claimed;
+    return rows.map(fromRow).sort((a, b) => (a.jti < b.jti ? -1 : a.jti > b.jti ? 1 : 0));
+  }
+
+  async nextDue(): Promise<number | undefined> {
+    const row = await this.#db
+      .selectFrom('backchannel_logouts')
+      .select((eb) => eb.fn.min('due_at').as('due_at'))
+      .executeTakeFirst();
+    return row?.due_at === undefined || row.due_at === null ? undefined : Number(row.due_at);
   }
 
   async reschedule(jti: string, claim: string, attempts: number, dueAt: number): Promise<boolean> {

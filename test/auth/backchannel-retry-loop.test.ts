@@ -1,0 +1,137 @@
+// The auth server's loop that retries back-channel logout deliveries (src/auth/logout/retries.ts)
+// used to claim due deliveries once a second, a query a second per instance even with nothing
+// pending. Now an idle instance asks storage when the next delivery is due once every
+// IDLE_LOOK_MS, a retry it schedules itself goes out when due without a query in between, and
+// a delivery stored elsewhere (another instance, the CLI) is found at the next ask. Real SQLite
+// (memory:) with its calls counted, a real receiver, a fixed clock.
+import * as assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { AttemptsUnderWay, RetryAlarm, sendBackchannelLogouts, type BackchannelDeps } from '../../src/auth/logout/backchannel.js';
+import { IDLE_LOOK_MS, startBackchannelRetries, type BackchannelRetries } from '../../src/auth/logout/retries.js';
+import { fixedClock } from '../../src/core/clock.js';
+import type { SigningKey } from '../../src/crypto/jwt.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { openStorage } from '../../src/storage/open.js';
+import type { BackchannelLogoutRepo, PendingLogoutRecord, Storage } from '../../src/storage/types.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function within(ms: number, check: () => boolean | Promise<boolean>, what: () => string): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > ms) assert.fail(`${what()}: not within ${ms} ms`);
+    await sleep(20);
+  }
+  return Date.now() - start;
+}
+
+/** The repository with every call named in `calls`. */
+function counted(repo: BackchannelLogoutRepo, calls: string[]): BackchannelLogoutRepo {
+  return new Proxy(repo, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(name));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+function signingKey(): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { kid: 'k1', alg: 'ES256', privateKey, publicKey, publicJwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> };
+}
+
+describe('back-channel logout retry loop: cheap when idle, on time when something is due', () => {
+  let receiver: Server;
+  let uri: string;
+  /** statuses to answer, in order, then 200 */
+  let script: number[] = [];
+  let received = 0;
+  let storage: Storage;
+  let calls: string[];
+  let retries: BackchannelRetries | undefined;
+  const key = signingKey();
+  const clock = fixedClock(Math.floor(Date.now() / 1000));
+
+  before(async () => {
+    receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        received++;
+        res.writeHead(script.shift() ?? 200);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    uri = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/bc`;
+  });
+  after(() => new Promise((resolve) => receiver.close(resolve)));
+
+  beforeEach(async () => {
+    storage = await openStorage('memory:');
+    calls = [];
+    script = [];
+    received = 0;
+  });
+  afterEach(async () => {
+    await retries?.stop();
+    retries = undefined;
+    await storage.close();
+  });
+
+  /** What the auth server's loop and its first attempts share: one alarm, one set of attempts. */
+  function serverDeps(): BackchannelDeps {
+    return {
+      issuer: 'https://issuer.example',
+      signingKey: () => key,
+      clock,
+      logger: silentLogger(),
+      storage: { backchannelLogouts: counted(storage.backchannelLogouts, calls) },
+      client: async (id) => ({ client_id: id, backchannel_logout_uri: uri, backchannel_logout_session_required: false }),
+      underWay: new AttemptsUnderWay(),
+      retryAlarm: new RetryAlarm(),
+    };
+  }
+
+  function pending(jti: string, over: Partial<PendingLogoutRecord> = {}): PendingLogoutRecord {
+    return { jti, client_id: 'rp', sub: 'u1', sid: null, created_at: clock.now(), attempts: 1, due_at: clock.now(), claim: null, ...over };
+  }
+
+  it('with nothing pending, storage is asked once at the start and not again before IDLE_LOOK_MS', async () => {
+    retries = startBackchannelRetries(serverDeps());
+    await sleep(2600);
+    assert.ok(calls.length <= 1, `calls in 2.6 s: ${calls.join(', ')}`);
+    assert.deepEqual(calls, ['nextDue']);
+  });
+
+  it('a retry this instance schedules goes out when due, without waiting for the next ask', async () => {
+    const deps = serverDeps();
+    retries = startBackchannelRetries(deps);
+    await within(1000, () => calls.length > 0, () => 'the first ask');
+    script = [500];
+    const [first] = await sendBackchannelLogouts(deps, [{ client: { client_id: 'rp', backchannel_logout_uri: uri, backchannel_logout_session_required: false }, sub: 'u1', sid: null }]);
+    assert.equal(first?.pending, true, 'refused once: left for a retry');
+    const [row] = await storage.backchannelLogouts.list();
+    await sleep(1200);
+    assert.equal(received, 1, 'not before it is due');
+    calls.length = 0;
+    clock.advance(row!.due_at - clock.now());
+    const took = await within(IDLE_LOOK_MS - 1000, () => received === 2, () => 'the retry');
+    assert.ok(took < 1500, `sent within a second or so of being due (${took} ms)`);
+    assert.equal(calls[0], 'claimDue', `claimed without asking first: ${calls.join(', ')}`);
+    await within(1000, async () => (await storage.backchannelLogouts.list()).length === 0, () => 'delivered: deleted');
+  });
+
+  it('a delivery stored elsewhere (another instance, the CLI) is found at the next ask; a full batch, the rest at once', async () => {
+    retries = startBackchannelRetries(serverDeps());
+    await within(1000, () => calls.length > 0, () => 'the first ask');
+    for (let i = 0; i < 25; i++) await storage.backchannelLogouts.insert(pending(`j${String(i).padStart(2, '0')}`));
+    await within(IDLE_LOOK_MS + 2500, () => received === 25, () => `all 25 sent (${received})`);
+    assert.equal(calls.filter((c) => c === 'claimDue').length, 2, `a batch of 20, then the other 5: ${calls.join(', ')}`);
+  });
+});
