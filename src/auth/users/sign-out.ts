@@ -8,19 +8,13 @@
 // `session.revoked` per session and one `user.revoked`.
 import type { AuditLog } from '../../observability/audit.js';
 import type { UserRecord } from '../../storage/types.js';
-import type { DeliveryResult } from '../logout/backchannel.js';
+import type { SignedOut } from '../../core/signed-out.js';
 import { endUserSessions, type LogoutDeps } from '../logout/end-sessions.js';
 import type { AuthServerDeps } from '../start.js';
 import { RedisSsoSessionStore } from '../sessions/redis-store.js';
 
-/** What signing a user out ended, as `drawbridge user revoke --json` and the admin API show it. */
-export interface SignedOut {
-  /** SSO sessions at the auth server, and gateway browser sessions where the caller ends those too */
-  sessions: Array<{ kind: 'sso' | 'gateway'; id: string; clients: string[] }>;
-  tokens_revoked: number;
-  /** one per client of an ended session with a backchannel_logout_uri, once its first attempt is over */
-  backchannel: DeliveryResult[];
-}
+// what signing a user out ended: core's, shared with the admin API
+export type { SignedOut } from '../../core/signed-out.js';
 
 /** Who asked, for the audit lines. */
 export interface SignOutSource {

@@ -24,7 +24,7 @@ import {
   unlockUser,
   type UserChangeDeps,
 } from '../../auth/users/manage.js';
-import type { SignedOut } from '../../auth/users/sign-out.js';
+import { signedOutAnswer, type SignedOut } from '../../core/signed-out.js';
 import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 import { printBackchannel, signOutEverywhere, signOutForUserChange } from './session.js';
 
@@ -129,7 +129,7 @@ export function registerUserCommands(program: Command): void {
         const { password, generated } = await obtainPassword(opts, passwordPolicy(cfg.auth), username, true);
         const { signedOut } = await setUserPassword(deps, username, password, {}, { signOut: opts.signOut === true });
         if (opts.json) {
-          print(JSON.stringify({ username, password: generated ? password : null, ...(signedOut ? { signed_out: signedOutJson(signedOut) } : {}) }, null, 2));
+          print(JSON.stringify({ username, password: generated ? password : null, ...(signedOut ? { signed_out: signedOutAnswer(signedOut) } : {}) }, null, 2));
           return;
         }
         print(`password of ${username} replaced${signedOut ? `; ${signedOutText(signedOut)}` : ''}`);
@@ -265,10 +265,6 @@ async function withUserDeps<T>(cfg: Config, fn: (deps: UserChangeDeps) => Promis
 
 function signedOutText(out: SignedOut): string {
   return `signed out everywhere: revoked ${out.tokens_revoked} token(s), ended ${out.sessions.length} session(s)`;
-}
-
-function signedOutJson(out: SignedOut): Record<string, unknown> {
-  return { sessions_ended: out.sessions.length, sessions: out.sessions, tokens_revoked: out.tokens_revoked, backchannel: out.backchannel };
 }
 
 function collectClaim(value: string, previous: string[] = []): string[] {

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config, GatewayConfig } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
+import type { SignedOut } from '../../core/signed-out.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SessionStore } from '../../sessions/types.js';
 import type { Storage } from '../../storage/types.js';
@@ -46,14 +47,6 @@ export interface AdminUserView {
   readonly username: string;
 }
 
-/** What signing a user out everywhere ended (src/auth/users/sign-out.ts SignedOut). */
-export interface AdminSignedOut {
-  sessions: Array<{ kind: 'sso' | 'gateway'; id: string; clients: string[] }>;
-  tokens_revoked: number;
-  /** back-channel logout deliveries, after their first attempt (`pending`: left to the auth servers' retries) */
-  backchannel: Array<{ client_id: string; delivered: boolean; attempts: number; status?: number; pending?: boolean }>;
-}
-
 /** The request behind a change, for its audit line. */
 export interface AdminChange {
   request_id: string;
@@ -72,9 +65,9 @@ export interface UserAdmin {
   /** `claims` merged (a null value removes that claim); `locked: true` as `drawbridge user lock` (signs the user out everywhere) */
   update(username: string, patch: { claims?: Record<string, unknown>; require_mfa?: boolean; locked?: boolean }, change: AdminChange): Promise<AdminUserView>;
   /** `signOut`: then as signOut below, and the answer has `signed_out` */
-  setPassword(username: string, password: string, change: AdminChange, opts?: { signOut?: boolean }): Promise<AdminUserView & { signed_out?: AdminSignedOut }>;
+  setPassword(username: string, password: string, change: AdminChange, opts?: { signOut?: boolean }): Promise<AdminUserView & { signed_out?: SignedOut }>;
   /** sign out everywhere, as `drawbridge user revoke`: SSO sessions (back-channel logout), gateway sessions, every token */
-  signOut(username: string, change: AdminChange): Promise<AdminSignedOut>;
+  signOut(username: string, change: AdminChange): Promise<SignedOut>;
   resetMfa(username: string, change: AdminChange): Promise<void>;
   /** signs the user out everywhere, then deletes them */
   delete(username: string, change: AdminChange): Promise<void>;
@@ -86,7 +79,7 @@ export type UserAdminFactory = (env: {
   /** the config file as currently loaded */
   config(): Config;
   /** ends the user's browser sessions at this gateway's store (all instances told); the ended ones */
-  endGatewaySessions(sub: string): Promise<AdminSignedOut['sessions']>;
+  endGatewaySessions(sub: string): Promise<SignedOut['sessions']>;
 }) => UserAdmin;
 
 export interface AdminRequest {

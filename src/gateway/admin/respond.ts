@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody } from '../../core/http.js';
 import { AppError } from '../../core/errors.js';
+import type { Refused } from '../../core/refused.js';
 
 export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'not_found' | 'conflict' | 'method_not_allowed' | 'server_error' | 'service_unavailable';
 
@@ -33,6 +34,16 @@ export function notFound(what: string): AdminError {
 
 export function conflict(description: string): AdminError {
   return new AdminError('conflict', 409, description);
+}
+
+/**
+ * A refusal of the domain's rules (core's Refused, which any handler may throw) in the admin
+ * API's words: 400 naming the field, 404, or 409 (naming the field when it has one).
+ */
+export function refusedAsAdminError(err: Refused): AdminError {
+  if (err.kind === 'invalid') return invalidField(err.field ?? '', err.problem);
+  if (err.kind === 'not_found') return new AdminError('not_found', 404, err.message);
+  return err.field === undefined ? conflict(err.message) : new AdminError('conflict', 409, err.message, { fields: { [err.field]: err.problem } });
 }
 
 const JSON_HEADERS = { 'cache-control': 'no-store' };

@@ -9,6 +9,7 @@ import { adminTokenProblem } from '../../config/schema-gateway.js';
 import type { TlsConfig } from '../../config/types.js';
 import { safeEqual } from '../../core/crypto-util.js';
 import { UnavailableError } from '../../core/errors.js';
+import { Refused } from '../../core/refused.js';
 import { parseListen, startListener, type ReadinessCheck, type RequestContext, type RunningListener } from '../../core/listener.js';
 import { sendText } from '../../core/http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
@@ -18,7 +19,7 @@ import { consumersEndpoint, credentialsEndpoint } from './consumers.js';
 import { pluginsEndpoint, routesEndpoint, servicesEndpoint } from './entities.js';
 import { sessionsEndpoint } from './sessions.js';
 import { usersEndpoint } from './users.js';
-import { AdminError, methodNotAllowed, sendAdminError, sendData } from './respond.js';
+import { AdminError, methodNotAllowed, refusedAsAdminError, sendAdminError, sendData } from './respond.js';
 import { hasControlCharacter } from '../../core/text.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
@@ -84,7 +85,8 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
       if (!endpoint) throw new AdminError('not_found', 404, `no admin resource ${rc.path}`);
       const ar: AdminRequest = { req, res, method, segments, requestId: rc.requestId };
       await endpoint(ctx, ar);
-    } catch (err) {
+    } catch (thrown) {
+      const err = thrown instanceof Refused ? refusedAsAdminError(thrown) : thrown;
       if (err instanceof UnavailableError) {
         // the database (or Redis) did not answer: worth a retry, not a 500
         ctx.logger.error({ err, requestId: rc.requestId, path: rc.path }, 'admin request failed: a store is unavailable');

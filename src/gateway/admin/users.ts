@@ -6,9 +6,9 @@
 // sessions ended with back-channel logout, gateway sessions, every token, `user.revoked`),
 // the same audit events. This file reads bodies and words the answers; no answer holds a
 // password, its hash, a TOTP secret or a recovery code.
-import { Refused } from '../../core/refused.js';
-import type { AdminChange, AdminContext, AdminRequest, AdminSignedOut, UserAdmin } from './context.js';
-import { AdminError, conflict, invalidField, methodNotAllowed, notFound, readObject, sendData, sendList } from './respond.js';
+import { signedOutAnswer } from '../../core/signed-out.js';
+import type { AdminChange, AdminContext, AdminRequest, UserAdmin } from './context.js';
+import { AdminError, invalidField, methodNotAllowed, notFound, readObject, sendData, sendList } from './respond.js';
 
 export async function usersEndpoint(ctx: AdminContext, ar: AdminRequest): Promise<void> {
   const users = ctx.users;
@@ -18,15 +18,12 @@ export async function usersEndpoint(ctx: AdminContext, ar: AdminRequest): Promis
   }
   const [, username, sub, ...rest] = ar.segments;
   if (rest.length > 0) throw notFound('path');
-  try {
-    if (username === undefined) return await userCollection(users, ar);
-    if (sub === undefined) return await oneUser(users, ar, username);
-    if (sub === 'password') return await newPassword(users, ar, username);
-    if (sub === 'mfa') return await resetMfa(users, ar, username);
-    if (sub === 'logout') return await signOut(users, ar, username);
-  } catch (err) {
-    throw err instanceof Refused ? asAdminError(err) : err;
-  }
+  // a change the rules refuse throws core's Refused, which the admin server's catch answers
+  if (username === undefined) return userCollection(users, ar);
+  if (sub === undefined) return oneUser(users, ar, username);
+  if (sub === 'password') return newPassword(users, ar, username);
+  if (sub === 'mfa') return resetMfa(users, ar, username);
+  if (sub === 'logout') return signOut(users, ar, username);
   throw notFound('path');
 }
 
@@ -101,11 +98,6 @@ async function signOut(users: UserAdmin, ar: AdminRequest, username: string): Pr
   sendData(ar.res, 200, { username, ...signedOutAnswer(await users.signOut(username, changeOf(ar))) });
 }
 
-/** What a sign-out ended, in the words of `drawbridge user revoke --json`. */
-function signedOutAnswer(out: AdminSignedOut): Record<string, unknown> {
-  return { sessions_ended: out.sessions.length, sessions: out.sessions, tokens_revoked: out.tokens_revoked, backchannel: out.backchannel };
-}
-
 /** DELETE /users/{username}/mfa: as `drawbridge user reset-mfa`. */
 async function resetMfa(users: UserAdmin, ar: AdminRequest, username: string): Promise<void> {
   ar.req.resume();
@@ -149,11 +141,4 @@ function booleanOf(value: unknown, field: string): boolean | undefined {
 function changeOf(ar: AdminRequest): AdminChange {
   const ip = ar.req.socket.remoteAddress;
   return { request_id: ar.requestId, ...(ip !== undefined ? { ip } : {}) };
-}
-
-/** The rules' refusal in the admin API's words: 400 naming the field, 404, or 409. */
-function asAdminError(err: Refused): AdminError {
-  if (err.kind === 'invalid') return invalidField(err.field ?? '', err.problem);
-  if (err.kind === 'not_found') return new AdminError('not_found', 404, err.message);
-  return err.field === undefined ? conflict(err.message) : new AdminError('conflict', 409, err.message, { fields: { [err.field]: err.problem } });
 }
