@@ -17,9 +17,13 @@ export const SIGNING_ALGS: Readonly<Record<SigningAlg, AlgDescriptor>> = {
   EdDSA: { hash: null, keyType: 'ed25519', generate: { type: 'ed25519' } },
 };
 
-/** Algorithms accepted on client assertions (RFC 7523): asymmetric only. */
+/**
+ * Algorithms accepted on client assertions (RFC 7523) and request objects (RFC 9101):
+ * asymmetric only. `Ed25519` is RFC 9864's fully specified name for what `EdDSA` means with an
+ * Ed25519 key; clients such as oauth4webapi sign with it.
+ */
 export const CLIENT_ASSERTION_ALGS = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ] as const;
 
 export function isSigningAlg(value: unknown): value is SigningAlg {
