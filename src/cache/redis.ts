@@ -47,14 +47,20 @@ export async function pingRedis(redis: Redis): Promise<void> {
 /**
  * One step against Redis for `what` (a name for messages): a lost connection fails at once,
  * and any failure but a reply error (a bug in the caller) is core's UnavailableError (503
- * temporarily_unavailable), never a 500 and never an answer taken as "absent".
+ * temporarily_unavailable), never a 500 and never an answer taken as "absent". `Unavailable`:
+ * the kind of UnavailableError to throw (a store's own, e.g. SessionStoreUnavailableError).
  */
-export async function onRedis<T>(redis: Redis, what: string, step: () => Promise<T>): Promise<T> {
-  if (redisLost(redis)) throw new UnavailableError(`${what}: redis is ${redis.status}`);
+export async function onRedis<T>(
+  redis: Redis,
+  what: string,
+  step: () => Promise<T>,
+  Unavailable: new (message: string, opts?: { cause?: unknown }) => UnavailableError = UnavailableError,
+): Promise<T> {
+  if (redisLost(redis)) throw new Unavailable(`${what}: redis is ${redis.status}`);
   try {
     return await step();
   } catch (err) {
     if (err instanceof ReplyError || err instanceof UnavailableError) throw err;
-    throw new UnavailableError(`${what}: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new Unavailable(`${what}: redis unavailable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
 }

@@ -10,7 +10,8 @@
 // that checks the hash first. The connection is the store's own, with no offline queue and
 // a per-command timeout: while Redis is down every call fails within commandTimeoutMs with
 // SessionStoreUnavailableError instead of queueing (session routes answer 503).
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import { onRedis } from '../cache/redis.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { sha256Base64url } from '../core/crypto-util.js';
 import type { Logger } from '../observability/logger.js';
@@ -306,14 +307,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Runs one Redis call; anything but a reply error (a bug here) means Redis is unavailable. */
-  async #run<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof ReplyError) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      throw new SessionStoreUnavailableError(`session store: redis unavailable (${message})`, { cause: err });
-    }
+  #run<T>(call: () => Promise<T>): Promise<T> {
+    return onRedis(this.#redis, 'session store', call, SessionStoreUnavailableError);
   }
 }
 
