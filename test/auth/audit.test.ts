@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { auditLine, createAuditLog, fileAudit, isSecretKey, noAudit } from '../../src/observability/audit.js';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
+import { foundWithin } from '../helpers/poll.js';
 
 const SECRET = 'audit-client-secret-0123456789abcdef';
 const PASSWORD = 'correct horse battery staple 42';
@@ -51,13 +52,8 @@ describe('audit log', () => {
   }
 
   /** Lines are written asynchronously: wait (briefly) until `match` finds one. */
-  async function waitFor(match: (l: Line) => boolean, what: string): Promise<Line> {
-    for (let i = 0; i < 100; i++) {
-      const found = lines().find(match);
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.fail(`no audit line for ${what}; have: ${readFileSync(file, 'utf8')}`);
+  function waitFor(match: (l: Line) => boolean, what: string): Promise<Line> {
+    return foundWithin(2000, () => lines().find(match), () => `no audit line for ${what}; have: ${readFileSync(file, 'utf8')}`);
   }
 
   function password(username: string, pw: string, requestId: string): Promise<Response> {

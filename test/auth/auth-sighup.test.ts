@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnCli, waitForReady, type CliProcess } from '../cli/spawn.js';
-import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
+import { basic, freePort, postForm, TEST_SECRET, tokenAnswer } from '../helpers/auth-server.js';
 import { within } from '../helpers/poll.js';
 
 const SECRET = 'auth-sighup-client-secret-0123456789abcdef';
@@ -48,10 +48,7 @@ describe('SIGHUP applies the auth server’s clients and users from the file', (
   let file: string;
   let port: number;
 
-  const token = async (clientId: string, form: Record<string, string>) => {
-    const res = await postForm(`${issuer}/oauth2/token`, form, { authorization: basic(clientId, SECRET) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const token = (clientId: string, form: Record<string, string>) => tokenAnswer(issuer, form, { authorization: basic(clientId, SECRET) });
   const active = async (value: string) => {
     const res = await postForm(`${issuer}/oauth2/introspect`, { token: value }, { authorization: basic('app', SECRET) });
     assert.equal(res.status, 200);

@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { confirmTotpEnrolment, startTotpEnrolment } from '../../src/auth/mfa/user-mfa.js';
 import { totp } from '../../src/auth/mfa/totp.js';
-import { openStorage } from '../../src/storage/open.js';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
-import { freshPostgresSchema, postgresUrl } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl } from '../helpers/services.js';
 import { Browser, parseForm, withField, withoutField } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -303,9 +302,8 @@ describe('parallel redemption of one code on PostgreSQL and SQLite', () => {
   it('PostgreSQL: 3 rounds of 8 parallel redemptions', async (t) => {
     const base = await postgresUrl();
     if (base === undefined) return t.skip('PostgreSQL not reachable');
-    const schema = await freshPostgresSchema(base);
+    const schema = await migratedPostgresSchema(base);
     t.after(() => schema.drop());
-    await (await openStorage(schema.url, { autoMigrate: true })).close(); // PostgreSQL is never migrated implicitly
     const server = await startAuth({ brute_force: { enabled: false }, users: [{ username: 'alice', password: PASSWORD, claims: {} }], clients: CLIENTS }, { storage: schema.url });
     t.after(() => server.close());
     for (let i = 0; i < 3; i++) await parallelRedemption(server.issuer, 8);

@@ -21,7 +21,8 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { openStorage, sqlHandleOf } from '../../src/storage/open.js';
 import { freePort, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
-import { freshPostgresSchema, postgresUrl } from '../helpers/services.js';
+import { within } from '../helpers/poll.js';
+import { migratedPostgresSchema, postgresUrl } from '../helpers/services.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const RP = 'rp';
@@ -116,14 +117,6 @@ async function logOut(base: string, session: { browser: Browser; idToken: string
   assert.equal(res.status, 200, 'the signed-out page');
 }
 
-async function until(what: string, ms: number, pred: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
-}
-
 const pg = await postgresUrl();
 
 describe('back-channel logout deliveries are durable', () => {
@@ -144,9 +137,9 @@ describe('back-channel logout deliveries are durable', () => {
     const session = await signIn(issuer);
     const { sid, sub } = jose.decodeJwt(session.idToken);
     await logOut(issuer, session);
-    await until('the first attempt', 2000, () => receiver.got.length === 1);
+    await within(2000, () => receiver.got.length === 1, 'the first attempt');
     const first = server;
-    await until('its retry scheduled', 2000, async () => (await first.storage.backchannelLogouts.list())[0]?.attempts === 1);
+    await within(2000, async () => (await first.storage.backchannelLogouts.list())[0]?.attempts === 1, 'its retry scheduled');
     await server.close();
     server = undefined;
 
@@ -164,14 +157,14 @@ describe('back-channel logout deliveries are durable', () => {
     await sleep(1200);
     assert.equal(receiver.got.length, 1, 'not retried before its time');
     clock.t = row.due_at;
-    await until('the second attempt, by the restarted server', 2000, () => receiver.got.length === 2);
+    await within(2000, () => receiver.got.length === 2, 'the second attempt, by the restarted server');
     const restarted = server;
-    await until('its retry scheduled', 2000, async () => (await restarted.storage.backchannelLogouts.list())[0]?.attempts === 2);
+    await within(2000, async () => (await restarted.storage.backchannelLogouts.list())[0]?.attempts === 2, 'its retry scheduled');
     const [again] = await server.storage.backchannelLogouts.list();
     assert.ok(again!.due_at - clock.t > 5, `a longer backoff the second time (${again!.due_at - clock.t} s)`);
     clock.t = again!.due_at;
-    await until('the third attempt', 2000, () => receiver.got.length === 3);
-    await until('the delivered logout is deleted', 2000, async () => (await restarted.storage.backchannelLogouts.list()).length === 0);
+    await within(2000, () => receiver.got.length === 3, 'the third attempt');
+    await within(2000, async () => (await restarted.storage.backchannelLogouts.list()).length === 0, 'the delivered logout is deleted');
 
     // each attempt a valid logout token of its own, for the same logout (jti)
     const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
@@ -185,9 +178,7 @@ describe('back-channel logout deliveries are durable', () => {
   });
 
   it('two instances on PostgreSQL: each retry is sent once; the other instance retries what a stopped one left', { skip: pg === undefined && 'PostgreSQL not reachable' }, async (t) => {
-    const schema = await freshPostgresSchema(pg!);
-    const migrated = await openStorage(schema.url, { autoMigrate: true });
-    await migrated.close();
+    const schema = await migratedPostgresSchema(pg!);
     // every logout refused once; each retry held a while, so that the other instance may ask
     // storage while it is under way (and find it claimed)
     const receiver = await startReceiver([500], (attempt) => (attempt === 1 ? 1100 : 0));
@@ -204,27 +195,27 @@ describe('back-channel logout deliveries are durable', () => {
     });
 
     for (let i = 0; i < 4; i++) await logOut(issuer, await signIn(issuer));
-    await until('four first attempts', 3000, () => receiver.got.length === 4);
+    await within(3000, () => receiver.got.length === 4, 'four first attempts');
     const first = a;
-    await until('four retries scheduled', 2000, async () => (await first.storage.backchannelLogouts.list()).filter((r) => r.attempts === 1).length === 4);
+    await within(2000, async () => (await first.storage.backchannelLogouts.list()).filter((r) => r.attempts === 1).length === 4, 'four retries scheduled');
     const stored = await a.storage.backchannelLogouts.list();
     clock.t = Math.max(...stored.map((r) => r.due_at));
-    await until('every logout retried', 4000, () => [...receiver.byJti().values()].every((n) => n === 2) && receiver.byJti().size === 4);
+    await within(4000, () => [...receiver.byJti().values()].every((n) => n === 2) && receiver.byJti().size === 4, 'every logout retried');
     await sleep(1200); // both instances look again
     assert.deepEqual([...receiver.byJti().values()], [2, 2, 2, 2], 'each retry sent once, by one instance');
     assert.deepEqual(await b.storage.backchannelLogouts.list(), []);
 
     // A ends a session, its attempt fails, and A stops: B retries it
     await logOut(issuer, await signIn(issuer));
-    await until('the first attempt', 2000, () => receiver.byJti().size === 5);
-    await until('its retry scheduled', 2000, async () => (await b.storage.backchannelLogouts.list())[0]?.attempts === 1);
+    await within(2000, () => receiver.byJti().size === 5, 'the first attempt');
+    await within(2000, async () => (await b.storage.backchannelLogouts.list())[0]?.attempts === 1, 'its retry scheduled');
     await a.close();
     a = undefined;
     const [left] = await b.storage.backchannelLogouts.list();
     assert.equal(left?.attempts, 1, 'left for a retry');
     clock.t = left.due_at;
     // B finds it at its next ask
-    await until('retried by B', IDLE_LOOK_MS + 3000, () => [...receiver.byJti().values()].every((n) => n === 2));
-    await until('and deleted', 2000, async () => (await b.storage.backchannelLogouts.list()).length === 0);
+    await within(IDLE_LOOK_MS + 3000, () => [...receiver.byJti().values()].every((n) => n === 2), 'retried by B');
+    await within(2000, async () => (await b.storage.backchannelLogouts.list()).length === 0, 'and deleted');
   });
 });

@@ -18,6 +18,7 @@ import { openStorage } from '../../src/storage/open.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { freePort, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
+import { within } from '../helpers/poll.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 
@@ -91,13 +92,7 @@ describe('back-channel logout', () => {
     return (await token.json()) as { id_token: string; refresh_token: string };
   }
 
-  async function waitFor(pred: () => boolean, ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out; received ${JSON.stringify(received.map((r) => r.path))}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+  const waitFor = (pred: () => boolean, ms: number) => within(ms, pred, () => `timed out; received ${JSON.stringify(received.map((r) => r.path))}`);
 
   const jwks = () => jose.createRemoteJWKSet(new URL(`${server.issuer}/.well-known/jwks.json`), { cooldownDuration: 0, cacheMaxAge: 0 });
 

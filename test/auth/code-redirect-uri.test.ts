@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { startAuth, tokenAnswer, type JsonAnswer, type TestServer } from '../helpers/auth-server.js';
 import { Browser, signInIfAsked } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -62,19 +62,18 @@ describe('authorization code: redirect_uri at the token endpoint (RFC 6749 §4.1
     return { code, verifier };
   }
 
-  async function redeem(clientId: string, c: Code, redirectUri: string | undefined): Promise<{ status: number; body: Record<string, unknown> }> {
+  function redeem(clientId: string, c: Code, redirectUri: string | undefined): Promise<JsonAnswer> {
     const form: Record<string, string> = { grant_type: 'authorization_code', client_id: clientId, code: c.code, code_verifier: c.verifier };
     if (redirectUri !== undefined) form.redirect_uri = redirectUri;
-    const res = await postForm(`${server.issuer}/oauth2/token`, form);
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    return tokenAnswer(server.issuer, form);
   }
 
-  function assertOk(r: { status: number; body: Record<string, unknown> }): void {
+  function assertOk(r: JsonAnswer): void {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(typeof r.body.access_token, 'string');
   }
 
-  function assertInvalidGrant(r: { status: number; body: Record<string, unknown> }, description: RegExp): void {
+  function assertInvalidGrant(r: JsonAnswer, description: RegExp): void {
     assert.equal(r.status, 400, JSON.stringify(r.body));
     assert.equal(r.body.error, 'invalid_grant');
     assert.match(String(r.body.error_description), description);

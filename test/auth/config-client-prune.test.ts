@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
-import { basic, freePort, postForm } from '../helpers/auth-server.js';
+import { basic, freePort, postForm, tokenAnswer, type JsonAnswer } from '../helpers/auth-server.js';
 import { startRestartableAuth, waitFor, type Body, type RestartableAuth } from '../helpers/restartable-auth.js';
 import { persistentTargets } from '../helpers/storage-targets.js';
 
@@ -19,9 +19,8 @@ function start(t: TestContext, storage: string, issuer: string, clientIds: strin
   return startRestartableAuth(t, { storage, issuer, auth: { clients: clientIds.map(client) } });
 }
 
-async function token(s: RestartableAuth, clientId: string, form: Record<string, string>): Promise<{ status: number; body: Body }> {
-  const res = await postForm(`${s.base}/oauth2/token`, form, { authorization: basic(clientId, SECRET) });
-  return { status: res.status, body: (await res.json()) as Body };
+function token(s: RestartableAuth, clientId: string, form: Record<string, string>): Promise<JsonAnswer> {
+  return tokenAnswer(s.base, form, { authorization: basic(clientId, SECRET) });
 }
 
 async function issued(s: RestartableAuth, clientId: string, form: Record<string, string>): Promise<string> {

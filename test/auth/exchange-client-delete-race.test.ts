@@ -13,7 +13,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
 import type { TokenRecord } from '../../src/storage/types.js';
-import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { basic, issued, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 
 const SECRET = 'exchange-client-delete-secret-0123456789abcdef';
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -55,9 +55,7 @@ describe('a token exchange racing the deletion of its subject token\'s client', 
   });
 
   async function callerToken(caller: string): Promise<string> {
-    const res = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'client_credentials', scope: 'a', audience: 'svc' }, { authorization: basic(caller, SECRET) });
-    const body = (await res.json()) as Body;
-    assert.equal(res.status, 200, JSON.stringify(body));
+    const body = await issued(await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'client_credentials', scope: 'a', audience: 'svc' }, { authorization: basic(caller, SECRET) }));
     return String(body.access_token);
   }
 

@@ -20,8 +20,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type pg from 'pg';
 import { endUserSessions, logoutDeps } from '../../src/auth/logout/end-sessions.js';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
-import { basic, postForm, type TestServer } from '../helpers/auth-server.js';
-import { Gate, introspectedActive, issued, startRowLockRace, type RowLockRace } from '../helpers/pg-row-lock.js';
+import { basic, issued, postForm, type TestServer } from '../helpers/auth-server.js';
+import { Gate, introspectedActive, startRowLockRace, type RowLockRace } from '../helpers/pg-row-lock.js';
 import { postgresUrl } from '../helpers/services.js';
 
 const SECRET = 'exchange-race-secret-0123456789abcdef';

@@ -11,6 +11,7 @@ import * as client from 'openid-client';
 import { fixedClock } from '../../src/core/clock.js';
 import { postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm, withField, withoutField } from '../helpers/browser.js';
+import { foundWithin } from '../helpers/poll.js';
 import { redisUrl } from '../helpers/services.js';
 
 const url = await redisUrl();
@@ -110,13 +111,8 @@ describe('RP-initiated logout', { skip: url === undefined ? 'Redis not reachable
     assert.match(html, pattern);
   }
 
-  async function waitForEvent(pred: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-    for (let i = 0; i < 100; i++) {
-      const found = events.find(pred);
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`event not seen; got ${JSON.stringify(events)}`);
+  function waitForEvent(pred: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    return foundWithin(2000, () => events.find(pred), () => `event not seen; got ${JSON.stringify(events)}`);
   }
 
   it('discovery: end_session_endpoint and back-channel logout support, no front-channel', async () => {

@@ -14,7 +14,7 @@ import * as oauth from 'oauth4webapi';
 import { clientRecordFromConfig } from '../../src/auth/clients.js';
 import { ConfigError, validateConfig } from '../../src/config/index.js';
 import { openStorage } from '../../src/storage/open.js';
-import { basic, postForm, startAuth, TEST_SECRET, type TestServer } from '../helpers/auth-server.js';
+import { basic, startAuth, TEST_SECRET, tokenAnswer, type JsonAnswer, type TestServer } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 import { allTargets } from '../storage/targets.js';
 import { runCli } from '../cli/spawn.js';
@@ -74,12 +74,11 @@ describe('PKCE opt-out for confidential clients (require_pkce: false)', () => {
     return p.get('code')!;
   }
 
-  async function redeem(clientId: string, code: string, extra: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-    const res = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'authorization_code', code, redirect_uri: CB, ...extra }, { authorization: basic(clientId, SECRET) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  function redeem(clientId: string, code: string, extra: Record<string, string> = {}): Promise<JsonAnswer> {
+    return tokenAnswer(server.issuer, { grant_type: 'authorization_code', code, redirect_uri: CB, ...extra }, { authorization: basic(clientId, SECRET) });
   }
 
-  function assertInvalidGrant(r: { status: number; body: Record<string, unknown> }, description: RegExp): void {
+  function assertInvalidGrant(r: JsonAnswer, description: RegExp): void {
     assert.equal(r.status, 400, JSON.stringify(r.body));
     assert.equal(r.body.error, 'invalid_grant');
     assert.match(String(r.body.error_description), description);

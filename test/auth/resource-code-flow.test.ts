@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
-import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { basic, postForm, startAuth, tokenAnswer, type JsonAnswer, type TestServer } from '../helpers/auth-server.js';
 import { Browser, signInIfAsked } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -76,24 +76,22 @@ describe('resource indicators (RFC 8707) in the authorization code flow', () => 
     return { code, verifier };
   }
 
-  async function redeem(clientId: string, c: Code, resources: string[] = []): Promise<{ status: number; body: Body }> {
-    const res = await postForm(`${server.issuer}/oauth2/token`, {
+  function redeem(clientId: string, c: Code, resources: string[] = []): Promise<JsonAnswer> {
+    return tokenAnswer(server.issuer, {
       grant_type: 'authorization_code', client_id: clientId, code: c.code, code_verifier: c.verifier, redirect_uri: CB, resource: resources,
     });
-    return { status: res.status, body: (await res.json()) as Body };
   }
 
-  async function refresh(clientId: string, token: unknown, resources: string[] = []): Promise<{ status: number; body: Body }> {
-    const res = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: String(token), resource: resources });
-    return { status: res.status, body: (await res.json()) as Body };
+  function refresh(clientId: string, token: unknown, resources: string[] = []): Promise<JsonAnswer> {
+    return tokenAnswer(server.issuer, { grant_type: 'refresh_token', client_id: clientId, refresh_token: String(token), resource: resources });
   }
 
-  function ok(r: { status: number; body: Body }): Body {
+  function ok(r: JsonAnswer): Body {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     return r.body;
   }
 
-  function invalidTarget(r: { status: number; body: Body }, description?: RegExp): void {
+  function invalidTarget(r: JsonAnswer, description?: RegExp): void {
     assert.equal(r.status, 400, JSON.stringify(r.body));
     assert.equal(r.body.error, 'invalid_target');
     if (description) assert.match(String(r.body.error_description), description);

@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import type { Storage } from '../../src/storage/types.js';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
 import { openStorage } from '../../src/storage/open.js';
-import { basic, freePort, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
+import { basic, freePort, issued, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
 import { allTargets, eachFreshStorage, type Place } from '../storage/targets.js';
 import { NOW, tokenRecord as token } from '../storage/fixtures.js';
 
@@ -80,10 +80,7 @@ for (const target of await allTargets()) {
     });
 
     async function tokenResponse(clientId: string, form: Record<string, string>): Promise<Body> {
-      const res = await postForm(`${issuer}/oauth2/token`, form, { authorization: basic(clientId, SECRET) });
-      const body = (await res.json()) as Body;
-      assert.equal(res.status, 200, JSON.stringify(body));
-      return body;
+      return issued(await postForm(`${issuer}/oauth2/token`, form, { authorization: basic(clientId, SECRET) }));
     }
 
     const userTokens = (clientId: string, scope = 'orders:read') => tokenResponse(clientId, { grant_type: 'password', username: 'alice', password: PASSWORD, scope });

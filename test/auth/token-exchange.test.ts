@@ -12,7 +12,7 @@ import * as jose from 'jose';
 import * as oauth from 'oauth4webapi';
 import { fixedClock } from '../../src/core/clock.js';
 import { signJwt } from '../../src/crypto/jwt.js';
-import { basic, freePort, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { basic, freePort, issued, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { send } from '../gateway/authn-support.js';
 import type { RecordedRequest } from '../helpers/gateway.js';
@@ -95,16 +95,12 @@ describe('token exchange (RFC 8693)', () => {
   }
 
   async function userToken(clientId: string, scope = 'orders:read orders:write'): Promise<string> {
-    const res = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'password', username: 'alice', password: PASSWORD, scope }, { authorization: basic(clientId, SECRET) });
-    const body = (await res.json()) as Body;
-    assert.equal(res.status, 200, JSON.stringify(body));
+    const body = await issued(await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'password', username: 'alice', password: PASSWORD, scope }, { authorization: basic(clientId, SECRET) }));
     return String(body.access_token);
   }
 
   async function serviceToken(clientId: string, scope?: string): Promise<string> {
-    const res = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'client_credentials', ...(scope ? { scope } : {}) }, { authorization: basic(clientId, SECRET) });
-    const body = (await res.json()) as Body;
-    assert.equal(res.status, 200, JSON.stringify(body));
+    const body = await issued(await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'client_credentials', ...(scope ? { scope } : {}) }, { authorization: basic(clientId, SECRET) }));
     return String(body.access_token);
   }
 
@@ -516,10 +512,7 @@ describe('token exchange through the gateway', () => {
   }
 
   async function token(form: Record<string, string>, clientId: string): Promise<Body> {
-    const res = await postForm(`${issuer}/oauth2/token`, form, { authorization: basic(clientId, SECRET) });
-    const body = (await res.json()) as Body;
-    assert.equal(res.status, 200, JSON.stringify(body));
-    return body;
+    return issued(await postForm(`${issuer}/oauth2/token`, form, { authorization: basic(clientId, SECRET) }));
   }
 
   it('an exchanged opaque token on an oauth2-introspection route: the internal JWT carries act', async () => {

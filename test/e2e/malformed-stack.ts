@@ -11,11 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { exportJWK } from 'jose';
-import { openStorage } from '../../src/storage/open.js';
 import { basic } from '../helpers/auth-server.js';
 import { Browser, parseForm } from '../helpers/browser.js';
 import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl } from '../helpers/services.js';
 import { capturingLogger, exchange, rawRequest, type Case, type ErrorShape } from './malformed-support.js';
 
 // Every secret the stack is configured with or the corpus sends: none may reach a log.
@@ -433,8 +432,7 @@ const TARGETS: Array<{ label: StorageLabel; storage(): Promise<{ url: string | u
     async storage() {
       const base = await postgresUrl();
       if (base === undefined) return 'skip';
-      const schema = await freshPostgresSchema(base);
-      await (await openStorage(schema.url, { autoMigrate: true })).close();
+      const schema = await migratedPostgresSchema(base);
       return { url: schema.url, drop: () => schema.drop() };
     },
   },

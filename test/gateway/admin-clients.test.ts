@@ -18,12 +18,11 @@ import { clientRecordFromConfig } from '../../src/storage/client-records.js';
 import { validateConfig } from '../../src/config/index.js';
 import { sha256Base64url } from '../../src/core/crypto-util.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { openStorage } from '../../src/storage/open.js';
 import type { ClientRecord, ClientRepo, Storage } from '../../src/storage/types.js';
 import { runCli, type CliResult } from '../cli/spawn.js';
-import { basic, freePort, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
+import { basic, freePort, issued, postForm, testKeys, TEST_SECRET } from '../helpers/auth-server.js';
 import { startStack, type Stack } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from './admin-support.js';
 import { within } from '../helpers/poll.js';
 
@@ -56,8 +55,7 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
   let base: string;
 
   before(async () => {
-    schema = await freshPostgresSchema(pg!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
+    schema = await migratedPostgresSchema(pg!);
     const top = { storage: schema.url, redis };
     stack = await startStack({ top, auth: { clients: [FILE_CLIENT, EXCHANGER] }, gateway: { admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN } });
     base = adminUrlOf(stack);
@@ -346,9 +344,7 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
     assert.equal(own.status, 200, JSON.stringify(own.json));
     // delegator hands its token on to exchanger (aud), which exchanges it to act for delegator
     const exchange = async (id: string, pass: string, subject: string, more: Record<string, string> = {}) => {
-      const res = await postForm(`${stack.issuer}/oauth2/token`, { grant_type: EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, ...more }, { authorization: basic(id, pass) });
-      const body = (await res.json()) as Record<string, any>;
-      assert.equal(res.status, 200, JSON.stringify(body));
+      const body = await issued(await postForm(`${stack.issuer}/oauth2/token`, { grant_type: EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, ...more }, { authorization: basic(id, pass) }));
       return body.access_token as string;
     };
     const handed = await exchange('delegator', secret, own.json.access_token, { audience: EXCHANGER.client_id });

@@ -3,9 +3,8 @@
 // second, without a restart; deletions end access there just as fast.
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openStorage } from '../../src/storage/open.js';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from './admin-support.js';
 import { send } from './authn-support.js';
 import { within } from '../helpers/poll.js';
@@ -22,8 +21,7 @@ describe('admin changes across two instances (PostgreSQL + Redis)', { skip: (pg 
 
   before(async () => {
     upstream = await startUpstream();
-    schema = await freshPostgresSchema(pg!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
+    schema = await migratedPostgresSchema(pg!);
     const services = [{ name: 'orders', url: upstream.url, routes: [{ paths: ['/orders'], strip_path: false }], plugins: [{ name: 'key-auth' }] }];
     const top = { storage: schema.url, redis };
     a = await startStack({ auth: false, top, gateway: { admin_listen: '127.0.0.1:0', admin_token: ADMIN_TOKEN, services } });

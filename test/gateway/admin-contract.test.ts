@@ -7,10 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openStorage } from '../../src/storage/open.js';
 import { runCli } from '../cli/spawn.js';
 import { startStack, startUpstream, TEST_SECRET, type Stack, type Upstream } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from './admin-support.js';
 import { send } from './authn-support.js';
 
@@ -32,8 +31,7 @@ describe('admin API contract, as a Kong user drives it (PostgreSQL)', { skip: pg
 
   before(async () => {
     upstream = await startUpstream();
-    schema = await freshPostgresSchema(pg!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
+    schema = await migratedPostgresSchema(pg!);
     stack = await startStack({
       auth: false,
       top: { storage: schema.url },

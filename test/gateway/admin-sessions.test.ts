@@ -3,13 +3,13 @@
 // running gateway with the SQL store (memory:) and with the Redis store.
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { publishOnce, type GatewayEvent } from '../../src/cache/events.js';
 import { newSessionCookieValue, sessionIdOf } from '../../src/sessions/cookie.js';
 import { sealTokens, sessionTokensKey } from '../../src/sessions/tokens.js';
 import type { GatewaySession, SessionStore } from '../../src/sessions/types.js';
 import { TEST_SECRET, startStack, type Stack } from '../helpers/gateway.js';
+import { within } from '../helpers/poll.js';
 import { redisUrl } from '../helpers/services.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from './admin-support.js';
 
@@ -33,15 +33,6 @@ function session(issuer: string, sub: string, fields: Partial<GatewaySession> = 
     expires_at: now + 3600,
     ...fields,
   };
-}
-
-async function until(check: () => Promise<boolean>, ms = 2000): Promise<number> {
-  const start = performance.now();
-  while (!(await check())) {
-    if (performance.now() - start > ms) throw new Error('timed out');
-    await sleep(10);
-  }
-  return performance.now() - start;
 }
 
 const variants: Record<string, () => Promise<Record<string, unknown> | undefined>> = {
@@ -196,11 +187,11 @@ for (const [name, top] of Object.entries(variants)) {
         else await stack!.gateway.deps.events.publish(event);
       };
       await publish({ type: 'session.revoked', sid: sso });
-      await until(async () => (await store.get(inSso.id)) === undefined);
+      await within(2000, async () => (await store.get(inSso.id)) === undefined, 'the session ended');
       assert.ok(await store.get(otherProvider.id), 'the same sid at another provider is another session');
       assert.ok(await store.get(plain.id));
       await publish({ type: 'user.revoked', sub: `${sub}-2` });
-      await until(async () => (await store.listByUser(`${sub}-2`)).length === 0);
+      await within(2000, async () => (await store.listByUser(`${sub}-2`)).length === 0, 'the sessions ended');
       assert.ok(await store.get(otherProvider.id));
     });
   });

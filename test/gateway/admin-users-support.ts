@@ -6,10 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig, type Config } from '../../src/config/index.js';
-import { openStorage } from '../../src/storage/open.js';
 import { TEST_SECRET, testKeys } from '../helpers/auth-server.js';
 import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, redisUrl } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl, redisUrl } from '../helpers/services.js';
 import { ADMIN_TOKEN, adminUrlOf } from './admin-support.js';
 import { appAndApiServices, gatewayClient, stackAddresses } from './oidc-support.js';
 
@@ -39,8 +38,7 @@ export function usersTargets(prefix: string, pgName: string): UsersTarget[] {
       name: pgName,
       skip: (pg === undefined || redis === undefined) && 'PostgreSQL or Redis not reachable',
       async open() {
-        const schema = await freshPostgresSchema(pg!);
-        await (await openStorage(schema.url, { autoMigrate: true })).close();
+        const schema = await migratedPostgresSchema(pg!);
         return { top: { storage: schema.url, redis }, cleanup: () => schema.drop() };
       },
     },

@@ -15,7 +15,7 @@ import { openStorage } from '../../src/storage/open.js';
 import type { Storage } from '../../src/storage/types.js';
 import { runCli } from '../cli/spawn.js';
 import { startStack, startUpstream, TEST_SECRET, type RecordedRequest, type Stack, type Upstream } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
+import { freshPostgresSchema, migratedPostgresSchema, postgresUrl, type TestSchema } from '../helpers/services.js';
 import { admin, ADMIN_TOKEN, adminUrlOf } from './admin-support.js';
 import { send } from './authn-support.js';
 
@@ -58,8 +58,7 @@ describe('consumers: custom_id and tags (PostgreSQL, real gateway and upstream)'
 
   before(async () => {
     upstream = await startUpstream();
-    schema = await freshPostgresSchema(pg!);
-    await (await openStorage(schema.url, { autoMigrate: true })).close();
+    schema = await migratedPostgresSchema(pg!);
     stack = await startStack({
       auth: false,
       top: { storage: schema.url },

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { within } from '../helpers/poll.js';
 import { send } from './core-http.js';
 
 /** A loopback URL nothing listens on (connection refused). */
@@ -136,15 +137,6 @@ describe('gateway upstream: round-robin and passive health checks', () => {
 
 const PROBE_ADMIN_TOKEN = 'probe-admin-token-0123456789abcdef';
 
-/** Polls `check` until it holds (every 20 ms, 5 s at most). */
-async function eventually(check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail('the condition did not hold in time');
-    await sleep(20);
-  }
-}
-
 describe('gateway upstream: active health checks', () => {
   let steady: Upstream;
   let sick: Upstream;
@@ -194,19 +186,19 @@ describe('gateway upstream: active health checks', () => {
   }
 
   it('probes every target; failed probes take a target out of rotation, good ones bring it back', async () => {
-    await eventually(() => probes.some((p) => p.startsWith('sick ')) && probes.some((p) => p.startsWith('steady ')));
+    await within(5_000, () => probes.some((p) => p.startsWith('sick ')) && probes.some((p) => p.startsWith('steady ')), 'both targets probed');
     assert.ok(probes.every((p) => p.endsWith(' drawbridge-healthcheck')));
     assert.deepEqual(new Set(await names(4)), new Set(['steady', 'sick']));
 
     sickness = true;
     const outAt = probes.length;
-    await eventually(async () => (await names(4)).every((name) => name === 'steady'));
+    await within(5_000, async () => (await names(4)).every((name) => name === 'steady'), 'the sick target out of rotation');
     assert.ok(probes.length - outAt >= 2, 'taken out after failed probes, not before');
     const metrics = await fetch(`${stack.adminUrl!}/metrics`, { headers: { authorization: `Bearer ${PROBE_ADMIN_TOKEN}` } }).then((r) => r.text());
     assert.ok(metrics.includes(`drawbridge_upstream_target_healthy{service="probed",target="${new URL(sick.url).origin}"} 0`), metrics);
 
     sickness = false;
-    await eventually(async () => (await names(4)).includes('sick'));
+    await within(5_000, async () => (await names(4)).includes('sick'), 'the recovered target back in rotation');
   });
 });
 

@@ -5,7 +5,8 @@ import * as assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { eventually, redisServerAvailable, startPrivateRedis, unique, type PrivateRedis } from './limits-harness.js';
+import { within } from '../helpers/poll.js';
+import { redisServerAvailable, startPrivateRedis, unique, type PrivateRedis } from './limits-harness.js';
 
 interface Answer {
   status: number;
@@ -382,7 +383,7 @@ describe('rate-limiting when the gateway loses Redis (private redis-server)', { 
 
     await redis.kill();
     const gatewayRedis = stack.running.redis!;
-    await eventually(() => gatewayRedis.status !== 'ready', "the gateway's client to notice");
+    await within(10_000, () => gatewayRedis.status !== 'ready', "the gateway's client to notice");
     for (let i = 0; i < 3; i++) {
       const res = await call(tolerant);
       assert.equal(res.status, 200);

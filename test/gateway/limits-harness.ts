@@ -129,12 +129,3 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   await start();
   return { url, port, kill, restart: start };
 }
-
-/** Polls until `check` holds (for connection state changes we cannot await directly). */
-export async function eventually(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

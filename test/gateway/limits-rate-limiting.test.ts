@@ -13,9 +13,9 @@ import { SLIDING_WINDOW_SHA, redisWindowStore } from '../../src/gateway/limits/r
 import { evaluate, localWindowStore, msUntilRoom, type HitResult, type RateWindow } from '../../src/gateway/limits/sliding-window.js';
 import { PLUGINS } from '../../src/gateway/plugins.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { within } from '../helpers/poll.js';
 import { redisUrl } from '../helpers/services.js';
 import {
-  eventually,
   gatewayRequest,
   identity,
   redisServerAvailable,
@@ -372,7 +372,7 @@ describe('rate-limiting when Redis fails (private redis-server)', { skip: !redis
     server = await startPrivateRedis();
     redis = new Redis(server.url, { maxRetriesPerRequest: 2, retryStrategy: () => 50 });
     redis.on('error', () => undefined);
-    await eventually(() => redis.status === 'ready', 'redis ready');
+    await within(10_000, () => redis.status === 'ready', 'redis ready');
   });
   after(async () => {
     redis?.disconnect();
@@ -403,7 +403,7 @@ describe('rate-limiting when Redis fails (private redis-server)', { skip: !redis
     assert.equal((await refusal(() => strict.limit(gatewayRequest()))).status, 429);
 
     await server.kill();
-    await eventually(() => redis.status !== 'ready', 'the client to notice');
+    await within(10_000, () => redis.status !== 'ready', 'the client to notice');
     for (let i = 0; i < 3; i++) {
       const through = gatewayRequest();
       await tolerant.limit(through); // over the limit, but Redis cannot say so
@@ -425,7 +425,7 @@ describe('rate-limiting when Redis fails (private redis-server)', { skip: !redis
     );
 
     await server.restart();
-    await eventually(() => redis.status === 'ready', 'the client to reconnect');
+    await within(10_000, () => redis.status === 'ready', 'the client to reconnect');
     const back = gatewayRequest();
     await strict.limit(back); // a fresh server: counting starts over
     assert.equal(back.responseHeaders['ratelimit-remaining'], '0');

@@ -23,6 +23,7 @@ import {
   type UpstreamResponseHandler,
 } from '../../src/gateway/h1/pool.js';
 import { selfSigned } from '../helpers/tls.js';
+import { settlesWithin, within } from '../helpers/poll.js';
 
 const NOOP = (): void => undefined;
 type UpstreamError = Error & { code?: string };
@@ -39,29 +40,6 @@ async function runCleanups(): Promise<void> {
     } catch {
       // a cleanup failing must not stop the others
     }
-  }
-}
-
-/** Rejects with a readable message when `p` does not settle within `ms`. */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function eventually(check: () => boolean, what: string, ms = 1000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`${what} (still not so after ${ms} ms)`);
-    await sleep(5);
   }
 }
 
@@ -182,13 +160,13 @@ function describeOutcome(rec: Recording): string {
 }
 
 async function expectComplete(rec: Recording, ms = 2000): Promise<void> {
-  await within(rec.done, ms, 'the exchange did not end');
+  await settlesWithin(rec.done, ms, 'the exchange did not end');
   assertExactlyOnce(rec);
   assert.equal(rec.outcome, 'complete', `expected onComplete, got ${describeOutcome(rec)}`);
 }
 
 async function expectError(rec: Recording, codes: string | string[], ms = 2000): Promise<UpstreamError> {
-  await within(rec.done, ms, `the exchange did not end (expected onError ${codes})`);
+  await settlesWithin(rec.done, ms, `the exchange did not end (expected onError ${codes})`);
   assertExactlyOnce(rec);
   assert.equal(rec.outcome, 'error', `expected onError ${codes}, got ${describeOutcome(rec)}`);
   const allowed = Array.isArray(codes) ? codes : [codes];
@@ -234,7 +212,7 @@ async function brokenExchange(
   const pool = newPool(up.origin, options);
   const rec = send(pool, { path: '/' });
   await expectError(rec, codes);
-  await eventually(() => pool.connections === 0, 'the pool drops the connection');
+  await within(1000, () => pool.connections === 0, 'the pool drops the connection');
   return { rec, up };
 }
 
@@ -559,7 +537,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         const rec = await completed(pool, { path: '/' });
         assert.equal(rec.status, 200);
         assert.equal(rec.body().toString(), 'part1-part2');
-        await eventually(() => pool.connections === 0, 'the pool drops the closed connection');
+        await within(1000, () => pool.connections === 0, 'the pool drops the closed connection');
         await expectComplete(send(pool, { path: '/' }));
         assert.equal(up.connections, 2, 'the second request used a new connection');
       });
@@ -611,8 +589,8 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const pool = newPool(up.origin);
       const rec = await completed(pool, { path: '/' });
       assert.equal(rec.body().toString(), 'ok');
-      await within(closed(up.sockets[0]!), 1000, 'the pool did not close the Connection: close connection');
-      await eventually(() => pool.connections === 0, 'the pool forgets the connection');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the pool did not close the Connection: close connection');
+      await within(1000, () => pool.connections === 0, 'the pool forgets the connection');
       await expectComplete(send(pool, { path: '/' }));
       assert.equal(up.connections, 2);
     });
@@ -685,7 +663,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const body = new PassThrough();
       const rec = send(pool, { method: 'PUT', path: '/stream', headers: { 'content-length': '10' }, body });
       body.write('first');
-      await within(firstChunk, 1000, 'the first body chunk did not reach the server before the body ended');
+      await settlesWithin(firstChunk, 1000, 'the first body chunk did not reach the server before the body ended');
       body.end('-last');
       await expectComplete(rec);
       assert.equal(seen!.headers['content-length'], '10');
@@ -733,16 +711,16 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const body = new PassThrough();
       const rec = send(pool, { method: 'POST', path: '/fail', body });
       body.write('some bytes');
-      await within(firstChunk, 1000, 'the first body chunk did not reach the server');
+      await settlesWithin(firstChunk, 1000, 'the first body chunk did not reach the server');
       const boom = new Error('boom');
       body.destroy(boom);
-      await within(rec.done, 1000, 'the exchange did not end');
+      await settlesWithin(rec.done, 1000, 'the exchange did not end');
       assertExactlyOnce(rec);
       assert.equal(rec.outcome, 'error', `expected onError, got ${describeOutcome(rec)}`);
       assert.equal(rec.error, boom, `onError received ${rec.error?.code} ${rec.error?.message}, not the body's own error`);
-      await within(closed(up.sockets[0]!), 1000, 'the server still has the connection');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the server still has the connection');
       assert.equal(ended, false, 'the server must not see a complete request (no terminating chunk)');
-      await eventually(() => pool.connections === 0, 'the pool drops the connection');
+      await within(1000, () => pool.connections === 0, 'the pool drops the connection');
       await expectComplete(send(pool, { path: '/next' }));
       assert.equal(up.connections, 2);
     });
@@ -752,7 +730,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const pool = newPool(up.origin);
       const rec = send(pool, { method: 'POST', path: '/short', headers: { 'content-length': '10' }, body: Readable.from([Buffer.from('short')]) });
       await expectError(rec, 'UPSTREAM_REQUEST_BODY');
-      await within(closed(up.sockets[0]!), 1000, 'the connection stays open');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the connection stays open');
       assert.equal(pool.connections, 0);
     });
 
@@ -767,7 +745,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const received = up.received();
       assert.ok(!received.includes('/smuggled'), `bytes beyond content-length reached the server: ${JSON.stringify(received)}`);
       assert.equal(received.slice(received.indexOf('\r\n\r\n') + 4).length <= 3, true);
-      await eventually(() => pool.connections === 0, 'the pool drops the connection');
+      await within(1000, () => pool.connections === 0, 'the pool drops the connection');
     });
 
     it('a null body with content-length: 5 → an error at once, not a request the server waits on', async () => {
@@ -837,7 +815,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await httpUpstream((_req, res) => res.end('held body'));
       const pool = newPool(up.origin);
       const rec = send(pool, { path: '/' }, { onHeaders: () => false });
-      await eventually(() => rec.calls.includes('headers'), 'onHeaders was not called');
+      await within(1000, () => rec.calls.includes('headers'), 'onHeaders was not called');
       await sleep(100);
       assert.deepEqual(rec.calls, ['connect', 'headers'], 'nothing happens before resume()');
       rec.resume!();
@@ -873,7 +851,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       });
       const pool = newPool(up.origin, { readTimeout: 5000 });
       const rec = send(pool, { path: '/huge' }, { onData: () => false });
-      await eventually(() => rec.calls.includes('data'), 'no body arrived');
+      await within(1000, () => rec.calls.includes('data'), 'no body arrived');
       await sleep(300);
       const received = rec.body().length;
       assert.ok(sent < 24 * 1024 * 1024, `the server could write ${sent} bytes (the handler holds ${received}) while the exchange was paused`);
@@ -907,7 +885,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 150 && elapsed < 1500, `ended after ${elapsed} ms`);
       assert.equal(rec.headers, undefined);
-      await eventually(() => pool.connections === 0, 'the pool drops the half-open connection');
+      await within(1000, () => pool.connections === 0, 'the pool drops the half-open connection');
     });
 
     it('no response headers within readTimeout → UPSTREAM_READ_TIMEOUT, and the connection is closed', async () => {
@@ -919,7 +897,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 150 && elapsed < 1000, `ended after ${elapsed} ms`);
       assert.equal(rec.headers, undefined);
-      await within(closed(up.sockets[0]!), 1000, 'the timed-out connection stays open');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the timed-out connection stays open');
       assert.equal(pool.connections, 0);
     });
 
@@ -1014,7 +992,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const failures: string[] = [];
       for (const [name, request] of invalid) {
         const rec = send(pool, request);
-        await within(rec.done, 1000, `${name}: the exchange did not end`);
+        await settlesWithin(rec.done, 1000, `${name}: the exchange did not end`);
         assertExactlyOnce(rec);
         if (rec.outcome !== 'error' || rec.error?.code !== 'UPSTREAM_INVALID_REQUEST') failures.push(`${name}: ${describeOutcome(rec)}`);
       }
@@ -1121,7 +1099,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const pool = newPool(up.origin, { readTimeout: 5000, keepAliveTimeout: 200 });
       await Promise.all([0, 1, 2].map((i) => expectComplete(send(pool, { path: `/${i}` }))));
       assert.equal(pool.idle, 3);
-      await within(Promise.all(up.sockets.map(closed)), 2500, 'the pool kept idle connections past keepAliveTimeout');
+      await settlesWithin(Promise.all(up.sockets.map(closed)), 2500, 'the pool kept idle connections past keepAliveTimeout');
       assert.equal(pool.connections, 0);
       assert.equal(pool.idle, 0);
       await expectComplete(send(pool, { path: '/after' }));
@@ -1148,7 +1126,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       await sleep(250);
       await expectComplete(send(pool, { path: '/2' }));
       assert.equal(up.connections, 2);
-      await within(closed(up.sockets[0]!), 1000, 'the expired connection was left open');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the expired connection was left open');
     });
   });
 
@@ -1158,10 +1136,10 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await httpUpstream((_req, res) => held.push(res));
       const pool = newPool(up.origin);
       const rec = send(pool, { path: '/slow' });
-      await eventually(() => up.requests.length === 1, 'the request did not reach the server');
+      await within(1000, () => up.requests.length === 1, 'the request did not reach the server');
       rec.abort!();
       await expectError(rec, 'UPSTREAM_ABORTED', 1000);
-      await within(closed(up.sockets[0]!), 1000, 'the server still has the connection');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the server still has the connection');
       held[0]!.end('too late');
       await sleep(30);
       assert.equal(rec.calls.includes('complete'), false);
@@ -1172,10 +1150,10 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await httpUpstream(NOOP);
       const pool = newPool(up.origin);
       const rec = send(pool, { path: '/slow' });
-      await eventually(() => up.requests.length === 1, 'the request did not reach the server');
+      await within(1000, () => up.requests.length === 1, 'the request did not reach the server');
       const mine = Object.assign(new Error('client went away'), { code: 'CLIENT_GONE' });
       rec.abort!(mine);
-      await within(rec.done, 1000, 'the exchange did not end');
+      await settlesWithin(rec.done, 1000, 'the exchange did not end');
       assertExactlyOnce(rec);
       assert.equal(rec.error, mine);
     });
@@ -1203,7 +1181,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
         },
       });
       await expectError(rec, 'UPSTREAM_ABORTED', 1000);
-      await within(closed(up.sockets[0]!), 1000, 'the server still has the connection');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the server still has the connection');
       await expectComplete(send(pool, { path: '/next' }));
       assert.equal(up.connections, 2);
     });
@@ -1228,7 +1206,7 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await httpUpstream((_req, res) => held.push(res));
       const pool = newPool(up.origin);
       const rec = send(pool, { path: '/slow' });
-      await eventually(() => held.length === 1, 'the request did not reach the server');
+      await within(1000, () => held.length === 1, 'the request did not reach the server');
       let done = false;
       const closing = pool.close().then(() => (done = true));
       const refused = send(pool, { path: '/after-close' });
@@ -1238,10 +1216,10 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       held[0]!.end('finished');
       await expectComplete(rec);
       assert.equal(rec.body().toString(), 'finished');
-      await within(closing, 1000, 'close() did not resolve');
+      await settlesWithin(closing, 1000, 'close() did not resolve');
       assert.equal(pool.connections, 0);
       assert.equal(pool.idle, 0);
-      await within(closed(up.sockets[0]!), 1000, 'the server still has the connection');
+      await settlesWithin(closed(up.sockets[0]!), 1000, 'the server still has the connection');
       await expectError(send(pool, { path: '/later' }), 'UPSTREAM_CLOSED', 1000);
       assert.equal(up.requests.length, 1);
     });
@@ -1250,21 +1228,21 @@ describe('UpstreamPool (HTTP/1.1 upstream client)', () => {
       const up = await httpUpstream((_req, res) => res.end('ok'));
       const pool = newPool(up.origin);
       await Promise.all([expectComplete(send(pool, { path: '/1' })), expectComplete(send(pool, { path: '/2' }))]);
-      await within(pool.close(), 1000, 'close() did not resolve');
+      await settlesWithin(pool.close(), 1000, 'close() did not resolve');
       assert.equal(pool.connections, 0);
-      for (const socket of up.sockets) await within(closed(socket), 1000, 'the server still has a connection');
+      for (const socket of up.sockets) await settlesWithin(closed(socket), 1000, 'the server still has a connection');
     });
 
     it('destroy() with an exchange in flight → onError once, no connection left', async () => {
       const up = await httpUpstream(NOOP);
       const pool = newPool(up.origin);
       const rec = send(pool, { path: '/slow' });
-      await eventually(() => up.requests.length === 1, 'the request did not reach the server');
+      await within(1000, () => up.requests.length === 1, 'the request did not reach the server');
       pool.destroy();
-      await within(rec.done, 1000, 'the exchange did not end');
+      await settlesWithin(rec.done, 1000, 'the exchange did not end');
       assertExactlyOnce(rec);
       assert.equal(rec.outcome, 'error');
-      await eventually(() => pool.connections === 0, 'connections left after destroy()');
+      await within(1000, () => pool.connections === 0, 'connections left after destroy()');
       await expectError(send(pool, { path: '/later' }), 'UPSTREAM_CLOSED', 1000);
     });
   });

@@ -1,5 +1,6 @@
 // Starts a real auth server in this process on a free loopback port, on `memory:`
 // storage unless told otherwise. The issuer is the listener's own URL.
+import * as assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { validateConfig } from '../../src/config/index.js';
 import type { Config } from '../../src/config/types.js';
@@ -93,4 +94,30 @@ export async function postForm(
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(form)) for (const one of Array.isArray(v) ? v : [v]) body.append(k, one);
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+}
+
+/** A JSON answer as it came: its status and body, whatever the status. */
+export interface JsonAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * POSTs `form` to `issuer`'s token endpoint (`headers`: the client's authorization, if any) and
+ * returns the status and JSON body whatever the status: for tests that look at refusals too.
+ */
+export async function tokenAnswer(
+  issuer: string,
+  form: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+): Promise<JsonAnswer> {
+  const res = await postForm(`${issuer}/oauth2/token`, form, headers);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** The JSON body of a 200 answer (a token response, say), failing with the body otherwise. */
+export async function issued<T = Record<string, unknown>>(res: Response): Promise<T> {
+  const body = (await res.json()) as T;
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body;
 }

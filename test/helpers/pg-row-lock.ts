@@ -3,11 +3,9 @@
 // its UPDATE is blocked on that row (seen from a third connection, the "observer"), does what
 // should race it, then commits the lock. Each race runs on a fresh, migrated schema: the rows'
 // order in the table is the order they were stored in, which the tests rely on.
-import * as assert from 'node:assert/strict';
 import pg from 'pg';
-import { openStorage } from '../../src/storage/open.js';
 import { basic, postForm, startAuth, type TestServer } from './auth-server.js';
-import { freshPostgresSchema, type TestSchema } from './services.js';
+import { migratedPostgresSchema, type TestSchema } from './services.js';
 
 export interface RowLockRace {
   server: TestServer;
@@ -24,7 +22,7 @@ export interface RowLockRace {
 
 /** An auth server (`auth` as for startAuth) on a fresh PostgreSQL schema, with `lockers` connections to it. */
 export async function startRowLockRace(base: string, auth: Record<string, unknown>, lockers = 1): Promise<RowLockRace> {
-  const schema: TestSchema = await freshPostgresSchema(base);
+  const schema: TestSchema = await migratedPostgresSchema(base);
   const clients: pg.Client[] = [];
   let server: TestServer | undefined;
   const close = async () => {
@@ -33,7 +31,6 @@ export async function startRowLockRace(base: string, auth: Record<string, unknow
     await schema.drop();
   };
   try {
-    await (await openStorage(schema.url, { autoMigrate: true })).close(); // PostgreSQL is never migrated implicitly
     server = await startAuth(auth, { storage: schema.url });
     for (let i = 0; i <= lockers; i++) clients.push(new pg.Client({ connectionString: schema.url }));
     await Promise.all(clients.map((c) => c.connect()));
@@ -93,13 +90,6 @@ export class Gate {
   open(): void {
     this.release();
   }
-}
-
-/** The body of a 200 answer, failing with the body otherwise. */
-export async function issued(res: Response): Promise<Record<string, unknown>> {
-  const body = (await res.json()) as Record<string, unknown>;
-  assert.equal(res.status, 200, JSON.stringify(body));
-  return body;
 }
 
 /** Whether `token` is active, by introspection (RFC 7662) as client `rs`. */

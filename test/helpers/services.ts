@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { openStorage } from '../../src/storage/open.js';
 
 const DEFAULT_POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
@@ -60,6 +61,21 @@ export async function freshPostgresSchema(base: string): Promise<TestSchema> {
       await withPostgresClient(base, (client) => client.query(`drop schema if exists ${schema} cascade`));
     },
   };
+}
+
+/**
+ * freshPostgresSchema with our migrations applied (PostgreSQL is never migrated implicitly):
+ * what a suite wants that starts servers or opens storage on it. drop() as for freshPostgresSchema.
+ */
+export async function migratedPostgresSchema(base: string): Promise<TestSchema> {
+  const schema = await freshPostgresSchema(base);
+  try {
+    await (await openStorage(schema.url, { autoMigrate: true })).close();
+  } catch (err) {
+    await schema.drop().catch(() => undefined);
+    throw err;
+  }
+  return schema;
 }
 
 async function probe(

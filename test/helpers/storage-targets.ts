@@ -6,8 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { openStorage } from '../../src/storage/open.js';
-import { freshPostgresSchema, postgresUrl } from './services.js';
+import { migratedPostgresSchema, postgresUrl } from './services.js';
 
 export interface PersistentTarget {
   name: 'SQLite file' | 'PostgreSQL';
@@ -31,9 +30,8 @@ export function persistentTargets(prefix: string): PersistentTarget[] {
       async storage(t) {
         const base = await postgresUrl();
         if (base === undefined) return undefined;
-        const schema = await freshPostgresSchema(base);
+        const schema = await migratedPostgresSchema(base);
         t.after(() => schema.drop());
-        await (await openStorage(schema.url, { autoMigrate: true })).close();
         return schema.url;
       },
     },

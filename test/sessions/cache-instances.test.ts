@@ -16,12 +16,11 @@ import { openGatewaySessionSource } from '../../src/cli/commands/gateway-session
 import { signJwt } from '../../src/crypto/jwt.js';
 import { newSessionCookieValue, sessionIdOf } from '../../src/sessions/cookie.js';
 import { SESSION_CACHE_TTL_MS } from '../../src/sessions/cache.js';
-import { openStorage } from '../../src/storage/open.js';
 import type { GatewaySession, SessionStore } from '../../src/sessions/types.js';
 import { ADMIN_TOKEN, admin, adminUrlOf } from '../gateway/admin-support.js';
 import { redisServerAvailable, startPrivateRedis, type PrivateRedis } from '../gateway/limits-harness.js';
 import { freePort, startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
-import { freshPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
+import { migratedPostgresSchema, postgresUrl, redisUrl, type TestSchema } from '../helpers/services.js';
 import { liveSession } from './support.js';
 
 const CLIENT_SECRET = 'gateway-client-secret-0123456789abcdef';
@@ -53,8 +52,7 @@ for (const variant of variants) {
     before(async () => {
       redis = privateRedis ? await startPrivateRedis() : undefined;
       const redisUrlUsed = redis?.url ?? sharedRedis!;
-      schema = variant.sql ? await freshPostgresSchema(pgBase!) : undefined;
-      if (schema) await (await openStorage(schema.url, { autoMigrate: true })).close(); // PostgreSQL is never migrated implicitly
+      schema = variant.sql ? await migratedPostgresSchema(pgBase!) : undefined;
       upstream = await startUpstream();
       const authPort = await freePort();
       const aPort = await freePort();

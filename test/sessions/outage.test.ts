@@ -4,12 +4,12 @@
 // session route answers 503 with Retry-After meanwhile while a key-auth route on the same
 // gateway keeps answering 200, and the session route recovers when Redis returns.
 import * as assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { newSessionCookieValue, sessionIdOf } from '../../src/sessions/cookie.js';
 import { RedisSessionStore } from '../../src/sessions/redis-store.js';
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from '../../src/sessions/types.js';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { retried } from '../helpers/poll.js';
 import { send } from '../gateway/authn-support.js';
 import { redisServerAvailable, startPrivateRedis, type PrivateRedis } from '../gateway/limits-harness.js';
 import { liveSession } from './support.js';
@@ -44,18 +44,6 @@ async function allFailFast(store: SessionStore, id: string): Promise<number> {
   return slowest;
 }
 
-async function eventually<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await sleep(50);
-    }
-  }
-}
-
 describe('Redis session store during a Redis outage', { skip: !available }, () => {
   let redis: PrivateRedis;
   let store: RedisSessionStore;
@@ -80,7 +68,7 @@ describe('Redis session store during a Redis outage', { skip: !available }, () =
     await redis.restart();
     const back = performance.now();
     const fresh = sessionIdOf(newSessionCookieValue());
-    await eventually(() => store.insert(session(fresh, 'https://x.test')));
+    await retried(() => store.insert(session(fresh, 'https://x.test')), { ms: 10_000 });
     t.diagnostic(`slowest failing call ${Math.round(slowest)} ms; working again ${Math.round(performance.now() - back)} ms after redis answered`);
     assert.equal((await store.get(fresh))?.id, fresh);
     assert.equal(await store.withLock(fresh, { ttlMs: 1000, waitMs: 0 }, async () => 'ran'), 'ran');
@@ -137,8 +125,8 @@ describe('gateway during a Redis outage: session route 503 + Retry-After, key-au
     await redis.restart();
     const back = performance.now();
     // the private Redis keeps nothing across the restart: sign the user in again
-    await eventually(() => store.insert(session(sessionIdOf(cookie), stack.issuer)));
-    await eventually(async () => assert.equal((await web()).status, 200));
+    await retried(() => store.insert(session(sessionIdOf(cookie), stack.issuer)), { ms: 10_000 });
+    await retried(async () => assert.equal((await web()).status, 200), { ms: 10_000 });
     t.diagnostic(`503 in ${Math.round(took)} ms while down; session route 200 again ${Math.round(performance.now() - back)} ms after redis answered`);
     assert.equal((await api()).status, 200);
   });

@@ -5,8 +5,7 @@
 // hang, the connections made before `up()` stay silent for good (open, never answered), as
 // TCP connections across a partition often do: only new connections work again.
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { openStorage } from '../../src/storage/open.js';
-import { freshPostgresSchema } from '../helpers/services.js';
+import { migratedPostgresSchema } from '../helpers/services.js';
 
 export interface FaultProxy {
   /** `target` with the proxy's host and port */
@@ -100,8 +99,7 @@ export interface FaultyDatabase {
 }
 
 export async function faultyDatabase(base: string): Promise<FaultyDatabase> {
-  const schema = await freshPostgresSchema(base);
-  await (await openStorage(schema.url, { autoMigrate: true })).close();
+  const schema = await migratedPostgresSchema(base);
   const proxy = await startFaultProxy(schema.url);
   return {
     proxy,

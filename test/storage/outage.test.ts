@@ -15,38 +15,20 @@ import type { Storage } from '../../src/storage/types.js';
 import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
 import { spawnCli, waitForReady } from '../cli/spawn.js';
 import { startStack, type Stack } from '../helpers/gateway.js';
+import { retried, settlesWithin } from '../helpers/poll.js';
 import { postgresUrl } from '../helpers/services.js';
 import { faultyDatabase, type FaultProxy, type FaultyDatabase } from './fault-proxy.js';
 
 const base = await postgresUrl();
 const CLIENT = { client_id: 'outage', client_secret: 'outage-secret-0123456789abcdef', grant_types: ['client_credentials'], scopes: ['orders:read', 'introspect'] };
 const ADMIN_TOKEN = 'outage-admin-token-0123456789abcdefghij';
-
-/** Rejects when `p` has not settled after `ms`: a hang fails the test with a message, not at the runner's timeout. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms: a request would hang`)), ms);
-  });
-  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
-}
+/** how often a call is retried once the database is back (a pool may hold several broken connections to get rid of) */
+const ATTEMPTS = { attempts: 20 };
 
 function isUnavailable(err: unknown): boolean {
   if (!(err instanceof UnavailableError)) return false;
   const app = toAppError(err);
   return app.status === 503 && app.code === 'temporarily_unavailable' && app.headers['retry-after'] !== undefined;
-}
-
-/** Retries `fn` until it resolves (a pool may hold several broken connections to get rid of). */
-async function eventually<T>(fn: () => Promise<T>, attempts = 20): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts) throw err;
-      await sleep(50);
-    }
-  }
 }
 
 describe('PostgreSQL outage: the storage layer', { skip: base === undefined }, () => {
@@ -78,27 +60,27 @@ describe('PostgreSQL outage: the storage layer', { skip: base === undefined }, (
     for (const [, call] of calls) await call();
     await proxy.down();
     for (const [name, call] of calls) {
-      await assert.rejects(within(call(), 15_000, name), isUnavailable, name);
+      await assert.rejects(settlesWithin(call(), 15_000, name), isUnavailable, name);
     }
     await proxy.up();
-    for (const [name, call] of calls) await within(eventually(call), 15_000, name);
+    for (const [name, call] of calls) await settlesWithin(retried(call, ATTEMPTS), 15_000, name);
   });
 
   it('a database that stopped answering: calls fail (UnavailableError) instead of hanging, and the silent connections are dropped', async () => {
     for (const [, call] of calls) await call();
     proxy.hang();
     for (const [name, call] of calls) {
-      await assert.rejects(within(call(), 15_000, name), isUnavailable, name);
+      await assert.rejects(settlesWithin(call(), 15_000, name), isUnavailable, name);
     }
     // More callers than the pool has connections: waiting for one fails too, within bounds.
-    const crowd = Array.from({ length: 25 }, () => within(storage.clients.get('nobody'), 20_000, 'a crowded call'));
+    const crowd = Array.from({ length: 25 }, () => settlesWithin(storage.clients.get('nobody'), 20_000, 'a crowded call'));
     for (const r of await Promise.allSettled(crowd)) {
       assert.equal(r.status, 'rejected');
       assert.ok(isUnavailable(r.reason), String(r.reason));
     }
     // The old connections stay silent for good; new ones work.
     await proxy.up();
-    for (const [name, call] of calls) await within(eventually(call), 15_000, name);
+    for (const [name, call] of calls) await settlesWithin(retried(call, ATTEMPTS), 15_000, name);
   });
 });
 
@@ -150,11 +132,11 @@ describe('PostgreSQL outage: the auth server and the gateway', { skip: base === 
     assert.ok(admin.headers.get('retry-after'), 'admin API: Retry-After');
     await admin.body?.cancel();
     await proxy.up();
-    const again = await eventually(async () => {
+    const again = await retried(async () => {
       const res = await token();
       if (res.status !== 200) throw new Error(`token: ${res.status}`);
       return res;
-    });
+    }, ATTEMPTS);
     assert.equal(again.status, 200);
     assert.equal((await consumers()).status, 200);
   });
@@ -196,11 +178,11 @@ describe('PostgreSQL outage: `drawbridge start` keeps running', { skip: base ===
       }
       assert.equal(proc.child.exitCode, null, `drawbridge exited:\n${proc.stderr}`);
       await proxy.up();
-      const again = await eventually(async () => {
+      const again = await retried(async () => {
         const res = await token();
         if (res.status !== 200) throw new Error(`token: ${res.status}`);
         return res;
-      });
+      }, ATTEMPTS);
       assert.equal(again.status, 200);
     } finally {
       const result = await proc.stop();
