@@ -18,7 +18,7 @@ export interface Client extends Readonly<ClientRecord> {
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
 /** Built once per cache fill, then shared by every request: frozen so none can change it. */
-export function toClient(rec: ClientRecord): Client {
+function toClient(rec: ClientRecord): Client {
   return Object.freeze({
     ...rec,
     redirect_uris: frozenCopy(rec.redirect_uris),
@@ -41,7 +41,7 @@ function frozenCopy<T>(list: readonly T[]): T[] {
 // the record builder lives in storage so that the admin API (gateway side) shares it too
 export { clientRecordFromConfig } from '../storage/client-records.js';
 
-export interface ClientCacheOptions extends StampOptions {
+interface ClientCacheOptions extends StampOptions {
   /** known clients kept (default 10 000) */
   maxClients?: number;
   /** unknown client_ids remembered as unknown (default 1 000) */

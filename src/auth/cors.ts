@@ -37,7 +37,7 @@ export function originOf(uri: string): string | undefined {
   return url.origin;
 }
 
-export type AllowedOriginsOptions = StampOptions;
+type AllowedOriginsOptions = StampOptions;
 
 /** The registered clients' redirect URI origins, kept by the same rule as the client cache. */
 export class AllowedOrigins {

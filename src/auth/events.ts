@@ -16,9 +16,9 @@ export interface AuthEvents {
 }
 
 /** Publishes nothing: an auth server with neither Redis nor an in-process gateway. */
-export const NO_AUTH_EVENTS: AuthEvents = Object.freeze({ publish: async () => undefined });
+const NO_AUTH_EVENTS: AuthEvents = Object.freeze({ publish: async () => undefined });
 
-export interface AuthEventsOptions {
+interface AuthEventsOptions {
   /** the process's bus, shared with an in-process gateway */
   bus?: EventBus;
   redis?: Redis;

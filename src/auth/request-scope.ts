@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AuditEvent, AuditLog } from '../observability/audit.js';
 import type { AuthContext } from './context.js';
 
-export interface RequestScope {
+interface RequestScope {
   request_id: string;
   ip: string;
   /** set once the client is known (authenticated at the token endpoint, named at /authorize) */

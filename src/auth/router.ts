@@ -29,7 +29,7 @@ const CORS: ReadonlyMap<Endpoint, CorsPolicy> = new Map([
 /** Staleness bound of the allowed origins: the client cache's (start.ts), at most 2 s. */
 const ORIGINS_MAX_TTL_MS = 2000;
 
-export function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
+function authRoutes(ctx: AuthContext): Map<string, Endpoint> {
   const e = ctx.endpoints;
   const base = pathOf(e.issuer).replace(/\/$/, '');
   const routes = new Map<string, Endpoint>();

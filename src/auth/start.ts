@@ -55,7 +55,7 @@ export interface RunningAuthServer {
  */
 export const CLIENT_CACHE_MAX_TTL_MS = 2000;
 
-export function createAuthContext(deps: AuthServerDeps): AuthContext {
+function createAuthContext(deps: AuthServerDeps): AuthContext {
   const auth = deps.config.auth;
   if (!auth) throw new Error('auth: the configuration has no auth section');
   const clients = new ClientCache(deps.storage.clients, {

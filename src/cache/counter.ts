@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import { onRedis } from './redis.js';
 
-export interface WindowState {
+interface WindowState {
   count: number;
   /** seconds until the window resets (0 when nothing counted) */
   resetIn: number;

@@ -6,7 +6,7 @@ import { randomToken } from '../core/crypto-util.js';
 import { validateConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 
-export interface DevOptions {
+interface DevOptions {
   dir: string;
   host: string;
   /** auth server */
@@ -17,16 +17,16 @@ export interface DevOptions {
   servicePort: number;
 }
 
-export const DEMO_CLIENTS = {
+const DEMO_CLIENTS = {
   service: { id: 'demo-service', secret: 'demo-service-secret-change-me' },
   jwt: { id: 'demo-jwt', secret: 'demo-jwt-secret-change-me' },
   gateway: { id: 'demo-gateway', secret: 'demo-gateway-secret-change-me' },
 } as const;
 
 /** The demo user of the login page (and of the browser route /app through the gateway). */
-export const DEMO_USER = { username: 'alice', password: 'alice-demo-password-change-me' } as const;
+const DEMO_USER = { username: 'alice', password: 'alice-demo-password-change-me' } as const;
 
-export const DEMO_CONSUMER = {
+const DEMO_CONSUMER = {
   username: 'demo-partner',
   apiKey: 'demo-api-key-change-me',
   basic: { username: 'partner', password: 'partner-password-change-me' },
@@ -34,7 +34,7 @@ export const DEMO_CONSUMER = {
 } as const;
 
 /** The dev master secret: generated on first run, reused after so stored keys stay readable. */
-export function devSecret(dir: string, name = 'secret'): string {
+function devSecret(dir: string, name = 'secret'): string {
   const file = join(dir, name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dir, { recursive: true });

@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export function reportError(err: unknown): number {
+function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     return 2; // commander already printed the message (also help shown for a missing subcommand)

@@ -24,7 +24,7 @@ import type { PluginFactory } from '../gateway/types.js';
 
 export type { Role } from '../config/load.js';
 
-export interface RunOptions {
+interface RunOptions {
   only?: Role;
   logger?: Logger;
   clock?: Clock;
@@ -50,7 +50,7 @@ export interface Running {
 export { StartupError } from './errors.js';
 
 /** The longest any token signed by a key can live: how long a rotated-out key stays published. */
-export function maxTokenLifetime(config: Config): number {
+function maxTokenLifetime(config: Config): number {
   let max = config.gateway?.internal_token_ttl ?? 0;
   if (config.auth) {
     max = Math.max(max, config.auth.access_token_ttl, config.auth.introspection_jwt_ttl);

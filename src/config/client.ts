@@ -7,7 +7,7 @@ import type { ClientConfig } from './types.js';
 const WRAP_ISSUER = 'http://127.0.0.1';
 const PREFIX = 'auth.clients[0]';
 
-export interface ClientCheckOptions {
+interface ClientCheckOptions {
   /** the issuer of the auth server the client is for (default: a loopback placeholder) */
   issuer?: string;
   /**

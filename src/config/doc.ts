@@ -2,8 +2,8 @@
 
 import { configSchema, type Field } from './schema.js';
 
-export const REFERENCE_START = '<!-- config-reference:start -->';
-export const REFERENCE_END = '<!-- config-reference:end -->';
+const REFERENCE_START = '<!-- config-reference:start -->';
+const REFERENCE_END = '<!-- config-reference:end -->';
 
 interface Row {
   path: string;

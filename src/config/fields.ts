@@ -82,7 +82,7 @@ export function mismatch(path: string, expected: string, raw: unknown, sensitive
 type Parser<T> = (raw: unknown, path: string, sensitive: boolean) => T;
 
 /** Nested fields for the reference, as path suffixes: `.listen`, `[].client_id`. */
-export type FieldChildren = ReadonlyArray<readonly [suffix: string, field: Field<unknown>]>;
+type FieldChildren = ReadonlyArray<readonly [suffix: string, field: Field<unknown>]>;
 
 interface Fallback<T> {
   label: string; // markdown for the reference: `10m` or "same as `scopes`"
@@ -90,7 +90,7 @@ interface Fallback<T> {
   value: (parent: Record<string, unknown>, path: string) => T;
 }
 
-export interface FieldSpec<T> {
+interface FieldSpec<T> {
   type: string; // for the reference: `duration`, `list of string`, …
   expected: string; // for errors: "a duration like 30s, …"
   doc: string;
@@ -244,7 +244,7 @@ export function record(): Field<Record<string, unknown>> {
   });
 }
 
-export interface ListOptions<T> {
+interface ListOptions<T> {
   min?: number; // fewest items
   uniqueBy?: keyof T & string; // key that must differ between items
 }
@@ -298,7 +298,7 @@ export function mapOf<T>(value: Field<T>, keyName = 'name'): Field<Record<string
 }
 
 /** One field per key of T, so the schema cannot drift from types.ts. */
-export type Shape<T> = { [K in keyof T]-?: Field<T[K]> };
+type Shape<T> = { [K in keyof T]-?: Field<T[K]> };
 
 /** An object with known keys; unknown keys are an error. `check` sees the parsed value. */
 export function object<T>(shape: Shape<T>, check?: (value: T, path: string) => void): Field<T> {

@@ -18,7 +18,7 @@ export function isHttpUrl(text: string): boolean {
   return /^https?:\/\/[^/]/i.test(text) && tryUrl(text) !== undefined;
 }
 
-export function parseIssuer(text: string): string | undefined {
+function parseIssuer(text: string): string | undefined {
   if (!isHttpUrl(text) || /[?#]/.test(text)) return undefined;
   const url = tryUrl(text)!;
   if (url.username !== '' || url.password !== '') return undefined;
@@ -50,7 +50,7 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-export function parseStorage(text: string): string | undefined {
+function parseStorage(text: string): string | undefined {
   // YAML reads an unquoted `storage: memory:` as a nested mapping, so `memory` is accepted too.
   if (text === 'memory:' || text === 'memory') return 'memory:';
   if (/^sqlite:./.test(text)) return text;
@@ -170,10 +170,6 @@ export const workers = leaf<number | 'auto'>('integer | `auto`', 'an integer of 
   }
   return value;
 });
-
-export function isRegex(source: string): boolean {
-  return regexProblem(source) === undefined;
-}
 
 /** Why `source` is no regular expression (the engine's own words), or undefined. */
 function regexProblem(source: string): string | undefined {

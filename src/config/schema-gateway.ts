@@ -19,7 +19,7 @@ import { tls } from './schema-auth.js';
 import { hasControlCharacter } from '../core/text.js';
 
 /** As `secret`: an admin token others can reach over the network must not be guessable. */
-export const MIN_ADMIN_TOKEN_LENGTH = 32;
+const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /** RFC 9110 §5.1 field-name (a token). */
 const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -46,12 +46,6 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
-/** Constant-time comparison of two hex digests of equal length. */
-export function safeEqualHex(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
-}
-
 /**
  * A UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then random bits. Ids made later
  * sort later, so lists ordered by (created_at, id) keep creation order even within the

@@ -2,7 +2,7 @@
 // AppError carrying `code`, `status`, whether its description may be shown (`expose`),
 // extra response headers, and the underlying `cause` (logged, never sent).
 
-export type OAuthErrorCode =
+type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
   | 'invalid_grant'
@@ -67,7 +67,6 @@ export const unauthorizedClient = factory('unauthorized_client', 400);
 export const unsupportedGrantType = factory('unsupported_grant_type', 400);
 export const invalidScope = factory('invalid_scope', 400);
 export const invalidTarget = factory('invalid_target', 400);
-export const unsupportedTokenType = factory('unsupported_token_type', 400);
 export const notFound = factory('not_found', 404);
 
 /** RFC 6749 §5.2: invalid_client is 401 with a WWW-Authenticate challenge. */
@@ -94,7 +93,7 @@ export function tooManyRequests(retryAfterSeconds: number, description: string):
   });
 }
 
-export function serverError(cause: unknown): AppError {
+function serverError(cause: unknown): AppError {
   return new AppError('server_error', 500, 'internal server error', { expose: false, cause });
 }
 

@@ -28,7 +28,7 @@ export interface RequestContext {
 
 export type ReadinessCheck = () => Promise<void>;
 
-export interface ListenerOptions {
+interface ListenerOptions {
   name: string;
   listen: string; // host:port
   tls?: TlsConfig;

@@ -4,7 +4,7 @@
 // admin API answers 400 (`fields` naming `field`), 404 or 409. Lives in core so that code of
 // either role can recognise it without importing the other.
 
-export type RefusalKind = 'invalid' | 'not_found' | 'conflict';
+type RefusalKind = 'invalid' | 'not_found' | 'conflict';
 
 export class Refused extends Error {
   override readonly name = 'Refused';

@@ -22,7 +22,7 @@ import { deriveKey, seal, unseal } from './seal.js';
 /** Without `publishPreviousFor`: a day, longer than any token lifetime a deployment is expected to use. */
 const DEFAULT_PUBLISH_PREVIOUS_FOR = 86_400;
 
-export interface KeyringOptions {
+interface KeyringOptions {
   repo: KeyRepo;
   secret: string;
   /** the main algorithm: `current` */

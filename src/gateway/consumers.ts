@@ -28,7 +28,7 @@ import {
 } from './credentials.js';
 import type { ConsumerCredentialMatch, ConsumerRef, ConsumerStore, EventBus } from './types.js';
 
-export interface ConsumerStoreOptions {
+interface ConsumerStoreOptions {
   secret: string;
   clock?: Clock;
   logger: Logger;
@@ -171,7 +171,7 @@ function match(consumer: ConsumerRecord, credential: CredentialRecord): Consumer
 
 // ─── Config sync ───────────────────────────────────────────────────────────────────────
 
-export interface SyncResult {
+interface SyncResult {
   /** usernames of configured consumers */
   consumers: string[];
   /** usernames of config consumers removed because the file no longer has them */

@@ -18,7 +18,7 @@ export function isCredentialPlugin(name: string): name is CredentialPlugin {
 }
 
 /** OWASP's argon2id minimum (m=19 MiB, t=2, p=1): ~15 ms, which is why basic-auth caches successes. */
-export const ARGON2_OPTIONS: Argon2Options = { algorithm: 2 as Argon2Options['algorithm'], memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const ARGON2_OPTIONS: Argon2Options = { algorithm: 2 as Argon2Options['algorithm'], memoryCost: 19456, timeCost: 2, parallelism: 1 };
 const ARGON2_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
 
 /** A user-facing problem with one field of a credential (400 in the admin API, exit 2 in the CLI). */
@@ -110,7 +110,7 @@ export interface PreparedCredential {
   once: Record<string, string>;
 }
 
-export interface PrepareOptions {
+interface PrepareOptions {
   /** generate a key-auth key or HMAC secret when absent (admin API, CLI); the config file must give them */
   generate: boolean;
 }

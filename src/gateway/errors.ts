@@ -1,6 +1,6 @@
 // Gateway errors (ARCHITECTURE §6): JSON { error, error_description, request_id } with
 // the scheme's challenge on 401. Never a stack trace; never a 500 for bad input.
-export type GatewayErrorCode =
+type GatewayErrorCode =
   | 'invalid_request'
   | 'invalid_token'
   | 'unauthorized'

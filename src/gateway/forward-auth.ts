@@ -62,7 +62,7 @@ function agreed<T>(what: string, values: Array<T | undefined>, same: (a: T, b: T
   return found;
 }
 
-export interface OriginalRequest {
+interface OriginalRequest {
   method: string;
   path: string;
   query: string;
@@ -79,7 +79,7 @@ export interface OriginalRequest {
  * X-Original-URI nor a path suffix says the proxy kept Host, and otherwise must match it.
  * A repeated header or a disagreement is a 403: it never decides for another route.
  */
-export function originalRequest(req: IncomingMessage, suffix: string, ownQuery: string): OriginalRequest {
+function originalRequest(req: IncomingMessage, suffix: string, ownQuery: string): OriginalRequest {
   const h = req.headersDistinct;
   for (const name of ['x-forwarded-uri', 'x-original-uri', 'x-forwarded-method', 'x-original-method', 'x-forwarded-host']) {
     if (single(req, name) === null) throw conflict(name.slice(2));
@@ -121,7 +121,7 @@ export function originalRequest(req: IncomingMessage, suffix: string, ownQuery: 
  * an address merely allowed to ask (the default allow list holds every private range, so a
  * client on one could otherwise prepend any address it liked). No header: the peer.
  */
-export function decisionClient(req: IncomingMessage, trusted: AddressMatcher): string {
+function decisionClient(req: IncomingMessage, trusted: AddressMatcher): string {
   const peer = plainAddress(req.socket.remoteAddress ?? '');
   const raw = req.headers['x-forwarded-for'];
   const xff = Array.isArray(raw) ? raw.join(',') : raw;

@@ -20,7 +20,7 @@ import type { Worker } from 'node:cluster';
 import { emptySnapshot, mergeSnapshots, renderSnapshot, type Metrics, type MetricsSnapshot } from './metrics.js';
 
 /** How long the primary waits for each worker's snapshot (ms). */
-export const WORKER_SNAPSHOT_TIMEOUT_MS = 1500;
+const WORKER_SNAPSHOT_TIMEOUT_MS = 1500;
 /** How long a worker waits for the primary's merged answer before the scrape fails (ms). */
 const PRIMARY_ANSWER_TIMEOUT_MS = 5000;
 
@@ -34,7 +34,7 @@ function isMetricsMessage(msg: unknown): msg is MetricsMessage {
   return typeof msg === 'object' && msg !== null && typeof (msg as MetricsMessage).drawbridge === 'string' && (msg as MetricsMessage).drawbridge.startsWith('metrics:');
 }
 
-export interface ClusterMetrics {
+interface ClusterMetrics {
   /** the worker's registry, with scrape() answered for the whole group */
   readonly metrics: Metrics;
   /** stops answering the primary (on close) */
@@ -85,7 +85,7 @@ export function joinClusterMetrics(local: Metrics): ClusterMetrics {
   };
 }
 
-export interface MetricsAggregator {
+interface MetricsAggregator {
   /** follow a newly forked worker: answer its scrapes, keep its counters after it dies */
   add(worker: Worker): void;
   /** every live worker's snapshot merged with the retired counters (exported for tests) */

@@ -125,7 +125,7 @@ function noneRecognised(gr: GatewayRequest, metrics: Metrics): void {
 const anonymousIdentities = new WeakMap<ConsumerRef, Identity>();
 
 /** The identity of requests let through as the `anonymous` consumer (shared, frozen). */
-export function anonymousIdentity(consumer: ConsumerRef): Identity {
+function anonymousIdentity(consumer: ConsumerRef): Identity {
   let identity = anonymousIdentities.get(consumer);
   if (identity === undefined) {
     identity = Object.freeze({

@@ -75,7 +75,7 @@ export function forward(
 }
 
 /** The upstream request's headers: a flat [name, value, …] list (mutate/headers.ts upstreamHeaderList) or an object. */
-export type UpstreamHeaders = Array<string | string[]> | IncomingHttpHeaders;
+type UpstreamHeaders = Array<string | string[]> | IncomingHttpHeaders;
 
 /** One request's attempts at the service's targets. */
 class Exchange {

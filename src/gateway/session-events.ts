@@ -116,7 +116,7 @@ export function sessionCacheOf(events: EventBus, logger?: Logger): GatewaySessio
   return found;
 }
 
-export interface SessionEventsOptions {
+interface SessionEventsOptions {
   store: SessionStore;
   events: EventBus;
   /** the auth server whose events these are (its `iss`, as in the sessions' ID tokens) */

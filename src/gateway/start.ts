@@ -32,7 +32,7 @@ import { upgradeHandler } from './upgrade.js';
 import { followSessionEvents } from './session-events.js';
 import type { CompiledRoute, ConsumerStore, EventBus, GatewayDeps, PluginFactory } from './types.js';
 
-export interface GatewayStartDeps {
+interface GatewayStartDeps {
   config: Config;
   storage: Storage;
   keyring: Keyring;
@@ -75,7 +75,7 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export function hstsValue(gateway: GatewayConfig): string {
+function hstsValue(gateway: GatewayConfig): string {
   const h = gateway.hsts;
   return `max-age=${h.max_age}${h.include_subdomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}`;
 }

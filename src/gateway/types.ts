@@ -304,7 +304,7 @@ export interface CompiledRoute {
   metrics?: { registry: Metrics; recorder: RouteRecorder };
 }
 
-export interface UpstreamTarget {
+interface UpstreamTarget {
   url: URL;
 }
 

@@ -105,7 +105,7 @@ export function fileAudit(path: string, onError: (err: Error) => void = () => {}
 }
 
 /** Lines on stdout, marked `"type":"audit"` so they can be told from the process log. */
-export function stdoutAudit(): AuditLog {
+function stdoutAudit(): AuditLog {
   return {
     record(e) {
       process.stdout.write(auditLine(e, new Date(), { type: 'audit' }));

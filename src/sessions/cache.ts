@@ -18,7 +18,7 @@ import type { GatewaySession } from './types.js';
 /** How long a cached session is served without asking the store (ms). */
 export const SESSION_CACHE_TTL_MS = 1000;
 /** Most sessions kept; past it the oldest entry goes (insertion order, refreshed on each write). */
-export const SESSION_CACHE_MAX_ENTRIES = 10_000;
+const SESSION_CACHE_MAX_ENTRIES = 10_000;
 
 interface Entry {
   session: GatewaySession;
@@ -26,7 +26,7 @@ interface Entry {
   until: number;
 }
 
-export interface SessionCacheOptions {
+interface SessionCacheOptions {
   ttlMs?: number;
   maxEntries?: number;
   /** monotonic milliseconds (tests replace it) */

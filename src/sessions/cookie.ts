@@ -7,8 +7,6 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { sha256Base64url } from '../core/crypto-util.js';
 
-/** 32 random bytes, base64url: exactly this many characters. */
-export const SESSION_COOKIE_VALUE_LENGTH = 43;
 const VALUE = /^[A-Za-z0-9_-]{43}$/;
 /** Longest Cookie header we look through (browsers send at most ~8 KiB). */
 const MAX_COOKIE_HEADER = 16 * 1024;

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const LOCK_POLL_MIN_MS = 5;
 const LOCK_POLL_MAX_MS = 50;
 
-export interface LockOps {
+interface LockOps {
   /** one attempt to take the lock for `token`; true when taken */
   take(token: string): Promise<boolean>;
   /** releases the lock only if `token` still holds it; never throws */

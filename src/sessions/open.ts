@@ -22,7 +22,7 @@ export function sessionStoreKind(config: Pick<Config, 'redis' | 'gateway'>): Ses
   return config.gateway?.sessions?.store ?? (config.redis !== undefined ? 'redis' : 'sql');
 }
 
-export interface OpenSessionStoreDeps {
+interface OpenSessionStoreDeps {
   config: Pick<Config, 'redis' | 'gateway'>;
   storage: Storage;
   /** a running Redis connection to copy settings from; else one is made from config.redis */

@@ -19,9 +19,9 @@ import { runLocked } from './lock.js';
 import { newestFirst } from './order.js';
 import { SessionStoreUnavailableError, type GatewaySession, type SessionStore } from './types.js';
 
-export const DEFAULT_SESSION_PREFIX = 'drawbridge:gws:';
+const DEFAULT_SESSION_PREFIX = 'drawbridge:gws:';
 
-export interface RedisSessionStoreOptions {
+interface RedisSessionStoreOptions {
   /** a connection to copy the settings of (duplicated: the store gets its own), or a URL */
   redis: Redis | string;
   clock?: Clock;

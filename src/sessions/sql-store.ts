@@ -44,7 +44,7 @@ type SessionTables = {
 
 type SessionDb = Kysely<Database & SessionTables>;
 
-export interface SqlSessionStoreOptions {
+interface SqlSessionStoreOptions {
   clock?: Clock;
 }
 

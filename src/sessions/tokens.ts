@@ -4,7 +4,7 @@
 import { deriveKey, seal, unseal } from '../crypto/seal.js';
 import type { SessionTokens } from './types.js';
 
-export const SESSION_TOKENS_PURPOSE = 'gateway-session';
+const SESSION_TOKENS_PURPOSE = 'gateway-session';
 
 /** The sealing key for session tokens; derive once at start, not per request. */
 export function sessionTokensKey(secret: string): Buffer {

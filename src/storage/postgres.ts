@@ -63,7 +63,7 @@ DrawbridgeClient.prototype.query = function queryClosingOnTimeout(this: pg.Clien
   });
 } as typeof plainQuery;
 
-export interface PostgresOptions {
+interface PostgresOptions {
   /** Default: the URL's query_timeout, else 10 s; 0: none (migrations). */
   queryTimeoutMs?: number;
 }

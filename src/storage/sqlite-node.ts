@@ -25,7 +25,7 @@ interface StatementSync {
   iterate(...parameters: unknown[]): IterableIterator<unknown>;
 }
 
-export interface DatabaseSync {
+interface DatabaseSync {
   exec(sql: string): void;
   prepare(sql: string): StatementSync;
   close(): void;

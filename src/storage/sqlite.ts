@@ -26,7 +26,7 @@ const STATEMENT_CACHE_SIZE = 256;
 // PRAGMA data_version per open database, for dataVersionOf().
 const dataVersions = new WeakMap<Db, () => number>();
 
-export type SqliteDriver = 'better-sqlite3' | 'node:sqlite';
+type SqliteDriver = 'better-sqlite3' | 'node:sqlite';
 
 const DRIVERS: readonly SqliteDriver[] = ['better-sqlite3', 'node:sqlite'];
 

@@ -51,7 +51,7 @@ export function isUnavailableError(err: unknown): boolean {
 }
 
 /** The error to throw: an UnavailableError for a database that cannot answer, else `err` itself. */
-export function unavailableOr(err: unknown): unknown {
+function unavailableOr(err: unknown): unknown {
   if (err instanceof UnavailableError || !isUnavailableError(err)) return err;
   const reason = err instanceof Error ? err.message || (err instanceof AggregateError ? err.errors.map(String).join('; ') : err.name) : String(err);
   return new UnavailableError(`storage: database unavailable (${reason})`, { cause: err });

@@ -12,7 +12,7 @@ import type { RequestContext } from '../../core/listener.js';
 import type { AuthContext } from '../context.js';
 import { renderError } from '../views/error.js';
 
-export type FailureCode = 'temporarily_unavailable' | 'server_error';
+type FailureCode = 'temporarily_unavailable' | 'server_error';
 
 /** What the error is, for the browser: a store that did not answer (core's 503), or a fault of ours. */
 export function failureCode(err: unknown): FailureCode {

@@ -15,7 +15,7 @@ import type { AuthContext } from '../context.js';
 import { clientExists, findToken, isActive } from '../tokens/resolve.js';
 import type { Endpoint } from './types.js';
 
-export const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
+const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
 const JWT_TYPE_ANYWHERE = /application\/token-introspection\+jwt/i;
 
 export const introspectionEndpoint: Endpoint = {

@@ -30,7 +30,7 @@ export type Refusal =
   /** the SSO session has ended */
   | 'session';
 
-export interface IssuedGrant {
+interface IssuedGrant {
   /** the grant_id of the tokens stored: revoked when the grant does not stand */
   grantId: string;
   /** the user they were issued to */

@@ -39,7 +39,7 @@ import type { Grant, TokenResponse } from './types.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 
 /** The error for a subject or actor token we cannot accept (RFC 8693 §2.2.2). */
 const rejected: (description: string) => AppError = invalidRequest;

@@ -13,7 +13,7 @@ import type { AuthContext } from '../context.js';
 /** A refusal shown to the user on an error page. */
 export class LogoutRequestError extends Error {}
 
-export interface IdTokenHint {
+interface IdTokenHint {
   sub: string;
   aud: string[];
   sid: string | null;

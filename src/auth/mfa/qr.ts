@@ -3,7 +3,7 @@
 // horizontal runs of dark modules on a white background, with the 4-module quiet zone.
 import QRCode from 'qrcode';
 
-export interface QrSvgOptions {
+interface QrSvgOptions {
   /** accessible name (`<title>`), e.g. "QR code for your authenticator app" */
   title?: string;
   /** error correction: M (15 %, default) suits screens */

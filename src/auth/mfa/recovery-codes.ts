@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../../core/crypto-util.js';
 
-export const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE_COUNT = 10;
 
 // Crockford's base32: no i, l, o, u, so codes survive being read aloud or copied by hand.
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';

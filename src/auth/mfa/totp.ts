@@ -6,16 +6,16 @@ import { safeEqual } from '../../core/crypto-util.js';
 
 export type TotpAlgorithm = 'sha1' | 'sha256' | 'sha512';
 
-export interface TotpOptions {
+interface TotpOptions {
   algorithm?: TotpAlgorithm; // default sha1
   digits?: number; // default 6
   period?: number; // seconds, default 30
 }
 
-export const TOTP_DIGITS = 6;
+const TOTP_DIGITS = 6;
 export const TOTP_PERIOD = 30;
 /** 160 bits, the HMAC-SHA-1 block-size recommendation of RFC 4226 §4. */
-export const TOTP_SECRET_BYTES = 20;
+const TOTP_SECRET_BYTES = 20;
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -81,7 +81,7 @@ export function totp(secret: string | Uint8Array, unixSeconds: number, opts: Tot
   return hotp(key, totpStep(unixSeconds, opts.period), opts.digits, opts.algorithm);
 }
 
-export interface TotpVerifyOptions extends TotpOptions {
+interface TotpVerifyOptions extends TotpOptions {
   /** steps accepted either side of now (clock drift, typing time); default 1 (RFC 6238 §5.2) */
   window?: number;
   /** the last step this user already used: it and older steps are refused (replay) */
@@ -110,7 +110,7 @@ export function verifyTotp(secret: string | Uint8Array, code: string, unixSecond
   return matched;
 }
 
-export interface TotpUriParams {
+interface TotpUriParams {
   secret: string; // base32
   account: string; // shown in the app, e.g. the username
   issuer: string; // shown in the app, e.g. the product name

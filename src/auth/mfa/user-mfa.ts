@@ -13,7 +13,7 @@ import { qrSvg } from './qr.js';
 import { generateRecoveryCodes, looksLikeRecoveryCode, recoveryCodeDigest } from './recovery-codes.js';
 import { generateTotpSecret, totpUri, verifyTotp } from './totp.js';
 
-export interface MfaStatus {
+interface MfaStatus {
   /** TOTP is required for this user (per user, or because the client asks for it) */
   required: boolean;
   /** a confirmed TOTP authenticator exists */
@@ -21,7 +21,7 @@ export interface MfaStatus {
   recoveryCodesLeft: number;
 }
 
-export interface TotpEnrolment {
+interface TotpEnrolment {
   /** base32, for typing into an app by hand */
   secret: string;
   /** otpauth://totp/… */
@@ -30,7 +30,7 @@ export interface TotpEnrolment {
   qrSvg: string;
 }
 
-export interface MfaCheck extends LoginCheck {
+interface MfaCheck extends LoginCheck {
   ok: boolean;
   method?: 'totp' | 'recovery_code';
 }
@@ -85,7 +85,7 @@ export async function pendingTotpEnrolment(ctx: AuthContext, user: UserRecord, i
   return { secret, uri, qrSvg: qrSvg(uri, { title: `QR code to add ${issuer} to an authenticator app` }) };
 }
 
-export interface EnrolmentCheck extends LoginCheck {
+interface EnrolmentCheck extends LoginCheck {
   /** the recovery codes to show once; absent when the code was wrong (or refused) */
   recoveryCodes?: string[];
 }
@@ -134,7 +134,7 @@ export async function confirmTotpEnrolment(ctx: AuthContext, user: UserRecord, c
 }
 
 /** New recovery codes (shown once); the old ones stop working. */
-export async function regenerateRecoveryCodes(ctx: AuthContext, user: UserRecord): Promise<string[]> {
+async function regenerateRecoveryCodes(ctx: AuthContext, user: UserRecord): Promise<string[]> {
   const codes = generateRecoveryCodes();
   await ctx.storage.users.setRecoveryCodes(user.id, codes.map((c) => recoveryCodeDigest(c)!), ctx.clock.now());
   return codes;

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthContext } from '../context.js';
 
-export function isHttps(ctx: AuthContext): boolean {
+function isHttps(ctx: AuthContext): boolean {
   return ctx.endpoints.issuer.startsWith('https:');
 }
 
@@ -27,7 +27,7 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   return undefined;
 }
 
-export interface CookieOptions {
+interface CookieOptions {
   /** seconds; 0 deletes the cookie; absent: a browser-session cookie */
   maxAge?: number;
 }

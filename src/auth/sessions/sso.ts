@@ -10,15 +10,15 @@ import type { AuthContext } from '../context.js';
 import { cookieName, readCookie, setCookie } from './cookie.js';
 
 export const SSO_COOKIE = 'drawbridge_sso';
-export const DEFAULT_IDLE_TIMEOUT = 30 * 60;
-export const DEFAULT_ABSOLUTE_TIMEOUT = 12 * 60 * 60;
+const DEFAULT_IDLE_TIMEOUT = 30 * 60;
+const DEFAULT_ABSOLUTE_TIMEOUT = 12 * 60 * 60;
 /** last_seen_at is written at most this often (not on every request) */
 const TOUCH_EVERY = 60;
 
 /** Where sessions live: SQL (storage.ssoSessions) or Redis (redis-store.ts), by `redis:` presence. */
-export type SsoSessionStore = SsoSessionRepo;
+type SsoSessionStore = SsoSessionRepo;
 
-export interface SessionTimeouts {
+interface SessionTimeouts {
   idle: number;
   absolute: number;
 }

@@ -9,7 +9,7 @@ import type { TokenRecord, UserRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 
-export interface AccessTokenRequest {
+interface AccessTokenRequest {
   client: Client;
   sub: string;
   scope: string[];
@@ -24,7 +24,7 @@ export interface AccessTokenRequest {
   exchangedFrom?: string | null;
 }
 
-export interface IssuedAccessToken {
+interface IssuedAccessToken {
   access_token: string;
   token_type: 'Bearer';
   expires_in: number;

@@ -42,14 +42,14 @@ export function claimsForScope(user: UserRecord, scope: readonly string[]): Reco
 }
 
 /** at_hash: left half of the hash of the access token, with the hash of the signing alg. */
-export function tokenHash(alg: SigningAlg, token: string): string {
+function tokenHash(alg: SigningAlg, token: string): string {
   // ES256/RS256 hash with SHA-256; Ed25519 signs with SHA-512 (OIDC Core §3.1.3.6, as the
   // OpenID Foundation's EdDSA errata and oidc-provider do)
   const digest = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256').update(token, 'ascii').digest();
   return digest.subarray(0, digest.length / 2).toString('base64url');
 }
 
-export interface IdTokenRequest {
+interface IdTokenRequest {
   clientId: string;
   /** the client's id_token_signed_response_alg; absent/null: the server's default ID token alg */
   alg: SigningAlg | null | undefined;

@@ -12,7 +12,7 @@ import type { TokenRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 
-export interface RefreshTokenRequest {
+interface RefreshTokenRequest {
   client: Client;
   sub: string;
   scope: string[];
@@ -47,7 +47,7 @@ export async function issueRefreshToken(ctx: AuthContext, r: RefreshTokenRequest
   return issued.token;
 }
 
-export interface StoreRefreshToken {
+interface StoreRefreshToken {
   clientId: string;
   sub: string;
   scope: string;

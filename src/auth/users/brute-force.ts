@@ -25,14 +25,14 @@ export interface LoginCheck {
 }
 
 /** One login attempt, counted up front so parallel guesses cannot overrun the budget. */
-export interface LoginAttempt extends LoginCheck {
+interface LoginAttempt extends LoginCheck {
   /** the password was right: clears the username's failures and lockout */
   succeeded(): Promise<void>;
   /** the password was wrong: counts the IP, starts lockouts at the limits; the state for the next attempt */
   failed(): Promise<LoginCheck>;
 }
 
-export interface BruteForceOptions {
+interface BruteForceOptions {
   /** how delays are waited out (tests pass a recorder) */
   sleep?: (ms: number) => Promise<void>;
 }

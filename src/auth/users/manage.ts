@@ -46,12 +46,12 @@ export interface UserChangeDeps {
 }
 
 /** The request behind a change, for its audit line. */
-export interface ChangeContext {
+interface ChangeContext {
   request_id?: string;
   ip?: string;
 }
 
-export interface NewUser {
+interface NewUser {
   username: string;
   /** null: no password; the user cannot sign in until one is set */
   password: string | null;
@@ -59,7 +59,7 @@ export interface NewUser {
   require_mfa?: boolean;
 }
 
-export interface UserPatch {
+interface UserPatch {
   /** merged into the stored claims; a null value removes that claim */
   claims?: Record<string, unknown>;
   require_mfa?: boolean;
@@ -67,7 +67,7 @@ export interface UserPatch {
 }
 
 /** A user as shown (CLI `user list --json`, the admin API): never the hash, TOTP secret or recovery codes. */
-export interface UserView {
+interface UserView {
   id: string;
   username: string;
   claims: Record<string, unknown>;
@@ -87,7 +87,7 @@ export function passwordPolicy(auth: Pick<AuthConfig, 'password_policy'> | undef
 }
 
 /** Why a username cannot be used, or undefined. */
-export function usernameProblem(username: string): string | undefined {
+function usernameProblem(username: string): string | undefined {
   if (username === '' || username.length > 256 || username.trim() !== username || /[\u0000-\u001f\u007f]/.test(username)) {
     return '1 to 256 characters, no control characters, no spaces at either end';
   }
@@ -100,7 +100,7 @@ export function checkClaimName(name: string, field: string): void {
   if (RESERVED_CLAIMS.has(name)) throw new Refused('invalid', `"${name}" is set by the server, not per user`, field);
 }
 
-export function fileUser(deps: Pick<UserChangeDeps, 'auth'>, username: string): UserConfig | undefined {
+function fileUser(deps: Pick<UserChangeDeps, 'auth'>, username: string): UserConfig | undefined {
   return deps.auth()?.users.find((u) => u.username === username);
 }
 
@@ -151,7 +151,7 @@ export async function checkPasswordSettable(deps: UserChangeDeps, username: stri
 }
 
 /** Applies the configured password policy (a refusal naming `password`). */
-export function checkNewPassword(deps: Pick<UserChangeDeps, 'auth'>, password: string, username: string | undefined): void {
+function checkNewPassword(deps: Pick<UserChangeDeps, 'auth'>, password: string, username: string | undefined): void {
   const check = checkPassword(password, passwordPolicy(deps.auth()), username);
   if (!check.ok) throw new Refused('invalid', check.message, 'password');
 }
@@ -263,7 +263,7 @@ export async function deleteUser(deps: UserChangeDeps, username: string, ctx: Ch
  * Several changes at once (the admin API's PATCH): every one is checked before any is made,
  * then claims, the MFA requirement and the lock are applied as their own operations do.
  */
-export async function updateUser(deps: UserChangeDeps, username: string, patch: UserPatch, ctx: ChangeContext = {}): Promise<UserRecord> {
+async function updateUser(deps: UserChangeDeps, username: string, patch: UserPatch, ctx: ChangeContext = {}): Promise<UserRecord> {
   const found = await existingUser(deps.storage, username);
   if (patch.claims !== undefined) {
     if (found.source === 'config' || fileUser(deps, username)) throw new Refused('conflict', `user "${username}" has its claims in the config file; change them there`);
@@ -285,7 +285,7 @@ export async function updateUser(deps: UserChangeDeps, username: string, patch: 
   return existingUser(deps.storage, username);
 }
 
-export function userView(rec: UserRecord, mfa: UserMfaRecord | undefined): UserView {
+function userView(rec: UserRecord, mfa: UserMfaRecord | undefined): UserView {
   const { password_hash, ...shown } = rec;
   return {
     ...shown,
@@ -294,7 +294,7 @@ export function userView(rec: UserRecord, mfa: UserMfaRecord | undefined): UserV
   };
 }
 
-export async function viewOf(storage: Storage, rec: UserRecord): Promise<UserView> {
+async function viewOf(storage: Storage, rec: UserRecord): Promise<UserView> {
   return userView(rec, await storage.users.getMfa(rec.id));
 }
 

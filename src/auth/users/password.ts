@@ -7,7 +7,7 @@ import type { PasswordPolicyConfig } from '../../config/types.js';
 import { COMMON_PASSWORDS } from './common-passwords.js';
 
 /** OWASP Password Storage Cheat Sheet: argon2id, m=19456 KiB, t=2, p=1. */
-export const ARGON2ID_PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+const ARGON2ID_PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
 // `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read: 2 = Argon2id.
 const ARGON2ID = 2 as NonNullable<Argon2Options['algorithm']>;
@@ -17,7 +17,7 @@ const HASH_OPTIONS: Argon2Options = { algorithm: ARGON2ID, version: ARGON2_V13, 
 /** Longer input is refused before hashing: no one types it, and it bounds the work per request. */
 export const MAX_PASSWORD_LENGTH = 1024;
 
-export function normalizePassword(password: string): string {
+function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
@@ -56,9 +56,9 @@ export function needsRehash(hash: string): boolean {
   }
 }
 
-export type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'username';
+type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'username';
 
-export type PasswordCheck = { ok: true } | { ok: false; problem: PasswordProblem; message: string };
+type PasswordCheck = { ok: true } | { ok: false; problem: PasswordProblem; message: string };
 
 let commonSet: ReadonlySet<string> | undefined;
 

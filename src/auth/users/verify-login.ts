@@ -9,12 +9,12 @@ import type { UserRecord } from '../../storage/types.js';
 import { bruteForceGuard, type BruteForceGuard, type LoginCheck } from './brute-force.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './password.js';
 
-export interface LoginResult extends LoginCheck {
+interface LoginResult extends LoginCheck {
   /** set only when the password is right and the account is not locked */
   user?: UserRecord;
 }
 
-export interface LoginOptions {
+interface LoginOptions {
   /**
    * Whether a second factor must follow for this user. Then the right password does not clear
    * the username's failures, and the attempt stays counted until the second factor succeeds

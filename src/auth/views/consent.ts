@@ -12,7 +12,7 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay signed in when you are not using it',
 };
 
-export interface ConsentView {
+interface ConsentView {
   action: string;
   csrf: string;
   fields: Array<[string, string]>;

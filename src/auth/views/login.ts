@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, hiddenFields, renderPage } from './page.js';
 
-export interface LoginView {
+interface LoginView {
   action: string;
   csrf: string;
   /** the authorization request, re-posted with the form */
@@ -31,7 +31,7 @@ export function renderLogin(res: ServerResponse, status: number, v: LoginView): 
   renderPage(res, status, { title: 'Sign in', body, formOrigins: v.formOrigins, branding: v.branding });
 }
 
-export interface MfaView {
+interface MfaView {
   action: string;
   csrf: string;
   fields: Array<[string, string]>;

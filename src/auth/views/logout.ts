@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, hiddenFields, renderPage } from './page.js';
 
-export interface LogoutConfirmView {
+interface LogoutConfirmView {
   action: string;
   csrf: string;
   fields: Array<[string, string]>;

@@ -7,10 +7,10 @@ import type { ServerResponse } from 'node:http';
 import type { BrandingConfig } from '../../config/types.js';
 import { escapeHtml, hiddenFields, renderPage } from './page.js';
 
-export const ENROL_TITLE = 'Set up two-step verification';
-export const RECOVERY_TITLE = 'Save your recovery codes';
+const ENROL_TITLE = 'Set up two-step verification';
+const RECOVERY_TITLE = 'Save your recovery codes';
 
-export interface EnrolView {
+interface EnrolView {
   action: string;
   csrf: string;
   fields: Array<[string, string]>;
@@ -53,7 +53,7 @@ export function renderMfaEnrol(res: ServerResponse, status: number, v: EnrolView
   renderPage(res, status, { title: ENROL_TITLE, body, formOrigins: v.formOrigins, branding: v.branding });
 }
 
-export interface RecoveryCodesView {
+interface RecoveryCodesView {
   action: string;
   csrf: string;
   fields: Array<[string, string]>;

@@ -11,7 +11,7 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
-export interface PageOptions {
+interface PageOptions {
   title: string;
   /** trusted HTML (every interpolated value escaped by the caller) */
   body: string;

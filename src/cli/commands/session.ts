@@ -35,7 +35,7 @@ export interface SessionRow {
   clients: string[];
 }
 
-export interface RevokeOutcome {
+interface RevokeOutcome {
   sessions: SessionRow[];
   tokens_revoked: number;
   backchannel: DeliveryResult[];
@@ -58,7 +58,7 @@ export interface SessionEnv {
 }
 
 /** Every session source this build knows; a gateway-session source is appended here. */
-export const SESSION_SOURCES: Array<(env: SessionEnv) => Promise<SessionSource | undefined>> = [openSsoSource, openGatewaySessionSource];
+const SESSION_SOURCES: Array<(env: SessionEnv) => Promise<SessionSource | undefined>> = [openSsoSource, openGatewaySessionSource];
 
 export function registerSessionCommands(program: Command): void {
   const session = program.command('session').description("users' sessions: list, revoke");

@@ -61,7 +61,7 @@ const REF_FIELDS = new Set(['service', 'route']);
  * Copies of bodies take keys as own properties, never by assignment (`o["__proto__"] = v`
  * sets the prototype). readObject refuses such keys already; this keeps a copy honest anyway.
  */
-export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 

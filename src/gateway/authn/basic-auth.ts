@@ -19,7 +19,7 @@ import { authnShared } from './cache.js';
 import { authParam, consumerIdentity, DEFAULT_REALM, headerValue, hideAuthorization, instanceNamespace, realmField } from './common.js';
 import { hasControlCharacter } from '../../core/text.js';
 
-export interface BasicAuthConfig {
+interface BasicAuthConfig {
   realm: string;
   hide_credentials: boolean;
   cache_ttl: number;
@@ -46,7 +46,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 // RFC 7617 §2: user-id and password must not contain control characters
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export type BasicCredentials = { username: string; password: string; raw: string };
+type BasicCredentials = { username: string; password: string; raw: string };
 
 /** The credentials of a `Basic` authorization parameter, or undefined when malformed. */
 export function parseBasic(token68: string): BasicCredentials | undefined {
@@ -69,7 +69,7 @@ export const basicAuth: PluginFactory = {
   },
 };
 
-export function basicAuthenticator(settings: BasicAuthConfig, deps: GatewayDeps): Authenticator {
+function basicAuthenticator(settings: BasicAuthConfig, deps: GatewayDeps): Authenticator {
   const { cache, digester } = authnShared(deps);
   const namespace = instanceNamespace('basic-auth');
   const challenge = `Basic realm="${settings.realm}", charset="UTF-8"`;

@@ -35,7 +35,7 @@ interface Entry {
   used: boolean;
 }
 
-export interface CredentialCacheOptions {
+interface CredentialCacheOptions {
   maxEntries: number;
   clock: Clock;
 }

@@ -39,7 +39,7 @@ import { rawPath, signedMessage } from './hmac/request-view.js';
 import { SignatureBaseError } from './hmac/signature-base.js';
 import { hasBody, readBodyInto } from './read-body.js';
 
-export interface HmacAuthConfig {
+interface HmacAuthConfig {
   realm: string;
   clock_skew: number;
   enforce_nonce: boolean;
@@ -122,7 +122,7 @@ function nonceStore(deps: GatewayDeps): NonceStore {
 const REQUIRED = ['"@method"', '"@authority"', '"@path"'];
 const MAX_REMEMBERED_KEY_IDS = 1000;
 
-export function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authenticator {
+function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authenticator {
   const { cache, digester } = authnShared(deps);
   const namespace = instanceNamespace('hmac-auth');
   const nonces = nonceStore(deps);

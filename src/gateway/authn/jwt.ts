@@ -42,14 +42,14 @@ import { fromCookie, type FoundToken } from './jwt/cookie.js';
 import { KeySet, prepareJwk, RemoteKeySource, staticKeySource, type KeySource } from './jwt/jwks.js';
 import { looksLikeJwt, verifyJwt, type TrustedIssuer } from './jwt/verify.js';
 
-export interface JwtIssuerConfig {
+interface JwtIssuerConfig {
   issuer: string;
   jwks_uri?: string;
   keys?: Array<Record<string, unknown>>;
   algorithms: JwtAlg[];
 }
 
-export interface JwtConfig {
+interface JwtConfig {
   issuers: JwtIssuerConfig[];
   audience?: string[];
   required_scopes: string[];
@@ -115,7 +115,7 @@ export const jwt: PluginFactory = {
 };
 
 /** Issuers with their key sources: inline keys prepared now (a bad one is a config error), remote sets prefetched. */
-export function buildIssuers(settings: JwtConfig, deps: GatewayDeps, path: string): Map<string, TrustedIssuer> {
+function buildIssuers(settings: JwtConfig, deps: GatewayDeps, path: string): Map<string, TrustedIssuer> {
   const issuers = new Map<string, TrustedIssuer>();
   settings.issuers.forEach((cfg, index) => {
     const at = keyPath(path, index);
@@ -175,7 +175,7 @@ interface Verified {
  * all; without one, the default for our own issuer (`ownIssuer`, the top-level `issuer`)
  * and no check for the others.
  */
-export function audienceRules(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, ownIssuer: string): Map<string, AudienceRule> {
+function audienceRules(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, ownIssuer: string): Map<string, AudienceRule> {
   const rules = new Map<string, AudienceRule>();
   const configured = settings.audience === undefined ? undefined : configuredAudience(settings.audience, settings.realm);
   for (const name of issuers.keys()) {
@@ -185,7 +185,7 @@ export function audienceRules(settings: JwtConfig, issuers: ReadonlyMap<string, 
   return rules;
 }
 
-export function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, deps: GatewayDeps): Authenticator {
+function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, TrustedIssuer>, deps: GatewayDeps): Authenticator {
   const { cache, digester, revocations } = authnShared(deps);
   const namespace = instanceNamespace('jwt');
   const realm = settings.realm;

@@ -16,7 +16,7 @@ import {
 import { authnShared } from './cache.js';
 import { consumerIdentity, DEFAULT_REALM, headerValue, instanceNamespace, queryValues, realmField } from './common.js';
 
-export interface KeyAuthConfig {
+interface KeyAuthConfig {
   key_names: string[];
   key_in_header: boolean;
   key_in_query: boolean;
@@ -61,7 +61,7 @@ export const keyAuth: PluginFactory = {
   },
 };
 
-export function keyAuthenticator(settings: KeyAuthConfig, deps: GatewayDeps): Authenticator {
+function keyAuthenticator(settings: KeyAuthConfig, deps: GatewayDeps): Authenticator {
   const { cache, digester } = authnShared(deps);
   const namespace = instanceNamespace('key-auth');
   const challenge = `Key realm="${settings.realm}"`;

@@ -35,7 +35,7 @@ import { authParam, DEFAULT_REALM, headerValue, hideAuthorization, instanceNames
 import { IntrospectionClient, type IntrospectionOutcome } from './introspection/client.js';
 import { looksLikeJwt } from './jwt/verify.js';
 
-export interface IntrospectionConfig {
+interface IntrospectionConfig {
   issuer: string;
   client_id: string;
   client_secret: string;
@@ -140,7 +140,7 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-export function introspectionAuthenticator(settings: IntrospectionConfig, client: IntrospectionClient, deps: GatewayDeps): Authenticator {
+function introspectionAuthenticator(settings: IntrospectionConfig, client: IntrospectionClient, deps: GatewayDeps): Authenticator {
   const shared = introspectionShared(deps);
   const { cache, digester } = shared;
   const namespace = instanceNamespace('oauth2-introspection');

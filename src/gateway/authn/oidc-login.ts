@@ -16,7 +16,7 @@ import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type P
 import { DEFAULT_REALM, headerValue, realmField } from './common.js';
 import { SessionCheck, sessionChallenge, type SessionAware, type SessionLookup } from './session.js';
 
-export interface OidcLoginConfig extends RelyingPartyConfig {
+interface OidcLoginConfig extends RelyingPartyConfig {
   realm: string;
   hide_credentials: boolean;
 }

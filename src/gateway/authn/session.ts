@@ -35,7 +35,7 @@ import { SKIP, type Authenticator, type AuthnResult, type GatewayRequest, type I
 import { SECURE_LOGIN_COOKIE_PREFIX } from '../oidc/cookies.js';
 import { DEFAULT_REALM, realmField, stripCookie, stripCookiesWithPrefix } from './common.js';
 
-export interface SessionPluginConfig {
+interface SessionPluginConfig {
   realm: string;
   hide_credentials: boolean;
   anonymous?: string;

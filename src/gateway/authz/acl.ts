@@ -4,7 +4,7 @@ import { bool, ConfigError, keyPath, list, object, str } from '../../config/sche
 import { forbidden } from '../errors.js';
 import type { Authorizer, GatewayRequest, PluginFactory } from '../types.js';
 
-export interface AclConfig {
+interface AclConfig {
   allow?: string[];
   deny?: string[];
   hide_groups_header: boolean;

@@ -14,7 +14,7 @@ import { ConfigError, format, keyPath, list, mapOf, object } from '../../config/
 import { forbidden, insufficientScope } from '../errors.js';
 import type { Authorizer, GatewayRequest, PluginFactory } from '../types.js';
 
-export interface ScopesConfig {
+interface ScopesConfig {
   required: string[];
   methods: Record<string, string[]>;
 }

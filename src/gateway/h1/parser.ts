@@ -23,7 +23,7 @@ interface ParserClass {
 const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserClass };
 
 /** What the parser reports while it reads one connection's responses. */
-export interface ResponseEvents {
+interface ResponseEvents {
   /** header fields flushed before the head is complete (a long head) */
   headers(fields: string[]): void;
   /** the head is complete (fields undefined when all were flushed by headers()); returns 1 for "no body", else 0 */

@@ -50,7 +50,7 @@ export interface UpstreamResponseHandler {
   onError(err: Error): void;
 }
 
-export type UpstreamErrorCode =
+type UpstreamErrorCode =
   | 'UPSTREAM_CONNECT_TIMEOUT'
   | 'UPSTREAM_READ_TIMEOUT'
   | 'UPSTREAM_SOCKET_CLOSED'

@@ -12,7 +12,7 @@ export function bodyTooLarge(limit: number): GatewayError {
   });
 }
 
-export class BodyLimit extends Transform {
+class BodyLimit extends Transform {
   readonly limit: number;
   #seen = 0;
 

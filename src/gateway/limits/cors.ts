@@ -12,7 +12,7 @@
 import { ConfigError, bool, format, int, keyPath, list, object, str } from '../../config/schema.js';
 import type { GatewayRequest, Interceptor, PluginFactory } from '../types.js';
 
-export interface CorsConfig {
+interface CorsConfig {
   origins: string[];
   methods: string[];
   headers?: string[];

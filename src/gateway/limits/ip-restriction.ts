@@ -14,7 +14,7 @@ import { addressMatcher } from '../addresses.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayRequest, Interceptor, PluginFactory } from '../types.js';
 
-export interface IpRestrictionConfig {
+interface IpRestrictionConfig {
   allow?: string[];
   deny?: string[];
   status: number;

@@ -25,7 +25,7 @@ import { msUntilRoom, type HitResult, type RateWindow, type WindowCounts } from 
 /** The most requests one reservation asks for. */
 export const MAX_LEASE = 64;
 /** A lease (or a remembered refusal) lasts this long at most, ms. */
-export const LEASE_MAX_MS = 1_000;
+const LEASE_MAX_MS = 1_000;
 /** A lease used up faster than this (ms) makes the next one twice as large. */
 const FAST_MS = 100;
 
@@ -46,7 +46,7 @@ interface Lease {
   inflight: Promise<Reservation> | null;
 }
 
-export interface LeaseOptions {
+interface LeaseOptions {
   /** local ms clock (tests); Date.now otherwise */
   now?: () => number;
   /** most clients tracked at once (bounded memory); the oldest are dropped beyond it */

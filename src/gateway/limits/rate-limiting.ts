@@ -29,10 +29,10 @@ import { leasedCounter, type LeasedCounter } from './leases.js';
 import { redisWindowStore } from './redis-sliding-window.js';
 import { evaluate, localWindowStore, type Evaluation, type HitResult, type RateWindow, type WindowStore } from './sliding-window.js';
 
-export type LimitBy = 'consumer' | 'credential' | 'ip' | 'service' | 'header' | 'path';
-export type RateLimitPolicy = 'local' | 'redis';
+type LimitBy = 'consumer' | 'credential' | 'ip' | 'service' | 'header' | 'path';
+type RateLimitPolicy = 'local' | 'redis';
 
-export interface RateLimitingConfig {
+interface RateLimitingConfig {
   second?: number;
   minute?: number;
   hour?: number;
@@ -205,7 +205,7 @@ function outageReporter(logger: Logger, namespace: string, failOpen: boolean): (
   };
 }
 
-export interface RateLimiterOptions {
+interface RateLimiterOptions {
   /** ms clock for the counters (tests); absent: Date.now locally, Redis TIME in Redis */
   now?: () => number;
   /** the store, when a test wants to share or inspect it (used as is: no leases, no redis_timeout) */

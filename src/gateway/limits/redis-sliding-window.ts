@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { HitResult, RateWindow, WindowCounts, WindowStore } from './sliding-window.js';
 
-export const SLIDING_WINDOW_SCRIPT = `
+const SLIDING_WINDOW_SCRIPT = `
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
@@ -83,7 +83,7 @@ return out
 
 export const SLIDING_WINDOW_SHA = createHash('sha1').update(SLIDING_WINDOW_SCRIPT).digest('hex');
 
-export interface RedisStoreOptions {
+interface RedisStoreOptions {
   /** ms clock; absent: Redis's TIME (production) */
   now?: () => number;
 }

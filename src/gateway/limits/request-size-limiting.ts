@@ -8,9 +8,9 @@ import { GatewayError } from '../errors.js';
 import type { GatewayRequest, Interceptor, PluginFactory } from '../types.js';
 import { bodyTooLarge } from './body-limit.js';
 
-export type SizeUnit = 'bytes' | 'kilobytes' | 'megabytes';
+type SizeUnit = 'bytes' | 'kilobytes' | 'megabytes';
 
-export interface RequestSizeLimitingConfig {
+interface RequestSizeLimitingConfig {
   allowed_payload_size: number;
   size_unit: SizeUnit;
   require_content_length: boolean;

@@ -55,7 +55,7 @@ export function fits(window: RateWindow, prev: number, curr: number, elapsed: nu
 }
 
 /** Requests that still fit now: how many r ≥ 0 have used + r < limit. */
-export function remainingIn(window: RateWindow, counts: WindowCounts): number {
+function remainingIn(window: RateWindow, counts: WindowCounts): number {
   const room = window.limit * window.ms - scaledUse(counts.prev, counts.curr, counts.elapsed, window.ms);
   return room <= 0 ? 0 : Math.ceil(room / window.ms);
 }
@@ -126,7 +126,7 @@ interface LocalEntry {
   expiresAt: number;
 }
 
-export interface LocalStoreOptions {
+interface LocalStoreOptions {
   /** ms clock (tests fix it) */
   now?: () => number;
   /** most clients tracked at once; the oldest are dropped beyond it (bounded memory) */

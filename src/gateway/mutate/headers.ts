@@ -61,7 +61,7 @@ function dashed(name: string): string {
   return name.indexOf('_') === -1 ? name : name.replaceAll('_', '-');
 }
 
-export function isSpoofable(policy: HeaderPolicy, name: string): boolean {
+function isSpoofable(policy: HeaderPolicy, name: string): boolean {
   if (policy.stripNames.has(name)) return true;
   for (let i = 0; i < policy.stripPrefixes.length; i++) if (name.startsWith(policy.stripPrefixes[i]!)) return true;
   return false;
@@ -105,7 +105,7 @@ export function omitHeaders(headers: Record<string, unknown>, omit: ReadonlySet<
   if (omit !== undefined) for (const name of omit) delete headers[name];
 }
 
-export interface UpstreamHeaderOptions {
+interface UpstreamHeaderOptions {
   preserveHost: boolean;
   /** what strip_path removed ('' when nothing) */
   strippedPrefix: string;

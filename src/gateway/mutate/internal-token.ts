@@ -13,7 +13,7 @@ import type { Keyring } from '../../crypto/keyring.js';
 import { signJwt } from '../../crypto/jwt.js';
 import type { Identity } from '../types.js';
 
-export interface InternalTokenOptions {
+interface InternalTokenOptions {
   keyring: Keyring;
   issuer: string;
   clock: Clock;

@@ -13,7 +13,7 @@ import { deriveKey, seal, unseal } from '../../crypto/seal.js';
 export const CALLBACK_PATH = '/_drawbridge/callback';
 export const LOGOUT_PATH = '/_drawbridge/logout';
 export const BACKCHANNEL_LOGOUT_PATH = '/_drawbridge/backchannel-logout';
-export const LOGIN_STATE_TTL = 600;
+const LOGIN_STATE_TTL = 600;
 const LOGIN_COOKIE_PREFIX = 'drawbridge_login_';
 /** The name prefix of login-state cookies on https (`__Host-`: Secure, Path=/, no Domain). */
 export const SECURE_LOGIN_COOKIE_PREFIX = `__Host-${LOGIN_COOKIE_PREFIX}`;
@@ -50,7 +50,7 @@ export interface LoginState {
   created_at: number;
 }
 
-export function loginCookieName(state: string, secure: boolean): string {
+function loginCookieName(state: string, secure: boolean): string {
   // the state is random base64url: a prefix of it is a fine cookie name and finds the cookie
   return (secure ? SECURE_LOGIN_COOKIE_PREFIX : LOGIN_COOKIE_PREFIX) + state.slice(0, 16);
 }

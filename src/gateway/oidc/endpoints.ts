@@ -34,7 +34,7 @@ export const SESSION_ENDPOINTS: ReadonlySet<string> = new Set([CALLBACK_PATH, LO
 
 
 /** The session context of the first session-backed authenticator in the table, if any. */
-export function sessionContextOf(table: RouteTable): SessionContext | undefined {
+function sessionContextOf(table: RouteTable): SessionContext | undefined {
   for (const route of table.routes) {
     for (const authenticator of route.authenticators) if (isSessionAware(authenticator)) return authenticator.sessionContext;
   }
@@ -105,7 +105,7 @@ const CONFIRM_LOGOUT_PAGE =
  * on one would only drop the cookie and leave the session alive; a GET would sign out.
  * Non-browser clients (no Sec-Fetch-Site, no Origin) are not affected.
  */
-export function startedElsewhere(req: IncomingMessage, scheme: string): boolean {
+function startedElsewhere(req: IncomingMessage, scheme: string): boolean {
   const site = req.headers['sec-fetch-site'];
   if (site === 'cross-site') return true;
   if (site === 'same-origin' || site === 'none') return false;

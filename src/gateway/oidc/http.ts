@@ -6,11 +6,11 @@ import { jsonObjectOf, readLimitedResponse } from '../../core/http.js';
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
-export type ProviderAnswer =
+type ProviderAnswer =
   | { ok: true; status: number; json: Record<string, unknown> | undefined; text: string }
   | { ok: false; problem: string };
 
-export interface ProviderRequest {
+interface ProviderRequest {
   method: 'GET' | 'POST';
   headers?: Record<string, string>;
   /** application/x-www-form-urlencoded body */

@@ -7,7 +7,7 @@ import { safeEqual } from '../../core/crypto-util.js';
 import { verifyJwt } from '../authn/jwt/verify.js';
 import type { OpenIdProvider } from './provider.js';
 
-export interface IdTokenExpectations {
+interface IdTokenExpectations {
   clientId: string;
   /** the nonce of this login; undefined for ID tokens from a refresh (no nonce check) */
   nonce?: string;
@@ -16,7 +16,7 @@ export interface IdTokenExpectations {
   leeway: number;
 }
 
-export type IdTokenResult = { ok: true; claims: Record<string, unknown> } | { ok: false; problem: string; unavailable?: boolean };
+type IdTokenResult = { ok: true; claims: Record<string, unknown> } | { ok: false; problem: string; unavailable?: boolean };
 
 const HALF_HASH: Record<string, string> = {
   RS256: 'sha256', PS256: 'sha256', ES256: 'sha256',
@@ -27,7 +27,7 @@ const HALF_HASH: Record<string, string> = {
 };
 
 /** at_hash / c_hash: base64url of the left half of the token's hash (the signing alg's hash). */
-export function halfHash(alg: string, token: string): string | undefined {
+function halfHash(alg: string, token: string): string | undefined {
   const algorithm = HALF_HASH[alg];
   if (algorithm === undefined) return undefined;
   const digest = createHash(algorithm).update(token, 'ascii').digest();

@@ -9,12 +9,12 @@ import type { RelyingParty } from './relying-party.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-export type LogoutTokenResult =
+type LogoutTokenResult =
   | { ok: true; rp: RelyingParty; iss: string; sub?: string; sid?: string }
   | { ok: false; problem: string; unavailable?: boolean };
 
 /** The relying parties the token may be for (unverified iss + aud): only those are tried. */
-export function candidatesFor(token: string, parties: readonly RelyingParty[]): RelyingParty[] {
+function candidatesFor(token: string, parties: readonly RelyingParty[]): RelyingParty[] {
   const decoded = decodeJwt(token);
   if (decoded === undefined) return [];
   const { iss, aud } = decoded.payload;

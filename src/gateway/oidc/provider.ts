@@ -9,7 +9,7 @@ import { RemoteKeySource } from '../authn/jwt/jwks.js';
 import type { TrustedIssuer } from '../authn/jwt/verify.js';
 import { callProvider } from './http.js';
 
-export interface ProviderMetadata {
+interface ProviderMetadata {
   issuer: string;
   authorization_endpoint: string;
   token_endpoint: string;
@@ -25,7 +25,7 @@ export interface ProviderMetadata {
   id_token_algs: ReadonlySet<JwtAlg>;
 }
 
-export interface ProviderOptions {
+interface ProviderOptions {
   issuer: string;
   clock: Clock;
   logger: Logger;
@@ -42,7 +42,7 @@ function httpsOrHttp(value: unknown): value is string {
   return typeof value === 'string' && /^https?:\/\/[^/\s]+/i.test(value);
 }
 
-export function parseMetadata(doc: Record<string, unknown>, issuer: string): ProviderMetadata | string {
+function parseMetadata(doc: Record<string, unknown>, issuer: string): ProviderMetadata | string {
   // OIDC Discovery §4.3: the issuer in the document must be exactly the one we asked
   if (doc.issuer !== issuer) return `discovery names issuer ${JSON.stringify(doc.issuer)}, expected ${issuer}`;
   for (const name of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {

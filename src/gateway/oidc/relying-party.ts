@@ -32,7 +32,7 @@ export interface RelyingPartyConfig {
 /** Claims copied from the ID token into the session (and so into the internal token). */
 const SESSION_CLAIMS = ['preferred_username', 'name', 'email', 'email_verified', 'groups'];
 
-export type CallbackOutcome =
+type CallbackOutcome =
   | { ok: true; session: Omit<GatewaySession, 'id' | 'created_at' | 'last_seen_at' | 'expires_at' | 'tokens'>; tokens: SessionTokens }
   | { ok: false; problem: string; unavailable?: boolean };
 

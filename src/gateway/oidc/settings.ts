@@ -19,7 +19,7 @@ export interface SessionSettings {
   refresh_before: number;
 }
 
-export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({
+const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({
   cookie_name: 'drawbridge_session',
   idle_timeout: 30 * 60,
   absolute_timeout: 12 * 3600,
@@ -27,7 +27,7 @@ export const DEFAULT_SESSION_SETTINGS: SessionSettings = Object.freeze({
 });
 
 /** GatewayDeps as the session plugins read them. */
-export type SessionDeps = GatewayDeps & { sessions?: SessionStore };
+type SessionDeps = GatewayDeps & { sessions?: SessionStore };
 
 export interface SessionContext {
   store: SessionStore;
@@ -64,7 +64,7 @@ export function sessionContext(deps: GatewayDeps, path: string): SessionContext 
  * entries; one that disappears from the config stays known until restart, so sessions it
  * started can still log out cleanly.
  */
-export class RelyingPartyRegistry {
+class RelyingPartyRegistry {
   readonly #byKey = new Map<string, RelyingParty>();
 
   add(rp: RelyingParty): void {

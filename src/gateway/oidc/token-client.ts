@@ -15,7 +15,7 @@ export interface ClientCredentials {
   timeoutMs: number;
 }
 
-export interface TokenSet {
+interface TokenSet {
   access_token: string;
   refresh_token?: string;
   id_token?: string;

@@ -9,7 +9,7 @@ import type { Database, Db, UsersTable } from '../schema.js';
 import type { RecordSource, UserMfaRecord, UserRecord, UserRepo } from '../types.js';
 
 /** Row shapes of migration 0003 (same column conventions as ../schema.ts). */
-export interface UserMfaTable {
+interface UserMfaTable {
   user_id: string;
   required: number; // 0 | 1
   totp_secret: string | null;
@@ -18,7 +18,7 @@ export interface UserMfaTable {
   updated_at: number;
 }
 
-export interface UserRecoveryCodesTable {
+interface UserRecoveryCodesTable {
   user_id: string;
   digest: string;
   created_at: number;

@@ -8,7 +8,7 @@ import type { AuthContext } from '../../context.js';
 import { MAX_TOKEN_LENGTH } from '../../tokens/resolve.js';
 import { AuthorizationError, type AuthorizationRequest } from './request.js';
 
-export interface Hint {
+interface Hint {
   sub: string;
   /** whether the hint was issued to the requesting client (only then may its user be named on the login page) */
   forClient: boolean;

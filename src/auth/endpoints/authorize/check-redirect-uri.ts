@@ -28,7 +28,7 @@ export function checkRedirectUri(client: Client, params: FormParams): string {
 const LOOPBACK_IP_URI = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/;
 
 /** Exactly one of `registered`, or one of its loopback IP URIs with another port (RFC 8252 §7.3). */
-export function isRegistered(registered: readonly string[], given: string): boolean {
+function isRegistered(registered: readonly string[], given: string): boolean {
   if (registered.includes(given)) return true;
   const asked = LOOPBACK_IP_URI.exec(given);
   if (asked === null) return false;

@@ -12,7 +12,7 @@ import { openTicket, sealTicket } from './flow-ticket.js';
 import type { AuthorizationRequest } from './request.js';
 
 /** seconds a consent page can be answered */
-export const CONSENT_TICKET_TTL = 600;
+const CONSENT_TICKET_TTL = 600;
 
 /** What the consent is for, in a form that does not depend on the order parameters came in. */
 function askedFor(r: AuthorizationRequest): string {

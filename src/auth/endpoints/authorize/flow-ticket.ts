@@ -9,7 +9,7 @@ import { seal, unseal } from '../../../crypto/seal.js';
 import { derivedKey } from '../../derived-keys.js';
 import type { AuthContext } from '../../context.js';
 
-export type TicketPurpose = 'mfa' | 'enrol' | 'enrolled' | 'consent';
+type TicketPurpose = 'mfa' | 'enrol' | 'enrolled' | 'consent';
 
 /** The ticket's own fields beside what its step put in: id and expiry (epoch seconds). */
 export interface OpenedTicket {

@@ -39,7 +39,7 @@ const SIGN_IN_PROMPTS = new Set(['login', 'select_account']);
 const MFA_TICKET_TTL = 300;
 
 /** What the user decided; undefined means a page was rendered and the request waits. */
-export interface Interaction {
+interface Interaction {
   session: SsoSessionRecord;
 }
 

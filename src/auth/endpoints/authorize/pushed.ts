@@ -67,7 +67,7 @@ export function pushedFields(params: FormParams): Array<[string, string]> {
 }
 
 /** What a request_uri stands for. */
-export type Pulled =
+type Pulled =
   /** the request's parameters (the pushed ones, with client_id, and the page's own fields) */
   | { params: FormParams; next?: undefined }
   /** the PAR endpoint's request_uri, now used: the browser goes on to `next`, a request_uri of the flow's own */

@@ -13,7 +13,7 @@ import { NO_CHALLENGE, pkceOptional } from './check-pkce.js';
 import type { AuthorizationError, AuthorizationRequest, ResponseMode } from './request.js';
 
 /** Codes live at most this long (RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s). */
-export const CODE_TTL = 60;
+const CODE_TTL = 60;
 
 /**
  * The longest code the token endpoint looks up: 43 characters, and with resource indicators

@@ -6,7 +6,7 @@ import { isInnerList, parseDictionary, StructuredFieldError } from './structured
 
 const ALGORITHMS: Readonly<Record<string, string>> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
 
-export type DigestCheck = 'ok' | 'mismatch' | 'malformed' | 'unsupported';
+type DigestCheck = 'ok' | 'mismatch' | 'malformed' | 'unsupported';
 
 export function checkContentDigest(header: string, body: Buffer): DigestCheck {
   let dict;

@@ -7,7 +7,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 export type LegacyAlgorithm = 'hmac-sha1' | 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512';
 
-export const LEGACY_HASHES: Readonly<Record<LegacyAlgorithm, string>> = {
+const LEGACY_HASHES: Readonly<Record<LegacyAlgorithm, string>> = {
   'hmac-sha1': 'sha1',
   'hmac-sha256': 'sha256',
   'hmac-sha384': 'sha384',
@@ -45,7 +45,7 @@ export function parseLegacyParams(text: string): LegacyParams | undefined {
   return { username, algorithm: algorithm.toLowerCase(), headers: names, signature: Buffer.from(signature, 'base64') };
 }
 
-export interface LegacyRequest {
+interface LegacyRequest {
   method: string;
   /** path and query as received (`/a?b=c`) */
   target: string;

@@ -14,7 +14,7 @@ import {
   type Item,
 } from './structured-fields.js';
 
-export const HMAC_ALG = 'hmac-sha256';
+const HMAC_ALG = 'hmac-sha256';
 
 export interface HmacSignature {
   label: string;
@@ -30,7 +30,7 @@ export interface HmacSignature {
   signatureParams: string;
 }
 
-export type FindResult =
+type FindResult =
   | { kind: 'absent' }
   | { kind: 'malformed'; problem: string }
   | { kind: 'found'; signature: HmacSignature };

@@ -40,7 +40,7 @@ export function redisNonceStore(redis: Redis, prefix = 'drawbridge:hmac-nonce:')
 /** Slots a nonce may occupy, from its home slot on. */
 const WINDOW = 16;
 /** Slots of the default table: about a million nonces (3,500 signed requests a second for 300 s). */
-export const DEFAULT_NONCE_SLOTS = 1 << 20;
+const DEFAULT_NONCE_SLOTS = 1 << 20;
 
 /** The in-process store; `slots` (a power of two, at least WINDOW) bounds how many nonces it holds. */
 export function memoryNonceStore(clock: Clock, slots = DEFAULT_NONCE_SLOTS): NonceStore {

@@ -51,12 +51,12 @@ export function normalizeAuthority(authority: string, scheme: string): string {
 }
 
 /** The component identifier as it appears in the base: the serialized sf-string with its parameters. */
-export function componentId(item: Item): string {
+function componentId(item: Item): string {
   return serializeItem(item);
 }
 
 /** The values of one covered component (several lines for a repeated `@query-param`). */
-export function componentValues(item: Item, msg: SignedMessage): string[] {
+function componentValues(item: Item, msg: SignedMessage): string[] {
   if (typeof item.value !== 'string') throw new SignatureBaseError('component identifiers must be strings');
   const name = item.value;
   if (name !== name.toLowerCase()) throw new SignatureBaseError(`component "${name}" must be lower case`);

@@ -30,8 +30,8 @@ export interface InnerList {
   params: Parameters;
 }
 
-export type Member = Item | InnerList;
-export type Dictionary = Map<string, Member>;
+type Member = Item | InnerList;
+type Dictionary = Map<string, Member>;
 
 export function isInnerList(member: Member): member is InnerList {
   return 'items' in member;
@@ -273,7 +273,7 @@ function parseBoolean(input: Input): boolean {
 
 // ─── Serialization ─────────────────────────────────────────────────────────────────────
 
-export function serializeBareItem(value: BareItem): string {
+function serializeBareItem(value: BareItem): string {
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || Math.abs(value) > 999_999_999_999_999) {
       throw new StructuredFieldError('integer out of range');

@@ -11,10 +11,10 @@ import { ALL_JWT_ALGS } from '../jwt/algorithms.js';
 import { RemoteKeySource } from '../jwt/jwks.js';
 import { verifyJwt, type TrustedIssuer } from '../jwt/verify.js';
 
-export const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
+const JWT_RESPONSE_TYPE = 'application/token-introspection+jwt';
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export interface IntrospectionClientOptions {
+interface IntrospectionClientOptions {
   issuer: string;
   clientId: string;
   clientSecret: string;

@@ -23,7 +23,7 @@ interface AlgDescriptor {
 
 const RSA = ['rsa'] as const;
 
-export const JWT_ALGS: Readonly<Record<JwtAlg, AlgDescriptor>> = {
+const JWT_ALGS: Readonly<Record<JwtAlg, AlgDescriptor>> = {
   RS256: { hash: 'sha256', keyTypes: RSA },
   RS384: { hash: 'sha384', keyTypes: RSA },
   RS512: { hash: 'sha512', keyTypes: RSA },

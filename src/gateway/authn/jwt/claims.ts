@@ -19,13 +19,13 @@ export function tagsOf(payload: Record<string, unknown>): CacheTags {
   return tags;
 }
 
-export function clientIdOf(payload: Record<string, unknown>): string | undefined {
+function clientIdOf(payload: Record<string, unknown>): string | undefined {
   if (typeof payload.client_id === 'string') return payload.client_id;
   if (typeof payload.azp === 'string') return payload.azp;
   return undefined;
 }
 
-export function scopesOf(payload: Record<string, unknown>): string[] {
+function scopesOf(payload: Record<string, unknown>): string[] {
   const { scope, scp } = payload;
   if (typeof scope === 'string') return scope.split(' ').filter((s) => s !== '');
   if (Array.isArray(scp)) return scp.filter((s): s is string => typeof s === 'string');

@@ -80,7 +80,7 @@ export function staticKeySource(set: KeySet): KeySource {
   return { candidates: (alg, kid) => set.candidates(alg, kid) };
 }
 
-export interface RemoteKeySourceOptions {
+interface RemoteKeySourceOptions {
   uri: string;
   clock: Clock;
   logger: Logger;

@@ -12,14 +12,14 @@ export interface TrustedIssuer {
   keys: KeySource;
 }
 
-export interface ClaimOptions {
+interface ClaimOptions {
   /** accepted audiences; undefined: `aud` is not checked */
   audience?: ReadonlySet<string>;
   leeway: number;
   now: number;
 }
 
-export type VerifyResult =
+type VerifyResult =
   | { ok: true; header: Record<string, unknown>; payload: Record<string, unknown> }
   | { ok: false; problem: string; unavailable?: boolean };
 
@@ -86,7 +86,7 @@ export async function verifyJwt(token: string, issuers: ReadonlyMap<string, Trus
 }
 
 /** jose's semantics: numeric dates must be numbers; `exp <= now - leeway` is expired; `nbf > now + leeway` not yet valid. */
-export function checkClaims(payload: Record<string, unknown>, opts: ClaimOptions): string | undefined {
+function checkClaims(payload: Record<string, unknown>, opts: ClaimOptions): string | undefined {
   const { exp, nbf, iat, aud } = payload;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return exp === undefined ? 'token has no expiry' : 'malformed exp claim';
   if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) return 'malformed nbf claim';
