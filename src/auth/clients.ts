@@ -1,5 +1,6 @@
 // Clients as the auth server uses them: the stored record plus lookups prepared once, and
 // the in-process cache that keeps them ready between requests.
+import { MAX_CLIENT_ID } from '../config/formats.js';
 import { OldestKeys } from '../core/oldest-keys.js';
 import { StampedLoads, type Stamped, type StampOptions } from '../core/stamped.js';
 import type { GrantType } from '../config/types.js';
@@ -48,6 +49,16 @@ interface ClientCacheOptions extends StampOptions {
   maxUnknown?: number;
 }
 
+/**
+ * Whether `clientId` may name a client at all: none is longer than MAX_CLIENT_ID (config/
+ * formats.ts, wherever a client is defined). The cache answers a longer one "no such client"
+ * without a storage read or an entry (a presented id may be tens of kB), for every caller;
+ * client authentication also gives it no throttle window of its own.
+ */
+export function mayNameClient(clientId: string): boolean {
+  return clientId.length <= MAX_CLIENT_ID;
+}
+
 /** clear() calls told apart in the change stamp; far more than can happen within one entry's TTL */
 const CLEARS_IN_STAMP = 1024;
 
@@ -89,12 +100,14 @@ export class ClientCache {
    * it is known not to exist, undefined when it must be loaded (not cached, or stale).
    */
   peek(clientId: string): Client | null | undefined {
+    if (!mayNameClient(clientId)) return null;
     const entry = this.#clients.get(clientId) ?? this.#unknown.get(clientId);
     return this.#loads.isFresh(entry) ? entry.value : undefined;
   }
 
   /** Reads the client from storage and caches the answer. */
   load(clientId: string): Promise<Client | null> {
+    if (!mayNameClient(clientId)) return Promise.resolve(null);
     return this.#loads.load(
       clientId,
       async () => {

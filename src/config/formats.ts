@@ -201,7 +201,7 @@ export const hostName = format('host', 'a host name like api.example.com, *.exam
   /^(?:\*\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:\.\*)?)(?::\d{1,5})?$/.test(text) ? text.toLowerCase() : undefined,
 );
 
-/** Longest client_id: the authorization endpoint and client authentication look up none longer, and PostgreSQL's key index refuses a few kB. */
+/** Longest client_id: the client cache (auth/clients.ts) looks up none longer, and PostgreSQL's key index refuses a few kB. */
 export const MAX_CLIENT_ID = 256;
 
 /** An OAuth client_id: at most MAX_CLIENT_ID characters, no control characters (it names the client in admin paths). */

@@ -1,11 +1,10 @@
 // Client authentication (RFC 6749 §2.3, RFC 7523): find out which method the request
 // uses, refuse more than one, throttle repeated failures, and hand the check to the
 // method's own file. A client may use only the method it is configured with.
-import { MAX_CLIENT_ID } from '../../config/formats.js';
 import type { ClientAuthMethod } from '../../config/types.js';
 import { AppError, invalidClient, invalidRequest, tooManyRequests } from '../../core/errors.js';
 import { decodeFormComponent, remoteAddress } from '../../core/http.js';
-import type { Client } from '../clients.js';
+import { mayNameClient, type Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { clientSecret } from './client-secret.js';
 import { isGuess } from './not-a-guess.js';
@@ -71,15 +70,16 @@ export interface AuthenticateOptions {
 
 export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest, opts: AuthenticateOptions): Promise<Client> {
   const presented = presentedCredentials(r);
-  // no client has a longer id (config/formats.ts): refused before it becomes a throttle key
-  // or an entry of the client cache's unknown ids, whatever its size
-  if (presented.clientId.length > MAX_CLIENT_ID) throw invalidClient('client authentication failed');
   const ip = remoteAddress(r.req);
   const { max_failures: max, max_failures_per_ip: maxPerIp, window } = ctx.auth.client_auth_throttle;
   const byAddress: Counted = { key: `ip:${ip}`, limit: maxPerIp };
-  const byClient: Counted = { key: `client:${presented.clientId}`, limit: max };
+  // An id longer than any client's is no such client (the cache answers it so, clients.ts),
+  // and has no window of its own: no client can be told apart by it, and it must not become
+  // a throttle key (of up to tens of kB each).
+  const possible = mayNameClient(presented.clientId);
+  const byClient: Counted | undefined = possible ? { key: `client:${presented.clientId}`, limit: max } : undefined;
   // the windows a failure counts in: the client's only when it has a secret to guess (hasSecret)
-  const windowsOf = (c: Client | null): Counted[] => (c === null || hasSecret(c) ? [byClient, byAddress] : [byAddress]);
+  const windowsOf = (c: Client | null): Counted[] => (byClient !== undefined && (c === null || hasSecret(c)) ? [byClient, byAddress] : [byAddress]);
   // almost always answered by the in-process cache, without a query (clients.ts)
   let client = ctx.clients.peek(presented.clientId);
   let counted = client === undefined ? [byAddress] : windowsOf(client);
@@ -90,7 +90,7 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
       client = await ctx.clients.load(presented.clientId);
       counted = windowsOf(client);
       // known only now: the client's own window too, before its credential is checked
-      if (counted.includes(byClient)) await refuseAtLimit(ctx, [byClient]);
+      if (byClient !== undefined && counted.includes(byClient)) await refuseAtLimit(ctx, [byClient]);
     }
     if (client === null) throw invalidClient('client authentication failed');
     if (client.token_endpoint_auth_method !== presented.method) {
@@ -104,7 +104,7 @@ export async function authenticateClient(ctx: AuthContext, r: ClientAuthRequest,
       // an assertion the client signed, refused all the same (replayed, expired): no guess,
       // and counting it would let one captured assertion lock the client out (not-a-guess.ts)
       const guess = isGuess(err);
-      const reason = { client_id: presented.clientId, method: presented.method, ip, reason: err.message, counted: guess };
+      const reason = { client_id: possible ? presented.clientId : `(${presented.clientId.length} characters)`, method: presented.method, ip, reason: err.message, counted: guess };
       ctx.logger.info(reason, 'client authentication failed');
       if (!guess) throw err;
       const counts = await Promise.all(counted.map((c) => ctx.failures.hit(c.key, window)));
