@@ -11,6 +11,7 @@ import { systemClock } from '../../core/clock.js';
 import type { DeliveryResult } from '../../auth/logout/backchannel.js';
 import type { LogoutDeps } from '../../auth/logout/end-sessions.js';
 import { pino } from 'pino';
+import type { AuditLog } from '../../observability/audit.js';
 import type { Storage, UserRecord } from '../../storage/types.js';
 import { existingUser } from '../../auth/users/manage.js';
 import type { SignedOut } from '../../auth/users/sign-out.js';
@@ -55,6 +56,8 @@ export interface SessionSource {
 export interface SessionEnv {
   cfg: Config;
   storage: Storage;
+  /** the audit log the caller has open (and closes); without it a source opens its own */
+  audit?: AuditLog;
 }
 
 /** Every session source this build knows; a gateway-session source is appended here. */
@@ -125,9 +128,13 @@ export function registerSessionCommands(program: Command): void {
     });
 }
 
-/** Sign out everywhere, shared by `session revoke --user`, `user revoke` and (through manage.ts) `user lock|delete|set-password --sign-out`. */
-export async function signOutEverywhere(cfg: Config, storage: Storage, user: UserRecord): Promise<RevokeOutcome> {
-  const sources = await openSources({ cfg, storage });
+/**
+ * Sign out everywhere, shared by `session revoke --user`, `user revoke` and (through
+ * manage.ts) `user lock|delete|set-password --sign-out`, whose audit log is handed in: the
+ * file is opened once per command.
+ */
+export async function signOutEverywhere(cfg: Config, storage: Storage, user: UserRecord, audit?: AuditLog): Promise<RevokeOutcome> {
+  const sources = await openSources({ cfg, storage, ...(audit !== undefined && { audit }) });
   try {
     return await revokeUserSessions(sources, user);
   } finally {
@@ -136,8 +143,8 @@ export async function signOutEverywhere(cfg: Config, storage: Storage, user: Use
 }
 
 /** signOutEverywhere as manage.ts's UserChangeDeps.signOut wants it. */
-export async function signOutForUserChange(cfg: Config, storage: Storage, user: UserRecord): Promise<SignedOut> {
-  const outcome = await signOutEverywhere(cfg, storage, user);
+export async function signOutForUserChange(cfg: Config, storage: Storage, user: UserRecord, audit: AuditLog): Promise<SignedOut> {
+  const outcome = await signOutEverywhere(cfg, storage, user, audit);
   return { sessions: outcome.sessions.map((s) => ({ kind: s.kind, id: s.id, clients: s.clients })), tokens_revoked: outcome.tokens_revoked, backchannel: outcome.backchannel };
 }
 
@@ -295,7 +302,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
       }
     },
   };
-  const audit = await openAudit(cfg);
+  const audit = env.audit ?? (await openAudit(cfg));
   const rowOf = async (s: { id: string; user_id: string; created_at: number; last_seen_at: number; expires_at: number; amr: string[] }): Promise<SessionRow> => ({
     kind: 'sso',
     id: s.id,
@@ -329,7 +336,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
       return { sessions: [row], tokens_revoked: done.tokens_revoked, backchannel };
     },
     async close() {
-      await audit.close?.();
+      if (env.audit === undefined) await audit.close?.();
       redis?.disconnect();
     },
   };

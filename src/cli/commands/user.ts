@@ -249,14 +249,15 @@ export function registerUserCommands(program: Command): void {
 }
 
 /**
- * The shared user operations on this config's storage: audit lines to the configured file;
- * sign-outs (lock, delete, set-password --sign-out) as `user revoke` does them.
+ * The shared user operations on this config's storage: audit lines to the configured file,
+ * opened once; sign-outs (lock, delete, set-password --sign-out) as `user revoke` does them,
+ * their audit lines to the same file.
  */
 async function withUserDeps<T>(cfg: Config, fn: (deps: UserChangeDeps) => Promise<T>): Promise<T> {
   return withStorage(cfg, async (storage) => {
     const audit = await openAudit(cfg);
     try {
-      return await fn({ storage, clock: systemClock, auth: () => cfg.auth, signOut: (user) => signOutForUserChange(cfg, storage, user), audit, source: 'cli' });
+      return await fn({ storage, clock: systemClock, auth: () => cfg.auth, signOut: (user) => signOutForUserChange(cfg, storage, user, audit), audit, source: 'cli' });
     } finally {
       await audit.close?.();
     }
