@@ -6,6 +6,9 @@
 // client that received tokens in it. Deliveries are stored, then attempted at once in the
 // background; a failed one is retried by the auth servers (retries.ts). Callers that must
 // wait for the first attempts (the CLI, before it exits) await `deliveries`.
+import type { Clock } from '../../core/clock.js';
+import type { AuditLog } from '../../observability/audit.js';
+import type { Logger } from '../../observability/logger.js';
 import type { SsoSessionRecord, SsoSessionRepo, Storage } from '../../storage/types.js';
 import type { AuthContext } from '../context.js';
 import { accessTokenRevocations, type RevocationEvent } from '../events.js';
@@ -19,27 +22,65 @@ export interface LogoutDeps extends BackchannelDeps {
   publish(event: RevocationEvent): Promise<void>;
 }
 
+/** What a process ends sessions with, wherever it finds each part; logoutDepsFrom assembles LogoutDeps from it. */
+export interface LogoutSources {
+  issuer: string;
+  /** the key that signs a client's logout tokens: its ID token key (Keyring.idTokenKey) */
+  idTokenKey: LogoutDeps['signingKey'];
+  clock: Clock;
+  logger: Logger;
+  storage: Storage;
+  /** where the SSO sessions live (Redis when `redis:` is set); absent: storage's */
+  ssoSessions?: SsoSessionRepo | undefined;
+  /** a client by id (the auth server's client cache); absent: read from storage */
+  client?: (id: string) => Promise<BackchannelClient | null | undefined>;
+  publish: LogoutDeps['publish'];
+  audit?: AuditLog | undefined;
+  /** the auth server's own: its attempts under way (ended by its stop), its retry loop told of the retries they schedule */
+  server?: boolean;
+}
+
+/**
+ * The one place LogoutDeps is assembled: for the auth server (logoutDeps), a gateway started
+ * alone (users/sign-out.ts) and `drawbridge session` / `user revoke`. Only the auth server
+ * tracks its attempts and retries them; the others make first attempts and leave failed ones
+ * in storage for the auth servers.
+ */
+export function logoutDepsFrom(src: LogoutSources): LogoutDeps {
+  const client = src.client ?? ((id: string) => src.storage.clients.get(id));
+  return {
+    issuer: src.issuer,
+    signingKey: src.idTokenKey,
+    clock: src.clock,
+    logger: src.logger,
+    storage: src.storage,
+    ssoSessions: src.ssoSessions ?? src.storage.ssoSessions,
+    client: async (id) => (await client(id)) ?? undefined,
+    publish: src.publish,
+    ...(src.audit ? { audit: src.audit } : {}),
+    // the server's retry loop (retries.ts) learns of the retries its own first attempts schedule
+    ...(src.server ? { underWay: new AttemptsUnderWay(), retryAlarm: new RetryAlarm() } : {}),
+  };
+}
+
 const depsByContext = new WeakMap<AuthContext, LogoutDeps>();
 
-/** The auth server's LogoutDeps: its SSO store, client cache, event bus, current key and audit log, its attempts under way and its retry loop's alarm. */
+/** The auth server's LogoutDeps (one per server): its SSO store, client cache, event bus, current key and audit log. */
 export function logoutDeps(ctx: AuthContext): LogoutDeps {
   let deps = depsByContext.get(ctx);
   if (deps === undefined) {
-    deps = {
+    deps = logoutDepsFrom({
       issuer: ctx.endpoints.issuer,
-      signingKey: (alg) => ctx.keyring.idTokenKey(alg),
+      idTokenKey: (alg) => ctx.keyring.idTokenKey(alg),
       clock: ctx.clock,
       logger: ctx.logger,
       storage: ctx.storage,
-      ssoSessions: ctx.ssoSessions ?? ctx.storage.ssoSessions,
-      // the server's client cache
-      client: async (id) => (await ctx.clients.get(id)) ?? undefined,
+      ssoSessions: ctx.ssoSessions,
+      client: (id) => ctx.clients.get(id),
       publish: (event) => ctx.events.publish(event),
       audit: ctx.audit,
-      underWay: new AttemptsUnderWay(),
-      // its retry loop (retries.ts) learns of the retries its own first attempts schedule
-      retryAlarm: new RetryAlarm(),
-    };
+      server: true,
+    });
     depsByContext.set(ctx, deps);
   }
   return deps;

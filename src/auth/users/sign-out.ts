@@ -9,7 +9,7 @@
 import type { AuditLog } from '../../observability/audit.js';
 import type { UserRecord } from '../../storage/types.js';
 import type { SignedOut } from '../../core/signed-out.js';
-import { endUserSessions, type LogoutDeps } from '../logout/end-sessions.js';
+import { endUserSessions, logoutDepsFrom, type LogoutDeps } from '../logout/end-sessions.js';
 import type { AuthServerDeps } from '../start.js';
 import { RedisSsoSessionStore } from '../sessions/redis-store.js';
 
@@ -44,15 +44,14 @@ type LogoutDepsWithoutServer = Pick<AuthServerDeps, 'config' | 'storage' | 'keyr
  * keyring. It makes first attempts only; the auth servers retry what fails (stored in SQL).
  */
 export function logoutDepsWithoutServer(deps: LogoutDepsWithoutServer): LogoutDeps {
-  return {
+  return logoutDepsFrom({
     issuer: deps.config.issuer,
-    signingKey: (alg) => deps.keyring.idTokenKey(alg),
+    idTokenKey: (alg) => deps.keyring.idTokenKey(alg),
     clock: deps.clock,
     logger: deps.logger,
     storage: deps.storage,
-    ssoSessions: deps.redis ? new RedisSsoSessionStore(deps.redis) : deps.storage.ssoSessions,
-    client: async (id) => (await deps.storage.clients.get(id)) ?? undefined,
+    ssoSessions: deps.redis ? new RedisSsoSessionStore(deps.redis) : undefined,
     publish: deps.publish,
-    ...(deps.audit ? { audit: deps.audit } : {}),
-  };
+    audit: deps.audit,
+  });
 }

@@ -266,7 +266,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
     ssoSessions = new RedisSsoSessionStore(redis);
   }
   const { EVENTS_CHANNEL } = await import('../../cache/events.js');
-  const { endSsoSession } = await import('../../auth/logout/end-sessions.js');
+  const { endSsoSession, logoutDepsFrom } = await import('../../auth/logout/end-sessions.js');
   const { signOutUser } = await import('../../auth/users/sign-out.js');
   // the keyring signs logout tokens; started only when a client wants one
   let signingKey: LogoutDeps['signingKey'] = () => {
@@ -274,9 +274,9 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
   };
   let keyringStarted = false;
   let publishFailed = false;
-  const deps: LogoutDeps = {
+  const deps = logoutDepsFrom({
     issuer: cfg.issuer,
-    signingKey: (alg) => signingKey(alg),
+    idTokenKey: (alg) => signingKey(alg),
     clock: systemClock,
     logger,
     storage,
@@ -301,7 +301,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
         process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached tokens within their cache TTL\n');
       }
     },
-  };
+  });
   const audit = env.audit ?? (await openAudit(cfg));
   const rowOf = async (s: { id: string; user_id: string; created_at: number; last_seen_at: number; expires_at: number; amr: string[] }): Promise<SessionRow> => ({
     kind: 'sso',
