@@ -28,7 +28,7 @@ const AUTHENTICATORS: Readonly<Record<ClientAuthMethod, ClientAuthenticator>> = 
 
 export const SUPPORTED_CLIENT_AUTH_METHODS = Object.keys(AUTHENTICATORS) as ClientAuthMethod[];
 
-export function presentedCredentials(r: ClientAuthRequest): PresentedCredentials {
+function presentedCredentials(r: ClientAuthRequest): PresentedCredentials {
   const found: PresentedCredentials[] = [];
   const authz = r.req.headers.authorization;
   if (authz !== undefined) {
