@@ -28,6 +28,10 @@ describe('the checks after a grant stores its tokens', () => {
   let armed: { username: string; meanwhile: Meanwhile[] } | undefined;
   /** counting: the reads after the access token was stored, and how many were in flight at once */
   let reads: { started: number; inFlight: number; most: number } | undefined;
+  /** the digest of the access token stored when the hook ran */
+  let stored: string | undefined;
+  /** the counted read of the user fails (its store down) */
+  let userReadFails = false;
 
   before(async () => {
     server = await startAuth({
@@ -47,6 +51,7 @@ describe('the checks after a grant stores its tokens', () => {
       const user = a === undefined ? undefined : await storage.users.getByUsername(a.username);
       if (a && user && rec.sub === user.id && rec.kind === 'access_token') {
         armed = undefined;
+        stored = rec.digest;
         const now = Math.floor(Date.now() / 1000);
         if (a.meanwhile.includes('replay')) await storage.jtis.remember('code-replay', rec.grant_id!, now + 300, now);
         if (a.meanwhile.includes('lock')) await storage.users.setLocked(a.username, true, now);
@@ -67,6 +72,7 @@ describe('the checks after a grant stores its tokens', () => {
         r.most = Math.max(r.most, ++r.inFlight);
         try {
           await new Promise((resolve) => setTimeout(resolve, 20));
+          if (userReadFails && repo === (storage.users as unknown)) throw new Error('the users store did not answer');
           return await original(...args);
         } finally {
           r.inFlight--;
@@ -126,7 +132,21 @@ describe('the checks after a grant stores its tokens', () => {
       assert.equal(body.error, 'invalid_grant');
       assert.match(String(body.error_description), said);
       assert.equal(reads?.most, 3, 'all three in flight together');
+      const token = await server.running.storage.tokens.findByDigest(stored!);
+      assert.ok(token?.revoked_at, 'the access token the grant stored is revoked');
     });
+  });
+
+  it('a replay meanwhile while the user read fails: the tokens are revoked all the same', async () => {
+    reads = undefined; // counted (and failed) only once the hook has run
+    userReadFails = true;
+    try {
+      const { status, body } = await exchange('u6', ['replay']);
+      assert.ok(status >= 400, JSON.stringify(body));
+    } finally {
+      userReadFails = false;
+    }
+    assert.ok((await server.running.storage.tokens.findByDigest(stored!))?.revoked_at, 'the access token the grant stored is revoked');
   });
 
   it('implicit with the user locked and the session ended meanwhile → access_denied for the user, checks at once', async () => {
@@ -138,5 +158,6 @@ describe('the checks after a grant stores its tokens', () => {
     assert.equal(p.get('error'), 'access_denied', p.toString());
     assert.match(p.get('error_description') ?? '', /user is no longer active/);
     assert.equal(counted()?.most, 2, 'the user and the session read together');
+    assert.ok((await server.running.storage.tokens.findByDigest(stored!))?.revoked_at, 'the access token the grant stored is revoked');
   });
 });

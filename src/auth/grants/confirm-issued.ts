@@ -54,12 +54,18 @@ export interface Refused {
 export async function confirmIssued(ctx: AuthContext, grant: IssuedGrant): Promise<Refused | undefined> {
   const now = ctx.clock.now();
   const { mark, sid } = grant;
-  const [marked, active, alive] = await Promise.all([
+  // settled, not all: one read that fails (a store down) must not hide another's refusal, or a
+  // grant a replay or a reuse marked would stand with its tokens unrevoked
+  const [marked, active, alive] = await Promise.allSettled([
     mark === undefined ? false : ctx.storage.jtis.has(mark.namespace, mark.id, now),
     userActive(ctx, grant.userId),
     sid === undefined || sid === null ? true : sessionAlive(ctx, sid, now),
   ]);
-  const reason: Refusal | undefined = marked ? 'marked' : !active ? 'user' : !alive ? 'session' : undefined;
-  if (reason === undefined) return undefined;
+  const said = (read: PromiseSettledResult<boolean>, refuses: boolean) => read.status === 'fulfilled' && read.value === refuses;
+  const reason: Refusal | undefined = said(marked, true) ? 'marked' : said(active, false) ? 'user' : said(alive, false) ? 'session' : undefined;
+  if (reason === undefined) {
+    for (const read of [marked, active, alive]) if (read.status === 'rejected') throw read.reason;
+    return undefined;
+  }
   return { reason, revoked: await ctx.storage.tokens.revokeGrant(grant.grantId, ctx.clock.now()) };
 }
