@@ -109,6 +109,24 @@ describe('back-channel logout retry loop: cheap when idle, on time when somethin
     assert.deepEqual(calls, ['nextDue']);
   });
 
+  it('while storage fails, a retry that is due is tried again at the idle pace, not every second', async () => {
+    const deps = serverDeps();
+    const failing = new Proxy(deps.storage.backchannelLogouts, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args); // counted
+          throw new Error('the database did not answer');
+        };
+      },
+    });
+    deps.retryAlarm!.set(clock.now() - 1); // one of this instance's retries, due
+    retries = startBackchannelRetries({ ...deps, storage: { backchannelLogouts: failing } });
+    await sleep(2600);
+    assert.deepEqual(calls, ['claimDue', 'nextDue'], `calls in 2.6 s: ${calls.join(', ')}`);
+  });
+
   it('a retry this instance schedules goes out when due, without waiting for the next ask', async () => {
     const deps = serverDeps();
     retries = startBackchannelRetries(deps);

@@ -48,6 +48,8 @@ export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetri
   let stored: number | undefined;
   /** Date.now() from which storage is asked again */
   let askAt = 0;
+  /** Date.now() before which nothing is tried, after storage failed to answer */
+  let quietUntil = 0;
   let pass: Promise<unknown> | undefined;
 
   const nextDue = (): number | undefined => {
@@ -66,8 +68,10 @@ export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetri
     try {
       stored = await deps.storage.backchannelLogouts.nextDue();
     } catch (err) {
-      // asked again at the idle pace, not every second while storage is down
+      // asked again at the idle pace, not every second while storage is down: a retry of
+      // ours that is due waits for that too (it could not be claimed either)
       stored = undefined;
+      quietUntil = askAt;
       if (own !== undefined) alarm.set(own);
       deps.logger.warn({ event: 'logout.backchannel_retry', err: (err as Error).message }, 'back-channel logout: pending deliveries could not be read');
     }
@@ -85,7 +89,7 @@ export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetri
 
   const look = () => {
     // one round at a time: a slow receiver holds up the next one, never doubles it
-    if (pass !== undefined || underWay.signal.aborted) return;
+    if (pass !== undefined || underWay.signal.aborted || Date.now() < quietUntil) return;
     const due = isDue();
     if (!due && Date.now() < askAt) return;
     pass = underWay.track(round(due)).finally(() => {
