@@ -44,9 +44,10 @@ export function stopOnSignals(running: Running): void {
  * SIGHUP: reopen the audit log file (after logrotate moved it), re-read the config file,
  * reload the gateway (src/gateway/start.ts, reload), and apply the auth server's clients and
  * users (src/auth/start.ts, reload). Changed settings that wait for a restart are named in a
- * warning: the top-level ones here, each role's own by the role.
+ * warning: the top-level ones here, each role's own by the role. `onApplied` hears of a file
+ * the gateway took (a worker tells its primary: workers.ts).
  */
-export function reloadOnHangup(running: Running, file: string): void {
+export function reloadOnHangup(running: Running, file: string, onApplied?: (config: Config) => void): void {
   process.on('SIGHUP', () => {
     running.audit?.reopen?.();
     const { gateway, auth } = running;
@@ -66,9 +67,12 @@ export function reloadOnHangup(running: Running, file: string): void {
       else auth.reload(next.auth).catch((err: unknown) => running.logger.error({ err: (err as Error).message }, 'reload of auth clients and users failed'));
     }
     if (gateway) {
-      gateway.reload(next).catch((err: unknown) => {
-        running.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
-      });
+      gateway.reload(next).then(
+        () => onApplied?.(next),
+        (err: unknown) => {
+          running.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
+        },
+      );
     }
   });
 }

@@ -5,9 +5,9 @@
 // (src/gateway/metrics-cluster.ts), and on SIGTERM/SIGINT lets every worker drain, then exits.
 // State the workers must agree on (rate limits, revocations, caches) goes through Redis.
 // A worker forked later (after a crash) takes its config from the primary, not from the
-// file: the file as every worker read it at the last SIGHUP (the primary reads it then too),
-// with the settings a reload cannot apply (listen, storage, …) as the group started with
-// them. So workers never listen on different ports or talk to different stores, and a file
+// file: the file as the workers last applied it (each tells the primary when a SIGHUP's file
+// was taken), with the settings a reload cannot apply (listen, storage, …) as the group
+// started with them. So workers never listen on different ports or talk to different stores, and a file
 // edited without a SIGHUP, or left half-written, neither reaches one worker alone nor keeps
 // a replacement from starting.
 import cluster, { type Worker } from 'node:cluster';
@@ -39,8 +39,6 @@ export interface SupervisorOptions {
   exit?: (code: number) => void;
   /** the config the group starts with: what workers ask for (groupConfig) */
   config?: Config;
-  /** on SIGHUP: the config file loaded afresh (throws when it does not load) */
-  reload?: () => Config;
 }
 
 /** What a worker forked now is to serve, and the keys that wait for a restart of the group. */
@@ -74,6 +72,8 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
     metrics.add(worker);
     worker.on('message', function onConfigAsked(msg: unknown) {
       if (isMessage(msg, 'config?') && current !== undefined) worker.send({ drawbridge: 'config', ...current }, undefined, () => undefined);
+      // a SIGHUP's file that the worker took (not one it refused): what a replacement serves
+      if (isMessage(msg, 'applied') && msg.config !== undefined && opts.config !== undefined) current = pinRestartOnly(msg.config, opts.config);
     });
     worker.once('exit', function onWorkerExit(code, signal) {
       const uptime = Date.now() - (started.get(worker) ?? 0);
@@ -123,14 +123,6 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGTERM'));
   process.on('SIGHUP', () => {
-    // read as the workers are about to read it; they log what they make of it themselves
-    if (opts.reload !== undefined && opts.config !== undefined) {
-      try {
-        current = pinRestartOnly(opts.reload(), opts.config);
-      } catch (err) {
-        logger.warn({ err: (err as Error).message }, 'the config file did not load; the last good one is kept for workers started from now on, as the running workers keep theirs');
-      }
-    }
     for (const worker of started.keys()) worker.process.kill('SIGHUP');
   });
   logger.info({ workers: opts.workers }, 'gateway workers started');
@@ -145,6 +137,11 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
 
 function isMessage(msg: unknown, kind: string): msg is { drawbridge: string } & Partial<GroupConfig> {
   return typeof msg === 'object' && msg !== null && (msg as { drawbridge?: unknown }).drawbridge === kind;
+}
+
+/** In a worker: tells the primary that the gateway took `config` (a SIGHUP's file). */
+export function reportApplied(config: Config): void {
+  if (cluster.isWorker && process.send !== undefined) process.send({ drawbridge: 'applied', config }, undefined, {}, () => undefined);
 }
 
 /**

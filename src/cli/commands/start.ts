@@ -22,7 +22,7 @@ export function registerStartCommand(program: Command): void {
     .action(async function start(opts: { config?: string; only?: Role }) {
       const file = configPathFrom(opts);
       // loaded here, not at the top: `--help` and other commands stay fast
-      const { groupConfig, superviseWorkers, workerCount } = await import('../../gateway/workers.js');
+      const { groupConfig, reportApplied, superviseWorkers, workerCount } = await import('../../gateway/workers.js');
       const { createLogger } = await import('../../observability/logger.js');
       // a worker serves what its primary says the group serves (the file as of the last
       // SIGHUP, restart-only settings as the group started), not the file as it is now
@@ -38,12 +38,12 @@ export function registerStartCommand(program: Command): void {
       if (workers > 1 && cluster.isPrimary) {
         // the primary only supervises; each worker re-runs this command and serves
         await prepareShared(cfg);
-        superviseWorkers({ workers, logger: createLogger(cfg.log), config: cfg, reload: () => loadConfig(file) });
+        superviseWorkers({ workers, logger: createLogger(cfg.log), config: cfg });
         return;
       }
       const running = await run(cfg, { only: opts.only });
       stopOnSignals(running);
-      reloadOnHangup(running, file);
+      reloadOnHangup(running, file, cluster.isWorker ? reportApplied : undefined);
     });
 }
 
