@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawnCli, type CliProcess } from '../cli/spawn.js';
 import { freePort, startUpstream, type Upstream } from '../helpers/gateway.js';
 import { send } from './core-http.js';
-import { alive, listeningPids, logLines, until, writeStartConfig } from './workers-support.js';
+import { alive, listeningPids, logLines, until, writeStartConfig, killGroup } from './workers-support.js';
 
 
 describe('gateway workers', () => {
@@ -29,8 +29,7 @@ describe('gateway workers', () => {
   });
 
   after(async () => {
-    if (proc && proc.child.exitCode === null) await proc.stop('SIGKILL');
-    for (const pid of proc ? listeningPids(proc) : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await killGroup(proc);
     await up?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

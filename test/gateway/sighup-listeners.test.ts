@@ -15,7 +15,7 @@ import { spawnCli, type CliProcess } from '../cli/spawn.js';
 import { freePorts } from '../helpers/auth-server.js';
 import { startUpstream, TEST_SECRET, type Upstream } from '../helpers/gateway.js';
 import { within } from '../helpers/poll.js';
-import { alive, listeningPids, logLines, until, writeStartConfig } from './workers-support.js';
+import { listeningPids, logLines, until, writeStartConfig, killGroup } from './workers-support.js';
 import { selfSigned } from '../helpers/tls.js';
 
 const OLD_TOKEN = 'admin-token-before-0123456789abcdefghij';
@@ -162,8 +162,7 @@ describe('SIGHUP with workers: every worker applies it, and a restarted one agre
   });
 
   after(async () => {
-    if (proc && proc.child.exitCode === null) await proc.stop('SIGKILL');
-    for (const pid of proc ? listeningPids(proc, 'admin') : []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await killGroup(proc, 'admin');
     await up?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -62,6 +62,13 @@ export function listeningPids(proc: CliProcess, listener = 'gateway'): number[] 
     .map((l) => l.pid!);
 }
 
+/** Kills a `drawbridge start` group (the primary, then any worker that outlived it). */
+export async function killGroup(proc: CliProcess | undefined, listener = 'gateway'): Promise<void> {
+  if (proc === undefined) return;
+  if (proc.child.exitCode === null) await proc.stop('SIGKILL');
+  for (const pid of listeningPids(proc, listener)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -88,26 +88,29 @@ for (const target of await allTargets()) {
       assert.equal(await repo().nextDue(), undefined);
     });
 
-    it('PostgreSQL: a delivery another connection holds locked is passed over, not waited for', { skip: target.name !== 'postgres' && 'row locks: PostgreSQL only' }, async () => {
-      for (const jti of ['a', 'b', 'c']) await repo().insert(pending(jti));
-      const locker = new pg.Client({ connectionString: place.url });
-      await locker.connect();
-      try {
-        await locker.query('begin');
-        await locker.query("select 1 from backchannel_logouts where jti = 'a' for update");
-        let timer: NodeJS.Timeout | undefined;
-        const claimed = await Promise.race([
-          repo().claimDue(NOW, NOW + 15, 'c1', 2),
-          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('claimDue waited for the locked row')), 3000))),
-        ]).finally(() => clearTimeout(timer));
-        assert.deepEqual(claimed.map((r) => r.jti), ['b', 'c'], 'the next ones instead');
-        await locker.query('rollback');
-        assert.deepEqual((await repo().claimDue(NOW, NOW + 15, 'c2', 2)).map((r) => r.jti), ['a'], 'claimable once released');
-      } finally {
-        await locker.query('rollback').catch(() => undefined);
-        await locker.end();
-      }
-    });
+    // row locks: PostgreSQL only (not registered elsewhere, so no run reports it as skipped)
+    if (target.name === 'postgres') {
+      it('PostgreSQL: a delivery another connection holds locked is passed over, not waited for', async () => {
+        for (const jti of ['a', 'b', 'c']) await repo().insert(pending(jti));
+        const locker = new pg.Client({ connectionString: place.url });
+        await locker.connect();
+        try {
+          await locker.query('begin');
+          await locker.query("select 1 from backchannel_logouts where jti = 'a' for update");
+          let timer: NodeJS.Timeout | undefined;
+          const claimed = await Promise.race([
+            repo().claimDue(NOW, NOW + 15, 'c1', 2),
+            new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('claimDue waited for the locked row')), 3000))),
+          ]).finally(() => clearTimeout(timer));
+          assert.deepEqual(claimed.map((r) => r.jti), ['b', 'c'], 'the next ones instead');
+          await locker.query('rollback');
+          assert.deepEqual((await repo().claimDue(NOW, NOW + 15, 'c2', 2)).map((r) => r.jti), ['a'], 'claimable once released');
+        } finally {
+          await locker.query('rollback').catch(() => undefined);
+          await locker.end();
+        }
+      });
+    }
 
     it('reschedule: only by the claim holder; it releases the claim', async () => {
       const repo = storage.backchannelLogouts;
