@@ -18,7 +18,7 @@ import type {
 } from './types.js';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
-import { CLIENT_ASSERTION_ALGS } from '../crypto/algorithms.js';
+import { REQUEST_OBJECT_ALGS } from '../crypto/algorithms.js';
 import { clientId, httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
 /** The scope that lets a client introspect tokens issued to other clients (RFC 7662 §4; auth/endpoints/introspect.ts). */
@@ -33,8 +33,6 @@ const GRANT_TYPES: GrantType[] = [
   'password',
   'implicit',
 ];
-/** Algorithms a client may name for its request objects: those accepted on client assertions (asymmetric only). */
-const REQUEST_OBJECT_ALGS: readonly string[] = CLIENT_ASSERTION_ALGS;
 const AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
 const TOKEN_FORMATS: AccessTokenFormat[] = ['opaque', 'jwt'];
 

@@ -26,6 +26,9 @@ export const CLIENT_ASSERTION_ALGS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ] as const;
 
+/** What request objects may be signed with (discovery's request_object_signing_alg_values_supported). */
+export const REQUEST_OBJECT_ALGS: readonly string[] = CLIENT_ASSERTION_ALGS;
+
 export function isSigningAlg(value: unknown): value is SigningAlg {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(SIGNING_ALGS, value);
 }

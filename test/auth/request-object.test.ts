@@ -228,6 +228,23 @@ describe('request objects (RFC 9101)', () => {
     assert.equal((await push(await sign({}))).status, 201);
   });
 
+  it('a request object does not pass as the client\'s assertion (RFC 9101 §10.8), even with sub and jti', async () => {
+    const par = `${issuer}/oauth2/par`;
+    const asAssertion = async (header: Record<string, string>, claims: Record<string, unknown>) => {
+      const jwt = await new jose.SignJWT({ jti: crypto.randomUUID(), ...claims }).setProtectedHeader({ alg: 'ES256', kid: es.kid, ...header })
+        .setIssuer('rp').setSubject('rp').setAudience(issuer).setIssuedAt().setExpirationTime('60s').sign(es.privateKey);
+      const res = await postForm(par, { client_id: 'rp', response_type: 'code', redirect_uri: CB, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt });
+      return { status: res.status, body: (await res.json()) as { error: string } };
+    };
+    const objectClaims = { response_type: 'code', redirect_uri: CB, scope: 'openid', client_id: 'rp' };
+    for (const [header, claims] of [[{ typ: 'oauth-authz-req+jwt' }, {}], [{}, objectClaims], [{ typ: 'oauth-authz-req+jwt' }, objectClaims]] as const) {
+      const r = await asAssertion(header, claims);
+      assert.equal(r.status, 401, JSON.stringify({ header, claims, body: r.body }));
+      assert.equal(r.body.error, 'invalid_client');
+    }
+    assert.equal((await asAssertion({}, {})).status, 201, 'a plain assertion is taken');
+  });
+
   it('refuses with an error page, never a redirect, what cannot be trusted: alg none, HS256, another key, JWE, no keys, malformed', async () => {
     const t = now();
     const claims = { iss: 'rp', aud: issuer, client_id: 'rp', exp: t + 300, response_type: 'code', redirect_uri: CB, scope: 'openid', state: 's', nonce: 'n', code_challenge: CHALLENGE, code_challenge_method: 'S256' };

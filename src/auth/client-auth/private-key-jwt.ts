@@ -40,8 +40,9 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
   if (!assertion) throw invalidClient('client assertion missing');
   const audiences = [ctx.endpoints.issuer, ctx.endpoints.token, endpoint];
   let payload;
+  let header;
   try {
-    ({ payload } = await jwtVerify(assertion, keySetFor(client), {
+    ({ payload, protectedHeader: header } = await jwtVerify(assertion, keySetFor(client), {
       algorithms: [...CLIENT_ASSERTION_ALGS],
       issuer: client.client_id,
       subject: client.client_id,
@@ -55,6 +56,12 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
     const signed = err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed;
     const refused = invalidClient('client assertion is invalid', err);
     throw signed ? notAGuess(refused) : refused;
+  }
+  // a request object (RFC 9101) is signed with the same keys: one read off a URL or a log must
+  // not pass as the client's assertion (RFC 9101 §10.8; every request object has response_type)
+  const typ = header.typ;
+  if ((typeof typ === 'string' && typ.toLowerCase().endsWith('oauth-authz-req+jwt')) || payload.response_type !== undefined) {
+    throw notAGuess(invalidClient('client assertion is a request object'));
   }
   const now = ctx.clock.now();
   const exp = payload.exp!;

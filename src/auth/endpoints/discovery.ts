@@ -1,13 +1,12 @@
 // Authorization server metadata (RFC 8414) and OpenID Provider metadata. Advertises
 // exactly what this build supports; both well-known paths serve the same document.
 import { SUPPORTED_CLIENT_AUTH_METHODS } from '../client-auth/index.js';
-import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
+import { CLIENT_ASSERTION_ALGS, REQUEST_OBJECT_ALGS } from '../../crypto/algorithms.js';
 import { sendJson } from '../../core/http.js';
 import { SUPPORTED_GRANT_TYPES } from '../grants/index.js';
 import { CLAIMS_SUPPORTED } from '../tokens/id-token.js';
 import { RESPONSE_MODES } from './authorize/check-response-mode.js';
 import { RESPONSE_TYPES } from './authorize/check-response-type.js';
-import { REQUEST_OBJECT_ALGS } from './authorize/request-object.js';
 import type { AuthContext } from '../context.js';
 import type { Endpoint } from './types.js';
 

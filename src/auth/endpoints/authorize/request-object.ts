@@ -19,14 +19,12 @@
 // registered, as any error of a plain request.
 import { compactVerify, decodeProtectedHeader, errors, type CompactVerifyGetKey } from 'jose';
 import { FormParams } from '../../../core/http.js';
-import { CLIENT_ASSERTION_ALGS } from '../../../crypto/algorithms.js';
+import { REQUEST_OBJECT_ALGS } from '../../../crypto/algorithms.js';
 import { keySetFor } from '../../client-auth/private-key-jwt.js';
 import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
 import { REPEATABLE_REQUEST_PARAMS, REQUEST_PARAMS, UntrustedRequestError } from './request.js';
 
-/** What request objects may be signed with (discovery's request_object_signing_alg_values_supported): asymmetric only. */
-export const REQUEST_OBJECT_ALGS: readonly string[] = CLIENT_ASSERTION_ALGS;
 
 /** Seconds a request object may be valid for, from nbf (else iat) to exp (FAPI 2.0 Security Profile §5.3.2.1). */
 const MAX_LIFETIME = 3600;
