@@ -19,7 +19,7 @@ const CLOCK_SKEW = 30; // seconds of leeway on exp and iat
 // endpoints/authorize/request-object.ts) are verified with the same ones.
 const keySets = new Map<string, { source: string; getKey: JWTVerifyGetKey }>();
 
-export function keySetFor(client: Client): JWTVerifyGetKey {
+function keySetFor(client: Client): JWTVerifyGetKey {
   const source = client.jwks_uri ?? JSON.stringify(client.jwks);
   const cached = keySets.get(client.client_id);
   if (cached && cached.source === source) return cached.getKey;
@@ -35,6 +35,27 @@ export function keySetFor(client: Client): JWTVerifyGetKey {
   return getKey;
 }
 
+/**
+ * `verify` with the client's keys. When several of them match a JWT's header (a rotation that
+ * publishes two keys of one type without a `kid`), jose refuses to pick one: each is tried,
+ * and the first whose signature verifies decides (a claim it then refuses, too).
+ */
+export async function withClientKeys<T>(client: Client, verify: (getKey: JWTVerifyGetKey) => Promise<T>): Promise<T> {
+  try {
+    return await verify(keySetFor(client));
+  } catch (err) {
+    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+    for await (const key of err) {
+      try {
+        return await verify(() => key);
+      } catch (tried) {
+        if (!(tried instanceof errors.JWSSignatureVerificationFailed)) throw tried;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
+}
+
 export const privateKeyJwt: ClientAuthenticator = async function checkClientAssertion(ctx: AuthContext, client, presented, endpoint) {
   const assertion = presented.credential;
   if (!assertion) throw invalidClient('client assertion missing');
@@ -42,15 +63,17 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
   let payload;
   let header;
   try {
-    ({ payload, protectedHeader: header } = await jwtVerify(assertion, keySetFor(client), {
-      algorithms: [...CLIENT_ASSERTION_ALGS],
-      issuer: client.client_id,
-      subject: client.client_id,
-      audience: audiences,
-      requiredClaims: ['exp', 'jti'],
-      currentDate: new Date(ctx.clock.now() * 1000),
-      clockTolerance: CLOCK_SKEW,
-    }));
+    ({ payload, protectedHeader: header } = await withClientKeys(client, (getKey) =>
+      jwtVerify(assertion, getKey, {
+        algorithms: [...CLIENT_ASSERTION_ALGS],
+        issuer: client.client_id,
+        subject: client.client_id,
+        audience: audiences,
+        requiredClaims: ['exp', 'jti'],
+        currentDate: new Date(ctx.clock.now() * 1000),
+        clockTolerance: CLOCK_SKEW,
+      }),
+    ));
   } catch (err) {
     // jose checks the claims only once the signature verified
     const signed = err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed;

@@ -20,7 +20,7 @@
 import { compactVerify, decodeProtectedHeader, errors, type CompactVerifyGetKey } from 'jose';
 import { FormParams } from '../../../core/http.js';
 import { REQUEST_OBJECT_ALGS } from '../../../crypto/algorithms.js';
-import { keySetFor } from '../../client-auth/private-key-jwt.js';
+import { withClientKeys } from '../../client-auth/private-key-jwt.js';
 import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
 import { REPEATABLE_REQUEST_PARAMS, REQUEST_PARAMS, UntrustedRequestError } from './request.js';
@@ -77,7 +77,7 @@ export async function openRequestObject(ctx: AuthContext, client: Client, jwt: s
   }
   let payload: Uint8Array;
   try {
-    ({ payload } = await compactVerify(jwt, keySetFor(client) as CompactVerifyGetKey, { algorithms }));
+    ({ payload } = await withClientKeys(client, (getKey) => compactVerify(jwt, getKey as CompactVerifyGetKey, { algorithms })));
   } catch (err) {
     const unreachable = err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError);
     throw new RequestObjectError(unreachable ? 'the client\'s keys (jwks_uri) could not be read' : 'its signature does not verify with the client\'s keys', { cause: err });
