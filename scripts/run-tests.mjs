@@ -30,7 +30,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-reporter=spec', ...files],
+  ['--test', '--test-concurrency=2', '--test-timeout=240000', '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root, env: process.env },
 );
 process.exit(result.status ?? 1);
