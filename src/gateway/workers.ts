@@ -7,9 +7,9 @@
 // A worker forked later (after a crash) takes its config from the primary, not from the
 // file: the file as the workers last applied it (each tells the primary when a SIGHUP's file
 // was taken), with the settings a reload cannot apply (listen, storage, …) as the group
-// started with them. So workers never listen on different ports or talk to different stores, and a file
-// edited without a SIGHUP, or left half-written, neither reaches one worker alone nor keeps
-// a replacement from starting.
+// started with them. So workers never listen on different ports or talk to different
+// stores, and a file edited without a SIGHUP, or left half-written, neither reaches one
+// worker alone nor keeps a replacement from starting.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { changedKeys, ROLE_SECTIONS, waitingKeys } from '../config/changed-keys.js';
@@ -70,7 +70,7 @@ export function superviseWorkers(opts: SupervisorOptions): Supervisor {
     const worker = cluster.fork();
     started.set(worker, Date.now());
     metrics.add(worker);
-    worker.on('message', function onConfigAsked(msg: unknown) {
+    worker.on('message', function onWorkerMessage(msg: unknown) {
       if (isMessage(msg, 'config?') && current !== undefined) worker.send({ drawbridge: 'config', ...current }, undefined, () => undefined);
       // a SIGHUP's file that the worker took (not one it refused): what a replacement serves
       if (isMessage(msg, 'applied') && msg.config !== undefined && opts.config !== undefined) current = pinRestartOnly(msg.config, opts.config);
