@@ -10,7 +10,7 @@ import { startListener, type RunningListener } from '../core/listener.js';
 import { reloadCertificate } from '../core/reload-tls.js';
 import { waitingKeys } from '../config/changed-keys.js';
 import type { Keyring } from '../crypto/keyring.js';
-import { createAuditLog, type AuditLog } from '../observability/audit.js';
+import { openAuditLog, type AuditLog } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Storage } from '../storage/types.js';
 import { clientsChangeStamp } from '../storage/open.js';
@@ -77,14 +77,6 @@ function createAuthContext(deps: AuthServerDeps): AuthContext {
     events: createAuthEvents({ bus: deps.events, redis: deps.redis, logger: deps.logger }),
     audit: deps.audit ?? openAuditLog(deps.config, deps.logger),
   };
-}
-
-/** The audit log `auth.audit` asks for, its write failures logged. */
-export function openAuditLog(config: Config, logger: Logger): AuditLog {
-  return createAuditLog(config.auth?.audit, {
-    silent: config.log.level === 'silent',
-    onError: (err) => logger.error({ err: err.message, file: config.auth?.audit?.file }, 'audit log: writing failed; events are dropped'),
-  });
 }
 
 export async function startAuthServer(deps: AuthServerDeps): Promise<RunningAuthServer> {

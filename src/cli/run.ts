@@ -9,16 +9,16 @@ import { createEventBus } from '../cache/events.js';
 import { connectRedis } from '../cache/redis.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { Keyring } from '../crypto/keyring.js';
-import type { AuditLog } from '../observability/audit.js';
+import { openAuditLog, type AuditLog } from '../observability/audit.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
-import { openAuditLog, startAuthServer, type RunningAuthServer } from '../auth/start.js';
+import type { RunningAuthServer } from '../auth/start.js';
 import { logoutDeps } from '../auth/logout/end-sessions.js';
 import { userAdmin } from '../auth/users/manage.js';
 import { logoutDepsWithoutServer, signOutUser } from '../auth/users/sign-out.js';
 import type { UserAdminFactory } from '../gateway/admin/index.js';
-import { startGateway, type RunningGateway } from '../gateway/start.js';
+import type { RunningGateway } from '../gateway/start.js';
 import { StartupError } from './errors.js';
 import type { PluginFactory } from '../gateway/types.js';
 
@@ -129,8 +129,14 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   };
   try {
     await keyring.start();
-    if (roles.includes('auth')) auth = await startAuthServer({ config, storage, keyring, clock, logger, redis, events });
+    // each role's code is loaded only when the process runs that role (an auth server alone
+    // never loads the proxy, the plugins or their HTTP client)
+    if (roles.includes('auth')) {
+      const { startAuthServer } = await import('../auth/start.js');
+      auth = await startAuthServer({ config, storage, keyring, clock, logger, redis, events });
+    }
     if (roles.includes('gateway')) {
+      const { startGateway } = await import('../gateway/start.js');
       gateway = await startGateway({ config, storage, keyring, clock, logger, redis, events, plugins: opts.gatewayPlugins, users });
     }
   } catch (err) {

@@ -4,7 +4,8 @@
 // key that looks like one (password, token, secret, code, otp, …) is dropped before writing.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AuditConfig } from '../config/types.js';
+import type { AuditConfig, Config } from '../config/types.js';
+import type { Logger } from './logger.js';
 
 export interface AuditEvent {
   /** dotted name: `login.succeeded`, `token.issued`, … */
@@ -121,4 +122,12 @@ export function createAuditLog(cfg: AuditConfig | undefined, opts: { silent?: bo
   if (cfg && !cfg.enabled) return noAudit;
   if (cfg?.file) return fileAudit(cfg.file, opts.onError);
   return opts.silent ? noAudit : stdoutAudit();
+}
+
+/** The audit log `auth.audit` asks for, its write failures logged. */
+export function openAuditLog(config: Config, logger: Logger): AuditLog {
+  return createAuditLog(config.auth?.audit, {
+    silent: config.log.level === 'silent',
+    onError: (err) => logger.error({ err: err.message, file: config.auth?.audit?.file }, 'audit log: writing failed; events are dropped'),
+  });
 }

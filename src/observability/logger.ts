@@ -1,8 +1,9 @@
 // JSON logs (pino), pretty in a terminal. Secrets and tokens are never logged: known
 // secret-bearing fields are redacted wherever they appear, and request logging records
 // only method, path (without query) and status.
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogConfig } from '../config/types.js';
 
 export type { Logger } from 'pino';
@@ -24,6 +25,8 @@ export function createLogger(cfg: Partial<LogConfig> = {}, name = 'drawbridge', 
   const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } };
   if (destination !== undefined) return pino(options, destination);
   if (cfg.pretty ?? Boolean(process.stdout.isTTY)) {
+    // loaded only for a terminal: a server logging JSON never loads the pretty printer
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(options, pretty({ colorize: true, sync: true, ignore: 'pid,hostname' }));
   }
   return pino(options);

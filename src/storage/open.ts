@@ -7,7 +7,6 @@
 
 import { sql } from 'kysely';
 import { assertKnownSchema, listPendingMigrations, migrateToLatest } from './migrate.js';
-import { openPostgres } from './postgres.js';
 import { SqlClientRepo } from './repos/clients.js';
 import { SqlConsumerRepo, SqlCredentialRepo } from './repos/consumers.js';
 import { SqlEntityRepo } from './repos/entities.js';
@@ -94,7 +93,11 @@ export function clientsChangeStamp(storage: Storage): (() => number) | undefined
 async function connect(url: string): Promise<SqlHandle> {
   if (url === 'memory:') return openSqlite(MEMORY);
   if (url.startsWith('sqlite:')) return openSqlite(sqlitePath(url));
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    // loaded on demand: a SQLite deployment (and every CLI command on one) never loads pg
+    const { openPostgres } = await import('./postgres.js');
+    return openPostgres(url);
+  }
   // Only the scheme: an unknown URL may still carry a password.
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? '(none)';
   throw new Error(`storage: unsupported URL scheme ${scheme}; use memory:, sqlite:PATH or postgres://…`);

@@ -1,7 +1,12 @@
 // QR codes as inline SVG, generated in-process (no external service sees a TOTP secret).
 // The `qrcode` package computes the module matrix; the SVG is drawn here: one path of
 // horizontal runs of dark modules on a white background, with the 4-module quiet zone.
-import QRCode from 'qrcode';
+import { createRequire } from 'node:module';
+import type QRCodeModule from 'qrcode';
+
+// loaded on first use: only an enrolment draws a QR code, and the package (with its PNG
+// writer) is as many modules as the rest of the login pages
+let qrcode: typeof QRCodeModule | undefined;
 
 interface QrSvgOptions {
   /** accessible name (`<title>`), e.g. "QR code for your authenticator app" */
@@ -14,7 +19,8 @@ interface QrSvgOptions {
 
 /** An `<svg>` element (no XML declaration) that scales to its container. */
 export function qrSvg(text: string, opts: QrSvgOptions = {}): string {
-  const { modules } = QRCode.create(text, { errorCorrectionLevel: opts.errorCorrection ?? 'M' });
+  qrcode ??= createRequire(import.meta.url)('qrcode') as typeof QRCodeModule;
+  const { modules } = qrcode.create(text, { errorCorrectionLevel: opts.errorCorrection ?? 'M' });
   const margin = opts.margin ?? 4;
   const size = modules.size;
   const total = size + 2 * margin;

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { assertStartable } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
-import { checkConfiguredConsumers } from '../../gateway/consumers.js';
-import { checkPluginConfigs } from '../../gateway/plugin-check.js';
 import { print, readConfig } from '../shared.js';
 
 export function registerConfigCommands(program: Command): void {
@@ -15,7 +13,9 @@ export function registerConfigCommands(program: Command): void {
       const cfg = readConfig(opts);
       // each plugin's own settings, each consumer credential and what `start` refuses before
       // it opens anything (the master secret, a role to run), so that a file called valid here
-      // also starts
+      // also starts. The plugin checks load every plugin, so they are loaded here and not
+      // when the command tree is built (every other command would pay for them).
+      const { checkPluginConfigs } = await import('../../gateway/plugin-check.js');
       checkPluginConfigs(cfg);
       await checkConsumerCredentials(cfg);
       assertStartable(cfg);
@@ -31,6 +31,7 @@ export function registerConfigCommands(program: Command): void {
 async function checkConsumerCredentials(cfg: Config): Promise<void> {
   const consumers = cfg.gateway?.consumers ?? [];
   if (consumers.length === 0) return;
+  const { checkConfiguredConsumers } = await import('../../gateway/consumers.js');
   // only to derive the keys the checks run with: nothing prepared here is kept
   await checkConfiguredConsumers({ consumers }, cfg.secret ?? 'config-validate-placeholder-secret');
 }

@@ -1,0 +1,41 @@
+// The process logger as a user sees it on stdout: JSON lines by default off a terminal,
+// human-readable lines with `log.pretty: true`, known secrets redacted in both. Run in a
+// child process, because both write to the real stdout.
+import { describe, it } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const LOGGER = new URL('../../src/observability/logger.js', import.meta.url).href;
+
+async function logOnce(cfg: object): Promise<string> {
+  const script = [
+    `const { createLogger } = await import(${JSON.stringify(LOGGER)});`,
+    `const log = createLogger(${JSON.stringify(cfg)});`,
+    `log.info({ client_secret: 'do-not-print-me', route: 'orders' }, 'route ready');`,
+  ].join('\n');
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+  });
+  // the pretty printer colours its output (colorize: true) even into a pipe
+  return stdout.replace(/\x1b\[[0-9;]*m/g, '');
+}
+
+describe('process logger', () => {
+  it('pretty: true prints a readable line (the pretty printer is loaded on demand), secrets redacted', async () => {
+    const out = await logOnce({ level: 'info', pretty: true });
+    assert.throws(() => JSON.parse(out.trim()), 'a readable line, not JSON');
+    assert.match(out, /INFO.*route ready/);
+    assert.match(out, /route: "orders"/);
+    assert.match(out, /client_secret: "\[redacted\]"/);
+    assert.doesNotMatch(out, /do-not-print-me/);
+  });
+
+  it('pretty: false prints one JSON line, secrets redacted', async () => {
+    const out = await logOnce({ level: 'info', pretty: false });
+    const line = JSON.parse(out.trim()) as Record<string, unknown>;
+    assert.equal(line.msg, 'route ready');
+    assert.equal(line.route, 'orders');
+    assert.equal(line.client_secret, '[redacted]');
+    assert.doesNotMatch(out, /do-not-print-me/);
+  });
+});
