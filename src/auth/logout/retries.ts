@@ -18,6 +18,12 @@ export const IDLE_LOOK_MS = 5000;
 /** Deliveries claimed at once, at most (the rest at the next look). */
 const BATCH = 20;
 
+/** The loop's two paces (tests shorten them; the server uses the defaults above). */
+interface RetryPace {
+  pollMs: number;
+  idleLookMs: number;
+}
+
 export interface BackchannelRetries {
   stop(): Promise<void>;
 }
@@ -41,7 +47,10 @@ export async function retryDueLogouts(deps: BackchannelDeps, signal?: AbortSigna
  * it knows of is due, and when an ask every IDLE_LOOK_MS finds one due. stop() also ends the
  * first attempts under way (deps.underWay).
  */
-export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetries {
+export function startBackchannelRetries(
+  deps: BackchannelDeps,
+  pace: RetryPace = { pollMs: RETRY_POLL_MS, idleLookMs: IDLE_LOOK_MS },
+): BackchannelRetries {
   const underWay = deps.underWay ?? new AttemptsUnderWay();
   const alarm = deps.retryAlarm ?? new RetryAlarm();
   /** the earliest due_at in storage at the last ask; undefined: none (or the ask failed) */
@@ -62,7 +71,7 @@ export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetri
   };
 
   const ask = async () => {
-    askAt = Date.now() + IDLE_LOOK_MS;
+    askAt = Date.now() + pace.idleLookMs;
     // cleared before the question: a retry scheduled meanwhile is in the answer, or sets it again
     const own = alarm.take();
     try {
@@ -96,7 +105,7 @@ export function startBackchannelRetries(deps: BackchannelDeps): BackchannelRetri
       pass = undefined;
     });
   };
-  const timer = setInterval(look, RETRY_POLL_MS);
+  const timer = setInterval(look, pace.pollMs);
   timer.unref();
   look(); // what earlier instances left, at once
   return {
