@@ -7,13 +7,21 @@ import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerif
 import { CLIENT_ASSERTION_ALGS } from '../../crypto/algorithms.js';
 import { invalidClient } from '../../core/errors.js';
 import type { Client } from '../clients.js';
+import { CLOCK_SKEW, timeFault, type TimeFault } from '../client-jwt-times.js';
 import type { AuthContext } from '../context.js';
 import { notAGuess } from './not-a-guess.js';
 import type { ClientAuthenticator } from './types.js';
 import { hasControlCharacter } from '../../core/text.js';
 
 const MAX_ASSERTION_LIFETIME = 600; // seconds; longer-lived assertions are refused
-const CLOCK_SKEW = 30; // seconds of leeway on exp and iat
+// why the assertion's times are out of bounds (client-jwt-times.ts); jose has refused an expired
+// one (and one not valid yet) on the same terms before, with its own answer, repeated here
+const TIME_REFUSALS: Readonly<Record<TimeFault, string>> = {
+  exp: 'client assertion is invalid',
+  nbf: 'client assertion is invalid',
+  iat: 'client assertion is issued in the future (iat)',
+  lifetime: 'client assertion lives too long',
+};
 
 // Key sets per client, rebuilt when the client's keys change; request objects (RFC 9101,
 // endpoints/authorize/request-object.ts) are verified with the same ones.
@@ -86,15 +94,16 @@ export const privateKeyJwt: ClientAuthenticator = async function checkClientAsse
   if ((typeof typ === 'string' && typ.toLowerCase().endsWith('oauth-authz-req+jwt')) || payload.response_type !== undefined) {
     throw notAGuess(invalidClient('client assertion is a request object'));
   }
-  const now = ctx.clock.now();
   const exp = payload.exp!;
+  const iat = payload.iat;
   // jose checks iat only against a maxTokenAge: an assertion from the future, or one that
-  // expires before it was issued, is refused here
-  if (payload.iat !== undefined) {
-    if (payload.iat > now + CLOCK_SKEW) throw notAGuess(invalidClient('client assertion is issued in the future (iat)'));
-    if (exp < payload.iat) throw notAGuess(invalidClient('client assertion expires before it was issued (exp < iat)'));
-  }
-  if (exp - (payload.iat ?? now) > MAX_ASSERTION_LIFETIME) throw notAGuess(invalidClient('client assertion lives too long'));
+  // expires before it was issued, is refused here. nbf is left out: jose checked it, and the
+  // lifetime counts from iat (else now)
+  const fault = timeFault({ exp, iat }, ctx.clock.now(), MAX_ASSERTION_LIFETIME);
+  if (fault !== undefined) throw notAGuess(invalidClient(TIME_REFUSALS[fault]));
+  // assertions only (not request objects); its place after the lifetime changes no answer: one
+  // that expires before its iat is never too long
+  if (iat !== undefined && exp < iat) throw notAGuess(invalidClient('client assertion expires before it was issued (exp < iat)'));
   // RFC 7519 §4.1.7: a string. It is stored as a key: PostgreSQL refuses NUL in it, and one
   // longer than its index allows (~2.7 kB) was a 500; 256 characters, as the gateway's logout tokens
   const jti = payload.jti;

@@ -21,6 +21,7 @@ import { compactVerify, decodeProtectedHeader, errors, type CompactVerifyGetKey 
 import { FormParams } from '../../../core/http.js';
 import { REQUEST_OBJECT_ALGS } from '../../../crypto/algorithms.js';
 import { withClientKeys } from '../../client-auth/private-key-jwt.js';
+import { timeFault, type TimeFault } from '../../client-jwt-times.js';
 import type { Client } from '../../clients.js';
 import type { AuthContext } from '../../context.js';
 import { REPEATABLE_REQUEST_PARAMS, REQUEST_PARAMS, UntrustedRequestError } from './request.js';
@@ -28,8 +29,13 @@ import { REPEATABLE_REQUEST_PARAMS, REQUEST_PARAMS, UntrustedRequestError } from
 
 /** Seconds a request object may be valid for, from nbf (else iat) to exp (FAPI 2.0 Security Profile §5.3.2.1). */
 const MAX_LIFETIME = 3600;
-/** Seconds of clock skew allowed on exp, nbf and iat, as on client assertions. */
-const CLOCK_SKEW = 30;
+/** Why the object's times are out of bounds (client-jwt-times.ts, the same checks as client assertions'). */
+const TIME_REFUSALS: Readonly<Record<TimeFault, string>> = {
+  exp: 'it has expired (exp)',
+  nbf: 'it is not valid yet (nbf)',
+  iat: 'it is issued in the future (iat)',
+  lifetime: `it is valid for more than ${MAX_LIFETIME / 60} minutes (exp - nbf, else exp - iat)`,
+};
 /** `typ` values a request object may carry (RFC 9101 §10.8, explicit typing; plain JWT as OIDC clients send). */
 const TYPES: ReadonlySet<string> = new Set(['oauth-authz-req+jwt', 'application/oauth-authz-req+jwt', 'jwt']);
 
@@ -108,11 +114,8 @@ function claimProblem(ctx: AuthContext, client: Client, c: Record<string, unknow
   if (!isTime(exp)) return 'exp is required (a NumericDate)';
   if (nbf !== undefined && !isTime(nbf)) return 'nbf is not a NumericDate';
   if (iat !== undefined && !isTime(iat)) return 'iat is not a NumericDate';
-  if (exp <= now - CLOCK_SKEW) return 'it has expired (exp)';
-  if (nbf !== undefined && nbf > now + CLOCK_SKEW) return 'it is not valid yet (nbf)';
-  if (iat !== undefined && iat > now + CLOCK_SKEW) return 'it is issued in the future (iat)';
-  if (exp - (nbf ?? iat ?? now) > MAX_LIFETIME) return `it is valid for more than ${MAX_LIFETIME / 60} minutes (exp - nbf, else exp - iat)`;
-  return undefined;
+  const fault = timeFault({ exp, nbf, iat }, now, MAX_LIFETIME);
+  return fault !== undefined ? TIME_REFUSALS[fault] : undefined;
 }
 
 function isTime(value: unknown): value is number {
