@@ -91,8 +91,12 @@ export interface UserRepo {
   list(): Promise<UserRecord[]>;
   /** insert or update by username (id and created_at kept when it exists) and return the stored record */
   upsert(rec: UserRecord): Promise<UserRecord>;
-  /** insert only: false (and nothing changed) when the username (or id) is taken, so of two creates racing for one name exactly one succeeds */
-  insert(rec: UserRecord): Promise<boolean>;
+  /**
+   * insert only: false (and nothing changed) when the username (or id) is taken, so of two
+   * creates racing for one name exactly one succeeds. `mfaRequired`: the user is stored
+   * requiring MFA in the same transaction (never without it, even for a moment).
+   */
+  insert(rec: UserRecord, opts?: { mfaRequired?: boolean }): Promise<boolean>;
   delete(username: string): Promise<boolean>;
   prune(source: RecordSource, keepUsernames: string[]): Promise<string[]>;
 

@@ -134,9 +134,8 @@ export async function createUser(deps: UserChangeDeps, user: NewUser, ctx: Chang
     updated_at: now,
   };
   // insert-only: of two creates racing for one name exactly one succeeds, and the other's
-  // password never replaces the first's
-  if (!(await deps.storage.users.insert(rec))) throw taken(user.username);
-  if (user.require_mfa) await deps.storage.users.setMfaRequired(rec.id, true, now);
+  // password never replaces the first's; require_mfa is written with the user, in one transaction
+  if (!(await deps.storage.users.insert(rec, { mfaRequired: user.require_mfa === true }))) throw taken(user.username);
   record(deps, ctx, rec, 'user.created', { claims: Object.keys(rec.claims), mfa_required: user.require_mfa === true });
   return rec;
 }

@@ -62,13 +62,15 @@ export class SqlUserRepo implements UserRepo {
     return fromRow(stored);
   }
 
-  async insert(rec: UserRecord): Promise<boolean> {
-    const result = await this.#db
-      .insertInto('users')
-      .values(toRow(rec))
-      .onConflict((oc) => oc.doNothing())
-      .executeTakeFirst();
-    return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+  async insert(rec: UserRecord, opts: { mfaRequired?: boolean } = {}): Promise<boolean> {
+    if (opts.mfaRequired !== true) return insertUser(this.#mfa, rec);
+    // one transaction: a user created to require MFA never exists without that requirement,
+    // not even when the second write fails
+    return this.#mfa.transaction().execute(async function insertUserRequiringMfa(trx) {
+      if (!(await insertUser(trx, rec))) return false;
+      await trx.insertInto('user_mfa').values(emptyMfaRow(rec.id, rec.updated_at, { required: 1 })).execute();
+      return true;
+    });
   }
 
   async delete(username: string): Promise<boolean> {
@@ -205,6 +207,11 @@ export class SqlUserRepo implements UserRepo {
       return codes.numDeletedRows > 0n || totp.numUpdatedRows > 0n;
     });
   }
+}
+
+async function insertUser(db: MfaDb, rec: UserRecord): Promise<boolean> {
+  const result = await db.insertInto('users').values(toRow(rec)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
 }
 
 function emptyMfaRow(userId: string, at: number, over: Partial<UserMfaTable>): UserMfaTable {

@@ -1,0 +1,84 @@
+// A user created to require MFA (`drawbridge user create --require-mfa`, the admin API's
+// `require_mfa: true`) is stored with that requirement in one transaction: never without it,
+// not even when writing the requirement fails. The failure is real: a trigger on the
+// database refuses the user_mfa row.
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { Storage } from '../../src/storage/types.js';
+import { eachFreshStorage, postgresTarget, sqliteFileTarget, type Place, type Target } from './targets.js';
+
+const NOW = 1_700_000_000;
+
+function user(username: string, id: string) {
+  return { id, username, password_hash: null, claims: {}, locked: false, source: 'cli' as const, created_at: NOW, updated_at: NOW };
+}
+
+/** Runs SQL on the target's database over a connection of its own. */
+async function execSql(target: Target, place: Place, statements: string[]): Promise<void> {
+  if (target.name === 'postgres') {
+    const client = new pg.Client({ connectionString: place.url });
+    await client.connect();
+    try {
+      for (const s of statements) await client.query(s);
+    } finally {
+      await client.end();
+    }
+    return;
+  }
+  const db = new Database(place.url.slice('sqlite:'.length));
+  try {
+    for (const s of statements) db.exec(s);
+  } finally {
+    db.close();
+  }
+}
+
+/** Makes the database refuse every new user_mfa row, as a failing write would; returns the undo. */
+async function refuseMfaRows(target: Target, place: Place): Promise<() => Promise<void>> {
+  if (target.name === 'postgres') {
+    await execSql(target, place, [
+      `create function refuse_mfa() returns trigger language plpgsql as $$ begin raise exception 'user_mfa refused'; end $$`,
+      'create trigger refuse_mfa before insert on user_mfa for each row execute function refuse_mfa()',
+    ]);
+    // the schema outlives the test (it is emptied, not dropped, between tests)
+    return () => execSql(target, place, ['drop trigger refuse_mfa on user_mfa', 'drop function refuse_mfa()']);
+  }
+  await execSql(target, place, [`create trigger refuse_mfa before insert on user_mfa begin select raise(abort, 'user_mfa refused'); end`]);
+  return () => execSql(target, place, ['drop trigger refuse_mfa']);
+}
+
+for (const target of [sqliteFileTarget, await postgresTarget()]) {
+  describe(`users.insert with mfaRequired: one transaction (${target.name})`, { skip: target.skip }, () => {
+    let storage: Storage;
+    let place: Place;
+    eachFreshStorage(target, (s, p) => {
+      storage = s;
+      place = p;
+    });
+
+    it('the user is stored requiring MFA; a taken name stores neither', async () => {
+      assert.equal(await storage.users.insert(user('alice', 'id-alice'), { mfaRequired: true }), true);
+      assert.equal((await storage.users.getMfa('id-alice'))?.required, true);
+      assert.equal(await storage.users.insert(user('bob', 'id-bob')), true);
+      assert.equal(await storage.users.getMfa('id-bob'), undefined, 'without the option: no MFA row');
+      assert.equal(await storage.users.insert(user('bob', 'id-bob-2'), { mfaRequired: true }), false);
+      assert.equal(await storage.users.getMfa('id-bob-2'), undefined);
+      assert.equal(await storage.users.getMfa('id-bob'), undefined, 'the existing user is untouched');
+    });
+
+    it('when the requirement cannot be written, the user is not created either', async () => {
+      const undo = await refuseMfaRows(target, place);
+      try {
+        await assert.rejects(storage.users.insert(user('carol', 'id-carol'), { mfaRequired: true }), /user_mfa refused/);
+        assert.equal(await storage.users.getByUsername('carol'), undefined);
+      } finally {
+        await undo();
+      }
+      // the name is free: it can be created once the database takes the requirement again
+      assert.equal(await storage.users.insert(user('carol', 'id-carol'), { mfaRequired: true }), true);
+      assert.equal((await storage.users.getMfa('id-carol'))?.required, true);
+    });
+  });
+}
