@@ -189,13 +189,19 @@ describe('drawbridge session list | revoke', () => {
     assert.equal(await refreshStatus(bobs.refresh_token), 200);
   });
 
-  it('`user revoke` takes the same path: sessions ended, back-channel sent', async () => {
+  it('`user revoke` takes the same path: sessions ended, back-channel sent; --json answers as the admin API\'s /logout', async () => {
     const s = await signIn('bob');
     logoutTokens.length = 0;
     const r = await cli('user', 'revoke', 'bob', '--json');
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { sessions_ended: number; tokens_revoked: number };
+    const out = JSON.parse(r.stdout) as { username: string; sessions_ended: number; sessions: Array<{ id: string }>; tokens_revoked: number; backchannel: Array<{ client_id: string; delivered: boolean }> };
+    // core/signed-out.ts signedOutAnswer, beside the username (POST /users/{username}/logout)
+    assert.deepEqual(Object.keys(out).sort(), ['backchannel', 'sessions', 'sessions_ended', 'tokens_revoked', 'username']);
+    assert.equal(out.username, 'bob');
     assert.ok(out.sessions_ended >= 1);
+    assert.equal(out.sessions.length, out.sessions_ended);
+    assert.deepEqual(out.sessions.find((x) => x.id === s.sid), { kind: 'sso', id: s.sid, clients: ['web'] });
+    assert.ok(out.backchannel.some((d) => d.client_id === 'web' && d.delivered));
     assert.equal(await refreshStatus(s.refresh_token), 400);
     assert.deepEqual(await list('bob'), []);
     assert.ok(logoutTokens.some((t) => jose.decodeJwt(t).sid === s.sid));

@@ -129,11 +129,11 @@ export function registerSessionCommands(program: Command): void {
 }
 
 /**
- * Sign out everywhere, shared by `session revoke --user`, `user revoke` and (through
- * manage.ts) `user lock|delete|set-password --sign-out`, whose audit log is handed in: the
- * file is opened once per command.
+ * Sign out everywhere, as `session revoke --user` does, for (through manage.ts) `user
+ * revoke|lock|delete|set-password --sign-out`, whose audit log is handed in: the file is
+ * opened once per command.
  */
-export async function signOutEverywhere(cfg: Config, storage: Storage, user: UserRecord, audit?: AuditLog): Promise<RevokeOutcome> {
+async function signOutEverywhere(cfg: Config, storage: Storage, user: UserRecord, audit?: AuditLog): Promise<RevokeOutcome> {
   const sources = await openSources({ cfg, storage, ...(audit !== undefined && { audit }) });
   try {
     return await revokeUserSessions(sources, user);

@@ -14,19 +14,19 @@ import {
   checkPasswordSettable,
   createUser,
   deleteUser,
-  existingUser,
   listUserViews,
   lockUser,
   passwordPolicy,
   resetUserMfa,
   setUserMfaRequired,
   setUserPassword,
+  signOutEverywhere,
   unlockUser,
   type UserChangeDeps,
 } from '../../auth/users/manage.js';
 import { signedOutAnswer, type SignedOut } from '../../core/signed-out.js';
 import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
-import { printBackchannel, signOutEverywhere, signOutForUserChange } from './session.js';
+import { printBackchannel, signOutForUserChange } from './session.js';
 
 interface PasswordOptions {
   config?: string;
@@ -217,20 +217,18 @@ export function registerUserCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async function revokeUser(username: string, opts: { config?: string; json?: boolean }) {
       const cfg = readConfig(opts);
-      await withStorage(cfg, async (s) => {
-        const found = await existingUser(s, username);
-        // the same path as `session revoke --user`: sessions ended (SQL or Redis), every token
-        // revoked, gateways told, back-channel logout sent to the clients of those sessions
-        const done = await signOutEverywhere(cfg, s, found);
-        const tokens = done.tokens_revoked;
-        const sessions = done.sessions.length;
+      await withUserDeps(cfg, async (deps) => {
+        // the same path as the admin API's POST /users/{username}/logout and `session revoke
+        // --user`: sessions ended (SQL or Redis), every token revoked, gateways told,
+        // back-channel logout sent to the clients of those sessions; answered in its words
+        const { signedOut } = await signOutEverywhere(deps, username);
         if (opts.json) {
-          print(JSON.stringify({ username, tokens_revoked: tokens, sessions_ended: sessions, backchannel: done.backchannel }, null, 2));
+          print(JSON.stringify({ username, ...signedOutAnswer(signedOut) }, null, 2));
           return;
         }
-        print(`signed ${username} out everywhere: revoked ${tokens} token(s), ended ${sessions} session(s)`);
+        print(`signed ${username} out everywhere: revoked ${signedOut.tokens_revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         // as `session revoke`: delivered, failed, and those the auth servers will retry
-        printBackchannel(done.backchannel);
+        printBackchannel(signedOut.backchannel);
       });
     });
 
@@ -250,8 +248,8 @@ export function registerUserCommands(program: Command): void {
 
 /**
  * The shared user operations on this config's storage: audit lines to the configured file,
- * opened once; sign-outs (lock, delete, set-password --sign-out) as `user revoke` does them,
- * their audit lines to the same file.
+ * opened once; sign-outs (revoke, lock, delete, set-password --sign-out) as `session revoke
+ * --user` does them, their audit lines to the same file.
  */
 async function withUserDeps<T>(cfg: Config, fn: (deps: UserChangeDeps) => Promise<T>): Promise<T> {
   return withStorage(cfg, async (storage) => {
