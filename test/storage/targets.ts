@@ -70,17 +70,43 @@ export async function postgresTarget(): Promise<Target> {
     async shared() {
       if (base === undefined) throw new Error('postgres target is skipped');
       const schema = await migratedPostgresSchema(base);
-      // every table the migrations made but their own bookkeeping; no migration inserts rows
-      const tables = await withClient(schema.url, async (client) =>
-        (await client.query<{ t: string }>("select tablename as t from pg_tables where schemaname = current_schema() and tablename not like 'drawbridge_migration%'")).rows.map((r) => `"${r.t}"`),
-      );
+      // every table the migrations made but their own bookkeeping (no migration inserts rows),
+      // emptied with DELETE, those that reference others first: on tables this small that takes
+      // about 2 ms where one TRUNCATE of them all takes about 80 ms (a new file per table)
+      const tables = await withClient(schema.url, (client) => tablesReferencingFirst(client));
+      const empty = `begin; ${tables.map((t) => `delete from "${t}";`).join(' ')} commit;`;
       return {
         url: schema.url,
         cleanup: schema.drop,
-        empty: () => withClient(schema.url, async (client) => void (await client.query(`truncate ${tables.join(', ')} restart identity cascade`))),
+        empty: () => withClient(schema.url, async (client) => void (await client.query(empty))),
       };
     },
   };
+}
+
+/** The schema's tables (but the migrations' bookkeeping), each after every table that references it. */
+async function tablesReferencingFirst(client: pg.Client): Promise<string[]> {
+  const tables = (
+    await client.query<{ t: string }>("select tablename as t from pg_tables where schemaname = current_schema() and tablename not like 'drawbridge_migration%'")
+  ).rows.map((r) => r.t);
+  const refs = (
+    await client.query<{ child: string; parent: string }>(
+      `select c.relname as child, p.relname as parent from pg_constraint k
+         join pg_class c on c.oid = k.conrelid join pg_class p on p.oid = k.confrelid
+         join pg_namespace n on n.oid = c.relnamespace
+        where k.contype = 'f' and n.nspname = current_schema() and c.relname <> p.relname`,
+    )
+  ).rows;
+  const order: string[] = [];
+  const placed = new Set<string>();
+  const place = (t: string) => {
+    if (placed.has(t)) return;
+    placed.add(t);
+    for (const r of refs) if (r.parent === t) place(r.child); // what references t goes first
+    order.push(t);
+  };
+  for (const t of tables) place(t);
+  return order.filter((t) => tables.includes(t));
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
