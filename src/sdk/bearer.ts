@@ -6,25 +6,39 @@
 export type HeadersLike = { get(name: string): string | null } | Readonly<Record<string, string | readonly string[] | undefined>>;
 
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-// The one copy of it: the auth server's userinfo and the gateway's Bearer authenticators use
-// these too (the sdk imports nothing of theirs, so they import from here).
+// The one copy of it: the auth server's userinfo (bearerCredential) and the gateway's Bearer
+// authenticators (isB64Token) use it too (the sdk imports nothing of theirs, so they import from here).
 const B64TOKEN = '[A-Za-z0-9\\-._~+/]+=*';
 const B64TOKEN_ONLY = new RegExp(`^${B64TOKEN}$`);
 /** credentials = "Bearer" 1*SP b64token, any case of the scheme; group 1 is the token. */
-export const BEARER_CREDENTIALS = new RegExp(`^Bearer +(${B64TOKEN}) *$`, 'i');
+const BEARER_CREDENTIALS = new RegExp(`^Bearer +(${B64TOKEN}) *$`, 'i');
 
 /** RFC 6750 §2.1 b64token: what a Bearer credential must look like. */
 export function isB64Token(value: string): boolean {
   return B64TOKEN_ONLY.test(value);
 }
 
-const SCHEME = /^Bearer(?: |$)/i;
+// the Bearer scheme, alone or followed by whitespace of any kind: an attempt at a Bearer
+// credential (RFC 6750 §3.1: a broken one is invalid_request, not a request without any)
+const SCHEME = /^Bearer(?:\s|$)/i;
 
 export type AuthorizationState =
   | { kind: 'none' }
   | { kind: 'bearer'; token: string }
   /** the Bearer scheme with something that is not a b64token, or several Authorization fields */
   | { kind: 'malformed' };
+
+/**
+ * What one Authorization field value carries, as it is (node has stripped the whitespace
+ * around it): a Bearer token; a broken Bearer credential; or none (no field, or another scheme,
+ * Basic …, which is no Bearer credential at all).
+ */
+export function bearerCredential(value: string | undefined): AuthorizationState {
+  if (value === undefined) return { kind: 'none' };
+  const m = BEARER_CREDENTIALS.exec(value);
+  if (m) return { kind: 'bearer', token: m[1]! };
+  return SCHEME.test(value) ? { kind: 'malformed' } : { kind: 'none' };
+}
 
 function authorizationHeader(headers: HeadersLike): string | readonly string[] | undefined {
   if (typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(n: string): string | null }).get('authorization') ?? undefined;
@@ -42,12 +56,8 @@ export function readAuthorization(headers: HeadersLike): AuthorizationState {
   // to each hop, so neither is used
   if (typeof value !== 'string' && value.length > 1) return { kind: 'malformed' };
   const single = typeof value === 'string' ? value : value[0];
-  if (single === undefined) return { kind: 'none' };
-  const trimmed = single.trim();
-  const m = BEARER_CREDENTIALS.exec(trimmed);
-  if (m) return { kind: 'bearer', token: m[1]! };
-  // another scheme (Basic, …) is no Bearer credential at all; a broken Bearer one is a bad request
-  return SCHEME.test(trimmed) ? { kind: 'malformed' } : { kind: 'none' };
+  // a plain record's value may not be trimmed as node's and fetch's are
+  return bearerCredential(single?.trim());
 }
 
 /** The Bearer token of a request, or undefined when there is none (or it is malformed). */

@@ -2,6 +2,7 @@
 // the guards' all-of / any-of rules and their 403s, and the challenge text.
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { bearerCredential, readAuthorization } from '../../src/sdk/bearer.js';
 import { bearerToken, challengeFor, DrawbridgeAuthError, hasScopes, inAnyGroup, requireGroups, requireScopes } from '../../src/sdk/index.js';
 
 describe('sdk: bearerToken', () => {
@@ -19,6 +20,27 @@ describe('sdk: bearerToken', () => {
       assert.equal(bearerToken(authorization === undefined ? {} : { authorization }), undefined, String(authorization));
     }
     assert.equal(bearerToken({ authorization: ['Bearer a', 'Bearer b'] }), undefined, 'two Authorization fields are ambiguous');
+  });
+});
+
+describe('sdk: what an Authorization field carries (RFC 6750 §3.1), for the middleware and the auth server\'s userinfo', () => {
+  it('no Bearer credential (none: a bare 401), a broken one (malformed: 400 invalid_request), or a token', () => {
+    for (const value of [undefined, '', 'Basic dXNlcjpwYXNz', 'Bearerabc', 'Token abc']) {
+      assert.deepEqual(bearerCredential(value), { kind: 'none' }, String(value));
+    }
+    // the Bearer scheme followed by any whitespace, a tab too, is an attempt at a Bearer credential
+    for (const value of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer "abc"', 'Bearer ä', 'Bearer\tabc', 'bearer\u00a0abc', 'Bearer abc\u00a0']) {
+      assert.deepEqual(bearerCredential(value), { kind: 'malformed' }, JSON.stringify(value));
+    }
+    assert.deepEqual(bearerCredential('bearer  abc.def=='), { kind: 'bearer', token: 'abc.def==' });
+  });
+
+  it('readAuthorization: the same, from a value trimmed; two fields are malformed', () => {
+    assert.deepEqual(readAuthorization({ authorization: ' Bearer abc ' }), { kind: 'bearer', token: 'abc' });
+    assert.deepEqual(readAuthorization({ authorization: 'Bearer\tabc' }), { kind: 'malformed' });
+    assert.deepEqual(readAuthorization({ authorization: 'Basic dXNlcjpwYXNz' }), { kind: 'none' });
+    assert.deepEqual(readAuthorization({}), { kind: 'none' });
+    assert.deepEqual(readAuthorization({ authorization: ['Bearer a', 'Bearer b'] }), { kind: 'malformed' });
   });
 });
 

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError, oauthDescription } from '../../core/errors.js';
 import { readForm, sendNoStoreJson } from '../../core/http.js';
-import { BEARER_CREDENTIALS } from '../../sdk/bearer.js';
+import { bearerCredential } from '../../sdk/bearer.js';
 import type { AuthContext } from '../context.js';
 import { claimsForScope } from '../tokens/id-token.js';
 import { clientExists, findToken, isActive } from '../tokens/resolve.js';
@@ -23,16 +23,6 @@ function challenge(res: ServerResponse, status: 400 | 401 | 403, error: string, 
   if (!opts.bare) header += `, error="${error}", error_description="${description}"`;
   if (status === 403) header += ', scope="openid"';
   sendNoStoreJson(res, status, { error, error_description: description }, { 'www-authenticate': header });
-}
-
-type Credential = { kind: 'none' } | { kind: 'malformed' } | { kind: 'bearer'; token: string };
-
-function credentialFrom(authorization: string | undefined): Credential {
-  if (authorization === undefined) return { kind: 'none' };
-  const m = BEARER_CREDENTIALS.exec(authorization);
-  if (m) return { kind: 'bearer', token: m[1]! };
-  // another scheme (Basic, …) carries no Bearer credential at all; a broken Bearer one is a bad request
-  return /^Bearer(\s|$)/i.test(authorization) ? { kind: 'malformed' } : { kind: 'none' };
 }
 
 /** RFC 6750 §2.2: a form-encoded POST body may carry the token (any other body is ignored). */
@@ -62,7 +52,7 @@ export const userinfoEndpoint: Endpoint = {
       if (err instanceof AppError && err.status === 400) return challenge(res, 400, 'invalid_request', oauthDescription(err.message));
       throw err;
     }
-    let credential = credentialFrom(req.headers.authorization);
+    let credential = bearerCredential(req.headers.authorization);
     if (fromBody !== undefined) {
       // another scheme's header (Basic, …) carries no token; a Bearer one does
       if (credential.kind !== 'none') return challenge(res, 400, 'invalid_request', 'the access token was sent in more than one way');
