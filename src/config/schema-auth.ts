@@ -95,6 +95,9 @@ function checkClient(client: ClientConfig, path: string): void {
   if (client.request_object_signing_alg !== undefined && !hasKeys(client)) {
     throw new ConfigError(at('request_object_signing_alg'), 'request objects are verified with the client\'s keys: needs jwks or jwks_uri');
   }
+  if (client.require_signed_request_object === true && !hasKeys(client)) {
+    throw new ConfigError(at('require_signed_request_object'), 'request objects are verified with the client\'s keys: needs jwks or jwks_uri (without them it could never send one)');
+  }
   if ((method === 'private_key_jwt' || method === 'none') && hasSecret(client)) {
     throw new ConfigError(at(secretKey), `not allowed with token_endpoint_auth_method ${method}`);
   }
@@ -179,6 +182,9 @@ const client = object<ClientConfig>(
     request_object_signing_alg: oneOf(REQUEST_OBJECT_ALGS)
       .optional()
       .doc('The only algorithm accepted on this client\'s request objects (`request` at `/oauth2/authorize` and `/oauth2/par`, RFC 9101; OIDC Dynamic Client Registration metadata), verified with its `jwks`/`jwks_uri`; absent: any of those advertised in discovery (`request_object_signing_alg_values_supported`: asymmetric only).'),
+    require_signed_request_object: bool()
+      .optional()
+      .doc('`true`: this client\'s authorization requests are accepted only as a signed request object (`request` at `/oauth2/authorize`, or pushed to `/oauth2/par`; RFC 9101 §10.5, OIDC Dynamic Client Registration metadata); a plain request is refused with `invalid_request`; needs `jwks`/`jwks_uri`; absent: `false`.'),
     backchannel_logout_session_required: bool()
       .default(false)
       .doc('Put `sid` in this client\'s logout tokens (it is sent whenever known anyway).'),

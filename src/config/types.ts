@@ -45,6 +45,7 @@ export interface ClientConfig {
   require_pushed_authorization_requests?: boolean; // true: authorization requests only through /oauth2/par (RFC 9126); default false
   id_token_signed_response_alg?: SigningAlg; // alg of its ID tokens and logout tokens; one of keys.id_token_algorithms; default: the first
   request_object_signing_alg?: string; // the only alg accepted on its request objects (RFC 9101); one of the client assertion algs; default: any of them
+  require_signed_request_object?: boolean; // true: authorization requests only as a signed request object (`request`, RFC 9101 §10.5); needs jwks/jwks_uri; default false
   post_logout_redirect_uris: string[]; // RP-initiated logout: allowed redirects afterwards (exact match); default []
   backchannel_logout_uri?: string; // OIDC Back-Channel Logout: where logout tokens are POSTed
   backchannel_logout_session_required: boolean; // put `sid` in logout tokens; default false

@@ -31,6 +31,7 @@ export function clientRecordFromConfig(c: ClientConfig, source: RecordSource, no
     require_pkce: c.require_pkce ?? true,
     require_pushed_authorization_requests: c.require_pushed_authorization_requests ?? false,
     ...(c.request_object_signing_alg !== undefined ? { request_object_signing_alg: c.request_object_signing_alg } : {}),
+    require_signed_request_object: c.require_signed_request_object ?? false,
     source,
     created_at: now,
     updated_at: now,

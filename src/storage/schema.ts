@@ -36,6 +36,8 @@ export interface ClientsTable {
   require_par: number | null; // 0 | 1
   // migration 0019; NULL: any request object algorithm the server accepts
   request_object_signing_alg: string | null;
+  // migration 0020; NULL in rows written before it: not required
+  require_signed_request_object: number | null; // 0 | 1
   source: string;
   created_at: number;
   updated_at: number;

@@ -54,6 +54,9 @@ export interface ClientRecord {
   // ─── Request objects (migration 0019) ───
   /** the only alg accepted on its request objects (RFC 9101); absent: any the server accepts */
   request_object_signing_alg?: string;
+  // ─── Signed request objects required (migration 0020) ───
+  /** authorization requests only as a verified request object (RFC 9101 §10.5); absent: not required */
+  require_signed_request_object?: boolean;
   source: RecordSource;
   created_at: number;
   updated_at: number;

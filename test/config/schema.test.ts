@@ -363,6 +363,17 @@ describe('auth checks', () => {
     rejects(withClient({ client_id: 'c', jwks: { keys: [EC_PUBLIC_JWK] }, jwks_uri: 'https://p.example/jwks' }), 'auth.clients[0].jwks_uri', 'not allowed together with jwks');
   });
 
+  it('needs keys for require_signed_request_object: true (a client without them could never sign one)', () => {
+    const base = { client_id: 'c', redirect_uris: ['https://a.example/cb'], grant_types: ['authorization_code'] };
+    rejects(withClient({ ...base, client_secret: 'x', require_signed_request_object: true }), 'auth.clients[0].require_signed_request_object', 'request objects are verified with the client\'s keys: needs jwks or jwks_uri');
+    rejects(withClient({ ...base, require_signed_request_object: 'yes' }), 'auth.clients[0].require_signed_request_object', 'expected');
+    assert.equal(clientOf({ ...base, jwks: { keys: [EC_PUBLIC_JWK] }, require_signed_request_object: true }).require_signed_request_object, true);
+    assert.equal(clientOf({ ...base, client_secret: 'x', jwks_uri: 'https://p.example/jwks', require_signed_request_object: true }).require_signed_request_object, true);
+    // false, or absent, asks nothing of the client
+    assert.equal(clientOf({ ...base, client_secret: 'x', require_signed_request_object: false }).require_signed_request_object, false);
+    assert.equal('require_signed_request_object' in clientOf({ ...base, client_secret: 'x' }), false);
+  });
+
   it('takes only usable public JWKs as client keys, never a private or symmetric one', () => {
     const at = 'auth.clients[0].jwks.keys[0]';
     rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'EC' }] } }), at, 'not a usable EC public key');

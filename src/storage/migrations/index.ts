@@ -22,6 +22,7 @@ import * as clientRequirePar from './0016-client-require-par.js';
 import * as usedCodes from './0017-used-codes.js';
 import * as backchannelLogouts from './0018-backchannel-logouts.js';
 import * as clientRequestObjectAlg from './0019-client-request-object-alg.js';
+import * as clientRequireSignedRequestObject from './0020-client-require-signed-request-object.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
@@ -43,6 +44,7 @@ const migrations: Record<string, Migration> = {
   '0017-used-codes': usedCodes,
   '0018-backchannel-logouts': backchannelLogouts,
   '0019-client-request-object-alg': clientRequestObjectAlg,
+  '0020-client-require-signed-request-object': clientRequireSignedRequestObject,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -120,6 +120,7 @@ function toRow(rec: ClientRecord): ClientsTable {
     require_par: rec.require_pushed_authorization_requests === undefined ? null : rec.require_pushed_authorization_requests ? 1 : 0,
     id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
     request_object_signing_alg: rec.request_object_signing_alg ?? null,
+    require_signed_request_object: rec.require_signed_request_object === undefined ? null : rec.require_signed_request_object ? 1 : 0,
     source: rec.source,
     created_at: rec.created_at,
     updated_at: rec.updated_at,
@@ -155,6 +156,8 @@ function fromRow(row: ClientsTable): ClientRecord {
       : {}),
     // NULL (rows written before 0019, or without the setting) reads as absent: any accepted alg
     ...(row.request_object_signing_alg != null ? { request_object_signing_alg: row.request_object_signing_alg } : {}),
+    // NULL (rows written before 0020) reads as absent: not required
+    ...(row.require_signed_request_object != null ? { require_signed_request_object: Number(row.require_signed_request_object) !== 0 } : {}),
     source: row.source as RecordSource,
     created_at: row.created_at,
     updated_at: row.updated_at,
