@@ -5,6 +5,7 @@
 //   client_id                 a known client; with a hint, one of the hint's audiences
 //   post_logout_redirect_uri  honoured only when registered, exactly, for that client
 //   state                     echoed on that redirect; logout_hint, ui_locales accepted, unused
+import { MAX_CLIENT_ID } from '../../config/formats.js';
 import { verifyJwt } from '../../crypto/jwt.js';
 import type { FormParams } from '../../core/http.js';
 import type { Client } from '../clients.js';
@@ -32,7 +33,7 @@ export interface LogoutRequest {
 const CARRIED = ['id_token_hint', 'client_id', 'post_logout_redirect_uri', 'state', 'logout_hint', 'ui_locales'] as const;
 const MAX_LENGTH: Record<(typeof CARRIED)[number], number> = {
   id_token_hint: 8192,
-  client_id: 256,
+  client_id: MAX_CLIENT_ID,
   post_logout_redirect_uri: 2048,
   state: 1024,
   logout_hint: 1024,
