@@ -6,7 +6,9 @@
 // while nothing in the object can be trusted (alg none, HMAC, another key, JWE, no keys, an
 // alg other than the client's request_object_signing_alg) or when its redirect_uri is not
 // registered; once it verified, a claim out of bounds (iss, aud, client_id, exp, nbf, lifetime,
-// nested request_uri) is invalid_request_object at its redirect URI.
+// nested request_uri) is invalid_request_object at its redirect URI. A client with
+// require_signed_request_object gets only requests sent as an object (by value, or pushed as
+// one) through; its plain requests and plain pushes are invalid_request.
 import * as assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -80,6 +82,7 @@ describe('request objects (RFC 9101)', () => {
         { client_id: 'pinned', jwks: { keys: [rsa.publicJwk] }, request_object_signing_alg: 'PS256', ...common },
         { client_id: 'remote', jwks_uri: `http://127.0.0.1:${jwksPort}/jwks.json`, ...common },
         { client_id: 'nokeys', client_secret: 'nokeys-secret-0123456789abcdef0123', ...common },
+        { client_id: 'strict', jwks: { keys: [es.publicJwk] }, require_signed_request_object: true, ...common },
       ],
     });
     issuer = server.issuer;
@@ -313,6 +316,78 @@ describe('request objects (RFC 9101)', () => {
     assert.equal(new URLSearchParams(fragment.hash.slice(1)).get('error'), 'invalid_scope');
     // max_age as a JSON number (OIDC Core §6.1) is taken
     assert.equal((await authorize({ client_id: 'rp', request: await sign({ max_age: 300 }) })).status, 200);
+  });
+
+  describe('a client with require_signed_request_object', () => {
+    const strictClaims = { iss: 'strict', client_id: 'strict' };
+    const plain = { response_type: 'code', redirect_uri: CB, scope: 'openid', state: 'plain-state', nonce: 'n-plain', code_challenge: CHALLENGE, code_challenge_method: 'S256' };
+    const strict: oauth.Client = { client_id: 'strict' };
+    let as: oauth.AuthorizationServer;
+    let auth: oauth.ClientAuth;
+
+    before(async () => {
+      auth = oauth.PrivateKeyJwt({ key: es.privateKey, kid: es.kid });
+      as = await oauth.processDiscoveryResponse(new URL(issuer), await oauth.discoveryRequest(new URL(issuer), { [oauth.allowInsecureRequests]: true }));
+    });
+
+    /** `strict`'s PAR push with a fresh private_key_jwt assertion (the object's key). */
+    async function push(form: Record<string, string>): Promise<{ status: number; body: Record<string, string> }> {
+      const assertion = await new jose.SignJWT({ jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: es.kid })
+        .setIssuer('strict').setSubject('strict').setAudience(issuer).setIssuedAt().setExpirationTime('60s').sign(es.privateKey);
+      const res = await postForm(`${issuer}/oauth2/par`, { client_id: 'strict', ...form, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+      return { status: res.status, body: (await res.json()) as Record<string, string> };
+    }
+
+    /** The code at `back` redeemed by `strict` (private_key_jwt): the ID token carries `nonce`. */
+    async function redeem(back: URL, state: string, verifier: string, nonce: string): Promise<void> {
+      const params = oauth.validateAuthResponse(as, strict, back, state);
+      const response = await oauth.authorizationCodeGrantRequest(as, strict, auth, params, CB, verifier, { [oauth.allowInsecureRequests]: true });
+      const result = await oauth.processAuthorizationCodeResponse(as, strict, response, { expectedNonce: nonce, requireIdToken: true });
+      assert.equal(result.scope, 'openid email');
+    }
+
+    it('a plain authorization request: invalid_request at its redirect URI, with the state; other clients are not affected', async () => {
+      const back = location(await authorize({ client_id: 'strict', ...plain }));
+      assert.equal(back.origin + back.pathname, CB);
+      assert.equal(back.searchParams.get('error'), 'invalid_request');
+      assert.match(back.searchParams.get('error_description')!, /must send its authorization requests as a signed request object \(request/);
+      assert.equal(back.searchParams.get('state'), 'plain-state');
+      assert.equal(back.searchParams.get('iss'), issuer);
+      // before its redirect URI is trusted: the error page, as for any request
+      const page = await authorize({ client_id: 'strict', ...plain, redirect_uri: 'https://evil.example/cb' });
+      assert.equal(page.status, 400);
+      assert.equal(page.headers.get('location'), null);
+      // a client without the requirement: the login page
+      assert.equal((await authorize({ client_id: 'rp', ...plain })).status, 200);
+    });
+
+    it('a plain push to the PAR endpoint: 400 invalid_request, as JSON', async () => {
+      const r = await push(plain);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'invalid_request');
+      assert.match(r.body.error_description!, /signed request object \(request/);
+    });
+
+    it('a request object at the authorization endpoint: the code flow completes (its pages stay the object’s)', async () => {
+      const verifier = oauth.generateRandomCodeVerifier();
+      const request = await sign({ ...strictClaims, scope: 'openid email', state: 'by-value', nonce: 'n-value', code_challenge: await oauth.calculatePKCECodeChallenge(verifier) });
+      const browser = new Browser();
+      const back = await signIn(browser, await browser.fetch(`${issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'strict', request })}`));
+      assert.equal(back.searchParams.get('error'), null, back.href);
+      await redeem(back, 'by-value', verifier, 'n-value');
+    });
+
+    it('a request object pushed to the PAR endpoint, then its request_uri: the code flow completes', async () => {
+      const verifier = oauth.generateRandomCodeVerifier();
+      const request = await sign({ ...strictClaims, scope: 'openid email', state: 'pushed', nonce: 'n-pushed', code_challenge: await oauth.calculatePKCECodeChallenge(verifier) });
+      const pushed = await push({ request });
+      assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
+      const browser = new Browser();
+      const first = await browser.fetch(`${issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'strict', request_uri: pushed.body.request_uri! })}`);
+      const back = await signIn(browser, await browser.fetch(location(first).href));
+      assert.equal(back.searchParams.get('error'), null, back.href);
+      await redeem(back, 'pushed', verifier, 'n-pushed');
+    });
   });
 
   it('request_object_signing_alg is client metadata of the config: one of the asymmetric algorithms, and only with keys', () => {

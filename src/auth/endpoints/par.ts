@@ -6,7 +6,8 @@
 // endpoint would have redirected (RFC 9126 §2.3), as JSON. The request may come as a request
 // object (`request`, RFC 9126 §3, RFC 9101): verified as at the authorization endpoint
 // (authorize/request-object.ts), its parameters alone are checked and pushed; any fault of it
-// is invalid_request_object.
+// is invalid_request_object. A client with require_signed_request_object must push one: its
+// plain pushes are refused (invalid_request), and its request_uri remembers the object.
 import { invalidRequest, oauthDescription } from '../../core/errors.js';
 import { readForm, sendNoStoreJson } from '../../core/http.js';
 import { authenticateClient } from '../client-auth/index.js';
@@ -27,22 +28,27 @@ export const pushedAuthorizationEndpoint: Endpoint = {
     noteClient(req, client.client_id);
     if (form.get('request_uri') !== undefined) throw invalidRequest('request_uri is not allowed in a pushed authorization request');
     let params = form;
+    const requestObject = form.get('request');
     try {
-      const requestObject = form.get('request');
       if (requestObject !== undefined) {
         const opened = await openRequestObject(ctx, client, requestObject);
         if (opened.refusal !== undefined) throw new RequestObjectError(opened.refusal);
         params = opened.params;
       }
       const redirectUri = checkRedirectUri(client, params);
-      checkRequest(client, params, { redirectUri, mode: defaultResponseMode(params), state: undefined }, { pushed: false });
+      checkRequest(client, params, { redirectUri, mode: defaultResponseMode(params), state: undefined }, {
+        pushed: false,
+        signed: requestObject !== undefined,
+        // RFC 9101 §10.5: a plain push from a client that must send request objects
+        mustSign: requestObject === undefined && client.require_signed_request_object === true,
+      });
     } catch (err) {
       if (err instanceof RequestObjectError) return sendNoStoreJson(res, 400, { error: 'invalid_request_object', error_description: oauthDescription(err.reason) });
       if (err instanceof UntrustedRequestError) throw invalidRequest(err.message);
       if (err instanceof AuthorizationError) return sendNoStoreJson(res, 400, { error: err.code, error_description: oauthDescription(err.message) });
       throw err;
     }
-    const requestUri = requestUriFor(ctx, client.client_id, pushedFields(params), PUSHED_TTL, true);
+    const requestUri = requestUriFor(ctx, client.client_id, pushedFields(params), PUSHED_TTL, { once: true, signed: requestObject !== undefined });
     sendNoStoreJson(res, 201, { request_uri: requestUri, expires_in: PUSHED_TTL });
   },
 };

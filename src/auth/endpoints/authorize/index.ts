@@ -7,7 +7,9 @@
 //                                      PKCE); implicit types only to https (or loopback
 //                                      http) redirect URIs
 //   (a request_uri from the PAR endpoint (RFC 9126, par.ts) first stands in for the parameters;
-//   a request object (RFC 9101, request-object.ts), verified once the client is known, too)
+//   a request object (RFC 9101, request-object.ts), verified once the client is known, too; a
+//   client with require_signed_request_object must send one of those: `request`, or a
+//   request_uri whose request came as one)
 //   interact                           login (+ TOTP or enrolment, step-up), SSO session, consent
 //   respond / implicit                 the code, or the implicit flow's tokens, with state and iss
 // Errors, by what is known when they happen: before the client and its redirect URI are
@@ -60,6 +62,8 @@ export const authorizationEndpoint: Endpoint = {
     let client;
     let redirectUri: string;
     let pushed: boolean;
+    /** the parameters are a verified request object's: sent now, or earlier (the request_uri says so) */
+    let signed = false;
     let requestObject: string | undefined;
     let refusal: string | undefined;
     try {
@@ -73,10 +77,14 @@ export const authorizationEndpoint: Endpoint = {
         // the PAR endpoint's request_uri, used once: on to the flow's own (a reload must work)
         if (pulled.next !== undefined) return sendRedirect(res, status, pulled.next);
         params = pulled.params;
+        signed = pulled.signed;
       }
       client = await checkClient(ctx, params);
       // a request object (RFC 9101 §5): its parameters alone, with the client_id beside it
-      if (requestObject !== undefined) ({ params, refusal } = await openRequestObject(ctx, client, requestObject));
+      if (requestObject !== undefined) {
+        ({ params, refusal } = await openRequestObject(ctx, client, requestObject));
+        signed = true;
+      }
       try {
         redirectUri = checkRedirectUri(client, params);
       } catch (err) {
@@ -96,8 +104,10 @@ export const authorizationEndpoint: Endpoint = {
     try {
       // RFC 9126 §5/§6: the server's, or this client's, requests only through the PAR endpoint
       const mustPush = !pushed && (ctx.auth.require_pushed_authorization_requests || client.require_pushed_authorization_requests === true);
+      // RFC 9101 §10.5: this client's requests only as a request object (here or pushed)
+      const mustSign = !signed && client.require_signed_request_object === true;
       // a request object's parameters stay its own through the pages, as a pushed request's
-      const r = checkRequest(client, params, target, { pushed: pushed || requestObject !== undefined, mustPush, refusal });
+      const r = checkRequest(client, params, target, { pushed: pushed || requestObject !== undefined, signed, mustPush, mustSign, refusal });
       const action = req.method === 'POST' ? params.get('action') : undefined;
       const done = await interact(ctx, req, res, r, action);
       if (!done) return;
@@ -124,8 +134,12 @@ export interface RequestOrigin {
    * request_uri of ours instead of the parameters, and only such a request_uri is accepted
    */
   pushed: boolean;
+  /** the parameters are a verified request object's (RFC 9101): sent now, or pushed as one */
+  signed?: boolean;
   /** a plain request where only pushed ones are accepted: refused */
   mustPush?: boolean;
+  /** a plain request from a client that must send request objects (require_signed_request_object): refused */
+  mustSign?: boolean;
   /** why a request object's claims were refused (request-object.ts): invalid_request_object as soon as the response mode is known */
   refusal?: string | undefined;
 }
@@ -146,6 +160,7 @@ export function checkRequest(
   target.state = checkLength(params, 'state');
   target.mode = checkResponseMode(params);
   if (origin.mustPush) throw new AuthorizationError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)');
+  if (origin.mustSign) throw new AuthorizationError('invalid_request', 'this client must send its authorization requests as a signed request object (request, RFC 9101)');
   if (origin.refusal !== undefined) throw new AuthorizationError('invalid_request_object', `request object refused: ${origin.refusal}`);
   // by reference (RFC 9101), from anywhere but our own PAR endpoint
   if (!pushed && params.get('request_uri') !== undefined) {
@@ -185,5 +200,6 @@ export function checkRequest(
     nonce,
     loginHint: checkLength(params, 'login_hint'),
     pushed,
+    signed: origin.signed === true,
   };
 }

@@ -58,7 +58,8 @@ function requestFields(ctx: AuthContext, r: AuthorizationRequest, opts: { freshL
   }
   for (const resource of r.resources) fields.push(['resource', resource]);
   // a pushed request stays one: its pages carry a request_uri (renewed), not its parameters
-  if (r.pushed) return [['client_id', r.client.client_id], ['request_uri', requestUriFor(ctx, r.client.client_id, fields, IN_FLOW_TTL)]];
+  // (and a request object's stays one: require_signed_request_object holds on every page)
+  if (r.pushed) return [['client_id', r.client.client_id], ['request_uri', requestUriFor(ctx, r.client.client_id, fields, IN_FLOW_TTL, { signed: r.signed })]];
   return fields;
 }
 

@@ -9,6 +9,10 @@
 // (storage.jtis, until it expires) and answered with a redirect to the same request under a
 // request_uri of the flow's own, so that reloading the login page still works while a second
 // use of the pushed one is refused.
+//
+// A request that came as a verified request object (RFC 9101: `request` at either endpoint) is
+// marked so in its request_uri, and stays marked in those of its pages: a client that must send
+// request objects (require_signed_request_object) is held to it through the whole flow.
 import { randomBytes } from 'node:crypto';
 import { FormParams } from '../../../core/http.js';
 import { deriveKey, seal, unseal } from '../../../crypto/seal.js';
@@ -31,6 +35,8 @@ interface Sealed {
   e: number;
   /** the request's parameters (REQUEST_PARAMS but client_id, and each resource), in order */
   p: Array<[string, string]>;
+  /** set when they came as a verified request object (RFC 9101), by value or pushed as one */
+  o?: 1;
 }
 
 const keys = new WeakMap<AuthContext, Buffer>();
@@ -44,14 +50,25 @@ function keyOf(ctx: AuthContext): Buffer {
 
 const CARRIED: ReadonlySet<string> = new Set([...REQUEST_PARAMS.filter((name) => name !== 'client_id'), ...REPEATABLE_REQUEST_PARAMS]);
 
-/**
- * A request_uri for these parameters of `clientId` (client_id among them is ignored); `once`:
- * the PAR endpoint's, which the authorization endpoint accepts a single time.
- */
-export function requestUriFor(ctx: AuthContext, clientId: string, fields: Iterable<readonly [string, string]>, ttl: number, once = false): string {
+/** How a request_uri's request came. */
+export interface RequestUriOptions {
+  /** the PAR endpoint's, which the authorization endpoint accepts a single time */
+  once?: boolean;
+  /** the parameters are a verified request object's (RFC 9101) */
+  signed?: boolean;
+}
+
+/** A request_uri for these parameters of `clientId` (client_id among them is ignored). */
+export function requestUriFor(ctx: AuthContext, clientId: string, fields: Iterable<readonly [string, string]>, ttl: number, opts: RequestUriOptions = {}): string {
   const p: Array<[string, string]> = [];
   for (const [name, value] of fields) if (CARRIED.has(name) && value !== '') p.push([name, value]);
-  const sealed: Sealed = { c: clientId, e: ctx.clock.now() + ttl, p, ...(once ? { j: randomBytes(16).toString('base64url') } : {}) };
+  const sealed: Sealed = {
+    c: clientId,
+    e: ctx.clock.now() + ttl,
+    p,
+    ...(opts.once === true ? { j: randomBytes(16).toString('base64url') } : {}),
+    ...(opts.signed === true ? { o: 1 as const } : {}),
+  };
   return REQUEST_URI_PREFIX + seal(keyOf(ctx), JSON.stringify(sealed), AAD);
 }
 
@@ -68,8 +85,11 @@ export function pushedFields(params: FormParams): Array<[string, string]> {
 
 /** What a request_uri stands for. */
 type Pulled =
-  /** the request's parameters (the pushed ones, with client_id, and the page's own fields) */
-  | { params: FormParams; next?: undefined }
+  /**
+   * the request's parameters (the pushed ones, with client_id, and the page's own fields);
+   * `signed`: they came as a verified request object (RFC 9101)
+   */
+  | { params: FormParams; signed: boolean; next?: undefined }
   /** the PAR endpoint's request_uri, now used: the browser goes on to `next`, a request_uri of the flow's own */
   | { params?: undefined; next: string };
 
@@ -98,7 +118,7 @@ export async function pulledParams(ctx: AuthContext, outer: FormParams): Promise
     if (!(await ctx.storage.jtis.remember(ONCE_NAMESPACE, sealed.j, sealed.e + 1, now))) {
       throw new UntrustedRequestError('request_uri was already used; push the request again');
     }
-    const next = new URLSearchParams({ client_id: clientId, request_uri: requestUriFor(ctx, clientId, sealed.p, IN_FLOW_TTL) });
+    const next = new URLSearchParams({ client_id: clientId, request_uri: requestUriFor(ctx, clientId, sealed.p, IN_FLOW_TTL, { signed: sealed.o === 1 }) });
     return { next: `${ctx.endpoints.authorization}?${next.toString()}` };
   }
   const values = new Map<string, string[]>();
@@ -108,7 +128,7 @@ export async function pulledParams(ctx: AuthContext, outer: FormParams): Promise
   values.set('client_id', [clientId]);
   // a repeatable parameter (resource) comes as several pairs
   for (const [name, value] of sealed.p) values.set(name, [...(values.get(name) ?? []), value]);
-  return { params: new FormParams(values) };
+  return { params: new FormParams(values), signed: sealed.o === 1 };
 }
 
 const ONCE_NAMESPACE = 'par-request-uri';

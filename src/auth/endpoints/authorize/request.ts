@@ -59,6 +59,11 @@ export interface AuthorizationRequest {
    * (RFC 9101): the pages carry a request_uri too, so that they stay those to the end
    */
   pushed: boolean;
+  /**
+   * the parameters came from a verified request object (RFC 9101), sent now or earlier (pushed,
+   * or on a previous page): what a client with require_signed_request_object must send
+   */
+  signed: boolean;
 }
 
 export type AuthorizationErrorCode =
