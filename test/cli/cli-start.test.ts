@@ -143,6 +143,29 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assertNoStack(bad);
   });
 
+  it('client create --require-signed-request-object --request-object-alg: both stored (with --jwks-uri); a bad alg or no keys → 2', async () => {
+    const jar = ['--redirect-uri', 'https://jar.example/cb', '--grant-type', 'authorization_code', '--scope', 'openid'];
+    const r = await runCli(['client', 'create', '--config', configFile, '--id', 'jar-by-cli', ...jar, '--jwks-uri', 'https://jar.example/jwks.json', '--require-signed-request-object', '--request-object-alg', 'ES256'], { env: ENV });
+    assertExit(r, 0);
+    const list = await runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV });
+    const rows = JSON.parse(list.stdout) as Array<Record<string, unknown>>;
+    const row = rows.find((c) => c.client_id === 'jar-by-cli');
+    assert.equal(row?.require_signed_request_object, true);
+    assert.equal(row?.request_object_signing_alg, 'ES256');
+    assert.equal(row?.jwks_uri, 'https://jar.example/jwks.json');
+    assertExit(await runCli(['client', 'delete', 'jar-by-cli', '--config', configFile], { env: ENV }), 0);
+    const [badAlg, noKeys] = await Promise.all([
+      runCli(['client', 'create', '--config', configFile, '--id', 'jar-hs', ...jar, '--jwks-uri', 'https://jar.example/jwks.json', '--request-object-alg', 'HS256'], { env: ENV }),
+      runCli(['client', 'create', '--config', configFile, '--id', 'jar-keyless', ...jar, '--require-signed-request-object'], { env: ENV }),
+    ]);
+    assertExit(badAlg, 2);
+    assert.match(badAlg.stderr, /--request-object-alg.*HS256.*RS256, RS384/s);
+    assertNoStack(badAlg);
+    assertExit(noKeys, 2);
+    assert.match(noKeys.stderr, /require_signed_request_object: request objects are verified with the client's keys: needs jwks or jwks_uri/);
+    assertNoStack(noKeys);
+  });
+
   it('client list shows both clients, and never a secret', async () => {
     const [table, json] = await Promise.all([
       runCli(['client', 'list', '--config', configFile], { env: ENV }),

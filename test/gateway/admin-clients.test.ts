@@ -31,6 +31,8 @@ const redis = await redisUrl();
 
 const FILE_CLIENT = { client_id: 'file-client', client_secret: 'file-client-secret-0123456789abcdef', grant_types: ['client_credentials'], scopes: ['orders:read', 'introspect'] };
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** A P-256 public key (RFC 7515 Appendix A.3's): a client's key for its request objects. */
+const EC_PUBLIC_JWK = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 /** a service that receives tokens of admin-made clients and exchanges them to call on */
 const EXCHANGER = { client_id: 'exchanger', client_secret: 'exchanger-secret-0123456789abcdef0123', grant_types: [EXCHANGE], scopes: ['orders:read'] };
@@ -278,6 +280,37 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
     assert.equal((await storage.clients.get('web'))?.require_pushed_authorization_requests, true);
     const unset = await admin(base, 'PATCH', '/clients/web', { require_pushed_authorization_requests: null });
     assert.equal(unset.json.require_pushed_authorization_requests, false);
+  });
+
+  it('require_signed_request_object (RFC 9101 §10.5): only with keys, shown, kept across PATCH merges, null restores false', async () => {
+    const body = { grant_types: ['authorization_code'], redirect_uris: ['https://jar.example/cb'], scopes: ['openid'] };
+    const keyless = await admin(base, 'POST', '/clients', { client_id: 'jar-keyless', ...body, require_signed_request_object: true });
+    assert.equal(keyless.status, 400, keyless.text);
+    assert.deepEqual(Object.keys(keyless.json.fields), ['require_signed_request_object']);
+    assert.match(keyless.json.fields.require_signed_request_object, /needs jwks or jwks_uri/);
+    const created = await admin(base, 'POST', '/clients', {
+      client_id: 'jar', ...body, token_endpoint_auth_method: 'client_secret_basic', jwks: { keys: [EC_PUBLIC_JWK] }, request_object_signing_alg: 'ES256', require_signed_request_object: true,
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(typeof created.json.client_secret, 'string', 'a secret for the token endpoint; the key signs its request objects');
+    assert.equal(created.json.require_signed_request_object, true);
+    assert.equal(created.json.request_object_signing_alg, 'ES256');
+    assert.equal((await storage.clients.get('jar'))?.require_signed_request_object, true);
+    // a merge of other fields keeps both
+    const merged = await admin(base, 'PATCH', '/clients/jar', { scopes: ['openid', 'orders:read'] });
+    assert.equal(merged.status, 200, merged.text);
+    assert.equal(merged.json.require_signed_request_object, true);
+    assert.equal(merged.json.request_object_signing_alg, 'ES256');
+    assert.deepEqual((await admin(base, 'GET', '/clients/jar')).json, merged.json);
+    // the keys cannot go while the requirement stays
+    const unkeyed = await admin(base, 'PATCH', '/clients/jar', { jwks: null, request_object_signing_alg: null });
+    assert.equal(unkeyed.status, 400, unkeyed.text);
+    assert.deepEqual(Object.keys(unkeyed.json.fields), ['require_signed_request_object']);
+    const unset = await admin(base, 'PATCH', '/clients/jar', { require_signed_request_object: null });
+    assert.equal(unset.json.require_signed_request_object, false);
+    assert.equal((await storage.clients.get('jar'))?.require_signed_request_object, false);
+    // shown as false for a client that never had it
+    assert.equal((await admin(base, 'GET', '/clients/web')).json.require_signed_request_object, false);
   });
 
   it('PATCH to a public method drops the secret; back to a secret method generates one, shown once', async () => {

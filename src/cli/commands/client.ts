@@ -4,6 +4,7 @@ import { ConfigError } from '../../config/index.js';
 import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
 import { randomToken } from '../../core/crypto-util.js';
+import { REQUEST_OBJECT_ALGS } from '../../crypto/algorithms.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
 import { withNewSecret } from '../../storage/client-records.js';
 import { clientRevocationEvents, publishOnce, type GatewayEvent } from '../../cache/events.js';
@@ -28,6 +29,9 @@ interface CreateOptions {
   requirePkce?: boolean;
   requirePar?: boolean;
   idTokenAlg?: 'ES256' | 'RS256' | 'EdDSA';
+  jwksUri?: string;
+  requestObjectAlg?: string;
+  requireSignedRequestObject?: boolean;
   json?: boolean;
 }
 
@@ -57,6 +61,11 @@ export function registerClientCommands(program: Command): void {
     .addOption(
       new Option('--id-token-alg <alg>', 'id_token_signed_response_alg: one of keys.id_token_algorithms (default: the first)').choices(['ES256', 'RS256', 'EdDSA']),
     )
+    .option('--jwks-uri <url>', 'URL of the client\'s public keys (JWKS), which its request objects (RFC 9101) are verified with')
+    .addOption(
+      new Option('--request-object-alg <alg>', 'request_object_signing_alg: the only algorithm accepted on its request objects (default: any asymmetric one); needs --jwks-uri').choices([...REQUEST_OBJECT_ALGS]),
+    )
+    .option('--require-signed-request-object', 'accept this client\'s authorization requests only as a signed request object (request, RFC 9101), by value or through PAR; needs --jwks-uri')
     .option('--json', 'print JSON')
     .action(async function createClient(opts: CreateOptions) {
       const cfg = readConfig(opts);
@@ -79,6 +88,9 @@ export function registerClientCommands(program: Command): void {
       if (opts.requirePkce === false) raw.require_pkce = false;
       if (opts.requirePar) raw.require_pushed_authorization_requests = true;
       if (opts.idTokenAlg) raw.id_token_signed_response_alg = opts.idTokenAlg;
+      if (opts.jwksUri) raw.jwks_uri = opts.jwksUri;
+      if (opts.requestObjectAlg) raw.request_object_signing_alg = opts.requestObjectAlg;
+      if (opts.requireSignedRequestObject) raw.require_signed_request_object = true;
       if (secret) raw.client_secret = secret;
       // against this config's keys: the server signs only with its keys.id_token_algorithms
       const validated = validateClient(cfg.issuer, raw, { algorithm: cfg.keys.algorithm, id_token_algorithms: cfg.keys.id_token_algorithms });

@@ -178,6 +178,7 @@ function configOf(rec: ClientRecord): Record<string, unknown> {
   if (rec.require_pushed_authorization_requests !== undefined) raw.require_pushed_authorization_requests = rec.require_pushed_authorization_requests;
   if (rec.id_token_signed_response_alg !== undefined) raw.id_token_signed_response_alg = rec.id_token_signed_response_alg;
   if (rec.request_object_signing_alg !== undefined) raw.request_object_signing_alg = rec.request_object_signing_alg;
+  if (rec.require_signed_request_object !== undefined) raw.require_signed_request_object = rec.require_signed_request_object;
   return raw;
 }
 
@@ -192,6 +193,7 @@ function view(rec: ClientRecord): Record<string, unknown> {
     require_pushed_authorization_requests: rec.require_pushed_authorization_requests ?? false,
     id_token_signed_response_alg: rec.id_token_signed_response_alg ?? null,
     request_object_signing_alg: rec.request_object_signing_alg ?? null,
+    require_signed_request_object: rec.require_signed_request_object ?? false,
   };
 }
 
