@@ -1,11 +1,13 @@
 // A user created to require MFA (`drawbridge user create --require-mfa`, the admin API's
-// `require_mfa: true`) is stored with that requirement in one transaction: never without it,
-// not even when writing the requirement fails. The failure is real: a trigger on the
-// database refuses the user_mfa row.
+// `require_mfa: true`, a new user of the config file with `mfa_required: true`) is stored with
+// that requirement in one transaction: never without it, not even when writing the
+// requirement fails. The failure is real: a trigger on the database refuses the user_mfa row.
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { syncConfiguredUsers } from '../../src/auth/users/sync.js';
+import type { AuthConfig } from '../../src/config/types.js';
 import type { Storage } from '../../src/storage/types.js';
 import { eachFreshStorage, postgresTarget, sqliteFileTarget, type Place, type Target } from './targets.js';
 
@@ -79,6 +81,21 @@ for (const target of [sqliteFileTarget, await postgresTarget()]) {
       // the name is free: it can be created once the database takes the requirement again
       assert.equal(await storage.users.insert(user('carol', 'id-carol'), { mfaRequired: true }), true);
       assert.equal((await storage.users.getMfa('id-carol'))?.required, true);
+    });
+
+    it('config sync: a new user with mfa_required: true is not stored without it', async () => {
+      const auth = { users: [{ username: 'dave', password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA', claims: {}, mfa_required: true }] } as unknown as AuthConfig;
+      const undo = await refuseMfaRows(target, place);
+      try {
+        await assert.rejects(syncConfiguredUsers(storage, auth, NOW), /user_mfa refused/);
+        assert.equal(await storage.users.getByUsername('dave'), undefined);
+      } finally {
+        await undo();
+      }
+      const synced = await syncConfiguredUsers(storage, auth, NOW);
+      assert.deepEqual(synced.created, ['dave']);
+      const dave = await storage.users.getByUsername('dave');
+      assert.equal((await storage.users.getMfa(dave!.id))?.required, true);
     });
   });
 }

@@ -49,8 +49,13 @@ export async function syncConfiguredUsers(storage: Storage, auth: AuthConfig, no
       updated_at: now,
     };
     let id = before?.id;
-    if (before === undefined || !sameUser(before, rec)) {
-      (before === undefined ? result.created : result.updated).push(u.username);
+    if (before === undefined) {
+      result.created.push(u.username);
+      // a new user who must use MFA is stored requiring it, in one transaction; another
+      // instance syncing the same file may have stored it meanwhile: then as an update
+      id = (await storage.users.insert(rec, { mfaRequired: u.mfa_required === true })) ? rec.id : (await storage.users.upsert(rec)).id;
+    } else if (!sameUser(before, rec)) {
+      result.updated.push(u.username);
       id = (await storage.users.upsert(rec)).id;
     }
     if (u.mfa_required !== undefined) await syncMfaRequired(storage, id!, u.mfa_required, now);
