@@ -10,7 +10,7 @@ export const CLOCK_SKEW = 30;
 export type TimeFault = 'exp' | 'nbf' | 'iat' | 'lifetime';
 
 /** NumericDates (RFC 7519 §2) already read as such; nbf and iat optional. */
-export interface JwtTimes {
+interface JwtTimes {
   exp: number;
   nbf?: number | undefined;
   iat?: number | undefined;

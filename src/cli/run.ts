@@ -129,8 +129,9 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<Runnin
   };
   try {
     await keyring.start();
-    // each role's code is loaded only when the process runs that role (an auth server alone
-    // never loads the proxy, the plugins or their HTTP client)
+    // the auth server and the gateway are loaded only when the process runs them (an auth
+    // server alone never loads the proxy, the plugins or their HTTP client; a gateway alone
+    // loads only the user operations its admin API's /users needs)
     if (roles.includes('auth')) {
       const { startAuthServer } = await import('../auth/start.js');
       auth = await startAuthServer({ config, storage, keyring, clock, logger, redis, events });

@@ -8,21 +8,25 @@ import { promisify } from 'node:util';
 
 const LOGGER = new URL('../../src/observability/logger.js', import.meta.url).href;
 
-async function logOnce(cfg: object): Promise<string> {
+/** What one log line prints, and whether the process loaded the pretty printer (on stderr). */
+async function logOnce(cfg: object): Promise<{ out: string; prettyLoaded: boolean }> {
   const script = [
     `const { createLogger } = await import(${JSON.stringify(LOGGER)});`,
     `const log = createLogger(${JSON.stringify(cfg)});`,
     `log.info({ client_secret: 'do-not-print-me', route: 'orders' }, 'route ready');`,
+    `const { createRequire } = await import('node:module');`,
+    `const cache = createRequire(process.cwd() + '/').cache;`,
+    `process.stderr.write(String(Object.keys(cache).some((file) => file.includes('/node_modules/pino-pretty/'))));`,
   ].join('\n');
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
-  });
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
   // the pretty printer colours its output (colorize: true) even into a pipe
-  return stdout.replace(/\x1b\[[0-9;]*m/g, '');
+  return { out: stdout.replace(/\x1b\[[0-9;]*m/g, ''), prettyLoaded: stderr === 'true' };
 }
 
 describe('process logger', () => {
-  it('pretty: true prints a readable line (the pretty printer is loaded on demand), secrets redacted', async () => {
-    const out = await logOnce({ level: 'info', pretty: true });
+  it('pretty: true prints a readable line, secrets redacted', async () => {
+    const { out, prettyLoaded } = await logOnce({ level: 'info', pretty: true });
+    assert.equal(prettyLoaded, true);
     assert.throws(() => JSON.parse(out.trim()), 'a readable line, not JSON');
     assert.match(out, /INFO.*route ready/);
     assert.match(out, /route: "orders"/);
@@ -30,8 +34,9 @@ describe('process logger', () => {
     assert.doesNotMatch(out, /do-not-print-me/);
   });
 
-  it('pretty: false prints one JSON line, secrets redacted', async () => {
-    const out = await logOnce({ level: 'info', pretty: false });
+  it('pretty: false prints one JSON line, secrets redacted, without loading the pretty printer', async () => {
+    const { out, prettyLoaded } = await logOnce({ level: 'info', pretty: false });
+    assert.equal(prettyLoaded, false, 'pino-pretty is loaded only for pretty logs');
     const line = JSON.parse(out.trim()) as Record<string, unknown>;
     assert.equal(line.msg, 'route ready');
     assert.equal(line.route, 'orders');

@@ -10,7 +10,7 @@
 // request_uri of the flow's own, so that reloading the login page still works while a second
 // use of the pushed one is refused.
 //
-// A request that came as a verified request object (RFC 9101: `request` at either endpoint) is
+// A request that came from a verified request object (RFC 9101: `request` at either endpoint) is
 // marked so in its request_uri, and stays marked in those of its pages: a client that must send
 // request objects (require_signed_request_object) is held to it through the whole flow.
 import { randomBytes } from 'node:crypto';
@@ -35,7 +35,7 @@ interface Sealed {
   e: number;
   /** the request's parameters (REQUEST_PARAMS but client_id, and each resource), in order */
   p: Array<[string, string]>;
-  /** set when they came as a verified request object (RFC 9101), by value or pushed as one */
+  /** set when they come from a verified request object (RFC 9101), by value or pushed as one (the pages may drop prompt / max_age once used) */
   o?: 1;
 }
 
@@ -51,10 +51,10 @@ function keyOf(ctx: AuthContext): Buffer {
 const CARRIED: ReadonlySet<string> = new Set([...REQUEST_PARAMS.filter((name) => name !== 'client_id'), ...REPEATABLE_REQUEST_PARAMS]);
 
 /** How a request_uri's request came. */
-export interface RequestUriOptions {
+interface RequestUriOptions {
   /** the PAR endpoint's, which the authorization endpoint accepts a single time */
   once?: boolean;
-  /** the parameters are a verified request object's (RFC 9101) */
+  /** the parameters come from a verified request object (RFC 9101) */
   signed?: boolean;
 }
 
@@ -87,7 +87,7 @@ export function pushedFields(params: FormParams): Array<[string, string]> {
 type Pulled =
   /**
    * the request's parameters (the pushed ones, with client_id, and the page's own fields);
-   * `signed`: they came as a verified request object (RFC 9101)
+   * `signed`: they come from a verified request object (RFC 9101)
    */
   | { params: FormParams; signed: boolean; next?: undefined }
   /** the PAR endpoint's request_uri, now used: the browser goes on to `next`, a request_uri of the flow's own */
