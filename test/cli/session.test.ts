@@ -251,6 +251,30 @@ describe('drawbridge session list | revoke', () => {
     assert.equal(await refreshStatus(again.refresh_token), 400);
   });
 
+  it('`user lock --json` and `user delete --json` answer as `user revoke --json`, counting every token revoked', async () => {
+    const made = await cli('user', 'create', 'fay', '--json');
+    assert.equal(made.code, 0, made.stderr);
+    const password = (JSON.parse(made.stdout) as { password: string }).password;
+    type Answer = { username: string; sessions_ended: number; sessions: Array<{ kind: string; id: string; clients: string[] }>; tokens_revoked: number; backchannel: Array<{ client_id: string; delivered: boolean }> };
+    const keys = ['backchannel', 'sessions', 'sessions_ended', 'tokens_revoked', 'username'];
+    for (const command of ['lock', 'delete']) {
+      const s = await signIn('fay', password);
+      const r = await cli('user', command, 'fay', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as Answer;
+      assert.deepEqual(Object.keys(out).sort(), keys, command);
+      assert.equal(out.username, 'fay');
+      assert.deepEqual(out.sessions, [{ kind: 'sso', id: s.sid, clients: ['web'] }], command);
+      assert.equal(out.sessions_ended, 1);
+      // the sign-in's access and refresh token at least
+      assert.ok(out.tokens_revoked >= 2, `${command}: tokens_revoked ${out.tokens_revoked}`);
+      assert.deepEqual(out.backchannel.map((d) => [d.client_id, d.delivered]), [['web', true]]);
+      assert.equal(await refreshStatus(s.refresh_token), 400);
+      if (command === 'lock') assert.equal((await cli('user', 'unlock', 'fay')).code, 0);
+    }
+    assert.equal(await server.running.storage.users.getByUsername('fay'), undefined);
+  });
+
   it('usage errors: no --user/--id, an unknown user, an unknown id', async () => {
     const none = await cli('session', 'revoke');
     assert.equal(none.code, 2);

@@ -146,10 +146,12 @@ export function registerUserCommands(program: Command): void {
     .description('lock a user out (logins fail like a wrong password) and sign them out everywhere, as `user revoke`: SSO and gateway sessions ended, tokens revoked')
     .argument('<username>')
     .option(...CONFIG_OPTION)
-    .action(async function lockUserCommand(username: string, opts: { config?: string }) {
+    .option('--json', 'print JSON (as `user revoke --json`)')
+    .action(async function lockUserCommand(username: string, opts: { config?: string; json?: boolean }) {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
         const { revoked, signedOut } = await lockUser(deps, username);
+        if (opts.json) return printSignedOut(username, revoked, signedOut);
         print(`locked ${username}; revoked ${revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         printBackchannel(signedOut.backchannel);
       });
@@ -200,10 +202,12 @@ export function registerUserCommands(program: Command): void {
     .description('delete a user (and their MFA state) after signing them out everywhere, as `user revoke`')
     .argument('<username>')
     .option(...CONFIG_OPTION)
-    .action(async function deleteUserCommand(username: string, opts: { config?: string }) {
+    .option('--json', 'print JSON (as `user revoke --json`)')
+    .action(async function deleteUserCommand(username: string, opts: { config?: string; json?: boolean }) {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
         const { revoked, signedOut } = await deleteUser(deps, username);
+        if (opts.json) return printSignedOut(username, revoked, signedOut);
         print(`deleted user ${username}; revoked ${revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         printBackchannel(signedOut.backchannel);
       });
@@ -222,10 +226,7 @@ export function registerUserCommands(program: Command): void {
         // --user`: sessions ended (SQL or Redis), every token revoked, gateways told,
         // back-channel logout sent to the clients of those sessions; answered in its words
         const { signedOut } = await signOutEverywhere(deps, username);
-        if (opts.json) {
-          print(JSON.stringify({ username, ...signedOutAnswer(signedOut) }, null, 2));
-          return;
-        }
+        if (opts.json) return printSignedOut(username, signedOut.tokens_revoked, signedOut);
         print(`signed ${username} out everywhere: revoked ${signedOut.tokens_revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         // as `session revoke`: delivered, failed, and those the auth servers will retry
         printBackchannel(signedOut.backchannel);
@@ -352,4 +353,13 @@ function promptHidden(prompt: string): Promise<string> {
     }
     stdin.on('data', onData);
   });
+}
+
+/**
+ * What a sign-out everywhere ended, in the admin API's words (POST /users/{username}/logout):
+ * `user revoke`, `lock` and `delete --json`. `revoked`: every token revoked, those revoked
+ * before the sign-out (lock, delete) included.
+ */
+function printSignedOut(username: string, revoked: number, signedOut: SignedOut): void {
+  print(JSON.stringify({ username, ...signedOutAnswer({ ...signedOut, tokens_revoked: revoked }) }, null, 2));
 }
