@@ -36,12 +36,8 @@ export const pushedAuthorizationEndpoint: Endpoint = {
         params = opened.params;
       }
       const redirectUri = checkRedirectUri(client, params);
-      checkRequest(client, params, { redirectUri, mode: defaultResponseMode(params), state: undefined }, {
-        pushed: false,
-        signed: requestObject !== undefined,
-        // RFC 9101 §10.5: a plain push from a client that must send request objects
-        mustSign: requestObject === undefined && client.require_signed_request_object === true,
-      });
+      // a plain push from a client that must send request objects is refused there (RFC 9101 §10.5)
+      checkRequest(client, params, { redirectUri, mode: defaultResponseMode(params), state: undefined }, { pushed: false, signed: requestObject !== undefined });
     } catch (err) {
       if (err instanceof RequestObjectError) return sendNoStoreJson(res, 400, { error: 'invalid_request_object', error_description: oauthDescription(err.reason) });
       if (err instanceof UntrustedRequestError) throw invalidRequest(err.message);

@@ -151,7 +151,7 @@ export function registerUserCommands(program: Command): void {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
         const { revoked, signedOut } = await lockUser(deps, username);
-        if (opts.json) return printSignedOut(username, revoked, signedOut);
+        if (opts.json) return printSignedOut(username, signedOut, revoked);
         print(`locked ${username}; revoked ${revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         printBackchannel(signedOut.backchannel);
       });
@@ -207,7 +207,7 @@ export function registerUserCommands(program: Command): void {
       const cfg = readConfig(opts);
       await withUserDeps(cfg, async (deps) => {
         const { revoked, signedOut } = await deleteUser(deps, username);
-        if (opts.json) return printSignedOut(username, revoked, signedOut);
+        if (opts.json) return printSignedOut(username, signedOut, revoked);
         print(`deleted user ${username}; revoked ${revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         printBackchannel(signedOut.backchannel);
       });
@@ -226,7 +226,7 @@ export function registerUserCommands(program: Command): void {
         // --user`: sessions ended (SQL or Redis), every token revoked, gateways told,
         // back-channel logout sent to the clients of those sessions; answered in its words
         const { signedOut } = await signOutEverywhere(deps, username);
-        if (opts.json) return printSignedOut(username, signedOut.tokens_revoked, signedOut);
+        if (opts.json) return printSignedOut(username, signedOut);
         print(`signed ${username} out everywhere: revoked ${signedOut.tokens_revoked} token(s), ended ${signedOut.sessions.length} session(s)`);
         // as `session revoke`: delivered, failed, and those the auth servers will retry
         printBackchannel(signedOut.backchannel);
@@ -357,9 +357,9 @@ function promptHidden(prompt: string): Promise<string> {
 
 /**
  * What a sign-out everywhere ended, in the admin API's words (POST /users/{username}/logout):
- * `user revoke`, `lock` and `delete --json`. `revoked`: every token revoked, those revoked
- * before the sign-out (lock, delete) included.
+ * `user revoke`, `lock` and `delete --json`. `revoked`: every token revoked, where lock and
+ * delete revoked some before the sign-out.
  */
-function printSignedOut(username: string, revoked: number, signedOut: SignedOut): void {
+function printSignedOut(username: string, signedOut: SignedOut, revoked = signedOut.tokens_revoked): void {
   print(JSON.stringify({ username, ...signedOutAnswer({ ...signedOut, tokens_revoked: revoked }) }, null, 2));
 }

@@ -104,10 +104,8 @@ export const authorizationEndpoint: Endpoint = {
     try {
       // RFC 9126 §5/§6: the server's, or this client's, requests only through the PAR endpoint
       const mustPush = !pushed && (ctx.auth.require_pushed_authorization_requests || client.require_pushed_authorization_requests === true);
-      // RFC 9101 §10.5: this client's requests only as a request object (here or pushed)
-      const mustSign = !signed && client.require_signed_request_object === true;
       // a request object's parameters stay its own through the pages, as a pushed request's
-      const r = checkRequest(client, params, target, { pushed: pushed || requestObject !== undefined, signed, mustPush, mustSign, refusal });
+      const r = checkRequest(client, params, target, { pushed: pushed || requestObject !== undefined, signed, mustPush, refusal });
       const action = req.method === 'POST' ? params.get('action') : undefined;
       const done = await interact(ctx, req, res, r, action);
       if (!done) return;
@@ -134,12 +132,13 @@ export interface RequestOrigin {
    * request_uri of ours instead of the parameters, and only such a request_uri is accepted
    */
   pushed: boolean;
-  /** the parameters are a verified request object's (RFC 9101): sent now, or pushed as one */
+  /**
+   * the parameters come from a verified request object (RFC 9101): sent now, or pushed as one;
+   * a client with require_signed_request_object sends nothing else (RFC 9101 §10.5)
+   */
   signed?: boolean;
   /** a plain request where only pushed ones are accepted: refused */
   mustPush?: boolean;
-  /** a plain request from a client that must send request objects (require_signed_request_object): refused */
-  mustSign?: boolean;
   /** why a request object's claims were refused (request-object.ts): invalid_request_object as soon as the response mode is known */
   refusal?: string | undefined;
 }
@@ -160,7 +159,7 @@ export function checkRequest(
   target.state = checkLength(params, 'state');
   target.mode = checkResponseMode(params);
   if (origin.mustPush) throw new AuthorizationError('invalid_request', 'authorization requests must be pushed to the pushed authorization request endpoint first (RFC 9126)');
-  if (origin.mustSign) throw new AuthorizationError('invalid_request', 'this client must send its authorization requests as a signed request object (request, RFC 9101)');
+  if (origin.signed !== true && client.require_signed_request_object === true) throw new AuthorizationError('invalid_request', 'this client must send its authorization requests as a signed request object (request, RFC 9101)');
   if (origin.refusal !== undefined) throw new AuthorizationError('invalid_request_object', `request object refused: ${origin.refusal}`);
   // by reference (RFC 9101), from anywhere but our own PAR endpoint
   if (!pushed && params.get('request_uri') !== undefined) {
