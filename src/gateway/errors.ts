@@ -38,6 +38,11 @@ export class GatewayError extends Error {
   }
 }
 
+/** The same answer with more fields (a new error: a plugin's may be shared). */
+export function withHeaders(err: GatewayError, headers: Record<string, string>): GatewayError {
+  return new GatewayError(err.code, err.status, err.message, { headers: { ...err.headers, ...headers }, reason: err.reason, cause: err.cause });
+}
+
 /** 401 for a credential that was recognised but is wrong (the authenticator adds its challenge). */
 export function unauthorized(description: string, challenge: string, reason?: string): GatewayError {
   return new GatewayError('unauthorized', 401, description, { headers: { 'www-authenticate': challenge }, reason });

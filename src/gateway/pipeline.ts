@@ -6,6 +6,7 @@
 // used if configured, else the answer is 401 with every configured challenge, one
 // `WWW-Authenticate` field each. The credentials of the others (present, never checked) are
 // hidden too. A route without authenticators runs with no identity.
+import { withHeaders } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { ChallengeError } from './respond.js';
 import type { Authenticator, AuthnResult, ConsumerRef, GatewayRequest, Identity } from './types.js';
@@ -102,8 +103,10 @@ function decided(gr: GatewayRequest, metrics: Metrics, i: number, result: AuthnR
     if (authenticators.length > 1) hideOthers(gr, authenticators, i);
     return true;
   }
-  metrics.authFailure(gr.route.authenticators[i]!.name, result.error.reason ?? result.error.code);
-  throw result.error;
+  const authenticator = gr.route.authenticators[i]!;
+  const error = result.error;
+  metrics.authFailure(authenticator.name, error.reason ?? error.code);
+  throw error.status === 401 && authenticator.requested !== undefined ? withHeaders(error, authenticator.requested(gr)) : error;
 }
 
 /** The credentials of every authenticator but the one that decided (`decider`) stay out of the upstream request. */
@@ -119,7 +122,9 @@ function noneRecognised(gr: GatewayRequest, metrics: Metrics): void {
     return;
   }
   metrics.authFailure('none', 'missing_credentials');
-  throw new ChallengeError('authentication required', route.challenges);
+  const err = new ChallengeError('authentication required', route.challenges);
+  for (const authenticator of route.authenticators) if (authenticator.requested !== undefined) Object.assign(err.headers, authenticator.requested(gr));
+  throw err;
 }
 
 const anonymousIdentities = new WeakMap<ConsumerRef, Identity>();

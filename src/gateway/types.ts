@@ -225,6 +225,12 @@ export interface Authenticator {
    * read, or replayed against the gateway (an HMAC signature whose nonce was never spent).
    */
   hide?(gr: GatewayRequest): void;
+  /**
+   * Fields telling the client what its credential must look like for this very request
+   * (hmac-auth: RFC 9421 §5.1 `Accept-Signature`), added to the route's 401s: this
+   * plugin's own refusals and the one for a request with no credential at all.
+   */
+  requested?(gr: GatewayRequest): Record<string, string>;
 }
 
 /** Throws a GatewayError (403, 401) to deny. */

@@ -230,6 +230,36 @@ describe('hmac-auth (RFC 9421)', () => {
     assert.equal(reply.json.error, 'payload_too_large');
   });
 
+  it('every 401 says in Accept-Signature (RFC 9421 §5.1) what this request must sign, and a client that follows it gets in', async () => {
+    const base = '("@method" "@authority" "@path"';
+    const tail = ';created;alg="hmac-sha256"';
+    const cases: Array<{ reply: Reply; expected: string }> = [
+      // no credential at all: the route's 401
+      { reply: await send(stack.gatewayUrl, '/ledger'), expected: `sig1=${base})${tail}` },
+      { reply: await send(stack.gatewayUrl, '/ledger/x?page=2'), expected: `sig1=${base} "@query")${tail}` },
+      // hmac-auth's own refusals
+      {
+        reply: await signedSend(stack.gatewayUrl, { target: '/ledger/x?page=2', body: '{"a":1}', secret: 'not-the-secret-of-partner-a-000000' }),
+        expected: `sig1=${base} "@query" "content-digest")${tail}`,
+      },
+      {
+        reply: await signedSend(stack.gatewayUrl, { target: '/strict', fields: ['@method', '@authority', '@path'] }),
+        expected: `sig1=${base} "content-type")${tail}`,
+      },
+    ];
+    for (const { reply, expected } of cases) {
+      assert.equal(reply.status, 401, reply.text);
+      assert.equal(reply.headers['accept-signature'], expected);
+    }
+    // a client that signs what the 401 asked for is let in
+    const asked = await send(stack.gatewayUrl, '/ledger/x?page=2', { method: 'POST', body: '{"a":1}' });
+    const list = /^sig1=\(([^)]*)\)/.exec(String(asked.headers['accept-signature']))![1]!;
+    const fields = list.split(' ').map((id) => JSON.parse(id) as string);
+    const ok = await signedSend(stack.gatewayUrl, { target: '/ledger/x?page=2', body: '{"a":1}', fields });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.headers['accept-signature'], undefined);
+  });
+
   it('enforces nonces and extra components when configured', async () => {
     const fields = ['@method', '@authority', '@path', 'content-type'];
     const noNonce = await signedSend(stack.gatewayUrl, {

@@ -10,6 +10,9 @@
 //
 // Challenge (RFC 9421 defines none):
 //   Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"
+// and, on every 401 of a route with hmac-auth, RFC 9421 §5.1's `Accept-Signature` with what
+// that very request's signature must cover, e.g. for a POST with a query:
+//   sig1=("@method" "@authority" "@path" "@query" "content-digest");created;alg="hmac-sha256"
 import { HmacSha256 } from '../../crypto/hmac-sha256.js';
 import { bool, ConfigError, duration, keyPath, list, object, oneOf, size, str } from '../../config/schema.js';
 import { GatewayError, serviceUnavailable, unauthorized } from '../errors.js';
@@ -135,6 +138,19 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
   const legacyRequired = ['request-line', ...settings.enforce_headers];
   const legacyAlgorithms = new Set<string>(settings.allow_sha1 ? [...settings.algorithms, 'hmac-sha1'] : settings.algorithms);
   const clock = deps.clock;
+
+  /**
+   * RFC 9421 §5.1 `Accept-Signature` for a refused request: the components its signature
+   * must cover (the query and the body only when it has them), `created`, our algorithm.
+   * A key id or nonce we cannot name: the client has its own.
+   */
+  function acceptSignature(gr: GatewayRequest): Record<string, string> {
+    const ids = [...REQUIRED];
+    if (gr.query !== '') ids.push('"@query"');
+    if (hasBody(gr)) ids.push('"content-digest"');
+    for (const id of enforced) if (!ids.includes(id)) ids.push(id);
+    return { 'accept-signature': `sig1=(${ids.join(' ')});created;alg="hmac-sha256"` };
+  }
 
   function fail(description: string, reason: string): AuthnResult {
     return { kind: 'fail', error: unauthorized(description, challenge, reason) };
@@ -337,6 +353,7 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
     name: 'hmac-auth',
     challenge,
     hide: hide ? hideSignatures : undefined,
+    requested: acceptSignature,
     authenticate: function authenticateHmac(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const headers = gr.req.headers;
       const input = headerValue(headers, 'signature-input');
