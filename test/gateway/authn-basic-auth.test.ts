@@ -100,6 +100,7 @@ describe('basic-auth', () => {
       `Basic ${Buffer.from([0x61, 0x3a, 0xff, 0xfe]).toString('base64')}`, // not UTF-8
       `Basic ${Buffer.from('al\u0001ice:x').toString('base64')}`, // control character
       'Basic',
+      `Basic\t${Buffer.from('alice:x').toString('base64')}`, // RFC 9110 §11.4: SP only after the scheme
     ];
     for (const authorization of cases) {
       const reply = await send(stack.gatewayUrl, '/files', { headers: { authorization } });

@@ -218,6 +218,12 @@ describe('jwt', () => {
     const notToken = await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${h}.${p}!.abc` } });
     assert.equal(notToken.status, 400, notToken.text);
     assert.equal(notToken.json.error, 'invalid_request');
+    // the scheme followed by a TAB (RFC 9110 §11.4: SP only) is a broken Bearer credential, not none: 400 as in the SDK
+    for (const authorization of [`Bearer\t${good}`, 'Bearer\topaque-token-abc']) {
+      const tab = await send(stack.gatewayUrl, '/orders', { headers: { authorization } });
+      assert.equal(tab.status, 400, tab.text);
+      assert.equal(tab.json.error, 'invalid_request');
+    }
   });
 
   it('checks exp and nbf with the leeway (30 s) and requires exp', async () => {

@@ -98,11 +98,18 @@ function decodeQueryComponent(text: string): string | null {
 
 export { isB64Token } from '../../sdk/bearer.js';
 
-/** `Scheme rest` → rest when `scheme` (lower case) matches case-insensitively, else undefined; `Scheme` alone → ''. */
+/**
+ * `Scheme rest` → rest when `scheme` (lower case) matches case-insensitively, else undefined;
+ * `Scheme` alone → ''. The scheme followed by a TAB (RFC 9110 §11.4 allows only SP there) is
+ * still an attempt at this scheme's credential: the rest comes back with the TAB in front,
+ * which no plugin's parser accepts, so it is refused as malformed (a Bearer one 400, as the
+ * SDK and userinfo answer) instead of passing for a request without credentials.
+ */
 export function authParam(header: string | undefined, scheme: string): string | undefined {
   if (header === undefined || header.length < scheme.length) return undefined;
   if (header.length === scheme.length) return header.toLowerCase() === scheme ? '' : undefined;
-  if (header.charCodeAt(scheme.length) !== 0x20) return undefined;
+  const next = header.charCodeAt(scheme.length);
+  if (next !== 0x20 && next !== 0x09) return undefined;
   if (header.slice(0, scheme.length).toLowerCase() !== scheme) return undefined;
-  return header.slice(scheme.length + 1).trim();
+  return next === 0x20 ? header.slice(scheme.length + 1).trim() : header.slice(scheme.length);
 }
