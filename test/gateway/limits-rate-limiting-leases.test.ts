@@ -98,9 +98,63 @@ describe('rate-limit leases (redis policy)', async () => {
     assert.ok(store.calls < 40, `${store.calls} round trips for 1000 requests`);
     assert.equal(Math.max(...store.wants), MAX_LEASE);
     assert.deepEqual(store.wants.slice(0, 7), [1, 2, 4, 8, 16, 32, 64]);
-    // Redis counted no more than it handed out: the requests taken plus the lease left over
+    // Redis counted no more than it handed out: the requests taken plus what is left over
+    // (at most the unspent half of a lease and the refill reserved ahead of it)
     const inRedis = Number((await redis.hgetall(key))['60000:c']);
-    assert.ok(inRedis >= 1000 && inRedis < 1000 + MAX_LEASE, `counted ${inRedis}`);
+    assert.ok(inRedis >= 1000 && inRedis < 1000 + MAX_LEASE + MAX_LEASE / 2, `counted ${inRedis}`);
+  });
+
+  it("a busy client's next lease is reserved while half of the current one is left: requests no longer wait for Redis", { skip: !url }, async () => {
+    const windows: RateWindow[] = [{ label: 'Minute', ms: MINUTE, limit: 100_000 }];
+    const time = clock(T0 + 5);
+    const store = counted(redisWindowStore(redis, windows, { now: time.now }));
+    const counter = leasedCounter(store, windows, { now: time.now });
+    const key = `drawbridge:rl:${unique('ahead')}:k`;
+    const waited: number[] = [];
+    for (let i = 1; i <= 2000; i++) {
+      const pending = counter.take(key);
+      if (pending instanceof Promise) waited.push(i);
+      const r = await pending;
+      assert.equal(r.allowed, true);
+      assert.equal(r.counts[0]!.curr, i, `request ${i} is counted as the ${i}th`);
+      // a busy gateway: 8 requests a millisecond, Redis answering in between
+      if (i % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      if (i % 10 === 0) time.advance(1);
+    }
+    // only while the leases grow (1, 2, 4, … requests, until half a lease outlasts a round trip)
+    // does a request wait for a reservation; before refills ahead, one did at every lease's end
+    assert.ok(waited.length <= 12, `requests that waited for Redis: ${waited.join(' ')}`);
+    assert.ok(store.calls < 60, `${store.calls} round trips for 2000 requests`);
+    assert.equal(Math.max(...store.wants), MAX_LEASE);
+  });
+
+  it('a refused refill is a refusal once the leftover is spent, without asking Redis again', { skip: !url }, async () => {
+    const windows: RateWindow[] = [{ label: 'Minute', ms: MINUTE, limit: 100_000 }];
+    const time = clock(T0 + 5);
+    const store = counted(redisWindowStore(redis, windows, { now: time.now }));
+    const counter = leasedCounter(store, windows, { now: time.now });
+    const key = `drawbridge:rl:${unique('refill-refused')}:k`;
+    let taken = 0;
+    // grow the lease to MAX_LEASE, then let another gateway take everything that is left
+    while (Math.max(0, ...store.wants) < MAX_LEASE) {
+      assert.equal((await counter.take(key)).allowed, true);
+      taken++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the refill under way comes back
+    const other = redisWindowStore(redis, windows, { now: time.now });
+    while ((await other.reserve(key, 10_000)).granted > 0);
+    // spend until the next refill is sent and refused, then the leftover
+    const calls = store.calls;
+    let allowed = 0;
+    for (let i = 0; i < 3 * MAX_LEASE; i++) {
+      const r = await counter.take(key);
+      if (r.allowed) allowed++;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.ok(allowed > 0 && allowed <= MAX_LEASE + MAX_LEASE / 2, `${allowed} allowed from the leftover`);
+    assert.equal(store.calls, calls + 1, 'one refused refill, then no round trip while the refusal holds');
+    assert.ok(taken > 0);
   });
 
   it('limiters sharing Redis never let more than the limit through together, even in parallel', { skip: !url }, async () => {
