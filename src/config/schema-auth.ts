@@ -5,6 +5,7 @@ import type {
   AuthConfig,
   SsoSessionsConfig,
   AuditConfig,
+  BackchannelLogoutConfig,
   BrandingConfig,
   BruteForceConfig,
   ClientAuthMethod,
@@ -237,6 +238,33 @@ export function defaultBruteForce(): BruteForceConfig {
   return bruteForce.parse({}, 'auth.brute_force');
 }
 
+/** A back-channel logout delivery is given up when a day old (auth/logout/backchannel.ts MAX_DELIVERY_AGE): no retry waits longer. */
+const BACKCHANNEL_MAX_DELAY = 24 * 3600;
+/** Retries a schedule may list: enough for one every 15 minutes for a day. */
+const BACKCHANNEL_MAX_RETRIES = 100;
+
+const retryDelay = leaf<number>('duration', 'a duration from 1s to 24h', function parseRetryDelay(raw, path, sensitive) {
+  const seconds = duration(1).parse(raw, path, sensitive);
+  if (seconds > BACKCHANNEL_MAX_DELAY) throw mismatch(path, 'a duration from 1s to 24h (a delivery is given up when a day old)', raw, sensitive);
+  return seconds;
+});
+
+const backchannelLogout = object<BackchannelLogoutConfig>(
+  {
+    retry_delays: list(retryDelay, { min: 1 })
+      .optional()
+      .doc(
+        'How long a failed delivery waits before retry 1, 2, … (durations; a number is seconds), at most 100; after the last one it is given up. Whatever the list, a delivery is given up when its next retry would come a day after the logout. Absent: `1s, 5s, 25s, 2m, 10m, 30m`, then `1h` while within that day (29 retries), enough to outlast a relying party\'s deploy or an outage of hours.',
+      ),
+  },
+  function checkBackchannelLogout(value, path) {
+    const delays = value.retry_delays;
+    if (delays !== undefined && delays.length > BACKCHANNEL_MAX_RETRIES) {
+      throw new ConfigError(keyPath(path, 'retry_delays'), `expected at most ${BACKCHANNEL_MAX_RETRIES} item(s), got ${delays.length}`);
+    }
+  },
+);
+
 export const auth = object<AuthConfig>({
   listen: listen.default('127.0.0.1:9000').doc('Address the auth server listens on.'),
   tls: tls.optional().doc('Serve HTTPS with this certificate; absent: plain HTTP (behind a TLS proxy).'),
@@ -299,4 +327,7 @@ export const auth = object<AuthConfig>({
   })
     .optional()
     .doc('Audit events (login, MFA, lockout, consent, token issued/refreshed/revoked, logout) with time, request id, user, client and IP — never a secret; absent: on stdout.'),
+  backchannel_logout: backchannelLogout
+    .optional()
+    .doc('OIDC Back-Channel Logout (clients\' `backchannel_logout_uri`): how failed deliveries are retried; absent: the defaults below. Applied at start, not on SIGHUP.'),
 });

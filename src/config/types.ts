@@ -97,6 +97,11 @@ export interface AuthConfig {
   sessions?: SsoSessionsConfig; // absent: idle 30m, absolute 12h
   branding?: BrandingConfig; // login, consent and error pages; absent: Drawbridge's own
   audit?: AuditConfig; // JSON-lines audit events; absent: stdout (nothing when log.level is silent)
+  backchannel_logout?: BackchannelLogoutConfig; // absent: the default retry schedule
+}
+
+export interface BackchannelLogoutConfig {
+  retry_delays?: number[]; // seconds before retry 1, 2, …; absent: auth/logout/backchannel.ts DEFAULT_RETRY_DELAYS
 }
 
 export interface AuditConfig {

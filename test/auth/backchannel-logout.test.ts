@@ -10,8 +10,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import * as client from 'openid-client';
-import { BACKCHANNEL_LOGOUT_EVENT, sendBackchannelLogouts, type BackchannelDeps } from '../../src/auth/logout/backchannel.js';
+import { BACKCHANNEL_LOGOUT_EVENT, DEFAULT_RETRY_DELAYS, MAX_DELIVERY_AGE, sendBackchannelLogouts, type BackchannelDeps } from '../../src/auth/logout/backchannel.js';
+import { logoutDeps } from '../../src/auth/logout/end-sessions.js';
 import { retryDueLogouts } from '../../src/auth/logout/retries.js';
+import { logoutDepsWithoutServer } from '../../src/auth/users/sign-out.js';
 import { fixedClock } from '../../src/core/clock.js';
 import type { AuditEvent } from '../../src/observability/audit.js';
 import { openStorage } from '../../src/storage/open.js';
@@ -196,6 +198,139 @@ describe('back-channel logout', () => {
     } finally {
       await store.close();
     }
+  });
+
+  /** Deps on a store and clock of their own (the server's retries do not see these deliveries), sending to /bc/<path>. */
+  async function ownDeps(path: string, over: Partial<BackchannelDeps> = {}) {
+    const ctx = server.running.auth!.ctx;
+    const store = await openStorage('memory:');
+    const clock = fixedClock(ctx.clock.now());
+    const events: AuditEvent[] = [];
+    const rp = { client_id: path, backchannel_logout_uri: `${base}/bc/${path}`, backchannel_logout_session_required: false };
+    const deps: BackchannelDeps = {
+      issuer: ctx.endpoints.issuer, signingKey: () => ctx.keyring.current, clock, logger: silentLogger(), storage: store,
+      client: async () => rp, audit: { record: (e) => void events.push(e) }, timeoutMs: 300, ...over,
+    };
+    return { deps, store, clock, events, rp };
+  }
+
+  it('the default schedule: retried past the third failure, with gaps growing to an hour, for most of a day; then given up', async () => {
+    received.length = 0;
+    script.set('/bc/down-default', new Array<number>(60).fill(503));
+    // no retryDelays: the default schedule
+    const { deps, store, clock, events, rp } = await ownDeps('down-default');
+    try {
+      const start = clock.now();
+      assert.deepEqual(await sendBackchannelLogouts(deps, [{ client: rp, sub: 'u1', sid: 's' }]), [{ client_id: 'down-default', delivered: false, attempts: 1, status: 503, pending: true }]);
+      const gaps: number[] = [];
+      for (let row = (await store.backchannelLogouts.list())[0]; row !== undefined; row = (await store.backchannelLogouts.list())[0]) {
+        gaps.push(row.due_at - clock.now());
+        clock.advance(row.due_at - clock.now() - 1);
+        assert.deepEqual(await retryDueLogouts(deps), [], 'not before its time');
+        clock.advance(1);
+        const [result] = await retryDueLogouts(deps);
+        if (row.attempts === 3) assert.deepEqual(result, { client_id: 'down-default', delivered: false, attempts: 4, status: 503, pending: true }, 'retried after the third failure');
+      }
+      // each wait is its delay and a second (the clock counts whole seconds)
+      assert.deepEqual(gaps.slice(0, 8), [2, 6, 26, 121, 601, 1801, 3601, 3601]);
+      assert.deepEqual(gaps, DEFAULT_RETRY_DELAYS.map((d) => d + 1));
+      assert.ok(gaps.every((gap, i) => i === 0 || gap >= gaps[i - 1]!), 'the gaps never shrink');
+      const span = clock.now() - start;
+      assert.ok(span < MAX_DELIVERY_AGE && span + 3601 >= MAX_DELIVERY_AGE, `the last retry within the day, as late as an hourly one can be (${span} s)`);
+      assert.equal(received.filter((r) => r.path === '/bc/down-default').length, DEFAULT_RETRY_DELAYS.length + 1);
+      assert.deepEqual(events, [{ event: 'logout.backchannel_failed', user_id: 'u1', sid: 's', client_id: 'down-default', attempts: DEFAULT_RETRY_DELAYS.length + 1, reason: 'retries_exhausted', status: 503, error: 'HTTP 503' }]);
+    } finally {
+      script.delete('/bc/down-default');
+      await store.close();
+    }
+  });
+
+  it('a delivery is given up at the end of its schedule, when its next retry would come a day after the logout, and when found a day old', async () => {
+    received.length = 0;
+    script.set('/bc/down-long', new Array<number>(10).fill(503));
+    const { deps, store, clock, events, rp } = await ownDeps('down-long', { retryDelays: [20 * 3600, 20 * 3600] });
+    try {
+      await sendBackchannelLogouts(deps, [{ client: rp, sub: 'u1', sid: null }]);
+      clock.advance(20 * 3600 + 1);
+      // the second retry would come 40 h after the logout: given up now, not kept for nothing
+      assert.deepEqual(await retryDueLogouts(deps), [{ client_id: 'down-long', delivered: false, attempts: 2, status: 503 }]);
+      assert.deepEqual(await store.backchannelLogouts.list(), []);
+      assert.deepEqual(events.map((e) => [e.reason, e.attempts]), [['expired', 2]]);
+      assert.equal(received.length, 2);
+
+      // the auth servers were all down for a day: found that old, it is given up unsent
+      events.length = 0;
+      const now = clock.now();
+      await store.backchannelLogouts.insert({ jti: 'old', client_id: 'down-long', sub: 'u2', sid: null, created_at: now - MAX_DELIVERY_AGE, attempts: 1, due_at: now, claim: null });
+      assert.deepEqual(await retryDueLogouts(deps), [{ client_id: 'down-long', delivered: false, attempts: 1 }]);
+      assert.deepEqual(events.map((e) => [e.reason, e.user_id]), [['expired', 'u2']]);
+      assert.equal(received.length, 2, 'not sent');
+      assert.deepEqual(await store.backchannelLogouts.list(), []);
+    } finally {
+      script.delete('/bc/down-long');
+      await store.close();
+    }
+  });
+
+  it('auth.backchannel_logout.retry_delays reaches the retries of a running server: retried when configured, given up after the last', async () => {
+    received.length = 0;
+    script.set('/bc/configured', [503, 503, 503]);
+    const clock = fixedClock(Math.floor(Date.now() / 1000));
+    const configured = await startAuth(
+      { brute_force: { enabled: false }, backchannel_logout: { retry_delays: ['2s'] }, clients: [{ client_id: 'configured', redirect_uris: ['https://configured.example/cb'], scopes: ['openid'], backchannel_logout_uri: `${base}/bc/configured` }] },
+      {},
+      { clock },
+    );
+    try {
+      const ctx = configured.running.auth!.ctx;
+      const deps = logoutDeps(ctx);
+      assert.deepEqual(deps.retryDelays, [2]);
+      // a gateway's admin API alone (users/sign-out.ts) reads it too
+      const alone = logoutDepsWithoutServer({ config: configured.config, storage: ctx.storage, keyring: ctx.keyring, clock, logger: silentLogger(), redis: undefined, publish: async () => undefined, audit: undefined });
+      assert.deepEqual(alone.retryDelays, [2]);
+
+      const rp = (await ctx.clients.get('configured'))!;
+      assert.deepEqual(await sendBackchannelLogouts(deps, [{ client: rp, sub: 'u1', sid: null }]), [{ client_id: 'configured', delivered: false, attempts: 1, status: 503, pending: true }]);
+      const [row] = await ctx.storage.backchannelLogouts.list();
+      assert.equal(row!.due_at - clock.now(), 3, 'the configured delay, and a second');
+      clock.advance(3);
+      const sent = () => received.filter((r) => r.path === '/bc/configured').length;
+      await within(3000, () => sent() === 2, () => `the server's retry (${sent()} sent)`);
+      await within(2000, async () => (await ctx.storage.backchannelLogouts.list()).length === 0, 'given up after the last configured retry');
+      clock.advance(3600);
+      await new Promise((resolve) => setTimeout(resolve, 1200)); // a further retry would have come by now
+      assert.equal(sent(), 2);
+    } finally {
+      script.delete('/bc/configured');
+      await configured.close();
+    }
+  });
+
+  it('config: auth.backchannel_logout.retry_delays is a list of 1 to 100 durations from 1s to 24h', async () => {
+    const { validateConfig, ConfigError } = await import('../../src/config/index.js');
+    const cfg = (backchannel_logout: unknown) => validateConfig({ issuer: 'https://id.example', storage: 'memory:', auth: { backchannel_logout } });
+    assert.deepEqual(cfg({ retry_delays: [1, 5, '25', '2m', '1h', MAX_DELIVERY_AGE] }).auth!.backchannel_logout, { retry_delays: [1, 5, 25, 120, 3600, MAX_DELIVERY_AGE] });
+    assert.deepEqual(cfg({ retry_delays: new Array<number>(100).fill(900) }).auth!.backchannel_logout!.retry_delays!.length, 100);
+    assert.equal(cfg(undefined).auth!.backchannel_logout, undefined);
+    assert.deepEqual(cfg({}).auth!.backchannel_logout, {});
+    const refused = (value: unknown, path: string, expected: RegExp) =>
+      assert.throws(
+        () => cfg(value),
+        (err: Error) => err instanceof ConfigError && err.path === path && err.message.startsWith(`${path}: `) && expected.test(err.message),
+        `${JSON.stringify(value)}: ${path} ${expected}`,
+      );
+    const at = 'auth.backchannel_logout.retry_delays';
+    refused({ retry_delays: [] }, at, /expected at least 1 item/);
+    refused({ retry_delays: new Array<number>(101).fill(1) }, at, /expected at most 100 item\(s\), got 101/);
+    refused({ retry_delays: 5 }, at, /expected a list, got 5/);
+    refused({ retry_delays: [1, 0] }, `${at}[1]`, /expected a duration of at least 1s, got 0/);
+    refused({ retry_delays: [-5] }, `${at}[0]`, /expected a duration like 30s/);
+    refused({ retry_delays: [1, 2, 1.5] }, `${at}[2]`, /expected a duration like 30s/);
+    refused({ retry_delays: ['soon'] }, `${at}[0]`, /got "soon"/);
+    refused({ retry_delays: [MAX_DELIVERY_AGE + 1] }, `${at}[0]`, /expected a duration from 1s to 24h .*got 86401/);
+    refused({ retry_delays: ['2d'] }, `${at}[0]`, /expected a duration from 1s to 24h/);
+    refused({ retries: [1] }, 'auth.backchannel_logout.retries', /unknown key/);
+    refused([1, 5], 'auth.backchannel_logout', /expected an object/);
   });
 
   it('client config: backchannel_logout_uri must be https, or http on loopback', async () => {

@@ -71,7 +71,7 @@ describe('drawbridge session list | revoke', () => {
     configFile = join(dir, 'drawbridge.json');
     // the CLI signs logout tokens as this issuer, with the keys in the same database and the
     // server's key settings (another keys.id_token_algorithms would make it add a key of its own)
-    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, secret: TEST_SECRET, keys: testKeys(undefined), log: { level: 'silent' }, auth: { listen: '127.0.0.1:0' } }));
+    await writeFile(configFile, JSON.stringify({ issuer: server.issuer, storage, secret: TEST_SECRET, keys: testKeys(undefined), log: { level: 'silent' }, auth: { listen: '127.0.0.1:0', backchannel_logout: { retry_delays: [3] } } }));
   });
 
   after(async () => {
@@ -295,9 +295,12 @@ describe('drawbridge session list | revoke', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /back-channel logout: 0 delivered, 0 failed, 1 to be retried by the auth server \(web\)/);
     assert.equal(logoutTokens.length, 1);
+    // scheduled by the CLI after its config's auth.backchannel_logout.retry_delays (3 s, and a second)
+    const [stored] = await server.running.storage.backchannelLogouts.list();
+    assert.ok(stored && stored.due_at - stored.created_at >= 4, `the configured delay (${stored && stored.due_at - stored.created_at} s)`);
     // the server's retries find it in the database at their next look (every IDLE_LOOK_MS) and
-    // send it when due (after 1 s, to the second)
-    for (let i = 0; i < (IDLE_LOOK_MS + 3000) / 25 && logoutTokens.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    // send it when due
+    for (let i = 0; i < (IDLE_LOOK_MS + 5000) / 25 && logoutTokens.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 25));
     assert.equal(logoutTokens.length, 2, 'retried by the server');
     assert.equal(jose.decodeJwt(logoutTokens[1]!).jti, jose.decodeJwt(logoutTokens[0]!).jti, 'the same logout');
     assert.equal(jose.decodeJwt(logoutTokens[1]!).sid, s.sid);

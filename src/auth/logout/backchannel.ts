@@ -4,15 +4,27 @@
 //
 // Every delivery is first stored in SQL (storage.backchannelLogouts, migration 0018), then
 // attempted at once by whoever ended the session. One that fails stays there and is retried
-// with backoff (1 s, 5 s, 25 s by default) by the auth server instances (retries.ts): by any of
-// them, after a restart or a crash too. An attempt claims its delivery in storage first, so two
-// instances never send the same one at once. Stored is what mints the token (jti, client, sub,
-// sid), never the signed token: a reader of the database can replay nothing, and each attempt
-// sends a fresh token (2 min) with the same jti, so the receiver can tell it is one logout.
+// with backoff by the auth server instances (retries.ts): by any of them, after a restart or a
+// crash too. An attempt claims its delivery in storage first, so two instances never send the
+// same one at once. Stored is what mints the token (jti, client, sub, sid), never the signed
+// token: a reader of the database can replay nothing, and each attempt sends a fresh token
+// (2 min) with the same jti, so the receiver can tell it is one logout.
+//
+// The retry schedule (DEFAULT_RETRY_DELAYS; `auth.backchannel_logout.retry_delays` replaces
+// it) is 1 s, 5 s, 25 s, 2 min, 10 min, 30 min, then every hour while the delivery is less
+// than MAX_DELIVERY_AGE (a day) old: 29 retries. The first three get over a blip (a dropped
+// connection, a receiver restarting); 2 and 10 min a deploy of the relying party, which takes
+// minutes and used to outlast the 31 s the retries then spanned, so the logout was lost; 30 min
+// and 1 h an outage; hourly after that, because one small POST an hour costs nothing and the
+// logout matters for as long as the relying party's own session may still be alive. Gaps grow
+// so that a receiver that is down is not hammered; a delivery made late is still valid: each
+// attempt mints a fresh token.
+//
 // A 4xx other than 408/429 means the client refused the token, and is final; so are a client
-// deleted (or its URI removed) meanwhile, the last retry, and a delivery older than
-// MAX_DELIVERY_AGE (the auth servers were all down that long): each is logged and recorded
-// as the audit event `logout.backchannel_failed`. The token never appears in a log line.
+// deleted (or its URI removed) meanwhile, the last retry of the schedule, and a delivery that
+// would be older than MAX_DELIVERY_AGE at its next retry (or is at its attempt: the auth
+// servers were all down that long): each is logged and recorded as the audit event
+// `logout.backchannel_failed`. The token never appears in a log line.
 import { randomUUID } from 'node:crypto';
 import type { SigningAlg } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
@@ -24,11 +36,26 @@ import type { ClientRecord, PendingLogoutRecord, Storage } from '../../storage/t
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Logout tokens live this long (§2.4: "a few minutes" at most). */
 export const LOGOUT_TOKEN_TTL = 120;
-/** Seconds before retry 1, 2, 3. */
-export const DEFAULT_RETRY_DELAYS: readonly number[] = [1, 5, 25];
 export const DEFAULT_TIMEOUT_MS = 5000;
-/** A delivery not made within this many seconds is given up, however many attempts it had. */
+/** A delivery not made within this many seconds is given up, however many attempts it had (whatever the schedule). */
 export const MAX_DELIVERY_AGE = 24 * 3600;
+/** The default schedule's growing gaps (seconds), then RETRY_EVERY (see the header). */
+const RETRY_RAMP = [1, 5, 25, 120, 600, 1800];
+const RETRY_EVERY = 3600;
+
+/** The ramp, then RETRY_EVERY as long as the retry falls within MAX_DELIVERY_AGE (each wait is its delay and a second: attemptDelivery). */
+function defaultRetryDelays(): number[] {
+  const delays = [...RETRY_RAMP];
+  let at = delays.reduce((sum, d) => sum + d + 1, 0);
+  while (at + RETRY_EVERY + 1 < MAX_DELIVERY_AGE) {
+    delays.push(RETRY_EVERY);
+    at += RETRY_EVERY + 1;
+  }
+  return delays;
+}
+
+/** Seconds before retry 1, 2, …: 1, 5, 25, 120, 600, 1800, then 3600 (23 of them): the last retry 23 h 43 min after the first attempt. */
+export const DEFAULT_RETRY_DELAYS: readonly number[] = Object.freeze(defaultRetryDelays());
 
 export interface BackchannelDeps {
   issuer: string;
@@ -42,7 +69,7 @@ export interface BackchannelDeps {
   client(clientId: string): Promise<BackchannelClient | undefined>;
   /** where a delivery given up is recorded; absent: the log only */
   audit?: AuditLog;
-  /** seconds before retry 1, 2, …; default 1, 5, 25 */
+  /** seconds before retry 1, 2, … (`auth.backchannel_logout.retry_delays`); default DEFAULT_RETRY_DELAYS */
   retryDelays?: readonly number[];
   /** per attempt; default 5 s */
   timeoutMs?: number;
@@ -237,6 +264,8 @@ export async function attemptDelivery(
     if (delay === undefined) return await giveUp(deps, rec, attempts, 'retries_exhausted', failed);
     // the clock counts whole seconds: one more, so that at least `delay` seconds pass
     const dueAt = deps.clock.now() + delay + 1;
+    // a retry that would find the delivery too old is given up now, not kept waiting for that
+    if (dueAt - rec.created_at >= MAX_DELIVERY_AGE) return await giveUp(deps, rec, attempts, 'expired', failed);
     // false: our claim lapsed (a very slow attempt) and another instance has the delivery now
     const kept = await deps.storage.backchannelLogouts.reschedule(rec.jti, claim, attempts, dueAt);
     if (kept) deps.retryAlarm?.set(dueAt);

@@ -36,6 +36,8 @@ export interface LogoutSources {
   client?: (id: string) => Promise<BackchannelClient | null | undefined>;
   publish: LogoutDeps['publish'];
   audit?: AuditLog | undefined;
+  /** `auth.backchannel_logout.retry_delays`; absent: the default schedule (backchannel.ts) */
+  retryDelays?: readonly number[] | undefined;
   /** the auth server's own: its attempts under way (ended by its stop), its retry loop told of the retries they schedule */
   server?: boolean;
 }
@@ -58,6 +60,7 @@ export function logoutDepsFrom(src: LogoutSources): LogoutDeps {
     client: async (id) => (await client(id)) ?? undefined,
     publish: src.publish,
     ...(src.audit ? { audit: src.audit } : {}),
+    ...(src.retryDelays ? { retryDelays: src.retryDelays } : {}),
     // the server's retry loop (retries.ts) learns of the retries its own first attempts schedule
     ...(src.server ? { underWay: new AttemptsUnderWay(), retryAlarm: new RetryAlarm() } : {}),
   };
@@ -79,6 +82,7 @@ export function logoutDeps(ctx: AuthContext): LogoutDeps {
       client: (id) => ctx.clients.get(id),
       publish: (event) => ctx.events.publish(event),
       audit: ctx.audit,
+      retryDelays: ctx.config.auth?.backchannel_logout?.retry_delays,
       server: true,
     });
     depsByContext.set(ctx, deps);

@@ -7,7 +7,8 @@
 // own retries go out when due (the retry delays are whole seconds), and a delivery stored by an
 // instance that stopped or crashed, or by the CLI, is found within IDLE_LOOK_MS. Stopping
 // aborts the attempts under way and releases their claims, so another instance need not wait
-// for them to lapse.
+// for them to lapse. The schedule (backchannel.ts: seconds up to an hour apart, for up to a
+// day) costs the loop nothing: a delivery waits in storage with its due_at, not in a timer.
 import { randomUUID } from 'node:crypto';
 import { AttemptsUnderWay, RetryAlarm, attemptDelivery, claimSeconds, type BackchannelDeps, type DeliveryResult } from './backchannel.js';
 

@@ -53,5 +53,6 @@ export function logoutDepsWithoutServer(deps: LogoutDepsWithoutServer): LogoutDe
     ssoSessions: deps.redis ? new RedisSsoSessionStore(deps.redis) : undefined,
     publish: deps.publish,
     audit: deps.audit,
+    retryDelays: deps.config.auth?.backchannel_logout?.retry_delays,
   });
 }

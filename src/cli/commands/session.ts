@@ -281,6 +281,7 @@ async function openSsoSource(env: SessionEnv): Promise<SessionSource> {
     logger,
     storage,
     ssoSessions,
+    retryDelays: cfg.auth?.backchannel_logout?.retry_delays,
     client: async (id) => {
       const c = await storage.clients.get(id);
       if (c?.backchannel_logout_uri && !keyringStarted) {
