@@ -5,10 +5,14 @@
 // not expired, and every one of these is the same for the request being approved and the
 // browser's current session: a page edited (another client, an enlarged scope), left open
 // while someone else signed in, or older than a new login of the same user grants nothing.
+// And a ticket is answered once: the POST that it matches claims its random id in the shared
+// one-time store (storage.jtis, until the ticket expires), so a second POST of the same page,
+// a replay or a double click on Allow, on this instance or any other, is refused as a
+// mismatch is, and the first alone goes on to grant and to a code.
 import { sha256Base64url } from '../../../core/crypto-util.js';
 import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';
-import { openTicket, sealTicket } from './flow-ticket.js';
+import { openTicket, sealTicket, useTicket } from './flow-ticket.js';
 import type { AuthorizationRequest } from './request.js';
 
 /** seconds a consent page can be answered */
@@ -28,8 +32,17 @@ export function sealConsentTicket(ctx: AuthContext, r: AuthorizationRequest, ses
   return sealTicket(ctx, 'consent', { u: session.user_id, s: sessionRef(session), t: session.auth_time, a: askedFor(r) }, CONSENT_TICKET_TTL, now);
 }
 
-/** true when `ticket` is the consent page's for this very request, user and sign-in. */
-export function consentTicketMatches(ctx: AuthContext, r: AuthorizationRequest, session: SsoSessionRecord, ticket: string | undefined, now: number): boolean {
+/** What became of a consent POST's ticket: accepted (and claimed), not this page's, or answered already. */
+export type ConsentTicketCheck = 'accepted' | 'mismatch' | 'used';
+
+/**
+ * Accepts `ticket` when it is the consent page's for this very request, user and sign-in, and
+ * claims it: 'used' when it was claimed before (by a POST that went on to its answer).
+ */
+export async function acceptConsentTicket(ctx: AuthContext, r: AuthorizationRequest, session: SsoSessionRecord, ticket: string | undefined, now: number): Promise<ConsentTicketCheck> {
   const t = openTicket(ctx, 'consent', ticket, now);
-  return t !== undefined && t.u === session.user_id && t.s === sessionRef(session) && t.t === session.auth_time && t.a === askedFor(r);
+  const matches = t !== undefined && t.u === session.user_id && t.s === sessionRef(session) && t.t === session.auth_time && t.a === askedFor(r);
+  if (!matches) return 'mismatch';
+  // atomic across instances: of two POSTs of one page, one gets true
+  return (await useTicket(ctx, t, now)) ? 'accepted' : 'used';
 }

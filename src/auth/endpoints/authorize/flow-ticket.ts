@@ -1,9 +1,10 @@
 // Sealed tickets between the pages of the sign-in flow (AES-256-GCM under a key derived from
 // the master secret; the purpose is the AAD, so a ticket opens only for its own step): what a
 // page proved (the password, enrolment) or showed (the consent page), for whom, until when.
-// Each carries a random id `j`: a ticket that must finish one sign-in only is claimed in the
-// shared one-time store (storage.jtis) when its step succeeds, so a replay fails on every
-// instance; a step that fails (a wrong code) leaves the ticket usable for the next try.
+// Each carries a random id `j`: a ticket that must finish one sign-in only (or, the consent
+// page's, be answered once) is claimed in the shared one-time store (storage.jtis) when its
+// step succeeds, so a replay fails on every instance; a step that fails (a wrong code) leaves
+// the ticket usable for the next try.
 import { randomBytes } from 'node:crypto';
 import { seal, unseal } from '../../../crypto/seal.js';
 import { derivedKey } from '../../derived-keys.js';

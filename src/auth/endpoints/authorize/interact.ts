@@ -5,7 +5,7 @@
 // request; nothing is kept between steps except the session and short-lived sealed tickets
 // (flow-ticket.ts; one purpose each): between the password and the second factor (user,
 // client, expiry; each finishes one sign-in only), and on the consent page (what it showed,
-// to whom: consent-ticket.ts).
+// to whom; answered once: consent-ticket.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { remoteAddress } from '../../../core/http.js';
 import type { SsoSessionRecord, UserRecord } from '../../../storage/types.js';
@@ -20,7 +20,7 @@ import { renderLogin, renderMfa } from '../../views/login.js';
 import { renderMfaEnrol, renderRecoveryCodes } from '../../views/mfa-enrol.js';
 import { requestAudit } from '../../request-scope.js';
 import { hintedSubject } from './check-id-token-hint.js';
-import { consentTicketMatches, sealConsentTicket } from './consent-ticket.js';
+import { acceptConsentTicket, sealConsentTicket } from './consent-ticket.js';
 import { openTicket, sealTicket, ticketUsed, useTicket, type OpenedTicket } from './flow-ticket.js';
 import { IN_FLOW_TTL, requestUriFor } from './pushed.js';
 import { AuthorizationError, REQUEST_PARAMS, type AuthorizationRequest } from './request.js';
@@ -196,9 +196,11 @@ export async function interact(
 
   let consented = false;
   if (action === 'consent') {
-    // only what the page showed, to whom it was shown, for the sign-in it was shown after
-    if (!consentTicketMatches(ctx, r, session, r.params.get('consent_ticket'), now)) {
-      audit.record({ event: 'consent.refused', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' '), reason: 'ticket_mismatch' });
+    // only what the page showed, to whom it was shown, for the sign-in it was shown after; and
+    // once: a second POST of the page (a double click on Allow) gets no second answer or code
+    const ticket = await acceptConsentTicket(ctx, r, session, r.params.get('consent_ticket'), now);
+    if (ticket !== 'accepted') {
+      audit.record({ event: 'consent.refused', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' '), reason: ticket === 'used' ? 'ticket_used' : 'ticket_mismatch' });
       renderError(res, 403, 'Request refused', CONSENT_MISMATCH, ctx.auth.branding);
       return undefined;
     }
