@@ -6,9 +6,9 @@
 // browser's current session: a page edited (another client, an enlarged scope), left open
 // while someone else signed in, or older than a new login of the same user grants nothing.
 // And a ticket is answered once: the POST that it matches claims its random id in the shared
-// one-time store (storage.jtis, until the ticket expires), so a second POST of the same page,
-// a replay or a double click on Allow, on this instance or any other, is refused as a
-// mismatch is, and the first alone goes on to grant and to a code.
+// one-time store (storage.jtis, until the ticket expires), so of two POSTs of the same page (a
+// replay, a double click on Allow), on this instance or any other, the first alone decides:
+// the second grants and denies nothing (interact.ts carries on as if no form had been posted).
 import { sha256Base64url } from '../../../core/crypto-util.js';
 import type { SsoSessionRecord } from '../../../storage/types.js';
 import type { AuthContext } from '../../context.js';

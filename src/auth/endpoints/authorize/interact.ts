@@ -196,21 +196,25 @@ export async function interact(
 
   let consented = false;
   if (action === 'consent') {
-    // only what the page showed, to whom it was shown, for the sign-in it was shown after; and
-    // once: a second POST of the page (a double click on Allow) gets no second answer or code
+    // only what the page showed, to whom it was shown, for the sign-in it was shown after
     const ticket = await acceptConsentTicket(ctx, r, session, r.params.get('consent_ticket'), now);
-    if (ticket !== 'accepted') {
-      audit.record({ event: 'consent.refused', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' '), reason: ticket === 'used' ? 'ticket_used' : 'ticket_mismatch' });
+    if (ticket === 'mismatch') {
+      audit.record({ event: 'consent.refused', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' '), reason: 'ticket_mismatch' });
       renderError(res, 403, 'Request refused', CONSENT_MISMATCH, ctx.auth.branding);
       return undefined;
     }
-    if (r.params.get('decision') !== 'allow') {
-      audit.record({ event: 'consent.denied', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
-      throw new AuthorizationError('access_denied', 'the user denied the request');
+    // and once: a page answered already (a double click on Allow, a replay) decides nothing
+    // more. The request goes on as if no form had been posted, as reloading it would: the
+    // consent the first answer stored lets it through, else the consent page is shown afresh.
+    if (ticket === 'accepted') {
+      if (r.params.get('decision') !== 'allow') {
+        audit.record({ event: 'consent.denied', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
+        throw new AuthorizationError('access_denied', 'the user denied the request');
+      }
+      await ctx.storage.consents.grant(user.id, r.client.client_id, r.scope, now);
+      audit.record({ event: 'consent.granted', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
+      consented = true;
     }
-    await ctx.storage.consents.grant(user.id, r.client.client_id, r.scope, now);
-    audit.record({ event: 'consent.granted', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
-    consented = true;
   }
   if (!consented) {
     // `consent: skip` (first-party clients): set by operators only (config file, `client create --consent skip`)
