@@ -162,7 +162,9 @@ describe('drawbridge session list | revoke', () => {
     logoutTokens.length = 0;
     const byId = await cli('session', 'revoke', '--user', 'alice', '--id', one.sid.slice(0, 12), '--json');
     assert.equal(byId.code, 0, byId.stderr);
-    const out1 = JSON.parse(byId.stdout) as { sessions_ended: number; sessions: Array<{ id: string }>; backchannel: Array<{ client_id: string; delivered: boolean }> };
+    const out1 = JSON.parse(byId.stdout) as { username: string; sessions_ended: number; sessions: Array<{ id: string }>; backchannel: Array<{ client_id: string; delivered: boolean }> };
+    assert.equal(out1.username, 'alice');
+    assert.ok(!('user' in out1), byId.stdout);
     assert.equal(out1.sessions_ended, 1);
     assert.equal(out1.sessions[0]!.id, one.sid);
     assert.deepEqual(out1.backchannel.map((d) => [d.client_id, d.delivered]), [['web', true]]);
@@ -205,6 +207,22 @@ describe('drawbridge session list | revoke', () => {
     assert.equal(await refreshStatus(s.refresh_token), 400);
     assert.deepEqual(await list('bob'), []);
     assert.ok(logoutTokens.some((t) => jose.decodeJwt(t).sid === s.sid));
+  });
+
+  it('`session revoke --user --json` answers as `user revoke --json` (and POST /users/{username}/logout): `username`, not `user`', async () => {
+    const s = await signIn('bob');
+    const r = await cli('session', 'revoke', '--user', 'bob', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { username: string; sessions_ended: number; sessions: Array<{ kind: string; id: string; clients: string[] }> };
+    assert.deepEqual(Object.keys(out).sort(), ['backchannel', 'sessions', 'sessions_ended', 'tokens_revoked', 'username']);
+    assert.equal(out.username, 'bob');
+    assert.deepEqual(out.sessions.find((x) => x.id === s.sid), { kind: 'sso', id: s.sid, clients: ['web'] });
+    assert.equal(out.sessions.length, out.sessions_ended);
+    // one session by its full id alone names no user: no `username` then
+    const t = await signIn('bob');
+    const byId = await cli('session', 'revoke', '--id', t.sid, '--json');
+    assert.equal(byId.code, 0, byId.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(byId.stdout) as object).sort(), ['backchannel', 'sessions', 'sessions_ended', 'tokens_revoked']);
   });
 
   it('`user lock` ends the SSO sessions: after `user unlock` the old cookie lands on the login page; the client got a logout token', async () => {
@@ -362,7 +380,9 @@ describe('drawbridge session list | revoke with redis: (sessions and events in R
 
     const revoked = await cli('session', 'revoke', '--user', 'carol', '--json');
     assert.equal(revoked.code, 0, revoked.stderr);
-    assert.equal((JSON.parse(revoked.stdout) as { sessions_ended: number }).sessions_ended, 1);
+    const answer = JSON.parse(revoked.stdout) as { username: string; sessions_ended: number };
+    assert.equal(answer.sessions_ended, 1);
+    assert.equal(answer.username, 'carol');
     const refreshed = await postForm(`${server.issuer}/oauth2/token`, { grant_type: 'refresh_token', refresh_token: body.refresh_token, client_id: 'web' });
     assert.equal(refreshed.status, 400);
     assert.equal(await server.running.auth!.ctx.ssoSessions!.get(sid), undefined);

@@ -15,6 +15,7 @@ import type { AuditLog } from '../../observability/audit.js';
 import type { Storage, UserRecord } from '../../storage/types.js';
 import { existingUser } from '../../auth/users/manage.js';
 import type { SignedOut } from '../../auth/users/sign-out.js';
+import { signedOutAnswer } from '../../core/signed-out.js';
 import { StartupError } from '../errors.js';
 import { openGatewaySessionSource } from './gateway-sessions.js';
 import { openAudit, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
@@ -178,19 +179,10 @@ function merge(into: RevokeOutcome, from: RevokeOutcome): void {
 
 function report(outcome: RevokeOutcome, json: boolean, username: string | undefined): void {
   if (json) {
-    print(
-      JSON.stringify(
-        {
-          ...(username !== undefined ? { user: username } : {}),
-          sessions_ended: outcome.sessions.length,
-          sessions: outcome.sessions.map((s) => ({ kind: s.kind, id: s.id, clients: s.clients })),
-          tokens_revoked: outcome.tokens_revoked,
-          backchannel: outcome.backchannel,
-        },
-        null,
-        2,
-      ),
-    );
+    // in the words of `user revoke --json` and the admin API's POST /users/{username}/logout:
+    // `username` (with --user) beside core/signed-out.ts's fields
+    const answer = signedOutAnswer({ sessions: outcome.sessions.map((s) => ({ kind: s.kind, id: s.id, clients: s.clients })), tokens_revoked: outcome.tokens_revoked, backchannel: outcome.backchannel });
+    print(JSON.stringify({ ...(username !== undefined ? { username } : {}), ...answer }, null, 2));
     return;
   }
   const who = username === undefined ? '' : ` of ${username}`;
