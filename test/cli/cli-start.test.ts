@@ -166,15 +166,42 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assertNoStack(noKeys);
   });
 
+  it('client list: the REQUIRES column shows --require-par (par) and --require-signed-request-object (signed-request), `-` for neither', async () => {
+    const code = ['--redirect-uri', 'https://req.example/cb', '--grant-type', 'authorization_code', '--scope', 'openid'];
+    const keys = ['--jwks-uri', 'https://req.example/jwks.json'];
+    const made = await Promise.all([
+      runCli(['client', 'create', '--config', configFile, '--id', 'req-par', ...code, '--require-par'], { env: ENV }),
+      runCli(['client', 'create', '--config', configFile, '--id', 'req-jar', ...code, ...keys, '--require-signed-request-object'], { env: ENV }),
+      runCli(['client', 'create', '--config', configFile, '--id', 'req-both', ...code, ...keys, '--require-par', '--require-signed-request-object'], { env: ENV }),
+      runCli(['client', 'create', '--config', configFile, '--id', 'req-none', ...code], { env: ENV }),
+    ]);
+    for (const r of made) assertExit(r, 0);
+    const table = await runCli(['client', 'list', '--config', configFile], { env: ENV });
+    assertExit(table, 0);
+    const requires = (id: string) => {
+      const header = table.stdout.split('\n')[0]!;
+      const line = table.stdout.split('\n').find((l) => l.startsWith(`${id} `));
+      assert.ok(line !== undefined, table.stdout);
+      // the column's cell: from where its header starts to the next run of spaces
+      return line.slice(header.indexOf('REQUIRES')).split(/\s+/)[0];
+    };
+    assert.equal(requires('req-par'), 'par');
+    assert.equal(requires('req-jar'), 'signed-request');
+    assert.equal(requires('req-both'), 'par,signed-request');
+    assert.equal(requires('req-none'), '-');
+    assert.equal(requires('svc'), '-');
+    for (const id of ['req-par', 'req-jar', 'req-both', 'req-none']) assertExit(await runCli(['client', 'delete', id, '--config', configFile], { env: ENV }), 0);
+  });
+
   it('client list shows both clients, and never a secret', async () => {
     const [table, json] = await Promise.all([
       runCli(['client', 'list', '--config', configFile], { env: ENV }),
       runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV }),
     ]);
     assertExit(table, 0);
-    assert.match(table.stdout, /^CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+SCOPES\s+FORMAT\s+CONSENT\s+MFA\s+PKCE\s+ID_TOKEN_ALG\s+SOURCE$/m);
-    assert.match(table.stdout, /^made-by-cli\s+client_secret_basic\s+client_credentials\s+orders:read\s+opaque\s+ask\s+optional\s+required\s+default\s+cli$/m);
-    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write introspect\s+opaque\s+ask\s+optional\s+required\s+default\s+config$/m);
+    assert.match(table.stdout, /^CLIENT_ID\s+AUTH_METHOD\s+GRANTS\s+SCOPES\s+FORMAT\s+CONSENT\s+MFA\s+PKCE\s+ID_TOKEN_ALG\s+REQUIRES\s+SOURCE$/m);
+    assert.match(table.stdout, /^made-by-cli\s+client_secret_basic\s+client_credentials\s+orders:read\s+opaque\s+ask\s+optional\s+required\s+default\s+-\s+cli$/m);
+    assert.match(table.stdout, /^svc\s+client_secret_basic\s+client_credentials\s+orders:read orders:write introspect\s+opaque\s+ask\s+optional\s+required\s+default\s+-\s+config$/m);
     assertExit(json, 0);
     const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
     assert.deepEqual(rows.map((r) => r.client_id).sort(), ['made-by-cli', 'svc']);

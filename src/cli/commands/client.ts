@@ -7,6 +7,7 @@ import { randomToken } from '../../core/crypto-util.js';
 import { REQUEST_OBJECT_ALGS } from '../../crypto/algorithms.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
 import { withNewSecret } from '../../storage/client-records.js';
+import type { ClientRecord } from '../../storage/types.js';
 import { clientRevocationEvents, publishOnce, type GatewayEvent } from '../../cache/events.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
 
@@ -133,9 +134,10 @@ export function registerClientCommands(program: Command): void {
             mfa: c.mfa ?? 'optional',
             pkce: c.require_pkce === false ? 'optional' : 'required',
             id_token_alg: c.id_token_signed_response_alg ?? 'default',
+            requires: requirements(c),
             source: c.source,
           })),
-          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'consent', 'mfa', 'pkce', 'id_token_alg', 'source'],
+          ['client_id', 'auth_method', 'grants', 'scopes', 'format', 'consent', 'mfa', 'pkce', 'id_token_alg', 'requires', 'source'],
         );
       });
     });
@@ -198,6 +200,16 @@ export function registerClientCommands(program: Command): void {
         process.stderr.write('drawbridge: warning: could not notify running gateways over redis; they drop cached tokens within their cache TTL\n');
       }
     });
+}
+
+/**
+ * The `requires` column of `client list`: how the client's authorization requests must come,
+ * `par` (require_pushed_authorization_requests) and `signed-request`
+ * (require_signed_request_object), comma-separated; `-` for neither.
+ */
+function requirements(c: Pick<ClientRecord, 'require_pushed_authorization_requests' | 'require_signed_request_object'>): string {
+  const flags = [c.require_pushed_authorization_requests === true ? 'par' : '', c.require_signed_request_object === true ? 'signed-request' : ''].filter(Boolean);
+  return flags.length > 0 ? flags.join(',') : '-';
 }
 
 /** Runs a client through the same schema as the config file (and the admin API), so all accept the same clients. */
