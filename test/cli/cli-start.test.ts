@@ -5,7 +5,9 @@ import * as assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import * as jose from 'jose';
 import { basic, freePort, postForm, TEST_SECRET } from '../helpers/auth-server.js';
+import { parseForm } from '../helpers/browser.js';
 import { assertExit, assertNoStack, cliWorkspace, configYaml, ENV, SVC_SECRET } from './cli-support.js';
 import { runCli, waitForReady, type CliProcess } from './spawn.js';
 
@@ -191,6 +193,87 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.equal(requires('req-none'), '-');
     assert.equal(requires('svc'), '-');
     for (const id of ['req-par', 'req-jar', 'req-both', 'req-none']) assertExit(await runCli(['client', 'delete', id, '--config', configFile], { env: ENV }), 0);
+  });
+
+  it('client create --jwks FILE: the inline public keys verify its request objects at the running server (with --require-signed-request-object --request-object-alg ES256)', async () => {
+    const cb = 'https://inline.example/cb';
+    const { publicKey, privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
+    const other = await jose.generateKeyPair('ES256');
+    const publicJwk = await jose.exportJWK(publicKey);
+    const file = join(ws.dir, 'inline-jwks.json');
+    await writeFile(file, JSON.stringify({ keys: [{ ...publicJwk, kid: 'k1', use: 'sig' }] }));
+    const r = await runCli(
+      ['client', 'create', '--config', configFile, '--id', 'jar-inline', '--redirect-uri', cb, '--grant-type', 'authorization_code', '--scope', 'openid', '--jwks', file, '--require-signed-request-object', '--request-object-alg', 'ES256'],
+      { env: ENV },
+    );
+    assertExit(r, 0);
+    const list = await runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV });
+    const row = (JSON.parse(list.stdout) as Array<Record<string, unknown>>).find((c) => c.client_id === 'jar-inline');
+    assert.deepEqual(row?.jwks, { keys: [{ ...publicJwk, kid: 'k1', use: 'sig' }] });
+    assert.equal(row?.jwks_uri, null);
+    assert.equal(row?.require_signed_request_object, true);
+    assert.equal(row?.request_object_signing_alg, 'ES256');
+
+    const t = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: 'jar-inline', aud: issuer, client_id: 'jar-inline', exp: t + 300, iat: t, nbf: t,
+      response_type: 'code', redirect_uri: cb, scope: 'openid', state: 'st', nonce: 'n', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256',
+    };
+    const signed = (key: jose.CryptoKey) => new jose.SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'oauth-authz-req+jwt' }).sign(key);
+    const authorize = (query: Record<string, string>) => fetch(`${issuer}/oauth2/authorize?${new URLSearchParams(query)}`, { redirect: 'manual' });
+    // signed with the key whose public half is in the file: verified, on to the login page,
+    // which carries the request as a request_uri of the server's own
+    const ok = await authorize({ client_id: 'jar-inline', request: await signed(privateKey) });
+    assert.equal(ok.status, 200);
+    const fields = parseForm(await ok.text()).fields.map(([name]) => name);
+    assert.ok(fields.includes('request_uri') && !fields.includes('redirect_uri'), fields.join());
+    // another key: an error page, nothing redirected
+    const foreign = await authorize({ client_id: 'jar-inline', request: await signed(other.privateKey) });
+    assert.equal(foreign.status, 400);
+    assert.equal(foreign.headers.get('location'), null);
+    assert.match(await foreign.text(), /invalid_request_object/);
+    // a plain request: refused (require_signed_request_object)
+    const plain = await authorize({
+      client_id: 'jar-inline', response_type: 'code', redirect_uri: cb, scope: 'openid', state: 'st', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256',
+    });
+    assert.equal(plain.status, 302);
+    assert.equal(new URL(plain.headers.get('location')!).searchParams.get('error'), 'invalid_request');
+    assertExit(await runCli(['client', 'delete', 'jar-inline', '--config', configFile], { env: ENV }), 0);
+  });
+
+  it('client create --jwks: a private key, a malformed file, a single JWK, a missing file, or with --jwks-uri → 2, naming the flag; the key material is never shown', async () => {
+    const { privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
+    const privateJwk = await jose.exportJWK(privateKey);
+    const files = {
+      private: JSON.stringify({ keys: [privateJwk] }),
+      malformed: `{"keys": [{"kty": "EC", "d": "${privateJwk.d}"`,
+      single: JSON.stringify({ ...privateJwk, d: undefined }),
+      symmetric: JSON.stringify({ keys: [{ kty: 'oct', k: 'c3ltbWV0cmljLXNlY3JldA' }] }),
+    };
+    for (const [name, text] of Object.entries(files)) await writeFile(join(ws.dir, `${name}.json`), text);
+    const create = (...args: string[]) => runCli(['client', 'create', '--config', configFile, '--id', 'jwks-bad', '--redirect-uri', 'https://bad.example/cb', '--grant-type', 'authorization_code', ...args], { env: ENV });
+    const [priv, malformed, single, symmetric, missing, both] = await Promise.all([
+      create('--jwks', join(ws.dir, 'private.json'), '--require-signed-request-object'),
+      create('--jwks', join(ws.dir, 'malformed.json')),
+      create('--jwks', join(ws.dir, 'single.json')),
+      create('--jwks', join(ws.dir, 'symmetric.json')),
+      create('--jwks', join(ws.dir, 'no-such-file.json')),
+      create('--jwks', join(ws.dir, 'private.json'), '--jwks-uri', 'https://bad.example/jwks.json'),
+    ]);
+    for (const r of [priv, malformed, single, symmetric, missing, both]) {
+      assertExit(r, 2);
+      assertNoStack(r);
+      assert.ok(!r.stderr.includes(privateJwk.d!), r.stderr);
+    }
+    assert.match(priv.stderr, /--jwks \S*private\.json: keys\[0\]\.d: a private key member: give the public key only/);
+    assert.match(malformed.stderr, /--jwks \S*malformed\.json: not valid JSON/);
+    assert.match(single.stderr, /--jwks \S*single\.json: a single JWK, not a JWK Set/);
+    assert.match(symmetric.stderr, /--jwks \S*symmetric\.json: keys\[0\]\.k: a private key member/);
+    assert.ok(!symmetric.stderr.includes('c3ltbWV0cmljLXNlY3JldA'), symmetric.stderr);
+    assert.match(missing.stderr, /--jwks \S*no-such-file\.json: cannot read the file \(ENOENT\)/);
+    assert.match(both.stderr, /--jwks and --jwks-uri: give one of them/);
+    const list = await runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV });
+    assert.ok(!(JSON.parse(list.stdout) as Array<{ client_id: string }>).some((c) => c.client_id === 'jwks-bad'), 'nothing stored');
   });
 
   it('client list shows both clients, and never a secret', async () => {

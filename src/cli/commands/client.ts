@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../config/index.js';
+import { isPlainObject } from '../../config/fields.js';
 import { validateClientConfig } from '../../config/client.js';
 import type { ClientConfig } from '../../config/types.js';
 import { randomToken } from '../../core/crypto-util.js';
@@ -31,6 +33,8 @@ interface CreateOptions {
   requirePar?: boolean;
   idTokenAlg?: 'ES256' | 'RS256' | 'EdDSA';
   jwksUri?: string;
+  /** a JWK Set file */
+  jwks?: string;
   requestObjectAlg?: string;
   requireSignedRequestObject?: boolean;
   json?: boolean;
@@ -62,13 +66,18 @@ export function registerClientCommands(program: Command): void {
     .addOption(
       new Option('--id-token-alg <alg>', 'id_token_signed_response_alg: one of keys.id_token_algorithms (default: the first)').choices(['ES256', 'RS256', 'EdDSA']),
     )
-    .option('--jwks-uri <url>', 'URL of the client\'s public keys (JWKS), which its request objects (RFC 9101) are verified with')
+    .option('--jwks-uri <url>', 'URL of the client\'s public keys (JWKS), which its request objects (RFC 9101) are verified with; not with --jwks')
+    .option('--jwks <file>', 'the client\'s public keys inline: a JSON file holding a JWK Set ({"keys": [...]}: kty EC, RSA or OKP, no private members), stored as its jwks; not with --jwks-uri')
     .addOption(
-      new Option('--request-object-alg <alg>', 'request_object_signing_alg: the only algorithm accepted on its request objects (default: any asymmetric one); needs --jwks-uri').choices([...REQUEST_OBJECT_ALGS]),
+      new Option('--request-object-alg <alg>', 'request_object_signing_alg: the only algorithm accepted on its request objects (default: any asymmetric one); needs --jwks or --jwks-uri').choices([...REQUEST_OBJECT_ALGS]),
     )
-    .option('--require-signed-request-object', 'accept this client\'s authorization requests only as a signed request object (request, RFC 9101), by value or through PAR; needs --jwks-uri')
+    .option('--require-signed-request-object', 'accept this client\'s authorization requests only as a signed request object (request, RFC 9101), by value or through PAR; needs --jwks or --jwks-uri')
     .option('--json', 'print JSON')
     .action(async function createClient(opts: CreateOptions) {
+      if (opts.jwks !== undefined && opts.jwksUri !== undefined) {
+        throw new UsageError('--jwks and --jwks-uri: give one of them (the client\'s public keys inline, or the URL they are fetched from)');
+      }
+      const jwks = opts.jwks === undefined ? undefined : readJwksFile(opts.jwks);
       const cfg = readConfig(opts);
       const clientId = opts.id ?? randomUUID();
       const secret = opts.public ? undefined : randomToken(32);
@@ -90,11 +99,12 @@ export function registerClientCommands(program: Command): void {
       if (opts.requirePar) raw.require_pushed_authorization_requests = true;
       if (opts.idTokenAlg) raw.id_token_signed_response_alg = opts.idTokenAlg;
       if (opts.jwksUri) raw.jwks_uri = opts.jwksUri;
+      if (jwks !== undefined) raw.jwks = jwks;
       if (opts.requestObjectAlg) raw.request_object_signing_alg = opts.requestObjectAlg;
       if (opts.requireSignedRequestObject) raw.require_signed_request_object = true;
       if (secret) raw.client_secret = secret;
       // against this config's keys: the server signs only with its keys.id_token_algorithms
-      const validated = validateClient(cfg.issuer, raw, { algorithm: cfg.keys.algorithm, id_token_algorithms: cfg.keys.id_token_algorithms });
+      const validated = validateClient(cfg.issuer, raw, { algorithm: cfg.keys.algorithm, id_token_algorithms: cfg.keys.id_token_algorithms }, opts.jwks);
       await withStorage(cfg, async (s) => {
         if (cfg.auth?.clients.some((c) => c.client_id === clientId)) throw new UsageError(`client "${clientId}" is defined in the config file`);
         if (await s.clients.get(clientId)) throw new UsageError(`client "${clientId}" already exists`);
@@ -212,12 +222,47 @@ function requirements(c: Pick<ClientRecord, 'require_pushed_authorization_reques
   return flags.length > 0 ? flags.join(',') : '-';
 }
 
-/** Runs a client through the same schema as the config file (and the admin API), so all accept the same clients. */
-function validateClient(issuer: string, raw: Record<string, unknown>, keys: Record<string, unknown> = {}): ClientConfig {
+/**
+ * Runs a client through the same schema as the config file (and the admin API), so all accept
+ * the same clients: its `jwks` too (public keys only). A fault in the keys read from
+ * `--jwks FILE` (`jwksFile`) is named after the flag and the file, as `--jwks FILE: keys[0].d: …`.
+ */
+function validateClient(issuer: string, raw: Record<string, unknown>, keys: Record<string, unknown> = {}, jwksFile?: string): ClientConfig {
   try {
     return validateClientConfig(raw, { issuer, keys });
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.path === '' ? `client ${err.problem}` : `client ${err.message}`);
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    if (jwksFile !== undefined && (err.path === 'jwks' || err.path.startsWith('jwks.') || err.path.startsWith('jwks['))) {
+      const inFile = err.path.slice('jwks'.length).replace(/^\./, '');
+      throw new UsageError(`--jwks ${jwksFile}: ${inFile === '' ? '' : `${inFile}: `}${err.problem}`);
+    }
+    throw new UsageError(err.path === '' ? `client ${err.problem}` : `client ${err.message}`);
   }
+}
+
+/**
+ * The JWK Set in `--jwks FILE`, parsed but not yet checked (the client schema does that). What
+ * the file holds is never echoed: it may be a private key given by mistake.
+ */
+function readJwksFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`--jwks ${file}: cannot read the file (${code ?? (err as Error).message})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    // V8's message may quote the text around the fault; only its position is kept
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new UsageError(`--jwks ${file}: not valid JSON${at === undefined ? '' : ` (at position ${at})`}; expected a JWK Set, {"keys": [...]}`);
+  }
+  if (!isPlainObject(parsed)) throw new UsageError(`--jwks ${file}: expected a JWK Set, {"keys": [...]}, got ${Array.isArray(parsed) ? 'a list' : parsed === null ? 'null' : `a ${typeof parsed}`}`);
+  if (!Object.hasOwn(parsed, 'keys') && Object.hasOwn(parsed, 'kty')) {
+    throw new UsageError(`--jwks ${file}: a single JWK, not a JWK Set: put it in {"keys": [...]}`);
+  }
+  return parsed;
 }
