@@ -42,6 +42,9 @@ export const tls = object<TlsConfig>({
   key: str().doc('PEM file with the private key.'),
 });
 
+/** The shortest RSA modulus a client key may have (RFC 7518 §3.3: 2048 bits or larger). */
+const MIN_RSA_BITS = 2048;
+
 /** JWK members of a private key (RFC 7518 §6.2.2, §6.3.2) or a symmetric one (§6.4.1). */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -56,16 +59,23 @@ const publicJwk = leaf<Record<string, unknown>>('JWK', 'a public JWK (kty EC, RS
   // the value is never shown: it is key material
   if (secret !== undefined) throw new ConfigError(keyPath(path, secret), 'a private key member: give the public key only (the client keeps its private key)');
   if (raw.kty !== 'EC' && raw.kty !== 'RSA' && raw.kty !== 'OKP') throw new ConfigError(keyPath(path, 'kty'), `expected "EC", "RSA" or "OKP" (client assertions are signed with an asymmetric key), got ${show(raw.kty)}`);
+  let key;
   try {
-    createPublicKey({ key: raw as JsonWebKey, format: 'jwk' });
+    key = createPublicKey({ key: raw as JsonWebKey, format: 'jwk' });
   } catch {
     throw new ConfigError(path, `not a usable ${raw.kty} public key (check its members: crv, x, y or n, e)`);
+  }
+  // what verifying will demand (jose refuses shorter RSA keys): said now, not as an opaque
+  // invalid_client at the client's first assertion
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (raw.kty === 'RSA' && (bits ?? 0) < MIN_RSA_BITS) {
+    throw new ConfigError(keyPath(path, 'n'), `expected an RSA key of at least ${MIN_RSA_BITS} bits, got ${bits ?? 0}`);
   }
   return raw;
 });
 
 const jwks = object<JwkSet>({
-  keys: list(publicJwk, { min: 1 }).doc('The public keys (JWK objects: kty EC, RSA or OKP, no private members).'),
+  keys: list(publicJwk, { min: 1 }).doc('The public keys (JWK objects: kty EC, RSA of 2048 bits or more, or OKP; no private members).'),
 });
 
 function hasSecret(client: ClientConfig): boolean {

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ConfigError, validateConfig, type ClientConfig } from '../../src/config/index.js';
 
@@ -381,6 +382,11 @@ describe('auth checks', () => {
     rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }), `${at}.k`, 'a private key member');
     rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'HMAC' }] } }), `${at}.kty`, 'expected "EC", "RSA" or "OKP"');
     rejects(withClient({ client_id: 'c', jwks: { keys: ['a key'] } }), at, 'expected a public JWK');
+    // an RSA key shorter than 2048 bits (jose would refuse every assertion it signs): refused now
+    const rsa = (bits: number) => generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' });
+    rejects(withClient({ client_id: 'c', jwks: { keys: [{ kty: 'RSA', n: 'abc', e: 'AQAB' }] } }), `${at}.n`, 'expected an RSA key of at least 2048 bits, got 15');
+    rejects(withClient({ client_id: 'c', jwks: { keys: [rsa(1024)] } }), `${at}.n`, 'expected an RSA key of at least 2048 bits, got 1024');
+    assert.equal(clientOf({ client_id: 'c', jwks: { keys: [rsa(2048)] } }).jwks!.keys.length, 1);
     // a private key given by mistake: refused, and its secret member is not shown
     const d = 'private-member-value-0123456789';
     assert.throws(() => validateConfig(withClient({ client_id: 'c', jwks: { keys: [{ ...EC_PUBLIC_JWK, d }] } })), (err: Error) => err.message.includes(`${at}.d`) && !err.message.includes(d));
