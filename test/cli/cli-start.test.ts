@@ -276,6 +276,85 @@ describe('start, token, clients, keys, restart (SQLite file)', () => {
     assert.ok(!(JSON.parse(list.stdout) as Array<{ client_id: string }>).some((c) => c.client_id === 'jwks-bad'), 'nothing stored');
   });
 
+  it('client create --auth-method private_key_jwt --jwks FILE: no secret; a client_assertion signed with its key gets a token at the running server, another key\'s is invalid_client', async () => {
+    const { publicKey, privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
+    const other = await jose.generateKeyPair('ES256');
+    const file = join(ws.dir, 'pkjwt-jwks.json');
+    await writeFile(file, JSON.stringify({ keys: [{ ...(await jose.exportJWK(publicKey)), kid: 'pk1' }] }));
+    const r = await runCli(
+      ['client', 'create', '--config', configFile, '--id', 'pkjwt', '--auth-method', 'private_key_jwt', '--jwks', file, '--grant-type', 'client_credentials', '--scope', 'orders:read'],
+      { env: ENV },
+    );
+    assertExit(r, 0);
+    assert.match(r.stdout, /^client_id:\s+pkjwt$/m);
+    assert.doesNotMatch(r.stdout, /client_secret:|shown only now/);
+    assert.match(r.stdout, /^auth_method:\s+private_key_jwt$/m);
+    assert.match(r.stdout, /No client secret: the client authenticates with private_key_jwt/);
+    // stored and listed as a private_key_jwt client
+    const [table, json] = await Promise.all([
+      runCli(['client', 'list', '--config', configFile], { env: ENV }),
+      runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV }),
+    ]);
+    assert.match(table.stdout, /^pkjwt\s+private_key_jwt\s+client_credentials\s+orders:read\s+opaque\s/m);
+    const row = (JSON.parse(json.stdout) as Array<Record<string, unknown>>).find((c) => c.client_id === 'pkjwt');
+    assert.equal(row?.token_endpoint_auth_method, 'private_key_jwt');
+    assert.equal((row?.jwks as { keys: unknown[] } | undefined)?.keys.length, 1);
+
+    const tokenEndpoint = `${issuer}/oauth2/token`;
+    const assertion = (key: jose.CryptoKey) =>
+      new jose.SignJWT({ jti: crypto.randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', kid: 'pk1' })
+        .setIssuer('pkjwt')
+        .setSubject('pkjwt')
+        .setAudience(tokenEndpoint)
+        .setIssuedAt()
+        .setExpirationTime('1m')
+        .sign(key);
+    const withAssertion = async (key: jose.CryptoKey) =>
+      postForm(tokenEndpoint, {
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await assertion(key),
+      });
+    const ok = await withAssertion(privateKey);
+    assert.equal(ok.status, 200);
+    const body = (await ok.json()) as { access_token: string; scope: string };
+    assert.ok(body.access_token);
+    assert.equal(body.scope, 'orders:read');
+    assert.equal(await active(body.access_token), true);
+    const foreign = await withAssertion(other.privateKey);
+    assert.equal(foreign.status, 401);
+    assert.equal(((await foreign.json()) as { error: string }).error, 'invalid_client');
+    // and it has no secret to present instead
+    const guessed = await tokenFor('pkjwt', 'any-secret');
+    assert.equal(guessed.status, 401);
+    assertExit(await runCli(['client', 'delete', 'pkjwt', '--config', configFile], { env: ENV }), 0);
+  });
+
+  it('client create --auth-method private_key_jwt: without --jwks/--jwks-uri or with --public → 2, nothing stored; --json has no client_secret', async () => {
+    const create = (...args: string[]) => runCli(['client', 'create', '--config', configFile, ...args], { env: ENV });
+    const [noKeys, pub, json] = await Promise.all([
+      create('--id', 'pkjwt-bad', '--auth-method', 'private_key_jwt'),
+      create('--id', 'pkjwt-bad', '--auth-method', 'private_key_jwt', '--public', '--jwks-uri', 'https://keys.example/jwks.json'),
+      create('--id', 'pkjwt-json', '--auth-method', 'private_key_jwt', '--jwks-uri', 'https://keys.example/jwks.json', '--json'),
+    ]);
+    for (const bad of [noKeys, pub]) {
+      assertExit(bad, 2);
+      assertNoStack(bad);
+    }
+    assert.match(noKeys.stderr, /--auth-method private_key_jwt needs .*--jwks FILE.*--jwks-uri URL/);
+    assert.match(pub.stderr, /--public and --auth-method private_key_jwt/);
+    assertExit(json, 0);
+    assert.deepEqual(JSON.parse(json.stdout), { client_id: 'pkjwt-json', token_endpoint_auth_method: 'private_key_jwt' });
+    const list = await runCli(['client', 'list', '--config', configFile, '--json'], { env: ENV });
+    const rows = JSON.parse(list.stdout) as Array<Record<string, unknown>>;
+    assert.ok(!rows.some((c) => c.client_id === 'pkjwt-bad'), 'nothing stored');
+    const made = rows.find((c) => c.client_id === 'pkjwt-json');
+    assert.equal(made?.token_endpoint_auth_method, 'private_key_jwt');
+    assert.equal(made?.jwks_uri, 'https://keys.example/jwks.json');
+    assertExit(await runCli(['client', 'delete', 'pkjwt-json', '--config', configFile], { env: ENV }), 0);
+  });
+
   it('client list shows both clients, and never a secret', async () => {
     const [table, json] = await Promise.all([
       runCli(['client', 'list', '--config', configFile], { env: ENV }),

@@ -8,7 +8,7 @@ import type { ClientConfig } from '../../config/types.js';
 import { randomToken } from '../../core/crypto-util.js';
 import { REQUEST_OBJECT_ALGS } from '../../crypto/algorithms.js';
 import { clientRecordFromConfig } from '../../auth/clients.js';
-import { withNewSecret } from '../../storage/client-records.js';
+import { SECRET_METHODS, withNewSecret } from '../../storage/client-records.js';
 import type { ClientRecord } from '../../storage/types.js';
 import { clientRevocationEvents, publishOnce, type GatewayEvent } from '../../cache/events.js';
 import { collect, print, printTable, readConfig, UsageError, withStorage } from '../shared.js';
@@ -44,7 +44,7 @@ export function registerClientCommands(program: Command): void {
   const client = program.command('client').description('OAuth clients: create, list, rotate-secret, delete');
   client
     .command('create')
-    .description('create a client; a generated secret is printed once and stored only as a digest')
+    .description('create a client; a generated secret is printed once and stored only as a digest (--public and --auth-method private_key_jwt: no secret)')
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .option('--id <client_id>', 'client id (default: a random UUID)')
     .option('--name <name>', 'display name')
@@ -52,7 +52,9 @@ export function registerClientCommands(program: Command): void {
     .option('--scope <scope>', 'allowed scope (repeatable)', collect)
     .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
     .addOption(
-      new Option('--auth-method <method>', 'token endpoint auth method').choices(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+      new Option('--auth-method <method>', 'token endpoint auth method; private_key_jwt (RFC 7523): a JWT signed with the client\'s own key, verified with its --jwks or --jwks-uri, no secret')
+        .choices(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+        .default('client_secret_basic'),
     )
     .addOption(new Option('--format <format>', 'access token format').choices(['opaque', 'jwt']).default('opaque'))
     .option('--public', 'public client: no secret, PKCE required (browser and mobile apps)')
@@ -66,7 +68,7 @@ export function registerClientCommands(program: Command): void {
     .addOption(
       new Option('--id-token-alg <alg>', 'id_token_signed_response_alg: one of keys.id_token_algorithms (default: the first)').choices(['ES256', 'RS256', 'EdDSA']),
     )
-    .option('--jwks-uri <url>', 'URL of the client\'s public keys (JWKS), which its request objects (RFC 9101) are verified with; not with --jwks')
+    .option('--jwks-uri <url>', 'URL of the client\'s public keys (JWKS), which its client assertions (private_key_jwt) and request objects (RFC 9101) are verified with; not with --jwks')
     .option('--jwks <file>', 'the client\'s public keys inline: a JSON file holding a JWK Set ({"keys": [...]}: kty EC, RSA or OKP, no private members), stored as its jwks; not with --jwks-uri')
     .addOption(
       new Option('--request-object-alg <alg>', 'request_object_signing_alg: the only algorithm accepted on its request objects (default: any asymmetric one); needs --jwks or --jwks-uri').choices([...REQUEST_OBJECT_ALGS]),
@@ -77,16 +79,24 @@ export function registerClientCommands(program: Command): void {
       if (opts.jwks !== undefined && opts.jwksUri !== undefined) {
         throw new UsageError('--jwks and --jwks-uri: give one of them (the client\'s public keys inline, or the URL they are fetched from)');
       }
+      const keyAuth = opts.authMethod === 'private_key_jwt';
+      if (keyAuth && opts.public) {
+        throw new UsageError('--public and --auth-method private_key_jwt: a public client has no credential; a private_key_jwt client authenticates with its keys');
+      }
+      if (keyAuth && opts.jwks === undefined && opts.jwksUri === undefined) {
+        throw new UsageError('--auth-method private_key_jwt needs the client\'s public keys: --jwks FILE (a JWK Set) or --jwks-uri URL');
+      }
       const jwks = opts.jwks === undefined ? undefined : readJwksFile(opts.jwks);
       const cfg = readConfig(opts);
       const clientId = opts.id ?? randomUUID();
-      const secret = opts.public ? undefined : randomToken(32);
+      const method = opts.public ? 'none' : (opts.authMethod ?? 'client_secret_basic');
+      const secret = SECRET_METHODS.has(method) ? randomToken(32) : undefined;
       const raw: Record<string, unknown> = {
         client_id: clientId,
         grant_types: opts.grantType ?? (opts.public ? ['authorization_code', 'refresh_token'] : ['client_credentials']),
         scopes: opts.scope ?? [],
         redirect_uris: opts.redirectUri ?? [],
-        token_endpoint_auth_method: opts.public ? 'none' : opts.authMethod,
+        token_endpoint_auth_method: method,
         access_token_format: opts.format,
       };
       if (opts.name) raw.client_name = opts.name;
@@ -111,13 +121,20 @@ export function registerClientCommands(program: Command): void {
         await s.clients.upsert(clientRecordFromConfig(validated, 'cli', Math.floor(Date.now() / 1000)));
       });
       if (opts.json) {
-        print(JSON.stringify({ client_id: clientId, client_secret: secret ?? null }, null, 2));
+        // a private_key_jwt client has no client_secret at all (a public one: null, as before)
+        const shown = keyAuth ? { client_id: clientId, token_endpoint_auth_method: method } : { client_id: clientId, client_secret: secret ?? null };
+        print(JSON.stringify(shown, null, 2));
         return;
       }
       print(`client_id:     ${clientId}`);
       if (secret) {
         print(`client_secret: ${secret}`);
         print('The secret is shown only now; Drawbridge keeps only its digest.');
+      }
+      if (keyAuth) {
+        const where = opts.jwksUri !== undefined ? `its public keys, fetched from ${opts.jwksUri}` : 'its public keys, stored from the --jwks file';
+        print('auth_method:   private_key_jwt');
+        print(`No client secret: the client authenticates with private_key_jwt (RFC 7523), a client_assertion JWT signed with its private key and verified with ${where}.`);
       }
     });
   client
