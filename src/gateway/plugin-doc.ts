@@ -34,7 +34,7 @@ export const PLUGIN_DOCS: readonly PluginDoc[] = [
       'HTTP Message Signatures (RFC 9421, hmac-sha256) with Content-Digest (RFC 9530); Kong\'s legacy `hmac` scheme when enabled. ' +
       'A `nonce` is accepted once while its signature is valid: in Redis when `redis` is set (every gateway agrees), else in a fixed ' +
       'in-process table of about a million nonces (12 MB; when full, the nonces closest to expiring are forgotten first). ' +
-      "Every 401 of a route with `hmac-auth` also carries RFC 9421 §5.1's `Accept-Signature`, naming what that request's signature " +
+      "`hmac-auth`'s own 401s, and a route's 401 for a request without any credential, also carry RFC 9421 §5.1's `Accept-Signature`, naming what that request's signature " +
       'must cover (`@query` only with a query, `content-digest` only with a body, and `enforce_headers`), with `created` and ' +
       '`alg="hmac-sha256"`, e.g. `sig1=("@method" "@authority" "@path" "@query");created;alg="hmac-sha256"`.', schema: hmacAuthConfigSchema },
   { name: 'jwt', stage: 'authenticate', summary: 'JWTs from trusted issuers, verified against their JWKS (asymmetric algorithms only). A token is only good where its `aud` says: see `audience` (secure by default for Drawbridge\'s own issuer; configure it for others). A bad token is a 401 `invalid_token`; an `Authorization: Bearer` value that is no token at all (empty, a space inside; RFC 6750 §2.1) is a 400 `invalid_request`.', schema: jwtConfigSchema },

@@ -345,6 +345,11 @@ describe("hmac-auth (Kong's legacy scheme)", () => {
     const malformed = await send(stack.gatewayUrl, '/legacy', { headers: { date: new Date().toUTCString(), authorization: 'hmac username=oops' } });
     assertUnauthorized(malformed, [CHALLENGE]);
     assert.equal(malformed.json.error_description, 'malformed hmac credentials');
+    // a correctly signed request whose scheme is followed by a TAB (RFC 9110 §11.4: SP only)
+    const good = legacy({ target: '/legacy' });
+    const tab = await send(stack.gatewayUrl, '/legacy', { headers: { ...good, authorization: good.authorization!.replace(/^hmac /, 'hmac\t') } });
+    assertUnauthorized(tab, [CHALLENGE]);
+    assert.equal(tab.json.error_description, 'malformed hmac credentials');
     const unknown = await send(stack.gatewayUrl, '/legacy', { headers: legacy({ target: '/legacy', username: 'nobody' }) });
     assert.equal(unknown.json.error_description, 'unknown username');
   });

@@ -123,7 +123,7 @@ describe('rate-limit leases (redis policy)', async () => {
     }
     // only while the leases grow (1, 2, 4, … requests, until half a lease outlasts a round trip)
     // does a request wait for a reservation; before refills ahead, one did at every lease's end
-    assert.ok(waited.length <= 12, `requests that waited for Redis: ${waited.join(' ')}`);
+    assert.ok(waited.length <= 20, `requests that waited for Redis: ${waited.join(' ')}`);
     assert.ok(store.calls < 60, `${store.calls} round trips for 2000 requests`);
     assert.equal(Math.max(...store.wants), MAX_LEASE);
   });

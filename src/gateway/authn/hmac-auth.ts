@@ -344,7 +344,8 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
       if (param === undefined) return SKIP;
     }
     if (hide) gr.stripHeaders.add(header);
-    const params = parseLegacyParams(param);
+    // `hmac<TAB>…` (common.ts authParam): malformed, though the parameter parser would skip the TAB
+    const params = param.charCodeAt(0) === 0x09 ? undefined : parseLegacyParams(param);
     if (params === undefined) return fail('malformed hmac credentials', 'malformed');
     return verifyLegacy(gr, params);
   }

@@ -133,7 +133,8 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
     if (t - lease.at < FAST_MS) lease.size = Math.min(MAX_LEASE, lease.size * 2);
     const pending = guard(store.reserve(key, lease.size));
     lease.inflight = pending;
-    // registered before any waiter's, as in reserve(); a failure is reported by the next reservation of its own
+    // registered before any waiter's, as in reserve(); a failure reaches the requests waiting on
+    // it (storeFailed decides), and no further refill is sent until a reservation succeeds
     pending.then(
       function refilled(r) {
         lease.inflight = null;
@@ -160,6 +161,7 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
       },
       function notRefilled() {
         lease.inflight = null;
+        lease.granted = 0;
       },
     );
   }
