@@ -123,6 +123,8 @@ function nonceStore(deps: GatewayDeps): NonceStore {
 }
 
 const REQUIRED = ['"@method"', '"@authority"', '"@path"'];
+/** index of a request shape in the per-shape lists: query × 2 + body */
+const requiredIndex = (withQuery: boolean, withBody: boolean): number => (withQuery ? 2 : 0) + (withBody ? 1 : 0);
 const MAX_REMEMBERED_KEY_IDS = 1000;
 
 function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authenticator {
@@ -145,11 +147,20 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
    * A key id or nonce we cannot name: the client has its own.
    */
   function acceptSignature(gr: GatewayRequest): Record<string, string> {
+    return { 'accept-signature': acceptSignatures[requiredIndex(gr.query !== '', hasBody(gr))]! };
+  }
+
+  // What a signature must cover, by request shape (query? body?), made once: what
+  // verifyRfc9421 checks and what Accept-Signature asks for are the same lists.
+  const requiredLists = [false, true].flatMap((withQuery) => [false, true].map((withBody) => requiredComponents(withQuery, withBody)));
+  const acceptSignatures = requiredLists.map((ids) => `sig1=(${ids.join(' ')});created;alg="hmac-sha256"`);
+
+  function requiredComponents(withQuery: boolean, withBody: boolean): string[] {
     const ids = [...REQUIRED];
-    if (gr.query !== '') ids.push('"@query"');
-    if (hasBody(gr)) ids.push('"content-digest"');
+    if (withQuery) ids.push('"@query"');
+    if (withBody) ids.push('"content-digest"');
     for (const id of enforced) if (!ids.includes(id)) ids.push(id);
-    return { 'accept-signature': `sig1=(${ids.join(' ')});created;alg="hmac-sha256"` };
+    return ids;
   }
 
   function fail(description: string, reason: string): AuthnResult {
@@ -213,11 +224,8 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
   // in-process nonce store, no body): most requests then cost no promise at all.
   function verifyRfc9421(gr: GatewayRequest, sig: HmacSignature): AuthnResult | Promise<AuthnResult> {
     const covered = sig.covered;
-    for (const id of REQUIRED) if (!covered.has(id)) return fail(`the signature must cover ${id}`, 'coverage');
-    if (gr.query !== '' && !covered.has('"@query"')) return fail('the signature must cover "@query"', 'coverage');
     const withBody = hasBody(gr);
-    if (withBody && !covered.has('"content-digest"')) return fail('the signature must cover "content-digest"', 'coverage');
-    for (const id of enforced) if (!covered.has(id)) return fail(`the signature must cover ${id}`, 'coverage');
+    for (const id of requiredLists[requiredIndex(gr.query !== '', withBody)]!) if (!covered.has(id)) return fail(`the signature must cover ${id}`, 'coverage');
 
     const now = clock.now();
     if (sig.created === undefined) return fail('the signature has no created time', 'malformed');

@@ -94,6 +94,20 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
     for (const [key, lease] of leases) if (lease.until <= t && lease.inflight === null) leases.delete(key);
   }
 
+  /** ms a refusal holds: until a request could fit again in every window, LEASE_MAX_MS at most. */
+  function refusalLasts(counts: readonly WindowCounts[]): number {
+    let wait = 0;
+    for (let i = 0; i < windows.length; i++) wait = Math.max(wait, msUntilRoom(windows[i]!, counts[i]!));
+    return Math.min(wait, LEASE_MAX_MS);
+  }
+
+  /** ms a granted lease holds: to the end of the shortest window's current fixed window, LEASE_MAX_MS at most. */
+  function leaseLasts(counts: readonly WindowCounts[]): number {
+    let lasts = LEASE_MAX_MS;
+    for (let i = 0; i < windows.length; i++) lasts = Math.min(lasts, windows[i]!.ms - counts[i]!.elapsed);
+    return lasts;
+  }
+
   /** The counts as they stand at `t` for the request just taken: unspent requests not yet counted, time moved on. */
   function countsNow(lease: Lease, t: number): WindowCounts[] {
     const moved = t - lease.at;
@@ -144,9 +158,7 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
         lease.granted = r.granted;
         if (r.granted === 0) {
           lease.left = before;
-          let wait = 0;
-          for (let i = 0; i < windows.length; i++) wait = Math.max(wait, msUntilRoom(windows[i]!, r.counts[i]!));
-          lease.refusedFrom = t + Math.min(wait, LEASE_MAX_MS);
+          lease.refusedFrom = t + refusalLasts(r.counts);
           if (before === 0) {
             lease.refused = true;
             lease.until = lease.refusedFrom;
@@ -155,9 +167,7 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
         }
         lease.refusedFrom = 0;
         lease.left = before + r.granted;
-        let lasts = LEASE_MAX_MS;
-        for (let i = 0; i < windows.length; i++) lasts = Math.min(lasts, windows[i]!.ms - r.counts[i]!.elapsed);
-        lease.until = t + lasts;
+        lease.until = t + leaseLasts(r.counts);
       },
       function notRefilled() {
         lease.inflight = null;
@@ -184,16 +194,12 @@ export function leasedCounter(store: RedisWindowStore, windows: readonly RateWin
         if (r.granted === 0) {
           lease.refused = true;
           lease.left = 0;
-          let wait = 0;
-          for (let i = 0; i < windows.length; i++) wait = Math.max(wait, msUntilRoom(windows[i]!, r.counts[i]!));
-          lease.until = t + Math.min(wait, LEASE_MAX_MS);
+          lease.until = t + refusalLasts(r.counts);
           return { allowed: false, counts: r.counts };
         }
         lease.refused = false;
         lease.left = r.granted - 1;
-        let lasts = LEASE_MAX_MS;
-        for (let i = 0; i < windows.length; i++) lasts = Math.min(lasts, windows[i]!.ms - r.counts[i]!.elapsed);
-        lease.until = t + lasts;
+        lease.until = t + leaseLasts(r.counts);
         return { allowed: true, counts: countsNow(lease, t) };
       },
       function notReserved(err: unknown): never {
