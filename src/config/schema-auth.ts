@@ -18,7 +18,7 @@ import type {
   UserConfig,
 } from './types.js';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import { ConfigError, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
+import { ConfigError, Field, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
 import { REQUEST_OBJECT_ALGS } from '../crypto/algorithms.js';
 import { clientId, httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
@@ -248,32 +248,67 @@ export function defaultBruteForce(): BruteForceConfig {
   return bruteForce.parse({}, 'auth.brute_force');
 }
 
-/** A back-channel logout delivery is given up when a day old (auth/logout/backchannel.ts MAX_DELIVERY_AGE): no retry waits longer. */
-const BACKCHANNEL_MAX_DELAY = 24 * 3600;
+/** A back-channel logout delivery is given up when a day old (auth/logout/backchannel.ts MAX_DELIVERY_AGE). */
+const BACKCHANNEL_MAX_AGE = 24 * 3600;
 /** Retries a schedule may list: enough for one every 15 minutes for a day. */
 const BACKCHANNEL_MAX_RETRIES = 100;
 
-const retryDelay = leaf<number>('duration', 'a duration from 1s to 24h', function parseRetryDelay(raw, path, sensitive) {
-  const seconds = duration(1).parse(raw, path, sensitive);
-  if (seconds > BACKCHANNEL_MAX_DELAY) throw mismatch(path, 'a duration from 1s to 24h (a delivery is given up when a day old)', raw, sensitive);
-  return seconds;
+/** 86398 → `23h59m58s` (zero parts left out). */
+function hms(seconds: number): string {
+  const parts: Array<[number, string]> = [[Math.floor(seconds / 3600), 'h'], [Math.floor(seconds / 60) % 60, 'm'], [seconds % 60, 's']];
+  return parts.filter(([n]) => n > 0).map(([n, unit]) => `${n}${unit}`).join('') || '0s';
+}
+
+const retryDelayList = list(duration(1), { min: 1 });
+
+/**
+ * The retry schedule, refused where a retry could never be sent. The sender (backchannel.ts
+ * attemptDelivery) waits each delay and a second (its clock counts whole seconds), and gives a
+ * delivery up, unsent, once its next retry would come MAX_DELIVERY_AGE or more after the
+ * logout: retry n comes at the earliest (delay 1 + 1) + … + (delay n + 1) seconds after it,
+ * should every attempt fail at once, and that must stay under a day.
+ */
+const retrySchedule = new Field<number[]>({
+  ...retryDelayList.spec,
+  parse: function parseRetrySchedule(raw, path, sensitive) {
+    const delays = retryDelayList.parse(raw, path, sensitive);
+    if (delays.length > BACKCHANNEL_MAX_RETRIES) {
+      throw new ConfigError(path, `expected at most ${BACKCHANNEL_MAX_RETRIES} item(s), got ${delays.length}`);
+    }
+    let before = 0; // when the previous retry comes at the earliest, in seconds after the logout
+    delays.forEach((delay, i) => {
+      const at = before + delay + 1;
+      if (at < BACKCHANNEL_MAX_AGE) {
+        before = at;
+        return;
+      }
+      const got = show((raw as unknown[])[i]);
+      const most = BACKCHANNEL_MAX_AGE - 2 - before;
+      if (most < 1) {
+        throw new ConfigError(
+          keyPath(path, i),
+          `expected no retry ${i + 1}: retry ${i} comes ${before}s after the logout at the earliest, so any further retry would come a day (${BACKCHANNEL_MAX_AGE}s) after the logout or later, when a delivery is given up unsent (remove this delay and any after it); got ${got}`,
+          { expected: 'no further retry' },
+        );
+      }
+      const expected = `at most ${most}s${most >= 60 ? ` (${hms(most)})` : ''} here`;
+      throw new ConfigError(
+        keyPath(path, i),
+        `expected ${expected}: with it, retry ${i + 1} would come ${at}s after the logout at the earliest (the delays up to it, and a second each), a day after the logout or later, when a delivery is given up unsent; got ${got}`,
+        { expected },
+      );
+    });
+    return delays;
+  },
 });
 
-const backchannelLogout = object<BackchannelLogoutConfig>(
-  {
-    retry_delays: list(retryDelay, { min: 1 })
-      .optional()
-      .doc(
-        'How long a failed delivery waits before retry 1, 2, … (durations; a number is seconds), at most 100; after the last one it is given up. Whatever the list, a delivery is given up when its next retry would come a day after the logout. Absent: `1s, 5s, 25s, 2m, 10m, 30m`, then `1h` while within that day (29 retries), enough to outlast a relying party\'s deploy or an outage of hours.',
-      ),
-  },
-  function checkBackchannelLogout(value, path) {
-    const delays = value.retry_delays;
-    if (delays !== undefined && delays.length > BACKCHANNEL_MAX_RETRIES) {
-      throw new ConfigError(keyPath(path, 'retry_delays'), `expected at most ${BACKCHANNEL_MAX_RETRIES} item(s), got ${delays.length}`);
-    }
-  },
-);
+const backchannelLogout = object<BackchannelLogoutConfig>({
+  retry_delays: retrySchedule
+    .optional()
+    .doc(
+      'How long a failed delivery waits before retry 1, 2, … (durations; a number is seconds), at most 100; after the last one it is given up. Each wait is its delay and a second, and a delivery is given up when a day old, so the waits up to any retry must add up to less than a day (one retry: at most `86398`); a schedule with a retry that could never be sent is refused. Absent: `1s, 5s, 25s, 2m, 10m, 30m`, then `1h` while within that day (29 retries), enough to outlast a relying party\'s deploy or an outage of hours.',
+    ),
+});
 
 export const auth = object<AuthConfig>({
   listen: listen.default('127.0.0.1:9000').doc('Address the auth server listens on.'),

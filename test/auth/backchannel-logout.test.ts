@@ -272,6 +272,41 @@ describe('back-channel logout', () => {
     }
   });
 
+  it('the latest retry the config accepts is sent; a second later, it would be given up unsent, so the config refuses it', async () => {
+    const { validateConfig } = await import('../../src/config/index.js');
+    const configured = (retry_delays: unknown[]) => validateConfig({ issuer: 'https://id.example', storage: 'memory:', auth: { backchannel_logout: { retry_delays } } }).auth!.backchannel_logout!.retry_delays!;
+    received.length = 0;
+    script.set('/bc/late', new Array<number>(10).fill(503));
+    // retry 2 comes 40001 + 46398 s = a second short of a day after the logout, at the earliest
+    const { deps, store, clock, events, rp } = await ownDeps('late', { retryDelays: configured([40000, MAX_DELIVERY_AGE - 40003]) });
+    try {
+      const start = clock.now();
+      await sendBackchannelLogouts(deps, [{ client: rp, sub: 'u1', sid: null }]);
+      for (let row = (await store.backchannelLogouts.list())[0]; row !== undefined; row = (await store.backchannelLogouts.list())[0]) {
+        clock.advance(row.due_at - clock.now());
+        await retryDueLogouts(deps);
+      }
+      assert.equal(clock.now() - start, MAX_DELIVERY_AGE - 1, 'the last retry a second short of a day after the logout');
+      assert.equal(received.length, 3, 'the first attempt and both retries sent');
+      assert.deepEqual(events.map((e) => [e.reason, e.attempts]), [['retries_exhausted', 3]]);
+
+      // one second more: that retry would be given up at the attempt before it, unsent
+      received.length = 0;
+      events.length = 0;
+      const later = { ...deps, retryDelays: [40000, MAX_DELIVERY_AGE - 40002] };
+      await sendBackchannelLogouts(later, [{ client: rp, sub: 'u1', sid: null }]);
+      clock.advance((await store.backchannelLogouts.list())[0]!.due_at - clock.now());
+      await retryDueLogouts(later);
+      assert.deepEqual(await store.backchannelLogouts.list(), []);
+      assert.deepEqual(events.map((e) => [e.reason, e.attempts]), [['expired', 2]]);
+      assert.equal(received.length, 2, 'retry 2 never sent');
+      assert.throws(() => configured([40000, MAX_DELIVERY_AGE - 40002]), /retry_delays\[1\]: expected at most 46397s/);
+    } finally {
+      script.delete('/bc/late');
+      await store.close();
+    }
+  });
+
   it('auth.backchannel_logout.retry_delays reaches the retries of a running server: retried when configured, given up after the last', async () => {
     received.length = 0;
     script.set('/bc/configured', [503, 503, 503]);
@@ -306,11 +341,17 @@ describe('back-channel logout', () => {
     }
   });
 
-  it('config: auth.backchannel_logout.retry_delays is a list of 1 to 100 durations from 1s to 24h', async () => {
+  it('config: auth.backchannel_logout.retry_delays is a list of 1 to 100 durations, each retry within a day of the logout', async () => {
     const { validateConfig, ConfigError } = await import('../../src/config/index.js');
     const cfg = (backchannel_logout: unknown) => validateConfig({ issuer: 'https://id.example', storage: 'memory:', auth: { backchannel_logout } });
-    assert.deepEqual(cfg({ retry_delays: [1, 5, '25', '2m', '1h', MAX_DELIVERY_AGE] }).auth!.backchannel_logout, { retry_delays: [1, 5, 25, 120, 3600, MAX_DELIVERY_AGE] });
-    assert.deepEqual(cfg({ retry_delays: new Array<number>(100).fill(900) }).auth!.backchannel_logout!.retry_delays!.length, 100);
+    assert.deepEqual(cfg({ retry_delays: [1, 5, '25', '2m', '1h', '20h'] }).auth!.backchannel_logout, { retry_delays: [1, 5, 25, 120, 3600, 72000] });
+    // 100 retries 14 min 20 s apart (each wait is its delay and a second): the last 86100 s after the logout
+    assert.deepEqual(cfg({ retry_delays: new Array<number>(100).fill(860) }).auth!.backchannel_logout!.retry_delays!.length, 100);
+    // the default schedule passes its own rule
+    assert.deepEqual(cfg({ retry_delays: [...DEFAULT_RETRY_DELAYS] }).auth!.backchannel_logout!.retry_delays, DEFAULT_RETRY_DELAYS);
+    // as late as a retry can come: its delays and a second each add up to a second short of a day
+    assert.deepEqual(cfg({ retry_delays: [MAX_DELIVERY_AGE - 2] }).auth!.backchannel_logout!.retry_delays, [MAX_DELIVERY_AGE - 2]);
+    assert.deepEqual(cfg({ retry_delays: [40000, MAX_DELIVERY_AGE - 40003] }).auth!.backchannel_logout!.retry_delays, [40000, MAX_DELIVERY_AGE - 40003]);
     assert.equal(cfg(undefined).auth!.backchannel_logout, undefined);
     assert.deepEqual(cfg({}).auth!.backchannel_logout, {});
     const refused = (value: unknown, path: string, expected: RegExp) =>
@@ -327,8 +368,16 @@ describe('back-channel logout', () => {
     refused({ retry_delays: [-5] }, `${at}[0]`, /expected a duration like 30s/);
     refused({ retry_delays: [1, 2, 1.5] }, `${at}[2]`, /expected a duration like 30s/);
     refused({ retry_delays: ['soon'] }, `${at}[0]`, /got "soon"/);
-    refused({ retry_delays: [MAX_DELIVERY_AGE + 1] }, `${at}[0]`, /expected a duration from 1s to 24h .*got 86401/);
-    refused({ retry_delays: ['2d'] }, `${at}[0]`, /expected a duration from 1s to 24h/);
+    // a retry that would come a day or more after the logout could never be sent (the delivery is given up then)
+    refused({ retry_delays: [MAX_DELIVERY_AGE - 1] }, `${at}[0]`, /expected at most 86398s \(23h59m58s\) here: .*got 86399/);
+    refused({ retry_delays: ['24h'] }, `${at}[0]`, /expected at most 86398s \(23h59m58s\) here: .*a day after the logout.*got "24h"/);
+    refused({ retry_delays: [MAX_DELIVERY_AGE + 1] }, `${at}[0]`, /expected at most 86398s .*got 86401/);
+    refused({ retry_delays: ['2d'] }, `${at}[0]`, /expected at most 86398s .*got "2d"/);
+    refused({ retry_delays: [40000, MAX_DELIVERY_AGE - 40002] }, `${at}[1]`, /expected at most 46397s \(12h53m17s\) here: .*got 46398/);
+    refused({ retry_delays: [1, 5, '25', '2m', '1h', '24h'] }, `${at}[5]`, /expected at most 82642s \(22h57m22s\) here/);
+    refused({ retry_delays: new Array<number>(100).fill(900) }, `${at}[95]`, /expected at most 803s \(13m23s\) here: .*got 900/);
+    // the earlier retries take the whole day: no room for another
+    refused({ retry_delays: [MAX_DELIVERY_AGE - 3, 1] }, `${at}[1]`, /expected no retry 2: retry 1 comes 86398s after the logout at the earliest.*got 1/);
     refused({ retries: [1] }, 'auth.backchannel_logout.retries', /unknown key/);
     refused([1, 5], 'auth.backchannel_logout', /expected an object/);
   });
