@@ -334,6 +334,8 @@ describe('admin API', () => {
         ['/routes', { paths: ['/x'], service: { name: 'nope' } }, 'service'],
         ['/plugins', { name: 'no-such-plugin' }, 'name'],
         ['/plugins', { name: 'key-auth', config: { key_names: [] } }, 'config.key_names'],
+        // the plugin's own schema, as for the config file: a name that would break its 401s' Accept-Signature
+        ['/plugins', { name: 'hmac-auth', config: { enforce_headers: ['content-type', 'x\\y'] } }, 'config.enforce_headers[1]'],
       ];
       const before = await admin(base, 'GET', '/plugins');
       for (const [path, body, field] of cases) {

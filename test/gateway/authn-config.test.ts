@@ -9,7 +9,9 @@ import { basicAuthConfigSchema } from '../../src/gateway/authn/basic-auth.js';
 import { hmacAuthConfigSchema } from '../../src/gateway/authn/hmac-auth.js';
 import { jwtConfigSchema } from '../../src/gateway/authn/jwt.js';
 import { keyAuthConfigSchema } from '../../src/gateway/authn/key-auth.js';
+import { isInnerList, parseDictionary } from '../../src/gateway/authn/hmac/structured-fields.js';
 import { PLUGINS } from '../../src/gateway/plugins.js';
+import type { GatewayRequest } from '../../src/gateway/types.js';
 import { unitDeps, type UnitDeps } from './authn-support.js';
 
 const PATH = 'gateway.services[0].plugins[0].config';
@@ -119,6 +121,28 @@ describe('authentication plugin config', () => {
       assert.equal(err.path, path, `${name} ${JSON.stringify(config)}: ${err.message}`);
       if (message !== undefined) assert.equal(err.message, message);
     }
+  });
+
+  it('hmac-auth enforce_headers: lower-case field names (RFC 9110 tokens) or derived components, so Accept-Signature stays a valid structured field', async () => {
+    const at = `${PATH}.enforce_headers[1]`;
+    // each would break the quoted component names of Accept-Signature, or name nothing a request can sign
+    for (const bad of ['Content-Type', 'x\\y', 'a"b', 'x y', 'x\ty', 'x-é', 'x-€', 'x-\u{1F600}', '', 'x(y)', 'a,b', 'a:b', 'a;b', '@', '@status', '@query-param', '@Method', '@foo', 'x@y']) {
+      const err = await configError('hmac-auth', { enforce_headers: ['content-type', bad] });
+      assert.equal(err.path, at, `${JSON.stringify(bad)}: ${err.message}`);
+      assert.match(err.message, /^gateway\.services\[0\]\.plugins\[0\]\.config\.enforce_headers\[1\]: expected a lower-case header field name \(an RFC 9110 token: letters, digits and !#\$%&'\*\+-\.\^_`\|~\) or a derived component \(@method, @authority, @scheme, @target-uri, @request-target, @path, @query\), got /, JSON.stringify(bad));
+      assert.ok(err.message.endsWith(`got ${JSON.stringify(bad)}`), err.message);
+    }
+    assert.equal((await configError('hmac-auth', { enforce_headers: [5] })).path, `${PATH}.enforce_headers[0]`);
+
+    // every tchar, and the derived components: taken, and the 401's Accept-Signature parses with each named
+    const good = ['content-type', 'x-api-key', "x!#$%&'*+-.^_`|~09az", 'digest', '@target-uri', '@method', '@request-target', '@scheme'];
+    const instance = await create('hmac-auth', { enforce_headers: good });
+    assert.ok(instance.stage === 'authenticate' && instance.impl.requested);
+    const header = instance.impl.requested({ query: 'a=1', req: { headers: { 'content-length': '2' } } } as unknown as GatewayRequest)['accept-signature']!;
+    const sig1 = parseDictionary(header).get('sig1');
+    assert.ok(sig1 && isInnerList(sig1), header);
+    const names = sig1.items.map((item) => item.value);
+    for (const name of good) assert.ok(names.includes(name), `${name} in ${header}`);
   });
 
   it('accepts hmac-sha1 with allow_sha1, and anonymous on every authenticator', async () => {

@@ -14,7 +14,7 @@
 // that very request's signature must cover, e.g. for a POST with a query:
 //   sig1=("@method" "@authority" "@path" "@query" "content-digest");created;alg="hmac-sha256"
 import { HmacSha256 } from '../../crypto/hmac-sha256.js';
-import { bool, ConfigError, duration, keyPath, list, object, oneOf, size, str } from '../../config/schema.js';
+import { bool, ConfigError, duration, format, keyPath, list, object, oneOf, size, str } from '../../config/schema.js';
 import { GatewayError, serviceUnavailable, unauthorized } from '../errors.js';
 import {
   SKIP,
@@ -59,15 +59,30 @@ interface HmacAuthConfig {
 
 const LEGACY_ALGORITHMS: LegacyAlgorithm[] = ['hmac-sha1', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'];
 
+/** RFC 9421 §2.2 derived components a signature can cover as they are (`@query-param` needs a name parameter). */
+const DERIVED_COMPONENTS = ['@method', '@authority', '@scheme', '@target-uri', '@request-target', '@path', '@query'];
+
+/**
+ * An `enforce_headers` entry: a lower-case header field name (an RFC 9110 §5.6.2 token, the
+ * form RFC 9421 §2.1 identifies fields by) or a derived component. It is written into the
+ * quoted component names of every 401's Accept-Signature (an RFC 8941 string: a `"` or `\`
+ * would end or break it, a space or a non-ASCII character is no field name either).
+ */
+const componentName = format(
+  'string',
+  `a lower-case header field name (an RFC 9110 token: letters, digits and !#$%&'*+-.^_\`|~) or a derived component (${DERIVED_COMPONENTS.join(', ')})`,
+  (name) => (/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(name) || DERIVED_COMPONENTS.includes(name) ? name : undefined),
+);
+
 export const hmacAuthConfigSchema = object<HmacAuthConfig>(
   {
     realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Signature` challenge.'),
     clock_skew: duration(1).default('300s').doc('Largest accepted distance between `created` (or `Date`) and now.'),
     enforce_nonce: bool().default(false).doc('Require a `nonce` parameter (each nonce is accepted once either way).'),
     max_body: size(0).default('1mb').doc('Largest body buffered to check its `Content-Digest`; larger bodies get 413.'),
-    enforce_headers: list(str())
+    enforce_headers: list(componentName)
       .default([])
-      .doc('Further components (RFC 9421 identifiers like `content-type`, or Kong header names) the signature must cover.'),
+      .doc('Further components the signature must cover: lower-case header field names (like `content-type`; in the legacy scheme, the header names it signs) or RFC 9421 derived components (`@method`, `@authority`, `@scheme`, `@target-uri`, `@request-target`, `@path`, `@query`).'),
     hide_credentials: bool().default(true).doc('Remove `Signature`/`Signature-Input` (or the legacy `Authorization`) before proxying.'),
     cache_ttl: duration().default('60s').doc('How long a looked-up HMAC credential is remembered.'),
     legacy: bool()
@@ -87,11 +102,6 @@ export const hmacAuthConfigSchema = object<HmacAuthConfig>(
     if (sha1 >= 0 && !value.allow_sha1) {
       throw new ConfigError(keyPath(keyPath(path, 'algorithms'), sha1), 'hmac-sha1 needs allow_sha1: true');
     }
-    value.enforce_headers.forEach((name, index) => {
-      if (name !== name.toLowerCase() || /\s|"/.test(name)) {
-        throw new ConfigError(keyPath(keyPath(path, 'enforce_headers'), index), 'expected a lower-case component name');
-      }
-    });
   },
 );
 
