@@ -3,7 +3,8 @@
 // instance or another, or several times at once (a double click on Allow), grants and denies
 // nothing more. That POST goes on as the request sent again would: through to a code when the
 // first answer stored the consent (a double click lands where one click does), else to a fresh
-// consent page. Two auth servers on one SQLite file, real HTTP, a cookie-jar browser, a fixed clock.
+// consent page. Each such repeat is audited as `consent.repeated` (with the decision it posted).
+// Two auth servers on one SQLite file, real HTTP, a cookie-jar browser, a fixed clock.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -91,6 +92,18 @@ describe('a consent page is answered once, across instances', () => {
     return res.status;
   }
 
+  /** What the audit says of the repeated POSTs of `username`'s page: the decision each posted, once `count` are written. */
+  async function repeats(username: string, count: number): Promise<string[]> {
+    await foundWithin(2000, () => (auditLines(username, 'consent.repeated').length >= count ? true : undefined), `${count} consent.repeated`);
+    const lines = auditLines(username, 'consent.repeated');
+    for (const l of lines) {
+      assert.equal(l.client_id, 'app');
+      assert.equal(l.scope, 'openid email');
+      assert.equal(typeof l.user_id, 'string');
+    }
+    return lines.map((l) => String(l.decision)).sort();
+  }
+
   /** Every audit line of `event` for `username`, on both instances. */
   function auditLines(username: string, event: string): Array<Record<string, unknown>> {
     const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : []);
@@ -111,6 +124,9 @@ describe('a consent page is answered once, across instances', () => {
     codeOf(deny, 'Deny after Allow');
     assert.equal(auditLines('twice', 'consent.granted').length, 1, 'granted once');
     assert.equal(auditLines('twice', 'consent.denied').length, 0, 'never denied');
+    // the two repeats are audited, with what each posted, and are not refusals
+    assert.deepEqual(await repeats('twice', 2), ['allow', 'deny']);
+    assert.equal(auditLines('twice', 'consent.refused').length, 0);
     assert.equal(await redeem(second), 200);
     assert.equal(await redeem(first), 200);
   });
@@ -122,6 +138,9 @@ describe('a consent page is answered once, across instances', () => {
     const deny = await answer(browser, form, 'deny', b);
     assert.equal(new URL(deny.headers.get('location')!).searchParams.get('error'), null, 'Deny on B after Allow on A');
     assert.equal(auditLines('elsewhere', 'consent.denied').length, 0);
+    // audited by the instance it reached
+    assert.deepEqual(await repeats('elsewhere', 1), ['deny']);
+    assert.equal(readFileSync(auditFileB, 'utf8').includes('"consent.repeated"'), true);
   });
 
   it('a double click on Allow (three POSTs at once, on both instances): one grants, none is an error', async () => {
@@ -136,6 +155,8 @@ describe('a consent page is answered once, across instances', () => {
     assert.ok(answers.some((res) => res.status === 303), `${answers.map((res) => res.status).join(', ')}`);
     await foundWithin(2000, () => auditLines('double', 'consent.granted')[0], 'consent.granted');
     assert.equal(auditLines('double', 'consent.granted').length, 1, 'granted once');
+    // the other two clicks: repeats
+    assert.deepEqual(await repeats('double', 2), ['allow', 'allow']);
   });
 
   it('Deny answers the page once too: Allow after it grants nothing and shows the consent page afresh', async () => {
@@ -148,5 +169,6 @@ describe('a consent page is answered once, across instances', () => {
     const user = await a.running.storage!.users.getByUsername('deny-after');
     assert.deepEqual(await a.running.storage!.consents.get(user!.id, 'app'), []);
     assert.equal(auditLines('deny-after', 'consent.granted').length, 0);
+    assert.deepEqual(await repeats('deny-after', 1), ['allow']);
   });
 });

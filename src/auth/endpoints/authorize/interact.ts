@@ -206,6 +206,11 @@ export async function interact(
     // and once: a page answered already (a double click on Allow, a replay) decides nothing
     // more. The request goes on as if no form had been posted, as reloading it would: the
     // consent the first answer stored lets it through, else the consent page is shown afresh.
+    // Audited, with the decision it posted (a Deny after Allow, a replayed form show up there).
+    if (ticket === 'used') {
+      const decision = r.params.get('decision') === 'allow' ? 'allow' : 'deny';
+      audit.record({ event: 'consent.repeated', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' '), decision });
+    }
     if (ticket === 'accepted') {
       if (r.params.get('decision') !== 'allow') {
         audit.record({ event: 'consent.denied', user_id: user.id, username: user.username, client_id: r.client.client_id, scope: r.scope.join(' ') });
