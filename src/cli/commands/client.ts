@@ -44,7 +44,7 @@ export function registerClientCommands(program: Command): void {
   const client = program.command('client').description('OAuth clients: create, list, rotate-secret, delete');
   client
     .command('create')
-    .description('create a client; a generated secret is printed once and stored only as a digest (--public and --auth-method private_key_jwt: no secret)')
+    .description('create a client; a generated secret is printed once and stored only as a digest (--public and private_key_jwt clients: no secret)')
     .option('-c, --config <file>', 'config file; default $DRAWBRIDGE_CONFIG')
     .option('--id <client_id>', 'client id (default: a random UUID)')
     .option('--name <name>', 'display name')
@@ -52,12 +52,13 @@ export function registerClientCommands(program: Command): void {
     .option('--scope <scope>', 'allowed scope (repeatable)', collect)
     .option('--redirect-uri <uri>', 'redirect URI (repeatable)', collect)
     .addOption(
-      new Option('--auth-method <method>', 'token endpoint auth method; private_key_jwt (RFC 7523): a JWT signed with the client\'s own key, verified with its --jwks or --jwks-uri, no secret')
-        .choices(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
-        .default('client_secret_basic'),
+      new Option(
+        '--auth-method <method>',
+        'token endpoint auth method (default: private_key_jwt with --jwks or --jwks-uri, else client_secret_basic; not with --public); private_key_jwt (RFC 7523): a JWT signed with the client\'s own key, verified with its --jwks or --jwks-uri, no secret',
+      ).choices(['client_secret_basic', 'client_secret_post', 'private_key_jwt']),
     )
     .addOption(new Option('--format <format>', 'access token format').choices(['opaque', 'jwt']).default('opaque'))
-    .option('--public', 'public client: no secret, PKCE required (browser and mobile apps)')
+    .option('--public', 'public client: no secret, PKCE required (browser and mobile apps); not with --auth-method')
     .option('--post-logout-redirect-uri <uri>', 'where RP-initiated logout may redirect afterwards, exact match (repeatable)', collect)
     .option('--backchannel-logout-uri <uri>', 'OIDC Back-Channel Logout: where logout tokens are POSTed (https, or http on loopback)')
     .option('--backchannel-logout-session-required', 'put sid in the logout tokens')
@@ -79,17 +80,21 @@ export function registerClientCommands(program: Command): void {
       if (opts.jwks !== undefined && opts.jwksUri !== undefined) {
         throw new UsageError('--jwks and --jwks-uri: give one of them (the client\'s public keys inline, or the URL they are fetched from)');
       }
-      const keyAuth = opts.authMethod === 'private_key_jwt';
-      if (keyAuth && opts.public) {
-        throw new UsageError('--public and --auth-method private_key_jwt: a public client has no credential; a private_key_jwt client authenticates with its keys');
+      if (opts.public && opts.authMethod !== undefined) {
+        const how = opts.authMethod === 'private_key_jwt' ? 'a private_key_jwt client authenticates with its keys' : `a ${opts.authMethod} client authenticates with a secret`;
+        throw new UsageError(`--public and --auth-method ${opts.authMethod}: give one of them (a public client has no credential; ${how})`);
       }
-      if (keyAuth && opts.jwks === undefined && opts.jwksUri === undefined) {
+      const hasKeys = opts.jwks !== undefined || opts.jwksUri !== undefined;
+      if (opts.authMethod === 'private_key_jwt' && !hasKeys) {
         throw new UsageError('--auth-method private_key_jwt needs the client\'s public keys: --jwks FILE (a JWK Set) or --jwks-uri URL');
       }
+      // as the config file's schema defaults it (schema-auth.ts): a client with keys and no
+      // secret authenticates with them; the CLI makes a secret only for a secret method
+      const method = opts.public ? 'none' : (opts.authMethod ?? (hasKeys ? 'private_key_jwt' : 'client_secret_basic'));
+      const keyAuth = method === 'private_key_jwt';
       const jwks = opts.jwks === undefined ? undefined : readJwksFile(opts.jwks);
       const cfg = readConfig(opts);
       const clientId = opts.id ?? randomUUID();
-      const method = opts.public ? 'none' : (opts.authMethod ?? 'client_secret_basic');
       const secret = SECRET_METHODS.has(method) ? randomToken(32) : undefined;
       const raw: Record<string, unknown> = {
         client_id: clientId,
@@ -121,8 +126,9 @@ export function registerClientCommands(program: Command): void {
         await s.clients.upsert(clientRecordFromConfig(validated, 'cli', Math.floor(Date.now() / 1000)));
       });
       if (opts.json) {
-        // a private_key_jwt client has no client_secret at all (a public one: null, as before)
-        const shown = keyAuth ? { client_id: clientId, token_endpoint_auth_method: method } : { client_id: clientId, client_secret: secret ?? null };
+        // the method it got (it follows from --jwks/--jwks-uri when not given); client_secret
+        // only when one was made: a public or private_key_jwt client has none, not even null
+        const shown = secret === undefined ? { client_id: clientId, token_endpoint_auth_method: method } : { client_id: clientId, token_endpoint_auth_method: method, client_secret: secret };
         print(JSON.stringify(shown, null, 2));
         return;
       }
