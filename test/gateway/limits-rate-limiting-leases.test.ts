@@ -104,6 +104,24 @@ describe('rate-limit leases (redis policy)', async () => {
     assert.ok(inRedis >= 1000 && inRedis < 1000 + MAX_LEASE + MAX_LEASE / 2, `counted ${inRedis}`);
   });
 
+  it('a lease holds a few hundred ms of a client\'s requests at most, however high MAX_LEASE is', { skip: !url }, async () => {
+    const windows: RateWindow[] = [{ label: 'Minute', ms: MINUTE, limit: 100_000_000 }];
+    const time = clock(T0 + 5);
+    const store = counted(redisWindowStore(redis, windows, { now: time.now }));
+    const counter = leasedCounter(store, windows, { now: time.now });
+    const key = `drawbridge:rl:${unique('steady')}:k`;
+    // one request a millisecond for 3 s: a lease doubles while it (or half of it, refilled
+    // ahead) lasts under 100 ms, so it stops at 256, what this client sends in 256 ms
+    for (let i = 1; i <= 3000; i++) {
+      assert.equal((await take(counter, key)).allowed, true);
+      time.advance(1);
+      if (i % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const largest = Math.max(...store.wants);
+    assert.ok(largest < MAX_LEASE, `largest lease ${largest} of ${MAX_LEASE}`);
+    assert.ok(largest >= 128 && largest <= 256, `largest lease ${largest}`);
+  });
+
   it("a busy client's next lease is reserved while half of the current one is left: requests no longer wait for Redis", { skip: !url }, async () => {
     const windows: RateWindow[] = [{ label: 'Minute', ms: MINUTE, limit: 100_000 }];
     const time = clock(T0 + 5);
