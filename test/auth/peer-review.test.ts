@@ -1,0 +1,131 @@
+// Deviations an independent black-box review of the authorization server found, each pinned
+// over real HTTP against a started server: one describe per finding.
+import * as assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+
+const PASSWORD = 'correct horse battery staple 42';
+const SECRET = 'peer-review-client-secret-0123456789abcdef';
+const CB = 'https://app.example/cb';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+const CLIENTS = [
+  {
+    client_id: 'svc',
+    client_secret: SECRET,
+    grant_types: ['client_credentials', 'password', TOKEN_EXCHANGE],
+    scopes: ['orders:read', 'orders:write'],
+  },
+  {
+    client_id: 'web',
+    client_secret: SECRET,
+    redirect_uris: [CB],
+    grant_types: ['authorization_code', 'refresh_token'],
+    scopes: ['openid', 'orders:read', 'orders:write'],
+    consent: 'skip',
+  },
+];
+
+const USERS = [{ username: 'alice', password: PASSWORD, claims: {} }];
+
+describe('peer review', () => {
+  let server: TestServer;
+  let token: string;
+  const auth = { authorization: basic('svc', SECRET) };
+  const webAuth = { authorization: basic('web', SECRET) };
+
+  before(async () => {
+    server = await startAuth({ brute_force: { enabled: false }, clients: CLIENTS, users: USERS });
+    token = `${server.issuer}/oauth2/token`;
+  });
+
+  after(() => server.close());
+
+  async function json(res: Response): Promise<{ status: number; body: Record<string, unknown>; res: Response }> {
+    const text = await res.text();
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown>, res };
+  }
+
+  async function expectOAuthError(res: Response, status: number, error: string): Promise<Record<string, unknown>> {
+    const r = await json(res);
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    assert.equal(r.body.error, error, JSON.stringify(r.body));
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json\b/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    return r.body;
+  }
+
+  /** The authorization endpoint's redirect for these parameters (never followed). */
+  async function authorizeRedirect(params: Record<string, string | string[]>, method: 'GET' | 'HEAD' = 'GET'): Promise<URL> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) for (const one of Array.isArray(v) ? v : [v]) q.append(k, one);
+    const res = await fetch(`${server.issuer}/oauth2/authorize?${q}`, { method, redirect: 'manual' });
+    assert.equal(res.status, 302, await res.text());
+    return new URL(res.headers.get('location')!);
+  }
+
+  const codeRequest = { client_id: 'web', response_type: 'code', redirect_uri: CB, code_challenge: CHALLENGE, code_challenge_method: 'S256', state: 's1' };
+
+  describe('resource must be an absolute URI (RFC 8707 §2, RFC 3986 §4.3)', () => {
+    const BAD = [
+      'https://x/a b',
+      'https://x/a"b',
+      'https://x/a\\b',
+      'https://x/caf\u00e9',
+      'https://x/a<b>',
+      'https://x/a{b}',
+      'https://x/a|b',
+      'https://x/a^b',
+      'https://x/a`b',
+      'https://x/a%zzb',
+      'https://x/a%2',
+      'https://x/a\tb',
+      'https://x/p[1]',
+      'https://x/?q=[1]',
+      '1https://x/',
+      'ht tp://x/',
+    ];
+    const GOOD = ['https://api.example/orders', 'https://api.example/a%20b?x=1&y=%C3%A9', 'urn:example:orders', 'https://[::1]:8443/api'];
+
+    it('client_credentials: refused with invalid_target; valid URIs still become aud', async () => {
+      for (const resource of BAD) {
+        await expectOAuthError(await postForm(token, { grant_type: 'client_credentials', resource }, auth), 400, 'invalid_target');
+      }
+      const ok = await json(await postForm(token, { grant_type: 'client_credentials', resource: GOOD }, auth));
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      const seen = await json(await postForm(`${server.issuer}/oauth2/introspect`, { token: String(ok.body.access_token) }, auth));
+      assert.deepEqual(seen.body.aud, GOOD);
+    });
+
+    it('fragments and relative references stay refused', async () => {
+      for (const resource of ['https://x/a#f', '/orders', 'orders', '//x/a']) {
+        await expectOAuthError(await postForm(token, { grant_type: 'client_credentials', resource }, auth), 400, 'invalid_target');
+      }
+    });
+
+    it('password grant and token exchange: invalid_target', async () => {
+      for (const resource of BAD) {
+        await expectOAuthError(await postForm(token, { grant_type: 'password', username: 'alice', password: PASSWORD, resource }, auth), 400, 'invalid_target');
+        const form = { grant_type: TOKEN_EXCHANGE, subject_token: 'whatever', subject_token_type: ACCESS_TOKEN_TYPE, resource };
+        await expectOAuthError(await postForm(token, form, auth), 400, 'invalid_target');
+      }
+    });
+
+    it('authorization endpoint: invalid_target at the redirect URI', async () => {
+      for (const resource of BAD) {
+        const back = await authorizeRedirect({ ...codeRequest, scope: 'openid', nonce: 'n', resource });
+        assert.equal(back.searchParams.get('error'), 'invalid_target', resource);
+        assert.equal(back.searchParams.get('state'), 's1');
+      }
+    });
+
+    it('PAR endpoint: 400 invalid_target', async () => {
+      for (const resource of BAD) {
+        const form = { response_type: 'code', redirect_uri: CB, code_challenge: CHALLENGE, code_challenge_method: 'S256', scope: 'openid', nonce: 'n', resource };
+        await expectOAuthError(await postForm(`${server.issuer}/oauth2/par`, form, webAuth), 400, 'invalid_target');
+      }
+    });
+  });
+});
