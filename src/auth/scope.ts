@@ -6,17 +6,31 @@ import type { Client } from './clients.js';
 // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
-/** Requested scopes ⊆ the client's; none requested → the client's defaults. */
-export function grantedScopes(client: Client, requested: string | undefined): string[] {
-  if (requested === undefined) return client.default_scopes;
-  const parts = requested.split(' ').filter((s) => s !== '');
+/**
+ * RFC 6749 §3.3: `scope = scope-token *( SP scope-token )`. The tokens of a scope value, each
+ * once, in the order given; invalid_scope when the value is not of that form (a space before,
+ * after or between the tokens twice, only spaces, a character no scope-token holds). Every
+ * place a scope is requested reads it here. An empty `scope=` never gets here: a parameter
+ * without a value counts as omitted (§3.1, FormParams.get).
+ */
+export function parseScope(value: string): string[] {
   const unique: string[] = [];
-  for (const s of parts) {
+  for (const s of value.split(' ')) {
+    if (s === '') throw invalidScope('malformed scope: scope tokens are separated by single spaces, with none before the first or after the last');
     if (!SCOPE_TOKEN.test(s)) throw invalidScope(`malformed scope "${s}"`);
-    if (!client.scopeSet.has(s)) throw invalidScope(`scope "${s}" is not allowed for this client`);
     if (!unique.includes(s)) unique.push(s);
   }
   return unique;
+}
+
+/** Requested scopes ⊆ the client's; none requested → the client's defaults. */
+export function grantedScopes(client: Client, requested: string | undefined): string[] {
+  if (requested === undefined) return client.default_scopes;
+  const scope = parseScope(requested);
+  for (const s of scope) {
+    if (!client.scopeSet.has(s)) throw invalidScope(`scope "${s}" is not allowed for this client`);
+  }
+  return scope;
 }
 
 /** RFC 8707 §2: absolute URIs without fragment, and only those the client may target. */

@@ -15,7 +15,7 @@ const CLIENTS = [
   {
     client_id: 'svc',
     client_secret: SECRET,
-    grant_types: ['client_credentials', 'password', TOKEN_EXCHANGE],
+    grant_types: ['client_credentials', 'password', 'refresh_token', TOKEN_EXCHANGE],
     scopes: ['orders:read', 'orders:write'],
   },
   {
@@ -125,6 +125,51 @@ describe('peer review', () => {
       for (const resource of BAD) {
         const form = { response_type: 'code', redirect_uri: CB, code_challenge: CHALLENGE, code_challenge_method: 'S256', scope: 'openid', nonce: 'n', resource };
         await expectOAuthError(await postForm(`${server.issuer}/oauth2/par`, form, webAuth), 400, 'invalid_target');
+      }
+    });
+  });
+
+  describe('scope grammar (RFC 6749 §3.3: scope-token *( SP scope-token ))', () => {
+    // a single space, spaces around or between the tokens, a TAB: not the grammar
+    const BAD = [' ', '   ', 'orders:read  ', ' orders:read', 'orders:read  orders:write', 'orders:read\torders:write', 'orders:read '];
+
+    it('client_credentials and password: invalid_scope; an empty scope= is no scope (the defaults)', async () => {
+      for (const scope of BAD) {
+        await expectOAuthError(await postForm(token, { grant_type: 'client_credentials', scope }, auth), 400, 'invalid_scope');
+        await expectOAuthError(await postForm(token, { grant_type: 'password', username: 'alice', password: PASSWORD, scope }, auth), 400, 'invalid_scope');
+      }
+      const empty = await json(await postForm(token, { grant_type: 'client_credentials', scope: '' }, auth));
+      assert.equal(empty.status, 200, JSON.stringify(empty.body));
+      assert.equal(empty.body.scope, 'orders:read orders:write');
+      const two = await json(await postForm(token, { grant_type: 'client_credentials', scope: 'orders:write orders:read' }, auth));
+      assert.equal(two.body.scope, 'orders:write orders:read');
+    });
+
+    it('refresh and token exchange: invalid_scope; an empty scope= keeps what they would give without one', async () => {
+      const pw = await json(await postForm(token, { grant_type: 'password', username: 'alice', password: PASSWORD }, auth));
+      assert.equal(pw.status, 200, JSON.stringify(pw.body));
+      const refreshToken = String(pw.body.refresh_token);
+      for (const scope of BAD) {
+        await expectOAuthError(await postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken, scope }, auth), 400, 'invalid_scope');
+        const form = { grant_type: TOKEN_EXCHANGE, subject_token: String(pw.body.access_token), subject_token_type: ACCESS_TOKEN_TYPE, scope };
+        await expectOAuthError(await postForm(token, form, auth), 400, 'invalid_scope');
+      }
+      const exchanged = await json(await postForm(token, { grant_type: TOKEN_EXCHANGE, subject_token: String(pw.body.access_token), subject_token_type: ACCESS_TOKEN_TYPE, scope: '' }, auth));
+      assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+      assert.equal(exchanged.body.scope, 'orders:read orders:write');
+      // the refused refreshes did not use the token up
+      const refreshed = await json(await postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken, scope: '' }, auth));
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+      assert.equal(refreshed.body.scope, 'orders:read orders:write');
+    });
+
+    it('authorization endpoint: invalid_scope at the redirect URI; PAR: 400 invalid_scope', async () => {
+      for (const scope of BAD.map((s) => s.replace(/orders:read/g, 'openid'))) {
+        const back = await authorizeRedirect({ ...codeRequest, nonce: 'n', scope });
+        assert.equal(back.searchParams.get('error'), 'invalid_scope', JSON.stringify(scope));
+        assert.equal(back.searchParams.get('state'), 's1');
+        const form = { response_type: 'code', redirect_uri: CB, code_challenge: CHALLENGE, code_challenge_method: 'S256', nonce: 'n', scope };
+        await expectOAuthError(await postForm(`${server.issuer}/oauth2/par`, form, webAuth), 400, 'invalid_scope');
       }
     });
   });

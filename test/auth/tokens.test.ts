@@ -151,9 +151,11 @@ describe('access tokens', () => {
       assert.equal((await json(await introspect(body.access_token as string))).scope, 'orders:read');
     });
 
-    it('repeated scope values collapse; extra spaces are ignored', async () => {
-      const body = await issue('svc', { scope: ' orders:read  orders:read orders:write ' });
+    it('repeated scope values collapse; spaces other than one between tokens are invalid_scope (peer-review.test.ts)', async () => {
+      const body = await issue('svc', { scope: 'orders:read orders:read orders:write' });
       assert.equal(body.scope, 'orders:read orders:write');
+      const spaced = await postForm(tokenUrl, { grant_type: 'client_credentials', scope: ' orders:read  orders:read orders:write ' }, { authorization: basic('svc', SECRET) });
+      assert.equal((await json(spaced, 400)).error, 'invalid_scope');
     });
 
     it('a client without scopes gets a token without a scope member', async () => {

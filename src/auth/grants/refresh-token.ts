@@ -15,7 +15,7 @@ import type { TokenRecord, UserRecord } from '../../storage/types.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
 import { accessTokenRevocations } from '../events.js';
-import { resourcesWithin } from '../scope.js';
+import { parseScope, resourcesWithin } from '../scope.js';
 import { issueAccessToken, userAccessClaims } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { storeRefreshToken } from '../tokens/refresh-token.js';
@@ -155,11 +155,9 @@ function refreshedIdToken(ctx: AuthContext, client: Client, rec: TokenRecord, us
 function narrowedScope(original: string[], requested: string | undefined): string[] {
   if (requested === undefined) return original;
   const granted = new Set(original);
-  const scope: string[] = [];
-  for (const s of requested.split(' ')) {
-    if (s === '') continue;
+  const scope = parseScope(requested);
+  for (const s of scope) {
     if (!granted.has(s)) throw invalidScope(`scope "${s}" was not granted to this refresh token`);
-    if (!scope.includes(s)) scope.push(s);
   }
   return scope;
 }

@@ -31,7 +31,7 @@ import type { FormParams } from '../../core/http.js';
 import { isObject } from '../../crypto/jwt.js';
 import type { Client } from '../clients.js';
 import type { AuthContext } from '../context.js';
-import { requestedTargets } from '../scope.js';
+import { parseScope, requestedTargets } from '../scope.js';
 import { issueAccessToken } from '../tokens/access-token.js';
 import { MAX_TOKEN_LENGTH, clientExists, findStoredJwt, findToken, isActive, looksLikeJwt, verifyOwnJwt } from '../tokens/resolve.js';
 import { noteSubject, requestAudit } from '../request-scope.js';
@@ -169,12 +169,10 @@ function tokenType(params: FormParams, name: string, required: boolean): string 
 function exchangedScope(client: Client, subjectScope: string[], requested: string | undefined): string[] {
   if (requested === undefined) return subjectScope.filter((s) => client.scopeSet.has(s));
   const granted = new Set(subjectScope);
-  const scope: string[] = [];
-  for (const s of requested.split(' ')) {
-    if (s === '' || scope.includes(s)) continue;
+  const scope = parseScope(requested);
+  for (const s of scope) {
     if (!granted.has(s)) throw invalidScope(`scope "${s}" is not in the subject token`);
     if (!client.scopeSet.has(s)) throw invalidScope(`scope "${s}" is not allowed for this client`);
-    scope.push(s);
   }
   return scope;
 }
