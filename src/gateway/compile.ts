@@ -20,6 +20,8 @@ export interface RouteTable {
   readonly router: Router<ServiceUpstream>;
   readonly routes: readonly CompiledRoute[];
   readonly upstreams: readonly ServiceUpstream[];
+  /** `Allow` of the answer to `OPTIONS *`: the methods the routes proxy (allowedMethods) */
+  readonly allow: string;
   /** closes the pools (after their in-flight requests) */
   close(): Promise<void>;
 }
@@ -125,10 +127,33 @@ export async function compileGateway(
     router: compileRouter(specs),
     routes,
     upstreams,
+    allow: allowedMethods(specs.map((spec) => spec.methods)),
     close: async () => {
       await Promise.all(upstreams.map((u) => u.close()));
     },
   };
+}
+
+/**
+ * What a route without a method condition proxies, as `Allow` names it: every method does
+ * go upstream, and these are RFC 9110's and PATCH's (CONNECT never: the listener answers
+ * it 501 itself).
+ */
+const EVERY_METHOD = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'];
+
+/**
+ * `Allow` for `OPTIONS *` (RFC 9110 §9.3.7, §10.2.1): the methods some route proxies (a route
+ * without `methods`, EVERY_METHOD), and OPTIONS, which the gateway answers for `*` itself; in
+ * EVERY_METHOD's order, other methods after them in alphabetical order. Made once per table.
+ */
+export function allowedMethods(routeMethods: ReadonlyArray<readonly string[] | undefined>): string {
+  const methods = new Set<string>(['OPTIONS']);
+  for (const list of routeMethods) {
+    for (const method of list ?? EVERY_METHOD) if (method !== 'CONNECT') methods.add(method);
+  }
+  const known = EVERY_METHOD.filter((method) => methods.has(method));
+  const others = [...methods].filter((method) => !EVERY_METHOD.includes(method)).sort();
+  return [...known, ...others].join(', ');
 }
 
 async function instantiate(

@@ -53,6 +53,8 @@ export function gatewayHandler(state: GatewayState) {
   return function handleGatewayRequest(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> | void {
     // sent with the headers, however they are written (setHeader now would slow every response)
     if (state.hsts !== null) defaultHeader(res, 'strict-transport-security', state.hsts);
+    // `OPTIONS *` (asterisk-form) asks about the server: answered here, without a route or a plugin
+    if (ctx.path === '*' && req.url === '*' && req.method === 'OPTIONS') return answerServerOptions(state, req, res);
     const fa = state.forwardAuth;
     if (fa !== null && ctx.path.startsWith(fa.path) && (ctx.path.length === fa.path.length || ctx.path.charCodeAt(fa.path.length) === 47)) {
       return handleForwardAuth(state, fa, req, res, ctx);
@@ -64,6 +66,19 @@ export function gatewayHandler(state: GatewayState) {
     }
     return serve(state, enterGeneration(state), req, res, ctx.requestId, ctx.path, ctx.query);
   };
+}
+
+/**
+ * RFC 9110 §9.3.7: `OPTIONS *` is about the server, not a resource. 200 with `Allow` naming
+ * the methods the route table in use proxies (made with the table), and no content; counted
+ * as a request without a route. Any other method with `*` goes on to the 400 of a malformed path.
+ */
+function answerServerOptions(state: GatewayState, req: IncomingMessage, res: ServerResponse): void {
+  const started = performance.now();
+  req.resume(); // a body, should one come, is read past: the connection stays usable
+  res.writeHead(200, { allow: state.current.table.allow, 'content-length': '0' });
+  res.end();
+  state.metrics.request('', '', 200, (performance.now() - started) / 1000);
 }
 
 /** Counts a request on the table in use; the caller must leaveGeneration() when it is done. */

@@ -1,4 +1,4 @@
-// The admin listener: Bearer `admin_token` on every path but /healthz and /readyz, then
+// The admin listener: Bearer `admin_token` on every path but /healthz and /readyz (and `OPTIONS *`), then
 // Kong's resource paths and /metrics. Refuses to start on a non-loopback address without
 // a token of at least 32 characters (the schema already requires one with admin_listen;
 // this is the second lock).
@@ -23,6 +23,9 @@ import { AdminError, methodNotAllowed, refusedAsAdminError, sendAdminError, send
 import { hasControlCharacter } from '../../core/text.js';
 
 export const ADMIN_CHALLENGE = 'Bearer realm="drawbridge-admin"';
+
+/** `Allow` of the answer to `OPTIONS *`: the methods the admin API's resources take. */
+const ADMIN_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 export { isLoopbackHost };
 
@@ -60,7 +63,17 @@ const ROUTES: Record<string, AdminHandler> = {
 export function adminHandler(ctx: AdminContext, adminToken: string | undefined | (() => string | undefined)) {
   const currentToken = typeof adminToken === 'function' ? adminToken : () => adminToken;
   return async function handleAdmin(req: IncomingMessage, res: ServerResponse, rc: RequestContext): Promise<void> {
+    const method = req.method ?? 'GET';
     try {
+      // not origin-form (the listener made an absolute-form target one): `OPTIONS *` (RFC 9110
+      // §9.3.7) asks about the server and names no resource to guard; anything else is malformed
+      if (rc.path.charCodeAt(0) !== 47 /* / */) {
+        req.resume();
+        if (req.url !== '*' || method !== 'OPTIONS') throw new AdminError('invalid_request', 400, 'malformed request target (* is only for OPTIONS)');
+        res.writeHead(200, { allow: ADMIN_METHODS, 'content-length': '0' });
+        res.end();
+        return;
+      }
       const token = currentToken();
       if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
         req.resume();
@@ -70,7 +83,6 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
         });
       }
       const segments = splitPath(rc.path);
-      const method = req.method ?? 'GET';
       if (segments.length === 0) {
         req.resume();
         return sendData(res, 200, { name: 'drawbridge-admin', endpoints: ['/services', '/routes', '/plugins', '/consumers', '/key-auths', '/basic-auths', '/hmac-auths', '/sessions', '/clients', '/users', '/metrics'] });
