@@ -4,7 +4,20 @@
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
+import { connect } from 'node:net';
 import { headerValues, send } from './core-http.js';
+
+/** Sends `head` (a whole request) on a fresh connection; resolves with the status code of the answer. */
+function rawStatus(base: string, head: string): Promise<number> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(head));
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0)));
+  });
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -185,6 +198,22 @@ describe('gateway proxy: routing and upstream headers', () => {
     assert.equal(h.forwarded, undefined);
   });
 
+  it('no Host (HTTP/1.0) or an empty one: no X-Forwarded-Host at all, never an empty one', async () => {
+    for (const head of ['GET /orders/nohost HTTP/1.0\r\n\r\n', 'GET /orders/nohost HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n']) {
+      orders.reset();
+      assert.equal(await rawStatus(stack.gatewayUrl, head), 200, head);
+      const rec = orders.last();
+      assert.equal(rec.url, '/base/nohost');
+      assert.ok(!rec.rawHeaders.some((name) => name.toLowerCase() === 'x-forwarded-host'), `${head}: ${rec.rawHeaders.join('|')}`);
+      assert.equal(rec.headers['x-forwarded-proto'], 'http');
+      assert.equal(rec.headers.host, new URL(orders.url).host);
+    }
+    // a client's own X-Forwarded-Host does not fill the gap: it is dropped as always
+    orders.reset();
+    assert.equal(await rawStatus(stack.gatewayUrl, 'GET /orders/nohost HTTP/1.0\r\nX-Forwarded-Host: evil.test\r\n\r\n'), 200);
+    assert.equal(orders.last().headers['x-forwarded-host'], undefined);
+  });
+
   it('X-Request-Id is kept when valid, generated otherwise, and matches the response', async () => {
     const kept = await send(`${stack.gatewayUrl}/orders/r`, { headers: { 'x-request-id': 'abc-123.x:y_z' } });
     assert.equal(orders.last().headers['x-request-id'], 'abc-123.x:y_z');
@@ -253,6 +282,14 @@ describe('gateway proxy: trusted proxies and response headers', () => {
     assert.equal(h['x-forwarded-port'], '443');
     // the client is the rightmost address that is not a trusted proxy
     assert.equal(h['x-real-ip'], '203.0.113.9');
+  });
+
+  it('a trusted peer without Host or X-Forwarded-Host: no X-Forwarded-Host; with one: theirs', async () => {
+    up.reset();
+    assert.equal(await rawStatus(stack.gatewayUrl, 'GET /x HTTP/1.0\r\n\r\n'), 200);
+    assert.ok(!up.last().rawHeaders.some((name) => name.toLowerCase() === 'x-forwarded-host'), up.last().rawHeaders.join('|'));
+    assert.equal(await rawStatus(stack.gatewayUrl, 'GET /x HTTP/1.0\r\nX-Forwarded-Host: shop.test\r\n\r\n'), 200);
+    assert.equal(up.last().headers['x-forwarded-host'], 'shop.test');
   });
 
   it('response hop-by-hop headers are dropped, repeated fields kept', async () => {

@@ -182,6 +182,9 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
     out.push(name, src[name]!);
   }
 
+  // host: '' when the request had no Host (HTTP/1.0) or an empty one (RFC 9112 §3.2) and no trusted
+  // proxy named one: X-Forwarded-Host is then left out (an empty one names no host; as with
+  // Forwarded's host=, absent means unknown), never sent empty
   let xff: string, proto: string | string[], host: string | string[], port: string | string[];
   if (trusted) {
     const theirs = src['x-forwarded-for'];
@@ -199,14 +202,16 @@ export function upstreamHeaderList(gr: GatewayRequest, policy: HeaderPolicy, pre
   const via = theirVia === undefined || theirVia === '' ? viaEntry(req.httpVersion) : `${theirVia}, ${viaEntry(req.httpVersion)}`;
   if (add === undefined && omit === undefined) {
     // the common case: nothing to override or leave out
-    out.push('x-forwarded-for', xff, 'x-forwarded-proto', proto, 'x-forwarded-host', host, 'x-forwarded-port', port);
+    out.push('x-forwarded-for', xff, 'x-forwarded-proto', proto);
+    if (host !== '') out.push('x-forwarded-host', host);
+    out.push('x-forwarded-port', port);
     if (strippedPrefix !== '') out.push('x-forwarded-prefix', strippedPrefix);
     out.push('x-real-ip', gr.clientIp, 'x-request-id', gr.requestId, 'via', via);
     return out;
   }
   put(out, add, omit, 'x-forwarded-for', xff);
   put(out, add, omit, 'x-forwarded-proto', proto);
-  put(out, add, omit, 'x-forwarded-host', host);
+  if (host !== '') put(out, add, omit, 'x-forwarded-host', host);
   put(out, add, omit, 'x-forwarded-port', port);
   if (strippedPrefix !== '') put(out, add, omit, 'x-forwarded-prefix', strippedPrefix);
   put(out, add, omit, 'x-real-ip', gr.clientIp);
