@@ -1,15 +1,19 @@
 // Deviations an independent black-box review of the authorization server found, each pinned
 // over real HTTP against a started server: one describe per finding.
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { Browser, signInIfAsked } from '../helpers/browser.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const SECRET = 'peer-review-client-secret-0123456789abcdef';
 const CB = 'https://app.example/cb';
+const BYE = 'https://app.example/bye';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+const VERIFIER = 'peer-review-code-verifier-0123456789abcdefghijklmn';
+const CHALLENGE = createHash('sha256').update(VERIFIER).digest('base64url');
 
 const CLIENTS = [
   {
@@ -22,10 +26,12 @@ const CLIENTS = [
     client_id: 'web',
     client_secret: SECRET,
     redirect_uris: [CB],
+    post_logout_redirect_uris: [BYE],
     grant_types: ['authorization_code', 'refresh_token'],
     scopes: ['openid', 'orders:read', 'orders:write'],
     consent: 'skip',
   },
+  { client_id: 'app', client_secret: SECRET, grant_types: ['password'], scopes: ['openid', 'profile'] },
 ];
 
 const USERS = [{ username: 'alice', password: PASSWORD, claims: {} }];
@@ -170,6 +176,114 @@ describe('peer review', () => {
         assert.equal(back.searchParams.get('state'), 's1');
         const form = { response_type: 'code', redirect_uri: CB, code_challenge: CHALLENGE, code_challenge_method: 'S256', nonce: 'n', scope };
         await expectOAuthError(await postForm(`${server.issuer}/oauth2/par`, form, webAuth), 400, 'invalid_scope');
+      }
+    });
+  });
+
+  describe('HEAD on every GET endpoint (RFC 9110 §9.3.2)', () => {
+    /** HEAD beside GET: the same status and header fields, no body; returns both. */
+    async function headLikeGet(url: string, headers: Record<string, string> = {}): Promise<{ get: Response; head: Response }> {
+      const get = await fetch(url, { headers, redirect: 'manual' });
+      const getBody = await get.arrayBuffer();
+      const head = await fetch(url, { method: 'HEAD', headers, redirect: 'manual' });
+      assert.equal(head.status, get.status, url);
+      assert.equal((await head.arrayBuffer()).byteLength, 0, 'no body');
+      for (const name of ['content-type', 'cache-control', 'www-authenticate', 'location']) assert.equal(head.headers.get(name), get.headers.get(name), `${name} of ${url}`);
+      if (get.headers.get('content-length') !== null) assert.equal(head.headers.get('content-length'), String(getBody.byteLength));
+      return { get, head };
+    }
+
+    it('discovery, JWKS, healthz and userinfo: as GET, without the body', async () => {
+      await headLikeGet(`${server.issuer}/.well-known/openid-configuration`);
+      await headLikeGet(`${server.issuer}/.well-known/jwks.json`);
+      await headLikeGet(`${server.issuer}/healthz`);
+      // userinfo: no token, a bad one, a good one
+      assert.equal((await headLikeGet(`${server.issuer}/oauth2/userinfo`)).head.status, 401);
+      assert.equal((await headLikeGet(`${server.issuer}/oauth2/userinfo`, { authorization: 'Bearer nope' })).head.status, 401);
+      const pw = await json(await postForm(token, { grant_type: 'password', username: 'alice', password: PASSWORD, scope: 'openid' }, { authorization: basic('app', SECRET) }));
+      const { head } = await headLikeGet(`${server.issuer}/oauth2/userinfo`, { authorization: `Bearer ${String(pw.body.access_token)}` });
+      assert.equal(head.status, 200);
+      assert.match(head.headers.get('content-type')!, /^application\/json/);
+    });
+
+    it('authorization endpoint: an error page, an error redirect and the login page as GET answers them', async () => {
+      const url = (p: Record<string, string>) => `${server.issuer}/oauth2/authorize?${new URLSearchParams(p)}`;
+      assert.equal((await headLikeGet(url({ ...codeRequest, client_id: 'nobody', scope: 'openid', nonce: 'n' }))).head.status, 400);
+      const bad = await headLikeGet(url({ ...codeRequest, scope: 'nope', nonce: 'n' }));
+      assert.equal(bad.head.status, 302);
+      assert.equal(new URL(bad.head.headers.get('location')!).searchParams.get('error'), 'invalid_scope');
+      const login = await headLikeGet(url({ ...codeRequest, scope: 'openid', nonce: 'n' }));
+      assert.equal(login.head.status, 200);
+      assert.match(login.head.headers.get('content-type')!, /^text\/html/);
+      // prompt=none without a session: login_required at the redirect URI, as GET
+      const none = await headLikeGet(url({ ...codeRequest, scope: 'openid', nonce: 'n', prompt: 'none' }));
+      assert.equal(new URL(none.head.headers.get('location')!).searchParams.get('error'), 'login_required');
+    });
+
+    it('authorization endpoint: HEAD never uses up a pushed request_uri', async () => {
+      const form = { response_type: 'code', redirect_uri: CB, code_challenge: CHALLENGE, code_challenge_method: 'S256', scope: 'openid', nonce: 'n', state: 'pushed' };
+      const pushed = await json(await postForm(`${server.issuer}/oauth2/par`, form, webAuth));
+      assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
+      const url = `${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'web', request_uri: String(pushed.body.request_uri) })}`;
+      for (let i = 0; i < 2; i++) {
+        const head = await fetch(url, { method: 'HEAD', redirect: 'manual' });
+        assert.equal(head.status, 200, 'the pushed request checked, and answered as the login page its flow shows');
+        assert.equal(head.headers.get('location'), null, 'no request_uri of the flow handed out');
+      }
+      // the browser still gets in, once
+      const first = await fetch(url, { redirect: 'manual' });
+      assert.equal(first.status, 302);
+      assert.ok(new URL(first.headers.get('location')!).searchParams.get('request_uri'));
+      // used now: HEAD says so as GET does
+      assert.equal((await fetch(url, { method: 'HEAD', redirect: 'manual' })).status, 400);
+      assert.equal((await fetch(url, { redirect: 'manual' })).status, 400);
+      // a pushed request that is bad: its error, as the flow's GET would give it
+      const other = `${server.issuer}/oauth2/authorize?${new URLSearchParams({ client_id: 'svc', request_uri: String(pushed.body.request_uri) })}`;
+      assert.equal((await fetch(other, { method: 'HEAD', redirect: 'manual' })).status, 400);
+    });
+
+    it('authorization and end-session endpoints: HEAD acts on no SSO session (no code, no sign-out, no cookie)', async () => {
+      const browser = new Browser();
+      const url = `${server.issuer}/oauth2/authorize?${new URLSearchParams({ ...codeRequest, scope: 'openid', nonce: 'n' })}`;
+      const signedIn = await signInIfAsked(browser, await browser.fetch(url), 'alice', PASSWORD);
+      assert.equal(signedIn.status, 303);
+      const code = new URL(signedIn.headers.get('location')!).searchParams.get('code')!;
+      const tokens = await json(await postForm(token, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: VERIFIER }, webAuth));
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+      const cookies = browser.cookieHeader();
+
+      // with the session GET issues a code at once; HEAD answers as for a browser without one
+      const head = await fetch(url, { method: 'HEAD', headers: { cookie: cookies }, redirect: 'manual' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('location'), null);
+      const silent = `${url}&prompt=none`;
+      const headNone = await fetch(silent, { method: 'HEAD', headers: { cookie: cookies }, redirect: 'manual' });
+      assert.equal(new URL(headNone.headers.get('location')!).searchParams.get('error'), 'login_required');
+      assert.equal(new URL(headNone.headers.get('location')!).searchParams.get('code'), null);
+
+      // end-session with the session's own ID token: GET would sign out at once; HEAD does not
+      const logout = `${server.issuer}/oauth2/logout?${new URLSearchParams({ id_token_hint: String(tokens.body.id_token), post_logout_redirect_uri: BYE, state: 'bye' })}`;
+      const headOut = await fetch(logout, { method: 'HEAD', headers: { cookie: cookies }, redirect: 'manual' });
+      assert.equal(headOut.status, 302);
+      assert.equal(headOut.headers.get('location'), `${BYE}?state=bye`);
+      assert.deepEqual(headOut.headers.getSetCookie(), [], 'no cookie cleared');
+      assert.equal((await fetch(`${server.issuer}/oauth2/logout?id_token_hint=x`, { method: 'HEAD' })).status, 400, 'a bad request: the error page');
+      // the session is still there: GET gets a code without a login
+      const still = await browser.fetch(silent);
+      assert.equal(still.status, 302);
+      assert.ok(new URL(still.headers.get('location')!).searchParams.get('code'), 'still signed in');
+      // and GET signs out
+      const out = await browser.fetch(logout);
+      assert.equal(out.status, 302);
+      const after = await browser.fetch(silent);
+      assert.equal(new URL(after.headers.get('location')!).searchParams.get('error'), 'login_required');
+    });
+
+    it('405s list HEAD beside GET', async () => {
+      for (const path of ['/oauth2/authorize', '/oauth2/logout']) {
+        const res = await fetch(`${server.issuer}${path}`, { method: 'PUT' });
+        assert.equal(res.status, 405);
+        assert.equal(res.headers.get('allow'), 'GET, HEAD, POST', path);
       }
     });
   });

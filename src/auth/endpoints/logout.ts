@@ -1,4 +1,4 @@
-// End-session endpoint (OIDC RP-Initiated Logout 1.0), GET and POST at /oauth2/logout.
+// End-session endpoint (OIDC RP-Initiated Logout 1.0), GET (and HEAD) and POST at /oauth2/logout.
 //   check-request          untrusted until checked: an error page, never a redirect
 //   confirm                unless the ID token hint names this browser's very session, the
 //                          user confirms on a CSRF-protected form (a cross-site GET or a
@@ -6,6 +6,11 @@
 //   end the session        logout/end-sessions.ts: tokens revoked, gateways told, back-channel
 //                          logout sent in the background; the cookie cleared
 //   finish                 to post_logout_redirect_uri with state, or a "signed out" page
+// HEAD (RFC 9110 §9.3.2) is answered as GET is for a browser without a session: the request
+// checked (its error page), then the redirect to post_logout_redirect_uri or the signed-out
+// page, with no session looked up or ended and no cookie cleared. HEAD is a safe method; a link
+// checker's or a preview's HEAD must not sign anyone out, as GET with the session's own
+// id_token_hint does.
 // A browser is at the other end: an unexpected error (storage down, a bug) is an error page
 // (../browser-failure.ts), never JSON, and never the redirect, which would say it worked.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -28,7 +33,7 @@ import type { Endpoint } from './types.js';
 const REFUSED = 'Sign-out request refused';
 
 export const logoutEndpoint: Endpoint = {
-  methods: ['GET', 'POST'],
+  methods: ['GET', 'HEAD', 'POST'],
   handle: async function endSessionEndpoint(ctx, req, res, rc) {
     try {
       await endSession(ctx, req, res, rc);
@@ -51,6 +56,8 @@ async function endSession(ctx: AuthContext, req: IncomingMessage, res: ServerRes
     if (err instanceof LogoutRequestError) return renderError(res, 400, REFUSED, err.message, ctx.auth.branding);
     throw err;
   }
+  // nothing acted on (see the top): what GET answers once no session is left
+  if (req.method === 'HEAD') return finish(ctx, res, r, status, true);
   // only the confirmation form posts an action; RPs may POST the request itself (§2)
   const action = req.method === 'POST' ? params.get('action') : undefined;
   if (action !== undefined) {

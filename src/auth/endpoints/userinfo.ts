@@ -1,4 +1,4 @@
-// UserInfo endpoint (OIDC Core §5.3), GET and POST. The access token comes as a Bearer token
+// UserInfo endpoint (OIDC Core §5.3), GET (and HEAD) and POST. The access token comes as a Bearer token
 // (RFC 6750): in the Authorization header (§2.1), or in a form-encoded POST body as
 // `access_token` (§2.2, which OIDC Core §5.3.1 lets clients use and the OpenID conformance
 // suite tries); never in the query (§2.3). Errors per RFC 6750 §3: no Bearer credential (none,
@@ -41,7 +41,8 @@ async function bodyToken(ctx: AuthContext, req: IncomingMessage): Promise<string
 }
 
 export const userinfoEndpoint: Endpoint = {
-  methods: ['GET', 'POST'],
+  // HEAD: as GET, without the body (Node sends none for HEAD)
+  methods: ['GET', 'HEAD', 'POST'],
   handle: async function userinfo(ctx: AuthContext, req, res) {
     let fromBody: string | undefined;
     try {

@@ -1,4 +1,4 @@
-// Authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2), GET and POST. The steps, in
+// Authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2), GET (and HEAD) and POST. The steps, in
 // order (like node-oidc-provider's actions/authorization/index.js):
 //   check-client, check-redirect-uri   untrusted: an error page, never a redirect
 //   check-response-mode                how everything after this is answered
@@ -19,6 +19,14 @@
 // (UnavailableError) is a 503 page with Retry-After or temporarily_unavailable at the redirect
 // URI, anything else (a bug) a 500 page or server_error there (RFC 6749 §4.1.2.1), the cause
 // logged with the request id the page quotes.
+// HEAD (RFC 9110 §9.3.2) is answered as GET is for a browser without an SSO session, and never
+// acts: every check runs and its error is answered as GET answers it (the error page, or the
+// error redirect), a good request gets the login page's status and header fields (or
+// login_required with prompt=none); no session is looked up or touched, no code or token is
+// issued, and a pushed request_uri (single use) is checked, used-up one included, but not used
+// up: its request is answered as the flow's own request_uri would be, without handing one out.
+// HEAD is a safe method: a link checker's or a preview's HEAD must not spend a request_uri the
+// browser needs next, nor obtain a code for whoever's cookie it carries.
 import type { IncomingMessage } from 'node:http';
 import { AppError, invalidRequest } from '../../../core/errors.js';
 import { parseForm, readForm, sendRedirect, type FormParams } from '../../../core/http.js';
@@ -55,7 +63,7 @@ async function readParams(ctx: AuthContext, req: IncomingMessage, query: string)
 }
 
 export const authorizationEndpoint: Endpoint = {
-  methods: ['GET', 'POST'],
+  methods: ['GET', 'HEAD', 'POST'],
   handle: async function authorize(ctx, req, res, rc) {
     const status = req.method === 'POST' ? 303 : 302;
     let params: FormParams;
@@ -73,7 +81,7 @@ export const authorizationEndpoint: Endpoint = {
       // a pushed request (RFC 9126): its parameters come from the request_uri, nothing else
       pushed = params.get('request_uri')?.startsWith(REQUEST_URI_PREFIX) === true;
       if (pushed) {
-        const pulled = await pulledParams(ctx, params);
+        const pulled = await pulledParams(ctx, params, { use: req.method !== 'HEAD' });
         // the PAR endpoint's request_uri, used once: on to the flow's own (a reload must work)
         if (pulled.next !== undefined) return sendRedirect(res, status, pulled.next);
         params = pulled.params;

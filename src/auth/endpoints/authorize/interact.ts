@@ -83,7 +83,8 @@ export async function interact(
   const ip = remoteAddress(req);
   const page = pageFor(ctx, req, res, r);
   const audit = requestAudit(ctx, req);
-  let session = await currentSession(ctx, req);
+  // HEAD acts on no session (index.ts): answered as for a browser without one
+  let session = req.method === 'HEAD' ? undefined : await currentSession(ctx, req);
   let fresh = false;
 
   if (action !== undefined) {

@@ -98,9 +98,10 @@ type Pulled =
  * csrf_token, action, …) are kept; any other authorization parameter sent beside the
  * request_uri is ignored (RFC 9126 §4). Refused (an error page: the redirect URI is not known
  * yet) when the request_uri is not one of ours, has expired, belongs to another client or,
- * from the PAR endpoint, was used before.
+ * from the PAR endpoint, was used before. `use: false` (HEAD) leaves the PAR endpoint's
+ * request_uri unused: its parameters come back as the flow's own request_uri would give them.
  */
-export async function pulledParams(ctx: AuthContext, outer: FormParams): Promise<Pulled> {
+export async function pulledParams(ctx: AuthContext, outer: FormParams, opts: { use: boolean } = { use: true }): Promise<Pulled> {
   const uri = outer.get('request_uri')!;
   const clientId = outer.get('client_id');
   if (clientId === undefined) throw new UntrustedRequestError('client_id is required with request_uri');
@@ -115,11 +116,15 @@ export async function pulledParams(ctx: AuthContext, outer: FormParams): Promise
   if (sealed.e < now) throw new UntrustedRequestError('request_uri has expired; push the request again');
   if (sealed.c !== clientId) throw new UntrustedRequestError('request_uri belongs to another client');
   if (sealed.j !== undefined) {
-    if (!(await ctx.storage.jtis.remember(ONCE_NAMESPACE, sealed.j, sealed.e + 1, now))) {
-      throw new UntrustedRequestError('request_uri was already used; push the request again');
+    const fresh = opts.use
+      ? await ctx.storage.jtis.remember(ONCE_NAMESPACE, sealed.j, sealed.e + 1, now)
+      : !(await ctx.storage.jtis.has(ONCE_NAMESPACE, sealed.j, now));
+    if (!fresh) throw new UntrustedRequestError('request_uri was already used; push the request again');
+    if (opts.use) {
+      const next = new URLSearchParams({ client_id: clientId, request_uri: requestUriFor(ctx, clientId, sealed.p, IN_FLOW_TTL, { signed: sealed.o === 1 }) });
+      return { next: `${ctx.endpoints.authorization}?${next.toString()}` };
     }
-    const next = new URLSearchParams({ client_id: clientId, request_uri: requestUriFor(ctx, clientId, sealed.p, IN_FLOW_TTL, { signed: sealed.o === 1 }) });
-    return { next: `${ctx.endpoints.authorization}?${next.toString()}` };
+    // not used up (HEAD): the parameters below, as the flow's own request_uri gives them
   }
   const values = new Map<string, string[]>();
   for (const name of outer.names()) {
