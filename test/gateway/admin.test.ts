@@ -51,12 +51,25 @@ describe('admin API', () => {
       assert.equal(r.json.error_description, 'admin token required');
     });
 
-    it('must be right: wrong token, other scheme or a prefix → 401 invalid_token', async () => {
-      for (const authorization of [`Bearer ${ADMIN_TOKEN}x`, `Bearer ${ADMIN_TOKEN.slice(0, -1)}`, `Basic ${ADMIN_TOKEN}`, 'Bearer ']) {
+    it('must be right: a wrong Bearer token (or a prefix, or none after Bearer) → 401 invalid_token, in the challenge and the body alike (RFC 6750 §3.1)', async () => {
+      for (const authorization of [`Bearer ${ADMIN_TOKEN}x`, `Bearer ${ADMIN_TOKEN.slice(0, -1)}`, `bearer ${ADMIN_TOKEN}x`, 'Bearer ', 'Bearer']) {
         const res = await fetch(`${base}/consumers`, { headers: { authorization } });
         assert.equal(res.status, 401, authorization);
         assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="drawbridge-admin", error="invalid_token"');
-        assert.equal(((await res.json()) as { error: string }).error, 'unauthorized');
+        const body = (await res.json()) as { error: string; error_description: string };
+        assert.equal(body.error, 'invalid_token', authorization);
+        assert.equal(body.error_description, 'invalid admin token');
+      }
+    });
+
+    it('another scheme is no Bearer token at all: the bare challenge and unauthorized, as with none (and as the gateway answers a route with jwt)', async () => {
+      for (const authorization of [`Basic ${ADMIN_TOKEN}`, ADMIN_TOKEN, `Token ${ADMIN_TOKEN}`]) {
+        const res = await fetch(`${base}/consumers`, { headers: { authorization } });
+        assert.equal(res.status, 401, authorization);
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="drawbridge-admin"', authorization);
+        const body = (await res.json()) as { error: string; error_description: string };
+        assert.equal(body.error, 'unauthorized', authorization);
+        assert.equal(body.error_description, 'admin token required');
       }
     });
 

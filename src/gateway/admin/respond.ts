@@ -5,7 +5,7 @@ import { readBody } from '../../core/http.js';
 import { AppError } from '../../core/errors.js';
 import type { Refused } from '../../core/refused.js';
 
-export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'not_found' | 'conflict' | 'method_not_allowed' | 'server_error' | 'service_unavailable';
+export type AdminErrorCode = 'invalid_request' | 'unauthorized' | 'invalid_token' | 'not_found' | 'conflict' | 'method_not_allowed' | 'server_error' | 'service_unavailable';
 
 export class AdminError extends Error {
   override readonly name = 'AdminError';

@@ -75,12 +75,12 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
         return;
       }
       const token = currentToken();
-      if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
-        req.resume();
-        const error = req.headers.authorization === undefined ? '' : ', error="invalid_token"';
-        throw new AdminError('unauthorized', 401, req.headers.authorization === undefined ? 'admin token required' : 'invalid admin token', {
-          headers: { 'www-authenticate': `${ADMIN_CHALLENGE}${error}` },
-        });
+      if (token !== undefined) {
+        const given = bearerToken(req.headers.authorization);
+        if (given === undefined || !safeEqual(given, token)) {
+          req.resume();
+          throw tokenRefused(given !== undefined);
+        }
       }
       const segments = splitPath(rc.path);
       if (segments.length === 0) {
@@ -116,16 +116,27 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
 }
 
 /**
- * `Authorization: Bearer <token>`, the scheme in any case (RFC 7235 §2.1: `bearer` is as good),
- * the token compared in constant time (digests of equal length, whatever was sent).
+ * What `Authorization: Bearer <token>` gives ('' for `Bearer` alone), the scheme in any case
+ * (RFC 7235 §2.1: `bearer` is as good); undefined when there is no Bearer credential at all
+ * (no Authorization, or another scheme). The caller compares it in constant time (safeEqual:
+ * digests of equal length, whatever was sent).
  */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const value = header ?? '';
-  const space = value.indexOf(' ');
-  const scheme = space === -1 ? value : value.slice(0, space);
-  const given = space === -1 ? '' : value.slice(space + 1);
-  const tokenOk = safeEqual(given, token);
-  return scheme.toLowerCase() === 'bearer' && tokenOk;
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const space = header.indexOf(' ');
+  const scheme = space === -1 ? header : header.slice(0, space);
+  if (scheme.toLowerCase() !== 'bearer') return undefined;
+  return space === -1 ? '' : header.slice(space + 1);
+}
+
+/**
+ * The 401 for a request without the admin token, its body's `error` as its challenge says
+ * (RFC 6750 §3.1), as the gateway's own 401s: no Bearer token at all (none, or another scheme)
+ * gets the bare challenge and `unauthorized`; a wrong one `error="invalid_token"` and `invalid_token`.
+ */
+function tokenRefused(bearerGiven: boolean): AdminError {
+  if (!bearerGiven) return new AdminError('unauthorized', 401, 'admin token required', { headers: { 'www-authenticate': ADMIN_CHALLENGE } });
+  return new AdminError('invalid_token', 401, 'invalid admin token', { headers: { 'www-authenticate': `${ADMIN_CHALLENGE}, error="invalid_token"` } });
 }
 
 function splitPath(path: string): string[] {
