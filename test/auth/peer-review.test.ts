@@ -10,6 +10,7 @@ const PASSWORD = 'correct horse battery staple 42';
 const SECRET = 'peer-review-client-secret-0123456789abcdef';
 const CB = 'https://app.example/cb';
 const BYE = 'https://app.example/bye';
+const ORDERS_API = 'https://orders.example/api';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const VERIFIER = 'peer-review-code-verifier-0123456789abcdefghijklmn';
@@ -32,6 +33,8 @@ const CLIENTS = [
     consent: 'skip',
   },
   { client_id: 'app', client_secret: SECRET, grant_types: ['password'], scopes: ['openid', 'profile'] },
+  // a resource server whose client_id is its resource indicator (it introspects what is meant for it)
+  { client_id: ORDERS_API, client_secret: SECRET, grant_types: ['client_credentials'], scopes: [] },
 ];
 
 const USERS = [{ username: 'alice', password: PASSWORD, claims: {} }];
@@ -285,6 +288,47 @@ describe('peer review', () => {
         assert.equal(res.status, 405);
         assert.equal(res.headers.get('allow'), 'GET, HEAD, POST', path);
       }
+    });
+  });
+
+  describe('introspection of a refresh token (RFC 7662 §2.2)', () => {
+    /** alice's tokens from the code flow of `web`, with these resources named at authorization */
+    async function codeFlowTokens(resource: string[]): Promise<Record<string, unknown>> {
+      const browser = new Browser();
+      const url = `${server.issuer}/oauth2/authorize?${new URLSearchParams([...Object.entries({ ...codeRequest, scope: 'openid orders:read', nonce: 'n' }), ...resource.map((r): [string, string] => ['resource', r])])}`;
+      const back = await signInIfAsked(browser, await browser.fetch(url), 'alice', PASSWORD);
+      assert.equal(back.status, 303, await back.text());
+      const code = new URL(back.headers.get('location')!).searchParams.get('code')!;
+      const tokens = await json(await postForm(token, { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: VERIFIER }, webAuth));
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+      assert.equal(typeof tokens.body.refresh_token, 'string');
+      return tokens.body;
+    }
+
+    async function introspect(value: unknown, as = webAuth): Promise<Record<string, unknown>> {
+      return (await json(await postForm(`${server.issuer}/oauth2/introspect`, { token: String(value) }, as))).body;
+    }
+
+    it('has no aud: not an empty list, and not the resources its access tokens are bound to', async () => {
+      for (const resource of [[], [ORDERS_API], [ORDERS_API, 'https://billing.example/']]) {
+        const tokens = await codeFlowTokens(resource);
+        const rt = await introspect(tokens.refresh_token);
+        assert.equal(rt.active, true);
+        assert.equal(rt.token_use, 'refresh_token');
+        assert.ok(!('aud' in rt), JSON.stringify(rt));
+        // the access token keeps its aud: the resources, or the issuer when none were named
+        const at = await introspect(tokens.access_token);
+        assert.deepEqual(at.aud, resource.length === 0 ? server.issuer : resource.length === 1 ? resource[0] : resource);
+      }
+    });
+
+    it('a resource server named by the binding sees the access token, not the refresh token', async () => {
+      const tokens = await codeFlowTokens([ORDERS_API]);
+      const api = { authorization: basic(ORDERS_API, SECRET) };
+      assert.equal((await introspect(tokens.access_token, api)).active, true);
+      assert.deepEqual(await introspect(tokens.refresh_token, api), { active: false });
+      // its own client still sees it
+      assert.equal((await introspect(tokens.refresh_token)).active, true);
     });
   });
 });

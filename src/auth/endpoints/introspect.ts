@@ -43,7 +43,17 @@ export const introspectionEndpoint: Endpoint = {
 };
 
 function mayIntrospect(client: Client, rec: TokenRecord): boolean {
-  return rec.client_id === client.client_id || rec.audience.includes(client.client_id) || client.scopeSet.has(INTROSPECT_SCOPE);
+  return rec.client_id === client.client_id || audienceOf(rec).includes(client.client_id) || client.scopeSet.has(INTROSPECT_SCOPE);
+}
+
+/**
+ * Whom the token is meant for (RFC 7662 §2.2 `aud`): an access token's `aud`. A refresh token
+ * has none: it is only ever presented here, and its record's `audience` is the RFC 8707
+ * binding of the family's access tokens (refresh-token.ts), which names resource servers it is
+ * no good at. Shown as `aud`, a resource server checking active and aud would take it.
+ */
+function audienceOf(rec: TokenRecord): readonly string[] {
+  return rec.kind === 'refresh_token' ? [] : rec.audience;
 }
 
 function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unknown> {
@@ -58,7 +68,7 @@ function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unkn
     exp: rec.expires_at,
     iat: rec.issued_at,
     sub: rec.sub,
-    aud: rec.audience.length === 1 ? rec.audience[0] : rec.audience,
+    aud: audienceClaim(audienceOf(rec)),
     iss: ctx.endpoints.issuer,
     jti: rec.jti,
   };
@@ -66,6 +76,12 @@ function activeResponse(ctx: AuthContext, rec: TokenRecord): Record<string, unkn
     for (const [k, v] of Object.entries(rec.extra)) if (!(k in body)) body[k] = v;
   }
   return body;
+}
+
+/** One audience as a string, several as a list, none: no `aud` member (undefined is dropped by JSON). */
+function audienceClaim(audience: readonly string[]): string | readonly string[] | undefined {
+  if (audience.length === 0) return undefined;
+  return audience.length === 1 ? audience[0] : audience;
 }
 
 /**
