@@ -65,9 +65,15 @@ export function forbidden(description: string, reason = 'forbidden'): GatewayErr
   return new GatewayError('forbidden', 403, description, { reason });
 }
 
-export function insufficientScope(required: string[], realm = 'drawbridge'): GatewayError {
-  return new GatewayError('insufficient_scope', 403, `requires scope: ${required.join(' ')}`, {
-    headers: { 'www-authenticate': `Bearer realm="${realm}", error="insufficient_scope", scope="${required.join(' ')}"` },
+/**
+ * 403 for a caller without every scope `required`; with RFC 6750 §3.1's Bearer challenge only
+ * for a caller who presented a Bearer token (`bearer`): one who signed, gave a key or a password
+ * (or nothing: anonymous) was not using that scheme, and gets the same body without a challenge.
+ */
+export function insufficientScope(required: readonly string[], realm = 'drawbridge', bearer = true): GatewayError {
+  const scope = required.join(' ');
+  return new GatewayError('insufficient_scope', 403, `requires scope: ${scope}`, {
+    headers: bearer ? { 'www-authenticate': `Bearer realm="${realm}", error="insufficient_scope", scope="${scope}"` } : undefined,
     reason: 'insufficient_scope',
   });
 }

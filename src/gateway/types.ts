@@ -16,6 +16,21 @@ import type { UpstreamTls } from './upstream-tls.js';
 
 export type AuthMethod = 'session' | 'oauth2' | 'key-auth' | 'basic-auth' | 'hmac-auth' | 'jwt' | 'anonymous';
 
+/**
+ * Which identities came from an OAuth Bearer token (RFC 6750: jwt, oauth2-introspection), so a
+ * refusal may carry a Bearer challenge (insufficient_scope); the others authenticated with
+ * another scheme, or with none. A Record, so a new AuthMethod must be placed here.
+ */
+export const BEARER_AUTHENTICATED: Readonly<Record<AuthMethod, boolean>> = Object.freeze({
+  session: false,
+  oauth2: true,
+  'key-auth': false,
+  'basic-auth': false,
+  'hmac-auth': false,
+  jwt: true,
+  anonymous: false,
+});
+
 export interface ConsumerRef {
   id: string;
   username: string;

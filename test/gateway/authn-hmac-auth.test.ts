@@ -65,6 +65,12 @@ function gatewayConfig(upstream: Upstream): Record<string, unknown> {
     services: [
       { name: 'ledger', url: upstream.url, routes: [{ paths: ['/ledger'], strip_path: false }], plugins: [{ name: 'hmac-auth', config: { max_body: '1kb' } }] },
       {
+        name: 'scoped',
+        url: upstream.url,
+        routes: [{ paths: ['/scoped'], strip_path: false }],
+        plugins: [{ name: 'hmac-auth' }, { name: 'scopes', config: { required: ['ledger:write'] } }],
+      },
+      {
         name: 'strict',
         url: upstream.url,
         routes: [{ paths: ['/strict'], strip_path: false }],
@@ -258,6 +264,16 @@ describe('hmac-auth (RFC 9421)', () => {
     const ok = await signedSend(stack.gatewayUrl, { target: '/ledger/x?page=2', body: '{"a":1}', fields });
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.headers['accept-signature'], undefined);
+  });
+
+  it('a signed caller without a required scope gets 403 insufficient_scope with no Bearer challenge (it used no Bearer token)', async () => {
+    upstream.reset();
+    const reply = await signedSend(stack.gatewayUrl, { target: '/scoped/x?a=1', headers: { 'x-request-id': 'hmac-scope' } });
+    assert.equal(reply.status, 403, reply.text);
+    assert.deepEqual(reply.json, { error: 'insufficient_scope', error_description: 'requires scope: ledger:write', request_id: 'hmac-scope' });
+    assert.equal(reply.headers['www-authenticate'], undefined);
+    assert.equal(reply.headers['accept-signature'], undefined);
+    assert.equal(upstream.requests.length, 0);
   });
 
   it('enforces nonces and extra components when configured', async () => {

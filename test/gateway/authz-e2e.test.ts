@@ -45,6 +45,8 @@ describe('acl and scopes through the gateway', () => {
           { username: 'ada', groups: ['admin'], credentials: { 'key-auth': [{ key: 'ada-key-0123456789' }] } },
           { username: 'bob', groups: ['users'], credentials: { 'key-auth': [{ key: 'bob-key-0123456789' }] } },
           { username: 'eve', groups: ['users', 'banned'], credentials: { 'key-auth': [{ key: 'eve-key-0123456789' }] } },
+          { username: 'carl', credentials: { 'basic-auth': [{ username: 'carl', password: 'carl-password-0123' }] } },
+          { username: 'guest' },
         ],
         services: [
           {
@@ -71,6 +73,13 @@ describe('acl and scopes through the gateway', () => {
             url: upstream.url,
             routes: [{ paths: ['/orders'] }],
             plugins: [jwt, { name: 'scopes', config: { required: ['orders'], methods: { POST: ['orders:write'], DELETE: ['orders:admin'] } } }],
+          },
+          {
+            // a token, an API key, a password, or no credential at all (the guest consumer)
+            name: 'reports',
+            url: upstream.url,
+            routes: [{ paths: ['/reports'] }],
+            plugins: [jwt, keyAuth, { name: 'basic-auth', config: { anonymous: 'guest' } }, { name: 'scopes', config: { required: ['reports'] } }],
           },
         ],
       },
@@ -156,5 +165,25 @@ describe('acl and scopes through the gateway', () => {
     assert.equal(get.status, 403);
     assert.equal(get.headers.get('www-authenticate'), 'Bearer realm="drawbridge", error="insufficient_scope", scope="orders"');
     assert.equal(upstream.requests.length, 3);
+  });
+
+  it('scopes: the insufficient_scope challenge is for Bearer-token callers only; an API key, a password or no credential gets the 403 without one', async () => {
+    upstream.reset();
+    const token = await signToken({ scope: 'other' });
+    const bearer = await call(`${stack.gatewayUrl}/reports`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(bearer.status, 403);
+    assert.equal(bearer.headers.get('www-authenticate'), 'Bearer realm="drawbridge", error="insufficient_scope", scope="reports"');
+    const callers: Array<[string, Record<string, string>]> = [
+      ['key-auth', { apikey: 'bob-key-0123456789' }],
+      ['basic-auth', { authorization: `Basic ${Buffer.from('carl:carl-password-0123').toString('base64')}` }],
+      ['anonymous', {}],
+    ];
+    for (const [method, headers] of callers) {
+      const res = await call(`${stack.gatewayUrl}/reports`, { headers: { ...headers, 'x-request-id': `sc-${method}` } });
+      assert.equal(res.status, 403, method);
+      assert.equal(res.headers.get('www-authenticate'), null, method);
+      assert.deepEqual(res.body, { error: 'insufficient_scope', error_description: 'requires scope: reports', request_id: `sc-${method}` }, method);
+    }
+    assert.equal(upstream.requests.length, 0);
   });
 });

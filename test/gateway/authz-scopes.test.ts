@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/index.js';
 import { createScopes } from '../../src/gateway/authz/scopes.js';
 import { PLUGINS } from '../../src/gateway/plugins.js';
+import type { Identity } from '../../src/gateway/types.js';
 import { gatewayRequest, identity, refusal } from './limits-harness.js';
 
 const PATH = 'gateway.plugins[2].config';
@@ -45,8 +46,8 @@ describe('scopes', () => {
     { required: ['orders'], methods: { post: ['orders:write'], DELETE: ['orders:write', 'orders:admin'] } },
     PATH,
   );
-  const call = (method: string, granted: string[]) =>
-    scopes.authorize(gatewayRequest({ method, identity: identity({ scope: granted }) }));
+  const call = (method: string, granted: string[], authMethod: Identity['auth_method'] = 'jwt') =>
+    scopes.authorize(gatewayRequest({ method, identity: identity({ scope: granted, auth_method: authMethod }) }));
 
   it('lets a request through with every scope its method needs', async () => {
     await call('GET', ['orders']);
@@ -65,6 +66,17 @@ describe('scopes', () => {
     assert.equal(post.headers['www-authenticate'], 'Bearer realm="drawbridge", error="insufficient_scope", scope="orders orders:write"');
     const del = await refusal(() => call('DELETE', ['orders', 'orders:write']));
     assert.equal(del.message, 'requires scope: orders orders:write orders:admin');
+    assert.ok((await refusal(() => call('GET', [], 'oauth2'))).headers['www-authenticate']?.startsWith('Bearer '));
+  });
+
+  it('gives the RFC 6750 challenge to Bearer-token callers (jwt, oauth2) only: the same 403 without it for the others', async () => {
+    for (const method of ['key-auth', 'basic-auth', 'hmac-auth', 'session', 'anonymous'] as const) {
+      const err = await refusal(() => call('POST', ['orders'], method));
+      assert.equal(err.status, 403, method);
+      assert.equal(err.code, 'insufficient_scope', method);
+      assert.equal(err.message, 'requires scope: orders orders:write', method);
+      assert.deepEqual(err.headers, {}, method);
+    }
   });
 
   it('refuses a request nobody authenticated with 403 forbidden', async () => {
@@ -76,7 +88,7 @@ describe('scopes', () => {
 
   it('uses GET for HEAD unless HEAD has its own entry; methods without requirements pass', async () => {
     const perMethod = createScopes({ methods: { GET: ['read'], PUT: ['write'] } }, PATH);
-    const head = await refusal(() => perMethod.authorize(gatewayRequest({ method: 'HEAD', identity: identity() })));
+    const head = await refusal(() => perMethod.authorize(gatewayRequest({ method: 'HEAD', identity: identity({ auth_method: 'jwt' }) })));
     assert.equal(head.headers['www-authenticate'], 'Bearer realm="drawbridge", error="insufficient_scope", scope="read"');
     await perMethod.authorize(gatewayRequest({ method: 'HEAD', identity: identity({ scope: ['read'] }) }));
     await perMethod.authorize(gatewayRequest({ method: 'POST' })); // nothing required, not even an identity

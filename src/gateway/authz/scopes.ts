@@ -1,6 +1,9 @@
 // `scopes` (authorize stage): scopes the caller's token must carry, for every method
 // (`required`) and per method (`methods`, in addition). Missing → 403 insufficient_scope
-// with the RFC 6750 §3 challenge naming every scope the request needs.
+// naming every scope the request needs, with the RFC 6750 §3 challenge when the caller
+// presented a Bearer token (jwt, oauth2-introspection); a caller who authenticated with
+// another scheme (hmac-auth, key-auth, basic-auth, a session cookie) or none (anonymous)
+// gets the same 403 without a Bearer challenge, which is not theirs to answer.
 //
 //   - name: scopes
 //     config:
@@ -12,7 +15,7 @@
 // HEAD without its own entry needs what GET needs (it is a GET without the body).
 import { ConfigError, format, keyPath, list, mapOf, object } from '../../config/schema.js';
 import { forbidden, insufficientScope } from '../errors.js';
-import type { Authorizer, GatewayRequest, PluginFactory } from '../types.js';
+import { BEARER_AUTHENTICATED, type Authorizer, type GatewayRequest, type PluginFactory } from '../types.js';
 
 interface ScopesConfig {
   required: string[];
@@ -72,7 +75,7 @@ export function createScopes(config: Record<string, unknown>, path: string): Aut
       if (needed.length === 0) return;
       const identity = gr.identity;
       if (identity === undefined) throw forbidden('no consumer identified', 'scopes_no_identity');
-      if (!hasAll(identity.scope, needed)) throw insufficientScope([...needed]);
+      if (!hasAll(identity.scope, needed)) throw insufficientScope(needed, undefined, BEARER_AUTHENTICATED[identity.auth_method] === true);
     },
   };
 }
