@@ -146,7 +146,7 @@ const client = object<ClientConfig>(
       .doc('Hex SHA-256 of the secret, to keep the secret itself out of the file.'),
     redirect_uris: list(redirectUri)
       .default([])
-      .doc('Allowed redirect URIs, compared exactly (only the port of a loopback IP URI such as `http://127.0.0.1/cb` may vary, for native apps: RFC 8252 §7.3); required for `authorization_code` and `implicit`.'),
+      .doc('Allowed redirect URIs, compared exactly (only the port of a loopback IP URI such as `http://127.0.0.1/cb` may vary, and only for a public client, i.e. a native app: RFC 8252 §7.3; a confidential client\'s must match port and all); required for `authorization_code` and `implicit`.'),
     grant_types: list(oneOf(GRANT_TYPES), { min: 1 })
       .derive<ClientConfig>('`[client_credentials]` with a secret or keys, else `[authorization_code, refresh_token]`', (c) =>
         hasSecret(c) || hasKeys(c) ? ['client_credentials'] : ['authorization_code', 'refresh_token'],

@@ -33,6 +33,9 @@ const CLIENTS = [
     consent: 'skip',
   },
   { client_id: 'app', client_secret: SECRET, grant_types: ['password'], scopes: ['openid', 'profile'] },
+  // loopback redirect URIs: a native app (public) and a confidential client
+  { client_id: 'native', redirect_uris: ['http://127.0.0.1/cb', 'http://[::1]/cb'], grant_types: ['authorization_code'], scopes: ['openid'] },
+  { client_id: 'local-web', client_secret: SECRET, redirect_uris: ['http://127.0.0.1/cb', 'http://[::1]:8080/cb'], grant_types: ['authorization_code'], scopes: ['openid'] },
   // a resource server whose client_id is its resource indicator (it introspects what is meant for it)
   { client_id: ORDERS_API, client_secret: SECRET, grant_types: ['client_credentials'], scopes: [] },
 ];
@@ -329,6 +332,31 @@ describe('peer review', () => {
       assert.deepEqual(await introspect(tokens.refresh_token, api), { active: false });
       // its own client still sees it
       assert.equal((await introspect(tokens.refresh_token)).active, true);
+    });
+  });
+
+  describe('loopback redirect URIs on any port: native apps (public clients) only (RFC 8252 §7.3, RFC 9700 §4.1.3)', () => {
+    const authorize = (clientId: string, redirectUri: string) =>
+      fetch(`${server.issuer}/oauth2/authorize?${new URLSearchParams({ ...codeRequest, client_id: clientId, redirect_uri: redirectUri, scope: 'openid', nonce: 'n', prompt: 'none' })}`, { redirect: 'manual' });
+
+    it('a public client: any port on a registered loopback IP URI', async () => {
+      for (const uri of ['http://127.0.0.1/cb', 'http://127.0.0.1:51234/cb', 'http://[::1]:8123/cb', 'http://[::1]/cb']) {
+        const res = await authorize('native', uri);
+        assert.equal(res.status, 302, uri);
+        assert.ok(res.headers.get('location')!.startsWith(`${uri}?`), uri);
+      }
+    });
+
+    it('a confidential client: exactly as registered, port included (error page, no redirect)', async () => {
+      for (const uri of ['http://127.0.0.1/cb', 'http://[::1]:8080/cb']) assert.equal((await authorize('local-web', uri)).status, 302, uri);
+      for (const uri of ['http://127.0.0.1:51234/cb', 'http://127.0.0.1:80/cb', 'http://[::1]/cb', 'http://[::1]:8081/cb']) {
+        const res = await authorize('local-web', uri);
+        assert.equal(res.status, 400, uri);
+        assert.equal(res.headers.get('location'), null);
+      }
+      // the PAR endpoint checks it the same way
+      const form = { response_type: 'code', redirect_uri: 'http://127.0.0.1:51234/cb', code_challenge: CHALLENGE, code_challenge_method: 'S256', scope: 'openid', nonce: 'n' };
+      await expectOAuthError(await postForm(`${server.issuer}/oauth2/par`, form, { authorization: basic('local-web', SECRET) }), 400, 'invalid_request');
     });
   });
 });

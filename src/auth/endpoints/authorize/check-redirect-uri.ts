@@ -1,8 +1,10 @@
 // Exact string match against the registered redirect URIs: no prefixes, no wildcards, no
 // normalisation (RFC 9700 §4.1.3). The one exception is the port of a loopback IP literal
-// (`http://127.0.0.1/cb`, `http://[::1]/cb`): a native app listens on whatever port the OS
-// gives it, so any port matches there (RFC 8252 §7.3: MUST; RFC 9700 §4.1.3 allows it), the
-// rest of the URI still exactly. Omitted: allowed only for a plain OAuth request from a
+// (`http://127.0.0.1/cb`, `http://[::1]/cb`) for a native app, i.e. a public client
+// (token_endpoint_auth_method none): it listens on whatever port the OS gives it, so any port
+// matches there (RFC 8252 §7.3: MUST; RFC 9700 §4.1.3 allows it for native apps only), the
+// rest of the URI still exactly. A confidential client (a server, whose port is its own
+// to choose) is matched exactly there too. Omitted: allowed only for a plain OAuth request from a
 // client with exactly one registered URI (RFC 6749 §3.1.2.3); an OpenID request must always
 // name it (OIDC Core §3.1.2.1: REQUIRED), however many the client has.
 import type { FormParams } from '../../../core/http.js';
@@ -18,7 +20,7 @@ export function checkRedirectUri(client: Client, params: FormParams): string {
     if (client.redirect_uris.length === 1) return client.redirect_uris[0]!;
     throw new UntrustedRequestError('The request names no redirect URI (redirect_uri is missing).');
   }
-  if (!isRegistered(client.redirect_uris, given)) {
+  if (!isRegistered(client.redirect_uris, given, client.token_endpoint_auth_method === 'none')) {
     throw new UntrustedRequestError('The redirect URI is not registered for this application.');
   }
   return given;
@@ -27,9 +29,10 @@ export function checkRedirectUri(client: Client, params: FormParams): string {
 /** `http://` + a loopback IP literal, an optional port, and the rest (path, query) as written. */
 const LOOPBACK_IP_URI = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/;
 
-/** Exactly one of `registered`, or one of its loopback IP URIs with another port (RFC 8252 §7.3). */
-function isRegistered(registered: readonly string[], given: string): boolean {
+/** Exactly one of `registered`, or, for a native app, one of its loopback IP URIs with another port (RFC 8252 §7.3). */
+function isRegistered(registered: readonly string[], given: string, nativeApp: boolean): boolean {
   if (registered.includes(given)) return true;
+  if (!nativeApp) return false;
   const asked = LOOPBACK_IP_URI.exec(given);
   if (asked === null) return false;
   for (const uri of registered) {
