@@ -359,4 +359,19 @@ describe('peer review', () => {
       await expectOAuthError(await postForm(`${server.issuer}/oauth2/par`, form, { authorization: basic('local-web', SECRET) }), 400, 'invalid_request');
     });
   });
+
+  describe('introspection negotiates on Accept, and says so (RFC 9110 §12.5.5)', () => {
+    it('Vary: Accept on the JSON and the JWT answer, active or not', async () => {
+      const issuedToken = await json(await postForm(token, { grant_type: 'client_credentials' }, auth));
+      for (const value of [String(issuedToken.body.access_token), 'not-a-token']) {
+        for (const accept of [undefined, 'application/json', 'application/token-introspection+jwt']) {
+          const res = await postForm(`${server.issuer}/oauth2/introspect`, { token: value }, { ...auth, ...(accept ? { accept } : {}) });
+          assert.equal(res.status, 200);
+          assert.equal(res.headers.get('vary'), 'Accept', `${accept}`);
+          assert.equal(res.headers.get('cache-control'), 'no-store');
+          await res.arrayBuffer();
+        }
+      }
+    });
+  });
 });

@@ -17,6 +17,8 @@ import type { Endpoint } from './types.js';
 
 const JWT_INTROSPECTION_TYPE = 'application/token-introspection+jwt';
 const JWT_TYPE_ANYWHERE = /application\/token-introspection\+jwt/i;
+/** The answer's form depends on Accept (wantsJwt): RFC 9110 §12.5.5, for any cache on the way. */
+const VARY = { vary: 'Accept' };
 
 export const introspectionEndpoint: Endpoint = {
   methods: ['POST'],
@@ -35,10 +37,10 @@ export const introspectionEndpoint: Endpoint = {
         { iss: ctx.endpoints.issuer, aud: client.client_id, iat: now, exp: now + ctx.auth.introspection_jwt_ttl, token_introspection: body },
         'token-introspection+jwt',
       );
-      sendText(res, 200, JWT_INTROSPECTION_TYPE, jwt, { 'cache-control': 'no-store', pragma: 'no-cache' });
+      sendText(res, 200, JWT_INTROSPECTION_TYPE, jwt, { 'cache-control': 'no-store', pragma: 'no-cache', ...VARY });
       return;
     }
-    sendNoStoreJson(res, 200, body);
+    sendNoStoreJson(res, 200, body, VARY);
   },
 };
 
