@@ -74,6 +74,7 @@ export async function compileGateway(
         interceptors: [],
         authenticators: [],
         challenges: [],
+        requesting: [],
         authorizers: [],
         limiters: [],
         metrics: undefined,
@@ -102,6 +103,9 @@ export async function compileGateway(
       route.interceptors.sort((a, b) => Number(b.early === true) - Number(a.early === true));
       // one challenge per scheme: jwt and oauth2-introspection on one route both say Bearer
       route.challenges = [...new Set(route.authenticators.map((a) => a.challenge))];
+      route.requesting = route.authenticators.flatMap((authenticator) =>
+        authenticator.requested === undefined ? [] : [{ authenticator, slot: route.challenges.indexOf(authenticator.challenge) }],
+      );
       routes.push(route);
       serviceSpecs.push({
         route,

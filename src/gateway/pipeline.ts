@@ -122,8 +122,19 @@ function noneRecognised(gr: GatewayRequest, metrics: Metrics): void {
     return;
   }
   metrics.authFailure('none', 'missing_credentials');
-  const err = new ChallengeError('authentication required', route.challenges);
-  for (const authenticator of route.authenticators) if (authenticator.requested !== undefined) Object.assign(err.headers, authenticator.requested(gr));
+  const requesting = route.requesting;
+  if (requesting.length === 0) throw new ChallengeError('authentication required', route.challenges);
+  // what this request must present (hmac-auth: its shape's challenge and Accept-Signature)
+  const challenges = route.challenges.slice();
+  const err = new ChallengeError('authentication required', challenges);
+  for (let i = 0; i < requesting.length; i++) {
+    const { authenticator, slot } = requesting[i]!;
+    const fields = authenticator.requested!(gr);
+    for (const name in fields) {
+      if (name === 'www-authenticate') challenges[slot] = fields[name]!;
+      else err.headers[name] = fields[name]!;
+    }
+  }
   throw err;
 }
 

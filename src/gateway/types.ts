@@ -242,10 +242,13 @@ export interface Authenticator {
   hide?(gr: GatewayRequest): void;
   /**
    * Fields telling the client what its credential must look like for this very request
-   * (hmac-auth: RFC 9421 §5.1 `Accept-Signature`), added to the route's 401s: this
-   * plugin's own refusals and the one for a request with no credential at all.
+   * (hmac-auth: its challenge naming what this request's signature must cover, and RFC 9421
+   * §5.1 `Accept-Signature`), made once per request shape, for the route's 401s: on this
+   * plugin's own refusals they replace its fields; on the one for a request with no credential
+   * at all, a `www-authenticate` takes the place of `challenge` among the route's challenges
+   * (CompiledRoute.requesting) and the others are added.
    */
-  requested?(gr: GatewayRequest): Record<string, string>;
+  requested?(gr: GatewayRequest): Readonly<Record<string, string>>;
 }
 
 /** Throws a GatewayError (403, 401) to deny. */
@@ -317,6 +320,11 @@ export interface CompiledRoute {
   authenticators: Authenticator[];
   /** the 401 challenges when no credential is recognised: one per scheme, in authenticator order */
   challenges: string[];
+  /**
+   * The authenticators with requested(), and where each one's challenge sits in `challenges`
+   * (its request's own replaces it): empty for most routes, whose 401 uses `challenges` as it is.
+   */
+  requesting: ReadonlyArray<{ readonly authenticator: Authenticator; readonly slot: number }>;
   /** consumer used when no authenticator recognises a credential (`anonymous` option) */
   anonymous?: ConsumerRef;
   authorizers: Authorizer[];

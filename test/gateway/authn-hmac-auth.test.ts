@@ -8,11 +8,22 @@ import { after, before, describe, it } from 'node:test';
 import { createSigner, httpbis } from 'http-message-signatures';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { redisUrl } from '../helpers/services.js';
-import { assertNoCredential, assertNotSpoofed, assertUnauthorized, internalClaims, send, SPOOFED, type Reply } from './authn-support.js';
+import { assertNoCredential, assertNotSpoofed, assertUnauthorized, challenges, internalClaims, send, SPOOFED, type Reply } from './authn-support.js';
 
 const KEY_ID = 'partner-a-key';
 const SECRET = 'hmac-secret-of-partner-a-0123456789';
-const CHALLENGE = 'Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"';
+/** hmac-auth's challenge for a request of this shape: `headers` names what Accept-Signature asks this request to sign. */
+function challengeFor(shape: { query?: boolean; body?: boolean; enforced?: string[] } = {}): string {
+  const ids = ['@method', '@authority', '@path'];
+  if (shape.query === true) ids.push('@query');
+  if (shape.body === true) ids.push('content-digest');
+  ids.push(...(shape.enforced ?? []));
+  return `Signature realm="drawbridge", alg="hmac-sha256", headers="${ids.join(' ')}"`;
+}
+/** for a request without a query or a body */
+const CHALLENGE = challengeFor();
+/** for a request with a body and no query */
+const CHALLENGE_BODY = challengeFor({ body: true });
 
 interface SignOptions {
   method?: string;
@@ -64,6 +75,12 @@ function gatewayConfig(upstream: Upstream): Record<string, unknown> {
     ],
     services: [
       { name: 'ledger', url: upstream.url, routes: [{ paths: ['/ledger'], strip_path: false }], plugins: [{ name: 'hmac-auth', config: { max_body: '1kb' } }] },
+      {
+        name: 'either',
+        url: upstream.url,
+        routes: [{ paths: ['/either'], strip_path: false }],
+        plugins: [{ name: 'key-auth' }, { name: 'hmac-auth', config: { enforce_headers: ['x-tenant'] } }],
+      },
       {
         name: 'scoped',
         url: upstream.url,
@@ -144,7 +161,7 @@ describe('hmac-auth (RFC 9421)', () => {
   it('detects a tampered body', async () => {
     upstream.reset();
     const reply = await signedSend(stack.gatewayUrl, { target: '/ledger/entries', body: '{"amount":42}', sendBody: '{"amount":99}' });
-    assertUnauthorized(reply, [CHALLENGE]);
+    assertUnauthorized(reply, [CHALLENGE_BODY]);
     assert.equal(reply.json.error_description, 'the Content-Digest does not match the body');
     assert.equal(upstream.requests.length, 0);
   });
@@ -165,7 +182,7 @@ describe('hmac-auth (RFC 9421)', () => {
     const noQuery = await signedSend(stack.gatewayUrl, { target: '/ledger?x=1', fields: ['@method', '@authority', '@path'] });
     assert.equal(noQuery.json.error_description, 'the signature must cover "@query"');
     const noDigest = await signedSend(stack.gatewayUrl, { target: '/ledger', body: 'hello', fields: ['@method', '@authority', '@path'] });
-    assertUnauthorized(noDigest, [CHALLENGE]);
+    assertUnauthorized(noDigest, [CHALLENGE_BODY]);
     assert.equal(noDigest.json.error_description, 'the signature must cover "content-digest"');
   });
 
@@ -256,6 +273,9 @@ describe('hmac-auth (RFC 9421)', () => {
     for (const { reply, expected } of cases) {
       assert.equal(reply.status, 401, reply.text);
       assert.equal(reply.headers['accept-signature'], expected);
+      // and the challenge names the very same components
+      const asked = /^sig1=\(([^)]*)\)/.exec(expected)![1]!.split(' ').map((id) => JSON.parse(id) as string);
+      assert.deepEqual(challenges(reply), [`Signature realm="drawbridge", alg="hmac-sha256", headers="${asked.join(' ')}"`]);
     }
     // a client that signs what the 401 asked for is let in
     const asked = await send(stack.gatewayUrl, '/ledger/x?page=2', { method: 'POST', body: '{"a":1}' });
@@ -276,6 +296,35 @@ describe('hmac-auth (RFC 9421)', () => {
     assert.equal(upstream.requests.length, 0);
   });
 
+  it("the challenge names what this request's signature must cover, as Accept-Signature does, enforce_headers too: on hmac-auth's own 401s and on the route's 401 beside another scheme", async () => {
+    const cases: Array<{ reply: Reply; challenge: string }> = [
+      { reply: await send(stack.gatewayUrl, '/ledger'), challenge: CHALLENGE },
+      { reply: await send(stack.gatewayUrl, '/ledger?a=1'), challenge: challengeFor({ query: true }) },
+      { reply: await send(stack.gatewayUrl, '/ledger', { method: 'POST', body: 'x' }), challenge: CHALLENGE_BODY },
+      { reply: await send(stack.gatewayUrl, '/ledger?a=1', { method: 'PUT', body: 'x' }), challenge: challengeFor({ query: true, body: true }) },
+      { reply: await signedSend(stack.gatewayUrl, { target: '/ledger?a=1', keyId: 'nobody' }), challenge: challengeFor({ query: true }) },
+      { reply: await signedSend(stack.gatewayUrl, { target: '/strict', body: 'x', fields: ['@method', '@authority', '@path', 'content-digest'] }), challenge: challengeFor({ body: true, enforced: ['content-type'] }) },
+      { reply: await send(stack.gatewayUrl, '/strict?a=1'), challenge: challengeFor({ query: true, enforced: ['content-type'] }) },
+    ];
+    for (const { reply, challenge } of cases) {
+      assert.equal(reply.status, 401, reply.text);
+      assert.deepEqual(challenges(reply), [challenge]);
+      const asked = /^sig1=\(([^)]*)\)/.exec(String(reply.headers['accept-signature']))![1]!.split(' ').map((id) => JSON.parse(id) as string);
+      assert.equal(challenge, `Signature realm="drawbridge", alg="hmac-sha256", headers="${asked.join(' ')}"`);
+    }
+    // no credential on a route with key-auth too: every scheme's challenge, hmac-auth's for this request
+    for (const [target, init, shape] of [
+      ['/either', {}, {}],
+      ['/either/x?a=1', { method: 'POST', body: '{}' }, { query: true, body: true }],
+    ] as const) {
+      const reply = await send(stack.gatewayUrl, target, init);
+      assertUnauthorized(reply, ['Key realm="drawbridge"', challengeFor({ ...shape, enforced: ['x-tenant'] })]);
+      assert.match(String(reply.headers['accept-signature']), /"x-tenant"\);created/);
+    }
+    // a wrong key on that route: key-auth's own 401, no hmac-auth challenge
+    assertUnauthorized(await send(stack.gatewayUrl, '/either', { headers: { apikey: 'no-such-key-0123456789' } }), ['Key realm="drawbridge"']);
+  });
+
   it('enforces nonces and extra components when configured', async () => {
     const fields = ['@method', '@authority', '@path', 'content-type'];
     const noNonce = await signedSend(stack.gatewayUrl, {
@@ -284,7 +333,7 @@ describe('hmac-auth (RFC 9421)', () => {
       fields,
       params: ['created', 'keyid'],
     });
-    assertUnauthorized(noNonce, [CHALLENGE]);
+    assertUnauthorized(noNonce, [challengeFor({ enforced: ['content-type'] })]);
     assert.equal(noNonce.json.error_description, 'the signature needs a nonce');
     const noType = await signedSend(stack.gatewayUrl, { target: '/strict' });
     assert.equal(noType.json.error_description, 'the signature must cover "content-type"');
@@ -397,7 +446,7 @@ describe("hmac-auth (Kong's legacy scheme)", () => {
       body: '{"a":2}',
       headers: legacy({ target: '/legacy', method: 'POST', headers: 'date request-line digest', digest }),
     });
-    assertUnauthorized(tampered, [CHALLENGE]);
+    assertUnauthorized(tampered, [CHALLENGE_BODY]);
     assert.equal(tampered.json.error_description, 'the Digest does not match the body');
     const unsignedDigest = await send(stack.gatewayUrl, '/legacy', { method: 'POST', body, headers: { ...legacy({ target: '/legacy', method: 'POST' }), digest } });
     assert.equal(unsignedDigest.json.error_description, 'the signature must cover digest');

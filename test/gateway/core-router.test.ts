@@ -18,6 +18,7 @@ function route(id: string): CompiledRoute {
     interceptors: [],
     authenticators: [],
     challenges: [],
+    requesting: [],
     authorizers: [],
     limiters: [],
   };

@@ -8,11 +8,14 @@
 // With `legacy: true` Kong's `Authorization: hmac username=…` scheme is accepted too, for
 // teams migrating from Kong; its signature must cover `request-line` and the Date used.
 //
-// Challenge (RFC 9421 defines none):
-//   Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"
-// and, on every 401 of a route with hmac-auth, RFC 9421 §5.1's `Accept-Signature` with what
-// that very request's signature must cover, e.g. for a POST with a query:
-//   sig1=("@method" "@authority" "@path" "@query" "content-digest");created;alg="hmac-sha256"
+// On every 401 of a route with hmac-auth (its own, and the route's when no credential was
+// recognised), a challenge (RFC 9421 defines none) and RFC 9421 §5.1's `Accept-Signature`,
+// both naming what that very request's signature must cover (`@query` only with a query,
+// `content-digest` only with a body, then enforce_headers), e.g. for a POST with a query:
+//   WWW-Authenticate: Signature realm="drawbridge", alg="hmac-sha256", headers="@method @authority @path @query content-digest"
+//   Accept-Signature: sig1=("@method" "@authority" "@path" "@query" "content-digest");created;alg="hmac-sha256"
+// and for a GET without one: headers="@method @authority @path", sig1=("@method" "@authority" "@path").
+// Both are made once per request shape at start, from the lists the coverage check uses.
 import { HmacSha256 } from '../../crypto/hmac-sha256.js';
 import { bool, ConfigError, duration, format, keyPath, list, object, oneOf, size, str } from '../../config/schema.js';
 import { GatewayError, serviceUnavailable, unauthorized } from '../errors.js';
@@ -141,7 +144,6 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
   const { cache, digester } = authnShared(deps);
   const namespace = instanceNamespace('hmac-auth');
   const nonces = nonceStore(deps);
-  const challenge = `Signature realm="${settings.realm}", alg="hmac-sha256", headers="@method @authority @path @query content-digest"`;
   const skew = settings.clock_skew;
   const hide = settings.hide_credentials;
   const enforced = settings.enforce_headers.map((name) => `"${name}"`);
@@ -151,19 +153,29 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
   const legacyAlgorithms = new Set<string>(settings.allow_sha1 ? [...settings.algorithms, 'hmac-sha1'] : settings.algorithms);
   const clock = deps.clock;
 
-  /**
-   * RFC 9421 §5.1 `Accept-Signature` for a refused request: the components its signature
-   * must cover (the query and the body only when it has them), `created`, our algorithm.
-   * A key id or nonce we cannot name: the client has its own.
-   */
-  function acceptSignature(gr: GatewayRequest): Record<string, string> {
-    return { 'accept-signature': acceptSignatures[requiredIndex(gr.query !== '', hasBody(gr))]! };
-  }
-
   // What a signature must cover, by request shape (query? body?), made once: what
-  // verifyRfc9421 checks and what Accept-Signature asks for are the same lists.
+  // verifyRfc9421 checks, what Accept-Signature asks for and what the challenge names are the
+  // same lists. RFC 9421 §5.1 `Accept-Signature`: the components, `created`, our algorithm (a
+  // key id or nonce we cannot name: the client has its own); the challenge's `headers`: the
+  // same components, unquoted.
   const requiredLists = [false, true].flatMap((withQuery) => [false, true].map((withBody) => requiredComponents(withQuery, withBody)));
-  const acceptSignatures = requiredLists.map((ids) => `sig1=(${ids.join(' ')});created;alg="hmac-sha256"`);
+  const requestedFields: ReadonlyArray<Readonly<Record<string, string>>> = requiredLists.map((ids) =>
+    Object.freeze({
+      'www-authenticate': `Signature realm="${settings.realm}", alg="hmac-sha256", headers="${ids.map((id) => id.slice(1, -1)).join(' ')}"`,
+      'accept-signature': `sig1=(${ids.join(' ')});created;alg="hmac-sha256"`,
+    }),
+  );
+  /**
+   * The challenge without a request at hand: that of a request with a query and a body (all
+   * a signature may have to cover). Each 401 gets its request's own from requested(): the
+   * pipeline puts it in place of this one.
+   */
+  const challenge = requestedFields[requiredIndex(true, true)]!['www-authenticate']!;
+
+  /** The challenge and Accept-Signature for a refused request: what its shape must sign. */
+  function requested(gr: GatewayRequest): Readonly<Record<string, string>> {
+    return requestedFields[requiredIndex(gr.query !== '', hasBody(gr))]!;
+  }
 
   function requiredComponents(withQuery: boolean, withBody: boolean): string[] {
     const ids = [...REQUIRED];
@@ -372,7 +384,7 @@ function hmacAuthenticator(settings: HmacAuthConfig, deps: GatewayDeps): Authent
     name: 'hmac-auth',
     challenge,
     hide: hide ? hideSignatures : undefined,
-    requested: acceptSignature,
+    requested,
     authenticate: function authenticateHmac(gr: GatewayRequest): AuthnResult | Promise<AuthnResult> {
       const headers = gr.req.headers;
       const input = headerValue(headers, 'signature-input');
