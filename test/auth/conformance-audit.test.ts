@@ -249,10 +249,13 @@ describe('conformance audit', () => {
   });
 
   describe('token endpoint: client authentication (RFC 6749 §2.3.1, §5.2)', () => {
-    it('Basic credentials that are not form-urlencoded: invalid_request naming the Authorization header, not the body', async () => {
-      // a raw `%` in the secret cannot be form-decoded (a client that skipped §2.3.1's encoding)
+    it('Basic credentials that are not form-urlencoded: invalid_client naming the Authorization header, not the body', async () => {
+      // a raw `%` in the secret cannot be form-decoded (a client that skipped §2.3.1's encoding):
+      // a failed client authentication (§5.2), 401 with the Basic challenge (peer-review.test.ts)
       const raw = `Basic ${Buffer.from('web:100%secret').toString('base64')}`;
-      const body = await expectOAuthError(await postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: raw }), 400, 'invalid_request');
+      const res = await postForm(tokenUrl, { grant_type: 'client_credentials' }, { authorization: raw });
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="drawbridge"/);
+      const body = await expectOAuthError(res, 401, 'invalid_client');
       assert.match(String(body.error_description), /Authorization header/);
       assert.doesNotMatch(String(body.error_description), /body/);
     });

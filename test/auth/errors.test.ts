@@ -154,13 +154,10 @@ describe('auth server error responses', () => {
     ] as const) {
       it(`malformed Authorization header: ${name}`, async () => {
         const res = await postForm(token, cc, { authorization: header });
-        // a broken form encoding of the credentials is a malformed request, everything else a failed authentication
-        if (name === 'malformed form encoding inside') await expectError(res, 400, 'invalid_request');
-        else {
-          const body = await expectError(res, 401, 'invalid_client');
-          // the description says what is wrong: a Basic header that does not parse, or another scheme
-          assert.match(String(body.error_description), name === 'another scheme' ? /unsupported Authorization scheme/ : /malformed Basic credentials/);
-        }
+        // a failed client authentication, a broken form encoding inside the credentials too (RFC 6749 §5.2)
+        const body = await expectError(res, 401, 'invalid_client');
+        // the description says what is wrong: a Basic header that does not parse, or another scheme
+        assert.match(String(body.error_description), name === 'another scheme' ? /unsupported Authorization scheme/ : /malformed Basic credentials/);
       });
     }
   });

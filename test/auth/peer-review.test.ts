@@ -374,4 +374,23 @@ describe('peer review', () => {
       }
     });
   });
+
+  describe('Basic credentials that do not form-decode are a failed client authentication (RFC 6749 §2.3.1, §5.2)', () => {
+    it('401 invalid_client with the Basic challenge at every endpoint that authenticates clients', async () => {
+      for (const secret of ['%zz', '100%', 'a%0', '%00']) {
+        const authorization = `Basic ${Buffer.from(`svc:${secret}`).toString('base64')}`;
+        for (const [path, form] of [
+          ['/oauth2/token', { grant_type: 'client_credentials' }],
+          ['/oauth2/introspect', { token: 'x' }],
+          ['/oauth2/revoke', { token: 'x' }],
+          ['/oauth2/par', { response_type: 'code', redirect_uri: CB }],
+        ] as const) {
+          const res = await postForm(`${server.issuer}${path}`, form, { authorization });
+          assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="drawbridge"/, `${path} ${secret}`);
+          const body = await expectOAuthError(res, 401, 'invalid_client');
+          assert.match(String(body.error_description), /Authorization header/);
+        }
+      }
+    });
+  });
 });

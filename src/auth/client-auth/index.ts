@@ -166,8 +166,9 @@ function parseBasic(header: string): { clientId: string; credential: string } | 
   try {
     return { clientId: decodeFormComponent(decoded.slice(0, colon)), credential: decodeFormComponent(decoded.slice(colon + 1)) };
   } catch {
-    // still a malformed request (400), but the message must point at the header, not the body
-    throw invalidRequest('the client_id and client_secret in the Authorization header must be form-urlencoded before Base64 (RFC 6749, section 2.3.1)');
+    // a failed client authentication (RFC 6749 §5.2: 401 with the challenge), as an undecodable
+    // base64 is; the message points at the header, not the body the decoder speaks of
+    throw invalidClient('malformed Basic credentials: the client_id and client_secret in the Authorization header must be form-urlencoded before Base64 (RFC 6749, section 2.3.1)');
   }
 }
 
