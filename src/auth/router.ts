@@ -1,4 +1,5 @@
 // Path → endpoint table, fixed at start. The per-request work is one Map lookup.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { methodNotAllowed, notFound } from '../core/errors.js';
 import { remoteAddress } from '../core/http.js';
 import type { Handler } from '../core/listener.js';
@@ -25,6 +26,14 @@ const CORS: ReadonlyMap<Endpoint, CorsPolicy> = new Map([
   [revocationEndpoint, { methods: 'POST' }],
   [userinfoEndpoint, { methods: 'GET, POST' }],
 ]);
+
+/**
+ * The methods each endpoint serves, as Allow says them (RFC 9110 §10.2.1): its own, and OPTIONS
+ * where it answers CORS preflights.
+ */
+function allowOf(endpoint: Endpoint): readonly string[] {
+  return CORS.has(endpoint) ? [...endpoint.methods, 'OPTIONS'] : endpoint.methods;
+}
 
 /** Staleness bound of the allowed origins: the client cache's (start.ts), at most 2 s. */
 const ORIGINS_MAX_TTL_MS = 2000;
@@ -59,15 +68,20 @@ export function authHandler(ctx: AuthContext): Handler {
   });
   // Not async: the endpoint's promise is handed on as it is (one promise fewer per request);
   // the errors thrown here reach the listener's try/catch all the same.
+  const allowed = new Map<Endpoint, readonly string[]>([...new Set(routes.values())].map((e) => [e, allowOf(e)]));
   return function routeAuthRequest(req, res, rc) {
     const endpoint = routes.get(rc.path);
     if (!endpoint) throw notFound(`no endpoint at ${rc.path}`);
-    const cors = req.headers.origin !== undefined ? CORS.get(endpoint) : undefined;
-    // a CORS preflight; OPTIONS without Origin is no preflight and gets the 405 below
-    if (cors !== undefined && req.method === 'OPTIONS') return corsPreflight(origins, cors, req, res);
+    const policy = CORS.get(endpoint);
+    const cors = req.headers.origin !== undefined ? policy : undefined;
+    if (req.method === 'OPTIONS' && policy !== undefined) {
+      // a CORS preflight; without Origin, a plain OPTIONS: the methods served (RFC 9110 §9.3.7)
+      if (cors !== undefined) return corsPreflight(origins, cors, req, res);
+      return answerOptions(req, res, allowed.get(endpoint)!);
+    }
     if (!endpoint.methods.includes(req.method ?? '')) {
       req.resume();
-      throw methodNotAllowed(endpoint.methods);
+      throw methodNotAllowed(allowed.get(endpoint)!);
     }
     // audit events of this request carry its request id and IP (request-scope.ts)
     bindRequest(req, { request_id: rc.requestId, ip: remoteAddress(req) });
@@ -75,4 +89,11 @@ export function authHandler(ctx: AuthContext): Handler {
     if (cors !== undefined) return corsActual(origins, req, res).then(() => endpoint.handle(ctx, req, res, rc));
     return endpoint.handle(ctx, req, res, rc);
   };
+}
+
+/** A plain OPTIONS (no preflight) where the endpoint serves OPTIONS: 204 with Allow. */
+function answerOptions(req: IncomingMessage, res: ServerResponse, allow: readonly string[]): void {
+  req.resume();
+  res.writeHead(204, { allow: allow.join(', ') });
+  res.end();
 }

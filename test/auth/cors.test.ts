@@ -147,8 +147,11 @@ describe('CORS for browser apps (token, userinfo, revocation)', () => {
     }
   });
 
-  it('OPTIONS without Origin is no preflight: 405 as before; other endpoints get no CORS', async () => {
-    assert.equal((await send(token, 'OPTIONS', {})).status, 405);
+  it('OPTIONS without Origin is no preflight: 204 with Allow and no CORS headers (peer-review.test.ts); other endpoints get no CORS', async () => {
+    const plain = await send(token, 'OPTIONS', {});
+    assert.equal(plain.status, 204);
+    assert.equal(plain.headers.allow, 'POST, OPTIONS');
+    for (const name of Object.keys(plain.headers)) assert.ok(!name.startsWith('access-control-'), name);
     const authorize = await send(`${auth.issuer}/oauth2/authorize`, 'OPTIONS', { origin: app.origin, 'access-control-request-method': 'GET' });
     assert.equal(authorize.status, 405);
     assert.equal(authorize.headers['access-control-allow-origin'], undefined);

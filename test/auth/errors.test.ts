@@ -279,12 +279,13 @@ describe('auth server error responses', () => {
 
     it('GET on the token endpoint → 405 with Allow', async () => {
       const res = await fetch(`${token}?grant_type=client_credentials`, { headers: auth() });
-      await expectError(res, 405, 'invalid_request', { allow: 'POST' });
+      await expectError(res, 405, 'invalid_request', { allow: 'POST, OPTIONS' });
     });
 
     it('GET on the introspection and revocation endpoints → 405 with Allow', async () => {
       await expectError(await fetch(introspect), 405, 'invalid_request', { allow: 'POST' });
-      await expectError(await fetch(revoke), 405, 'invalid_request', { allow: 'POST' });
+      // revocation answers CORS preflights as well
+      await expectError(await fetch(revoke), 405, 'invalid_request', { allow: 'POST, OPTIONS' });
     });
 
     it('POST on the JWKS → 405 with Allow: GET, HEAD', async () => {

@@ -286,10 +286,10 @@ describe('peer review', () => {
     });
 
     it('405s list HEAD beside GET', async () => {
-      for (const path of ['/oauth2/authorize', '/oauth2/logout']) {
+      for (const path of ['/oauth2/authorize', '/oauth2/logout', '/oauth2/userinfo']) {
         const res = await fetch(`${server.issuer}${path}`, { method: 'PUT' });
         assert.equal(res.status, 405);
-        assert.equal(res.headers.get('allow'), 'GET, HEAD, POST', path);
+        assert.match(res.headers.get('allow')!, /^GET, HEAD, POST\b/, path);
       }
     });
   });
@@ -389,6 +389,45 @@ describe('peer review', () => {
           assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="drawbridge"/, `${path} ${secret}`);
           const body = await expectOAuthError(res, 401, 'invalid_client');
           assert.match(String(body.error_description), /Authorization header/);
+        }
+      }
+    });
+  });
+
+  describe('Allow names OPTIONS where an endpoint answers it (RFC 9110 §10.2.1, §15.5.6, §9.3.7)', () => {
+    const ALLOW: Record<string, string> = {
+      // the endpoints browser apps call cross-origin answer CORS preflights (OPTIONS)
+      '/oauth2/token': 'POST, OPTIONS',
+      '/oauth2/par': 'POST, OPTIONS',
+      '/oauth2/revoke': 'POST, OPTIONS',
+      '/oauth2/userinfo': 'GET, HEAD, POST, OPTIONS',
+      // the others do not
+      '/oauth2/introspect': 'POST',
+      '/oauth2/authorize': 'GET, HEAD, POST',
+      '/oauth2/logout': 'GET, HEAD, POST',
+      '/.well-known/jwks.json': 'GET, HEAD',
+    };
+
+    it('a 405 lists them (JSON, no-store)', async () => {
+      for (const [path, allow] of Object.entries(ALLOW)) {
+        const method = allow.includes('GET') ? 'DELETE' : 'GET';
+        const res = await fetch(`${server.issuer}${path}`, { method });
+        assert.equal(res.headers.get('allow'), allow, path);
+        await expectOAuthError(res, 405, 'invalid_request');
+      }
+    });
+
+    it('OPTIONS without Origin (no preflight): 204 with Allow where OPTIONS is served, else 405 with Allow', async () => {
+      for (const [path, allow] of Object.entries(ALLOW)) {
+        const res = await fetch(`${server.issuer}${path}`, { method: 'OPTIONS' });
+        assert.equal(res.headers.get('allow'), allow, path);
+        if (allow.includes('OPTIONS')) {
+          assert.equal(res.status, 204, path);
+          assert.equal((await res.arrayBuffer()).byteLength, 0);
+          assert.equal(res.headers.get('content-length'), null, 'no Content-Length on a 204 (RFC 9110 §8.6)');
+          assert.equal(res.headers.get('access-control-allow-origin'), null);
+        } else {
+          await expectOAuthError(res, 405, 'invalid_request');
         }
       }
     });
