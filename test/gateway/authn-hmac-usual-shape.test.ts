@@ -214,6 +214,54 @@ describe('hmac-auth: the usual Signature-Input shape without the general parser'
     assert.ok(changedAndTaken > 1000, `usual path taken on ${changedAndTaken} changed fields`);
   });
 
+  it('reads a list start it has just read again (the remembered one) exactly as the parser does, whatever comes between', () => {
+    // requests of different clients interleaved: each list start alone, then as the prefix of
+    // a longer or different list, with and without parameters, and malformed after the `)`
+    const starts = ['sig1=("@method" "@authority" "@path")', 'sig1=("@method" "@path")', 'sig1=()', 'sig2=("@method" "@authority" "@path")'];
+    const tails = [';created=1795437392;keyid="k";alg="hmac-sha256";nonce="n1"', ';keyid="k"', ';created=1;keyid="k2"', 'x;keyid="k"', ' ;keyid="k"', ';keyid="k",sig9=()', ''];
+    const inners = ['', ' "@query"', ';req', ' "content-digest"'];
+    const field = (input: string) => `${input.slice(0, input.indexOf('='))}=:${Buffer.alloc(32, 7).toString('base64')}:`;
+    let compared = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const start of starts) {
+        for (const inner of inners) {
+          const list = inner === '' ? start : `${start.slice(0, -1)}${inner})`;
+          for (const tail of tails) {
+            const input = list + tail;
+            const usual = findUsualHmacSignature(input, field(input));
+            const parsed = findHmacSignatureParsed(input, field(input));
+            if (usual !== undefined) assert.deepEqual(usual, parsed, input);
+            assert.deepEqual(findHmacSignature(input, field(input)), parsed, input);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.equal(compared, 3 * starts.length * inners.length * tails.length);
+  });
+
+  it('builds the same signature base for the same list on every request, and another for another request', () => {
+    const input = BENCH;
+    const msg = (path: string, authority = '127.0.0.1:8080'): SignedMessage => ({ method: 'POST', scheme: 'http', authority, path, query: 'a=1', field: () => undefined });
+    const first = findUsualHmacSignature(input, SIG);
+    const second = findUsualHmacSignature(input.replace('Zm9vYmFy-_x', 'other-nonce'), SIG);
+    assert.ok(first?.kind === 'found' && second?.kind === 'found');
+    // the list is read once and shared; the base still follows each request
+    assert.equal(first.signature.input.items, second.signature.input.items);
+    const parsed = findHmacSignatureParsed(input, SIG);
+    assert.ok(parsed.kind === 'found');
+    for (const [path, authority] of [['/a', 'EXAMPLE.com:80'], ['', 'h:8080'], ['/b%2Fc', 'h']] as const) {
+      const expected = signatureBase(parsed.signature.input, msg(path, authority));
+      assert.equal(signatureBase(first.signature.input, msg(path, authority), first.signature.signatureParams), expected);
+      assert.equal(signatureBase(second.signature.input, msg(path, authority), second.signature.signatureParams), expected.replace('Zm9vYmFy-_x', 'other-nonce'));
+    }
+    // a component covered twice is refused every time, not only the first
+    const twice = 'sig1=("@method" "@method");keyid="k"';
+    const found = findUsualHmacSignature(twice, 'sig1=:AAAA:');
+    assert.ok(found?.kind === 'found');
+    for (let i = 0; i < 2; i++) assert.throws(() => signatureBase(found.signature.input, msg('/a')), /covered twice/);
+  });
+
   it('verifies the same signature base either way (the text kept is the serialization)', () => {
     const secret = 'bench-hmac-secret';
     const msg: SignedMessage = {

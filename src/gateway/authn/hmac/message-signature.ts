@@ -24,8 +24,8 @@ export interface HmacSignature {
   created?: number;
   expires?: number;
   nonce?: string;
-  /** serialized component identifiers, e.g. `"@method"`, `"content-digest"` */
-  covered: Set<string>;
+  /** serialized component identifiers, e.g. `"@method"`, `"content-digest"` (shared between requests: never changed) */
+  covered: ReadonlySet<string>;
   /** `input` serialized: the value of the signature base's `@signature-params` line */
   signatureParams: string;
 }
@@ -204,15 +204,29 @@ function base64Bytes(text: string, start: number, end: number): Buffer | undefin
   return out;
 }
 
-/** findHmacSignature for the usual shape, or undefined when the fields are anything else. */
-export function findUsualHmacSignature(input: string, field: string | undefined): FindResult | undefined {
-  if (field === undefined) return undefined;
-  const length = input.length;
+/**
+ * The `label=("…" …)` start of the last usual Signature-Input read, and what it parsed to.
+ * A client signs every request over the same components, so the next request's field
+ * nearly always starts with the same text: its label, items and covered set are then
+ * taken as they are (never changed by anyone: HmacSignature's are read-only) instead of
+ * being parsed and built again. The text up to the `)` decides all three alone.
+ */
+interface ListStart {
+  text: string;
+  label: string;
+  items: Item[];
+  covered: ReadonlySet<string>;
+}
+let lastListStart: ListStart | undefined;
+
+/** The label and inner list's items at the start of `input` (through its `)`), or undefined for anything but the usual shape. */
+function readListStart(input: string): ListStart | undefined {
+  const last = lastListStart;
+  if (last !== undefined && input.startsWith(last.text)) return last;
   // label=(
   let pos = keyEnd(input, 0);
   if (pos === -1 || input.charCodeAt(pos) !== 0x3d || input.charCodeAt(pos + 1) !== 0x28) return undefined;
   const label = input.slice(0, pos);
-  const listStart = pos + 1;
   pos += 2;
   // "component" items, one space apart, without parameters
   const items: Item[] = [];
@@ -231,7 +245,20 @@ export function findUsualHmacSignature(input: string, field: string | undefined)
       pos++;
     }
   }
-  pos++; // ')'
+  const start: ListStart = { text: input.slice(0, pos + 1), label, items, covered };
+  lastListStart = start;
+  return start;
+}
+
+/** findHmacSignature for the usual shape, or undefined when the fields are anything else. */
+export function findUsualHmacSignature(input: string, field: string | undefined): FindResult | undefined {
+  if (field === undefined) return undefined;
+  const length = input.length;
+  const start = readListStart(input);
+  if (start === undefined) return undefined;
+  const { label, items, covered } = start;
+  const listStart = label.length + 1;
+  let pos = start.text.length; // past ')'
   // ;name=value parameters: integers without sign or leading zeros, strings without escapes
   const params = new Map<string, BareItem>();
   while (pos < length) {

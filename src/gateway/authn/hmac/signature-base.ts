@@ -10,6 +10,7 @@ import {
   serializeMember,
   serializeParameters,
   StructuredFieldError,
+  type BareItem,
   type InnerList,
   type Item,
 } from './structured-fields.js';
@@ -142,19 +143,56 @@ function fieldValues(name: string, item: Item, msg: SignedMessage): string[] {
  * `@signature-params` line.
  */
 export function signatureBase(input: InnerList, msg: SignedMessage, serialized?: string): string {
+  const items = input.items;
+  const ids = componentIds(items);
   let base = '';
-  // the @signature-params value is the inner list serialized: its items are the
-  // component ids serialized here anyway (serializeInnerList(input) would do them again)
-  let list = '';
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as Item;
+    const id = ids[i]!;
+    const single = item.params.size === 0 ? plainDerivedValue(item.value, msg) : undefined;
+    if (single !== undefined) base += `${id}: ${single}\n`;
+    else for (const value of componentValues(item, msg)) base += `${id}: ${value}\n`;
+  }
+  // the @signature-params value is the inner list serialized: its items are the component
+  // ids (serializeInnerList(input) would serialize them again)
+  return `${base}"@signature-params": ${serialized ?? `(${ids.join(' ')})${serializeParameters(input.params)}`}`;
+}
+
+/**
+ * The serialized ids of the covered components, checked to be items and each covered once
+ * (RFC 9421 §2.5). Remembered per list: the usual-shape reader (message-signature.ts) hands
+ * every request of a client the same list.
+ */
+const checkedIds = new WeakMap<InnerList['items'], string[]>();
+
+function componentIds(items: InnerList['items']): string[] {
+  let ids = checkedIds.get(items);
+  if (ids !== undefined) return ids;
+  ids = [];
   const seen = new Set<string>();
-  for (const item of input.items) {
+  for (const item of items) {
     if (isInnerList(item)) throw new SignatureBaseError('covered components must be items');
     const id = componentId(item);
-    // RFC 9421 §2.5: a component identifier must not be covered twice
     if (seen.has(id)) throw new SignatureBaseError(`component ${id} is covered twice`);
     seen.add(id);
-    for (const value of componentValues(item, msg)) base += `${id}: ${value}\n`;
-    if (serialized === undefined) list = list === '' ? id : `${list} ${id}`;
+    ids.push(id);
   }
-  return `${base}"@signature-params": ${serialized ?? `(${list})${serializeParameters(input.params)}`}`;
+  checkedIds.set(items, ids);
+  return ids;
+}
+
+/** The value of the derived components nearly every signature covers, without parameters; undefined for any other. */
+function plainDerivedValue(name: BareItem, msg: SignedMessage): string | undefined {
+  switch (name) {
+    case '@method':
+      return msg.method;
+    case '@authority':
+      return normalizeAuthority(msg.authority, msg.scheme);
+    case '@path':
+      return msg.path || '/';
+    case '@query':
+      return `?${msg.query}`;
+    default:
+      return undefined;
+  }
 }
