@@ -551,9 +551,12 @@ describe('OIDC / OAuth conformance (Basic OP, Config OP)', () => {
       const back = location(await login(browser, await browser.fetch(req.url)));
       await redeem(back, req);
       // the same credentials Base64-encoded without the form encoding do not authenticate: the
-      // raw `%&` cannot be form-decoded, a malformed request (as test/auth/errors.test.ts pins)
+      // raw `%&` cannot be form-decoded, a failed client authentication (RFC 6749 §2.3.1, §5.2;
+      // as test/auth/errors.test.ts pins): 401 invalid_client with the Basic challenge
       const raw = `Basic ${Buffer.from(`${CONF_ID}:${CONF_SECRET}`).toString('base64')}`;
-      await assertOAuthError(await postForm(as.token_endpoint!, { grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: raw }), 400, 'invalid_request');
+      const undecodable = await postForm(as.token_endpoint!, { grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: raw });
+      await assertOAuthError(undecodable, 401, 'invalid_client');
+      assert.match(undecodable.headers.get('www-authenticate') ?? '', /^Basic /);
       // decodable but unencoded (`+` meant literally): a wrong secret, 401 with the Basic challenge
       const plus = `Basic ${Buffer.from(`rs:${RS_SECRET.replace(/-/g, '+')}`).toString('base64')}`;
       const res = await postForm(as.token_endpoint!, { grant_type: 'client_credentials' }, { authorization: plus });
