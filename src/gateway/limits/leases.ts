@@ -15,7 +15,7 @@
 // what the client sends in about 4 × FAST_MS (and never more than an eighth of what still
 // fits): that bounds what a client that stops can leave unspent. MAX_LEASE only caps the busiest clients: at 512, a
 // client sending 16,000 requests a second costs one reservation every 32 ms. At 64 it
-// cost 250 a second, and the key-auth + rate-limiting bench spent 4-7 % more gateway CPU
+// cost 250 a second, and the key-auth + rate-limiting bench spent 3-7 % more gateway CPU
 // per request (paired A/B): a reservation costs about 40 µs of CPU even alone
 // (ioredis, two socket calls, the promise chain), more in a busy process.
 //
