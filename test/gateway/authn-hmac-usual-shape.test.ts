@@ -248,6 +248,10 @@ describe('hmac-auth: the usual Signature-Input shape without the general parser'
     assert.ok(first?.kind === 'found' && second?.kind === 'found');
     // the list is read once and shared; the base still follows each request
     assert.equal(first.signature.input.items, second.signature.input.items);
+    // and frozen: no request can change what the next one reads
+    assert.throws(() => first.signature.input.items.push({ value: '@query', params: new Map() }), TypeError);
+    assert.throws(() => Object.assign(first.signature.input.items[0]!, { value: '@scheme' }), TypeError);
+    assert.equal(second.signature.input.items.length, 3);
     const parsed = findHmacSignatureParsed(input, SIG);
     assert.ok(parsed.kind === 'found');
     for (const [path, authority] of [['/a', 'EXAMPLE.com:80'], ['', 'h:8080'], ['/b%2Fc', 'h']] as const) {

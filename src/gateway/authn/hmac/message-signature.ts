@@ -209,7 +209,8 @@ function base64Bytes(text: string, start: number, end: number): Buffer | undefin
  * A client signs every request over the same components, so the next request's field
  * nearly always starts with the same text: its label, items and covered set are then
  * taken as they are (never changed by anyone: HmacSignature's are read-only) instead of
- * being parsed and built again. The text up to the `)` decides all three alone.
+ * being parsed and built again. The text up to the `)` decides all three alone. The items
+ * are frozen; the covered set is only ever read (HmacSignature's is a ReadonlySet).
  */
 interface ListStart {
   text: string;
@@ -245,7 +246,10 @@ function readListStart(input: string): ListStart | undefined {
       pos++;
     }
   }
-  const start: ListStart = { text: input.slice(0, pos + 1), label, items, covered };
+  // frozen: shared by every later request that starts the same way (signature-base.ts
+  // remembers the checked ids of frozen lists only)
+  for (const item of items) Object.freeze(item);
+  const start: ListStart = { text: input.slice(0, pos + 1), label, items: Object.freeze(items) as Item[], covered };
   lastListStart = start;
   return start;
 }

@@ -160,8 +160,9 @@ export function signatureBase(input: InnerList, msg: SignedMessage, serialized?:
 
 /**
  * The serialized ids of the covered components, checked to be items and each covered once
- * (RFC 9421 §2.5). Remembered per list: the usual-shape reader (message-signature.ts) hands
- * every request of a client the same list.
+ * (RFC 9421 §2.5). Remembered for a frozen list: the usual-shape reader (message-signature.ts)
+ * hands every request of a client the same frozen list; the general parser's lists are new
+ * on every request and not worth remembering.
  */
 const checkedIds = new WeakMap<InnerList['items'], string[]>();
 
@@ -177,7 +178,7 @@ function componentIds(items: InnerList['items']): string[] {
     seen.add(id);
     ids.push(id);
   }
-  checkedIds.set(items, ids);
+  if (Object.isFrozen(items)) checkedIds.set(items, ids);
   return ids;
 }
 
