@@ -2,6 +2,7 @@
 // over real HTTP against a started server: one describe per finding.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
 import { Browser, signInIfAsked } from '../helpers/browser.js';
@@ -187,13 +188,49 @@ describe('peer review', () => {
   });
 
   describe('HEAD on every GET endpoint (RFC 9110 §9.3.2)', () => {
+    /**
+     * One request on a connection of its own (`Connection: close`), read off the socket: the
+     * response head and every byte the server sent after its blank line until it closed. fetch
+     * cannot tell: it never exposes a body for HEAD, whatever the server sends.
+     */
+    function rawExchange(url: string, method: string, headers: Record<string, string>): Promise<{ head: string; rest: Buffer }> {
+      const { hostname, port, pathname, search, host } = new URL(url);
+      const fields = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+      const request = `${method} ${pathname}${search} HTTP/1.1\r\nHost: ${host}\r\n${fields}Connection: close\r\n\r\n`;
+      return new Promise((resolve, reject) => {
+        const socket = connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+        const chunks: Buffer[] = [];
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`${method} ${url}: the connection was not closed`));
+        }, 5000);
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          const all = Buffer.concat(chunks);
+          const end = all.indexOf('\r\n\r\n');
+          if (end === -1) reject(new Error(`${method} ${url}: no complete response head: ${JSON.stringify(all.toString('latin1'))}`));
+          else resolve({ head: all.subarray(0, end).toString('latin1'), rest: all.subarray(end + 4) });
+        });
+        socket.on('connect', () => socket.write(request));
+      });
+    }
+
     /** HEAD beside GET: the same status and header fields, no body; returns both. */
     async function headLikeGet(url: string, headers: Record<string, string> = {}): Promise<{ get: Response; head: Response }> {
       const get = await fetch(url, { headers, redirect: 'manual' });
       const getBody = await get.arrayBuffer();
       const head = await fetch(url, { method: 'HEAD', headers, redirect: 'manual' });
       assert.equal(head.status, get.status, url);
-      assert.equal((await head.arrayBuffer()).byteLength, 0, 'no body');
+      // no body: nothing after HEAD's response head, up to the server closing the connection
+      const rawHead = await rawExchange(url, 'HEAD', headers);
+      assert.match(rawHead.head, new RegExp(`^HTTP/1\\.1 ${get.status} `), url);
+      assert.equal(rawHead.rest.length, 0, `HEAD ${url} sent ${rawHead.rest.length} body bytes: ${JSON.stringify(rawHead.rest.subarray(0, 120).toString('latin1'))}`);
+      // the same reader does see GET's body, so it would see one sent after HEAD's head
+      const rawGet = await rawExchange(url, 'GET', headers);
+      assert.match(rawGet.head, new RegExp(`^HTTP/1\\.1 ${get.status} `), url);
+      assert.equal(rawGet.rest.length > 0, getBody.byteLength > 0, `GET ${url}: ${rawGet.rest.length} bytes after the head, fetch read ${getBody.byteLength}`);
       for (const name of ['content-type', 'cache-control', 'www-authenticate', 'location']) assert.equal(head.headers.get(name), get.headers.get(name), `${name} of ${url}`);
       if (get.headers.get('content-length') !== null) assert.equal(head.headers.get('content-length'), String(getBody.byteLength));
       return { get, head };
