@@ -1,18 +1,22 @@
 // Clients as the auth server uses them: the stored record plus lookups prepared once, and
 // the in-process cache that keeps them ready between requests.
-import { MAX_CLIENT_ID } from '../config/formats.js';
+import { MAX_CLIENT_ID, resourceError } from '../config/formats.js';
 import { OldestKeys } from '../core/oldest-keys.js';
 import { StampedLoads, type Stamped, type StampOptions } from '../core/stamped.js';
 import type { GrantType } from '../config/types.js';
 import type { ClientRecord, ClientRepo } from '../storage/types.js';
-import { resourceError } from './scope.js';
 
 export interface Client extends Readonly<ClientRecord> {
   scopeSet: ReadonlySet<string>;
   grantSet: ReadonlySet<GrantType>;
   /** SHA-256 of the client secret as bytes (secret_hash decoded once); null: no usable secret */
   secretDigest: Buffer | null;
-  /** the configured audiences that are valid resource indicators; null: any resource allowed */
+  /**
+   * the configured audiences that are resource indicators (the others are service names: the
+   * config schema refuses a value written as a URI that is no valid resource, formats.ts
+   * audience, though an admin-made client stored before that check may still hold one);
+   * null: any resource allowed
+   */
   resourceSet: ReadonlySet<string> | null;
 }
 

@@ -1,4 +1,5 @@
 // Scope (RFC 6749 §3.3) and resource indicator (RFC 8707) checks shared by the grants.
+import { resourceError } from '../config/formats.js';
 import { invalidRequest, invalidScope, invalidTarget } from '../core/errors.js';
 import type { FormParams } from '../core/http.js';
 import type { Client } from './clients.js';
@@ -85,34 +86,4 @@ export function resourcesWithin(client: Client, params: FormParams, bound: reado
     if (client.resourceSet !== null && !client.resourceSet.has(r)) throw invalidTarget(`resource "${r}" is not allowed for this client`);
   }
   return resources;
-}
-
-/**
- * RFC 3986 §4.3 absolute-URI, as far as its characters go: a scheme (a letter, then letters,
- * digits, "+", "-", "."), ":", then only unreserved and reserved characters and well-formed
- * percent-encodings (§2). A space, '"', '\\', '<', '>', '{', '}', '|', '^', '`', a control
- * or a raw non-ASCII character, or a "%" not followed by two hex digits is no URI at all (the
- * WHATWG URL parser would quietly encode or accept them).
- */
-const URI_CHARS = /^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$/;
-
-/** Why `r` is not a valid resource indicator (RFC 8707 §2), or undefined when it is one. */
-export function resourceError(r: string): string | undefined {
-  if (r.includes('#')) return `resource "${r}" must not contain a fragment`;
-  if (!URI_CHARS.test(r) || !bracketsInHostOnly(r)) return `resource "${r}" is not an absolute URI`;
-  let url: URL;
-  try {
-    url = new URL(r);
-  } catch {
-    return `resource "${r}" is not an absolute URI`;
-  }
-  if (url.hash !== '') return `resource "${r}" must not contain a fragment`;
-  return undefined;
-}
-
-/** "[" and "]" only around an IP literal host (RFC 3986 §3.2.2), nowhere in path or query. */
-const IP_LITERAL_URI = /^[^:]+:\/\/(?:[^/?@[\]]*@)?\[[^/?@[\]]+\](?::\d*)?(?:[/?][^[\]]*)?$/;
-
-function bracketsInHostOnly(r: string): boolean {
-  return !/[[\]]/.test(r) || IP_LITERAL_URI.test(r);
 }

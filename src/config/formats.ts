@@ -2,7 +2,7 @@
 // each a Field that parses one string and names what it expected on failure.
 import { isIP } from 'node:net';
 import { normalizePath } from '../core/path.js';
-import { ConfigError, format, leaf, mismatch } from './fields.js';
+import { ConfigError, format, leaf, mismatch, show } from './fields.js';
 import { hasControlCharacter } from '../core/text.js';
 
 export function tryUrl(text: string): URL | undefined {
@@ -88,6 +88,63 @@ export function postgresTimeouts(params: URLSearchParams): { connectSeconds?: nu
   if (query !== null && !/^\d+$/.test(query)) return "the postgres URL's query_timeout must be a whole number of milliseconds (0: none)";
   return { ...(connect !== null && { connectSeconds: Number(connect) }), ...(query !== null && { queryMs: Number(query) }) };
 }
+
+/**
+ * RFC 3986 §4.3 absolute-URI, as far as its characters go: a scheme (a letter, then letters,
+ * digits, "+", "-", "."), ":", then only unreserved and reserved characters and well-formed
+ * percent-encodings (§2). A space, '"', '\\', '<', '>', '{', '}', '|', '^', '`', a control
+ * or a raw non-ASCII character, or a "%" not followed by two hex digits is no URI at all (the
+ * WHATWG URL parser would quietly encode or accept them).
+ */
+const URI_CHARS = /^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$/;
+
+/**
+ * Why `r` is not a valid resource indicator (RFC 8707 §2), or undefined when it is one. The
+ * token, authorization and PAR endpoints (auth/scope.ts) and a client's configured
+ * `audiences` (below) use this one check.
+ */
+export function resourceError(r: string): string | undefined {
+  if (r.includes('#')) return `resource "${r}" must not contain a fragment`;
+  if (!URI_CHARS.test(r) || !bracketsInHostOnly(r)) return `resource "${r}" is not an absolute URI`;
+  let url: URL;
+  try {
+    url = new URL(r);
+  } catch {
+    return `resource "${r}" is not an absolute URI`;
+  }
+  if (url.hash !== '') return `resource "${r}" must not contain a fragment`;
+  return undefined;
+}
+
+/** "[" and "]" only around an IP literal host (RFC 3986 §3.2.2), nowhere in path or query. */
+const IP_LITERAL_URI = /^[^:]+:\/\/(?:[^/?@[\]]*@)?\[[^/?@[\]]+\](?::\d*)?(?:[/?][^[\]]*)?$/;
+
+function bracketsInHostOnly(r: string): boolean {
+  return !/[[\]]/.test(r) || IP_LITERAL_URI.test(r);
+}
+
+/** A URI scheme and ":" (RFC 3986 §3.1): a value that starts so is written as a URI. */
+const SCHEME_PREFIX = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
+const AUDIENCE_EXPECTED = 'a service name or a resource indicator (an absolute URI as RFC 3986 writes it, without a fragment)';
+
+/**
+ * One of a client's `audiences`: a service name (asked for with `audience`), or a resource
+ * indicator (asked for with `resource`, RFC 8707). A value that starts with a URI scheme and
+ * ":" is taken as a URI, and must then be one the token endpoint would take as a `resource`
+ * (resourceError): one that is not could never be asked for as a resource, and was left out
+ * of the client's resources without a word.
+ */
+export const audience = leaf<string>('string', AUDIENCE_EXPECTED, function parseAudience(raw, path, sensitive) {
+  if (typeof raw !== 'string' || raw === '') throw mismatch(path, AUDIENCE_EXPECTED, raw, sensitive);
+  if (!SCHEME_PREFIX.test(raw) || resourceError(raw) === undefined) return raw;
+  const why = raw.includes('#')
+    ? 'a resource indicator has no fragment (#)'
+    : URI_CHARS.test(raw) && bracketsInHostOnly(raw)
+      ? 'written as a URI (a scheme and ":"), it must parse as one (a host where "//" calls for one, a port up to 65535)'
+      : 'written as a URI (a scheme and ":"), it may hold only the characters RFC 3986 allows: percent-encode a space, " < > \\ ^ ` { | }, control and non-ASCII characters, write "%" only before two hex digits, and "[" "]" only around an IP-literal host';
+  throw new ConfigError(path, `expected ${AUDIENCE_EXPECTED}, got ${show(raw)}: ${why}`, { expected: AUDIENCE_EXPECTED });
+});
 
 export const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 

@@ -20,7 +20,7 @@ import type {
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { ConfigError, Field, keyPath, str, oneOf, int, bool, duration, size, record, list, object, show, leaf, isPlainObject, mismatch } from './fields.js';
 import { REQUEST_OBJECT_ALGS } from '../crypto/algorithms.js';
-import { clientId, httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
+import { audience, clientId, httpUrl, listen, scope, redirectUri, backchannelUri, sha256Hex, argon2idHash, hexColor, logoUrl } from './formats.js';
 
 /** The scope that lets a client introspect tokens issued to other clients (RFC 7662 §4; auth/endpoints/introspect.ts). */
 export const INTROSPECT_SCOPE = 'introspect';
@@ -168,7 +168,7 @@ const client = object<ClientConfig>(
       .default('opaque')
       .doc('`opaque` (the gateway swaps it for a JWT) or `jwt` (RFC 9068, readable by resource servers).'),
     access_token_ttl: duration(1).optional().doc('Overrides `auth.access_token_ttl` for this client.'),
-    audiences: list(str()).optional().doc('Targets the client may ask for: resource indicators (RFC 8707 `resource`) and service names (`audience` at client_credentials and token exchange); absent: any. A request that names none gets these as the token\'s `aud` (absent or empty: the issuer).'),
+    audiences: list(audience).optional().doc('Targets the client may ask for: resource indicators (RFC 8707 `resource`) and service names (`audience` at client_credentials and token exchange); absent: any. A value that starts with a URI scheme and `:` is a resource indicator and must be an absolute URI as RFC 3986 writes it, without a fragment (as the token endpoint takes `resource`: percent-encode a space, `{`, `|` and the like). A request that names none gets these as the token\'s `aud` (absent or empty: the issuer).'),
     consent: oneOf(['ask', 'skip'] as const)
       .optional()
       .doc('`skip`: a first-party client whose users are never shown the consent page; absent: `ask`.'),

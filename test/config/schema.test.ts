@@ -409,6 +409,22 @@ describe('auth checks', () => {
     rejects(withClient({ client_id: 'c', redirect_uris: ['https://a.example/cb', '/cb'] }), 'auth.clients[0].redirect_uris[1]', 'expected an absolute URL without fragment');
   });
 
+  it('refuses an audience written as a URI that is no resource indicator (RFC 8707 §2), naming its key', () => {
+    // service names, and URIs the token endpoint takes as `resource`, are kept as written
+    const ok = ['orders', 'Orders API', 'https://api.example/v1', 'urn:example:orders', 'https://[::1]:8443/x', 'https://api.example/a%20b'];
+    assert.deepEqual(clientOf({ client_id: 'c', client_secret: 'x', audiences: ok }).audiences, ok);
+    // a value that starts with a scheme and ':' is a URI, and would never be a valid resource
+    const bad = ['https://api.example/a b', 'https://api.example/{tenant}', 'https://api.example/a|b', 'urn:x:^', 'https://api.example/%zz', 'https://api.example/#top', 'https://api.example/[x]', 'https://api.example/caf\u00e9', 'https://'];
+    for (const value of bad) {
+      const err = rejects(
+        withAuth({ clients: [{ client_id: 'a', client_secret: 'x' }, { client_id: 'b', client_secret: 'x', audiences: ['orders', value] }] }),
+        'auth.clients[1].audiences[1]',
+        'expected a service name or a resource indicator (an absolute URI as RFC 3986 writes it, without a fragment)',
+      );
+      assert.ok(err.message.includes(JSON.stringify(value)), err.message);
+    }
+  });
+
   it('needs default_scopes within scopes', () => {
     rejects(withClient({ client_id: 'c', client_secret: 'x', scopes: ['a'], default_scopes: ['a', 'admin'] }), 'auth.clients[0].default_scopes[1]', '"admin" is not one of the client\'s scopes');
   });

@@ -150,6 +150,7 @@ describe('admin API /clients (PostgreSQL + Redis, real auth servers)', { skip: (
       [{ token_endpoint_auth_method: 'none', require_pkce: false, grant_types: ['authorization_code'], redirect_uris: ['https://a.example/cb'] }, 'require_pkce'],
       [{ grant_types: ['authorization_code'] }, 'redirect_uris'],
       [{ id_token_signed_response_alg: 'RS256' }, 'id_token_signed_response_alg'],
+      [{ audiences: ['orders', 'https://api.example/{tenant}'] }, 'audiences[1]'],
       [{ colour: 'blue' }, 'colour'],
       [{ client_id: 42 }, 'client_id'],
       [{ client_id: 'a\u0001b' }, 'client_id'],
