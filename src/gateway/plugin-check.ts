@@ -12,15 +12,20 @@ function checkList(plugins: readonly PluginConfig[], path: string): void {
   const seen = new Map<string, string>();
   plugins.forEach((plugin, i) => {
     const at = keyPath(path, i);
-    const schema = SCHEMAS.get(plugin.name);
-    if (schema === undefined) {
-      throw new ConfigError(keyPath(at, 'name'), `unknown plugin ${JSON.stringify(plugin.name)} (known: ${[...SCHEMAS.keys()].sort().join(', ')})`);
-    }
+    checkPluginConfig(plugin, at);
     const other = seen.get(plugin.name);
     if (other !== undefined) throw new ConflictingConfigError(keyPath(at, 'name'), `plugin ${plugin.name} is already configured at ${other}`);
     seen.set(plugin.name, at);
-    if (plugin.enabled) schema.parse(plugin.config, keyPath(at, 'config'));
   });
+}
+
+/** One plugin entry at `at`: a known name, and its config valid by the plugin's schema when enabled. */
+export function checkPluginConfig(plugin: PluginConfig, at: string): void {
+  const schema = SCHEMAS.get(plugin.name);
+  if (schema === undefined) {
+    throw new ConfigError(keyPath(at, 'name'), `unknown plugin ${JSON.stringify(plugin.name)} (known: ${[...SCHEMAS.keys()].sort().join(', ')})`);
+  }
+  if (plugin.enabled) schema.parse(plugin.config, keyPath(at, 'config'));
 }
 
 export function checkPluginConfigs(config: Config): void {

@@ -62,6 +62,10 @@ describe('mergeAdminEntities', () => {
       [[entity('route', 'r9', { service: 'orders', paths: ['x'] })], 'admin.routes[r9].paths[0]'],
       [[entity('plugin', 'p9', { name: 'key-auth', route: 'gone' })], 'admin.plugins[p9].route'],
       [[entity('plugin', 'p9', { name: 'key-auth', service: 'gone' })], 'admin.plugins[p9].service'],
+      // a stored plugin's own config, as a stricter release reads it (an older one took `x(y`),
+      // is named by the plugin's admin id, not by where the merge put it
+      [[entity('plugin', 'p9', { name: 'hmac-auth', route: 'orders-route', config: { enforce_headers: ['x(y'] } })], 'admin.plugins[p9].config.enforce_headers[0]'],
+      [[entity('plugin', 'p9', { name: 'rate-limiting', config: { minute: -1 } })], 'admin.plugins[p9].config.minute'],
     ];
     for (const [entities, path] of cases) {
       assert.throws(() => mergeAdminEntities(fileGateway(), entities), (err: unknown) => err instanceof ConfigError && err.path === path, path);

@@ -5,6 +5,7 @@
 import { ConfigError, validateConfig } from '../../config/schema.js';
 import type { GatewayConfig, PluginConfig, ServiceConfig, ServiceRouteConfig } from '../../config/types.js';
 import type { EntityRecord } from '../../storage/types.js';
+import { checkPluginConfig } from '../plugin-check.js';
 
 /** Keys of a stored body that are references or bookkeeping, not config. */
 const REF_KEYS = new Set(['id', 'service', 'route', 'created_at', 'updated_at', 'source']);
@@ -87,7 +88,9 @@ export function mergeAdminEntities(file: GatewayConfig, entities: readonly Entit
     routeById.set(e.id, route);
   }
   for (const e of of('plugin')) {
-    const plugin = entityValidated(e, validatePlugin);
+    // its own config too, here: a stored plugin that a stricter release refuses is named by
+    // its admin id (admin.plugins[<id>].config…), not by where the merge put it
+    const plugin = entityValidated(e, validateStoredPlugin);
     const routeRef = refOf(e.body, 'route');
     const serviceRef = refOf(e.body, 'service');
     if (routeRef !== undefined) {
@@ -103,6 +106,12 @@ export function mergeAdminEntities(file: GatewayConfig, entities: readonly Entit
     }
   }
   return { ...file, services, plugins: globalPlugins };
+}
+
+function validateStoredPlugin(raw: Record<string, unknown>): PluginConfig {
+  const plugin = validatePlugin(raw);
+  checkPluginConfig(plugin, '');
+  return plugin;
 }
 
 function entityValidated<T>(e: EntityRecord, validate: (raw: Record<string, unknown>) => T): T {
