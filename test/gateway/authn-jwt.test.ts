@@ -1,7 +1,8 @@
 // jwt through the real gateway: tokens signed with jose by a test issuer whose JWKS a
 // local server publishes (and rotates), an issuer with inline keys, and our own auth
 // server's RFC 9068 access tokens. Attacks: alg none, HS256 keyed with the public key,
-// foreign issuer, wrong audience, expired, not yet valid, forged signature.
+// foreign issuer, wrong audience, expired, not yet valid, issued in the future, forged
+// signature.
 import * as assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -237,6 +238,13 @@ describe('jwt', () => {
     assert.equal((await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${almost}` } })).status, 200);
     const forever = await new SignJWT({ iss: IDP, aud: AUDIENCE, sub: 'x' }).setProtectedHeader({ alg: 'ES256', kid: 'es-1' }).sign(es.privateKey);
     assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${forever}` } }), [invalid('token has no expiry')], 'invalid_token');
+  });
+
+  it('refuses iat later than now plus the leeway (30 s), as the SDK does', async () => {
+    const future = await sign(es, { iat: now() + 3600, exp: now() + 7200 });
+    assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${future}` } }), [invalid('token issued in the future')], 'invalid_token');
+    const skewed = await sign(es, { iat: now() + 10 });
+    assert.equal((await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${skewed}` } })).status, 200);
   });
 
   it('refetches the JWKS once for an unknown kid, and not again within the interval', async () => {

@@ -1,5 +1,5 @@
 // `jwt`: bearer JWTs from trusted issuers (`issuers: [{ issuer, jwks_uri | keys,
-// algorithms }]`), checked for `iss`, `exp` and `nbf` with `leeway`, `aud` (`audience`;
+// algorithms }]`), checked for `iss`, `exp`, `nbf` and `iat` with `leeway`, `aud` (`audience`;
 // without it, tokens of our own issuer must name the issuer or the route's service:
 // ./audience.ts) and `required_scopes`. Verification runs on node:crypto KeyObjects prepared once per
 // JWK, and a verified token is remembered (keyed digest → identity) until it expires or
@@ -94,7 +94,7 @@ export const jwtConfigSchema = object<JwtConfig>({
     'Accepted `aud` values (any one suffices; a token without `aud` is refused). Absent: tokens of the issuer named by the top-level `issuer` (Drawbridge\'s own) must have the issuer or the route\'s service name in `aud`; other issuers\' `aud` is not checked.',
   ),
   required_scopes: list(str()).default([]).doc('Scopes every token must carry (else 403 insufficient_scope).'),
-  leeway: duration().default('30s').doc('Clock tolerance for `exp` and `nbf`.'),
+  leeway: duration().default('30s').doc('Clock tolerance for `exp`, `nbf` and `iat` (a token issued later than now plus the leeway is refused).'),
   realm: realmField.default(DEFAULT_REALM).doc('Realm of the `Bearer` challenge.'),
   cookie_names: list(paramName).default([]).doc('Cookies that may carry the token (after the Authorization header).'),
   uri_param_names: list(paramName).default([]).doc('Query parameters that may carry the token.'),
@@ -241,6 +241,10 @@ function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, Trus
       return { kind: 'fail', error: invalidBearer(verified.problem, realm) };
     }
     const payload = verified.payload;
+    // as the SDK: jose checks `iat` only with a maximum age, but a token from the future is as wrong
+    // as an expired one (a skewed or compromised issuer clock, a pre-minted token), and its `iat`
+    // would also pass revocations of everything issued before a given time
+    if (typeof payload.iat === 'number' && payload.iat > now + leeway) return { kind: 'fail', error: invalidBearer('token issued in the future', realm) };
     const rule = audience.get(payload.iss as string);
     const aud = audiencesOf(payload.aud);
     const refused = rule?.check(aud, gr);
