@@ -84,6 +84,8 @@ describe('authentication plugin config', () => {
     assert.equal(jwt.jwks_refetch_interval, 60);
     assert.deepEqual(jwt.cookie_names, []);
     assert.deepEqual(jwt.issuers[0]!.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+    assert.deepEqual(jwt.issuers[0]!.typ, ['at+jwt']);
+    assert.deepEqual(jwtConfigSchema.parse({ issuers: [{ issuer: 'i', keys: [jwk], typ: ['JWT', 'application/at+jwt'] }] }, PATH).issuers[0]!.typ, ['JWT', 'application/at+jwt']);
   });
 
   it('refuses unknown keys and wrong types, naming the key', async () => {
@@ -111,6 +113,11 @@ describe('authentication plugin config', () => {
       ['jwt', { issuers: [{ issuer: 'i', keys: [jwk], algorithms: ['none'] }] }, `${PATH}.issuers[0].algorithms[0]`],
       ['jwt', { issuers: [{ issuer: 'i', keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }] }, `${PATH}.issuers[0].keys[0]`],
       ['jwt', { issuers: [{ issuer: 'i', keys: [jwk] }, { issuer: 'i', keys: [jwk] }] }, `${PATH}.issuers[1].issuer`],
+      ['jwt', { issuers: [{ issuer: 'i', keys: [jwk], typ: [] }] }, `${PATH}.issuers[0].typ`],
+      ['jwt', { issuers: [{ issuer: 'i', keys: [jwk], typ: 'JWT' }] }, `${PATH}.issuers[0].typ`],
+      ['jwt', { issuers: [{ issuer: 'i', keys: [jwk], typ: ['at+jwt', 'at+jwt; charset=utf-8'] }] }, `${PATH}.issuers[0].typ[1]`],
+      ['jwt', { issuers: [{ issuer: 'i', keys: [jwk], typ: ['a/b/c'] }] }, `${PATH}.issuers[0].typ[0]`],
+      ['jwt', { issuers: [{ issuer: 'i', keys: [jwk], typ: [''] }] }, `${PATH}.issuers[0].typ[0]`],
       ['jwt', { issuers: [{ issuer: 'i', keys: [jwk] }], audience: [] }, `${PATH}.audience`],
       ['jwt', { issuers: [{ issuer: 'i', keys: [jwk] }], leeway: 'soon' }, `${PATH}.leeway`],
       ['jwt', { issuers: [{ issuer: 'i', keys: [jwk] }], cookie_names: ['a;b'] }, `${PATH}.cookie_names[0]`],

@@ -2,13 +2,15 @@
 // local server publishes (and rotates), an issuer with inline keys, and our own auth
 // server's RFC 9068 access tokens. Attacks: alg none, HS256 keyed with the public key,
 // foreign issuer, wrong audience, expired, not yet valid, issued in the future, forged
-// signature.
+// signature, and tokens of another type (an ID token, a logout token: the JOSE `typ`).
 import * as assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import { basic, postForm, startAuth, type TestServer } from '../helpers/auth-server.js';
+import { basic, postForm, startAuth, tokenAnswer, type TestServer } from '../helpers/auth-server.js';
+import { Browser, signInIfAsked } from '../helpers/browser.js';
 import { startStack, startUpstream, type Stack, type Upstream } from '../helpers/gateway.js';
 import { assertNoCredential, assertNotSpoofed, assertUnauthorized, challenges, internalClaims, send, SPOOFED } from './authn-support.js';
 
@@ -17,6 +19,8 @@ const STATIC = 'https://static.test';
 const AUDIENCE = 'api://orders';
 const CLIENT_SECRET = 'jwt-tests-client-secret-0123456789';
 const CHALLENGE = 'Bearer realm="drawbridge"';
+const PASSWORD = 'jwt-tests-alice-password-0123456789';
+const CB = 'https://ledger-app.example/cb';
 
 function invalid(description: string): string {
   return `Bearer realm="drawbridge", error="invalid_token", error_description="${description}"`;
@@ -99,7 +103,13 @@ describe('jwt', () => {
     jwks.keys = [es.publicJwk, rs.publicJwk, ps.publicJwk, ed.publicJwk];
     upstream = await startUpstream();
     own = await startAuth({
-      clients: [{ client_id: 'svc-jwt', client_secret: CLIENT_SECRET, scopes: ['orders:read'], access_token_format: 'jwt' }],
+      brute_force: { enabled: false },
+      users: [{ username: 'alice', password: PASSWORD }],
+      clients: [
+        { client_id: 'svc-jwt', client_secret: CLIENT_SECRET, scopes: ['orders:read'], access_token_format: 'jwt' },
+        // a client named like the `ledger` service (as the README suggests for token exchange): its ID tokens have aud ledger
+        { client_id: 'ledger', redirect_uris: [CB], grant_types: ['authorization_code'], scopes: ['openid', 'profile'], consent: 'skip' },
+      ],
     });
     const issuers = [
       { issuer: IDP, jwks_uri: jwks.url },
@@ -119,6 +129,10 @@ describe('jwt', () => {
           route('writes', { audience: AUDIENCE, required_scopes: ['orders:write'] }),
           route('web', { audience: AUDIENCE, cookie_names: ['at'], uri_param_names: ['access_token'] }),
           route('anyaud', {}),
+          // our own issuer's default audience rule: aud must name the issuer or `ledger`
+          route('ledger', {}),
+          // an issuer whose access tokens are typed JWT (or not at all), as Keycloak's are
+          route('legacy', { audience: AUDIENCE, issuers: [{ issuer: IDP, jwks_uri: jwks.url, typ: ['JWT'] }] }),
         ],
       },
     });
@@ -245,6 +259,64 @@ describe('jwt', () => {
     assertUnauthorized(await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${future}` } }), [invalid('token issued in the future')], 'invalid_token');
     const skewed = await sign(es, { iat: now() + 10 });
     assert.equal((await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${skewed}` } })).status, 200);
+  });
+
+  it('accepts only the typ configured for the issuer (default at+jwt), compared as media types', async () => {
+    const typed = (typ: unknown) => sign(es, { scope: 'orders:read' }, { typ });
+    const untyped = await new SignJWT({ iss: IDP, aud: AUDIENCE, sub: 'user-1', iat: now(), exp: now() + 300 })
+      .setProtectedHeader({ alg: 'ES256', kid: 'es-1' })
+      .sign(es.privateKey);
+    // shaped like an OpenID Connect ID token (typ JWT, aud the client, azp, nonce, auth_time)
+    const idToken = await sign(es, { aud: AUDIENCE, azp: 'orders', nonce: 'n-1', auth_time: now() - 5, email: 'a@example.com' }, { typ: 'JWT' });
+    const refusedTyp = invalid('token type (typ) not accepted');
+    for (const [what, token] of [
+      ['typ JWT (an ID token)', idToken],
+      ['no typ (counts as JWT)', untyped],
+      ['typ logout+jwt', await typed('logout+jwt')],
+      ['typ application/logout+jwt', await typed('application/logout+jwt')],
+      ['typ token-introspection+jwt', await typed('token-introspection+jwt')],
+      ['typ text/at+jwt (another media type)', await typed('text/at+jwt')],
+      ['typ at+jwt with a parameter', await typed('at+jwt; charset=utf-8')],
+      ['typ that is no string', await typed(['at+jwt'])],
+    ] as const) {
+      const reply = await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${token}` } });
+      assertUnauthorized(reply, [refusedTyp], 'invalid_token');
+      assert.ok(!JSON.stringify({ headers: reply.headers, text: reply.text }).includes(token.split('.')[1]!), `${what}: the token is not echoed`);
+    }
+    for (const typ of ['at+jwt', 'AT+JWT', 'application/at+jwt', 'Application/At+JWT']) {
+      const reply = await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${await typed(typ)}` } });
+      assert.equal(reply.status, 200, `${typ}: ${reply.text}`);
+    }
+    // typ: [JWT] for an issuer of untyped access tokens: JWT and none accepted, at+jwt no longer
+    for (const token of [untyped, idToken, await typed('jwt'), await typed('application/JWT')]) {
+      const reply = await send(stack.gatewayUrl, '/legacy', { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(reply.status, 200, reply.text);
+    }
+    assertUnauthorized(await send(stack.gatewayUrl, '/legacy', { headers: { authorization: `Bearer ${await typed('at+jwt')}` } }), [refusedTyp], 'invalid_token');
+  });
+
+  it('refuses a real ID token of our own auth server, issued to a client named like the service', async () => {
+    const browser = new Browser();
+    const verifier = randomBytes(32).toString('base64url');
+    const url = new URL(`${own.issuer}/oauth2/authorize`);
+    url.search = new URLSearchParams({
+      client_id: 'ledger', response_type: 'code', scope: 'openid profile', redirect_uri: CB, state: 'st-1', nonce: 'nonce-1',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+    }).toString();
+    const back = await signInIfAsked(browser, await browser.fetch(url.href), 'alice', PASSWORD);
+    assert.ok(back.status === 302 || back.status === 303, `a redirect to the client, got ${back.status}`);
+    const code = new URL(back.headers.get('location')!).searchParams.get('code');
+    assert.ok(code, back.headers.get('location')!);
+    const tokens = await tokenAnswer(own.issuer, { grant_type: 'authorization_code', client_id: 'ledger', code, code_verifier: verifier, redirect_uri: CB });
+    assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+    const idToken = String(tokens.body.id_token);
+    const header = JSON.parse(Buffer.from(idToken.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(header.typ, 'JWT');
+    assert.equal(claims.aud, 'ledger', 'the default audience rule alone would let it through on the ledger service');
+    const reply = await send(stack.gatewayUrl, '/ledger', { headers: { authorization: `Bearer ${idToken}` } });
+    assertUnauthorized(reply, [invalid('token type (typ) not accepted')], 'invalid_token');
+    assert.ok(!reply.text.includes(idToken.split('.')[1]!));
   });
 
   it('refetches the JWKS once for an unknown kid, and not again within the interval', async () => {

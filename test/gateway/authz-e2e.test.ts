@@ -30,7 +30,7 @@ describe('acl and scopes through the gateway', () => {
     const publicJwk = { ...(await jose.exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     signToken = (claims) =>
       new jose.SignJWT(claims)
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
         .setIssuer(ISSUER)
         .setSubject('user-42')
         .setIssuedAt()

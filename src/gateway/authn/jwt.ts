@@ -1,5 +1,6 @@
 // `jwt`: bearer JWTs from trusted issuers (`issuers: [{ issuer, jwks_uri | keys,
-// algorithms }]`), checked for `iss`, `exp`, `nbf` and `iat` with `leeway`, `aud` (`audience`;
+// algorithms, typ }]`), checked for the JOSE header `typ` (default `at+jwt`, RFC 9068: an ID
+// token or a logout token is no access token), `iss`, `exp`, `nbf` and `iat` with `leeway`, `aud` (`audience`;
 // without it, tokens of our own issuer must name the issuer or the route's service:
 // ./audience.ts) and `required_scopes`. Verification runs on node:crypto KeyObjects prepared once per
 // JWK, and a verified token is remembered (keyed digest → identity) until it expires or
@@ -47,6 +48,7 @@ interface JwtIssuerConfig {
   jwks_uri?: string;
   keys?: Array<Record<string, unknown>>;
   algorithms: JwtAlg[];
+  typ: string[];
 }
 
 interface JwtConfig {
@@ -66,6 +68,20 @@ interface JwtConfig {
 
 const jwksUri = format('URL', 'an absolute http(s) URL', (text) => (/^https?:\/\/[^/\s]+/i.test(text) ? text : undefined));
 
+// RFC 6838 §4.2 restricted-name, optionally after a type and '/': `at+jwt`, `JWT`, `application/jwt`
+const MEDIA_NAME = '[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}';
+const TYP = new RegExp(`^(?:${MEDIA_NAME}/)?${MEDIA_NAME}$`);
+const typValue = format('media type', 'a media type such as at+jwt or JWT (no parameters)', (text) => (TYP.test(text) ? text : undefined));
+
+/**
+ * A `typ` as RFC 7515 §4.1.9 compares it: case-insensitively, `application/` implied when
+ * there is no '/'. So `at+jwt`, `AT+JWT` and `application/at+jwt` are one value.
+ */
+function normalTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
 const issuerSchema = object<JwtIssuerConfig>(
   {
     issuer: str().doc('The exact `iss` of its tokens.'),
@@ -74,6 +90,11 @@ const issuerSchema = object<JwtIssuerConfig>(
     algorithms: list(oneOf(ALL_JWT_ALGS), { min: 1 })
       .default(ALL_JWT_ALGS)
       .doc('Accepted JWS algorithms (asymmetric only; `none` and HS* do not exist here).'),
+    typ: list(typValue, { min: 1 })
+      .default(['at+jwt'])
+      .doc(
+        'Accepted JOSE header `typ` values, compared case-insensitively with or without `application/` (RFC 7515 §4.1.9); a token without `typ` counts as `JWT`. The default takes RFC 9068 access tokens only (Drawbridge\'s own), so an ID token or a logout token is refused. An issuer whose access tokens are typed `JWT` or not at all (Keycloak, older Auth0, most others before RFC 9068) needs `typ: [JWT]`. Any other typ: 401 invalid_token.',
+      ),
   },
   function checkIssuer(value, path) {
     if (value.jwks_uri === undefined && value.keys === undefined) {
@@ -135,6 +156,18 @@ function buildIssuers(settings: JwtConfig, deps: GatewayDeps, path: string): Map
   return issuers;
 }
 
+/** Each issuer's accepted `typ` values, normalized (normalTyp) once here. */
+function typRules(settings: JwtConfig): Map<string, ReadonlySet<string>> {
+  return new Map(settings.issuers.map((cfg) => [cfg.issuer, new Set(cfg.typ.map(normalTyp))]));
+}
+
+/** Whether the token's `typ` header is one the issuer's tokens may have; none counts as JWT (RFC 7519 §5.1). */
+function typAccepted(typ: unknown, accepted: ReadonlySet<string> | undefined): boolean {
+  if (accepted === undefined) return false;
+  if (typ === undefined) return accepted.has('jwt');
+  return typeof typ === 'string' && accepted.has(normalTyp(typ));
+}
+
 const remoteSources = new WeakMap<EventBus, Map<string, RemoteKeySource>>();
 
 /**
@@ -191,6 +224,7 @@ function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, Trus
   const realm = settings.realm;
   const challenge = `Bearer realm="${realm}"`;
   const audience = audienceRules(settings, issuers, deps.issuer);
+  const typs = typRules(settings);
   const required = settings.required_scopes;
   const hideCredentials = settings.hide_credentials;
   const { leeway, cache_ttl: cacheTtl, cookie_names: cookieNames, uri_param_names: paramNames } = settings;
@@ -241,6 +275,9 @@ function jwtAuthenticator(settings: JwtConfig, issuers: ReadonlyMap<string, Trus
       return { kind: 'fail', error: invalidBearer(verified.problem, realm) };
     }
     const payload = verified.payload;
+    // RFC 8725 §3.11: explicit typing, so a token made for another purpose (an ID token, a logout
+    // token) is never taken for an access token; the value is not echoed (it is the caller's)
+    if (!typAccepted(verified.header.typ, typs.get(payload.iss as string))) return { kind: 'fail', error: invalidBearer('token type (typ) not accepted', realm) };
     // as the SDK: jose checks `iat` only with a maximum age, but a token from the future is as wrong
     // as an expired one (a skewed or compromised issuer clock, a pre-minted token), and its `iat`
     // would also pass revocations of everything issued before a given time
