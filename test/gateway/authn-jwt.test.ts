@@ -177,6 +177,13 @@ describe('jwt', () => {
     const claims = await internalClaims(stack, upstream.last(), 'orders');
     assert.equal(claims.scope, 'a b');
     assert.equal(claims.client_id, 'spa');
+    // client_id first, then azp, and only without either the subject (RFC 9068 requires a client_id)
+    for (const [extra, clientId] of [[{ client_id: 'shop', azp: 'spa' }, 'shop'], [{}, 'user-1']] as const) {
+      upstream.reset();
+      const reply = await send(stack.gatewayUrl, '/orders', { headers: { authorization: `Bearer ${await sign(es, extra)}` } });
+      assert.equal(reply.status, 200, reply.text);
+      assert.equal((await internalClaims(stack, upstream.last(), 'orders')).client_id, clientId);
+    }
   });
 
   it('answers a request without a token, or with an opaque one, with the bare Bearer challenge', async () => {
