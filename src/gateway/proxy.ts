@@ -94,6 +94,8 @@ class Exchange {
   declare tries: number;
   declare previous: Target | undefined;
   declare current: Target | undefined;
+  /** the current attempt's response handler */
+  declare writer: ResponseWriter | null;
 
   constructor(gr: GatewayRequest, upstream: ServiceUpstream, path: string, query: string, headers: UpstreamHeaders, done: ProxyCallbacks) {
     this.gr = gr;
@@ -103,7 +105,12 @@ class Exchange {
     this.headers = headers;
     this.done = done;
     const req = gr.req;
-    this.body = gr.body ?? (hasRequestBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit)) : null);
+    this.writer = null;
+    // the limited body's failure is heard from its creation on (body-limit.ts): it can come
+    // before the upstream connection reads the body, or after the connection stopped reading
+    this.body =
+      gr.body ??
+      (hasRequestBody(req.headers) ? (gr.bodyLimit === undefined ? req : limitBody(req, gr.bodyLimit, (err) => this.bodyFailed(err))) : null);
     this.replayable = this.body === null || gr.body !== undefined;
     this.retries = IDEMPOTENT_METHODS.has(gr.method) ? upstream.service.retries : 0;
     this.tries = 0;
@@ -122,10 +129,28 @@ class Exchange {
     const gr = this.gr;
     try {
       const path = joinPath(t.basePath, this.path, this.query);
-      t.pool.dispatch({ path, method: gr.method, headers: this.headers, body: this.body }, new ResponseWriter(gr.res, peekResponseHeaders(gr), this));
+      const writer = new ResponseWriter(gr.res, peekResponseHeaders(gr), this);
+      this.writer = writer;
+      t.pool.dispatch({ path, method: gr.method, headers: this.headers, body: this.body }, writer);
     } catch (err) {
       this.failed(err);
     }
+  }
+
+  /**
+   * The limited request body failed: past request-size-limiting's limit (a 413
+   * GatewayError), or the client's own stream broke. An exchange in flight ends with it: the
+   * upstream request is aborted (its connection closed, so a short body is never taken as
+   * whole) and decide() answers the 413, or cuts the client's connection when the response
+   * had begun (ResponseWriter.onError). With no exchange in flight the answer is out (the
+   * upstream answered before the body ended) or on its way (a refusal before any dispatch,
+   * sent with Connection: close as the body was not read): the rest of an over-limit body
+   * is not read, so the client's connection closes once the answer is flushed.
+   */
+  private bodyFailed(err: Error): void {
+    if (this.writer?.abortWith(err) === true) return;
+    const gr = this.gr;
+    if (err instanceof GatewayError && gr.res.writableEnded) gr.req.socket?.destroySoon();
   }
 
   /** ResponseWriter: the response is complete */
@@ -283,6 +308,13 @@ class ResponseWriter implements UpstreamResponseHandler {
     }
     // the client went away, or the listener already refused the request (its body broke off)
     if (res.destroyed || res.writableEnded) abort();
+  }
+
+  /** Exchange: ends the exchange in flight with `err` (onError follows at once); false when none was in flight */
+  abortWith(err: Error): boolean {
+    if (this._exchange === null || this._abort === null) return false;
+    this._abort(err);
+    return this._exchange === null;
   }
 
   /** the client's response closed: abort unless it was finished */

@@ -1,6 +1,8 @@
 // Counting what a body without Content-Length really carries: the proxy streams the
 // request through `limitBody` when `gr.bodyLimit` is set; past the limit the stream fails
-// with a 413 GatewayError (the proxy answers it, or aborts when the answer has begun).
+// with a 413 GatewayError, heard by the proxy from the stream's creation on (proxy.ts
+// Exchange.bodyFailed): it aborts the upstream request and answers 413, or cuts the client's
+// connection when the response had begun.
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { GatewayError } from '../errors.js';
 
@@ -32,9 +34,19 @@ class BodyLimit extends Transform {
  * `source` as a stream that fails with a 413 GatewayError past `limit` bytes. The source
  * is only unpiped then, not destroyed: its socket must still carry the 413 (sent with
  * `Connection: close`). A failing source fails the counted stream too.
+ *
+ * `onError` is attached before anything can flow, so the counted stream never emits an
+ * 'error' without a listener: the body is counted from the moment it is piped, which can be
+ * before anyone reads it (the upstream connection is still being made), and a reader that
+ * stopped listening (the upstream answered early) may leave it counting the rest. An
+ * unheard 'error' there took the whole process down. Without `onError` the failure is only
+ * kept for whoever reads the stream.
  */
-export function limitBody(source: Readable, limit: number): Readable {
+export function limitBody(source: Readable, limit: number, onError: (err: Error) => void = ignore): Readable {
   const counted = new BodyLimit(limit);
+  counted.on('error', onError);
   source.once('error', (err) => counted.destroy(err));
   return source.pipe(counted);
 }
+
+function ignore(): void {}
