@@ -1,11 +1,13 @@
 // request-size-limiting unit tests: config errors, the Content-Length check, what it asks
 // of the proxy for chunked bodies (gr.bodyLimit), 411, and the counting stream itself.
 import * as assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/index.js';
 import { GatewayError } from '../../src/gateway/errors.js';
+import { readBodyInto } from '../../src/gateway/authn/read-body.js';
 import { limitBody } from '../../src/gateway/limits/body-limit.js';
 import { createRequestSizeLimiter } from '../../src/gateway/limits/request-size-limiting.js';
 import { PLUGINS } from '../../src/gateway/plugins.js';
@@ -112,5 +114,36 @@ describe('limitBody', () => {
     const failure = text(limited);
     body.destroy(new Error('client went away'));
     await assert.rejects(failure, /client went away/);
+  });
+});
+
+describe('a body buffered by a plugin (hmac-auth) under request-size-limiting', () => {
+  const chunked = (...chunks: string[]) =>
+    Object.assign(Readable.from(chunks.map((c) => Buffer.from(c)), { objectMode: false }), {
+      headers: { 'transfer-encoding': 'chunked' },
+      complete: false,
+    }) as unknown as IncomingMessage;
+
+  it("is refused past the interceptor's smaller limit: the buffered body is replayed, never counted by the proxy", async () => {
+    const limiter = createRequestSizeLimiter({ allowed_payload_size: 10, size_unit: 'bytes' }, PATH);
+    const gr = gatewayRequest({ method: 'POST', headers: { 'transfer-encoding': 'chunked' }, req: chunked('0123456', '7890123') });
+    assert.equal(await limiter.intercept(gr), false);
+    const err = await readBodyInto(gr, 1024 * 1024).then(
+      () => assert.fail('expected a 413'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof GatewayError);
+    assert.equal(err.status, 413);
+    assert.equal(err.message, 'request body exceeds 10 bytes');
+    assert.equal(gr.body, undefined);
+  });
+
+  it("keeps the plugin's own limit when it is the smaller one, and buffers a body within both", async () => {
+    const small = gatewayRequest({ method: 'POST', headers: { 'transfer-encoding': 'chunked' }, req: chunked('0123456', '7890123') });
+    small.bodyLimit = 100;
+    await assert.rejects(readBodyInto(small, 10), /request body exceeds 10 bytes/);
+    const fits = gatewayRequest({ method: 'POST', headers: { 'transfer-encoding': 'chunked' }, req: chunked('01234', '56789') });
+    fits.bodyLimit = 10;
+    assert.equal((await readBodyInto(fits, 1024)).toString(), '0123456789');
   });
 });

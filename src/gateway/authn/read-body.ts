@@ -1,8 +1,12 @@
 // Buffers the request body into gr.body (the proxy replays it upstream) for plugins that
 // must see it before deciding (hmac-auth's digests). Bounded: past `limit` bytes it
-// refuses with 413 without buffering more.
+// refuses with 413 without buffering more, and past request-size-limiting's limit for a
+// chunked body (gr.bodyLimit, set by the interceptor before any authenticator runs) when
+// that is smaller: the buffered body is replayed as is, so the proxy's counting stream never
+// sees it.
 import { hasRequestBody } from '../../core/http.js';
 import { GatewayError, payloadTooLarge } from '../errors.js';
+import { bodyTooLarge } from '../limits/body-limit.js';
 import type { GatewayRequest } from '../types.js';
 
 /** true when the request announces a body (a non-zero Content-Length or any Transfer-Encoding). */
@@ -27,6 +31,8 @@ export function readBodyInto(gr: GatewayRequest, limit: number): Promise<Buffer>
   }
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(payloadTooLarge(limit));
+  const sized = gr.bodyLimit !== undefined && gr.bodyLimit < limit;
+  const max = sized ? gr.bodyLimit! : limit;
   return new Promise(function collect(resolve, reject) {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -50,7 +56,7 @@ export function readBodyInto(gr: GatewayRequest, limit: number): Promise<Buffer>
     }
     function onData(chunk: Buffer): void {
       size += chunk.length;
-      if (size > limit) finish(payloadTooLarge(limit));
+      if (size > max) finish(sized ? bodyTooLarge(max) : payloadTooLarge(limit));
       else chunks.push(chunk);
     }
     function onEnd(): void {
