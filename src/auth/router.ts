@@ -1,7 +1,6 @@
 // Path → endpoint table, fixed at start. The per-request work is one Map lookup.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { methodNotAllowed, notFound } from '../core/errors.js';
-import { remoteAddress } from '../core/http.js';
+import { answerOptions, remoteAddress } from '../core/http.js';
 import type { Handler } from '../core/listener.js';
 import type { AuthContext } from './context.js';
 import { pathOf } from './context.js';
@@ -77,7 +76,7 @@ export function authHandler(ctx: AuthContext): Handler {
     if (req.method === 'OPTIONS' && policy !== undefined) {
       // a CORS preflight; without Origin, a plain OPTIONS: the methods served (RFC 9110 §9.3.7)
       if (cors !== undefined) return corsPreflight(origins, cors, req, res);
-      return answerOptions(req, res, allowed.get(endpoint)!);
+      return answerOptions(req, res, 204, allowed.get(endpoint)!.join(', '));
     }
     if (!endpoint.methods.includes(req.method ?? '')) {
       req.resume();
@@ -89,11 +88,4 @@ export function authHandler(ctx: AuthContext): Handler {
     if (cors !== undefined) return corsActual(origins, req, res).then(() => endpoint.handle(ctx, req, res, rc));
     return endpoint.handle(ctx, req, res, rc);
   };
-}
-
-/** A plain OPTIONS (no preflight) where the endpoint serves OPTIONS: 204 with Allow. */
-function answerOptions(req: IncomingMessage, res: ServerResponse, allow: readonly string[]): void {
-  req.resume();
-  res.writeHead(204, { allow: allow.join(', ') });
-  res.end();
 }

@@ -187,6 +187,19 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
   res.end(body);
 }
 
+/**
+ * An OPTIONS answer without content (RFC 9110 §9.3.7): `status` (200, or 204) with `Allow`.
+ * A body sent with the request is not read (nothing bounds it here): the connection then
+ * closes after the answer, as after any answer that leaves a body unread.
+ */
+export function answerOptions(req: IncomingMessage, res: ServerResponse, status: 200 | 204, allow: string): void {
+  const headers: Record<string, string> = { allow };
+  if (status === 200) headers['content-length'] = '0'; // a 204 has none (RFC 9110 §8.6)
+  if (!req.complete && hasRequestBody(req.headers)) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end();
+}
+
 /** The one error renderer: RFC 6749 §5.2 JSON, no-store, never a stack trace. */
 export function sendError(res: ServerResponse, err: AppError): void {
   if (res.headersSent) {

@@ -17,7 +17,7 @@ import { handleSessionEndpoint, SESSION_ENDPOINTS } from './oidc/endpoints.js';
 import { setIdentityHeaders, stripQueryParams, upstreamHeaderList, type HeaderPolicy } from './mutate/headers.js';
 import type { InternalTokenMinter } from './mutate/internal-token.js';
 import { normalizePath, withoutPathParameters } from '../core/path.js';
-import { hasRequestBody } from '../core/http.js';
+import { answerOptions } from '../core/http.js';
 import { runPipeline } from './pipeline.js';
 import { forward, type ProxyCallbacks } from './proxy.js';
 import { notFoundError, sendGatewayError, toGatewayError } from './respond.js';
@@ -76,12 +76,7 @@ export function gatewayHandler(state: GatewayState) {
  */
 function answerServerOptions(state: GatewayState, req: IncomingMessage, res: ServerResponse): void {
   const started = performance.now();
-  // a body is not read (nothing bounds it here, and no route limits it): as with the
-  // gateway's other own answers (respond.ts), the connection then closes after the answer
-  const headers: Record<string, string> = { allow: state.current.table.allow, 'content-length': '0' };
-  if (!req.complete && hasRequestBody(req.headers)) headers.connection = 'close';
-  res.writeHead(200, headers);
-  res.end();
+  answerOptions(req, res, 200, state.current.table.allow);
   state.metrics.request('', '', 200, (performance.now() - started) / 1000);
 }
 

@@ -463,6 +463,21 @@ describe('peer review', () => {
           assert.equal((await res.arrayBuffer()).byteLength, 0);
           assert.equal(res.headers.get('content-length'), null, 'no Content-Length on a 204 (RFC 9110 §8.6)');
           assert.equal(res.headers.get('access-control-allow-origin'), null);
+          // a body sent with it is not read past: the connection closes after the answer
+          const url = new URL(`${server.issuer}${path}`);
+          const text = await new Promise<string>((resolve, reject) => {
+            const socket = connect(Number(url.port), url.hostname, () => {
+              socket.write(`OPTIONS ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 100000\r\n\r\nhello`);
+            });
+            let got = '';
+            const timer = setTimeout(() => socket.destroy(new Error(`${path}: the connection stayed open: ${got}`)), 5000);
+            socket.setEncoding('latin1');
+            socket.on('data', (chunk: string) => (got += chunk));
+            socket.on('close', () => (clearTimeout(timer), resolve(got)));
+            socket.on('error', reject);
+          });
+          assert.match(text, /^HTTP\/1\.1 204 /, path);
+          assert.match(text, /\r\nconnection: close\r\n/i, path);
         } else {
           await expectOAuthError(res, 405, 'invalid_request');
         }

@@ -143,6 +143,10 @@ describe('OPTIONS * (RFC 9110 §9.3.7)', () => {
     assert.deepEqual(res.headers.get('allow'), ['GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']);
     assert.deepEqual(res.headers.get('content-length'), ['0']);
     assert.equal(res.body, '');
+    // a body is not read past either: the connection closes after the answer
+    const withBody = await raw(adminBase, 'OPTIONS * HTTP/1.1\r\nHost: admin.test\r\nContent-Length: 100000\r\n\r\nhello');
+    assert.deepEqual([...withBody.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => m[1]), ['200'], withBody);
+    assert.deepEqual(parse(withBody).headers.get('connection'), ['close']);
     for (const line of ['GET * HTTP/1.1', 'DELETE * HTTP/1.1', 'OPTIONS *?x=1 HTTP/1.1']) {
       const refused = parse(await raw(adminBase, `${line}\r\nHost: admin.test\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nConnection: close\r\n\r\n`));
       assert.equal(refused.status, 400, `${line}: ${refused.body}`);

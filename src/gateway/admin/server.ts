@@ -11,7 +11,7 @@ import { safeEqual } from '../../core/crypto-util.js';
 import { UnavailableError } from '../../core/errors.js';
 import { Refused } from '../../core/refused.js';
 import { parseListen, startListener, type ReadinessCheck, type RequestContext, type RunningListener } from '../../core/listener.js';
-import { sendText } from '../../core/http.js';
+import { answerOptions, sendText } from '../../core/http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
 import type { AdminContext, AdminHandler, AdminRequest } from './context.js';
 import { clientsEndpoint } from './clients.js';
@@ -68,11 +68,9 @@ export function adminHandler(ctx: AdminContext, adminToken: string | undefined |
       // not origin-form (the listener made an absolute-form target one): `OPTIONS *` (RFC 9110
       // §9.3.7) asks about the server and names no resource to guard; anything else is malformed
       if (rc.path.charCodeAt(0) !== 47 /* / */) {
+        if (req.url === '*' && method === 'OPTIONS') return answerOptions(req, res, 200, ADMIN_METHODS);
         req.resume();
-        if (req.url !== '*' || method !== 'OPTIONS') throw new AdminError('invalid_request', 400, 'malformed request target (* is only for OPTIONS)');
-        res.writeHead(200, { allow: ADMIN_METHODS, 'content-length': '0' });
-        res.end();
-        return;
+        throw new AdminError('invalid_request', 400, 'malformed request target (* is only for OPTIONS)');
       }
       const token = currentToken();
       if (token !== undefined) {
