@@ -3,7 +3,7 @@
 import { renderFieldRows } from '../config/doc.js';
 import type { Field } from '../config/schema.js';
 import { basicAuthConfigSchema } from './authn/basic-auth.js';
-import { hmacAuthConfigSchema } from './authn/hmac-auth.js';
+import { hmacAuthConfigSchema } from './authn/hmac/config.js';
 import { jwtConfigSchema } from './authn/jwt.js';
 import { keyAuthConfigSchema } from './authn/key-auth.js';
 import { introspectionConfigSchema } from './authn/oauth2-introspection.js';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair } from 'jose';
 import { ConfigError } from '../../src/config/index.js';
 import { basicAuthConfigSchema } from '../../src/gateway/authn/basic-auth.js';
-import { hmacAuthConfigSchema } from '../../src/gateway/authn/hmac-auth.js';
+import { hmacAuthConfigSchema } from '../../src/gateway/authn/hmac/config.js';
 import { jwtConfigSchema } from '../../src/gateway/authn/jwt.js';
 import { keyAuthConfigSchema } from '../../src/gateway/authn/key-auth.js';
 import { isInnerList, parseDictionary } from '../../src/gateway/authn/hmac/structured-fields.js';
